@@ -1,0 +1,99 @@
+//! The command line: clap derive structs (validation only). `main.rs` turns them into running
+//! objects. Every command has `--help`; bad flags end with one line on stderr and exit code 2.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::sandbox::{Bank, Fault};
+
+/// Open Banking event notifications: a mock bank sandbox and a conformance harness.
+#[derive(Debug, Parser)]
+#[command(name = "obevents", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info`, `obevents=debug`.
+    #[arg(long, global = true, env = "OBEVENTS_LOG", default_value = "info")]
+    pub log: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the mock bank (ASPSP) sandbox.
+    Sandbox(SandboxArgs),
+    /// Run the conformance suite against a bank (the embedded sandbox when no profile is given).
+    Test(TestArgs),
+    /// Measure the sandbox's throughput and latency (figures quoted in the README).
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Address to listen on; port 0 picks a free port (the log line shows which).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// SQLite database file, or `:memory:` for a throwaway sandbox.
+    #[arg(long, default_value = "obevents.db")]
+    pub db: String,
+    /// Bank personality: obie (default), ob312, wso2, hsbc. Overrides the config file.
+    #[arg(long)]
+    pub bank: Option<Bank>,
+    /// Switch on a deliberate defect (repeatable); see --list-faults.
+    #[arg(long = "fault", value_name = "NAME")]
+    pub faults: Vec<Fault>,
+    /// TOML config file (format in the README).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Print every fault with the rules it violates, then exit.
+    #[arg(long)]
+    pub list_faults: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Target profile (TOML). Without one, the embedded sandbox is started and tested.
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    /// Personality of the embedded sandbox (only without --profile).
+    #[arg(long, conflicts_with = "profile")]
+    pub bank: Option<Bank>,
+    /// Faults of the embedded sandbox (only without --profile; repeatable).
+    #[arg(long = "fault", value_name = "NAME", conflicts_with = "profile")]
+    pub faults: Vec<Fault>,
+    /// Tag expression selecting scenarios, e.g. `@polling and not @long-polling`.
+    #[arg(long)]
+    pub tags: Option<String>,
+    /// Directory of .feature files (default: the features built into the binary).
+    #[arg(long)]
+    pub features: Option<PathBuf>,
+    /// Where the reports go.
+    #[arg(long, default_value = "reports")]
+    pub report_dir: PathBuf,
+    /// Also write the JUnit XML here (it is always written to the report directory).
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Scenarios run at once (default: 16 with per-scenario clients, 1 with fixed clients).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Stop after the first failing scenario.
+    #[arg(long)]
+    pub fail_fast: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Seconds per measured phase.
+    #[arg(long, default_value_t = 3)]
+    pub seconds: u64,
+    /// Concurrent client connections.
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+    /// Stored events for the poll-latency-vs-store-size phase (comma-separated).
+    #[arg(long, default_value = "1000,100000")]
+    pub store_sizes: String,
+    /// Database for the bench sandbox (default: a temporary file).
+    #[arg(long)]
+    pub db: Option<String>,
+}

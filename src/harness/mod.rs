@@ -1,0 +1,2 @@
+//! The conformance harness (in progress).
+pub mod runner;

@@ -1,0 +1,200 @@
+//! Assembly: turns a validated [`SandboxConfig`] into a running server. `run(config, listener,
+//! shutdown)` takes a bound listener so tests and the harness can use port 0, and a
+//! cancellation token so the caller decides when to stop.
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use rand::RngCore;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::config::SandboxConfig;
+use super::faults::Fault;
+use super::notify::Notifier;
+use super::store::Store;
+use crate::jose::{ObHeader, SigningKey};
+
+/// Shared state of a running sandbox; cheap to clone (one `Arc`).
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Inner>);
+
+/// What every request may need. Immutable after start except through `store` and `notifier`.
+#[derive(Debug)]
+pub struct Inner {
+    pub store: Store,
+    pub cfg: SandboxConfig,
+    /// Base URL for `Links`, `rlk` and discovery (no trailing slash).
+    pub base_url: String,
+    /// `iss` of SETs and tokens.
+    pub issuer: String,
+    /// The bank's signing key, persisted so its `kid` survives restarts.
+    pub key: SigningKey,
+    /// A key that is never published, used only by the `set-foreign-key` fault.
+    pub foreign_key: Option<SigningKey>,
+    pub ob_header: ObHeader,
+    /// HMAC secret of access tokens, persisted so tokens survive restarts.
+    pub token_secret: Vec<u8>,
+    pub notifier: Notifier,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Opens the store, loads or creates the persisted keys and seeds configured clients.
+    pub fn build(cfg: SandboxConfig, db: &str, bound: SocketAddr) -> anyhow::Result<AppState> {
+        let store =
+            Store::open(db).map_err(|e| anyhow::anyhow!("cannot open database {db}: {e}"))?;
+        let mut key_err = None;
+        let key_json =
+            store.meta_get_or_insert("signing_key", || match SigningKey::generate() {
+                Ok(k) => k.to_private_json(),
+                Err(e) => {
+                    key_err = Some(e);
+                    String::new()
+                }
+            })?;
+        if let Some(e) = key_err {
+            anyhow::bail!("cannot generate the signing key: {e}");
+        }
+        let key = SigningKey::from_private_json(&key_json)
+            .map_err(|e| anyhow::anyhow!("the stored signing key is unreadable: {e}"))?;
+        let secret_hex = store.meta_get_or_insert("token_secret", || {
+            let mut b = [0u8; 32];
+            rand::rng().fill_bytes(&mut b);
+            b.iter().map(|x| format!("{x:02x}")).collect()
+        })?;
+        let token_secret = (0..secret_hex.len())
+            .step_by(2)
+            .filter_map(|i| u8::from_str_radix(secret_hex.get(i..i + 2)?, 16).ok())
+            .collect::<Vec<u8>>();
+        if token_secret.len() < 32 {
+            anyhow::bail!("the stored token secret is unreadable");
+        }
+        let foreign_key = if cfg.faults.has(Fault::SetForeignKey) {
+            Some(SigningKey::generate()?)
+        } else {
+            None
+        };
+        let base_url = cfg
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"));
+        let issuer = cfg.issuer.clone().unwrap_or_else(|| base_url.clone());
+        let ob_header = ObHeader {
+            iss: cfg.org_id.clone(),
+            tan: cfg.trust_anchor.clone(),
+        };
+        let state = AppState(Arc::new(Inner {
+            store,
+            base_url,
+            issuer,
+            key,
+            foreign_key,
+            ob_header,
+            token_secret,
+            notifier: Notifier::default(),
+            cfg,
+        }));
+        state.seed_clients()?;
+        Ok(state)
+    }
+
+    /// `base_url` + `/open-banking/v3.1` + `path`.
+    pub fn api_url(&self, path: &str) -> String {
+        format!("{}/open-banking/v3.1{path}", self.base_url)
+    }
+
+    pub fn has_fault(&self, f: Fault) -> bool {
+        self.cfg.faults.has(f)
+    }
+}
+
+/// A running sandbox started with [`Sandbox::start`]: its address and how to stop it.
+pub struct Sandbox {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sandbox {
+    /// Binds `addr` (port 0 = any free port), builds the state and serves in a background task.
+    pub async fn start(cfg: SandboxConfig, db: &str, addr: SocketAddr) -> anyhow::Result<Sandbox> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        let bound = listener.local_addr()?;
+        let state = AppState::build(cfg, db, bound)?;
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(serve(state.clone(), listener, shutdown.clone()));
+        Ok(Sandbox {
+            addr: bound,
+            state,
+            shutdown,
+            task,
+        })
+    }
+
+    /// `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits for the server to end.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// Serves `state` on `listener` until `shutdown` is cancelled.
+pub async fn serve(state: AppState, listener: TcpListener, shutdown: CancellationToken) {
+    let app = super::http::router(state);
+    let result = axum::serve(listener, app.into_make_service())
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, "server stopped with an error");
+    }
+}
+
+/// `obevents sandbox`: bind, log the listening line once accepting, serve until Ctrl-C/SIGTERM.
+pub async fn run(cfg: SandboxConfig, db: &str, addr: SocketAddr) -> anyhow::Result<()> {
+    let deviations = cfg.personality.deviations();
+    let bank = cfg.personality.bank;
+    let faults: Vec<String> = cfg.faults.iter().map(|f| f.name().to_string()).collect();
+    let sandbox = Sandbox::start(cfg, db, addr).await?;
+    tracing::info!(%bank, ?deviations, ?faults, db, kid = sandbox.state.key.kid(), "sandbox ready");
+    // The listener is bound and `serve` is running, so connections are accepted from here on.
+    tracing::info!("listening on {}", sandbox.url());
+    println!("listening on {}", sandbox.url());
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    sandbox.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,323 @@
+//! The sandbox authorisation server's domain: client registration (RFC 7591 subset), client
+//! authentication (`client_secret_basic`, `client_secret_post`, `private_key_jwt`) and
+//! client-credentials access tokens (self-contained HS256 JWTs, so validating one costs no
+//! database read; the HMAC secret is persisted, so tokens outlive a restart).
+
+use josekit::jws::HS256;
+use josekit::jwt::{self, JwtPayload};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::app::AppState;
+use super::config::parse_scopes;
+use super::domain::Client;
+use super::store::StoreError;
+use crate::jose;
+
+/// An authenticated TPP, as access-token validation yields it.
+#[derive(Debug, Clone)]
+pub struct Tpp {
+    pub client_id: String,
+    pub scopes: Vec<String>,
+}
+
+impl Tpp {
+    pub fn has_any_scope(&self, wanted: &[&str]) -> bool {
+        self.scopes.iter().any(|s| wanted.contains(&s.as_str()))
+    }
+}
+
+/// RFC 6749 §5.2 / RFC 7591 §3.2.2 error codes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OAuthError {
+    pub error: &'static str,
+    pub description: String,
+}
+
+impl OAuthError {
+    pub fn new(error: &'static str, description: impl Into<String>) -> Self {
+        OAuthError {
+            error,
+            description: description.into(),
+        }
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "authorisation server store error");
+        OAuthError::new("server_error", "unexpected error")
+    }
+}
+
+/// A successful registration: the secret is shown here once.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    pub client: Client,
+    pub client_secret: String,
+}
+
+/// How the client authenticated at the token endpoint.
+#[derive(Debug, Clone)]
+pub enum ClientCredentials {
+    Secret {
+        client_id: String,
+        secret: String,
+    },
+    Assertion {
+        client_id: Option<String>,
+        assertion: String,
+    },
+}
+
+/// An issued access token.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub access_token: String,
+    pub expires_in: u64,
+    pub scope: String,
+}
+
+pub fn hash_secret(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn random_token(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut b = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut b);
+    jose::b64(&b)
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+impl AppState {
+    /// Inserts (or refreshes) the clients named in the config file.
+    pub(super) fn seed_clients(&self) -> Result<(), StoreError> {
+        for c in &self.cfg.clients {
+            self.store.upsert_client(&Client {
+                client_id: c.client_id.clone(),
+                secret_hash: hash_secret(&c.client_secret),
+                client_name: c.client_name.clone(),
+                scopes: c.scopes.clone(),
+                jwks: c.jwks.clone(),
+                created_at: now(),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// RFC 7591 subset: `client_name`, `scope`, optional `jwks` (used to verify the client's
+    /// request signatures and `private_key_jwt` assertions). Unknown metadata is ignored.
+    pub fn register_client(&self, body: &Value) -> Result<Registered, OAuthError> {
+        let bad = |d: String| OAuthError::new("invalid_client_metadata", d);
+        let obj = body
+            .as_object()
+            .ok_or_else(|| bad("the body must be a JSON object".into()))?;
+        let client_name = match obj.get("client_name") {
+            None => "unnamed client".to_string(),
+            Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 256 => s.clone(),
+            Some(_) => {
+                return Err(bad(
+                    "client_name must be a non-empty string of at most 256 characters".into(),
+                ));
+            }
+        };
+        let scopes = match obj.get("scope") {
+            None => super::config::SCOPES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            Some(Value::String(s)) => {
+                let scopes = parse_scopes(s).map_err(bad)?;
+                if scopes.is_empty() {
+                    return Err(bad("scope must name at least one scope".into()));
+                }
+                scopes
+            }
+            Some(_) => return Err(bad("scope must be a space-separated string".into())),
+        };
+        let jwks = match obj.get("jwks") {
+            None | Some(Value::Null) => None,
+            Some(v @ Value::Object(_)) => {
+                let text = v.to_string();
+                jose::parse_jwks(text.as_bytes()).map_err(|e| bad(format!("jwks: {e}")))?;
+                Some(text)
+            }
+            Some(_) => return Err(bad("jwks must be a JWKS object".into())),
+        };
+        if let Some(Value::String(m)) = obj.get("token_endpoint_auth_method")
+            && ![
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+            ]
+            .contains(&m.as_str())
+        {
+            return Err(bad(format!(
+                "token_endpoint_auth_method {m:?} is not supported"
+            )));
+        }
+        let client_secret = random_token(24);
+        let client = Client {
+            client_id: uuid::Uuid::new_v4().to_string(),
+            secret_hash: hash_secret(&client_secret),
+            client_name,
+            scopes,
+            jwks,
+            created_at: now(),
+        };
+        self.store.upsert_client(&client)?;
+        Ok(Registered {
+            client,
+            client_secret,
+        })
+    }
+
+    /// Authenticates a client at the token endpoint and issues a client-credentials token.
+    /// `scope` must be a subset of the client's scopes; absent means all of them.
+    pub fn issue_token(
+        &self,
+        creds: ClientCredentials,
+        scope: Option<&str>,
+    ) -> Result<IssuedToken, OAuthError> {
+        let client = self.authenticate_client(creds)?;
+        let scopes = match scope {
+            None => client.scopes.clone(),
+            Some(s) => {
+                let wanted: Vec<String> = s.split_whitespace().map(String::from).collect();
+                if wanted.is_empty() {
+                    return Err(OAuthError::new("invalid_scope", "scope is empty"));
+                }
+                if let Some(extra) = wanted.iter().find(|w| !client.scopes.contains(w)) {
+                    return Err(OAuthError::new(
+                        "invalid_scope",
+                        format!("scope {extra:?} is not registered for this client"),
+                    ));
+                }
+                wanted
+            }
+        };
+        let ttl = self.cfg.token_ttl.as_secs();
+        let mut payload = JwtPayload::new();
+        let issued = now();
+        payload.set_issuer(&self.issuer);
+        payload.set_subject(&client.client_id);
+        payload.set_jwt_id(uuid::Uuid::new_v4().to_string());
+        payload.set_issued_at(&std::time::SystemTime::now());
+        payload.set_expires_at(&(std::time::SystemTime::now() + self.cfg.token_ttl));
+        let _ = payload.set_claim("scope", Some(Value::String(scopes.join(" "))));
+        let _ = payload.set_claim("iat_s", Some(Value::from(issued)));
+        let signer = HS256
+            .signer_from_bytes(&self.token_secret)
+            .map_err(|e| OAuthError::new("server_error", e.to_string()))?;
+        let header = josekit::jws::JwsHeader::new();
+        let access_token = jwt::encode_with_signer(&payload, &header, &signer)
+            .map_err(|e| OAuthError::new("server_error", e.to_string()))?;
+        Ok(IssuedToken {
+            access_token,
+            expires_in: ttl,
+            scope: scopes.join(" "),
+        })
+    }
+
+    fn authenticate_client(&self, creds: ClientCredentials) -> Result<Client, OAuthError> {
+        let invalid = || OAuthError::new("invalid_client", "client authentication failed");
+        match creds {
+            ClientCredentials::Secret { client_id, secret } => {
+                let client = self.store.client(&client_id)?.ok_or_else(invalid)?;
+                if client.secret_hash != hash_secret(&secret) {
+                    return Err(invalid());
+                }
+                Ok(client)
+            }
+            ClientCredentials::Assertion {
+                client_id,
+                assertion,
+            } => {
+                // private_key_jwt (RFC 7523): iss = sub = client_id, aud names this AS, unexpired,
+                // signed by a key in the client's registered JWKS.
+                let decoded = jose::decode_compact(&assertion).map_err(|e| {
+                    OAuthError::new("invalid_client", format!("client_assertion: {e}"))
+                })?;
+                let claims = decoded.payload_json().map_err(|e| {
+                    OAuthError::new("invalid_client", format!("client_assertion: {e}"))
+                })?;
+                let iss = claims
+                    .get("iss")
+                    .and_then(Value::as_str)
+                    .ok_or_else(invalid)?;
+                if claims.get("sub").and_then(Value::as_str) != Some(iss) {
+                    return Err(OAuthError::new(
+                        "invalid_client",
+                        "client_assertion: sub must equal iss",
+                    ));
+                }
+                if client_id.as_deref().is_some_and(|c| c != iss) {
+                    return Err(OAuthError::new(
+                        "invalid_client",
+                        "client_assertion: iss differs from client_id",
+                    ));
+                }
+                let client = self.store.client(iss)?.ok_or_else(invalid)?;
+                let jwks_text = client.jwks.as_deref().ok_or_else(|| {
+                    OAuthError::new("invalid_client", "the client registered no jwks")
+                })?;
+                let jwks = jose::parse_jwks(jwks_text.as_bytes()).map_err(|_| invalid())?;
+                jose::verify(&decoded, &jwks).map_err(|e| {
+                    OAuthError::new("invalid_client", format!("client_assertion: {e}"))
+                })?;
+                let token_endpoint = format!("{}/token", self.base_url);
+                let aud_ok = match claims.get("aud") {
+                    Some(Value::String(a)) => a == &token_endpoint || a == &self.issuer,
+                    Some(Value::Array(a)) => a.iter().any(|v| {
+                        v.as_str()
+                            .is_some_and(|s| s == token_endpoint || s == self.issuer)
+                    }),
+                    _ => false,
+                };
+                if !aud_ok {
+                    return Err(OAuthError::new(
+                        "invalid_client",
+                        "client_assertion: aud must name the token endpoint",
+                    ));
+                }
+                match claims.get("exp").and_then(Value::as_i64) {
+                    Some(exp) if exp > now() => {}
+                    _ => {
+                        return Err(OAuthError::new(
+                            "invalid_client",
+                            "client_assertion: expired or no exp",
+                        ));
+                    }
+                }
+                Ok(client)
+            }
+        }
+    }
+
+    /// Validates a bearer token: signature, expiry. `None` for anything not a valid token.
+    pub fn validate_token(&self, token: &str) -> Option<Tpp> {
+        let verifier = HS256.verifier_from_bytes(&self.token_secret).ok()?;
+        let (payload, _) = jwt::decode_with_verifier(token, &verifier).ok()?;
+        let exp = payload.expires_at()?;
+        if exp <= std::time::SystemTime::now() {
+            return None;
+        }
+        if payload.issuer() != Some(self.issuer.as_str()) {
+            return None;
+        }
+        let client_id = payload.subject()?.to_string();
+        let scopes = payload
+            .claim("scope")
+            .and_then(Value::as_str)
+            .map(|s| s.split_whitespace().map(String::from).collect())
+            .unwrap_or_default();
+        Some(Tpp { client_id, scopes })
+    }
+}

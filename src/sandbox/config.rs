@@ -1,0 +1,340 @@
+//! Sandbox configuration: the TOML file format, merged with command-line flags into a validated
+//! [`SandboxConfig`] (stage one: validation only; `app::run` builds the live objects from it).
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::faults::{Fault, Faults};
+use super::personality::{Bank, Personality};
+
+/// The config file, field by field as documented in the README. Unknown keys are errors so a
+/// typo never silently falls back to a default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub bank: Option<String>,
+    pub public_url: Option<String>,
+    pub issuer: Option<String>,
+    pub org_id: Option<String>,
+    pub trust_anchor: Option<String>,
+    pub token_ttl_secs: Option<u64>,
+    pub long_poll_timeout_ms: Option<u64>,
+    pub max_events_cap: Option<usize>,
+    pub require_request_signatures: Option<bool>,
+    pub open_registration: Option<bool>,
+    pub body_limit_bytes: Option<usize>,
+    #[serde(default)]
+    pub faults: Vec<String>,
+    pub admin: Option<AdminFile>,
+    #[serde(default)]
+    pub clients: Vec<ClientFile>,
+}
+
+/// `[admin]`: Basic-auth credentials of the WSO2-style Event Creation API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminFile {
+    pub username: String,
+    pub password: String,
+}
+
+/// `[[clients]]`: a TPP client seeded at start so CI jobs can use fixed credentials.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientFile {
+    pub client_id: String,
+    pub client_secret: String,
+    pub client_name: Option<String>,
+    pub scope: Option<String>,
+    /// The client's public JWKS, inline (`jwks = { keys = [...] }`) …
+    pub jwks: Option<toml::Value>,
+    /// … or from a file.
+    pub jwks_file: Option<String>,
+}
+
+/// A seeded client, validated.
+#[derive(Debug, Clone)]
+pub struct SeedClient {
+    pub client_id: String,
+    pub client_secret: String,
+    pub client_name: String,
+    pub scopes: Vec<String>,
+    pub jwks: Option<String>,
+}
+
+/// Scopes the sandbox authorisation server knows.
+pub const SCOPES: [&str; 4] = ["accounts", "payments", "fundsconfirmations", "eventpolling"];
+
+/// Everything the sandbox needs to start, validated.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    pub personality: Personality,
+    pub faults: Faults,
+    /// Base URL used in `Links`, `iss`, `rlk`; `None` = `http://` + the bound address.
+    pub public_url: Option<String>,
+    pub issuer: Option<String>,
+    pub org_id: String,
+    pub trust_anchor: String,
+    pub token_ttl: Duration,
+    pub long_poll_timeout: Duration,
+    pub max_events_cap: usize,
+    pub require_request_signatures: bool,
+    pub open_registration: bool,
+    pub body_limit: usize,
+    pub admin: AdminFile,
+    pub clients: Vec<SeedClient>,
+}
+
+impl SandboxConfig {
+    /// Defaults for `bank`, with no file: what `obevents sandbox` runs with.
+    pub fn for_bank(bank: Bank) -> SandboxConfig {
+        SandboxConfig {
+            personality: Personality::of(bank),
+            faults: Faults::default(),
+            public_url: None,
+            issuer: None,
+            org_id: "0015800001041RObev".into(),
+            trust_anchor: "openbanking.org.uk".into(),
+            token_ttl: Duration::from_secs(3600),
+            long_poll_timeout: Duration::from_secs(30),
+            max_events_cap: 100,
+            require_request_signatures: false,
+            open_registration: true,
+            body_limit: 5 * 1024 * 1024,
+            admin: AdminFile {
+                username: "admin".into(),
+                password: "admin".into(),
+            },
+            clients: Vec::new(),
+        }
+    }
+
+    /// Reads and validates a config file; `bank_flag`/`fault_flags` from the command line win over it.
+    pub fn load(
+        path: Option<&Path>,
+        bank_flag: Option<Bank>,
+        fault_flags: &[Fault],
+    ) -> Result<SandboxConfig, String> {
+        let file = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| format!("cannot read config {}: {e}", p.display()))?;
+                toml::from_str::<ConfigFile>(&text)
+                    .map_err(|e| format!("config {}: {}", p.display(), one_line(&e.to_string())))?
+            }
+            None => ConfigFile::default(),
+        };
+        Self::from_file(file, bank_flag, fault_flags, path.and_then(Path::parent))
+    }
+
+    fn from_file(
+        file: ConfigFile,
+        bank_flag: Option<Bank>,
+        fault_flags: &[Fault],
+        dir: Option<&Path>,
+    ) -> Result<SandboxConfig, String> {
+        let bank = match (bank_flag, &file.bank) {
+            (Some(b), _) => b,
+            (None, Some(name)) => name
+                .parse::<Bank>()
+                .map_err(|e| format!("config field bank: {e}"))?,
+            (None, None) => Bank::Obie,
+        };
+        let mut cfg = SandboxConfig::for_bank(bank);
+        let mut faults: Vec<Fault> = fault_flags.to_vec();
+        for name in &file.faults {
+            faults.push(
+                name.parse::<Fault>()
+                    .map_err(|e| format!("config field faults: {e}"))?,
+            );
+        }
+        cfg.faults = Faults::new(faults);
+        if let Some(u) = file.public_url {
+            cfg.public_url = Some(valid_base_url("public_url", &u)?);
+        }
+        if let Some(u) = file.issuer {
+            cfg.issuer = Some(valid_base_url("issuer", &u)?);
+        }
+        if let Some(v) = file.org_id {
+            cfg.org_id = non_empty("org_id", v)?;
+        }
+        if let Some(v) = file.trust_anchor {
+            cfg.trust_anchor = non_empty("trust_anchor", v)?;
+        }
+        if let Some(v) = file.token_ttl_secs {
+            if v == 0 {
+                return Err("config field token_ttl_secs: must be at least 1".into());
+            }
+            cfg.token_ttl = Duration::from_secs(v);
+        }
+        if let Some(v) = file.long_poll_timeout_ms {
+            if v == 0 || v > 600_000 {
+                return Err(
+                    "config field long_poll_timeout_ms: must be between 1 and 600000".into(),
+                );
+            }
+            cfg.long_poll_timeout = Duration::from_millis(v);
+        }
+        if let Some(v) = file.max_events_cap {
+            if v == 0 {
+                return Err("config field max_events_cap: must be at least 1".into());
+            }
+            cfg.max_events_cap = v;
+        }
+        if let Some(v) = file.require_request_signatures {
+            cfg.require_request_signatures = v;
+        }
+        if let Some(v) = file.open_registration {
+            cfg.open_registration = v;
+        }
+        if let Some(v) = file.body_limit_bytes {
+            if v < 1024 {
+                return Err("config field body_limit_bytes: must be at least 1024".into());
+            }
+            cfg.body_limit = v;
+        }
+        if let Some(admin) = file.admin {
+            if admin.username.is_empty()
+                || admin.password.is_empty()
+                || admin.username.contains(':')
+            {
+                return Err("config field admin: username and password must be non-empty and the username free of ':'".into());
+            }
+            cfg.admin = admin;
+        }
+        for (i, c) in file.clients.into_iter().enumerate() {
+            cfg.clients.push(seed_client(i, c, dir)?);
+        }
+        Ok(cfg)
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn non_empty(field: &str, v: String) -> Result<String, String> {
+    if v.trim().is_empty() {
+        Err(format!("config field {field}: must not be empty"))
+    } else {
+        Ok(v)
+    }
+}
+
+fn valid_base_url(field: &str, u: &str) -> Result<String, String> {
+    match url::Url::parse(u) {
+        Ok(p) if matches!(p.scheme(), "http" | "https") && p.host().is_some() => {
+            Ok(u.trim_end_matches('/').to_string())
+        }
+        _ => Err(format!(
+            "config field {field}: {u:?} is not an absolute http(s) URL"
+        )),
+    }
+}
+
+/// Parses a space-separated scope string, refusing scopes the sandbox does not know.
+pub fn parse_scopes(s: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for sc in s.split_whitespace() {
+        if !SCOPES.contains(&sc) {
+            return Err(format!(
+                "unknown scope {sc:?} (known: {})",
+                SCOPES.join(" ")
+            ));
+        }
+        if !out.iter().any(|o| o == sc) {
+            out.push(sc.to_string());
+        }
+    }
+    Ok(out)
+}
+
+fn seed_client(i: usize, c: ClientFile, dir: Option<&Path>) -> Result<SeedClient, String> {
+    let field = |f: &str| format!("config field clients[{i}].{f}");
+    if c.client_id.trim().is_empty() || c.client_id.len() > 128 {
+        return Err(format!("{}: must be 1..128 characters", field("client_id")));
+    }
+    if c.client_secret.is_empty() {
+        return Err(format!("{}: must not be empty", field("client_secret")));
+    }
+    let scopes = match &c.scope {
+        Some(s) => parse_scopes(s).map_err(|e| format!("{}: {e}", field("scope")))?,
+        None => SCOPES.iter().map(|s| s.to_string()).collect(),
+    };
+    let jwks =
+        match (c.jwks, c.jwks_file) {
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "{}: give jwks or jwks_file, not both",
+                    field("jwks")
+                ));
+            }
+            (Some(v), None) => {
+                Some(serde_json::to_string(&v).map_err(|e| format!("{}: {e}", field("jwks")))?)
+            }
+            (None, Some(f)) => {
+                let p = dir.map(|d| d.join(&f)).unwrap_or_else(|| f.clone().into());
+                Some(std::fs::read_to_string(&p).map_err(|e| {
+                    format!("{}: cannot read {}: {e}", field("jwks_file"), p.display())
+                })?)
+            }
+            (None, None) => None,
+        };
+    if let Some(j) = &jwks {
+        crate::jose::parse_jwks(j.as_bytes()).map_err(|e| format!("{}: {e}", field("jwks")))?;
+    }
+    Ok(SeedClient {
+        client_name: c.client_name.unwrap_or_else(|| c.client_id.clone()),
+        client_id: c.client_id,
+        client_secret: c.client_secret,
+        scopes,
+        jwks,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<SandboxConfig, String> {
+        let file: ConfigFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        SandboxConfig::from_file(file, None, &[], None)
+    }
+
+    #[test]
+    fn full_file_parses() {
+        let cfg = parse(
+            r#"
+            bank = "hsbc"
+            long_poll_timeout_ms = 500
+            faults = ["set-rs256"]
+            [admin]
+            username = "ops"
+            password = "pw"
+            [[clients]]
+            client_id = "tpp-a"
+            client_secret = "s"
+            scope = "accounts eventpolling"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(cfg.personality.bank, Bank::Hsbc);
+        assert_eq!(cfg.long_poll_timeout, Duration::from_millis(500));
+        assert!(cfg.faults.has(Fault::SetRs256));
+        assert_eq!(cfg.clients[0].scopes, ["accounts", "eventpolling"]);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert!(parse("bank = \"acme\"").unwrap_err().contains("bank"));
+        assert!(parse("nonsense = 1").unwrap_err().contains("nonsense"));
+        assert!(
+            parse("[[clients]]\nclient_id=\"a\"\nclient_secret=\"b\"\nscope=\"root\"")
+                .unwrap_err()
+                .contains("clients[0].scope")
+        );
+        assert!(parse("faults = [\"nope\"]").unwrap_err().contains("faults"));
+    }
+}

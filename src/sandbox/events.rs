@@ -1,0 +1,270 @@
+//! Raising events: an event that happens for a TPP is filtered by its subscription (AP-03,
+//! N-11), built into a SET (N-02..N-07), signed once (J-02..J-05) and stored durably; then any
+//! long poll of that TPP is woken. Polling and the inspection endpoint only ever read the
+//! stored token, so signing never happens on the poll path.
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::app::AppState;
+use super::domain::NewEvent;
+use super::error::{ApiError, ApiResult, ErrorItem, codes};
+use super::faults::Fault;
+use crate::jose::{self, Alg};
+use crate::model::EventType;
+use crate::model::set::{self, SetClaims};
+
+/// Reasons a linked-account-update may carry (N-07).
+pub const LINKED_ACCOUNT_REASONS: [&str; 2] = ["UK.OBIE.AccountClosure", "UK.OBIE.CASS"];
+
+/// An event that happened, before subscription filtering.
+#[derive(Debug, Clone)]
+pub struct EventSpec {
+    pub client_id: String,
+    pub event_type: EventType,
+    pub resource_id: String,
+    pub resource_type: String,
+    pub reason: Option<String>,
+    /// The interaction id of the call that caused the change, used as `txn` (D-EV 3.1.7+).
+    pub txn: Option<String>,
+}
+
+/// What became of a raised event.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RaiseOutcome {
+    pub queued: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+}
+
+/// The API path of a resource of type `rty`, used for `rlk` links and `sub`.
+fn resource_path(rty: &str, rid: &str) -> String {
+    let collection = match rty {
+        "account-access-consent" | "account-access-consents" => "aisp/account-access-consents",
+        "domestic-payment" | "domestic-payments" => "pisp/domestic-payments",
+        "domestic-payment-consent" | "domestic-payment-consents" => {
+            "pisp/domestic-payment-consents"
+        }
+        "funds-confirmation-consent" | "funds-confirmation-consents" => {
+            "cbpii/funds-confirmation-consents"
+        }
+        "domestic-vrp-consent" | "domestic-vrp-consents" => "pisp/domestic-vrp-consents",
+        other if other.ends_with('s') => other,
+        other => return format!("/{other}s/{rid}"),
+    };
+    format!("/{collection}/{rid}")
+}
+
+impl AppState {
+    /// Validates an event request (type support per personality, N-07 constraints).
+    pub fn check_event_spec(&self, spec: &EventSpec) -> ApiResult<()> {
+        let mut errors = Vec::new();
+        if !self.cfg.personality.event_types.contains(&spec.event_type) {
+            errors.push(
+                ErrorItem::at(
+                    codes::UNSUPPORTED_EVENT_TYPE,
+                    "eventType",
+                    format!("{} is not supported by this bank", spec.event_type),
+                )
+                .with_url(format!("{}/sandbox/event-types", self.base_url)),
+            );
+        }
+        for (name, v) in [
+            ("resourceId", &spec.resource_id),
+            ("resourceType", &spec.resource_type),
+        ] {
+            if v.trim().is_empty() || v.chars().count() > 128 {
+                errors.push(ErrorItem::at(
+                    codes::FIELD_INVALID,
+                    name,
+                    format!("{name} must be 1 to 128 characters"),
+                ));
+            }
+        }
+        if spec.event_type == EventType::AccountAccessConsentLinkedAccountUpdate {
+            if spec.resource_type != "account-access-consent" {
+                errors.push(ErrorItem::at(
+                    codes::FIELD_INVALID,
+                    "resourceType",
+                    "a linked-account-update is about an account-access-consent (N-07)",
+                ));
+            }
+            if let Some(r) = &spec.reason
+                && !LINKED_ACCOUNT_REASONS.contains(&r.as_str())
+            {
+                errors.push(ErrorItem::at(
+                    codes::FIELD_INVALID,
+                    "reason",
+                    format!(
+                        "reason must be one of {}",
+                        LINKED_ACCOUNT_REASONS.join(", ")
+                    ),
+                ));
+            }
+        }
+        if let Some(r) = &spec.reason
+            && (r.is_empty() || r.chars().count() > 128)
+        {
+            errors.push(ErrorItem::at(
+                codes::FIELD_INVALID,
+                "reason",
+                "reason must be 1 to 128 characters",
+            ));
+        }
+        if spec.event_type == EventType::ResourceUpdate && spec.reason.is_some() {
+            errors.push(ErrorItem::at(
+                codes::FIELD_UNEXPECTED,
+                "reason",
+                "a resource-update has no reason",
+            ));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::BadRequest(errors))
+        }
+    }
+
+    /// Raises an event for a TPP: stores a signed SET if the TPP's subscription wants it.
+    pub fn raise_event(&self, spec: EventSpec) -> ApiResult<RaiseOutcome> {
+        self.check_event_spec(&spec)?;
+        let subs = self.store.subscriptions_of(&spec.client_id)?;
+        // AP-03: no subscription, nothing queued. N-11: only the types the subscription asks for.
+        if subs.is_empty() && !self.has_fault(Fault::EventsWithoutSubscription) {
+            return Ok(RaiseOutcome {
+                queued: false,
+                jti: None,
+                reason: Some("the TPP has no event subscription"),
+            });
+        }
+        if !subs.is_empty()
+            && !subs.iter().any(|s| s.wants(spec.event_type))
+            && !self.has_fault(Fault::UnsubscribedTypesDelivered)
+        {
+            return Ok(RaiseOutcome {
+                queued: false,
+                jti: None,
+                reason: Some("the TPP's subscription does not ask for this event type"),
+            });
+        }
+        let event = self.build_set(&spec)?;
+        self.store.insert_event(&event)?;
+        self.notifier.wake(&spec.client_id);
+        Ok(RaiseOutcome {
+            queued: true,
+            jti: Some(event.jti),
+            reason: None,
+        })
+    }
+
+    /// The `events` member for one event (N-05..N-07).
+    fn event_payload(&self, spec: &EventSpec) -> Value {
+        let link = format!(
+            "{}{}",
+            self.api_url(""),
+            resource_path(&spec.resource_type, &spec.resource_id)
+        );
+        let subject = set::subject(
+            &spec.resource_id,
+            &spec.resource_type,
+            &[("v3.1".to_string(), link)],
+        );
+        let mut body = Map::new();
+        if let Some(r) = &spec.reason {
+            body.insert("reason".into(), json!(r));
+        }
+        body.insert("subject".into(), subject);
+        let mut events = Map::new();
+        events.insert(spec.event_type.urn().into(), Value::Object(body));
+        Value::Object(events)
+    }
+
+    /// Builds and signs the SET once. Faults in the SET area bend exactly one claim or header here.
+    pub fn build_set(&self, spec: &EventSpec) -> ApiResult<NewEvent> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let jti = uuid::Uuid::new_v4().to_string();
+        let key = if self.has_fault(Fault::SetsKeyNotJti) {
+            uuid::Uuid::new_v4().to_string()
+        } else {
+            jti.clone()
+        };
+        let mut events = self.event_payload(spec);
+        let sub = format!(
+            "{}{}",
+            self.api_url(""),
+            resource_path(&spec.resource_type, &spec.resource_id)
+        );
+        let claims = SetClaims {
+            iss: self.issuer.clone(),
+            iat: if self.has_fault(Fault::SetIatFuture) {
+                now + 3600
+            } else {
+                now
+            },
+            jti: jti.clone(),
+            aud: if self.has_fault(Fault::SetWrongAud) {
+                "obevents-someone-else".into()
+            } else {
+                spec.client_id.clone()
+            },
+            sub,
+            txn: if self.has_fault(Fault::SetMissingTxn) {
+                None
+            } else {
+                Some(spec.txn.clone().unwrap_or_else(|| jti.clone()))
+            },
+            toe: now,
+            events: Value::Null,
+        };
+        if self.has_fault(Fault::SetEventsString) {
+            events = Value::String(events.to_string());
+        }
+        let mut payload =
+            serde_json::to_value(&claims).map_err(|e| ApiError::Internal(e.to_string()))?;
+        if let Value::Object(m) = &mut payload {
+            m.insert("events".into(), events);
+        }
+        let alg = if self.has_fault(Fault::SetUnsigned) {
+            Alg::None
+        } else if self.has_fault(Fault::SetRs256) {
+            Alg::RS256
+        } else {
+            Alg::PS256
+        };
+        let signing_key = self.foreign_key.as_ref().unwrap_or(&self.key);
+        let kid = if self.has_fault(Fault::SetWrongKid) {
+            "obevents-no-such-kid"
+        } else {
+            signing_key.kid()
+        };
+        let header = jose::ob_header(alg, kid, &self.ob_header, now, false);
+        let body = serde_json::to_vec(&payload).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let token = jose::sign_compact(signing_key, &header, &body)?;
+        Ok(NewEvent {
+            jti: key,
+            client_id: spec.client_id.clone(),
+            event_type: spec.event_type.urn().into(),
+            resource_id: spec.resource_id.clone(),
+            resource_type: spec.resource_type.clone(),
+            token,
+            created_at: now,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resource_path;
+
+    #[test]
+    fn resource_paths() {
+        assert_eq!(
+            resource_path("account-access-consent", "c1"),
+            "/aisp/account-access-consents/c1"
+        );
+        assert_eq!(resource_path("widget", "w"), "/widgets/w");
+    }
+}

@@ -1,0 +1,190 @@
+//! Deliberate defects (`--fault NAME`). Each fault switches on one non-conformance and nothing
+//! else, so TPPs can practise against a misbehaving bank and the harness can prove it catches
+//! each one (issue 5). The catalogue below is the single source of names, violated rule IDs and
+//! descriptions; the domain code asks [`Faults::has`] at the few places a fault bends behaviour.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+/// Where in the product a fault takes effect, used to group the `--list-faults` output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Area {
+    Subscriptions,
+    Polling,
+    Sets,
+    Common,
+    Isolation,
+}
+
+impl Area {
+    pub fn name(self) -> &'static str {
+        match self {
+            Area::Subscriptions => "subscriptions",
+            Area::Polling => "polling",
+            Area::Sets => "SETs",
+            Area::Common => "common",
+            Area::Isolation => "isolation",
+        }
+    }
+}
+
+macro_rules! faults {
+    ($( $variant:ident = $name:literal, $area:ident, [$($rule:literal),+], $desc:literal; )+) => {
+        /// A named defect.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Fault { $( $variant, )+ }
+
+        impl Fault {
+            pub const ALL: &'static [Fault] = &[ $( Fault::$variant, )+ ];
+
+            /// The name used on the command line and in config files.
+            pub fn name(self) -> &'static str {
+                match self { $( Fault::$variant => $name, )+ }
+            }
+            /// Rule IDs (from the shared catalogues) this fault violates.
+            pub fn rules(self) -> &'static [&'static str] {
+                match self { $( Fault::$variant => &[$($rule),+], )+ }
+            }
+            /// One line saying what the bank does wrong.
+            pub fn description(self) -> &'static str {
+                match self { $( Fault::$variant => $desc, )+ }
+            }
+            pub fn area(self) -> Area {
+                match self { $( Fault::$variant => Area::$area, )+ }
+            }
+        }
+    };
+}
+
+faults! {
+    SubscriptionNo409 = "subscription-no-409", Subscriptions, ["ES-03"],
+        "a second POST /event-subscriptions for the same TPP is accepted instead of 409";
+    UnknownId404 = "unknown-id-404", Subscriptions, ["G-11", "ES-10"],
+        "PUT/DELETE of an unknown subscription or callback-url id answers 404 instead of 400";
+    PutIgnoresBody = "put-ignores-body", Subscriptions, ["ES-10"],
+        "PUT /event-subscriptions/{id} answers 200 but keeps the old resource";
+    Delete200WithBody = "delete-200-with-body", Subscriptions, ["ES-11", "G-10"],
+        "DELETE answers 200 with a JSON body instead of 204 with none";
+    CallbackSuffixUnchecked = "callback-suffix-unchecked", Subscriptions, ["ES-05", "CB-04"],
+        "a CallbackUrl not ending in /v{major}.{minor}/event-notifications is accepted";
+    AckedRedelivered = "acked-redelivered", Polling, ["AP-09", "R8936-11"],
+        "acknowledged SETs are served again by later polls";
+    SetErrsRejected = "set-errs-rejected", Polling, ["AP-10", "R8936-23"],
+        "a poll carrying setErrs is refused with 400";
+    MaxEventsIgnored = "max-events-ignored", Polling, ["AP-07", "R8936-03"],
+        "maxEvents is ignored: every awaiting SET is returned";
+    MoreAvailableAlwaysFalse = "more-available-always-false", Polling, ["AP-12", "R8936-17"],
+        "moreAvailable is false even when awaiting SETs were left out";
+    MoreAvailableOmitted = "more-available-omitted", Polling, ["AP-05"],
+        "the poll response has no moreAvailable member";
+    SetsKeyNotJti = "sets-key-not-jti", Polling, ["AP-13", "R8936-16"],
+        "sets are keyed by an id that differs from each SET's jti claim";
+    EmptyQueue404 = "empty-queue-404", Polling, ["R8936-16", "AP-06"],
+        "an empty queue answers 404 instead of 200 with empty sets";
+    LongPollImmediate = "long-poll-immediate", Polling, ["R8936-08", "AP-08"],
+        "returnImmediately:false answers at once although long polling is declared";
+    SetUnsigned = "set-unsigned", Sets, ["R8417-16", "J-02"],
+        "SETs are unsigned (alg none)";
+    SetForeignKey = "set-foreign-key", Sets, ["J-03", "J-06"],
+        "SETs are signed with a key that is not in the JWKS";
+    SetWrongKid = "set-wrong-kid", Sets, ["J-03", "J-06"],
+        "SETs carry a kid that names no key in the JWKS";
+    SetRs256 = "set-rs256", Sets, ["J-02"],
+        "SETs are signed RS256 instead of PS256";
+    SetMissingTxn = "set-missing-txn", Sets, ["N-02"],
+        "SETs lack the txn claim";
+    SetIatFuture = "set-iat-future", Sets, ["R8417-07", "N-02"],
+        "SETs carry an iat an hour in the future";
+    SetEventsString = "set-events-string", Sets, ["R8417-02", "N-03"],
+        "the events claim is a JSON string holding the object, not the object";
+    SetWrongAud = "set-wrong-aud", Sets, ["N-02", "R8417-09"],
+        "the aud claim names someone other than the receiving TPP";
+    NoInteractionId = "no-interaction-id", Common, ["G-06"],
+        "x-fapi-interaction-id is neither echoed nor generated";
+    Unauthorized401WithBody = "401-with-body", Common, ["G-10"],
+        "401 responses carry a JSON error body";
+    ErrorWithoutErrors = "error-without-errors", Common, ["G-12"],
+        "error bodies lack the Errors array";
+    WrongErrorCode = "wrong-error-code", Common, ["G-13", "G-11", "ES-07"],
+        "error bodies carry UK.OBIE.UnexpectedError instead of the specific code";
+    EventsLeakToOtherTpp = "events-leak-to-other-tpp", Isolation, ["AP-17"],
+        "a poll returns awaiting SETs of every TPP, not just the caller's";
+    AckNotScoped = "ack-not-scoped", Isolation, ["AP-11", "AP-17"],
+        "an ack releases a SET whoever it belongs to";
+    UnsubscribedTypesDelivered = "unsubscribed-types-delivered", Isolation, ["N-11", "AP-17"],
+        "events of types outside the subscription's EventTypes are queued";
+    EventsWithoutSubscription = "events-without-subscription", Isolation, ["AP-03"],
+        "events are queued for TPPs that have no event subscription";
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Fault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Fault::ALL
+            .iter()
+            .copied()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| format!("unknown fault {s:?} (see `obevents sandbox --list-faults`)"))
+    }
+}
+
+/// The set of faults switched on for one sandbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Faults(BTreeSet<Fault>);
+
+impl Faults {
+    pub fn new(faults: impl IntoIterator<Item = Fault>) -> Self {
+        Faults(faults.into_iter().collect())
+    }
+    pub fn has(&self, f: Fault) -> bool {
+        self.0.contains(&f)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = Fault> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+/// The `--list-faults` text: one line per fault, grouped by area.
+pub fn listing() -> String {
+    let mut out = String::new();
+    let mut last = None;
+    for f in Fault::ALL {
+        if last != Some(f.area()) {
+            out.push_str(&format!("{}:\n", f.area().name()));
+            last = Some(f.area());
+        }
+        out.push_str(&format!(
+            "  {:<30} {:<22} {}\n",
+            f.name(),
+            f.rules().join(","),
+            f.description()
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_parse() {
+        let mut seen = BTreeSet::new();
+        for f in Fault::ALL {
+            assert!(seen.insert(f.name()), "duplicate {}", f.name());
+            assert_eq!(f.name().parse::<Fault>(), Ok(*f));
+            assert!(!f.rules().is_empty());
+        }
+        assert!(Fault::ALL.len() >= 25);
+    }
+}

@@ -1,0 +1,255 @@
+//! The sandbox authorisation server's endpoints: discovery, JWKS, dynamic registration (RFC 7591
+//! subset) and the token endpoint (RFC 6749 client credentials, errors per §5.2).
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+use super::error::json_response;
+use crate::jose;
+use crate::sandbox::app::AppState;
+use crate::sandbox::auth::{ClientCredentials, OAuthError};
+use crate::sandbox::config::SCOPES;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/jwks", get(jwks))
+        .route("/register", post(register))
+        .route("/token", post(token))
+}
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// RFC 6749 §5.2: JSON error, `no-store`, and for `invalid_client` a 401 with a challenge.
+fn oauth_error(e: OAuthError) -> Response {
+    let status = match e.error {
+        "invalid_client" => StatusCode::UNAUTHORIZED,
+        "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
+        "access_denied" => StatusCode::FORBIDDEN,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let mut resp = json_response(
+        status,
+        &json!({ "error": e.error, "error_description": e.description }),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(r#"Basic realm="obevents""#),
+        );
+    }
+    resp
+}
+
+async fn discovery(State(s): State<AppState>) -> Response {
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "issuer": s.issuer,
+            "token_endpoint": format!("{}/token", s.base_url),
+            "registration_endpoint": format!("{}/register", s.base_url),
+            "jwks_uri": format!("{}/jwks", s.base_url),
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported": ["PS256", "RS256", "ES256"],
+            "scopes_supported": SCOPES,
+            "response_types_supported": ["token"],
+        }),
+    )
+}
+
+async fn jwks(State(s): State<AppState>) -> Response {
+    json_response(StatusCode::OK, &jose::jwks_json(&[s.key.public_jwk()]))
+}
+
+async fn register(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if !s.cfg.open_registration {
+        return oauth_error(OAuthError::new(
+            "access_denied",
+            "dynamic registration is disabled on this sandbox",
+        ));
+    }
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("application/json")
+    {
+        return oauth_error(OAuthError::new(
+            "invalid_client_metadata",
+            "send the metadata as application/json",
+        ));
+    }
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return oauth_error(OAuthError::new(
+                "invalid_client_metadata",
+                format!("the body is not JSON: {e}"),
+            ));
+        }
+    };
+    match s.register_client(&value) {
+        Ok(r) => {
+            let mut out = json!({
+                "client_id": r.client.client_id,
+                "client_secret": r.client_secret,
+                "client_id_issued_at": r.client.created_at,
+                "client_secret_expires_at": 0,
+                "client_name": r.client.client_name,
+                "scope": r.client.scopes.join(" "),
+                "grant_types": ["client_credentials"],
+                "token_endpoint_auth_method": "client_secret_basic",
+            });
+            if let Some(j) = r
+                .client
+                .jwks
+                .as_deref()
+                .and_then(|j| serde_json::from_str::<Value>(j).ok())
+            {
+                out["jwks"] = j;
+            }
+            json_response(StatusCode::CREATED, &out)
+        }
+        Err(e) => oauth_error(e),
+    }
+}
+
+/// RFC 6749 §2.3.1: id and secret in Basic are form-urlencoded before base64.
+fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), OAuthError>> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let bad = || OAuthError::new("invalid_client", "malformed Basic credentials");
+    let decoded = STANDARD
+        .decode(rest.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok());
+    Some(
+        decoded
+            .and_then(|d| {
+                let (id, secret) = d.split_once(':')?;
+                let dec = |s: &str| {
+                    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                        .next()
+                        .map(|(_, v)| v.into_owned())
+                };
+                Some((dec(id)?, dec(secret)?))
+            })
+            .ok_or_else(bad),
+    )
+}
+
+async fn token(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
+    {
+        return oauth_error(OAuthError::new(
+            "invalid_request",
+            "send the request as application/x-www-form-urlencoded",
+        ));
+    }
+    let mut form = std::collections::HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(&body) {
+        if form.insert(k.to_string(), v.to_string()).is_some() {
+            return oauth_error(OAuthError::new(
+                "invalid_request",
+                format!("parameter {k} appears more than once"),
+            ));
+        }
+    }
+    let basic = basic_credentials(&headers);
+    let post = form
+        .get("client_secret")
+        .map(|secret| (form.get("client_id").cloned(), secret.clone()));
+    let assertion = form.get("client_assertion").cloned();
+    let methods = [basic.is_some(), post.is_some(), assertion.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if methods > 1 {
+        return oauth_error(OAuthError::new(
+            "invalid_request",
+            "use exactly one client authentication method",
+        ));
+    }
+    let creds = match (basic, post, assertion) {
+        (Some(Ok((client_id, secret))), _, _) => ClientCredentials::Secret { client_id, secret },
+        (Some(Err(e)), _, _) => return oauth_error(e),
+        (_, Some((Some(client_id), secret)), _) => ClientCredentials::Secret { client_id, secret },
+        (_, Some((None, _)), _) => {
+            return oauth_error(OAuthError::new(
+                "invalid_request",
+                "client_secret without client_id",
+            ));
+        }
+        (_, _, Some(assertion)) => {
+            if form.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER) {
+                return oauth_error(OAuthError::new(
+                    "invalid_request",
+                    format!("client_assertion_type must be {JWT_BEARER}"),
+                ));
+            }
+            ClientCredentials::Assertion {
+                client_id: form.get("client_id").cloned(),
+                assertion,
+            }
+        }
+        (None, None, None) => {
+            return oauth_error(OAuthError::new(
+                "invalid_client",
+                "no client authentication was given",
+            ));
+        }
+    };
+    match form.get("grant_type").map(String::as_str) {
+        None => return oauth_error(OAuthError::new("invalid_request", "grant_type is required")),
+        Some("client_credentials") => {}
+        // This sandbox never issues codes or refresh tokens, so any presented one is invalid.
+        Some("authorization_code") | Some("refresh_token") => {
+            return oauth_error(OAuthError::new(
+                "invalid_grant",
+                "this sandbox issues no authorisation codes or refresh tokens",
+            ));
+        }
+        Some(other) => {
+            return oauth_error(OAuthError::new(
+                "unsupported_grant_type",
+                format!("grant_type {other} is not supported"),
+            ));
+        }
+    }
+    match s.issue_token(creds, form.get("scope").map(String::as_str)) {
+        Ok(t) => {
+            let mut resp = json_response(
+                StatusCode::OK,
+                &json!({ "access_token": t.access_token, "token_type": "Bearer", "expires_in": t.expires_in, "scope": t.scope }),
+            );
+            resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            resp.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            resp
+        }
+        Err(e) => oauth_error(e),
+    }
+    .into_response()
+}

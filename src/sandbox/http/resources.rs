@@ -1,0 +1,217 @@
+//! Handlers of the OBIE resources under `/open-banking/v3.1`: event subscriptions (§2), callback
+//! URLs (§3), aggregated polling (§4) and account-access-consents. Each is extractors, one
+//! domain call and a response DTO.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde_json::{Value, json};
+
+use super::error::json_response;
+use super::extract::{AccountsScope, Authed, EventApiScopes, ObJson, PollingScopes, SignedJson};
+use crate::sandbox::app::AppState;
+use crate::sandbox::error::ApiResult;
+use crate::sandbox::faults::Fault;
+
+/// Routes whose responses carry `x-jws-signature` (G-14).
+pub fn signed_router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/event-subscriptions",
+            post(create_subscription).get(list_subscriptions),
+        )
+        .route(
+            "/event-subscriptions/{id}",
+            put(replace_subscription).delete(delete_subscription),
+        )
+        .route(
+            "/callback-urls",
+            post(create_callback_url).get(list_callback_urls),
+        )
+        .route(
+            "/callback-urls/{id}",
+            put(replace_callback_url).delete(delete_callback_url),
+        )
+}
+
+/// Routes without message signing (`POST /events`: "Message Signing: N/A", AP-02).
+pub fn unsigned_router() -> Router<AppState> {
+    Router::new()
+        .route("/events", post(poll_events))
+        .route("/aisp/account-access-consents", post(create_consent))
+        .route("/aisp/account-access-consents/{id}", get(get_consent))
+}
+
+fn with_links(state: &AppState, data: Value, self_path: &str) -> Value {
+    json!({ "Data": data, "Links": { "Self": state.api_url(self_path) }, "Meta": {} })
+}
+
+/// DELETE's answer: 204 without a body (ES-11), unless the `delete-200-with-body` fault is on.
+fn deleted(state: &AppState, data: Value) -> Response {
+    if state.has_fault(Fault::Delete200WithBody) {
+        json_response(StatusCode::OK, &json!({ "Data": data }))
+    } else {
+        StatusCode::NO_CONTENT.into_response()
+    }
+}
+
+fn created(location: String, body: &Value) -> Response {
+    let mut resp = json_response(StatusCode::CREATED, body);
+    if let Ok(v) = location.parse() {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
+// ---- event subscriptions ---------------------------------------------------------------------
+
+async fn create_subscription(
+    State(s): State<AppState>,
+    auth: Authed<EventApiScopes>,
+    SignedJson(body): SignedJson,
+) -> ApiResult<Response> {
+    let sub = s.create_subscription(&auth, &body.value)?;
+    let path = format!("/event-subscriptions/{}", sub.id);
+    Ok(created(
+        s.api_url(&path),
+        &with_links(&s, s.subscription_data(&sub), &path),
+    ))
+}
+
+async fn list_subscriptions(
+    State(s): State<AppState>,
+    auth: Authed<EventApiScopes>,
+) -> ApiResult<Response> {
+    let items: Vec<Value> = s
+        .list_subscriptions(&auth)?
+        .iter()
+        .map(|x| s.subscription_data(x))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &with_links(
+            &s,
+            json!({ "EventSubscription": items }),
+            "/event-subscriptions",
+        ),
+    ))
+}
+
+async fn replace_subscription(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    auth: Authed<EventApiScopes>,
+    SignedJson(body): SignedJson,
+) -> ApiResult<Response> {
+    let sub = s.replace_subscription(&auth, &id, &body.value)?;
+    let path = format!("/event-subscriptions/{}", sub.id);
+    Ok(json_response(
+        StatusCode::OK,
+        &with_links(&s, s.subscription_data(&sub), &path),
+    ))
+}
+
+async fn delete_subscription(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    auth: Authed<EventApiScopes>,
+) -> ApiResult<Response> {
+    let sub = s.delete_subscription(&auth, &id)?;
+    Ok(deleted(&s, s.subscription_data(&sub)))
+}
+
+// ---- callback urls -----------------------------------------------------------------------------
+
+async fn create_callback_url(
+    State(s): State<AppState>,
+    auth: Authed<EventApiScopes>,
+    SignedJson(body): SignedJson,
+) -> ApiResult<Response> {
+    let cb = s.create_callback_url(&auth, &body.value)?;
+    let path = format!("/callback-urls/{}", cb.id);
+    Ok(created(
+        s.api_url(&path),
+        &with_links(&s, s.callback_url_data(&cb), &path),
+    ))
+}
+
+async fn list_callback_urls(
+    State(s): State<AppState>,
+    auth: Authed<EventApiScopes>,
+) -> ApiResult<Response> {
+    let items: Vec<Value> = s
+        .list_callback_urls(&auth)?
+        .iter()
+        .map(|x| s.callback_url_data(x))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &with_links(&s, json!({ "CallbackUrl": items }), "/callback-urls"),
+    ))
+}
+
+async fn replace_callback_url(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    auth: Authed<EventApiScopes>,
+    SignedJson(body): SignedJson,
+) -> ApiResult<Response> {
+    let cb = s.replace_callback_url(&auth, &id, &body.value)?;
+    let path = format!("/callback-urls/{}", cb.id);
+    Ok(json_response(
+        StatusCode::OK,
+        &with_links(&s, s.callback_url_data(&cb), &path),
+    ))
+}
+
+async fn delete_callback_url(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    auth: Authed<EventApiScopes>,
+) -> ApiResult<Response> {
+    let cb = s.delete_callback_url(&auth, &id)?;
+    Ok(deleted(&s, s.callback_url_data(&cb)))
+}
+
+// ---- aggregated polling ------------------------------------------------------------------------
+
+async fn poll_events(
+    State(s): State<AppState>,
+    auth: Authed<PollingScopes>,
+    body: ObJson,
+) -> ApiResult<Response> {
+    let result = s.poll(&auth, &body.value).await?;
+    Ok(json_response(
+        s.cfg.personality.poll_status,
+        &result.to_json(),
+    ))
+}
+
+// ---- account-access-consents -------------------------------------------------------------------
+
+async fn create_consent(
+    State(s): State<AppState>,
+    auth: Authed<AccountsScope>,
+    body: ObJson,
+) -> ApiResult<Response> {
+    let consent = s.create_consent(&auth, &body.value)?;
+    let body = s.consent_json(&consent);
+    Ok(created(
+        s.api_url(&format!(
+            "/aisp/account-access-consents/{}",
+            consent.consent_id
+        )),
+        &body,
+    ))
+}
+
+async fn get_consent(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    auth: Authed<AccountsScope>,
+) -> ApiResult<Response> {
+    let consent = s.owned_consent(&auth, &id)?;
+    Ok(json_response(StatusCode::OK, &s.consent_json(&consent)))
+}

@@ -1,0 +1,175 @@
+//! Sandbox-only helpers, mounted under `/sandbox` and never under `/open-banking`: the PSU
+//! stand-ins for consents (authorise; revoke → `consent-authorization-revoked`, the HSBC-style
+//! trigger), generic event injection, reset, and read-only inspection.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::json_response;
+use super::extract::{AnyScope, Authed, InteractionId, ObJson};
+use crate::model::EventType;
+use crate::sandbox::app::AppState;
+use crate::sandbox::error::{ApiError, ApiResult, ErrorItem, codes};
+use crate::sandbox::events::EventSpec;
+use crate::sandbox::validate::Check;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/sandbox/account-access-consents/{id}/authorise",
+            post(authorise),
+        )
+        .route("/sandbox/account-access-consents/{id}", delete(revoke))
+        .route("/sandbox/events", post(inject).get(list))
+        .route("/sandbox/reset", post(reset))
+        .route("/sandbox/event-types", get(event_types))
+}
+
+async fn authorise(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    auth: Authed<AnyScope>,
+) -> ApiResult<Response> {
+    let consent = s.authorise_consent(&auth, &id)?;
+    Ok(json_response(StatusCode::OK, &s.consent_json(&consent)))
+}
+
+async fn revoke(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    iid: InteractionId,
+    auth: Authed<AnyScope>,
+) -> ApiResult<Response> {
+    s.revoke_consent(&auth, &id, Some(iid.0))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `{"clientId","eventType","resourceId","resourceType","reason"?}` (N-03..N-08).
+async fn inject(
+    State(s): State<AppState>,
+    iid: InteractionId,
+    body: ObJson,
+) -> ApiResult<Response> {
+    let mut c = Check::new();
+    let mut spec = None;
+    if let Some(m) = c.object(&body.value, "") {
+        c.closed(
+            m,
+            &[
+                "clientId",
+                "eventType",
+                "resourceId",
+                "resourceType",
+                "reason",
+                "txn",
+            ],
+            "",
+        );
+        let client_id = c
+            .required(m, "clientId", "")
+            .and_then(|v| c.string(v, "clientId", 1, 128));
+        let event_type = c
+            .required(m, "eventType", "")
+            .and_then(|v| c.string(v, "eventType", 1, 256));
+        let resource_id = c
+            .required(m, "resourceId", "")
+            .and_then(|v| c.string(v, "resourceId", 1, 128));
+        let resource_type = c
+            .required(m, "resourceType", "")
+            .and_then(|v| c.string(v, "resourceType", 1, 128));
+        let reason = c.opt_string(m, "reason", "", 1, 128);
+        let txn = c.opt_string(m, "txn", "", 1, 128);
+        let parsed_type = event_type.as_deref().and_then(|t| {
+            let parsed = EventType::parse(t);
+            if parsed.is_none() {
+                c.push(
+                    ErrorItem::at(
+                        codes::UNSUPPORTED_EVENT_TYPE,
+                        "eventType",
+                        format!("unknown event type {t:?}"),
+                    )
+                    .with_url(format!("{}/sandbox/event-types", s.base_url)),
+                );
+            }
+            parsed
+        });
+        if let Some(id) = &client_id
+            && s.store.client(id)?.is_none()
+        {
+            c.invalid("clientId", format!("no client with id {id}"));
+        }
+        if let (Some(client_id), Some(event_type), Some(resource_id), Some(resource_type)) =
+            (client_id, parsed_type, resource_id, resource_type)
+        {
+            spec = Some(EventSpec {
+                client_id,
+                event_type,
+                resource_id,
+                resource_type,
+                reason,
+                txn: txn.or(Some(iid.0)),
+            });
+        }
+    }
+    c.finish()?;
+    let spec =
+        spec.ok_or_else(|| ApiError::Internal("validation passed without an event".into()))?;
+    let outcome = s.raise_event(spec)?;
+    let status = if outcome.queued {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(json_response(status, &outcome))
+}
+
+#[derive(Deserialize)]
+struct ClientQuery {
+    #[serde(rename = "clientId")]
+    client_id: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list(State(s): State<AppState>, Query(q): Query<ClientQuery>) -> ApiResult<Response> {
+    let client_id = q
+        .client_id
+        .ok_or_else(|| ApiError::missing("clientId", "give ?clientId=…"))?;
+    let events = s
+        .store
+        .events_of(&client_id, q.limit.unwrap_or(100).min(1000))?;
+    Ok(json_response(StatusCode::OK, &json!({ "events": events })))
+}
+
+async fn reset(State(s): State<AppState>, body: ObJson) -> ApiResult<Response> {
+    let client_id = match body.value.get("clientId") {
+        Some(Value::String(id)) if !id.is_empty() => id.clone(),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "clientId",
+                "clientId must be a non-empty string",
+            ));
+        }
+        None => return Err(ApiError::missing("clientId", "clientId is required")),
+    };
+    let deleted = s.store.reset_events(&client_id)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "deleted": deleted }),
+    ))
+}
+
+async fn event_types(State(s): State<AppState>) -> Response {
+    let types: Vec<Value> = s
+        .cfg
+        .personality
+        .event_types
+        .iter()
+        .map(|t| json!({ "EventType": t.code(), "urn": t.urn() }))
+        .collect();
+    json_response(StatusCode::OK, &json!({ "EventTypes": types }))
+}

@@ -1,0 +1,25 @@
+//! The mock bank (ASPSP). Start at [`app::run`]; the HTTP surface is in [`http`], the domain
+//! services are `impl AppState` blocks in [`auth`], [`subscriptions`], [`callback_urls`],
+//! [`consents`], [`events`] and [`polling`], and all state is in [`store`].
+
+pub mod app;
+pub mod auth;
+pub mod callback_urls;
+pub mod config;
+pub mod consents;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod faults;
+pub mod http;
+pub mod notify;
+pub mod personality;
+pub mod polling;
+pub mod store;
+pub mod subscriptions;
+pub mod validate;
+
+pub use app::{AppState, Sandbox};
+pub use config::SandboxConfig;
+pub use faults::{Fault, Faults};
+pub use personality::{Bank, Personality};

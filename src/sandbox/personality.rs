@@ -1,0 +1,207 @@
+//! Bank personalities (`--bank`): documented behaviours of real ASPSPs that the sandbox can
+//! reproduce. Each knob here is consulted at exactly one place in the domain code; everything not
+//! listed as a deviation behaves like the strict `obie` personality.
+
+use std::fmt;
+use std::str::FromStr;
+
+use axum::http::StatusCode;
+
+use crate::model::EventType;
+
+/// Which Read/Write specification release the personality follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpecVersion {
+    V3_1_2,
+    V3_1_11,
+}
+
+impl SpecVersion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpecVersion::V3_1_2 => "3.1.2",
+            SpecVersion::V3_1_11 => "3.1.11",
+        }
+    }
+}
+
+/// How `returnImmediately: false` (or its absence, the RFC 8936 default) is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LongPolling {
+    /// Hold the request until an event arrives or the timeout passes (R8936-08).
+    Supported,
+    /// Answer at once as if `returnImmediately` were true (WSO2).
+    Immediate,
+    /// An explicit `false` is a 400; absent means immediate (HSBC).
+    Reject,
+}
+
+/// What happens to a jti in `ack` that the TPP was never issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownAck {
+    Ignore,
+    Reject,
+}
+
+/// The selectable personalities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bank {
+    Obie,
+    Ob312,
+    Wso2,
+    Hsbc,
+}
+
+impl Bank {
+    pub const ALL: [Bank; 4] = [Bank::Obie, Bank::Ob312, Bank::Wso2, Bank::Hsbc];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Bank::Obie => "obie",
+            Bank::Ob312 => "ob312",
+            Bank::Wso2 => "wso2",
+            Bank::Hsbc => "hsbc",
+        }
+    }
+}
+
+impl fmt::Display for Bank {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Bank {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Bank::ALL
+            .into_iter()
+            .find(|b| b.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown bank {s:?} (expected one of obie, ob312, wso2, hsbc)"))
+    }
+}
+
+/// The behaviour knobs of one personality.
+#[derive(Debug, Clone)]
+pub struct Personality {
+    pub bank: Bank,
+    pub spec_version: SpecVersion,
+    /// Scopes of which a polling token needs one (G-04).
+    pub polling_scopes: &'static [&'static str],
+    /// Success status of `POST /events` (AP-06).
+    pub poll_status: StatusCode,
+    pub long_polling: LongPolling,
+    /// Batch size used when `maxEvents` is absent (`None`: only the server cap applies).
+    pub default_batch: Option<usize>,
+    /// `maxEvents` above this is a 400 `UK.OBIE.Field.Invalid` instead of being capped.
+    pub max_events_limit: Option<usize>,
+    pub unknown_ack: UnknownAck,
+    /// Whether a SET reported in `setErrs` stays awaiting (D-APP) or is dropped.
+    pub errored_redelivered: bool,
+    /// Whether the WSO2-style Event Creation API is mounted.
+    pub event_creation_api: bool,
+    /// Event types a subscription may name (ES-07).
+    pub event_types: &'static [EventType],
+}
+
+const ALL_TYPES: &[EventType] = &EventType::ALL;
+const V312_TYPES: &[EventType] = &[
+    EventType::ResourceUpdate,
+    EventType::ConsentAuthorizationRevoked,
+];
+const OB_POLL_SCOPES: &[&str] = &["accounts", "payments", "fundsconfirmations"];
+
+impl Personality {
+    pub fn of(bank: Bank) -> Personality {
+        let obie = Personality {
+            bank,
+            spec_version: SpecVersion::V3_1_11,
+            polling_scopes: OB_POLL_SCOPES,
+            poll_status: StatusCode::OK,
+            long_polling: LongPolling::Supported,
+            default_batch: None,
+            max_events_limit: None,
+            unknown_ack: UnknownAck::Ignore,
+            errored_redelivered: true,
+            event_creation_api: false,
+            event_types: ALL_TYPES,
+        };
+        match bank {
+            Bank::Obie => obie,
+            Bank::Ob312 => Personality {
+                spec_version: SpecVersion::V3_1_2,
+                polling_scopes: &["eventpolling"],
+                poll_status: StatusCode::CREATED,
+                event_types: V312_TYPES,
+                ..obie
+            },
+            Bank::Wso2 => Personality {
+                long_polling: LongPolling::Immediate,
+                default_batch: Some(5),
+                event_creation_api: true,
+                ..obie
+            },
+            Bank::Hsbc => Personality {
+                long_polling: LongPolling::Reject,
+                max_events_limit: Some(10),
+                unknown_ack: UnknownAck::Reject,
+                ..obie
+            },
+        }
+    }
+
+    /// Top-level request objects are closed (`additionalProperties: false`) from v3.1.4 on.
+    pub fn closed_objects(&self) -> bool {
+        self.spec_version == SpecVersion::V3_1_11
+    }
+
+    /// v3.1.2 message signatures carry `b64: false` (J-05).
+    pub fn unencoded_signatures(&self) -> bool {
+        self.spec_version == SpecVersion::V3_1_2
+    }
+
+    /// One-line summaries of how this personality departs from `obie`, for `--help` and logs.
+    pub fn deviations(&self) -> Vec<String> {
+        let mut d = Vec::new();
+        if self.spec_version != SpecVersion::V3_1_11 {
+            d.push(format!("spec version {}", self.spec_version.as_str()));
+        }
+        if self.polling_scopes != OB_POLL_SCOPES {
+            d.push(format!(
+                "POST /events needs scope {}",
+                self.polling_scopes.join(" or ")
+            ));
+        }
+        if self.poll_status != StatusCode::OK {
+            d.push(format!(
+                "POST /events answers {}",
+                self.poll_status.as_u16()
+            ));
+        }
+        match self.long_polling {
+            LongPolling::Supported => {}
+            LongPolling::Immediate => {
+                d.push("no long polling: returnImmediately treated as true".into())
+            }
+            LongPolling::Reject => {
+                d.push("returnImmediately:false is a 400; no long polling".into())
+            }
+        }
+        if let Some(n) = self.default_batch {
+            d.push(format!("{n} SETs per poll when maxEvents is absent"));
+        }
+        if let Some(n) = self.max_events_limit {
+            d.push(format!("maxEvents above {n} is a 400"));
+        }
+        if self.unknown_ack == UnknownAck::Reject {
+            d.push("a jti in ack that was never issued is a 400".into());
+        }
+        if !self.errored_redelivered {
+            d.push("SETs reported in setErrs are not redelivered".into());
+        }
+        if self.event_creation_api {
+            d.push("WSO2 Event Creation API mounted".into());
+        }
+        d
+    }
+}

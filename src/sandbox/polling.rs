@@ -1,0 +1,294 @@
+//! Aggregated polling (`POST /events`, obie-rules §4, RFC 8936 §2): request validation, the
+//! personality's documented deviations, ack-then-select in one store transaction, and long
+//! polling woken by the TPP's [`Notify`](tokio::sync::Notify).
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio::time::Instant;
+
+use super::app::AppState;
+use super::auth::Tpp;
+use super::domain::PollOps;
+use super::error::{ApiError, ApiResult, ErrorItem, codes};
+use super::faults::Fault;
+use super::personality::{LongPolling, UnknownAck};
+use super::validate::Check;
+
+/// Largest `maxEvents` accepted as a number at all (larger is a 400, edge case 5).
+const MAX_EVENTS_CEILING: i64 = i32::MAX as i64;
+
+/// An `OBEventPolling1` request, validated.
+#[derive(Debug, Default, Clone)]
+pub struct PollRequest {
+    pub max_events: Option<usize>,
+    pub return_immediately: Option<bool>,
+    pub ack: Vec<String>,
+    /// `(jti, err, description)`.
+    pub set_errs: Vec<(String, String, String)>,
+}
+
+/// What the handler renders.
+#[derive(Debug, Clone)]
+pub struct PollResult {
+    pub sets: Vec<(String, String)>,
+    /// `None` when a fault omits the member.
+    pub more_available: Option<bool>,
+}
+
+impl PollResult {
+    pub fn to_json(&self) -> Value {
+        let mut sets = Map::new();
+        for (k, v) in &self.sets {
+            sets.insert(k.clone(), Value::String(v.clone()));
+        }
+        let mut m = Map::new();
+        m.insert("sets".into(), Value::Object(sets));
+        if let Some(more) = self.more_available {
+            m.insert("moreAvailable".into(), Value::Bool(more));
+        }
+        Value::Object(m)
+    }
+}
+
+/// AP-04 / RFC 8936 §2.2 validation. `closed`: reject unknown members (v3.1.11).
+pub fn parse_poll_request(body: &Value, closed: bool) -> ApiResult<PollRequest> {
+    let mut c = Check::new();
+    let mut req = PollRequest::default();
+    if let Some(top) = c.object(body, "") {
+        if closed {
+            c.closed(
+                top,
+                &["maxEvents", "returnImmediately", "ack", "setErrs"],
+                "",
+            );
+        }
+        match top.get("maxEvents") {
+            None => {}
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(v) if (0..=MAX_EVENTS_CEILING).contains(&v) && !n.is_f64() => {
+                    req.max_events = Some(v as usize)
+                }
+                Some(v) if v < 0 => c.invalid("maxEvents", "maxEvents must not be negative"),
+                _ => c.invalid(
+                    "maxEvents",
+                    format!("maxEvents must be an integer from 0 to {MAX_EVENTS_CEILING}"),
+                ),
+            },
+            Some(_) => c.invalid("maxEvents", "maxEvents must be an integer"),
+        }
+        match top.get("returnImmediately") {
+            None => {}
+            Some(Value::Bool(b)) => req.return_immediately = Some(*b),
+            Some(_) => c.invalid("returnImmediately", "returnImmediately must be a boolean"),
+        }
+        if let Some(v) = top.get("ack") {
+            req.ack = c
+                .array(v, "ack", |c, item, path| c.string(item, path, 1, 128))
+                .unwrap_or_default();
+        }
+        match top.get("setErrs") {
+            None => {}
+            Some(Value::Object(errs)) => {
+                for (jti, entry) in errs {
+                    let path = format!("setErrs.{jti}");
+                    if jti.is_empty() || jti.chars().count() > 128 {
+                        c.invalid(
+                            path.clone(),
+                            "a setErrs key is a jti of 1 to 128 characters",
+                        );
+                    }
+                    let Some(e) = c.object(entry, &path) else {
+                        continue;
+                    };
+                    let err = c
+                        .required(e, "err", &path)
+                        .and_then(|v| c.string(v, &format!("{path}.err"), 1, 40));
+                    let desc = c
+                        .required(e, "description", &path)
+                        .and_then(|v| c.string(v, &format!("{path}.description"), 1, 256));
+                    if let (Some(err), Some(desc)) = (err, desc) {
+                        req.set_errs.push((jti.clone(), err, desc));
+                    }
+                }
+            }
+            Some(_) => c.invalid("setErrs", "setErrs must be an object keyed by jti"),
+        }
+    }
+    c.finish()?;
+    Ok(req)
+}
+
+impl AppState {
+    /// One `POST /events`.
+    pub async fn poll(&self, tpp: &Tpp, body: &Value) -> ApiResult<PollResult> {
+        let p = &self.cfg.personality;
+        let req = parse_poll_request(body, p.closed_objects())?;
+
+        // Documented deviations (obie-rules §10), checked before anything changes state.
+        if let (Some(limit), Some(n)) = (p.max_events_limit, req.max_events)
+            && n > limit
+        {
+            return Err(ApiError::invalid(
+                "maxEvents",
+                "maxEvents is not within the limits allowed by ASPSP",
+            ));
+        }
+        if p.long_polling == LongPolling::Reject && req.return_immediately == Some(false) {
+            return Err(ApiError::invalid(
+                "returnImmediately",
+                "long polling is not supported: returnImmediately must be true",
+            ));
+        }
+        if p.unknown_ack == UnknownAck::Reject {
+            let unknown = self.store.unknown_jtis(&tpp.client_id, &req.ack)?;
+            if !unknown.is_empty() {
+                return Err(ApiError::bad_request(ErrorItem::at(
+                    codes::FIELD_INVALID,
+                    "ack",
+                    "Jti in the request are not valid",
+                )));
+            }
+        }
+        if self.has_fault(Fault::SetErrsRejected) && !req.set_errs.is_empty() {
+            return Err(ApiError::invalid("setErrs", "setErrs is not accepted"));
+        }
+
+        let cap = self.cfg.max_events_cap;
+        let limit = if self.has_fault(Fault::MaxEventsIgnored) {
+            cap
+        } else {
+            match req.max_events {
+                Some(n) => n.min(cap),
+                None => p.default_batch.unwrap_or(cap).min(cap),
+            }
+        };
+        // R8936-08: absent returnImmediately means long poll. Nothing can be returned when
+        // limit is 0, so an acknowledge-only request is answered at once (edge case 4).
+        let long_poll = limit > 0
+            && p.long_polling == LongPolling::Supported
+            && req.return_immediately != Some(true)
+            && !self.has_fault(Fault::LongPollImmediate);
+
+        let ack: &[String] = if self.has_fault(Fault::AckedRedelivered) {
+            &[]
+        } else {
+            &req.ack
+        };
+        let ops = PollOps {
+            client_id: &tpp.client_id,
+            scope_acks: !self.has_fault(Fault::AckNotScoped),
+            ack,
+            set_errs: &req.set_errs,
+            drop_errored: !p.errored_redelivered,
+            scope_select: !self.has_fault(Fault::EventsLeakToOtherTpp),
+            limit,
+        };
+        let mut batch = if long_poll {
+            self.long_poll(&tpp.client_id, &ops).await?
+        } else {
+            self.store.poll(&ops)?
+        };
+        if self.has_fault(Fault::EmptyQueue404) && batch.sets.is_empty() && limit > 0 {
+            return Err(ApiError::NotFound(ErrorItem::new(
+                codes::RESOURCE_NOT_FOUND,
+                "no events",
+            )));
+        }
+        if self.has_fault(Fault::MoreAvailableAlwaysFalse) {
+            batch.more_available = false;
+        }
+        Ok(PollResult {
+            sets: batch.sets,
+            more_available: (!self.has_fault(Fault::MoreAvailableOmitted))
+                .then_some(batch.more_available),
+        })
+    }
+
+    /// Holds the request until a SET is available or the configured timeout passes. Interest
+    /// is registered before each read of the store, so an event stored in between wakes us.
+    async fn long_poll(
+        &self,
+        client_id: &str,
+        ops: &PollOps<'_>,
+    ) -> ApiResult<super::domain::PollBatch> {
+        let deadline = Instant::now() + self.cfg.long_poll_timeout;
+        let notify = self.notifier.of(client_id);
+        let mut first = true;
+        loop {
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            // Acks and errors apply once, on the first read.
+            let batch = if first {
+                self.store.poll(ops)?
+            } else {
+                self.store.poll(&PollOps {
+                    ack: &[],
+                    set_errs: &[],
+                    ..ops.clone()
+                })?
+            };
+            first = false;
+            if !batch.sets.is_empty() {
+                return Ok(batch);
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining == Duration::ZERO
+                || tokio::time::timeout(remaining, notified).await.is_err()
+            {
+                // R8936-09: a timed-out long poll is a normal, empty answer.
+                return Ok(batch);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn paths(body: Value) -> Vec<String> {
+        match parse_poll_request(&body, true) {
+            Err(ApiError::BadRequest(items)) => items.into_iter().filter_map(|i| i.path).collect(),
+            other => panic!("expected 400, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn accepts_the_rfc_variants() {
+        for b in [
+            json!({}),
+            json!({"maxEvents": 0, "ack": ["a"]}),
+            json!({"returnImmediately": true, "ack": [], "setErrs": {}}),
+            json!({"setErrs": {"j": {"err": "jwtIss", "description": "bad issuer"}}}),
+        ] {
+            assert!(parse_poll_request(&b, true).is_ok(), "{b}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_members_with_paths() {
+        assert_eq!(paths(json!({"maxEvents": -1})), ["maxEvents"]);
+        assert_eq!(paths(json!({"maxEvents": 2.5})), ["maxEvents"]);
+        assert_eq!(paths(json!({"maxEvents": "5"})), ["maxEvents"]);
+        assert_eq!(paths(json!({"maxEvents": null})), ["maxEvents"]);
+        assert_eq!(
+            paths(json!({"returnImmediately": "true"})),
+            ["returnImmediately"]
+        );
+        assert_eq!(paths(json!({"setErrs": []})), ["setErrs"]);
+        assert_eq!(
+            paths(json!({"setErrs": {"j": {"err": "x".repeat(41), "description": "d"}}})),
+            ["setErrs.j.err"]
+        );
+        assert_eq!(
+            paths(json!({"setErrs": {"j": {"description": "d"}}})),
+            ["setErrs.j.err"]
+        );
+        assert_eq!(paths(json!({"ack": "j"})), ["ack"]);
+        assert_eq!(paths(json!({"ack": [1]})), ["ack[0]"]);
+        assert_eq!(paths(json!({"acks": ["j"]})), ["acks"]);
+    }
+}
