@@ -1,2 +1,17 @@
-//! The conformance harness (in progress).
+//! The conformance harness: runs the Gherkin features in `features/` against any bank a target
+//! profile describes (or the embedded sandbox), verifies every response and SET, and writes
+//! reports. Start at [`runner::run`]; a scenario's state is [`world::HarnessWorld`]; the
+//! phrases are in [`steps`]; the target is reached through [`context::RunContext`].
+
+pub mod catalogue;
+pub mod client;
+pub mod context;
+pub mod features;
+pub mod profile;
+pub mod report;
 pub mod runner;
+pub mod schema;
+pub mod set_check;
+pub mod steps;
+pub mod trigger;
+pub mod world;

@@ -1,5 +1,654 @@
-//! Placeholder while the harness is being written.
-pub async fn run_cli(_args: crate::cli::TestArgs) -> u8 {
-    eprintln!("error: the conformance harness is not built yet");
-    2
+//! `obevents test`: turns the command line into a profile (or starts the embedded sandbox and
+//! builds its profile), decides which scenarios apply, runs them with cucumber-rs, and writes
+//! the reports. Exit codes: 0 every applicable scenario passed, 1 a scenario failed, 2 bad
+//! configuration or an unreachable target.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cucumber::gherkin::{Feature, Scenario};
+use cucumber::tag::Ext as _;
+use cucumber::{World as _, WriterExt as _, event, writer};
+use futures::FutureExt as _;
+
+use super::client::Exchange;
+use super::context::{Purpose, RunContext, TppIdentity};
+use super::features::{self, is_capability, is_rule_id};
+use super::profile::{Clients, Profile, RequestSignatures};
+use super::report;
+use super::world::HarnessWorld;
+use crate::cli::TestArgs;
+use crate::sandbox::personality::{LongPolling, SpecVersion, UnknownAck};
+
+/// A configuration problem or unreachable target: exit code 2.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// How one scenario ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Passed,
+    Failed,
+    NotApplicable,
+}
+
+/// One scenario's result, with the evidence the report shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScenarioRecord {
+    pub feature: String,
+    pub path: String,
+    pub name: String,
+    pub line: usize,
+    pub tags: Vec<String>,
+    pub rules: Vec<String>,
+    pub verdict: Verdict,
+    /// Failure message, or the missing capabilities of a not-applicable scenario.
+    pub reason: Option<String>,
+    pub failed_step: Option<String>,
+    pub duration_ms: u64,
+    pub evidence: Vec<Exchange>,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub profile_name: String,
+    pub target: String,
+    pub scenarios: Vec<ScenarioRecord>,
+    pub duration: Duration,
+}
+
+impl RunOutcome {
+    pub fn count(&self, v: Verdict) -> usize {
+        self.scenarios.iter().filter(|s| s.verdict == v).count()
+    }
+    pub fn failed(&self) -> impl Iterator<Item = &ScenarioRecord> {
+        self.scenarios
+            .iter()
+            .filter(|s| s.verdict == Verdict::Failed)
+    }
+    pub fn exit_code(&self) -> u8 {
+        if self.count(Verdict::Failed) > 0 {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// Where the features come from.
+#[derive(Debug, Clone)]
+pub enum FeatureSource {
+    Embedded,
+    Dir(PathBuf),
+}
+
+/// How progress is shown while the run goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// A bar on a terminal, plain lines otherwise.
+    Auto,
+    /// Nothing (library callers such as the fault test).
+    Quiet,
+}
+
+/// Everything a run needs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub profile: Profile,
+    pub features: FeatureSource,
+    pub tags: Option<String>,
+    pub concurrency: Option<usize>,
+    pub fail_fast: bool,
+    pub progress: Progress,
+}
+
+/// The capabilities a profile declares (matched against scenario tags).
+pub fn capabilities(p: &Profile) -> HashSet<String> {
+    let mut caps = HashSet::new();
+    let mut add = |c: &str| {
+        caps.insert(c.to_string());
+    };
+    if !p.trigger_types.is_empty() {
+        add("trigger");
+        for t in &p.trigger_types {
+            add(t.short());
+        }
+        if p.trigger_types.len() >= 2 {
+            add("two-event-types");
+        }
+    }
+    match p.bank.long_polling {
+        LongPolling::Supported => add("long-polling"),
+        LongPolling::Immediate => add("short-polling-only"),
+        LongPolling::Reject => add("long-poll-rejected"),
+    }
+    if p.bank.max_events_cap.is_some() {
+        add(if p.bank.reject_above_cap {
+            "cap-reject"
+        } else {
+            "cap-truncate"
+        });
+    }
+    add(if p.bank.default_batch.is_some() {
+        "default-batch"
+    } else {
+        "no-default-batch"
+    });
+    add(match p.bank.unknown_ack {
+        UnknownAck::Ignore => "unknown-ack-ignored",
+        UnknownAck::Reject => "unknown-ack-rejected",
+    });
+    add(if p.bank.errored_redelivered {
+        "errored-redelivered"
+    } else {
+        "errored-dropped"
+    });
+    if p.bank.callback_urls {
+        add("callback-urls");
+    }
+    if p.bank.realtime {
+        add("realtime");
+    }
+    match p.bank.request_signatures {
+        RequestSignatures::Ignored => {}
+        RequestSignatures::Verified => add("request-signing"),
+        RequestSignatures::Required => {
+            add("request-signing");
+            add("request-signing-required");
+        }
+    }
+    if p.bank.response_signatures {
+        add("response-signing");
+    }
+    let restricted = match &p.clients {
+        Clients::Register(r) => r.restricted_scope.is_some(),
+        Clients::Fixed(t) => t.iter().all(|t| t.restricted_scope.is_some()),
+    };
+    if restricted {
+        add("restricted-scope");
+    }
+    add(match p.spec_version {
+        SpecVersion::V3_1_11 => "spec-3.1.11",
+        SpecVersion::V3_1_2 => "spec-3.1.2",
+    });
+    caps
+}
+
+/// A scenario as the run plans it.
+struct Planned {
+    key: (String, usize),
+    record: ScenarioRecord,
+    run: bool,
+}
+
+fn all_tags(f: &Feature, s: &Scenario) -> Vec<String> {
+    let mut tags: Vec<String> = f.tags.iter().chain(s.tags.iter()).cloned().collect();
+    tags.dedup();
+    tags
+}
+
+fn plan(
+    features: &[Feature],
+    caps: &HashSet<String>,
+    tags: Option<&cucumber::gherkin::tagexpr::TagOperation>,
+) -> Vec<Planned> {
+    let mut out = Vec::new();
+    for f in features {
+        let path = f
+            .path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        for s in f
+            .scenarios
+            .iter()
+            .chain(f.rules.iter().flat_map(|r| r.scenarios.iter()))
+        {
+            let tag_list = all_tags(f, s);
+            if let Some(expr) = tags
+                && !expr.eval(tag_list.iter())
+            {
+                continue;
+            }
+            let missing: Vec<String> = tag_list
+                .iter()
+                .filter(|t| is_capability(t) && !caps.contains(*t))
+                .map(|t| format!("@{t}"))
+                .collect();
+            let rules = tag_list.iter().filter(|t| is_rule_id(t)).cloned().collect();
+            let run = missing.is_empty();
+            out.push(Planned {
+                key: (path.clone(), s.position.line),
+                run,
+                record: ScenarioRecord {
+                    feature: f.name.clone(),
+                    path: path.clone(),
+                    name: s.name.clone(),
+                    line: s.position.line,
+                    tags: tag_list,
+                    rules,
+                    verdict: if run {
+                        Verdict::Failed
+                    } else {
+                        Verdict::NotApplicable
+                    },
+                    reason: (!run)
+                        .then(|| format!("the profile does not declare {}", missing.join(", "))),
+                    failed_step: None,
+                    duration_ms: 0,
+                    evidence: Vec::new(),
+                },
+            });
+        }
+    }
+    out
+}
+
+/// What the run collects while cucumber executes, keyed by (feature path, scenario line).
+#[derive(Default)]
+struct Collector {
+    records: HashMap<(String, usize), ScenarioRecord>,
+    failures: HashMap<(String, usize), (String, String)>,
+    started: HashMap<(String, usize), Instant>,
+}
+
+fn key_of(f: &Feature, s: &Scenario) -> (String, usize) {
+    (
+        f.path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        s.position.line,
+    )
+}
+
+fn panic_message(info: &event::Info) -> String {
+    if let Some(s) = info.downcast_ref::<String>() {
+        s.clone()
+    } else if let Some(s) = info.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else {
+        "the step panicked".to_string()
+    }
+}
+
+fn step_error_message(e: &event::StepError) -> String {
+    match e {
+        event::StepError::Panic(info) => panic_message(info),
+        other => other.to_string(),
+    }
+}
+
+/// Cucumber writer for progress (a bar on a terminal, a line per scenario otherwise) and for
+/// capturing which step failed and why.
+struct ProgressWriter {
+    collector: Arc<Mutex<Collector>>,
+    bar: Option<indicatif::ProgressBar>,
+    plain: bool,
+    total: usize,
+    done: usize,
+}
+
+impl ProgressWriter {
+    fn scenario_event(&mut self, f: &Feature, s: &Scenario, ev: &event::Scenario<HarnessWorld>) {
+        let key = key_of(f, s);
+        match ev {
+            event::Scenario::Started => {
+                if let Ok(mut c) = self.collector.lock() {
+                    c.started.insert(key, Instant::now());
+                }
+            }
+            event::Scenario::Step(step, event::Step::Failed(_, _, _, err))
+            | event::Scenario::Background(step, event::Step::Failed(_, _, _, err)) => {
+                if let Ok(mut c) = self.collector.lock() {
+                    c.failures.entry(key).or_insert_with(|| {
+                        (
+                            format!("{}{}", step.keyword, step.value),
+                            step_error_message(err),
+                        )
+                    });
+                }
+            }
+            event::Scenario::Step(step, event::Step::Skipped)
+            | event::Scenario::Background(step, event::Step::Skipped) => {
+                if let Ok(mut c) = self.collector.lock() {
+                    c.failures.entry(key).or_insert_with(|| {
+                        (
+                            format!("{}{}", step.keyword, step.value),
+                            "no step definition matches this step".into(),
+                        )
+                    });
+                }
+            }
+            event::Scenario::Finished => {
+                self.done += 1;
+                let failed = self
+                    .collector
+                    .lock()
+                    .map(|c| c.failures.contains_key(&key))
+                    .unwrap_or(false);
+                let verdict = if failed { "FAIL" } else { "pass" };
+                if let Some(bar) = &self.bar {
+                    bar.inc(1);
+                    if failed {
+                        bar.println(format!("FAIL {}:{} {}", key.0, key.1, s.name));
+                    }
+                } else if self.plain {
+                    eprintln!(
+                        "[{}/{}] {verdict} {}:{} {}",
+                        self.done, self.total, key.0, key.1, s.name
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl cucumber::Writer<HarnessWorld> for ProgressWriter {
+    type Cli = cucumber::cli::Empty;
+
+    async fn handle_event(
+        &mut self,
+        ev: cucumber::parser::Result<cucumber::Event<event::Cucumber<HarnessWorld>>>,
+        _: &Self::Cli,
+    ) {
+        let Ok(ev) = ev else { return };
+        match &ev.value {
+            event::Cucumber::Feature(f, event::Feature::Scenario(s, r)) => {
+                self.scenario_event(f, s, &r.event)
+            }
+            event::Cucumber::Feature(f, event::Feature::Rule(_, event::Rule::Scenario(s, r))) => {
+                self.scenario_event(f, s, &r.event)
+            }
+            event::Cucumber::Finished => {
+                if let Some(bar) = &self.bar {
+                    bar.finish_and_clear();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl writer::NonTransforming for ProgressWriter {}
+
+/// Feeds already-parsed features to cucumber.
+struct Parsed(Vec<Feature>);
+
+impl<I> cucumber::Parser<I> for Parsed {
+    type Cli = cucumber::cli::Empty;
+    type Output = futures::stream::Iter<std::vec::IntoIter<cucumber::parser::Result<Feature>>>;
+    fn parse(self, _: I, _: Self::Cli) -> Self::Output {
+        futures::stream::iter(self.0.into_iter().map(Ok).collect::<Vec<_>>())
+    }
+}
+
+/// Keeps failing steps quiet: their panic is the failure message cucumber records and the
+/// report shows; anything else still reaches the previous hook.
+fn install_quiet_step_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let from_step = info
+                .location()
+                .is_some_and(|l| l.file().replace('\\', "/").contains("src/harness/steps/"));
+            if !from_step {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Checks the target answers before any scenario runs (exit 2 when it does not).
+async fn preflight(ctx: &RunContext) -> Result<(), ConfigError> {
+    ctx.jwks(true)
+        .await
+        .map_err(|e| ConfigError(format!("target unreachable or misconfigured: {e}")))?;
+    if let Clients::Fixed(tpps) = &ctx.profile.clients {
+        for t in tpps {
+            let id = TppIdentity::from(t);
+            let _ = Purpose::Events;
+            ctx.token(&id, &id.events_scope)
+                .await
+                .map_err(|e| ConfigError(format!("profile TPP {}: {e}", t.name)))?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the suite against `opts.profile`.
+pub async fn run(
+    opts: RunOptions,
+    report_dir: Option<&std::path::Path>,
+) -> Result<RunOutcome, ConfigError> {
+    let started = Instant::now();
+    let features = match &opts.features {
+        FeatureSource::Embedded => features::embedded(),
+        FeatureSource::Dir(d) => features::from_dir(d),
+    }
+    .map_err(ConfigError)?;
+    let tag_expr = match &opts.tags {
+        Some(t) => Some(
+            t.parse::<cucumber::gherkin::tagexpr::TagOperation>()
+                .map_err(|e| ConfigError(format!("--tags {t:?}: {e}")))?,
+        ),
+        None => None,
+    };
+    let caps = capabilities(&opts.profile);
+    let planned = plan(&features, &caps, tag_expr.as_ref());
+    if planned.is_empty() {
+        return Err(ConfigError("no scenario matches --tags".into()));
+    }
+    let ctx = Arc::new(RunContext::new(opts.profile.clone()).map_err(ConfigError)?);
+    preflight(&ctx).await?;
+
+    let to_run: HashSet<(String, usize)> = planned
+        .iter()
+        .filter(|p| p.run)
+        .map(|p| p.key.clone())
+        .collect();
+    let collector = Arc::new(Mutex::new(Collector::default()));
+    let total = to_run.len();
+    let interactive =
+        opts.progress == Progress::Auto && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let bar = interactive.then(|| {
+        let bar = indicatif::ProgressBar::new(total as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed}] {bar:40} {pos}/{len} scenarios",
+        ) {
+            bar.set_style(style);
+        }
+        bar
+    });
+    let progress = ProgressWriter {
+        collector: collector.clone(),
+        bar,
+        plain: opts.progress == Progress::Auto && !interactive,
+        total,
+        done: 0,
+    };
+    let concurrency = opts.concurrency.unwrap_or(match ctx.profile.clients {
+        Clients::Register(_) => 16,
+        Clients::Fixed(_) => 1,
+    });
+
+    install_quiet_step_panics();
+    let json_out: Box<dyn std::io::Write> = match report_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| ConfigError(format!("--report-dir {}: {e}", dir.display())))?;
+            Box::new(
+                std::fs::File::create(dir.join("cucumber.json"))
+                    .map_err(|e| ConfigError(format!("{}: {e}", dir.display())))?,
+            )
+        }
+        None => Box::new(std::io::sink()),
+    };
+    let before_ctx = ctx.clone();
+    let after_collector = collector.clone();
+    let mut cucumber = HarnessWorld::cucumber::<&str>()
+        .with_parser(Parsed(features))
+        .with_writer(
+            progress
+                .tee::<HarnessWorld, _>(writer::Json::for_tee(json_out))
+                .normalized(),
+        )
+        .with_default_cli()
+        .max_concurrent_scenarios(Some(concurrency.max(1)))
+        .before(move |_, _, _, world| {
+            world.ctx = Some(before_ctx.clone());
+            async {}.boxed_local()
+        })
+        .after(move |feature, _, scenario, _, world| {
+            let key = key_of(feature, scenario);
+            let evidence = world
+                .map(|w| std::mem::take(&mut w.evidence))
+                .unwrap_or_default();
+            if let Ok(mut c) = after_collector.lock() {
+                let record = ScenarioRecord {
+                    feature: feature.name.clone(),
+                    path: key.0.clone(),
+                    name: scenario.name.clone(),
+                    line: key.1,
+                    tags: all_tags(feature, scenario),
+                    rules: Vec::new(),
+                    verdict: Verdict::Passed,
+                    reason: None,
+                    failed_step: None,
+                    duration_ms: c
+                        .started
+                        .get(&key)
+                        .map(|t| t.elapsed().as_millis() as u64)
+                        .unwrap_or(0),
+                    evidence,
+                };
+                c.records.insert(key, record);
+            }
+            async {}.boxed_local()
+        })
+        .fail_on_skipped();
+    if opts.fail_fast {
+        cucumber = cucumber.fail_fast();
+    }
+    cucumber
+        .filter_run("features", move |f, _, s| to_run.contains(&key_of(f, s)))
+        .await;
+
+    let mut c = collector
+        .lock()
+        .map_err(|_| ConfigError("the run's collector was poisoned".into()))?;
+    let mut scenarios = Vec::new();
+    for p in planned {
+        let mut record = p.record;
+        if p.run {
+            match c.records.remove(&p.key) {
+                Some(done) => {
+                    record.evidence = done.evidence;
+                    record.duration_ms = done.duration_ms;
+                    match c.failures.remove(&p.key) {
+                        Some((step, message)) => {
+                            record.verdict = Verdict::Failed;
+                            record.failed_step = Some(step);
+                            record.reason = Some(message);
+                        }
+                        None => record.verdict = Verdict::Passed,
+                    }
+                }
+                None if opts.fail_fast => {
+                    record.verdict = Verdict::NotApplicable;
+                    record.reason = Some("not run: --fail-fast stopped the run".into());
+                }
+                None => {
+                    record.verdict = Verdict::Failed;
+                    record.reason = Some("the scenario did not finish".into());
+                }
+            }
+        }
+        scenarios.push(record);
+    }
+    Ok(RunOutcome {
+        profile_name: ctx.profile.name.clone(),
+        target: ctx.profile.base_url.clone(),
+        scenarios,
+        duration: started.elapsed(),
+    })
+}
+
+/// `obevents test` from the command line; returns the exit code.
+pub async fn run_cli(args: TestArgs) -> u8 {
+    match run_cli_inner(args).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
+}
+
+async fn run_cli_inner(args: TestArgs) -> Result<u8, ConfigError> {
+    let features = match &args.features {
+        Some(d) => FeatureSource::Dir(d.clone()),
+        None => FeatureSource::Embedded,
+    };
+    let mut embedded = None;
+    let profile = match &args.profile {
+        Some(path) => Profile::load(path, None).map_err(|e| ConfigError(e.to_string()))?,
+        None => {
+            let bank = args.bank.unwrap_or(crate::sandbox::Bank::Obie);
+            let mut cfg = crate::sandbox::SandboxConfig::for_bank(bank);
+            cfg.faults = crate::sandbox::Faults::new(args.faults.iter().copied());
+            cfg.long_poll_timeout = Duration::from_millis(1000);
+            cfg.require_request_signatures = true;
+            let sandbox = crate::sandbox::Sandbox::start(
+                cfg.clone(),
+                ":memory:",
+                "127.0.0.1:0"
+                    .parse()
+                    .map_err(|_| ConfigError("bad address".into()))?,
+            )
+            .await
+            .map_err(|e| ConfigError(format!("cannot start the embedded sandbox: {e}")))?;
+            let profile = Profile::for_sandbox(
+                &sandbox.url(),
+                &cfg.personality,
+                cfg.long_poll_timeout,
+                cfg.max_events_cap,
+                true,
+            )
+            .map_err(|e| ConfigError(e.to_string()))?;
+            eprintln!("testing the embedded sandbox ({bank}) at {}", sandbox.url());
+            embedded = Some(sandbox);
+            profile
+        }
+    };
+    let opts = RunOptions {
+        profile,
+        features,
+        tags: args.tags.clone(),
+        concurrency: args.concurrency,
+        fail_fast: args.fail_fast,
+        progress: Progress::Auto,
+    };
+    let outcome = run(opts, Some(&args.report_dir)).await;
+    if let Some(s) = embedded {
+        s.stop().await;
+    }
+    let outcome = outcome?;
+    let catalogue = super::catalogue::Catalogue::embedded().map_err(ConfigError)?;
+    report::write_all(
+        &outcome,
+        &catalogue,
+        &args.report_dir,
+        args.junit.as_deref(),
+    )
+    .map_err(ConfigError)?;
+    println!("{}", report::console::render(&outcome, &catalogue));
+    Ok(outcome.exit_code())
 }

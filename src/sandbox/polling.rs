@@ -154,7 +154,11 @@ impl AppState {
             return Err(ApiError::invalid("setErrs", "setErrs is not accepted"));
         }
 
-        let cap = self.cfg.max_events_cap;
+        // A documented maxEvents limit (HSBC) is also the most a poll ever returns.
+        let cap = self
+            .cfg
+            .max_events_cap
+            .min(p.max_events_limit.unwrap_or(usize::MAX));
         let limit = if self.has_fault(Fault::MaxEventsIgnored) {
             cap
         } else {

@@ -1,0 +1,59 @@
+@trigger
+Feature: Isolation and delivery filtering
+  A TPP only ever sees, acknowledges or reports its own SETs, only of the event types it
+  subscribed to, and nothing is queued for a TPP without a subscription (AP-03, AP-17, N-11).
+
+  Background:
+    Given TPP A starts clean
+    And TPP B starts clean
+
+  @AP-17
+  Scenario: One TPP's SETs never appear in another TPP's poll
+    Given TPP A is subscribed for polling
+    And TPP B is subscribed for polling
+    And 1 event happened for TPP A
+    When TPP B polls
+    Then the poll succeeds
+    And the poll returns no SETs
+    When TPP A polls
+    Then the poll returns every expected event
+
+  @AP-17 @AP-11 @AP-09
+  Scenario: Acknowledging another TPP's jti does not release it
+    Given TPP A is subscribed for polling
+    And TPP B is subscribed for polling
+    And 1 event happened for TPP A
+    And TPP A has polled the awaiting SETs
+    When TPP B acknowledges the SETs of TPP A
+    Then the poll succeeds or is refused with 400
+    When TPP A polls
+    Then the poll returns the SETs received before, with identical claims
+
+  @AP-17 @AP-10
+  Scenario: Reporting another TPP's jti as an error changes nothing for that TPP
+    Given TPP A is subscribed for polling
+    And TPP B is subscribed for polling
+    And 1 event happened for TPP A
+    And TPP A has polled the awaiting SETs
+    When TPP B reports the SETs of TPP A as errors
+    Then the poll succeeds or is refused with 400
+    When TPP A polls
+    Then the poll returns the SETs received before, with identical claims
+
+  @N-11 @AP-17 @two-event-types
+  Scenario: A SET of a type the subscription does not ask for is not delivered
+    Given TPP A is subscribed for polling to the first triggerable event type only
+    When an event of the second triggerable type happens for TPP A
+    And 1 event of the first triggerable type happened for TPP A
+    When TPP A polls
+    Then the poll succeeds
+    And the poll returns exactly the expected events
+
+  @AP-03
+  Scenario: Nothing is queued for a TPP without a subscription
+    When an event happens for TPP A
+    And TPP A is subscribed for polling
+    And 1 event happened for TPP A
+    When TPP A polls
+    Then the poll succeeds
+    And the poll returns exactly the expected events

@@ -1,0 +1,51 @@
+Feature: Malformed poll requests
+  Every member of OBEventPolling1 has a type; a request that breaks it is a 400 with an OBIE
+  error body, never a 200 and never a 5xx (AP-04, RFC 8936 section 2.5.1, rfc-rules.md
+  edge cases 5-8).
+
+  Background:
+    Given TPP A starts clean
+    And TPP A is subscribed for polling
+
+  @AP-04 @R8936-25 @G-12
+  Scenario Outline: A poll with <problem> is refused with 400
+    When TPP A polls with:
+      """
+      <body>
+      """
+    Then the response is an OBIE error with status 400
+
+    Examples:
+      | problem                            | body                                                                          |
+      | a negative maxEvents               | {"returnImmediately": true, "maxEvents": -1}                                  |
+      | a fractional maxEvents             | {"returnImmediately": true, "maxEvents": 2.5}                                 |
+      | maxEvents as a string              | {"returnImmediately": true, "maxEvents": "5"}                                 |
+      | returnImmediately as a string      | {"returnImmediately": "true"}                                                 |
+      | ack as a string                    | {"returnImmediately": true, "ack": "a-jti"}                                   |
+      | a number in ack                    | {"returnImmediately": true, "ack": [42]}                                      |
+      | setErrs as an array                | {"returnImmediately": true, "setErrs": ["a-jti"]}                             |
+      | a setErrs entry without err        | {"returnImmediately": true, "setErrs": {"a-jti": {"description": "bad"}}}     |
+      | an err longer than 40 characters   | {"returnImmediately": true, "setErrs": {"a-jti": {"err": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "description": "too long"}}} |
+      | a JSON array as the body           | [{"returnImmediately": true}]                                                 |
+
+  @AP-04 @G-13
+  Scenario: A bad maxEvents is reported as UK.OBIE.Field.Invalid naming the field
+    When TPP A polls with:
+      """
+      {"returnImmediately": true, "maxEvents": -1}
+      """
+    Then the response is an OBIE error with status 400 and code "UK.OBIE.Field.Invalid"
+    And the error names the field "maxEvents"
+
+  @R8936-25 @G-10 @G-12
+  Scenario: A body that is not JSON is refused with 400
+    When TPP A sends POST "/events" with the raw body "{not json"
+    Then the response is an OBIE error with status 400
+
+  @AP-04 @spec-3.1.11
+  Scenario: The poll request object is closed: a misspelt member is refused
+    When TPP A polls with:
+      """
+      {"returnImmediately": true, "acks": ["a-jti"]}
+      """
+    Then the response is an OBIE error with status 400

@@ -1,0 +1,350 @@
+//! What one run shares across scenarios: the validated profile, one HTTP client (mTLS and CA
+//! from the profile), compiled schemas, the bank's JWKS (fetched once, refreshed once on an
+//! unknown `kid`), the run-wide jti registry (R8417-08), and the harness's request-signing key.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use josekit::jwk::JwkSet;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::client::{self, Exchange, Request};
+use super::profile::{ClientAuth, Clients, Profile, TppConfig};
+use super::schema::Schemas;
+use crate::jose::{self, Alg, SigningKey};
+
+/// Run-wide state. Scenarios hold it through an `Arc`.
+pub struct RunContext {
+    pub profile: Profile,
+    pub http: reqwest::Client,
+    pub schemas: Schemas,
+    /// The bank's JWKS as JSON text; `None` until first fetched.
+    jwks: tokio::sync::Mutex<Option<String>>,
+    /// jti → canonical claims JSON of every SET seen in this run.
+    jtis: Mutex<HashMap<String, String>>,
+    /// Key for `x-jws-signature` on requests, if the profile signs.
+    pub signing_key: Option<SigningKey>,
+    pub signing_kid: String,
+    /// Serialises manual triggers (one prompt at a time).
+    pub manual_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for RunContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunContext")
+            .field("target", &self.profile.base_url)
+            .finish()
+    }
+}
+
+/// What a scenario uses a token for; each maps to a scope from the profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Purpose {
+    Events,
+    Polling,
+    Restricted,
+}
+
+/// One TPP client as a scenario uses it.
+#[derive(Debug, Clone)]
+pub struct TppIdentity {
+    pub name: String,
+    pub client_id: String,
+    pub auth: ClientAuth,
+    pub aud: String,
+    pub events_scope: String,
+    pub polling_scope: String,
+    pub restricted_scope: Option<String>,
+    /// With registration, a second client that holds only the restricted scope.
+    pub restricted_client: Option<Box<TppIdentity>>,
+}
+
+impl From<&TppConfig> for TppIdentity {
+    fn from(c: &TppConfig) -> Self {
+        TppIdentity {
+            name: c.name.clone(),
+            client_id: c.client_id.clone(),
+            auth: c.auth.clone(),
+            aud: c.aud.clone(),
+            events_scope: c.events_scope.clone(),
+            polling_scope: c.polling_scope.clone(),
+            restricted_scope: c.restricted_scope.clone(),
+            restricted_client: None,
+        }
+    }
+}
+
+/// Builds the run's HTTP client from the profile's TLS settings.
+pub fn http_client(profile: &Profile) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder()
+        .timeout(
+            profile
+                .request_timeout
+                .max(profile.bank.long_poll_timeout + std::time::Duration::from_secs(10)),
+        )
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(64);
+    if let Some(pem) = &profile.tls.client_cert_pem {
+        let id = reqwest::Identity::from_pem(pem)
+            .map_err(|e| format!("profile field target.client_cert: {e}"))?;
+        b = b.identity(id);
+    }
+    if let Some(pem) = &profile.tls.ca_pem {
+        for cert in reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| format!("profile field target.ca_cert: {e}"))?
+        {
+            b = b.add_root_certificate(cert);
+        }
+    }
+    if profile.tls.accept_invalid_certs {
+        b = b.danger_accept_invalid_certs(true);
+    }
+    b.build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+impl RunContext {
+    pub fn new(profile: Profile) -> Result<RunContext, String> {
+        let http = http_client(&profile)?;
+        let schemas = Schemas::for_version(profile.spec_version)?;
+        let (signing_key, signing_kid) = match &profile.signing {
+            None => (None, String::new()),
+            Some(s) => {
+                let key = match &s.pem {
+                    Some(pem) => SigningKey::from_pem(pem)
+                        .map_err(|e| format!("profile field request_signing.private_key: {e}"))?,
+                    None => SigningKey::generate()
+                        .map_err(|e| format!("cannot generate a signing key: {e}"))?,
+                };
+                let kid = s.key_id.clone().unwrap_or_else(|| key.kid().to_string());
+                (Some(key), kid)
+            }
+        };
+        Ok(RunContext {
+            profile,
+            http,
+            schemas,
+            jwks: tokio::sync::Mutex::new(None),
+            jtis: Mutex::new(HashMap::new()),
+            signing_key,
+            signing_kid,
+            manual_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// `base_url` + `api_base` + `path`.
+    pub fn api_url(&self, path: &str) -> String {
+        format!("{}{}{}", self.profile.base_url, self.profile.api_base, path)
+    }
+
+    /// The bank's JWKS; fetched on first use, and again if `refresh` (after an unknown `kid`).
+    pub async fn jwks(&self, refresh: bool) -> Result<JwkSet, String> {
+        let mut cached = self.jwks.lock().await;
+        if cached.is_none() || refresh {
+            let ex = client::send(
+                &self.http,
+                Request::new(Method::GET, &self.profile.jwks_url),
+            )
+            .await;
+            if ex.status != Some(200) {
+                return Err(format!("cannot fetch the JWKS: {}", ex.summary()));
+            }
+            jose::parse_jwks(ex.response_body.as_bytes())
+                .map_err(|e| format!("{}: {e}", self.profile.jwks_url))?;
+            *cached = Some(ex.response_body);
+        }
+        let text = cached.as_deref().unwrap_or("{}");
+        jose::parse_jwks(text.as_bytes()).map_err(|e| e.to_string())
+    }
+
+    /// R8417-08: records `claims` under `jti`; returns an error if the same jti was seen with
+    /// different claims.
+    pub fn record_jti(&self, jti: &str, claims: &Value) -> Result<(), String> {
+        let canonical = canonical_json(claims);
+        let mut map = self.jtis.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(jti) {
+            Some(prev) if *prev != canonical => Err(format!(
+                "R8417-08: jti {jti} was seen before with different claims (before: {prev}; now: {canonical})"
+            )),
+            Some(_) => Ok(()),
+            None => {
+                map.insert(jti.to_string(), canonical);
+                Ok(())
+            }
+        }
+    }
+
+    /// Registers a fresh client at the target (profile `[registration]`).
+    pub async fn register(
+        &self,
+        name: &str,
+        scope: &str,
+    ) -> Result<(TppIdentity, Exchange), String> {
+        let Clients::Register(reg) = &self.profile.clients else {
+            return Err("the profile has no [registration]".into());
+        };
+        let mut body =
+            json!({ "client_name": format!("obevents harness TPP {name}"), "scope": scope });
+        if let Some(key) = &self.signing_key {
+            let mut jwk = key.public_jwk().clone();
+            jwk.set_key_id(self.signing_kid.clone());
+            body["jwks"] = jose::jwks_json(&[&jwk]);
+        }
+        if reg.secret_post {
+            body["token_endpoint_auth_method"] = json!("client_secret_post");
+        }
+        let ex = client::send(
+            &self.http,
+            Request::new(Method::POST, &reg.endpoint).json(&body),
+        )
+        .await;
+        if !(200..300).contains(&ex.status()) {
+            return Err(format!("client registration failed: {}", ex.summary()));
+        }
+        let v = ex.json().unwrap_or(Value::Null);
+        let (Some(id), Some(secret)) = (v["client_id"].as_str(), v["client_secret"].as_str())
+        else {
+            return Err(format!(
+                "registration answer lacks client_id/client_secret: {}",
+                ex.summary()
+            ));
+        };
+        let auth = if reg.secret_post {
+            ClientAuth::SecretPost(secret.into())
+        } else {
+            ClientAuth::SecretBasic(secret.into())
+        };
+        let polling_scope = match self.profile.spec_version {
+            crate::sandbox::personality::SpecVersion::V3_1_2 => "eventpolling",
+            crate::sandbox::personality::SpecVersion::V3_1_11 => "accounts",
+        };
+        Ok((
+            TppIdentity {
+                name: name.into(),
+                client_id: id.into(),
+                auth,
+                aud: id.into(),
+                events_scope: "accounts".into(),
+                polling_scope: polling_scope.into(),
+                restricted_scope: reg.restricted_scope.clone(),
+                restricted_client: None,
+            },
+            ex,
+        ))
+    }
+
+    /// Client-credentials token for `tpp` with `scope`.
+    pub async fn token(
+        &self,
+        tpp: &TppIdentity,
+        scope: &str,
+    ) -> Result<(String, Exchange), String> {
+        let mut form = vec![
+            ("grant_type".to_string(), "client_credentials".to_string()),
+            ("scope".to_string(), scope.to_string()),
+        ];
+        let mut req = Request::new(Method::POST, &self.profile.token_endpoint);
+        match &tpp.auth {
+            ClientAuth::SecretBasic(secret) => {
+                let enc = |s: &str| {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                };
+                let creds = STANDARD.encode(format!("{}:{}", enc(&tpp.client_id), enc(secret)));
+                req = req.header("Authorization", format!("Basic {creds}"));
+            }
+            ClientAuth::SecretPost(secret) => {
+                form.push(("client_id".into(), tpp.client_id.clone()));
+                form.push(("client_secret".into(), secret.clone()));
+            }
+            ClientAuth::PrivateKeyJwt { pem, key_id } => {
+                let key = SigningKey::from_pem(pem).map_err(|e| e.to_string())?;
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                let claims = json!({
+                    "iss": tpp.client_id, "sub": tpp.client_id, "aud": self.profile.token_endpoint,
+                    "iat": now, "exp": now + 300, "jti": uuid::Uuid::new_v4().to_string()
+                });
+                let mut header = serde_json::Map::new();
+                header.insert("alg".into(), json!("PS256"));
+                header.insert("kid".into(), json!(key_id));
+                header.insert("typ".into(), json!("JWT"));
+                let assertion = jose::sign_compact(&key, &header, claims.to_string().as_bytes())
+                    .map_err(|e| e.to_string())?;
+                form.push(("client_id".into(), tpp.client_id.clone()));
+                form.push((
+                    "client_assertion_type".into(),
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+                ));
+                form.push(("client_assertion".into(), assertion));
+            }
+        }
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form.iter())
+            .finish();
+        let ex = client::send(
+            &self.http,
+            req.raw("application/x-www-form-urlencoded", body),
+        )
+        .await;
+        if ex.status != Some(200) {
+            return Err(format!(
+                "token request for TPP {} (scope {scope}) failed: {}",
+                tpp.name,
+                ex.summary()
+            ));
+        }
+        match ex
+            .json()
+            .and_then(|v| v["access_token"].as_str().map(String::from))
+        {
+            Some(t) => Ok((t, ex)),
+            None => Err(format!(
+                "token answer has no access_token: {}",
+                ex.summary()
+            )),
+        }
+    }
+
+    /// A detached `x-jws-signature` over `body` with the harness's key (G-14).
+    pub fn sign_request(&self, body: &[u8]) -> Option<String> {
+        let key = self.signing_key.as_ref()?;
+        let s = self.profile.signing.as_ref()?;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let unencoded =
+            self.profile.spec_version == crate::sandbox::personality::SpecVersion::V3_1_2;
+        let header = jose::ob_header(
+            Alg::PS256,
+            &self.signing_kid,
+            &jose::ObHeader {
+                iss: s.iss.clone(),
+                tan: s.tan.clone(),
+            },
+            now,
+            unencoded,
+        );
+        jose::sign_detached(key, &header, body).ok()
+    }
+}
+
+/// JSON with object keys sorted, so two equal claim sets compare equal as strings.
+pub fn canonical_json(v: &Value) -> String {
+    fn sort(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                let mut out = serde_json::Map::new();
+                for k in keys {
+                    out.insert(k.clone(), sort(&m[k]));
+                }
+                Value::Object(out)
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sort).collect()),
+            other => other.clone(),
+        }
+    }
+    sort(v).to_string()
+}

@@ -1,0 +1,208 @@
+//! The feature files: embedded in the binary as the default suite, or read from `--features`,
+//! parsed and with Scenario Outlines expanded, plus which tags are rule IDs and which are
+//! capabilities a profile must declare.
+
+use std::path::Path;
+
+use cucumber::feature::Ext as _;
+use cucumber::gherkin::{Feature, GherkinEnv};
+
+/// The built-in suite: `(path, text)`.
+pub const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "features/subscriptions.feature",
+        include_str!("../../features/subscriptions.feature"),
+    ),
+    (
+        "features/callback_urls.feature",
+        include_str!("../../features/callback_urls.feature"),
+    ),
+    (
+        "features/polling.feature",
+        include_str!("../../features/polling.feature"),
+    ),
+    (
+        "features/long_polling.feature",
+        include_str!("../../features/long_polling.feature"),
+    ),
+    (
+        "features/malformed_requests.feature",
+        include_str!("../../features/malformed_requests.feature"),
+    ),
+    (
+        "features/sets.feature",
+        include_str!("../../features/sets.feature"),
+    ),
+    (
+        "features/common.feature",
+        include_str!("../../features/common.feature"),
+    ),
+    (
+        "features/isolation.feature",
+        include_str!("../../features/isolation.feature"),
+    ),
+    (
+        "features/bank_deviations.feature",
+        include_str!("../../features/bank_deviations.feature"),
+    ),
+    (
+        "features/message_signing.feature",
+        include_str!("../../features/message_signing.feature"),
+    ),
+];
+
+/// Capability tags: a scenario carrying one runs only if the profile declares it.
+pub const CAPABILITIES: &[(&str, &str)] = &[
+    (
+        "trigger",
+        "the profile can make events happen (a trigger other than none)",
+    ),
+    (
+        "resource-update",
+        "the trigger can raise resource-update events",
+    ),
+    (
+        "consent-authorization-revoked",
+        "the trigger can raise consent-authorization-revoked events",
+    ),
+    (
+        "account-access-consent-linked-account-update",
+        "the trigger can raise linked-account-update events",
+    ),
+    (
+        "two-event-types",
+        "the trigger can raise at least two event types",
+    ),
+    ("long-polling", "bank.long_polling = \"supported\""),
+    ("short-polling-only", "bank.long_polling = \"immediate\""),
+    ("long-poll-rejected", "bank.long_polling = \"reject\""),
+    (
+        "cap-truncate",
+        "bank.max_events_cap set with above_cap = \"truncate\"",
+    ),
+    (
+        "cap-reject",
+        "bank.max_events_cap set with above_cap = \"reject\"",
+    ),
+    ("default-batch", "bank.default_batch set"),
+    ("no-default-batch", "bank.default_batch not set"),
+    ("unknown-ack-ignored", "bank.unknown_ack = \"ignore\""),
+    ("unknown-ack-rejected", "bank.unknown_ack = \"reject\""),
+    ("errored-redelivered", "bank.errored_redelivered = true"),
+    ("errored-dropped", "bank.errored_redelivered = false"),
+    ("callback-urls", "bank.callback_urls = true"),
+    ("realtime", "bank.realtime = true"),
+    (
+        "request-signing",
+        "bank.request_signatures = \"verified\" or \"required\"",
+    ),
+    (
+        "request-signing-required",
+        "bank.request_signatures = \"required\"",
+    ),
+    ("response-signing", "bank.response_signatures = true"),
+    (
+        "restricted-scope",
+        "a restricted scope is configured (registration.restricted_scope or tpp.restricted_scope)",
+    ),
+    (
+        "spec-3.1.11",
+        "spec_version 3.1.4 or later (closed request objects)",
+    ),
+    ("spec-3.1.2", "spec_version 3.1.2 or 3.1.3"),
+];
+
+/// Is `tag` (without `@`) a rule ID such as `AP-09` or `R8936-11`?
+pub fn is_rule_id(tag: &str) -> bool {
+    let Some((prefix, number)) = tag.rsplit_once('-') else {
+        return false;
+    };
+    !prefix.is_empty()
+        && prefix
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_uppercase())
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && !number.is_empty()
+        && number.chars().all(|c| c.is_ascii_digit())
+}
+
+pub fn is_capability(tag: &str) -> bool {
+    CAPABILITIES.iter().any(|(c, _)| *c == tag)
+}
+
+fn parse_one(path: &str, text: &str) -> Result<Feature, String> {
+    let mut f = Feature::parse(text, GherkinEnv::default()).map_err(|e| format!("{path}: {e}"))?;
+    f.path = Some(path.into());
+    f.expand_examples().map_err(|e| format!("{path}: {e}"))
+}
+
+/// The built-in features, parsed and expanded.
+pub fn embedded() -> Result<Vec<Feature>, String> {
+    EMBEDDED.iter().map(|(p, t)| parse_one(p, t)).collect()
+}
+
+/// Every `.feature` file in `dir` (sorted), parsed and expanded.
+pub fn from_dir(dir: &Path) -> Result<Vec<Feature>, String> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| format!("--features {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "feature"))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(format!(
+            "--features {}: no .feature files there",
+            dir.display()
+        ));
+    }
+    paths
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            parse_one(&p.display().to_string(), &text)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_scenario_has_a_rule_tag_and_only_known_tags() {
+        for f in embedded().unwrap() {
+            for s in f
+                .scenarios
+                .iter()
+                .chain(f.rules.iter().flat_map(|r| r.scenarios.iter()))
+            {
+                let tags: Vec<&String> = f.tags.iter().chain(s.tags.iter()).collect();
+                assert!(
+                    tags.iter().any(|t| is_rule_id(t)),
+                    "{}: {} has no rule tag",
+                    f.name,
+                    s.name
+                );
+                for t in tags {
+                    assert!(
+                        is_rule_id(t) || is_capability(t),
+                        "{}: {} has unknown tag @{t}",
+                        f.name,
+                        s.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rule_ids() {
+        assert!(is_rule_id("AP-09"));
+        assert!(is_rule_id("R8936-11"));
+        assert!(!is_rule_id("long-polling"));
+        assert!(!is_rule_id("spec-3.1.11"));
+    }
+}

@@ -1,0 +1,56 @@
+//! JUnit XML: one test suite per feature file, one test case per scenario; failures carry the
+//! failing step and message, not-applicable scenarios are `skipped` with the reason.
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use crate::harness::runner::{RunOutcome, Verdict};
+
+pub fn render(outcome: &RunOutcome) -> Result<String, String> {
+    let mut report = Report::new("obevents conformance");
+    report.set_time(outcome.duration);
+    let mut suites: Vec<TestSuite> = Vec::new();
+    for s in &outcome.scenarios {
+        let idx = match suites.iter().position(|t| t.name.as_str() == s.path) {
+            Some(i) => i,
+            None => {
+                suites.push(TestSuite::new(s.path.clone()));
+                suites.len() - 1
+            }
+        };
+        let status = match s.verdict {
+            Verdict::Passed => TestCaseStatus::success(),
+            Verdict::Failed => {
+                let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                let first = s
+                    .reason
+                    .as_deref()
+                    .unwrap_or("failed")
+                    .lines()
+                    .next()
+                    .unwrap_or("failed")
+                    .to_string();
+                st.set_message(first);
+                st.set_description(format!(
+                    "step: {}\n{}\nrules: {}",
+                    s.failed_step.as_deref().unwrap_or("?"),
+                    s.reason.as_deref().unwrap_or(""),
+                    s.rules.join(" ")
+                ));
+                st
+            }
+            Verdict::NotApplicable => {
+                let mut st = TestCaseStatus::skipped();
+                st.set_message(s.reason.clone().unwrap_or_else(|| "not applicable".into()));
+                st
+            }
+        };
+        let mut case = TestCase::new(format!("{} [{}]", s.name, s.rules.join(" ")), status);
+        case.set_classname(s.feature.clone());
+        case.set_time(std::time::Duration::from_millis(s.duration_ms));
+        suites[idx].add_test_case(case);
+    }
+    report.add_test_suites(suites);
+    report
+        .to_string()
+        .map_err(|e| format!("cannot render JUnit XML: {e}"))
+}

@@ -1,0 +1,109 @@
+//! Reports of a run, all written to the report directory: JUnit XML (`junit.xml`), cucumber
+//! JSON (`cucumber.json`, written while the run goes), a self-contained HTML report
+//! (`report.html`), a machine-readable summary (`summary.json`), and the console table.
+
+pub mod console;
+pub mod html;
+pub mod junit;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::catalogue::Catalogue;
+use super::runner::{RunOutcome, Verdict};
+
+/// The verdict of one catalogue rule over a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleVerdict {
+    Passed,
+    Failed,
+    NotApplicable,
+    NoScenario,
+}
+
+impl RuleVerdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            RuleVerdict::Passed => "pass",
+            RuleVerdict::Failed => "FAIL",
+            RuleVerdict::NotApplicable => "n/a",
+            RuleVerdict::NoScenario => "no scenario",
+        }
+    }
+}
+
+/// Per rule ID: its verdict and the scenarios tagged with it.
+pub fn rule_verdicts(outcome: &RunOutcome) -> BTreeMap<String, (RuleVerdict, Vec<usize>)> {
+    let mut map: BTreeMap<String, (RuleVerdict, Vec<usize>)> = BTreeMap::new();
+    for (i, s) in outcome.scenarios.iter().enumerate() {
+        for r in &s.rules {
+            let entry = map
+                .entry(r.clone())
+                .or_insert((RuleVerdict::NotApplicable, Vec::new()));
+            entry.1.push(i);
+            entry.0 = match (entry.0, s.verdict) {
+                (RuleVerdict::Failed, _) | (_, Verdict::Failed) => RuleVerdict::Failed,
+                (_, Verdict::Passed) | (RuleVerdict::Passed, _) => RuleVerdict::Passed,
+                _ => RuleVerdict::NotApplicable,
+            };
+        }
+    }
+    map
+}
+
+/// The verdict of every catalogue rule (rules no scenario cites are `NoScenario`).
+pub fn catalogue_verdicts(
+    outcome: &RunOutcome,
+    catalogue: &Catalogue,
+) -> Vec<(String, RuleVerdict, Vec<usize>)> {
+    let by_rule = rule_verdicts(outcome);
+    catalogue
+        .rules
+        .iter()
+        .map(|r| match by_rule.get(&r.id) {
+            Some((v, idx)) => (r.id.clone(), *v, idx.clone()),
+            None => (r.id.clone(), RuleVerdict::NoScenario, Vec::new()),
+        })
+        .collect()
+}
+
+/// Writes every report file into `dir` (and the JUnit XML also to `junit`, if given).
+pub fn write_all(
+    outcome: &RunOutcome,
+    catalogue: &Catalogue,
+    dir: &Path,
+    junit: Option<&Path>,
+) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("--report-dir {}: {e}", dir.display()))?;
+    let xml = junit::render(outcome)?;
+    let write = |path: &Path, text: &str| {
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    write(&dir.join("junit.xml"), &xml)?;
+    if let Some(p) = junit {
+        if let Some(parent) = p.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| format!("--junit {}: {e}", p.display()))?;
+        }
+        write(p, &xml)?;
+    }
+    write(&dir.join("report.html"), &html::render(outcome, catalogue))?;
+    let summary = serde_json::json!({
+        "profile": outcome.profile_name,
+        "target": outcome.target,
+        "duration_ms": outcome.duration.as_millis() as u64,
+        "passed": outcome.count(Verdict::Passed),
+        "failed": outcome.count(Verdict::Failed),
+        "not_applicable": outcome.count(Verdict::NotApplicable),
+        "scenarios": outcome.scenarios.iter().map(|s| serde_json::json!({
+            "feature": s.path, "line": s.line, "name": s.name, "verdict": s.verdict,
+            "rules": s.rules, "reason": s.reason, "failed_step": s.failed_step, "duration_ms": s.duration_ms,
+        })).collect::<Vec<_>>(),
+        "rules": catalogue_verdicts(outcome, catalogue).iter().map(|(id, v, _)| serde_json::json!({"id": id, "verdict": v})).collect::<Vec<_>>(),
+    });
+    write(
+        &dir.join("summary.json"),
+        &serde_json::to_string_pretty(&summary).unwrap_or_default(),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,384 @@
+//! Verification of poll answers and of every SET in them (issue 4 §5): response schema
+//! (AP-05), `sets` keys (AP-13), compact JWS framing (N-01, J-01), signature through the
+//! target's JWKS by `kid` (J-03, J-06), `alg` (J-02), OB header rules (J-04, J-05), claims
+//! against OBEventNotification2 (N-02..N-07, R8417-*), and jti consistency across the run
+//! (R8417-08). Each problem is a line that starts with the rule ID it breaks.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+use super::context::RunContext;
+use crate::jose::{self, JoseError};
+use crate::model::EventType;
+use crate::model::set::{OB_ISS, OB_TAN, RTY};
+
+/// One SET of a poll answer, decoded (whether or not it verified).
+#[derive(Debug, Clone)]
+pub struct CheckedSet {
+    pub key: String,
+    pub token: String,
+    pub header: Value,
+    pub claims: Value,
+    pub problems: Vec<String>,
+}
+
+impl CheckedSet {
+    /// The event-type URNs in `events`.
+    pub fn event_types(&self) -> Vec<String> {
+        self.claims
+            .get("events")
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The subject of the first known event in `events`.
+    pub fn subject(&self) -> Option<&Value> {
+        let events = self.claims.get("events")?.as_object()?;
+        events.values().find_map(|e| e.get("subject"))
+    }
+}
+
+/// Result of checking one poll answer.
+#[derive(Debug, Clone, Default)]
+pub struct PollCheck {
+    pub sets: Vec<CheckedSet>,
+    pub more_available: Option<bool>,
+    pub problems: Vec<String>,
+}
+
+/// Finds a duplicated member name anywhere in a JSON document (R8417-03): serde_json keeps the
+/// last of duplicates silently, so this walks the raw text.
+pub fn duplicate_member(raw: &[u8]) -> Option<String> {
+    struct Walk<'a>(&'a mut Option<String>, String);
+    impl<'de> DeserializeSeed<'de> for Walk<'_> {
+        type Value = ();
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Walk<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = HashSet::new();
+            while let Some(k) = map.next_key::<String>()? {
+                let path = format!("{}/{k}", self.1);
+                if !seen.insert(k) && self.0.is_none() {
+                    *self.0 = Some(path.clone());
+                }
+                map.next_value_seed(Walk(self.0, path))?;
+            }
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut i = 0;
+            while seq
+                .next_element_seed(Walk(self.0, format!("{}/{i}", self.1)))?
+                .is_some()
+            {
+                i += 1;
+            }
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+    let mut found = None;
+    let mut d = serde_json::Deserializer::from_slice(raw);
+    let _ = Walk(&mut found, String::new()).deserialize(&mut d);
+    found
+}
+
+fn is_absolute_uri(s: &str) -> bool {
+    url::Url::parse(s).is_ok()
+}
+
+impl RunContext {
+    /// Checks one SET taken from `sets[key]` for a TPP whose SETs should carry `aud`.
+    pub async fn check_set(&self, key: &str, token: &str, aud: &str) -> CheckedSet {
+        let mut out = CheckedSet {
+            key: key.into(),
+            token: token.into(),
+            header: Value::Null,
+            claims: Value::Null,
+            problems: Vec::new(),
+        };
+        let p = &mut out.problems;
+        let decoded = match jose::decode_compact(token) {
+            Ok(d) => d,
+            Err(e) => {
+                p.push(format!(
+                    "N-01/J-01: the SET under {key} is not a compact JWS: {e}"
+                ));
+                return out;
+            }
+        };
+        out.header = Value::Object(decoded.header.clone());
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let skew = self.profile.clock_skew;
+
+        // Header (J-02..J-06).
+        for problem in self.schemas.problems("OBSetJoseHeader", &out.header) {
+            out.problems.push(format!("J-05: JOSE header: {problem}"));
+        }
+        let alg = decoded.alg().unwrap_or("");
+        if alg == "none" {
+            out.problems
+                .push("R8417-16/J-02: the SET is unsigned (alg none)".into());
+        } else if alg != self.profile.alg {
+            out.problems
+                .push(format!("J-02: alg is {alg}, expected {}", self.profile.alg));
+        }
+        let b64_allowed =
+            self.profile.spec_version == crate::sandbox::personality::SpecVersion::V3_1_2;
+        out.problems.extend(jose::ob_header_problems(
+            &decoded.header,
+            now,
+            skew,
+            b64_allowed,
+        ));
+        if let (Some(want), Some(got)) = (
+            &self.profile.ob_iss,
+            decoded.header.get(OB_ISS).and_then(Value::as_str),
+        ) && want != got
+        {
+            out.problems
+                .push(format!("J-06: {OB_ISS} is {got:?}, expected {want:?}"));
+        }
+        if let (Some(want), Some(got)) = (
+            &self.profile.trust_anchor,
+            decoded.header.get(OB_TAN).and_then(Value::as_str),
+        ) && want != got
+        {
+            out.problems
+                .push(format!("J-06: {OB_TAN} is {got:?}, expected {want:?}"));
+        }
+        if alg != "none" {
+            match decoded.kid() {
+                None => out.problems.push("J-03: the JOSE header has no kid".into()),
+                Some(kid) => {
+                    let mut result = match self.jwks(false).await {
+                        Ok(jwks) => jose::verify(&decoded, &jwks),
+                        Err(e) => Err(JoseError::Key(e)),
+                    };
+                    if matches!(result, Err(JoseError::UnknownKid(_))) {
+                        // The bank may have rotated keys since the JWKS was fetched: look once more.
+                        result = match self.jwks(true).await {
+                            Ok(jwks) => jose::verify(&decoded, &jwks),
+                            Err(e) => Err(JoseError::Key(e)),
+                        };
+                    }
+                    match result {
+                        Ok(()) => {}
+                        Err(JoseError::UnknownKid(_)) => out.problems.push(format!(
+                            "J-03: kid {kid:?} is not in the bank's JWKS ({})",
+                            self.profile.jwks_url
+                        )),
+                        Err(e) => out
+                            .problems
+                            .push(format!("J-06: the signature does not verify: {e}")),
+                    }
+                }
+            }
+        }
+
+        // Claims (N-02..N-07, R8417-*).
+        if let Some(path) = duplicate_member(&decoded.payload) {
+            out.problems
+                .push(format!("R8417-03: the claims repeat the member {path}"));
+        }
+        let claims = match decoded.payload_json() {
+            Ok(v) => v,
+            Err(e) => {
+                out.problems.push(format!("N-02: {e}"));
+                return out;
+            }
+        };
+        out.claims = claims.clone();
+        let p = &mut out.problems;
+        if !claims.is_object() {
+            p.push("N-02: the claims set is not a JSON object".into());
+            return out;
+        }
+        for problem in self.schemas.problems("OBEventNotification2", &claims) {
+            p.push(format!("N-02: claims: {problem}"));
+        }
+        match claims.get("events") {
+            None => p.push("R8417-01: the SET has no events claim".into()),
+            Some(Value::Object(events)) => {
+                if events.is_empty() {
+                    p.push("N-03: events is empty".into());
+                }
+                for (k, v) in events {
+                    if !is_absolute_uri(k) {
+                        p.push(format!("R8417-02: event identifier {k:?} is not a URI"));
+                    }
+                    if !v.is_object() {
+                        p.push(format!(
+                            "R8417-02: the value of event {k} is not a JSON object"
+                        ));
+                    }
+                }
+                if let Some(e) =
+                    events.get(EventType::AccountAccessConsentLinkedAccountUpdate.urn())
+                    && e.pointer("/subject")
+                        .and_then(|s| s.get(RTY))
+                        .and_then(Value::as_str)
+                        != Some("account-access-consent")
+                {
+                    p.push(format!("N-07: a linked-account-update subject must have {RTY} account-access-consent"));
+                }
+            }
+            Some(other) => p.push(format!(
+                "R8417-02: events is not a JSON object but {}",
+                json_type(other)
+            )),
+        }
+        match claims.get("iss").and_then(Value::as_str) {
+            Some(iss) if iss == self.profile.issuer => {}
+            Some(iss) => p.push(format!(
+                "R8417-06: iss is {iss:?}, expected {:?}",
+                self.profile.issuer
+            )),
+            None => p.push("R8417-06: iss is missing or not a string".into()),
+        }
+        match claims.get("iat") {
+            Some(Value::Number(n)) if n.as_f64().is_some_and(|t| t > (now + skew) as f64) => p
+                .push(format!(
+                    "R8417-07: iat {n} is in the future (now {now}, skew {skew} s)"
+                )),
+            Some(Value::Number(_)) => {}
+            _ => p.push("R8417-07: iat is missing or not a number".into()),
+        }
+        let aud_ok = match claims.get("aud") {
+            Some(Value::String(a)) => a == aud,
+            Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(aud)),
+            _ => false,
+        };
+        if !aud_ok {
+            p.push(format!(
+                "N-02/R8417-09: aud is {}, expected the receiving TPP {aud:?}",
+                claims.get("aud").unwrap_or(&Value::Null)
+            ));
+        }
+        match claims.get("jti").and_then(Value::as_str) {
+            Some(jti) if jti == key => {}
+            Some(jti) => p.push(format!(
+                "AP-13/R8936-16: sets key {key:?} differs from the SET's jti {jti:?}"
+            )),
+            None => p.push("R8417-08: jti is missing or not a string".into()),
+        }
+        if let Some(jti) = claims.get("jti").and_then(Value::as_str)
+            && let Err(e) = self.record_jti(jti, &claims)
+        {
+            p.push(e);
+        }
+        out
+    }
+
+    /// Checks a poll answer for a TPP (status already known to be 2xx).
+    pub async fn check_poll(&self, body: &str, content_type: Option<&str>, aud: &str) -> PollCheck {
+        let mut check = PollCheck::default();
+        if !content_type.is_some_and(|c| {
+            c.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        }) {
+            check.problems.push(format!(
+                "R8936-02/G-09: Content-Type is {content_type:?}, expected application/json"
+            ));
+        }
+        let mut v: Value = match serde_json::from_str(body) {
+            Ok(v) => v,
+            Err(e) => {
+                check
+                    .problems
+                    .push(format!("AP-05: the poll answer is not JSON: {e}"));
+                return check;
+            }
+        };
+        if !self.profile.bank.more_available_required
+            && let Some(m) = v.as_object_mut()
+            && !m.contains_key("moreAvailable")
+        {
+            // R8936-17: absent means false; only the OB schema requires it.
+            m.insert("moreAvailable".into(), Value::Bool(false));
+        }
+        for problem in self.schemas.problems("OBEventPollingResponse1", &v) {
+            let rule = if problem.contains("moreAvailable") {
+                "AP-05/R8936-17"
+            } else {
+                "AP-05/R8936-16"
+            };
+            check
+                .problems
+                .push(format!("{rule}: poll answer: {problem}"));
+        }
+        check.more_available = v.get("moreAvailable").and_then(Value::as_bool);
+        let Some(sets) = v.get("sets").and_then(Value::as_object) else {
+            check
+                .problems
+                .push("R8936-16: the answer has no sets object".into());
+            return check;
+        };
+        for (key, token) in sets {
+            let Some(token) = token.as_str() else {
+                check
+                    .problems
+                    .push(format!("R8936-16: sets[{key}] is not a string"));
+                continue;
+            };
+            let set = self.check_set(key, token, aud).await;
+            check.problems.extend(set.problems.iter().cloned());
+            check.sets.push(set);
+        }
+        check
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_members_are_found() {
+        assert_eq!(
+            duplicate_member(br#"{"a":1,"b":{"c":1,"c":2}}"#).as_deref(),
+            Some("/b/c")
+        );
+        assert_eq!(duplicate_member(br#"{"a":[{"x":1},{"x":2}]}"#), None);
+    }
+}

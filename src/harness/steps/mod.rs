@@ -1,0 +1,11 @@
+//! Step definitions, one file per concept: setting the scene ([`setup`]), subscriptions and
+//! callback URLs ([`resources`]), polling ([`polling`]), responses in general ([`responses`])
+//! and SETs ([`sets`]). Steps are phrases over `HarnessWorld` helpers and return `Result`, so a
+//! failure is a message (naming the rule at stake) rather than a panic in harness code.
+
+pub mod params;
+pub mod polling;
+pub mod resources;
+pub mod responses;
+pub mod sets;
+pub mod setup;

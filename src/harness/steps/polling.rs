@@ -1,0 +1,590 @@
+//! Aggregated polling: poll, acknowledge, report errors, long-poll — and what a poll answer must
+//! contain (AP-*, R8936-*).
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use cucumber::gherkin::Step;
+use cucumber::{given, then, when};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::params::Tpp;
+use crate::harness::client::Request;
+use crate::harness::context::Purpose;
+use crate::harness::world::{HarnessWorld, StepResult, Triggered};
+
+/// Sends a poll whose body is given as text (so malformed bodies go out exactly as written).
+async fn poll_raw(w: &mut HarnessWorld, tpp: &str, body: &str) -> StepResult {
+    let ctx = w.ctx()?;
+    let next = std::mem::take(&mut w.next);
+    let req = Request::new(Method::POST, ctx.api_url("/events"))
+        .header("Accept", "application/json")
+        .raw("application/json", body.as_bytes().to_vec());
+    let ex = w.send_with(tpp, Purpose::Polling, req, next, false).await?;
+    w.check_poll(tpp, &ex, true).await?;
+    w.assign_keys(tpp, &HashSet::new());
+    Ok(())
+}
+
+async fn poll_json(w: &mut HarnessWorld, tpp: &str, body: Value) -> StepResult {
+    poll_raw(w, tpp, &body.to_string()).await
+}
+
+#[when(expr = "TPP {tpp} polls")]
+async fn polls(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    poll_json(w, &tpp.0, HarnessWorld::short_poll(None)).await
+}
+
+#[when(expr = "TPP {tpp} polls with maxEvents {int}")]
+async fn polls_max(w: &mut HarnessWorld, tpp: Tpp, n: u64) -> StepResult {
+    poll_json(w, &tpp.0, HarnessWorld::short_poll(Some(n))).await
+}
+
+fn cap(w: &HarnessWorld) -> Result<u64, String> {
+    w.ctx()?
+        .profile
+        .bank
+        .max_events_cap
+        .ok_or_else(|| "the profile declares no bank.max_events_cap".to_string())
+}
+
+#[when(expr = "TPP {tpp} polls with maxEvents one above the bank's cap")]
+async fn polls_above_cap(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let n = cap(w)? + 1;
+    poll_json(w, &tpp.0, HarnessWorld::short_poll(Some(n))).await
+}
+
+#[when(expr = "TPP {tpp} polls with maxEvents equal to the bank's cap")]
+async fn polls_at_cap(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let n = cap(w)?;
+    poll_json(w, &tpp.0, HarnessWorld::short_poll(Some(n))).await
+}
+
+#[when(expr = "TPP {tpp} polls with:")]
+#[when(expr = "TPP {tpp} long-polls with:")]
+async fn polls_with(w: &mut HarnessWorld, tpp: Tpp, step: &Step) -> StepResult {
+    let template = step
+        .docstring
+        .as_deref()
+        .ok_or("this step needs a docstring body")?;
+    let body = w.fill(&tpp.0, template).await?;
+    poll_raw(w, &tpp.0, body.trim()).await
+}
+
+#[given(expr = "TPP {tpp} has polled the awaiting SETs")]
+async fn has_polled(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let limit = w.peek_limit()?;
+    let ex = w
+        .poll(&tpp.0, HarnessWorld::short_poll(Some(limit)), true)
+        .await?;
+    w.expect_poll_success(&ex)?;
+    w.assign_keys(&tpp.0, &HashSet::new());
+    if w.tpp(&tpp.0).await?.received.is_empty() {
+        return Err(format!(
+            "TPP {} received no SET to work with: {}",
+            tpp.0,
+            ex.summary()
+        ));
+    }
+    Ok(())
+}
+
+/// Keys `owner` received and has not acknowledged yet.
+async fn unacked(w: &mut HarnessWorld, owner: &str) -> Result<Vec<String>, String> {
+    let s = w.tpp(owner).await?;
+    Ok(s.received
+        .iter()
+        .filter(|k| !s.acked.contains(k))
+        .cloned()
+        .collect())
+}
+
+#[when(expr = "TPP {tpp} acknowledges the received SETs")]
+async fn ack_received(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let keys = unacked(w, &tpp.0).await?;
+    poll_json(
+        w,
+        &tpp.0,
+        json!({ "returnImmediately": true, "maxEvents": 0, "ack": keys }),
+    )
+    .await?;
+    w.tpp(&tpp.0).await?.acked.extend(keys);
+    Ok(())
+}
+
+#[when(expr = "TPP {tpp} polls and acknowledges the received SETs")]
+async fn poll_and_ack(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let keys = unacked(w, &tpp.0).await?;
+    let limit = w.peek_limit()?;
+    w.tpp(&tpp.0).await?.acked.extend(keys.iter().cloned());
+    poll_json(
+        w,
+        &tpp.0,
+        json!({ "returnImmediately": true, "maxEvents": limit, "ack": keys }),
+    )
+    .await
+}
+
+fn set_errs(keys: &[String]) -> Value {
+    let mut m = serde_json::Map::new();
+    for k in keys {
+        m.insert(k.clone(), json!({ "err": "invalid_key", "description": "obevents harness: reported as an error on purpose" }));
+    }
+    Value::Object(m)
+}
+
+#[when(expr = "TPP {tpp} reports the received SETs as errors")]
+async fn report_errors(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let keys = unacked(w, &tpp.0).await?;
+    poll_json(
+        w,
+        &tpp.0,
+        json!({ "returnImmediately": true, "maxEvents": 0, "setErrs": set_errs(&keys) }),
+    )
+    .await?;
+    w.tpp(&tpp.0).await?.errored.extend(keys);
+    Ok(())
+}
+
+#[when(expr = "TPP {tpp} acknowledges the SETs of TPP {tpp}")]
+async fn ack_others(w: &mut HarnessWorld, caller: Tpp, owner: Tpp) -> StepResult {
+    let keys = unacked(w, &owner.0).await?;
+    poll_json(
+        w,
+        &caller.0,
+        json!({ "returnImmediately": true, "maxEvents": 0, "ack": keys }),
+    )
+    .await
+}
+
+#[when(expr = "TPP {tpp} reports the SETs of TPP {tpp} as errors")]
+async fn errors_others(w: &mut HarnessWorld, caller: Tpp, owner: Tpp) -> StepResult {
+    let keys = unacked(w, &owner.0).await?;
+    poll_json(
+        w,
+        &caller.0,
+        json!({ "returnImmediately": true, "maxEvents": 0, "setErrs": set_errs(&keys) }),
+    )
+    .await
+}
+
+#[when(expr = "TPP {tpp} long-polls while an event happens {int} ms later")]
+async fn long_poll_with_event(w: &mut HarnessWorld, tpp: Tpp, delay_ms: u64) -> StepResult {
+    let ctx = w.ctx()?;
+    let t = w.default_event_type()?;
+    let token = w.token(&tpp.0, Purpose::Polling).await?;
+    let trigger_token = w.token(&tpp.0, Purpose::Events).await?;
+    let state = w.tpp(&tpp.0).await?;
+    let request = crate::harness::trigger::TriggerRequest {
+        tpp_name: tpp.0.clone(),
+        client_id: state.id.client_id.clone(),
+        event_type: t,
+        resource_id: format!("obevents-{}", uuid::Uuid::new_v4()),
+        resource_type: ctx.profile.trigger_resource_type.clone(),
+        access_token: Some(trigger_token),
+    };
+    let req = Request::new(Method::POST, ctx.api_url("/events"))
+        .header("Accept", "application/json")
+        .header("Authorization", format!("Bearer {token}"))
+        .raw(
+            "application/json",
+            br#"{"returnImmediately":false}"#.to_vec(),
+        );
+    let http = ctx.http.clone();
+    let fire = async {
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        // The event happens while the trigger request is in flight; its start is the earliest
+        // moment a correct bank could answer the held poll with it.
+        let started = Instant::now();
+        (ctx.fire(&request).await, started)
+    };
+    let (ex, (outcome, fired_at)) = tokio::join!(crate::harness::client::send(&http, req), fire);
+    let outcome = outcome?;
+    if let Some(trig) = outcome.exchange {
+        w.evidence.push(trig);
+    }
+    w.triggered.push(Triggered {
+        tpp: tpp.0.clone(),
+        event_type: t,
+        resource_id: request.resource_id,
+        key: outcome.jti,
+        expected: true,
+    });
+    w.event_fired_at = Some(fired_at);
+    if let Some(e) = &ex.error {
+        return Err(format!("the long poll failed: {e}"));
+    }
+    w.record(ex.clone());
+    w.last_caller = Some(tpp.0.clone());
+    w.check_poll(&tpp.0, &ex, true).await?;
+    w.assign_keys(&tpp.0, &HashSet::new());
+    Ok(())
+}
+
+// ---- what the answer holds ----------------------------------------------------------------------
+
+#[then(expr = "the poll succeeds")]
+async fn poll_succeeds(w: &mut HarnessWorld) -> StepResult {
+    let ex = w.last()?.clone();
+    w.expect_poll_success(&ex)?;
+    if w.last_poll.is_none() {
+        return Err("the last answer was not a poll answer".into());
+    }
+    Ok(())
+}
+
+#[then(expr = "the poll succeeds or is refused with 400")]
+async fn poll_succeeds_or_400(w: &mut HarnessWorld) -> StepResult {
+    let ex = w.last()?.clone();
+    if ex.status() == 400 {
+        return Ok(());
+    }
+    w.expect_poll_success(&ex)
+}
+
+fn returned(w: &HarnessWorld) -> Result<Vec<String>, String> {
+    w.last_keys()
+}
+
+#[then(expr = "the poll returns no SETs")]
+async fn returns_none(w: &mut HarnessWorld) -> StepResult {
+    let keys = returned(w)?;
+    if keys.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected no SETs, the poll returned {}: {keys:?}",
+            keys.len()
+        ))
+    }
+}
+
+fn expect_count(w: &HarnessWorld, n: u64, rule: &str) -> StepResult {
+    let keys = returned(w)?;
+    if keys.len() as u64 == n {
+        Ok(())
+    } else {
+        Err(format!(
+            "{rule}: expected {n} SETs, the poll returned {}",
+            keys.len()
+        ))
+    }
+}
+
+#[then(expr = "the poll returns {int} SET(s)")]
+async fn returns_n(w: &mut HarnessWorld, n: u64) -> StepResult {
+    expect_count(w, n, "AP-07/R8936-03")
+}
+
+#[then(expr = "the poll returns {int} SETs, or the bank's maxEvents cap if that is lower")]
+async fn returns_n_or_cap(w: &mut HarnessWorld, n: u64) -> StepResult {
+    let want = w.ctx()?.profile.bank.max_events_cap.map_or(n, |c| c.min(n));
+    expect_count(w, want, "R8936-04")
+}
+
+#[then(expr = "the poll returns as many SETs as the bank's default batch")]
+async fn returns_default_batch(w: &mut HarnessWorld) -> StepResult {
+    let n = w
+        .ctx()?
+        .profile
+        .bank
+        .default_batch
+        .ok_or("the profile declares no bank.default_batch")?;
+    expect_count(w, n, "AP-16")
+}
+
+#[then(expr = "the poll returns as many SETs as the bank's maxEvents cap")]
+async fn returns_cap(w: &mut HarnessWorld) -> StepResult {
+    let n = cap(w)?;
+    expect_count(w, n, "AP-07/AP-16")
+}
+
+fn more_available(w: &HarnessWorld) -> Result<bool, String> {
+    let poll = w
+        .last_poll
+        .as_ref()
+        .ok_or("the last request was not a successful poll")?;
+    match poll.check.more_available {
+        Some(b) => Ok(b),
+        None if !w.ctx()?.profile.bank.more_available_required => Ok(false),
+        None => Err("AP-05: moreAvailable is missing (OBIE makes it mandatory)".into()),
+    }
+}
+
+#[then(expr = "moreAvailable is true")]
+async fn more_true(w: &mut HarnessWorld) -> StepResult {
+    if more_available(w)? {
+        Ok(())
+    } else {
+        Err("AP-12/R8936-17: moreAvailable is false although awaiting SETs were left out".into())
+    }
+}
+
+#[then(expr = "moreAvailable is false")]
+async fn more_false(w: &mut HarnessWorld) -> StepResult {
+    if more_available(w)? {
+        Err("AP-12/R8936-17: moreAvailable is true although every awaiting SET was returned".into())
+    } else {
+        Ok(())
+    }
+}
+
+#[then(expr = "moreAvailable is true exactly when SETs were left out")]
+async fn more_exact(w: &mut HarnessWorld) -> StepResult {
+    let poll = w
+        .last_poll
+        .as_ref()
+        .ok_or("the last request was not a successful poll")?;
+    let name = poll.tpp.clone();
+    let acked = w
+        .tpps
+        .get(&name)
+        .map(|s| s.acked.clone())
+        .unwrap_or_default();
+    let awaiting = w
+        .triggered
+        .iter()
+        .filter(|t| {
+            t.tpp == name && t.expected && !t.key.as_ref().is_some_and(|k| acked.contains(k))
+        })
+        .count();
+    let left_out = awaiting > poll.check.sets.len();
+    let more = more_available(w)?;
+    if more == left_out {
+        Ok(())
+    } else {
+        Err(format!(
+            "AP-12: {awaiting} SETs were awaiting and {} returned, yet moreAvailable is {more}",
+            poll.check.sets.len()
+        ))
+    }
+}
+
+/// Expected events of the polled TPP that are not yet acknowledged.
+fn expected_unacked(w: &HarnessWorld) -> Result<(String, Vec<Triggered>), String> {
+    let poll = w
+        .last_poll
+        .as_ref()
+        .ok_or("the last request was not a successful poll")?;
+    let name = poll.tpp.clone();
+    let acked = w
+        .tpps
+        .get(&name)
+        .map(|s| s.acked.clone())
+        .unwrap_or_default();
+    let list = w
+        .triggered
+        .iter()
+        .filter(|t| {
+            t.tpp == name && t.expected && !t.key.as_ref().is_some_and(|k| acked.contains(k))
+        })
+        .cloned()
+        .collect();
+    Ok((name, list))
+}
+
+fn missing_expected(w: &HarnessWorld) -> Result<Vec<String>, String> {
+    let (_, expected) = expected_unacked(w)?;
+    let keys: HashSet<String> = returned(w)?.into_iter().collect();
+    Ok(expected
+        .iter()
+        .filter(|t| !t.key.as_ref().is_some_and(|k| keys.contains(k)))
+        .map(|t| format!("{} for resource {}", t.event_type.short(), t.resource_id))
+        .collect())
+}
+
+#[then(expr = "the poll returns every expected event")]
+#[then(expr = "the poll returns the events not yet acknowledged")]
+async fn returns_expected(w: &mut HarnessWorld) -> StepResult {
+    let missing = missing_expected(w)?;
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "AP-17/R8936-16: the poll lacks {} expected event(s): {}",
+            missing.len(),
+            missing.join(", ")
+        ))
+    }
+}
+
+#[then(expr = "the poll returns exactly the expected events")]
+async fn returns_exactly(w: &mut HarnessWorld) -> StepResult {
+    returns_expected(w).await?;
+    let (_, expected) = expected_unacked(w)?;
+    let wanted: HashSet<String> = expected.iter().filter_map(|t| t.key.clone()).collect();
+    let extra: Vec<String> = returned(w)?
+        .into_iter()
+        .filter(|k| !wanted.contains(k))
+        .collect();
+    if extra.is_empty() {
+        Ok(())
+    } else {
+        let described: Vec<String> = w
+            .sets
+            .iter()
+            .filter(|s| extra.contains(&s.key))
+            .map(|s| format!("{} ({})", s.key, s.event_types().join(", ")))
+            .collect();
+        Err(format!(
+            "N-11/AP-03/AP-17: the poll returned SETs that should not have been queued: {}",
+            described.join("; ")
+        ))
+    }
+}
+
+#[then(expr = "the poll returns none of the acknowledged SETs")]
+async fn none_acked(w: &mut HarnessWorld) -> StepResult {
+    let name = w
+        .last_poll
+        .as_ref()
+        .map(|p| p.tpp.clone())
+        .ok_or("the last request was not a successful poll")?;
+    let acked = w.tpp(&name).await?.acked.clone();
+    let again: Vec<String> = returned(w)?
+        .into_iter()
+        .filter(|k| acked.contains(k))
+        .collect();
+    if again.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "AP-09/R8936-11: acknowledged SETs were served again: {again:?}"
+        ))
+    }
+}
+
+#[then(expr = "the poll returns the SETs reported as errors")]
+async fn errored_again(w: &mut HarnessWorld) -> StepResult {
+    let name = w
+        .last_poll
+        .as_ref()
+        .map(|p| p.tpp.clone())
+        .ok_or("the last request was not a successful poll")?;
+    let errored = w.tpp(&name).await?.errored.clone();
+    let keys = returned(w)?;
+    let missing: Vec<&String> = errored.iter().filter(|k| !keys.contains(k)).collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "AP-10: SETs reported in setErrs should stay awaiting (the profile says they are redelivered), missing: {missing:?}"
+        ))
+    }
+}
+
+#[then(expr = "the poll returns none of the SETs reported as errors")]
+async fn errored_not_again(w: &mut HarnessWorld) -> StepResult {
+    let name = w
+        .last_poll
+        .as_ref()
+        .map(|p| p.tpp.clone())
+        .ok_or("the last request was not a successful poll")?;
+    let errored = w.tpp(&name).await?.errored.clone();
+    let again: Vec<String> = returned(w)?
+        .into_iter()
+        .filter(|k| errored.contains(k))
+        .collect();
+    if again.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "AP-10: the profile says errored SETs are not redelivered, yet these came back: {again:?}"
+        ))
+    }
+}
+
+#[then(expr = "the poll returns the SETs received before, with identical claims")]
+async fn received_again(w: &mut HarnessWorld) -> StepResult {
+    let poll = w
+        .last_poll
+        .clone()
+        .ok_or("the last request was not a successful poll")?;
+    // The SETs this TPP received earlier are those of the TPP named in "has polled" — the
+    // owner may differ from the poller only in isolation scenarios, where it is the poller.
+    let state = w.tpp(&poll.tpp).await?.clone();
+    for key in &state.received {
+        let Some(now) = poll.check.sets.iter().find(|s| &s.key == key) else {
+            return Err(format!(
+                "R8936-19/AP-09: SET {key} was received, never acknowledged, and is no longer offered"
+            ));
+        };
+        if let Some(before) = state.claims.get(key)
+            && !HarnessWorld::same_claims(before, &now.claims)
+        {
+            return Err(format!(
+                "R8417-08: SET {key} came back with different claims"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[then(expr = "the poll returns the oldest expected event")]
+async fn oldest(w: &mut HarnessWorld) -> StepResult {
+    let (_, expected) = expected_unacked(w)?;
+    let first = expected.first().ok_or("no event was triggered")?;
+    let keys = returned(w)?;
+    match (&first.key, keys.first()) {
+        (Some(k), Some(got)) if k == got => Ok(()),
+        (Some(k), Some(got)) => Err(format!(
+            "R8936-06: the oldest event is {k}, the poll offered {got} first"
+        )),
+        (_, None) => Err("the poll returned nothing".into()),
+        (None, _) => Err("the oldest event could not be identified in the answer".into()),
+    }
+}
+
+#[then(expr = "the poll was answered within {int} ms")]
+async fn answered_within(w: &mut HarnessWorld, ms: u64) -> StepResult {
+    let ex = w.last()?;
+    if ex.elapsed() <= Duration::from_millis(ms) {
+        Ok(())
+    } else {
+        Err(format!(
+            "R8936-07/R8936-18: the poll took {} ms, more than {ms} ms",
+            ex.elapsed_ms
+        ))
+    }
+}
+
+#[then(expr = "the poll was held for at least {int}% of the bank's long-poll timeout")]
+async fn held(w: &mut HarnessWorld, pct: u64) -> StepResult {
+    let timeout = w.ctx()?.profile.bank.long_poll_timeout;
+    let min = timeout.mul_f64(pct as f64 / 100.0);
+    let ex = w.last()?;
+    if ex.elapsed() >= min {
+        Ok(())
+    } else {
+        Err(format!(
+            "R8936-08: a long poll with nothing awaiting was answered after {} ms; the bank documents a {} ms hold",
+            ex.elapsed_ms,
+            timeout.as_millis()
+        ))
+    }
+}
+
+#[then(expr = "the held poll was answered within {int} ms of the event")]
+async fn answered_after_event(w: &mut HarnessWorld, ms: u64) -> StepResult {
+    let fired = w
+        .event_fired_at
+        .ok_or("no event was fired during a long poll")?;
+    let ex = w.last()?;
+    let finished = ex.finished.ok_or("the poll did not finish")?;
+    let delta = finished.saturating_duration_since(fired);
+    if finished < fired {
+        return Err(format!(
+            "R8936-08: the long poll was answered {} ms before the event happened",
+            fired.duration_since(finished).as_millis()
+        ));
+    }
+    if delta <= Duration::from_millis(ms) {
+        Ok(())
+    } else {
+        Err(format!(
+            "R8936-08: the held poll was answered {} ms after the event, more than {ms} ms",
+            delta.as_millis()
+        ))
+    }
+}

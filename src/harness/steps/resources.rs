@@ -1,0 +1,524 @@
+//! Event subscriptions (ES-*) and callback URLs (CB-*): create, list, replace, delete, and what
+//! their answers must show.
+
+use cucumber::gherkin::Step;
+use cucumber::{given, then, when};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::params::{Tpp, unquote};
+use crate::harness::context::Purpose;
+use crate::harness::world::{HarnessWorld, StepResult};
+use crate::model::EventType;
+
+fn docstring(step: &Step) -> Result<&str, String> {
+    step.docstring
+        .as_deref()
+        .ok_or_else(|| "this step needs a docstring body".to_string())
+}
+
+fn parse_body(text: &str) -> Result<Value, String> {
+    serde_json::from_str(text.trim()).map_err(|e| format!("the docstring is not JSON: {e}"))
+}
+
+// ---- event subscriptions ------------------------------------------------------------------------
+
+#[when(expr = "TPP {tpp} creates a polling event subscription")]
+async fn create_polling(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let body = w.subscription_body(None)?;
+    w.create_subscription(&tpp.0, body).await.map(|_| ())
+}
+
+#[when(expr = "TPP {tpp} creates an event subscription with:")]
+async fn create_with(w: &mut HarnessWorld, tpp: Tpp, step: &Step) -> StepResult {
+    let text = w.fill(&tpp.0, docstring(step)?).await?;
+    w.create_subscription(&tpp.0, parse_body(&text)?)
+        .await
+        .map(|_| ())
+}
+
+#[when(expr = "TPP {tpp} lists its event subscriptions")]
+async fn list(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    w.call(
+        &tpp.0,
+        Purpose::Events,
+        Method::GET,
+        "/event-subscriptions",
+        None,
+        false,
+    )
+    .await
+    .map(|_| ())
+}
+
+async fn replace(
+    w: &mut HarnessWorld,
+    caller: &str,
+    id: &str,
+    types: Vec<EventType>,
+) -> StepResult {
+    let version = w.ctx()?.profile.bank.subscription_version.clone();
+    let codes: Vec<&str> = types.iter().map(|t| t.code()).collect();
+    let body =
+        json!({ "Data": { "EventSubscriptionId": id, "Version": version, "EventTypes": codes } });
+    let ex = w
+        .call(
+            caller,
+            Purpose::Events,
+            Method::PUT,
+            &format!("/event-subscriptions/{id}"),
+            Some(body),
+            true,
+        )
+        .await?;
+    if ex.status() == 200
+        && let Some(data) = ex.json().and_then(|v| v.get("Data").cloned())
+        && w.tpp(caller).await?.subscription.is_some()
+    {
+        w.tpp(caller).await?.subscription = Some(data);
+    }
+    Ok(())
+}
+
+#[when(expr = "TPP {tpp} replaces its event subscription with every supported event type")]
+async fn replace_all(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let id = w.subscription_id(&tpp.0).await?;
+    let types = w.ctx()?.profile.bank.event_types.clone();
+    replace(w, &tpp.0, &id, types).await
+}
+
+#[when(expr = "TPP {tpp} replaces the event subscription of TPP {tpp}")]
+async fn replace_other(w: &mut HarnessWorld, caller: Tpp, owner: Tpp) -> StepResult {
+    let id = w.subscription_id(&owner.0).await?;
+    let types = w.ctx()?.profile.bank.event_types.clone();
+    replace(w, &caller.0, &id, types).await
+}
+
+#[when(expr = "TPP {tpp} replaces an event subscription that does not exist")]
+async fn replace_unknown(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let types = w.ctx()?.profile.bank.event_types.clone();
+    replace(w, &tpp.0, &uuid::Uuid::new_v4().to_string(), types).await
+}
+
+#[when(expr = "TPP {tpp} deletes its event subscription")]
+async fn delete_own(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let id = w.subscription_id(&tpp.0).await?;
+    w.call(
+        &tpp.0,
+        Purpose::Events,
+        Method::DELETE,
+        &format!("/event-subscriptions/{id}"),
+        None,
+        false,
+    )
+    .await
+    .map(|_| ())
+}
+
+#[when(expr = "TPP {tpp} deletes the event subscription of TPP {tpp}")]
+async fn delete_other(w: &mut HarnessWorld, caller: Tpp, owner: Tpp) -> StepResult {
+    let id = w.subscription_id(&owner.0).await?;
+    w.call(
+        &caller.0,
+        Purpose::Events,
+        Method::DELETE,
+        &format!("/event-subscriptions/{id}"),
+        None,
+        false,
+    )
+    .await
+    .map(|_| ())
+}
+
+#[when(expr = "TPP {tpp} deletes an event subscription that does not exist")]
+async fn delete_unknown(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let id = uuid::Uuid::new_v4();
+    w.call(
+        &tpp.0,
+        Purpose::Events,
+        Method::DELETE,
+        &format!("/event-subscriptions/{id}"),
+        None,
+        false,
+    )
+    .await
+    .map(|_| ())
+}
+
+/// The set of event types named in a subscription `Data` (by type, whatever the spelling).
+fn types_of(data: &Value) -> Option<Vec<Option<EventType>>> {
+    data.get("EventTypes").and_then(Value::as_array).map(|a| {
+        let mut v: Vec<Option<EventType>> = a
+            .iter()
+            .map(|t| t.as_str().and_then(EventType::parse))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    })
+}
+
+/// Compares a subscription `Data` from an answer with the one sent (ES-02, ES-10).
+fn compare_subscription(sent: &Value, got: &Value) -> Result<(), String> {
+    let (Some(s), Some(g)) = (sent.get("Data"), got.get("Data")) else {
+        return Err("the answer has no Data object".into());
+    };
+    match g.get("EventSubscriptionId").and_then(Value::as_str) {
+        Some(id) if !id.is_empty() && id.chars().count() <= 40 => {}
+        other => {
+            return Err(format!(
+                "ES-02: Data.EventSubscriptionId must be a 1..40 character string, got {other:?}"
+            ));
+        }
+    }
+    if let Some(id) = s.get("EventSubscriptionId")
+        && g.get("EventSubscriptionId") != Some(id)
+    {
+        return Err(format!(
+            "ES-10: the answer's EventSubscriptionId {} is not the one replaced ({id})",
+            g["EventSubscriptionId"]
+        ));
+    }
+    if s.get("Version") != g.get("Version") {
+        return Err(format!(
+            "Data.Version sent {:?}, answered {:?}",
+            s.get("Version"),
+            g.get("Version")
+        ));
+    }
+    if let Some(u) = s.get("CallbackUrl")
+        && g.get("CallbackUrl") != Some(u)
+    {
+        return Err(format!(
+            "Data.CallbackUrl sent {u}, answered {:?}",
+            g.get("CallbackUrl")
+        ));
+    }
+    if let Some(sent_types) = types_of(s) {
+        let got_types = types_of(g);
+        if got_types.as_ref() != Some(&sent_types) {
+            return Err(format!(
+                "ES-07/ES-10: Data.EventTypes sent {:?}, answered {:?}",
+                s.get("EventTypes"),
+                g.get("EventTypes")
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[then(expr = "the subscription response reflects the request")]
+async fn reflects(w: &mut HarnessWorld) -> StepResult {
+    let ex = w.last()?;
+    let sent = w
+        .last_sent
+        .clone()
+        .ok_or("no subscription request was sent")?;
+    let got = ex
+        .json()
+        .ok_or_else(|| format!("the answer is not JSON: {}", ex.summary()))?;
+    compare_subscription(&sent, &got)
+}
+
+#[then(expr = "the subscription list is empty")]
+async fn list_empty(w: &mut HarnessWorld) -> StepResult {
+    let ex = w.last()?;
+    let v = ex
+        .json()
+        .ok_or_else(|| format!("the answer is not JSON: {}", ex.summary()))?;
+    match v
+        .pointer("/Data/EventSubscription")
+        .and_then(Value::as_array)
+    {
+        Some(a) if a.is_empty() => Ok(()),
+        Some(a) => Err(format!(
+            "ES-08/ES-11: expected no subscription, the list has {}",
+            a.len()
+        )),
+        None => {
+            Err("ES-08/G-15: Data.EventSubscription must be an array, [] when there is none".into())
+        }
+    }
+}
+
+async fn list_holds(w: &mut HarnessWorld, owner: Option<&str>) -> StepResult {
+    let ex = w.last()?.clone();
+    let v = ex
+        .json()
+        .ok_or_else(|| format!("the answer is not JSON: {}", ex.summary()))?;
+    let items = v
+        .pointer("/Data/EventSubscription")
+        .and_then(Value::as_array)
+        .cloned()
+        .ok_or("ES-08: Data.EventSubscription is not an array")?;
+    if items.len() != 1 {
+        return Err(format!(
+            "ES-03/ES-08: expected exactly one subscription, the list has {}",
+            items.len()
+        ));
+    }
+    let name = owner.ok_or("no request was sent")?.to_string();
+    let stored = w
+        .tpp(&name)
+        .await?
+        .subscription
+        .clone()
+        .ok_or("no subscription was created")?;
+    compare_subscription(&json!({ "Data": stored }), &json!({ "Data": items[0] }))
+}
+
+#[then(expr = "the subscription list holds exactly the created subscription")]
+#[then(expr = "the subscription list holds exactly the replaced subscription")]
+async fn list_created(w: &mut HarnessWorld) -> StepResult {
+    // The list answers whoever asked it.
+    let owner = w.last_caller.clone();
+    list_holds(w, owner.as_deref()).await
+}
+
+#[then(expr = "the response links are absolute URLs")]
+async fn links_absolute(w: &mut HarnessWorld) -> StepResult {
+    let v = w.last()?.json().ok_or("the answer is not JSON")?;
+    let Some(links) = v.get("Links").and_then(Value::as_object) else {
+        return Err("G-16: the answer has no Links object".into());
+    };
+    if links.get("Self").and_then(Value::as_str).is_none() {
+        return Err("G-16: Links.Self is missing".into());
+    }
+    for (k, l) in links {
+        let Some(s) = l.as_str() else { continue };
+        if url::Url::parse(s).is_err() {
+            return Err(format!("G-16: Links.{k} {s:?} is not an absolute URL"));
+        }
+    }
+    Ok(())
+}
+
+// ---- callback URLs ------------------------------------------------------------------------------
+
+async fn create_callback(w: &mut HarnessWorld, tpp: &str, url: &str) -> Result<u16, String> {
+    let version = w.ctx()?.profile.bank.subscription_version.clone();
+    let body = json!({ "Data": { "Url": url, "Version": version } });
+    let ex = w
+        .call(
+            tpp,
+            Purpose::Events,
+            Method::POST,
+            "/callback-urls",
+            Some(body),
+            true,
+        )
+        .await?;
+    if ex.status() == 201
+        && let Some(data) = ex.json().and_then(|v| v.get("Data").cloned())
+    {
+        w.tpp(tpp).await?.callback_url = Some(data);
+    }
+    Ok(ex.status())
+}
+
+fn callback_id(w: &HarnessWorld, tpp: &str) -> Result<String, String> {
+    w.tpps
+        .get(tpp)
+        .and_then(|s| s.callback_url.as_ref())
+        .and_then(|d| {
+            d.get("CallbackUrlId")
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
+        .ok_or_else(|| format!("TPP {tpp} has no callback URL in this scenario"))
+}
+
+#[when(expr = "TPP {tpp} registers the callback URL {string}")]
+async fn register_callback(w: &mut HarnessWorld, tpp: Tpp, url: String) -> StepResult {
+    create_callback(w, &tpp.0, &unquote(&url)).await.map(|_| ())
+}
+
+#[given(expr = "TPP {tpp} has registered a callback URL")]
+async fn has_callback(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let status = create_callback(
+        w,
+        &tpp.0,
+        "https://tpp.example/open-banking/v3.1/event-notifications",
+    )
+    .await?;
+    if status != 201 {
+        return Err(format!(
+            "CB-02: cannot register a callback URL for TPP {}: {}",
+            tpp.0,
+            w.last()?.summary()
+        ));
+    }
+    Ok(())
+}
+
+#[when(expr = "TPP {tpp} lists its callback URLs")]
+async fn list_callbacks(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    w.call(
+        &tpp.0,
+        Purpose::Events,
+        Method::GET,
+        "/callback-urls",
+        None,
+        false,
+    )
+    .await
+    .map(|_| ())
+}
+
+async fn replace_callback_at(w: &mut HarnessWorld, tpp: &str, id: &str, url: &str) -> StepResult {
+    let version = w.ctx()?.profile.bank.subscription_version.clone();
+    let body = json!({ "Data": { "CallbackUrlId": id, "Url": url, "Version": version } });
+    let ex = w
+        .call(
+            tpp,
+            Purpose::Events,
+            Method::PUT,
+            &format!("/callback-urls/{id}"),
+            Some(body),
+            true,
+        )
+        .await?;
+    if ex.status() == 200
+        && let Some(data) = ex.json().and_then(|v| v.get("Data").cloned())
+    {
+        w.tpp(tpp).await?.callback_url = Some(data);
+    }
+    Ok(())
+}
+
+#[when(expr = "TPP {tpp} replaces its callback URL with {string}")]
+async fn replace_callback(w: &mut HarnessWorld, tpp: Tpp, url: String) -> StepResult {
+    let id = callback_id(w, &tpp.0)?;
+    replace_callback_at(w, &tpp.0, &id, &unquote(&url)).await
+}
+
+#[when(expr = "TPP {tpp} replaces a callback URL that does not exist")]
+async fn replace_callback_unknown(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    replace_callback_at(
+        w,
+        &tpp.0,
+        &uuid::Uuid::new_v4().to_string(),
+        "https://tpp.example/open-banking/v3.1/event-notifications",
+    )
+    .await
+}
+
+#[when(expr = "TPP {tpp} deletes its callback URL")]
+async fn delete_callback(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let id = callback_id(w, &tpp.0)?;
+    w.call(
+        &tpp.0,
+        Purpose::Events,
+        Method::DELETE,
+        &format!("/callback-urls/{id}"),
+        None,
+        false,
+    )
+    .await
+    .map(|_| ())
+}
+
+#[when(expr = "TPP {tpp} deletes a callback URL that does not exist")]
+async fn delete_callback_unknown(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let id = uuid::Uuid::new_v4();
+    w.call(
+        &tpp.0,
+        Purpose::Events,
+        Method::DELETE,
+        &format!("/callback-urls/{id}"),
+        None,
+        false,
+    )
+    .await
+    .map(|_| ())
+}
+
+#[when(expr = "TPP {tpp} deletes the callback URL of TPP {tpp}")]
+async fn delete_callback_other(w: &mut HarnessWorld, caller: Tpp, owner: Tpp) -> StepResult {
+    let id = callback_id(w, &owner.0)?;
+    w.call(
+        &caller.0,
+        Purpose::Events,
+        Method::DELETE,
+        &format!("/callback-urls/{id}"),
+        None,
+        false,
+    )
+    .await
+    .map(|_| ())
+}
+
+fn compare_callback(sent: &Value, got: &Value) -> Result<(), String> {
+    let (Some(s), Some(g)) = (sent.get("Data"), got.get("Data")) else {
+        return Err("the answer has no Data object".into());
+    };
+    match g.get("CallbackUrlId").and_then(Value::as_str) {
+        Some(id) if !id.is_empty() && id.chars().count() <= 40 => {}
+        other => {
+            return Err(format!(
+                "CB-02: Data.CallbackUrlId must be a 1..40 character string, got {other:?}"
+            ));
+        }
+    }
+    for field in ["Url", "Version"] {
+        if s.get(field) != g.get(field) {
+            return Err(format!(
+                "CB-02: Data.{field} sent {:?}, answered {:?}",
+                s.get(field),
+                g.get(field)
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[then(expr = "the callback URL response reflects the request")]
+async fn callback_reflects(w: &mut HarnessWorld) -> StepResult {
+    let ex = w.last()?;
+    let sent = w
+        .last_sent
+        .clone()
+        .ok_or("no callback URL request was sent")?;
+    let got = ex
+        .json()
+        .ok_or_else(|| format!("the answer is not JSON: {}", ex.summary()))?;
+    compare_callback(&sent, &got)
+}
+
+#[then(expr = "the callback URL list holds exactly the registered callback URL")]
+async fn callback_list_holds(w: &mut HarnessWorld) -> StepResult {
+    let ex = w.last()?.clone();
+    let v = ex.json().ok_or("the answer is not JSON")?;
+    let items = v
+        .pointer("/Data/CallbackUrl")
+        .and_then(Value::as_array)
+        .cloned()
+        .ok_or("CB-02: Data.CallbackUrl is not an array")?;
+    if items.len() != 1 {
+        return Err(format!(
+            "CB-03: expected exactly one callback URL, the list has {}",
+            items.len()
+        ));
+    }
+    let caller = w.last_caller.clone().unwrap_or_else(|| "A".into());
+    let stored = w
+        .tpp(&caller)
+        .await?
+        .callback_url
+        .clone()
+        .ok_or("no callback URL was registered")?;
+    compare_callback(&json!({ "Data": stored }), &json!({ "Data": items[0] }))
+}
+
+#[then(expr = "the callback URL list is empty")]
+async fn callback_list_empty(w: &mut HarnessWorld) -> StepResult {
+    let v = w.last()?.json().ok_or("the answer is not JSON")?;
+    match v.pointer("/Data/CallbackUrl").and_then(Value::as_array) {
+        Some(a) if a.is_empty() => Ok(()),
+        Some(a) => Err(format!(
+            "CB-01: expected no callback URL, the list has {}",
+            a.len()
+        )),
+        None => Err("G-15: Data.CallbackUrl must be an array, [] when there is none".into()),
+    }
+}

@@ -1,0 +1,33 @@
+//! Integration tests of the mock bank (`obevents sandbox`): every test starts its own sandbox on
+//! 127.0.0.1 port 0 (in-process with `:memory:`, a temporary database file, or the real binary)
+//! and talks HTTP to it. Test names cite the rule IDs of `shared/reference/obie-rules.md` and
+//! `rfc-rules.md`.
+//!
+//! - `common`: helpers (start a sandbox, register TPPs, call, poll, inject, check errors/SETs);
+//! - `oauth`: registration, token endpoint, discovery and JWKS (issue 2);
+//! - `subscriptions`: `/event-subscriptions` and `/callback-urls` (ES-*, CB-*);
+//! - `common_rules`: rules every endpoint follows (G-*), message signing (G-14);
+//! - `persistence`: restarts on the same database, SIGKILL of the binary, the command line;
+//! - `events`: consents, the full event flow, event injection (N-*, AP-03);
+//! - `polling`: `POST /events` and long polling (AP-*, R8936-*);
+//! - `personalities`: ob312, wso2, hsbc deviations;
+//! - `faults`: spot checks that a fault bends exactly its behaviour.
+
+#[path = "sandbox/common.rs"]
+mod common;
+#[path = "sandbox/common_rules.rs"]
+mod common_rules;
+#[path = "sandbox/events.rs"]
+mod events;
+#[path = "sandbox/faults.rs"]
+mod faults;
+#[path = "sandbox/oauth.rs"]
+mod oauth;
+#[path = "sandbox/persistence.rs"]
+mod persistence;
+#[path = "sandbox/personalities.rs"]
+mod personalities;
+#[path = "sandbox/polling.rs"]
+mod polling;
+#[path = "sandbox/subscriptions.rs"]
+mod subscriptions;
