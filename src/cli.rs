@@ -56,6 +56,9 @@ pub struct TestArgs {
     /// Target profile (TOML). Without one, the embedded sandbox is started and tested.
     #[arg(long)]
     pub profile: Option<PathBuf>,
+    /// Replace the profile's target.base_url (paths and `{base_url}` in the profile follow it).
+    #[arg(long, requires = "profile")]
+    pub base_url: Option<String>,
     /// Personality of the embedded sandbox (only without --profile).
     #[arg(long, conflicts_with = "profile")]
     pub bank: Option<Bank>,

@@ -411,11 +411,8 @@ impl Profile {
         if t.issuer.trim().is_empty() {
             return err("target.issuer", "must not be empty");
         }
-        let issuer = if t.issuer.starts_with('/') {
-            format!("{base_url}{}", t.issuer)
-        } else {
-            t.issuer.clone()
-        };
+        // `{base_url}` lets a profile follow `--base-url` (the example profiles use it).
+        let issuer = t.issuer.replace("{base_url}", &base_url);
         let alg = t.alg.unwrap_or_else(|| "PS256".into());
         if crate::jose::Alg::parse(&alg).is_none_or(|a| a == crate::jose::Alg::None) {
             return err(
@@ -822,7 +819,7 @@ spec_version = "{spec}"
 base_url = "{base_url}"
 token_endpoint = "/token"
 jwks_url = "/jwks"
-issuer = "{base_url}"
+issuer = "{{base_url}}"
 ob_iss = "0015800001041RObev"
 trust_anchor = "openbanking.org.uk"
 
@@ -899,6 +896,41 @@ mod tests {
             .unwrap();
             assert_eq!(p.token_endpoint, "http://127.0.0.1:1/token");
             assert!(matches!(p.clients, Clients::Register(_)));
+        }
+    }
+
+    /// `fixtures/profiles/<bank>.toml` are exactly the built-in profiles for a sandbox started
+    /// with `fixtures/profiles/sandbox.toml` on 127.0.0.1:8080. `OBEVENTS_BLESS=1` rewrites them.
+    #[test]
+    fn example_profiles_match_the_builtin_ones() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/profiles");
+        let cfg = crate::sandbox::SandboxConfig::load(Some(&dir.join("sandbox.toml")), None, &[])
+            .unwrap();
+        for bank in Bank::ALL {
+            let body = sandbox_profile_toml(
+                "http://127.0.0.1:8080",
+                &Personality::of(bank),
+                cfg.long_poll_timeout,
+                cfg.max_events_cap,
+                false,
+            );
+            let text = format!(
+                "# Example target profile for the obevents sandbox with the {bank} personality, started as\n\
+                 #   obevents sandbox --bank {bank} --db :memory: --config fixtures/profiles/sandbox.toml\n\
+                 # Run: obevents test --profile fixtures/profiles/{bank}.toml\n\
+                 # (Generated from the harness's built-in profile; a unit test keeps the two equal.)\n\n{body}"
+            );
+            let path = dir.join(format!("{bank}.toml"));
+            if std::env::var_os("OBEVENTS_BLESS").is_some() {
+                std::fs::write(&path, &text).unwrap();
+            }
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap_or_default(),
+                text,
+                "{} is stale: run with OBEVENTS_BLESS=1",
+                path.display()
+            );
+            Profile::load(&path, None).unwrap();
         }
     }
 

@@ -599,7 +599,9 @@ async fn run_cli_inner(args: TestArgs) -> Result<u8, ConfigError> {
     };
     let mut embedded = None;
     let profile = match &args.profile {
-        Some(path) => Profile::load(path, None).map_err(|e| ConfigError(e.to_string()))?,
+        Some(path) => {
+            Profile::load(path, args.base_url.as_deref()).map_err(|e| ConfigError(e.to_string()))?
+        }
         None => {
             let bank = args.bank.unwrap_or(crate::sandbox::Bank::Obie);
             let mut cfg = crate::sandbox::SandboxConfig::for_bank(bank);

@@ -47,7 +47,13 @@ impl EventType {
         self.urn().rsplit(':').next().unwrap_or_default()
     }
 
-    /// Accepts the code, the URN or the short name, case-insensitively.
+    /// Only the exact `OBEventType1Code` spelling (what a subscription must send, ES-07).
+    pub fn from_code(s: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.code() == s)
+    }
+
+    /// Accepts the code, the URN or the short name, case-insensitively (for people and
+    /// sandbox helpers, not for OBIE request bodies).
     pub fn parse(s: &str) -> Option<EventType> {
         let s = s.trim();
         EventType::ALL.into_iter().find(|t| {

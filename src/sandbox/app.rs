@@ -1,6 +1,6 @@
-//! Assembly: turns a validated [`SandboxConfig`] into a running server. `run(config, listener,
-//! shutdown)` takes a bound listener so tests and the harness can use port 0, and a
-//! cancellation token so the caller decides when to stop.
+//! Assembly: turns a validated [`SandboxConfig`] into a running server. [`Sandbox::start`] binds
+//! (port 0 for tests and the harness) and serves in the background until [`Sandbox::stop`];
+//! [`run`] is the `obevents sandbox` command around it.
 
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -37,6 +37,8 @@ pub struct Inner {
     /// HMAC secret of access tokens, persisted so tokens survive restarts.
     pub token_secret: Vec<u8>,
     pub notifier: Notifier,
+    /// Cancelled when the sandbox stops: ends the server and answers held long polls at once.
+    pub shutdown: CancellationToken,
 }
 
 impl Deref for AppState {
@@ -51,18 +53,11 @@ impl AppState {
     pub fn build(cfg: SandboxConfig, db: &str, bound: SocketAddr) -> anyhow::Result<AppState> {
         let store =
             Store::open(db).map_err(|e| anyhow::anyhow!("cannot open database {db}: {e}"))?;
-        let mut key_err = None;
-        let key_json =
-            store.meta_get_or_insert("signing_key", || match SigningKey::generate() {
-                Ok(k) => k.to_private_json(),
-                Err(e) => {
-                    key_err = Some(e);
-                    String::new()
-                }
-            })?;
-        if let Some(e) = key_err {
-            anyhow::bail!("cannot generate the signing key: {e}");
-        }
+        // Generated before the store is asked, so a failure never leaves an empty key stored.
+        // The spare key is discarded when the database already holds one.
+        let fresh = SigningKey::generate()
+            .map_err(|e| anyhow::anyhow!("cannot generate the signing key: {e}"))?;
+        let key_json = store.meta_get_or_insert("signing_key", || fresh.to_private_json())?;
         let key = SigningKey::from_private_json(&key_json)
             .map_err(|e| anyhow::anyhow!("the stored signing key is unreadable: {e}"))?;
         let secret_hex = store.meta_get_or_insert("token_secret", || {
@@ -100,6 +95,7 @@ impl AppState {
             ob_header,
             token_secret,
             notifier: Notifier::default(),
+            shutdown: CancellationToken::new(),
             cfg,
         }));
         state.seed_clients()?;
@@ -120,7 +116,6 @@ impl AppState {
 pub struct Sandbox {
     pub addr: SocketAddr,
     pub state: AppState,
-    shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -132,12 +127,10 @@ impl Sandbox {
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
         let bound = listener.local_addr()?;
         let state = AppState::build(cfg, db, bound)?;
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(serve(state.clone(), listener, shutdown.clone()));
+        let task = tokio::spawn(serve(state.clone(), listener));
         Ok(Sandbox {
             addr: bound,
             state,
-            shutdown,
             task,
         })
     }
@@ -149,13 +142,14 @@ impl Sandbox {
 
     /// Stops accepting, lets in-flight requests finish, and waits for the server to end.
     pub async fn stop(self) {
-        self.shutdown.cancel();
+        self.state.shutdown.cancel();
         let _ = self.task.await;
     }
 }
 
-/// Serves `state` on `listener` until `shutdown` is cancelled.
-pub async fn serve(state: AppState, listener: TcpListener, shutdown: CancellationToken) {
+/// Serves `state` on `listener` until its shutdown token is cancelled.
+pub async fn serve(state: AppState, listener: TcpListener) {
+    let shutdown = state.shutdown.clone();
     let app = super::http::router(state);
     let result = axum::serve(listener, app.into_make_service())
         .with_graceful_shutdown(async move { shutdown.cancelled().await })

@@ -55,6 +55,7 @@ impl From<StoreError> for OAuthError {
 pub struct Registered {
     pub client: Client,
     pub client_secret: String,
+    pub token_endpoint_auth_method: String,
 }
 
 /// How the client authenticated at the token endpoint.
@@ -151,17 +152,28 @@ impl AppState {
             }
             Some(_) => return Err(bad("jwks must be a JWKS object".into())),
         };
-        if let Some(Value::String(m)) = obj.get("token_endpoint_auth_method")
-            && ![
-                "client_secret_basic",
-                "client_secret_post",
-                "private_key_jwt",
-            ]
-            .contains(&m.as_str())
-        {
-            return Err(bad(format!(
-                "token_endpoint_auth_method {m:?} is not supported"
-            )));
+        // The token endpoint accepts every supported method from any client; the registered
+        // one is validated and echoed (RFC 7591 §3.2.1), not enforced.
+        let auth_method = match obj.get("token_endpoint_auth_method") {
+            None => "client_secret_basic".to_string(),
+            Some(Value::String(m))
+                if [
+                    "client_secret_basic",
+                    "client_secret_post",
+                    "private_key_jwt",
+                ]
+                .contains(&m.as_str()) =>
+            {
+                m.clone()
+            }
+            Some(m) => {
+                return Err(bad(format!(
+                    "token_endpoint_auth_method {m} is not supported"
+                )));
+            }
+        };
+        if auth_method == "private_key_jwt" && jwks.is_none() {
+            return Err(bad("private_key_jwt needs a jwks".into()));
         }
         let client_secret = random_token(24);
         let client = Client {
@@ -176,6 +188,7 @@ impl AppState {
         Ok(Registered {
             client,
             client_secret,
+            token_endpoint_auth_method: auth_method,
         })
     }
 

@@ -238,11 +238,15 @@ impl AppState {
                 return Ok(batch);
             }
             let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining == Duration::ZERO
-                || tokio::time::timeout(remaining, notified).await.is_err()
-            {
-                // R8936-09: a timed-out long poll is a normal, empty answer.
+            if remaining == Duration::ZERO {
                 return Ok(batch);
+            }
+            tokio::select! {
+                _ = notified => {}
+                // R8936-09: a timed-out long poll is a normal, empty answer; so is one cut short
+                // because the sandbox is stopping, which then closes the connection.
+                _ = tokio::time::sleep(remaining) => return Ok(batch),
+                _ = self.shutdown.cancelled() => return Ok(batch),
             }
         }
     }

@@ -44,7 +44,7 @@ impl AppState {
         let event_types = data.get("EventTypes").and_then(|v| {
             c.array(v, "Data.EventTypes", |c, item, path| {
                 let s = c.string(item, path, 1, 256)?;
-                match EventType::parse(&s) {
+                match EventType::from_code(&s) {
                     Some(t) if supported.contains(&t) => Some(s),
                     _ => {
                         c.push(

@@ -16,6 +16,7 @@ use crate::harness::world::{HarnessWorld, StepResult, Triggered};
 
 /// Sends a poll whose body is given as text (so malformed bodies go out exactly as written).
 async fn poll_raw(w: &mut HarnessWorld, tpp: &str, body: &str) -> StepResult {
+    w.ensure_drained(tpp).await?;
     let ctx = w.ctx()?;
     let next = std::mem::take(&mut w.next);
     let req = Request::new(Method::POST, ctx.api_url("/events"))
@@ -171,6 +172,7 @@ async fn errors_others(w: &mut HarnessWorld, caller: Tpp, owner: Tpp) -> StepRes
 
 #[when(expr = "TPP {tpp} long-polls while an event happens {int} ms later")]
 async fn long_poll_with_event(w: &mut HarnessWorld, tpp: Tpp, delay_ms: u64) -> StepResult {
+    w.ensure_drained(&tpp.0).await?;
     let ctx = w.ctx()?;
     let t = w.default_event_type()?;
     let token = w.token(&tpp.0, Purpose::Polling).await?;

@@ -23,6 +23,19 @@ pub fn json_response<T: serde::Serialize>(status: StatusCode, value: &T) -> Resp
     }
 }
 
+/// G-12 bounds `Message` and `Path` to 500 characters; messages quote what the client sent,
+/// which can be longer.
+fn clip(s: String) -> String {
+    const MAX: usize = 500;
+    if s.chars().count() <= MAX {
+        s
+    } else {
+        let mut out: String = s.chars().take(MAX - 1).collect();
+        out.push('…');
+        out
+    }
+}
+
 /// The `Code` of an `OBErrorResponse1`: the status and its reason phrase.
 fn high_level_code(status: StatusCode) -> String {
     format!(
@@ -60,8 +73,8 @@ impl IntoResponse for ApiError {
             .into_iter()
             .map(|i| ObError1 {
                 error_code: i.code,
-                message: i.message,
-                path: i.path,
+                message: clip(i.message),
+                path: i.path.map(clip),
                 url: i.url,
             })
             .collect();

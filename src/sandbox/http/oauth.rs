@@ -111,7 +111,7 @@ async fn register(State(s): State<AppState>, headers: HeaderMap, body: Bytes) ->
                 "client_name": r.client.client_name,
                 "scope": r.client.scopes.join(" "),
                 "grant_types": ["client_credentials"],
-                "token_endpoint_auth_method": "client_secret_basic",
+                "token_endpoint_auth_method": r.token_endpoint_auth_method,
             });
             if let Some(j) = r
                 .client
