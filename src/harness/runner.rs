@@ -625,7 +625,7 @@ async fn run_cli_inner(args: TestArgs) -> Result<u8, ConfigError> {
                 true,
             )
             .map_err(|e| ConfigError(e.to_string()))?;
-            eprintln!("testing the embedded sandbox ({bank}) at {}", sandbox.url());
+            tracing::info!("testing the embedded sandbox ({bank}) at {}", sandbox.url());
             embedded = Some(sandbox);
             profile
         }

@@ -1,0 +1,451 @@
+//! Integration tests of the conformance harness (`obevents test`), run against sandboxes started
+//! in-process on 127.0.0.1 port 0:
+//!
+//! - the embedded suite passes against every personality with its built-in profile, and with
+//!   the example profiles of `fixtures/profiles/`;
+//! - the strict `obie` profile fails exactly the scenarios of each personality's documented
+//!   deviations;
+//! - every sandbox fault is caught by a failing scenario tagged with a rule the fault violates
+//!   (the detection table and `faults detected: N/N` are printed);
+//! - the command line: the main job writes its reports, bad input exits 2.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use futures::StreamExt;
+use obevents::harness::profile::Profile;
+use obevents::harness::runner::{self, FeatureSource, Progress, RunOptions, RunOutcome, Verdict};
+use obevents::sandbox::{Bank, Fault, Faults, Personality, Sandbox, SandboxConfig};
+
+/// Long-poll hold of the test sandboxes: long enough to tell a hold from an immediate answer.
+const LONG_POLL: Duration = Duration::from_millis(600);
+
+fn sandbox_config(bank: Bank, faults: &[Fault]) -> SandboxConfig {
+    let mut cfg = SandboxConfig::for_bank(bank);
+    cfg.long_poll_timeout = LONG_POLL;
+    cfg.faults = Faults::new(faults.iter().copied());
+    cfg
+}
+
+async fn run_with(profile: Profile, concurrency: Option<usize>) -> RunOutcome {
+    let opts = RunOptions {
+        profile,
+        features: FeatureSource::Embedded,
+        tags: None,
+        concurrency,
+        fail_fast: false,
+        progress: Progress::Quiet,
+    };
+    tokio::time::timeout(Duration::from_secs(120), runner::run(opts, None))
+        .await
+        .expect("the run finished within 120 s")
+        .expect("the run started")
+}
+
+/// Runs the suite against a fresh in-process sandbox of `bank` with `faults`, using `profile`
+/// (built from the sandbox's URL) or the sandbox's own built-in profile.
+async fn run_sandbox(bank: Bank, faults: &[Fault], profile_bank: Option<Bank>) -> RunOutcome {
+    let cfg = sandbox_config(bank, faults);
+    let sandbox = Sandbox::start(cfg.clone(), ":memory:", "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("sandbox starts");
+    let personality = Personality::of(profile_bank.unwrap_or(bank));
+    let profile = Profile::for_sandbox(
+        &sandbox.url(),
+        &personality,
+        LONG_POLL,
+        cfg.max_events_cap,
+        false,
+    )
+    .expect("built-in profile");
+    let outcome = run_with(profile, None).await;
+    sandbox.stop().await;
+    outcome
+}
+
+fn failed_names(o: &RunOutcome) -> BTreeSet<String> {
+    o.failed().map(|s| s.name.clone()).collect()
+}
+
+fn describe_failures(o: &RunOutcome) -> String {
+    o.failed()
+        .map(|s| {
+            format!(
+                "  {} [{}]: {}",
+                s.name,
+                s.rules.join(" "),
+                s.reason.as_deref().unwrap_or("")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builtin_profile_passes_against_every_personality() {
+    for bank in Bank::ALL {
+        let o = run_sandbox(bank, &[], None).await;
+        assert_eq!(
+            o.count(Verdict::Failed),
+            0,
+            "{bank}:\n{}",
+            describe_failures(&o)
+        );
+        assert!(
+            o.count(Verdict::Passed) > 70,
+            "{bank}: only {} passed",
+            o.count(Verdict::Passed)
+        );
+        // Documented deviations make some scenarios not applicable, never passed.
+        assert!(o.count(Verdict::NotApplicable) > 0, "{bank}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_profiles_pass_against_their_personality() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/profiles");
+    let base =
+        SandboxConfig::load(Some(&dir.join("sandbox.toml")), None, &[]).expect("sandbox.toml");
+    for bank in Bank::ALL {
+        let mut cfg = base.clone();
+        cfg.personality = Personality::of(bank);
+        let sandbox = Sandbox::start(cfg, ":memory:", "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let profile = Profile::load(&dir.join(format!("{bank}.toml")), Some(&sandbox.url()))
+            .expect("example profile");
+        let o = run_with(profile, None).await;
+        sandbox.stop().await;
+        assert_eq!(
+            o.count(Verdict::Failed),
+            0,
+            "{bank}:\n{}",
+            describe_failures(&o)
+        );
+    }
+}
+
+/// Scenarios that send `POST /events` with a valid token (directly, or to wait for or drain
+/// events) — those a polling scope or status deviation must break.
+fn polling_scenarios() -> BTreeSet<String> {
+    let polling_step = |text: &str| {
+        [
+            "polls",
+            "polled",
+            "acknowledges",
+            "reports the",
+            "happen",
+            "POST \"/events\"",
+        ]
+        .iter()
+        .any(|w| text.contains(w))
+    };
+    let mut out = BTreeSet::new();
+    for f in obevents::harness::features::embedded().unwrap() {
+        let background: Vec<String> = f
+            .background
+            .iter()
+            .flat_map(|b| b.steps.iter().map(|s| s.value.clone()))
+            .collect();
+        for s in &f.scenarios {
+            let steps: Vec<&String> = background
+                .iter()
+                .chain(s.steps.iter().map(|s| &s.value))
+                .collect();
+            let tokenless = steps.iter().any(|t| t.contains("no access token"));
+            if !tokenless && steps.iter().any(|t| polling_step(t)) {
+                out.insert(s.name.clone());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_obie_profile_fails_exactly_the_documented_deviations() {
+    // wso2: no long polling; 5 SETs per poll without maxEvents.
+    let wso2: BTreeSet<String> = [
+        "Without maxEvents every awaiting SET up to the bank's cap is returned",
+        "With nothing awaiting, a long poll is held until the bank's timeout, then answered empty",
+        "An absent returnImmediately means a long poll",
+        "A held long poll is answered promptly when an event arrives",
+    ]
+    .map(String::from)
+    .into();
+    // hsbc: maxEvents above 10 is a 400 (and 10 is its most per poll), returnImmediately false is
+    // a 400 (so no long polling), an ack of a jti never issued is a 400.
+    let hsbc: BTreeSet<String> = [
+        "Without maxEvents every awaiting SET up to the bank's cap is returned",
+        "maxEvents above the bank's cap is truncated to the cap with moreAvailable",
+        "An ack naming a jti never issued is ignored",
+        "With nothing awaiting, a long poll is held until the bank's timeout, then answered empty",
+        "An absent returnImmediately means a long poll",
+        "A held long poll is answered promptly when an event arrives",
+        "A long poll with SETs already awaiting is answered at once",
+        "An acknowledge-only long poll is answered at once",
+    ]
+    .map(String::from)
+    .into();
+    // ob312: POST /events needs scope eventpolling and answers 201, so every scenario that
+    // polls fails; and v3.1.2 itself: open request objects, no linked-account-update event
+    // type, `b64:false` in message signatures.
+    let mut ob312 = polling_scenarios();
+    ob312.extend(
+        [
+            "The request object is closed: an unknown top-level member is refused",
+            "PUT replaces the subscription and answers the updated resource",
+            "Subscription responses carry a valid detached signature",
+        ]
+        .map(String::from),
+    );
+    for (bank, expected) in [(Bank::Wso2, wso2), (Bank::Hsbc, hsbc), (Bank::Ob312, ob312)] {
+        let o = run_sandbox(bank, &[], Some(Bank::Obie)).await;
+        let failed = failed_names(&o);
+        // Only scenarios the strict profile makes applicable can fail.
+        let ran: BTreeSet<String> = o
+            .scenarios
+            .iter()
+            .filter(|s| s.verdict != Verdict::NotApplicable)
+            .map(|s| s.name.clone())
+            .collect();
+        let expected: BTreeSet<String> = expected.intersection(&ran).cloned().collect();
+        let unexplained: Vec<_> = failed.difference(&expected).collect();
+        let undetected: Vec<_> = expected.difference(&failed).collect();
+        assert!(
+            unexplained.is_empty() && undetected.is_empty(),
+            "{bank}: failures not explained by a documented deviation: {unexplained:#?}\n\
+             deviations not detected: {undetected:#?}\nall failures:\n{}",
+            describe_failures(&o)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_is_detected_by_a_scenario_tagged_with_the_violated_rule() {
+    let clean = run_sandbox(Bank::Obie, &[], None).await;
+    assert_eq!(
+        clean.count(Verdict::Failed),
+        0,
+        "the clean sandbox must pass:\n{}",
+        describe_failures(&clean)
+    );
+
+    let results: Vec<(Fault, RunOutcome)> = futures::stream::iter(Fault::ALL.iter().copied())
+        .map(|f| async move { (f, run_sandbox(Bank::Obie, &[f], None).await) })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    let mut results = results;
+    results.sort_by_key(|(f, _)| *f);
+
+    let mut detected = 0;
+    let mut table = String::from(
+        "fault                          | violates              | caught by (scenarios tagged with a violated rule)\n",
+    );
+    let mut missed = Vec::new();
+    for (fault, o) in &results {
+        let catching: Vec<String> = o
+            .failed()
+            .filter(|s| s.rules.iter().any(|r| fault.rules().contains(&r.as_str())))
+            .map(|s| {
+                format!(
+                    "{}:{}",
+                    Path::new(&s.path)
+                        .file_stem()
+                        .unwrap_or_default()
+                        .to_string_lossy(),
+                    s.line
+                )
+            })
+            .collect();
+        let ok = o.exit_code() == 1 && !catching.is_empty();
+        if ok {
+            detected += 1;
+        } else {
+            missed.push(format!(
+                "{fault}: exit {}, failing: {:?}",
+                o.exit_code(),
+                failed_names(o)
+            ));
+        }
+        let shown: Vec<&str> = catching.iter().take(4).map(String::as_str).collect();
+        let more = catching.len().saturating_sub(shown.len());
+        table.push_str(&format!(
+            "{:<30} | {:<21} | {}{}\n",
+            fault.name(),
+            fault.rules().join(","),
+            if shown.is_empty() {
+                "NOT CAUGHT".to_string()
+            } else {
+                shown.join(" ")
+            },
+            if more > 0 {
+                format!(" (+{more} more)")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    println!("{table}");
+    println!("faults detected: {detected}/{}", results.len());
+    assert!(
+        missed.is_empty(),
+        "faults not detected:\n{}",
+        missed.join("\n")
+    );
+    assert!(results.len() >= 25);
+}
+
+// ---- the command line ---------------------------------------------------------------------------
+
+fn obevents() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_obevents"))
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("obevents-{name}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn main_job_tests_the_embedded_sandbox_and_writes_reports() {
+    let dir = temp_dir("reports");
+    let junit = dir.join("ci/junit.xml");
+    let out = obevents()
+        .args(["test", "--report-dir"])
+        .arg(&dir)
+        .arg("--junit")
+        .arg(&junit)
+        .env("OBEVENTS_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(" 0 failed"), "{stdout}");
+    for f in ["junit.xml", "cucumber.json", "report.html", "summary.json"] {
+        let p = dir.join(f);
+        assert!(
+            p.metadata().map(|m| m.len() > 100).unwrap_or(false),
+            "{} missing or empty",
+            p.display()
+        );
+    }
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<testsuites") && xml.contains("<skipped"),
+        "JUnit lists not-applicable scenarios as skipped"
+    );
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(
+        html.contains("no scenario"),
+        "the report lists catalogue rules without a scenario"
+    );
+    let cucumber: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("cucumber.json")).unwrap()).unwrap();
+    assert!(
+        cucumber.as_array().is_some_and(|a| a.len() >= 8),
+        "cucumber JSON has the features"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_fault_makes_the_run_exit_1_with_evidence() {
+    let dir = temp_dir("fault");
+    let out = obevents()
+        .args([
+            "test",
+            "--fault",
+            "acked-redelivered",
+            "--tags",
+            "@AP-09",
+            "--report-dir",
+        ])
+        .arg(&dir)
+        .env("OBEVENTS_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("Failures and evidence") && html.contains("/open-banking/v3.1/events"));
+    assert!(
+        !html.contains("client_secret=") || html.contains("client_secret=***"),
+        "credentials are masked"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn one_line_exit_2(args: &[&str], expect_in_message: &str) {
+    let out = obevents()
+        .args(args)
+        .env("OBEVENTS_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{args:?}: expected one line, got {stderr}");
+    assert!(lines[0].contains(expect_in_message), "{args:?}: {stderr}");
+}
+
+#[test]
+fn bad_profiles_and_unreachable_targets_exit_2_with_one_line() {
+    let dir = temp_dir("profiles");
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[target]\nbase_url = \"http://127.0.0.1:9\"\ntoken_endpoint = \"/token\"\njwks_url = \"/jwks\"\nissuer = \"x\"\n\
+         [registration]\nendpoint = \"/register\"\n[bank]\nlong_polling = \"sometimes\"\n",
+    )
+    .unwrap();
+    one_line_exit_2(
+        &["test", "--profile", bad.to_str().unwrap()],
+        "bank.long_polling",
+    );
+    let typo = dir.join("typo.toml");
+    std::fs::write(
+        &typo,
+        "[target]\nbase_url = \"http://x\"\ntoken_endpint = \"/token\"\n",
+    )
+    .unwrap();
+    one_line_exit_2(
+        &["test", "--profile", typo.to_str().unwrap()],
+        "token_endpint",
+    );
+    // Port 9 (discard) on loopback: nothing listens there.
+    let unreachable = dir.join("unreachable.toml");
+    std::fs::write(
+        &unreachable,
+        "[target]\nbase_url = \"http://127.0.0.1:9\"\ntoken_endpoint = \"/token\"\njwks_url = \"/jwks\"\nissuer = \"x\"\n\
+         [registration]\nendpoint = \"/register\"\n",
+    )
+    .unwrap();
+    one_line_exit_2(
+        &["test", "--profile", unreachable.to_str().unwrap()],
+        "unreachable",
+    );
+    one_line_exit_2(
+        &[
+            "test",
+            "--profile",
+            dir.join("missing.toml").to_str().unwrap(),
+        ],
+        "cannot read",
+    );
+    one_line_exit_2(&["test", "--tags", "@no-such-tag-anywhere"], "no scenario");
+    one_line_exit_2(&["test", "--frobnicate"], "--frobnicate");
+    let _ = std::fs::remove_dir_all(dir);
+}
