@@ -112,7 +112,13 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
     ("spec-3.1.2", "spec_version 3.1.2 or 3.1.3"),
 ];
 
-/// Is `tag` (without `@`) a rule ID such as `AP-09` or `R8936-11`?
+/// Is `tag` (without `@`) a rule ID such as `AP-09` or `R8936-11`? Other tags are capabilities.
+///
+/// ```
+/// use obevents::harness::features::{is_capability, is_rule_id};
+/// assert!(is_rule_id("R8936-11") && is_rule_id("G-06"));
+/// assert!(!is_rule_id("long-polling") && is_capability("long-polling"));
+/// ```
 pub fn is_rule_id(tag: &str) -> bool {
     let Some((prefix, number)) = tag.rsplit_once('-') else {
         return false;

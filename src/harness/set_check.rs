@@ -372,6 +372,122 @@ fn json_type(v: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::harness::profile::Profile;
+    use crate::model::EventType;
+    use crate::sandbox::events::EventSpec;
+    use crate::sandbox::{AppState, Bank, Fault, Faults, Personality, SandboxConfig};
+    use std::sync::Arc;
+    use std::time::Duration;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    /// A sandbox state (no server) whose issuer is `url`, with `faults`, and the SET it builds.
+    fn set_from(url: &str, faults: &[Fault]) -> (AppState, String, String) {
+        let mut cfg = SandboxConfig::for_bank(Bank::Obie);
+        cfg.public_url = Some(url.to_string());
+        cfg.faults = Faults::new(faults.iter().copied());
+        let state = AppState::build(cfg, ":memory:", "127.0.0.1:1".parse().unwrap()).unwrap();
+        let event = state
+            .build_set(&EventSpec {
+                client_id: "tpp-1".into(),
+                event_type: EventType::ConsentAuthorizationRevoked,
+                resource_id: "aac-1".into(),
+                resource_type: "account-access-consent".into(),
+                reason: None,
+                txn: None,
+            })
+            .unwrap();
+        (state, event.jti, event.token)
+    }
+
+    /// The harness's checks of SETs built by the sandbox: a clean SET passes, each SET fault is
+    /// reported under the rule it breaks. The bank's JWKS is served by a wiremock server.
+    #[tokio::test]
+    async fn set_checks_accept_a_good_set_and_name_the_rule_of_each_defect() {
+        let server = MockServer::start().await;
+        let url = server.uri();
+        let (clean_state, jti, token) = set_from(&url, &[]);
+        let jwks = crate::jose::jwks_json(&[clean_state.key.public_jwk()]);
+        Mock::given(method("GET"))
+            .and(path("/jwks"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(jwks))
+            .mount(&server)
+            .await;
+        let profile = Profile::for_sandbox(
+            &url,
+            &Personality::of(Bank::Obie),
+            Duration::from_secs(1),
+            100,
+            false,
+        )
+        .unwrap();
+        let ctx = Arc::new(RunContext::new(profile).unwrap());
+
+        let good = ctx.check_set(&jti, &token, "tpp-1").await;
+        assert!(good.problems.is_empty(), "{:?}", good.problems);
+        assert!(
+            !ctx.check_set(&jti, &token, "someone-else")
+                .await
+                .problems
+                .is_empty()
+        );
+
+        // Each faulty SET is re-signed with the key the JWKS holds (keeping its alg and any
+        // wrong kid), so only the fault's own change can be found.
+        let cases: &[(Fault, &str)] = &[
+            (Fault::SetUnsigned, "R8417-16"),
+            (Fault::SetRs256, "J-02"),
+            (Fault::SetWrongKid, "J-03"),
+            (Fault::SetMissingTxn, "N-02"),
+            (Fault::SetIatFuture, "R8417-07"),
+            (Fault::SetEventsString, "R8417-02"),
+            (Fault::SetWrongAud, "N-02/R8417-09"),
+            (Fault::SetsKeyNotJti, "AP-13"),
+        ];
+        for (fault, rule) in cases {
+            let mut cfg = clean_state.cfg.clone();
+            cfg.faults = Faults::new([*fault]);
+            let state = AppState::build(cfg, ":memory:", "127.0.0.1:1".parse().unwrap()).unwrap();
+            let faulty = build_with_key(&state, &clean_state);
+            let checked = ctx.check_set(&faulty.0, &faulty.1, "tpp-1").await;
+            assert!(
+                checked.problems.iter().any(|p| p.starts_with(rule)),
+                "{fault}: expected a {rule} problem, got {:?}",
+                checked.problems
+            );
+        }
+        // A key the JWKS does not hold: the signature cannot be verified.
+        let (_, jti, token) = set_from(&url, &[Fault::SetForeignKey]);
+        let checked = ctx.check_set(&jti, &token, "tpp-1").await;
+        assert!(
+            checked
+                .problems
+                .iter()
+                .any(|p| p.starts_with("J-03") || p.starts_with("J-06")),
+            "{:?}",
+            checked.problems
+        );
+    }
+
+    /// Builds a SET with `faulty`'s faults but `keyed`'s signing key (states differ only in key).
+    fn build_with_key(faulty: &AppState, keyed: &AppState) -> (String, String) {
+        let spec = EventSpec {
+            client_id: "tpp-1".into(),
+            event_type: EventType::ConsentAuthorizationRevoked,
+            resource_id: "aac-2".into(),
+            resource_type: "account-access-consent".into(),
+            reason: None,
+            txn: None,
+        };
+        let event = faulty.build_set(&spec).unwrap();
+        let decoded = crate::jose::decode_compact(&event.token).unwrap();
+        let mut header = decoded.header.clone();
+        if header.get("kid").and_then(Value::as_str) == Some(faulty.key.kid()) {
+            header.insert("kid".into(), Value::String(keyed.key.kid().to_string()));
+        }
+        let token = crate::jose::sign_compact(&keyed.key, &header, &decoded.payload).unwrap();
+        (event.jti, token)
+    }
 
     #[test]
     fn duplicate_members_are_found() {

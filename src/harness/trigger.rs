@@ -34,7 +34,14 @@ pub struct TriggerOutcome {
     pub exchange: Option<Exchange>,
 }
 
-/// Replaces `{name}` placeholders; unknown names stay as they are.
+/// Replaces `{name}` placeholders; unknown names stay as they are, so JSON braces survive.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use obevents::harness::trigger::render;
+/// let vars = HashMap::from([("client_id", "tpp-a".to_string())]);
+/// assert_eq!(render(r#"{"clientId":"{client_id}"}"#, &vars), r#"{"clientId":"tpp-a"}"#);
+/// ```
 pub fn render(template: &str, vars: &HashMap<&str, String>) -> String {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;

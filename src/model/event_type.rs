@@ -54,6 +54,14 @@ impl EventType {
 
     /// Accepts the code, the URN or the short name, case-insensitively (for people and
     /// sandbox helpers, not for OBIE request bodies).
+    ///
+    /// ```
+    /// use obevents::model::EventType;
+    /// let t = EventType::parse("consent-authorization-revoked").unwrap();
+    /// assert_eq!(t.code(), "UK.OBIE.Consent-Authorization-Revoked");
+    /// assert_eq!(t.urn(), "urn:uk:org:openbanking:events:consent-authorization-revoked");
+    /// assert_eq!(EventType::from_code(t.urn()), None); // subscriptions take the code only
+    /// ```
     pub fn parse(s: &str) -> Option<EventType> {
         let s = s.trim();
         EventType::ALL.into_iter().find(|t| {

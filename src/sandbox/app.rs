@@ -37,6 +37,8 @@ pub struct Inner {
     /// HMAC secret of access tokens, persisted so tokens survive restarts.
     pub token_secret: Vec<u8>,
     pub notifier: Notifier,
+    /// Access tokens verified so far (see `AppState::validate_token`).
+    pub tokens: super::auth::TokenCache,
     /// Cancelled when the sandbox stops: ends the server and answers held long polls at once.
     pub shutdown: CancellationToken,
 }
@@ -95,6 +97,7 @@ impl AppState {
             ob_header,
             token_secret,
             notifier: Notifier::default(),
+            tokens: Default::default(),
             shutdown: CancellationToken::new(),
             cfg,
         }));

@@ -315,7 +315,18 @@ impl AppState {
     }
 
     /// Validates a bearer token: signature, expiry. `None` for anything not a valid token.
+    /// Verified tokens are remembered until they expire, so a busy TPP's requests skip the
+    /// HMAC and JSON work (the poll path is the hot path, DESIGN.md §6).
     pub fn validate_token(&self, token: &str) -> Option<Tpp> {
+        if let Some(tpp) = self.tokens.get(token) {
+            return Some(tpp);
+        }
+        let (tpp, exp) = self.verify_token(token)?;
+        self.tokens.put(token, tpp.clone(), exp);
+        Some(tpp)
+    }
+
+    fn verify_token(&self, token: &str) -> Option<(Tpp, std::time::SystemTime)> {
         let verifier = HS256.verifier_from_bytes(&self.token_secret).ok()?;
         let (payload, _) = jwt::decode_with_verifier(token, &verifier).ok()?;
         let exp = payload.expires_at()?;
@@ -331,6 +342,33 @@ impl AppState {
             .and_then(Value::as_str)
             .map(|s| s.split_whitespace().map(String::from).collect())
             .unwrap_or_default();
-        Some(Tpp { client_id, scopes })
+        Some((Tpp { client_id, scopes }, exp))
+    }
+}
+
+/// Tokens already verified, with their expiry. Bounded: cleared when it grows past `MAX`
+/// entries (a sandbox has few live tokens; a flood of distinct ones only costs re-verification).
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    map: std::sync::RwLock<std::collections::HashMap<String, (Tpp, std::time::SystemTime)>>,
+}
+
+impl TokenCache {
+    const MAX: usize = 10_000;
+
+    fn get(&self, token: &str) -> Option<Tpp> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        match map.get(token) {
+            Some((tpp, exp)) if *exp > std::time::SystemTime::now() => Some(tpp.clone()),
+            _ => None,
+        }
+    }
+
+    fn put(&self, token: &str, tpp: Tpp, exp: std::time::SystemTime) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
+        map.insert(token.to_string(), (tpp, exp));
     }
 }

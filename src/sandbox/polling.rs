@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::time::Instant;
 
 use super::app::AppState;
@@ -36,18 +36,27 @@ pub struct PollResult {
     pub more_available: Option<bool>,
 }
 
-impl PollResult {
-    pub fn to_json(&self) -> Value {
-        let mut sets = Map::new();
-        for (k, v) in &self.sets {
-            sets.insert(k.clone(), Value::String(v.clone()));
+/// `OBEventPollingResponse1`, serialised straight from the stored tokens (no intermediate
+/// JSON tree: a 10-SET answer is ~11 KB of token text, copied once).
+impl serde::Serialize for PollResult {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        struct Sets<'a>(&'a [(String, String)]);
+        impl serde::Serialize for Sets<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut m = serializer.serialize_map(Some(self.0.len()))?;
+                for (k, v) in self.0 {
+                    m.serialize_entry(k, v)?;
+                }
+                m.end()
+            }
         }
-        let mut m = Map::new();
-        m.insert("sets".into(), Value::Object(sets));
+        let mut m = serializer.serialize_map(None)?;
+        m.serialize_entry("sets", &Sets(&self.sets))?;
         if let Some(more) = self.more_available {
-            m.insert("moreAvailable".into(), Value::Bool(more));
+            m.serialize_entry("moreAvailable", &more)?;
         }
-        Value::Object(m)
+        m.end()
     }
 }
 

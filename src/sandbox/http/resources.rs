@@ -183,10 +183,7 @@ async fn poll_events(
     body: ObJson,
 ) -> ApiResult<Response> {
     let result = s.poll(&auth, &body.value).await?;
-    Ok(json_response(
-        s.cfg.personality.poll_status,
-        &result.to_json(),
-    ))
+    Ok(json_response(s.cfg.personality.poll_status, &result))
 }
 
 // ---- account-access-consents -------------------------------------------------------------------
