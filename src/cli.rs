@@ -65,7 +65,7 @@ pub struct TestArgs {
     /// Faults of the embedded sandbox (only without --profile; repeatable).
     #[arg(long = "fault", value_name = "NAME", conflicts_with = "profile")]
     pub faults: Vec<Fault>,
-    /// Tag expression selecting scenarios, e.g. `@polling and not @long-polling`.
+    /// Tag expression selecting scenarios, e.g. `@AP-09 or (@ES-03 and not @callback-urls)`.
     #[arg(long)]
     pub tags: Option<String>,
     /// Directory of .feature files (default: the features built into the binary).

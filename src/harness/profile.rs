@@ -934,6 +934,17 @@ mod tests {
         }
     }
 
+    /// The real-bank template uses only known fields (its key files do not exist, so it is
+    /// parsed, not validated).
+    #[test]
+    fn template_profile_has_only_known_fields() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/profiles/template-bank.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let file: ProfileFile = toml::from_str(&text).unwrap();
+        assert_eq!(file.tpp.len(), 2);
+    }
+
     #[test]
     fn errors_name_fields() {
         let base = r#"
