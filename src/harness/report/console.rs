@@ -70,13 +70,7 @@ pub fn render(outcome: &RunOutcome, catalogue: &Catalogue) -> String {
         out.push('\n');
         out.push_str("\nFailures:\n");
         for s in outcome.failed() {
-            let first = s
-                .reason
-                .as_deref()
-                .unwrap_or("")
-                .lines()
-                .next()
-                .unwrap_or("");
+            let first = super::headline(s.reason.as_deref().unwrap_or(""));
             out.push_str(&format!(
                 "  {}:{} {} [{}]\n      {}\n",
                 s.path,

@@ -7,7 +7,7 @@ use html_escape::encode_text as esc;
 
 use super::{RuleVerdict, catalogue_verdicts};
 use crate::harness::catalogue::Catalogue;
-use crate::harness::client::Exchange;
+use crate::harness::client::{Exchange, mask_body};
 use crate::harness::runner::{RunOutcome, ScenarioRecord, Verdict};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}
@@ -72,7 +72,8 @@ fn exchange(ex: &Exchange) -> String {
     }
     if !ex.response_body.is_empty() {
         resp.push('\n');
-        resp.push_str(&pretty(&ex.response_body));
+        // Registration and token answers carry secrets; the report never shows them.
+        resp.push_str(&pretty(&mask_body(&ex.response_body)));
     }
     s.push_str(&format!("<p>Response</p><pre>{}</pre>", esc(&resp)));
     if !ex.decoded_sets.is_empty() {
@@ -88,13 +89,7 @@ fn scenario_row(i: usize, s: &ScenarioRecord) -> String {
     let reason = match s.verdict {
         Verdict::Failed => format!(
             "<a href=\"#s{i}\">{}</a>",
-            esc(s
-                .reason
-                .as_deref()
-                .unwrap_or("")
-                .lines()
-                .next()
-                .unwrap_or(""))
+            esc(&super::headline(s.reason.as_deref().unwrap_or("")))
         ),
         _ => esc(s.reason.as_deref().unwrap_or("")).to_string(),
     };

@@ -21,14 +21,7 @@ pub fn render(outcome: &RunOutcome) -> Result<String, String> {
             Verdict::Passed => TestCaseStatus::success(),
             Verdict::Failed => {
                 let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                let first = s
-                    .reason
-                    .as_deref()
-                    .unwrap_or("failed")
-                    .lines()
-                    .next()
-                    .unwrap_or("failed")
-                    .to_string();
+                let first = super::headline(s.reason.as_deref().unwrap_or("failed"));
                 st.set_message(first);
                 st.set_description(format!(
                     "step: {}\n{}\nrules: {}",

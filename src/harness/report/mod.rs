@@ -33,6 +33,17 @@ impl RuleVerdict {
     }
 }
 
+/// The one-line form of a failure message: its first line, plus the first detail when the
+/// first line only introduces a list (ends with ':').
+pub fn headline(reason: &str) -> String {
+    let mut lines = reason.lines().map(str::trim);
+    let head = lines.next().unwrap_or("");
+    match lines.next() {
+        Some(next) if head.ends_with(':') => format!("{head} {next}"),
+        _ => head.to_string(),
+    }
+}
+
 /// Per rule ID: its verdict and the scenarios tagged with it.
 pub fn rule_verdicts(outcome: &RunOutcome) -> BTreeMap<String, (RuleVerdict, Vec<usize>)> {
     let mut map: BTreeMap<String, (RuleVerdict, Vec<usize>)> = BTreeMap::new();

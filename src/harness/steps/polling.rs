@@ -334,31 +334,16 @@ async fn more_false(w: &mut HarnessWorld) -> StepResult {
 
 #[then(expr = "moreAvailable is true exactly when SETs were left out")]
 async fn more_exact(w: &mut HarnessWorld) -> StepResult {
-    let poll = w
-        .last_poll
-        .as_ref()
-        .ok_or("the last request was not a successful poll")?;
-    let name = poll.tpp.clone();
-    let acked = w
-        .tpps
-        .get(&name)
-        .map(|s| s.acked.clone())
-        .unwrap_or_default();
-    let awaiting = w
-        .triggered
-        .iter()
-        .filter(|t| {
-            t.tpp == name && t.expected && !t.key.as_ref().is_some_and(|k| acked.contains(k))
-        })
-        .count();
-    let left_out = awaiting > poll.check.sets.len();
+    let (_, awaiting) = expected_unacked(w)?;
+    let returned = returned(w)?.len();
+    let left_out = awaiting.len() > returned;
     let more = more_available(w)?;
     if more == left_out {
         Ok(())
     } else {
         Err(format!(
-            "AP-12: {awaiting} SETs were awaiting and {} returned, yet moreAvailable is {more}",
-            poll.check.sets.len()
+            "AP-12: {} SETs were awaiting and {returned} returned, yet moreAvailable is {more}",
+            awaiting.len()
         ))
     }
 }
@@ -436,18 +421,24 @@ async fn returns_exactly(w: &mut HarnessWorld) -> StepResult {
     }
 }
 
-#[then(expr = "the poll returns none of the acknowledged SETs")]
-async fn none_acked(w: &mut HarnessWorld) -> StepResult {
+/// The polled TPP's keys in one of its lists (acknowledged, errored), and the last answer's keys.
+async fn polled_list(
+    w: &mut HarnessWorld,
+    pick: fn(&crate::harness::world::TppState) -> &Vec<String>,
+) -> Result<(Vec<String>, Vec<String>), String> {
     let name = w
         .last_poll
         .as_ref()
         .map(|p| p.tpp.clone())
         .ok_or("the last request was not a successful poll")?;
-    let acked = w.tpp(&name).await?.acked.clone();
-    let again: Vec<String> = returned(w)?
-        .into_iter()
-        .filter(|k| acked.contains(k))
-        .collect();
+    let list = pick(w.tpp(&name).await?).clone();
+    Ok((list, returned(w)?))
+}
+
+#[then(expr = "the poll returns none of the acknowledged SETs")]
+async fn none_acked(w: &mut HarnessWorld) -> StepResult {
+    let (acked, keys) = polled_list(w, |s| &s.acked).await?;
+    let again: Vec<&String> = keys.iter().filter(|k| acked.contains(k)).collect();
     if again.is_empty() {
         Ok(())
     } else {
@@ -459,13 +450,7 @@ async fn none_acked(w: &mut HarnessWorld) -> StepResult {
 
 #[then(expr = "the poll returns the SETs reported as errors")]
 async fn errored_again(w: &mut HarnessWorld) -> StepResult {
-    let name = w
-        .last_poll
-        .as_ref()
-        .map(|p| p.tpp.clone())
-        .ok_or("the last request was not a successful poll")?;
-    let errored = w.tpp(&name).await?.errored.clone();
-    let keys = returned(w)?;
+    let (errored, keys) = polled_list(w, |s| &s.errored).await?;
     let missing: Vec<&String> = errored.iter().filter(|k| !keys.contains(k)).collect();
     if missing.is_empty() {
         Ok(())
@@ -478,16 +463,8 @@ async fn errored_again(w: &mut HarnessWorld) -> StepResult {
 
 #[then(expr = "the poll returns none of the SETs reported as errors")]
 async fn errored_not_again(w: &mut HarnessWorld) -> StepResult {
-    let name = w
-        .last_poll
-        .as_ref()
-        .map(|p| p.tpp.clone())
-        .ok_or("the last request was not a successful poll")?;
-    let errored = w.tpp(&name).await?.errored.clone();
-    let again: Vec<String> = returned(w)?
-        .into_iter()
-        .filter(|k| errored.contains(k))
-        .collect();
+    let (errored, keys) = polled_list(w, |s| &s.errored).await?;
+    let again: Vec<&String> = keys.iter().filter(|k| errored.contains(k)).collect();
     if again.is_empty() {
         Ok(())
     } else {

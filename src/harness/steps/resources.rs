@@ -11,6 +11,18 @@ use crate::harness::context::Purpose;
 use crate::harness::world::{HarnessWorld, StepResult};
 use crate::model::EventType;
 
+/// A body-less request to the event API as TPP `who` (the answer becomes the last response).
+async fn send(
+    w: &mut HarnessWorld,
+    who: &str,
+    method: Method,
+    path: impl AsRef<str>,
+) -> StepResult {
+    w.call(who, Purpose::Events, method, path.as_ref(), None, false)
+        .await
+        .map(|_| ())
+}
+
 fn docstring(step: &Step) -> Result<&str, String> {
     step.docstring
         .as_deref()
@@ -39,16 +51,7 @@ async fn create_with(w: &mut HarnessWorld, tpp: Tpp, step: &Step) -> StepResult 
 
 #[when(expr = "TPP {tpp} lists its event subscriptions")]
 async fn list(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
-    w.call(
-        &tpp.0,
-        Purpose::Events,
-        Method::GET,
-        "/event-subscriptions",
-        None,
-        false,
-    )
-    .await
-    .map(|_| ())
+    send(w, &tpp.0, Method::GET, "/event-subscriptions").await
 }
 
 async fn replace(
@@ -103,46 +106,37 @@ async fn replace_unknown(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
 #[when(expr = "TPP {tpp} deletes its event subscription")]
 async fn delete_own(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     let id = w.subscription_id(&tpp.0).await?;
-    w.call(
+    send(
+        w,
         &tpp.0,
-        Purpose::Events,
         Method::DELETE,
-        &format!("/event-subscriptions/{id}"),
-        None,
-        false,
+        format!("/event-subscriptions/{id}"),
     )
     .await
-    .map(|_| ())
 }
 
 #[when(expr = "TPP {tpp} deletes the event subscription of TPP {tpp}")]
 async fn delete_other(w: &mut HarnessWorld, caller: Tpp, owner: Tpp) -> StepResult {
     let id = w.subscription_id(&owner.0).await?;
-    w.call(
+    send(
+        w,
         &caller.0,
-        Purpose::Events,
         Method::DELETE,
-        &format!("/event-subscriptions/{id}"),
-        None,
-        false,
+        format!("/event-subscriptions/{id}"),
     )
     .await
-    .map(|_| ())
 }
 
 #[when(expr = "TPP {tpp} deletes an event subscription that does not exist")]
 async fn delete_unknown(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     let id = uuid::Uuid::new_v4();
-    w.call(
+    send(
+        w,
         &tpp.0,
-        Purpose::Events,
         Method::DELETE,
-        &format!("/event-subscriptions/{id}"),
-        None,
-        false,
+        format!("/event-subscriptions/{id}"),
     )
     .await
-    .map(|_| ())
 }
 
 /// The set of event types named in a subscription `Data` (by type, whatever the spelling).
@@ -353,16 +347,7 @@ async fn has_callback(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
 
 #[when(expr = "TPP {tpp} lists its callback URLs")]
 async fn list_callbacks(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
-    w.call(
-        &tpp.0,
-        Purpose::Events,
-        Method::GET,
-        "/callback-urls",
-        None,
-        false,
-    )
-    .await
-    .map(|_| ())
+    send(w, &tpp.0, Method::GET, "/callback-urls").await
 }
 
 async fn replace_callback_at(w: &mut HarnessWorld, tpp: &str, id: &str, url: &str) -> StepResult {
@@ -406,46 +391,19 @@ async fn replace_callback_unknown(w: &mut HarnessWorld, tpp: Tpp) -> StepResult 
 #[when(expr = "TPP {tpp} deletes its callback URL")]
 async fn delete_callback(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     let id = callback_id(w, &tpp.0)?;
-    w.call(
-        &tpp.0,
-        Purpose::Events,
-        Method::DELETE,
-        &format!("/callback-urls/{id}"),
-        None,
-        false,
-    )
-    .await
-    .map(|_| ())
+    send(w, &tpp.0, Method::DELETE, format!("/callback-urls/{id}")).await
 }
 
 #[when(expr = "TPP {tpp} deletes a callback URL that does not exist")]
 async fn delete_callback_unknown(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     let id = uuid::Uuid::new_v4();
-    w.call(
-        &tpp.0,
-        Purpose::Events,
-        Method::DELETE,
-        &format!("/callback-urls/{id}"),
-        None,
-        false,
-    )
-    .await
-    .map(|_| ())
+    send(w, &tpp.0, Method::DELETE, format!("/callback-urls/{id}")).await
 }
 
 #[when(expr = "TPP {tpp} deletes the callback URL of TPP {tpp}")]
 async fn delete_callback_other(w: &mut HarnessWorld, caller: Tpp, owner: Tpp) -> StepResult {
     let id = callback_id(w, &owner.0)?;
-    w.call(
-        &caller.0,
-        Purpose::Events,
-        Method::DELETE,
-        &format!("/callback-urls/{id}"),
-        None,
-        false,
-    )
-    .await
-    .map(|_| ())
+    send(w, &caller.0, Method::DELETE, format!("/callback-urls/{id}")).await
 }
 
 fn compare_callback(sent: &Value, got: &Value) -> Result<(), String> {

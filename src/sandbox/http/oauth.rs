@@ -50,6 +50,15 @@ fn oauth_error(e: OAuthError) -> Response {
     resp
 }
 
+/// Does the request's `Content-Type` have the media type `essence` (parameters allowed)?
+fn content_type_is(headers: &HeaderMap, essence: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(essence))
+}
+
 async fn discovery(State(s): State<AppState>) -> Response {
     json_response(
         StatusCode::OK,
@@ -78,15 +87,7 @@ async fn register(State(s): State<AppState>, headers: HeaderMap, body: Bytes) ->
             "dynamic registration is disabled on this sandbox",
         ));
     }
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !ct
-        .trim_start()
-        .to_ascii_lowercase()
-        .starts_with("application/json")
-    {
+    if !content_type_is(&headers, "application/json") {
         return oauth_error(OAuthError::new(
             "invalid_client_metadata",
             "send the metadata as application/json",
@@ -155,15 +156,7 @@ fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), OAu
 }
 
 async fn token(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !ct
-        .trim_start()
-        .to_ascii_lowercase()
-        .starts_with("application/x-www-form-urlencoded")
-    {
+    if !content_type_is(&headers, "application/x-www-form-urlencoded") {
         return oauth_error(OAuthError::new(
             "invalid_request",
             "send the request as application/x-www-form-urlencoded",
