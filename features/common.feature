@@ -41,12 +41,21 @@ Feature: Rules common to every event endpoint
     And the response has no body
     And the response challenges with the Bearer scheme
 
-  @G-10 @G-03
+  @G-10 @G-03 @R8936-28
   Scenario: An invalid access token is a 401 without a body
     Given the next request has an invalid access token
     When TPP A lists its event subscriptions
     Then the response status is 401
     And the response has no body
+    And the response challenges with the Bearer scheme
+
+  @G-06 @G-10
+  Scenario: A 401 plays back the interaction id too
+    Given the next request has no access token
+    And the next request has header "x-fapi-interaction-id" set to "2a3c4d9e-0f1b-4c5d-8e7f-6a5b4c3d2e1f"
+    When TPP A polls
+    Then the response status is 401
+    And the response echoes the x-fapi-interaction-id
 
   @G-10 @G-04 @restricted-scope
   Scenario: A token without an event scope is refused with 403
@@ -65,6 +74,18 @@ Feature: Rules common to every event endpoint
     Given the next request has header "Content-Type" set to "text/plain"
     When TPP A polls
     Then the response status is 415
+
+  @G-08 @AP-18
+  Scenario: A poll whose Accept admits no JSON is refused with 406
+    Given the next request has header "Accept" set to "text/xml"
+    When TPP A polls
+    Then the response status is 406
+
+  @G-04 @AP-02 @restricted-scope
+  Scenario: A poll with a token without an event scope is refused with 403
+    Given the next request uses a token without the required scope
+    When TPP A polls
+    Then the response status is 403
 
   @G-08
   Scenario: An Accept header that admits no JSON is refused with 406

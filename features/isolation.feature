@@ -49,6 +49,30 @@ Feature: Isolation and delivery filtering
     Then the poll succeeds
     And the poll returns exactly the expected events
 
+  @ES-10 @N-11 @two-event-types
+  Scenario: After a PUT, delivery follows the replaced EventTypes
+    Given TPP A is subscribed for polling to the first triggerable event type only
+    When TPP A replaces its event subscription with the second triggerable event type only
+    Then the response status is 200
+    When an event of the first triggerable type happens for TPP A
+    And 1 event of the second triggerable type happened for TPP A
+    When TPP A polls
+    Then the poll succeeds
+    And the poll returns exactly the expected events
+
+  @ES-06 @N-11 @resource-update @two-event-types
+  Scenario: A subscription with Version 3.1.1 receives resource-update events only
+    When TPP A creates an event subscription with:
+      """
+      {"Data": {"Version": "3.1.1"}}
+      """
+    Then the response status is 201
+    When an event of a type other than resource-update happens for TPP A
+    And 1 resource-update event happened for TPP A
+    When TPP A polls
+    Then the poll succeeds
+    And the poll returns exactly the expected events
+
   @AP-03
   Scenario: Nothing is queued for a TPP without a subscription
     When an event happens for TPP A

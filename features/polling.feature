@@ -150,6 +150,14 @@ Feature: Aggregated polling: poll, acknowledge, report errors
     And the poll returns as many SETs as the bank's maxEvents cap
     And moreAvailable is true
 
+  @AP-07 @AP-12 @cap-truncate @no-default-batch
+  Scenario: Without maxEvents a poll stops at the bank's cap and says more are available
+    Given one event more than the bank's maxEvents cap happened for TPP A
+    When TPP A polls
+    Then the poll succeeds
+    And the poll returns as many SETs as the bank's maxEvents cap
+    And moreAvailable is true
+
   @AP-11 @unknown-ack-ignored
   Scenario: An ack naming a jti never issued is ignored
     Given 1 event happened for TPP A
@@ -168,8 +176,8 @@ Feature: Aggregated polling: poll, acknowledge, report errors
     Then the poll succeeds
     And the poll returns the SETs received before, with identical claims
 
-  @R8936-06
-  Scenario: SETs are offered oldest first
+  @R8936-06 @oldest-first
+  Scenario: SETs are offered oldest first, as the bank documents
     Given 3 events happened for TPP A
     When TPP A polls with maxEvents 1
     Then the poll returns the oldest expected event

@@ -37,7 +37,7 @@ Feature: Event Notification Subscription API
 
   @ES-10 @G-10
   Scenario: PUT replaces the subscription and answers the updated resource
-    Given TPP A is subscribed for polling to resource-update events only
+    Given TPP A is subscribed for polling to the first supported event type only
     When TPP A replaces its event subscription with every supported event type
     Then the response status is 200
     And the response body is valid against OBEventSubscriptionResponse1
@@ -115,6 +115,7 @@ Feature: Event Notification Subscription API
       {"Data": {"Version": "{version}", "EventTypes": ["UK.OBIE.No-Such-Event"]}}
       """
     Then the response is an OBIE error with status 400 and code "UK.OBIE.Unsupported.EventType"
+    And the error names the field "EventTypes"
 
   @ES-05
   Scenario: A CallbackUrl that does not end in the version and /event-notifications is refused
@@ -132,6 +133,21 @@ Feature: Event Notification Subscription API
       """
     Then the response status is 201
     And the subscription response reflects the request
+
+  @ES-08 @G-10
+  Scenario: A TPP's subscription list never shows another TPP's subscription
+    Given TPP B starts clean
+    And TPP B is subscribed for polling
+    When TPP A lists its event subscriptions
+    Then the response status is 200
+    And the subscription list is empty
+
+  @ES-10 @G-07
+  Scenario: A PUT sent as text/plain is refused with 415
+    Given TPP A is subscribed for polling
+    And the next request has header "Content-Type" set to "text/plain"
+    When TPP A replaces its event subscription with every supported event type
+    Then the response status is 415
 
   @ES-09
   Scenario: There is no GET of a single subscription

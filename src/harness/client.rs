@@ -109,11 +109,21 @@ impl Request {
     }
 }
 
-/// Masks secrets in a header value: the scheme stays, the credential goes.
+/// Masks secrets in a header value: for `Authorization` the scheme stays and the credential
+/// goes; any header whose name suggests a credential (a trigger's admin key, say) is hidden.
 fn mask_header(name: &str, value: &str) -> String {
-    if name.eq_ignore_ascii_case("authorization") {
+    let n = name.to_ascii_lowercase();
+    if n == "authorization" || n == "proxy-authorization" {
         let scheme = value.split_whitespace().next().unwrap_or("");
         return format!("{scheme} ***");
+    }
+    if [
+        "key", "token", "secret", "password", "cookie", "session", "auth",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
+    {
+        return "***".into();
     }
     value.to_string()
 }

@@ -110,6 +110,10 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
         "spec_version 3.1.4 or later (closed request objects)",
     ),
     ("spec-3.1.2", "spec_version 3.1.2 or 3.1.3"),
+    (
+        "oldest-first",
+        "bank.oldest_first = true (the bank documents oldest-first delivery)",
+    ),
 ];
 
 /// Is `tag` (without `@`) a rule ID such as `AP-09` or `R8936-11`? Other tags are capabilities.

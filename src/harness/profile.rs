@@ -131,12 +131,14 @@ pub struct BankFile {
     pub request_signatures: Option<String>,
     pub response_signatures: Option<bool>,
     pub more_available_required: Option<bool>,
+    pub oldest_first: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimingFile {
     pub event_timeout_ms: Option<u64>,
+    pub poll_interval_ms: Option<u64>,
     pub clock_skew_secs: Option<i64>,
 }
 
@@ -240,6 +242,8 @@ pub struct BankSettings {
     pub request_signatures: RequestSignatures,
     pub response_signatures: bool,
     pub more_available_required: bool,
+    /// The bank documents that polls return the oldest SETs first (R8936-06 leaves it open).
+    pub oldest_first: bool,
 }
 
 /// How the target treats `x-jws-signature` on requests.
@@ -277,6 +281,8 @@ pub struct Profile {
     pub trigger_timeout: Duration,
     pub bank: BankSettings,
     pub event_timeout: Duration,
+    /// Pause between the harness's own polls while it waits for events (AP-16 polling limits).
+    pub poll_interval: Duration,
     pub clock_skew: i64,
 }
 
@@ -359,10 +365,13 @@ impl Profile {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ProfileError(format!("cannot read {}: {e}", path.display())))?;
         let file: ProfileFile = toml::from_str(&text).map_err(|e| {
-            let msg = e.message().to_string();
+            // Name the field: toml's message says what is wrong, the line says where.
+            let msg = e.message().trim().to_string();
             let loc = e.span().map(|s| {
-                let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
-                format!(" (line {line})")
+                let start = s.start.min(text.len());
+                let line = text[..start].matches('\n').count() + 1;
+                let source = text.lines().nth(line - 1).unwrap_or("").trim();
+                format!(" at line {line}: {source}")
             });
             ProfileError(format!(
                 "{}: {msg}{}",
@@ -517,6 +526,7 @@ impl Profile {
             request_signatures,
             response_signatures: b.response_signatures.unwrap_or(true),
             more_available_required: b.more_available_required.unwrap_or(true),
+            oldest_first: b.oldest_first.unwrap_or(false),
         };
 
         let default_scope = |spec: SpecVersion| match spec {
@@ -754,6 +764,7 @@ impl Profile {
             event_timeout: Duration::from_millis(
                 f.timing.event_timeout_ms.unwrap_or(10_000).max(1),
             ),
+            poll_interval: Duration::from_millis(f.timing.poll_interval_ms.unwrap_or(50)),
             clock_skew: f.timing.clock_skew_secs.unwrap_or(60).max(0),
         })
     }
@@ -826,7 +837,7 @@ trust_anchor = "openbanking.org.uk"
 [registration]
 endpoint = "/register"
 scope = "accounts payments fundsconfirmations eventpolling"
-restricted_scope = "eventpolling"
+restricted_scope = "openid"
 
 [request_signing]
 iss = "obevents-harness"
@@ -854,6 +865,7 @@ realtime = false
 request_signatures = "{sigs}"
 response_signatures = true
 more_available_required = true
+oldest_first = true
 
 [timing]
 event_timeout_ms = 5000

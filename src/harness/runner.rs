@@ -162,6 +162,9 @@ pub fn capabilities(p: &Profile) -> HashSet<String> {
             add("request-signing-required");
         }
     }
+    if p.bank.oldest_first {
+        add("oldest-first");
+    }
     if p.bank.response_signatures {
         add("response-signing");
     }
@@ -417,7 +420,7 @@ async fn preflight(ctx: &RunContext) -> Result<(), ConfigError> {
             let _ = Purpose::Events;
             ctx.token(&id, &id.events_scope)
                 .await
-                .map_err(|e| ConfigError(format!("profile TPP {}: {e}", t.name)))?;
+                .map_err(|e| ConfigError(format!("profile [[tpp]] {}: {e}", t.name)))?;
         }
     }
     Ok(())
@@ -474,10 +477,16 @@ pub async fn run(
         total,
         done: 0,
     };
-    let concurrency = opts.concurrency.unwrap_or(match ctx.profile.clients {
-        Clients::Register(_) => 16,
-        Clients::Fixed(_) => 1,
-    });
+    let concurrency = match (&ctx.profile.clients, opts.concurrency) {
+        (Clients::Fixed(_), Some(n)) if n > 1 => {
+            return Err(ConfigError(
+                "--concurrency: the profile's fixed [[tpp]] clients are shared by every scenario, so scenarios run one at a time".into(),
+            ));
+        }
+        (_, Some(n)) => n,
+        (Clients::Register(_), None) => 16,
+        (Clients::Fixed(_), None) => 1,
+    };
 
     install_quiet_step_panics();
     let json_out: Box<dyn std::io::Write> = match report_dir {

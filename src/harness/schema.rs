@@ -94,7 +94,11 @@ impl Schemas {
                 .iter_errors(instance)
                 .map(|e| {
                     let path = e.instance_path().to_string();
-                    format!("{}: {e}", if path.is_empty() { "(body)" } else { &path })
+                    if path.is_empty() {
+                        e.to_string()
+                    } else {
+                        format!("{path}: {e}")
+                    }
                 })
                 .collect(),
         }

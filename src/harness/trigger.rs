@@ -80,20 +80,37 @@ impl RunContext {
         v
     }
 
-    /// Does the trigger pass our resource id to the bank (so SETs can be matched by `rid`)?
-    pub fn trigger_uses_resource_id(&self) -> bool {
+    /// Does the trigger's template mention `placeholder` (e.g. `{resource_id}`)?
+    fn trigger_mentions(&self, placeholder: &str) -> bool {
         match &self.profile.trigger {
             Trigger::Http {
                 url, body, headers, ..
             } => {
-                url.contains("{resource_id}")
-                    || body.as_deref().is_some_and(|b| b.contains("{resource_id}"))
-                    || headers.iter().any(|(_, v)| v.contains("{resource_id}"))
+                url.contains(placeholder)
+                    || body.as_deref().is_some_and(|b| b.contains(placeholder))
+                    || headers.iter().any(|(_, v)| v.contains(placeholder))
             }
-            Trigger::Command { argv } => argv.iter().any(|a| a.contains("{resource_id}")),
-            Trigger::Manual { prompt } => prompt.contains("{resource_id}"),
+            Trigger::Command { argv } => argv.iter().any(|a| a.contains(placeholder)),
+            Trigger::Manual { prompt } => prompt.contains(placeholder),
             Trigger::None => false,
         }
+    }
+
+    /// Does the trigger pass our resource id to the bank (so SETs can be matched by `rid`)?
+    pub fn trigger_uses_resource_id(&self) -> bool {
+        self.trigger_mentions("{resource_id}")
+    }
+
+    /// Does the trigger need the TPP's access token (its auth, a template, or a command, which
+    /// also gets it as `OBEVENTS_ACCESS_TOKEN`)?
+    pub fn trigger_wants_token(&self) -> bool {
+        matches!(
+            self.profile.trigger,
+            Trigger::Http {
+                auth: TriggerAuth::TppToken,
+                ..
+            } | Trigger::Command { .. }
+        ) || self.trigger_mentions("{access_token}")
     }
 
     /// Fires the trigger once.

@@ -63,6 +63,15 @@ pub struct Triggered {
     pub expected: bool,
 }
 
+/// How a drain ended.
+#[derive(Debug, Clone)]
+pub enum Drain {
+    /// Nothing is awaiting any more.
+    Done,
+    /// The bank answered a poll with an error (the message says which).
+    Refused(String),
+}
+
 /// The last poll's outcome.
 #[derive(Debug, Clone)]
 pub struct PollView {
@@ -270,13 +279,30 @@ impl HarnessWorld {
         for (k, v) in next.headers {
             req.set_header(&k, v);
         }
-        let ex = client::send(&ctx.http, req).await;
         self.last_caller = Some(name.to_string());
-        if let Some(e) = &ex.error {
-            return fail(format!("cannot reach the target: {e}"));
+        // AP-16 lets a bank limit request rates: a 429 is waited out (Retry-After, at most
+        // 10 s) and retried a few times rather than charged to the scenario's rule.
+        let mut attempt = 0;
+        loop {
+            let ex = client::send(&ctx.http, req.clone()).await;
+            if let Some(e) = &ex.error {
+                self.evidence.push(ex.clone());
+                return fail(format!("cannot reach the target: {e}"));
+            }
+            attempt += 1;
+            if ex.status() == 429 && attempt < 4 {
+                let wait = ex
+                    .header("retry-after")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .unwrap_or(1)
+                    .min(10);
+                self.evidence.push(ex);
+                tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+                continue;
+            }
+            self.record(ex.clone());
+            return Ok(ex);
         }
-        self.record(ex.clone());
-        Ok(ex)
     }
 
     /// The maxEvents of the harness's own housekeeping polls (draining, waiting for events):
@@ -383,102 +409,127 @@ impl HarnessWorld {
         b
     }
 
-    /// Deletes the TPP's subscriptions (and callback URLs when the profile has them) and drains
-    /// its awaiting SETs, so the scenario starts from nothing.
+    /// The ids listed by `GET path` (`pointer` to the array, `field` the id member).
+    async fn list_ids(
+        &mut self,
+        name: &str,
+        path: &str,
+        pointer: &str,
+        field: &str,
+    ) -> Result<Vec<String>, String> {
+        let ex = self
+            .call(name, Purpose::Events, Method::GET, path, None, false)
+            .await?;
+        if ex.status() != 200 {
+            return fail(format!(
+                "cannot list TPP {name}'s {path} to clean up: {}",
+                ex.summary()
+            ));
+        }
+        Ok(ex
+            .json()
+            .and_then(|v| v.pointer(pointer).and_then(Value::as_array).cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| s.get(field).and_then(Value::as_str).map(String::from))
+            .collect())
+    }
+
+    /// Deletes everything `GET path` lists for TPP `name`, then checks the list is empty.
+    async fn delete_listed(
+        &mut self,
+        name: &str,
+        path: &str,
+        pointer: &str,
+        field: &str,
+        rules: &str,
+    ) -> StepResult {
+        let ids = self.list_ids(name, path, pointer, field).await?;
+        for id in &ids {
+            let ex = self
+                .call(
+                    name,
+                    Purpose::Events,
+                    Method::DELETE,
+                    &format!("{path}/{id}"),
+                    None,
+                    false,
+                )
+                .await?;
+            match ex.status() {
+                200..=299 => {}
+                403 => {
+                    return fail(format!(
+                        "{rules}: GET {path} as TPP {name} listed {id}, which TPP {name} may not delete (403): \
+                         the list shows a resource that is not this TPP's"
+                    ));
+                }
+                _ => {
+                    return fail(format!(
+                        "cannot delete TPP {name}'s {path}/{id} to clean up: {}",
+                        ex.summary()
+                    ));
+                }
+            }
+        }
+        if !ids.is_empty() {
+            let left = self.list_ids(name, path, pointer, field).await?;
+            if !left.is_empty() {
+                return fail(format!(
+                    "{rules}: after DELETE answered 2xx, GET {path} still lists {left:?}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts TPP `name` from nothing: drains its awaiting SETs (while its old subscription, if
+    /// any, still exists — some banks refuse polls without one), deletes its subscriptions and
+    /// callback URLs, and forgets what the scenario knew. A drain the bank refuses is retried
+    /// before the scenario's first poll or trigger, so scenarios that never poll never depend on
+    /// polling working.
     pub async fn start_clean(&mut self, name: &str) -> StepResult {
         let ctx = self.ctx()?;
         let fresh =
             !self.tpps.contains_key(name) && matches!(ctx.profile.clients, Clients::Register(_));
-        let ex = self
-            .call(
+        let mut drained = fresh;
+        if !fresh {
+            let had_subscription = !self
+                .list_ids(
+                    name,
+                    "/event-subscriptions",
+                    "/Data/EventSubscription",
+                    "EventSubscriptionId",
+                )
+                .await?
+                .is_empty();
+            if had_subscription {
+                let next = std::mem::take(&mut self.next);
+                let outcome = self.drain(name).await;
+                self.next = next;
+                drained = matches!(outcome?, Drain::Done);
+            }
+        }
+        self.delete_listed(
+            name,
+            "/event-subscriptions",
+            "/Data/EventSubscription",
+            "EventSubscriptionId",
+            "ES-08/ES-11",
+        )
+        .await?;
+        if ctx.profile.bank.callback_urls {
+            self.delete_listed(
                 name,
-                Purpose::Events,
-                Method::GET,
-                "/event-subscriptions",
-                None,
-                false,
+                "/callback-urls",
+                "/Data/CallbackUrl",
+                "CallbackUrlId",
+                "CB-01/CB-02",
             )
             .await?;
-        if ex.status() != 200 {
-            return fail(format!(
-                "cannot list TPP {name}'s subscriptions to clean up: {}",
-                ex.summary()
-            ));
-        }
-        let ids: Vec<String> = ex
-            .json()
-            .and_then(|v| {
-                v.pointer("/Data/EventSubscription")
-                    .and_then(Value::as_array)
-                    .cloned()
-            })
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|s| {
-                s.get("EventSubscriptionId")
-                    .and_then(Value::as_str)
-                    .map(String::from)
-            })
-            .collect();
-        for id in ids {
-            let ex = self
-                .call(
-                    name,
-                    Purpose::Events,
-                    Method::DELETE,
-                    &format!("/event-subscriptions/{id}"),
-                    None,
-                    false,
-                )
-                .await?;
-            if !(200..300).contains(&ex.status()) {
-                return fail(format!(
-                    "cannot delete TPP {name}'s subscription {id} to clean up: {}",
-                    ex.summary()
-                ));
-            }
-        }
-        if ctx.profile.bank.callback_urls {
-            let ex = self
-                .call(
-                    name,
-                    Purpose::Events,
-                    Method::GET,
-                    "/callback-urls",
-                    None,
-                    false,
-                )
-                .await?;
-            let ids: Vec<String> = ex
-                .json()
-                .and_then(|v| {
-                    v.pointer("/Data/CallbackUrl")
-                        .and_then(Value::as_array)
-                        .cloned()
-                })
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|s| {
-                    s.get("CallbackUrlId")
-                        .and_then(Value::as_str)
-                        .map(String::from)
-                })
-                .collect();
-            for id in ids {
-                self.call(
-                    name,
-                    Purpose::Events,
-                    Method::DELETE,
-                    &format!("/callback-urls/{id}"),
-                    None,
-                    false,
-                )
-                .await?;
-            }
         }
         let state = self.tpp(name).await?;
-        // A client registered by this very step has nothing awaiting.
-        state.needs_drain = !fresh;
+        state.needs_drain = !drained;
         state.received.clear();
         state.acked.clear();
         state.errored.clear();
@@ -490,22 +541,29 @@ impl HarnessWorld {
         Ok(())
     }
 
-    /// Drains TPP `name`'s queue if `start_clean` asked for it and it has not happened yet.
+    /// Drains TPP `name`'s queue if `start_clean` could not, before the scenario's first poll or
+    /// trigger. A bank that refuses to poll for a TPP without a subscription (a spec gap, AP-03)
+    /// has nothing it could serve it either, so that refusal is not an error.
     pub async fn ensure_drained(&mut self, name: &str) -> StepResult {
         let state = self.tpp(name).await?;
         if !state.needs_drain {
             return Ok(());
         }
         state.needs_drain = false;
+        let subscribed = state.subscription.is_some();
         // The overrides are meant for the step's own request, not for the housekeeping polls.
         let next = std::mem::take(&mut self.next);
-        let drained = self.drain(name).await;
+        let outcome = self.drain(name).await;
         self.next = next;
-        drained
+        match outcome? {
+            Drain::Done => Ok(()),
+            Drain::Refused(_) if !subscribed => Ok(()),
+            Drain::Refused(why) => fail(format!("cannot drain TPP {name}'s awaiting SETs: {why}")),
+        }
     }
 
     /// Polls and acknowledges until nothing is awaiting (bounded).
-    pub async fn drain(&mut self, name: &str) -> StepResult {
+    pub async fn drain(&mut self, name: &str) -> Result<Drain, String> {
         let limit = self.peek_limit()?;
         let mut ack: Vec<String> = Vec::new();
         for _ in 0..200 {
@@ -514,15 +572,16 @@ impl HarnessWorld {
                 body["ack"] = json!(ack);
             }
             let ex = self.poll(name, body, false).await?;
-            self.expect_poll_success(&ex)
-                .map_err(|e| format!("cannot drain TPP {name}'s events: {e}"))?;
+            if let Err(e) = self.expect_poll_success(&ex) {
+                return Ok(Drain::Refused(e));
+            }
             let keys: Vec<String> = self
                 .last_poll
                 .as_ref()
                 .map(|p| p.check.sets.iter().map(|s| s.key.clone()).collect())
                 .unwrap_or_default();
             if keys.is_empty() {
-                return Ok(());
+                return Ok(Drain::Done);
             }
             // A bank that re-serves what was just acknowledged would loop forever here.
             if keys.iter().all(|k| ack.contains(k)) {
@@ -640,12 +699,10 @@ impl HarnessWorld {
         if !ctx.profile.trigger_types.contains(&event_type) {
             return fail(format!("the profile's trigger cannot produce {event_type}"));
         }
-        let token = match &ctx.profile.trigger {
-            super::profile::Trigger::Http {
-                auth: super::profile::TriggerAuth::TppToken,
-                ..
-            } => Some(self.token(name, Purpose::Events).await?),
-            _ => None,
+        let token = if ctx.trigger_wants_token() {
+            Some(self.token(name, Purpose::Events).await?)
+        } else {
+            None
         };
         let state = self.tpp(name).await?;
         let request = TriggerRequest {
@@ -707,10 +764,15 @@ impl HarnessWorld {
                 .await?;
             self.expect_poll_success(&ex)?;
             self.assign_keys(name, before);
+            // An event is visible once a poll showed its SET; a jti named by the trigger is
+            // not enough, the bank may queue the SET after answering the trigger.
+            let seen = &self.tpp(name).await?.seen.clone();
             let pending = self
                 .triggered
                 .iter()
-                .filter(|t| t.tpp == name && t.expected && t.key.is_none())
+                .filter(|t| {
+                    t.tpp == name && t.expected && t.key.as_ref().is_none_or(|k| !seen.contains(k))
+                })
                 .count();
             let visible = self
                 .last_poll
@@ -722,11 +784,12 @@ impl HarnessWorld {
             }
             if Instant::now() >= deadline {
                 return fail(format!(
-                    "{pending} triggered event(s) for TPP {name} did not appear in its polls within {:?}",
-                    ctx.profile.event_timeout
+                    "timing: {pending} triggered event(s) for TPP {name} did not appear in its polls within \
+                     timing.event_timeout_ms ({} ms); check the trigger, or raise the timeout if the bank is slow",
+                    ctx.profile.event_timeout.as_millis()
                 ));
             }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            tokio::time::sleep(ctx.profile.poll_interval).await;
         }
     }
 

@@ -130,7 +130,7 @@ impl AppState {
             }
         };
         let scopes = match obj.get("scope") {
-            None => super::config::SCOPES
+            None => super::config::DEFAULT_SCOPES
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),

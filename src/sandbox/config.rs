@@ -65,7 +65,18 @@ pub struct SeedClient {
 }
 
 /// Scopes the sandbox authorisation server knows.
-pub const SCOPES: [&str; 4] = ["accounts", "payments", "fundsconfirmations", "eventpolling"];
+pub const SCOPES: [&str; 5] = [
+    "accounts",
+    "payments",
+    "fundsconfirmations",
+    "eventpolling",
+    "openid",
+];
+
+/// Scopes a client gets when it asks for none: every API scope (`openid` grants no API access;
+/// it exists so a TPP can hold a token that the event APIs must refuse with 403).
+pub const DEFAULT_SCOPES: [&str; 4] =
+    ["accounts", "payments", "fundsconfirmations", "eventpolling"];
 
 /// Everything the sandbox needs to start, validated.
 #[derive(Debug, Clone)]
@@ -261,7 +272,7 @@ fn seed_client(i: usize, c: ClientFile, dir: Option<&Path>) -> Result<SeedClient
     }
     let scopes = match &c.scope {
         Some(s) => parse_scopes(s).map_err(|e| format!("{}: {e}", field("scope")))?,
-        None => SCOPES.iter().map(|s| s.to_string()).collect(),
+        None => DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
     };
     let jwks =
         match (c.jwks, c.jwks_file) {

@@ -90,6 +90,20 @@ async fn replace_all(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     replace(w, &tpp.0, &id, types).await
 }
 
+#[when(
+    expr = "TPP {tpp} replaces its event subscription with the second triggerable event type only"
+)]
+async fn replace_second(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let id = w.subscription_id(&tpp.0).await?;
+    let t = *w
+        .ctx()?
+        .profile
+        .trigger_types
+        .get(1)
+        .ok_or("the profile's trigger produces fewer than 2 event types")?;
+    replace(w, &tpp.0, &id, vec![t]).await
+}
+
 #[when(expr = "TPP {tpp} replaces the event subscription of TPP {tpp}")]
 async fn replace_other(w: &mut HarnessWorld, caller: Tpp, owner: Tpp) -> StepResult {
     let id = w.subscription_id(&owner.0).await?;

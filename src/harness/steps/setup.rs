@@ -39,6 +39,18 @@ fn nth_trigger_type(w: &HarnessWorld, n: usize) -> Result<EventType, String> {
         })
 }
 
+#[given(expr = "TPP {tpp} is subscribed for polling to the first supported event type only")]
+async fn subscribed_to_first_supported(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let t = *w
+        .ctx()?
+        .profile
+        .bank
+        .event_types
+        .first()
+        .ok_or("the profile lists no bank.event_types")?;
+    w.subscribe(&tpp.0, Some(vec![t])).await
+}
+
 #[given(expr = "TPP {tpp} is subscribed for polling to the first triggerable event type only")]
 async fn subscribed_to_first(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     let t = nth_trigger_type(w, 0)?;
@@ -62,15 +74,16 @@ async fn n_events(w: &mut HarnessWorld, n: usize, tpp: String) -> StepResult {
 }
 
 #[given(expr = "{int} {event_type} event(s) happened for TPP {tpp}")]
+#[when(expr = "{int} {event_type} event(s) happened for TPP {tpp}")]
 async fn n_typed_events(w: &mut HarnessWorld, n: usize, t: Event, tpp: Tpp) -> StepResult {
     happened(w, &tpp.0, n, t.0).await
 }
 
-#[given(expr = "{int} event(s) of the first triggerable type happened for TPP {tpp}")]
-#[when(expr = "{int} event(s) of the first triggerable type happened for TPP {tpp}")]
-async fn n_first_type(w: &mut HarnessWorld, n: usize, tpp: Tpp) -> StepResult {
-    let t = nth_trigger_type(w, 0)?;
-    happened(w, &tpp.0, n, t).await
+#[given(regex = r"^(\d+) events? of the (first|second) triggerable type happened for TPP (A|B)$")]
+#[when(regex = r"^(\d+) events? of the (first|second) triggerable type happened for TPP (A|B)$")]
+async fn n_nth_type(w: &mut HarnessWorld, n: usize, which: String, tpp: String) -> StepResult {
+    let t = nth_trigger_type(w, if which == "first" { 0 } else { 1 })?;
+    happened(w, &tpp, n, t).await
 }
 
 #[given(expr = "one event more than the bank's default batch happened for TPP {tpp}")]
@@ -103,10 +116,23 @@ async fn unexpected_event(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     w.fire(&tpp.0, t, false).await
 }
 
-#[when(expr = "an event of the second triggerable type happens for TPP {tpp}")]
-async fn unexpected_second_type(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
-    let t = nth_trigger_type(w, 1)?;
+#[when(expr = "an event of a type other than resource-update happens for TPP {tpp}")]
+async fn unexpected_not_resource_update(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let t = w
+        .ctx()?
+        .profile
+        .trigger_types
+        .iter()
+        .copied()
+        .find(|t| *t != EventType::ResourceUpdate)
+        .ok_or("the profile's trigger raises no event type other than resource-update")?;
     w.fire(&tpp.0, t, false).await
+}
+
+#[when(regex = r"^an event of the (first|second) triggerable type happens for TPP (A|B)$")]
+async fn unexpected_nth_type(w: &mut HarnessWorld, which: String, tpp: String) -> StepResult {
+    let t = nth_trigger_type(w, if which == "first" { 0 } else { 1 })?;
+    w.fire(&tpp, t, false).await
 }
 
 #[given(expr = "the next request has header {string} set to {string}")]
