@@ -29,8 +29,8 @@ struct RuleRow {
 pub fn render(outcome: &RunOutcome, catalogue: &Catalogue) -> String {
     let mut areas: Vec<AreaRow> = Vec::new();
     for s in &outcome.scenarios {
-        let row = match areas.iter_mut().find(|a| a.feature == s.feature) {
-            Some(r) => r,
+        let idx = match areas.iter().position(|a| a.feature == s.feature) {
+            Some(i) => i,
             None => {
                 areas.push(AreaRow {
                     feature: s.feature.clone(),
@@ -38,9 +38,10 @@ pub fn render(outcome: &RunOutcome, catalogue: &Catalogue) -> String {
                     failed: 0,
                     not_applicable: 0,
                 });
-                areas.last_mut().expect("just pushed")
+                areas.len() - 1
             }
         };
+        let row = &mut areas[idx];
         match s.verdict {
             Verdict::Passed => row.passed += 1,
             Verdict::Failed => row.failed += 1,

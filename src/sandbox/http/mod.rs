@@ -62,5 +62,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             middleware::interaction_id,
         ))
+        // One span per request; `--log debug` shows each request with its status and latency.
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
