@@ -14,7 +14,7 @@ use cucumber::{World as _, WriterExt as _, event, writer};
 use futures::FutureExt as _;
 
 use super::client::Exchange;
-use super::context::{Purpose, RunContext, TppIdentity};
+use super::context::{RunContext, TppIdentity};
 use super::features::{self, is_capability, is_rule_id};
 use super::profile::{Clients, Profile, RequestSignatures};
 use super::report;
@@ -417,7 +417,6 @@ async fn preflight(ctx: &RunContext) -> Result<(), ConfigError> {
     if let Clients::Fixed(tpps) = &ctx.profile.clients {
         for t in tpps {
             let id = TppIdentity::from(t);
-            let _ = Purpose::Events;
             ctx.token(&id, &id.events_scope)
                 .await
                 .map_err(|e| ConfigError(format!("profile [[tpp]] {}: {e}", t.name)))?;
