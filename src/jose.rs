@@ -487,6 +487,32 @@ pub fn parse_jwks(bytes: &[u8]) -> Result<JwkSet, JoseError> {
     JwkSet::from_bytes(bytes).map_err(|e| JoseError::Key(format!("not a JWKS: {e}")))
 }
 
+/// Parses a JWKS a client registers and checks that every key is a usable public key for an
+/// algorithm this product verifies (RSA for PS256/RS256, EC P-256 for ES256), so a typo is
+/// refused at registration, not discovered at the first signature.
+pub fn parse_client_jwks(bytes: &[u8]) -> Result<JwkSet, JoseError> {
+    let set = parse_jwks(bytes)?;
+    if set.keys().is_empty() {
+        return Err(JoseError::Key("the JWKS has no keys".into()));
+    }
+    for jwk in set.keys() {
+        let mut k = jwk.clone();
+        let _ = k.set_parameter("alg", None);
+        let kid = jwk.key_id().unwrap_or("(no kid)").to_string();
+        let ok = match jwk.key_type() {
+            "RSA" => PS256.verifier_from_jwk(&k).is_ok(),
+            "EC" => ES256.verifier_from_jwk(&k).is_ok(),
+            _ => false,
+        };
+        if !ok {
+            return Err(JoseError::Key(format!(
+                "key {kid} is not a usable RSA or EC P-256 public key"
+            )));
+        }
+    }
+    Ok(set)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

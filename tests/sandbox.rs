@@ -11,7 +11,8 @@
 //! - `events`: consents, the full event flow, event injection (N-*, AP-03);
 //! - `polling`: `POST /events` and long polling (AP-*, R8936-*);
 //! - `personalities`: ob312, wso2, hsbc deviations;
-//! - `faults`: spot checks that a fault bends exactly its behaviour.
+//! - `faults`: spot checks that a fault bends exactly its behaviour;
+//! - `regressions`: defects an independent black-box client found.
 
 #[path = "sandbox/common.rs"]
 mod common;
@@ -29,5 +30,7 @@ mod persistence;
 mod personalities;
 #[path = "sandbox/polling.rs"]
 mod polling;
+#[path = "sandbox/regressions.rs"]
+mod regressions;
 #[path = "sandbox/subscriptions.rs"]
 mod subscriptions;

@@ -294,7 +294,8 @@ fn seed_client(i: usize, c: ClientFile, dir: Option<&Path>) -> Result<SeedClient
             (None, None) => None,
         };
     if let Some(j) = &jwks {
-        crate::jose::parse_jwks(j.as_bytes()).map_err(|e| format!("{}: {e}", field("jwks")))?;
+        crate::jose::parse_client_jwks(j.as_bytes())
+            .map_err(|e| format!("{}: {e}", field("jwks")))?;
     }
     Ok(SeedClient {
         client_name: c.client_name.unwrap_or_else(|| c.client_id.clone()),

@@ -74,11 +74,13 @@ pub fn parse_poll_request(body: &Value, closed: bool) -> ApiResult<PollRequest> 
         }
         match top.get("maxEvents") {
             None => {}
-            Some(Value::Number(n)) => match n.as_i64() {
-                Some(v) if (0..=MAX_EVENTS_CEILING).contains(&v) && !n.is_f64() => {
+            // JSON Schema's "integer" is any number without a fractional part, so 2.0 and 1e2
+            // are integers too.
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(v) if v < 0.0 => c.invalid("maxEvents", "maxEvents must not be negative"),
+                Some(v) if v.fract() == 0.0 && v <= MAX_EVENTS_CEILING as f64 => {
                     req.max_events = Some(v as usize)
                 }
-                Some(v) if v < 0 => c.invalid("maxEvents", "maxEvents must not be negative"),
                 _ => c.invalid(
                     "maxEvents",
                     format!("maxEvents must be an integer from 0 to {MAX_EVENTS_CEILING}"),
@@ -289,6 +291,10 @@ mod tests {
     fn rejects_bad_members_with_paths() {
         assert_eq!(paths(json!({"maxEvents": -1})), ["maxEvents"]);
         assert_eq!(paths(json!({"maxEvents": 2.5})), ["maxEvents"]);
+        assert!(
+            parse_poll_request(&json!({"maxEvents": 2.0}), true)
+                .is_ok_and(|r| r.max_events == Some(2))
+        );
         assert_eq!(paths(json!({"maxEvents": "5"})), ["maxEvents"]);
         assert_eq!(paths(json!({"maxEvents": null})), ["maxEvents"]);
         assert_eq!(

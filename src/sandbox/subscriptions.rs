@@ -146,6 +146,7 @@ impl AppState {
             if let Some(allowed) = self.closed_members(&["Data", "Links", "Meta"]) {
                 c.closed(top, allowed, "");
             }
+            super::validate::links_and_meta(&mut c, top);
             let data = c.required(top, "Data", "")?;
             let data = c.object(data, "Data")?;
             if let Some(body_id) = c

@@ -176,6 +176,39 @@ impl Check {
     }
 }
 
+/// `Links` and `Meta` as a PUT body may carry them (closed objects in the OpenAPI: `Links` needs
+/// `Self`; every link is an absolute URI; `Meta` holds only its three optional members).
+pub fn links_and_meta(c: &mut Check, top: &Map<String, Value>) {
+    if let Some(links) = top.get("Links").and_then(|v| c.object(v, "Links")) {
+        c.closed(links, &["Self", "First", "Prev", "Next", "Last"], "Links");
+        c.required(links, "Self", "Links");
+        for (k, v) in links {
+            let path = join("Links", k);
+            if let Some(s) = c.string(v, &path, 1, 2048)
+                && url::Url::parse(&s).is_err()
+            {
+                c.invalid(path.clone(), format!("{path} must be an absolute URI"));
+            }
+        }
+    }
+    if let Some(meta) = top.get("Meta").and_then(|v| c.object(v, "Meta")) {
+        c.closed(
+            meta,
+            &[
+                "TotalPages",
+                "FirstAvailableDateTime",
+                "LastAvailableDateTime",
+            ],
+            "Meta",
+        );
+        if let Some(v) = meta.get("TotalPages")
+            && !v.is_i64()
+        {
+            c.invalid("Meta.TotalPages", "Meta.TotalPages must be an integer");
+        }
+    }
+}
+
 /// ES-05 / CB-04: an absolute http(s) URI ending in `/v{major}.{minor}/event-notifications`.
 pub fn callback_url_problem(url: &str, check_suffix: bool) -> Option<String> {
     let parsed = match url::Url::parse(url) {
@@ -184,6 +217,9 @@ pub fn callback_url_problem(url: &str, check_suffix: bool) -> Option<String> {
     };
     if !matches!(parsed.scheme(), "https" | "http") || parsed.host().is_none() {
         return Some("must be an http(s) URL with a host".into());
+    }
+    if check_suffix && (parsed.query().is_some() || parsed.fragment().is_some()) {
+        return Some("must end with /event-notifications: no query string or fragment".into());
     }
     if check_suffix && !has_event_notifications_suffix(parsed.path()) {
         return Some("must end with the API version followed by /event-notifications, e.g. /open-banking/v3.1/event-notifications".into());
@@ -243,6 +279,10 @@ mod tests {
             callback_url_problem("https://tpp.example/v3.1.1/event-notifications", true).is_some()
         );
         assert!(callback_url_problem("not a url", false).is_some());
+        assert!(
+            callback_url_problem("https://tpp.example/v3.1/event-notifications?x=1", true)
+                .is_some()
+        );
         assert!(callback_url_problem("https://tpp.example/cb", false).is_none());
     }
 

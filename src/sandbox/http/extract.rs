@@ -30,6 +30,24 @@ impl<S: Send + Sync> FromRequestParts<S> for InteractionId {
     }
 }
 
+/// A resource id from the URL path. Ids this API issues are ASCII, so a path segment that is not
+/// valid UTF-8 names no resource: 400 `UK.OBIE.Resource.NotFound` (G-11) in the OBIE error body,
+/// never axum's plain-text rejection. Put it after the `Authed` extractor so 401 comes first.
+pub struct ResourceId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ResourceId {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(id)) => Ok(ResourceId(id)),
+            Err(_) => Err(ApiError::bad_request(ErrorItem::new(
+                codes::RESOURCE_NOT_FOUND,
+                "the id in the path is not valid UTF-8, so it names no resource",
+            ))),
+        }
+    }
+}
+
 /// Which scopes a route accepts (a token needs one of them, G-04).
 pub trait ScopePolicy: Send + Sync + 'static {
     fn allowed(state: &AppState) -> &'static [&'static str];

@@ -32,7 +32,7 @@ pub async fn interaction_id(
         .get(&INTERACTION_ID)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= 256)
+        .filter(|v| !v.is_empty() && v.len() <= 2048)
         .map(String::from)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(InteractionId(id.clone()));
@@ -47,7 +47,9 @@ pub async fn interaction_id(
 
 /// G-08: a request whose `Accept` admits no JSON gets 406. Absent `Accept` means JSON.
 pub async fn check_accept(req: Request, next: Next) -> Response {
+    // An empty Accept is treated like an absent one (any media type).
     if let Some(accept) = req.headers().get(header::ACCEPT)
+        && !accept.as_bytes().iter().all(u8::is_ascii_whitespace)
         && !accepts_json(accept.to_str().unwrap_or(""))
     {
         return ApiError::NotAcceptable.into_response();

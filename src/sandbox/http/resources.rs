@@ -3,14 +3,16 @@
 //! domain call and a response DTO.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 
 use super::error::json_response;
-use super::extract::{AccountsScope, Authed, EventApiScopes, ObJson, PollingScopes, SignedJson};
+use super::extract::{
+    AccountsScope, Authed, EventApiScopes, ObJson, PollingScopes, ResourceId, SignedJson,
+};
 use crate::sandbox::app::AppState;
 use crate::sandbox::error::ApiResult;
 use crate::sandbox::faults::Fault;
@@ -101,8 +103,8 @@ async fn list_subscriptions(
 
 async fn replace_subscription(
     State(s): State<AppState>,
-    Path(id): Path<String>,
     auth: Authed<EventApiScopes>,
+    ResourceId(id): ResourceId,
     SignedJson(body): SignedJson,
 ) -> ApiResult<Response> {
     let sub = s.replace_subscription(&auth, &id, &body.value)?;
@@ -115,8 +117,8 @@ async fn replace_subscription(
 
 async fn delete_subscription(
     State(s): State<AppState>,
-    Path(id): Path<String>,
     auth: Authed<EventApiScopes>,
+    ResourceId(id): ResourceId,
 ) -> ApiResult<Response> {
     let sub = s.delete_subscription(&auth, &id)?;
     Ok(deleted(&s, s.subscription_data(&sub)))
@@ -154,8 +156,8 @@ async fn list_callback_urls(
 
 async fn replace_callback_url(
     State(s): State<AppState>,
-    Path(id): Path<String>,
     auth: Authed<EventApiScopes>,
+    ResourceId(id): ResourceId,
     SignedJson(body): SignedJson,
 ) -> ApiResult<Response> {
     let cb = s.replace_callback_url(&auth, &id, &body.value)?;
@@ -168,8 +170,8 @@ async fn replace_callback_url(
 
 async fn delete_callback_url(
     State(s): State<AppState>,
-    Path(id): Path<String>,
     auth: Authed<EventApiScopes>,
+    ResourceId(id): ResourceId,
 ) -> ApiResult<Response> {
     let cb = s.delete_callback_url(&auth, &id)?;
     Ok(deleted(&s, s.callback_url_data(&cb)))
@@ -206,8 +208,8 @@ async fn create_consent(
 
 async fn get_consent(
     State(s): State<AppState>,
-    Path(id): Path<String>,
     auth: Authed<AccountsScope>,
+    ResourceId(id): ResourceId,
 ) -> ApiResult<Response> {
     let consent = s.owned_consent(&auth, &id)?;
     Ok(json_response(StatusCode::OK, &s.consent_json(&consent)))

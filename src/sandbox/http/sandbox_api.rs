@@ -3,15 +3,14 @@
 //! trigger), generic event injection, reset, and read-only inspection.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::json_response;
-use super::extract::{AnyScope, Authed, InteractionId, ObJson};
+use super::extract::{AnyScope, Authed, InteractionId, ObJson, ResourceId};
 use crate::model::EventType;
 use crate::sandbox::app::AppState;
 use crate::sandbox::error::{ApiError, ApiResult, ErrorItem, codes};
@@ -32,8 +31,8 @@ pub fn router() -> Router<AppState> {
 
 async fn authorise(
     State(s): State<AppState>,
-    Path(id): Path<String>,
     auth: Authed<AnyScope>,
+    ResourceId(id): ResourceId,
 ) -> ApiResult<Response> {
     let consent = s.authorise_consent(&auth, &id)?;
     Ok(json_response(StatusCode::OK, &s.consent_json(&consent)))
@@ -41,9 +40,9 @@ async fn authorise(
 
 async fn revoke(
     State(s): State<AppState>,
-    Path(id): Path<String>,
     iid: InteractionId,
     auth: Authed<AnyScope>,
+    ResourceId(id): ResourceId,
 ) -> ApiResult<Response> {
     s.revoke_consent(&auth, &id, Some(iid.0))?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -128,21 +127,34 @@ async fn inject(
     Ok(json_response(status, &outcome))
 }
 
-#[derive(Deserialize)]
-struct ClientQuery {
-    #[serde(rename = "clientId")]
-    client_id: Option<String>,
-    limit: Option<usize>,
-}
-
-async fn list(State(s): State<AppState>, Query(q): Query<ClientQuery>) -> ApiResult<Response> {
-    let client_id = q
-        .client_id
-        .ok_or_else(|| ApiError::missing("clientId", "give ?clientId=…"))?;
-    let events = s
-        .store
-        .events_of(&client_id, q.limit.unwrap_or(100).min(1000))?;
-    Ok(json_response(StatusCode::OK, &json!({ "events": events })))
+/// `?clientId=…&limit=…` (newest first; `limit` 1..1000, default 100). `more` says whether
+/// older SETs were left out.
+async fn list(State(s): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<Response> {
+    let mut client_id = None;
+    let mut limit = 100usize;
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "clientId" => client_id = Some(v.into_owned()),
+            "limit" => {
+                limit = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::invalid("limit", "limit must be an integer from 1 to 1000")
+                    })?
+            }
+            _ => {}
+        }
+    }
+    let client_id = client_id.ok_or_else(|| ApiError::missing("clientId", "give ?clientId=…"))?;
+    let mut events = s.store.events_of(&client_id, limit + 1)?;
+    let more = events.len() > limit;
+    events.truncate(limit);
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "events": events, "more": more }),
+    ))
 }
 
 async fn reset(State(s): State<AppState>, body: ObJson) -> ApiResult<Response> {
