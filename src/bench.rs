@@ -259,37 +259,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         r >= 0.4,
     ));
 
-    // Ingest: trigger → signed PS256 SET stored durably, over HTTP.
-    let ingest_client = register(&http, &base).await?;
-    let (h, url, id) = (
-        http.clone(),
-        format!("{base}/sandbox/events"),
-        ingest_client.id.clone(),
-    );
-    let counter = Arc::new(AtomicU64::new(0));
-    let ingest = throughput(conns, secs, move || {
-        let (h, url, id, counter) = (h.clone(), url.clone(), id.clone(), counter.clone());
-        async move {
-            let n = counter.fetch_add(1, Ordering::Relaxed);
-            h.post(&url)
-                .json(&json!({"clientId": id, "eventType": "resource-update", "resourceId": format!("r{n}"), "resourceType": "account-access-consent"}))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 201)
-        }
-    })
-    .await;
-    rows.push(row(
-        "event ingest (HTTP trigger → signed SET stored)",
-        format!("{ingest:.0} events/s"),
-        ">= 2,000 events/s",
-        ingest >= 2000.0,
-    ));
-
-    // Long-poll wake-up: from the moment an event is raised to the held poll's answer.
+    // Long-poll wake-up: from the moment an event is raised (so including signing and storing
+    // it) to the held poll's answer. Measured before the ingest phase fills the WAL.
     let waiter = register(&http, &base).await?;
     let mut wake = Vec::new();
-    for i in 0..200 {
+    for i in 0..400 {
         let (h, url, token) = (
             http.clone(),
             format!("{base}/open-banking/v3.1/events"),
@@ -346,6 +320,33 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         ),
         "p99 < 5 ms",
         p99 < 5.0,
+    ));
+
+    // Ingest: trigger → signed PS256 SET stored durably, over HTTP.
+    let ingest_client = register(&http, &base).await?;
+    let (h, url, id) = (
+        http.clone(),
+        format!("{base}/sandbox/events"),
+        ingest_client.id.clone(),
+    );
+    let counter = Arc::new(AtomicU64::new(0));
+    let ingest = throughput(conns, secs, move || {
+        let (h, url, id, counter) = (h.clone(), url.clone(), id.clone(), counter.clone());
+        async move {
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            h.post(&url)
+                .json(&json!({"clientId": id, "eventType": "resource-update", "resourceId": format!("r{n}"), "resourceType": "account-access-consent"}))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 201)
+        }
+    })
+    .await;
+    rows.push(row(
+        "event ingest (HTTP trigger → signed SET stored)",
+        format!("{ingest:.0} events/s"),
+        ">= 2,000 events/s",
+        ingest >= 2000.0,
     ));
 
     // Poll latency against the number of stored SETs (other TPPs' rows inflate the table).

@@ -48,7 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(signed)
         .merge(resources::unsigned_router())
         .layer(from_fn(middleware::check_accept));
-    Router::new()
+    let app = Router::new()
         .nest("/open-banking/v3.1", open_banking)
         .merge(oauth::router())
         .merge(sandbox_api::router())
@@ -62,7 +62,12 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             middleware::interaction_id,
         ))
-        // One span per request; `--log debug` shows each request with its status and latency.
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state);
+    // With `--log debug`, one span per request shows its status and latency; otherwise the
+    // layer is left out so the hot path does not pay for disabled spans.
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        app.layer(tower_http::trace::TraceLayer::new_for_http())
+    } else {
+        app
+    }
 }
