@@ -68,6 +68,21 @@ async fn register(http: &reqwest::Client, base: &str) -> anyhow::Result<Client> 
     Ok(Client { id, token })
 }
 
+/// Raises `n` resource-update events for `client_id` in-process (signed and stored as usual).
+fn raise_updates(sandbox: &Sandbox, client_id: &str, prefix: &str, n: usize) -> anyhow::Result<()> {
+    for i in 0..n {
+        sandbox.state.raise_event(EventSpec {
+            client_id: client_id.to_string(),
+            event_type: EventType::ResourceUpdate,
+            resource_id: format!("{prefix}-{i}"),
+            resource_type: "account-access-consent".into(),
+            reason: None,
+            txn: None,
+        })?;
+    }
+    Ok(())
+}
+
 /// Runs `make()` requests from `connections` workers for `secs`; returns successful requests/s.
 async fn throughput<F, Fut>(connections: usize, secs: u64, make: F) -> f64
 where
@@ -201,16 +216,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     // A poll that returns 10 stored SETs (never acknowledged, so every poll returns them).
     let ten = register(&http, &base).await?;
-    for i in 0..10 {
-        sandbox.state.raise_event(EventSpec {
-            client_id: ten.id.clone(),
-            event_type: EventType::ResourceUpdate,
-            resource_id: format!("bench-{i}"),
-            resource_type: "account-access-consent".into(),
-            reason: None,
-            txn: None,
-        })?;
-    }
+    raise_updates(&sandbox, &ten.id, "bench", 10)?;
     let (h, url, token) = (
         http.clone(),
         format!("{base}/open-banking/v3.1/events"),
@@ -356,16 +362,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     let probe = register(&http, &base).await?;
-    for i in 0..10 {
-        sandbox.state.raise_event(EventSpec {
-            client_id: probe.id.clone(),
-            event_type: EventType::ResourceUpdate,
-            resource_id: format!("probe-{i}"),
-            resource_type: "account-access-consent".into(),
-            reason: None,
-            txn: None,
-        })?;
-    }
+    raise_updates(&sandbox, &probe.id, "probe", 10)?;
     let mut stored = 0usize;
     let mut latencies = Vec::new();
     for size in sizes {

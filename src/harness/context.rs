@@ -48,35 +48,6 @@ pub enum Purpose {
     Restricted,
 }
 
-/// One TPP client as a scenario uses it.
-#[derive(Debug, Clone)]
-pub struct TppIdentity {
-    pub name: String,
-    pub client_id: String,
-    pub auth: ClientAuth,
-    pub aud: String,
-    pub events_scope: String,
-    pub polling_scope: String,
-    pub restricted_scope: Option<String>,
-    /// With registration, a second client that holds only the restricted scope.
-    pub restricted_client: Option<Box<TppIdentity>>,
-}
-
-impl From<&TppConfig> for TppIdentity {
-    fn from(c: &TppConfig) -> Self {
-        TppIdentity {
-            name: c.name.clone(),
-            client_id: c.client_id.clone(),
-            auth: c.auth.clone(),
-            aud: c.aud.clone(),
-            events_scope: c.events_scope.clone(),
-            polling_scope: c.polling_scope.clone(),
-            restricted_scope: c.restricted_scope.clone(),
-            restricted_client: None,
-        }
-    }
-}
-
 /// Builds the run's HTTP client from the profile's TLS settings.
 pub fn http_client(profile: &Profile) -> Result<reqwest::Client, String> {
     let mut b = reqwest::Client::builder()
@@ -179,11 +150,7 @@ impl RunContext {
     }
 
     /// Registers a fresh client at the target (profile `[registration]`).
-    pub async fn register(
-        &self,
-        name: &str,
-        scope: &str,
-    ) -> Result<(TppIdentity, Exchange), String> {
+    pub async fn register(&self, name: &str, scope: &str) -> Result<(TppConfig, Exchange), String> {
         let Clients::Register(reg) = &self.profile.clients else {
             return Err("the profile has no [registration]".into());
         };
@@ -223,7 +190,7 @@ impl RunContext {
             crate::sandbox::personality::SpecVersion::V3_1_11 => "accounts",
         };
         Ok((
-            TppIdentity {
+            TppConfig {
                 name: name.into(),
                 client_id: id.into(),
                 auth,
@@ -238,11 +205,7 @@ impl RunContext {
     }
 
     /// Client-credentials token for `tpp` with `scope`.
-    pub async fn token(
-        &self,
-        tpp: &TppIdentity,
-        scope: &str,
-    ) -> Result<(String, Exchange), String> {
+    pub async fn token(&self, tpp: &TppConfig, scope: &str) -> Result<(String, Exchange), String> {
         let mut form = vec![
             ("grant_type".to_string(), "client_credentials".to_string()),
             ("scope".to_string(), scope.to_string()),

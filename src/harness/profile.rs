@@ -152,7 +152,7 @@ pub enum ClientAuth {
     PrivateKeyJwt { pem: String, key_id: String },
 }
 
-/// A fixed TPP client given by the profile.
+/// A TPP client: one of the profile's fixed `[[tpp]]`, or one registered for a scenario.
 #[derive(Debug, Clone)]
 pub struct TppConfig {
     pub name: String,
@@ -163,6 +163,8 @@ pub struct TppConfig {
     pub events_scope: String,
     pub polling_scope: String,
     pub restricted_scope: Option<String>,
+    /// With registration, a second client that holds only the restricted scope.
+    pub restricted_client: Option<Box<TppConfig>>,
 }
 
 /// Per-scenario clients registered through the target's registration endpoint.
@@ -625,6 +627,7 @@ impl Profile {
                             .polling_scope
                             .unwrap_or_else(|| default_scope(spec_version).into()),
                         restricted_scope: tpp.restricted_scope,
+                        restricted_client: None,
                     });
                 }
                 if tpps[0].client_id == tpps[1].client_id {

@@ -14,7 +14,7 @@ use cucumber::{World as _, WriterExt as _, event, writer};
 use futures::FutureExt as _;
 
 use super::client::Exchange;
-use super::context::{RunContext, TppIdentity};
+use super::context::RunContext;
 use super::features::{self, is_capability, is_rule_id};
 use super::profile::{Clients, Profile, RequestSignatures};
 use super::report;
@@ -416,7 +416,7 @@ async fn preflight(ctx: &RunContext) -> Result<(), ConfigError> {
         .map_err(|e| ConfigError(format!("target unreachable or misconfigured: {e}")))?;
     if let Clients::Fixed(tpps) = &ctx.profile.clients {
         for t in tpps {
-            let id = TppIdentity::from(t);
+            let id = t.clone();
             ctx.token(&id, &id.events_scope)
                 .await
                 .map_err(|e| ConfigError(format!("profile [[tpp]] {}: {e}", t.name)))?;

@@ -253,7 +253,7 @@ impl RunContext {
             }
             Some(other) => p.push(format!(
                 "R8417-02: events is not a JSON object but {}",
-                json_type(other)
+                crate::model::json_type_name(other)
             )),
         }
         match claims.get("iss").and_then(Value::as_str) {
@@ -355,17 +355,6 @@ impl RunContext {
             check.sets.push(set);
         }
         check
-    }
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -12,8 +12,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::client::{self, Exchange, Request};
-use super::context::{Purpose, RunContext, TppIdentity, canonical_json};
+use super::context::{Purpose, RunContext, canonical_json};
 use super::profile::Clients;
+use super::profile::TppConfig;
 use super::set_check::{CheckedSet, PollCheck};
 use super::trigger::TriggerRequest;
 use crate::model::EventType;
@@ -35,7 +36,7 @@ pub struct NextRequest {
 /// A TPP as this scenario knows it.
 #[derive(Debug, Clone)]
 pub struct TppState {
-    pub id: TppIdentity,
+    pub id: TppConfig,
     pub tokens: HashMap<String, String>,
     /// Keys of SETs this TPP received from explicit polls, in order.
     pub received: Vec<String>,
@@ -158,7 +159,7 @@ impl HarnessWorld {
                         "B" => 1,
                         other => return fail(format!("unknown TPP {other:?} (use A or B)")),
                     };
-                    TppIdentity::from(&list[idx])
+                    list[idx].clone()
                 }
                 Clients::Register(reg) => {
                     let (mut id, ex) = ctx.register(name, &reg.scope).await?;

@@ -8,4 +8,17 @@ pub mod event_type;
 pub mod set;
 
 pub use error::{ObError1, ObErrorResponse1};
+
+/// "a string", "an object", … — how error messages name the JSON type a value has.
+pub fn json_type_name(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
 pub use event_type::EventType;

@@ -21,17 +21,6 @@ pub fn join(parent: &str, child: &str) -> String {
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 impl Check {
     pub fn new() -> Self {
         Self::default()
@@ -57,14 +46,20 @@ impl Check {
             other if path.is_empty() => {
                 self.errors.push(ErrorItem::new(
                     codes::RESOURCE_INVALID_FORMAT,
-                    format!("the body must be a JSON object, not {}", type_name(other)),
+                    format!(
+                        "the body must be a JSON object, not {}",
+                        crate::model::json_type_name(other)
+                    ),
                 ));
                 None
             }
             other => {
                 self.invalid(
                     path,
-                    format!("{path} must be an object, not {}", type_name(other)),
+                    format!(
+                        "{path} must be an object, not {}",
+                        crate::model::json_type_name(other)
+                    ),
                 );
                 None
             }
@@ -119,7 +114,10 @@ impl Check {
             other => {
                 self.invalid(
                     path,
-                    format!("{path} must be a string, not {}", type_name(other)),
+                    format!(
+                        "{path} must be a string, not {}",
+                        crate::model::json_type_name(other)
+                    ),
                 );
                 None
             }
@@ -159,7 +157,10 @@ impl Check {
             other => {
                 self.invalid(
                     path,
-                    format!("{path} must be an array, not {}", type_name(other)),
+                    format!(
+                        "{path} must be an array, not {}",
+                        crate::model::json_type_name(other)
+                    ),
                 );
                 None
             }
