@@ -306,6 +306,24 @@ impl HarnessWorld {
         }
     }
 
+    /// The bank's documented `maxEvents` cap, or an error naming the missing profile field.
+    pub fn declared_cap(&self) -> Result<u64, String> {
+        self.ctx()?
+            .profile
+            .bank
+            .max_events_cap
+            .ok_or_else(|| "the profile declares no bank.max_events_cap".into())
+    }
+
+    /// The bank's documented default batch, or an error naming the missing profile field.
+    pub fn declared_default_batch(&self) -> Result<u64, String> {
+        self.ctx()?
+            .profile
+            .bank
+            .default_batch
+            .ok_or_else(|| "the profile declares no bank.default_batch".into())
+    }
+
     /// The maxEvents of the harness's own housekeeping polls (draining, waiting for events):
     /// small enough to stay within any documented cap, so a bank's cap never fails a scenario
     /// that is not about caps.

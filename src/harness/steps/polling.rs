@@ -42,23 +42,15 @@ async fn polls_max(w: &mut HarnessWorld, tpp: Tpp, n: u64) -> StepResult {
     poll_json(w, &tpp.0, HarnessWorld::short_poll(Some(n))).await
 }
 
-fn cap(w: &HarnessWorld) -> Result<u64, String> {
-    w.ctx()?
-        .profile
-        .bank
-        .max_events_cap
-        .ok_or_else(|| "the profile declares no bank.max_events_cap".to_string())
-}
-
 #[when(expr = "TPP {tpp} polls with maxEvents one above the bank's cap")]
 async fn polls_above_cap(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
-    let n = cap(w)? + 1;
+    let n = w.declared_cap()? + 1;
     poll_json(w, &tpp.0, HarnessWorld::short_poll(Some(n))).await
 }
 
 #[when(expr = "TPP {tpp} polls with maxEvents equal to the bank's cap")]
 async fn polls_at_cap(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
-    let n = cap(w)?;
+    let n = w.declared_cap()?;
     poll_json(w, &tpp.0, HarnessWorld::short_poll(Some(n))).await
 }
 
@@ -287,18 +279,13 @@ async fn returns_n_or_cap(w: &mut HarnessWorld, n: u64) -> StepResult {
 
 #[then(expr = "the poll returns as many SETs as the bank's default batch")]
 async fn returns_default_batch(w: &mut HarnessWorld) -> StepResult {
-    let n = w
-        .ctx()?
-        .profile
-        .bank
-        .default_batch
-        .ok_or("the profile declares no bank.default_batch")?;
+    let n = w.declared_default_batch()?;
     expect_count(w, n, "AP-16")
 }
 
 #[then(expr = "the poll returns as many SETs as the bank's maxEvents cap")]
 async fn returns_cap(w: &mut HarnessWorld) -> StepResult {
-    let n = cap(w)?;
+    let n = w.declared_cap()?;
     expect_count(w, n, "AP-07/AP-16")
 }
 

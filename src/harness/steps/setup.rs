@@ -88,24 +88,14 @@ async fn n_nth_type(w: &mut HarnessWorld, n: usize, which: String, tpp: String) 
 
 #[given(expr = "one event more than the bank's default batch happened for TPP {tpp}")]
 async fn default_batch_plus_one(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
-    let n = w
-        .ctx()?
-        .profile
-        .bank
-        .default_batch
-        .ok_or("the profile declares no bank.default_batch")?;
+    let n = w.declared_default_batch()?;
     let t = w.default_event_type()?;
     happened(w, &tpp.0, n as usize + 1, t).await
 }
 
 #[given(expr = "one event more than the bank's maxEvents cap happened for TPP {tpp}")]
 async fn cap_plus_one(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
-    let n = w
-        .ctx()?
-        .profile
-        .bank
-        .max_events_cap
-        .ok_or("the profile declares no bank.max_events_cap")?;
+    let n = w.declared_cap()?;
     let t = w.default_event_type()?;
     happened(w, &tpp.0, n as usize + 1, t).await
 }
