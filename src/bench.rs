@@ -69,16 +69,24 @@ async fn register(http: &reqwest::Client, base: &str) -> anyhow::Result<Client> 
 }
 
 /// Raises `n` resource-update events for `client_id` in-process (signed and stored as usual).
-fn raise_updates(sandbox: &Sandbox, client_id: &str, prefix: &str, n: usize) -> anyhow::Result<()> {
+async fn raise_updates(
+    sandbox: &Sandbox,
+    client_id: &str,
+    prefix: &str,
+    n: usize,
+) -> anyhow::Result<()> {
     for i in 0..n {
-        sandbox.state.raise_event(EventSpec {
-            client_id: client_id.to_string(),
-            event_type: EventType::ResourceUpdate,
-            resource_id: format!("{prefix}-{i}"),
-            resource_type: "account-access-consent".into(),
-            reason: None,
-            txn: None,
-        })?;
+        sandbox
+            .state
+            .raise_event(EventSpec {
+                client_id: client_id.to_string(),
+                event_type: EventType::ResourceUpdate,
+                resource_id: format!("{prefix}-{i}"),
+                resource_type: "account-access-consent".into(),
+                reason: None,
+                txn: None,
+            })
+            .await?;
     }
     Ok(())
 }
@@ -216,7 +224,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     // A poll that returns 10 stored SETs (never acknowledged, so every poll returns them).
     let ten = register(&http, &base).await?;
-    raise_updates(&sandbox, &ten.id, "bench", 10)?;
+    raise_updates(&sandbox, &ten.id, "bench", 10).await?;
     let (h, url, token) = (
         http.clone(),
         format!("{base}/open-banking/v3.1/events"),
@@ -292,14 +300,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         // Let the poll reach the server and start waiting.
         tokio::time::sleep(Duration::from_millis(15)).await;
         let raised = Instant::now();
-        let outcome = sandbox.state.raise_event(EventSpec {
-            client_id: waiter.id.clone(),
-            event_type: EventType::ResourceUpdate,
-            resource_id: format!("wake-{i}"),
-            resource_type: "account-access-consent".into(),
-            reason: None,
-            txn: None,
-        })?;
+        let outcome = sandbox
+            .state
+            .raise_event(EventSpec {
+                client_id: waiter.id.clone(),
+                event_type: EventType::ResourceUpdate,
+                resource_id: format!("wake-{i}"),
+                resource_type: "account-access-consent".into(),
+                reason: None,
+                txn: None,
+            })
+            .await?;
         let (answered, body) = tokio::time::timeout(Duration::from_secs(10), poll).await??;
         anyhow::ensure!(
             body["sets"].as_object().is_some_and(|m| !m.is_empty()),
@@ -362,23 +373,29 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     let probe = register(&http, &base).await?;
-    raise_updates(&sandbox, &probe.id, "probe", 10)?;
+    raise_updates(&sandbox, &probe.id, "probe", 10).await?;
     let mut stored = 0usize;
     let mut latencies = Vec::new();
     for size in sizes {
         if size > stored {
             let filler: Vec<NewEvent> = (stored..size)
                 .map(|n| NewEvent {
+                    event_id: format!("filler-{n}"),
                     jti: format!("filler-{n}"),
                     client_id: format!("filler-client-{}", n % 1000),
                     event_type: EventType::ResourceUpdate.urn().into(),
                     resource_id: format!("f{n}"),
                     resource_type: "account-access-consent".into(),
-                    token: "filler".into(),
+                    resource_links: Vec::new(),
+                    txn: None,
+                    toe: 0,
+                    details: Default::default(),
+                    token: Some("filler".into()),
                     created_at: 0,
+                    deliveries: Vec::new(),
                 })
                 .collect();
-            sandbox.state.store.insert_events(&filler)?;
+            sandbox.state.store.insert_events(&filler).await?;
             stored = size;
         }
         let mut samples = Vec::new();

@@ -34,8 +34,9 @@ pub struct SandboxArgs {
     /// Address to listen on; port 0 picks a free port (the log line shows which).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
-    /// SQLite database file, or `:memory:` for a throwaway sandbox.
-    #[arg(long, default_value = "obevents.db")]
+    /// Database: a SQLite file, `:memory:` for a throwaway sandbox, or a PostgreSQL URL
+    /// (`postgres://user:pass@host:5432/db`) that several sandbox replicas can share.
+    #[arg(long, env = "OBEVENTS_DB", default_value = "obevents.db")]
     pub db: String,
     /// Bank personality: obie (default), ob312, wso2, hsbc. Overrides the config file.
     #[arg(long)]
@@ -96,7 +97,8 @@ pub struct BenchArgs {
     /// Stored events for the poll-latency-vs-store-size phase (comma-separated).
     #[arg(long, default_value = "1000,100000")]
     pub store_sizes: String,
-    /// Database for the bench sandbox (default: a temporary file).
+    /// Database for the bench sandbox: a SQLite file (default: a temporary one) or a
+    /// PostgreSQL URL (its tables are used as they are: give it an empty database).
     #[arg(long)]
     pub db: Option<String>,
 }

@@ -1,4 +1,5 @@
-//! Integration tests of the mock bank (`obevents sandbox`): every test starts its own sandbox on
+//! Integration tests of the mock bank (`obevents sandbox`) on SQLite (`sandbox_pg.rs` runs them on
+//! PostgreSQL): every test starts its own sandbox on
 //! 127.0.0.1 port 0 (in-process with `:memory:`, a temporary database file, or the real binary)
 //! and talks HTTP to it. Test names cite the rule IDs of `shared/reference/obie-rules.md` and
 //! `rfc-rules.md`.
@@ -8,11 +9,15 @@
 //! - `subscriptions`: `/event-subscriptions` and `/callback-urls` (ES-*, CB-*);
 //! - `common_rules`: rules every endpoint follows (G-*), message signing (G-14);
 //! - `persistence`: restarts on the same database, SIGKILL of the binary, the command line;
+//! - `migrations`: a database written by release 0.1 upgraded in place;
 //! - `events`: consents, the full event flow, event injection (N-*, AP-03);
 //! - `polling`: `POST /events` and long polling (AP-*, R8936-*);
 //! - `personalities`: ob312, wso2, hsbc deviations;
 //! - `faults`: spot checks that a fault bends exactly its behaviour;
 //! - `regressions`: defects an independent black-box client found.
+
+/// This binary runs every sandbox on SQLite; `sandbox_pg.rs` runs the same tests on PostgreSQL.
+const ENGINE: common::Engine = common::Engine::Sqlite;
 
 #[path = "sandbox/common.rs"]
 mod common;
@@ -22,6 +27,8 @@ mod common_rules;
 mod events;
 #[path = "sandbox/faults.rs"]
 mod faults;
+#[path = "sandbox/migrations.rs"]
+mod migrations;
 #[path = "sandbox/oauth.rs"]
 mod oauth;
 #[path = "sandbox/persistence.rs"]

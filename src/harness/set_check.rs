@@ -371,13 +371,15 @@ mod tests {
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     /// A sandbox state (no server) whose issuer is `url`, with `faults`, and the SET it builds.
-    fn set_from(url: &str, faults: &[Fault]) -> (AppState, String, String) {
+    async fn set_from(url: &str, faults: &[Fault]) -> (AppState, String, String) {
         let mut cfg = SandboxConfig::for_bank(Bank::Obie);
         cfg.public_url = Some(url.to_string());
         cfg.faults = Faults::new(faults.iter().copied());
-        let state = AppState::build(cfg, ":memory:", "127.0.0.1:1".parse().unwrap()).unwrap();
+        let state = AppState::build(cfg, ":memory:", "127.0.0.1:1".parse().unwrap())
+            .await
+            .unwrap();
         let event = state
-            .build_set(&EventSpec {
+            .build_event(&EventSpec {
                 client_id: "tpp-1".into(),
                 event_type: EventType::ConsentAuthorizationRevoked,
                 resource_id: "aac-1".into(),
@@ -386,7 +388,7 @@ mod tests {
                 txn: None,
             })
             .unwrap();
-        (state, event.jti, event.token)
+        (state, event.jti, event.token.unwrap())
     }
 
     /// The harness's checks of SETs built by the sandbox: a clean SET passes, each SET fault is
@@ -395,7 +397,7 @@ mod tests {
     async fn set_checks_accept_a_good_set_and_name_the_rule_of_each_defect() {
         let server = MockServer::start().await;
         let url = server.uri();
-        let (clean_state, jti, token) = set_from(&url, &[]);
+        let (clean_state, jti, token) = set_from(&url, &[]).await;
         let jwks = crate::jose::jwks_json(&[clean_state.key.public_jwk()]);
         Mock::given(method("GET"))
             .and(path("/jwks"))
@@ -436,7 +438,9 @@ mod tests {
         for (fault, rule) in cases {
             let mut cfg = clean_state.cfg.clone();
             cfg.faults = Faults::new([*fault]);
-            let state = AppState::build(cfg, ":memory:", "127.0.0.1:1".parse().unwrap()).unwrap();
+            let state = AppState::build(cfg, ":memory:", "127.0.0.1:1".parse().unwrap())
+                .await
+                .unwrap();
             let faulty = build_with_key(&state, &clean_state);
             let checked = ctx.check_set(&faulty.0, &faulty.1, "tpp-1").await;
             assert!(
@@ -446,7 +450,7 @@ mod tests {
             );
         }
         // A key the JWKS does not hold: the signature cannot be verified.
-        let (_, jti, token) = set_from(&url, &[Fault::SetForeignKey]);
+        let (_, jti, token) = set_from(&url, &[Fault::SetForeignKey]).await;
         let checked = ctx.check_set(&jti, &token, "tpp-1").await;
         assert!(
             checked
@@ -468,8 +472,8 @@ mod tests {
             reason: None,
             txn: None,
         };
-        let event = faulty.build_set(&spec).unwrap();
-        let decoded = crate::jose::decode_compact(&event.token).unwrap();
+        let event = faulty.build_event(&spec).unwrap();
+        let decoded = crate::jose::decode_compact(event.token.as_deref().unwrap()).unwrap();
         let mut header = decoded.header.clone();
         if header.get("kid").and_then(Value::as_str) == Some(faulty.key.kid()) {
             header.insert("kid".into(), Value::String(keyed.key.kid().to_string()));

@@ -14,6 +14,7 @@ use super::config::SandboxConfig;
 use super::faults::Fault;
 use super::notify::Notifier;
 use super::store::Store;
+use super::store::postgres::Wakeup;
 use crate::jose::{ObHeader, SigningKey};
 
 /// Shared state of a running sandbox; cheap to clone (one `Arc`).
@@ -52,21 +53,30 @@ impl Deref for AppState {
 
 impl AppState {
     /// Opens the store, loads or creates the persisted keys and seeds configured clients.
-    pub fn build(cfg: SandboxConfig, db: &str, bound: SocketAddr) -> anyhow::Result<AppState> {
-        let store =
-            Store::open(db).map_err(|e| anyhow::anyhow!("cannot open database {db}: {e}"))?;
+    pub async fn build(
+        cfg: SandboxConfig,
+        db: &str,
+        bound: SocketAddr,
+    ) -> anyhow::Result<AppState> {
+        let store = Store::open(db).await.map_err(|e| {
+            anyhow::anyhow!("cannot open database {}: {e}", super::store::redacted(db))
+        })?;
         // Generated before the store is asked, so a failure never leaves an empty key stored.
         // The spare key is discarded when the database already holds one.
         let fresh = SigningKey::generate()
             .map_err(|e| anyhow::anyhow!("cannot generate the signing key: {e}"))?;
-        let key_json = store.meta_get_or_insert("signing_key", || fresh.to_private_json())?;
+        let key_json = store
+            .meta_get_or_insert("signing_key", || fresh.to_private_json())
+            .await?;
         let key = SigningKey::from_private_json(&key_json)
             .map_err(|e| anyhow::anyhow!("the stored signing key is unreadable: {e}"))?;
-        let secret_hex = store.meta_get_or_insert("token_secret", || {
-            let mut b = [0u8; 32];
-            rand::rng().fill_bytes(&mut b);
-            b.iter().map(|x| format!("{x:02x}")).collect()
-        })?;
+        let secret_hex = store
+            .meta_get_or_insert("token_secret", || {
+                let mut b = [0u8; 32];
+                rand::rng().fill_bytes(&mut b);
+                b.iter().map(|x| format!("{x:02x}")).collect()
+            })
+            .await?;
         let token_secret = (0..secret_hex.len())
             .step_by(2)
             .filter_map(|i| u8::from_str_radix(secret_hex.get(i..i + 2)?, 16).ok())
@@ -101,7 +111,21 @@ impl AppState {
             shutdown: CancellationToken::new(),
             cfg,
         }));
-        state.seed_clients()?;
+        state.seed_clients().await?;
+        // Other replicas' events wake this replica's long polls (PostgreSQL only). The task
+        // holds a weak handle so a dropped state is not kept alive by it.
+        let weak = Arc::downgrade(&state.0);
+        state.store.spawn_wakeups(
+            move |w| {
+                if let Some(inner) = weak.upgrade() {
+                    match w {
+                        Wakeup::Client(c) => inner.notifier.wake(c),
+                        Wakeup::All => inner.notifier.wake_all(),
+                    }
+                }
+            },
+            state.shutdown.clone(),
+        );
         Ok(state)
     }
 
@@ -129,7 +153,7 @@ impl Sandbox {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
         let bound = listener.local_addr()?;
-        let state = AppState::build(cfg, db, bound)?;
+        let state = AppState::build(cfg, db, bound).await?;
         let task = tokio::spawn(serve(state.clone(), listener));
         Ok(Sandbox {
             addr: bound,
@@ -168,7 +192,9 @@ pub async fn run(cfg: SandboxConfig, db: &str, addr: SocketAddr) -> anyhow::Resu
     let bank = cfg.personality.bank;
     let faults: Vec<String> = cfg.faults.iter().map(|f| f.name().to_string()).collect();
     let sandbox = Sandbox::start(cfg, db, addr).await?;
-    tracing::info!(%bank, ?deviations, ?faults, db, kid = sandbox.state.key.kid(), "sandbox ready");
+    let engine = sandbox.state.store.engine();
+    let db = super::store::redacted(db);
+    tracing::info!(%bank, ?deviations, ?faults, engine, db, kid = sandbox.state.key.kid(), "sandbox ready");
     // The listener is bound and `serve` is running, so connections are accepted from here on.
     tracing::info!("listening on {}", sandbox.url());
     println!("listening on {}", sandbox.url());

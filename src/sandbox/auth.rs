@@ -99,23 +99,25 @@ fn now() -> i64 {
 
 impl AppState {
     /// Inserts (or refreshes) the clients named in the config file.
-    pub(super) fn seed_clients(&self) -> Result<(), StoreError> {
+    pub(super) async fn seed_clients(&self) -> Result<(), StoreError> {
         for c in &self.cfg.clients {
-            self.store.upsert_client(&Client {
-                client_id: c.client_id.clone(),
-                secret_hash: hash_secret(&c.client_secret),
-                client_name: c.client_name.clone(),
-                scopes: c.scopes.clone(),
-                jwks: c.jwks.clone(),
-                created_at: now(),
-            })?;
+            self.store
+                .upsert_client(&Client {
+                    client_id: c.client_id.clone(),
+                    secret_hash: hash_secret(&c.client_secret),
+                    client_name: c.client_name.clone(),
+                    scopes: c.scopes.clone(),
+                    jwks: c.jwks.clone(),
+                    created_at: now(),
+                })
+                .await?;
         }
         Ok(())
     }
 
     /// RFC 7591 subset: `client_name`, `scope`, optional `jwks` (used to verify the client's
     /// request signatures and `private_key_jwt` assertions). Unknown metadata is ignored.
-    pub fn register_client(&self, body: &Value) -> Result<Registered, OAuthError> {
+    pub async fn register_client(&self, body: &Value) -> Result<Registered, OAuthError> {
         let bad = |d: String| OAuthError::new("invalid_client_metadata", d);
         let obj = body
             .as_object()
@@ -184,7 +186,7 @@ impl AppState {
             jwks,
             created_at: now(),
         };
-        self.store.upsert_client(&client)?;
+        self.store.upsert_client(&client).await?;
         Ok(Registered {
             client,
             client_secret,
@@ -194,12 +196,12 @@ impl AppState {
 
     /// Authenticates a client at the token endpoint and issues a client-credentials token.
     /// `scope` must be a subset of the client's scopes; absent means all of them.
-    pub fn issue_token(
+    pub async fn issue_token(
         &self,
         creds: ClientCredentials,
         scope: Option<&str>,
     ) -> Result<IssuedToken, OAuthError> {
-        let client = self.authenticate_client(creds)?;
+        let client = self.authenticate_client(creds).await?;
         let scopes = match scope {
             None => client.scopes.clone(),
             Some(s) => {
@@ -239,11 +241,11 @@ impl AppState {
         })
     }
 
-    fn authenticate_client(&self, creds: ClientCredentials) -> Result<Client, OAuthError> {
+    async fn authenticate_client(&self, creds: ClientCredentials) -> Result<Client, OAuthError> {
         let invalid = || OAuthError::new("invalid_client", "client authentication failed");
         match creds {
             ClientCredentials::Secret { client_id, secret } => {
-                let client = self.store.client(&client_id)?.ok_or_else(invalid)?;
+                let client = self.store.client(&client_id).await?.ok_or_else(invalid)?;
                 if client.secret_hash != hash_secret(&secret) {
                     return Err(invalid());
                 }
@@ -277,7 +279,7 @@ impl AppState {
                         "client_assertion: iss differs from client_id",
                     ));
                 }
-                let client = self.store.client(iss)?.ok_or_else(invalid)?;
+                let client = self.store.client(iss).await?.ok_or_else(invalid)?;
                 let jwks_text = client.jwks.as_deref().ok_or_else(|| {
                     OAuthError::new("invalid_client", "the client registered no jwks")
                 })?;

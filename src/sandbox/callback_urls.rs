@@ -61,7 +61,7 @@ impl AppState {
     }
 
     /// POST /callback-urls (CB-02, CB-03).
-    pub fn create_callback_url(&self, tpp: &Tpp, body: &Value) -> ApiResult<CallbackUrl> {
+    pub async fn create_callback_url(&self, tpp: &Tpp, body: &Value) -> ApiResult<CallbackUrl> {
         let (url, version) = self.parse_callback_body(body, None)?;
         let cb = CallbackUrl {
             id: uuid::Uuid::new_v4().to_string(),
@@ -72,7 +72,8 @@ impl AppState {
         };
         if !self
             .store
-            .insert_callback_url(&cb, self.has_fault(Fault::SubscriptionNo409))?
+            .insert_callback_url(&cb, self.has_fault(Fault::SubscriptionNo409))
+            .await?
         {
             return Err(ApiError::Conflict(ErrorItem::new(
                 codes::RESOURCE_ALREADY_EXISTS,
@@ -82,12 +83,12 @@ impl AppState {
         Ok(cb)
     }
 
-    pub fn list_callback_urls(&self, tpp: &Tpp) -> ApiResult<Vec<CallbackUrl>> {
-        Ok(self.store.callback_urls_of(&tpp.client_id)?)
+    pub async fn list_callback_urls(&self, tpp: &Tpp) -> ApiResult<Vec<CallbackUrl>> {
+        Ok(self.store.callback_urls_of(&tpp.client_id).await?)
     }
 
-    fn owned_callback_url(&self, tpp: &Tpp, id: &str) -> ApiResult<CallbackUrl> {
-        match self.store.callback_url(id)? {
+    async fn owned_callback_url(&self, tpp: &Tpp, id: &str) -> ApiResult<CallbackUrl> {
+        match self.store.callback_url(id).await? {
             None if self.has_fault(Fault::UnknownId404) => Err(ApiError::NotFound(ErrorItem::new(
                 codes::RESOURCE_NOT_FOUND,
                 format!("no callback URL with id {id}"),
@@ -99,13 +100,13 @@ impl AppState {
     }
 
     /// PUT /callback-urls/{id}: full replace.
-    pub fn replace_callback_url(
+    pub async fn replace_callback_url(
         &self,
         tpp: &Tpp,
         id: &str,
         body: &Value,
     ) -> ApiResult<CallbackUrl> {
-        let existing = self.owned_callback_url(tpp, id)?;
+        let existing = self.owned_callback_url(tpp, id).await?;
         let (url, version) = self.parse_callback_body(body, Some(id))?;
         if self.has_fault(Fault::PutIgnoresBody) {
             return Ok(existing);
@@ -115,13 +116,13 @@ impl AppState {
             version,
             ..existing
         };
-        self.store.replace_callback_url(&updated)?;
+        self.store.replace_callback_url(&updated).await?;
         Ok(updated)
     }
 
-    pub fn delete_callback_url(&self, tpp: &Tpp, id: &str) -> ApiResult<CallbackUrl> {
-        let existing = self.owned_callback_url(tpp, id)?;
-        self.store.delete_callback_url(id)?;
+    pub async fn delete_callback_url(&self, tpp: &Tpp, id: &str) -> ApiResult<CallbackUrl> {
+        let existing = self.owned_callback_url(tpp, id).await?;
+        self.store.delete_callback_url(id).await?;
         Ok(existing)
     }
 

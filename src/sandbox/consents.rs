@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::app::AppState;
 use super::auth::Tpp;
-use super::domain::{Consent, ConsentStatus};
+use super::domain::{Consent, ConsentStatus, ConsentStatusChange};
 use super::error::{ApiError, ApiResult, ErrorItem, codes};
 use super::events::{EventSpec, RaiseOutcome};
 use super::validate::Check;
@@ -65,7 +65,7 @@ fn date_time(c: &mut Check, data: &Map<String, Value>, key: &str) -> Option<Stri
 
 impl AppState {
     /// POST /aisp/account-access-consents.
-    pub fn create_consent(&self, tpp: &Tpp, body: &Value) -> ApiResult<Consent> {
+    pub async fn create_consent(&self, tpp: &Tpp, body: &Value) -> ApiResult<Consent> {
         let mut c = Check::new();
         let mut consent = None;
         if let Some(top) = c.object(body, "") {
@@ -113,13 +113,13 @@ impl AppState {
         c.finish()?;
         let consent = consent
             .ok_or_else(|| ApiError::Internal("validation passed without a consent".into()))?;
-        self.store.insert_consent(&consent)?;
+        self.store.insert_consent(&consent).await?;
         Ok(consent)
     }
 
     /// A consent the caller owns (400 NotFound / 403 otherwise).
-    pub fn owned_consent(&self, tpp: &Tpp, id: &str) -> ApiResult<Consent> {
-        match self.store.consent(id)? {
+    pub async fn owned_consent(&self, tpp: &Tpp, id: &str) -> ApiResult<Consent> {
+        match self.store.consent(id).await? {
             None => Err(ApiError::not_found_id("account-access-consent", id)),
             Some(c) if c.client_id != tpp.client_id => {
                 Err(ApiError::not_owner("account-access-consent"))
@@ -129,8 +129,8 @@ impl AppState {
     }
 
     /// Sandbox: the PSU authorises the consent.
-    pub fn authorise_consent(&self, tpp: &Tpp, id: &str) -> ApiResult<Consent> {
-        let mut consent = self.owned_consent(tpp, id)?;
+    pub async fn authorise_consent(&self, tpp: &Tpp, id: &str) -> ApiResult<Consent> {
+        let mut consent = self.owned_consent(tpp, id).await?;
         if consent.status != ConsentStatus::AwaitingAuthorisation {
             return Err(ApiError::bad_request(ErrorItem::new(
                 codes::RESOURCE_INVALID_CONSENT_STATUS,
@@ -142,7 +142,8 @@ impl AppState {
         }
         let at = now_rfc3339();
         self.store
-            .set_consent_status(id, ConsentStatus::Authorised, &at)?;
+            .set_consent_status(id, ConsentStatus::Authorised, &at)
+            .await?;
         consent.status = ConsentStatus::Authorised;
         consent.status_updated_at = at;
         Ok(consent)
@@ -150,13 +151,13 @@ impl AppState {
 
     /// Sandbox: the PSU revokes the TPP's access at the bank (HSBC's helper). The consent moves
     /// to `Revoked` and a `consent-authorization-revoked` event with a subject is raised (N-06).
-    pub fn revoke_consent(
+    pub async fn revoke_consent(
         &self,
         tpp: &Tpp,
         id: &str,
         txn: Option<String>,
     ) -> ApiResult<RaiseOutcome> {
-        let consent = self.owned_consent(tpp, id)?;
+        let consent = self.owned_consent(tpp, id).await?;
         if consent.status != ConsentStatus::Authorised {
             return Err(ApiError::bad_request(ErrorItem::new(
                 codes::RESOURCE_INVALID_CONSENT_STATUS,
@@ -166,16 +167,24 @@ impl AppState {
                 ),
             )));
         }
-        self.store
-            .set_consent_status(id, ConsentStatus::Revoked, &now_rfc3339())?;
-        self.raise_event(EventSpec {
+        // The status change and the event it raises commit together.
+        let change = ConsentStatusChange {
+            consent_id: consent.consent_id.clone(),
+            status: ConsentStatus::Revoked,
+            at: now_rfc3339(),
+        };
+        let spec = EventSpec {
             client_id: tpp.client_id.clone(),
             event_type: EventType::ConsentAuthorizationRevoked,
             resource_id: consent.consent_id,
             resource_type: "account-access-consent".into(),
             reason: None,
             txn,
-        })
+        };
+        self.raise_events(Some(change), vec![spec])
+            .await?
+            .pop()
+            .ok_or_else(|| ApiError::Internal("one event raised, no outcome".into()))
     }
 
     /// `OBReadConsentResponse1` body.

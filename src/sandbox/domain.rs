@@ -96,17 +96,175 @@ pub struct Consent {
     pub status_updated_at: String,
 }
 
-/// A SET ready to store: built and signed once when the event happened.
+/// An event ready to store: what happened, independent of any wire format, with the OBIE SET
+/// built and signed once when it happened (DESIGN.md §3, "one event, several deliveries").
 #[derive(Debug, Clone)]
 pub struct NewEvent {
-    /// The key the SET is served under in `sets` (normally its `jti` claim).
+    /// The event's own id (the SET's `jti` claim).
+    pub event_id: String,
+    /// The key the SET is served under in `sets`: the `jti` unless a fault bends it.
     pub jti: String,
     pub client_id: String,
     pub event_type: String,
+    /// Subject: the resource the event is about, with its links per API version (N-05).
     pub resource_id: String,
     pub resource_type: String,
-    pub token: String,
+    pub resource_links: Vec<ResourceLink>,
+    /// Interaction id of the call that caused the change (N-03).
+    pub txn: Option<String>,
+    /// Time of event, unix seconds.
+    pub toe: i64,
+    pub details: EventDetails,
+    /// The signed OBIE SET, or `None` for an event no OBIE TPP polls for.
+    pub token: Option<String>,
     pub created_at: i64,
+    /// Push destinations that want this event, written in the same transaction.
+    pub deliveries: Vec<NewDelivery>,
+}
+
+/// One `rlk` entry of an event's subject: the resource's URL in one API version.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct ResourceLink {
+    pub version: String,
+    pub link: String,
+}
+
+/// Event details beyond the subject, kept as data (JSON in the store), never as wire JSON.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct EventDetails {
+    /// N-07: the reason of a linked-account-update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A push destination for an event: the wire format and the URL, first attempt due at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    pub id: String,
+    pub format: DeliveryFormat,
+    pub url: String,
+    /// Unix milliseconds of the first attempt.
+    pub next_attempt_at: i64,
+}
+
+/// The wire formats the one delivery worker speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryFormat {
+    /// A signed SET, `application/jwt` (OBIE R-01..R-10, RFC 8935).
+    Obie,
+    Yapily,
+    Tatra,
+}
+
+impl DeliveryFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryFormat::Obie => "obie",
+            DeliveryFormat::Yapily => "yapily",
+            DeliveryFormat::Tatra => "tatra",
+        }
+    }
+    pub fn parse(s: &str) -> Option<DeliveryFormat> {
+        [
+            DeliveryFormat::Obie,
+            DeliveryFormat::Yapily,
+            DeliveryFormat::Tatra,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == s)
+    }
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl DeliveryState {
+    pub fn code(self) -> i64 {
+        match self {
+            DeliveryState::Pending => 0,
+            DeliveryState::Delivered => 1,
+            DeliveryState::Failed => 2,
+        }
+    }
+    pub fn from_code(c: i64) -> Option<DeliveryState> {
+        match c {
+            0 => Some(DeliveryState::Pending),
+            1 => Some(DeliveryState::Delivered),
+            2 => Some(DeliveryState::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// A delivery due now, with what the worker needs to send it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueDelivery {
+    pub id: String,
+    pub client_id: String,
+    pub format: DeliveryFormat,
+    pub url: String,
+    /// Attempts made so far.
+    pub attempts: i64,
+    pub event_seq: i64,
+    /// The stored SET, for the OBIE format.
+    pub token: Option<String>,
+}
+
+/// The outcome of one try, as its attempt row keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    pub attempt: i64,
+    /// Unix milliseconds.
+    pub started_at: i64,
+    pub latency_ms: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interaction_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_excerpt: Option<String>,
+}
+
+/// What the worker decided after an attempt: the delivery's next state, and when to try again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AttemptVerdict {
+    Delivered,
+    RetryAt(i64),
+    Failed,
+}
+
+/// A delivery with its attempts, as the TPP's inspection endpoint shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryRecord {
+    pub id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub format: DeliveryFormat,
+    pub url: String,
+    pub state: DeliveryState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<i64>,
+    pub created_at: i64,
+    pub attempts: Vec<Attempt>,
+}
+
+/// A consent status change that a trigger commits together with the event it raises.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsentStatusChange {
+    pub consent_id: String,
+    pub status: ConsentStatus,
+    pub at: String,
 }
 
 /// Delivery state of a stored SET (AP-09, AP-10).
@@ -117,6 +275,8 @@ pub enum EventState {
     Acknowledged,
     /// Reported in `setErrs` by a personality that does not redeliver errored SETs.
     Dropped,
+    /// Never entered the polling queue: an event without an OBIE SET, delivered by push only.
+    NotQueued,
 }
 
 impl EventState {
@@ -125,12 +285,14 @@ impl EventState {
             EventState::Awaiting => 0,
             EventState::Acknowledged => 1,
             EventState::Dropped => 2,
+            EventState::NotQueued => 3,
         }
     }
     pub fn from_code(c: i64) -> EventState {
         match c {
             1 => EventState::Acknowledged,
             2 => EventState::Dropped,
+            3 => EventState::NotQueued,
             _ => EventState::Awaiting,
         }
     }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::app::AppState;
-use super::domain::NewEvent;
+use super::domain::{ConsentStatusChange, EventDetails, NewEvent, ResourceLink};
 use super::error::{ApiError, ApiResult, ErrorItem, codes};
 use super::faults::Fault;
 use crate::jose::{self, Alg};
@@ -128,50 +128,76 @@ impl AppState {
         }
     }
 
-    /// Raises an event for a TPP: stores a signed SET if the TPP's subscription wants it.
-    pub fn raise_event(&self, spec: EventSpec) -> ApiResult<RaiseOutcome> {
-        self.check_event_spec(&spec)?;
-        let subs = self.store.subscriptions_of(&spec.client_id)?;
-        // AP-03: no subscription, nothing queued. N-11: only the types the subscription asks for.
+    /// Raises one event for a TPP: stores it with its signed SET if the TPP's subscription
+    /// wants it, then wakes the TPP's long polls.
+    pub async fn raise_event(&self, spec: EventSpec) -> ApiResult<RaiseOutcome> {
+        let mut outcomes = self.raise_events(None, vec![spec]).await?;
+        outcomes
+            .pop()
+            .ok_or_else(|| ApiError::Internal("one event raised, no outcome".into()))
+    }
+
+    /// What one trigger does, committed together (one transaction): an optional consent status
+    /// change and the events it raises. Either all of it is stored or none of it.
+    pub async fn raise_events(
+        &self,
+        change: Option<ConsentStatusChange>,
+        specs: Vec<EventSpec>,
+    ) -> ApiResult<Vec<RaiseOutcome>> {
+        for spec in &specs {
+            self.check_event_spec(spec)?;
+        }
+        let mut events = Vec::new();
+        let mut outcomes = Vec::new();
+        for spec in &specs {
+            match self.wanted(spec).await? {
+                Err(reason) => outcomes.push(RaiseOutcome {
+                    queued: false,
+                    jti: None,
+                    reason: Some(reason),
+                }),
+                Ok(()) => {
+                    let event = self.build_event(spec)?;
+                    outcomes.push(RaiseOutcome {
+                        queued: true,
+                        jti: Some(event.jti.clone()),
+                        reason: None,
+                    });
+                    events.push(event);
+                }
+            }
+        }
+        self.store.commit_trigger(change.as_ref(), &events).await?;
+        for e in &events {
+            self.notifier.wake(&e.client_id);
+        }
+        Ok(outcomes)
+    }
+
+    /// AP-03: no subscription, nothing queued. N-11: only the types the subscription asks for.
+    async fn wanted(&self, spec: &EventSpec) -> ApiResult<Result<(), &'static str>> {
+        let subs = self.store.subscriptions_of(&spec.client_id).await?;
         if subs.is_empty() && !self.has_fault(Fault::EventsWithoutSubscription) {
-            return Ok(RaiseOutcome {
-                queued: false,
-                jti: None,
-                reason: Some("the TPP has no event subscription"),
-            });
+            return Ok(Err("the TPP has no event subscription"));
         }
         if !subs.is_empty()
             && !subs.iter().any(|s| s.wants(spec.event_type))
             && !self.has_fault(Fault::UnsubscribedTypesDelivered)
         {
-            return Ok(RaiseOutcome {
-                queued: false,
-                jti: None,
-                reason: Some("the TPP's subscription does not ask for this event type"),
-            });
+            return Ok(Err(
+                "the TPP's subscription does not ask for this event type",
+            ));
         }
-        let event = self.build_set(&spec)?;
-        self.store.insert_event(&event)?;
-        self.notifier.wake(&spec.client_id);
-        Ok(RaiseOutcome {
-            queued: true,
-            jti: Some(event.jti),
-            reason: None,
-        })
+        Ok(Ok(()))
     }
 
-    /// The `events` member for one event (N-05..N-07).
-    fn event_payload(&self, spec: &EventSpec) -> Value {
-        let link = format!(
-            "{}{}",
-            self.api_url(""),
-            resource_path(&spec.resource_type, &spec.resource_id)
-        );
-        let subject = set::subject(
-            &spec.resource_id,
-            &spec.resource_type,
-            &[("v3.1".to_string(), link)],
-        );
+    /// The `events` member for one event (N-05..N-07), from the format-neutral facts.
+    fn event_payload(spec: &EventSpec, links: &[ResourceLink]) -> Value {
+        let links: Vec<(String, String)> = links
+            .iter()
+            .map(|l| (l.version.clone(), l.link.clone()))
+            .collect();
+        let subject = set::subject(&spec.resource_id, &spec.resource_type, &links);
         let mut body = Map::new();
         if let Some(r) = &spec.reason {
             body.insert("reason".into(), json!(r));
@@ -182,21 +208,28 @@ impl AppState {
         Value::Object(events)
     }
 
-    /// Builds and signs the SET once. Faults in the SET area bend exactly one claim or header here.
-    pub fn build_set(&self, spec: &EventSpec) -> ApiResult<NewEvent> {
+    /// Records what happened (format-neutral) and builds and signs its OBIE SET once. Faults in
+    /// the SET area bend exactly one claim or header of the SET here, never the event's facts.
+    pub fn build_event(&self, spec: &EventSpec) -> ApiResult<NewEvent> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let jti = uuid::Uuid::new_v4().to_string();
+        let event_id = uuid::Uuid::new_v4().to_string();
         let key = if self.has_fault(Fault::SetsKeyNotJti) {
             uuid::Uuid::new_v4().to_string()
         } else {
-            jti.clone()
+            event_id.clone()
         };
-        let mut events = self.event_payload(spec);
-        let sub = format!(
+        let url = format!(
             "{}{}",
             self.api_url(""),
             resource_path(&spec.resource_type, &spec.resource_id)
         );
+        let links = vec![ResourceLink {
+            version: "v3.1".into(),
+            link: url.clone(),
+        }];
+        // N-03: the interaction id of the causing call, else the event's own id.
+        let txn = spec.txn.clone().unwrap_or_else(|| event_id.clone());
+        let mut events = Self::event_payload(spec, &links);
         let claims = SetClaims {
             iss: self.issuer.clone(),
             iat: if self.has_fault(Fault::SetIatFuture) {
@@ -204,18 +237,14 @@ impl AppState {
             } else {
                 now
             },
-            jti: jti.clone(),
+            jti: event_id.clone(),
             aud: if self.has_fault(Fault::SetWrongAud) {
                 "obevents-someone-else".into()
             } else {
                 spec.client_id.clone()
             },
-            sub,
-            txn: if self.has_fault(Fault::SetMissingTxn) {
-                None
-            } else {
-                Some(spec.txn.clone().unwrap_or_else(|| jti.clone()))
-            },
+            sub: url,
+            txn: (!self.has_fault(Fault::SetMissingTxn)).then(|| txn.clone()),
             toe: now,
             events: Value::Null,
         };
@@ -227,6 +256,28 @@ impl AppState {
         if let Value::Object(m) = &mut payload {
             m.insert("events".into(), events);
         }
+        let token = self.sign_set(&payload, now)?;
+        Ok(NewEvent {
+            event_id,
+            jti: key,
+            client_id: spec.client_id.clone(),
+            event_type: spec.event_type.urn().into(),
+            resource_id: spec.resource_id.clone(),
+            resource_type: spec.resource_type.clone(),
+            resource_links: links,
+            txn: Some(txn),
+            toe: now,
+            details: EventDetails {
+                reason: spec.reason.clone(),
+            },
+            token: Some(token),
+            created_at: now,
+            deliveries: Vec::new(),
+        })
+    }
+
+    /// Signs a SET payload with the bank's key and OB header (J-02..J-05), as faults allow.
+    fn sign_set(&self, payload: &Value, now: i64) -> ApiResult<String> {
         let alg = if self.has_fault(Fault::SetUnsigned) {
             Alg::None
         } else if self.has_fault(Fault::SetRs256) {
@@ -241,17 +292,8 @@ impl AppState {
             signing_key.kid()
         };
         let header = jose::ob_header(alg, kid, &self.ob_header, now, false);
-        let body = serde_json::to_vec(&payload).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let token = jose::sign_compact(signing_key, &header, &body)?;
-        Ok(NewEvent {
-            jti: key,
-            client_id: spec.client_id.clone(),
-            event_type: spec.event_type.urn().into(),
-            resource_id: spec.resource_id.clone(),
-            resource_type: spec.resource_type.clone(),
-            token,
-            created_at: now,
-        })
+        let body = serde_json::to_vec(payload).map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(jose::sign_compact(signing_key, &header, &body)?)
     }
 }
 

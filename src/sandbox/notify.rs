@@ -32,4 +32,16 @@ impl Notifier {
             n.notify_waiters();
         }
     }
+
+    /// Wakes every waiting long poll, whatever its TPP: each re-reads the store and waits again
+    /// if it still has nothing. Used when cross-replica notices may have been missed.
+    pub fn wake_all(&self) {
+        let all: Vec<Arc<Notify>> = {
+            let map = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+            map.values().cloned().collect()
+        };
+        for n in all {
+            n.notify_waiters();
+        }
+    }
 }

@@ -152,7 +152,7 @@ impl AppState {
             ));
         }
         if p.unknown_ack == UnknownAck::Reject {
-            let unknown = self.store.unknown_jtis(&tpp.client_id, &req.ack)?;
+            let unknown = self.store.unknown_jtis(&tpp.client_id, &req.ack).await?;
             if !unknown.is_empty() {
                 return Err(ApiError::bad_request(ErrorItem::at(
                     codes::FIELD_INVALID,
@@ -202,7 +202,7 @@ impl AppState {
         let mut batch = if long_poll {
             self.long_poll(&tpp.client_id, &ops).await?
         } else {
-            self.store.poll(&ops)?
+            self.store.poll(&ops).await?
         };
         if self.has_fault(Fault::EmptyQueue404) && batch.sets.is_empty() && limit > 0 {
             return Err(ApiError::NotFound(ErrorItem::new(
@@ -236,13 +236,15 @@ impl AppState {
             notified.as_mut().enable();
             // Acks and errors apply once, on the first read.
             let batch = if first {
-                self.store.poll(ops)?
+                self.store.poll(ops).await?
             } else {
-                self.store.poll(&PollOps {
-                    ack: &[],
-                    set_errs: &[],
-                    ..ops.clone()
-                })?
+                self.store
+                    .poll(&PollOps {
+                        ack: &[],
+                        set_errs: &[],
+                        ..ops.clone()
+                    })
+                    .await?
             };
             first = false;
             if !batch.sets.is_empty() {

@@ -79,7 +79,7 @@ impl AppState {
     }
 
     /// POST /event-subscriptions (ES-02, ES-03, ES-04).
-    pub fn create_subscription(&self, tpp: &Tpp, body: &Value) -> ApiResult<Subscription> {
+    pub async fn create_subscription(&self, tpp: &Tpp, body: &Value) -> ApiResult<Subscription> {
         let mut c = Check::new();
         let fields = c.object(body, "").and_then(|top| {
             if let Some(allowed) = self.closed_members(&["Data"]) {
@@ -102,7 +102,8 @@ impl AppState {
         };
         if !self
             .store
-            .insert_subscription(&sub, self.has_fault(Fault::SubscriptionNo409))?
+            .insert_subscription(&sub, self.has_fault(Fault::SubscriptionNo409))
+            .await?
         {
             return Err(ApiError::Conflict(ErrorItem::new(
                 codes::RESOURCE_ALREADY_EXISTS,
@@ -113,14 +114,14 @@ impl AppState {
     }
 
     /// GET /event-subscriptions (ES-08): the caller's subscriptions, `[]` when none.
-    pub fn list_subscriptions(&self, tpp: &Tpp) -> ApiResult<Vec<Subscription>> {
-        Ok(self.store.subscriptions_of(&tpp.client_id)?)
+    pub async fn list_subscriptions(&self, tpp: &Tpp) -> ApiResult<Vec<Subscription>> {
+        Ok(self.store.subscriptions_of(&tpp.client_id).await?)
     }
 
     /// The subscription `id` if the caller owns it: unknown → 400 NotFound (G-11), another
     /// TPP's → 403 (G-10).
-    fn owned_subscription(&self, tpp: &Tpp, id: &str) -> ApiResult<Subscription> {
-        match self.store.subscription(id)? {
+    async fn owned_subscription(&self, tpp: &Tpp, id: &str) -> ApiResult<Subscription> {
+        match self.store.subscription(id).await? {
             None if self.has_fault(Fault::UnknownId404) => Err(ApiError::NotFound(ErrorItem::new(
                 codes::RESOURCE_NOT_FOUND,
                 format!("no event subscription with id {id}"),
@@ -134,13 +135,13 @@ impl AppState {
     }
 
     /// PUT /event-subscriptions/{id} (ES-10): full replace, answers the updated resource.
-    pub fn replace_subscription(
+    pub async fn replace_subscription(
         &self,
         tpp: &Tpp,
         id: &str,
         body: &Value,
     ) -> ApiResult<Subscription> {
-        let existing = self.owned_subscription(tpp, id)?;
+        let existing = self.owned_subscription(tpp, id).await?;
         let mut c = Check::new();
         let fields = c.object(body, "").and_then(|top| {
             if let Some(allowed) = self.closed_members(&["Data", "Links", "Meta"]) {
@@ -173,14 +174,14 @@ impl AppState {
             event_types: fields.event_types,
             ..existing
         };
-        self.store.replace_subscription(&updated)?;
+        self.store.replace_subscription(&updated).await?;
         Ok(updated)
     }
 
     /// DELETE /event-subscriptions/{id} (ES-11).
-    pub fn delete_subscription(&self, tpp: &Tpp, id: &str) -> ApiResult<Subscription> {
-        let existing = self.owned_subscription(tpp, id)?;
-        self.store.delete_subscription(id)?;
+    pub async fn delete_subscription(&self, tpp: &Tpp, id: &str) -> ApiResult<Subscription> {
+        let existing = self.owned_subscription(tpp, id).await?;
+        self.store.delete_subscription(id).await?;
         Ok(existing)
     }
 

@@ -11,10 +11,14 @@ use std::time::Duration;
 
 use josekit::jwk::JwkSet;
 use obevents::jose::{self, SigningKey};
+use obevents::sandbox::store::testing::{self, TempPg};
 use obevents::sandbox::{Bank, Fault, Faults, Sandbox, SandboxConfig};
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, RequestBuilder};
 use serde_json::{Map, Value, json};
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
 
 /// Prefix of the OBIE resources.
 pub const API: &str = "/open-banking/v3.1";
@@ -247,16 +251,69 @@ impl Resp {
     }
 }
 
+/// The engine a test binary runs its sandboxes on: `tests/sandbox.rs` sets SQLite,
+/// `tests/sandbox_pg.rs` PostgreSQL (`crate::ENGINE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// A database that outlives sandbox restarts within one test: a temporary SQLite file, or a
+/// throwaway PostgreSQL database; removed on drop.
+pub enum TestDb {
+    File(TempDb),
+    Postgres(TempPg),
+}
+
+impl TestDb {
+    /// A fresh database on this binary's engine.
+    pub async fn new() -> TestDb {
+        match crate::ENGINE {
+            Engine::Sqlite => TestDb::File(TempDb::new()),
+            Engine::Postgres => TestDb::Postgres(temp_pg().await),
+        }
+    }
+
+    /// What `--db` takes.
+    pub fn path(&self) -> String {
+        match self {
+            TestDb::File(f) => f.path(),
+            TestDb::Postgres(p) => p.url.clone(),
+        }
+    }
+}
+
+/// A throwaway database on the test PostgreSQL server.
+pub async fn temp_pg() -> TempPg {
+    let server = std::env::var(testing::ENV).expect("OBEVENTS_TEST_POSTGRES names the server");
+    tokio::time::timeout(LIMIT, TempPg::create(&server))
+        .await
+        .expect("creating a test database timed out")
+        .expect("creating a test database")
+}
+
 /// A sandbox under test: in-process (or, with [`TestBank::at`], one reached by URL).
 pub struct TestBank {
     sandbox: Option<Sandbox>,
     pub url: String,
     pub http: reqwest::Client,
+    /// The PostgreSQL database of this sandbox, dropped after it.
+    _db: Option<TestDb>,
 }
 
 impl TestBank {
+    /// A sandbox with an empty database on this binary's engine.
     pub async fn start(cfg: SandboxConfig) -> TestBank {
-        Self::start_db(cfg, ":memory:").await
+        match crate::ENGINE {
+            Engine::Sqlite => Self::start_db(cfg, ":memory:").await,
+            Engine::Postgres => {
+                let db = TestDb::new().await;
+                let mut bank = Self::start_db(cfg, &db.path()).await;
+                bank._db = Some(db);
+                bank
+            }
+        }
     }
 
     pub async fn start_bank(bank: Bank) -> TestBank {
@@ -274,6 +331,7 @@ impl TestBank {
             sandbox: Some(sandbox),
             url,
             http: http(),
+            _db: None,
         }
     }
 
@@ -283,6 +341,7 @@ impl TestBank {
             sandbox: None,
             url: url.trim_end_matches('/').to_string(),
             http: http(),
+            _db: None,
         }
     }
 
@@ -714,4 +773,42 @@ pub fn verify_response_signature(r: &Resp, jwks: &JwkSet) -> Map<String, Value> 
         "the signature also verifies over a different body"
     );
     decoded.header
+}
+
+// ---- the real binary --------------------------------------------------------------------------
+
+/// Spawns `obevents sandbox` on port 0 with `db`; returns the child and its base URL.
+pub async fn spawn_sandbox(db: &str) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_obevents"))
+        .args(["sandbox", "--addr", "127.0.0.1:0", "--db", db])
+        .env("OBEVENTS_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn obevents");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let url = tokio::time::timeout(LIMIT, async {
+        while let Some(line) = lines.next_line().await.expect("read stdout") {
+            if let Some(url) = line.trim().strip_prefix("listening on ") {
+                return url.to_string();
+            }
+        }
+        panic!("obevents exited without a listening line");
+    })
+    .await
+    .expect("no listening line in time");
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    (child, url)
+}
+
+pub async fn sigkill(mut child: Child) {
+    child.kill().await.expect("SIGKILL");
+    let status = tokio::time::timeout(LIMIT, child.wait())
+        .await
+        .expect("child did not die")
+        .expect("wait");
+    assert!(!status.success());
 }

@@ -4,8 +4,7 @@
 use std::process::Stdio;
 
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 use super::common::*;
 
@@ -110,42 +109,6 @@ async fn restart_on_the_same_database_keeps_key_clients_subscriptions_and_sets()
     let bank = TestBank::start_db(obie(), &db.path()).await;
     check_after_restart(&bank, &before).await;
     bank.stop().await;
-}
-
-/// Spawns `obevents sandbox` on port 0 with `db`; returns the child and its base URL.
-async fn spawn_sandbox(db: &str) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["sandbox", "--addr", "127.0.0.1:0", "--db", db])
-        .env("OBEVENTS_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn obevents");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let url = tokio::time::timeout(LIMIT, async {
-        while let Some(line) = lines.next_line().await.expect("read stdout") {
-            if let Some(url) = line.trim().strip_prefix("listening on ") {
-                return url.to_string();
-            }
-        }
-        panic!("obevents exited without a listening line");
-    })
-    .await
-    .expect("no listening line in time");
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    (child, url)
-}
-
-async fn sigkill(mut child: Child) {
-    child.kill().await.expect("SIGKILL");
-    let status = tokio::time::timeout(LIMIT, child.wait())
-        .await
-        .expect("child did not die")
-        .expect("wait");
-    assert!(!status.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -42,7 +42,7 @@ async fn g11_an_id_that_is_not_utf8_is_a_400_ob_error_after_authentication() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_survive_a_restart_on_another_port() {
-    let db = TempDb::new();
+    let db = TestDb::new().await;
     let bank = TestBank::start_db(obie(), &db.path()).await;
     let tpp = bank.tpp().await;
     tpp.get("/event-subscriptions").await.expect(200);

@@ -224,7 +224,7 @@ impl FromRequest<AppState> for SignedJson {
             }
             Some(Ok(sig)) => {
                 let client = match &tpp {
-                    Some(t) => state.store.client(&t.client_id)?,
+                    Some(t) => state.store.client(&t.client_id).await?,
                     None => None,
                 };
                 let jwks = client.and_then(|c| c.jwks);

@@ -102,7 +102,7 @@ async fn register(State(s): State<AppState>, headers: HeaderMap, body: Bytes) ->
             ));
         }
     };
-    match s.register_client(&value) {
+    match s.register_client(&value).await {
         Ok(r) => {
             let mut out = json!({
                 "client_id": r.client.client_id,
@@ -232,7 +232,7 @@ async fn token(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Re
             ));
         }
     }
-    match s.issue_token(creds, form.get("scope").map(String::as_str)) {
+    match s.issue_token(creds, form.get("scope").map(String::as_str)).await {
         Ok(t) => {
             let mut resp = json_response(
                 StatusCode::OK,

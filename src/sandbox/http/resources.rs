@@ -74,7 +74,7 @@ async fn create_subscription(
     auth: Authed<EventApiScopes>,
     SignedJson(body): SignedJson,
 ) -> ApiResult<Response> {
-    let sub = s.create_subscription(&auth, &body.value)?;
+    let sub = s.create_subscription(&auth, &body.value).await?;
     let path = format!("/event-subscriptions/{}", sub.id);
     Ok(created(
         s.api_url(&path),
@@ -87,7 +87,8 @@ async fn list_subscriptions(
     auth: Authed<EventApiScopes>,
 ) -> ApiResult<Response> {
     let items: Vec<Value> = s
-        .list_subscriptions(&auth)?
+        .list_subscriptions(&auth)
+        .await?
         .iter()
         .map(|x| s.subscription_data(x))
         .collect();
@@ -107,7 +108,7 @@ async fn replace_subscription(
     ResourceId(id): ResourceId,
     SignedJson(body): SignedJson,
 ) -> ApiResult<Response> {
-    let sub = s.replace_subscription(&auth, &id, &body.value)?;
+    let sub = s.replace_subscription(&auth, &id, &body.value).await?;
     let path = format!("/event-subscriptions/{}", sub.id);
     Ok(json_response(
         StatusCode::OK,
@@ -120,7 +121,7 @@ async fn delete_subscription(
     auth: Authed<EventApiScopes>,
     ResourceId(id): ResourceId,
 ) -> ApiResult<Response> {
-    let sub = s.delete_subscription(&auth, &id)?;
+    let sub = s.delete_subscription(&auth, &id).await?;
     Ok(deleted(&s, s.subscription_data(&sub)))
 }
 
@@ -131,7 +132,7 @@ async fn create_callback_url(
     auth: Authed<EventApiScopes>,
     SignedJson(body): SignedJson,
 ) -> ApiResult<Response> {
-    let cb = s.create_callback_url(&auth, &body.value)?;
+    let cb = s.create_callback_url(&auth, &body.value).await?;
     let path = format!("/callback-urls/{}", cb.id);
     Ok(created(
         s.api_url(&path),
@@ -144,7 +145,8 @@ async fn list_callback_urls(
     auth: Authed<EventApiScopes>,
 ) -> ApiResult<Response> {
     let items: Vec<Value> = s
-        .list_callback_urls(&auth)?
+        .list_callback_urls(&auth)
+        .await?
         .iter()
         .map(|x| s.callback_url_data(x))
         .collect();
@@ -160,7 +162,7 @@ async fn replace_callback_url(
     ResourceId(id): ResourceId,
     SignedJson(body): SignedJson,
 ) -> ApiResult<Response> {
-    let cb = s.replace_callback_url(&auth, &id, &body.value)?;
+    let cb = s.replace_callback_url(&auth, &id, &body.value).await?;
     let path = format!("/callback-urls/{}", cb.id);
     Ok(json_response(
         StatusCode::OK,
@@ -173,7 +175,7 @@ async fn delete_callback_url(
     auth: Authed<EventApiScopes>,
     ResourceId(id): ResourceId,
 ) -> ApiResult<Response> {
-    let cb = s.delete_callback_url(&auth, &id)?;
+    let cb = s.delete_callback_url(&auth, &id).await?;
     Ok(deleted(&s, s.callback_url_data(&cb)))
 }
 
@@ -195,7 +197,7 @@ async fn create_consent(
     auth: Authed<AccountsScope>,
     body: ObJson,
 ) -> ApiResult<Response> {
-    let consent = s.create_consent(&auth, &body.value)?;
+    let consent = s.create_consent(&auth, &body.value).await?;
     let body = s.consent_json(&consent);
     Ok(created(
         s.api_url(&format!(
@@ -211,6 +213,6 @@ async fn get_consent(
     auth: Authed<AccountsScope>,
     ResourceId(id): ResourceId,
 ) -> ApiResult<Response> {
-    let consent = s.owned_consent(&auth, &id)?;
+    let consent = s.owned_consent(&auth, &id).await?;
     Ok(json_response(StatusCode::OK, &s.consent_json(&consent)))
 }

@@ -34,7 +34,7 @@ async fn authorise(
     auth: Authed<AnyScope>,
     ResourceId(id): ResourceId,
 ) -> ApiResult<Response> {
-    let consent = s.authorise_consent(&auth, &id)?;
+    let consent = s.authorise_consent(&auth, &id).await?;
     Ok(json_response(StatusCode::OK, &s.consent_json(&consent)))
 }
 
@@ -44,7 +44,7 @@ async fn revoke(
     auth: Authed<AnyScope>,
     ResourceId(id): ResourceId,
 ) -> ApiResult<Response> {
-    s.revoke_consent(&auth, &id, Some(iid.0))?;
+    s.revoke_consent(&auth, &id, Some(iid.0)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -98,7 +98,7 @@ async fn inject(
             parsed
         });
         if let Some(id) = &client_id
-            && s.store.client(id)?.is_none()
+            && s.store.client(id).await?.is_none()
         {
             c.invalid("clientId", format!("no client with id {id}"));
         }
@@ -118,7 +118,7 @@ async fn inject(
     c.finish()?;
     let spec =
         spec.ok_or_else(|| ApiError::Internal("validation passed without an event".into()))?;
-    let outcome = s.raise_event(spec)?;
+    let outcome = s.raise_event(spec).await?;
     let status = if outcome.queued {
         StatusCode::CREATED
     } else {
@@ -148,7 +148,7 @@ async fn list(State(s): State<AppState>, RawQuery(query): RawQuery) -> ApiResult
         }
     }
     let client_id = client_id.ok_or_else(|| ApiError::missing("clientId", "give ?clientId=…"))?;
-    let mut events = s.store.events_of(&client_id, limit + 1)?;
+    let mut events = s.store.events_of(&client_id, limit + 1).await?;
     let more = events.len() > limit;
     events.truncate(limit);
     Ok(json_response(
@@ -168,7 +168,7 @@ async fn reset(State(s): State<AppState>, body: ObJson) -> ApiResult<Response> {
         }
         None => return Err(ApiError::missing("clientId", "clientId is required")),
     };
-    let deleted = s.store.reset_events(&client_id)?;
+    let deleted = s.store.reset_events(&client_id).await?;
     Ok(json_response(
         StatusCode::OK,
         &json!({ "deleted": deleted }),

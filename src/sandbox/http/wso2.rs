@@ -134,7 +134,7 @@ async fn create_events(State(s): State<AppState>, headers: HeaderMap, body: Byte
             );
         }
     };
-    match s.store.client(client_id) {
+    match s.store.client(client_id).await {
         Ok(Some(_)) => {}
         Ok(None) => {
             return wso2_error(
@@ -145,7 +145,7 @@ async fn create_events(State(s): State<AppState>, headers: HeaderMap, body: Byte
         }
         Err(e) => return ApiError::from(e).into_response(),
     }
-    match s.store.consent(resource_id) {
+    match s.store.consent(resource_id).await {
         Ok(Some(c)) if c.client_id == client_id => {}
         Ok(_) => {
             return wso2_error(
@@ -197,13 +197,11 @@ async fn create_events(State(s): State<AppState>, headers: HeaderMap, body: Byte
             return wso2_error(StatusCode::BAD_REQUEST, "invalid_request_payload", msg);
         }
     }
-    let mut ids = Vec::new();
-    for spec in specs {
-        match s.raise_event(spec) {
-            Ok(o) => ids.extend(o.jti),
-            Err(e) => return e.into_response(),
-        }
-    }
+    // Every event of one request commits together, or none does.
+    let ids: Vec<String> = match s.raise_events(None, specs).await {
+        Ok(outcomes) => outcomes.into_iter().filter_map(|o| o.jti).collect(),
+        Err(e) => return e.into_response(),
+    };
     match ids.first() {
         Some(first) => json_response(StatusCode::CREATED, &json!({ "notificationsID": first })),
         None => wso2_error(

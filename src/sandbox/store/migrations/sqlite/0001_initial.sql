@@ -1,4 +1,4 @@
--- obevents sandbox schema, version 1. Applied once per database (PRAGMA user_version).
+-- Migration 1 (release 0.1): the first schema. Databases written by 0.1 recorded it as PRAGMA user_version = 1.
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL

@@ -1,0 +1,393 @@
+//! PostgreSQL: events (format-neutral rows with the signed SET), the polling queue, triggers
+//! that commit a state change with their events and wake-up notices, and push deliveries.
+
+use std::collections::BTreeSet;
+
+use tokio_postgres::Row;
+
+use super::{PgStore, WAKE_CHANNEL};
+use crate::sandbox::domain::{
+    Attempt, AttemptVerdict, ConsentStatusChange, DeliveryFormat, DeliveryRecord, DeliveryState,
+    DueDelivery, EventRecord, EventState, NewEvent, PollBatch, PollOps,
+};
+use crate::sandbox::store::{Result, StoreError, now_ms, to_json};
+
+fn format_of(s: &str) -> Result<DeliveryFormat> {
+    DeliveryFormat::parse(s).ok_or_else(|| StoreError::Corrupt(format!("delivery format {s}")))
+}
+
+impl PgStore {
+    pub async fn commit_trigger(
+        &self,
+        change: Option<&ConsentStatusChange>,
+        events: &[NewEvent],
+    ) -> Result<()> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        if let Some(ch) = change {
+            tx.execute(
+                "UPDATE consents SET status = $2, status_updated_at = $3 WHERE consent_id = $1",
+                &[&ch.consent_id, &ch.status.as_str(), &ch.at],
+            )
+            .await?;
+        }
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO events (event_id, jti, client_id, event_type, resource_id, resource_type,
+                   resource_links, txn, toe, details, token, state, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING seq",
+            )
+            .await?;
+        let delivery = tx
+            .prepare_cached(
+                "INSERT INTO deliveries (id, event_seq, client_id, format, url, state,
+                   next_attempt_at, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $7)",
+            )
+            .await?;
+        let mut woken = BTreeSet::new();
+        for e in events {
+            let state = if e.token.is_some() {
+                EventState::Awaiting
+            } else {
+                EventState::NotQueued
+            };
+            let row = tx
+                .query_one(
+                    &insert,
+                    &[
+                        &e.event_id,
+                        &e.jti,
+                        &e.client_id,
+                        &e.event_type,
+                        &e.resource_id,
+                        &e.resource_type,
+                        &to_json(&e.resource_links),
+                        &e.txn,
+                        &e.toe,
+                        &to_json(&e.details),
+                        &e.token,
+                        &state.code(),
+                        &e.created_at,
+                    ],
+                )
+                .await?;
+            let seq: i64 = row.try_get(0)?;
+            for d in &e.deliveries {
+                tx.execute(
+                    &delivery,
+                    &[
+                        &d.id,
+                        &seq,
+                        &e.client_id,
+                        &d.format.as_str(),
+                        &d.url,
+                        &d.next_attempt_at,
+                        &now_ms(),
+                    ],
+                )
+                .await?;
+            }
+            woken.insert(e.client_id.as_str());
+        }
+        // Delivered on commit only, to every replica's listener (this one's included).
+        for client in woken {
+            tx.execute("SELECT pg_notify($1, $2)", &[&WAKE_CHANNEL, &client])
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn unknown_jtis(&self, client_id: &str, jtis: &[String]) -> Result<Vec<String>> {
+        if jtis.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .conn()
+            .await?
+            .query(
+                "SELECT jti FROM events WHERE client_id = $1 AND jti = ANY($2)",
+                &[&client_id, &jtis],
+            )
+            .await?;
+        let known = rows
+            .iter()
+            .map(|r| r.try_get::<_, String>(0))
+            .collect::<std::result::Result<BTreeSet<_>, _>>()?;
+        Ok(jtis
+            .iter()
+            .filter(|j| !known.contains(*j))
+            .cloned()
+            .collect())
+    }
+
+    pub async fn poll(&self, ops: &PollOps<'_>) -> Result<PollBatch> {
+        let mut c = self.conn().await?;
+        if ops.ack.is_empty() && ops.set_errs.is_empty() {
+            return select_batch(&c, ops).await;
+        }
+        let tx = c.transaction().await?;
+        if !ops.ack.is_empty() {
+            if ops.scope_acks {
+                tx.execute(
+                    "UPDATE events SET state = 1 WHERE client_id = $1 AND jti = ANY($2) AND state <> 1",
+                    &[&ops.client_id, &ops.ack],
+                )
+                .await?;
+            } else {
+                tx.execute(
+                    "UPDATE events SET state = 1 WHERE jti = ANY($1) AND state <> 1",
+                    &[&ops.ack],
+                )
+                .await?;
+            }
+        }
+        for (jti, err, desc) in ops.set_errs {
+            tx.execute(
+                "UPDATE events SET err = $3, err_description = $4,
+                   state = CASE WHEN $5 AND state = 0 THEN 2 ELSE state END
+                 WHERE client_id = $1 AND jti = $2",
+                &[&ops.client_id, jti, err, desc, &ops.drop_errored],
+            )
+            .await?;
+        }
+        let batch = select_batch(&tx, ops).await?;
+        tx.commit().await?;
+        Ok(batch)
+    }
+
+    pub async fn reset_events(&self, client_id: &str) -> Result<usize> {
+        Ok(self
+            .conn()
+            .await?
+            .execute("DELETE FROM events WHERE client_id = $1", &[&client_id])
+            .await? as usize)
+    }
+
+    pub async fn events_of(&self, client_id: &str, limit: usize) -> Result<Vec<EventRecord>> {
+        let rows = self
+            .conn()
+            .await?
+            .query(
+                "SELECT jti, client_id, event_type, resource_id, resource_type, state, created_at,
+                   err, err_description
+                 FROM events WHERE client_id = $1 ORDER BY seq DESC LIMIT $2",
+                &[&client_id, &(limit as i64)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EventRecord {
+                    jti: r.try_get(0)?,
+                    client_id: r.try_get(1)?,
+                    event_type: r.try_get(2)?,
+                    resource_id: r.try_get(3)?,
+                    resource_type: r.try_get(4)?,
+                    state: EventState::from_code(r.try_get(5)?),
+                    created_at: r.try_get(6)?,
+                    err: r.try_get(7)?,
+                    err_description: r.try_get(8)?,
+                })
+            })
+            .collect()
+    }
+
+    // ---- deliveries -------------------------------------------------------------------------
+
+    pub async fn due_deliveries(&self, now_ms: i64, limit: usize) -> Result<Vec<DueDelivery>> {
+        let rows = self
+            .conn()
+            .await?
+            .query(
+                "SELECT d.id, d.client_id, d.format, d.url, d.attempts, d.event_seq, e.token
+                 FROM deliveries d JOIN events e ON e.seq = d.event_seq
+                 WHERE d.state = 0 AND d.next_attempt_at <= $1
+                 ORDER BY d.next_attempt_at LIMIT $2",
+                &[&now_ms, &(limit as i64)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DueDelivery {
+                    id: r.try_get(0)?,
+                    client_id: r.try_get(1)?,
+                    format: format_of(r.try_get(2)?)?,
+                    url: r.try_get(3)?,
+                    attempts: r.try_get(4)?,
+                    event_seq: r.try_get(5)?,
+                    token: r.try_get(6)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn record_attempt(
+        &self,
+        delivery_id: &str,
+        a: &Attempt,
+        verdict: AttemptVerdict,
+    ) -> Result<()> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        tx.execute(
+            "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, latency_ms,
+               status_code, error, interaction_id, response_excerpt)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &delivery_id,
+                &a.attempt,
+                &a.started_at,
+                &a.latency_ms,
+                &a.status_code,
+                &a.error,
+                &a.interaction_id,
+                &a.response_excerpt,
+            ],
+        )
+        .await?;
+        let (state, next) = match verdict {
+            AttemptVerdict::Delivered => (DeliveryState::Delivered, None),
+            AttemptVerdict::RetryAt(at) => (DeliveryState::Pending, Some(at)),
+            AttemptVerdict::Failed => (DeliveryState::Failed, None),
+        };
+        tx.execute(
+            "UPDATE deliveries SET state = $2, attempts = $3, next_attempt_at = $4, updated_at = $5
+             WHERE id = $1",
+            &[&delivery_id, &state.code(), &a.attempt, &next, &now_ms()],
+        )
+        .await?;
+        if verdict == AttemptVerdict::Delivered {
+            // R-09: a SET pushed and accepted is not served again by polling.
+            tx.execute(
+                "UPDATE events SET state = 1 WHERE state = 0 AND seq =
+                   (SELECT event_seq FROM deliveries WHERE id = $1 AND format = 'obie')",
+                &[&delivery_id],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn deliveries_of(
+        &self,
+        client_id: &str,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>> {
+        let c = self.conn().await?;
+        let rows = c
+            .query(
+                "SELECT d.id, e.event_id, e.event_type, d.format, d.url, d.state,
+                   d.next_attempt_at, d.created_at
+                 FROM deliveries d JOIN events e ON e.seq = d.event_seq
+                 WHERE d.client_id = $1 ORDER BY d.created_at DESC, d.id DESC LIMIT $2",
+                &[&client_id, &(limit as i64)],
+            )
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id: String = r.try_get(0)?;
+            let state: i64 = r.try_get(5)?;
+            let attempts = c
+                .query(
+                    "SELECT attempt, started_at, latency_ms, status_code, error, interaction_id,
+                       response_excerpt
+                     FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt DESC",
+                    &[&id],
+                )
+                .await?
+                .iter()
+                .map(attempt_from_row)
+                .collect::<Result<Vec<_>>>()?;
+            out.push(DeliveryRecord {
+                event_id: r.try_get(1)?,
+                event_type: r.try_get(2)?,
+                format: format_of(r.try_get(3)?)?,
+                url: r.try_get(4)?,
+                state: DeliveryState::from_code(state)
+                    .ok_or_else(|| StoreError::Corrupt(format!("delivery state {state}")))?,
+                next_attempt_at: r.try_get(6)?,
+                created_at: r.try_get(7)?,
+                id,
+                attempts,
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn retry_delivery(
+        &self,
+        client_id: &str,
+        delivery_id: &str,
+        now_ms: i64,
+    ) -> Result<bool> {
+        Ok(self
+            .conn()
+            .await?
+            .execute(
+                "UPDATE deliveries SET state = 0, next_attempt_at = $3, updated_at = $3
+                 WHERE id = $1 AND client_id = $2",
+                &[&delivery_id, &client_id, &now_ms],
+            )
+            .await?
+            > 0)
+    }
+}
+
+fn attempt_from_row(r: &Row) -> Result<Attempt> {
+    Ok(Attempt {
+        attempt: r.try_get(0)?,
+        started_at: r.try_get(1)?,
+        latency_ms: r.try_get(2)?,
+        status_code: r.try_get(3)?,
+        error: r.try_get(4)?,
+        interaction_id: r.try_get(5)?,
+        response_excerpt: r.try_get(6)?,
+    })
+}
+
+/// The oldest awaiting SETs and whether any were left out (AP-12): one indexed range scan of
+/// at most `limit + 1` rows.
+async fn select_batch(
+    c: &impl deadpool_postgres::GenericClient,
+    ops: &PollOps<'_>,
+) -> Result<PollBatch> {
+    let mut batch = PollBatch::default();
+    let fetch = ops.limit.saturating_add(1).min(i64::MAX as usize) as i64;
+    let rows = if ops.limit == 0 {
+        Vec::new()
+    } else if ops.scope_select {
+        let stmt = c
+            .prepare_cached(
+                "SELECT jti, token FROM events WHERE client_id = $1 AND state = 0 ORDER BY seq LIMIT $2",
+            )
+            .await?;
+        c.query(&stmt, &[&ops.client_id, &fetch]).await?
+    } else {
+        c.query(
+            "SELECT jti, token FROM events WHERE state = 0 ORDER BY seq LIMIT $1",
+            &[&fetch],
+        )
+        .await?
+    };
+    if ops.limit == 0 {
+        let exists = if ops.scope_select {
+            c.query_one(
+                "SELECT EXISTS (SELECT 1 FROM events WHERE client_id = $1 AND state = 0)",
+                &[&ops.client_id],
+            )
+            .await?
+        } else {
+            c.query_one("SELECT EXISTS (SELECT 1 FROM events WHERE state = 0)", &[])
+                .await?
+        };
+        batch.more_available = exists.try_get(0)?;
+        return Ok(batch);
+    }
+    batch.more_available = rows.len() > ops.limit;
+    for r in rows.iter().take(ops.limit) {
+        batch.sets.push((r.try_get(0)?, r.try_get(1)?));
+    }
+    Ok(batch)
+}

@@ -1,0 +1,503 @@
+//! The shared engine: PostgreSQL through tokio-postgres with a deadpool connection pool, for
+//! several `obevents sandbox` replicas behind a load balancer. This file owns opening,
+//! migrations, the cross-replica wake-up listener, meta, clients, subscriptions, callback URLs
+//! and consents; `events.rs` owns events, polling and deliveries.
+//!
+//! Nothing here relies on process state: one subscription per TPP is a partial unique index,
+//! keys are inserted conflict-free, a poll's acks and select share a transaction, and
+//! migrations run under an advisory lock so two replicas starting at once apply them once.
+//! Every event commit sends `NOTIFY obevents_wake, '<client id>'`; each replica LISTENs on a
+//! dedicated connection and wakes its own long polls for that client.
+
+mod events;
+
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use futures::StreamExt;
+use tokio_postgres::{AsyncMessage, NoTls, Row};
+use tokio_util::sync::CancellationToken;
+
+use super::migrations::{self, Migration};
+use super::sqlite::ConsentRow;
+use super::{Result, StoreError, json_list, parse_list};
+use crate::sandbox::domain::{CallbackUrl, Client, Consent, Subscription};
+
+/// The LISTEN/NOTIFY channel of "an event was stored for this client".
+pub const WAKE_CHANNEL: &str = "obevents_wake";
+/// Key of the advisory lock that serialises migrations across replicas.
+const MIGRATION_LOCK: i64 = 0x6f62_6576_656e_7473;
+/// Connections per replica: enough for a CPU's worth of concurrent requests and held polls
+/// re-reading after a wake-up; a held poll holds no connection while it waits.
+const POOL_SIZE: usize = 16;
+
+/// What a wake-up notice asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wakeup<'a> {
+    /// An event was stored for this client on some replica.
+    Client(&'a str),
+    /// Notices may have been missed (the listener reconnected): wake every waiter to re-read.
+    All,
+}
+
+/// The PostgreSQL engine; cheap to clone.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+    /// For the listener's own connection (boxed: the engines of `Store` stay small).
+    config: std::sync::Arc<tokio_postgres::Config>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PgStore")
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => StoreError::Postgres(e),
+            other => StoreError::Pool(other.to_string()),
+        }
+    }
+}
+
+/// True when `e` is a unique-index violation (the database refusing a second row).
+fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+}
+
+/// An insert's result: true if stored, false if a unique index refused it, else the error.
+fn unless_unique<T>(inserted: std::result::Result<T, tokio_postgres::Error>) -> Result<bool> {
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn migrate(pool: &Pool, list: &[Migration]) -> Result<()> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    tx.batch_execute(migrations::TABLE_SQL).await?;
+    let applied: Option<i64> = tx
+        .query_one("SELECT MAX(version) FROM schema_migrations", &[])
+        .await?
+        .try_get(0)?;
+    let todo =
+        migrations::pending(list, applied.unwrap_or(0)).map_err(|found| StoreError::TooNew {
+            found,
+            known: migrations::latest(list),
+        })?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    for m in todo {
+        tx.batch_execute(m.sql).await?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            &[&m.version, &m.name, &now],
+        )
+        .await?;
+        tracing::info!(
+            version = m.version,
+            name = m.name,
+            "applied PostgreSQL migration"
+        );
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+impl PgStore {
+    /// Connects a pool to `url` (`postgres://user:pass@host:port/db`) and migrates.
+    pub async fn open(url: &str) -> Result<PgStore> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Open(format!("invalid PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Open(e.to_string()))?;
+        migrate(&pool, migrations::POSTGRES).await?;
+        Ok(PgStore {
+            pool,
+            config: std::sync::Arc::new(config),
+        })
+    }
+
+    pub(crate) async fn conn(&self) -> Result<deadpool_postgres::Object> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// Listens for other replicas' wake-up notices on a dedicated connection until `stop`;
+    /// reconnects after a failure (and then wakes everyone, since notices may have been lost).
+    pub fn spawn_listener(
+        &self,
+        wake: impl Fn(Wakeup<'_>) + Send + Sync + 'static,
+        stop: CancellationToken,
+    ) {
+        let config = std::sync::Arc::clone(&self.config);
+        tokio::spawn(async move {
+            let mut first = true;
+            loop {
+                let run = listen(&config, &wake, first);
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    r = run => if let Err(e) = r {
+                        tracing::warn!(error = %e, "wake-up listener lost its connection; reconnecting");
+                    },
+                }
+                first = false;
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+        });
+    }
+
+    // ---- meta -------------------------------------------------------------------------------
+
+    pub async fn meta_get_or_insert(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> String,
+    ) -> Result<String> {
+        let c = self.conn().await?;
+        if let Some(row) = c
+            .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])
+            .await?
+        {
+            return Ok(row.try_get(0)?);
+        }
+        // Two replicas starting at once both get here; the first insert wins, and both read it.
+        c.execute(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            &[&key, &make()],
+        )
+        .await?;
+        Ok(
+            c.query_one("SELECT value FROM meta WHERE key = $1", &[&key])
+                .await?
+                .try_get(0)?,
+        )
+    }
+
+    // ---- clients ----------------------------------------------------------------------------
+
+    pub async fn upsert_client(&self, c: &Client) -> Result<()> {
+        self.conn()
+            .await?
+            .execute(
+                "INSERT INTO clients (client_id, secret_hash, client_name, scope, jwks, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (client_id) DO UPDATE SET secret_hash = excluded.secret_hash,
+                   client_name = excluded.client_name, scope = excluded.scope, jwks = excluded.jwks",
+                &[
+                    &c.client_id,
+                    &c.secret_hash,
+                    &c.client_name,
+                    &c.scopes.join(" "),
+                    &c.jwks,
+                    &c.created_at,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn client(&self, client_id: &str) -> Result<Option<Client>> {
+        let c = self.conn().await?;
+        let stmt = c
+            .prepare_cached(
+                "SELECT client_id, secret_hash, client_name, scope, jwks, created_at
+                 FROM clients WHERE client_id = $1",
+            )
+            .await?;
+        let Some(r) = c.query_opt(&stmt, &[&client_id]).await? else {
+            return Ok(None);
+        };
+        let scope: String = r.try_get(3)?;
+        Ok(Some(Client {
+            client_id: r.try_get(0)?,
+            secret_hash: r.try_get(1)?,
+            client_name: r.try_get(2)?,
+            scopes: scope.split_whitespace().map(String::from).collect(),
+            jwks: r.try_get(4)?,
+            created_at: r.try_get(5)?,
+        }))
+    }
+
+    // ---- event subscriptions ----------------------------------------------------------------
+
+    fn subscription_from_row(r: &Row) -> Result<Subscription> {
+        let types: Option<String> = r.try_get(4)?;
+        Ok(Subscription {
+            id: r.try_get(0)?,
+            client_id: r.try_get(1)?,
+            version: r.try_get(2)?,
+            callback_url: r.try_get(3)?,
+            event_types: types.as_deref().map(parse_list).transpose()?,
+            created_at: r.try_get(5)?,
+        })
+    }
+
+    pub async fn subscriptions_of(&self, client_id: &str) -> Result<Vec<Subscription>> {
+        let c = self.conn().await?;
+        let stmt = c
+            .prepare_cached(
+                "SELECT id, client_id, version, callback_url, event_types, created_at
+                 FROM event_subscriptions WHERE client_id = $1 ORDER BY created_at, ord",
+            )
+            .await?;
+        c.query(&stmt, &[&client_id])
+            .await?
+            .iter()
+            .map(Self::subscription_from_row)
+            .collect()
+    }
+
+    pub async fn subscription(&self, id: &str) -> Result<Option<Subscription>> {
+        let c = self.conn().await?;
+        c.query_opt(
+            "SELECT id, client_id, version, callback_url, event_types, created_at
+             FROM event_subscriptions WHERE id = $1",
+            &[&id],
+        )
+        .await?
+        .as_ref()
+        .map(Self::subscription_from_row)
+        .transpose()
+    }
+
+    pub async fn insert_subscription(&self, s: &Subscription, allow_second: bool) -> Result<bool> {
+        let inserted = self
+            .conn()
+            .await?
+            .execute(
+                "INSERT INTO event_subscriptions (id, client_id, version, callback_url, event_types, created_at, extra)
+                 VALUES ($1, $2, $3, $4, $5, $6,
+                   $7 AND EXISTS (SELECT 1 FROM event_subscriptions WHERE client_id = $2))",
+                &[
+                    &s.id,
+                    &s.client_id,
+                    &s.version,
+                    &s.callback_url,
+                    &s.event_types.as_deref().map(json_list),
+                    &s.created_at,
+                    &allow_second,
+                ],
+            )
+            .await;
+        unless_unique(inserted)
+    }
+
+    pub async fn replace_subscription(&self, s: &Subscription) -> Result<()> {
+        self.conn()
+            .await?
+            .execute(
+                "UPDATE event_subscriptions SET version = $2, callback_url = $3, event_types = $4 WHERE id = $1",
+                &[&s.id, &s.version, &s.callback_url, &s.event_types.as_deref().map(json_list)],
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_subscription(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .conn()
+            .await?
+            .execute("DELETE FROM event_subscriptions WHERE id = $1", &[&id])
+            .await?
+            > 0)
+    }
+
+    // ---- callback urls ----------------------------------------------------------------------
+
+    fn callback_from_row(r: &Row) -> Result<CallbackUrl> {
+        Ok(CallbackUrl {
+            id: r.try_get(0)?,
+            client_id: r.try_get(1)?,
+            url: r.try_get(2)?,
+            version: r.try_get(3)?,
+            created_at: r.try_get(4)?,
+        })
+    }
+
+    pub async fn callback_urls_of(&self, client_id: &str) -> Result<Vec<CallbackUrl>> {
+        self.conn()
+            .await?
+            .query(
+                "SELECT id, client_id, url, version, created_at FROM callback_urls
+                 WHERE client_id = $1 ORDER BY created_at, ord",
+                &[&client_id],
+            )
+            .await?
+            .iter()
+            .map(Self::callback_from_row)
+            .collect()
+    }
+
+    pub async fn callback_url(&self, id: &str) -> Result<Option<CallbackUrl>> {
+        self.conn()
+            .await?
+            .query_opt(
+                "SELECT id, client_id, url, version, created_at FROM callback_urls WHERE id = $1",
+                &[&id],
+            )
+            .await?
+            .as_ref()
+            .map(Self::callback_from_row)
+            .transpose()
+    }
+
+    pub async fn insert_callback_url(&self, c: &CallbackUrl, allow_second: bool) -> Result<bool> {
+        let inserted = self
+            .conn()
+            .await?
+            .execute(
+                "INSERT INTO callback_urls (id, client_id, url, version, created_at, extra)
+                 VALUES ($1, $2, $3, $4, $5,
+                   $6 AND EXISTS (SELECT 1 FROM callback_urls WHERE client_id = $2))",
+                &[
+                    &c.id,
+                    &c.client_id,
+                    &c.url,
+                    &c.version,
+                    &c.created_at,
+                    &allow_second,
+                ],
+            )
+            .await;
+        unless_unique(inserted)
+    }
+
+    pub async fn replace_callback_url(&self, c: &CallbackUrl) -> Result<()> {
+        self.conn()
+            .await?
+            .execute(
+                "UPDATE callback_urls SET url = $2, version = $3 WHERE id = $1",
+                &[&c.id, &c.url, &c.version],
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_callback_url(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .conn()
+            .await?
+            .execute("DELETE FROM callback_urls WHERE id = $1", &[&id])
+            .await?
+            > 0)
+    }
+
+    // ---- consents ---------------------------------------------------------------------------
+
+    pub async fn insert_consent(&self, c: &Consent) -> Result<()> {
+        self.conn()
+            .await?
+            .execute(
+                "INSERT INTO consents (consent_id, client_id, status, permissions, expiration,
+                   transaction_from, transaction_to, created_at, status_updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[
+                    &c.consent_id,
+                    &c.client_id,
+                    &c.status.as_str(),
+                    &json_list(&c.permissions),
+                    &c.expiration,
+                    &c.transaction_from,
+                    &c.transaction_to,
+                    &c.created_at,
+                    &c.status_updated_at,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn consent(&self, consent_id: &str) -> Result<Option<Consent>> {
+        let Some(r) = self
+            .conn()
+            .await?
+            .query_opt(
+                "SELECT consent_id, client_id, status, permissions, expiration, transaction_from,
+                   transaction_to, created_at, status_updated_at FROM consents WHERE consent_id = $1",
+                &[&consent_id],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        ConsentRow {
+            consent_id: r.try_get(0)?,
+            client_id: r.try_get(1)?,
+            status: r.try_get(2)?,
+            permissions: r.try_get(3)?,
+            expiration: r.try_get(4)?,
+            transaction_from: r.try_get(5)?,
+            transaction_to: r.try_get(6)?,
+            created_at: r.try_get(7)?,
+            status_updated_at: r.try_get(8)?,
+        }
+        .into_consent()
+        .map(Some)
+    }
+}
+
+/// One LISTEN session: connect, subscribe, forward notices until the connection fails.
+async fn listen(
+    config: &tokio_postgres::Config,
+    wake: &(impl Fn(Wakeup<'_>) + Send + Sync),
+    first: bool,
+) -> Result<()> {
+    let (client, mut connection) = config.connect(NoTls).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<
+        std::result::Result<String, tokio_postgres::Error>,
+    >();
+    // The connection must be polled for the LISTEN below to complete, so drive it first.
+    let driver = tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(m) = messages.next().await {
+            let item = match m {
+                Ok(AsyncMessage::Notification(n)) => Ok(n.payload().to_string()),
+                Ok(_) => continue,
+                Err(e) => Err(e),
+            };
+            let failed = item.is_err();
+            if tx.send(item).is_err() || failed {
+                return;
+            }
+        }
+    });
+    let result = async {
+        client
+            .batch_execute(&format!("LISTEN {WAKE_CHANNEL}"))
+            .await?;
+        if !first {
+            wake(Wakeup::All);
+        }
+        while let Some(item) = rx.recv().await {
+            wake(Wakeup::Client(&item?));
+        }
+        Err(StoreError::Open("the wake-up connection closed".into()))
+    }
+    .await;
+    driver.abort();
+    result
+}

@@ -1,0 +1,404 @@
+//! The embedded engine: SQLite through rusqlite, one connection. This file owns opening,
+//! migrations, meta, clients, subscriptions, callback URLs and consents; `events.rs` owns
+//! events, polling and deliveries.
+//!
+//! One connection behind a `std::sync::Mutex`, called directly from async code: every statement
+//! is a short indexed lookup or write (microseconds), so locking it inline costs less than a
+//! hop to a blocking pool, and the lock is never held across an `.await`. The mutex only
+//! serialises use of the connection; the rules (one subscription per TPP, acks before select,
+//! trigger and event together) are unique indexes and transactions in the database, as on
+//! PostgreSQL. WAL with `synchronous = NORMAL`: a committed write survives the process being
+//! killed; only power loss can take the last transactions.
+
+mod events;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::migrations::{self, Migration};
+use super::{Result, StoreError, json_list, parse_list};
+use crate::sandbox::domain::{CallbackUrl, Client, Consent, ConsentStatus, Subscription};
+
+/// The SQLite engine; cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    /// The only connection. Locked for the span of one statement or one transaction.
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+/// True when `e` is a unique-index violation (the database refusing a second row).
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+/// An insert's result: true if stored, false if a unique index refused it, else the error.
+fn unless_unique<T>(inserted: std::result::Result<T, rusqlite::Error>) -> Result<bool> {
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Applies the missing migrations, each in its own transaction with its record.
+fn migrate(conn: &mut Connection, list: &[Migration]) -> Result<()> {
+    conn.execute_batch(migrations::TABLE_SQL)?;
+    let recorded: Option<i64> =
+        conn.query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
+            r.get(0)
+        })?;
+    // A 0.1 database records its schema only in user_version (see `migrations`).
+    let user_version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let applied = recorded.unwrap_or(0).max(user_version);
+    let todo = migrations::pending(list, applied).map_err(|found| StoreError::TooNew {
+        found,
+        known: migrations::latest(list),
+    })?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    if recorded.is_none() && applied > 0 {
+        for m in list.iter().take_while(|m| m.version <= applied) {
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                params![m.version, m.name, now],
+            )?;
+        }
+    }
+    for m in todo {
+        let tx = conn.transaction()?;
+        tx.execute_batch(m.sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            params![m.version, m.name, now],
+        )?;
+        tx.pragma_update(None, "user_version", m.version)?;
+        tx.commit()?;
+        tracing::info!(
+            version = m.version,
+            name = m.name,
+            "applied SQLite migration"
+        );
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) the database at `path`; `:memory:` gives a
+    /// throwaway one.
+    pub fn open(path: &str) -> Result<SqliteStore> {
+        let mut conn = if path == ":memory:" {
+            Connection::open_in_memory()?
+        } else {
+            Connection::open(path)?
+        };
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        if path != ":memory:" {
+            // The sandbox is the database's only user: holding the lock for the connection's
+            // life saves a pair of file-lock syscalls per statement (and keeps the WAL index in
+            // memory), and a second sandbox on the same file fails at start instead of
+            // silently sharing it (several replicas need PostgreSQL). Must precede WAL.
+            conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Off while migrating: migration 2 rebuilds `events`, which deliveries reference.
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
+        migrate(&mut conn, migrations::SQLITE)?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (statements and
+        // transactions are atomic), so a poisoned lock is still safe to use.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    // ---- meta -------------------------------------------------------------------------------
+
+    pub fn meta_get_or_insert(&self, key: &str, make: impl FnOnce() -> String) -> Result<String> {
+        let conn = self.lock();
+        let existing: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?;
+        if let Some(v) = existing {
+            return Ok(v);
+        }
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+            params![key, make()],
+        )?;
+        Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))?)
+    }
+
+    // ---- clients ----------------------------------------------------------------------------
+
+    pub fn upsert_client(&self, c: &Client) -> Result<()> {
+        self.lock().execute(
+            "INSERT INTO clients (client_id, secret_hash, client_name, scope, jwks, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (client_id) DO UPDATE SET secret_hash = excluded.secret_hash,
+               client_name = excluded.client_name, scope = excluded.scope, jwks = excluded.jwks",
+            params![
+                c.client_id,
+                c.secret_hash,
+                c.client_name,
+                c.scopes.join(" "),
+                c.jwks,
+                c.created_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn client(&self, client_id: &str) -> Result<Option<Client>> {
+        Ok(self
+            .lock()
+            .prepare_cached(
+                "SELECT client_id, secret_hash, client_name, scope, jwks, created_at
+                 FROM clients WHERE client_id = ?1",
+            )?
+            .query_row([client_id], |r| {
+                let scope: String = r.get(3)?;
+                Ok(Client {
+                    client_id: r.get(0)?,
+                    secret_hash: r.get(1)?,
+                    client_name: r.get(2)?,
+                    scopes: scope.split_whitespace().map(String::from).collect(),
+                    jwks: r.get(4)?,
+                    created_at: r.get(5)?,
+                })
+            })
+            .optional()?)
+    }
+
+    // ---- event subscriptions ----------------------------------------------------------------
+
+    fn subscription_from_row(
+        r: &rusqlite::Row<'_>,
+    ) -> rusqlite::Result<(Subscription, Option<String>)> {
+        Ok((
+            Subscription {
+                id: r.get(0)?,
+                client_id: r.get(1)?,
+                version: r.get(2)?,
+                callback_url: r.get(3)?,
+                event_types: None,
+                created_at: r.get(5)?,
+            },
+            r.get(4)?,
+        ))
+    }
+
+    fn finish_subscription((mut s, types): (Subscription, Option<String>)) -> Result<Subscription> {
+        s.event_types = types.as_deref().map(parse_list).transpose()?;
+        Ok(s)
+    }
+
+    const SUB_COLUMNS: &'static str =
+        "id, client_id, version, callback_url, event_types, created_at";
+
+    pub fn subscriptions_of(&self, client_id: &str) -> Result<Vec<Subscription>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {} FROM event_subscriptions WHERE client_id = ?1 ORDER BY created_at, rowid",
+            Self::SUB_COLUMNS
+        ))?;
+        let rows = stmt.query_map([client_id], Self::subscription_from_row)?;
+        rows.map(|r| Self::finish_subscription(r?)).collect()
+    }
+
+    pub fn subscription(&self, id: &str) -> Result<Option<Subscription>> {
+        let conn = self.lock();
+        let row = conn
+            .prepare_cached(&format!(
+                "SELECT {} FROM event_subscriptions WHERE id = ?1",
+                Self::SUB_COLUMNS
+            ))?
+            .query_row([id], Self::subscription_from_row)
+            .optional()?;
+        row.map(Self::finish_subscription).transpose()
+    }
+
+    pub fn insert_subscription(&self, s: &Subscription, allow_second: bool) -> Result<bool> {
+        let inserted = self.lock().execute(
+            "INSERT INTO event_subscriptions (id, client_id, version, callback_url, event_types, created_at, extra)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6,
+               ?7 AND EXISTS (SELECT 1 FROM event_subscriptions WHERE client_id = ?2))",
+            params![
+                s.id,
+                s.client_id,
+                s.version,
+                s.callback_url,
+                s.event_types.as_deref().map(json_list),
+                s.created_at,
+                allow_second
+            ],
+        );
+        unless_unique(inserted)
+    }
+
+    pub fn replace_subscription(&self, s: &Subscription) -> Result<()> {
+        self.lock().execute(
+            "UPDATE event_subscriptions SET version = ?2, callback_url = ?3, event_types = ?4 WHERE id = ?1",
+            params![s.id, s.version, s.callback_url, s.event_types.as_deref().map(json_list)],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_subscription(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .lock()
+            .execute("DELETE FROM event_subscriptions WHERE id = ?1", [id])?
+            > 0)
+    }
+
+    // ---- callback urls ----------------------------------------------------------------------
+
+    fn callback_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallbackUrl> {
+        Ok(CallbackUrl {
+            id: r.get(0)?,
+            client_id: r.get(1)?,
+            url: r.get(2)?,
+            version: r.get(3)?,
+            created_at: r.get(4)?,
+        })
+    }
+
+    pub fn callback_urls_of(&self, client_id: &str) -> Result<Vec<CallbackUrl>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, client_id, url, version, created_at FROM callback_urls
+             WHERE client_id = ?1 ORDER BY created_at, rowid",
+        )?;
+        let rows = stmt.query_map([client_id], Self::callback_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn callback_url(&self, id: &str) -> Result<Option<CallbackUrl>> {
+        Ok(self
+            .lock()
+            .prepare_cached(
+                "SELECT id, client_id, url, version, created_at FROM callback_urls WHERE id = ?1",
+            )?
+            .query_row([id], Self::callback_from_row)
+            .optional()?)
+    }
+
+    pub fn insert_callback_url(&self, c: &CallbackUrl, allow_second: bool) -> Result<bool> {
+        let inserted = self.lock().execute(
+            "INSERT INTO callback_urls (id, client_id, url, version, created_at, extra)
+             VALUES (?1, ?2, ?3, ?4, ?5,
+               ?6 AND EXISTS (SELECT 1 FROM callback_urls WHERE client_id = ?2))",
+            params![
+                c.id,
+                c.client_id,
+                c.url,
+                c.version,
+                c.created_at,
+                allow_second
+            ],
+        );
+        unless_unique(inserted)
+    }
+
+    pub fn replace_callback_url(&self, c: &CallbackUrl) -> Result<()> {
+        self.lock().execute(
+            "UPDATE callback_urls SET url = ?2, version = ?3 WHERE id = ?1",
+            params![c.id, c.url, c.version],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_callback_url(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .lock()
+            .execute("DELETE FROM callback_urls WHERE id = ?1", [id])?
+            > 0)
+    }
+
+    // ---- consents ---------------------------------------------------------------------------
+
+    pub fn insert_consent(&self, c: &Consent) -> Result<()> {
+        self.lock().execute(
+            "INSERT INTO consents (consent_id, client_id, status, permissions, expiration,
+               transaction_from, transaction_to, created_at, status_updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                c.consent_id,
+                c.client_id,
+                c.status.as_str(),
+                json_list(&c.permissions),
+                c.expiration,
+                c.transaction_from,
+                c.transaction_to,
+                c.created_at,
+                c.status_updated_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn consent(&self, consent_id: &str) -> Result<Option<Consent>> {
+        let conn = self.lock();
+        let row = conn
+            .prepare_cached(
+                "SELECT consent_id, client_id, status, permissions, expiration, transaction_from,
+                   transaction_to, created_at, status_updated_at FROM consents WHERE consent_id = ?1",
+            )?
+            .query_row([consent_id], |r| {
+                Ok(ConsentRow {
+                    consent_id: r.get(0)?,
+                    client_id: r.get(1)?,
+                    status: r.get(2)?,
+                    permissions: r.get(3)?,
+                    expiration: r.get(4)?,
+                    transaction_from: r.get(5)?,
+                    transaction_to: r.get(6)?,
+                    created_at: r.get(7)?,
+                    status_updated_at: r.get(8)?,
+                })
+            })
+            .optional()?;
+        row.map(ConsentRow::into_consent).transpose()
+    }
+}
+
+/// A consent row as text columns; both engines decode it the same way.
+pub(crate) struct ConsentRow {
+    pub consent_id: String,
+    pub client_id: String,
+    pub status: String,
+    pub permissions: String,
+    pub expiration: Option<String>,
+    pub transaction_from: Option<String>,
+    pub transaction_to: Option<String>,
+    pub created_at: String,
+    pub status_updated_at: String,
+}
+
+impl ConsentRow {
+    pub(crate) fn into_consent(self) -> Result<Consent> {
+        Ok(Consent {
+            status: ConsentStatus::parse(&self.status)
+                .ok_or_else(|| StoreError::Corrupt(format!("consent status {}", self.status)))?,
+            permissions: parse_list(&self.permissions)?,
+            consent_id: self.consent_id,
+            client_id: self.client_id,
+            expiration: self.expiration,
+            transaction_from: self.transaction_from,
+            transaction_to: self.transaction_to,
+            created_at: self.created_at,
+            status_updated_at: self.status_updated_at,
+        })
+    }
+}

@@ -1,0 +1,353 @@
+//! Store domain tests, each run on SQLite and on PostgreSQL (when a test server is set; see
+//! `testing`): polling order and scope, invariants held by the database under concurrency,
+//! triggers committed whole, and delivery rows.
+
+use super::testing::{TempPg, server_or_skip};
+use super::*;
+use crate::sandbox::domain::{DeliveryFormat, DeliveryState, NewDelivery};
+
+fn event(client: &str, jti: &str) -> NewEvent {
+    NewEvent {
+        event_id: jti.into(),
+        jti: jti.into(),
+        client_id: client.into(),
+        event_type: "t".into(),
+        resource_id: "r".into(),
+        resource_type: "x".into(),
+        resource_links: Vec::new(),
+        txn: Some(format!("txn-{jti}")),
+        toe: 0,
+        details: Default::default(),
+        token: Some(format!("token-{jti}")),
+        created_at: 0,
+        deliveries: Vec::new(),
+    }
+}
+
+async fn poll(store: &Store, client: &str, ack: &[String], limit: usize) -> PollBatch {
+    store
+        .poll(&PollOps {
+            client_id: client,
+            scope_acks: true,
+            ack,
+            scope_select: true,
+            limit,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
+fn jtis(b: &PollBatch) -> Vec<&str> {
+    b.sets.iter().map(|s| s.0.as_str()).collect()
+}
+
+/// Runs `body` against a fresh SQLite store and, when available, a fresh PostgreSQL one.
+macro_rules! on_both_engines {
+    ($name:ident, $body:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            $body(Store::open(":memory:").await.unwrap()).await;
+            if let Some(server) = server_or_skip(stringify!($name)) {
+                let db = TempPg::create(&server).await.unwrap();
+                $body(Store::open(&db.url).await.unwrap()).await;
+            }
+        }
+    };
+}
+
+async fn poll_is_oldest_first_scoped_and_acks_first(store: Store) {
+    for i in 0..3 {
+        store
+            .insert_events(&[event("a", &format!("a{i}"))])
+            .await
+            .unwrap();
+    }
+    store.insert_events(&[event("b", "b0")]).await.unwrap();
+    let b = poll(&store, "a", &[], 2).await;
+    assert_eq!(jtis(&b), ["a0", "a1"]);
+    assert!(b.more_available);
+    let b = poll(&store, "a", &["a0".into(), "a1".into(), "b0".into()], 10).await;
+    assert_eq!(jtis(&b), ["a2"]);
+    assert!(!b.more_available);
+    // b's event was not touched by a's ack.
+    assert_eq!(poll(&store, "b", &[], 10).await.sets.len(), 1);
+    assert_eq!(
+        store
+            .unknown_jtis("a", &["a0".into(), "zz".into()])
+            .await
+            .unwrap(),
+        vec!["zz".to_string()]
+    );
+    // Acknowledge-only answers with moreAvailable and returns nothing.
+    let b = poll(&store, "a", &["a2".into()], 0).await;
+    assert!(b.sets.is_empty() && !b.more_available);
+}
+on_both_engines!(
+    poll_order_scope_and_acks,
+    poll_is_oldest_first_scoped_and_acks_first
+);
+
+fn sub(id: &str, client: &str) -> Subscription {
+    Subscription {
+        id: id.into(),
+        client_id: client.into(),
+        version: "3.1".into(),
+        callback_url: None,
+        event_types: None,
+        created_at: 1,
+    }
+}
+
+async fn one_subscription_per_client_held_by_the_database(store: Store) {
+    // ES-03 under concurrency: 50 pairs of simultaneous inserts, exactly one wins each pair.
+    let mut tasks = Vec::new();
+    for pair in 0..50 {
+        for n in 0..2 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .insert_subscription(&sub(&format!("s{pair}-{n}"), &format!("c{pair}")), false)
+                    .await
+                    .unwrap()
+            }));
+        }
+    }
+    let mut inserted = 0;
+    for t in tasks {
+        inserted += usize::from(t.await.unwrap());
+    }
+    assert_eq!(inserted, 50);
+    for pair in 0..50 {
+        assert_eq!(
+            store
+                .subscriptions_of(&format!("c{pair}"))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+    // The subscription-no-409 fault admits a second row; the index still holds the first.
+    assert!(
+        store
+            .insert_subscription(&sub("x2", "c0"), true)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.subscriptions_of("c0").await.unwrap().len(), 2);
+    // Deleting frees the slot.
+    for s in store.subscriptions_of("c1").await.unwrap() {
+        assert!(store.delete_subscription(&s.id).await.unwrap());
+    }
+    assert!(
+        store
+            .insert_subscription(&sub("again", "c1"), false)
+            .await
+            .unwrap()
+    );
+    // Callback URLs: the same rule (CB-03).
+    let cb = |id: &str| CallbackUrl {
+        id: id.into(),
+        client_id: "c9".into(),
+        url: "https://x/v3.1/event-notifications".into(),
+        version: "3.1".into(),
+        created_at: 1,
+    };
+    assert!(store.insert_callback_url(&cb("u1"), false).await.unwrap());
+    assert!(!store.insert_callback_url(&cb("u2"), false).await.unwrap());
+}
+on_both_engines!(
+    one_subscription_per_client,
+    one_subscription_per_client_held_by_the_database
+);
+
+async fn keys_are_created_once_under_concurrency(store: Store) {
+    let mut tasks = Vec::new();
+    for n in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .meta_get_or_insert("k", move || format!("v{n}"))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut values = std::collections::BTreeSet::new();
+    for t in tasks {
+        values.insert(t.await.unwrap());
+    }
+    assert_eq!(values.len(), 1, "{values:?}");
+}
+on_both_engines!(meta_created_once, keys_are_created_once_under_concurrency);
+
+fn consent(id: &str) -> Consent {
+    Consent {
+        consent_id: id.into(),
+        client_id: "a".into(),
+        status: ConsentStatus::Authorised,
+        permissions: vec!["ReadAccountsBasic".into()],
+        expiration: None,
+        transaction_from: None,
+        transaction_to: None,
+        created_at: "2026-01-01T00:00:00Z".into(),
+        status_updated_at: "2026-01-01T00:00:00Z".into(),
+    }
+}
+
+async fn a_trigger_commits_whole_or_not_at_all(store: Store) {
+    store.insert_consent(&consent("c1")).await.unwrap();
+    let revoke = ConsentStatusChange {
+        consent_id: "c1".into(),
+        status: ConsentStatus::Revoked,
+        at: "2026-01-02T00:00:00Z".into(),
+    };
+    // The second event repeats the first one's key: the whole trigger must roll back.
+    let bad = [event("a", "e1"), event("a", "e1")];
+    assert!(store.commit_trigger(Some(&revoke), &bad).await.is_err());
+    let c = store.consent("c1").await.unwrap().unwrap();
+    assert_eq!(c.status, ConsentStatus::Authorised);
+    assert!(poll(&store, "a", &[], 10).await.sets.is_empty());
+    // A good one stores both.
+    store
+        .commit_trigger(Some(&revoke), &[event("a", "e1")])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.consent("c1").await.unwrap().unwrap().status,
+        ConsentStatus::Revoked
+    );
+    assert_eq!(jtis(&poll(&store, "a", &[], 10).await), ["e1"]);
+}
+on_both_engines!(trigger_atomicity, a_trigger_commits_whole_or_not_at_all);
+
+fn with_delivery(client: &str, jti: &str, id: &str) -> NewEvent {
+    let mut e = event(client, jti);
+    e.deliveries.push(NewDelivery {
+        id: id.into(),
+        format: DeliveryFormat::Obie,
+        url: "https://tpp.example/v3.1/event-notifications".into(),
+        next_attempt_at: 1_000,
+    });
+    e
+}
+
+fn attempt(n: i64, status: Option<i64>) -> Attempt {
+    Attempt {
+        attempt: n,
+        started_at: 1_000 * n,
+        latency_ms: 3,
+        status_code: status,
+        error: status.is_none().then(|| "connection refused".into()),
+        interaction_id: Some(format!("i{n}")),
+        response_excerpt: None,
+    }
+}
+
+async fn deliveries_move_through_their_states(store: Store) {
+    store
+        .insert_events(&[
+            with_delivery("a", "p1", "d1"),
+            with_delivery("a", "p2", "d2"),
+        ])
+        .await
+        .unwrap();
+    assert!(store.due_deliveries(999, 10).await.unwrap().is_empty());
+    let due = store.due_deliveries(1_000, 10).await.unwrap();
+    assert_eq!(due.len(), 2);
+    assert_eq!(due[0].token.as_deref(), Some("token-p1"));
+    // d1: a 503, then retried and accepted: the SET leaves the polling queue.
+    store
+        .record_attempt("d1", &attempt(1, Some(503)), AttemptVerdict::RetryAt(5_000))
+        .await
+        .unwrap();
+    assert_eq!(store.due_deliveries(4_999, 10).await.unwrap().len(), 1);
+    store
+        .record_attempt("d1", &attempt(2, Some(202)), AttemptVerdict::Delivered)
+        .await
+        .unwrap();
+    // d2: failed for good: its SET stays awaiting for polling (R-09).
+    store
+        .record_attempt("d2", &attempt(1, None), AttemptVerdict::Failed)
+        .await
+        .unwrap();
+    assert!(store.due_deliveries(i64::MAX, 10).await.unwrap().is_empty());
+    assert_eq!(jtis(&poll(&store, "a", &[], 10).await), ["p2"]);
+    let records = store.deliveries_of("a", 10).await.unwrap();
+    let d1 = records.iter().find(|d| d.id == "d1").unwrap();
+    assert_eq!(d1.state, DeliveryState::Delivered);
+    assert_eq!(
+        d1.attempts
+            .iter()
+            .map(|a| a.status_code)
+            .collect::<Vec<_>>(),
+        [Some(202), Some(503)]
+    );
+    let d2 = records.iter().find(|d| d.id == "d2").unwrap();
+    assert_eq!(d2.state, DeliveryState::Failed);
+    assert_eq!(d2.attempts[0].error.as_deref(), Some("connection refused"));
+    // A retry on demand makes it due again; only for its own client.
+    assert!(!store.retry_delivery("b", "d2", 7_000).await.unwrap());
+    assert!(store.retry_delivery("a", "d2", 7_000).await.unwrap());
+    assert_eq!(store.due_deliveries(7_000, 10).await.unwrap()[0].id, "d2");
+    // Resetting a client's events takes their deliveries with them.
+    store.reset_events("a").await.unwrap();
+    assert!(store.deliveries_of("a", 10).await.unwrap().is_empty());
+}
+on_both_engines!(deliveries, deliveries_move_through_their_states);
+
+#[tokio::test]
+async fn sqlite_data_survives_reopen_and_newer_databases_are_refused() {
+    let dir = std::env::temp_dir().join(format!("obevents-store-{}", uuid::Uuid::new_v4()));
+    let path = dir.to_string_lossy().to_string();
+    {
+        let store = Store::open(&path).await.unwrap();
+        store.insert_events(&[event("a", "x")]).await.unwrap();
+        store.meta_get_or_insert("k", || "v1".into()).await.unwrap();
+    }
+    {
+        let store = Store::open(&path).await.unwrap();
+        assert_eq!(
+            store.meta_get_or_insert("k", || "v2".into()).await.unwrap(),
+            "v1"
+        );
+        assert_eq!(poll(&store, "a", &[], 5).await.sets.len(), 1);
+    }
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', 0)",
+            [],
+        )
+        .unwrap();
+    }
+    let err = Store::open(&path).await.unwrap_err();
+    assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
+    assert!(err.to_string().contains("newer obevents"), "{err}");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{path}{suffix}"));
+    }
+}
+
+#[tokio::test]
+async fn postgres_refuses_a_newer_database() {
+    let Some(server) = server_or_skip("postgres_refuses_a_newer_database") else {
+        return;
+    };
+    let db = TempPg::create(&server).await.unwrap();
+    let store = Store::open(&db.url).await.unwrap();
+    if let Store::Postgres(p) = &store {
+        p.conn()
+            .await
+            .unwrap()
+            .execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', 0)",
+                &[],
+            )
+            .await
+            .unwrap();
+    }
+    drop(store);
+    let err = Store::open(&db.url).await.unwrap_err();
+    assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
+}
