@@ -5,8 +5,11 @@
 //! (then a second in-process replica measures the cross-replica wake-up); the load generator
 //! shares the machine.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::FutureExt;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -164,6 +167,105 @@ fn row(measure: &str, result: String, target: &str, ok: bool) -> Row {
     }
 }
 
+/// One poll measured on PostgreSQL and on SQLite in alternating slices, as a table row.
+async fn versus_sqlite<A, FA, B, FB>(what: &str, conns: usize, secs: u64, pg: A, sq: B) -> Row
+where
+    A: Fn() -> FA + Send + Sync + Clone + 'static,
+    FA: Future<Output = bool> + Send,
+    B: Fn() -> FB + Send + Sync + Clone + 'static,
+    FB: Future<Output = bool> + Send,
+{
+    let (sqlite_rate, pg_rate) = interleaved(conns, secs, sq, pg).await;
+    let r = pg_rate / sqlite_rate;
+    row(
+        &format!("PostgreSQL vs SQLite, {what} (interleaved)"),
+        format!(
+            "{pg_rate:.0} vs {sqlite_rate:.0} req/s = {:.0} % of SQLite",
+            r * 100.0
+        ),
+        ">= 50 % of SQLite",
+        r >= 0.5,
+    )
+}
+
+/// A short poll of a fresh subscribed TPP with nothing queued; the closure says whether the
+/// answer was a 200.
+async fn empty_poller(
+    http: &reqwest::Client,
+    sandbox: &Sandbox,
+) -> anyhow::Result<
+    impl Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync + Clone + 'static,
+> {
+    let base = sandbox.url();
+    let tpp = register(http, &base).await?;
+    let (h, url, token) = (
+        http.clone(),
+        format!("{base}/open-banking/v3.1/events"),
+        tpp.token,
+    );
+    Ok(move || {
+        let (h, url, token) = (h.clone(), url.clone(), token.clone());
+        async move {
+            h.post(&url)
+                .bearer_auth(&token)
+                .json(&json!({"returnImmediately": true}))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        }
+        .boxed()
+    })
+}
+
+/// A short poll of a fresh TPP with 10 SETs queued and never acknowledged, so every poll
+/// returns all 10 (checked once here; then only the answer's size is, so the load generator's
+/// JSON parsing does not eat the shared CPU).
+async fn ten_poller(
+    http: &reqwest::Client,
+    sandbox: &Sandbox,
+) -> anyhow::Result<
+    impl Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync + Clone + 'static,
+> {
+    let base = sandbox.url();
+    let tpp = register(http, &base).await?;
+    raise_updates(sandbox, &tpp.id, "bench", 10).await?;
+    let (h, url, token) = (
+        http.clone(),
+        format!("{base}/open-banking/v3.1/events"),
+        tpp.token,
+    );
+    let sample = h
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&json!({"returnImmediately": true, "maxEvents": 10}))
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    let parsed: Value = serde_json::from_slice(&sample)?;
+    anyhow::ensure!(
+        parsed["sets"].as_object().is_some_and(|m| m.len() == 10),
+        "the 10-SET poll returned {parsed}"
+    );
+    let min_len = sample.len();
+    Ok(move || {
+        let (h, url, token) = (h.clone(), url.clone(), token.clone());
+        async move {
+            match h
+                .post(&url)
+                .bearer_auth(&token)
+                .json(&json!({"returnImmediately": true, "maxEvents": 10}))
+                .send()
+                .await
+            {
+                Ok(r) if r.status() == 200 => r.bytes().await.is_ok_and(|b| b.len() >= min_len),
+                _ => false,
+            }
+        }
+        .boxed()
+    })
+}
+
 /// Rounds of: hold a long poll of `waiter` on `base`, raise an event for it through `raiser`
 /// (the same sandbox or another replica), time until the poll is answered, acknowledge.
 /// Returns the wake-up times in milliseconds, sorted.
@@ -260,24 +362,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         async move { h.get(&url).send().await.is_ok_and(|r| r.status() == 200) }
     };
 
-    let empty = register(&http, &base).await?;
-    let (h, url, token) = (
-        http.clone(),
-        format!("{base}/open-banking/v3.1/events"),
-        empty.token.clone(),
-    );
-    let empty_poll = move || {
-        let (h, url, token) = (h.clone(), url.clone(), token.clone());
-        async move {
-            h.post(&url)
-                .bearer_auth(&token)
-                .json(&json!({"returnImmediately": true}))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-        }
-    };
-    let (base_a, poll_empty) = interleaved(conns, secs, healthz.clone(), empty_poll).await;
+    let empty_poll = empty_poller(&http, &sandbox).await?;
+    let (base_a, poll_empty) = interleaved(conns, secs, healthz.clone(), empty_poll.clone()).await;
     let r = poll_empty / base_a;
     rows.push(row(
         "GET /healthz (baseline, interleaved)",
@@ -293,45 +379,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     ));
 
     // A poll that returns 10 stored SETs (never acknowledged, so every poll returns them).
-    let ten = register(&http, &base).await?;
-    raise_updates(&sandbox, &ten.id, "bench", 10).await?;
-    let (h, url, token) = (
-        http.clone(),
-        format!("{base}/open-banking/v3.1/events"),
-        ten.token.clone(),
-    );
-    let sample = h
-        .post(&url)
-        .bearer_auth(&token)
-        .json(&json!({"returnImmediately": true, "maxEvents": 10}))
-        .send()
-        .await?
-        .bytes()
-        .await?;
-    let parsed: Value = serde_json::from_slice(&sample)?;
-    anyhow::ensure!(
-        parsed["sets"].as_object().is_some_and(|m| m.len() == 10),
-        "the 10-SET poll returned {parsed}"
-    );
-    let min_len = sample.len();
-    let ten_poll = move || {
-        let (h, url, token) = (h.clone(), url.clone(), token.clone());
-        // The answer was checked to hold 10 SETs above; here only its size is, so the load
-        // generator's JSON parsing does not eat the shared CPU.
-        async move {
-            match h
-                .post(&url)
-                .bearer_auth(&token)
-                .json(&json!({"returnImmediately": true, "maxEvents": 10}))
-                .send()
-                .await
-            {
-                Ok(r) if r.status() == 200 => r.bytes().await.is_ok_and(|b| b.len() >= min_len),
-                _ => false,
-            }
-        }
-    };
-    let (base_b, poll_ten) = interleaved(conns, secs, healthz, ten_poll).await;
+    let ten_poll = ten_poller(&http, &sandbox).await?;
+    let (base_b, poll_ten) = interleaved(conns, secs, healthz, ten_poll.clone()).await;
     let r = poll_ten / base_b;
     rows.push(row(
         "POST /events returning 10 SETs",
@@ -377,6 +426,20 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "p99 < 20 ms",
             p99 < 20.0,
         ));
+    }
+
+    // PostgreSQL against SQLite in the same run: the same polls on an embedded sandbox,
+    // alternating half-second slices with this one's (DESIGN.md §6: >= 50 % of SQLite's rate).
+    if crate::sandbox::store::is_postgres_url(&db) {
+        let mut cfg = SandboxConfig::for_bank(Bank::Obie);
+        cfg.long_poll_timeout = Duration::from_secs(30);
+        let lite_db = dir.join("compare.db").display().to_string();
+        let lite = Sandbox::start(cfg, &lite_db, "127.0.0.1:0".parse()?).await?;
+        let sq = empty_poller(&http, &lite).await?;
+        rows.push(versus_sqlite("empty short poll", conns, secs, empty_poll.clone(), sq).await);
+        let sq = ten_poller(&http, &lite).await?;
+        rows.push(versus_sqlite("10-SET poll", conns, secs, ten_poll.clone(), sq).await);
+        lite.stop().await;
     }
 
     // Ingest: trigger → signed PS256 SET stored durably, over HTTP.

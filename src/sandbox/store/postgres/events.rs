@@ -1,7 +1,8 @@
 //! PostgreSQL: events (format-neutral rows with the signed SET), the polling queue, triggers
 //! that commit a state change with their events and wake-up notices, and push deliveries.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use tokio_postgres::Row;
 
@@ -11,6 +12,9 @@ use crate::sandbox::domain::{
     DueDelivery, EventRecord, EventState, NewEvent, PollBatch, PollOps,
 };
 use crate::sandbox::store::{Result, StoreError, now_ms, to_json};
+
+/// Events stored by one commit from which the table's statistics are refreshed at once.
+const BULK_ANALYZE: usize = 1_000;
 
 fn format_of(s: &str) -> Result<DeliveryFormat> {
     DeliveryFormat::parse(s).ok_or_else(|| StoreError::Corrupt(format!("delivery format {s}")))
@@ -46,6 +50,7 @@ impl PgStore {
             )
             .await?;
         let mut woken = BTreeSet::new();
+        let mut stored = Vec::new();
         for e in events {
             let state = if e.token.is_some() {
                 EventState::Awaiting
@@ -73,6 +78,9 @@ impl PgStore {
                 )
                 .await?;
             let seq: i64 = row.try_get(0)?;
+            if let Some(t) = &e.token {
+                stored.push((seq, t));
+            }
             for d in &e.deliveries {
                 tx.execute(
                     &delivery,
@@ -96,6 +104,14 @@ impl PgStore {
                 .await?;
         }
         tx.commit().await?;
+        if events.len() >= BULK_ANALYZE {
+            // A bulk import changes the table faster than autovacuum re-analyzes it; plans
+            // cached on the old statistics would otherwise scan instead of seek.
+            c.batch_execute("ANALYZE events").await?;
+        }
+        for (seq, token) in stored {
+            self.tokens.put(seq, Arc::from(token.as_str()));
+        }
         Ok(())
     }
 
@@ -125,7 +141,7 @@ impl PgStore {
     pub async fn poll(&self, ops: &PollOps<'_>) -> Result<PollBatch> {
         let mut c = self.conn().await?;
         if ops.ack.is_empty() && ops.set_errs.is_empty() {
-            return select_batch(&c, ops).await;
+            return select_batch(&c, ops, &self.tokens).await;
         }
         let tx = c.transaction().await?;
         if !ops.ack.is_empty() {
@@ -152,7 +168,7 @@ impl PgStore {
             )
             .await?;
         }
-        let batch = select_batch(&tx, ops).await?;
+        let batch = select_batch(&tx, ops, &self.tokens).await?;
         tx.commit().await?;
         Ok(batch)
     }
@@ -348,36 +364,22 @@ fn attempt_from_row(r: &Row) -> Result<Attempt> {
 }
 
 /// The oldest awaiting SETs and whether any were left out (AP-12): one indexed range scan of
-/// at most `limit + 1` rows.
+/// at most `limit + 1` rows for the keys (index-only where the visibility map allows), then the
+/// tokens this replica does not hold yet.
 async fn select_batch(
     c: &impl deadpool_postgres::GenericClient,
     ops: &PollOps<'_>,
+    tokens: &TokenCache,
 ) -> Result<PollBatch> {
     let mut batch = PollBatch::default();
-    let fetch = ops.limit.saturating_add(1).min(i64::MAX as usize) as i64;
-    let rows = if ops.limit == 0 {
-        Vec::new()
-    } else if ops.scope_select {
-        let stmt = c
-            .prepare_cached(
-                "SELECT jti, token FROM events WHERE client_id = $1 AND state = 0 ORDER BY seq LIMIT $2",
-            )
-            .await?;
-        c.query(&stmt, &[&ops.client_id, &fetch]).await?
-    } else {
-        c.query(
-            "SELECT jti, token FROM events WHERE state = 0 ORDER BY seq LIMIT $1",
-            &[&fetch],
-        )
-        .await?
-    };
     if ops.limit == 0 {
         let exists = if ops.scope_select {
-            c.query_one(
-                "SELECT EXISTS (SELECT 1 FROM events WHERE client_id = $1 AND state = 0)",
-                &[&ops.client_id],
-            )
-            .await?
+            let stmt = c
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM events WHERE client_id = $1 AND state = 0)",
+                )
+                .await?;
+            c.query_one(&stmt, &[&ops.client_id]).await?
         } else {
             c.query_one("SELECT EXISTS (SELECT 1 FROM events WHERE state = 0)", &[])
                 .await?
@@ -385,9 +387,83 @@ async fn select_batch(
         batch.more_available = exists.try_get(0)?;
         return Ok(batch);
     }
+    let fetch = i64::try_from(ops.limit.saturating_add(1)).unwrap_or(i64::MAX);
+    let rows = if ops.scope_select {
+        let stmt = c
+            .prepare_cached(
+                "SELECT seq, jti FROM events WHERE client_id = $1 AND state = 0 ORDER BY seq LIMIT $2",
+            )
+            .await?;
+        c.query(&stmt, &[&ops.client_id, &fetch]).await?
+    } else {
+        c.query(
+            "SELECT seq, jti FROM events WHERE state = 0 ORDER BY seq LIMIT $1",
+            &[&fetch],
+        )
+        .await?
+    };
     batch.more_available = rows.len() > ops.limit;
+    let mut keys = Vec::with_capacity(ops.limit.min(rows.len()));
     for r in rows.iter().take(ops.limit) {
-        batch.sets.push((r.try_get(0)?, r.try_get(1)?));
+        keys.push((r.try_get::<_, i64>(0)?, r.try_get::<_, String>(1)?));
+    }
+    let mut found = tokens.get_many(keys.iter().map(|k| k.0));
+    let missing: Vec<i64> = keys
+        .iter()
+        .map(|k| k.0)
+        .filter(|seq| !found.contains_key(seq))
+        .collect();
+    if !missing.is_empty() {
+        let stmt = c
+            .prepare_cached("SELECT seq, token FROM events WHERE seq = ANY($1)")
+            .await?;
+        for r in c.query(&stmt, &[&missing]).await? {
+            let seq: i64 = r.try_get(0)?;
+            // Awaiting rows always hold a token (CHECK); an empty one would mean corruption.
+            let token: Option<String> = r.try_get(1)?;
+            let token: Arc<str> = token
+                .ok_or_else(|| StoreError::Corrupt(format!("awaiting event {seq} has no SET")))?
+                .into();
+            tokens.put(seq, Arc::clone(&token));
+            found.insert(seq, token);
+        }
+    }
+    for (seq, jti) in keys {
+        // A row acknowledged and deleted between the two reads is simply not served.
+        if let Some(token) = found.get(&seq) {
+            batch.sets.push((jti, token.to_string()));
+        }
     }
     Ok(batch)
+}
+
+/// Signed SETs by event `seq`. A stored SET never changes, so a replica may keep copies: the
+/// poll path then reads only keys from the database, not ~1 KB per SET. Bounded: emptied
+/// when full, which costs a few re-reads, never a wrong answer.
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    map: Mutex<HashMap<i64, Arc<str>>>,
+}
+
+impl TokenCache {
+    /// At most this many SETs (about 10 MB) per replica.
+    const CAPACITY: usize = 10_000;
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<str>>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get_many(&self, seqs: impl Iterator<Item = i64>) -> HashMap<i64, Arc<str>> {
+        let map = self.lock();
+        seqs.filter_map(|s| map.get(&s).map(|t| (s, Arc::clone(t))))
+            .collect()
+    }
+
+    pub(super) fn put(&self, seq: i64, token: Arc<str>) {
+        let mut map = self.lock();
+        if map.len() >= Self::CAPACITY {
+            map.clear();
+        }
+        map.insert(seq, token);
+    }
 }

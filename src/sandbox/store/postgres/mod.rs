@@ -46,6 +46,8 @@ pub struct PgStore {
     pool: Pool,
     /// For the listener's own connection (boxed: the engines of `Store` stay small).
     config: std::sync::Arc<tokio_postgres::Config>,
+    /// Copies of stored SETs (immutable), so polls read keys only; safe to lose.
+    tokens: std::sync::Arc<events::TokenCache>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -119,17 +121,6 @@ impl PgStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
-        // Every statement here is an index lookup or range scan by design (a poll is
-        // O(batch)). Left to itself, a connection caches a generic plan made while `events` was
-        // small, a sequential scan, and keeps it after the table grows until autovacuum
-        // re-analyzes (measured: 100,000 stored SETs took a 10-SET poll from 0.4 ms to 16 ms).
-        // Pricing sequential scans out keeps cached plans on the indexes without re-planning
-        // every execution (force_custom_plan did that, at a third of the poll rate).
-        let options = match config.get_options() {
-            Some(o) => format!("{o} -c enable_seqscan=off"),
-            None => "-c enable_seqscan=off".to_string(),
-        };
-        config.options(options);
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -147,6 +138,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             config: std::sync::Arc::new(config),
+            tokens: Default::default(),
         })
     }
 

@@ -72,9 +72,12 @@ CREATE TABLE events (
     UNIQUE (client_id, jti),
     CHECK (token IS NOT NULL OR state <> 0)
 );
-CREATE INDEX events_pending ON events (client_id, state, seq);
+-- INCLUDE (jti): a poll reads its keys from the index alone where the visibility map allows.
+CREATE INDEX events_pending ON events (client_id, state, seq) INCLUDE (jti);
 CREATE INDEX events_jti ON events (jti);
-CREATE INDEX events_state ON events (state, seq);
+-- No (state, seq) index as SQLite has: it serves only the events-leak fault's unscoped poll,
+-- and a plan cached while the table was small would pick it for every TPP's poll, scanning all
+-- awaiting rows of every TPP (measured: 18 ms per poll at 100,000 stored SETs).
 CREATE TABLE deliveries (
     id              TEXT PRIMARY KEY,
     event_seq       BIGINT NOT NULL REFERENCES events (seq) ON DELETE CASCADE,
