@@ -207,3 +207,87 @@ async fn sigkill_of_one_replica_under_load_loses_no_accepted_event() {
     );
     sigkill(cb).await;
 }
+
+/// The acceptance run of issue 8: the whole embedded suite against replica A while every
+/// event is triggered through replica B (same database, same configured issuer, as behind a
+/// load balancer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_conformance_suite_passes_on_one_replica_with_events_triggered_through_another() {
+    use obevents::harness::profile::{Profile, sandbox_profile_toml};
+    use obevents::harness::runner::{self, FeatureSource, Progress, RunOptions, Verdict};
+    use obevents::sandbox::{Bank, Personality, Sandbox};
+
+    const ISSUER: &str = "https://sandbox.example";
+    let db = TestDb::new().await;
+    let mut cfg = obie();
+    cfg.long_poll_timeout = Duration::from_millis(600);
+    cfg.issuer = Some(ISSUER.into());
+    let start = |cfg| {
+        let db = db.path();
+        async move {
+            Sandbox::start(cfg, &db, "127.0.0.1:0".parse().expect("addr"))
+                .await
+                .expect("replica starts")
+        }
+    };
+    let a = start(cfg.clone()).await;
+    let b = start(cfg.clone()).await;
+    let toml = sandbox_profile_toml(
+        &a.url(),
+        &Personality::of(Bank::Obie),
+        cfg.long_poll_timeout,
+        cfg.max_events_cap,
+        false,
+    );
+    let split = toml
+        .replace(
+            "url = \"/sandbox/events\"",
+            &format!("url = \"{}/sandbox/events\"", b.url()),
+        )
+        .replace("issuer = \"{base_url}\"", &format!("issuer = \"{ISSUER}\""));
+    assert_eq!(
+        split.matches(&b.url()).count(),
+        1,
+        "trigger not moved:\n{split}"
+    );
+    assert!(split.contains(ISSUER), "issuer not set:\n{split}");
+    let path =
+        std::env::temp_dir().join(format!("obevents-replicas-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(&path, split).expect("write profile");
+    let profile = Profile::load(&path, None).expect("profile");
+    let _ = std::fs::remove_file(&path);
+    let opts = RunOptions {
+        profile,
+        features: FeatureSource::Embedded,
+        tags: None,
+        concurrency: None,
+        fail_fast: false,
+        progress: Progress::Quiet,
+    };
+    let outcome = tokio::time::timeout(Duration::from_secs(120), runner::run(opts, None))
+        .await
+        .expect("the run finished within 120 s")
+        .expect("the run started");
+    a.stop().await;
+    b.stop().await;
+    let failed: Vec<String> = outcome
+        .failed()
+        .map(|s| {
+            format!(
+                "{} [{}]: {}",
+                s.name,
+                s.rules.join(" "),
+                s.reason.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "failed on replicas:\n{}",
+        failed.join("\n")
+    );
+    assert!(
+        outcome.count(Verdict::Passed) > 50,
+        "too few scenarios passed"
+    );
+}
