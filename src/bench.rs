@@ -494,6 +494,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     toe: 0,
                     details: Default::default(),
                     token: Some("filler".into()),
+                    poll: true,
                     created_at: 0,
                     deliveries: Vec::new(),
                 })

@@ -14,6 +14,7 @@
 //! - `polling`: `POST /events` and long polling (AP-*, R8936-*);
 //! - `personalities`: ob312, wso2, hsbc deviations;
 //! - `faults`: spot checks that a fault bends exactly its behaviour;
+//! - `push`: real-time push to a callback receiver (R-01..R-10);
 //! - `regressions`: defects an independent black-box client found.
 
 /// This binary runs every sandbox on SQLite; `sandbox_pg.rs` runs the same tests on PostgreSQL.
@@ -37,6 +38,8 @@ mod persistence;
 mod personalities;
 #[path = "sandbox/polling.rs"]
 mod polling;
+#[path = "sandbox/push.rs"]
+mod push;
 #[path = "sandbox/regressions.rs"]
 mod regressions;
 #[path = "sandbox/subscriptions.rs"]

@@ -33,6 +33,9 @@ mod personalities;
 #[path = "sandbox/polling.rs"]
 mod polling;
 #[cfg(obevents_pg_tests)]
+#[path = "sandbox/push.rs"]
+mod push;
+#[cfg(obevents_pg_tests)]
 #[path = "sandbox/regressions.rs"]
 mod regressions;
 #[cfg(obevents_pg_tests)]

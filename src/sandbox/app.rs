@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::config::SandboxConfig;
 use super::faults::Fault;
 use super::notify::Notifier;
+use super::push::{self, guard::Guard};
 use super::store::Store;
 use super::store::postgres::Wakeup;
 use crate::jose::{ObHeader, SigningKey};
@@ -38,6 +39,8 @@ pub struct Inner {
     /// HMAC secret of access tokens, persisted so tokens survive restarts.
     pub token_secret: Vec<u8>,
     pub notifier: Notifier,
+    /// Wakes the push worker: a delivery was stored or made due.
+    pub push_wake: tokio::sync::Notify,
     /// Access tokens verified so far (see `AppState::validate_token`).
     pub tokens: super::auth::TokenCache,
     /// Cancelled when the sandbox stops: ends the server and answers held long polls at once.
@@ -107,6 +110,7 @@ impl AppState {
             ob_header,
             token_secret,
             notifier: Notifier::default(),
+            push_wake: tokio::sync::Notify::new(),
             tokens: Default::default(),
             shutdown: CancellationToken::new(),
             cfg,
@@ -144,6 +148,7 @@ pub struct Sandbox {
     pub addr: SocketAddr,
     pub state: AppState,
     task: tokio::task::JoinHandle<()>,
+    pusher: tokio::task::JoinHandle<()>,
 }
 
 impl Sandbox {
@@ -153,12 +158,17 @@ impl Sandbox {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
         let bound = listener.local_addr()?;
+        let guard = Guard {
+            allow_private: cfg.push.private_allowed(bound),
+        };
         let state = AppState::build(cfg, db, bound).await?;
         let task = tokio::spawn(serve(state.clone(), listener));
+        let pusher = tokio::spawn(push::worker::run(state.clone(), guard));
         Ok(Sandbox {
             addr: bound,
             state,
             task,
+            pusher,
         })
     }
 
@@ -171,6 +181,7 @@ impl Sandbox {
     pub async fn stop(self) {
         self.state.shutdown.cancel();
         let _ = self.task.await;
+        let _ = self.pusher.await;
     }
 }
 
@@ -196,6 +207,11 @@ pub async fn run(cfg: SandboxConfig, db: &str, addr: SocketAddr) -> anyhow::Resu
     let db = super::store::redacted(db);
     tracing::info!(%bank, ?deviations, ?faults, engine, db, kid = sandbox.state.key.kid(), "sandbox ready");
     // The listener is bound and `serve` is running, so connections are accepted from here on.
+    if sandbox.state.cfg.push.private_allowed(sandbox.addr) {
+        tracing::info!(
+            "push may reach loopback and private addresses ([push] allow_private_networks; on by default when listening on loopback)"
+        );
+    }
     tracing::info!("listening on {}", sandbox.url());
     println!("listening on {}", sandbox.url());
     shutdown_signal().await;

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::faults::{Fault, Faults};
 use super::personality::{Bank, Personality};
+use super::push::PushConfig;
 
 /// The config file, field by field as documented in the README. Unknown keys are errors so a
 /// typo never silently falls back to a default.
@@ -30,6 +31,20 @@ pub struct ConfigFile {
     pub admin: Option<AdminFile>,
     #[serde(default)]
     pub clients: Vec<ClientFile>,
+    pub push: Option<PushFile>,
+}
+
+/// `[push]`: the retry policy of real-time push and where pushes may go.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushFile {
+    /// Delay before each retry, in milliseconds; its length is the number of retries.
+    pub retry_schedule_ms: Option<Vec<u64>>,
+    pub request_timeout_ms: Option<u64>,
+    pub max_interval_secs: Option<u64>,
+    pub allow_private_networks: Option<bool>,
+    pub concurrency: Option<usize>,
+    pub per_destination: Option<usize>,
 }
 
 /// `[admin]`: Basic-auth credentials of the WSO2-style Event Creation API.
@@ -96,6 +111,7 @@ pub struct SandboxConfig {
     pub body_limit: usize,
     pub admin: AdminFile,
     pub clients: Vec<SeedClient>,
+    pub push: PushConfig,
 }
 
 impl SandboxConfig {
@@ -119,6 +135,7 @@ impl SandboxConfig {
                 password: "admin".into(),
             },
             clients: Vec::new(),
+            push: PushConfig::default(),
         }
     }
 
@@ -218,8 +235,53 @@ impl SandboxConfig {
         for (i, c) in file.clients.into_iter().enumerate() {
             cfg.clients.push(seed_client(i, c, dir)?);
         }
+        if let Some(p) = file.push {
+            cfg.push = push_config(p)?;
+        }
         Ok(cfg)
     }
+}
+
+fn push_config(p: PushFile) -> Result<PushConfig, String> {
+    let mut c = PushConfig::default();
+    if let Some(schedule) = p.retry_schedule_ms {
+        if schedule.len() > 100 || schedule.iter().any(|&d| d > 7 * 24 * 3_600_000) {
+            return Err(
+                "config field push.retry_schedule_ms: at most 100 delays of at most 7 days each"
+                    .into(),
+            );
+        }
+        c.retry_schedule = schedule.into_iter().map(Duration::from_millis).collect();
+    }
+    if let Some(v) = p.request_timeout_ms {
+        if v == 0 || v > 600_000 {
+            return Err(
+                "config field push.request_timeout_ms: must be between 1 and 600000".into(),
+            );
+        }
+        c.request_timeout = Duration::from_millis(v);
+    }
+    if let Some(v) = p.max_interval_secs {
+        if v == 0 {
+            return Err("config field push.max_interval_secs: must be at least 1".into());
+        }
+        c.max_interval = Duration::from_secs(v);
+    }
+    c.allow_private_networks = p.allow_private_networks;
+    for (field, value, slot) in [
+        ("concurrency", p.concurrency, &mut c.concurrency),
+        ("per_destination", p.per_destination, &mut c.per_destination),
+    ] {
+        if let Some(v) = value {
+            if v == 0 || v > 10_000 {
+                return Err(format!(
+                    "config field push.{field}: must be between 1 and 10000"
+                ));
+            }
+            *slot = v;
+        }
+    }
+    Ok(c)
 }
 
 fn one_line(s: &str) -> String {

@@ -115,8 +115,10 @@ pub struct NewEvent {
     /// Time of event, unix seconds.
     pub toe: i64,
     pub details: EventDetails,
-    /// The signed OBIE SET, or `None` for an event no OBIE TPP polls for.
+    /// The signed OBIE SET, or `None` for an event no OBIE TPP receives.
     pub token: Option<String>,
+    /// Whether the SET enters the polling queue (the TPP has an event subscription, AP-03).
+    pub poll: bool,
     pub created_at: i64,
     /// Push destinations that want this event, written in the same transaction.
     pub deliveries: Vec<NewDelivery>,
@@ -182,7 +184,10 @@ impl DeliveryFormat {
 pub enum DeliveryState {
     Pending,
     Delivered,
+    /// No more attempts: refused, not retryable, or out of retries or time.
     Failed,
+    /// Stopped before it finished: the subscription or its CallbackUrl went away.
+    Cancelled,
 }
 
 impl DeliveryState {
@@ -191,6 +196,7 @@ impl DeliveryState {
             DeliveryState::Pending => 0,
             DeliveryState::Delivered => 1,
             DeliveryState::Failed => 2,
+            DeliveryState::Cancelled => 3,
         }
     }
     pub fn from_code(c: i64) -> Option<DeliveryState> {
@@ -198,6 +204,7 @@ impl DeliveryState {
             0 => Some(DeliveryState::Pending),
             1 => Some(DeliveryState::Delivered),
             2 => Some(DeliveryState::Failed),
+            3 => Some(DeliveryState::Cancelled),
             _ => None,
         }
     }
@@ -213,6 +220,8 @@ pub struct DueDelivery {
     /// Attempts made so far.
     pub attempts: i64,
     pub event_seq: i64,
+    /// When the delivery was created (unix ms): the start of its maximum interval.
+    pub created_at: i64,
     /// The stored SET, for the OBIE format.
     pub token: Option<String>,
 }
@@ -233,6 +242,9 @@ pub struct Attempt {
     pub interaction_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_excerpt: Option<String>,
+    /// A deviation of the TPP's answer worth knowing (e.g. 200 where R-05 asks for 202).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// What the worker decided after an attempt: the delivery's next state, and when to try again.

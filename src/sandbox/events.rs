@@ -7,9 +7,12 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::app::AppState;
-use super::domain::{ConsentStatusChange, EventDetails, NewEvent, ResourceLink};
+use super::domain::{
+    ConsentStatusChange, DeliveryFormat, EventDetails, NewDelivery, NewEvent, ResourceLink,
+};
 use super::error::{ApiError, ApiResult, ErrorItem, codes};
 use super::faults::Fault;
+use super::store::now_ms;
 use crate::jose::{self, Alg};
 use crate::model::EventType;
 use crate::model::set::{self, SetClaims};
@@ -36,8 +39,19 @@ pub struct RaiseOutcome {
     pub queued: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// The push delivery of the event, when the TPP has a callback URL for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
+}
+
+/// Where one event goes.
+struct Destination {
+    /// Into the polling queue.
+    poll: bool,
+    /// Pushed to this callback URL.
+    push: Option<String>,
 }
 
 /// The API path of a resource of type `rty`, used for `rlk` links and `sub`.
@@ -150,17 +164,28 @@ impl AppState {
         let mut events = Vec::new();
         let mut outcomes = Vec::new();
         for spec in &specs {
-            match self.wanted(spec).await? {
+            match self.destination(spec).await? {
                 Err(reason) => outcomes.push(RaiseOutcome {
                     queued: false,
                     jti: None,
+                    delivery_id: None,
                     reason: Some(reason),
                 }),
-                Ok(()) => {
-                    let event = self.build_event(spec)?;
+                Ok(dest) => {
+                    let mut event = self.build_event(spec)?;
+                    event.poll = dest.poll;
+                    if let Some(url) = dest.push {
+                        event.deliveries.push(NewDelivery {
+                            id: uuid::Uuid::new_v4().to_string(),
+                            format: DeliveryFormat::Obie,
+                            url,
+                            next_attempt_at: now_ms(),
+                        });
+                    }
                     outcomes.push(RaiseOutcome {
                         queued: true,
                         jti: Some(event.jti.clone()),
+                        delivery_id: event.deliveries.first().map(|d| d.id.clone()),
                         reason: None,
                     });
                     events.push(event);
@@ -171,24 +196,49 @@ impl AppState {
         for e in &events {
             self.notifier.wake(&e.client_id);
         }
+        if events.iter().any(|e| !e.deliveries.is_empty()) {
+            self.push_wake.notify_one();
+        }
         Ok(outcomes)
     }
 
-    /// AP-03: no subscription, nothing queued. N-11: only the types the subscription asks for.
-    async fn wanted(&self, spec: &EventSpec) -> ApiResult<Result<(), &'static str>> {
+    /// Where an event for this TPP goes, or why nowhere. With an event subscription: the
+    /// polling queue (AP-03), and its CallbackUrl by push when the subscription wants the type
+    /// (R-02, N-11). Without one: a callback-url registration (ES-13: a subscription
+    /// supersedes it) receives resource-update events by push only (CB-05).
+    async fn destination(&self, spec: &EventSpec) -> ApiResult<Result<Destination, &'static str>> {
         let subs = self.store.subscriptions_of(&spec.client_id).await?;
-        if subs.is_empty() && !self.has_fault(Fault::EventsWithoutSubscription) {
+        if subs.is_empty() {
+            let registered = self.store.callback_urls_of(&spec.client_id).await?;
+            if let Some(cb) = registered.first()
+                && spec.event_type == EventType::ResourceUpdate
+            {
+                return Ok(Ok(Destination {
+                    poll: self.has_fault(Fault::EventsWithoutSubscription),
+                    push: Some(cb.url.clone()),
+                }));
+            }
+            if self.has_fault(Fault::EventsWithoutSubscription) {
+                return Ok(Ok(Destination {
+                    poll: true,
+                    push: None,
+                }));
+            }
             return Ok(Err("the TPP has no event subscription"));
         }
-        if !subs.is_empty()
-            && !subs.iter().any(|s| s.wants(spec.event_type))
-            && !self.has_fault(Fault::UnsubscribedTypesDelivered)
-        {
-            return Ok(Err(
+        match subs.iter().find(|s| s.wants(spec.event_type)) {
+            Some(s) => Ok(Ok(Destination {
+                poll: true,
+                push: s.callback_url.clone(),
+            })),
+            None if self.has_fault(Fault::UnsubscribedTypesDelivered) => Ok(Ok(Destination {
+                poll: true,
+                push: None,
+            })),
+            None => Ok(Err(
                 "the TPP's subscription does not ask for this event type",
-            ));
+            )),
         }
-        Ok(Ok(()))
     }
 
     /// The `events` member for one event (N-05..N-07), from the format-neutral facts.
@@ -271,6 +321,7 @@ impl AppState {
                 reason: spec.reason.clone(),
             },
             token: Some(token),
+            poll: true,
             created_at: now,
             deliveries: Vec::new(),
         })

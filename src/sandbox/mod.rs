@@ -15,6 +15,7 @@ pub mod http;
 pub mod notify;
 pub mod personality;
 pub mod polling;
+pub mod push;
 pub mod store;
 pub mod subscriptions;
 pub mod validate;

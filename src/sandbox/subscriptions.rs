@@ -168,6 +168,7 @@ impl AppState {
         }
         let fields =
             fields.ok_or_else(|| ApiError::Internal("validation passed without fields".into()))?;
+        let existing_url = existing.callback_url.clone();
         let updated = Subscription {
             version: fields.version,
             callback_url: fields.callback_url,
@@ -175,6 +176,14 @@ impl AppState {
             ..existing
         };
         self.store.replace_subscription(&updated).await?;
+        // Pending pushes follow the CallbackUrl, or stop when it was removed.
+        if let Some(old) = &existing_url
+            && updated.callback_url.as_ref() != Some(old)
+        {
+            self.store
+                .move_deliveries(&tpp.client_id, old, updated.callback_url.as_deref())
+                .await?;
+        }
         Ok(updated)
     }
 
@@ -182,6 +191,12 @@ impl AppState {
     pub async fn delete_subscription(&self, tpp: &Tpp, id: &str) -> ApiResult<Subscription> {
         let existing = self.owned_subscription(tpp, id).await?;
         self.store.delete_subscription(id).await?;
+        // Deleting the subscription stops pushes to its CallbackUrl.
+        if let Some(url) = &existing.callback_url {
+            self.store
+                .move_deliveries(&tpp.client_id, url, None)
+                .await?;
+        }
         Ok(existing)
     }
 

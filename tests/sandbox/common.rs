@@ -541,6 +541,14 @@ impl Polled {
 
 impl Tpp {
     /// Same client with another token.
+    /// The same TPP talking to another sandbox URL (a restarted binary, another replica).
+    pub fn at(&self, url: &str) -> Tpp {
+        Tpp {
+            url: url.trim_end_matches('/').to_string(),
+            ..self.clone()
+        }
+    }
+
     pub fn with_token(&self, token: String) -> Tpp {
         Tpp {
             token,
@@ -779,8 +787,14 @@ pub fn verify_response_signature(r: &Resp, jwks: &JwkSet) -> Map<String, Value> 
 
 /// Spawns `obevents sandbox` on port 0 with `db`; returns the child and its base URL.
 pub async fn spawn_sandbox(db: &str) -> (Child, String) {
+    spawn_sandbox_with(db, &[]).await
+}
+
+/// [`spawn_sandbox`] with more command-line arguments.
+pub async fn spawn_sandbox_with(db: &str, extra: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_obevents"))
         .args(["sandbox", "--addr", "127.0.0.1:0", "--db", db])
+        .args(extra)
         .env("OBEVENTS_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -811,4 +825,116 @@ pub async fn sigkill(mut child: Child) {
         .expect("child did not die")
         .expect("wait");
     assert!(!status.success());
+}
+
+// ---- a TPP's callback receiver -----------------------------------------------------------------
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub at: std::time::Instant,
+    pub method: String,
+    pub path: String,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// A TPP's event-notification endpoint on 127.0.0.1: answers each request with the next
+/// scripted status (then `default`), echoes `x-fapi-interaction-id`, records everything.
+#[derive(Clone)]
+pub struct Receiver {
+    pub url: String,
+    got: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+    script: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<u16>>>,
+    default: std::sync::Arc<std::sync::atomic::AtomicU16>,
+}
+
+impl Receiver {
+    /// Starts a receiver; its URL ends in `/open-banking/v3.1/event-notifications`.
+    pub async fn start(script: &[u16]) -> Receiver {
+        use axum::response::IntoResponse;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind receiver");
+        let addr = listener.local_addr().expect("receiver address");
+        let r = Receiver {
+            url: format!("http://{addr}/open-banking/v3.1/event-notifications"),
+            got: Default::default(),
+            script: std::sync::Arc::new(std::sync::Mutex::new(script.iter().copied().collect())),
+            default: std::sync::Arc::new(std::sync::atomic::AtomicU16::new(202)),
+        };
+        let inner = r.clone();
+        let app =
+            axum::Router::new().fallback(move |req: axum::extract::Request| {
+                let inner = inner.clone();
+                async move {
+                    let (parts, body) = req.into_parts();
+                    let body = axum::body::to_bytes(body, 1 << 20)
+                        .await
+                        .unwrap_or_default();
+                    let iid = parts.headers.get("x-fapi-interaction-id").cloned();
+                    let status =
+                        inner.script.lock().unwrap().pop_front().unwrap_or_else(|| {
+                            inner.default.load(std::sync::atomic::Ordering::SeqCst)
+                        });
+                    inner.got.lock().unwrap().push(Received {
+                        at: std::time::Instant::now(),
+                        method: parts.method.to_string(),
+                        path: parts.uri.path().to_string(),
+                        headers: parts.headers.clone(),
+                        body: body.to_vec(),
+                    });
+                    let mut resp = axum::http::StatusCode::from_u16(status)
+                        .unwrap()
+                        .into_response();
+                    if let Some(iid) = iid {
+                        resp.headers_mut().insert("x-fapi-interaction-id", iid);
+                    }
+                    resp
+                }
+            });
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        r
+    }
+
+    /// What later requests get once the script is used up.
+    pub fn answer_from_now_on(&self, status: u16) {
+        self.script.lock().unwrap().clear();
+        self.default
+            .store(status, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded by [`LIMIT`]) until at least `n` requests arrived; returns them all.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        loop {
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the receiver got {} requests, expected {n}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// The sandbox config for push tests: `obie`, retries after the given delays (ms).
+pub fn push_config(schedule_ms: &[u64]) -> SandboxConfig {
+    let mut c = obie();
+    c.push.retry_schedule = schedule_ms
+        .iter()
+        .map(|&ms| Duration::from_millis(ms))
+        .collect();
+    c.push.request_timeout = Duration::from_secs(2);
+    c
 }

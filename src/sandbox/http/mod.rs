@@ -3,6 +3,7 @@
 //! response signing G-14) and the common-area faults. Handlers are thin: extractors, one domain
 //! call, a DTO.
 
+mod deliveries;
 mod error;
 mod extract;
 mod middleware;
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/open-banking/v3.1", open_banking)
         .merge(oauth::router())
         .merge(sandbox_api::router())
+        .merge(deliveries::router())
         .merge(wso2::router())
         .route("/healthz", get(healthz))
         .fallback(not_found)

@@ -269,9 +269,33 @@ impl Store {
 
     // ---- deliveries -------------------------------------------------------------------------
 
-    /// Pending deliveries whose next attempt is due at `now_ms`, soonest first, at most `limit`.
-    pub async fn due_deliveries(&self, now_ms: i64, limit: usize) -> Result<Vec<DueDelivery>> {
-        dispatch!(self.due_deliveries(now_ms, limit))
+    /// Claims up to `limit` pending deliveries due at `now_ms`, soonest first: their next
+    /// attempt moves to `lease_until_ms`, so no other worker (on any replica) takes them while
+    /// this one tries; if it dies, the lease runs out and they are tried again.
+    pub async fn claim_due(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<DueDelivery>> {
+        dispatch!(self.claim_due(now_ms, lease_until_ms, limit))
+    }
+
+    /// When the soonest pending delivery is due (unix ms), if any.
+    pub async fn next_due(&self) -> Result<Option<i64>> {
+        dispatch!(self.next_due())
+    }
+
+    /// A client's pending deliveries to `from` go to `to` instead (a PUT changed the
+    /// CallbackUrl), or are cancelled when `to` is `None` (the subscription, its CallbackUrl or
+    /// the callback-url registration went away: pushes stop). Returns how many.
+    pub async fn move_deliveries(
+        &self,
+        client_id: &str,
+        from: &str,
+        to: Option<&str>,
+    ) -> Result<usize> {
+        dispatch!(self.move_deliveries(client_id, from, to))
     }
 
     /// Records one attempt and moves the delivery on, in one transaction. A delivered OBIE

@@ -19,6 +19,7 @@ fn event(client: &str, jti: &str) -> NewEvent {
         toe: 0,
         details: Default::default(),
         token: Some(format!("token-{jti}")),
+        poll: true,
         created_at: 0,
         deliveries: Vec::new(),
     }
@@ -241,6 +242,7 @@ fn attempt(n: i64, status: Option<i64>) -> Attempt {
         error: status.is_none().then(|| "connection refused".into()),
         interaction_id: Some(format!("i{n}")),
         response_excerpt: None,
+        note: None,
     }
 }
 
@@ -252,16 +254,19 @@ async fn deliveries_move_through_their_states(store: Store) {
         ])
         .await
         .unwrap();
-    assert!(store.due_deliveries(999, 10).await.unwrap().is_empty());
-    let due = store.due_deliveries(1_000, 10).await.unwrap();
+    assert!(store.claim_due(999, 2_000, 10).await.unwrap().is_empty());
+    let due = store.claim_due(1_000, 2_000, 10).await.unwrap();
     assert_eq!(due.len(), 2);
     assert_eq!(due[0].token.as_deref(), Some("token-p1"));
+    // Claimed: not due again until the lease runs out.
+    assert!(store.claim_due(1_500, 3_000, 10).await.unwrap().is_empty());
     // d1: a 503, then retried and accepted: the SET leaves the polling queue.
     store
         .record_attempt("d1", &attempt(1, Some(503)), AttemptVerdict::RetryAt(5_000))
         .await
         .unwrap();
-    assert_eq!(store.due_deliveries(4_999, 10).await.unwrap().len(), 1);
+    assert_eq!(store.next_due().await.unwrap(), Some(2_000));
+    assert_eq!(store.claim_due(4_999, 6_000, 10).await.unwrap().len(), 1);
     store
         .record_attempt("d1", &attempt(2, Some(202)), AttemptVerdict::Delivered)
         .await
@@ -271,7 +276,14 @@ async fn deliveries_move_through_their_states(store: Store) {
         .record_attempt("d2", &attempt(1, None), AttemptVerdict::Failed)
         .await
         .unwrap();
-    assert!(store.due_deliveries(i64::MAX, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_due(i64::MAX - 1, i64::MAX, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.next_due().await.unwrap(), None);
     assert_eq!(jtis(&poll(&store, "a", &[], 10).await), ["p2"]);
     let records = store.deliveries_of("a", 10).await.unwrap();
     let d1 = records.iter().find(|d| d.id == "d1").unwrap();
@@ -289,7 +301,28 @@ async fn deliveries_move_through_their_states(store: Store) {
     // A retry on demand makes it due again; only for its own client.
     assert!(!store.retry_delivery("b", "d2", 7_000).await.unwrap());
     assert!(store.retry_delivery("a", "d2", 7_000).await.unwrap());
-    assert_eq!(store.due_deliveries(7_000, 10).await.unwrap()[0].id, "d2");
+    assert_eq!(store.claim_due(7_000, 8_000, 10).await.unwrap()[0].id, "d2");
+    // Cancelling stops it (the subscription went away).
+    assert!(store.retry_delivery("a", "d2", 9_000).await.unwrap());
+    let url = "https://tpp.example/v3.1/event-notifications";
+    let moved = "https://moved.example/v3.1/event-notifications";
+    assert_eq!(store.move_deliveries("b", url, None).await.unwrap(), 0);
+    assert_eq!(
+        store.move_deliveries("a", url, Some(moved)).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.claim_due(9_000, 9_500, 10).await.unwrap()[0].url,
+        moved
+    );
+    assert_eq!(store.move_deliveries("a", moved, None).await.unwrap(), 1);
+    assert!(
+        store
+            .claim_due(i64::MAX - 1, i64::MAX, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Resetting a client's events takes their deliveries with them.
     store.reset_events("a").await.unwrap();
     assert!(store.deliveries_of("a", 10).await.unwrap().is_empty());

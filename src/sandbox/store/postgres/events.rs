@@ -52,7 +52,7 @@ impl PgStore {
         let mut woken = BTreeSet::new();
         let mut stored = Vec::new();
         for e in events {
-            let state = if e.token.is_some() {
+            let state = if e.poll && e.token.is_some() {
                 EventState::Awaiting
             } else {
                 EventState::NotQueued
@@ -211,16 +211,26 @@ impl PgStore {
 
     // ---- deliveries -------------------------------------------------------------------------
 
-    pub async fn due_deliveries(&self, now_ms: i64, limit: usize) -> Result<Vec<DueDelivery>> {
+    /// Claims up to `limit` due deliveries by moving their next attempt to `lease_until_ms`;
+    /// `SKIP LOCKED` lets replicas claim side by side without waiting on each other.
+    pub async fn claim_due(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<DueDelivery>> {
         let rows = self
             .conn()
             .await?
             .query(
-                "SELECT d.id, d.client_id, d.format, d.url, d.attempts, d.event_seq, e.token
-                 FROM deliveries d JOIN events e ON e.seq = d.event_seq
-                 WHERE d.state = 0 AND d.next_attempt_at <= $1
-                 ORDER BY d.next_attempt_at LIMIT $2",
-                &[&now_ms, &(limit as i64)],
+                "WITH due AS (
+                   SELECT id FROM deliveries WHERE state = 0 AND next_attempt_at <= $1
+                   ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+                 UPDATE deliveries d SET next_attempt_at = $2
+                 FROM due, events e WHERE d.id = due.id AND e.seq = d.event_seq
+                 RETURNING d.id, d.client_id, d.format, d.url, d.attempts, d.event_seq,
+                   d.created_at, e.token",
+                &[&now_ms, &lease_until_ms, &(limit as i64)],
             )
             .await?;
         rows.iter()
@@ -232,10 +242,51 @@ impl PgStore {
                     url: r.try_get(3)?,
                     attempts: r.try_get(4)?,
                     event_seq: r.try_get(5)?,
-                    token: r.try_get(6)?,
+                    created_at: r.try_get(6)?,
+                    token: r.try_get(7)?,
                 })
             })
             .collect()
+    }
+
+    pub async fn next_due(&self) -> Result<Option<i64>> {
+        Ok(self
+            .conn()
+            .await?
+            .query_one(
+                "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 0",
+                &[],
+            )
+            .await?
+            .try_get(0)?)
+    }
+
+    pub async fn move_deliveries(
+        &self,
+        client_id: &str,
+        from: &str,
+        to: Option<&str>,
+    ) -> Result<usize> {
+        let c = self.conn().await?;
+        let n = match to {
+            Some(to) => {
+                c.execute(
+                    "UPDATE deliveries SET url = $3, updated_at = $4
+                     WHERE client_id = $1 AND state = 0 AND url = $2",
+                    &[&client_id, &from, &to, &now_ms()],
+                )
+                .await?
+            }
+            None => {
+                c.execute(
+                    "UPDATE deliveries SET state = 3, next_attempt_at = NULL, updated_at = $3
+                     WHERE client_id = $1 AND state = 0 AND url = $2",
+                    &[&client_id, &from, &now_ms()],
+                )
+                .await?
+            }
+        };
+        Ok(n as usize)
     }
 
     pub async fn record_attempt(
@@ -248,8 +299,8 @@ impl PgStore {
         let tx = c.transaction().await?;
         tx.execute(
             "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, latency_ms,
-               status_code, error, interaction_id, response_excerpt)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+               status_code, error, interaction_id, response_excerpt, note)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             &[
                 &delivery_id,
                 &a.attempt,
@@ -259,6 +310,7 @@ impl PgStore {
                 &a.error,
                 &a.interaction_id,
                 &a.response_excerpt,
+                &a.note,
             ],
         )
         .await?;
@@ -308,7 +360,7 @@ impl PgStore {
             let attempts = c
                 .query(
                     "SELECT attempt, started_at, latency_ms, status_code, error, interaction_id,
-                       response_excerpt
+                       response_excerpt, note
                      FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt DESC",
                     &[&id],
                 )
@@ -360,6 +412,7 @@ fn attempt_from_row(r: &Row) -> Result<Attempt> {
         error: r.try_get(4)?,
         interaction_id: r.try_get(5)?,
         response_excerpt: r.try_get(6)?,
+        note: r.try_get(7)?,
     })
 }
 

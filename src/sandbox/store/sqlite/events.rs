@@ -28,8 +28,8 @@ fn insert_event(tx: &Transaction<'_>, e: &NewEvent) -> Result<()> {
         e.toe,
         to_json(&e.details),
         e.token,
-        // Only an event with a SET enters the polling queue.
-        if e.token.is_some() {
+        // Only a SET for a subscribed TPP enters the polling queue (AP-03).
+        if e.poll && e.token.is_some() {
             EventState::Awaiting.code()
         } else {
             EventState::NotQueued.code()
@@ -161,39 +161,87 @@ impl SqliteStore {
 
     // ---- deliveries -------------------------------------------------------------------------
 
-    pub fn due_deliveries(&self, now_ms: i64, limit: usize) -> Result<Vec<DueDelivery>> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT d.id, d.client_id, d.format, d.url, d.attempts, d.event_seq, e.token
-             FROM deliveries d JOIN events e ON e.seq = d.event_seq
-             WHERE d.state = 0 AND d.next_attempt_at <= ?1
-             ORDER BY d.next_attempt_at LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![now_ms, limit as i64], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, i64>(5)?,
-                r.get::<_, Option<String>>(6)?,
-            ))
-        })?;
-        rows.map(|r| {
-            let (id, client_id, format, url, attempts, event_seq, token) = r?;
-            Ok(DueDelivery {
-                format: DeliveryFormat::parse(&format)
-                    .ok_or_else(|| StoreError::Corrupt(format!("delivery format {format}")))?,
-                id,
-                client_id,
-                url,
-                attempts,
-                event_seq,
-                token,
+    /// Claims up to `limit` due deliveries: their next attempt moves to `lease_until_ms`, so
+    /// no other worker takes them while this one tries (a crash lets the lease run out, and the
+    /// delivery is tried again).
+    pub fn claim_due(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<DueDelivery>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let due = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT d.id, d.client_id, d.format, d.url, d.attempts, d.event_seq, d.created_at,
+                   e.token
+                 FROM deliveries d JOIN events e ON e.seq = d.event_seq
+                 WHERE d.state = 0 AND d.next_attempt_at <= ?1
+                 ORDER BY d.next_attempt_at LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![now_ms, limit as i64], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, Option<String>>(7)?,
+                ))
+            })?;
+            rows.map(|r| {
+                let (id, client_id, format, url, attempts, event_seq, created_at, token) = r?;
+                Ok(DueDelivery {
+                    format: DeliveryFormat::parse(&format)
+                        .ok_or_else(|| StoreError::Corrupt(format!("delivery format {format}")))?,
+                    id,
+                    client_id,
+                    url,
+                    attempts,
+                    event_seq,
+                    created_at,
+                    token,
+                })
             })
-        })
-        .collect()
+            .collect::<Result<Vec<_>>>()?
+        };
+        {
+            let mut lease =
+                tx.prepare_cached("UPDATE deliveries SET next_attempt_at = ?2 WHERE id = ?1")?;
+            for d in &due {
+                lease.execute(params![d.id, lease_until_ms])?;
+            }
+        }
+        tx.commit()?;
+        Ok(due)
+    }
+
+    /// When the soonest pending delivery is due, if any.
+    pub fn next_due(&self) -> Result<Option<i64>> {
+        Ok(self
+            .lock()
+            .prepare_cached("SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 0")?
+            .query_row([], |r| r.get(0))?)
+    }
+
+    pub fn move_deliveries(&self, client_id: &str, from: &str, to: Option<&str>) -> Result<usize> {
+        let conn = self.lock();
+        let n = match to {
+            Some(to) => conn.execute(
+                "UPDATE deliveries SET url = ?3, updated_at = ?4
+                 WHERE client_id = ?1 AND state = 0 AND url = ?2",
+                params![client_id, from, to, now_ms()],
+            )?,
+            None => conn.execute(
+                "UPDATE deliveries SET state = 3, next_attempt_at = NULL, updated_at = ?3
+                 WHERE client_id = ?1 AND state = 0 AND url = ?2",
+                params![client_id, from, now_ms()],
+            )?,
+        };
+        Ok(n)
     }
 
     pub fn record_attempt(
@@ -206,8 +254,8 @@ impl SqliteStore {
         let tx = conn.transaction()?;
         tx.prepare_cached(
             "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, latency_ms,
-               status_code, error, interaction_id, response_excerpt)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+               status_code, error, interaction_id, response_excerpt, note)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?
         .execute(params![
             delivery_id,
@@ -217,7 +265,8 @@ impl SqliteStore {
             a.status_code,
             a.error,
             a.interaction_id,
-            a.response_excerpt
+            a.response_excerpt,
+            a.note
         ])?;
         let (state, next) = match verdict {
             AttemptVerdict::Delivered => (DeliveryState::Delivered, None),
@@ -301,7 +350,8 @@ impl SqliteStore {
 /// A delivery's attempts, newest first.
 fn attempts_of(conn: &Connection, delivery_id: &str) -> Result<Vec<Attempt>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT attempt, started_at, latency_ms, status_code, error, interaction_id, response_excerpt
+        "SELECT attempt, started_at, latency_ms, status_code, error, interaction_id,
+           response_excerpt, note
          FROM delivery_attempts WHERE delivery_id = ?1 ORDER BY attempt DESC",
     )?;
     let rows = stmt.query_map([delivery_id], |r| {
@@ -313,6 +363,7 @@ fn attempts_of(conn: &Connection, delivery_id: &str) -> Result<Vec<Attempt>> {
             error: r.get(4)?,
             interaction_id: r.get(5)?,
             response_excerpt: r.get(6)?,
+            note: r.get(7)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -78,6 +78,7 @@ CREATE INDEX events_jti ON events (jti);
 -- No (state, seq) index as SQLite has: it serves only the events-leak fault's unscoped poll,
 -- and a plan cached while the table was small would pick it for every TPP's poll, scanning all
 -- awaiting rows of every TPP (measured: 18 ms per poll at 100,000 stored SETs).
+-- state: 0 pending (next_attempt_at set), 1 delivered, 2 failed, 3 cancelled.
 CREATE TABLE deliveries (
     id              TEXT PRIMARY KEY,
     event_seq       BIGINT NOT NULL REFERENCES events (seq) ON DELETE CASCADE,
@@ -89,7 +90,7 @@ CREATE TABLE deliveries (
     next_attempt_at BIGINT,
     created_at      BIGINT NOT NULL,
     updated_at      BIGINT NOT NULL,
-    CHECK (state IN (0, 1, 2)),
+    CHECK (state IN (0, 1, 2, 3)),
     CHECK ((state = 0) = (next_attempt_at IS NOT NULL))
 );
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE state = 0;
@@ -105,5 +106,6 @@ CREATE TABLE delivery_attempts (
     error            TEXT,
     interaction_id   TEXT,
     response_excerpt TEXT,
+    note             TEXT,
     UNIQUE (delivery_id, attempt)
 );

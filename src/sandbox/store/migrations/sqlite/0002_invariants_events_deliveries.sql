@@ -53,6 +53,7 @@ CREATE INDEX events_state ON events (state, seq);
 
 -- One delivery per push destination that wants an event, written with the event; the worker
 -- treats due rows as its queue. Times in unix milliseconds.
+-- state: 0 pending (next_attempt_at set), 1 delivered, 2 failed, 3 cancelled.
 CREATE TABLE deliveries (
     id              TEXT PRIMARY KEY,
     event_seq       INTEGER NOT NULL REFERENCES events (seq) ON DELETE CASCADE,
@@ -64,7 +65,7 @@ CREATE TABLE deliveries (
     next_attempt_at INTEGER,
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL,
-    CHECK (state IN (0, 1, 2)),
+    CHECK (state IN (0, 1, 2, 3)),
     CHECK ((state = 0) = (next_attempt_at IS NOT NULL))
 );
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE state = 0;
@@ -82,5 +83,6 @@ CREATE TABLE delivery_attempts (
     error            TEXT,
     interaction_id   TEXT,
     response_excerpt TEXT,
+    note             TEXT,
     UNIQUE (delivery_id, attempt)
 );

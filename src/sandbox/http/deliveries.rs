@@ -1,0 +1,74 @@
+//! Push deliveries as a TPP practising sees them (`/sandbox/deliveries`): every delivery of
+//! the caller's events with its attempts, newest first, and a retry on demand. Each call acts
+//! only on the TPP whose bearer token it carries.
+
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde_json::json;
+
+use super::error::json_response;
+use super::extract::{AnyScope, Authed, ResourceId};
+use crate::sandbox::app::AppState;
+use crate::sandbox::error::{ApiError, ApiResult};
+use crate::sandbox::store::now_ms;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/sandbox/deliveries", get(list))
+        .route("/sandbox/deliveries/{id}/retry", post(retry))
+}
+
+/// `?clientId=…&limit=…` (`clientId` defaults to the token's client and may only name it;
+/// `limit` 1..200, default 50). `more` says whether older deliveries were left out.
+async fn list(
+    State(s): State<AppState>,
+    auth: Authed<AnyScope>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let mut limit = 50usize;
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "clientId" if v != auth.client_id.as_str() => {
+                return Err(ApiError::not_owner("deliveries of that client id"));
+            }
+            "limit" => {
+                limit = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=200).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::invalid("limit", "limit must be an integer from 1 to 200")
+                    })?;
+            }
+            _ => {}
+        }
+    }
+    let mut deliveries = s.store.deliveries_of(&auth.client_id, limit + 1).await?;
+    let more = deliveries.len() > limit;
+    deliveries.truncate(limit);
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "deliveries": deliveries, "more": more }),
+    ))
+}
+
+/// Makes one of the caller's deliveries due now, whatever its state: 202 and the worker sends
+/// it at once (one attempt more; if it fails, the policy decides as for any attempt).
+async fn retry(
+    State(s): State<AppState>,
+    auth: Authed<AnyScope>,
+    ResourceId(id): ResourceId,
+) -> ApiResult<Response> {
+    let at = now_ms();
+    if !s.store.retry_delivery(&auth.client_id, &id, at).await? {
+        return Err(ApiError::not_found_id("delivery", &id));
+    }
+    s.push_wake.notify_one();
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &json!({ "id": id, "state": "pending", "nextAttemptAt": at }),
+    ))
+}

@@ -1,0 +1,274 @@
+//! The push worker: treats due delivery rows as its queue. It claims due rows (a lease, so
+//! replicas never send the same attempt twice), sends each under a global semaphore and a
+//! per-URL one, records the attempt and the delivery's next state in one transaction, and
+//! sleeps until the next row is due, a new delivery is stored (`AppState::push_wake`), or the
+//! sandbox stops. Other replicas' rows are picked up at least once a second.
+//!
+//! The stored SET is sent as it is: signing happened once, when the event was raised.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::Outcome;
+use super::guard::{Guard, GuardedResolver};
+use crate::sandbox::app::AppState;
+use crate::sandbox::domain::{Attempt, AttemptVerdict, DeliveryFormat, DueDelivery};
+use crate::sandbox::store::{EXCERPT_CHARS, now_ms};
+
+/// Longest sleep between looks at the table: bounds how late rows written by another replica
+/// (or left by a replica that died mid-attempt) are picked up.
+const MAX_IDLE: Duration = Duration::from_secs(1);
+/// Rows claimed per look.
+const BATCH: usize = 256;
+/// Per-URL semaphores kept before idle ones are dropped.
+const MAX_DESTINATIONS: usize = 1_024;
+
+/// Runs the worker of `state` until the sandbox's shutdown token is cancelled.
+pub async fn run(state: AppState, guard: Guard) {
+    let cfg = state.cfg.push.clone();
+    let client = match reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(cfg.request_timeout)
+        .connect_timeout(cfg.request_timeout.min(Duration::from_secs(10)))
+        .no_proxy()
+        .dns_resolver(GuardedResolver::shared(guard))
+        .pool_max_idle_per_host(cfg.per_destination)
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "push worker cannot build its HTTP client; push is off");
+            return;
+        }
+    };
+    let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+    let mut per_url: HashMap<String, Arc<Semaphore>> = HashMap::new();
+    // A crashed attempt's lease runs out after the request could have finished.
+    let lease = i64::try_from(cfg.request_timeout.as_millis()).unwrap_or(i64::MAX / 4) + 5_000;
+    loop {
+        if state.shutdown.is_cancelled() {
+            return;
+        }
+        let free = slots.available_permits().min(BATCH);
+        let claimed = if free == 0 {
+            Vec::new()
+        } else {
+            let now = now_ms();
+            match state.store.claim_due(now, now + lease, free).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "push worker cannot read deliveries");
+                    Vec::new()
+                }
+            }
+        };
+        let full = !claimed.is_empty() && claimed.len() == free;
+        for d in claimed {
+            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                return;
+            };
+            if per_url.len() > MAX_DESTINATIONS {
+                per_url.retain(|_, s| s.available_permits() < cfg.per_destination);
+            }
+            let lane = Arc::clone(
+                per_url
+                    .entry(d.url.clone())
+                    .or_insert_with(|| Arc::new(Semaphore::new(cfg.per_destination.max(1)))),
+            );
+            tokio::spawn(attempt(state.clone(), client.clone(), guard, d, slot, lane));
+        }
+        if full {
+            continue;
+        }
+        let wait = match state.store.next_due().await {
+            Ok(Some(at)) => {
+                Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0)).min(MAX_IDLE)
+            }
+            _ => MAX_IDLE,
+        };
+        if wait.is_zero() && slots.available_permits() == 0 {
+            // Due rows wait for a free slot, not in a busy loop.
+            tokio::select! {
+                _ = state.shutdown.cancelled() => return,
+                p = Arc::clone(&slots).acquire_owned() => drop(p),
+            }
+            continue;
+        }
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = state.push_wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// One try of one delivery, recorded whatever happens.
+async fn attempt(
+    state: AppState,
+    client: reqwest::Client,
+    guard: Guard,
+    d: DueDelivery,
+    _slot: OwnedSemaphorePermit,
+    lane: Arc<Semaphore>,
+) {
+    let Ok(_lane) = lane.acquire_owned().await else {
+        return;
+    };
+    let number = d.attempts + 1;
+    let interaction_id = uuid::Uuid::new_v4().to_string();
+    let started_at = now_ms();
+    let clock = Instant::now();
+    let (outcome, excerpt, note) = send(&state, &client, guard, &d, &interaction_id).await;
+    let latency_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let ended = now_ms();
+    let verdict = state
+        .cfg
+        .push
+        .verdict(&outcome, number, d.created_at, ended);
+    let (status_code, error) = match &outcome {
+        Outcome::Status(s) => (Some(i64::from(*s)), None),
+        Outcome::Timeout => (
+            None,
+            Some("no answer within the request timeout".to_string()),
+        ),
+        Outcome::Connection(e) => (None, Some(e.clone())),
+        Outcome::Refused(e) => (None, Some(format!("not sent: {e}"))),
+    };
+    let record = Attempt {
+        attempt: number,
+        started_at,
+        latency_ms,
+        status_code,
+        error,
+        interaction_id: Some(interaction_id),
+        response_excerpt: excerpt,
+        note,
+    };
+    if let Err(e) = state.store.record_attempt(&d.id, &record, verdict).await {
+        // The lease runs out and the delivery is tried again: at least once, never lost.
+        tracing::warn!(delivery = %d.id, error = %e, "cannot record a push attempt");
+        return;
+    }
+    tracing::debug!(delivery = %d.id, attempt = number, ?verdict, status = ?record.status_code, "push attempt");
+    if let AttemptVerdict::RetryAt(_) = verdict {
+        state.push_wake.notify_one();
+    }
+}
+
+/// Sends the delivery once: `(outcome, response excerpt, note on the TPP's answer)`.
+async fn send(
+    state: &AppState,
+    client: &reqwest::Client,
+    guard: Guard,
+    d: &DueDelivery,
+    interaction_id: &str,
+) -> (Outcome, Option<String>, Option<String>) {
+    let url = match url::Url::parse(&d.url) {
+        Ok(u) => u,
+        Err(e) => return (Outcome::Refused(format!("invalid URL: {e}")), None, None),
+    };
+    let lookup = tokio::time::timeout(state.cfg.push.request_timeout, guard.refusal(&url)).await;
+    match lookup {
+        Ok(Some(why)) => return (Outcome::Refused(why), None, None),
+        Ok(None) => {}
+        Err(_) => return (Outcome::Timeout, None, None),
+    }
+    let Some(body) = d.token.clone() else {
+        return (
+            Outcome::Refused("the event has no SET to send".into()),
+            None,
+            None,
+        );
+    };
+    // POST the SET as application/jwt, no bearer token.
+    let content_type = match d.format {
+        DeliveryFormat::Obie => "application/jwt",
+        DeliveryFormat::Yapily | DeliveryFormat::Tatra => "application/json",
+    };
+    let request = client
+        .post(url)
+        .header(CONTENT_TYPE, HeaderValue::from_static(content_type))
+        .header("x-fapi-interaction-id", interaction_id)
+        .header("x-fapi-financial-id", state.cfg.org_id.as_str())
+        .body(body);
+    let response = match request.send().await {
+        Ok(r) => r,
+        Err(e) if e.is_timeout() => return (Outcome::Timeout, None, None),
+        Err(e) => return (Outcome::Connection(error_chain(&e)), None, None),
+    };
+    let status = response.status().as_u16();
+    let echoed = response
+        .headers()
+        .get("x-fapi-interaction-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let excerpt = read_excerpt(response).await;
+    (
+        Outcome::Status(status),
+        excerpt,
+        answer_note(status, echoed.as_deref(), interaction_id),
+    )
+}
+
+/// the TPP acknowledges with 202 and echoes the interaction id; other 2xx are accepted
+/// as delivered but noted as the TPP's deviation.
+fn answer_note(status: u16, echoed: Option<&str>, sent: &str) -> Option<String> {
+    if !(200..300).contains(&status) {
+        return None;
+    }
+    let mut notes = Vec::new();
+    if status != 202 {
+        notes.push(format!("the TPP answered {status}; OBIE R-05 asks for 202"));
+    }
+    if echoed != Some(sent) {
+        notes.push("the TPP did not echo x-fapi-interaction-id (R-05)".to_string());
+    }
+    (!notes.is_empty()).then(|| notes.join("; "))
+}
+
+/// At most [`EXCERPT_CHARS`] bytes of the answer, as text.
+async fn read_excerpt(mut response: reqwest::Response) -> Option<String> {
+    let mut body = Vec::new();
+    while body.len() < EXCERPT_CHARS {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let take = (EXCERPT_CHARS - body.len()).min(chunk.len());
+                body.extend_from_slice(&chunk[..take]);
+            }
+            _ => break,
+        }
+    }
+    (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned())
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::answer_note;
+
+    #[test]
+    fn notes_on_the_tpps_answer() {
+        assert_eq!(answer_note(202, Some("i"), "i"), None);
+        assert!(answer_note(200, Some("i"), "i").unwrap().contains("202"));
+        assert!(
+            answer_note(202, None, "i")
+                .unwrap()
+                .contains("x-fapi-interaction-id")
+        );
+        assert_eq!(answer_note(503, None, "i"), None);
+    }
+}
