@@ -16,6 +16,8 @@ use serde_json::{Value, json};
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
 
+mod push;
+
 use crate::cli::BenchArgs;
 use crate::model::EventType;
 use crate::sandbox::domain::NewEvent;
@@ -533,6 +535,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
 
     sandbox.stop().await;
+    rows.extend(push::rows(&http, &dir).await?);
     let _ = std::fs::remove_dir_all(&dir);
     println!("{}", Table::new(&rows).with(Style::rounded()));
     Ok(())
