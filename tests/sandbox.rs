@@ -15,7 +15,8 @@
 //! - `personalities`: ob312, wso2, hsbc deviations;
 //! - `faults`: spot checks that a fault bends exactly its behaviour;
 //! - `push`: real-time push to a callback receiver (R-01..R-10);
-//! - `regressions`: defects an independent black-box client found.
+//! - `regressions`: defects an independent black-box client found;
+//! - `tenancy`: helpers act on a TPP only with its token or the admin credential.
 
 /// This binary runs every sandbox on SQLite; `sandbox_pg.rs` runs the same tests on PostgreSQL.
 const ENGINE: common::Engine = common::Engine::Sqlite;
@@ -44,3 +45,5 @@ mod push;
 mod regressions;
 #[path = "sandbox/subscriptions.rs"]
 mod subscriptions;
+#[path = "sandbox/tenancy.rs"]
+mod tenancy;

@@ -44,6 +44,9 @@ mod replicas;
 #[cfg(obevents_pg_tests)]
 #[path = "sandbox/subscriptions.rs"]
 mod subscriptions;
+#[cfg(obevents_pg_tests)]
+#[path = "sandbox/tenancy.rs"]
+mod tenancy;
 
 /// Says whether the PostgreSQL half ran; under CI its absence is a failure.
 #[test]

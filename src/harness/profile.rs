@@ -849,6 +849,7 @@ iss = "obevents-harness"
 kind = "http"
 method = "POST"
 url = "/sandbox/events"
+auth = "tpp-token"
 headers = {{ "Content-Type" = "application/json" }}
 body = '{{"clientId":"{{client_id}}","eventType":"{{event_type}}","resourceId":"{{resource_id}}","resourceType":"{{resource_type}}"}}'
 expect_status = [200, 201]

@@ -10,6 +10,7 @@ use rand::RngCore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::admin::AdminCredential;
 use super::config::SandboxConfig;
 use super::faults::Fault;
 use super::notify::Notifier;
@@ -38,7 +39,14 @@ pub struct Inner {
     pub ob_header: ObHeader,
     /// HMAC secret of access tokens, persisted so tokens survive restarts.
     pub token_secret: Vec<u8>,
+    /// The operator's credential (sandbox helpers for any TPP, WSO2 Event Creation API).
+    pub admin: AdminCredential,
+    /// A password generated at this start, until `run` has shown it once (only its digest is
+    /// stored); an in-process sandbox never shows it.
+    pub admin_to_show: std::sync::Mutex<Option<String>>,
     pub notifier: Notifier,
+    /// Failed client authentications at `/token`, per client id (rate limit).
+    pub auth_failures: super::auth::AuthFailures,
     /// Wakes the push worker: a delivery was stored or made due.
     pub push_wake: tokio::sync::Notify,
     /// Access tokens verified so far (see `AppState::validate_token`).
@@ -87,6 +95,7 @@ impl AppState {
         if token_secret.len() < 32 {
             anyhow::bail!("the stored token secret is unreadable");
         }
+        let (admin, shown) = AdminCredential::load(cfg.admin.as_ref(), &store).await?;
         let foreign_key = if cfg.faults.has(Fault::SetForeignKey) {
             Some(SigningKey::generate()?)
         } else {
@@ -109,7 +118,10 @@ impl AppState {
             foreign_key,
             ob_header,
             token_secret,
+            admin,
+            admin_to_show: std::sync::Mutex::new(shown),
             notifier: Notifier::default(),
+            auth_failures: Default::default(),
             push_wake: tokio::sync::Notify::new(),
             tokens: Default::default(),
             shutdown: CancellationToken::new(),
@@ -207,6 +219,19 @@ pub async fn run(cfg: SandboxConfig, db: &str, addr: SocketAddr) -> anyhow::Resu
     let db = super::store::redacted(db);
     tracing::info!(%bank, ?deviations, ?faults, engine, db, kid = sandbox.state.key.kid(), "sandbox ready");
     // The listener is bound and `serve` is running, so connections are accepted from here on.
+    let generated = sandbox
+        .state
+        .admin_to_show
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    if let Some(password) = generated {
+        println!(
+            "admin credential (shown once; set [admin] in the config to choose one): {}:{password}",
+            sandbox.state.admin.username
+        );
+        tracing::warn!("generated the admin credential and printed it once on stdout");
+    }
     if sandbox.state.cfg.push.private_allowed(sandbox.addr) {
         tracing::info!(
             "push may reach loopback and private addresses ([push] allow_private_networks; on by default when listening on loopback)"

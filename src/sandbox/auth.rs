@@ -32,6 +32,8 @@ impl Tpp {
 pub struct OAuthError {
     pub error: &'static str,
     pub description: String,
+    /// Seconds to wait: the answer is 429 with `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -39,7 +41,56 @@ impl OAuthError {
         OAuthError {
             error,
             description: description.into(),
+            retry_after: None,
         }
+    }
+}
+
+/// Failed client authentications per client id at `/token`, so a client's secret cannot be
+/// guessed at line rate: after [`AuthFailures::LIMIT`] failures in a window of
+/// [`AuthFailures::WINDOW`], the client id is refused (429 with `Retry-After`) until the window
+/// ends. Per replica and in memory: losing it only forgets recent failures. Bounded: windows
+/// that ended are dropped when the map grows past [`AuthFailures::MAX_IDS`].
+#[derive(Debug, Default)]
+pub struct AuthFailures {
+    map: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u32)>>,
+}
+
+impl AuthFailures {
+    pub const LIMIT: u32 = 10;
+    pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+    const MAX_IDS: usize = 10_000;
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (std::time::Instant, u32)>>
+    {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Seconds until `client_id` may try again, when it is locked out now.
+    pub fn locked_for(&self, client_id: &str) -> Option<u64> {
+        let map = self.lock();
+        let (start, count) = map.get(client_id)?;
+        let left = Self::WINDOW.checked_sub(start.elapsed())?;
+        (*count >= Self::LIMIT).then(|| left.as_secs().max(1))
+    }
+
+    pub fn failed(&self, client_id: &str) {
+        let mut map = self.lock();
+        if map.len() >= Self::MAX_IDS {
+            map.retain(|_, (start, _)| start.elapsed() < Self::WINDOW);
+            if map.len() >= Self::MAX_IDS {
+                map.clear();
+            }
+        }
+        let entry = map
+            .entry(client_id.to_string())
+            .or_insert((std::time::Instant::now(), 0));
+        if entry.0.elapsed() >= Self::WINDOW {
+            *entry = (std::time::Instant::now(), 0);
+        }
+        entry.1 += 1;
     }
 }
 
@@ -69,6 +120,16 @@ pub enum ClientCredentials {
         client_id: Option<String>,
         assertion: String,
     },
+}
+
+impl ClientCredentials {
+    /// The client id the request names (for an assertion without `client_id`, none).
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            ClientCredentials::Secret { client_id, .. } => Some(client_id),
+            ClientCredentials::Assertion { client_id, .. } => client_id.as_deref(),
+        }
+    }
 }
 
 /// An issued access token.
@@ -109,8 +170,22 @@ impl AppState {
                     scopes: c.scopes.clone(),
                     jwks: c.jwks.clone(),
                     created_at: now(),
+                    seeded: true,
                 })
                 .await?;
+        }
+        let keep: Vec<String> = self
+            .cfg
+            .clients
+            .iter()
+            .map(|c| c.client_id.clone())
+            .collect();
+        let removed = self.store.prune_seeded_clients(&keep).await?;
+        if removed > 0 {
+            tracing::info!(
+                removed,
+                "removed clients no longer in the config's [[clients]]"
+            );
         }
         Ok(())
     }
@@ -183,6 +258,7 @@ impl AppState {
             secret_hash: hash_secret(&client_secret),
             client_name,
             scopes,
+            seeded: false,
             jwks,
             created_at: now(),
         };
@@ -201,7 +277,31 @@ impl AppState {
         creds: ClientCredentials,
         scope: Option<&str>,
     ) -> Result<IssuedToken, OAuthError> {
-        let client = self.authenticate_client(creds).await?;
+        let named = creds.client_id().map(str::to_string);
+        if let Some(id) = &named
+            && let Some(secs) = self.auth_failures.locked_for(id)
+        {
+            return Err(OAuthError {
+                retry_after: Some(secs),
+                ..OAuthError::new(
+                    "temporarily_unavailable",
+                    format!(
+                        "too many failed authentications for this client id ({} in {} s); retry after {secs} s",
+                        AuthFailures::LIMIT,
+                        AuthFailures::WINDOW.as_secs()
+                    ),
+                )
+            });
+        }
+        let client = match self.authenticate_client(creds).await {
+            Ok(c) => c,
+            Err(e) => {
+                if let (Some(id), "invalid_client") = (&named, e.error) {
+                    self.auth_failures.failed(id);
+                }
+                return Err(e);
+            }
+        };
         let scopes = match scope {
             None => client.scopes.clone(),
             Some(s) => {
@@ -319,13 +419,21 @@ impl AppState {
     /// Validates a bearer token: signature, expiry. `None` for anything not a valid token.
     /// Verified tokens are remembered until they expire, so a busy TPP's requests skip the
     /// HMAC and JSON work (the poll path is the hot path, DESIGN.md §6).
-    pub fn validate_token(&self, token: &str) -> Option<Tpp> {
+    /// The TPP a bearer token stands for, if it is ours, unexpired, and its client still
+    /// exists (a `[[clients]]` entry removed from the config stops working after a restart).
+    /// Verified tokens are cached; the cache is per process and safe to lose.
+    pub async fn validate_token(&self, token: &str) -> Result<Option<Tpp>, StoreError> {
         if let Some(tpp) = self.tokens.get(token) {
-            return Some(tpp);
+            return Ok(Some(tpp));
         }
-        let (tpp, exp) = self.verify_token(token)?;
+        let Some((tpp, exp)) = self.verify_token(token) else {
+            return Ok(None);
+        };
+        if self.store.client(&tpp.client_id).await?.is_none() {
+            return Ok(None);
+        }
         self.tokens.put(token, tpp.clone(), exp);
-        Some(tpp)
+        Ok(Some(tpp))
     }
 
     fn verify_token(&self, token: &str) -> Option<(Tpp, std::time::SystemTime)> {

@@ -109,7 +109,8 @@ pub struct SandboxConfig {
     pub require_request_signatures: bool,
     pub open_registration: bool,
     pub body_limit: usize,
-    pub admin: AdminFile,
+    /// The operator's credential; `None`: generated on first start (see `sandbox::admin`).
+    pub admin: Option<AdminFile>,
     pub clients: Vec<SeedClient>,
     pub push: PushConfig,
 }
@@ -130,10 +131,7 @@ impl SandboxConfig {
             require_request_signatures: false,
             open_registration: true,
             body_limit: 5 * 1024 * 1024,
-            admin: AdminFile {
-                username: "admin".into(),
-                password: "admin".into(),
-            },
+            admin: None,
             clients: Vec::new(),
             push: PushConfig::default(),
         }
@@ -230,7 +228,7 @@ impl SandboxConfig {
             {
                 return Err("config field admin: username and password must be non-empty and the username free of ':'".into());
             }
-            cfg.admin = admin;
+            cfg.admin = Some(admin);
         }
         for (i, c) in file.clients.into_iter().enumerate() {
             cfg.clients.push(seed_client(i, c, dir)?);

@@ -15,6 +15,9 @@ pub struct Client {
     /// The client's JWKS (JSON), used to verify its `x-jws-signature` (G-14).
     pub jwks: Option<String>,
     pub created_at: i64,
+    /// Seeded from `[[clients]]` in the config (removed again when the entry goes), rather
+    /// than registered through `/register`.
+    pub seeded: bool,
 }
 
 /// An event subscription (one per client unless a fault allows more, ES-03).

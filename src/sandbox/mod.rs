@@ -2,6 +2,7 @@
 //! services are `impl AppState` blocks in [`auth`], [`subscriptions`], [`callback_urls`],
 //! [`consents`], [`events`] and [`polling`], and all state is in [`store`].
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod callback_urls;

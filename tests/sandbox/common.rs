@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use josekit::jwk::JwkSet;
 use obevents::jose::{self, SigningKey};
+use obevents::sandbox::config::AdminFile;
 use obevents::sandbox::store::testing::{self, TempPg};
 use obevents::sandbox::{Bank, Fault, Faults, Sandbox, SandboxConfig};
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
@@ -34,11 +35,36 @@ pub const OB_ISS: &str = "http://openbanking.org.uk/iss";
 pub const OB_TAN: &str = "http://openbanking.org.uk/tan";
 pub const CALLBACK: &str = "https://tpp.example/open-banking/v3.1/event-notifications";
 
-/// The sandbox defaults for `bank`, with a short long-poll timeout.
+/// The operator credential of in-process test sandboxes (`[admin]`).
+pub const ADMIN: (&str, &str) = ("operator", "test-operator-secret");
+
+/// The sandbox defaults for `bank`, with a short long-poll timeout and [`ADMIN`].
 pub fn config(bank: Bank) -> SandboxConfig {
     let mut c = SandboxConfig::for_bank(bank);
     c.long_poll_timeout = Duration::from_millis(300);
+    c.admin = Some(AdminFile {
+        username: ADMIN.0.into(),
+        password: ADMIN.1.into(),
+    });
     c
+}
+
+/// Bearer tokens of every TPP the tests registered, by client id: sandbox helpers act on a
+/// TPP with its own token (tokens are valid on every replica and across restarts).
+fn tokens() -> &'static std::sync::Mutex<std::collections::HashMap<String, String>> {
+    static TOKENS: OnceLock<std::sync::Mutex<std::collections::HashMap<String, String>>> =
+        OnceLock::new();
+    TOKENS.get_or_init(Default::default)
+}
+
+/// Authenticates a sandbox-helper request for `client_id`: its own token when a test
+/// registered it, else the operator's [`ADMIN`] credential.
+pub fn helper_auth(rb: RequestBuilder, client_id: Option<&str>) -> RequestBuilder {
+    let token = client_id.and_then(|id| tokens().lock().unwrap().get(id).cloned());
+    match token {
+        Some(t) => rb.bearer_auth(t),
+        None => rb.basic_auth(ADMIN.0, Some(ADMIN.1)),
+    }
 }
 
 /// `obie` personality with a 300 ms long-poll timeout.
@@ -417,6 +443,10 @@ impl TestBank {
             .expect("client_secret")
             .to_string();
         let token = self.token(&client_id, &client_secret, None).await;
+        tokens()
+            .lock()
+            .unwrap()
+            .insert(client_id.clone(), token.clone());
         Tpp {
             client_id,
             client_secret,
@@ -489,19 +519,23 @@ impl TestBank {
         j["jti"].as_str().expect("jti").to_string()
     }
 
+    /// POST to a sandbox helper, authenticated for the body's `clientId` ([`helper_auth`]).
     pub async fn sandbox_post(&self, path: &str, body: &Value) -> Resp {
-        Resp::of(
-            self.request(Method::POST, path)
-                .header(CONTENT_TYPE, "application/json")
-                .body(body.to_string()),
-        )
-        .await
+        let rb = self
+            .request(Method::POST, path)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        Resp::of(helper_auth(rb, body["clientId"].as_str())).await
     }
 
     /// `GET /sandbox/events?clientId=…`: the stored SETs, newest first.
     pub async fn stored_events(&self, client_id: &str) -> Vec<Value> {
         let path = format!("/sandbox/events?{}", form(&[("clientId", client_id)]));
-        let r = Resp::of(self.request(Method::GET, &path)).await;
+        let r = Resp::of(helper_auth(
+            self.request(Method::GET, &path),
+            Some(client_id),
+        ))
+        .await;
         r.expect(200);
         r.json()["events"].as_array().expect("events").clone()
     }
@@ -792,6 +826,12 @@ pub async fn spawn_sandbox(db: &str) -> (Child, String) {
 
 /// [`spawn_sandbox`] with more command-line arguments.
 pub async fn spawn_sandbox_with(db: &str, extra: &[&str]) -> (Child, String) {
+    let (child, url, _) = spawn_sandbox_lines(db, extra).await;
+    (child, url)
+}
+
+/// [`spawn_sandbox_with`], also returning the stdout lines printed before `listening on`.
+pub async fn spawn_sandbox_lines(db: &str, extra: &[&str]) -> (Child, String, Vec<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_obevents"))
         .args(["sandbox", "--addr", "127.0.0.1:0", "--db", db])
         .args(extra)
@@ -804,18 +844,22 @@ pub async fn spawn_sandbox_with(db: &str, extra: &[&str]) -> (Child, String) {
         .expect("spawn obevents");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
-    let url = tokio::time::timeout(LIMIT, async {
+    let (url, before) = tokio::time::timeout(LIMIT, async {
+        let mut before = Vec::new();
         while let Some(line) = lines.next_line().await.expect("read stdout") {
             if let Some(url) = line.trim().strip_prefix("listening on ") {
-                return url.to_string();
+                return (url.to_string(), before);
             }
+            before.push(line);
         }
-        panic!("obevents exited without a listening line");
+        panic!("obevents exited without a listening line: {before:?}");
     })
     .await
     .expect("no listening line in time");
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    (child, url)
+    // Keep reading so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, url, before)
 }
 
 pub async fn sigkill(mut child: Child) {

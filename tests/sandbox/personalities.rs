@@ -162,13 +162,7 @@ async fn wso2_event_creation_api_creates_a_pollable_set() {
         ("x-wso2-client-id", tpp.client_id.as_str()),
         ("x-wso2-resource-id", consent.as_str()),
     ];
-    let r = create_events(
-        &bank,
-        Some(("admin", "admin")),
-        &headers,
-        &revoked_request(),
-    )
-    .await;
+    let r = create_events(&bank, Some(ADMIN), &headers, &revoked_request()).await;
     r.expect(201);
     r.assert_json_type();
     let id = r.json()["notificationsID"]
@@ -202,7 +196,7 @@ async fn wso2_event_creation_api_errors() {
     };
     let r = create_events(
         &bank,
-        Some(("admin", "wrong")),
+        Some((ADMIN.0, "wrong")),
         &headers,
         &revoked_request(),
     )
@@ -212,21 +206,15 @@ async fn wso2_event_creation_api_errors() {
     create_events(&bank, None, &headers, &revoked_request())
         .await
         .expect(401);
-    let r = create_events(
-        &bank,
-        Some(("admin", "admin")),
-        &headers[1..],
-        &revoked_request(),
-    )
-    .await;
+    let r = create_events(&bank, Some(ADMIN), &headers[1..], &revoked_request()).await;
     wso2_error(&r, 400, "missing_request_header");
-    let r = create_events(&bank, Some(("admin", "admin")), &headers, "%%%not-base64!!").await;
+    let r = create_events(&bank, Some(ADMIN), &headers, "%%%not-base64!!").await;
     wso2_error(&r, 400, "invalid_request_payload");
     // A consent of another client is not a resource of this one.
     let other = bank.subscribed_tpp().await;
     let r = create_events(
         &bank,
-        Some(("admin", "admin")),
+        Some(ADMIN),
         &[
             ("x-wso2-client-id", other.client_id.as_str()),
             ("x-wso2-resource-id", consent.as_str()),
@@ -242,7 +230,7 @@ async fn wso2_event_creation_api_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wso2_event_creation_api_is_absent_for_other_banks() {
     let bank = TestBank::start(obie()).await;
-    let r = create_events(&bank, Some(("admin", "admin")), &[], &revoked_request()).await;
+    let r = create_events(&bank, Some(ADMIN), &[], &revoked_request()).await;
     r.expect(404);
 }
 

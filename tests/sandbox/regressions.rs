@@ -31,7 +31,7 @@ async fn g11_an_id_that_is_not_utf8_is_a_400_ob_error_after_authentication() {
     }
     let r = Resp::of(tpp.request(Method::DELETE, "/sandbox/account-access-consents/%FF")).await;
     r.ob_error(400, "UK.OBIE.Resource.NotFound", None);
-    let r = Resp::of(bank.request(
+    let r = Resp::of(tpp.request(
         Method::GET,
         &format!("/sandbox/events?clientId={}&limit=abc", tpp.client_id),
     ))
@@ -88,7 +88,7 @@ async fn sandbox_event_listing_says_when_it_truncates() {
     for i in 0..3 {
         bank.inject_update(&tpp.client_id, &format!("r{i}")).await;
     }
-    let r = Resp::of(bank.request(
+    let r = Resp::of(tpp.request(
         Method::GET,
         &format!("/sandbox/events?clientId={}&limit=2", tpp.client_id),
     ))

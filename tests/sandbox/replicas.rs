@@ -155,12 +155,14 @@ async fn sigkill_of_one_replica_under_load_loses_no_accepted_event() {
                 }
                 let body = json!({"clientId": client_id, "eventType": "resource-update",
                     "resourceId": format!("w{n}-{i}"), "resourceType": "domestic-payment"});
-                let sent = bank
-                    .request(Method::POST, "/sandbox/events")
-                    .header("content-type", "application/json")
-                    .body(body.to_string())
-                    .send()
-                    .await;
+                let sent = helper_auth(
+                    bank.request(Method::POST, "/sandbox/events"),
+                    Some(&client_id),
+                )
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await;
                 // Only an answered 201 is an accepted event; a refused or cut connection is not.
                 let Ok(r) = sent else { continue };
                 if r.status().as_u16() != 201 {

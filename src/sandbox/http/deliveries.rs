@@ -1,6 +1,6 @@
 //! Push deliveries as a TPP practising sees them (`/sandbox/deliveries`): every delivery of
-//! the caller's events with its attempts, newest first, and a retry on demand. Each call acts
-//! only on the TPP whose bearer token it carries.
+//! the caller's events with its attempts, newest first, and a retry on demand. A TPP's token
+//! acts only on that TPP; the operator's admin credential lists any TPP's.
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use serde_json::json;
 
 use super::error::json_response;
-use super::extract::{AnyScope, Authed, ResourceId};
+use super::extract::{AnyScope, Authed, Caller, ResourceId};
 use crate::sandbox::app::AppState;
 use crate::sandbox::error::{ApiError, ApiResult};
 use crate::sandbox::store::now_ms;
@@ -21,19 +21,19 @@ pub fn router() -> Router<AppState> {
         .route("/sandbox/deliveries/{id}/retry", post(retry))
 }
 
-/// `?clientId=…&limit=…` (`clientId` defaults to the token's client and may only name it;
-/// `limit` 1..200, default 50). `more` says whether older deliveries were left out.
+/// `?clientId=…&limit=…` (with a TPP's token `clientId` is optional and may only name itself;
+/// the admin names any; `limit` 1..200, default 50). `more` says whether older deliveries
+/// were left out.
 async fn list(
     State(s): State<AppState>,
-    auth: Authed<AnyScope>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     let mut limit = 50usize;
+    let mut requested = None;
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match k.as_ref() {
-            "clientId" if v != auth.client_id.as_str() => {
-                return Err(ApiError::not_owner("deliveries of that client id"));
-            }
+            "clientId" => requested = Some(v.into_owned()),
             "limit" => {
                 limit = v
                     .parse::<usize>()
@@ -46,7 +46,8 @@ async fn list(
             _ => {}
         }
     }
-    let mut deliveries = s.store.deliveries_of(&auth.client_id, limit + 1).await?;
+    let client_id = caller.acting_on(requested.as_deref(), "clientId")?;
+    let mut deliveries = s.store.deliveries_of(&client_id, limit + 1).await?;
     let more = deliveries.len() > limit;
     deliveries.truncate(limit);
     Ok(json_response(

@@ -112,11 +112,13 @@ impl<P: ScopePolicy> FromRequestParts<AppState> for Authed<P> {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let presented = parts.headers.contains_key(header::AUTHORIZATION);
-        let tpp = bearer(&parts.headers)
-            .and_then(|t| state.validate_token(t))
-            .ok_or(ApiError::Unauthorized {
-                invalid_token: presented,
-            })?;
+        let tpp = match bearer(&parts.headers) {
+            Some(t) => state.validate_token(t).await?,
+            None => None,
+        }
+        .ok_or(ApiError::Unauthorized {
+            invalid_token: presented,
+        })?;
         let allowed = P::allowed(state);
         if !allowed.is_empty() && !tpp.has_any_scope(allowed) {
             return Err(ApiError::Forbidden(ErrorItem::new(
@@ -132,6 +134,61 @@ impl<P: ScopePolicy> FromRequestParts<AppState> for Authed<P> {
             tpp,
             _policy: PhantomData,
         })
+    }
+}
+
+/// Who calls a sandbox helper: a TPP by its own bearer token (any scope), acting only on
+/// itself, or the operator by the admin credential (HTTP Basic), acting on any TPP.
+pub enum Caller {
+    Tpp(Tpp),
+    Admin,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if value.is_some_and(|v| state.admin.accepts(v)) {
+            return Ok(Caller::Admin);
+        }
+        let tpp = match bearer(&parts.headers) {
+            Some(t) => state.validate_token(t).await?,
+            None => None,
+        }
+        .ok_or(ApiError::Unauthorized {
+            invalid_token: value.is_some(),
+        })?;
+        parts.extensions.insert(tpp.clone());
+        Ok(Caller::Tpp(tpp))
+    }
+}
+
+impl Caller {
+    /// The client id a call acts on. A TPP acts on itself: naming any other id, existing or
+    /// not, is the same 403, so the answer tells nothing about other TPPs. The admin must name
+    /// one (`field` says where).
+    pub fn acting_on(&self, requested: Option<&str>, field: &str) -> Result<String, ApiError> {
+        match (self, requested) {
+            (Caller::Tpp(t), None) => Ok(t.client_id.clone()),
+            (Caller::Tpp(t), Some(id)) if id == t.client_id => Ok(t.client_id.clone()),
+            (Caller::Tpp(_), Some(_)) => Err(ApiError::Forbidden(ErrorItem::at(
+                codes::FORBIDDEN_NOT_OWNER,
+                field,
+                "a TPP's token acts only on its own client id; the operator's admin credential acts on any",
+            ))),
+            (Caller::Admin, Some(id)) => Ok(id.to_string()),
+            (Caller::Admin, None) => Err(ApiError::missing(
+                field,
+                format!("{field} is required with the admin credential"),
+            )),
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Caller::Admin)
     }
 }
 

@@ -30,6 +30,7 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer
 /// RFC 6749 §5.2: JSON error, `no-store`, and for `invalid_client` a 401 with a challenge.
 fn oauth_error(e: OAuthError) -> Response {
     let status = match e.error {
+        _ if e.retry_after.is_some() => StatusCode::TOO_MANY_REQUESTS,
         "invalid_client" => StatusCode::UNAUTHORIZED,
         "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
         "access_denied" => StatusCode::FORBIDDEN,
@@ -41,6 +42,10 @@ fn oauth_error(e: OAuthError) -> Response {
     );
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(secs) = e.retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
     if status == StatusCode::UNAUTHORIZED {
         resp.headers_mut().insert(
             header::WWW_AUTHENTICATE,

@@ -10,7 +10,7 @@ use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 
 use super::error::json_response;
-use super::extract::{AnyScope, Authed, InteractionId, ObJson, ResourceId};
+use super::extract::{AnyScope, Authed, Caller, InteractionId, ObJson, ResourceId};
 use crate::model::EventType;
 use crate::sandbox::app::AppState;
 use crate::sandbox::error::{ApiError, ApiResult, ErrorItem, codes};
@@ -48,10 +48,12 @@ async fn revoke(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `{"clientId","eventType","resourceId","resourceType","reason"?}` (N-03..N-08).
+/// `{"clientId"?,"eventType","resourceId","resourceType","reason"?,"txn"?}` (N-03..N-08).
+/// A TPP injects for itself (`clientId` optional); the admin for any TPP.
 async fn inject(
     State(s): State<AppState>,
     iid: InteractionId,
+    caller: Caller,
     body: ObJson,
 ) -> ApiResult<Response> {
     let mut c = Check::new();
@@ -69,9 +71,8 @@ async fn inject(
             ],
             "",
         );
-        let client_id = c
-            .required(m, "clientId", "")
-            .and_then(|v| c.string(v, "clientId", 1, 128));
+        let requested = c.opt_string(m, "clientId", "", 1, 128);
+        let client_id = Some(caller.acting_on(requested.as_deref(), "clientId")?);
         let event_type = c
             .required(m, "eventType", "")
             .and_then(|v| c.string(v, "eventType", 1, 256));
@@ -98,6 +99,7 @@ async fn inject(
             parsed
         });
         if let Some(id) = &client_id
+            && caller.is_admin()
             && s.store.client(id).await?.is_none()
         {
             c.invalid("clientId", format!("no client with id {id}"));
@@ -128,8 +130,12 @@ async fn inject(
 }
 
 /// `?clientId=…&limit=…` (newest first; `limit` 1..1000, default 100). `more` says whether
-/// older SETs were left out.
-async fn list(State(s): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<Response> {
+/// older SETs were left out. `clientId` is optional with a TPP's token (its own).
+async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
     let mut client_id = None;
     let mut limit = 100usize;
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
@@ -147,7 +153,7 @@ async fn list(State(s): State<AppState>, RawQuery(query): RawQuery) -> ApiResult
             _ => {}
         }
     }
-    let client_id = client_id.ok_or_else(|| ApiError::missing("clientId", "give ?clientId=…"))?;
+    let client_id = caller.acting_on(client_id.as_deref(), "clientId")?;
     let mut events = s.store.events_of(&client_id, limit + 1).await?;
     let more = events.len() > limit;
     events.truncate(limit);
@@ -157,17 +163,19 @@ async fn list(State(s): State<AppState>, RawQuery(query): RawQuery) -> ApiResult
     ))
 }
 
-async fn reset(State(s): State<AppState>, body: ObJson) -> ApiResult<Response> {
-    let client_id = match body.value.get("clientId") {
-        Some(Value::String(id)) if !id.is_empty() => id.clone(),
+/// `{"clientId"?}`: deletes that TPP's stored events (a TPP: its own; the admin: any).
+async fn reset(State(s): State<AppState>, caller: Caller, body: ObJson) -> ApiResult<Response> {
+    let requested = match body.value.get("clientId") {
+        Some(Value::String(id)) if !id.is_empty() => Some(id.as_str()),
         Some(_) => {
             return Err(ApiError::invalid(
                 "clientId",
                 "clientId must be a non-empty string",
             ));
         }
-        None => return Err(ApiError::missing("clientId", "clientId is required")),
+        None => None,
     };
+    let client_id = caller.acting_on(requested, "clientId")?;
     let deleted = s.store.reset_events(&client_id).await?;
     Ok(json_response(
         StatusCode::OK,

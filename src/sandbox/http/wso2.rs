@@ -52,23 +52,10 @@ fn header_any<'a>(headers: &'a HeaderMap, names: &[&str]) -> Option<&'a str> {
 }
 
 fn admin_ok(state: &AppState, headers: &HeaderMap) -> bool {
-    let Some(value) = headers
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some((scheme, rest)) = value.trim().split_once(' ') else {
-        return false;
-    };
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return false;
-    }
-    let expected = format!("{}:{}", state.cfg.admin.username, state.cfg.admin.password);
-    STANDARD
-        .decode(rest.trim())
-        .ok()
-        .is_some_and(|d| d == expected.as_bytes())
+        .is_some_and(|v| state.admin.accepts(v))
 }
 
 async fn create_events(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {

@@ -153,6 +153,12 @@ impl Store {
         dispatch!(self.client(client_id))
     }
 
+    /// Removes clients seeded from an earlier config that the current one (`keep`) no longer
+    /// names: a `[[clients]]` entry taken out stops working after a restart.
+    pub async fn prune_seeded_clients(&self, keep: &[String]) -> Result<usize> {
+        dispatch!(self.prune_seeded_clients(keep))
+    }
+
     // ---- event subscriptions ----------------------------------------------------------------
 
     /// The client's subscriptions, oldest first (normally zero or one).

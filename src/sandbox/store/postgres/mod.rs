@@ -206,10 +206,11 @@ impl PgStore {
         self.conn()
             .await?
             .execute(
-                "INSERT INTO clients (client_id, secret_hash, client_name, scope, jwks, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)
+                "INSERT INTO clients (client_id, secret_hash, client_name, scope, jwks, created_at, seeded)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (client_id) DO UPDATE SET secret_hash = excluded.secret_hash,
-                   client_name = excluded.client_name, scope = excluded.scope, jwks = excluded.jwks",
+                   client_name = excluded.client_name, scope = excluded.scope, jwks = excluded.jwks,
+                   seeded = excluded.seeded",
                 &[
                     &c.client_id,
                     &c.secret_hash,
@@ -217,6 +218,7 @@ impl PgStore {
                     &c.scopes.join(" "),
                     &c.jwks,
                     &c.created_at,
+                    &c.seeded,
                 ],
             )
             .await?;
@@ -227,7 +229,7 @@ impl PgStore {
         let c = self.conn().await?;
         let stmt = c
             .prepare_cached(
-                "SELECT client_id, secret_hash, client_name, scope, jwks, created_at
+                "SELECT client_id, secret_hash, client_name, scope, jwks, created_at, seeded
                  FROM clients WHERE client_id = $1",
             )
             .await?;
@@ -242,7 +244,19 @@ impl PgStore {
             scopes: scope.split_whitespace().map(String::from).collect(),
             jwks: r.try_get(4)?,
             created_at: r.try_get(5)?,
+            seeded: r.try_get(6)?,
         }))
+    }
+
+    pub async fn prune_seeded_clients(&self, keep: &[String]) -> Result<usize> {
+        Ok(self
+            .conn()
+            .await?
+            .execute(
+                "DELETE FROM clients WHERE seeded AND NOT (client_id = ANY($1))",
+                &[&keep],
+            )
+            .await? as usize)
     }
 
     // ---- event subscriptions ----------------------------------------------------------------

@@ -144,17 +144,19 @@ impl SqliteStore {
 
     pub fn upsert_client(&self, c: &Client) -> Result<()> {
         self.lock().execute(
-            "INSERT INTO clients (client_id, secret_hash, client_name, scope, jwks, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO clients (client_id, secret_hash, client_name, scope, jwks, created_at, seeded)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (client_id) DO UPDATE SET secret_hash = excluded.secret_hash,
-               client_name = excluded.client_name, scope = excluded.scope, jwks = excluded.jwks",
+               client_name = excluded.client_name, scope = excluded.scope, jwks = excluded.jwks,
+               seeded = excluded.seeded",
             params![
                 c.client_id,
                 c.secret_hash,
                 c.client_name,
                 c.scopes.join(" "),
                 c.jwks,
-                c.created_at
+                c.created_at,
+                c.seeded
             ],
         )?;
         Ok(())
@@ -164,7 +166,7 @@ impl SqliteStore {
         Ok(self
             .lock()
             .prepare_cached(
-                "SELECT client_id, secret_hash, client_name, scope, jwks, created_at
+                "SELECT client_id, secret_hash, client_name, scope, jwks, created_at, seeded
                  FROM clients WHERE client_id = ?1",
             )?
             .query_row([client_id], |r| {
@@ -176,9 +178,25 @@ impl SqliteStore {
                     scopes: scope.split_whitespace().map(String::from).collect(),
                     jwks: r.get(4)?,
                     created_at: r.get(5)?,
+                    seeded: r.get(6)?,
                 })
             })
             .optional()?)
+    }
+
+    pub fn prune_seeded_clients(&self, keep: &[String]) -> Result<usize> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let seeded: Vec<String> = tx
+            .prepare("SELECT client_id FROM clients WHERE seeded <> 0")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut removed = 0;
+        for id in seeded.iter().filter(|id| !keep.contains(id)) {
+            removed += tx.execute("DELETE FROM clients WHERE client_id = ?1", [id])?;
+        }
+        tx.commit()?;
+        Ok(removed)
     }
 
     // ---- event subscriptions ----------------------------------------------------------------

@@ -11,7 +11,9 @@ CREATE TABLE clients (
     client_name TEXT NOT NULL,
     scope       TEXT NOT NULL,
     jwks        TEXT,
-    created_at  BIGINT NOT NULL
+    created_at  BIGINT NOT NULL,
+    -- Seeded from `[[clients]]`: removed at start when the config no longer names it.
+    seeded      BOOLEAN NOT NULL DEFAULT FALSE
 );
 -- ES-03 / CB-03: one per client, enforced by partial unique indexes so the 409 holds across
 -- replicas; `extra` marks a second row admitted by the `*-no-409` faults.

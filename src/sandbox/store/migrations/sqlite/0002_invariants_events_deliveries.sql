@@ -1,5 +1,9 @@
 -- Migration 2: invariants in the database, format-neutral events, delivery and attempt rows.
 
+-- Clients seeded from `[[clients]]` are marked, so an entry removed from the config can be
+-- removed from the database at the next start.
+ALTER TABLE clients ADD COLUMN seeded INTEGER NOT NULL DEFAULT 0;
+
 -- ES-03 / CB-03: one subscription and one callback-url registration per client, held by a
 -- partial unique index so the 409 comes from the database on every replica. `extra` marks a
 -- second row admitted by the `subscription-no-409` / `callback-url-no-409` faults; rows that a
