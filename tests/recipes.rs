@@ -413,7 +413,13 @@ async fn run(recipe: Recipe) {
         h[OB_IAT] = json!(h[OB_IAT].as_i64().unwrap() + 3600);
     });
     let wrong_aud = bank.forge(&other, |_| {});
-    let cases: [(&str, &str, Option<&str>); 8] = [
+    let rs256 = bank.forge(&claims, |h| {
+        h["alg"] = json!("RS256");
+    });
+    let unknown_kid = bank.forge(&claims, |h| {
+        h["kid"] = json!("no-such-kid");
+    });
+    let cases: [(&str, &str, Option<&str>); 10] = [
         ("the polled SET", &polled, None),
         ("a well-formed forgery (the control)", &control, None),
         ("a tampered SET", &tampered, Some("")),
@@ -422,6 +428,8 @@ async fn run(recipe: Recipe) {
         ("crit without the OB tan", &short, Some("crit")),
         ("an OB iat an hour ahead", &future, Some("future")),
         ("a SET for another TPP", &wrong_aud, Some("aud")),
+        ("an RS256 signature", &rs256, Some("alg")),
+        ("a kid the JWKS lacks", &unknown_kid, Some("kid|key")),
     ];
 
     let (mut check, stdin) = Proc::spawn(&r, &r.check, &bank, true);

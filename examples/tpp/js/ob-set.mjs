@@ -38,6 +38,15 @@ function checkObHeader(h) {
   }
 }
 
+/** The RFC 8935 error code for an error of jwtVerify. */
+function errorCode(e) {
+  if (e instanceof errors.JWSSignatureVerificationFailed || e instanceof errors.JWKSNoMatchingKey) return 'invalid_key';
+  if (e instanceof errors.JOSEAlgNotAllowed) return 'invalid_key';
+  if (e instanceof errors.JWTClaimValidationFailed && e.claim === 'iss') return 'invalid_issuer';
+  if (e instanceof errors.JWTClaimValidationFailed && e.claim === 'aud') return 'invalid_audience';
+  return 'invalid_request';
+}
+
 /**
  * The claims of `token` once it passes every check, else throws SetRejected. `keys` is what
  * createRemoteJWKSet(new URL(jwksUri)) returns: it picks the key by `kid`.
@@ -52,9 +61,7 @@ export async function verifySet(token, keys, { issuer, clientId }) {
       crit: Object.fromEntries(OB_CRIT.map((name) => [name, true])),
     });
   } catch (e) {
-    const claim = e instanceof errors.JWTClaimValidationFailed ? e.claim : undefined;
-    const err = claim === 'iss' ? 'invalid_issuer' : claim === 'aud' ? 'invalid_audience' : claim ? 'invalid_request' : 'invalid_key';
-    throw new SetRejected(err, e.message);
+    throw new SetRejected(errorCode(e), e.message);
   }
   const { protectedHeader, payload } = verified;
   checkObHeader(protectedHeader);
