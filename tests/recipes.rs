@@ -323,20 +323,42 @@ fn add_crit(h: &mut Map<String, Value>, name: &str) {
     h["crit"].as_array_mut().expect("crit").push(json!(name));
 }
 
+/// One SET for a verifier and what must come of it: `None` accepted, `Some(words)` refused with a
+/// description holding one of the `|`-separated words (`""`: for any reason).
+type Case = (&'static str, String, Option<&'static str>);
+
 async fn run(recipe: Recipe) {
     let Some(r) = runnable(recipe).await else {
         return;
     };
     let bank = TestBank::start().await;
+    let (mut receiver, callback) = start_receiver(&r, &bank).await;
+    let subscription = pushed_set_is_accepted(&bank, &mut receiver, &callback).await;
+    let (polled_jti, polled) = poll_one(&bank, &subscription).await;
+    let cases = cases(&bank, &polled);
+    verifier_decides(&r, &bank, &cases).await;
+    receiver_decides(&r, &bank, &mut receiver, &callback, &cases, &polled_jti).await;
+    tokio::time::timeout(LIMIT, bank.sandbox.stop())
+        .await
+        .expect("sandbox stop timed out");
+}
 
-    // The receiver, then a subscription that pushes to it.
-    let (mut receiver, _) = Proc::spawn(&r, &r.receiver, &bank, false);
+/// Starts the recipe's receiver; returns it and its URL.
+async fn start_receiver(r: &Recipe, bank: &TestBank) -> (Proc, String) {
+    let (mut receiver, _) = Proc::spawn(r, &r.receiver, bank, false);
     let first = receiver.line("the listening line").await;
     let callback = first
         .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .unwrap_or_else(|| panic!("{}: unexpected first line {first:?}", r.name))
         .to_string();
     assert!(callback.starts_with("http://127.0.0.1:"), "{callback}");
+    (receiver, callback)
+}
+
+/// Subscribes with `callback` as CallbackUrl, raises an event and checks that the receiver took
+/// the pushed SET: `accepted JTI`, and the bank saw 202 with its interaction id echoed (else the
+/// attempt carries a `note`). Returns the subscription id.
+async fn pushed_set_is_accepted(bank: &TestBank, receiver: &mut Proc, callback: &str) -> String {
     let (status, sub) = bank
         .api(
             reqwest::Method::POST,
@@ -345,9 +367,6 @@ async fn run(recipe: Recipe) {
         )
         .await;
     assert_eq!(status, 201, "{sub}");
-    let sub_id = sub["Data"]["EventSubscriptionId"].as_str().expect("id");
-
-    // A pushed SET is verified and acknowledged with 202 and the interaction id echoed.
     let (jti, pushed) = bank.raise("pay-pushed").await;
     assert!(pushed, "the event was not pushed");
     assert_eq!(
@@ -359,17 +378,24 @@ async fn run(recipe: Recipe) {
     let attempt = &d["attempts"][0];
     assert_eq!(attempt["statusCode"], 202, "{d}");
     assert!(attempt.get("note").is_none(), "the bank noted: {d}");
+    sub["Data"]["EventSubscriptionId"]
+        .as_str()
+        .expect("EventSubscriptionId")
+        .to_string()
+}
 
-    // Polling: without a CallbackUrl the next SET waits to be polled.
+/// Drops the CallbackUrl (pushed SETs are not polled again), raises an event and polls it;
+/// returns its jti and the SET.
+async fn poll_one(bank: &TestBank, subscription: &str) -> (String, String) {
     let (status, j) = bank
         .api(
             reqwest::Method::PUT,
-            &format!("/event-subscriptions/{sub_id}"),
-            json!({"Data": {"EventSubscriptionId": sub_id, "Version": "3.1"}}),
+            &format!("/event-subscriptions/{subscription}"),
+            json!({"Data": {"EventSubscriptionId": subscription, "Version": "3.1"}}),
         )
         .await;
     assert_eq!(status, 200, "{j}");
-    let (polled_jti, pushed) = bank.raise("pay-polled").await;
+    let (jti, pushed) = bank.raise("pay-polled").await;
     assert!(!pushed);
     let (status, j) = bank
         .api(
@@ -379,13 +405,17 @@ async fn run(recipe: Recipe) {
         )
         .await;
     assert_eq!(status, 200, "{j}");
-    let polled = j["sets"][&polled_jti]
+    let set = j["sets"][&jti]
         .as_str()
-        .unwrap_or_else(|| panic!("{polled_jti} not polled: {j}"))
+        .unwrap_or_else(|| panic!("{jti} not polled: {j}"))
         .to_string();
+    (jti, set)
+}
 
-    // Forgeries signed with the bank's own key, so only what was changed can make them fail.
-    let claims = claims_of(&polled);
+/// The polled SET, and forgeries signed with the bank's own key so that only what was changed
+/// can make them fail; a well-formed forgery shows that signing them is not what fails.
+fn cases(bank: &TestBank, polled: &str) -> Vec<Case> {
+    let claims = claims_of(polled);
     let mut other = claims.clone();
     other["aud"] = json!("someone-else");
     let parts: Vec<&str> = polled.split('.').collect();
@@ -397,42 +427,65 @@ async fn run(recipe: Recipe) {
     );
     let mut fresh = claims.clone();
     fresh["jti"] = json!("forged-but-well-formed");
-    let control = bank.forge(&fresh, |_| {});
-    let extra = bank.forge(&claims, |h| {
-        h.insert("urn:example:extra".into(), json!(true));
-        add_crit(h, "urn:example:extra");
-    });
-    let b64 = bank.forge(&claims, |h| {
-        h.insert("b64".into(), json!(true));
-        add_crit(h, "b64");
-    });
-    let short = bank.forge(&claims, |h| {
-        h["crit"].as_array_mut().expect("crit").pop();
-    });
-    let future = bank.forge(&claims, |h| {
-        h[OB_IAT] = json!(h[OB_IAT].as_i64().unwrap() + 3600);
-    });
-    let wrong_aud = bank.forge(&other, |_| {});
-    let rs256 = bank.forge(&claims, |h| {
-        h["alg"] = json!("RS256");
-    });
-    let unknown_kid = bank.forge(&claims, |h| {
-        h["kid"] = json!("no-such-kid");
-    });
-    let cases: [(&str, &str, Option<&str>); 10] = [
-        ("the polled SET", &polled, None),
-        ("a well-formed forgery (the control)", &control, None),
-        ("a tampered SET", &tampered, Some("")),
-        ("crit with an extra member", &extra, Some("crit|extension")),
-        ("crit with b64", &b64, Some("crit")),
-        ("crit without the OB tan", &short, Some("crit")),
-        ("an OB iat an hour ahead", &future, Some("future")),
-        ("a SET for another TPP", &wrong_aud, Some("aud")),
-        ("an RS256 signature", &rs256, Some("alg")),
-        ("a kid the JWKS lacks", &unknown_kid, Some("kid|key")),
-    ];
+    vec![
+        ("the polled SET", polled.to_string(), None),
+        (
+            "a well-formed forgery (the control)",
+            bank.forge(&fresh, |_| {}),
+            None,
+        ),
+        ("a tampered SET", tampered, Some("")),
+        (
+            "crit with an extra member",
+            bank.forge(&claims, |h| {
+                h.insert("urn:example:extra".into(), json!(true));
+                add_crit(h, "urn:example:extra");
+            }),
+            Some("crit|extension"),
+        ),
+        (
+            "crit with b64",
+            bank.forge(&claims, |h| {
+                h.insert("b64".into(), json!(true));
+                add_crit(h, "b64");
+            }),
+            Some("crit"),
+        ),
+        (
+            "crit without the OB tan",
+            bank.forge(&claims, |h| {
+                h["crit"].as_array_mut().expect("crit").pop();
+            }),
+            Some("crit"),
+        ),
+        (
+            "an OB iat an hour ahead",
+            bank.forge(&claims, |h| {
+                h[OB_IAT] = json!(h[OB_IAT].as_i64().unwrap() + 3600);
+            }),
+            Some("future"),
+        ),
+        (
+            "a SET for another TPP",
+            bank.forge(&other, |_| {}),
+            Some("aud"),
+        ),
+        (
+            "an RS256 signature",
+            bank.forge(&claims, |h| h["alg"] = json!("RS256")),
+            Some("alg"),
+        ),
+        (
+            "a kid the JWKS lacks",
+            bank.forge(&claims, |h| h["kid"] = json!("no-such-kid")),
+            Some("kid|key"),
+        ),
+    ]
+}
 
-    let (mut check, stdin) = Proc::spawn(&r, &r.check, &bank, true);
+/// Feeds every case to the recipe's stdin verifier and checks each verdict.
+async fn verifier_decides(r: &Recipe, bank: &TestBank, cases: &[Case]) {
+    let (mut check, stdin) = Proc::spawn(r, &r.check, bank, true);
     let mut stdin = stdin.expect("stdin");
     let input: String = cases.iter().map(|(_, set, _)| format!("{set}\n")).collect();
     tokio::time::timeout(LIMIT, stdin.write_all(input.as_bytes()))
@@ -442,46 +495,51 @@ async fn run(recipe: Recipe) {
     drop(stdin);
     for (what, set, refusal) in cases {
         let line = check.line(what).await;
-        match refusal {
-            None => assert_eq!(
-                line,
-                format!("ok {}", claims_of(set)["jti"].as_str().unwrap()),
-                "{}: {what}",
-                r.name
-            ),
-            Some(words) => {
-                assert!(
-                    line.starts_with("refused "),
-                    "{}: {what} was not refused: {line}",
-                    r.name
-                );
-                let lower = line.to_lowercase();
-                assert!(
-                    words.split('|').any(|w| lower.contains(w)),
-                    "{}: {what} refused for another reason: {line}",
-                    r.name
-                );
-            }
-        }
+        let Some(words) = refusal else {
+            let jti = claims_of(set)["jti"].as_str().unwrap().to_string();
+            assert_eq!(line, format!("ok {jti}"), "{}: {what}", r.name);
+            continue;
+        };
+        assert!(
+            line.starts_with("refused "),
+            "{}: {what} was not refused: {line}",
+            r.name
+        );
+        let lower = line.to_lowercase();
+        assert!(
+            words.split('|').any(|w| lower.contains(w)),
+            "{}: {what} refused for another reason: {line}",
+            r.name
+        );
     }
+}
 
-    // The receiver refuses bad SETs with 400, echoing the interaction id, and takes a repeat
-    // of a good one with 202 without handling it twice.
+/// Pushes the refused cases at the receiver (400, RFC 8935 body, interaction id echoed), the
+/// polled SET twice (202, handled once) and a body that is not `application/jwt` (415).
+async fn receiver_decides(
+    r: &Recipe,
+    bank: &TestBank,
+    receiver: &mut Proc,
+    callback: &str,
+    cases: &[Case],
+    polled_jti: &str,
+) {
     let push = |body: &str, content_type: &str| {
-        bank.http
-            .post(&callback)
+        let rb = bank
+            .http
+            .post(callback)
             .header(CONTENT_TYPE, content_type)
             .header("x-fapi-interaction-id", "recipe-test-1")
-            .body(body.to_string())
+            .body(body.to_string());
+        async move {
+            tokio::time::timeout(LIMIT, rb.send())
+                .await
+                .expect("push timed out")
+                .expect("push")
+        }
     };
-    for (what, set) in [
-        ("a tampered SET", &tampered),
-        ("crit with an extra member", &extra),
-    ] {
-        let resp = tokio::time::timeout(LIMIT, push(set, "application/jwt").send())
-            .await
-            .expect("push timed out")
-            .expect("push");
+    for (what, set, _) in cases.iter().filter(|c| c.2.is_some()) {
+        let resp = push(set, "application/jwt").await;
         assert_eq!(resp.status().as_u16(), 400, "{}: {what}", r.name);
         assert_eq!(resp.headers()["x-fapi-interaction-id"], "recipe-test-1");
         let body: Value = resp.json().await.expect("an RFC 8935 error body");
@@ -492,11 +550,9 @@ async fn run(recipe: Recipe) {
         let line = receiver.line(what).await;
         assert!(line.starts_with("refused "), "{}: {line}", r.name);
     }
+    let polled = &cases[0].1;
     for expected in ["accepted", "duplicate"] {
-        let resp = tokio::time::timeout(LIMIT, push(&polled, "application/jwt").send())
-            .await
-            .expect("push timed out")
-            .expect("push");
+        let resp = push(polled, "application/jwt").await;
         assert_eq!(resp.status().as_u16(), 202, "{}", r.name);
         assert_eq!(resp.headers()["x-fapi-interaction-id"], "recipe-test-1");
         assert_eq!(
@@ -504,16 +560,13 @@ async fn run(recipe: Recipe) {
             format!("{expected} {polled_jti}")
         );
     }
-    let (status, _) = send(push(&polled, "text/plain")).await;
+    let resp = push(polled, "text/plain").await;
     assert_eq!(
-        status, 415,
-        "{}: a body that is not application/jwt",
+        resp.status().as_u16(),
+        415,
+        "{}: not application/jwt",
         r.name
     );
-
-    tokio::time::timeout(LIMIT, bank.sandbox.stop())
-        .await
-        .expect("sandbox stop timed out");
 }
 
 #[tokio::test]

@@ -30,9 +30,12 @@ def make_handler(verify_set, jwks, issuer, client_id):
                 return self.answer(404)
             if self.headers.get_content_type() != "application/jwt":
                 return self.answer(415)
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                return self.answer(413)
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if not 0 <= length <= MAX_BODY:
+                return self.answer(413 if length > MAX_BODY else 400)
             token = self.rfile.read(length).decode("ascii", "replace").strip()
             try:
                 claims = verify_set(token, jwks, issuer, client_id)
