@@ -254,10 +254,15 @@ impl TestBank {
 
     /// Raises a resource-update for the TPP; returns `(jti, pushed)`.
     async fn raise(&self, resource_id: &str) -> (String, bool) {
-        let (status, j) = send(self.http.post(format!("{}/sandbox/events", self.url)).json(
-            &json!({"clientId": self.client_id, "eventType": "resource-update",
+        let (status, j) = send(
+            self.http
+                .post(format!("{}/sandbox/events", self.url))
+                .bearer_auth(&self.token)
+                .json(
+                    &json!({"clientId": self.client_id, "eventType": "resource-update",
                     "resourceId": resource_id, "resourceType": "domestic-payment"}),
-        ))
+                ),
+        )
         .await;
         assert_eq!(status, 201, "{j}");
         assert_eq!(j["queued"], true, "{j}");

@@ -94,9 +94,10 @@ async fn r08_503_503_202_gives_three_attempts_spaced_by_the_schedule() {
     bank.inject_update(&tpp.client_id, "pay-1").await;
     let got = receiver.wait_for(3).await;
     let gaps: Vec<Duration> = got.windows(2).map(|w| w[1].at - w[0].at).collect();
-    // Never early; lateness is measured by the bench, not asserted here beyond sanity.
-    assert!(gaps[0] >= Duration::from_millis(150), "{gaps:?}");
-    assert!(gaps[1] >= Duration::from_millis(300), "{gaps:?}");
+    // Never early (schedule times are whole milliseconds, so allow that much rounding);
+    // lateness is measured by the bench, not asserted here beyond sanity.
+    assert!(gaps[0] >= Duration::from_millis(148), "{gaps:?}");
+    assert!(gaps[1] >= Duration::from_millis(298), "{gaps:?}");
     assert!(gaps.iter().all(|g| *g < Duration::from_secs(3)), "{gaps:?}");
     let ids: Vec<_> = got
         .iter()
@@ -151,6 +152,19 @@ async fn deleting_the_subscription_stops_pushes_and_a_put_moves_them() {
     let tpp = push_tpp(&bank, &down).await;
     bank.inject_update(&tpp.client_id, "pay-1").await;
     down.wait_for(1).await;
+    // The first attempt is recorded (pending its retry) before the subscription goes.
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while deliveries(&tpp).await[0]["attempts"]
+        .as_array()
+        .map(Vec::len)
+        != Some(1)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the attempt was not recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let subs = tpp.subscriptions().await;
     let id = subs[0]["EventSubscriptionId"].as_str().unwrap().to_string();
     tpp.delete(&format!("/event-subscriptions/{id}"))

@@ -316,6 +316,18 @@ async fn deliveries_move_through_their_states(store: Store) {
         moved
     );
     assert_eq!(store.move_deliveries("a", moved, None).await.unwrap(), 1);
+    // An attempt that was in flight when it was cancelled does not bring it back.
+    store
+        .record_attempt(
+            "d2",
+            &attempt(3, Some(503)),
+            AttemptVerdict::RetryAt(10_000),
+        )
+        .await
+        .unwrap();
+    let d2 = store.deliveries_of("a", 10).await.unwrap();
+    let d2 = d2.iter().find(|d| d.id == "d2").unwrap();
+    assert_eq!(d2.state, DeliveryState::Cancelled);
     assert!(
         store
             .claim_due(i64::MAX - 1, i64::MAX, 10)

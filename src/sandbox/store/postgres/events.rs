@@ -319,10 +319,19 @@ impl PgStore {
             AttemptVerdict::RetryAt(at) => (DeliveryState::Pending, Some(at)),
             AttemptVerdict::Failed => (DeliveryState::Failed, None),
         };
+        // A delivery cancelled while this attempt was in flight stays cancelled, unless the
+        // attempt did deliver it.
         tx.execute(
             "UPDATE deliveries SET state = $2, attempts = $3, next_attempt_at = $4, updated_at = $5
-             WHERE id = $1",
-            &[&delivery_id, &state.code(), &a.attempt, &next, &now_ms()],
+             WHERE id = $1 AND (state = 0 OR $6)",
+            &[
+                &delivery_id,
+                &state.code(),
+                &a.attempt,
+                &next,
+                &now_ms(),
+                &(verdict == AttemptVerdict::Delivered),
+            ],
         )
         .await?;
         if verdict == AttemptVerdict::Delivered {

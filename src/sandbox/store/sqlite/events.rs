@@ -273,16 +273,19 @@ impl SqliteStore {
             AttemptVerdict::RetryAt(at) => (DeliveryState::Pending, Some(at)),
             AttemptVerdict::Failed => (DeliveryState::Failed, None),
         };
+        // A delivery cancelled while this attempt was in flight stays cancelled, unless the
+        // attempt did deliver it.
         tx.prepare_cached(
             "UPDATE deliveries SET state = ?2, attempts = ?3, next_attempt_at = ?4, updated_at = ?5
-             WHERE id = ?1",
+             WHERE id = ?1 AND (state = 0 OR ?6)",
         )?
         .execute(params![
             delivery_id,
             state.code(),
             a.attempt,
             next,
-            now_ms()
+            now_ms(),
+            verdict == AttemptVerdict::Delivered
         ])?;
         if verdict == AttemptVerdict::Delivered {
             // R-09: a SET pushed and accepted is not served again by polling.
