@@ -16,11 +16,14 @@
 //! - `faults`: spot checks that a fault bends exactly its behaviour;
 //! - `push`: real-time push to a callback receiver (R-01..R-10);
 //! - `regressions`: defects an independent black-box client found;
+//! - `bounds`: bounded work per request (array bounds, error bodies);
 //! - `tenancy`: helpers act on a TPP only with its token or the admin credential.
 
 /// This binary runs every sandbox on SQLite; `sandbox_pg.rs` runs the same tests on PostgreSQL.
 const ENGINE: common::Engine = common::Engine::Sqlite;
 
+#[path = "sandbox/bounds.rs"]
+mod bounds;
 #[path = "sandbox/common.rs"]
 mod common;
 #[path = "sandbox/common_rules.rs"]

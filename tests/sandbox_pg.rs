@@ -12,6 +12,9 @@
 const ENGINE: common::Engine = common::Engine::Postgres;
 
 #[cfg(obevents_pg_tests)]
+#[path = "sandbox/bounds.rs"]
+mod bounds;
+#[cfg(obevents_pg_tests)]
 #[path = "sandbox/common.rs"]
 mod common;
 #[cfg(obevents_pg_tests)]

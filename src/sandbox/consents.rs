@@ -9,7 +9,7 @@ use super::auth::Tpp;
 use super::domain::{Consent, ConsentStatus, ConsentStatusChange};
 use super::error::{ApiError, ApiResult, ErrorItem, codes};
 use super::events::{EventSpec, RaiseOutcome};
-use super::validate::Check;
+use super::validate::{Check, bounds};
 use crate::model::EventType;
 
 /// OBReadConsent1 permission codes (v3.1.x).
@@ -77,15 +77,20 @@ impl AppState {
                 .and_then(|d| c.object(d, "Data"))
             {
                 let permissions = c.required(data, "Permissions", "Data").and_then(|v| {
-                    c.array(v, "Data.Permissions", |c, item, path| {
-                        let s = c.string(item, path, 1, 64)?;
-                        if PERMISSIONS.contains(&s.as_str()) {
-                            Some(s)
-                        } else {
-                            c.invalid(path, format!("{s:?} is not a permission code"));
-                            None
-                        }
-                    })
+                    c.bounded_array(
+                        v,
+                        "Data.Permissions",
+                        bounds::PERMISSIONS,
+                        |c, item, path| {
+                            let s = c.string(item, path, 1, 64)?;
+                            if PERMISSIONS.contains(&s.as_str()) {
+                                Some(s)
+                            } else {
+                                c.invalid(path, format!("{s:?} is not a permission code"));
+                                None
+                            }
+                        },
+                    )
                 });
                 if permissions.as_ref().is_some_and(Vec::is_empty) {
                     c.invalid(

@@ -13,7 +13,7 @@ use super::domain::PollOps;
 use super::error::{ApiError, ApiResult, ErrorItem, codes};
 use super::faults::Fault;
 use super::personality::{LongPolling, UnknownAck};
-use super::validate::Check;
+use super::validate::{Check, bounds};
 
 /// Largest `maxEvents` accepted as a number at all (larger is a 400, edge case 5).
 const MAX_EVENTS_CEILING: i64 = i32::MAX as i64;
@@ -95,11 +95,21 @@ pub fn parse_poll_request(body: &Value, closed: bool) -> ApiResult<PollRequest> 
         }
         if let Some(v) = top.get("ack") {
             req.ack = c
-                .array(v, "ack", |c, item, path| c.string(item, path, 1, 128))
+                .bounded_array(v, "ack", bounds::ACK, |c, item, path| {
+                    c.string(item, path, 1, 128)
+                })
                 .unwrap_or_default();
         }
         match top.get("setErrs") {
             None => {}
+            Some(Value::Object(errs)) if errs.len() > bounds::SET_ERRS => c.invalid(
+                "setErrs",
+                format!(
+                    "setErrs has {} members; at most {} are allowed",
+                    errs.len(),
+                    bounds::SET_ERRS
+                ),
+            ),
             Some(Value::Object(errs)) => {
                 for (jti, entry) in errs {
                     let path = format!("setErrs.{jti}");

@@ -9,7 +9,7 @@ use super::auth::Tpp;
 use super::domain::Subscription;
 use super::error::{ApiError, ApiResult, ErrorItem, codes};
 use super::faults::Fault;
-use super::validate::{Check, callback_url_problem, join, version_problem};
+use super::validate::{Check, bounds, callback_url_problem, join, version_problem};
 use crate::model::EventType;
 
 /// The fields a TPP controls.
@@ -41,24 +41,38 @@ impl AppState {
         }
         let supported = self.cfg.personality.event_types;
         let url = format!("{}/sandbox/event-types", self.base_url);
+        let mut seen = Vec::new();
         let event_types = data.get("EventTypes").and_then(|v| {
-            c.array(v, "Data.EventTypes", |c, item, path| {
-                let s = c.string(item, path, 1, 256)?;
-                match EventType::from_code(&s) {
-                    Some(t) if supported.contains(&t) => Some(s),
-                    _ => {
-                        c.push(
-                            ErrorItem::at(
-                                codes::UNSUPPORTED_EVENT_TYPE,
-                                path,
-                                format!("event type {s:?} is not supported"),
-                            )
-                            .with_url(url.clone()),
-                        );
-                        None
+            c.bounded_array(
+                v,
+                "Data.EventTypes",
+                bounds::EVENT_TYPES,
+                |c, item, path| {
+                    let s = c.string(item, path, 1, 256)?;
+                    match EventType::from_code(&s) {
+                        // Refused rather than collapsed: a repeat is a mistake in the request.
+                        Some(t) if seen.contains(&t) => {
+                            c.invalid(path, format!("event type {s:?} is listed twice"));
+                            None
+                        }
+                        Some(t) if supported.contains(&t) => {
+                            seen.push(t);
+                            Some(s)
+                        }
+                        _ => {
+                            c.push(
+                                ErrorItem::at(
+                                    codes::UNSUPPORTED_EVENT_TYPE,
+                                    path,
+                                    format!("event type {s:?} is not supported"),
+                                )
+                                .with_url(url.clone()),
+                            );
+                            None
+                        }
                     }
-                }
-            })
+                },
+            )
         });
         if event_types.as_ref().is_some_and(Vec::is_empty) {
             c.invalid(

@@ -6,10 +6,30 @@ use serde_json::{Map, Value};
 
 use super::error::{ApiError, ApiResult, ErrorItem, codes};
 
-/// Collects validation errors for one body.
+/// Collects validation errors for one body. At most [`MAX_ERRORS`] are kept and the rest only
+/// counted, so no request body, however large or however wrong, makes an error response (or
+/// the memory behind it) bigger than a few kilobytes.
 #[derive(Debug, Default)]
 pub struct Check {
     errors: Vec<ErrorItem>,
+    /// Problems found beyond [`MAX_ERRORS`].
+    more: usize,
+}
+
+/// Errors listed in one response; further ones are counted in a last item.
+pub const MAX_ERRORS: usize = 20;
+
+/// Upper bounds of request arrays (and of `setErrs` members), each answered with one 400
+/// that names the bound, before any element is looked at.
+pub mod bounds {
+    /// `ack` of `POST /events`.
+    pub const ACK: usize = 1_000;
+    /// Members of `setErrs`.
+    pub const SET_ERRS: usize = 1_000;
+    /// `Data.EventTypes` of a subscription (there are 8 OBEventType1Code values).
+    pub const EVENT_TYPES: usize = 16;
+    /// `Data.Permissions` of a consent (there are 30 permission codes).
+    pub const PERMISSIONS: usize = 64;
 }
 
 /// `parent.child` (or `child` at the top level).
@@ -27,16 +47,48 @@ impl Check {
     }
 
     pub fn push(&mut self, item: ErrorItem) {
-        self.errors.push(item);
+        if self.errors.len() < MAX_ERRORS {
+            self.errors.push(item);
+        } else {
+            self.more += 1;
+        }
     }
 
     pub fn invalid(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.errors
-            .push(ErrorItem::at(codes::FIELD_INVALID, path, message));
+        self.push(ErrorItem::at(codes::FIELD_INVALID, path, message));
     }
 
     pub fn has_errors(&self) -> bool {
         !self.errors.is_empty()
+    }
+
+    /// Problems found so far, listed or not.
+    fn count(&self) -> usize {
+        self.errors.len() + self.more
+    }
+
+    /// `v` must be an array of at most `max` items, each checked by `item`; a longer one is
+    /// refused as a whole, naming the bound.
+    pub fn bounded_array<T>(
+        &mut self,
+        v: &Value,
+        path: &str,
+        max: usize,
+        item: impl FnMut(&mut Check, &Value, &str) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        if let Value::Array(items) = v
+            && items.len() > max
+        {
+            self.invalid(
+                path,
+                format!(
+                    "{path} has {} items; at most {max} are allowed",
+                    items.len()
+                ),
+            );
+            return None;
+        }
+        self.array(v, path, item)
     }
 
     /// `v` must be an object; `path` "" means the whole body.
@@ -44,7 +96,7 @@ impl Check {
         match v {
             Value::Object(m) => Some(m),
             other if path.is_empty() => {
-                self.errors.push(ErrorItem::new(
+                self.push(ErrorItem::new(
                     codes::RESOURCE_INVALID_FORMAT,
                     format!(
                         "the body must be a JSON object, not {}",
@@ -69,7 +121,7 @@ impl Check {
     /// Flags members of `m` not in `allowed` (closed objects).
     pub fn closed(&mut self, m: &Map<String, Value>, allowed: &[&str], path: &str) {
         for key in m.keys().filter(|k| !allowed.contains(&k.as_str())) {
-            self.errors.push(ErrorItem::at(
+            self.push(ErrorItem::at(
                 codes::FIELD_UNEXPECTED,
                 join(path, key),
                 format!("{} is not a member of this object", join(path, key)),
@@ -87,7 +139,7 @@ impl Check {
         let v = m.get(key);
         if v.is_none() {
             let p = join(path, key);
-            self.errors.push(ErrorItem::at(
+            self.push(ErrorItem::at(
                 codes::FIELD_MISSING,
                 p.clone(),
                 format!("{p} is required"),
@@ -146,13 +198,13 @@ impl Check {
     ) -> Option<Vec<T>> {
         match v {
             Value::Array(items) => {
-                let before = self.errors.len();
+                let before = self.count();
                 let out: Vec<Option<T>> = items
                     .iter()
                     .enumerate()
                     .map(|(i, v)| item(self, v, &format!("{path}[{i}]")))
                     .collect();
-                (self.errors.len() == before).then(|| out.into_iter().flatten().collect())
+                (self.count() == before).then(|| out.into_iter().flatten().collect())
             }
             other => {
                 self.invalid(
@@ -168,12 +220,18 @@ impl Check {
     }
 
     /// Ends validation: `Ok` if nothing was found, else one 400 listing every problem.
-    pub fn finish(self) -> ApiResult<()> {
+    pub fn finish(mut self) -> ApiResult<()> {
         if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::BadRequest(self.errors))
+            return Ok(());
         }
+        if self.more > 0 {
+            let more = self.more;
+            self.errors.push(ErrorItem::new(
+                codes::FIELD_INVALID,
+                format!("… and {more} more problems of the same request, not listed"),
+            ));
+        }
+        Err(ApiError::BadRequest(self.errors))
     }
 }
 
