@@ -1,7 +1,6 @@
 //! The command line: clap derive structs (validation only). `main.rs` turns them into running
 //! objects. Every command has `--help`; bad flags end with one line on stderr and exit code 2.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -31,9 +30,10 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct SandboxArgs {
-    /// Address to listen on; port 0 picks a free port (the log line shows which).
+    /// Address to listen on, `HOST:PORT` (`localhost:8080` resolves to its first address);
+    /// port 0 picks a free port (the log line shows which).
     #[arg(long, default_value = "127.0.0.1:8080")]
-    pub addr: SocketAddr,
+    pub addr: String,
     /// Database: a SQLite file, `:memory:` for a throwaway sandbox, or a PostgreSQL URL
     /// (`postgres://user:pass@host:5432/db`) that several sandbox replicas can share.
     #[arg(long, env = "OBEVENTS_DB", default_value = "obevents.db")]

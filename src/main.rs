@@ -36,7 +36,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let filter = match tracing_subscriber::EnvFilter::try_new(&cli.log) {
+    // The access log belongs to `obevents sandbox`; elsewhere (the embedded sandbox of `test`,
+    // `bench`) it is off unless the filter names it.
+    let spec = if matches!(cli.command, Command::Sandbox(_)) || cli.log.contains("obevents::access")
+    {
+        cli.log.clone()
+    } else {
+        format!("{},obevents::access=off", cli.log)
+    };
+    let filter = match tracing_subscriber::EnvFilter::try_new(&spec) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("error: --log {:?}: {e}", cli.log);
@@ -79,7 +87,20 @@ fn main() -> ExitCode {
                         return ExitCode::from(2);
                     }
                 };
-                match sandbox::app::run(cfg, &args.db, args.addr).await {
+                let addr = match tokio::net::lookup_host(args.addr.as_str()).await {
+                    Ok(mut found) => match found.next() {
+                        Some(a) => a,
+                        None => {
+                            eprintln!("error: --addr {}: resolves to no address", args.addr);
+                            return ExitCode::from(2);
+                        }
+                    },
+                    Err(e) => {
+                        eprintln!("error: --addr {}: {e} (expected HOST:PORT)", args.addr);
+                        return ExitCode::from(2);
+                    }
+                };
+                match sandbox::app::run(cfg, &args.db, addr).await {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         eprintln!("error: {e}");

@@ -324,10 +324,11 @@ impl AppState {
         payload.set_issuer(&self.issuer);
         payload.set_subject(&client.client_id);
         payload.set_jwt_id(uuid::Uuid::new_v4().to_string());
-        payload.set_issued_at(&std::time::SystemTime::now());
-        payload.set_expires_at(&(std::time::SystemTime::now() + self.cfg.token_ttl));
+        // NumericDate as whole seconds (RFC 7519 §2), no private duplicates of registered claims.
+        let ttl_secs = i64::try_from(ttl).unwrap_or(i64::MAX / 2);
+        let _ = payload.set_claim("iat", Some(Value::from(issued)));
+        let _ = payload.set_claim("exp", Some(Value::from(issued.saturating_add(ttl_secs))));
         let _ = payload.set_claim("scope", Some(Value::String(scopes.join(" "))));
-        let _ = payload.set_claim("iat_s", Some(Value::from(issued)));
         let signer = HS256
             .signer_from_bytes(&self.token_secret)
             .map_err(|e| OAuthError::new("server_error", e.to_string()))?;

@@ -215,3 +215,77 @@ async fn cli_config_with_an_unknown_key_exits_2_naming_it() {
     assert_eq!(code, 2);
     assert_eq!(non_empty_lines(&stderr).len(), 1, "{stderr:?}");
 }
+
+// ---- operator comforts ----------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sandbox_on_a_locked_database_fails_at_once_with_one_line() {
+    let db = TempDb::new();
+    let (child, _) = spawn_sandbox(&db.path()).await;
+    let started = std::time::Instant::now();
+    let (code, _, stderr) =
+        run_cli(&["sandbox", "--addr", "127.0.0.1:0", "--db", &db.path()]).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "waited for the lock"
+    );
+    let lines = non_empty_lines(&stderr);
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].contains("in use by another obevents sandbox"),
+        "{stderr}"
+    );
+    sigkill(child).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn localhost_addresses_and_an_access_log_without_secrets() {
+    let mut child = Command::new(BIN)
+        .args(["sandbox", "--addr", "localhost:0", "--db", ":memory:"])
+        .env("OBEVENTS_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn obevents");
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let url = tokio::time::timeout(LIMIT, async {
+        while let Some(line) = out.next_line().await.expect("stdout") {
+            if let Some(u) = line.strip_prefix("listening on ") {
+                return u.to_string();
+            }
+        }
+        panic!("no listening line");
+    })
+    .await
+    .expect("listening in time");
+    let bank = TestBank::at(&url);
+    let tpp = bank.subscribed_tpp().await;
+    tpp.poll_now().await;
+    // Access tokens: integer iat and exp, no private duplicates of registered claims.
+    let payload = tpp.token.split('.').nth(1).expect("JWT");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .expect("base64url"),
+    )
+    .expect("JSON claims");
+    assert!(claims["iat"].is_i64() && claims["exp"].is_i64(), "{claims}");
+    assert!(claims.get("iat_s").is_none(), "{claims}");
+    child.start_kill().expect("kill");
+    let output = tokio::time::timeout(LIMIT, child.wait_with_output())
+        .await
+        .expect("exit")
+        .expect("output");
+    let log = String::from_utf8_lossy(&output.stderr);
+    let line = log
+        .lines()
+        .find(|l| l.contains("path=\"/open-banking/v3.1/events\""))
+        .unwrap_or_else(|| panic!("no access log line for the poll:\n{log}"));
+    assert!(line.contains("status=200"), "{line}");
+    assert!(line.contains(&tpp.client_id), "{line}");
+    assert!(!log.contains(&tpp.token), "a token was logged");
+    assert!(!log.contains(&tpp.client_secret), "a secret was logged");
+}

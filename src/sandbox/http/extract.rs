@@ -129,6 +129,9 @@ impl<P: ScopePolicy> FromRequestParts<AppState> for Authed<P> {
                 ),
             )));
         }
+        if let Some(slot) = parts.extensions.get::<super::middleware::ClientSlot>() {
+            slot.set(&tpp.client_id);
+        }
         parts.extensions.insert(tpp.clone());
         Ok(Authed {
             tpp,
@@ -151,7 +154,14 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
+        let slot = parts
+            .extensions
+            .get::<super::middleware::ClientSlot>()
+            .cloned();
         if value.is_some_and(|v| state.admin.accepts(v)) {
+            if let Some(slot) = slot {
+                slot.set("(admin)");
+            }
             return Ok(Caller::Admin);
         }
         let tpp = match bearer(&parts.headers) {
@@ -161,6 +171,9 @@ impl FromRequestParts<AppState> for Caller {
         .ok_or(ApiError::Unauthorized {
             invalid_token: value.is_some(),
         })?;
+        if let Some(slot) = slot {
+            slot.set(&tpp.client_id);
+        }
         parts.extensions.insert(tpp.clone());
         Ok(Caller::Tpp(tpp))
     }

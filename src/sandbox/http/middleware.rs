@@ -45,6 +45,36 @@ pub async fn interaction_id(
     resp
 }
 
+/// Where an extractor leaves the authenticated client id for the access log.
+#[derive(Clone, Default)]
+pub struct ClientSlot(std::sync::Arc<std::sync::OnceLock<String>>);
+
+impl ClientSlot {
+    pub fn set(&self, client_id: &str) {
+        let _ = self.0.set(client_id.to_string());
+    }
+}
+
+/// The access log (`obevents::access` at info): method, path (no query string), status,
+/// latency and the client id when the request authenticated one; never tokens or secrets.
+pub async fn access_log(mut req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let slot = ClientSlot::default();
+    req.extensions_mut().insert(slot.clone());
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    tracing::info!(
+        target: "obevents::access",
+        %method,
+        path,
+        status = resp.status().as_u16(),
+        latency_ms = format!("{:.2}", started.elapsed().as_secs_f64() * 1000.0),
+        client = slot.0.get().map_or("-", String::as_str),
+    );
+    resp
+}
+
 /// G-08: a request whose `Accept` admits no JSON gets 406. Absent `Accept` means JSON.
 pub async fn check_accept(req: Request, next: Next) -> Response {
     // An empty Accept is treated like an absent one (any media type).

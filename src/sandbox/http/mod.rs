@@ -65,6 +65,13 @@ pub fn router(state: AppState) -> Router {
             middleware::interaction_id,
         ))
         .with_state(state);
+    // The access log only when its target is enabled (`obevents sandbox` by default; not in
+    // `test` or `bench`), so a disabled log costs nothing on the hot path.
+    let app = if tracing::enabled!(target: "obevents::access", tracing::Level::INFO) {
+        app.layer(from_fn(middleware::access_log))
+    } else {
+        app
+    };
     // With `--log debug`, one span per request shows its status and latency; otherwise the
     // layer is left out so the hot path does not pay for disabled spans.
     if tracing::enabled!(tracing::Level::DEBUG) {

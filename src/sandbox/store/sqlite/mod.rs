@@ -39,6 +39,12 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
         if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
+/// True when SQLite could not take the file's lock.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+}
+
 /// An insert's result: true if stored, false if a unique index refused it, else the error.
 fn unless_unique<T>(inserted: std::result::Result<T, rusqlite::Error>) -> Result<bool> {
     match inserted {
@@ -93,12 +99,23 @@ impl SqliteStore {
     /// Opens (creating and migrating if needed) the database at `path`; `:memory:` gives a
     /// throwaway one.
     pub fn open(path: &str) -> Result<SqliteStore> {
+        Self::open_unlocked(path).map_err(|e| match e {
+            StoreError::Sqlite(ref s) if is_busy(s) => StoreError::Open(format!(
+                "{path} is in use by another obevents sandbox (SQLite allows one process per file; use PostgreSQL for several replicas)"
+            )),
+            other => other,
+        })
+    }
+
+    fn open_unlocked(path: &str) -> Result<SqliteStore> {
         let mut conn = if path == ":memory:" {
             Connection::open_in_memory()?
         } else {
             Connection::open(path)?
         };
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // No waiting while taking the lock: a file in use by another sandbox is refused at
+        // once, with a line that says so.
+        conn.busy_timeout(std::time::Duration::ZERO)?;
         if path != ":memory:" {
             // The sandbox is the database's only user: holding the lock for the connection's
             // life saves a pair of file-lock syscalls per statement (and keeps the WAL index in
@@ -112,6 +129,7 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "OFF")?;
         migrate(&mut conn, migrations::SQLITE)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
         })
