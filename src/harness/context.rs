@@ -2,7 +2,7 @@
 //! from the profile), compiled schemas, the bank's JWKS (fetched once, refreshed once on an
 //! unknown `kid`), the run-wide jti registry (R8417-08), and the harness's request-signing key.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use base64::Engine;
@@ -30,6 +30,9 @@ pub struct RunContext {
     pub signing_kid: String,
     /// Serialises manual triggers (one prompt at a time).
     pub manual_lock: tokio::sync::Mutex<()>,
+    /// Keys of SETs the bank serves again after they were acknowledged (AP-09): no scenario
+    /// can drain them, so every later scenario leaves them out.
+    stuck: Mutex<HashSet<String>>,
 }
 
 impl std::fmt::Debug for RunContext {
@@ -104,6 +107,7 @@ impl RunContext {
             signing_key,
             signing_kid,
             manual_lock: tokio::sync::Mutex::new(()),
+            stuck: Mutex::new(HashSet::new()),
         })
     }
 
@@ -147,6 +151,23 @@ impl RunContext {
                 Ok(())
             }
         }
+    }
+
+    /// Remembers `keys` as SETs the bank will not stop serving.
+    pub fn mark_stuck(&self, keys: &[String]) {
+        let mut set = self.stuck.lock().unwrap_or_else(|p| p.into_inner());
+        set.extend(keys.iter().cloned());
+    }
+
+    /// Is `key` a SET the bank will not stop serving?
+    pub fn is_stuck(&self, key: &str) -> bool {
+        let set = self.stuck.lock().unwrap_or_else(|p| p.into_inner());
+        set.contains(key)
+    }
+
+    /// How many SETs the bank will not stop serving.
+    pub fn stuck_count(&self) -> usize {
+        self.stuck.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Registers a fresh client at the target (profile `[registration]`).

@@ -13,9 +13,10 @@ use cucumber::tag::Ext as _;
 use cucumber::{World as _, WriterExt as _, event, writer};
 use futures::FutureExt as _;
 
-use super::client::Exchange;
 use super::context::RunContext;
 use super::features::{self, is_capability, is_rule_id};
+pub use super::outcome::{RunOutcome, ScenarioRecord, Verdict};
+use super::outcome::{Seen, StepKind, classify, merge_findings};
 use super::profile::{Clients, Profile, RequestSignatures};
 use super::report;
 use super::world::HarnessWorld;
@@ -26,59 +27,6 @@ use crate::sandbox::personality::{LongPolling, SpecVersion, UnknownAck};
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(pub String);
-
-/// How one scenario ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    Passed,
-    Failed,
-    NotApplicable,
-}
-
-/// One scenario's result, with the evidence the report shows.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ScenarioRecord {
-    pub feature: String,
-    pub path: String,
-    pub name: String,
-    pub line: usize,
-    pub tags: Vec<String>,
-    pub rules: Vec<String>,
-    pub verdict: Verdict,
-    /// Failure message, or the missing capabilities of a not-applicable scenario.
-    pub reason: Option<String>,
-    pub failed_step: Option<String>,
-    pub duration_ms: u64,
-    pub evidence: Vec<Exchange>,
-}
-
-/// The result of a run.
-#[derive(Debug, Clone)]
-pub struct RunOutcome {
-    pub profile_name: String,
-    pub target: String,
-    pub scenarios: Vec<ScenarioRecord>,
-    pub duration: Duration,
-}
-
-impl RunOutcome {
-    pub fn count(&self, v: Verdict) -> usize {
-        self.scenarios.iter().filter(|s| s.verdict == v).count()
-    }
-    pub fn failed(&self) -> impl Iterator<Item = &ScenarioRecord> {
-        self.scenarios
-            .iter()
-            .filter(|s| s.verdict == Verdict::Failed)
-    }
-    pub fn exit_code(&self) -> u8 {
-        if self.count(Verdict::Failed) > 0 {
-            1
-        } else {
-            0
-        }
-    }
-}
 
 /// Where the features come from.
 #[derive(Debug, Clone)]
@@ -240,6 +188,7 @@ fn plan(
                     } else {
                         Verdict::NotApplicable
                     },
+                    failed_rules: Vec::new(),
                     reason: (!run)
                         .then(|| format!("the profile does not declare {}", missing.join(", "))),
                     failed_step: None,
@@ -256,7 +205,8 @@ fn plan(
 #[derive(Default)]
 struct Collector {
     records: HashMap<(String, usize), ScenarioRecord>,
-    failures: HashMap<(String, usize), (String, String)>,
+    failures: HashMap<(String, usize), (String, StepKind, String)>,
+    findings: HashMap<(String, usize), Vec<Seen>>,
     started: HashMap<(String, usize), Instant>,
 }
 
@@ -277,6 +227,14 @@ fn panic_message(info: &event::Info) -> String {
         (*s).to_string()
     } else {
         "the step panicked".to_string()
+    }
+}
+
+fn step_kind(step: &cucumber::gherkin::Step) -> StepKind {
+    match step.ty {
+        cucumber::gherkin::StepType::Given => StepKind::Given,
+        cucumber::gherkin::StepType::When => StepKind::When,
+        cucumber::gherkin::StepType::Then => StepKind::Then,
     }
 }
 
@@ -312,6 +270,7 @@ impl ProgressWriter {
                     c.failures.entry(key).or_insert_with(|| {
                         (
                             format!("{}{}", step.keyword, step.value),
+                            step_kind(step),
                             step_error_message(err),
                         )
                     });
@@ -323,6 +282,7 @@ impl ProgressWriter {
                     c.failures.entry(key).or_insert_with(|| {
                         (
                             format!("{}{}", step.keyword, step.value),
+                            StepKind::Then,
                             "no step definition matches this step".into(),
                         )
                     });
@@ -330,16 +290,29 @@ impl ProgressWriter {
             }
             event::Scenario::Finished => {
                 self.done += 1;
-                let failed = self
+                let rules: Vec<String> = all_tags(f, s)
+                    .into_iter()
+                    .filter(|t| is_rule_id(t))
+                    .collect();
+                let verdict = self
                     .collector
                     .lock()
-                    .map(|c| c.failures.contains_key(&key))
-                    .unwrap_or(false);
-                let verdict = if failed { "FAIL" } else { "pass" };
+                    .ok()
+                    .and_then(|c| {
+                        c.failures
+                            .get(&key)
+                            .map(|(_, kind, msg)| classify(&rules, *kind, msg).0)
+                    })
+                    .unwrap_or(Verdict::Passed);
+                let verdict = match verdict {
+                    Verdict::Failed => "FAIL",
+                    Verdict::Blocked => "BLOCKED",
+                    _ => "pass",
+                };
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
-                    if failed {
-                        bar.println(format!("FAIL {}:{} {}", key.0, key.1, s.name));
+                    if verdict != "pass" {
+                        bar.println(format!("{verdict} {}:{} {}", key.0, key.1, s.name));
                     }
                 } else if self.plain {
                     eprintln!(
@@ -510,16 +483,26 @@ pub async fn run(
         )
         .with_default_cli()
         .max_concurrent_scenarios(Some(concurrency.max(1)))
-        .before(move |_, _, _, world| {
+        .before(move |feature, _, scenario, world| {
             world.ctx = Some(before_ctx.clone());
+            world.rules = all_tags(feature, scenario)
+                .into_iter()
+                .filter(|t| is_rule_id(t))
+                .collect();
             async {}.boxed_local()
         })
         .after(move |feature, _, scenario, _, world| {
             let key = key_of(feature, scenario);
-            let evidence = world
-                .map(|w| std::mem::take(&mut w.evidence))
+            let (evidence, findings) = world
+                .map(|w| {
+                    (
+                        std::mem::take(&mut w.evidence),
+                        std::mem::take(&mut w.findings),
+                    )
+                })
                 .unwrap_or_default();
             if let Ok(mut c) = after_collector.lock() {
+                c.findings.insert(key.clone(), findings);
                 let record = ScenarioRecord {
                     feature: feature.name.clone(),
                     path: key.0.clone(),
@@ -528,6 +511,7 @@ pub async fn run(
                     tags: all_tags(feature, scenario),
                     rules: Vec::new(),
                     verdict: Verdict::Passed,
+                    failed_rules: Vec::new(),
                     reason: None,
                     failed_step: None,
                     duration_ms: c
@@ -553,31 +537,22 @@ pub async fn run(
         .lock()
         .map_err(|_| ConfigError("the run's collector was poisoned".into()))?;
     let mut scenarios = Vec::new();
+    let mut seen = Vec::new();
     for p in planned {
         let mut record = p.record;
         if p.run {
-            match c.records.remove(&p.key) {
-                Some(done) => {
-                    record.evidence = done.evidence;
-                    record.duration_ms = done.duration_ms;
-                    match c.failures.remove(&p.key) {
-                        Some((step, message)) => {
-                            record.verdict = Verdict::Failed;
-                            record.failed_step = Some(step);
-                            record.reason = Some(message);
-                        }
-                        None => record.verdict = Verdict::Passed,
-                    }
-                }
-                None if opts.fail_fast => {
-                    record.verdict = Verdict::NotApplicable;
-                    record.reason = Some("not run: --fail-fast stopped the run".into());
-                }
-                None => {
-                    record.verdict = Verdict::Failed;
-                    record.reason = Some("the scenario did not finish".into());
-                }
+            if let Some(list) = c.findings.remove(&p.key) {
+                seen.push((
+                    format!("{}:{} {}", record.path, record.line, record.name),
+                    list,
+                ));
             }
+            settle(
+                &mut record,
+                c.records.remove(&p.key),
+                c.failures.remove(&p.key),
+                opts.fail_fast,
+            );
         }
         scenarios.push(record);
     }
@@ -585,8 +560,40 @@ pub async fn run(
         profile_name: ctx.profile.name.clone(),
         target: ctx.profile.base_url.clone(),
         scenarios,
+        findings: merge_findings(seen),
         duration: started.elapsed(),
     })
+}
+
+/// Gives a scenario that was meant to run its verdict from what the run collected.
+fn settle(
+    record: &mut ScenarioRecord,
+    done: Option<ScenarioRecord>,
+    failure: Option<(String, StepKind, String)>,
+    fail_fast: bool,
+) {
+    let Some(done) = done else {
+        if fail_fast {
+            record.verdict = Verdict::NotRun;
+            record.reason = Some("--fail-fast stopped the run before this scenario".into());
+        } else {
+            record.verdict = Verdict::Blocked;
+            record.reason = Some("the scenario did not finish".into());
+        }
+        return;
+    };
+    record.evidence = done.evidence;
+    record.duration_ms = done.duration_ms;
+    match failure {
+        Some((step, kind, message)) => {
+            let (verdict, failed_rules) = classify(&record.rules, kind, &message);
+            record.verdict = verdict;
+            record.failed_rules = failed_rules;
+            record.failed_step = Some(step);
+            record.reason = Some(message);
+        }
+        None => record.verdict = Verdict::Passed,
+    }
 }
 
 /// `obevents test` from the command line; returns the exit code.
