@@ -187,6 +187,9 @@ pub fn classify(rules: &[String], kind: StepKind, message: &str) -> (Verdict, Ve
     }
 }
 
+/// Separates a finding's problem from where it was first seen (the part [`finding_key`] ignores).
+pub const SEEN_ON: &str = " — seen on ";
+
 /// A finding's identity: its text with the parts that differ from one SET or request to the
 /// next (ids, jtis, timestamps) masked, so one defect seen on many SETs is one finding.
 ///
@@ -196,8 +199,14 @@ pub fn classify(rules: &[String], kind: StepKind, message: &str) -> (Verdict, Ve
 ///     finding_key("J-05: SET 3f2a9c1e-1111-4222-8333-444455556666 lacks crit, iat 1790000000"),
 ///     finding_key("J-05: SET 9d0b7e2f-aaaa-4bbb-8ccc-ddddeeeeffff lacks crit, iat 1790000123"),
 /// );
+/// assert_eq!(
+///     finding_key("G-06: no x-fapi-interaction-id — seen on GET /a (200)"),
+///     finding_key("G-06: no x-fapi-interaction-id — seen on POST /b (400)"),
+/// );
 /// ```
 pub fn finding_key(message: &str) -> String {
+    // Where a defect was seen is evidence, not identity: one finding for every endpoint.
+    let message = message.split(SEEN_ON).next().unwrap_or(message);
     let mut out = String::with_capacity(message.len());
     let mut word = String::new();
     let flush = |word: &mut String, out: &mut String| {

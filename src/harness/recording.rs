@@ -1,11 +1,12 @@
 //! Recording what a scenario finds: problems of the checks that run on every answer (SET
-//! verification, poll schema, the drain's acknowledgement check) are charged to the scenario only
-//! when it is tagged with their rule; the rest become findings the run reports once each.
+//! verification, poll schema, interaction id, empty strings, the drain's acknowledgement check)
+//! are charged to the scenario only when it is tagged with their rule; the rest become findings
+//! the run reports once each.
 
 use serde_json::{Value, json};
 
 use super::client::Exchange;
-use super::outcome::{BLOCKED, Seen, rules_in};
+use super::outcome::{BLOCKED, SEEN_ON, Seen, rules_in};
 use super::world::{HarnessWorld, StepResult};
 
 impl HarnessWorld {
@@ -26,6 +27,44 @@ impl HarnessWorld {
             }
         }
         own
+    }
+
+    /// The checks every API answer gets: `x-fapi-interaction-id` played back or minted (G-06),
+    /// no empty strings in the body (G-15). Problems of other rules than the scenario's become
+    /// findings; the scenario's own are returned as the step's failure.
+    pub fn check_answer(&mut self, ex: &Exchange) -> StepResult {
+        let mut problems = Vec::new();
+        let path = url::Url::parse(&ex.url)
+            .map(|u| u.path().to_string())
+            .unwrap_or_else(|_| ex.url.clone());
+        let seen = format!("{SEEN_ON}{} {path} ({})", ex.method, ex.status());
+        match (
+            ex.request_header("x-fapi-interaction-id"),
+            ex.header("x-fapi-interaction-id"),
+        ) {
+            (_, None) => {
+                problems.push(format!("G-06: an answer carries no x-fapi-interaction-id{seen}"))
+            }
+            (Some(sent), Some(got)) if sent != got => problems.push(format!(
+                "G-06: an answer does not play back the request's x-fapi-interaction-id{seen}: sent {sent}, got {got}"
+            )),
+            _ => {}
+        }
+        if let Some(body) = ex.json() {
+            let mut empty = Vec::new();
+            empty_strings(&body, String::new(), &mut empty);
+            for pointer in empty {
+                problems.push(format!(
+                    "G-15: {pointer} is an empty string (absent optional fields are omitted){seen}"
+                ));
+            }
+        }
+        let own = self.triage(problems, Some(ex));
+        if own.is_empty() {
+            Ok(())
+        } else {
+            Err(own.join("\n"))
+        }
     }
 
     /// `failure` of a check on the last poll answer, or a block when that answer held SETs the
@@ -75,4 +114,41 @@ pub fn set_errs(keys: &[String]) -> Value {
         );
     }
     Value::Object(m)
+}
+
+/// JSON pointers of every empty string in `v`.
+fn empty_strings(v: &Value, at: String, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) if s.is_empty() => out.push(if at.is_empty() { "/".into() } else { at }),
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                empty_strings(x, format!("{at}/{i}"), out);
+            }
+        }
+        Value::Object(m) => {
+            for (k, x) in m {
+                empty_strings(x, format!("{at}/{k}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_strings_are_found_wherever_they_are() {
+        let body = json!({
+            "Data": { "CallbackUrl": "", "EventTypes": ["a", ""], "Version": "3.1" },
+            "Meta": {}
+        });
+        let mut found = Vec::new();
+        empty_strings(&body, String::new(), &mut found);
+        assert_eq!(found, ["/Data/CallbackUrl", "/Data/EventTypes/1"]);
+        let mut none = Vec::new();
+        empty_strings(&json!({ "Meta": {}, "sets": {} }), String::new(), &mut none);
+        assert!(none.is_empty());
+    }
 }

@@ -311,6 +311,7 @@ impl HarnessWorld {
                 continue;
             }
             self.record(ex.clone());
+            self.check_answer(&ex)?;
             return Ok(ex);
         }
     }
