@@ -472,3 +472,63 @@ fn bad_profiles_and_unreachable_targets_exit_2_with_one_line() {
     one_line_exit_2(&["test", "--frobnicate"], "--frobnicate");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A target that cannot serve the profile stops the run before any scenario: exit 2, one line
+/// naming what failed, within 10 s (issue 12 §3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_cannot_serve_the_profile_stops_the_run_in_preflight() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/jwks"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"keys": []})))
+        .mount(&server)
+        .await;
+    // Registration answers without client_secret; the token endpoint refuses every client.
+    Mock::given(method("POST"))
+        .and(path("/register"))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(serde_json::json!({"client_id": "c1"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(serde_json::json!({"error": "invalid_client"})),
+        )
+        .mount(&server)
+        .await;
+    let dir = temp_dir("preflight");
+    let target = format!(
+        "[target]\nbase_url = \"{}\"\ntoken_endpoint = \"/token\"\njwks_url = \"/jwks\"\nissuer = \"x\"\n",
+        server.uri()
+    );
+    let registration = dir.join("registration.toml");
+    std::fs::write(
+        &registration,
+        format!("{target}[registration]\nendpoint = \"/register\"\n"),
+    )
+    .unwrap();
+    let fixed = dir.join("fixed.toml");
+    std::fs::write(
+        &fixed,
+        format!(
+            "{target}[[tpp]]\nclient_id = \"a\"\nclient_secret = \"s\"\n[[tpp]]\nclient_id = \"b\"\nclient_secret = \"s\"\n"
+        ),
+    )
+    .unwrap();
+    for (profile, expected) in [(&registration, "client_secret"), (&fixed, "401")] {
+        let profile = profile.to_str().unwrap().to_string();
+        let started = std::time::Instant::now();
+        tokio::task::spawn_blocking(move || {
+            one_line_exit_2(&["test", "--profile", &profile], expected)
+        })
+        .await
+        .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -8,6 +8,7 @@ pub mod client;
 pub mod context;
 pub mod features;
 pub mod outcome;
+pub mod preflight;
 pub mod profile;
 pub mod recording;
 pub mod report;

@@ -382,22 +382,6 @@ fn install_quiet_step_panics() {
     });
 }
 
-/// Checks the target answers before any scenario runs (exit 2 when it does not).
-async fn preflight(ctx: &RunContext) -> Result<(), ConfigError> {
-    ctx.jwks(true)
-        .await
-        .map_err(|e| ConfigError(format!("target unreachable or misconfigured: {e}")))?;
-    if let Clients::Fixed(tpps) = &ctx.profile.clients {
-        for t in tpps {
-            let id = t.clone();
-            ctx.token(&id, &id.events_scope)
-                .await
-                .map_err(|e| ConfigError(format!("profile [[tpp]] {}: {e}", t.name)))?;
-        }
-    }
-    Ok(())
-}
-
 /// Runs the suite against `opts.profile`.
 pub async fn run(
     opts: RunOptions,
@@ -422,7 +406,9 @@ pub async fn run(
         return Err(ConfigError("no scenario matches --tags".into()));
     }
     let ctx = Arc::new(RunContext::new(opts.profile.clone()).map_err(ConfigError)?);
-    preflight(&ctx).await?;
+    super::preflight::preflight(&ctx)
+        .await
+        .map_err(ConfigError)?;
 
     let to_run: HashSet<(String, usize)> = planned
         .iter()
