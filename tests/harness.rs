@@ -8,6 +8,7 @@
 //! - every sandbox fault is caught by a failing scenario tagged with a rule the fault violates
 //!   (the detection table and `faults detected: N/N` are printed);
 //! - the command line: the main job writes its reports, bad input exits 2;
+//! - `profiles`: an RFC 8936 transmitter with static tokens and no JWKS, a bank without polling;
 //! - `verdicts`: one defect fails only the scenarios of its rules; a bank that ignores `ack`
 //!   fails AP-09 once without blocking the run.
 
@@ -21,6 +22,8 @@ use obevents::harness::profile::Profile;
 use obevents::harness::runner::{self, FeatureSource, Progress, RunOptions, RunOutcome, Verdict};
 use obevents::sandbox::{Bank, Fault, Faults, Personality, Sandbox, SandboxConfig};
 
+#[path = "harness/profiles.rs"]
+mod profiles;
 #[path = "harness/verdicts.rs"]
 mod verdicts;
 

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::client::Exchange;
 use super::outcome::{BLOCKED, SEEN_ON, Seen, rules_in};
+use super::profile::Conformance;
 use super::world::{HarnessWorld, StepResult};
 
 impl HarnessWorld {
@@ -33,6 +34,10 @@ impl HarnessWorld {
     /// no empty strings in the body (G-15). Problems of other rules than the scenario's become
     /// findings; the scenario's own are returned as the step's failure.
     pub fn check_answer(&mut self, ex: &Exchange) -> StepResult {
+        if self.ctx()?.profile.conformance != Conformance::Obie {
+            // Interaction ids and the empty-string rule are OBIE's, not RFC 8936's.
+            return Ok(());
+        }
         let mut problems = Vec::new();
         let path = url::Url::parse(&ex.url)
             .map(|u| u.path().to_string())

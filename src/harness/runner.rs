@@ -17,7 +17,7 @@ use super::context::RunContext;
 use super::features::{self, is_capability, is_rule_id};
 pub use super::outcome::{RunOutcome, ScenarioRecord, Verdict};
 use super::outcome::{Seen, StepKind, classify, merge_findings};
-use super::profile::{Clients, Profile, RequestSignatures};
+use super::profile::{Clients, Conformance, Profile, RequestSignatures};
 use super::report;
 use super::world::HarnessWorld;
 use crate::cli::TestArgs;
@@ -113,8 +113,17 @@ pub fn capabilities(p: &Profile) -> HashSet<String> {
     if p.bank.oldest_first {
         add("oldest-first");
     }
-    if p.bank.response_signatures {
+    if p.bank.response_signatures && p.jwks_url.is_some() {
         add("response-signing");
+    }
+    if p.jwks_url.is_some() {
+        add("jwks");
+    }
+    if p.bank.polling {
+        add("polling-api");
+    }
+    if p.bank.subscription_api {
+        add("subscription-api");
     }
     let restricted = match &p.clients {
         Clients::Register(r) => r.restricted_scope.is_some(),
@@ -143,8 +152,17 @@ fn all_tags(f: &Feature, s: &Scenario) -> Vec<String> {
     tags
 }
 
+/// The rule tags a scenario is judged on at the profile's conformance level.
+fn judged_rules(tags: &[String], conformance: Conformance) -> Vec<String> {
+    tags.iter()
+        .filter(|t| is_rule_id(t) && conformance.judges(t))
+        .cloned()
+        .collect()
+}
+
 fn plan(
     features: &[Feature],
+    conformance: Conformance,
     caps: &HashSet<String>,
     tags: Option<&cucumber::gherkin::tagexpr::TagOperation>,
 ) -> Vec<Planned> {
@@ -171,8 +189,18 @@ fn plan(
                 .filter(|t| is_capability(t) && !caps.contains(*t))
                 .map(|t| format!("@{t}"))
                 .collect();
-            let rules = tag_list.iter().filter(|t| is_rule_id(t)).cloned().collect();
-            let run = missing.is_empty();
+            let rules: Vec<String> = judged_rules(&tag_list, conformance);
+            let reason = if !missing.is_empty() {
+                Some(format!(
+                    "the profile does not declare {}",
+                    missing.join(", ")
+                ))
+            } else if rules.is_empty() {
+                Some("conformance = \"rfc8936\": the scenario checks OBIE rules only".to_string())
+            } else {
+                None
+            };
+            let run = reason.is_none();
             out.push(Planned {
                 key: (path.clone(), s.position.line),
                 run,
@@ -189,8 +217,7 @@ fn plan(
                         Verdict::NotApplicable
                     },
                     failed_rules: Vec::new(),
-                    reason: (!run)
-                        .then(|| format!("the profile does not declare {}", missing.join(", "))),
+                    reason,
                     failed_step: None,
                     duration_ms: 0,
                     evidence: Vec::new(),
@@ -249,6 +276,7 @@ fn step_error_message(e: &event::StepError) -> String {
 /// capturing which step failed and why.
 struct ProgressWriter {
     collector: Arc<Mutex<Collector>>,
+    conformance: Conformance,
     bar: Option<indicatif::ProgressBar>,
     plain: bool,
     total: usize,
@@ -290,10 +318,7 @@ impl ProgressWriter {
             }
             event::Scenario::Finished => {
                 self.done += 1;
-                let rules: Vec<String> = all_tags(f, s)
-                    .into_iter()
-                    .filter(|t| is_rule_id(t))
-                    .collect();
+                let rules = judged_rules(&all_tags(f, s), self.conformance);
                 let verdict = self
                     .collector
                     .lock()
@@ -401,7 +426,12 @@ pub async fn run(
         None => None,
     };
     let caps = capabilities(&opts.profile);
-    let planned = plan(&features, &caps, tag_expr.as_ref());
+    let planned = plan(
+        &features,
+        opts.profile.conformance,
+        &caps,
+        tag_expr.as_ref(),
+    );
     if planned.is_empty() {
         return Err(ConfigError("no scenario matches --tags".into()));
     }
@@ -430,6 +460,7 @@ pub async fn run(
     });
     let progress = ProgressWriter {
         collector: collector.clone(),
+        conformance: opts.profile.conformance,
         bar,
         plain: opts.progress == Progress::Auto && !interactive,
         total,
@@ -471,10 +502,8 @@ pub async fn run(
         .max_concurrent_scenarios(Some(concurrency.max(1)))
         .before(move |feature, _, scenario, world| {
             world.ctx = Some(before_ctx.clone());
-            world.rules = all_tags(feature, scenario)
-                .into_iter()
-                .filter(|t| is_rule_id(t))
-                .collect();
+            world.rules =
+                judged_rules(&all_tags(feature, scenario), before_ctx.profile.conformance);
             async {}.boxed_local()
         })
         .after(move |feature, _, scenario, _, world| {

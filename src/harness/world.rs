@@ -224,7 +224,7 @@ impl HarnessWorld {
             return Ok(t.clone());
         }
         let (token, ex) = ctx.token(&identity, &scope).await?;
-        self.evidence.push(ex);
+        self.evidence.extend(ex);
         self.tpp(name)
             .await?
             .tokens
@@ -271,7 +271,10 @@ impl HarnessWorld {
             } else {
                 self.token(name, purpose).await?
             };
-            req.set_header("Authorization", Some(format!("Bearer {token}")));
+            // An API that needs no token (auth_method "none") gets no Authorization header.
+            if !token.is_empty() {
+                req.set_header("Authorization", Some(format!("Bearer {token}")));
+            }
         }
         if signed
             && !next.unsigned
@@ -529,16 +532,19 @@ impl HarnessWorld {
         let fresh =
             !self.tpps.contains_key(name) && matches!(ctx.profile.clients, Clients::Register(_));
         let mut drained = fresh;
-        if !fresh {
-            let had_subscription = !self
-                .list_ids(
-                    name,
-                    "/event-subscriptions",
-                    "/Data/EventSubscription",
-                    "EventSubscriptionId",
-                )
-                .await?
-                .is_empty();
+        let bank = &ctx.profile.bank;
+        if !fresh && bank.polling {
+            // Without a subscription API every TPP is always subscribed.
+            let had_subscription = !bank.subscription_api
+                || !self
+                    .list_ids(
+                        name,
+                        "/event-subscriptions",
+                        "/Data/EventSubscription",
+                        "EventSubscriptionId",
+                    )
+                    .await?
+                    .is_empty();
             if had_subscription {
                 let next = std::mem::take(&mut self.next);
                 let outcome = self.drain(name).await;
@@ -546,14 +552,16 @@ impl HarnessWorld {
                 drained = matches!(outcome?, Drain::Done);
             }
         }
-        self.delete_listed(
-            name,
-            "/event-subscriptions",
-            "/Data/EventSubscription",
-            "EventSubscriptionId",
-            "ES-08/ES-11",
-        )
-        .await?;
+        if ctx.profile.bank.subscription_api {
+            self.delete_listed(
+                name,
+                "/event-subscriptions",
+                "/Data/EventSubscription",
+                "EventSubscriptionId",
+                "ES-08/ES-11",
+            )
+            .await?;
+        }
         if ctx.profile.bank.callback_urls {
             self.delete_listed(
                 name,
@@ -565,7 +573,7 @@ impl HarnessWorld {
             .await?;
         }
         let state = self.tpp(name).await?;
-        state.needs_drain = !drained;
+        state.needs_drain = !drained && ctx.profile.bank.polling;
         state.received.clear();
         state.acked.clear();
         state.errored.clear();
@@ -669,6 +677,10 @@ impl HarnessWorld {
 
     /// Subscribes TPP `name` for polling, or fails the step.
     pub async fn subscribe(&mut self, name: &str, types: Option<Vec<EventType>>) -> StepResult {
+        if !self.ctx()?.profile.bank.subscription_api {
+            // The bank has no subscription API: every TPP receives its events as it is.
+            return Ok(());
+        }
         let body = self.subscription_body(types)?;
         let ex = self.create_subscription(name, body).await?;
         if ex.status() != 201 {
