@@ -440,3 +440,26 @@ mod tests {
         assert!(e.0.contains("conformance"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod readme {
+    use crate::harness::profile::{Profile, ProfileFile};
+
+    /// Every TOML profile in the README (a fenced block with a `[target]` table) is valid.
+    #[test]
+    fn the_readme_profiles_load() {
+        let readme = include_str!("../../README.md");
+        let mut loaded = 0;
+        for block in readme.split("```toml\n").skip(1) {
+            let text = block.split("```").next().unwrap_or("");
+            if !text.contains("[target]") {
+                continue;
+            }
+            let f: ProfileFile = toml::from_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            Profile::from_file(f, std::path::Path::new("."), None)
+                .unwrap_or_else(|e| panic!("{e}\n{text}"));
+            loaded += 1;
+        }
+        assert!(loaded >= 3, "{loaded}");
+    }
+}
