@@ -1,4 +1,4 @@
-@trigger
+@trigger @polling-api
 Feature: Isolation and delivery filtering
   A TPP only ever sees, acknowledges or reports its own SETs, only of the event types it
   subscribed to, and nothing is queued for a TPP without a subscription (AP-03, AP-17, N-11).
@@ -40,7 +40,7 @@ Feature: Isolation and delivery filtering
     When TPP A polls
     Then the poll returns the SETs received before, with identical claims
 
-  @N-11 @AP-17 @two-event-types
+  @N-11 @AP-17 @two-event-types @subscription-api
   Scenario: A SET of a type the subscription does not ask for is not delivered
     Given TPP A is subscribed for polling to the first triggerable event type only
     When an event of the second triggerable type happens for TPP A
@@ -49,7 +49,7 @@ Feature: Isolation and delivery filtering
     Then the poll succeeds
     And the poll returns exactly the expected events
 
-  @ES-10 @N-11 @two-event-types
+  @ES-10 @N-11 @two-event-types @subscription-api
   Scenario: After a PUT, delivery follows the replaced EventTypes
     Given TPP A is subscribed for polling to the first triggerable event type only
     When TPP A replaces its event subscription with the second triggerable event type only
@@ -60,7 +60,7 @@ Feature: Isolation and delivery filtering
     Then the poll succeeds
     And the poll returns exactly the expected events
 
-  @ES-06 @N-11 @resource-update @two-event-types
+  @ES-06 @N-11 @resource-update @two-event-types @subscription-api
   Scenario: A subscription with Version 3.1.1 receives resource-update events only
     When TPP A creates an event subscription with:
       """
@@ -73,7 +73,7 @@ Feature: Isolation and delivery filtering
     Then the poll succeeds
     And the poll returns exactly the expected events
 
-  @AP-03
+  @AP-03 @subscription-api
   Scenario: Nothing is queued for a TPP without a subscription
     When an event happens for TPP A
     And TPP A is subscribed for polling

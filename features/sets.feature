@@ -1,4 +1,4 @@
-@trigger
+@trigger @polling-api
 Feature: Security Event Tokens
   Every SET is a compact JWS signed with the bank's key (PS256, kid in its JWKS, OB crit
   headers) whose claims follow OBEventNotification2 (obie-rules.md sections 5-6, RFC 8417).
@@ -18,7 +18,7 @@ Feature: Security Event Tokens
   Scenario: SETs are signed with the algorithm the profile names (PS256 for OBIE)
     Then every received SET uses the profile's signing algorithm
 
-  @J-03 @J-06
+  @J-03 @J-06 @jwks
   Scenario: The kid of every SET resolves to a key in the bank's JWKS and the signature verifies
     Then every received SET verifies with the key its kid names in the bank's JWKS
 

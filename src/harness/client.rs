@@ -62,7 +62,11 @@ impl Exchange {
         match (&self.error, self.status) {
             (Some(e), _) => format!("{} {} failed: {e}", self.method, self.url),
             (None, Some(s)) => {
-                let body: String = self.response_body.chars().take(300).collect();
+                // One line: a pretty-printed JSON body is shown compact.
+                let compact = serde_json::from_str::<Value>(&self.response_body)
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|_| self.response_body.clone());
+                let body: String = compact.chars().take(300).collect();
                 format!("{} {} -> {s} {body}", self.method, self.url)
             }
             (None, None) => format!("{} {}", self.method, self.url),

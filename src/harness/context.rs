@@ -2,7 +2,7 @@
 //! from the profile), compiled schemas, the bank's JWKS (fetched once, refreshed once on an
 //! unknown `kid`), the run-wide jti registry (R8417-08), and the harness's request-signing key.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use base64::Engine;
@@ -30,6 +30,9 @@ pub struct RunContext {
     pub signing_kid: String,
     /// Serialises manual triggers (one prompt at a time).
     pub manual_lock: tokio::sync::Mutex<()>,
+    /// Keys of SETs the bank serves again after they were acknowledged (AP-09): no scenario
+    /// can drain them, so every later scenario leaves them out.
+    stuck: Mutex<HashSet<String>>,
 }
 
 impl std::fmt::Debug for RunContext {
@@ -104,28 +107,46 @@ impl RunContext {
             signing_key,
             signing_kid,
             manual_lock: tokio::sync::Mutex::new(()),
+            stuck: Mutex::new(HashSet::new()),
         })
     }
 
-    /// `base_url` + `api_base` + `path`.
+    /// `base_url` + `api_base` + `path`, with the resource at the start of `path` (written as
+    /// the OBIE paths `/events`, `/event-subscriptions`, `/callback-urls`) replaced by the
+    /// profile's path for it.
     pub fn api_url(&self, path: &str) -> String {
-        format!("{}{}{}", self.profile.base_url, self.profile.api_base, path)
+        let p = &self.profile.paths;
+        let mapped = [
+            ("/event-subscriptions", &p.subscriptions),
+            ("/callback-urls", &p.callback_urls),
+            ("/events", &p.events),
+        ]
+        .into_iter()
+        .find_map(|(obie, own)| {
+            let rest = path.strip_prefix(obie)?;
+            (rest.is_empty() || rest.starts_with(['/', '?'])).then(|| format!("{own}{rest}"))
+        })
+        .unwrap_or_else(|| path.to_string());
+        format!(
+            "{}{}{}",
+            self.profile.base_url, self.profile.api_base, mapped
+        )
     }
 
     /// The bank's JWKS; fetched on first use, and again if `refresh` (after an unknown `kid`).
     pub async fn jwks(&self, refresh: bool) -> Result<JwkSet, String> {
+        let url = self
+            .profile
+            .jwks_url
+            .as_deref()
+            .ok_or("the profile names no target.jwks_url")?;
         let mut cached = self.jwks.lock().await;
         if cached.is_none() || refresh {
-            let ex = client::send(
-                &self.http,
-                Request::new(Method::GET, &self.profile.jwks_url),
-            )
-            .await;
+            let ex = client::send(&self.http, Request::new(Method::GET, url)).await;
             if ex.status != Some(200) {
                 return Err(format!("cannot fetch the JWKS: {}", ex.summary()));
             }
-            jose::parse_jwks(ex.response_body.as_bytes())
-                .map_err(|e| format!("{}: {e}", self.profile.jwks_url))?;
+            jose::parse_jwks(ex.response_body.as_bytes()).map_err(|e| format!("{url}: {e}"))?;
             *cached = Some(ex.response_body);
         }
         let text = cached.as_deref().unwrap_or("{}");
@@ -147,6 +168,23 @@ impl RunContext {
                 Ok(())
             }
         }
+    }
+
+    /// Remembers `keys` as SETs the bank will not stop serving.
+    pub fn mark_stuck(&self, keys: &[String]) {
+        let mut set = self.stuck.lock().unwrap_or_else(|p| p.into_inner());
+        set.extend(keys.iter().cloned());
+    }
+
+    /// Is `key` a SET the bank will not stop serving?
+    pub fn is_stuck(&self, key: &str) -> bool {
+        let set = self.stuck.lock().unwrap_or_else(|p| p.into_inner());
+        set.contains(key)
+    }
+
+    /// How many SETs the bank will not stop serving.
+    pub fn stuck_count(&self) -> usize {
+        self.stuck.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Registers a fresh client at the target (profile `[registration]`).
@@ -204,13 +242,39 @@ impl RunContext {
         ))
     }
 
+    /// A bearer token for `tpp` with `scope`: its static token, none (empty) when the API needs
+    /// none, or a client-credentials token with the exchange that got it.
+    pub async fn token(
+        &self,
+        tpp: &TppConfig,
+        scope: &str,
+    ) -> Result<(String, Option<Exchange>), String> {
+        match &tpp.auth {
+            ClientAuth::Bearer(token) => Ok((token.clone(), None)),
+            ClientAuth::None => Ok((String::new(), None)),
+            _ => self
+                .client_credentials(tpp, scope)
+                .await
+                .map(|(t, ex)| (t, Some(ex))),
+        }
+    }
+
     /// Client-credentials token for `tpp` with `scope`.
-    pub async fn token(&self, tpp: &TppConfig, scope: &str) -> Result<(String, Exchange), String> {
+    async fn client_credentials(
+        &self,
+        tpp: &TppConfig,
+        scope: &str,
+    ) -> Result<(String, Exchange), String> {
+        let endpoint = self
+            .profile
+            .token_endpoint
+            .as_deref()
+            .ok_or("the profile names no target.token_endpoint")?;
         let mut form = vec![
             ("grant_type".to_string(), "client_credentials".to_string()),
             ("scope".to_string(), scope.to_string()),
         ];
-        let mut req = Request::new(Method::POST, &self.profile.token_endpoint);
+        let mut req = Request::new(Method::POST, endpoint);
         match &tpp.auth {
             ClientAuth::SecretBasic(secret) => {
                 let enc = |s: &str| {
@@ -227,7 +291,7 @@ impl RunContext {
                 let key = SigningKey::from_pem(pem).map_err(|e| e.to_string())?;
                 let now = time::OffsetDateTime::now_utc().unix_timestamp();
                 let claims = json!({
-                    "iss": tpp.client_id, "sub": tpp.client_id, "aud": self.profile.token_endpoint,
+                    "iss": tpp.client_id, "sub": tpp.client_id, "aud": endpoint,
                     "iat": now, "exp": now + 300, "jti": uuid::Uuid::new_v4().to_string()
                 });
                 let mut header = serde_json::Map::new();
@@ -243,6 +307,7 @@ impl RunContext {
                 ));
                 form.push(("client_assertion".into(), assertion));
             }
+            ClientAuth::Bearer(_) | ClientAuth::None => {}
         }
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form.iter())
@@ -310,4 +375,91 @@ pub fn canonical_json(v: &Value) -> String {
         }
     }
     sort(v).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::profile::{ProfileError, ProfileFile};
+
+    fn parse(text: &str) -> Result<Profile, ProfileError> {
+        let f: ProfileFile = toml::from_str(text).map_err(|e| ProfileError(e.to_string()))?;
+        Profile::from_file(f, std::path::Path::new("."), None)
+    }
+
+    const TPPS_BEARER: &str = "[[tpp]]\nclient_id = \"a\"\nauth_method = \"bearer\"\naccess_token = \"t-a\"\n\
+                               [[tpp]]\nclient_id = \"b\"\nauth_method = \"none\"\n";
+
+    /// The minimal profile of a bank unlike ours: API at the host root, its own poll path, static
+    /// or no tokens, no token endpoint, JWKS or issuer (issue 12 §5).
+    #[tokio::test]
+    async fn a_root_api_with_its_own_paths_and_static_tokens_needs_no_token_endpoint() {
+        let p = parse(&format!(
+            "conformance = \"rfc8936\"\n[target]\nbase_url = \"http://bank.test\"\napi_base = \"/\"\n\
+             events_path = \"/poll\"\nsubscriptions_path = \"/streams\"\n{TPPS_BEARER}"
+        ))
+        .unwrap();
+        assert!(p.token_endpoint.is_none() && p.jwks_url.is_none() && p.issuer.is_none());
+        assert_eq!(p.conformance, crate::harness::profile::Conformance::Rfc8936);
+        assert!(!p.bank.more_available_required);
+        let ctx = RunContext::new(p).unwrap();
+        assert_eq!(ctx.api_url("/events"), "http://bank.test/poll");
+        assert_eq!(
+            ctx.api_url("/event-subscriptions/x1"),
+            "http://bank.test/streams/x1"
+        );
+        assert_eq!(ctx.api_url("/eventsfoo"), "http://bank.test/eventsfoo");
+        assert_eq!(
+            ctx.api_url("/callback-urls"),
+            "http://bank.test/callback-urls"
+        );
+        let Clients::Fixed(tpps) = &ctx.profile.clients else {
+            panic!("fixed clients")
+        };
+        assert_eq!(ctx.token(&tpps[0], "any").await.unwrap().0, "t-a");
+        assert_eq!(ctx.token(&tpps[1], "any").await.unwrap().0, "");
+    }
+
+    #[test]
+    fn client_credentials_without_a_token_endpoint_is_refused_naming_the_field() {
+        let e = parse(
+            "[target]\nbase_url = \"http://bank.test\"\n\
+             [[tpp]]\nclient_id = \"a\"\nclient_secret = \"s\"\n[[tpp]]\nclient_id = \"b\"\nclient_secret = \"s\"\n",
+        )
+        .unwrap_err();
+        assert!(e.0.contains("target.token_endpoint"), "{e}");
+        let e = parse(&format!(
+            "[target]\nbase_url = \"http://bank.test\"\napi_base = \"v1\"\n{TPPS_BEARER}"
+        ))
+        .unwrap_err();
+        assert!(e.0.contains("target.api_base"), "{e}");
+        let e = parse(&format!(
+            "conformance = \"fapi\"\n[target]\nbase_url = \"http://bank.test\"\n{TPPS_BEARER}"
+        ))
+        .unwrap_err();
+        assert!(e.0.contains("conformance"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod readme {
+    use crate::harness::profile::{Profile, ProfileFile};
+
+    /// Every TOML profile in the README (a fenced block with a `[target]` table) is valid.
+    #[test]
+    fn the_readme_profiles_load() {
+        let readme = include_str!("../../README.md");
+        let mut loaded = 0;
+        for block in readme.split("```toml\n").skip(1) {
+            let text = block.split("```").next().unwrap_or("");
+            if !text.contains("[target]") {
+                continue;
+            }
+            let f: ProfileFile = toml::from_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            Profile::from_file(f, std::path::Path::new("."), None)
+                .unwrap_or_else(|e| panic!("{e}\n{text}"));
+            loaded += 1;
+        }
+        assert!(loaded >= 3, "{loaded}");
+    }
 }

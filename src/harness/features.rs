@@ -73,6 +73,18 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
         "two-event-types",
         "the trigger can raise at least two event types",
     ),
+    (
+        "polling-api",
+        "bank.polling = true (the default): the bank offers POST /events",
+    ),
+    (
+        "subscription-api",
+        "bank.subscription_api = true (the default): the bank offers the Event Subscription API",
+    ),
+    (
+        "jwks",
+        "target.jwks_url is set, so SET signatures can be verified",
+    ),
     ("long-polling", "bank.long_polling = \"supported\""),
     ("short-polling-only", "bank.long_polling = \"immediate\""),
     ("long-poll-rejected", "bank.long_polling = \"reject\""),

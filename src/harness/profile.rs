@@ -28,6 +28,8 @@ fn err<T>(field: &str, msg: impl std::fmt::Display) -> Result<T, ProfileError> {
 pub struct ProfileFile {
     pub name: Option<String>,
     pub spec_version: Option<String>,
+    /// `obie` (default) or `rfc8936`.
+    pub conformance: Option<String>,
     pub target: TargetFile,
     #[serde(default)]
     pub tpp: Vec<TppFile>,
@@ -45,9 +47,12 @@ pub struct ProfileFile {
 pub struct TargetFile {
     pub base_url: String,
     pub api_base: Option<String>,
-    pub token_endpoint: String,
-    pub jwks_url: String,
-    pub issuer: String,
+    pub events_path: Option<String>,
+    pub subscriptions_path: Option<String>,
+    pub callback_urls_path: Option<String>,
+    pub token_endpoint: Option<String>,
+    pub jwks_url: Option<String>,
+    pub issuer: Option<String>,
     pub ob_iss: Option<String>,
     pub trust_anchor: Option<String>,
     pub alg: Option<String>,
@@ -65,6 +70,7 @@ pub struct TppFile {
     pub name: Option<String>,
     pub client_id: String,
     pub client_secret: Option<String>,
+    pub access_token: Option<String>,
     pub auth_method: Option<String>,
     pub private_key: Option<PathBuf>,
     pub key_id: Option<String>,
@@ -116,6 +122,8 @@ pub struct TriggerFile {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BankFile {
+    pub polling: Option<bool>,
+    pub subscription_api: Option<bool>,
     pub long_polling: Option<String>,
     pub long_poll_timeout_ms: Option<u64>,
     pub max_events_cap: Option<u64>,
@@ -149,7 +157,49 @@ pub struct TimingFile {
 pub enum ClientAuth {
     SecretBasic(String),
     SecretPost(String),
-    PrivateKeyJwt { pem: String, key_id: String },
+    PrivateKeyJwt {
+        pem: String,
+        key_id: String,
+    },
+    /// A static bearer token the bank issued out of band (no token endpoint).
+    Bearer(String),
+    /// The API needs no token.
+    None,
+}
+
+impl ClientAuth {
+    /// Whether tokens come from the token endpoint (client credentials).
+    pub fn uses_token_endpoint(&self) -> bool {
+        !matches!(self, ClientAuth::Bearer(_) | ClientAuth::None)
+    }
+}
+
+/// Which rule set the target is judged on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conformance {
+    /// OBIE v3.1 event notifications: every rule of the catalogue.
+    Obie,
+    /// An RFC 8936 transmitter: RFC 8417/8936 rules only (no OB header members or claims,
+    /// error bodies of any shape).
+    Rfc8936,
+}
+
+impl Conformance {
+    /// Is `rule` one this level judges?
+    pub fn judges(self, rule: &str) -> bool {
+        match self {
+            Conformance::Obie => true,
+            Conformance::Rfc8936 => rule.starts_with("R8936-") || rule.starts_with("R8417-"),
+        }
+    }
+}
+
+/// Where the event resources live under `api_base` (each overridable).
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub events: String,
+    pub subscriptions: String,
+    pub callback_urls: String,
 }
 
 /// A TPP client: one of the profile's fixed `[[tpp]]`, or one registered for a scenario.
@@ -229,6 +279,10 @@ pub enum TriggerAuth {
 /// What the target documents about its polling endpoint and API (the settings of §11).
 #[derive(Debug, Clone)]
 pub struct BankSettings {
+    /// The bank offers `POST /events` (AP-01 makes polling optional).
+    pub polling: bool,
+    /// The bank offers the Event Subscription API; without it every TPP gets every event.
+    pub subscription_api: bool,
     pub long_polling: LongPolling,
     pub long_poll_timeout: Duration,
     pub max_events_cap: Option<u64>,
@@ -264,11 +318,16 @@ pub enum RequestSignatures {
 pub struct Profile {
     pub name: String,
     pub spec_version: SpecVersion,
+    pub conformance: Conformance,
     pub base_url: String,
     pub api_base: String,
-    pub token_endpoint: String,
-    pub jwks_url: String,
-    pub issuer: String,
+    pub paths: Paths,
+    /// Needed only when some client gets its tokens by client credentials.
+    pub token_endpoint: Option<String>,
+    /// Without it SET signatures cannot be verified (the checks that need it do not apply).
+    pub jwks_url: Option<String>,
+    /// Without it `iss` is only checked to be present.
+    pub issuer: Option<String>,
     pub ob_iss: Option<String>,
     pub trust_anchor: Option<String>,
     pub alg: String,
@@ -409,21 +468,59 @@ impl Profile {
             .trim_end_matches('/')
             .to_string();
         let base_url = absolute_url("target.base_url", "", &base_raw)?;
-        let api_base = t
-            .api_base
-            .unwrap_or_else(|| "/open-banking/v3.1".into())
-            .trim_end_matches('/')
-            .to_string();
-        if !api_base.starts_with('/') {
-            return err("target.api_base", "must start with /");
+        let api_base_raw = t.api_base.unwrap_or_else(|| "/open-banking/v3.1".into());
+        if !api_base_raw.starts_with('/') {
+            return err(
+                "target.api_base",
+                "must start with / (\"/\" for the host root)",
+            );
         }
-        let token_endpoint = absolute_url("target.token_endpoint", &base_url, &t.token_endpoint)?;
-        let jwks_url = absolute_url("target.jwks_url", &base_url, &t.jwks_url)?;
-        if t.issuer.trim().is_empty() {
+        let api_base = api_base_raw.trim_end_matches('/').to_string();
+        let path =
+            |field: &str, v: Option<String>, default: &str| -> Result<String, ProfileError> {
+                let v = v.unwrap_or_else(|| default.into());
+                if !v.starts_with('/') || v.len() < 2 {
+                    return err(field, "must be a path starting with /");
+                }
+                Ok(v.trim_end_matches('/').to_string())
+            };
+        let paths = Paths {
+            events: path("target.events_path", t.events_path, "/events")?,
+            subscriptions: path(
+                "target.subscriptions_path",
+                t.subscriptions_path,
+                "/event-subscriptions",
+            )?,
+            callback_urls: path(
+                "target.callback_urls_path",
+                t.callback_urls_path,
+                "/callback-urls",
+            )?,
+        };
+        let conformance = one_of(
+            "conformance",
+            f.conformance.as_deref(),
+            Conformance::Obie,
+            &[
+                ("obie", Conformance::Obie),
+                ("rfc8936", Conformance::Rfc8936),
+            ],
+        )?;
+        let token_endpoint = t
+            .token_endpoint
+            .as_deref()
+            .map(|u| absolute_url("target.token_endpoint", &base_url, u))
+            .transpose()?;
+        let jwks_url = t
+            .jwks_url
+            .as_deref()
+            .map(|u| absolute_url("target.jwks_url", &base_url, u))
+            .transpose()?;
+        if t.issuer.as_deref().is_some_and(|i| i.trim().is_empty()) {
             return err("target.issuer", "must not be empty");
         }
         // `{base_url}` lets a profile follow `--base-url` (the example profiles use it).
-        let issuer = t.issuer.replace("{base_url}", &base_url);
+        let issuer = t.issuer.map(|i| i.replace("{base_url}", &base_url));
         let alg = t.alg.unwrap_or_else(|| "PS256".into());
         if crate::jose::Alg::parse(&alg).is_none_or(|a| a == crate::jose::Alg::None) {
             return err(
@@ -513,6 +610,8 @@ impl Profile {
             return err("bank.long_poll_timeout_ms", "must be at least 1");
         }
         let bank = BankSettings {
+            polling: b.polling.unwrap_or(true),
+            subscription_api: b.subscription_api.unwrap_or(true),
             long_polling,
             long_poll_timeout,
             max_events_cap: b.max_events_cap,
@@ -527,7 +626,10 @@ impl Profile {
             realtime: b.realtime.unwrap_or(false),
             request_signatures,
             response_signatures: b.response_signatures.unwrap_or(true),
-            more_available_required: b.more_available_required.unwrap_or(true),
+            // RFC 8936 lets moreAvailable be omitted; only the OB schema requires it.
+            more_available_required: b
+                .more_available_required
+                .unwrap_or(conformance == Conformance::Obie),
             oldest_first: b.oldest_first.unwrap_or(false),
         };
 
@@ -582,6 +684,11 @@ impl Profile {
                     }
                     let method = tpp.auth_method.as_deref().unwrap_or("client_secret_basic");
                     let auth = match method {
+                        "bearer" => match tpp.access_token.clone() {
+                            Some(t) if !t.trim().is_empty() => ClientAuth::Bearer(t),
+                            _ => return err(&field("access_token"), "is needed for bearer"),
+                        },
+                        "none" => ClientAuth::None,
                         "client_secret_basic" | "client_secret_post" => {
                             let Some(secret) = tpp.client_secret.clone() else {
                                 return err(
@@ -612,7 +719,7 @@ impl Profile {
                             return err(
                                 &field("auth_method"),
                                 format!(
-                                    "{other:?} is not one of client_secret_basic, client_secret_post, private_key_jwt"
+                                    "{other:?} is not one of client_secret_basic, client_secret_post, private_key_jwt, bearer, none"
                                 ),
                             );
                         }
@@ -630,7 +737,7 @@ impl Profile {
                         restricted_client: None,
                     });
                 }
-                if tpps[0].client_id == tpps[1].client_id {
+                if tpps[0].client_id == tpps[1].client_id && tpps[0].auth == tpps[1].auth {
                     return err("tpp[1].client_id", "the two TPPs must be different clients");
                 }
                 Clients::Fixed(tpps)
@@ -744,11 +851,24 @@ impl Profile {
             }
         };
 
+        let needs_token_endpoint = match &clients {
+            Clients::Register(_) => true,
+            Clients::Fixed(tpps) => tpps.iter().any(|t| t.auth.uses_token_endpoint()),
+        };
+        if needs_token_endpoint && token_endpoint.is_none() {
+            return err(
+                "target.token_endpoint",
+                "is needed for [registration] and for client_credentials [[tpp]] (auth_method bearer or none need none)",
+            );
+        }
+
         Ok(Profile {
             name: f.name.unwrap_or_else(|| base_url.clone()),
             spec_version,
+            conformance,
             base_url,
             api_base,
+            paths,
             token_endpoint,
             jwks_url,
             issuer,
@@ -910,7 +1030,10 @@ mod tests {
                 false,
             )
             .unwrap();
-            assert_eq!(p.token_endpoint, "http://127.0.0.1:1/token");
+            assert_eq!(
+                p.token_endpoint.as_deref(),
+                Some("http://127.0.0.1:1/token")
+            );
             assert!(matches!(p.clients, Clients::Register(_)));
         }
     }

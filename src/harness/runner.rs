@@ -13,10 +13,11 @@ use cucumber::tag::Ext as _;
 use cucumber::{World as _, WriterExt as _, event, writer};
 use futures::FutureExt as _;
 
-use super::client::Exchange;
 use super::context::RunContext;
 use super::features::{self, is_capability, is_rule_id};
-use super::profile::{Clients, Profile, RequestSignatures};
+pub use super::outcome::{RunOutcome, ScenarioRecord, Verdict};
+use super::outcome::{Seen, StepKind, classify, merge_findings};
+use super::profile::{Clients, Conformance, Profile, RequestSignatures};
 use super::report;
 use super::world::HarnessWorld;
 use crate::cli::TestArgs;
@@ -26,59 +27,6 @@ use crate::sandbox::personality::{LongPolling, SpecVersion, UnknownAck};
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(pub String);
-
-/// How one scenario ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    Passed,
-    Failed,
-    NotApplicable,
-}
-
-/// One scenario's result, with the evidence the report shows.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ScenarioRecord {
-    pub feature: String,
-    pub path: String,
-    pub name: String,
-    pub line: usize,
-    pub tags: Vec<String>,
-    pub rules: Vec<String>,
-    pub verdict: Verdict,
-    /// Failure message, or the missing capabilities of a not-applicable scenario.
-    pub reason: Option<String>,
-    pub failed_step: Option<String>,
-    pub duration_ms: u64,
-    pub evidence: Vec<Exchange>,
-}
-
-/// The result of a run.
-#[derive(Debug, Clone)]
-pub struct RunOutcome {
-    pub profile_name: String,
-    pub target: String,
-    pub scenarios: Vec<ScenarioRecord>,
-    pub duration: Duration,
-}
-
-impl RunOutcome {
-    pub fn count(&self, v: Verdict) -> usize {
-        self.scenarios.iter().filter(|s| s.verdict == v).count()
-    }
-    pub fn failed(&self) -> impl Iterator<Item = &ScenarioRecord> {
-        self.scenarios
-            .iter()
-            .filter(|s| s.verdict == Verdict::Failed)
-    }
-    pub fn exit_code(&self) -> u8 {
-        if self.count(Verdict::Failed) > 0 {
-            1
-        } else {
-            0
-        }
-    }
-}
 
 /// Where the features come from.
 #[derive(Debug, Clone)]
@@ -165,8 +113,17 @@ pub fn capabilities(p: &Profile) -> HashSet<String> {
     if p.bank.oldest_first {
         add("oldest-first");
     }
-    if p.bank.response_signatures {
+    if p.bank.response_signatures && p.jwks_url.is_some() {
         add("response-signing");
+    }
+    if p.jwks_url.is_some() {
+        add("jwks");
+    }
+    if p.bank.polling {
+        add("polling-api");
+    }
+    if p.bank.subscription_api {
+        add("subscription-api");
     }
     let restricted = match &p.clients {
         Clients::Register(r) => r.restricted_scope.is_some(),
@@ -195,8 +152,17 @@ fn all_tags(f: &Feature, s: &Scenario) -> Vec<String> {
     tags
 }
 
+/// The rule tags a scenario is judged on at the profile's conformance level.
+fn judged_rules(tags: &[String], conformance: Conformance) -> Vec<String> {
+    tags.iter()
+        .filter(|t| is_rule_id(t) && conformance.judges(t))
+        .cloned()
+        .collect()
+}
+
 fn plan(
     features: &[Feature],
+    conformance: Conformance,
     caps: &HashSet<String>,
     tags: Option<&cucumber::gherkin::tagexpr::TagOperation>,
 ) -> Vec<Planned> {
@@ -223,8 +189,18 @@ fn plan(
                 .filter(|t| is_capability(t) && !caps.contains(*t))
                 .map(|t| format!("@{t}"))
                 .collect();
-            let rules = tag_list.iter().filter(|t| is_rule_id(t)).cloned().collect();
-            let run = missing.is_empty();
+            let rules: Vec<String> = judged_rules(&tag_list, conformance);
+            let reason = if !missing.is_empty() {
+                Some(format!(
+                    "the profile does not declare {}",
+                    missing.join(", ")
+                ))
+            } else if rules.is_empty() {
+                Some("conformance = \"rfc8936\": the scenario checks OBIE rules only".to_string())
+            } else {
+                None
+            };
+            let run = reason.is_none();
             out.push(Planned {
                 key: (path.clone(), s.position.line),
                 run,
@@ -240,8 +216,8 @@ fn plan(
                     } else {
                         Verdict::NotApplicable
                     },
-                    reason: (!run)
-                        .then(|| format!("the profile does not declare {}", missing.join(", "))),
+                    failed_rules: Vec::new(),
+                    reason,
                     failed_step: None,
                     duration_ms: 0,
                     evidence: Vec::new(),
@@ -256,7 +232,8 @@ fn plan(
 #[derive(Default)]
 struct Collector {
     records: HashMap<(String, usize), ScenarioRecord>,
-    failures: HashMap<(String, usize), (String, String)>,
+    failures: HashMap<(String, usize), (String, StepKind, String)>,
+    findings: HashMap<(String, usize), Vec<Seen>>,
     started: HashMap<(String, usize), Instant>,
 }
 
@@ -280,6 +257,14 @@ fn panic_message(info: &event::Info) -> String {
     }
 }
 
+fn step_kind(step: &cucumber::gherkin::Step) -> StepKind {
+    match step.ty {
+        cucumber::gherkin::StepType::Given => StepKind::Given,
+        cucumber::gherkin::StepType::When => StepKind::When,
+        cucumber::gherkin::StepType::Then => StepKind::Then,
+    }
+}
+
 fn step_error_message(e: &event::StepError) -> String {
     match e {
         event::StepError::Panic(info) => panic_message(info),
@@ -291,6 +276,7 @@ fn step_error_message(e: &event::StepError) -> String {
 /// capturing which step failed and why.
 struct ProgressWriter {
     collector: Arc<Mutex<Collector>>,
+    conformance: Conformance,
     bar: Option<indicatif::ProgressBar>,
     plain: bool,
     total: usize,
@@ -312,6 +298,7 @@ impl ProgressWriter {
                     c.failures.entry(key).or_insert_with(|| {
                         (
                             format!("{}{}", step.keyword, step.value),
+                            step_kind(step),
                             step_error_message(err),
                         )
                     });
@@ -323,6 +310,7 @@ impl ProgressWriter {
                     c.failures.entry(key).or_insert_with(|| {
                         (
                             format!("{}{}", step.keyword, step.value),
+                            StepKind::Then,
                             "no step definition matches this step".into(),
                         )
                     });
@@ -330,16 +318,26 @@ impl ProgressWriter {
             }
             event::Scenario::Finished => {
                 self.done += 1;
-                let failed = self
+                let rules = judged_rules(&all_tags(f, s), self.conformance);
+                let verdict = self
                     .collector
                     .lock()
-                    .map(|c| c.failures.contains_key(&key))
-                    .unwrap_or(false);
-                let verdict = if failed { "FAIL" } else { "pass" };
+                    .ok()
+                    .and_then(|c| {
+                        c.failures
+                            .get(&key)
+                            .map(|(_, kind, msg)| classify(&rules, *kind, msg).0)
+                    })
+                    .unwrap_or(Verdict::Passed);
+                let verdict = match verdict {
+                    Verdict::Failed => "FAIL",
+                    Verdict::Blocked => "BLOCKED",
+                    _ => "pass",
+                };
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
-                    if failed {
-                        bar.println(format!("FAIL {}:{} {}", key.0, key.1, s.name));
+                    if verdict != "pass" {
+                        bar.println(format!("{verdict} {}:{} {}", key.0, key.1, s.name));
                     }
                 } else if self.plain {
                     eprintln!(
@@ -409,22 +407,6 @@ fn install_quiet_step_panics() {
     });
 }
 
-/// Checks the target answers before any scenario runs (exit 2 when it does not).
-async fn preflight(ctx: &RunContext) -> Result<(), ConfigError> {
-    ctx.jwks(true)
-        .await
-        .map_err(|e| ConfigError(format!("target unreachable or misconfigured: {e}")))?;
-    if let Clients::Fixed(tpps) = &ctx.profile.clients {
-        for t in tpps {
-            let id = t.clone();
-            ctx.token(&id, &id.events_scope)
-                .await
-                .map_err(|e| ConfigError(format!("profile [[tpp]] {}: {e}", t.name)))?;
-        }
-    }
-    Ok(())
-}
-
 /// Runs the suite against `opts.profile`.
 pub async fn run(
     opts: RunOptions,
@@ -444,12 +426,19 @@ pub async fn run(
         None => None,
     };
     let caps = capabilities(&opts.profile);
-    let planned = plan(&features, &caps, tag_expr.as_ref());
+    let planned = plan(
+        &features,
+        opts.profile.conformance,
+        &caps,
+        tag_expr.as_ref(),
+    );
     if planned.is_empty() {
         return Err(ConfigError("no scenario matches --tags".into()));
     }
     let ctx = Arc::new(RunContext::new(opts.profile.clone()).map_err(ConfigError)?);
-    preflight(&ctx).await?;
+    super::preflight::preflight(&ctx)
+        .await
+        .map_err(ConfigError)?;
 
     let to_run: HashSet<(String, usize)> = planned
         .iter()
@@ -471,6 +460,7 @@ pub async fn run(
     });
     let progress = ProgressWriter {
         collector: collector.clone(),
+        conformance: opts.profile.conformance,
         bar,
         plain: opts.progress == Progress::Auto && !interactive,
         total,
@@ -510,16 +500,24 @@ pub async fn run(
         )
         .with_default_cli()
         .max_concurrent_scenarios(Some(concurrency.max(1)))
-        .before(move |_, _, _, world| {
+        .before(move |feature, _, scenario, world| {
             world.ctx = Some(before_ctx.clone());
+            world.rules =
+                judged_rules(&all_tags(feature, scenario), before_ctx.profile.conformance);
             async {}.boxed_local()
         })
         .after(move |feature, _, scenario, _, world| {
             let key = key_of(feature, scenario);
-            let evidence = world
-                .map(|w| std::mem::take(&mut w.evidence))
+            let (evidence, findings) = world
+                .map(|w| {
+                    (
+                        std::mem::take(&mut w.evidence),
+                        std::mem::take(&mut w.findings),
+                    )
+                })
                 .unwrap_or_default();
             if let Ok(mut c) = after_collector.lock() {
+                c.findings.insert(key.clone(), findings);
                 let record = ScenarioRecord {
                     feature: feature.name.clone(),
                     path: key.0.clone(),
@@ -528,6 +526,7 @@ pub async fn run(
                     tags: all_tags(feature, scenario),
                     rules: Vec::new(),
                     verdict: Verdict::Passed,
+                    failed_rules: Vec::new(),
                     reason: None,
                     failed_step: None,
                     duration_ms: c
@@ -553,31 +552,22 @@ pub async fn run(
         .lock()
         .map_err(|_| ConfigError("the run's collector was poisoned".into()))?;
     let mut scenarios = Vec::new();
+    let mut seen = Vec::new();
     for p in planned {
         let mut record = p.record;
         if p.run {
-            match c.records.remove(&p.key) {
-                Some(done) => {
-                    record.evidence = done.evidence;
-                    record.duration_ms = done.duration_ms;
-                    match c.failures.remove(&p.key) {
-                        Some((step, message)) => {
-                            record.verdict = Verdict::Failed;
-                            record.failed_step = Some(step);
-                            record.reason = Some(message);
-                        }
-                        None => record.verdict = Verdict::Passed,
-                    }
-                }
-                None if opts.fail_fast => {
-                    record.verdict = Verdict::NotApplicable;
-                    record.reason = Some("not run: --fail-fast stopped the run".into());
-                }
-                None => {
-                    record.verdict = Verdict::Failed;
-                    record.reason = Some("the scenario did not finish".into());
-                }
+            if let Some(list) = c.findings.remove(&p.key) {
+                seen.push((
+                    format!("{}:{} {}", record.path, record.line, record.name),
+                    list,
+                ));
             }
+            settle(
+                &mut record,
+                c.records.remove(&p.key),
+                c.failures.remove(&p.key),
+                opts.fail_fast,
+            );
         }
         scenarios.push(record);
     }
@@ -585,8 +575,40 @@ pub async fn run(
         profile_name: ctx.profile.name.clone(),
         target: ctx.profile.base_url.clone(),
         scenarios,
+        findings: merge_findings(seen),
         duration: started.elapsed(),
     })
+}
+
+/// Gives a scenario that was meant to run its verdict from what the run collected.
+fn settle(
+    record: &mut ScenarioRecord,
+    done: Option<ScenarioRecord>,
+    failure: Option<(String, StepKind, String)>,
+    fail_fast: bool,
+) {
+    let Some(done) = done else {
+        if fail_fast {
+            record.verdict = Verdict::NotRun;
+            record.reason = Some("--fail-fast stopped the run before this scenario".into());
+        } else {
+            record.verdict = Verdict::Blocked;
+            record.reason = Some("the scenario did not finish".into());
+        }
+        return;
+    };
+    record.evidence = done.evidence;
+    record.duration_ms = done.duration_ms;
+    match failure {
+        Some((step, kind, message)) => {
+            let (verdict, failed_rules) = classify(&record.rules, kind, &message);
+            record.verdict = verdict;
+            record.failed_rules = failed_rules;
+            record.failed_step = Some(step);
+            record.reason = Some(message);
+        }
+        None => record.verdict = Verdict::Passed,
+    }
 }
 
 /// `obevents test` from the command line; returns the exit code.

@@ -11,6 +11,7 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::context::RunContext;
+use super::profile::Conformance;
 use crate::jose::{self, JoseError};
 use crate::model::EventType;
 use crate::model::set::{OB_ISS, OB_TAN, RTY};
@@ -139,9 +140,20 @@ impl RunContext {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let skew = self.profile.clock_skew;
 
-        // Header (J-02..J-06).
-        for problem in self.schemas.problems("OBSetJoseHeader", &out.header) {
-            out.problems.push(format!("J-05: JOSE header: {problem}"));
+        // Header (J-02..J-06; R8417-14 for an RFC 8936 transmitter).
+        let obie = self.profile.conformance == Conformance::Obie;
+        if obie {
+            for problem in self.schemas.problems("OBSetJoseHeader", &out.header) {
+                out.problems.push(format!("J-05: JOSE header: {problem}"));
+            }
+        } else if let Some(typ) = decoded.header.get("typ").and_then(Value::as_str) {
+            let typ_ok = ["secevent+jwt", "application/secevent+jwt"]
+                .iter()
+                .any(|t| typ.eq_ignore_ascii_case(t));
+            if !typ_ok {
+                out.problems
+                    .push(format!("R8417-14: typ is {typ:?}, expected secevent+jwt"));
+            }
         }
         let alg = decoded.alg().unwrap_or("");
         if alg == "none" {
@@ -153,12 +165,14 @@ impl RunContext {
         }
         let b64_allowed =
             self.profile.spec_version == crate::sandbox::personality::SpecVersion::V3_1_2;
-        out.problems.extend(jose::ob_header_problems(
-            &decoded.header,
-            now,
-            skew,
-            b64_allowed,
-        ));
+        if obie {
+            out.problems.extend(jose::ob_header_problems(
+                &decoded.header,
+                now,
+                skew,
+                b64_allowed,
+            ));
+        }
         if let (Some(want), Some(got)) = (
             &self.profile.ob_iss,
             decoded.header.get(OB_ISS).and_then(Value::as_str),
@@ -175,9 +189,14 @@ impl RunContext {
             out.problems
                 .push(format!("J-06: {OB_TAN} is {got:?}, expected {want:?}"));
         }
-        if alg != "none" {
+        // Without the bank's JWKS (an unsigned or RFC-only transmitter) signatures cannot be
+        // verified; the rest of the SET is still judged.
+        if alg != "none" && self.profile.jwks_url.is_some() {
             match decoded.kid() {
                 None => out.problems.push("J-03: the JOSE header has no kid".into()),
+                // With the wrong alg (J-02, reported above) a key published for the right one
+                // cannot verify it: that is the same defect, not a second one (J-06).
+                Some(_) if alg != self.profile.alg => {}
                 Some(kid) => {
                     let mut result = match self.jwks(false).await {
                         Ok(jwks) => jose::verify(&decoded, &jwks),
@@ -194,7 +213,7 @@ impl RunContext {
                         Ok(()) => {}
                         Err(JoseError::UnknownKid(_)) => out.problems.push(format!(
                             "J-03: kid {kid:?} is not in the bank's JWKS ({})",
-                            self.profile.jwks_url
+                            self.profile.jwks_url.as_deref().unwrap_or("")
                         )),
                         Err(e) => out
                             .problems
@@ -222,8 +241,10 @@ impl RunContext {
             p.push("N-02: the claims set is not a JSON object".into());
             return out;
         }
-        for problem in self.schemas.problems("OBEventNotification2", &claims) {
-            p.push(format!("N-02: claims: {problem}"));
+        if obie {
+            for problem in self.schemas.problems("OBEventNotification2", &claims) {
+                p.push(format!("N-02: claims: {problem}"));
+            }
         }
         match claims.get("events") {
             None => p.push("R8417-01: the SET has no events claim".into()),
@@ -256,13 +277,15 @@ impl RunContext {
                 crate::model::json_type_name(other)
             )),
         }
-        match claims.get("iss").and_then(Value::as_str) {
-            Some(iss) if iss == self.profile.issuer => {}
-            Some(iss) => p.push(format!(
-                "R8417-06: iss is {iss:?}, expected {:?}",
-                self.profile.issuer
-            )),
-            None => p.push("R8417-06: iss is missing or not a string".into()),
+        match (
+            claims.get("iss").and_then(Value::as_str),
+            &self.profile.issuer,
+        ) {
+            (Some(iss), Some(want)) if iss != want => {
+                p.push(format!("R8417-06: iss is {iss:?}, expected {want:?}"))
+            }
+            (Some(_), _) => {}
+            (None, _) => p.push("R8417-06: iss is missing or not a string".into()),
         }
         match claims.get("iat") {
             Some(Value::Number(n)) if n.as_f64().is_some_and(|t| t > (now + skew) as f64) => p
@@ -326,7 +349,13 @@ impl RunContext {
             // R8936-17: absent means false; only the OB schema requires it.
             m.insert("moreAvailable".into(), Value::Bool(false));
         }
-        for problem in self.schemas.problems("OBEventPollingResponse1", &v) {
+        let obie = self.profile.conformance == Conformance::Obie;
+        let schema_problems = if obie {
+            self.schemas.problems("OBEventPollingResponse1", &v)
+        } else {
+            Vec::new()
+        };
+        for problem in schema_problems {
             let rule = if problem.contains("moreAvailable") {
                 "AP-05/R8936-17"
             } else {

@@ -1,12 +1,13 @@
-//! The console summary: results by feature, the failing rules, each failure in one line, and a
-//! closing `N passed, N failed` line a CI log can be read by.
+//! The console summary: results by feature, the failing rules, each failed and blocked scenario
+//! in one line, the cross-cutting findings, and a closing `N passed, N failed, N blocked` line a
+//! CI log can be read by.
 
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
 
 use super::{RuleVerdict, catalogue_verdicts};
 use crate::harness::catalogue::Catalogue;
-use crate::harness::runner::{RunOutcome, Verdict};
+use crate::harness::outcome::{RunOutcome, ScenarioRecord, Verdict};
 
 #[derive(Tabled)]
 struct AreaRow {
@@ -14,6 +15,7 @@ struct AreaRow {
     feature: String,
     passed: usize,
     failed: usize,
+    blocked: usize,
     #[tabled(rename = "n/a")]
     not_applicable: usize,
 }
@@ -36,6 +38,7 @@ pub fn render(outcome: &RunOutcome, catalogue: &Catalogue) -> String {
                     feature: s.feature.clone(),
                     passed: 0,
                     failed: 0,
+                    blocked: 0,
                     not_applicable: 0,
                 });
                 areas.len() - 1
@@ -45,7 +48,8 @@ pub fn render(outcome: &RunOutcome, catalogue: &Catalogue) -> String {
         match s.verdict {
             Verdict::Passed => row.passed += 1,
             Verdict::Failed => row.failed += 1,
-            Verdict::NotApplicable => row.not_applicable += 1,
+            Verdict::Blocked => row.blocked += 1,
+            Verdict::NotApplicable | Verdict::NotRun => row.not_applicable += 1,
         }
     }
     let mut out = String::new();
@@ -66,19 +70,20 @@ pub fn render(outcome: &RunOutcome, catalogue: &Catalogue) -> String {
         })
         .collect();
     if !failing.is_empty() {
-        out.push_str("\nRules with failing scenarios:\n");
+        out.push_str("\nRules with a failed check:\n");
         out.push_str(&Table::new(&failing).with(Style::rounded()).to_string());
         out.push('\n');
-        out.push_str("\nFailures:\n");
-        for s in outcome.failed() {
-            let first = super::headline(s.reason.as_deref().unwrap_or(""));
+    }
+    list(&mut out, "Failures", outcome.failed());
+    list(&mut out, "Blocked (rules not tested)", outcome.blocked());
+    if !outcome.findings.is_empty() {
+        out.push_str("\nFindings of the checks run on every answer (each once):\n");
+        for f in &outcome.findings {
             out.push_str(&format!(
-                "  {}:{} {} [{}]\n      {}\n",
-                s.path,
-                s.line,
-                s.name,
-                s.rules.join(" "),
-                first
+                "  {}\n      seen in {} scenario(s), first {}\n",
+                super::headline(&f.message),
+                f.scenarios.len(),
+                f.scenarios.first().map(String::as_str).unwrap_or("?")
             ));
         }
     }
@@ -90,13 +95,42 @@ pub fn render(outcome: &RunOutcome, catalogue: &Catalogue) -> String {
         "\nrules: {covered} of {} catalogue rules have scenarios (report.html lists the rest)\n",
         catalogue.rules.len()
     ));
+    let not_run = match outcome.count(Verdict::NotRun) {
+        0 => String::new(),
+        n => format!(", {n} not run"),
+    };
     out.push_str(&format!(
-        "scenarios: {} passed, {} failed, {} not applicable in {:.1} s against {}",
+        "scenarios: {} passed, {} failed, {} blocked, {} not applicable{not_run}, {} finding(s) in {:.1} s against {}",
         outcome.count(Verdict::Passed),
         outcome.count(Verdict::Failed),
+        outcome.count(Verdict::Blocked),
         outcome.count(Verdict::NotApplicable),
+        outcome.findings.len(),
         outcome.duration.as_secs_f64(),
         outcome.target
     ));
     out
+}
+
+/// One line per scenario (where, name, rules) and its reason folded into one line.
+fn list<'a>(out: &mut String, title: &str, scenarios: impl Iterator<Item = &'a ScenarioRecord>) {
+    let mut first = true;
+    for s in scenarios {
+        if first {
+            out.push_str(&format!("\n{title}:\n"));
+            first = false;
+        }
+        let step = match (s.verdict, &s.failed_step) {
+            (Verdict::Blocked, Some(step)) => format!(" at \"{}\"", step.trim()),
+            _ => String::new(),
+        };
+        out.push_str(&format!(
+            "  {}:{} {} [{}]{step}\n      {}\n",
+            s.path,
+            s.line,
+            s.name,
+            s.rules.join(" "),
+            super::headline(s.reason.as_deref().unwrap_or(""))
+        ));
+    }
 }

@@ -1,18 +1,19 @@
-//! The self-contained HTML report a bank can hand to an auditor: a summary, the catalogue's
-//! rules with their verdicts (and the rules no scenario covers yet), every scenario, and for
-//! each failure the requests, responses and decoded SETs as evidence (credentials masked when
-//! they were recorded).
+//! The self-contained HTML report a bank can hand to an auditor: a summary whose counts link to
+//! the failed and blocked scenarios, the findings of the checks run on every answer (each once,
+//! with the scenarios where seen), the catalogue's rules with their verdicts (and the rules no
+//! scenario covers yet), every scenario, and for each failed or blocked scenario the requests,
+//! responses and decoded SETs as evidence (credentials masked when they were recorded).
 
 use html_escape::encode_text as esc;
 
 use super::{RuleVerdict, catalogue_verdicts};
 use crate::harness::catalogue::Catalogue;
 use crate::harness::client::{Exchange, mask_body};
-use crate::harness::runner::{RunOutcome, ScenarioRecord, Verdict};
+use crate::harness::outcome::{RunOutcome, ScenarioRecord, Verdict};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:1em 0;width:100%}td,th{border:1px solid #ccc;padding:4px 6px;vertical-align:top;text-align:left;font-size:14px}
-th{background:#f2f2f2}.pass{color:#176f2c;font-weight:600}.fail{color:#b00020;font-weight:700}.na{color:#777}.none{color:#a66b00}
+th{background:#f2f2f2}.pass{color:#176f2c;font-weight:600}.fail{color:#b00020;font-weight:700}.blocked{color:#8a4b00;font-weight:700}.na{color:#777}.none{color:#a66b00}
 pre{background:#f7f7f7;padding:8px;overflow-x:auto;font-size:12px;white-space:pre-wrap;word-break:break-all}
 details{margin:.3em 0}.summary span{margin-right:2em;font-size:18px}code{font-size:13px}";
 
@@ -20,7 +21,9 @@ fn verdict_class(v: Verdict) -> (&'static str, &'static str) {
     match v {
         Verdict::Passed => ("pass", "pass"),
         Verdict::Failed => ("fail", "FAIL"),
+        Verdict::Blocked => ("blocked", "BLOCKED"),
         Verdict::NotApplicable => ("na", "n/a"),
+        Verdict::NotRun => ("na", "not run"),
     }
 }
 
@@ -28,6 +31,7 @@ fn rule_class(v: RuleVerdict) -> &'static str {
     match v {
         RuleVerdict::Passed => "pass",
         RuleVerdict::Failed => "fail",
+        RuleVerdict::NotTested => "blocked",
         RuleVerdict::NotApplicable => "na",
         RuleVerdict::NoScenario => "none",
     }
@@ -87,7 +91,7 @@ fn exchange(ex: &Exchange) -> String {
 fn scenario_row(i: usize, s: &ScenarioRecord) -> String {
     let (class, label) = verdict_class(s.verdict);
     let reason = match s.verdict {
-        Verdict::Failed => format!(
+        Verdict::Failed | Verdict::Blocked => format!(
             "<a href=\"#s{i}\">{}</a>",
             esc(&super::headline(s.reason.as_deref().unwrap_or("")))
         ),
@@ -116,11 +120,16 @@ pub fn render(outcome: &RunOutcome, catalogue: &Catalogue) -> String {
         env!("CARGO_PKG_VERSION")
     ));
     h.push_str(&format!(
-        "<p class=\"summary\"><span class=\"pass\">{} passed</span><span class=\"fail\">{} failed</span><span class=\"na\">{} not applicable</span></p>",
+        "<p class=\"summary\"><span class=\"pass\">{} passed</span><a href=\"#failed\" class=\"fail\">{} failed</a> <a href=\"#failed\" class=\"blocked\">{} blocked</a> <span class=\"na\">{} not applicable</span> <span class=\"na\">{} not run</span> <a href=\"#findings\">{} finding(s)</a></p>",
         outcome.count(Verdict::Passed),
         outcome.count(Verdict::Failed),
-        outcome.count(Verdict::NotApplicable)
+        outcome.count(Verdict::Blocked),
+        outcome.count(Verdict::NotApplicable),
+        outcome.count(Verdict::NotRun),
+        outcome.findings.len()
     ));
+    failures(&mut h, outcome);
+    findings(&mut h, outcome);
 
     h.push_str("<h2>Rules</h2><p>Every rule of the catalogue, the verdict of the scenarios tagged with it, and the rules no scenario checks yet.</p>");
     h.push_str("<table><tr><th>rule</th><th>verdict</th><th>level</th><th>area</th><th>summary</th><th>source</th><th>scenarios</th></tr>");
@@ -155,34 +164,79 @@ pub fn render(outcome: &RunOutcome, catalogue: &Catalogue) -> String {
     }
     h.push_str("</table>");
 
-    if outcome.count(Verdict::Failed) > 0 {
-        h.push_str("<h2>Failures and evidence</h2>");
-        for (i, s) in outcome
-            .scenarios
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.verdict == Verdict::Failed)
-        {
+    h.push_str("</body></html>");
+    h
+}
+
+/// The failed and blocked scenarios first, each with its step, cause and exchanges (the last
+/// one unfolded: it is the answer the failing check looked at).
+fn failures(h: &mut String, outcome: &RunOutcome) {
+    if outcome.count(Verdict::Failed) + outcome.count(Verdict::Blocked) == 0 {
+        return;
+    }
+    h.push_str("<h2 id=\"failed\">Failures and evidence</h2>");
+    for (i, s) in outcome
+        .scenarios
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s.verdict, Verdict::Failed | Verdict::Blocked))
+    {
+        let (class, label) = verdict_class(s.verdict);
+        h.push_str(&format!(
+            "<h3 id=\"s{i}\"><span class=\"{class}\">{label}</span> {} <small>({}:{})</small></h3>",
+            esc(&s.name),
+            esc(&s.path),
+            s.line
+        ));
+        h.push_str(&format!("<p>Rules: <b>{}</b>", esc(&s.rules.join(" "))));
+        if s.verdict == Verdict::Failed {
             h.push_str(&format!(
-                "<h3 id=\"s{i}\">{} <small>({}:{})</small></h3>",
-                esc(&s.name),
-                esc(&s.path),
-                s.line
+                "; failed check of <b>{}</b>",
+                esc(&s.failed_rules.join(" "))
             ));
-            h.push_str(&format!("<p>Rules: <b>{}</b></p>", esc(&s.rules.join(" "))));
-            if let Some(step) = &s.failed_step {
-                h.push_str(&format!("<p>Failed step: <code>{}</code></p>", esc(step)));
+        } else {
+            h.push_str(" — not tested: a precondition could not be met");
+        }
+        h.push_str("</p>");
+        if let Some(step) = &s.failed_step {
+            h.push_str(&format!("<p>Step: <code>{}</code></p>", esc(step)));
+        }
+        h.push_str(&format!(
+            "<pre>{}</pre>",
+            esc(s.reason.as_deref().unwrap_or(""))
+        ));
+        h.push_str("<p>Exchanges of this scenario, in order:</p>");
+        let last = s.evidence.len().saturating_sub(1);
+        for (n, ex) in s.evidence.iter().enumerate() {
+            let html = exchange(ex);
+            if n == last {
+                h.push_str(&html.replacen("<details>", "<details open>", 1));
+            } else {
+                h.push_str(&html);
             }
+        }
+    }
+}
+
+/// The problems of the checks run on every answer, once per rule and distinct problem.
+fn findings(h: &mut String, outcome: &RunOutcome) {
+    if outcome.findings.is_empty() {
+        return;
+    }
+    h.push_str("<h2 id=\"findings\">Findings of the checks run on every answer</h2>");
+    h.push_str("<p>SET verification and poll-answer checks run on every answer; a problem of a rule the scenario is not about is listed here once, with the scenarios where it was seen, and fails the rule, not those scenarios.</p>");
+    for (rule, list) in outcome.findings_by_rule() {
+        h.push_str(&format!("<h3 class=\"fail\">{}</h3>", esc(&rule)));
+        for f in list {
             h.push_str(&format!(
-                "<pre>{}</pre>",
-                esc(s.reason.as_deref().unwrap_or(""))
+                "<pre>{}</pre><p>Seen in {} scenario(s): {}</p>",
+                esc(&f.message),
+                f.scenarios.len(),
+                esc(&f.scenarios.join("; "))
             ));
-            h.push_str("<p>Exchanges of this scenario, in order:</p>");
-            for ex in &s.evidence {
+            if let Some(ex) = &f.evidence {
                 h.push_str(&exchange(ex));
             }
         }
     }
-    h.push_str("</body></html>");
-    h
 }

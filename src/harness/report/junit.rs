@@ -1,9 +1,10 @@
 //! JUnit XML: one test suite per feature file, one test case per scenario; failures carry the
-//! failing step and message, not-applicable scenarios are `skipped` with the reason.
+//! failing step and message, blocked scenarios are `error`s naming the step and cause, and
+//! not-applicable (or not run) scenarios are `skipped` with the reason.
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::harness::runner::{RunOutcome, Verdict};
+use crate::harness::outcome::{RunOutcome, Verdict};
 
 pub fn render(outcome: &RunOutcome) -> Result<String, String> {
     let mut report = Report::new("obevents conformance");
@@ -19,8 +20,13 @@ pub fn render(outcome: &RunOutcome) -> Result<String, String> {
         };
         let status = match s.verdict {
             Verdict::Passed => TestCaseStatus::success(),
-            Verdict::Failed => {
-                let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            Verdict::Failed | Verdict::Blocked => {
+                let kind = if s.verdict == Verdict::Failed {
+                    NonSuccessKind::Failure
+                } else {
+                    NonSuccessKind::Error
+                };
+                let mut st = TestCaseStatus::non_success(kind);
                 let first = super::headline(s.reason.as_deref().unwrap_or("failed"));
                 st.set_message(first);
                 st.set_description(format!(
@@ -31,9 +37,9 @@ pub fn render(outcome: &RunOutcome) -> Result<String, String> {
                 ));
                 st
             }
-            Verdict::NotApplicable => {
+            Verdict::NotApplicable | Verdict::NotRun => {
                 let mut st = TestCaseStatus::skipped();
-                st.set_message(s.reason.clone().unwrap_or_else(|| "not applicable".into()));
+                st.set_message(s.reason.clone().unwrap_or_else(|| s.verdict.label().into()));
                 st
             }
         };

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::catalogue::Catalogue;
-use super::runner::{RunOutcome, Verdict};
+use super::outcome::{RunOutcome, Verdict};
 
 /// The verdict of one catalogue rule over a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -18,6 +18,8 @@ use super::runner::{RunOutcome, Verdict};
 pub enum RuleVerdict {
     Passed,
     Failed,
+    /// Every scenario tagged with the rule was blocked, not run, or failed on another rule.
+    NotTested,
     NotApplicable,
     NoScenario,
 }
@@ -27,6 +29,7 @@ impl RuleVerdict {
         match self {
             RuleVerdict::Passed => "pass",
             RuleVerdict::Failed => "FAIL",
+            RuleVerdict::NotTested => "not tested",
             RuleVerdict::NotApplicable => "n/a",
             RuleVerdict::NoScenario => "no scenario",
         }
@@ -34,30 +37,73 @@ impl RuleVerdict {
 }
 
 /// The one-line form of a failure message: its first line, plus the first detail when the
-/// first line only introduces a list (ends with ':').
+/// first line only introduces a list (ends with ':'), with runs of white space (a pretty-printed
+/// body) folded into one space.
 pub fn headline(reason: &str) -> String {
     let mut lines = reason.lines().map(str::trim);
     let head = lines.next().unwrap_or("");
-    match lines.next() {
+    let line = match lines.next() {
         Some(next) if head.ends_with(':') => format!("{head} {next}"),
         _ => head.to_string(),
+    };
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// How strongly a verdict speaks for a rule: a failed check beats a pass, a pass beats a rule
+/// that was not tested.
+fn rank(v: RuleVerdict) -> u8 {
+    match v {
+        RuleVerdict::Failed => 4,
+        RuleVerdict::Passed => 3,
+        RuleVerdict::NotTested => 2,
+        RuleVerdict::NotApplicable => 1,
+        RuleVerdict::NoScenario => 0,
     }
 }
 
-/// Per rule ID: its verdict and the scenarios tagged with it.
+/// Per rule ID: its verdict and the scenarios tagged with it (or where its finding was seen).
+/// A rule is FAIL only when one of its checks failed: a scenario failed on it, or a cross-cutting
+/// check found it broken. A blocked scenario leaves its rules not tested.
 pub fn rule_verdicts(outcome: &RunOutcome) -> BTreeMap<String, (RuleVerdict, Vec<usize>)> {
     let mut map: BTreeMap<String, (RuleVerdict, Vec<usize>)> = BTreeMap::new();
+    let mut raise = |rule: &str, v: RuleVerdict, i: usize| {
+        let entry = map
+            .entry(rule.to_string())
+            .or_insert((RuleVerdict::NotApplicable, Vec::new()));
+        if !entry.1.contains(&i) {
+            entry.1.push(i);
+        }
+        if rank(v) > rank(entry.0) {
+            entry.0 = v;
+        }
+    };
     for (i, s) in outcome.scenarios.iter().enumerate() {
         for r in &s.rules {
-            let entry = map
-                .entry(r.clone())
-                .or_insert((RuleVerdict::NotApplicable, Vec::new()));
-            entry.1.push(i);
-            entry.0 = match (entry.0, s.verdict) {
-                (RuleVerdict::Failed, _) | (_, Verdict::Failed) => RuleVerdict::Failed,
-                (_, Verdict::Passed) | (RuleVerdict::Passed, _) => RuleVerdict::Passed,
-                _ => RuleVerdict::NotApplicable,
+            let v = match s.verdict {
+                Verdict::Passed => RuleVerdict::Passed,
+                Verdict::Failed if s.failed_rules.contains(r) => RuleVerdict::Failed,
+                Verdict::Failed | Verdict::Blocked | Verdict::NotRun => RuleVerdict::NotTested,
+                Verdict::NotApplicable => RuleVerdict::NotApplicable,
             };
+            raise(r, v, i);
+        }
+        if s.verdict == Verdict::Failed {
+            for r in s.failed_rules.iter().filter(|r| !s.rules.contains(r)) {
+                raise(r, RuleVerdict::Failed, i);
+            }
+        }
+    }
+    for f in &outcome.findings {
+        for r in &f.rules {
+            for label in &f.scenarios {
+                let i = outcome
+                    .scenarios
+                    .iter()
+                    .position(|s| format!("{}:{} {}", s.path, s.line, s.name) == *label);
+                if let Some(i) = i {
+                    raise(r, RuleVerdict::Failed, i);
+                }
+            }
         }
     }
     map
@@ -105,11 +151,15 @@ pub fn write_all(
         "duration_ms": outcome.duration.as_millis() as u64,
         "passed": outcome.count(Verdict::Passed),
         "failed": outcome.count(Verdict::Failed),
+        "blocked": outcome.count(Verdict::Blocked),
         "not_applicable": outcome.count(Verdict::NotApplicable),
+        "not_run": outcome.count(Verdict::NotRun),
         "scenarios": outcome.scenarios.iter().map(|s| serde_json::json!({
             "feature": s.path, "line": s.line, "name": s.name, "verdict": s.verdict,
-            "rules": s.rules, "reason": s.reason, "failed_step": s.failed_step, "duration_ms": s.duration_ms,
+            "rules": s.rules, "failed_rules": s.failed_rules, "reason": s.reason,
+            "failed_step": s.failed_step, "duration_ms": s.duration_ms,
         })).collect::<Vec<_>>(),
+        "findings": outcome.findings,
         "rules": catalogue_verdicts(outcome, catalogue).iter().map(|(id, v, _)| serde_json::json!({"id": id, "verdict": v})).collect::<Vec<_>>(),
     });
     write(

@@ -119,13 +119,7 @@ async fn poll_and_ack(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     .await
 }
 
-fn set_errs(keys: &[String]) -> Value {
-    let mut m = serde_json::Map::new();
-    for k in keys {
-        m.insert(k.clone(), json!({ "err": "invalid_key", "description": "obevents harness: reported as an error on purpose" }));
-    }
-    Value::Object(m)
-}
+use crate::harness::recording::set_errs;
 
 #[when(expr = "TPP {tpp} reports the received SETs as errors")]
 async fn report_errors(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
@@ -259,10 +253,10 @@ fn expect_count(w: &HarnessWorld, n: u64, rule: &str) -> StepResult {
     if keys.len() as u64 == n {
         Ok(())
     } else {
-        Err(format!(
+        Err(w.excuse(format!(
             "{rule}: expected {n} SETs, the poll returned {}",
             keys.len()
-        ))
+        )))
     }
 }
 
@@ -375,11 +369,11 @@ async fn returns_expected(w: &mut HarnessWorld) -> StepResult {
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(format!(
+        Err(w.excuse(format!(
             "AP-17/R8936-16: the poll lacks {} expected event(s): {}",
             missing.len(),
             missing.join(", ")
-        ))
+        )))
     }
 }
 
@@ -492,14 +486,15 @@ async fn oldest(w: &mut HarnessWorld) -> StepResult {
     let (_, expected) = expected_unacked(w)?;
     let first = expected.first().ok_or("no event was triggered")?;
     let keys = returned(w)?;
-    match (&first.key, keys.first()) {
+    let outcome = match (&first.key, keys.first()) {
         (Some(k), Some(got)) if k == got => Ok(()),
         (Some(k), Some(got)) => Err(format!(
             "R8936-06: the oldest event is {k}, the poll offered {got} first"
         )),
         (_, None) => Err("the poll returned nothing".into()),
         (None, _) => Err("the oldest event could not be identified in the answer".into()),
-    }
+    };
+    outcome.map_err(|e| w.excuse(e))
 }
 
 #[then(expr = "the poll was answered within {int} ms")]
@@ -523,11 +518,11 @@ async fn held(w: &mut HarnessWorld, pct: u64) -> StepResult {
     if ex.elapsed() >= min {
         Ok(())
     } else {
-        Err(format!(
+        Err(w.excuse(format!(
             "R8936-08: a long poll with nothing awaiting was answered after {} ms; the bank documents a {} ms hold",
             ex.elapsed_ms,
             timeout.as_millis()
-        ))
+        )))
     }
 }
 
@@ -540,10 +535,10 @@ async fn answered_after_event(w: &mut HarnessWorld, ms: u64) -> StepResult {
     let finished = ex.finished.ok_or("the poll did not finish")?;
     let delta = finished.saturating_duration_since(fired);
     if finished < fired {
-        return Err(format!(
+        return Err(w.excuse(format!(
             "R8936-08: the long poll was answered {} ms before the event happened",
             fired.duration_since(finished).as_millis()
-        ));
+        )));
     }
     if delta <= Duration::from_millis(ms) {
         Ok(())

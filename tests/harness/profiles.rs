@@ -1,0 +1,166 @@
+//! Profiles for banks unlike the sandbox (issue 12 §5), tried against the sandbox itself: an
+//! RFC 8936 transmitter reached with static bearer tokens and no JWKS, and a bank without a
+//! polling API. Each profile is the built-in one rewritten the way a bank engineer would write
+//! it from the README.
+
+use obevents::harness::profile::{Profile, ProfileFile, sandbox_profile_toml};
+use obevents::harness::runner::{RunOutcome, Verdict};
+use obevents::sandbox::{Bank, Personality, Sandbox};
+
+use super::{LONG_POLL, run_with, sandbox_config};
+
+/// The built-in profile of a sandbox at `url` as TOML, for editing.
+fn builtin(url: &str, cap: usize) -> toml::Table {
+    let text = sandbox_profile_toml(url, &Personality::of(Bank::Obie), LONG_POLL, cap, false);
+    toml::from_str(&text).expect("built-in profile is TOML")
+}
+
+fn load(t: toml::Table) -> Profile {
+    let text = toml::to_string(&t).expect("TOML");
+    let file: ProfileFile = toml::from_str(&text).expect("profile file");
+    Profile::from_file(file, std::path::Path::new("."), None).expect("valid profile")
+}
+
+fn table<'a>(t: &'a mut toml::Table, key: &str) -> &'a mut toml::Table {
+    t.get_mut(key)
+        .and_then(toml::Value::as_table_mut)
+        .expect("section")
+}
+
+/// A freshly registered sandbox client and a client-credentials token of it, as a bank would
+/// hand them out of band.
+async fn static_token(url: &str) -> (String, String) {
+    let http = reqwest::Client::new();
+    let reg: serde_json::Value = http
+        .post(format!("{url}/register"))
+        .json(&serde_json::json!({ "client_name": "static", "scope": "accounts" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tok: serde_json::Value = http
+        .post(format!("{url}/token"))
+        .basic_auth(
+            reg["client_id"].as_str().unwrap(),
+            reg["client_secret"].as_str(),
+        )
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&scope=accounts")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        reg["client_id"].as_str().unwrap().to_string(),
+        tok["access_token"].as_str().unwrap().to_string(),
+    )
+}
+
+fn assert_clean(o: &RunOutcome) {
+    let bad: Vec<String> = o
+        .failed()
+        .chain(o.blocked())
+        .map(|s| {
+            format!(
+                "{} [{}]: {}",
+                s.name,
+                s.rules.join(" "),
+                s.reason.as_deref().unwrap_or("")
+            )
+        })
+        .chain(o.findings.iter().map(|f| f.message.clone()))
+        .collect();
+    assert!(bad.is_empty(), "{bad:#?}");
+}
+
+/// `conformance = "rfc8936"`, two `[[tpp]]` with static bearer tokens, no token endpoint, no
+/// JWKS, no issuer: the profile loads, only RFC-tagged scenarios run, and the sandbox passes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rfc8936_transmitter_with_static_tokens_and_no_jwks_is_judged_on_rfc_rules() {
+    let cfg = sandbox_config(Bank::Obie, &[]);
+    let sandbox = Sandbox::start(cfg.clone(), ":memory:", "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let url = sandbox.url();
+    let mut t = builtin(&url, cfg.max_events_cap);
+    t.insert("conformance".into(), "rfc8936".into());
+    t.remove("registration");
+    t.remove("request_signing");
+    let target = table(&mut t, "target");
+    for field in [
+        "token_endpoint",
+        "jwks_url",
+        "issuer",
+        "ob_iss",
+        "trust_anchor",
+    ] {
+        target.remove(field);
+    }
+    target.insert("api_base".into(), "/open-banking/v3.1/".into());
+    table(&mut t, "bank").insert("request_signatures".into(), "ignored".into());
+    let mut tpps = toml::value::Array::new();
+    for name in ["A", "B"] {
+        let (client_id, token) = static_token(&url).await;
+        let mut tpp = toml::Table::new();
+        tpp.insert("name".into(), name.into());
+        // The client id names the TPP to the trigger and is the SETs' expected `aud`.
+        tpp.insert("client_id".into(), client_id.into());
+        tpp.insert("auth_method".into(), "bearer".into());
+        tpp.insert("access_token".into(), token.into());
+        tpps.push(tpp.into());
+    }
+    t.insert("tpp".into(), tpps.into());
+    let profile = load(t);
+    assert!(profile.token_endpoint.is_none() && profile.jwks_url.is_none());
+    let o = run_with(profile, None).await;
+    sandbox.stop().await;
+    assert_clean(&o);
+    for s in &o.scenarios {
+        if s.verdict != Verdict::NotApplicable {
+            assert!(
+                s.rules
+                    .iter()
+                    .all(|r| r.starts_with("R8936-") || r.starts_with("R8417-")),
+                "{} is judged on {:?}",
+                s.name,
+                s.rules
+            );
+        }
+    }
+    assert!(
+        o.count(Verdict::Passed) >= 10,
+        "{}",
+        o.count(Verdict::Passed)
+    );
+    assert_eq!(o.count(Verdict::Blocked), 0);
+}
+
+/// `bank.polling = false`: every scenario that polls is not applicable, the rest pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bank_without_polling_is_judged_on_its_subscription_api() {
+    let cfg = sandbox_config(Bank::Obie, &[]);
+    let sandbox = Sandbox::start(cfg.clone(), ":memory:", "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let mut t = builtin(&sandbox.url(), cfg.max_events_cap);
+    table(&mut t, "bank").insert("polling".into(), false.into());
+    let o = run_with(load(t), None).await;
+    sandbox.stop().await;
+    assert_clean(&o);
+    assert!(
+        o.count(Verdict::Passed) >= 20,
+        "{}",
+        o.count(Verdict::Passed)
+    );
+    let polling_ran = o
+        .scenarios
+        .iter()
+        .filter(|s| s.verdict != Verdict::NotApplicable)
+        .filter(|s| s.tags.iter().any(|t| t == "polling-api"))
+        .count();
+    assert_eq!(polling_ran, 0);
+}

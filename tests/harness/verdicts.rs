@@ -1,0 +1,163 @@
+//! The verdict model (issue 12): a defect found by a check that runs on every answer fails only
+//! the scenarios tagged with its rule and is reported once as a finding; a bank that keeps
+//! serving acknowledged SETs fails AP-09 once and blocks nothing else.
+
+use std::collections::BTreeSet;
+
+use obevents::harness::context::RunContext;
+use obevents::harness::profile::{Clients, Profile, RequestSignatures, TppConfig};
+use obevents::harness::runner::{self, FeatureSource, Progress, RunOptions, RunOutcome, Verdict};
+use obevents::sandbox::{Bank, Fault, Personality, Sandbox};
+
+use super::{LONG_POLL, run_sandbox, sandbox_config};
+
+fn summary(o: &RunOutcome) -> String {
+    let mut out = String::new();
+    for s in o.failed().chain(o.blocked()) {
+        out.push_str(&format!(
+            "  {:?} {} [{}] failed on {:?}: {}\n",
+            s.verdict,
+            s.name,
+            s.rules.join(" "),
+            s.failed_rules,
+            s.reason.as_deref().unwrap_or("")
+        ));
+    }
+    for f in &o.findings {
+        out.push_str(&format!(
+            "  finding {:?} in {} scenario(s): {}\n",
+            f.rules,
+            f.scenarios.len(),
+            f.message
+        ));
+    }
+    out
+}
+
+/// A SET defect fails at most 3 scenarios, each under a rule the defect breaks, blocks none,
+/// and every finding of it names a rule the defect breaks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_set_defect_fails_a_few_scenarios_under_its_own_rules() {
+    for fault in [Fault::SetMissingTxn, Fault::SetRs256, Fault::SetIatFuture] {
+        let o = run_sandbox(Bank::Obie, &[fault], None).await;
+        let broken: BTreeSet<&str> = fault.rules().iter().copied().collect();
+        let detail = summary(&o);
+        assert_eq!(o.exit_code(), 1, "{fault}:\n{detail}");
+        assert_eq!(o.count(Verdict::Blocked), 0, "{fault}:\n{detail}");
+        let failed: Vec<_> = o.failed().collect();
+        assert!(
+            !failed.is_empty() && failed.len() <= 3,
+            "{fault}: {} failed\n{detail}",
+            failed.len()
+        );
+        for s in &failed {
+            assert!(
+                !s.failed_rules.is_empty()
+                    && s.failed_rules.iter().all(|r| broken.contains(r.as_str())),
+                "{fault}: {} failed on {:?}\n{detail}",
+                s.name,
+                s.failed_rules
+            );
+        }
+        for f in &o.findings {
+            assert!(
+                f.rules.iter().any(|r| broken.contains(r.as_str())),
+                "{fault}: finding outside the fault's rules\n{detail}"
+            );
+        }
+        // Each distinct defect is one finding, however many SETs showed it.
+        let messages: BTreeSet<&str> = o.findings.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(messages.len(), o.findings.len(), "{fault}:\n{detail}");
+    }
+}
+
+/// With the profile's two fixed clients (shared by every scenario, so what one scenario leaves
+/// behind reaches the next), a bank that keeps serving acknowledged SETs: AP-09 fails with
+/// evidence, and fewer than 5 other scenarios are blocked by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bank_that_ignores_acks_fails_ap09_and_blocks_almost_nothing() {
+    let cfg = sandbox_config(Bank::Obie, &[Fault::AckedRedelivered]);
+    let sandbox = Sandbox::start(cfg.clone(), ":memory:", "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("sandbox starts");
+    let mut profile = Profile::for_sandbox(
+        &sandbox.url(),
+        &Personality::of(Bank::Obie),
+        LONG_POLL,
+        cfg.max_events_cap,
+        false,
+    )
+    .expect("built-in profile");
+    let scope = match &profile.clients {
+        Clients::Register(r) => r.scope.clone(),
+        Clients::Fixed(_) => panic!("the built-in profile registers its clients"),
+    };
+    let ctx = RunContext::new(profile.clone()).expect("context");
+    let (a, _) = ctx.register("A", &scope).await.expect("register A");
+    let (b, _) = ctx.register("B", &scope).await.expect("register B");
+    // Registered with the event scope only: no restricted-scope scenarios.
+    let (a, b) = (
+        TppConfig {
+            restricted_scope: None,
+            ..a
+        },
+        TppConfig {
+            restricted_scope: None,
+            ..b
+        },
+    );
+    profile.clients = Clients::Fixed(vec![a, b]);
+    // Fixed clients were registered with this context's signing key, not the run's.
+    profile.signing = None;
+    profile.bank.request_signatures = RequestSignatures::Ignored;
+    let opts = RunOptions {
+        profile,
+        features: FeatureSource::Embedded,
+        // Without the scenarios that queue a bank's whole cap (101 SETs the bank would then
+        // serve forever, ahead of everything a later scenario triggers).
+        tags: Some("not @AP-07".into()),
+        concurrency: None,
+        fail_fast: false,
+        progress: Progress::Quiet,
+    };
+    let o = runner::run(opts, None).await.expect("the run started");
+    sandbox.stop().await;
+    let detail = summary(&o);
+
+    assert_eq!(o.exit_code(), 1, "{detail}");
+    let ap09_failed = o
+        .failed()
+        .any(|s| s.failed_rules.iter().any(|r| r == "AP-09"));
+    let ap09_finding = o
+        .findings
+        .iter()
+        .any(|f| f.rules.iter().any(|r| r == "AP-09") && f.evidence.is_some());
+    assert!(ap09_failed || ap09_finding, "AP-09 is reported\n{detail}");
+    assert!(
+        o.count(Verdict::Blocked) < 5,
+        "{} scenarios blocked\n{detail}",
+        o.count(Verdict::Blocked)
+    );
+    assert!(o.count(Verdict::Passed) > 40, "{detail}");
+    // What fails, fails on the acknowledgement rules the defect breaks.
+    let ack_rules = ["AP-09", "R8936-10", "R8936-11"];
+    for s in o.failed() {
+        assert!(
+            s.failed_rules
+                .iter()
+                .all(|r| ack_rules.contains(&r.as_str())),
+            "{} failed on {:?}\n{detail}",
+            s.name,
+            s.failed_rules
+        );
+    }
+    // The drain's finding is one finding, however many scenarios hit the stuck SETs.
+    assert!(
+        o.findings
+            .iter()
+            .filter(|f| f.rules.iter().any(|r| r == "AP-09"))
+            .count()
+            <= 1,
+        "{detail}"
+    );
+}
