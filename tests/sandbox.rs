@@ -16,6 +16,7 @@
 //! - `faults`: spot checks that a fault bends exactly its behaviour;
 //! - `push`: real-time push to a callback receiver (R-01..R-10);
 //! - `regressions`: defects an independent black-box client found;
+//! - `connections`: timeouts and the connection cap;
 //! - `bounds`: bounded work per request (array bounds, error bodies);
 //! - `tenancy`: helpers act on a TPP only with its token or the admin credential.
 
@@ -28,6 +29,8 @@ mod bounds;
 mod common;
 #[path = "sandbox/common_rules.rs"]
 mod common_rules;
+#[path = "sandbox/connections.rs"]
+mod connections;
 #[path = "sandbox/events.rs"]
 mod events;
 #[path = "sandbox/faults.rs"]

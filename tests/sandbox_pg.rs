@@ -21,6 +21,9 @@ mod common;
 #[path = "sandbox/common_rules.rs"]
 mod common_rules;
 #[cfg(obevents_pg_tests)]
+#[path = "sandbox/connections.rs"]
+mod connections;
+#[cfg(obevents_pg_tests)]
 #[path = "sandbox/events.rs"]
 mod events;
 #[cfg(obevents_pg_tests)]

@@ -446,17 +446,25 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     // Ingest: trigger → signed PS256 SET stored durably, over HTTP.
     let ingest_client = register(&http, &base).await?;
-    let (h, url, id) = (
+    let (h, url, id, token) = (
         http.clone(),
         format!("{base}/sandbox/events"),
         ingest_client.id.clone(),
+        ingest_client.token.clone(),
     );
     let counter = Arc::new(AtomicU64::new(0));
     let ingest = throughput(conns, secs, move || {
-        let (h, url, id, counter) = (h.clone(), url.clone(), id.clone(), counter.clone());
+        let (h, url, id, token, counter) = (
+            h.clone(),
+            url.clone(),
+            id.clone(),
+            token.clone(),
+            counter.clone(),
+        );
         async move {
             let n = counter.fetch_add(1, Ordering::Relaxed);
             h.post(&url)
+                .bearer_auth(&token)
                 .json(&json!({"clientId": id, "eventType": "resource-update", "resourceId": format!("r{n}"), "resourceType": "account-access-consent"}))
                 .send()
                 .await

@@ -166,8 +166,7 @@ pub struct Sandbox {
 impl Sandbox {
     /// Binds `addr` (port 0 = any free port), builds the state and serves in a background task.
     pub async fn start(cfg: SandboxConfig, db: &str, addr: SocketAddr) -> anyhow::Result<Sandbox> {
-        let listener = TcpListener::bind(addr)
-            .await
+        let listener = super::server::bind(addr, cfg.server.backlog)
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
         let bound = listener.local_addr()?;
         let guard = Guard {
@@ -197,20 +196,32 @@ impl Sandbox {
     }
 }
 
-/// Serves `state` on `listener` until its shutdown token is cancelled.
+/// Serves `state` on `listener` until its shutdown token is cancelled (see `server`).
 pub async fn serve(state: AppState, listener: TcpListener) {
-    let shutdown = state.shutdown.clone();
-    let app = super::http::router(state);
-    let result = axum::serve(listener, app.into_make_service())
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await;
-    if let Err(e) = result {
-        tracing::error!(error = %e, "server stopped with an error");
-    }
+    super::server::serve(state, listener).await;
 }
 
 /// `obevents sandbox`: bind, log the listening line once accepting, serve until Ctrl-C/SIGTERM.
-pub async fn run(cfg: SandboxConfig, db: &str, addr: SocketAddr) -> anyhow::Result<()> {
+pub async fn run(mut cfg: SandboxConfig, db: &str, addr: SocketAddr) -> anyhow::Result<()> {
+    if let Some(limit) = super::server::raise_fd_limit() {
+        // Leave room for the database, the push worker's sockets and the listener.
+        let usable = usize::try_from(limit.saturating_sub(256))
+            .unwrap_or(usize::MAX)
+            .max(1);
+        if cfg.server.max_connections > usable {
+            tracing::info!(
+                max_connections = cfg.server.max_connections,
+                usable,
+                "max_connections lowered to what the file-descriptor limit allows"
+            );
+            cfg.server.max_connections = usable;
+        }
+        tracing::info!(
+            fd_limit = limit,
+            max_connections = cfg.server.max_connections,
+            "connection limits"
+        );
+    }
     let deviations = cfg.personality.deviations();
     let bank = cfg.personality.bank;
     let faults: Vec<String> = cfg.faults.iter().map(|f| f.name().to_string()).collect();

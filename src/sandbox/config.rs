@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::faults::{Fault, Faults};
 use super::personality::{Bank, Personality};
 use super::push::PushConfig;
+use super::server::ServerLimits;
 
 /// The config file, field by field as documented in the README. Unknown keys are errors so a
 /// typo never silently falls back to a default.
@@ -32,6 +33,10 @@ pub struct ConfigFile {
     #[serde(default)]
     pub clients: Vec<ClientFile>,
     pub push: Option<PushFile>,
+    pub header_read_timeout_ms: Option<u64>,
+    pub idle_timeout_ms: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub listen_backlog: Option<u32>,
 }
 
 /// `[push]`: the retry policy of real-time push and where pushes may go.
@@ -113,6 +118,7 @@ pub struct SandboxConfig {
     pub admin: Option<AdminFile>,
     pub clients: Vec<SeedClient>,
     pub push: PushConfig,
+    pub server: ServerLimits,
 }
 
 impl SandboxConfig {
@@ -134,6 +140,7 @@ impl SandboxConfig {
             admin: None,
             clients: Vec::new(),
             push: PushConfig::default(),
+            server: ServerLimits::default(),
         }
     }
 
@@ -235,6 +242,33 @@ impl SandboxConfig {
         }
         if let Some(p) = file.push {
             cfg.push = push_config(p)?;
+        }
+        let ms = |field: &str, v: u64| {
+            if v == 0 || v > 3_600_000 {
+                Err(format!(
+                    "config field {field}: must be between 1 and 3600000"
+                ))
+            } else {
+                Ok(Duration::from_millis(v))
+            }
+        };
+        if let Some(v) = file.header_read_timeout_ms {
+            cfg.server.header_read_timeout = ms("header_read_timeout_ms", v)?;
+        }
+        if let Some(v) = file.idle_timeout_ms {
+            cfg.server.idle_timeout = ms("idle_timeout_ms", v)?;
+        }
+        if let Some(v) = file.max_connections {
+            if v == 0 {
+                return Err("config field max_connections: must be at least 1".into());
+            }
+            cfg.server.max_connections = v;
+        }
+        if let Some(v) = file.listen_backlog {
+            if v == 0 || v > 65_535 {
+                return Err("config field listen_backlog: must be between 1 and 65535".into());
+            }
+            cfg.server.backlog = v;
         }
         Ok(cfg)
     }

@@ -17,6 +17,7 @@ pub mod notify;
 pub mod personality;
 pub mod polling;
 pub mod push;
+pub mod server;
 pub mod store;
 pub mod subscriptions;
 pub mod validate;

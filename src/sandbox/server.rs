@@ -1,0 +1,237 @@
+//! Serving connections within bounds, so a sandbox open to many TPPs cannot be stalled by
+//! slow or idle clients: a listen backlog of its own, a timeout for request headers
+//! (half-sent headers, silent connections), an idle timeout for kept-alive connections, and a
+//! connection cap beyond which new connections are answered 503 and closed instead of
+//! waiting. `obevents sandbox` also raises the file-descriptor soft limit to the hard limit.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::time::{Instant, Sleep};
+
+use super::app::AppState;
+
+/// Connection bounds (`header_read_timeout_ms`, `idle_timeout_ms`, `max_connections`,
+/// `listen_backlog` in the config file).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerLimits {
+    pub header_read_timeout: Duration,
+    /// Raised to the long-poll hold plus a margin, so a held poll is never cut as idle.
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    pub backlog: u32,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 20_000,
+            backlog: 4_096,
+        }
+    }
+}
+
+/// Binds `addr` with the configured listen backlog.
+pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
+/// Raises the soft file-descriptor limit to the hard limit; returns the limit in force.
+pub fn raise_fd_limit() -> Option<u64> {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the file-descriptor limit");
+            None
+        }
+    }
+}
+
+/// Serves `state` on `listener` until the shutdown token is cancelled, then lets open
+/// connections finish (held long polls are answered at once) for at most 10 s.
+pub async fn serve(state: AppState, listener: TcpListener) {
+    let limits = state.cfg.server.clone();
+    let idle = limits
+        .idle_timeout
+        .max(state.cfg.long_poll_timeout + Duration::from_secs(1));
+    let service = TowerToHyperService::new(super::http::router(state.clone()));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let graceful = GracefulShutdown::new();
+    let active = Arc::new(AtomicUsize::new(0));
+    let shutdown = state.shutdown.clone();
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = shutdown.cancelled() => break,
+        };
+        let (stream, _peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of descriptors or similar: wait a little rather than spin.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        if active.load(Ordering::Relaxed) >= limits.max_connections {
+            shed(&stream);
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let slot = ConnectionSlot::take(&active);
+        let io = TokioIo::new(IdleIo::new(stream, idle));
+        let conn = builder
+            .serve_connection_with_upgrades(io, service.clone())
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(slot);
+        });
+    }
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(Duration::from_secs(10)) => {
+            tracing::warn!("connections still open 10 s after shutdown began; closing");
+        }
+    }
+}
+
+/// Answers a connection over the cap with 503 (best effort, never waiting) and closes it.
+fn shed(stream: &TcpStream) {
+    const BODY: &str = r#"{"Code":"503 Service Unavailable","Message":"the sandbox has too many open connections; retry later","Errors":[{"ErrorCode":"UK.OBIE.UnexpectedError","Message":"the sandbox has too many open connections; retry later"}]}"#;
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json; charset=utf-8\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = stream.try_write(response.as_bytes());
+    tracing::warn!("connection cap reached; a new connection was answered 503");
+}
+
+/// One counted connection; the count drops when the connection ends.
+struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl ConnectionSlot {
+    fn take(active: &Arc<AtomicUsize>) -> ConnectionSlot {
+        active.fetch_add(1, Ordering::Relaxed);
+        ConnectionSlot(Arc::clone(active))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A TCP stream that fails a read with `TimedOut` once nothing was read or written for
+/// `timeout`: hyper then closes the connection. Only waiting reads time out, so a response
+/// being produced (a held long poll) is not cut while hyper is not reading.
+struct IdleIo {
+    inner: TcpStream,
+    deadline: Pin<Box<Sleep>>,
+    timeout: Duration,
+}
+
+impl IdleIo {
+    fn new(inner: TcpStream, timeout: Duration) -> IdleIo {
+        IdleIo {
+            inner,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+            timeout,
+        }
+    }
+
+    fn touch(&mut self) {
+        let next = Instant::now() + self.timeout;
+        self.deadline.as_mut().reset(next);
+    }
+}
+
+impl AsyncRead for IdleIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                this.touch();
+                Poll::Ready(r)
+            }
+            Poll::Pending => match this.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connection idle past the idle timeout",
+                ))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl AsyncWrite for IdleIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let r = Pin::new(&mut this.inner).poll_write(cx, data);
+        if matches!(r, Poll::Ready(Ok(_))) {
+            this.touch();
+        }
+        r
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(_))) {
+            this.touch();
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}

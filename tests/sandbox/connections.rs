@@ -1,0 +1,133 @@
+//! Bounded connections: half-sent headers, silent and idle kept-alive connections are closed
+//! within the configured timeouts, connections over the cap are answered 503 at once, and
+//! `/healthz` keeps answering while hundreds of idle connections are open.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::common::*;
+
+fn limited() -> obevents::sandbox::SandboxConfig {
+    let mut c = obie();
+    c.server.header_read_timeout = Duration::from_millis(300);
+    c.server.idle_timeout = Duration::from_millis(500);
+    c
+}
+
+fn addr(bank: &TestBank) -> String {
+    bank.url.trim_start_matches("http://").to_string()
+}
+
+/// Reads until the server closes the connection; returns what it sent and how long it took.
+async fn until_closed(s: &mut TcpStream) -> (Vec<u8>, Duration) {
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(LIMIT, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (got, started.elapsed()),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("the connection stayed open for {LIMIT:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_half_sent_and_idle_connections_are_closed() {
+    let bank = TestBank::start(limited()).await;
+    let a = addr(&bank);
+    // Silent: connects and sends nothing.
+    let mut silent = TcpStream::connect(&a).await.expect("connect");
+    let (_, took) = until_closed(&mut silent).await;
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    // Half-sent headers.
+    let mut half = TcpStream::connect(&a).await.expect("connect");
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let (_, took) = until_closed(&mut half).await;
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    // Kept alive after a full request, then idle.
+    let mut idle = TcpStream::connect(&a).await.expect("connect");
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let (got, took) = until_closed(&mut idle).await;
+    assert!(
+        String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200"),
+        "{got:?}"
+    );
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    bank.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_long_poll_is_not_cut_as_idle() {
+    let mut c = limited();
+    c.long_poll_timeout = Duration::from_millis(1_500);
+    let bank = TestBank::start(c).await;
+    let tpp = bank.subscribed_tpp().await;
+    let started = Instant::now();
+    let r = tpp
+        .poll(serde_json::json!({"returnImmediately": false}))
+        .await;
+    r.expect(200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(1_400),
+        "answered early"
+    );
+    bank.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_are_answered_503_at_once() {
+    let mut c = obie();
+    c.server.max_connections = 3;
+    let bank = TestBank::start(c).await;
+    let a = addr(&bank);
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(&a).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut over = TcpStream::connect(&a).await.expect("connect");
+    let (got, took) = until_closed(&mut over).await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(
+        text.contains("retry-after: 1") && text.contains("UK.OBIE.UnexpectedError"),
+        "{text}"
+    );
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Resp::of(bank.request(reqwest::Method::GET, "/healthz"))
+        .await
+        .expect(200);
+    bank.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_answers_while_hundreds_of_idle_connections_are_open() {
+    let bank = TestBank::start(obie()).await;
+    let a = addr(&bank);
+    let mut idle = Vec::new();
+    for i in 0..400 {
+        let mut s = TcpStream::connect(&a).await.expect("connect");
+        if i % 2 == 0 {
+            s.write_all(b"POST /open-banking/v3.1/events HTTP/1.1\r\n")
+                .await
+                .expect("write");
+        }
+        idle.push(s);
+    }
+    for _ in 0..20 {
+        Resp::of(bank.request(reqwest::Method::GET, "/healthz"))
+            .await
+            .expect(200);
+    }
+    drop(idle);
+    bank.stop().await;
+}
