@@ -404,3 +404,53 @@ async fn r7591_register_echoes_the_registered_metadata() {
         .await;
     assert_oauth_error(&r, 400, "invalid_client_metadata");
 }
+
+/// Body-framing errors on the authorisation server (oversized, bad chunking) are answered with
+/// the OAuth JSON error shape, never plain text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn framing_errors_on_register_and_token_are_oauth_json() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut c = obie();
+    c.body_limit = 2048;
+    let bank = TestBank::start(c).await;
+    let big = format!("{{\"client_name\":\"{}\"}}", "x".repeat(10_000));
+    let r = Resp::of(
+        bank.request(Method::POST, "/register")
+            .header("content-type", "application/json")
+            .body(big),
+    )
+    .await;
+    r.expect(413);
+    r.assert_json_type();
+    assert_eq!(r.json()["error"], "invalid_client_metadata");
+    let r = Resp::of(
+        bank.request(Method::POST, "/token")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=client_credentials&pad={}",
+                "x".repeat(10_000)
+            )),
+    )
+    .await;
+    r.expect(413);
+    assert_eq!(r.json()["error"], "invalid_request");
+    // A chunked body whose chunk size is not hex.
+    let addr = bank.url.trim_start_matches("http://").to_string();
+    let mut s = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    s.write_all(
+        b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+    )
+    .await
+    .expect("write");
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(LIMIT, s.read_to_end(&mut got)).await;
+    let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 400"), "{text}");
+    assert!(
+        text.contains("application/json") && text.contains("\"error\""),
+        "{text}"
+    );
+    bank.stop().await;
+}

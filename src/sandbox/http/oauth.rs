@@ -4,6 +4,7 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -85,7 +86,36 @@ async fn jwks(State(s): State<AppState>) -> Response {
     json_response(StatusCode::OK, &jose::jwks_json(&[s.key.public_jwk()]))
 }
 
-async fn register(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+/// The body of an authorisation-server request, or the OAuth JSON error for a body that could
+/// not be read (too large, bad chunking, cut short) — never a plain-text rejection.
+fn read_body(body: Result<Bytes, BytesRejection>, error: &'static str) -> Result<Bytes, Response> {
+    body.map_err(|rejection| {
+        let mut resp = oauth_error(OAuthError::new(
+            error,
+            format!(
+                "the request body could not be read: {}",
+                rejection.body_text()
+            ),
+        ));
+        *resp.status_mut() = rejection.status();
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body is not read, so the connection cannot be reused.
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        resp
+    })
+}
+
+async fn register(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match read_body(body, "invalid_client_metadata") {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
     if !s.cfg.open_registration {
         return oauth_error(OAuthError::new(
             "access_denied",
@@ -160,7 +190,15 @@ fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), OAu
     )
 }
 
-async fn token(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn token(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match read_body(body, "invalid_request") {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
     if !content_type_is(&headers, "application/x-www-form-urlencoded") {
         return oauth_error(OAuthError::new(
             "invalid_request",
