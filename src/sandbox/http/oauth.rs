@@ -86,25 +86,23 @@ async fn jwks(State(s): State<AppState>) -> Response {
     json_response(StatusCode::OK, &jose::jwks_json(&[s.key.public_jwk()]))
 }
 
-/// The body of an authorisation-server request, or the OAuth JSON error for a body that could
-/// not be read (too large, bad chunking, cut short) — never a plain-text rejection.
-fn read_body(body: Result<Bytes, BytesRejection>, error: &'static str) -> Result<Bytes, Response> {
-    body.map_err(|rejection| {
-        let mut resp = oauth_error(OAuthError::new(
-            error,
-            format!(
-                "the request body could not be read: {}",
-                rejection.body_text()
-            ),
-        ));
-        *resp.status_mut() = rejection.status();
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            // The rest of the body is not read, so the connection cannot be reused.
-            resp.headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        resp
-    })
+/// The OAuth JSON error for a body that could not be read (too large, bad chunking, cut
+/// short), with the rejection's status — never a plain-text rejection.
+fn body_error(rejection: BytesRejection, error: &'static str) -> Response {
+    let mut resp = oauth_error(OAuthError::new(
+        error,
+        format!(
+            "the request body could not be read: {}",
+            rejection.body_text()
+        ),
+    ));
+    *resp.status_mut() = rejection.status();
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of the body is not read, so the connection cannot be reused.
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
 }
 
 async fn register(
@@ -112,9 +110,9 @@ async fn register(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match read_body(body, "invalid_client_metadata") {
+    let body = match body {
         Ok(b) => b,
-        Err(resp) => return resp,
+        Err(rejection) => return body_error(rejection, "invalid_client_metadata"),
     };
     if !s.cfg.open_registration {
         return oauth_error(OAuthError::new(
@@ -195,9 +193,9 @@ async fn token(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match read_body(body, "invalid_request") {
+    let body = match body {
         Ok(b) => b,
-        Err(resp) => return resp,
+        Err(rejection) => return body_error(rejection, "invalid_request"),
     };
     if !content_type_is(&headers, "application/x-www-form-urlencoded") {
         return oauth_error(OAuthError::new(
