@@ -17,6 +17,7 @@
 //! - `push`: real-time push to a callback receiver (R-01..R-10);
 //! - `regressions`: defects an independent black-box client found;
 //! - `connections`: timeouts and the connection cap;
+//! - `malformed`: a malformed-input matrix over every endpoint with a body;
 //! - `bounds`: bounded work per request (array bounds, error bodies);
 //! - `tenancy`: helpers act on a TPP only with its token or the admin credential.
 
@@ -35,6 +36,8 @@ mod connections;
 mod events;
 #[path = "sandbox/faults.rs"]
 mod faults;
+#[path = "sandbox/malformed.rs"]
+mod malformed;
 #[path = "sandbox/migrations.rs"]
 mod migrations;
 #[path = "sandbox/oauth.rs"]

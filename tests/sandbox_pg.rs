@@ -30,6 +30,9 @@ mod events;
 #[path = "sandbox/faults.rs"]
 mod faults;
 #[cfg(obevents_pg_tests)]
+#[path = "sandbox/malformed.rs"]
+mod malformed;
+#[cfg(obevents_pg_tests)]
 #[path = "sandbox/oauth.rs"]
 mod oauth;
 #[cfg(obevents_pg_tests)]

@@ -325,9 +325,12 @@ impl AppState {
         payload.set_subject(&client.client_id);
         payload.set_jwt_id(uuid::Uuid::new_v4().to_string());
         // NumericDate as whole seconds (RFC 7519 §2), no private duplicates of registered claims.
+        // `exp` is rounded up, so a token lives at least `expires_in` seconds.
         let ttl_secs = i64::try_from(ttl).unwrap_or(i64::MAX / 2);
+        let fraction = time::OffsetDateTime::now_utc().nanosecond() > 0;
+        let exp = issued.saturating_add(ttl_secs) + i64::from(fraction);
         let _ = payload.set_claim("iat", Some(Value::from(issued)));
-        let _ = payload.set_claim("exp", Some(Value::from(issued.saturating_add(ttl_secs))));
+        let _ = payload.set_claim("exp", Some(Value::from(exp)));
         let _ = payload.set_claim("scope", Some(Value::String(scopes.join(" "))));
         let signer = HS256
             .signer_from_bytes(&self.token_secret)
