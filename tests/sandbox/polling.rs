@@ -362,3 +362,45 @@ async fn r8936_09_stopping_the_sandbox_answers_held_polls_at_once() {
         "stop() waited {took:?} for a held long poll"
     );
 }
+
+/// AP-09 under concurrency: once an acknowledging poll has been answered, no poll that starts
+/// afterwards — from any concurrent poller of the same TPP — serves that SET again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ap09_concurrent_pollers_never_see_a_set_after_its_ack_was_answered() {
+    use std::collections::HashSet;
+    use std::sync::{Arc, Mutex};
+    let bank = TestBank::start(obie()).await;
+    let tpp = bank.subscribed_tpp().await;
+    for i in 0..60 {
+        bank.inject_update(&tpp.client_id, &format!("c{i}")).await;
+    }
+    let acked: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let mut pollers = Vec::new();
+    for _ in 0..3 {
+        let (tpp, acked) = (tpp.clone(), Arc::clone(&acked));
+        pollers.push(tokio::spawn(async move {
+            let mut pending: Vec<String> = Vec::new();
+            for _ in 0..200 {
+                // What was acknowledged (and answered) before this request started.
+                let before: HashSet<String> = acked.lock().unwrap().clone();
+                let r = tpp
+                    .poll_ok(json!({"returnImmediately": true, "maxEvents": 5, "ack": pending}))
+                    .await;
+                acked.lock().unwrap().extend(pending.drain(..));
+                let keys: Vec<String> = r.keys().into_iter().map(String::from).collect();
+                for k in &keys {
+                    assert!(!before.contains(k), "{k} served after its ack was answered");
+                }
+                if keys.is_empty() && acked.lock().unwrap().len() == 60 {
+                    break;
+                }
+                pending = keys;
+            }
+        }));
+    }
+    for p in pollers {
+        p.await.expect("poller");
+    }
+    assert_eq!(acked.lock().unwrap().len(), 60);
+    bank.stop().await;
+}
