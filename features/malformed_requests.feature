@@ -22,12 +22,34 @@ Feature: Malformed poll requests
       | a fractional maxEvents             | {"returnImmediately": true, "maxEvents": 2.5}                                 |
       | maxEvents as a string              | {"returnImmediately": true, "maxEvents": "5"}                                 |
       | returnImmediately as a string      | {"returnImmediately": "true"}                                                 |
-      | ack as a string                    | {"returnImmediately": true, "ack": "a-jti"}                                   |
-      | a number in ack                    | {"returnImmediately": true, "ack": [42]}                                      |
-      | setErrs as an array                | {"returnImmediately": true, "setErrs": ["a-jti"]}                             |
-      | a setErrs entry without err        | {"returnImmediately": true, "setErrs": {"a-jti": {"description": "bad"}}}     |
-      | an err longer than 40 characters   | {"returnImmediately": true, "setErrs": {"a-jti": {"err": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "description": "too long"}}} |
       | a JSON array as the body           | [{"returnImmediately": true}]                                                 |
+
+  @AP-04 @R8936-10 @R8936-25 @G-12
+  Scenario Outline: A poll whose ack is <problem> is refused with 400
+    When TPP A polls with:
+      """
+      <body>
+      """
+    Then the response is an OBIE error with status 400
+
+    Examples:
+      | problem                            | body                                                                          |
+      | a string                           | {"returnImmediately": true, "ack": "a-jti"}                                   |
+      | an array holding a number          | {"returnImmediately": true, "ack": [42]}                                      |
+
+  @AP-04 @R8936-12 @R8936-25 @G-12
+  Scenario Outline: A poll whose setErrs is <problem> is refused with 400
+    When TPP A polls with:
+      """
+      <body>
+      """
+    Then the response is an OBIE error with status 400
+
+    Examples:
+      | problem                            | body                                                                          |
+      | an array                           | {"returnImmediately": true, "setErrs": ["a-jti"]}                             |
+      | an entry without err               | {"returnImmediately": true, "setErrs": {"a-jti": {"description": "bad"}}}     |
+      | an entry whose err is over 40 characters | {"returnImmediately": true, "setErrs": {"a-jti": {"err": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "description": "too long"}}} |
 
   @AP-04 @G-13
   Scenario: A bad maxEvents is reported as UK.OBIE.Field.Invalid naming the field

@@ -176,6 +176,8 @@ fn polling_scenarios() -> BTreeSet<String> {
             // any event scope, an unacceptable Accept) fail the same way on every bank.
             let tokenless = steps.iter().any(|t| {
                 t.contains("no access token")
+                    || t.contains("an invalid access token")
+                    || t.contains("malformed Authorization")
                     || t.contains("without the required scope")
                     || t.contains("\"Accept\"")
             });

@@ -428,6 +428,22 @@ impl HarnessWorld {
     /// Expects `ex` to be a successful poll (status per profile).
     pub fn expect_poll_success(&self, ex: &Exchange) -> StepResult {
         let ctx = self.ctx()?;
+        let long_poll = ex
+            .request_body
+            .as_deref()
+            .and_then(|b| serde_json::from_str::<Value>(b).ok())
+            .is_some_and(|b| b.get("returnImmediately") == Some(&Value::Bool(false)));
+        let status = ex.status();
+        if long_poll && (404..500).contains(&status) {
+            // A bank without long polling answers at once or refuses with 400 (AP-08); a 404 or
+            // another refusal of an explicit long poll (not 401/403, which are about the token)
+            // is AP-08's defect, not the success status's (AP-06).
+            return fail(format!(
+                "AP-08: a poll with returnImmediately false was answered {status}; a bank without \
+                 long polling answers it at once or refuses it with 400: {}",
+                ex.summary()
+            ));
+        }
         if !ctx.profile.bank.poll_success_status.contains(&ex.status()) {
             return fail(format!(
                 "AP-06: POST /events answered {} (the profile expects {:?}): {}",

@@ -171,8 +171,15 @@ async fn no_body(w: &mut HarnessWorld) -> StepResult {
     if ex.response_body.trim().is_empty() {
         Ok(())
     } else {
+        // A 401 without a body is G-10's; a DELETE's 204 without one is ES-11's too.
+        let rules = if ex.status() == 401 {
+            "G-10"
+        } else {
+            "G-10/ES-11"
+        };
         Err(format!(
-            "G-10/ES-11: expected no body, got {:?}",
+            "{rules}: expected no body with {}, got {:?}",
+            ex.status(),
             ex.response_body.chars().take(300).collect::<String>()
         ))
     }
