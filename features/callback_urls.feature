@@ -1,4 +1,4 @@
-@callback-urls
+@callback-urls @callbacks
 Feature: Callback URL API
   The legacy registration of a TPP's real-time endpoint: one per TPP, and the URL must end in
   the API version followed by /event-notifications (obie-rules.md section 3).

@@ -1,3 +1,4 @@
+@common
 Feature: Rules common to every event endpoint
   Interaction ids, authentication, media types, methods and the error body are the same on
   every OBIE endpoint (obie-rules.md section 1).

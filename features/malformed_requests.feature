@@ -1,4 +1,4 @@
-@polling-api
+@polling-api @malformed
 Feature: Malformed poll requests
   Every member of OBEventPolling1 has a type; a request that breaks it is a 400 with an OBIE
   error body, never a 200 and never a 5xx (AP-04, RFC 8936 section 2.5.1, rfc-rules.md

@@ -1,4 +1,4 @@
-@subscription-api
+@subscription-api @subscriptions
 Feature: Event Notification Subscription API
   The bank keeps at most one event subscription per TPP client and manages it with
   POST, GET, PUT and DELETE on /event-subscriptions (obie-rules.md section 2).

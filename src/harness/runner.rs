@@ -187,14 +187,14 @@ fn plan(
             let missing: Vec<String> = tag_list
                 .iter()
                 .filter(|t| is_capability(t) && !caps.contains(*t))
-                .map(|t| format!("@{t}"))
+                .map(|t| {
+                    let setting = features::capability_setting(t).unwrap_or("");
+                    format!("{setting} (@{t})")
+                })
                 .collect();
             let rules: Vec<String> = judged_rules(&tag_list, conformance);
             let reason = if !missing.is_empty() {
-                Some(format!(
-                    "the profile does not declare {}",
-                    missing.join(", ")
-                ))
+                Some(format!("needs {}", missing.join("; ")))
             } else if rules.is_empty() {
                 Some("conformance = \"rfc8936\": the scenario checks OBIE rules only".to_string())
             } else {
@@ -682,5 +682,13 @@ async fn run_cli_inner(args: TestArgs) -> Result<u8, ConfigError> {
     )
     .map_err(ConfigError)?;
     println!("{}", report::console::render(&outcome, &catalogue));
+    println!(
+        "reports: {} (report.html, junit.xml, summary.json, cucumber.json){}",
+        args.report_dir.display(),
+        args.junit
+            .as_ref()
+            .map(|j| format!(", JUnit also at {}", j.display()))
+            .unwrap_or_default()
+    );
     Ok(outcome.exit_code())
 }
