@@ -24,6 +24,21 @@ Feature: Callback URL API
     When TPP A registers the callback URL "https://tpp.example/hooks"
     Then the response is an OBIE error with status 400
 
+  @CB-02 @G-10
+  Scenario Outline: A callback URL whose <problem> is refused with 400
+    When TPP A registers a callback URL with:
+      """
+      <body>
+      """
+    Then the response is an OBIE error with status 400
+
+    Examples:
+      | problem                   | body                                                                                  |
+      | Url is missing            | {"Data": {"Version": "{version}"}}                                                    |
+      | Version is missing        | {"Data": {"Url": "https://tpp.example/open-banking/v3.1/event-notifications"}}        |
+      | Version is empty          | {"Data": {"Url": "https://tpp.example/open-banking/v3.1/event-notifications", "Version": ""}} |
+      | Version is longer than 10 | {"Data": {"Url": "https://tpp.example/open-banking/v3.1/event-notifications", "Version": "3.1.11.0001"}} |
+
   @CB-02
   Scenario: Listing shows the registered callback URL
     Given TPP A has registered a callback URL

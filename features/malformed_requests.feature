@@ -36,6 +36,8 @@ Feature: Malformed poll requests
       | problem                            | body                                                                          |
       | a string                           | {"returnImmediately": true, "ack": "a-jti"}                                   |
       | an array holding a number          | {"returnImmediately": true, "ack": [42]}                                      |
+      | an array holding an empty jti      | {"returnImmediately": true, "ack": [""]}                                      |
+      | an array holding a jti over 128 characters | {"returnImmediately": true, "ack": ["jjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjj"]} |
 
   @AP-04 @R8936-12 @R8936-25 @G-12
   Scenario Outline: A poll whose setErrs is <problem> is refused with 400
@@ -50,6 +52,10 @@ Feature: Malformed poll requests
       | an array                           | {"returnImmediately": true, "setErrs": ["a-jti"]}                             |
       | an entry without err               | {"returnImmediately": true, "setErrs": {"a-jti": {"description": "bad"}}}     |
       | an entry whose err is over 40 characters | {"returnImmediately": true, "setErrs": {"a-jti": {"err": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "description": "too long"}}} |
+      | an entry whose err is empty        | {"returnImmediately": true, "setErrs": {"a-jti": {"err": "", "description": "empty err"}}} |
+      | an entry without description       | {"returnImmediately": true, "setErrs": {"a-jti": {"err": "invalid_key"}}}     |
+      | an entry whose description is empty | {"returnImmediately": true, "setErrs": {"a-jti": {"err": "invalid_key", "description": ""}}} |
+      | an entry whose description is over 256 characters | {"returnImmediately": true, "setErrs": {"a-jti": {"err": "invalid_key", "description": "ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"}}} |
 
   @AP-04 @G-13
   Scenario: A bad maxEvents is reported as UK.OBIE.Field.Invalid naming the field
