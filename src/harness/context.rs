@@ -224,8 +224,8 @@ impl RunContext {
             ClientAuth::SecretBasic(secret.into())
         };
         let polling_scope = match self.profile.spec_version {
-            crate::sandbox::personality::SpecVersion::V3_1_2 => "eventpolling",
-            crate::sandbox::personality::SpecVersion::V3_1_11 => "accounts",
+            crate::model::bank::SpecVersion::V3_1_2 => "eventpolling",
+            crate::model::bank::SpecVersion::V3_1_11 => "accounts",
         };
         Ok((
             TppConfig {
@@ -341,8 +341,7 @@ impl RunContext {
         let key = self.signing_key.as_ref()?;
         let s = self.profile.signing.as_ref()?;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let unencoded =
-            self.profile.spec_version == crate::sandbox::personality::SpecVersion::V3_1_2;
+        let unencoded = self.profile.spec_version == crate::model::bank::SpecVersion::V3_1_2;
         let header = jose::ob_header(
             Alg::PS256,
             &self.signing_kid,

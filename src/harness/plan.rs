@@ -9,7 +9,7 @@ use cucumber::tag::Ext as _;
 use super::features::{self, is_capability, is_rule_id};
 use super::outcome::{ScenarioRecord, Verdict};
 use super::profile::{Clients, Conformance, Profile, RequestSignatures};
-use crate::sandbox::personality::{LongPolling, SpecVersion, UnknownAck};
+use crate::model::bank::{LongPolling, SpecVersion, UnknownAck};
 
 /// The capabilities a profile declares (matched against scenario tags).
 pub fn capabilities(p: &Profile) -> HashSet<String> {

@@ -10,7 +10,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::model::EventType;
-use crate::sandbox::personality::{LongPolling, Personality, SpecVersion, UnknownAck};
+use crate::model::bank::{LongPolling, SpecVersion, UnknownAck};
+use crate::sandbox::personality::Personality;
 
 /// A bad profile: the message names the field (exit code 2).
 #[derive(Debug, Clone, thiserror::Error)]

@@ -264,7 +264,7 @@ async fn valid_signature(w: &mut HarnessWorld) -> StepResult {
     let decoded = jose::decode_detached(sig, ex.response_body.as_bytes())
         .map_err(|e| format!("G-14: {e}"))?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let b64 = ctx.profile.spec_version == crate::sandbox::personality::SpecVersion::V3_1_2;
+    let b64 = ctx.profile.spec_version == crate::model::bank::SpecVersion::V3_1_2;
     let problems = jose::ob_header_problems(&decoded.header, now, ctx.profile.clock_skew, b64);
     if !problems.is_empty() {
         return Err(format!("G-14: {}", problems.join("; ")));
