@@ -307,6 +307,9 @@ impl RunContext {
                 ));
                 form.push(("client_assertion".into(), assertion));
             }
+            ClientAuth::TlsClientAuth => {
+                form.push(("client_id".into(), tpp.client_id.clone()));
+            }
             ClientAuth::Bearer(_) | ClientAuth::None => {}
         }
         let body = url::form_urlencoded::Serializer::new(String::new())
@@ -437,6 +440,12 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.0.contains("conformance"), "{e}");
+        let e = parse(
+            "[target]\nbase_url = \"http://bank.test\"\ntoken_endpoint = \"/token\"\n\
+             [[tpp]]\nclient_id = \"a\"\nauth_method = \"tls_client_auth\"\n[[tpp]]\nclient_id = \"b\"\nauth_method = \"none\"\n",
+        )
+        .unwrap_err();
+        assert!(e.0.contains("target.client_cert"), "{e}");
     }
 }
 

@@ -74,6 +74,7 @@ pub(super) fn clients(
                         _ => return err(&field("access_token"), "is needed for bearer"),
                     },
                     "none" => ClientAuth::None,
+                    "tls_client_auth" => ClientAuth::TlsClientAuth,
                     "client_secret_basic" | "client_secret_post" => {
                         let Some(secret) = tpp.client_secret.clone() else {
                             return err(&field("client_secret"), format!("is needed for {method}"));
@@ -101,7 +102,7 @@ pub(super) fn clients(
                         return err(
                             &field("auth_method"),
                             format!(
-                                "{other:?} is not one of client_secret_basic, client_secret_post, private_key_jwt, bearer, none"
+                                "{other:?} is not one of client_secret_basic, client_secret_post, private_key_jwt, tls_client_auth, bearer, none"
                             ),
                         );
                     }

@@ -170,6 +170,9 @@ pub enum ClientAuth {
         pem: String,
         key_id: String,
     },
+    /// Client credentials authenticated by the mTLS certificate of `[target]` (RFC 8705
+    /// `tls_client_auth`): only `client_id` in the form.
+    TlsClientAuth,
     /// A static bearer token the bank issued out of band (no token endpoint).
     Bearer(String),
     /// The API needs no token.
@@ -599,6 +602,14 @@ impl Profile {
         let (trigger, trigger_types, trigger_resource_type, trigger_timeout) =
             trigger::trigger(f.trigger, &bank)?;
 
+        let mtls_clients = matches!(&clients, Clients::Fixed(tpps)
+            if tpps.iter().any(|t| t.auth == ClientAuth::TlsClientAuth));
+        if mtls_clients && tls.client_cert_pem.is_none() {
+            return err(
+                "target.client_cert",
+                "is needed for auth_method = \"tls_client_auth\" (the certificate authenticates the client)",
+            );
+        }
         let needs_token_endpoint = match &clients {
             Clients::Register(_) => true,
             Clients::Fixed(tpps) => tpps.iter().any(|t| t.auth.uses_token_endpoint()),
