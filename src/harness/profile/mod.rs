@@ -45,6 +45,10 @@ pub struct ProfileFile {
     pub registration: Option<RegistrationFile>,
     pub request_signing: Option<SigningFile>,
     pub trigger: Option<TriggerFile>,
+    /// How to subscribe a TPP at a bank without a subscription API (same shape as `[trigger]`).
+    pub subscribe: Option<TriggerFile>,
+    /// How to unsubscribe it again.
+    pub unsubscribe: Option<TriggerFile>,
     #[serde(default)]
     pub bank: BankFile,
     #[serde(default)]
@@ -348,6 +352,9 @@ pub struct Profile {
     pub clients: Clients,
     pub signing: Option<Signing>,
     pub trigger: Trigger,
+    /// Subscribing and unsubscribing a TPP when the bank has no subscription API.
+    pub subscribe: Option<Trigger>,
+    pub unsubscribe: Option<Trigger>,
     /// Event types the trigger can produce.
     pub trigger_types: Vec<EventType>,
     pub trigger_resource_type: String,
@@ -601,6 +608,20 @@ impl Profile {
 
         let (trigger, trigger_types, trigger_resource_type, trigger_timeout) =
             trigger::trigger(f.trigger, &bank)?;
+        let action =
+            |file: Option<TriggerFile>, field: &str| -> Result<Option<Trigger>, ProfileError> {
+                match file {
+                    None => Ok(None),
+                    Some(_) if bank.subscription_api => {
+                        err(field, "is only for bank.subscription_api = false")
+                    }
+                    Some(file) => trigger::trigger(Some(file), &bank)
+                        .map(|t| Some(t.0))
+                        .map_err(|e| ProfileError(e.0.replace("trigger.", &format!("{field}.")))),
+                }
+            };
+        let subscribe = action(f.subscribe, "subscribe")?;
+        let unsubscribe = action(f.unsubscribe, "unsubscribe")?;
 
         let mtls_clients = matches!(&clients, Clients::Fixed(tpps)
             if tpps.iter().any(|t| t.auth == ClientAuth::TlsClientAuth));
@@ -639,6 +660,8 @@ impl Profile {
             clients,
             signing,
             trigger,
+            subscribe,
+            unsubscribe,
             trigger_types,
             trigger_resource_type,
             trigger_timeout,

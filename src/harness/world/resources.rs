@@ -37,6 +37,26 @@ impl HarnessWorld {
             .collect())
     }
 
+    /// Runs a `[subscribe]` or `[unsubscribe]` action of the profile for TPP `name`, if it has one.
+    async fn subscription_action(
+        &mut self,
+        name: &str,
+        action: Option<&crate::harness::profile::Trigger>,
+        event_type: EventType,
+    ) -> StepResult {
+        let Some(action) = action else {
+            return Ok(());
+        };
+        let ctx = self.ctx()?;
+        let request = self.trigger_request(name, event_type, true).await?;
+        let outcome = ctx
+            .fire_with(action, &request)
+            .await
+            .map_err(|e| format!("cannot (un)subscribe TPP {name} through the profile: {e}"))?;
+        self.evidence.extend(outcome.exchange);
+        Ok(())
+    }
+
     /// Deletes everything `GET path` lists for TPP `name`, then checks the list is empty.
     pub(super) async fn delete_listed(
         &mut self,
@@ -135,6 +155,12 @@ impl HarnessWorld {
             )
             .await?;
         }
+        if !ctx.profile.bank.subscription_api
+            && let Some(&event_type) = ctx.profile.bank.event_types.first()
+        {
+            self.subscription_action(name, ctx.profile.unsubscribe.as_ref(), event_type)
+                .await?;
+        }
         let state = self.tpp(name).await?;
         state.needs_drain = !drained && ctx.profile.bank.polling;
         state.received.clear();
@@ -187,9 +213,17 @@ impl HarnessWorld {
 
     /// Subscribes TPP `name` for polling, or fails the step.
     pub async fn subscribe(&mut self, name: &str, types: Option<Vec<EventType>>) -> StepResult {
-        if !self.ctx()?.profile.bank.subscription_api {
-            // The bank has no subscription API: every TPP receives its events as it is.
-            return Ok(());
+        let ctx = self.ctx()?;
+        if !ctx.profile.bank.subscription_api {
+            // The bank has no subscription API: the profile's `[subscribe]` action, if any, or
+            // every TPP receives its events as it is.
+            let event_type = types
+                .and_then(|t| t.first().copied())
+                .or_else(|| ctx.profile.bank.event_types.first().copied())
+                .ok_or("the profile lists no bank.event_types")?;
+            return self
+                .subscription_action(name, ctx.profile.subscribe.as_ref(), event_type)
+                .await;
         }
         let body = self.subscription_body(types)?;
         let ex = self.create_subscription(name, body).await?;

@@ -188,20 +188,9 @@ impl HarnessWorld {
         if !ctx.profile.trigger_types.contains(&event_type) {
             return fail(format!("the profile's trigger cannot produce {event_type}"));
         }
-        let token = if ctx.trigger_wants_token() {
-            Some(self.token(name, Purpose::Events).await?)
-        } else {
-            None
-        };
-        let state = self.tpp(name).await?;
-        let request = TriggerRequest {
-            tpp_name: name.to_string(),
-            client_id: state.id.client_id.clone(),
-            event_type,
-            resource_id: format!("obevents-{}", uuid::Uuid::new_v4()),
-            resource_type: ctx.profile.trigger_resource_type.clone(),
-            access_token: token,
-        };
+        let request = self
+            .trigger_request(name, event_type, ctx.trigger_wants_token())
+            .await?;
         self.ensure_drained(name).await?;
         let outcome = ctx.fire(&request).await?;
         if let Some(ex) = outcome.exchange {
@@ -215,6 +204,31 @@ impl HarnessWorld {
             expected,
         });
         Ok(())
+    }
+
+    /// The placeholders of a trigger (or subscribe action) for TPP `name` and `event_type`, with a
+    /// fresh resource id and, when `with_token`, the TPP's events-scope token.
+    pub async fn trigger_request(
+        &mut self,
+        name: &str,
+        event_type: EventType,
+        with_token: bool,
+    ) -> Result<TriggerRequest, String> {
+        let ctx = self.ctx()?;
+        let token = if with_token {
+            Some(self.token(name, Purpose::Events).await?)
+        } else {
+            None
+        };
+        let state = self.tpp(name).await?;
+        Ok(TriggerRequest {
+            tpp_name: name.to_string(),
+            client_id: state.id.client_id.clone(),
+            event_type,
+            resource_id: format!("obevents-{}", uuid::Uuid::new_v4()),
+            resource_type: ctx.profile.trigger_resource_type.clone(),
+            access_token: token,
+        })
     }
 
     /// Does `set` belong to `t` (by jti when the trigger named it, else by subject rid)?
