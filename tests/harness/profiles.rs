@@ -178,7 +178,10 @@ async fn a_bank_without_a_subscription_api_is_subscribed_through_the_profile() {
     table(&mut t, "bank").insert("subscription_api".into(), false.into());
     let mut subscribe = toml::Table::new();
     subscribe.insert("kind".into(), "http".into());
-    subscribe.insert("url".into(), "{base_url}{api_base}/event-subscriptions".into());
+    subscribe.insert(
+        "url".into(),
+        "{base_url}{api_base}/event-subscriptions".into(),
+    );
     subscribe.insert("auth".into(), "tpp-token".into());
     let mut headers = toml::Table::new();
     headers.insert("Content-Type".into(), "application/json".into());
