@@ -1,4 +1,4 @@
-@polling-api
+@polling-api @deviations
 Feature: Documented bank deviations
   Banks may document behaviours the OBIE text leaves open or does not impose — HSBC's limits on
   maxEvents, returnImmediately and unknown acks among them (obie-rules.md sections 10-11). A

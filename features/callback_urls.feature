@@ -1,4 +1,4 @@
-@callback-urls
+@callback-urls @callbacks
 Feature: Callback URL API
   The legacy registration of a TPP's real-time endpoint: one per TPP, and the URL must end in
   the API version followed by /event-notifications (obie-rules.md section 3).
@@ -23,6 +23,21 @@ Feature: Callback URL API
   Scenario: A callback URL without the version and /event-notifications suffix is refused
     When TPP A registers the callback URL "https://tpp.example/hooks"
     Then the response is an OBIE error with status 400
+
+  @CB-02 @G-10
+  Scenario Outline: A callback URL whose <problem> is refused with 400
+    When TPP A registers a callback URL with:
+      """
+      <body>
+      """
+    Then the response is an OBIE error with status 400
+
+    Examples:
+      | problem                   | body                                                                                  |
+      | Url is missing            | {"Data": {"Version": "{version}"}}                                                    |
+      | Version is missing        | {"Data": {"Url": "https://tpp.example/open-banking/v3.1/event-notifications"}}        |
+      | Version is empty          | {"Data": {"Url": "https://tpp.example/open-banking/v3.1/event-notifications", "Version": ""}} |
+      | Version is longer than 10 | {"Data": {"Url": "https://tpp.example/open-banking/v3.1/event-notifications", "Version": "3.1.11.0001"}} |
 
   @CB-02
   Scenario: Listing shows the registered callback URL

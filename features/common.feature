@@ -1,3 +1,4 @@
+@common
 Feature: Rules common to every event endpoint
   Interaction ids, authentication, media types, methods and the error body are the same on
   every OBIE endpoint (obie-rules.md section 1).
@@ -30,24 +31,40 @@ Feature: Rules common to every event endpoint
     Given the next request has no access token
     When TPP A lists its event subscriptions
     Then the response status is 401
-    And the response has no body
     And the response challenges with the Bearer scheme
+    And the response has no body
 
   @G-10 @G-03 @R8936-28 @polling-api
   Scenario: Polling without an access token is a 401 without a body
     Given the next request has no access token
     When TPP A polls
     Then the response status is 401
-    And the response has no body
     And the response challenges with the Bearer scheme
+    And the response has no body
+
+  @G-10 @G-03 @R8936-28 @polling-api
+  Scenario: Polling with an invalid access token is a 401 without a body
+    Given the next request has an invalid access token
+    When TPP A polls
+    Then the response status is 401
+    And the response challenges with the Bearer scheme
+    And the response has no body
+
+  @G-10 @G-03 @R8936-28 @polling-api
+  Scenario: Polling with a malformed Authorization header is a 401 without a body
+    Given the next request has a malformed Authorization header
+    When TPP A polls
+    Then the response status is 401
+    And the response challenges with the Bearer scheme
+    And the response has no body
 
   @G-10 @G-03 @R8936-28 @subscription-api
   Scenario: An invalid access token is a 401 without a body
     Given the next request has an invalid access token
     When TPP A lists its event subscriptions
     Then the response status is 401
-    And the response has no body
     And the response challenges with the Bearer scheme
+    And the response has no body
 
   @G-06 @G-10 @polling-api
   Scenario: A 401 plays back the interaction id too

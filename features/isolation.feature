@@ -1,4 +1,4 @@
-@trigger @polling-api
+@trigger @polling-api @isolation
 Feature: Isolation and delivery filtering
   A TPP only ever sees, acknowledges or reports its own SETs, only of the event types it
   subscribed to, and nothing is queued for a TPP without a subscription (AP-03, AP-17, N-11).

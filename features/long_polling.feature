@@ -1,4 +1,4 @@
-@trigger @polling-api
+@trigger @polling-api @long-polls
 Feature: Long polling
   returnImmediately false — and its absence, the RFC 8936 default — asks the bank to hold the
   poll until a SET arrives or its timeout passes; banks that do not support long polling

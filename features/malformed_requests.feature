@@ -1,4 +1,4 @@
-@polling-api
+@polling-api @malformed
 Feature: Malformed poll requests
   Every member of OBEventPolling1 has a type; a request that breaks it is a 400 with an OBIE
   error body, never a 200 and never a 5xx (AP-04, RFC 8936 section 2.5.1, rfc-rules.md
@@ -22,12 +22,40 @@ Feature: Malformed poll requests
       | a fractional maxEvents             | {"returnImmediately": true, "maxEvents": 2.5}                                 |
       | maxEvents as a string              | {"returnImmediately": true, "maxEvents": "5"}                                 |
       | returnImmediately as a string      | {"returnImmediately": "true"}                                                 |
-      | ack as a string                    | {"returnImmediately": true, "ack": "a-jti"}                                   |
-      | a number in ack                    | {"returnImmediately": true, "ack": [42]}                                      |
-      | setErrs as an array                | {"returnImmediately": true, "setErrs": ["a-jti"]}                             |
-      | a setErrs entry without err        | {"returnImmediately": true, "setErrs": {"a-jti": {"description": "bad"}}}     |
-      | an err longer than 40 characters   | {"returnImmediately": true, "setErrs": {"a-jti": {"err": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "description": "too long"}}} |
       | a JSON array as the body           | [{"returnImmediately": true}]                                                 |
+
+  @AP-04 @R8936-10 @R8936-25 @G-12
+  Scenario Outline: A poll whose ack is <problem> is refused with 400
+    When TPP A polls with:
+      """
+      <body>
+      """
+    Then the response is an OBIE error with status 400
+
+    Examples:
+      | problem                            | body                                                                          |
+      | a string                           | {"returnImmediately": true, "ack": "a-jti"}                                   |
+      | an array holding a number          | {"returnImmediately": true, "ack": [42]}                                      |
+      | an array holding an empty jti      | {"returnImmediately": true, "ack": [""]}                                      |
+      | an array holding a jti over 128 characters | {"returnImmediately": true, "ack": ["jjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjj"]} |
+
+  @AP-04 @R8936-12 @R8936-25 @G-12
+  Scenario Outline: A poll whose setErrs is <problem> is refused with 400
+    When TPP A polls with:
+      """
+      <body>
+      """
+    Then the response is an OBIE error with status 400
+
+    Examples:
+      | problem                            | body                                                                          |
+      | an array                           | {"returnImmediately": true, "setErrs": ["a-jti"]}                             |
+      | an entry without err               | {"returnImmediately": true, "setErrs": {"a-jti": {"description": "bad"}}}     |
+      | an entry whose err is over 40 characters | {"returnImmediately": true, "setErrs": {"a-jti": {"err": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "description": "too long"}}} |
+      | an entry whose err is empty        | {"returnImmediately": true, "setErrs": {"a-jti": {"err": "", "description": "empty err"}}} |
+      | an entry without description       | {"returnImmediately": true, "setErrs": {"a-jti": {"err": "invalid_key"}}}     |
+      | an entry whose description is empty | {"returnImmediately": true, "setErrs": {"a-jti": {"err": "invalid_key", "description": ""}}} |
+      | an entry whose description is over 256 characters | {"returnImmediately": true, "setErrs": {"a-jti": {"err": "invalid_key", "description": "ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"}}} |
 
   @AP-04 @G-13
   Scenario: A bad maxEvents is reported as UK.OBIE.Field.Invalid naming the field

@@ -1,4 +1,4 @@
-@subscription-api
+@subscription-api @signing
 Feature: Message signing of the subscription APIs
   POST and PUT on the subscription and callback URL resources are signed requests and signed
   responses: a detached JWS in x-jws-signature with the OB JOSE header (obie-rules.md G-14).

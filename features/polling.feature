@@ -1,4 +1,4 @@
-@trigger @polling-api
+@trigger @polling-api @polling
 Feature: Aggregated polling: poll, acknowledge, report errors
   POST /events returns awaiting SETs keyed by jti; acknowledged SETs are released for good;
   maxEvents bounds a batch and moreAvailable says when SETs were left out (obie-rules.md

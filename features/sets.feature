@@ -1,4 +1,4 @@
-@trigger @polling-api
+@trigger @polling-api @sets
 Feature: Security Event Tokens
   Every SET is a compact JWS signed with the bank's key (PS256, kid in its JWKS, OB crit
   headers) whose claims follow OBEventNotification2 (obie-rules.md sections 5-6, RFC 8417).

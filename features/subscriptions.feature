@@ -1,4 +1,4 @@
-@subscription-api
+@subscription-api @subscriptions
 Feature: Event Notification Subscription API
   The bank keeps at most one event subscription per TPP client and manages it with
   POST, GET, PUT and DELETE on /event-subscriptions (obie-rules.md section 2).
@@ -100,6 +100,21 @@ Feature: Event Notification Subscription API
       {"Version": "{version}"}
       """
     Then the response is an OBIE error with status 400
+
+  @ES-04 @G-10
+  Scenario Outline: A subscription whose <problem> is refused with 400
+    When TPP A creates an event subscription with:
+      """
+      <body>
+      """
+    Then the response is an OBIE error with status 400
+
+    Examples:
+      | problem                            | body                                                                   |
+      | Version is empty                   | {"Data": {"Version": ""}}                                              |
+      | Version is longer than 10          | {"Data": {"Version": "3.1.11.0001"}}                                   |
+      | CallbackUrl is not a URI           | {"Data": {"Version": "{version}", "CallbackUrl": "not a uri"}}         |
+      | EventTypes is not an array         | {"Data": {"Version": "{version}", "EventTypes": "urn:uk:org:openbanking:events:resource-update"}} |
 
   @ES-04 @spec-3.1.11
   Scenario: The request object is closed: an unknown top-level member is refused

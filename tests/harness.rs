@@ -176,6 +176,8 @@ fn polling_scenarios() -> BTreeSet<String> {
             // any event scope, an unacceptable Accept) fail the same way on every bank.
             let tokenless = steps.iter().any(|t| {
                 t.contains("no access token")
+                    || t.contains("an invalid access token")
+                    || t.contains("malformed Authorization")
                     || t.contains("without the required scope")
                     || t.contains("\"Accept\"")
             });
@@ -369,6 +371,24 @@ fn main_job_tests_the_embedded_sandbox_and_writes_reports() {
         xml.contains("<testsuites") && xml.contains("<skipped"),
         "JUnit lists not-applicable scenarios as skipped"
     );
+    for suite in xml.split("<testsuite ").skip(1) {
+        let head = suite.split('>').next().unwrap_or("");
+        for attr in ["tests=", "failures=", "errors=", "skipped=", "time="] {
+            assert!(head.contains(attr), "a suite lacks {attr}: {head}");
+        }
+    }
+    assert!(
+        stdout
+            .trim_end()
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("reports: ")),
+        "the console ends with where the reports are: {stdout}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["blocked"], 0);
+    assert!(summary["findings"].as_array().is_some_and(|f| f.is_empty()));
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(
         html.contains("no scenario"),

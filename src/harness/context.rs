@@ -224,8 +224,8 @@ impl RunContext {
             ClientAuth::SecretBasic(secret.into())
         };
         let polling_scope = match self.profile.spec_version {
-            crate::sandbox::personality::SpecVersion::V3_1_2 => "eventpolling",
-            crate::sandbox::personality::SpecVersion::V3_1_11 => "accounts",
+            crate::model::bank::SpecVersion::V3_1_2 => "eventpolling",
+            crate::model::bank::SpecVersion::V3_1_11 => "accounts",
         };
         Ok((
             TppConfig {
@@ -307,6 +307,9 @@ impl RunContext {
                 ));
                 form.push(("client_assertion".into(), assertion));
             }
+            ClientAuth::TlsClientAuth => {
+                form.push(("client_id".into(), tpp.client_id.clone()));
+            }
             ClientAuth::Bearer(_) | ClientAuth::None => {}
         }
         let body = url::form_urlencoded::Serializer::new(String::new())
@@ -341,8 +344,7 @@ impl RunContext {
         let key = self.signing_key.as_ref()?;
         let s = self.profile.signing.as_ref()?;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let unencoded =
-            self.profile.spec_version == crate::sandbox::personality::SpecVersion::V3_1_2;
+        let unencoded = self.profile.spec_version == crate::model::bank::SpecVersion::V3_1_2;
         let header = jose::ob_header(
             Alg::PS256,
             &self.signing_kid,
@@ -438,6 +440,12 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.0.contains("conformance"), "{e}");
+        let e = parse(
+            "[target]\nbase_url = \"http://bank.test\"\ntoken_endpoint = \"/token\"\n\
+             [[tpp]]\nclient_id = \"a\"\nauth_method = \"tls_client_auth\"\n[[tpp]]\nclient_id = \"b\"\nauth_method = \"none\"\n",
+        )
+        .unwrap_err();
+        assert!(e.0.contains("target.client_cert"), "{e}");
     }
 }
 

@@ -128,7 +128,34 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Is `tag` (without `@`) a rule ID such as `AP-09` or `R8936-11`? Other tags are capabilities.
+/// Area tags: one per feature, so `--tags` can select an area (`--tags @polling`).
+pub const AREAS: &[&str] = &[
+    "subscriptions",
+    "callbacks",
+    "polling",
+    "long-polls",
+    "malformed",
+    "sets",
+    "common",
+    "isolation",
+    "deviations",
+    "signing",
+];
+
+pub fn is_area(tag: &str) -> bool {
+    AREAS.contains(&tag)
+}
+
+/// What a profile must say for a scenario tagged with capability `tag` to apply.
+pub fn capability_setting(tag: &str) -> Option<&'static str> {
+    CAPABILITIES
+        .iter()
+        .find(|(c, _)| *c == tag)
+        .map(|(_, d)| *d)
+}
+
+/// Is `tag` (without `@`) a rule ID such as `AP-09` or `R8936-11`? Other tags are capabilities
+/// or areas.
 ///
 /// ```
 /// use obevents::harness::features::{is_capability, is_rule_id};
@@ -202,6 +229,13 @@ mod tests {
                 .chain(f.rules.iter().flat_map(|r| r.scenarios.iter()))
             {
                 let tags: Vec<&String> = f.tags.iter().chain(s.tags.iter()).collect();
+                assert_eq!(
+                    tags.iter().filter(|t| is_area(t)).count(),
+                    1,
+                    "{}: {} needs exactly one area tag",
+                    f.name,
+                    s.name
+                );
                 assert!(
                     tags.iter().any(|t| is_rule_id(t)),
                     "{}: {} has no rule tag",
@@ -210,7 +244,7 @@ mod tests {
                 );
                 for t in tags {
                     assert!(
-                        is_rule_id(t) || is_capability(t),
+                        is_rule_id(t) || is_capability(t) || is_area(t),
                         "{}: {} has unknown tag @{t}",
                         f.name,
                         s.name

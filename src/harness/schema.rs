@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::sandbox::personality::SpecVersion;
+use crate::model::bank::SpecVersion;
 
 macro_rules! embedded {
     ($($dir:literal / $name:literal),+ $(,)?) => {

@@ -163,8 +163,7 @@ impl RunContext {
             out.problems
                 .push(format!("J-02: alg is {alg}, expected {}", self.profile.alg));
         }
-        let b64_allowed =
-            self.profile.spec_version == crate::sandbox::personality::SpecVersion::V3_1_2;
+        let b64_allowed = self.profile.spec_version == crate::model::bank::SpecVersion::V3_1_2;
         if obie {
             out.problems.extend(jose::ob_header_problems(
                 &decoded.header,

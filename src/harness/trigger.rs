@@ -115,8 +115,18 @@ impl RunContext {
 
     /// Fires the trigger once.
     pub async fn fire(&self, r: &TriggerRequest) -> Result<TriggerOutcome, String> {
+        self.fire_with(&self.profile.trigger, r).await
+    }
+
+    /// Runs `trigger` (the profile's trigger, or its `[subscribe]`/`[unsubscribe]` action for a
+    /// bank without a subscription API) once with the placeholders of `r`.
+    pub async fn fire_with(
+        &self,
+        trigger: &Trigger,
+        r: &TriggerRequest,
+    ) -> Result<TriggerOutcome, String> {
         let vars = self.trigger_vars(r);
-        match &self.profile.trigger {
+        match trigger {
             Trigger::None => Err("the profile declares no trigger".into()),
             Trigger::Http {
                 method,

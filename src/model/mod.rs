@@ -3,6 +3,7 @@
 //! Only shapes live here (serde derives and tiny constructors); validation rules live with the
 //! code that enforces them (`sandbox::validate`) or checks them (`harness`).
 
+pub mod bank;
 pub mod error;
 pub mod event_type;
 pub mod set;

@@ -9,39 +9,8 @@ use axum::http::StatusCode;
 
 use crate::model::EventType;
 
-/// Which Read/Write specification release the personality follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SpecVersion {
-    V3_1_2,
-    V3_1_11,
-}
-
-impl SpecVersion {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SpecVersion::V3_1_2 => "3.1.2",
-            SpecVersion::V3_1_11 => "3.1.11",
-        }
-    }
-}
-
-/// How `returnImmediately: false` (or its absence, the RFC 8936 default) is treated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LongPolling {
-    /// Hold the request until an event arrives or the timeout passes (R8936-08).
-    Supported,
-    /// Answer at once as if `returnImmediately` were true (WSO2).
-    Immediate,
-    /// An explicit `false` is a 400; absent means immediate (HSBC).
-    Reject,
-}
-
-/// What happens to a jti in `ack` that the TPP was never issued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnknownAck {
-    Ignore,
-    Reject,
-}
+// The documented behaviours both the sandbox and the harness name live in `model`.
+pub use crate::model::bank::{LongPolling, SpecVersion, UnknownAck};
 
 /// The selectable personalities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -164,3 +164,44 @@ async fn a_bank_without_polling_is_judged_on_its_subscription_api() {
         .count();
     assert_eq!(polling_ran, 0);
 }
+
+/// `bank.subscription_api = false` with a `[subscribe]` action (here an HTTP template that
+/// happens to call the sandbox's own API): TPPs are subscribed through it, the polling scenarios
+/// run and pass, the subscription API scenarios are not applicable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bank_without_a_subscription_api_is_subscribed_through_the_profile() {
+    let cfg = sandbox_config(Bank::Obie, &[]);
+    let sandbox = Sandbox::start(cfg.clone(), ":memory:", "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let mut t = builtin(&sandbox.url(), cfg.max_events_cap);
+    table(&mut t, "bank").insert("subscription_api".into(), false.into());
+    let mut subscribe = toml::Table::new();
+    subscribe.insert("kind".into(), "http".into());
+    subscribe.insert(
+        "url".into(),
+        "{base_url}{api_base}/event-subscriptions".into(),
+    );
+    subscribe.insert("auth".into(), "tpp-token".into());
+    let mut headers = toml::Table::new();
+    headers.insert("Content-Type".into(), "application/json".into());
+    subscribe.insert("headers".into(), headers.into());
+    subscribe.insert("body".into(), r#"{"Data":{"Version":"3.1"}}"#.into());
+    subscribe.insert(
+        "expect_status".into(),
+        toml::Value::Array(vec![201.into(), 409.into()]),
+    );
+    t.insert("subscribe".into(), subscribe.into());
+    let o = run_with(load(t), None).await;
+    sandbox.stop().await;
+    assert_clean(&o);
+    let ran = |tag: &str| {
+        o.scenarios
+            .iter()
+            .filter(|s| s.verdict != Verdict::NotApplicable)
+            .filter(|s| s.tags.iter().any(|t| t == tag))
+            .count()
+    };
+    assert_eq!(ran("subscription-api"), 0);
+    assert!(ran("polling-api") >= 30, "{}", ran("polling-api"));
+}

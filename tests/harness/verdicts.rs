@@ -161,3 +161,93 @@ async fn a_bank_that_ignores_acks_fails_ap09_and_blocks_almost_nothing() {
         "{detail}"
     );
 }
+
+/// A fake bank (wiremock) reached with static tokens: a poll without a token gets a 401 with a
+/// body and no `WWW-Authenticate`, and an explicit long poll gets a 404. The failures are
+/// charged to R8936-28 and AP-08, the rules really broken (issue 12 §6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_401s_and_refused_long_polls_are_charged_to_their_own_rules() {
+    use wiremock::matchers::{body_partial_json, header_exists, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let bank = MockServer::start().await;
+    let iid = (
+        "x-fapi-interaction-id",
+        "6f0c6d4e-9a59-4d0e-8d53-2f1b8c1e7a10",
+    );
+    Mock::given(method("POST"))
+        .and(path("/events"))
+        .and(header_exists("authorization"))
+        .and(body_partial_json(
+            serde_json::json!({"returnImmediately": false}),
+        ))
+        .respond_with(ResponseTemplate::new(404).insert_header(iid.0, iid.1))
+        .with_priority(1)
+        .mount(&bank)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/events"))
+        .and(header_exists("authorization"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header(iid.0, iid.1)
+                .set_body_json(serde_json::json!({"sets": {}, "moreAvailable": false})),
+        )
+        .with_priority(2)
+        .mount(&bank)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/events"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .insert_header(iid.0, iid.1)
+                .set_body_json(serde_json::json!({"error": "unauthorized"})),
+        )
+        .with_priority(3)
+        .mount(&bank)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/trigger"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&bank)
+        .await;
+    let text = format!(
+        "[target]\nbase_url = \"{}\"\napi_base = \"/\"\n\
+         [[tpp]]\nclient_id = \"a\"\nauth_method = \"bearer\"\naccess_token = \"ta\"\n\
+         [[tpp]]\nclient_id = \"b\"\nauth_method = \"bearer\"\naccess_token = \"tb\"\n\
+         [trigger]\nkind = \"http\"\nurl = \"/trigger\"\n\
+         [bank]\nsubscription_api = false\nlong_poll_timeout_ms = 500\n\
+         [timing]\nevent_timeout_ms = 500\n",
+        bank.uri()
+    );
+    let file: obevents::harness::profile::ProfileFile = toml::from_str(&text).unwrap();
+    let profile = Profile::from_file(file, std::path::Path::new("."), None).unwrap();
+    let opts = RunOptions {
+        profile,
+        features: FeatureSource::Embedded,
+        tags: Some("@R8936-28 or @AP-08".into()),
+        concurrency: None,
+        fail_fast: false,
+        progress: Progress::Quiet,
+    };
+    let o = runner::run(opts, None).await.expect("the run started");
+    let detail = summary(&o);
+    let charged = |name: &str| -> Vec<String> {
+        o.scenarios
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.failed_rules.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        charged("Polling without an access token is a 401 without a body"),
+        ["R8936-28"],
+        "{detail}"
+    );
+    assert_eq!(
+        charged(
+            "With nothing awaiting, a long poll is held until the bank's timeout, then answered empty"
+        ),
+        ["AP-08"],
+        "{detail}"
+    );
+}

@@ -48,6 +48,19 @@ pub fn render(outcome: &RunOutcome) -> Result<String, String> {
         case.set_time(std::time::Duration::from_millis(s.duration_ms));
         suites[idx].add_test_case(case);
     }
+    for suite in &mut suites {
+        // Every suite carries its own time and a `skipped` count (what quick-junit calls
+        // `disabled`), which CI dashboards read.
+        let ms: u64 = outcome
+            .scenarios
+            .iter()
+            .filter(|s| s.path == suite.name.as_str())
+            .map(|s| s.duration_ms)
+            .sum();
+        suite.set_time(std::time::Duration::from_millis(ms));
+        let skipped = suite.disabled.to_string();
+        suite.extra.insert("skipped".into(), skipped.into());
+    }
     report.add_test_suites(suites);
     report
         .to_string()

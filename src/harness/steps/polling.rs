@@ -119,7 +119,7 @@ async fn poll_and_ack(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     .await
 }
 
-use crate::harness::recording::set_errs;
+use crate::harness::world::set_errs;
 
 #[when(expr = "TPP {tpp} reports the received SETs as errors")]
 async fn report_errors(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {

@@ -324,6 +324,22 @@ async fn create_callback(w: &mut HarnessWorld, tpp: &str, url: &str) -> Result<u
     Ok(ex.status())
 }
 
+#[when(expr = "TPP {tpp} registers a callback URL with:")]
+async fn register_callback_with(w: &mut HarnessWorld, tpp: Tpp, step: &Step) -> StepResult {
+    let text = w.fill(&tpp.0, docstring(step)?).await?;
+    let body = parse_body(&text)?;
+    w.call(
+        &tpp.0,
+        Purpose::Events,
+        Method::POST,
+        "/callback-urls",
+        Some(body),
+        true,
+    )
+    .await
+    .map(|_| ())
+}
+
 fn callback_id(w: &HarnessWorld, tpp: &str) -> Result<String, String> {
     w.tpps
         .get(tpp)

@@ -140,6 +140,15 @@ async fn next_invalid_token(w: &mut HarnessWorld) {
     w.next.invalid_token = true;
 }
 
+#[given(expr = "the next request has a malformed Authorization header")]
+async fn next_malformed_authorization(w: &mut HarnessWorld) {
+    // A scheme without its credentials: neither a token nor a missing header.
+    w.next.no_token = true;
+    w.next
+        .headers
+        .push(("Authorization".into(), Some("Bearer".into())));
+}
+
 #[given(expr = "the next request uses a token without the required scope")]
 async fn next_restricted(w: &mut HarnessWorld) {
     w.next.restricted_token = true;

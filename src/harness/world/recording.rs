@@ -5,10 +5,10 @@
 
 use serde_json::{Value, json};
 
-use super::client::Exchange;
-use super::outcome::{BLOCKED, SEEN_ON, Seen, rules_in};
-use super::profile::Conformance;
-use super::world::{HarnessWorld, StepResult};
+use super::{HarnessWorld, StepResult};
+use crate::harness::client::Exchange;
+use crate::harness::outcome::{BLOCKED, SEEN_ON, Seen, rules_in};
+use crate::harness::profile::Conformance;
 
 impl HarnessWorld {
     /// Splits `problems` (lines starting with the rule IDs they break) into those of the

@@ -1,0 +1,101 @@
+//! The `[bank]` section: what the bank documents about its polling API (long polling, caps,
+//! batches, acks, status codes) and which APIs it offers at all.
+
+use std::time::Duration;
+
+use super::{
+    BankFile, BankSettings, Conformance, ProfileError, RequestSignatures, err, event_types, one_of,
+};
+use crate::model::EventType;
+use crate::model::bank::{LongPolling, SpecVersion, UnknownAck};
+
+/// Validates `[bank]` (`b`) for a profile of `spec_version` judged at `conformance`.
+pub(super) fn bank(
+    b: BankFile,
+    spec_version: SpecVersion,
+    conformance: Conformance,
+) -> Result<BankSettings, ProfileError> {
+    let long_polling = one_of(
+        "bank.long_polling",
+        b.long_polling.as_deref(),
+        LongPolling::Supported,
+        &[
+            ("supported", LongPolling::Supported),
+            ("immediate", LongPolling::Immediate),
+            ("reject", LongPolling::Reject),
+        ],
+    )?;
+    let reject_above_cap = one_of(
+        "bank.above_cap",
+        b.above_cap.as_deref(),
+        false,
+        &[("truncate", false), ("reject", true)],
+    )?;
+    let unknown_ack = one_of(
+        "bank.unknown_ack",
+        b.unknown_ack.as_deref(),
+        UnknownAck::Ignore,
+        &[
+            ("ignore", UnknownAck::Ignore),
+            ("reject", UnknownAck::Reject),
+        ],
+    )?;
+    let request_signatures = one_of(
+        "bank.request_signatures",
+        b.request_signatures.as_deref(),
+        RequestSignatures::Ignored,
+        &[
+            ("ignored", RequestSignatures::Ignored),
+            ("verified", RequestSignatures::Verified),
+            ("required", RequestSignatures::Required),
+        ],
+    )?;
+    let poll_success_status = b.poll_success_status.unwrap_or_else(|| match spec_version {
+        SpecVersion::V3_1_2 => vec![201],
+        SpecVersion::V3_1_11 => vec![200],
+    });
+    if poll_success_status.is_empty() || poll_success_status.iter().any(|s| !(200..300).contains(s))
+    {
+        return err("bank.poll_success_status", "must list 2xx codes");
+    }
+    let bank_types = match &b.event_types {
+        Some(names) => event_types("bank.event_types", names)?,
+        None => vec![EventType::ResourceUpdate],
+    };
+    if bank_types.is_empty() {
+        return err("bank.event_types", "must name at least one event type");
+    }
+    if b.max_events_cap == Some(0) {
+        return err("bank.max_events_cap", "must be at least 1");
+    }
+    if b.default_batch == Some(0) {
+        return err("bank.default_batch", "must be at least 1");
+    }
+    let long_poll_timeout = Duration::from_millis(b.long_poll_timeout_ms.unwrap_or(30_000));
+    if long_poll_timeout.is_zero() {
+        return err("bank.long_poll_timeout_ms", "must be at least 1");
+    }
+    Ok(BankSettings {
+        polling: b.polling.unwrap_or(true),
+        subscription_api: b.subscription_api.unwrap_or(true),
+        long_polling,
+        long_poll_timeout,
+        max_events_cap: b.max_events_cap,
+        reject_above_cap,
+        default_batch: b.default_batch,
+        unknown_ack,
+        poll_success_status,
+        errored_redelivered: b.errored_redelivered.unwrap_or(true),
+        event_types: bank_types,
+        subscription_version: b.subscription_version.unwrap_or_else(|| "3.1".into()),
+        callback_urls: b.callback_urls.unwrap_or(false),
+        realtime: b.realtime.unwrap_or(false),
+        request_signatures,
+        response_signatures: b.response_signatures.unwrap_or(true),
+        // RFC 8936 lets moreAvailable be omitted; only the OB schema requires it.
+        more_available_required: b
+            .more_available_required
+            .unwrap_or(conformance == Conformance::Obie),
+        oldest_first: b.oldest_first.unwrap_or(false),
+    })
+}

@@ -1,0 +1,138 @@
+//! The profile file as written: every section and field, all optional where the README says
+//! so; unknown fields are refused so a typo names itself.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileFile {
+    pub name: Option<String>,
+    pub spec_version: Option<String>,
+    /// `obie` (default) or `rfc8936`.
+    pub conformance: Option<String>,
+    pub target: TargetFile,
+    #[serde(default)]
+    pub tpp: Vec<TppFile>,
+    pub registration: Option<RegistrationFile>,
+    pub request_signing: Option<SigningFile>,
+    pub trigger: Option<TriggerFile>,
+    /// How to subscribe a TPP at a bank without a subscription API (same shape as `[trigger]`).
+    pub subscribe: Option<TriggerFile>,
+    /// How to unsubscribe it again.
+    pub unsubscribe: Option<TriggerFile>,
+    #[serde(default)]
+    pub bank: BankFile,
+    #[serde(default)]
+    pub timing: TimingFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetFile {
+    pub base_url: String,
+    pub api_base: Option<String>,
+    pub events_path: Option<String>,
+    pub subscriptions_path: Option<String>,
+    pub callback_urls_path: Option<String>,
+    pub token_endpoint: Option<String>,
+    pub jwks_url: Option<String>,
+    pub issuer: Option<String>,
+    pub ob_iss: Option<String>,
+    pub trust_anchor: Option<String>,
+    pub alg: Option<String>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    pub ca_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub accept_invalid_certs: bool,
+    pub request_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TppFile {
+    pub name: Option<String>,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub access_token: Option<String>,
+    pub auth_method: Option<String>,
+    pub private_key: Option<PathBuf>,
+    pub key_id: Option<String>,
+    pub aud: Option<String>,
+    pub events_scope: Option<String>,
+    pub polling_scope: Option<String>,
+    pub restricted_scope: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationFile {
+    pub endpoint: String,
+    pub scope: Option<String>,
+    pub restricted_scope: Option<String>,
+    pub auth_method: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningFile {
+    pub private_key: Option<PathBuf>,
+    pub key_id: Option<String>,
+    pub iss: Option<String>,
+    pub tan: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerFile {
+    pub kind: String,
+    pub method: Option<String>,
+    pub url: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub body: Option<String>,
+    pub auth: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub expect_status: Option<Vec<u16>>,
+    pub jti_pointer: Option<String>,
+    pub command: Option<Vec<String>>,
+    pub prompt: Option<String>,
+    pub resource_type: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    pub timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BankFile {
+    pub polling: Option<bool>,
+    pub subscription_api: Option<bool>,
+    pub long_polling: Option<String>,
+    pub long_poll_timeout_ms: Option<u64>,
+    pub max_events_cap: Option<u64>,
+    pub above_cap: Option<String>,
+    pub default_batch: Option<u64>,
+    pub unknown_ack: Option<String>,
+    pub poll_success_status: Option<Vec<u16>>,
+    pub errored_redelivered: Option<bool>,
+    pub event_types: Option<Vec<String>>,
+    pub subscription_version: Option<String>,
+    pub callback_urls: Option<bool>,
+    pub realtime: Option<bool>,
+    pub request_signatures: Option<String>,
+    pub response_signatures: Option<bool>,
+    pub more_available_required: Option<bool>,
+    pub oldest_first: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimingFile {
+    pub event_timeout_ms: Option<u64>,
+    pub poll_interval_ms: Option<u64>,
+    pub clock_skew_secs: Option<i64>,
+}

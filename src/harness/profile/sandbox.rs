@@ -1,0 +1,127 @@
+//! The built-in profile of the embedded sandbox, derived from its personality (the example
+//! files in `fixtures/profiles/` hold the same content).
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::{Profile, ProfileError, ProfileFile};
+use crate::model::bank::{LongPolling, UnknownAck};
+use crate::sandbox::personality::Personality;
+
+impl Profile {
+    /// The built-in profile for an obevents sandbox of `personality` at `base_url`: per-scenario
+    /// clients via `/register`, the `/sandbox/events` trigger, and the personality's documented
+    /// settings. `fixtures/profiles/<bank>.toml` hold the same content as files.
+    pub fn for_sandbox(
+        base_url: &str,
+        p: &Personality,
+        long_poll_timeout: Duration,
+        max_events_cap: usize,
+        signatures_required: bool,
+    ) -> Result<Profile, ProfileError> {
+        let file = sandbox_profile_toml(
+            base_url,
+            p,
+            long_poll_timeout,
+            max_events_cap,
+            signatures_required,
+        );
+        let parsed: ProfileFile =
+            toml::from_str(&file).map_err(|e| ProfileError(format!("built-in profile: {e}")))?;
+        Profile::from_file(parsed, Path::new("."), None)
+    }
+}
+
+/// The TOML of the built-in sandbox profile (also what `fixtures/profiles/*.toml` contain).
+pub fn sandbox_profile_toml(
+    base_url: &str,
+    p: &Personality,
+    long_poll_timeout: Duration,
+    max_events_cap: usize,
+    signatures_required: bool,
+) -> String {
+    let long_polling = match p.long_polling {
+        LongPolling::Supported => "supported",
+        LongPolling::Immediate => "immediate",
+        LongPolling::Reject => "reject",
+    };
+    let types: Vec<String> = p
+        .event_types
+        .iter()
+        .map(|t| format!("\"{}\"", t.code()))
+        .collect();
+    let (cap, above) = match p.max_events_limit {
+        Some(limit) => (limit as u64, "reject"),
+        None => (max_events_cap as u64, "truncate"),
+    };
+    let default_batch = p
+        .default_batch
+        .map(|n| format!("default_batch = {n}\n"))
+        .unwrap_or_default();
+    let unknown_ack = match p.unknown_ack {
+        UnknownAck::Ignore => "ignore",
+        UnknownAck::Reject => "reject",
+    };
+    format!(
+        r#"name = "obevents sandbox ({bank})"
+spec_version = "{spec}"
+
+[target]
+base_url = "{base_url}"
+token_endpoint = "/token"
+jwks_url = "/jwks"
+issuer = "{{base_url}}"
+ob_iss = "0015800001041RObev"
+trust_anchor = "openbanking.org.uk"
+
+[registration]
+endpoint = "/register"
+scope = "accounts payments fundsconfirmations eventpolling"
+restricted_scope = "openid"
+
+[request_signing]
+iss = "obevents-harness"
+
+[trigger]
+kind = "http"
+method = "POST"
+url = "/sandbox/events"
+auth = "tpp-token"
+headers = {{ "Content-Type" = "application/json" }}
+body = '{{"clientId":"{{client_id}}","eventType":"{{event_type}}","resourceId":"{{resource_id}}","resourceType":"{{resource_type}}"}}'
+expect_status = [200, 201]
+
+[bank]
+long_polling = "{long_polling}"
+long_poll_timeout_ms = {lpt}
+max_events_cap = {cap}
+above_cap = "{above}"
+{default_batch}unknown_ack = "{unknown_ack}"
+poll_success_status = [{status}]
+errored_redelivered = {errored}
+event_types = [{types}]
+subscription_version = "3.1"
+callback_urls = true
+realtime = false
+request_signatures = "{sigs}"
+response_signatures = true
+more_available_required = true
+oldest_first = true
+
+[timing]
+event_timeout_ms = 5000
+clock_skew_secs = 60
+"#,
+        bank = p.bank.name(),
+        spec = p.spec_version.as_str(),
+        lpt = long_poll_timeout.as_millis(),
+        status = p.poll_status.as_u16(),
+        errored = p.errored_redelivered,
+        types = types.join(", "),
+        sigs = if signatures_required {
+            "required"
+        } else {
+            "verified"
+        },
+    )
+}
