@@ -24,6 +24,8 @@
 /// This binary runs every sandbox on SQLite; `sandbox_pg.rs` runs the same tests on PostgreSQL.
 const ENGINE: common::Engine = common::Engine::Sqlite;
 
+#[path = "sandbox/binary.rs"]
+mod binary;
 #[path = "sandbox/bounds.rs"]
 mod bounds;
 #[path = "sandbox/common.rs"]
@@ -50,6 +52,8 @@ mod personalities;
 mod polling;
 #[path = "sandbox/push.rs"]
 mod push;
+#[path = "sandbox/receiver.rs"]
+mod receiver;
 #[path = "sandbox/regressions.rs"]
 mod regressions;
 #[path = "sandbox/subscriptions.rs"]

@@ -12,6 +12,9 @@
 const ENGINE: common::Engine = common::Engine::Postgres;
 
 #[cfg(obevents_pg_tests)]
+#[path = "sandbox/binary.rs"]
+mod binary;
+#[cfg(obevents_pg_tests)]
 #[path = "sandbox/bounds.rs"]
 mod bounds;
 #[cfg(obevents_pg_tests)]
@@ -44,6 +47,9 @@ mod polling;
 #[cfg(obevents_pg_tests)]
 #[path = "sandbox/push.rs"]
 mod push;
+#[cfg(obevents_pg_tests)]
+#[path = "sandbox/receiver.rs"]
+mod receiver;
 #[cfg(obevents_pg_tests)]
 #[path = "sandbox/regressions.rs"]
 mod regressions;
