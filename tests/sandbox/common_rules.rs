@@ -480,30 +480,3 @@ async fn g12_path_stays_within_500_chars_for_a_long_unknown_member() {
         .await
         .ob_error(400, "UK.OBIE.Field.Unexpected", None);
 }
-
-/// A request refused before its body was read says the connection ends (`Connection: close`);
-/// one without a body keeps it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_401_before_the_body_was_read_says_connection_close() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let bank = TestBank::start(obie()).await;
-    let addr = bank.url.trim_start_matches("http://").to_string();
-    let mut s = tokio::net::TcpStream::connect(&addr)
-        .await
-        .expect("connect");
-    let body = r#"{"Data":{"Version":"3.1"}}"#;
-    let req = format!(
-        "POST {API}/event-subscriptions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut got = Vec::new();
-    let _ = tokio::time::timeout(LIMIT, s.read_to_end(&mut got)).await;
-    let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
-    assert!(text.starts_with("http/1.1 401"), "{text}");
-    assert!(text.contains("connection: close"), "{text}");
-    let r = Resp::of(bank.request(Method::GET, &format!("{API}/event-subscriptions"))).await;
-    r.assert_401();
-    assert_eq!(r.header("connection"), None);
-    bank.stop().await;
-}

@@ -36,27 +36,7 @@ pub async fn interaction_id(
         .map(String::from)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(InteractionId(id.clone()));
-    let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
-        || req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() != b"0");
     let mut resp = next.run(req).await;
-    // Refused before its body was read (authentication, scope, media types, size): the rest
-    // of the body is not read, so say the connection ends here.
-    if has_body
-        && matches!(
-            resp.status(),
-            StatusCode::UNAUTHORIZED
-                | StatusCode::FORBIDDEN
-                | StatusCode::NOT_ACCEPTABLE
-                | StatusCode::PAYLOAD_TOO_LARGE
-                | StatusCode::UNSUPPORTED_MEDIA_TYPE
-        )
-    {
-        resp.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
     if !state.has_fault(Fault::NoInteractionId)
         && let Ok(v) = HeaderValue::from_str(&id)
     {
