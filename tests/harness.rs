@@ -20,6 +20,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use obevents::harness::profile::Profile;
 use obevents::harness::runner::{self, FeatureSource, Progress, RunOptions, RunOutcome, Verdict};
+use obevents::sandbox::push::PushConfig;
 use obevents::sandbox::{Bank, Fault, Faults, Personality, Sandbox, SandboxConfig};
 
 #[path = "harness/profiles.rs"]
@@ -34,6 +35,7 @@ fn sandbox_config(bank: Bank, faults: &[Fault]) -> SandboxConfig {
     let mut cfg = SandboxConfig::for_bank(bank);
     cfg.long_poll_timeout = LONG_POLL;
     cfg.faults = Faults::new(faults.iter().copied());
+    cfg.push = PushConfig::quick();
     cfg
 }
 
@@ -66,6 +68,7 @@ async fn run_sandbox(bank: Bank, faults: &[Fault], profile_bank: Option<Bank>) -
         LONG_POLL,
         cfg.max_events_cap,
         false,
+        Some(&cfg.push.declaration()),
     )
     .expect("built-in profile");
     let outcome = run_with(profile, None).await;

@@ -49,6 +49,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "features/message_signing.feature",
         include_str!("../../features/message_signing.feature"),
     ),
+    (
+        "features/realtime.feature",
+        include_str!("../../features/realtime.feature"),
+    ),
 ];
 
 /// Capability tags: a scenario carrying one runs only if the profile declares it.
@@ -105,6 +109,13 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
     ("callback-urls", "bank.callback_urls = true"),
     ("realtime", "bank.realtime = true"),
     (
+        "push-retry-policy",
+        "push.retry_schedule_ms (or min/max_retry_delay_ms with push.max_attempts)",
+    ),
+    ("push-4xx-final", "push.retries_4xx = false (the default)"),
+    ("push-catch-up", "push.catch_up_polling = true"),
+    ("push-timeout", "push.request_timeout_ms set"),
+    (
         "request-signing",
         "bank.request_signatures = \"verified\" or \"required\"",
     ),
@@ -140,6 +151,7 @@ pub const AREAS: &[&str] = &[
     "isolation",
     "deviations",
     "signing",
+    "push",
 ];
 
 pub fn is_area(tag: &str) -> bool {

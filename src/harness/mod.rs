@@ -11,6 +11,7 @@ pub mod outcome;
 pub mod plan;
 pub mod preflight;
 pub mod profile;
+pub mod receiver;
 pub mod report;
 pub mod runner;
 pub mod schema;

@@ -57,6 +57,19 @@ pub fn capabilities(p: &Profile) -> HashSet<String> {
     }
     if p.bank.realtime {
         add("realtime");
+        let push = &p.push;
+        if push.max_attempts.is_some() && push.spacing != super::profile::RetrySpacing::Undeclared {
+            add("push-retry-policy");
+        }
+        if !push.retries_4xx {
+            add("push-4xx-final");
+        }
+        if push.catch_up_polling {
+            add("push-catch-up");
+        }
+        if push.request_timeout.is_some() {
+            add("push-timeout");
+        }
     }
     match p.bank.request_signatures {
         RequestSignatures::Ignored => {}

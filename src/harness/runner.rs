@@ -262,7 +262,11 @@ pub async fn run(
     if planned.is_empty() {
         return Err(ConfigError("no scenario matches --tags".into()));
     }
-    let ctx = Arc::new(RunContext::new(opts.profile.clone()).map_err(ConfigError)?);
+    let mut ctx = RunContext::new(opts.profile.clone()).map_err(ConfigError)?;
+    if ctx.profile.bank.realtime {
+        ctx.start_receiver().await.map_err(ConfigError)?;
+    }
+    let ctx = Arc::new(ctx);
     super::preflight::preflight(&ctx)
         .await
         .map_err(ConfigError)?;
@@ -465,6 +469,7 @@ async fn run_cli_inner(args: TestArgs) -> Result<u8, ConfigError> {
             cfg.faults = crate::sandbox::Faults::new(args.faults.iter().copied());
             cfg.long_poll_timeout = Duration::from_millis(1000);
             cfg.require_request_signatures = true;
+            cfg.push = crate::sandbox::push::PushConfig::quick();
             let sandbox = crate::sandbox::Sandbox::start(
                 cfg.clone(),
                 ":memory:",
@@ -480,6 +485,7 @@ async fn run_cli_inner(args: TestArgs) -> Result<u8, ConfigError> {
                 cfg.long_poll_timeout,
                 cfg.max_events_cap,
                 true,
+                Some(&cfg.push.declaration()),
             )
             .map_err(|e| ConfigError(e.to_string()))?;
             tracing::info!("testing the embedded sandbox ({bank}) at {}", sandbox.url());

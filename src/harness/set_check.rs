@@ -438,6 +438,7 @@ mod tests {
             Duration::from_secs(1),
             100,
             false,
+            None,
         )
         .unwrap();
         let ctx = Arc::new(RunContext::new(profile).unwrap());

@@ -35,3 +35,13 @@ pub enum UnknownAck {
     Ignore,
     Reject,
 }
+
+/// What a bank declares about its real-time push retries: the sandbox's `[push]`
+/// policy as the harness's built-in profile states it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushDeclaration {
+    /// The delay before each retry; its length is the number of retries.
+    pub retry_schedule: Vec<std::time::Duration>,
+    /// How long one attempt may take.
+    pub request_timeout: std::time::Duration,
+}

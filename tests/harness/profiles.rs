@@ -11,7 +11,14 @@ use super::{LONG_POLL, run_with, sandbox_config};
 
 /// The built-in profile of a sandbox at `url` as TOML, for editing.
 fn builtin(url: &str, cap: usize) -> toml::Table {
-    let text = sandbox_profile_toml(url, &Personality::of(Bank::Obie), LONG_POLL, cap, false);
+    let text = sandbox_profile_toml(
+        url,
+        &Personality::of(Bank::Obie),
+        LONG_POLL,
+        cap,
+        false,
+        None,
+    );
     toml::from_str(&text).expect("built-in profile is TOML")
 }
 

@@ -86,6 +86,7 @@ async fn a_bank_that_ignores_acks_fails_ap09_and_blocks_almost_nothing() {
         LONG_POLL,
         cfg.max_events_cap,
         false,
+        None,
     )
     .expect("built-in profile");
     let scope = match &profile.clients {

@@ -240,6 +240,7 @@ async fn the_conformance_suite_passes_on_one_replica_with_events_triggered_throu
         cfg.long_poll_timeout,
         cfg.max_events_cap,
         false,
+        None,
     );
     let split = toml
         .replace(

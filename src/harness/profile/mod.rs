@@ -14,9 +14,11 @@ use crate::model::bank::{LongPolling, SpecVersion, UnknownAck};
 mod bank;
 mod clients;
 mod file;
+mod push;
 mod sandbox;
 mod trigger;
 
+pub use push::{PushPolicy, RetrySpacing};
 pub use sandbox::sandbox_profile_toml;
 
 /// A bad profile: the message names the field (exit code 2).
@@ -29,8 +31,8 @@ fn err<T>(field: &str, msg: impl std::fmt::Display) -> Result<T, ProfileError> {
 }
 
 pub use file::{
-    BankFile, ProfileFile, RegistrationFile, SigningFile, TargetFile, TimingFile, TppFile,
-    TriggerFile,
+    BankFile, ProfileFile, PushFile, RegistrationFile, SigningFile, TargetFile, TimingFile,
+    TppFile, TriggerFile,
 };
 
 // ---- the validated profile ---------------------------------------------------------------------
@@ -234,6 +236,8 @@ pub struct Profile {
     /// Pause between the harness's own polls while it waits for events (AP-16 polling limits).
     pub poll_interval: Duration,
     pub clock_skew: i64,
+    /// Real-time push: the bank's declared policy and the receiver's settings.
+    pub push: PushPolicy,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -512,6 +516,10 @@ impl Profile {
             );
         }
 
+        let event_timeout =
+            Duration::from_millis(f.timing.event_timeout_ms.unwrap_or(10_000).max(1));
+        let push = push::push(f.push, event_timeout)?;
+
         Ok(Profile {
             name: f.name.unwrap_or_else(|| base_url.clone()),
             spec_version,
@@ -536,11 +544,10 @@ impl Profile {
             trigger_resource_type,
             trigger_timeout,
             bank,
-            event_timeout: Duration::from_millis(
-                f.timing.event_timeout_ms.unwrap_or(10_000).max(1),
-            ),
+            event_timeout,
             poll_interval: Duration::from_millis(f.timing.poll_interval_ms.unwrap_or(50)),
             clock_skew: f.timing.clock_skew_secs.unwrap_or(60).max(0),
+            push,
         })
     }
 }

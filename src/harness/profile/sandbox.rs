@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::{Profile, ProfileError, ProfileFile};
-use crate::model::bank::{LongPolling, UnknownAck};
+use crate::model::bank::{LongPolling, PushDeclaration, UnknownAck};
 use crate::sandbox::personality::Personality;
 
 impl Profile {
@@ -18,6 +18,7 @@ impl Profile {
         long_poll_timeout: Duration,
         max_events_cap: usize,
         signatures_required: bool,
+        push: Option<&PushDeclaration>,
     ) -> Result<Profile, ProfileError> {
         let file = sandbox_profile_toml(
             base_url,
@@ -25,6 +26,7 @@ impl Profile {
             long_poll_timeout,
             max_events_cap,
             signatures_required,
+            push,
         );
         let parsed: ProfileFile =
             toml::from_str(&file).map_err(|e| ProfileError(format!("built-in profile: {e}")))?;
@@ -39,6 +41,7 @@ pub fn sandbox_profile_toml(
     long_poll_timeout: Duration,
     max_events_cap: usize,
     signatures_required: bool,
+    push: Option<&PushDeclaration>,
 ) -> String {
     let long_polling = match p.long_polling {
         LongPolling::Supported => "supported",
@@ -62,6 +65,7 @@ pub fn sandbox_profile_toml(
         UnknownAck::Ignore => "ignore",
         UnknownAck::Reject => "reject",
     };
+    let push_section = push.map(push_toml).unwrap_or_default();
     format!(
         r#"name = "obevents sandbox ({bank})"
 spec_version = "{spec}"
@@ -102,7 +106,7 @@ errored_redelivered = {errored}
 event_types = [{types}]
 subscription_version = "3.1"
 callback_urls = true
-realtime = false
+realtime = {realtime}
 request_signatures = "{sigs}"
 response_signatures = true
 more_available_required = true
@@ -111,17 +115,42 @@ oldest_first = true
 [timing]
 event_timeout_ms = 5000
 clock_skew_secs = 60
-"#,
+{push_section}"#,
         bank = p.bank.name(),
         spec = p.spec_version.as_str(),
         lpt = long_poll_timeout.as_millis(),
         status = p.poll_status.as_u16(),
         errored = p.errored_redelivered,
         types = types.join(", "),
+        realtime = push.is_some(),
         sigs = if signatures_required {
             "required"
         } else {
             "verified"
         },
+    )
+}
+
+/// The `[push]` section declaring the sandbox's push policy: retries per its schedule, 4xx
+/// final, failed SETs left for polling (R-09), plain http callbacks on loopback.
+fn push_toml(d: &PushDeclaration) -> String {
+    let schedule: Vec<String> = d
+        .retry_schedule
+        .iter()
+        .map(|s| s.as_millis().to_string())
+        .collect();
+    format!(
+        r#"
+[push]
+retry_schedule_ms = [{schedule}]
+request_timeout_ms = {timeout}
+retries_4xx = false
+catch_up_polling = true
+accepts_http_callbacks = true
+first_push_timeout_ms = 5000
+timing_slack_ms = 500
+"#,
+        schedule = schedule.join(", "),
+        timeout = d.request_timeout.as_millis(),
     )
 }

@@ -18,8 +18,10 @@ fn builtin_profiles_parse() {
             Duration::from_secs(1),
             100,
             false,
+            Some(&crate::sandbox::push::PushConfig::quick().declaration()),
         )
         .unwrap();
+        assert!(p.bank.realtime);
         assert_eq!(
             p.token_endpoint.as_deref(),
             Some("http://127.0.0.1:1/token")
@@ -42,6 +44,7 @@ fn example_profiles_match_the_builtin_ones() {
             cfg.long_poll_timeout,
             cfg.max_events_cap,
             false,
+            Some(&cfg.push.declaration()),
         );
         let text = format!(
             "# Example target profile for the obevents sandbox with the {bank} personality, started as\n\

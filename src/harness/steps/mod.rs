@@ -5,6 +5,7 @@
 
 pub mod params;
 pub mod polling;
+pub mod push;
 pub mod resources;
 pub mod responses;
 pub mod sets;

@@ -84,9 +84,12 @@ pub struct PollView {
     pub stuck: usize,
 }
 
+mod push;
 mod recording;
 mod resources;
 mod tracking;
+
+pub use push::{Mailbox, label};
 
 pub use recording::set_errs;
 
@@ -113,6 +116,8 @@ pub struct HarnessWorld {
     pub rules: Vec<String>,
     /// Problems of cross-cutting checks that concern other rules than the scenario's.
     pub findings: Vec<Seen>,
+    /// The scenario's mailboxes at the callback receiver, by label (`A`, `A2`, `B`).
+    pub mailboxes: HashMap<String, Mailbox>,
 }
 
 impl std::fmt::Debug for HarnessWorld {
@@ -144,6 +149,7 @@ impl HarnessWorld {
             last_caller: None,
             rules: Vec::new(),
             findings: Vec::new(),
+            mailboxes: HashMap::new(),
         }
     }
 
