@@ -155,6 +155,7 @@ fn polling_scenarios() -> BTreeSet<String> {
         [
             "polls",
             "polled",
+            "by polling",
             "acknowledges",
             "reports the",
             "happen",
