@@ -150,10 +150,13 @@ async fn first_push(w: &mut HarnessWorld, tpp: &str) -> Result<Vec<Received>, St
 #[then(expr = "TPP {tpp}'s receiver gets a push of the triggered event")]
 async fn gets_push(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     first_push(w, &tpp.0).await?;
+    // Without a jti from the trigger or a resource id in the SET, any SET addressed to the TPP
+    // (a foreign one is already an R-02 finding) has to stand for the triggered event.
+    let rid_known = w.ctx()?.trigger_uses_resource_id();
     let ours: Vec<_> = w
         .triggered
         .iter()
-        .filter(|t| t.tpp == tpp.0 && t.expected)
+        .filter(|t| t.tpp == tpp.0 && t.expected && (t.key.is_some() || rid_known))
         .cloned()
         .collect();
     let pushed: Vec<_> = w
@@ -493,5 +496,69 @@ fn one_line(text: &str) -> String {
         format!("{}…", flat.chars().take(160).collect::<String>())
     } else {
         flat
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::profile::RetrySpacing;
+
+    fn policy(spacing: RetrySpacing) -> PushPolicy {
+        PushPolicy {
+            receiver_listen: "127.0.0.1:0".parse().unwrap(),
+            receiver_public_url: None,
+            spacing,
+            max_attempts: Some(3),
+            retries_4xx: false,
+            catch_up_polling: false,
+            accepts_http_callbacks: true,
+            request_timeout: None,
+            first_push_timeout: Duration::from_secs(1),
+            quiet_period: Duration::from_secs(1),
+            tolerance_percent: 10,
+            slack: Duration::from_millis(100),
+        }
+    }
+
+    fn at(offsets_ms: &[u64]) -> Vec<Received> {
+        let start = Instant::now();
+        offsets_ms
+            .iter()
+            .map(|ms| Received {
+                at: start + Duration::from_millis(*ms),
+                method: "POST".into(),
+                path: "/".into(),
+                headers: vec![],
+                body: vec![],
+                answered: Answer::Status(503),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn retries_are_judged_against_the_declared_schedule() {
+        let ms = |v: u64| Duration::from_millis(v);
+        let p = policy(RetrySpacing::Schedule(vec![ms(300), ms(600)]));
+        assert!(spacing_problems(&p, &at(&[0, 300, 900])).is_empty());
+        // 10 % early and 10 % + slack late are still on time.
+        assert!(spacing_problems(&p, &at(&[0, 271, 1_031])).is_empty());
+        let early = spacing_problems(&p, &at(&[0, 5, 10]));
+        assert_eq!(early.len(), 2, "{early:?}");
+        assert!(early[0].starts_with("R-08: retry 1 came 5 ms"));
+        let late = spacing_problems(&p, &at(&[0, 300, 2_000]));
+        assert!(late[0].contains("at most 760 ms"), "{late:?}");
+    }
+
+    #[test]
+    fn bounds_allow_any_delay_between_them() {
+        let p = policy(RetrySpacing::Bounds {
+            min: Duration::from_millis(100),
+            max: Duration::from_millis(1_000),
+        });
+        assert!(spacing_problems(&p, &at(&[0, 100, 1_100])).is_empty());
+        assert_eq!(spacing_problems(&p, &at(&[0, 20])).len(), 1);
+        let undeclared = policy(RetrySpacing::Undeclared);
+        assert!(spacing_problems(&undeclared, &at(&[0, 1])).is_empty());
     }
 }
