@@ -6,6 +6,7 @@
 pub mod catalogue;
 pub mod client;
 pub mod context;
+pub mod dialects;
 pub mod features;
 pub mod outcome;
 pub mod plan;
