@@ -53,6 +53,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "features/realtime.feature",
         include_str!("../../features/realtime.feature"),
     ),
+    (
+        "features/yapily.feature",
+        include_str!("../../features/yapily.feature"),
+    ),
 ];
 
 /// Capability tags: a scenario carrying one runs only if the profile declares it.
@@ -107,6 +111,18 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
     ("errored-redelivered", "bank.errored_redelivered = true"),
     ("errored-dropped", "bank.errored_redelivered = false"),
     ("callback-urls", "bank.callback_urls = true"),
+    (
+        "obie-api",
+        "dialect = \"obie\" (the default): the OBIE event notification API",
+    ),
+    (
+        "yapily",
+        "dialect = \"yapily\": the Yapily-style notification API",
+    ),
+    (
+        "yapily-two-types",
+        "yapily.event_types lists at least two event type ids",
+    ),
     ("realtime", "bank.realtime = true"),
     (
         "push-retry-policy",
@@ -152,6 +168,7 @@ pub const AREAS: &[&str] = &[
     "deviations",
     "signing",
     "push",
+    "yapily",
 ];
 
 pub fn is_area(tag: &str) -> bool {

@@ -61,8 +61,9 @@ impl Received {
 
 #[derive(Debug, Default)]
 struct Mailbox {
-    /// The `aud` of the TPP the mailbox belongs to: a SET addressed to anyone else is answered
-    /// 202 without using up the script, so a misdirected push cannot steal a scripted answer.
+    /// Whom the mailbox's pushes are for (a SET's `aud`, an event's `applicationId`): a push
+    /// addressed to anyone else is answered 202 without using up the script, so a misdirected
+    /// push cannot steal a scripted answer.
     aud: Option<String>,
     script: VecDeque<Answer>,
     /// Answer once the script is used up.
@@ -225,7 +226,10 @@ async fn receive(
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match boxes.get_mut(&id) {
             Some(b) => {
-                let misdirected = b.aud.is_some() && addressee(&body) != b.aud;
+                let misdirected = matches!(
+                    (addressee(&body), &b.aud),
+                    (Some(to), Some(owner)) if &to != owner
+                );
                 let a = if misdirected {
                     Answer::Status(202)
                 } else {
@@ -270,10 +274,15 @@ async fn receive(
     response
 }
 
-/// The `aud` of a compact JWT body (first audience of an array), read without verifying it.
+/// Whom a push is addressed to, read without verifying anything: the `aud` of a compact JWT
+/// body (first of an array), or the `applicationId` of a JSON event object (Yapily-style).
 fn addressee(body: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(body).ok()?;
-    let payload = text.trim().split('.').nth(1)?;
+    let text = std::str::from_utf8(body).ok()?.trim();
+    if text.starts_with('{') {
+        let event: serde_json::Value = serde_json::from_str(text).ok()?;
+        return event.get("applicationId")?.as_str().map(String::from);
+    }
+    let payload = text.split('.').nth(1)?;
     let claims: serde_json::Value =
         serde_json::from_slice(&crate::jose::b64_decode(payload).ok()?).ok()?;
     match claims.get("aud")? {

@@ -13,6 +13,10 @@ pub struct ProfileFile {
     pub spec_version: Option<String>,
     /// `obie` (default) or `rfc8936`.
     pub conformance: Option<String>,
+    /// `obie` (default) or `yapily`: which notification API the target speaks.
+    pub dialect: Option<String>,
+    /// The Yapily-style notification API (with `dialect = "yapily"`).
+    pub yapily: Option<YapilyFile>,
     pub target: TargetFile,
     #[serde(default)]
     pub tpp: Vec<TppFile>,
@@ -157,4 +161,11 @@ pub struct PushFile {
     pub quiet_period_ms: Option<u64>,
     pub tolerance_percent: Option<u32>,
     pub timing_slack_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct YapilyFile {
+    pub subscriptions_path: Option<String>,
+    pub event_types: Option<Vec<String>>,
 }

@@ -17,9 +17,11 @@ mod file;
 mod push;
 mod sandbox;
 mod trigger;
+mod yapily;
 
 pub use push::{PushPolicy, RetrySpacing};
 pub use sandbox::sandbox_profile_toml;
+pub use yapily::{Dialect, YapilySettings};
 
 /// A bad profile: the message names the field (exit code 2).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -32,7 +34,7 @@ fn err<T>(field: &str, msg: impl std::fmt::Display) -> Result<T, ProfileError> {
 
 pub use file::{
     BankFile, ProfileFile, PushFile, RegistrationFile, SigningFile, TargetFile, TimingFile,
-    TppFile, TriggerFile,
+    TppFile, TriggerFile, YapilyFile,
 };
 
 // ---- the validated profile ---------------------------------------------------------------------
@@ -158,6 +160,8 @@ pub enum TriggerAuth {
     None,
     /// The TPP's own bearer token (events scope).
     TppToken,
+    /// HTTP Basic with the TPP's client id and secret (a dialect's application credentials).
+    TppBasic,
     Basic {
         username: String,
         password: String,
@@ -238,6 +242,10 @@ pub struct Profile {
     pub clock_skew: i64,
     /// Real-time push: the bank's declared policy and the receiver's settings.
     pub push: PushPolicy,
+    /// Which notification API the target speaks.
+    pub dialect: Dialect,
+    /// The Yapily-style API, with `dialect = "yapily"`.
+    pub yapily: Option<YapilySettings>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -505,10 +513,12 @@ impl Profile {
                 "is needed for auth_method = \"tls_client_auth\" (the certificate authenticates the client)",
             );
         }
-        let needs_token_endpoint = match &clients {
-            Clients::Register(_) => true,
-            Clients::Fixed(tpps) => tpps.iter().any(|t| t.auth.uses_token_endpoint()),
-        };
+        let (dialect, yapily) = yapily::dialect(f.dialect.as_deref(), f.yapily)?;
+        let needs_token_endpoint = dialect == Dialect::Obie
+            && match &clients {
+                Clients::Register(_) => true,
+                Clients::Fixed(tpps) => tpps.iter().any(|t| t.auth.uses_token_endpoint()),
+            };
         if needs_token_endpoint && token_endpoint.is_none() {
             return err(
                 "target.token_endpoint",
@@ -548,6 +558,8 @@ impl Profile {
             poll_interval: Duration::from_millis(f.timing.poll_interval_ms.unwrap_or(50)),
             clock_skew: f.timing.clock_skew_secs.unwrap_or(60).max(0),
             push,
+            dialect,
+            yapily,
         })
     }
 }

@@ -10,3 +10,4 @@ pub mod resources;
 pub mod responses;
 pub mod sets;
 pub mod setup;
+pub mod yapily;

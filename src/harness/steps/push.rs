@@ -22,6 +22,38 @@ fn declared_attempts(p: &PushPolicy) -> Result<usize, String> {
         .ok_or_else(|| "the profile declares no push.max_attempts".to_string())
 }
 
+/// The rules a push check is charged to, per dialect: OBIE's R-xx or the Yapily-style YA-xx.
+struct Rules {
+    deliver: &'static str,
+    retry: &'static str,
+    ack: &'static str,
+    isolation: &'static str,
+    stop: &'static str,
+}
+
+fn rules(w: &HarnessWorld) -> Rules {
+    let yapily = w
+        .ctx()
+        .is_ok_and(|c| c.profile.dialect == crate::harness::profile::Dialect::Yapily);
+    if yapily {
+        Rules {
+            deliver: "YA-11",
+            retry: "YA-09",
+            ack: "YA-10",
+            isolation: "YA-12",
+            stop: "YA-06",
+        }
+    } else {
+        Rules {
+            deliver: "R-02",
+            retry: "R-08",
+            ack: "R-05",
+            isolation: "R-02",
+            stop: "R-02",
+        }
+    }
+}
+
 fn ms(d: Duration) -> u128 {
     d.as_millis()
 }
@@ -139,12 +171,18 @@ async fn first_push(w: &mut HarnessWorld, tpp: &str) -> Result<Vec<Received>, St
         .await?;
     if got.is_empty() {
         return Err(format!(
-            "R-02: no push reached TPP {tpp}'s CallbackUrl within {} ms of the trigger \
+            "{}: no push reached TPP {tpp}'s CallbackUrl within {} ms of the trigger \
              (push.first_push_timeout_ms)",
+            rules(w).deliver,
             ms(p.first_push_timeout)
         ));
     }
     Ok(got)
+}
+
+#[then(expr = "TPP {tpp}'s receiver gets a first attempt")]
+async fn gets_first(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    first_push(w, &tpp.0).await.map(|_| ())
 }
 
 #[then(expr = "TPP {tpp}'s receiver gets a push of the triggered event")]
@@ -294,7 +332,7 @@ async fn sets_pass(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
 }
 
 /// Checks the spacing of `got`'s attempts against the declared retry windows.
-fn spacing_problems(p: &PushPolicy, got: &[Received]) -> Vec<String> {
+fn spacing_problems(p: &PushPolicy, got: &[Received], rule: &str) -> Vec<String> {
     let mut out = Vec::new();
     for (n, pair) in got.windows(2).enumerate() {
         let gap = pair[1].at.saturating_duration_since(pair[0].at);
@@ -303,7 +341,7 @@ fn spacing_problems(p: &PushPolicy, got: &[Received]) -> Vec<String> {
         };
         if gap < lo {
             out.push(format!(
-                "R-08: retry {} came {} ms after the attempt before it; the declared back-off \
+                "{rule}: retry {} came {} ms after the attempt before it; the declared back-off \
                  asks for at least {} ms",
                 n + 1,
                 ms(gap),
@@ -311,7 +349,7 @@ fn spacing_problems(p: &PushPolicy, got: &[Received]) -> Vec<String> {
             ));
         } else if gap > hi {
             out.push(format!(
-                "R-08: retry {} came {} ms after the attempt before it; the declared policy \
+                "{rule}: retry {} came {} ms after the attempt before it; the declared policy \
                  allows at most {} ms",
                 n + 1,
                 ms(gap),
@@ -326,6 +364,7 @@ fn spacing_problems(p: &PushPolicy, got: &[Received]) -> Vec<String> {
 /// quiet period for attempts beyond them.
 async fn attempts_then_silence(w: &mut HarnessWorld, tpp: &str, expected: usize) -> StepResult {
     let p = policy(w)?;
+    let r = rules(w);
     first_push(w, tpp).await?;
     let lbl = label(tpp, false);
     let got = w
@@ -333,26 +372,29 @@ async fn attempts_then_silence(w: &mut HarnessWorld, tpp: &str, expected: usize)
         .await?;
     if got.len() < expected {
         return Err(format!(
-            "R-08: {} attempt(s) reached TPP {tpp}'s CallbackUrl, answered {}; the declared \
+            "{}: {} attempt(s) reached TPP {tpp}'s CallbackUrl, answered {}; the declared \
              policy makes {expected} (a 5xx is retried)",
+            r.retry,
             got.len(),
             answers(&got)
         ));
     }
-    let mut problems = spacing_problems(&p, &got[..expected]);
+    let mut problems = spacing_problems(&p, &got[..expected], r.retry);
     let extra = w.quiet(&lbl, expected, None).await?;
     if !extra.is_empty() {
         let last = got[expected - 1].answered;
         problems.push(if last == Answer::Status(202) {
             format!(
-                "R-05: attempt {expected} was acknowledged with 202, yet the bank pushed {} more \
+                "{}: attempt {expected} was acknowledged with 202, yet the bank pushed {} more \
                  time(s)",
+                r.ack,
                 extra.len()
             )
         } else {
             format!(
-                "R-08: the bank went on after the declared maximum of {expected} attempt(s): {} \
+                "{}: the bank went on after the declared maximum of {expected} attempt(s): {} \
                  more within {} ms",
+                r.retry,
                 extra.len(),
                 ms(p.quiet_period)
             )
@@ -390,6 +432,7 @@ async fn until_202(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
 #[then(expr = "TPP {tpp}'s receiver gets one push and no retry")]
 async fn one_push(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     let got = first_push(w, &tpp.0).await?;
+    let r = rules(w);
     let extra = w.quiet(&label(&tpp.0, false), 1, None).await?;
     if extra.is_empty() {
         return Ok(());
@@ -397,12 +440,14 @@ async fn one_push(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     let first = got.first().map(|r| r.answered);
     Err(match first {
         Some(Answer::Status(s)) if s < 300 => format!(
-            "R-05: the push was acknowledged with {s}, yet the bank pushed {} more time(s)",
+            "{}: the push was acknowledged with {s}, yet the bank pushed {} more time(s)",
+            r.ack,
             extra.len()
         ),
         _ => format!(
-            "R-08: a push answered {} was retried {} time(s); the bank declares 4xx final \
+            "{}: a push answered {} was retried {} time(s); the bank declares 4xx final \
              (push.retries_4xx = false)",
+            r.retry,
             answers(&got[..1]),
             extra.len()
         ),
@@ -417,8 +462,9 @@ async fn retry_after_hold(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     let got = w.await_pushes(&label(&tpp.0, false), 2, wait).await?;
     if got.len() < 2 {
         return Err(format!(
-            "R-08: an attempt left unanswered past the bank's request timeout was not retried \
+            "{}: an attempt left unanswered past the bank's request timeout was not retried \
              within {} ms",
+            rules(w).retry,
             ms(wait)
         ));
     }
@@ -433,8 +479,17 @@ async fn no_push(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     if got.is_empty() {
         return Ok(());
     }
+    let r = rules(w);
+    // Another TPP's event is an isolation breach; the TPP's own unsubscribed type a routing one.
+    let rule = if w.dialect_fired.iter().any(|(t, _)| *t == tpp.0)
+        || w.triggered.iter().any(|t| t.tpp == tpp.0)
+    {
+        r.deliver
+    } else {
+        r.isolation
+    };
     Err(format!(
-        "R-02: {} push(es) reached TPP {}'s CallbackUrl although no event it subscribed to \
+        "{rule}: {} push(es) reached TPP {}'s CallbackUrl although no event it subscribed to \
          happened; first: {}",
         got.len(),
         tpp.0,
@@ -457,7 +512,8 @@ async fn none_after_change(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
         return Ok(());
     }
     Err(format!(
-        "R-02: {} push(es) reached the old CallbackUrl after the subscription no longer named it",
+        "{}: {} push(es) reached the old CallbackUrl after the subscription no longer named it",
+        rules(w).stop,
         late.len()
     ))
 }
@@ -521,6 +577,10 @@ mod tests {
         }
     }
 
+    fn spacing_problems_r08(p: &PushPolicy, got: &[Received]) -> Vec<String> {
+        spacing_problems(p, got, "R-08")
+    }
+
     fn at(offsets_ms: &[u64]) -> Vec<Received> {
         let start = Instant::now();
         offsets_ms
@@ -540,13 +600,13 @@ mod tests {
     fn retries_are_judged_against_the_declared_schedule() {
         let ms = |v: u64| Duration::from_millis(v);
         let p = policy(RetrySpacing::Schedule(vec![ms(300), ms(600)]));
-        assert!(spacing_problems(&p, &at(&[0, 300, 900])).is_empty());
+        assert!(spacing_problems_r08(&p, &at(&[0, 300, 900])).is_empty());
         // 10 % early and 10 % + slack late are still on time.
-        assert!(spacing_problems(&p, &at(&[0, 271, 1_031])).is_empty());
-        let early = spacing_problems(&p, &at(&[0, 5, 10]));
+        assert!(spacing_problems_r08(&p, &at(&[0, 271, 1_031])).is_empty());
+        let early = spacing_problems_r08(&p, &at(&[0, 5, 10]));
         assert_eq!(early.len(), 2, "{early:?}");
         assert!(early[0].starts_with("R-08: retry 1 came 5 ms"));
-        let late = spacing_problems(&p, &at(&[0, 300, 2_000]));
+        let late = spacing_problems_r08(&p, &at(&[0, 300, 2_000]));
         assert!(late[0].contains("at most 760 ms"), "{late:?}");
     }
 
@@ -556,9 +616,9 @@ mod tests {
             min: Duration::from_millis(100),
             max: Duration::from_millis(1_000),
         });
-        assert!(spacing_problems(&p, &at(&[0, 100, 1_100])).is_empty());
-        assert_eq!(spacing_problems(&p, &at(&[0, 20])).len(), 1);
+        assert!(spacing_problems_r08(&p, &at(&[0, 100, 1_100])).is_empty());
+        assert_eq!(spacing_problems_r08(&p, &at(&[0, 20])).len(), 1);
         let undeclared = policy(RetrySpacing::Undeclared);
-        assert!(spacing_problems(&undeclared, &at(&[0, 1])).is_empty());
+        assert!(spacing_problems_r08(&undeclared, &at(&[0, 1])).is_empty());
     }
 }

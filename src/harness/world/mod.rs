@@ -88,8 +88,10 @@ mod push;
 mod recording;
 mod resources;
 mod tracking;
+mod yapily;
 
 pub use push::{Mailbox, label};
+pub use yapily::Creds;
 
 pub use recording::set_errs;
 
@@ -118,6 +120,12 @@ pub struct HarnessWorld {
     pub findings: Vec<Seen>,
     /// The scenario's mailboxes at the callback receiver, by label (`A`, `A2`, `B`).
     pub mailboxes: HashMap<String, Mailbox>,
+    /// Dialect events the scenario triggered: (TPP, event type id).
+    pub dialect_fired: Vec<(String, String)>,
+    /// Every problem found in a dialect webhook (kept for the assertions of its own rules).
+    pub push_problems: Vec<String>,
+    /// `jti`s of webhook signatures seen in this scenario (JWD-07).
+    pub signature_jtis: HashSet<String>,
 }
 
 impl std::fmt::Debug for HarnessWorld {
@@ -150,6 +158,9 @@ impl HarnessWorld {
             rules: Vec::new(),
             findings: Vec::new(),
             mailboxes: HashMap::new(),
+            dialect_fired: Vec::new(),
+            push_problems: Vec::new(),
+            signature_jtis: HashSet::new(),
         }
     }
 

@@ -167,8 +167,18 @@ impl HarnessWorld {
         let aud = self.tpp(&m.tpp).await?.id.aud.clone();
         let mut problems = Vec::new();
         let mut kept = Vec::new();
+        let yapily = ctx.profile.dialect == crate::harness::profile::Dialect::Yapily;
         for r in got.iter().skip(m.checked) {
             let mut ex = push_exchange(r, &m.url);
+            if yapily {
+                let (foreign, found) = self.check_yapily_push(&m.tpp, &aud, r).await;
+                problems.extend(self.triage(found, Some(&ex)));
+                self.evidence.push(ex);
+                if !foreign {
+                    kept.push(r.clone());
+                }
+                continue;
+            }
             let token = r.body_text();
             if let Some(claims) = push_claims(&token)
                 && self.foreign(&m.tpp, &aud, &claims)
@@ -255,7 +265,7 @@ fn push_claims(token: &str) -> Option<Value> {
 }
 
 /// A push as report evidence: the bank's request and the receiver's answer.
-fn push_exchange(r: &Received, registered: &str) -> Exchange {
+pub(super) fn push_exchange(r: &Received, registered: &str) -> Exchange {
     let origin = url::Url::parse(registered)
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default();
