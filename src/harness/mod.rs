@@ -7,6 +7,7 @@ pub mod catalogue;
 pub mod client;
 pub mod context;
 pub mod features;
+pub mod mtls_pass;
 pub mod outcome;
 pub mod plan;
 pub mod preflight;

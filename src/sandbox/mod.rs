@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod faults;
 pub mod http;
+pub mod mtls;
 pub mod notify;
 pub mod personality;
 pub mod polling;
@@ -20,6 +21,7 @@ pub mod push;
 pub mod server;
 pub mod store;
 pub mod subscriptions;
+pub mod tls;
 pub mod validate;
 
 pub use app::{AppState, Sandbox};

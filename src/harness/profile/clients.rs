@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use super::{
-    ClientAuth, Clients, ProfileError, Registration, RegistrationFile, TppConfig, TppFile,
-    absolute_url, err, one_of, read,
+    ClientAuth, Clients, ProfileError, Registration, RegistrationAuth, RegistrationFile, TppConfig,
+    TppFile, absolute_url, err, one_of, read,
 };
 use crate::model::bank::SpecVersion;
 
@@ -30,11 +30,19 @@ pub(super) fn clients(
             );
         }
         (Some(r), true) => {
-            let secret_post = one_of(
+            let auth = one_of(
                 "registration.auth_method",
                 r.auth_method.as_deref(),
-                false,
-                &[("client_secret_basic", false), ("client_secret_post", true)],
+                RegistrationAuth::SecretBasic,
+                &[
+                    ("client_secret_basic", RegistrationAuth::SecretBasic),
+                    ("client_secret_post", RegistrationAuth::SecretPost),
+                    ("tls_client_auth", RegistrationAuth::TlsClientAuth),
+                    (
+                        "self_signed_tls_client_auth",
+                        RegistrationAuth::SelfSignedTlsClientAuth,
+                    ),
+                ],
             )?;
             Clients::Register(Registration {
                 endpoint: absolute_url("registration.endpoint", base_url, &r.endpoint)?,
@@ -42,7 +50,7 @@ pub(super) fn clients(
                     .scope
                     .unwrap_or_else(|| "accounts payments fundsconfirmations eventpolling".into()),
                 restricted_scope: r.restricted_scope,
-                secret_post,
+                auth,
             })
         }
         (None, true) => {
