@@ -120,14 +120,14 @@ impl TlsConfig {
     ) -> Result<Option<TlsConfig>, String> {
         let file = file.unwrap_or_default();
         let in_dir = |p: &String| dir.map_or_else(|| PathBuf::from(p), |d| d.join(p));
-        let pick =
-            |flag: &Option<PathBuf>, field: &Option<String>, name: &str, field_name: &str| match (
-                flag, field,
-            ) {
-                (Some(f), _) => Some((f.clone(), format!("--{name} {}", f.display()))),
-                (None, Some(p)) => Some((in_dir(p), format!("config field tls.{field_name}"))),
-                (None, None) => None,
-            };
+        let pick = |flag: &Option<PathBuf>,
+                    field: &Option<String>,
+                    name: &str,
+                    field_name: &str| match (flag, field) {
+            (Some(f), _) => Some((f.clone(), format!("--{name} {}", f.display()))),
+            (None, Some(p)) => Some((in_dir(p), format!("config field tls.{field_name}"))),
+            (None, None) => None,
+        };
         let cert = pick(&flags.cert, &file.cert, "tls-cert", "cert");
         let key = pick(&flags.key, &file.key, "tls-key", "key");
         let ca = pick(&flags.client_ca, &file.client_ca, "client-ca", "client_ca");
