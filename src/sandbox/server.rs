@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -82,7 +82,11 @@ pub async fn serve(state: AppState, listener: TcpListener) {
         .max(state.cfg.long_poll_timeout + Duration::from_secs(1));
     let router = super::http::router(state.clone());
     let service = TowerToHyperService::new(router.clone());
-    let tls = state.cfg.tls.as_ref().map(|t| (t.clone(), t.acceptor()));
+    let tls = state.cfg.tls.as_ref().map(|t| Handshake {
+        tls: t.clone(),
+        acceptor: t.acceptor(),
+        timeout: limits.header_read_timeout,
+    });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -117,26 +121,8 @@ pub async fn serve(state: AppState, listener: TcpListener) {
         let _ = stream.set_nodelay(true);
         let slot = ConnectionSlot::take(&active);
         let io = IdleIo::new(stream, idle);
-        if let Some((tls, acceptor)) = &tls {
-            let handshake = Handshake {
-                tls: tls.clone(),
-                acceptor: acceptor.clone(),
-                timeout: limits.header_read_timeout,
-            };
-            let (builder, router, watcher) = (builder.clone(), router.clone(), graceful.watcher());
-            tokio::spawn(async move {
-                if let Some((io, peer)) = handshake.run(io).await {
-                    let service = TowerToHyperService::new(router.map_request(
-                        move |mut req: axum::extract::Request<hyper::body::Incoming>| {
-                            req.extensions_mut().insert(peer.clone());
-                            req
-                        },
-                    ));
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-                    let _ = watcher.watch(conn.into_owned()).await;
-                }
-                drop(slot);
-            });
+        if let Some(handshake) = &tls {
+            handshake.spawn(io, slot, &builder, &router, graceful.watcher());
             continue;
         }
         let conn = builder
@@ -159,6 +145,7 @@ pub async fn serve(state: AppState, listener: TcpListener) {
 /// A TLS handshake bounded by the header read timeout, so a client that connects and stays
 /// silent (or stops half-way) holds its connection slot no longer than one sending half a
 /// request would.
+#[derive(Clone)]
 struct Handshake {
     tls: TlsConfig,
     acceptor: tokio_rustls::TlsAcceptor,
@@ -166,6 +153,32 @@ struct Handshake {
 }
 
 impl Handshake {
+    /// Serves one TLS connection in its own task: the handshake, then HTTP with the client
+    /// certificate on every request, watched by the graceful shutdown like any connection.
+    fn spawn(
+        &self,
+        io: IdleIo,
+        slot: ConnectionSlot,
+        builder: &auto::Builder<TokioExecutor>,
+        router: &axum::Router,
+        watcher: Watcher,
+    ) {
+        let (handshake, builder, router) = (self.clone(), builder.clone(), router.clone());
+        tokio::spawn(async move {
+            if let Some((io, peer)) = handshake.run(io).await {
+                let service = TowerToHyperService::new(router.map_request(
+                    move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                        req.extensions_mut().insert(peer.clone());
+                        req
+                    },
+                ));
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+                let _ = watcher.watch(conn.into_owned()).await;
+            }
+            drop(slot);
+        });
+    }
+
     /// The encrypted stream and the client certificate it presented, or `None` (logged at
     /// debug: failed handshakes are the client's business) when the handshake failed.
     async fn run(self, io: IdleIo) -> Option<(TlsStream<IdleIo>, PeerCert)> {

@@ -83,6 +83,19 @@ async fn mtls_tpp(bank: &TestBank, meta: Value) -> Tpp {
     }
 }
 
+/// `POST /token` for `client_id` alone, over `http`'s own connection (and certificate).
+async fn token_over(http: &reqwest::Client, bank: &TestBank, client_id: &str) -> Resp {
+    Resp::of(
+        http.post(format!("{}/token", bank.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+            ])),
+    )
+    .await
+}
+
 /// The claims of a JWT, unverified.
 fn claims(token: &str) -> Value {
     let payload = token.split('.').nth(1).expect("a JWT");
@@ -190,15 +203,7 @@ async fn tls_client_auth_gets_a_bound_token_that_needs_its_certificate() {
     assert_eq!(tpp.poll_now().await.keys(), [jti.as_str()]);
     // Another certificate, or none, does not authenticate the client at /token.
     for http in [client(&pki, None), client(&pki, Some(&other))] {
-        let r = Resp::of(
-            http.post(format!("{}/token", bank.url))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(form(&[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", &tpp.client_id),
-                ])),
-        )
-        .await;
+        let r = token_over(&http, &bank, &tpp.client_id).await;
         r.expect(401);
         assert_eq!(r.json()["error"], "invalid_client");
     }
@@ -232,17 +237,9 @@ async fn self_signed_tls_client_auth_matches_the_registered_certificate() {
     tpp.poll_now().await;
     // Another self-signed certificate is not the registered one.
     let stranger = DevIdentity::self_signed("self-signed tpp").unwrap();
-    let r = Resp::of(
-        client(&pki, Some(&stranger))
-            .post(format!("{}/token", bank.url))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", &tpp.client_id),
-            ])),
-    )
-    .await;
-    r.expect(401);
+    token_over(&client(&pki, Some(&stranger)), &bank, &tpp.client_id)
+        .await
+        .expect(401);
     // Registration needs the certificate in x5c.
     bank.register(
         json!({"token_endpoint_auth_method": "self_signed_tls_client_auth", "jwks": tpp_jwks()}),

@@ -5,10 +5,40 @@
 use std::path::Path;
 
 use super::{
-    ClientAuth, Clients, ProfileError, Registration, RegistrationAuth, RegistrationFile, TppConfig,
-    TppFile, absolute_url, err, one_of, read,
+    ClientAuth, Clients, ProfileError, Registration, RegistrationFile, TppConfig, TppFile,
+    absolute_url, err, one_of, read,
 };
 use crate::model::bank::SpecVersion;
+
+/// The `token_endpoint_auth_method` registered clients use (`registration.auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationAuth {
+    SecretBasic,
+    SecretPost,
+    /// RFC 8705 §2.1: the profile's CA-issued client certificate, registered by subject DN.
+    TlsClientAuth,
+    /// RFC 8705 §2.2: the profile's client certificate, registered in the client's `jwks`.
+    SelfSignedTlsClientAuth,
+}
+
+impl RegistrationAuth {
+    pub fn name(self) -> &'static str {
+        match self {
+            RegistrationAuth::SecretBasic => "client_secret_basic",
+            RegistrationAuth::SecretPost => "client_secret_post",
+            RegistrationAuth::TlsClientAuth => "tls_client_auth",
+            RegistrationAuth::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
+        }
+    }
+
+    /// The client certificate of `[target]` authenticates the client.
+    pub fn uses_certificate(self) -> bool {
+        matches!(
+            self,
+            RegistrationAuth::TlsClientAuth | RegistrationAuth::SelfSignedTlsClientAuth
+        )
+    }
+}
 
 /// Validates `[registration]` or the `[[tpp]]` tables (files relative to `dir`).
 pub(super) fn clients(

@@ -17,6 +17,7 @@ mod file;
 mod sandbox;
 mod trigger;
 
+pub use clients::RegistrationAuth;
 pub use sandbox::sandbox_profile_toml;
 
 /// A bad profile: the message names the field (exit code 2).
@@ -110,36 +111,6 @@ pub struct Registration {
     pub scope: String,
     pub restricted_scope: Option<String>,
     pub auth: RegistrationAuth,
-}
-
-/// The `token_endpoint_auth_method` registered clients use (`registration.auth_method`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RegistrationAuth {
-    SecretBasic,
-    SecretPost,
-    /// RFC 8705 §2.1: the profile's CA-issued client certificate, registered by subject DN.
-    TlsClientAuth,
-    /// RFC 8705 §2.2: the profile's client certificate, registered in the client's `jwks`.
-    SelfSignedTlsClientAuth,
-}
-
-impl RegistrationAuth {
-    pub fn name(self) -> &'static str {
-        match self {
-            RegistrationAuth::SecretBasic => "client_secret_basic",
-            RegistrationAuth::SecretPost => "client_secret_post",
-            RegistrationAuth::TlsClientAuth => "tls_client_auth",
-            RegistrationAuth::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
-        }
-    }
-
-    /// The client certificate of `[target]` authenticates the client.
-    pub fn uses_certificate(self) -> bool {
-        matches!(
-            self,
-            RegistrationAuth::TlsClientAuth | RegistrationAuth::SelfSignedTlsClientAuth
-        )
-    }
 }
 
 /// Where TPP clients come from.
