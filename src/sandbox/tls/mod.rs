@@ -323,3 +323,55 @@ impl ClientCertVerifier for Verifier {
         self.algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_and_the_flags_merge_and_a_client_ca_asks_for_certificates() {
+        let pki = dev::DevPki::generate().unwrap();
+        let dir = std::env::temp_dir().join(format!("obevents-tls-unit-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("s.pem"), &pki.server.cert_pem).unwrap();
+        std::fs::write(dir.join("s.key"), &pki.server.key_pem).unwrap();
+        std::fs::write(dir.join("ca.pem"), &pki.ca_pem).unwrap();
+        let file = |ca: bool| TlsFile {
+            cert: Some("s.pem".into()),
+            key: Some("s.key".into()),
+            client_ca: ca.then(|| "ca.pem".into()),
+            ..Default::default()
+        };
+        let none = TlsFlags::default();
+        let t = TlsConfig::resolve(Some(file(false)), &none, Some(&dir))
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.client_auth, ClientAuthMode::None);
+        assert!(t.auth_methods().is_empty());
+        let t = TlsConfig::resolve(Some(file(true)), &none, Some(&dir))
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.client_auth, ClientAuthMode::Optional);
+        assert_eq!(
+            t.auth_methods(),
+            ["tls_client_auth", "self_signed_tls_client_auth"]
+        );
+        let required = TlsFlags {
+            client_auth: Some(ClientAuthMode::Required),
+            ..Default::default()
+        };
+        let t = TlsConfig::resolve(Some(file(true)), &required, Some(&dir))
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.client_auth, ClientAuthMode::Required);
+        assert!(TlsConfig::resolve(None, &none, None).unwrap().is_none());
+        let e = TlsConfig::resolve(None, &required, None).unwrap_err();
+        assert!(e.contains("--tls-cert"), "{e}");
+        // A key that is not the certificate's.
+        let other = dev::DevPki::generate().unwrap();
+        std::fs::write(dir.join("s.key"), &other.server.key_pem).unwrap();
+        let e = TlsConfig::resolve(Some(file(false)), &none, Some(&dir)).unwrap_err();
+        assert!(e.contains("TLS certificate and key"), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
