@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::sandbox::tls::{ClientAuthMode, TlsFlags};
 use crate::sandbox::{Bank, Fault};
 
 /// Open Banking event notifications: a mock bank sandbox and a conformance harness.
@@ -50,6 +51,31 @@ pub struct SandboxArgs {
     /// Print every fault with the rules it violates, then exit.
     #[arg(long)]
     pub list_faults: bool,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) that vouch for client certificates (mutual TLS,
+    /// `tls_client_auth`); asks for client certificates (--client-auth optional) by default.
+    #[arg(long, value_name = "PEM")]
+    pub client_ca: Option<PathBuf>,
+    /// Whether the TLS handshake asks for a client certificate.
+    #[arg(long, value_enum)]
+    pub client_auth: Option<ClientAuthMode>,
+}
+
+impl SandboxArgs {
+    /// The TLS flags, to merge over the config file's `[tls]`.
+    pub fn tls_flags(&self) -> TlsFlags {
+        TlsFlags {
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+            client_ca: self.client_ca.clone(),
+            client_auth: self.client_auth,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

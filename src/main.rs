@@ -76,10 +76,11 @@ fn main() -> ExitCode {
                     print!("{}", sandbox::faults::listing());
                     return ExitCode::SUCCESS;
                 }
-                let cfg = match sandbox::SandboxConfig::load(
+                let cfg = match sandbox::SandboxConfig::load_with_tls(
                     args.config.as_deref(),
                     args.bank,
                     &args.faults,
+                    &args.tls_flags(),
                 ) {
                     Ok(c) => c,
                     Err(e) => {

@@ -19,7 +19,8 @@
 //! - `connections`: timeouts and the connection cap;
 //! - `malformed`: a malformed-input matrix over every endpoint with a body;
 //! - `bounds`: bounded work per request (array bounds, error bodies);
-//! - `tenancy`: helpers act on a TPP only with its token or the admin credential.
+//! - `tenancy`: helpers act on a TPP only with its token or the admin credential;
+//! - `tls`: HTTPS, mutual TLS, RFC 8705 client authentication and certificate-bound tokens.
 
 /// This binary runs every sandbox on SQLite; `sandbox_pg.rs` runs the same tests on PostgreSQL.
 const ENGINE: common::Engine = common::Engine::Sqlite;
@@ -60,3 +61,5 @@ mod regressions;
 mod subscriptions;
 #[path = "sandbox/tenancy.rs"]
 mod tenancy;
+#[path = "sandbox/tls.rs"]
+mod tls;

@@ -12,9 +12,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::client::{self, Exchange, Request};
-use super::profile::{ClientAuth, Clients, Profile, TppConfig};
+use super::profile::{ClientAuth, Clients, Profile, RegistrationAuth, TppConfig};
 use super::schema::Schemas;
 use crate::jose::{self, Alg, SigningKey};
+use rustls_pki_types::pem::PemObject as _;
 
 /// Run-wide state. Scenarios hold it through an `Arc`.
 pub struct RunContext {
@@ -219,9 +220,10 @@ impl RunContext {
             jwk.set_key_id(self.signing_kid.clone());
             body["jwks"] = jose::jwks_json(&[&jwk]);
         }
-        if reg.secret_post {
-            body["token_endpoint_auth_method"] = json!("client_secret_post");
+        if reg.auth != RegistrationAuth::SecretBasic {
+            body["token_endpoint_auth_method"] = json!(reg.auth.name());
         }
+        self.certificate_metadata(reg.auth, &mut body)?;
         let ex = client::send(
             &self.http,
             Request::new(Method::POST, &reg.endpoint).json(&body),
@@ -231,17 +233,19 @@ impl RunContext {
             return Err(format!("client registration failed: {}", ex.summary()));
         }
         let v = ex.json().unwrap_or(Value::Null);
-        let (Some(id), Some(secret)) = (v["client_id"].as_str(), v["client_secret"].as_str())
-        else {
+        let secret = v["client_secret"].as_str();
+        let (Some(id), Some(auth)) = (
+            v["client_id"].as_str(),
+            match reg.auth {
+                RegistrationAuth::SecretBasic => secret.map(|s| ClientAuth::SecretBasic(s.into())),
+                RegistrationAuth::SecretPost => secret.map(|s| ClientAuth::SecretPost(s.into())),
+                _ => Some(ClientAuth::TlsClientAuth),
+            },
+        ) else {
             return Err(format!(
                 "registration answer lacks client_id/client_secret: {}",
                 ex.summary()
             ));
-        };
-        let auth = if reg.secret_post {
-            ClientAuth::SecretPost(secret.into())
-        } else {
-            ClientAuth::SecretBasic(secret.into())
         };
         let polling_scope = match self.profile.spec_version {
             crate::model::bank::SpecVersion::V3_1_2 => "eventpolling",
@@ -260,6 +264,38 @@ impl RunContext {
             },
             ex,
         ))
+    }
+
+    /// RFC 8705 client metadata for the certificate methods: the subject DN of the profile's
+    /// client certificate (`tls_client_auth`), or the certificate in `x5c` of a key added to
+    /// the client's `jwks` (`self_signed_tls_client_auth`).
+    fn certificate_metadata(&self, auth: RegistrationAuth, body: &mut Value) -> Result<(), String> {
+        if !auth.uses_certificate() {
+            return Ok(());
+        }
+        let pem = self
+            .profile
+            .tls
+            .client_cert_pem
+            .as_deref()
+            .unwrap_or_default();
+        let der = rustls_pki_types::CertificateDer::pem_slice_iter(pem)
+            .next()
+            .and_then(Result::ok)
+            .ok_or("target.client_cert holds no PEM certificate")?;
+        if auth == RegistrationAuth::TlsClientAuth {
+            let dn = crate::sandbox::tls::cert::subject_dn(&der)
+                .ok_or("target.client_cert: cannot read the certificate's subject")?;
+            body["tls_client_auth_subject_dn"] = json!(dn);
+            return Ok(());
+        }
+        let jwk = crate::sandbox::tls::cert::certificate_jwk(&der)
+            .ok_or("target.client_cert: the certificate's key is not RSA or EC P-256")?;
+        match body["jwks"]["keys"].as_array_mut() {
+            Some(keys) => keys.push(jwk),
+            None => body["jwks"] = json!({ "keys": [jwk] }),
+        }
+        Ok(())
     }
 
     /// A bearer token for `tpp` with `scope`: its static token, none (empty) when the API needs

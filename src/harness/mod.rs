@@ -8,6 +8,7 @@ pub mod client;
 pub mod context;
 pub mod dialects;
 pub mod features;
+pub mod mtls_pass;
 pub mod outcome;
 pub mod plan;
 pub mod preflight;

@@ -459,6 +459,7 @@ async fn run_cli_inner(args: TestArgs) -> Result<u8, ConfigError> {
         None => FeatureSource::Embedded,
     };
     let mut embedded = None;
+    let mut mtls_pass = None;
     let profile = match &args.profile {
         Some(path) => {
             Profile::load(path, args.base_url.as_deref()).map_err(|e| ConfigError(e.to_string()))?
@@ -490,6 +491,11 @@ async fn run_cli_inner(args: TestArgs) -> Result<u8, ConfigError> {
             .map_err(|e| ConfigError(e.to_string()))?;
             tracing::info!("testing the embedded sandbox ({bank}) at {}", sandbox.url());
             embedded = Some(sandbox);
+            // The HTTPS + mTLS pass belongs to the whole suite; a run narrowed by --tags or
+            // its own features is about those scenarios only.
+            if args.tags.is_none() && args.features.is_none() {
+                mtls_pass = Some(cfg);
+            }
             profile
         }
     };
@@ -505,7 +511,12 @@ async fn run_cli_inner(args: TestArgs) -> Result<u8, ConfigError> {
     if let Some(s) = embedded {
         s.stop().await;
     }
-    let outcome = outcome?;
+    let mut outcome = outcome?;
+    let stop = args.fail_fast && outcome.exit_code() != 0;
+    if let Some(cfg) = mtls_pass.filter(|_| !stop) {
+        let pass = super::mtls_pass::run(cfg, args.concurrency, args.fail_fast).await?;
+        super::mtls_pass::merge(&mut outcome, pass);
+    }
     let catalogue = super::catalogue::Catalogue::embedded().map_err(ConfigError)?;
     report::write_all(
         &outcome,

@@ -104,7 +104,7 @@ impl AppState {
         let base_url = cfg
             .public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{bound}"));
+            .unwrap_or_else(|| format!("{}://{bound}", cfg.scheme()));
         let issuer = cfg.issuer.clone().unwrap_or_else(|| base_url.clone());
         let ob_header = ObHeader {
             iss: cfg.org_id.clone(),
@@ -183,9 +183,9 @@ impl Sandbox {
         })
     }
 
-    /// `http://ADDR`.
+    /// `http://ADDR`, or `https://ADDR` with TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.state.cfg.scheme(), self.addr)
     }
 
     /// Stops accepting, lets in-flight requests finish, and waits for the server to end.

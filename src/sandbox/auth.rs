@@ -1,7 +1,8 @@
 //! The sandbox authorisation server's domain: client registration (RFC 7591 subset), client
 //! authentication (`client_secret_basic`, `client_secret_post`, `private_key_jwt`) and
 //! client-credentials access tokens (self-contained HS256 JWTs, so validating one costs no
-//! database read; the HMAC secret is persisted, so tokens outlive a restart).
+//! database read; the HMAC secret is persisted, so tokens outlive a restart). The mTLS methods
+//! and certificate-bound tokens (RFC 8705) are in [`super::mtls`].
 
 use josekit::jws::HS256;
 use josekit::jwt::{self, JwtPayload};
@@ -11,7 +12,9 @@ use sha2::{Digest, Sha256};
 use super::app::AppState;
 use super::config::parse_scopes;
 use super::domain::Client;
+use super::mtls;
 use super::store::StoreError;
+use super::tls::ClientCert;
 use crate::jose;
 
 /// An authenticated TPP, as access-token validation yields it.
@@ -19,6 +22,8 @@ use crate::jose;
 pub struct Tpp {
     pub client_id: String,
     pub scopes: Vec<String>,
+    /// The `x5t#S256` the token is bound to (RFC 8705 §3), if it was issued over mTLS.
+    pub cnf: Option<String>,
 }
 
 impl Tpp {
@@ -120,6 +125,10 @@ pub enum ClientCredentials {
         client_id: Option<String>,
         assertion: String,
     },
+    /// `client_id` alone: the connection's certificate authenticates (RFC 8705 §2).
+    Certificate {
+        client_id: String,
+    },
 }
 
 impl ClientCredentials {
@@ -128,6 +137,7 @@ impl ClientCredentials {
         match self {
             ClientCredentials::Secret { client_id, .. } => Some(client_id),
             ClientCredentials::Assertion { client_id, .. } => client_id.as_deref(),
+            ClientCredentials::Certificate { client_id } => Some(client_id),
         }
     }
 }
@@ -171,6 +181,8 @@ impl AppState {
                     jwks: c.jwks.clone(),
                     created_at: now(),
                     seeded: true,
+                    auth_method: "client_secret_basic".into(),
+                    tls_subject_dn: None,
                 })
                 .await?;
         }
@@ -229,8 +241,10 @@ impl AppState {
             }
             Some(_) => return Err(bad("jwks must be a JWKS object".into())),
         };
-        // The token endpoint accepts every supported method from any client; the registered
-        // one is validated and echoed (RFC 7591 §3.2.1), not enforced.
+        // The token endpoint accepts every secret and assertion method from any client that
+        // has a secret or a jwks; the registered one is validated and echoed (RFC 7591
+        // §3.2.1), not enforced. A certificate method is enforced: such a client gets no
+        // usable secret.
         let auth_method = match obj.get("token_endpoint_auth_method") {
             None => "client_secret_basic".to_string(),
             Some(Value::String(m))
@@ -238,6 +252,8 @@ impl AppState {
                     "client_secret_basic",
                     "client_secret_post",
                     "private_key_jwt",
+                    mtls::TLS_CLIENT_AUTH,
+                    mtls::SELF_SIGNED,
                 ]
                 .contains(&m.as_str()) =>
             {
@@ -252,6 +268,8 @@ impl AppState {
         if auth_method == "private_key_jwt" && jwks.is_none() {
             return Err(bad("private_key_jwt needs a jwks".into()));
         }
+        let tls_subject_dn =
+            mtls::registration(&auth_method, obj, jwks.as_deref(), self.cfg.tls.as_ref())?;
         let client_secret = random_token(24);
         let client = Client {
             client_id: uuid::Uuid::new_v4().to_string(),
@@ -261,6 +279,8 @@ impl AppState {
             seeded: false,
             jwks,
             created_at: now(),
+            auth_method: auth_method.clone(),
+            tls_subject_dn,
         };
         self.store.upsert_client(&client).await?;
         Ok(Registered {
@@ -271,11 +291,13 @@ impl AppState {
     }
 
     /// Authenticates a client at the token endpoint and issues a client-credentials token.
-    /// `scope` must be a subset of the client's scopes; absent means all of them.
+    /// `scope` must be a subset of the client's scopes; absent means all of them. A token
+    /// asked for over a connection with a client certificate is bound to it (RFC 8705 §3).
     pub async fn issue_token(
         &self,
         creds: ClientCredentials,
         scope: Option<&str>,
+        cert: Option<&ClientCert>,
     ) -> Result<IssuedToken, OAuthError> {
         let named = creds.client_id().map(str::to_string);
         if let Some(id) = &named
@@ -293,7 +315,7 @@ impl AppState {
                 )
             });
         }
-        let client = match self.authenticate_client(creds).await {
+        let client = match self.authenticate_client(creds, cert).await {
             Ok(c) => c,
             Err(e) => {
                 if let (Some(id), "invalid_client") = (&named, e.error) {
@@ -332,6 +354,9 @@ impl AppState {
         let _ = payload.set_claim("iat", Some(Value::from(issued)));
         let _ = payload.set_claim("exp", Some(Value::from(exp)));
         let _ = payload.set_claim("scope", Some(Value::String(scopes.join(" "))));
+        if let Some(cert) = cert {
+            let _ = payload.set_claim("cnf", Some(mtls::cnf_claim(cert)));
+        }
         let signer = HS256
             .signer_from_bytes(&self.token_secret)
             .map_err(|e| OAuthError::new("server_error", e.to_string()))?;
@@ -345,9 +370,18 @@ impl AppState {
         })
     }
 
-    async fn authenticate_client(&self, creds: ClientCredentials) -> Result<Client, OAuthError> {
+    async fn authenticate_client(
+        &self,
+        creds: ClientCredentials,
+        cert: Option<&ClientCert>,
+    ) -> Result<Client, OAuthError> {
         let invalid = || OAuthError::new("invalid_client", "client authentication failed");
         match creds {
+            ClientCredentials::Certificate { client_id } => {
+                let client = self.store.client(&client_id).await?.ok_or_else(invalid)?;
+                mtls::authenticate(&client, cert)?;
+                Ok(client)
+            }
             ClientCredentials::Secret { client_id, secret } => {
                 let client = self.store.client(&client_id).await?.ok_or_else(invalid)?;
                 if client.secret_hash != hash_secret(&secret) {
@@ -420,24 +454,31 @@ impl AppState {
         }
     }
 
-    /// Validates a bearer token: signature, expiry. `None` for anything not a valid token.
+    /// The TPP a bearer token stands for, if it is ours, unexpired, its client still exists
+    /// (a `[[clients]]` entry removed from the config stops working after a restart), and,
+    /// for a certificate-bound token, `cert` is the certificate it is bound to.
     /// Verified tokens are remembered until they expire, so a busy TPP's requests skip the
-    /// HMAC and JSON work (the poll path is the hot path, DESIGN.md §6).
-    /// The TPP a bearer token stands for, if it is ours, unexpired, and its client still
-    /// exists (a `[[clients]]` entry removed from the config stops working after a restart).
-    /// Verified tokens are cached; the cache is per process and safe to lose.
-    pub async fn validate_token(&self, token: &str) -> Result<Option<Tpp>, StoreError> {
-        if let Some(tpp) = self.tokens.get(token) {
-            return Ok(Some(tpp));
-        }
-        let Some((tpp, exp)) = self.verify_token(token) else {
-            return Ok(None);
+    /// HMAC and JSON work (the poll path is the hot path, DESIGN.md §6); the cache holds the
+    /// binding with the token, and the binding is checked on every call, cached or not.
+    pub async fn validate_token(
+        &self,
+        token: &str,
+        cert: Option<&ClientCert>,
+    ) -> Result<Option<Tpp>, StoreError> {
+        let tpp = match self.tokens.get(token) {
+            Some(tpp) => tpp,
+            None => {
+                let Some((tpp, exp)) = self.verify_token(token) else {
+                    return Ok(None);
+                };
+                if self.store.client(&tpp.client_id).await?.is_none() {
+                    return Ok(None);
+                }
+                self.tokens.put(token, tpp.clone(), exp);
+                tpp
+            }
         };
-        if self.store.client(&tpp.client_id).await?.is_none() {
-            return Ok(None);
-        }
-        self.tokens.put(token, tpp.clone(), exp);
-        Ok(Some(tpp))
+        Ok(mtls::binding_holds(tpp.cnf.as_deref(), cert).then_some(tpp))
     }
 
     fn verify_token(&self, token: &str) -> Option<(Tpp, std::time::SystemTime)> {
@@ -455,7 +496,15 @@ impl AppState {
             .and_then(Value::as_str)
             .map(|s| s.split_whitespace().map(String::from).collect())
             .unwrap_or_default();
-        Some((Tpp { client_id, scopes }, exp))
+        let cnf = mtls::bound_thumbprint(&payload);
+        Some((
+            Tpp {
+                client_id,
+                scopes,
+                cnf,
+            },
+            exp,
+        ))
     }
 }
 

@@ -10,6 +10,7 @@ use super::faults::{Fault, Faults};
 use super::personality::{Bank, Personality};
 use super::push::PushConfig;
 use super::server::ServerLimits;
+use super::tls::{TlsConfig, TlsFile, TlsFlags};
 
 /// The config file, field by field as documented in the README. Unknown keys are errors so a
 /// typo never silently falls back to a default.
@@ -37,6 +38,7 @@ pub struct ConfigFile {
     pub idle_timeout_ms: Option<u64>,
     pub max_connections: Option<usize>,
     pub listen_backlog: Option<u32>,
+    pub tls: Option<TlsFile>,
 }
 
 /// `[push]`: the retry policy of real-time push and where pushes may go.
@@ -119,6 +121,8 @@ pub struct SandboxConfig {
     pub clients: Vec<SeedClient>,
     pub push: PushConfig,
     pub server: ServerLimits,
+    /// HTTPS (and mutual TLS) when set; plain HTTP otherwise.
+    pub tls: Option<TlsConfig>,
 }
 
 impl SandboxConfig {
@@ -141,7 +145,13 @@ impl SandboxConfig {
             clients: Vec::new(),
             push: PushConfig::default(),
             server: ServerLimits::default(),
+            tls: None,
         }
+    }
+
+    /// `https` when the sandbox serves TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// Reads and validates a config file; `bank_flag`/`fault_flags` from the command line win over it.
@@ -149,6 +159,17 @@ impl SandboxConfig {
         path: Option<&Path>,
         bank_flag: Option<Bank>,
         fault_flags: &[Fault],
+    ) -> Result<SandboxConfig, String> {
+        Self::load_with_tls(path, bank_flag, fault_flags, &TlsFlags::default())
+    }
+
+    /// [`SandboxConfig::load`] with the TLS flags, which win over `[tls]`; PEM files are read
+    /// and checked here, so a bad one stops the start with one line.
+    pub fn load_with_tls(
+        path: Option<&Path>,
+        bank_flag: Option<Bank>,
+        fault_flags: &[Fault],
+        tls_flags: &TlsFlags,
     ) -> Result<SandboxConfig, String> {
         let file = match path {
             Some(p) => {
@@ -159,7 +180,11 @@ impl SandboxConfig {
             }
             None => ConfigFile::default(),
         };
-        Self::from_file(file, bank_flag, fault_flags, path.and_then(Path::parent))
+        let dir = path.and_then(Path::parent);
+        let tls = TlsConfig::resolve(file.tls.clone(), tls_flags, dir)?;
+        let mut cfg = Self::from_file(file, bank_flag, fault_flags, dir)?;
+        cfg.tls = tls;
+        Ok(cfg)
     }
 
     fn from_file(

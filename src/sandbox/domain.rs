@@ -18,6 +18,10 @@ pub struct Client {
     /// Seeded from `[[clients]]` in the config (removed again when the entry goes), rather
     /// than registered through `/register`.
     pub seeded: bool,
+    /// The registered `token_endpoint_auth_method`; the certificate methods are enforced.
+    pub auth_method: String,
+    /// `tls_client_auth_subject_dn` of a `tls_client_auth` client (RFC 8705 §2.1.2).
+    pub tls_subject_dn: Option<String>,
 }
 
 /// An event subscription (one per client unless a fault allows more, ES-03).

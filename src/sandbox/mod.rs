@@ -1,6 +1,8 @@
 //! The mock bank (ASPSP). Start at [`app::run`]; the HTTP surface is in [`http`], the domain
 //! services are `impl AppState` blocks in [`auth`], [`subscriptions`], [`callback_urls`],
-//! [`consents`], [`events`] and [`polling`], and all state is in [`store`].
+//! [`consents`], [`events`] and [`polling`], and all state is in [`store`]. Connections are
+//! served by [`server`], over HTTPS and mutual TLS when [`tls`] is configured; RFC 8705 client
+//! authentication and certificate-bound tokens are in [`mtls`].
 
 pub mod admin;
 pub mod app;
@@ -13,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod faults;
 pub mod http;
+pub mod mtls;
 pub mod notify;
 pub mod personality;
 pub mod polling;
@@ -20,6 +23,7 @@ pub mod push;
 pub mod server;
 pub mod store;
 pub mod subscriptions;
+pub mod tls;
 pub mod validate;
 
 pub use app::{AppState, Sandbox};

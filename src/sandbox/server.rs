@@ -3,6 +3,8 @@
 //! (half-sent headers, silent connections), an idle timeout for kept-alive connections, and a
 //! connection cap beyond which new connections are answered 503 and closed instead of
 //! waiting. `obevents sandbox` also raises the file-descriptor soft limit to the hard limit.
+//! With TLS configured, each connection's handshake runs in its own task, bounded by the header
+//! read timeout, and the client certificate it presented rides on each of its requests.
 
 use std::future::Future;
 use std::io;
@@ -15,13 +17,16 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::server::TlsStream;
+use tower::ServiceExt as _;
 
 use super::app::AppState;
+use super::tls::{PeerCert, TlsConfig};
 
 /// Connection bounds (`header_read_timeout_ms`, `idle_timeout_ms`, `max_connections`,
 /// `listen_backlog` in the config file).
@@ -75,7 +80,13 @@ pub async fn serve(state: AppState, listener: TcpListener) {
     let idle = limits
         .idle_timeout
         .max(state.cfg.long_poll_timeout + Duration::from_secs(1));
-    let service = TowerToHyperService::new(super::http::router(state.clone()));
+    let router = super::http::router(state.clone());
+    let service = TowerToHyperService::new(router.clone());
+    let tls = state.cfg.tls.as_ref().map(|t| Handshake {
+        tls: t.clone(),
+        acceptor: t.acceptor(),
+        timeout: limits.header_read_timeout,
+    });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -99,14 +110,23 @@ pub async fn serve(state: AppState, listener: TcpListener) {
             }
         };
         if active.load(Ordering::Relaxed) >= limits.max_connections {
-            shed(&stream);
+            // A TLS client would read a plain-text answer as garbage: just close.
+            if tls.is_none() {
+                shed(&stream);
+            } else {
+                tracing::warn!("connection cap reached; a new TLS connection was closed");
+            }
             continue;
         }
         let _ = stream.set_nodelay(true);
         let slot = ConnectionSlot::take(&active);
-        let io = TokioIo::new(IdleIo::new(stream, idle));
+        let io = IdleIo::new(stream, idle);
+        if let Some(handshake) = &tls {
+            handshake.spawn(io, slot, &builder, &router, graceful.watcher());
+            continue;
+        }
         let conn = builder
-            .serve_connection_with_upgrades(io, service.clone())
+            .serve_connection_with_upgrades(TokioIo::new(io), service.clone())
             .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
@@ -119,6 +139,67 @@ pub async fn serve(state: AppState, listener: TcpListener) {
         _ = tokio::time::sleep(Duration::from_secs(10)) => {
             tracing::warn!("connections still open 10 s after shutdown began; closing");
         }
+    }
+}
+
+/// A TLS handshake bounded by the header read timeout, so a client that connects and stays
+/// silent (or stops half-way) holds its connection slot no longer than one sending half a
+/// request would.
+#[derive(Clone)]
+struct Handshake {
+    tls: TlsConfig,
+    acceptor: tokio_rustls::TlsAcceptor,
+    timeout: Duration,
+}
+
+impl Handshake {
+    /// Serves one TLS connection in its own task: the handshake, then HTTP with the client
+    /// certificate on every request, watched by the graceful shutdown like any connection.
+    fn spawn(
+        &self,
+        io: IdleIo,
+        slot: ConnectionSlot,
+        builder: &auto::Builder<TokioExecutor>,
+        router: &axum::Router,
+        watcher: Watcher,
+    ) {
+        let (handshake, builder, router) = (self.clone(), builder.clone(), router.clone());
+        tokio::spawn(async move {
+            if let Some((io, peer)) = handshake.run(io).await {
+                let service = TowerToHyperService::new(router.map_request(
+                    move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                        req.extensions_mut().insert(peer.clone());
+                        req
+                    },
+                ));
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+                let _ = watcher.watch(conn.into_owned()).await;
+            }
+            drop(slot);
+        });
+    }
+
+    /// The encrypted stream and the client certificate it presented, or `None` (logged at
+    /// debug: failed handshakes are the client's business) when the handshake failed.
+    async fn run(self, io: IdleIo) -> Option<(TlsStream<IdleIo>, PeerCert)> {
+        let stream = match tokio::time::timeout(self.timeout, self.acceptor.accept(io)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "TLS handshake failed");
+                return None;
+            }
+            Err(_) => {
+                tracing::debug!("TLS handshake timed out");
+                return None;
+            }
+        };
+        let peer = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| self.tls.client_cert(chain))
+            .map(Arc::new);
+        Some((stream, PeerCert(peer)))
     }
 }
 

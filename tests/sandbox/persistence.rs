@@ -125,7 +125,7 @@ async fn sigkill_of_the_binary_loses_no_accepted_event() {
 // ---- command line -----------------------------------------------------------------------------
 
 /// Runs the binary to completion (bounded), returning exit code, stdout and stderr.
-async fn run_cli(args: &[&str]) -> (i32, String, String) {
+pub async fn run_cli(args: &[&str]) -> (i32, String, String) {
     let out = tokio::time::timeout(
         LIMIT,
         Command::new(BIN)

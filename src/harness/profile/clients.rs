@@ -10,6 +10,36 @@ use super::{
 };
 use crate::model::bank::SpecVersion;
 
+/// The `token_endpoint_auth_method` registered clients use (`registration.auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationAuth {
+    SecretBasic,
+    SecretPost,
+    /// RFC 8705 §2.1: the profile's CA-issued client certificate, registered by subject DN.
+    TlsClientAuth,
+    /// RFC 8705 §2.2: the profile's client certificate, registered in the client's `jwks`.
+    SelfSignedTlsClientAuth,
+}
+
+impl RegistrationAuth {
+    pub fn name(self) -> &'static str {
+        match self {
+            RegistrationAuth::SecretBasic => "client_secret_basic",
+            RegistrationAuth::SecretPost => "client_secret_post",
+            RegistrationAuth::TlsClientAuth => "tls_client_auth",
+            RegistrationAuth::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
+        }
+    }
+
+    /// The client certificate of `[target]` authenticates the client.
+    pub fn uses_certificate(self) -> bool {
+        matches!(
+            self,
+            RegistrationAuth::TlsClientAuth | RegistrationAuth::SelfSignedTlsClientAuth
+        )
+    }
+}
+
 /// Validates `[registration]` or the `[[tpp]]` tables (files relative to `dir`).
 pub(super) fn clients(
     registration: Option<RegistrationFile>,
@@ -30,11 +60,19 @@ pub(super) fn clients(
             );
         }
         (Some(r), true) => {
-            let secret_post = one_of(
+            let auth = one_of(
                 "registration.auth_method",
                 r.auth_method.as_deref(),
-                false,
-                &[("client_secret_basic", false), ("client_secret_post", true)],
+                RegistrationAuth::SecretBasic,
+                &[
+                    ("client_secret_basic", RegistrationAuth::SecretBasic),
+                    ("client_secret_post", RegistrationAuth::SecretPost),
+                    ("tls_client_auth", RegistrationAuth::TlsClientAuth),
+                    (
+                        "self_signed_tls_client_auth",
+                        RegistrationAuth::SelfSignedTlsClientAuth,
+                    ),
+                ],
             )?;
             Clients::Register(Registration {
                 endpoint: absolute_url("registration.endpoint", base_url, &r.endpoint)?,
@@ -42,7 +80,7 @@ pub(super) fn clients(
                     .scope
                     .unwrap_or_else(|| "accounts payments fundsconfirmations eventpolling".into()),
                 restricted_scope: r.restricted_scope,
-                secret_post,
+                auth,
             })
         }
         (None, true) => {

@@ -19,6 +19,7 @@ mod sandbox;
 mod trigger;
 mod yapily;
 
+pub use clients::RegistrationAuth;
 pub use push::{PushPolicy, RetrySpacing};
 pub use sandbox::sandbox_profile_toml;
 pub use yapily::{Dialect, YapilySettings};
@@ -113,7 +114,7 @@ pub struct Registration {
     pub endpoint: String,
     pub scope: String,
     pub restricted_scope: Option<String>,
-    pub secret_post: bool,
+    pub auth: RegistrationAuth,
 }
 
 /// Where TPP clients come from.
@@ -322,6 +323,27 @@ fn event_types(field: &str, names: &[String]) -> Result<Vec<EventType>, ProfileE
 }
 
 impl Profile {
+    /// The same profile over mutual TLS: `tls` holds the client certificate (and the CA of
+    /// the target's server certificate), and registered clients authenticate with `auth`.
+    pub fn with_mtls(
+        mut self,
+        tls: TlsSettings,
+        auth: RegistrationAuth,
+    ) -> Result<Profile, ProfileError> {
+        if tls.client_cert_pem.is_none() {
+            return err("target.client_cert", "is needed for mutual TLS");
+        }
+        let Clients::Register(reg) = &mut self.clients else {
+            return err(
+                "registration",
+                "mutual TLS for the built-in profile needs [registration]",
+            );
+        };
+        reg.auth = auth;
+        self.tls = tls;
+        Ok(self)
+    }
+
     /// Reads and validates a profile file. `base_url_override` replaces `target.base_url`.
     pub fn load(path: &Path, base_url_override: Option<&str>) -> Result<Profile, ProfileError> {
         let text = std::fs::read_to_string(path)
@@ -505,12 +527,14 @@ impl Profile {
         let subscribe = action(f.subscribe, "subscribe")?;
         let unsubscribe = action(f.unsubscribe, "unsubscribe")?;
 
-        let mtls_clients = matches!(&clients, Clients::Fixed(tpps)
-            if tpps.iter().any(|t| t.auth == ClientAuth::TlsClientAuth));
+        let mtls_clients = match &clients {
+            Clients::Fixed(tpps) => tpps.iter().any(|t| t.auth == ClientAuth::TlsClientAuth),
+            Clients::Register(r) => r.auth.uses_certificate(),
+        };
         if mtls_clients && tls.client_cert_pem.is_none() {
             return err(
                 "target.client_cert",
-                "is needed for auth_method = \"tls_client_auth\" (the certificate authenticates the client)",
+                "is needed for the auth_method tls_client_auth and self_signed_tls_client_auth (the certificate authenticates the client)",
             );
         }
         let (dialect, yapily) = yapily::dialect(f.dialect.as_deref(), f.yapily)?;

@@ -1,5 +1,6 @@
 //! The sandbox authorisation server's endpoints: discovery, JWKS, dynamic registration (RFC 7591
-//! subset) and the token endpoint (RFC 6749 client credentials, errors per §5.2).
+//! subset) and the token endpoint (RFC 6749 client credentials, errors per §5.2), with the
+//! RFC 8705 mTLS methods and metadata when the sandbox asks for client certificates.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -17,6 +18,8 @@ use crate::jose;
 use crate::sandbox::app::AppState;
 use crate::sandbox::auth::{ClientCredentials, OAuthError};
 use crate::sandbox::config::SCOPES;
+use crate::sandbox::mtls;
+use crate::sandbox::tls::PeerCert;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -66,20 +69,32 @@ fn content_type_is(headers: &HeaderMap, essence: &str) -> bool {
 }
 
 async fn discovery(State(s): State<AppState>) -> Response {
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "issuer": s.issuer,
-            "token_endpoint": format!("{}/token", s.base_url),
-            "registration_endpoint": format!("{}/register", s.base_url),
-            "jwks_uri": format!("{}/jwks", s.base_url),
-            "grant_types_supported": ["client_credentials"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
-            "token_endpoint_auth_signing_alg_values_supported": ["PS256", "RS256", "ES256"],
-            "scopes_supported": SCOPES,
-            "response_types_supported": ["token"],
-        }),
-    )
+    let token_endpoint = format!("{}/token", s.base_url);
+    let mut methods = vec![
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ];
+    let mtls = s.cfg.tls.as_ref().filter(|t| t.mtls());
+    methods.extend(mtls.map(|t| t.auth_methods()).unwrap_or_default());
+    let mut doc = json!({
+        "issuer": s.issuer,
+        "token_endpoint": token_endpoint,
+        "registration_endpoint": format!("{}/register", s.base_url),
+        "jwks_uri": format!("{}/jwks", s.base_url),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": methods,
+        "token_endpoint_auth_signing_alg_values_supported": ["PS256", "RS256", "ES256"],
+        "scopes_supported": SCOPES,
+        "response_types_supported": ["token"],
+    });
+    if mtls.is_some() {
+        // RFC 8705 §3.3, §5: tokens asked for with a certificate are bound to it; every
+        // endpoint accepts mTLS on the one listener, so the alias is the endpoint itself.
+        doc["tls_client_certificate_bound_access_tokens"] = json!(true);
+        doc["mtls_endpoint_aliases"] = json!({ "token_endpoint": token_endpoint });
+    }
+    json_response(StatusCode::OK, &doc)
 }
 
 async fn jwks(State(s): State<AppState>) -> Response {
@@ -147,6 +162,17 @@ async fn register(
                 "grant_types": ["client_credentials"],
                 "token_endpoint_auth_method": r.token_endpoint_auth_method,
             });
+            if mtls::is_mtls_method(&r.token_endpoint_auth_method) {
+                // The certificate authenticates this client: it gets no secret (RFC 7591 §3.2.1).
+                if let Some(o) = out.as_object_mut() {
+                    o.remove("client_secret");
+                    o.remove("client_secret_expires_at");
+                }
+                out["tls_client_certificate_bound_access_tokens"] = json!(true);
+            }
+            if let Some(dn) = &r.client.tls_subject_dn {
+                out["tls_client_auth_subject_dn"] = json!(dn);
+            }
             if let Some(j) = r
                 .client
                 .jwks
@@ -190,6 +216,7 @@ fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), OAu
 
 async fn token(
     State(s): State<AppState>,
+    PeerCert(cert): PeerCert,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -249,6 +276,10 @@ async fn token(
                 assertion,
             }
         }
+        // RFC 8705 §2: client_id alone, authenticated by the connection's certificate.
+        (None, None, None) if form.contains_key("client_id") => ClientCredentials::Certificate {
+            client_id: form.get("client_id").cloned().unwrap_or_default(),
+        },
         (None, None, None) => {
             return oauth_error(OAuthError::new(
                 "invalid_client",
@@ -273,7 +304,8 @@ async fn token(
             ));
         }
     }
-    match s.issue_token(creds, form.get("scope").map(String::as_str)).await {
+    let scope = form.get("scope").map(String::as_str);
+    match s.issue_token(creds, scope, cert.as_deref()).await {
         Ok(t) => {
             let mut resp = json_response(
                 StatusCode::OK,

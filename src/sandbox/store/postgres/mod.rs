@@ -206,11 +206,13 @@ impl PgStore {
         self.conn()
             .await?
             .execute(
-                "INSERT INTO clients (client_id, secret_hash, client_name, scope, jwks, created_at, seeded)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                "INSERT INTO clients (client_id, secret_hash, client_name, scope, jwks, created_at, seeded,
+               auth_method, tls_subject_dn)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                  ON CONFLICT (client_id) DO UPDATE SET secret_hash = excluded.secret_hash,
                    client_name = excluded.client_name, scope = excluded.scope, jwks = excluded.jwks,
-                   seeded = excluded.seeded",
+                   seeded = excluded.seeded, auth_method = excluded.auth_method,
+               tls_subject_dn = excluded.tls_subject_dn",
                 &[
                     &c.client_id,
                     &c.secret_hash,
@@ -219,6 +221,8 @@ impl PgStore {
                     &c.jwks,
                     &c.created_at,
                     &c.seeded,
+                    &c.auth_method,
+                    &c.tls_subject_dn,
                 ],
             )
             .await?;
@@ -229,7 +233,8 @@ impl PgStore {
         let c = self.conn().await?;
         let stmt = c
             .prepare_cached(
-                "SELECT client_id, secret_hash, client_name, scope, jwks, created_at, seeded
+                "SELECT client_id, secret_hash, client_name, scope, jwks, created_at, seeded,
+                   auth_method, tls_subject_dn
                  FROM clients WHERE client_id = $1",
             )
             .await?;
@@ -245,6 +250,8 @@ impl PgStore {
             jwks: r.try_get(4)?,
             created_at: r.try_get(5)?,
             seeded: r.try_get(6)?,
+            auth_method: r.try_get(7)?,
+            tls_subject_dn: r.try_get(8)?,
         }))
     }
 

@@ -162,11 +162,13 @@ impl SqliteStore {
 
     pub fn upsert_client(&self, c: &Client) -> Result<()> {
         self.lock().execute(
-            "INSERT INTO clients (client_id, secret_hash, client_name, scope, jwks, created_at, seeded)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            "INSERT INTO clients (client_id, secret_hash, client_name, scope, jwks, created_at, seeded,
+               auth_method, tls_subject_dn)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (client_id) DO UPDATE SET secret_hash = excluded.secret_hash,
                client_name = excluded.client_name, scope = excluded.scope, jwks = excluded.jwks,
-               seeded = excluded.seeded",
+               seeded = excluded.seeded, auth_method = excluded.auth_method,
+               tls_subject_dn = excluded.tls_subject_dn",
             params![
                 c.client_id,
                 c.secret_hash,
@@ -174,7 +176,9 @@ impl SqliteStore {
                 c.scopes.join(" "),
                 c.jwks,
                 c.created_at,
-                c.seeded
+                c.seeded,
+                c.auth_method,
+                c.tls_subject_dn
             ],
         )?;
         Ok(())
@@ -184,7 +188,8 @@ impl SqliteStore {
         Ok(self
             .lock()
             .prepare_cached(
-                "SELECT client_id, secret_hash, client_name, scope, jwks, created_at, seeded
+                "SELECT client_id, secret_hash, client_name, scope, jwks, created_at, seeded,
+                   auth_method, tls_subject_dn
                  FROM clients WHERE client_id = ?1",
             )?
             .query_row([client_id], |r| {
@@ -197,6 +202,8 @@ impl SqliteStore {
                     jwks: r.get(4)?,
                     created_at: r.get(5)?,
                     seeded: r.get(6)?,
+                    auth_method: r.get(7)?,
+                    tls_subject_dn: r.get(8)?,
                 })
             })
             .optional()?)

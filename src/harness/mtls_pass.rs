@@ -1,0 +1,101 @@
+//! The main job's second pass: the embedded sandbox again, over HTTPS with mutual TLS
+//! required, and a focused part of the suite (polling and isolation) run against it by
+//! clients registered for `tls_client_auth` (RFC 8705). Every call of that pass goes through
+//! the harness's client-certificate path, and every token it uses is certificate-bound, so
+//! the sandbox's TLS server, its mTLS client authentication and its token binding are tested
+//! end to end. The certificates are made for the run and never written to disk. Its scenarios
+//! join the main run's outcome under feature names marked `(HTTPS + mTLS)`.
+
+use super::profile::{Profile, RegistrationAuth, TlsSettings};
+use super::runner::{ConfigError, FeatureSource, Progress, RunOptions, RunOutcome};
+use crate::sandbox::tls::dev::DevPki;
+use crate::sandbox::tls::{ClientAuthMode, TlsConfig, TlsPem};
+use crate::sandbox::{Sandbox, SandboxConfig};
+
+/// The scenarios of the pass: the poll/acknowledge flow and the isolation between TPPs,
+/// what a certificate-bound token protects.
+pub const TAGS: &str = "@polling or @isolation";
+
+/// Marks the pass's scenarios in every report.
+pub const LABEL: &str = "(HTTPS + mTLS)";
+
+/// Starts an HTTPS + mTLS sandbox like `cfg`, runs [`TAGS`] against it, stops it.
+pub async fn run(
+    mut cfg: SandboxConfig,
+    concurrency: Option<usize>,
+    fail_fast: bool,
+) -> Result<RunOutcome, ConfigError> {
+    let pki = DevPki::generate().map_err(ConfigError)?;
+    let client = pki.client("obevents harness TPP").map_err(ConfigError)?;
+    cfg.tls = Some(
+        TlsConfig::from_pem(&TlsPem {
+            cert_chain: pki.server.cert_pem.clone().into_bytes(),
+            key: pki.server.key_pem.clone().into_bytes(),
+            client_ca: Some(pki.ca_pem.clone().into_bytes()),
+            client_auth: ClientAuthMode::Required,
+            self_signed_client_certs: false,
+        })
+        .map_err(ConfigError)?,
+    );
+    let addr = "127.0.0.1:0"
+        .parse()
+        .map_err(|_| ConfigError("bad address".into()))?;
+    let sandbox = Sandbox::start(cfg.clone(), ":memory:", addr)
+        .await
+        .map_err(|e| ConfigError(format!("cannot start the HTTPS + mTLS sandbox: {e}")))?;
+    let profile = Profile::for_sandbox(
+        &sandbox.url(),
+        &cfg.personality,
+        cfg.long_poll_timeout,
+        cfg.max_events_cap,
+        cfg.require_request_signatures,
+        None,
+    )
+    .and_then(|p| {
+        p.with_mtls(
+            TlsSettings {
+                client_cert_pem: Some(client.identity_pem()),
+                ca_pem: Some(pki.ca_pem.clone().into_bytes()),
+                accept_invalid_certs: false,
+            },
+            RegistrationAuth::TlsClientAuth,
+        )
+    })
+    .map_err(|e| ConfigError(e.to_string()));
+    tracing::info!(
+        "testing the embedded sandbox over HTTPS + mTLS at {}",
+        sandbox.url()
+    );
+    let outcome = match profile {
+        Ok(profile) => {
+            let opts = RunOptions {
+                profile,
+                features: FeatureSource::Embedded,
+                tags: Some(TAGS.into()),
+                concurrency,
+                fail_fast,
+                progress: Progress::Auto,
+            };
+            super::runner::run(opts, None).await
+        }
+        Err(e) => Err(e),
+    };
+    sandbox.stop().await;
+    outcome
+}
+
+/// Adds the pass's scenarios and findings to the main outcome, each marked with [`LABEL`]
+/// (the feature name, the path, the scenario list of a finding), so reports tell them apart.
+pub fn merge(main: &mut RunOutcome, pass: RunOutcome) {
+    for mut s in pass.scenarios {
+        s.feature = format!("{} {LABEL}", s.feature);
+        s.path = format!("mtls/{}", s.path);
+        main.scenarios.push(s);
+    }
+    for mut f in pass.findings {
+        f.message = format!("{LABEL} {}", f.message);
+        main.findings.push(f);
+    }
+    main.target = format!("{} and {}", main.target, pass.target);
+    main.duration += pass.duration;
+}
