@@ -20,6 +20,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use obevents::harness::profile::Profile;
 use obevents::harness::runner::{self, FeatureSource, Progress, RunOptions, RunOutcome, Verdict};
+use obevents::sandbox::embedded::declaration;
 use obevents::sandbox::{Bank, Fault, Faults, Personality, Sandbox, SandboxConfig};
 
 #[path = "harness/profiles.rs"]
@@ -59,15 +60,9 @@ async fn run_sandbox(bank: Bank, faults: &[Fault], profile_bank: Option<Bank>) -
     let sandbox = Sandbox::start(cfg.clone(), ":memory:", "127.0.0.1:0".parse().unwrap())
         .await
         .expect("sandbox starts");
-    let personality = Personality::of(profile_bank.unwrap_or(bank));
-    let profile = Profile::for_sandbox(
-        &sandbox.url(),
-        &personality,
-        LONG_POLL,
-        cfg.max_events_cap,
-        false,
-    )
-    .expect("built-in profile");
+    // The profile declares what `profile_bank` documents, whatever the sandbox really is.
+    let declared = declaration(&sandbox_config(profile_bank.unwrap_or(bank), &[]));
+    let profile = Profile::for_sandbox(&sandbox.url(), &declared).expect("built-in profile");
     let outcome = run_with(profile, None).await;
     sandbox.stop().await;
     outcome

@@ -177,6 +177,7 @@ pub fn plan(
                     failed_step: None,
                     duration_ms: 0,
                     evidence: Vec::new(),
+                    unfold: Vec::new(),
                 },
             });
         }

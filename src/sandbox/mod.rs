@@ -1,6 +1,7 @@
 //! The mock bank (ASPSP). Start at [`app::run`]; the HTTP surface is in [`http`], the domain
 //! services are `impl AppState` blocks in [`auth`], [`subscriptions`], [`callback_urls`],
-//! [`consents`], [`events`] and [`polling`], and all state is in [`store`].
+//! [`consents`], [`events`] and [`polling`], and all state is in [`store`]. The harness starts an
+//! in-process sandbox through [`embedded`] only.
 
 pub mod admin;
 pub mod app;
@@ -9,6 +10,7 @@ pub mod callback_urls;
 pub mod config;
 pub mod consents;
 pub mod domain;
+pub mod embedded;
 pub mod error;
 pub mod events;
 pub mod faults;

@@ -5,13 +5,16 @@
 
 use obevents::harness::profile::{Profile, ProfileFile, sandbox_profile_toml};
 use obevents::harness::runner::{RunOutcome, Verdict};
-use obevents::sandbox::{Bank, Personality, Sandbox};
+use obevents::sandbox::embedded::declaration;
+use obevents::sandbox::{Bank, Sandbox};
 
-use super::{LONG_POLL, run_with, sandbox_config};
+use super::{run_with, sandbox_config};
 
 /// The built-in profile of a sandbox at `url` as TOML, for editing.
 fn builtin(url: &str, cap: usize) -> toml::Table {
-    let text = sandbox_profile_toml(url, &Personality::of(Bank::Obie), LONG_POLL, cap, false);
+    let mut cfg = sandbox_config(Bank::Obie, &[]);
+    cfg.max_events_cap = cap;
+    let text = sandbox_profile_toml(url, &declaration(&cfg));
     toml::from_str(&text).expect("built-in profile is TOML")
 }
 

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::client::{self, Exchange, Request};
 use super::context::{Purpose, RunContext};
-use super::outcome::Seen;
+use super::outcome::{Checks, Seen};
 use super::profile::Clients;
 use super::profile::TppConfig;
 use super::set_check::{CheckedSet, PollCheck};
@@ -113,6 +113,8 @@ pub struct HarnessWorld {
     pub rules: Vec<String>,
     /// Problems of cross-cutting checks that concern other rules than the scenario's.
     pub findings: Vec<Seen>,
+    /// Problems of the scenario's own rules found by those checks, and where checks looked.
+    pub checks: Checks,
 }
 
 impl std::fmt::Debug for HarnessWorld {
@@ -144,6 +146,7 @@ impl HarnessWorld {
             last_caller: None,
             rules: Vec::new(),
             findings: Vec::new(),
+            checks: Checks::default(),
         }
     }
 
@@ -161,6 +164,7 @@ impl HarnessWorld {
 
     pub fn record(&mut self, ex: Exchange) {
         self.evidence.push(ex.clone());
+        self.checks.last = Some(self.evidence.len() - 1);
         self.last = Some(ex);
     }
 

@@ -1,0 +1,74 @@
+//! The sandbox as the harness sees it: the one public entry point `obevents test` uses to start
+//! an in-process sandbox, and the [`Declaration`] of what its personality documents, so the
+//! harness builds its profile from `model` types and never reaches into sandbox internals.
+
+use std::time::Duration;
+
+use super::{Bank, Fault, Faults, Sandbox, SandboxConfig};
+use crate::model::bank::{AboveCap, Declaration};
+
+/// Long-poll hold of the embedded sandbox: long enough to tell a hold from an immediate
+/// answer, short enough for a quick run.
+const LONG_POLL: Duration = Duration::from_millis(1000);
+
+/// What a sandbox started with `cfg` documents about itself.
+pub fn declaration(cfg: &SandboxConfig) -> Declaration {
+    let p = &cfg.personality;
+    let (max_events_cap, above_cap) = match p.max_events_limit {
+        Some(limit) => (limit as u64, AboveCap::Reject),
+        None => (cfg.max_events_cap as u64, AboveCap::Truncate),
+    };
+    Declaration {
+        name: p.bank.name().to_string(),
+        spec_version: p.spec_version,
+        long_polling: p.long_polling,
+        long_poll_timeout: cfg.long_poll_timeout,
+        max_events_cap,
+        above_cap,
+        default_batch: p.default_batch.map(|n| n as u64),
+        unknown_ack: p.unknown_ack,
+        poll_status: p.poll_status.as_u16(),
+        errored_redelivered: p.errored_redelivered,
+        event_types: p.event_types.to_vec(),
+        signatures_required: cfg.require_request_signatures,
+    }
+}
+
+/// An in-process sandbox started by [`start`].
+pub struct Embedded {
+    sandbox: Sandbox,
+    declaration: Declaration,
+}
+
+impl Embedded {
+    /// `http://ADDR` of the running sandbox.
+    pub fn url(&self) -> String {
+        self.sandbox.url()
+    }
+
+    /// What the running sandbox documents about itself.
+    pub fn declaration(&self) -> &Declaration {
+        &self.declaration
+    }
+
+    /// Stops the sandbox and waits for it to end.
+    pub async fn stop(self) {
+        self.sandbox.stop().await;
+    }
+}
+
+/// Starts the sandbox of `obevents test` without a profile: personality `bank` (default
+/// `obie`) with `faults`, an in-memory database on a free 127.0.0.1 port, a 1 s long-poll hold
+/// and required request signatures.
+pub async fn start(bank: Option<Bank>, faults: &[Fault]) -> anyhow::Result<Embedded> {
+    let mut cfg = SandboxConfig::for_bank(bank.unwrap_or(Bank::Obie));
+    cfg.faults = Faults::new(faults.iter().copied());
+    cfg.long_poll_timeout = LONG_POLL;
+    cfg.require_request_signatures = true;
+    let declaration = declaration(&cfg);
+    let sandbox = Sandbox::start(cfg, ":memory:", ([127, 0, 0, 1], 0).into()).await?;
+    Ok(Embedded {
+        sandbox,
+        declaration,
+    })
+}
