@@ -218,6 +218,7 @@ async fn strict_obie_profile_fails_exactly_the_documented_deviations() {
     ob312.extend(
         [
             "The request object is closed: an unknown top-level member is refused",
+            "The PUT request object is closed: an unknown top-level member is refused",
             "PUT replaces the subscription and answers the updated resource",
             "Subscription responses carry a valid detached signature",
         ]
@@ -549,4 +550,36 @@ async fn a_target_that_cannot_serve_the_profile_stops_the_run_in_preflight() {
         assert!(started.elapsed() < Duration::from_secs(10));
     }
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The harness reaches the sandbox through `sandbox::embedded::start` only; everything else it
+/// shares with the sandbox is in `model` (issue 12 §9). Test modules may use sandbox types.
+#[test]
+fn the_harness_imports_no_sandbox_internals() {
+    fn visit(dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                visit(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && path.file_name().is_some_and(|n| n != "tests.rs")
+            {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+                for (i, line) in code.lines().enumerate() {
+                    let used =
+                        line.contains("crate::sandbox") || line.contains("obevents::sandbox");
+                    if used && !line.contains("crate::sandbox::embedded::start(") {
+                        out.push(format!("{}:{}: {}", path.display(), i + 1, line.trim()));
+                    }
+                }
+            }
+        }
+    }
+    let mut found = Vec::new();
+    visit(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/harness"),
+        &mut found,
+    );
+    assert!(found.is_empty(), "{found:#?}");
 }

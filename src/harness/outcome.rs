@@ -361,11 +361,19 @@ pub fn settle(record: &mut ScenarioRecord, ran: Option<Ran>, fail_fast: bool) {
         record.unfold = ran.looked_at(*kind, message);
     }
     let reported = record.reason.clone().unwrap_or_default();
+    // Each distinct problem once (the first answer that showed it), unless a step reported it.
+    let mut keys = Vec::new();
     let pending: Vec<&Pending> = ran
         .checks
         .pending
         .iter()
         .filter(|p| !reported.contains(&p.message))
+        .filter(|p| {
+            let key = finding_key(&p.message);
+            let new = !keys.contains(&key);
+            keys.push(key);
+            new
+        })
         .collect();
     if let Some(first) = pending.first() {
         let messages: Vec<&str> = pending.iter().map(|p| p.message.as_str()).collect();
