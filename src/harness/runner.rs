@@ -14,12 +14,13 @@ use futures::FutureExt as _;
 
 use super::context::RunContext;
 use super::features;
-use super::outcome::{Ran, Seen, StepKind, classify, merge_findings, settle};
 pub use super::outcome::{RunOutcome, ScenarioRecord, Verdict};
+use super::outcome::{Seen, StepKind, classify, merge_findings};
 pub use super::plan::capabilities;
 use super::plan::{all_tags, judged_rules, plan};
 use super::profile::{Clients, Conformance, Profile};
 use super::report;
+use super::settle::{Ran, settle};
 use super::world::HarnessWorld;
 use crate::cli::TestArgs;
 

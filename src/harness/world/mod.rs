@@ -15,10 +15,11 @@ use serde_json::Value;
 
 use super::client::{self, Exchange, Request};
 use super::context::{Purpose, RunContext};
-use super::outcome::{Checks, Seen};
+use super::outcome::Seen;
 use super::profile::Clients;
 use super::profile::TppConfig;
 use super::set_check::{CheckedSet, PollCheck};
+use super::settle::Checks;
 use crate::model::EventType;
 
 /// A step's failure: a message that names the rule when one is at stake.

@@ -13,8 +13,9 @@ use serde_json::{Value, json};
 use super::{HarnessWorld, StepResult};
 use crate::harness::client::Exchange;
 use crate::harness::context::RunContext;
-use crate::harness::outcome::{BLOCKED, Pending, SEEN_ON, Seen, rules_in};
+use crate::harness::outcome::{BLOCKED, SEEN_ON, Seen, rules_in};
 use crate::harness::profile::Conformance;
+use crate::harness::settle::Pending;
 
 impl HarnessWorld {
     /// Splits `problems` (lines starting with the rule IDs they break) into those of the
