@@ -21,6 +21,7 @@ use futures::StreamExt;
 use obevents::harness::profile::Profile;
 use obevents::harness::runner::{self, FeatureSource, Progress, RunOptions, RunOutcome, Verdict};
 use obevents::sandbox::embedded::declaration;
+use obevents::sandbox::push::PushConfig;
 use obevents::sandbox::{Bank, Fault, Faults, Personality, Sandbox, SandboxConfig};
 
 #[path = "harness/profiles.rs"]
@@ -35,6 +36,7 @@ fn sandbox_config(bank: Bank, faults: &[Fault]) -> SandboxConfig {
     let mut cfg = SandboxConfig::for_bank(bank);
     cfg.long_poll_timeout = LONG_POLL;
     cfg.faults = Faults::new(faults.iter().copied());
+    cfg.push = PushConfig::quick();
     cfg
 }
 
@@ -147,6 +149,7 @@ fn polling_scenarios() -> BTreeSet<String> {
         [
             "polls",
             "polled",
+            "by polling",
             "acknowledges",
             "reports the",
             "happen",

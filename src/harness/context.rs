@@ -33,6 +33,8 @@ pub struct RunContext {
     /// Keys of SETs the bank serves again after they were acknowledged (AP-09): no scenario
     /// can drain them, so every later scenario leaves them out.
     stuck: Mutex<HashSet<String>>,
+    /// The callback receiver, when the profile declares real-time push (`bank.realtime`).
+    pub receiver: Option<super::receiver::Receiver>,
 }
 
 impl std::fmt::Debug for RunContext {
@@ -108,7 +110,25 @@ impl RunContext {
             signing_kid,
             manual_lock: tokio::sync::Mutex::new(()),
             stuck: Mutex::new(HashSet::new()),
+            receiver: None,
         })
+    }
+
+    /// Starts the callback receiver the profile's `[push]` section describes.
+    pub async fn start_receiver(&mut self) -> Result<(), String> {
+        let p = &self.profile.push;
+        let r =
+            super::receiver::Receiver::start(p.receiver_listen, p.receiver_public_url.as_deref())
+                .await?;
+        self.receiver = Some(r);
+        Ok(())
+    }
+
+    /// The callback receiver, or why there is none.
+    pub fn receiver(&self) -> Result<&super::receiver::Receiver, String> {
+        self.receiver
+            .as_ref()
+            .ok_or_else(|| "no callback receiver runs (bank.realtime = false)".to_string())
     }
 
     /// `base_url` + `api_base` + `path`, with the resource at the start of `path` (written as

@@ -49,6 +49,14 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "features/message_signing.feature",
         include_str!("../../features/message_signing.feature"),
     ),
+    (
+        "features/realtime.feature",
+        include_str!("../../features/realtime.feature"),
+    ),
+    (
+        "features/yapily.feature",
+        include_str!("../../features/yapily.feature"),
+    ),
 ];
 
 /// Capability tags: a scenario carrying one runs only if the profile declares it.
@@ -103,7 +111,26 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
     ("errored-redelivered", "bank.errored_redelivered = true"),
     ("errored-dropped", "bank.errored_redelivered = false"),
     ("callback-urls", "bank.callback_urls = true"),
+    (
+        "obie-api",
+        "dialect = \"obie\" (the default): the OBIE event notification API",
+    ),
+    (
+        "yapily",
+        "dialect = \"yapily\": the Yapily-style notification API",
+    ),
+    (
+        "yapily-two-types",
+        "yapily.event_types lists at least two event type ids",
+    ),
     ("realtime", "bank.realtime = true"),
+    (
+        "push-retry-policy",
+        "push.retry_schedule_ms (or min/max_retry_delay_ms with push.max_attempts)",
+    ),
+    ("push-4xx-final", "push.retries_4xx = false (the default)"),
+    ("push-catch-up", "push.catch_up_polling = true"),
+    ("push-timeout", "push.request_timeout_ms set"),
     (
         "request-signing",
         "bank.request_signatures = \"verified\" or \"required\"",
@@ -140,6 +167,8 @@ pub const AREAS: &[&str] = &[
     "isolation",
     "deviations",
     "signing",
+    "push",
+    "yapily",
 ];
 
 pub fn is_area(tag: &str) -> bool {

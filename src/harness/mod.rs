@@ -6,11 +6,13 @@
 pub mod catalogue;
 pub mod client;
 pub mod context;
+pub mod dialects;
 pub mod features;
 pub mod outcome;
 pub mod plan;
 pub mod preflight;
 pub mod profile;
+pub mod receiver;
 pub mod report;
 pub mod runner;
 pub mod schema;

@@ -8,7 +8,7 @@ use cucumber::tag::Ext as _;
 
 use super::features::{self, is_capability, is_rule_id};
 use super::outcome::{ScenarioRecord, Verdict};
-use super::profile::{Clients, Conformance, Profile, RequestSignatures};
+use super::profile::{Clients, Conformance, Dialect, Profile, RequestSignatures};
 use crate::model::bank::{LongPolling, SpecVersion, UnknownAck};
 
 /// The capabilities a profile declares (matched against scenario tags).
@@ -17,6 +17,13 @@ pub fn capabilities(p: &Profile) -> HashSet<String> {
     let mut add = |c: &str| {
         caps.insert(c.to_string());
     };
+    add(match p.dialect {
+        Dialect::Obie => "obie-api",
+        Dialect::Yapily => "yapily",
+    });
+    if p.yapily.as_ref().is_some_and(|y| y.event_types.len() >= 2) {
+        add("yapily-two-types");
+    }
     if !p.trigger_types.is_empty() {
         add("trigger");
         for t in &p.trigger_types {
@@ -57,6 +64,19 @@ pub fn capabilities(p: &Profile) -> HashSet<String> {
     }
     if p.bank.realtime {
         add("realtime");
+        let push = &p.push;
+        if push.max_attempts.is_some() && push.spacing != super::profile::RetrySpacing::Undeclared {
+            add("push-retry-policy");
+        }
+        if !push.retries_4xx {
+            add("push-4xx-final");
+        }
+        if push.catch_up_polling {
+            add("push-catch-up");
+        }
+        if push.request_timeout.is_some() {
+            add("push-timeout");
+        }
     }
     match p.bank.request_signatures {
         RequestSignatures::Ignored => {}
@@ -140,8 +160,13 @@ pub fn plan(
             {
                 continue;
             }
+            // Every scenario speaks one dialect: one tagged with a dialect speaks it, the others
+            // speak OBIE's API.
+            let obie = (!tag_list.iter().any(|t| t == "yapily")).then_some("obie-api");
             let missing: Vec<String> = tag_list
                 .iter()
+                .map(String::as_str)
+                .chain(obie)
                 .filter(|t| is_capability(t) && !caps.contains(*t))
                 .map(|t| {
                     let setting = features::capability_setting(t).unwrap_or("");

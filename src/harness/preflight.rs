@@ -7,12 +7,13 @@
 
 use std::time::Duration;
 
+use base64::Engine;
 use reqwest::Method;
 use serde_json::json;
 
 use super::client::{self, Exchange, Request};
 use super::context::RunContext;
-use super::profile::{Clients, TppConfig};
+use super::profile::{ClientAuth, Clients, Dialect, TppConfig};
 
 /// How long the whole preflight may take.
 pub const PREFLIGHT_LIMIT: Duration = Duration::from_secs(10);
@@ -41,7 +42,9 @@ async fn steps(ctx: &RunContext) -> Result<(), String> {
     }
     let tpp = match &ctx.profile.clients {
         Clients::Fixed(tpps) => {
-            for t in tpps {
+            // A dialect application authenticates with its own credentials, no token.
+            let tokens = ctx.profile.dialect == Dialect::Obie;
+            for t in tpps.iter().filter(|_| tokens) {
                 for scope in [&t.events_scope, &t.polling_scope] {
                     ctx.token(t, scope)
                         .await
@@ -60,6 +63,9 @@ async fn steps(ctx: &RunContext) -> Result<(), String> {
             tpp
         }
     };
+    if ctx.profile.dialect == Dialect::Yapily {
+        return yapily_list(ctx, &tpp).await;
+    }
     if ctx.profile.bank.subscription_api {
         subscription_round_trip(ctx, &tpp).await?;
     }
@@ -149,4 +155,38 @@ async fn poll_once(ctx: &RunContext, tpp: &TppConfig) -> Result<(), String> {
     )
     .await
     .map(|_| ())
+}
+
+/// One list of the Yapily-style subscriptions with the application's credentials.
+async fn yapily_list(ctx: &RunContext, tpp: &TppConfig) -> Result<(), String> {
+    let secret = match &tpp.auth {
+        ClientAuth::SecretBasic(s) | ClientAuth::SecretPost(s) => s,
+        _ => {
+            return Err(format!(
+                "TPP {}: a Yapily-style application needs client_secret",
+                tpp.name
+            ));
+        }
+    };
+    let path = ctx
+        .profile
+        .yapily
+        .as_ref()
+        .map_or("/notifications/event-subscriptions", |y| {
+            y.subscriptions_path.as_str()
+        });
+    let creds =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{secret}", tpp.client_id));
+    let req = Request::new(Method::GET, format!("{}{path}", ctx.profile.base_url))
+        .header("Accept", "application/json")
+        .header("Authorization", format!("Basic {creds}"));
+    let ex = client::send(&ctx.http, req).await;
+    match ex.status {
+        None => Err(format!("{}: the target did not answer", ex.summary())),
+        Some(200) => Ok(()),
+        Some(_) => Err(format!(
+            "the application's credentials cannot list its subscriptions: {}",
+            ex.summary()
+        )),
+    }
 }

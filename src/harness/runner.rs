@@ -310,7 +310,11 @@ pub async fn run(
     if planned.is_empty() {
         return Err(ConfigError("no scenario matches --tags".into()));
     }
-    let ctx = Arc::new(RunContext::new(opts.profile.clone()).map_err(ConfigError)?);
+    let mut ctx = RunContext::new(opts.profile.clone()).map_err(ConfigError)?;
+    if ctx.profile.bank.realtime {
+        ctx.start_receiver().await.map_err(ConfigError)?;
+    }
+    let ctx = Arc::new(ctx);
     super::preflight::preflight(&ctx)
         .await
         .map_err(ConfigError)?;

@@ -431,7 +431,9 @@ mod tests {
             .respond_with(ResponseTemplate::new(200).set_body_json(jwks))
             .mount(&server)
             .await;
-        let declared = crate::sandbox::embedded::declaration(&SandboxConfig::for_bank(Bank::Obie));
+        let mut declared =
+            crate::sandbox::embedded::declaration(&SandboxConfig::for_bank(Bank::Obie));
+        declared.push = None;
         let profile = Profile::for_sandbox(&url, &declared).unwrap();
         let ctx = Arc::new(RunContext::new(profile).unwrap());
 

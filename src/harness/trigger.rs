@@ -24,6 +24,11 @@ pub struct TriggerRequest {
     pub resource_id: String,
     pub resource_type: String,
     pub access_token: Option<String>,
+    /// A dialect's own event type id (e.g. `payment.status.completed`): `{event_type}` and its
+    /// variants render it instead of `event_type`.
+    pub dialect_type: Option<String>,
+    /// The TPP's client secret, for `auth = "tpp-basic"`.
+    pub client_secret: Option<String>,
 }
 
 /// What the trigger told us.
@@ -70,9 +75,18 @@ impl RunContext {
         v.insert("api_base", self.profile.api_base.clone());
         v.insert("client_id", r.client_id.clone());
         v.insert("tpp", r.tpp_name.clone());
-        v.insert("event_type", r.event_type.urn().to_string());
-        v.insert("event_type_code", r.event_type.code().to_string());
-        v.insert("event_type_short", r.event_type.short().to_string());
+        match &r.dialect_type {
+            Some(t) => {
+                for name in ["event_type", "event_type_code", "event_type_short"] {
+                    v.insert(name, t.clone());
+                }
+            }
+            None => {
+                v.insert("event_type", r.event_type.urn().to_string());
+                v.insert("event_type_code", r.event_type.code().to_string());
+                v.insert("event_type_short", r.event_type.short().to_string());
+            }
+        }
         v.insert("resource_id", r.resource_id.clone());
         v.insert("resource_type", r.resource_type.clone());
         v.insert("access_token", r.access_token.clone().unwrap_or_default());
@@ -148,6 +162,17 @@ impl RunContext {
                     TriggerAuth::TppToken => req.set_header(
                         "Authorization",
                         Some(format!("Bearer {}", vars["access_token"])),
+                    ),
+                    TriggerAuth::TppBasic => req.set_header(
+                        "Authorization",
+                        Some(format!(
+                            "Basic {}",
+                            STANDARD.encode(format!(
+                                "{}:{}",
+                                r.client_id,
+                                r.client_secret.as_deref().unwrap_or("")
+                            ))
+                        )),
                     ),
                     TriggerAuth::Basic { username, password } => req.set_header(
                         "Authorization",

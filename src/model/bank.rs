@@ -69,4 +69,16 @@ pub struct Declaration {
     pub event_types: Vec<super::EventType>,
     /// Whether `x-jws-signature` is required on signed requests (G-14).
     pub signatures_required: bool,
+    /// The push retry policy, when the bank pushes SETs to callbacks (`realtime`).
+    pub push: Option<PushDeclaration>,
+}
+
+/// What a bank declares about its real-time push retries: the sandbox's `[push]`
+/// policy as the harness's built-in profile states it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushDeclaration {
+    /// The delay before each retry; its length is the number of retries.
+    pub retry_schedule: Vec<std::time::Duration>,
+    /// How long one attempt may take.
+    pub request_timeout: std::time::Duration,
 }

@@ -129,9 +129,11 @@ impl AppState {
     pub async fn delete_callback_url(&self, tpp: &Tpp, id: &str) -> ApiResult<CallbackUrl> {
         let existing = self.owned_callback_url(tpp, id).await?;
         self.store.delete_callback_url(id).await?;
-        self.store
-            .move_deliveries(&tpp.client_id, &existing.url, None)
-            .await?;
+        if !self.has_fault(Fault::PushAfterDelete) {
+            self.store
+                .move_deliveries(&tpp.client_id, &existing.url, None)
+                .await?;
+        }
         Ok(existing)
     }
 

@@ -31,6 +31,7 @@ pub fn declaration(cfg: &SandboxConfig) -> Declaration {
         errored_redelivered: p.errored_redelivered,
         event_types: p.event_types.to_vec(),
         signatures_required: cfg.require_request_signatures,
+        push: Some(cfg.push.declaration()),
     }
 }
 
@@ -58,13 +59,14 @@ impl Embedded {
 }
 
 /// Starts the sandbox of `obevents test` without a profile: personality `bank` (default
-/// `obie`) with `faults`, an in-memory database on a free 127.0.0.1 port, a 1 s long-poll hold
-/// and required request signatures.
+/// `obie`) with `faults`, an in-memory database on a free 127.0.0.1 port, a 1 s long-poll hold,
+/// required request signatures and a quick push retry schedule.
 pub async fn start(bank: Option<Bank>, faults: &[Fault]) -> anyhow::Result<Embedded> {
     let mut cfg = SandboxConfig::for_bank(bank.unwrap_or(Bank::Obie));
     cfg.faults = Faults::new(faults.iter().copied());
     cfg.long_poll_timeout = LONG_POLL;
     cfg.require_request_signatures = true;
+    cfg.push = super::push::PushConfig::quick();
     let declaration = declaration(&cfg);
     let sandbox = Sandbox::start(cfg, ":memory:", ([127, 0, 0, 1], 0).into()).await?;
     Ok(Embedded {

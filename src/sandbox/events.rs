@@ -174,7 +174,13 @@ impl AppState {
                 Ok(dest) => {
                     let mut event = self.build_event(spec)?;
                     event.poll = dest.poll;
-                    if let Some(url) = dest.push {
+                    let misdirected = match &dest.push {
+                        Some(_) if self.has_fault(Fault::PushToOtherTpp) => {
+                            self.store.foreign_callback_url(&spec.client_id).await?
+                        }
+                        _ => None,
+                    };
+                    for url in dest.push.into_iter().chain(misdirected) {
                         event.deliveries.push(NewDelivery {
                             id: uuid::Uuid::new_v4().to_string(),
                             format: DeliveryFormat::Obie,
@@ -235,6 +241,17 @@ impl AppState {
                 poll: true,
                 push: None,
             })),
+            None if self.has_fault(Fault::PushUnsubscribedTypes) => {
+                match subs.iter().find_map(|s| s.callback_url.clone()) {
+                    Some(url) => Ok(Ok(Destination {
+                        poll: false,
+                        push: Some(url),
+                    })),
+                    None => Ok(Err(
+                        "the TPP's subscription does not ask for this event type",
+                    )),
+                }
+            }
             None => Ok(Err(
                 "the TPP's subscription does not ask for this event type",
             )),

@@ -15,6 +15,7 @@ pub enum Area {
     Sets,
     Common,
     Isolation,
+    Push,
 }
 
 impl Area {
@@ -25,6 +26,7 @@ impl Area {
             Area::Sets => "SETs",
             Area::Common => "common",
             Area::Isolation => "isolation",
+            Area::Push => "real-time push",
         }
     }
 }
@@ -116,6 +118,30 @@ faults! {
         "events of types outside the subscription's EventTypes are queued";
     EventsWithoutSubscription = "events-without-subscription", Isolation, ["AP-03"],
         "events are queued for TPPs that have no event subscription";
+    PushNoRetry5xx = "push-no-retry-5xx", Push, ["R-08", "R8935-15"],
+        "a push answered 5xx is given up at once instead of retried";
+    PushRetry4xx = "push-retry-4xx", Push, ["R-08", "R8935-15"],
+        "a push answered 400 is retried like a 5xx";
+    PushRetriesForever = "push-retries-forever", Push, ["R-08"],
+        "failed pushes are retried without a maximum number of retries";
+    PushNoBackoff = "push-no-backoff", Push, ["R-08", "R8935-15"],
+        "failed pushes are retried at once, without back-off";
+    PushJsonContentType = "push-json-content-type", Push, ["R-04"],
+        "pushed SETs are sent as Content-Type application/json";
+    PushUnsigned = "push-unsigned", Push, ["R-04", "R8417-16"],
+        "pushed SETs are unsigned (alg none), though polled ones are signed";
+    PushUrlRewritten = "push-url-rewritten", Push, ["R-03"],
+        "pushes go to the CallbackUrl with /event-notifications appended again";
+    PushAfterDelete = "push-after-delete", Push, ["R-02"],
+        "deleting the subscription (or removing its CallbackUrl) does not stop pending pushes";
+    PushUnsubscribedTypes = "push-unsubscribed-types", Push, ["R-02", "N-11"],
+        "events of types outside the subscription's EventTypes are pushed to its CallbackUrl";
+    PushToOtherTpp = "push-to-other-tpp", Push, ["R-02"],
+        "each pushed SET is also sent to the callback URL of another TPP";
+    PushNoInteractionId = "push-no-interaction-id", Push, ["R-04"],
+        "pushes carry no x-fapi-interaction-id";
+    PushRepeatAfter202 = "push-repeat-after-202", Push, ["R-05", "R-08"],
+        "a SET the TPP acknowledged with 202 is pushed once more";
 }
 
 impl fmt::Display for Fault {

@@ -193,6 +193,7 @@ impl AppState {
         // Pending pushes follow the CallbackUrl, or stop when it was removed.
         if let Some(old) = &existing_url
             && updated.callback_url.as_ref() != Some(old)
+            && !(updated.callback_url.is_none() && self.has_fault(Fault::PushAfterDelete))
         {
             self.store
                 .move_deliveries(&tpp.client_id, old, updated.callback_url.as_deref())
@@ -206,7 +207,9 @@ impl AppState {
         let existing = self.owned_subscription(tpp, id).await?;
         self.store.delete_subscription(id).await?;
         // Deleting the subscription stops pushes to its CallbackUrl.
-        if let Some(url) = &existing.callback_url {
+        if let Some(url) = &existing.callback_url
+            && !self.has_fault(Fault::PushAfterDelete)
+        {
             self.store
                 .move_deliveries(&tpp.client_id, url, None)
                 .await?;

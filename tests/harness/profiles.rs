@@ -14,7 +14,9 @@ use super::{run_with, sandbox_config};
 fn builtin(url: &str, cap: usize) -> toml::Table {
     let mut cfg = sandbox_config(Bank::Obie, &[]);
     cfg.max_events_cap = cap;
-    let text = sandbox_profile_toml(url, &declaration(&cfg));
+    let mut declared = declaration(&cfg);
+    declared.push = None;
+    let text = sandbox_profile_toml(url, &declared);
     toml::from_str(&text).expect("built-in profile is TOML")
 }
 
@@ -207,4 +209,56 @@ async fn a_bank_without_a_subscription_api_is_subscribed_through_the_profile() {
     };
     assert_eq!(ran("subscription-api"), 0);
     assert!(ran("polling-api") >= 30, "{}", ran("polling-api"));
+}
+
+/// A bank with its own push policy (three retries with jittered back-off), declared by bounds
+/// as a bank engineer would from its documentation: every applicable push scenario passes, and
+/// the scenarios needing what the profile leaves undeclared (catch-up, request timeout) are not
+/// applicable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bank_with_its_own_push_policy_is_judged_by_its_declared_bounds() {
+    let mut cfg = sandbox_config(Bank::Obie, &[]);
+    cfg.push.retry_schedule = [200, 400, 800]
+        .into_iter()
+        .map(std::time::Duration::from_millis)
+        .collect();
+    let sandbox = Sandbox::start(cfg.clone(), ":memory:", "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let mut t = builtin(&sandbox.url(), cfg.max_events_cap);
+    table(&mut t, "bank").insert("realtime".into(), true.into());
+    let mut push = toml::Table::new();
+    push.insert("min_retry_delay_ms".into(), 150.into());
+    push.insert("max_retry_delay_ms".into(), 1_000.into());
+    push.insert("max_attempts".into(), 4.into());
+    t.insert("push".into(), push.into());
+    let opts = obevents::harness::runner::RunOptions {
+        profile: load(t),
+        features: obevents::harness::runner::FeatureSource::Embedded,
+        tags: Some("@push".into()),
+        concurrency: None,
+        fail_fast: false,
+        progress: obevents::harness::runner::Progress::Quiet,
+    };
+    let o = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        obevents::harness::runner::run(opts, None),
+    )
+    .await
+    .expect("the run finished within 120 s")
+    .expect("the run started");
+    sandbox.stop().await;
+    assert_clean(&o);
+    let na: Vec<&str> = o
+        .scenarios
+        .iter()
+        .filter(|s| s.verdict == Verdict::NotApplicable)
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(na.len(), 2, "{na:?}");
+    assert!(
+        o.count(Verdict::Passed) >= 14,
+        "{}",
+        o.count(Verdict::Passed)
+    );
 }

@@ -81,8 +81,9 @@ async fn a_bank_that_ignores_acks_fails_ap09_and_blocks_almost_nothing() {
     let sandbox = Sandbox::start(cfg.clone(), ":memory:", "127.0.0.1:0".parse().unwrap())
         .await
         .expect("sandbox starts");
-    let mut profile =
-        Profile::for_sandbox(&sandbox.url(), &declaration(&cfg)).expect("built-in profile");
+    let mut declared = declaration(&cfg);
+    declared.push = None;
+    let mut profile = Profile::for_sandbox(&sandbox.url(), &declared).expect("built-in profile");
     let scope = match &profile.clients {
         Clients::Register(r) => r.scope.clone(),
         Clients::Fixed(_) => panic!("the built-in profile registers its clients"),

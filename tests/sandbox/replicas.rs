@@ -235,7 +235,9 @@ async fn the_conformance_suite_passes_on_one_replica_with_events_triggered_throu
     };
     let a = start(cfg.clone()).await;
     let b = start(cfg.clone()).await;
-    let toml = sandbox_profile_toml(&a.url(), &declaration(&cfg));
+    let mut declared = declaration(&cfg);
+    declared.push = None;
+    let toml = sandbox_profile_toml(&a.url(), &declared);
     let split = toml
         .replace(
             "url = \"/sandbox/events\"",

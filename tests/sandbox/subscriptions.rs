@@ -35,6 +35,39 @@ async fn es02_post_subscription_is_201_with_id_version_and_self_link() {
     assert_eq!(r.header("location"), Some(self_link.as_str()));
 }
 
+/// ES-03 under concurrency: of many simultaneous POSTs for one TPP exactly one is a 201 (the
+/// database's unique index decides), the rest are 409, and one subscription is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es03_concurrent_duplicate_posts_give_exactly_one_201() {
+    let bank = TestBank::start(obie()).await;
+    let tpp = bank.tpp().await;
+    let posts: Vec<_> = (0..16)
+        .map(|_| {
+            let tpp = tpp.clone();
+            tokio::spawn(async move {
+                tpp.post("/event-subscriptions", &json!({"Data": {"Version": "3.1"}}))
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for p in posts {
+        statuses.push(p.await.expect("post"));
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 409),
+        "{statuses:?}"
+    );
+    assert_eq!(tpp.subscriptions().await.len(), 1);
+    bank.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn es03_second_subscription_is_409() {
     let bank = TestBank::start(obie()).await;

@@ -13,6 +13,10 @@ pub struct ProfileFile {
     pub spec_version: Option<String>,
     /// `obie` (default) or `rfc8936`.
     pub conformance: Option<String>,
+    /// `obie` (default) or `yapily`: which notification API the target speaks.
+    pub dialect: Option<String>,
+    /// The Yapily-style notification API (with `dialect = "yapily"`).
+    pub yapily: Option<YapilyFile>,
     pub target: TargetFile,
     #[serde(default)]
     pub tpp: Vec<TppFile>,
@@ -27,6 +31,9 @@ pub struct ProfileFile {
     pub bank: BankFile,
     #[serde(default)]
     pub timing: TimingFile,
+    /// Real-time push: the bank's declared policy and the harness's receiver.
+    #[serde(default)]
+    pub push: PushFile,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,4 +142,30 @@ pub struct TimingFile {
     pub event_timeout_ms: Option<u64>,
     pub poll_interval_ms: Option<u64>,
     pub clock_skew_secs: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushFile {
+    pub receiver_listen: Option<String>,
+    pub receiver_public_url: Option<String>,
+    pub retry_schedule_ms: Option<Vec<u64>>,
+    pub min_retry_delay_ms: Option<u64>,
+    pub max_retry_delay_ms: Option<u64>,
+    pub max_attempts: Option<u32>,
+    pub retries_4xx: Option<bool>,
+    pub catch_up_polling: Option<bool>,
+    pub accepts_http_callbacks: Option<bool>,
+    pub request_timeout_ms: Option<u64>,
+    pub first_push_timeout_ms: Option<u64>,
+    pub quiet_period_ms: Option<u64>,
+    pub tolerance_percent: Option<u32>,
+    pub timing_slack_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct YapilyFile {
+    pub subscriptions_path: Option<String>,
+    pub event_types: Option<Vec<String>>,
 }

@@ -14,10 +14,14 @@ use crate::model::bank::{LongPolling, SpecVersion, UnknownAck};
 mod bank;
 mod clients;
 mod file;
+mod push;
 mod sandbox;
 mod trigger;
+mod yapily;
 
+pub use push::{PushPolicy, RetrySpacing};
 pub use sandbox::sandbox_profile_toml;
+pub use yapily::{Dialect, YapilySettings};
 
 /// A bad profile: the message names the field (exit code 2).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -29,8 +33,8 @@ fn err<T>(field: &str, msg: impl std::fmt::Display) -> Result<T, ProfileError> {
 }
 
 pub use file::{
-    BankFile, ProfileFile, RegistrationFile, SigningFile, TargetFile, TimingFile, TppFile,
-    TriggerFile,
+    BankFile, ProfileFile, PushFile, RegistrationFile, SigningFile, TargetFile, TimingFile,
+    TppFile, TriggerFile, YapilyFile,
 };
 
 // ---- the validated profile ---------------------------------------------------------------------
@@ -156,6 +160,8 @@ pub enum TriggerAuth {
     None,
     /// The TPP's own bearer token (events scope).
     TppToken,
+    /// HTTP Basic with the TPP's client id and secret (a dialect's application credentials).
+    TppBasic,
     Basic {
         username: String,
         password: String,
@@ -234,6 +240,12 @@ pub struct Profile {
     /// Pause between the harness's own polls while it waits for events (AP-16 polling limits).
     pub poll_interval: Duration,
     pub clock_skew: i64,
+    /// Real-time push: the bank's declared policy and the receiver's settings.
+    pub push: PushPolicy,
+    /// Which notification API the target speaks.
+    pub dialect: Dialect,
+    /// The Yapily-style API, with `dialect = "yapily"`.
+    pub yapily: Option<YapilySettings>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -501,16 +513,22 @@ impl Profile {
                 "is needed for auth_method = \"tls_client_auth\" (the certificate authenticates the client)",
             );
         }
-        let needs_token_endpoint = match &clients {
-            Clients::Register(_) => true,
-            Clients::Fixed(tpps) => tpps.iter().any(|t| t.auth.uses_token_endpoint()),
-        };
+        let (dialect, yapily) = yapily::dialect(f.dialect.as_deref(), f.yapily)?;
+        let needs_token_endpoint = dialect == Dialect::Obie
+            && match &clients {
+                Clients::Register(_) => true,
+                Clients::Fixed(tpps) => tpps.iter().any(|t| t.auth.uses_token_endpoint()),
+            };
         if needs_token_endpoint && token_endpoint.is_none() {
             return err(
                 "target.token_endpoint",
                 "is needed for [registration] and for client_credentials [[tpp]] (auth_method bearer or none need none)",
             );
         }
+
+        let event_timeout =
+            Duration::from_millis(f.timing.event_timeout_ms.unwrap_or(10_000).max(1));
+        let push = push::push(f.push, event_timeout)?;
 
         Ok(Profile {
             name: f.name.unwrap_or_else(|| base_url.clone()),
@@ -536,11 +554,12 @@ impl Profile {
             trigger_resource_type,
             trigger_timeout,
             bank,
-            event_timeout: Duration::from_millis(
-                f.timing.event_timeout_ms.unwrap_or(10_000).max(1),
-            ),
+            event_timeout,
             poll_interval: Duration::from_millis(f.timing.poll_interval_ms.unwrap_or(50)),
             clock_skew: f.timing.clock_skew_secs.unwrap_or(60).max(0),
+            push,
+            dialect,
+            yapily,
         })
     }
 }

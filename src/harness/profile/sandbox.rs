@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::{Profile, ProfileError, ProfileFile};
-use crate::model::bank::{AboveCap, Declaration, LongPolling, UnknownAck};
+use crate::model::bank::{AboveCap, Declaration, LongPolling, PushDeclaration, UnknownAck};
 
 impl Profile {
     /// The built-in profile for an obevents sandbox at `base_url` that declares `d`:
@@ -44,6 +44,7 @@ pub fn sandbox_profile_toml(base_url: &str, p: &Declaration) -> String {
         UnknownAck::Ignore => "ignore",
         UnknownAck::Reject => "reject",
     };
+    let push_section = p.push.as_ref().map(push_toml).unwrap_or_default();
     format!(
         r#"name = "obevents sandbox ({bank})"
 spec_version = "{spec}"
@@ -84,7 +85,7 @@ errored_redelivered = {errored}
 event_types = [{types}]
 subscription_version = "3.1"
 callback_urls = true
-realtime = false
+realtime = {realtime}
 request_signatures = "{sigs}"
 response_signatures = true
 more_available_required = true
@@ -93,7 +94,7 @@ oldest_first = true
 [timing]
 event_timeout_ms = 5000
 clock_skew_secs = 60
-"#,
+{push_section}"#,
         bank = p.name,
         spec = p.spec_version.as_str(),
         lpt = p.long_poll_timeout.as_millis(),
@@ -101,10 +102,35 @@ clock_skew_secs = 60
         status = p.poll_status,
         errored = p.errored_redelivered,
         types = types.join(", "),
+        realtime = p.push.is_some(),
         sigs = if p.signatures_required {
             "required"
         } else {
             "verified"
         },
+    )
+}
+
+/// The `[push]` section declaring the sandbox's push policy: retries per its schedule, 4xx
+/// final, failed SETs left for polling (R-09), plain http callbacks on loopback.
+fn push_toml(d: &PushDeclaration) -> String {
+    let schedule: Vec<String> = d
+        .retry_schedule
+        .iter()
+        .map(|s| s.as_millis().to_string())
+        .collect();
+    format!(
+        r#"
+[push]
+retry_schedule_ms = [{schedule}]
+request_timeout_ms = {timeout}
+retries_4xx = false
+catch_up_polling = true
+accepts_http_callbacks = true
+first_push_timeout_ms = 5000
+timing_slack_ms = 500
+"#,
+        schedule = schedule.join(", "),
+        timeout = d.request_timeout.as_millis(),
     )
 }

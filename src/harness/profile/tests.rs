@@ -19,6 +19,7 @@ fn builtin_profiles_parse() {
             &declaration(&SandboxConfig::for_bank(bank)),
         )
         .unwrap();
+        assert!(p.bank.realtime);
         assert_eq!(
             p.token_endpoint.as_deref(),
             Some("http://127.0.0.1:1/token")

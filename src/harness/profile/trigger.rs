@@ -44,11 +44,12 @@ pub(super) fn trigger(
                     let auth = match tr.auth.as_deref() {
                         None | Some("none") => TriggerAuth::None,
                         Some("tpp-token") => TriggerAuth::TppToken,
+                        Some("tpp-basic") => TriggerAuth::TppBasic,
                         Some("basic") => match (tr.username.clone(), tr.password.clone()) {
                             (Some(username), Some(password)) => TriggerAuth::Basic { username, password },
                             _ => return err("trigger.username", "basic auth needs trigger.username and trigger.password"),
                         },
-                        Some(other) => return err("trigger.auth", format!("{other:?} is not one of none, tpp-token, basic")),
+                        Some(other) => return err("trigger.auth", format!("{other:?} is not one of none, tpp-token, tpp-basic, basic")),
                     };
                     let method = tr.method.clone().unwrap_or_else(|| "POST".into()).to_ascii_uppercase();
                     if !["GET", "POST", "PUT", "DELETE", "PATCH"].contains(&method.as_str()) {

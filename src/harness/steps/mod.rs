@@ -5,7 +5,9 @@
 
 pub mod params;
 pub mod polling;
+pub mod push;
 pub mod resources;
 pub mod responses;
 pub mod sets;
 pub mod setup;
+pub mod yapily;

@@ -171,6 +171,8 @@ async fn long_poll_with_event(w: &mut HarnessWorld, tpp: Tpp, delay_ms: u64) -> 
         resource_id: format!("obevents-{}", uuid::Uuid::new_v4()),
         resource_type: ctx.profile.trigger_resource_type.clone(),
         access_token: Some(trigger_token),
+        dialect_type: None,
+        client_secret: None,
     };
     let req = Request::new(Method::POST, ctx.api_url("/events"))
         .header("Accept", "application/json")

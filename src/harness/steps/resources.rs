@@ -64,22 +64,7 @@ async fn replace(
     let codes: Vec<&str> = types.iter().map(|t| t.code()).collect();
     let body =
         json!({ "Data": { "EventSubscriptionId": id, "Version": version, "EventTypes": codes } });
-    let ex = w
-        .call(
-            caller,
-            Purpose::Events,
-            Method::PUT,
-            &format!("/event-subscriptions/{id}"),
-            Some(body),
-            true,
-        )
-        .await?;
-    if ex.status() == 200
-        && let Some(data) = ex.json().and_then(|v| v.get("Data").cloned())
-        && w.tpp(caller).await?.subscription.is_some()
-    {
-        w.tpp(caller).await?.subscription = Some(data);
-    }
+    w.put_subscription(caller, id, body).await?;
     Ok(())
 }
 

@@ -85,9 +85,14 @@ pub struct PollView {
     pub stuck: usize,
 }
 
+mod push;
 mod recording;
 mod resources;
 mod tracking;
+mod yapily;
+
+pub use push::{Mailbox, label};
+pub use yapily::Creds;
 
 pub use recording::set_errs;
 
@@ -116,6 +121,14 @@ pub struct HarnessWorld {
     pub findings: Vec<Seen>,
     /// Problems of the scenario's own rules found by those checks, and where checks looked.
     pub checks: Checks,
+    /// The scenario's mailboxes at the callback receiver, by label (`A`, `A2`, `B`).
+    pub mailboxes: HashMap<String, Mailbox>,
+    /// Dialect events the scenario triggered: (TPP, event type id).
+    pub dialect_fired: Vec<(String, String)>,
+    /// Every problem found in a dialect webhook (kept for the assertions of its own rules).
+    pub push_problems: Vec<String>,
+    /// `jti`s of webhook signatures seen in this scenario (JWD-07).
+    pub signature_jtis: HashSet<String>,
 }
 
 impl std::fmt::Debug for HarnessWorld {
@@ -148,6 +161,10 @@ impl HarnessWorld {
             rules: Vec::new(),
             findings: Vec::new(),
             checks: Checks::default(),
+            mailboxes: HashMap::new(),
+            dialect_fired: Vec::new(),
+            push_problems: Vec::new(),
+            signature_jtis: HashSet::new(),
         }
     }
 

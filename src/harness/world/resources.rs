@@ -236,6 +236,33 @@ impl HarnessWorld {
         Ok(())
     }
 
+    /// PUT /event-subscriptions/{id} as `caller`; on 200 remembers the answer as the caller's
+    /// subscription (when the caller has one in this scenario).
+    pub async fn put_subscription(
+        &mut self,
+        caller: &str,
+        id: &str,
+        body: Value,
+    ) -> Result<Exchange, String> {
+        let ex = self
+            .call(
+                caller,
+                Purpose::Events,
+                Method::PUT,
+                &format!("/event-subscriptions/{id}"),
+                Some(body),
+                true,
+            )
+            .await?;
+        if ex.status() == 200
+            && let Some(data) = ex.json().and_then(|v| v.get("Data").cloned())
+            && self.tpp(caller).await?.subscription.is_some()
+        {
+            self.tpp(caller).await?.subscription = Some(data);
+        }
+        Ok(ex)
+    }
+
     /// The subscription id of TPP `name`, from this scenario's create/replace.
     pub async fn subscription_id(&mut self, name: &str) -> Result<String, String> {
         let state = self.tpp(name).await?;

@@ -227,6 +227,8 @@ impl HarnessWorld {
             resource_id: format!("obevents-{}", uuid::Uuid::new_v4()),
             resource_type: ctx.profile.trigger_resource_type.clone(),
             access_token: token,
+            dialect_type: None,
+            client_secret: None,
         })
     }
 

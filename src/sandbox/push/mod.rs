@@ -7,11 +7,13 @@
 //! them, and nothing about delivery lives only in memory.
 
 pub mod guard;
+pub mod wire;
 pub mod worker;
 
 use std::time::Duration;
 
 use super::domain::AttemptVerdict;
+use super::faults::{Fault, Faults};
 
 /// The push policy (R-08: exponential back-off, a maximum number of retries, a maximum time
 /// interval). `[push]` in the config file.
@@ -106,6 +108,74 @@ impl PushConfig {
         AttemptVerdict::RetryAt(next)
     }
 
+    /// [`verdict`](Self::verdict) as a bank with the `push-*` retry faults switched on reaches
+    /// it: each fault bends exactly one part of the policy.
+    pub fn faulty_verdict(
+        &self,
+        faults: &Faults,
+        outcome: &Outcome,
+        attempt: i64,
+        created_ms: i64,
+        now_ms: i64,
+    ) -> AttemptVerdict {
+        let delay_ms = |d: Option<&Duration>| {
+            d.map_or(1_000, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        };
+        let status = match outcome {
+            Outcome::Status(s) => Some(*s),
+            _ => None,
+        };
+        if faults.has(Fault::PushNoRetry5xx) && status.is_some_and(|s| s >= 500) {
+            return AttemptVerdict::Failed;
+        }
+        if faults.has(Fault::PushRepeatAfter202)
+            && attempt == 1
+            && status.is_some_and(|s| (200..300).contains(&s))
+        {
+            let first = delay_ms(self.retry_schedule.first());
+            return AttemptVerdict::RetryAt(now_ms.saturating_add(first));
+        }
+        let judged = match status {
+            Some(s) if faults.has(Fault::PushRetry4xx) && (400..500).contains(&s) => {
+                Outcome::Status(503)
+            }
+            _ => outcome.clone(),
+        };
+        let mut v = self.verdict(&judged, attempt, created_ms, now_ms);
+        if v == AttemptVerdict::Failed
+            && judged.retryable()
+            && faults.has(Fault::PushRetriesForever)
+        {
+            let last = delay_ms(self.retry_schedule.last());
+            v = AttemptVerdict::RetryAt(now_ms.saturating_add(last));
+        }
+        if faults.has(Fault::PushNoBackoff)
+            && let AttemptVerdict::RetryAt(_) = v
+        {
+            v = AttemptVerdict::RetryAt(now_ms);
+        }
+        v
+    }
+
+    /// Short timers for conformance runs and tests, so a whole retry sequence takes about a
+    /// second: 300 ms then 600 ms (doubling back-off, two retries), 1 s per attempt.
+    pub fn quick() -> Self {
+        PushConfig {
+            retry_schedule: vec![Duration::from_millis(300), Duration::from_millis(600)],
+            request_timeout: Duration::from_millis(1_000),
+            max_interval: Duration::from_secs(60),
+            ..Default::default()
+        }
+    }
+
+    /// The policy as a bank states it to a conformance harness.
+    pub fn declaration(&self) -> crate::model::bank::PushDeclaration {
+        crate::model::bank::PushDeclaration {
+            retry_schedule: self.retry_schedule.clone(),
+            request_timeout: self.request_timeout,
+        }
+    }
+
     /// Whether private destinations are allowed when the sandbox listens on `bound`.
     pub fn private_allowed(&self, bound: std::net::SocketAddr) -> bool {
         self.allow_private_networks
@@ -180,6 +250,44 @@ mod tests {
         );
         assert_eq!(
             c.verdict(&Outcome::Status(500), 2, 0, 120),
+            AttemptVerdict::Failed
+        );
+    }
+
+    #[test]
+    fn each_retry_fault_bends_one_part_of_the_policy() {
+        let c = cfg();
+        let with = |f: Fault| Faults::new([f]);
+        let v = |f: Fault, o: Outcome, attempt: i64, now: i64| {
+            c.faulty_verdict(&with(f), &o, attempt, 0, now)
+        };
+        assert_eq!(
+            v(Fault::PushNoRetry5xx, Outcome::Status(503), 1, 0),
+            AttemptVerdict::Failed
+        );
+        assert_eq!(
+            v(Fault::PushRetry4xx, Outcome::Status(400), 1, 0),
+            AttemptVerdict::RetryAt(100)
+        );
+        assert_eq!(
+            v(Fault::PushRetriesForever, Outcome::Status(503), 9, 50),
+            AttemptVerdict::RetryAt(250)
+        );
+        assert_eq!(
+            v(Fault::PushNoBackoff, Outcome::Status(503), 1, 7),
+            AttemptVerdict::RetryAt(7)
+        );
+        assert_eq!(
+            v(Fault::PushRepeatAfter202, Outcome::Status(202), 1, 0),
+            AttemptVerdict::RetryAt(100)
+        );
+        assert_eq!(
+            v(Fault::PushRepeatAfter202, Outcome::Status(202), 2, 0),
+            AttemptVerdict::Delivered
+        );
+        // Faults that are not about retries leave the policy alone.
+        assert_eq!(
+            v(Fault::PushUnsigned, Outcome::Status(400), 1, 0),
             AttemptVerdict::Failed
         );
     }

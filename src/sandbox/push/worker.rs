@@ -10,13 +10,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Outcome;
 use super::guard::{Guard, GuardedResolver};
 use crate::sandbox::app::AppState;
-use crate::sandbox::domain::{Attempt, AttemptVerdict, DeliveryFormat, DueDelivery};
+use crate::sandbox::domain::{Attempt, AttemptVerdict, DueDelivery};
 use crate::sandbox::store::{EXCERPT_CHARS, now_ms};
 
 /// Longest sleep between looks at the table: bounds how late rows written by another replica
@@ -125,10 +124,11 @@ async fn attempt(
     let (outcome, excerpt, note) = send(&state, &client, guard, &d, &interaction_id).await;
     let latency_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
     let ended = now_ms();
-    let verdict = state
-        .cfg
-        .push
-        .verdict(&outcome, number, d.created_at, ended);
+    let verdict =
+        state
+            .cfg
+            .push
+            .faulty_verdict(&state.cfg.faults, &outcome, number, d.created_at, ended);
     let (status_code, error) = match &outcome {
         Outcome::Status(s) => (Some(i64::from(*s)), None),
         Outcome::Timeout => (
@@ -167,6 +167,7 @@ async fn send(
     d: &DueDelivery,
     interaction_id: &str,
 ) -> (Outcome, Option<String>, Option<String>) {
+    // The registered URL is what the guard judges; a rewritten one stays on the same host.
     let url = match url::Url::parse(&d.url) {
         Ok(u) => u,
         Err(e) => return (Outcome::Refused(format!("invalid URL: {e}")), None, None),
@@ -177,24 +178,14 @@ async fn send(
         Ok(None) => {}
         Err(_) => return (Outcome::Timeout, None, None),
     }
-    let Some(body) = d.token.clone() else {
-        return (
-            Outcome::Refused("the event has no SET to send".into()),
-            None,
-            None,
-        );
+    let wire = match super::wire::render(state, d, interaction_id) {
+        Ok(w) => w,
+        Err(why) => return (Outcome::Refused(why), None, None),
     };
-    // POST the SET as application/jwt, no bearer token.
-    let content_type = match d.format {
-        DeliveryFormat::Obie => "application/jwt",
-        DeliveryFormat::Yapily | DeliveryFormat::Tatra => "application/json",
-    };
-    let request = client
-        .post(url)
-        .header(CONTENT_TYPE, HeaderValue::from_static(content_type))
-        .header("x-fapi-interaction-id", interaction_id)
-        .header("x-fapi-financial-id", state.cfg.org_id.as_str())
-        .body(body);
+    let mut request = client.post(&wire.url).body(wire.body);
+    for (name, value) in wire.headers {
+        request = request.header(name, value);
+    }
     let response = match request.send().await {
         Ok(r) => r,
         Err(e) if e.is_timeout() => return (Outcome::Timeout, None, None),

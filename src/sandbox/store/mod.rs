@@ -191,6 +191,12 @@ impl Store {
         dispatch!(self.callback_urls_of(client_id))
     }
 
+    /// The CallbackUrl of the newest subscription of any TPP other than `client_id`; only the
+    /// `push-to-other-tpp` fault asks.
+    pub async fn foreign_callback_url(&self, client_id: &str) -> Result<Option<String>> {
+        dispatch!(self.foreign_callback_url(client_id))
+    }
+
     pub async fn callback_url(&self, id: &str) -> Result<Option<CallbackUrl>> {
         dispatch!(self.callback_url(id))
     }

@@ -288,6 +288,18 @@ impl PgStore {
             .collect()
     }
 
+    pub async fn foreign_callback_url(&self, client_id: &str) -> Result<Option<String>> {
+        let c = self.conn().await?;
+        let stmt = c
+            .prepare_cached(
+                "SELECT callback_url FROM event_subscriptions
+                 WHERE client_id <> $1 AND callback_url IS NOT NULL
+                 ORDER BY created_at DESC, ord DESC LIMIT 1",
+            )
+            .await?;
+        Ok(c.query_opt(&stmt, &[&client_id]).await?.map(|r| r.get(0)))
+    }
+
     pub async fn subscription(&self, id: &str) -> Result<Option<Subscription>> {
         let c = self.conn().await?;
         c.query_opt(

@@ -253,6 +253,19 @@ impl SqliteStore {
         rows.map(|r| Self::finish_subscription(r?)).collect()
     }
 
+    pub fn foreign_callback_url(&self, client_id: &str) -> Result<Option<String>> {
+        let conn = self.lock();
+        let url = conn
+            .prepare_cached(
+                "SELECT callback_url FROM event_subscriptions
+                 WHERE client_id <> ?1 AND callback_url IS NOT NULL
+                 ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            )?
+            .query_row([client_id], |r| r.get(0))
+            .optional()?;
+        Ok(url)
+    }
+
     pub fn subscription(&self, id: &str) -> Result<Option<Subscription>> {
         let conn = self.lock();
         let row = conn

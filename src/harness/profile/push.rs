@@ -1,0 +1,251 @@
+//! The `[push]` section: what the bank declares about real-time push (R-08's retry policy:
+//! back-off, maximum retries, whether 4xx is retried, catch-up by polling after the last
+//! attempt) and where the harness's callback receiver listens and is reachable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{ProfileError, PushFile, err};
+
+/// The bank's declared retry spacing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RetrySpacing {
+    /// The delay before each retry, exactly (±tolerance).
+    Schedule(Vec<Duration>),
+    /// Each delay within these bounds and none shorter than the one before (back-off).
+    Bounds { min: Duration, max: Duration },
+    /// Nothing declared: retry timing cannot be judged.
+    Undeclared,
+}
+
+/// The validated `[push]` section.
+#[derive(Debug, Clone)]
+pub struct PushPolicy {
+    pub receiver_listen: SocketAddr,
+    /// The base of the URLs registered as CallbackUrl; `None` = `http://{bound address}`.
+    pub receiver_public_url: Option<String>,
+    pub spacing: RetrySpacing,
+    /// Attempts in all, the first included.
+    pub max_attempts: Option<u32>,
+    pub retries_4xx: bool,
+    pub catch_up_polling: bool,
+    pub accepts_http_callbacks: bool,
+    /// How long the bank waits for one answer.
+    pub request_timeout: Option<Duration>,
+    /// How long after the trigger the first push may take.
+    pub first_push_timeout: Duration,
+    /// How long "no further push" is watched for.
+    pub quiet_period: Duration,
+    pub tolerance_percent: u32,
+    /// Allowance added to every upper timing bound (network, the bank's scheduler).
+    pub slack: Duration,
+}
+
+impl PushPolicy {
+    /// The declared delay before retry number `n` (0 = the first retry): `(earliest, latest)`
+    /// with tolerance and slack applied.
+    pub fn retry_window(&self, n: usize) -> Option<(Duration, Duration)> {
+        let widen = |lo: Duration, hi: Duration| {
+            let t = f64::from(self.tolerance_percent) / 100.0;
+            (
+                lo.mul_f64((1.0 - t).max(0.0)),
+                hi.mul_f64(1.0 + t) + self.slack,
+            )
+        };
+        match &self.spacing {
+            RetrySpacing::Schedule(s) => s.get(n).map(|d| widen(*d, *d)),
+            RetrySpacing::Bounds { min, max } => Some(widen(*min, *max)),
+            RetrySpacing::Undeclared => None,
+        }
+    }
+
+    /// The longest a whole delivery may take from the first attempt to the last, upper bound.
+    pub fn longest_delivery(&self) -> Duration {
+        let retries = self.max_attempts.unwrap_or(1).saturating_sub(1) as usize;
+        let mut total = Duration::ZERO;
+        for n in 0..retries {
+            let hi = self.retry_window(n).map_or(self.quiet_period, |w| w.1);
+            total += hi + self.request_timeout.unwrap_or(Duration::ZERO);
+        }
+        total + self.slack
+    }
+}
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+/// Validates `[push]`; `event_timeout` is the default wait for a first push.
+pub(super) fn push(p: PushFile, event_timeout: Duration) -> Result<PushPolicy, ProfileError> {
+    let receiver_listen = match p.receiver_listen.as_deref() {
+        None => SocketAddr::from(([127, 0, 0, 1], 0)),
+        Some(a) => a.parse().or_else(|_| {
+            err(
+                "push.receiver_listen",
+                format!("{a:?} is not an address:port (e.g. \"0.0.0.0:8443\")"),
+            )
+        })?,
+    };
+    let accepts_http_callbacks = p.accepts_http_callbacks.unwrap_or(true);
+    let receiver_public_url = match p.receiver_public_url {
+        None if !accepts_http_callbacks => {
+            return err(
+                "push.receiver_public_url",
+                "is needed when push.accepts_http_callbacks = false: an https URL (e.g. a \
+                 TLS-terminating proxy) that forwards to push.receiver_listen",
+            );
+        }
+        None => None,
+        Some(u) => {
+            let scheme = url::Url::parse(&u).map(|p| p.scheme().to_string());
+            match scheme.as_deref() {
+                Ok("https") => {}
+                Ok("http") if accepts_http_callbacks => {}
+                Ok("http") => {
+                    return err(
+                        "push.receiver_public_url",
+                        "must be https when push.accepts_http_callbacks = false",
+                    );
+                }
+                _ => {
+                    return err(
+                        "push.receiver_public_url",
+                        format!("{u:?} is not an http(s) URL"),
+                    );
+                }
+            }
+            Some(u.trim_end_matches('/').to_string())
+        }
+    };
+    let spacing = match (
+        &p.retry_schedule_ms,
+        p.min_retry_delay_ms,
+        p.max_retry_delay_ms,
+    ) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return err(
+                "push.retry_schedule_ms",
+                "give either the schedule or min/max_retry_delay_ms, not both",
+            );
+        }
+        (Some(s), None, None) => {
+            if s.len() > 50 || s.contains(&0) {
+                return err(
+                    "push.retry_schedule_ms",
+                    "1 to 50 delays of at least 1 ms each",
+                );
+            }
+            RetrySpacing::Schedule(s.iter().copied().map(ms).collect())
+        }
+        (None, Some(min), Some(max)) if min <= max => RetrySpacing::Bounds {
+            min: ms(min),
+            max: ms(max),
+        },
+        (None, Some(_), Some(_)) => {
+            return err(
+                "push.min_retry_delay_ms",
+                "must not exceed max_retry_delay_ms",
+            );
+        }
+        (None, Some(_), None) | (None, None, Some(_)) => {
+            return err(
+                "push.min_retry_delay_ms",
+                "min_retry_delay_ms and max_retry_delay_ms go together",
+            );
+        }
+        (None, None, None) => RetrySpacing::Undeclared,
+    };
+    let max_attempts = match (p.max_attempts, &spacing) {
+        (Some(0), _) => return err("push.max_attempts", "must be at least 1"),
+        (Some(n), RetrySpacing::Schedule(s)) if n as usize != s.len() + 1 => {
+            return err(
+                "push.max_attempts",
+                format!(
+                    "is {n}, but retry_schedule_ms declares {} retries ({} attempts)",
+                    s.len(),
+                    s.len() + 1
+                ),
+            );
+        }
+        (Some(n), _) => Some(n),
+        (None, RetrySpacing::Schedule(s)) => u32::try_from(s.len() + 1).ok(),
+        (None, _) => None,
+    };
+    let tolerance_percent = p.tolerance_percent.unwrap_or(10);
+    if tolerance_percent > 100 {
+        return err("push.tolerance_percent", "must be between 0 and 100");
+    }
+    let slack = ms(p.timing_slack_ms.unwrap_or(250));
+    let longest_delay = match &spacing {
+        RetrySpacing::Schedule(s) => s.iter().max().copied(),
+        RetrySpacing::Bounds { max, .. } => Some(*max),
+        RetrySpacing::Undeclared => None,
+    };
+    // Long enough for one more retry of the longest declared delay to show itself.
+    let quiet_period = match (p.quiet_period_ms, longest_delay) {
+        (Some(q), _) => ms(q.max(1)),
+        (None, Some(d)) => (d.mul_f64(1.5) + slack).max(Duration::from_secs(1)),
+        (None, None) => Duration::from_secs(5),
+    };
+    Ok(PushPolicy {
+        receiver_listen,
+        receiver_public_url,
+        spacing,
+        max_attempts,
+        retries_4xx: p.retries_4xx.unwrap_or(false),
+        catch_up_polling: p.catch_up_polling.unwrap_or(false),
+        accepts_http_callbacks,
+        request_timeout: p.request_timeout_ms.map(ms),
+        first_push_timeout: p.first_push_timeout_ms.map_or(event_timeout, ms),
+        quiet_period,
+        tolerance_percent,
+        slack,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(toml_text: &str) -> PushFile {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn a_schedule_declares_the_attempts_and_the_windows() {
+        let p = push(
+            file("retry_schedule_ms = [300, 600]"),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        assert_eq!(p.max_attempts, Some(3));
+        let (lo, hi) = p.retry_window(1).unwrap();
+        assert_eq!(lo, Duration::from_millis(540));
+        assert_eq!(hi, Duration::from_millis(660 + 250));
+        assert!(p.retry_window(2).is_none());
+        assert!(p.quiet_period >= Duration::from_millis(900));
+    }
+
+    #[test]
+    fn contradictions_name_the_field() {
+        for (text, field) in [
+            (
+                "retry_schedule_ms = [1]\nmax_attempts = 5",
+                "push.max_attempts",
+            ),
+            (
+                "retry_schedule_ms = [1]\nmin_retry_delay_ms = 1",
+                "push.retry_schedule_ms",
+            ),
+            (
+                "min_retry_delay_ms = 9\nmax_retry_delay_ms = 1",
+                "push.min_retry_delay_ms",
+            ),
+            ("receiver_listen = \"nowhere\"", "push.receiver_listen"),
+            ("accepts_http_callbacks = false", "push.receiver_public_url"),
+        ] {
+            let e = push(file(text), Duration::from_secs(1)).unwrap_err();
+            assert!(e.0.contains(field), "{text}: {e}");
+        }
+    }
+}

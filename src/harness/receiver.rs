@@ -1,0 +1,327 @@
+//! The harness's callback receiver for real-time push (R-02..R-05, RFC 8935): one HTTP server per
+//! run, with a mailbox per scenario and TPP so every delivery is attributed exactly. A mailbox's
+//! URL is `{public_url}/{mailbox}/v3.1/event-notifications` (ES-05's suffix), it answers from a
+//! script (e.g. 503 twice, then 202; or an answer held past the bank's timeout) and records every
+//! request with its arrival time. Requests for unknown mailboxes are kept as strays.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use tokio_util::sync::CancellationToken;
+
+/// The path every mailbox URL ends with (ES-05, R-03).
+pub const SUFFIX: &str = "/v3.1/event-notifications";
+/// Largest push body kept: a SET is a few kilobytes.
+const BODY_LIMIT: usize = 256 * 1024;
+/// Requests kept per mailbox and as strays: a bank retrying forever cannot grow memory.
+const KEEP: usize = 200;
+
+/// What the receiver answers to one push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// This status at once (202 plays back `x-fapi-interaction-id`, R-05).
+    Status(u16),
+    /// Nothing until this long has passed, then 202: longer than the bank's request timeout.
+    Hold(Duration),
+}
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// When it arrived (run clock).
+    pub at: Instant,
+    pub method: String,
+    /// The path and query as sent.
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// What the receiver answered.
+    pub answered: Answer,
+}
+
+impl Received {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Mailbox {
+    /// Whom the mailbox's pushes are for (a SET's `aud`, an event's `applicationId`): a push
+    /// addressed to anyone else is answered 202 without using up the script, so a misdirected
+    /// push cannot steal a scripted answer.
+    aud: Option<String>,
+    script: VecDeque<Answer>,
+    /// Answer once the script is used up.
+    then: Option<Answer>,
+    received: Vec<Received>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    boxes: Mutex<HashMap<String, Mailbox>>,
+    strays: Mutex<Vec<Received>>,
+    arrived: tokio::sync::Notify,
+}
+
+/// A running receiver; stops when dropped.
+#[derive(Debug)]
+pub struct Receiver {
+    public_url: String,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl Receiver {
+    /// Listens on `listen`; mailbox URLs start with `public_url`, or `http://{bound address}`.
+    pub async fn start(listen: SocketAddr, public_url: Option<&str>) -> Result<Receiver, String> {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("push.receiver_listen {listen}: {e}"))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| format!("push.receiver_listen {listen}: {e}"))?;
+        let shared = Arc::new(Shared::default());
+        let app = axum::Router::new()
+            .fallback(receive)
+            .layer(DefaultBodyLimit::max(BODY_LIMIT))
+            .with_state(shared.clone());
+        let stop = CancellationToken::new();
+        let until = stop.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { until.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::warn!(error = %e, "the push receiver stopped");
+            }
+        });
+        let public_url = public_url
+            .map(|u| u.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| format!("http://{bound}"));
+        Ok(Receiver {
+            public_url,
+            shared,
+            stop,
+        })
+    }
+
+    fn boxes(&self) -> MutexGuard<'_, HashMap<String, Mailbox>> {
+        self.shared
+            .boxes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A new mailbox of the TPP whose SETs carry `aud`, answering 202 to everything; returns
+    /// `(id, URL to register)`.
+    pub fn open(&self, aud: Option<&str>) -> (String, String) {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let mailbox = Mailbox {
+            aud: aud.map(String::from),
+            ..Default::default()
+        };
+        self.boxes().insert(id.clone(), mailbox);
+        let url = format!("{}/{id}{SUFFIX}", self.public_url);
+        (id, url)
+    }
+
+    /// Answers `script` in order to the next pushes of mailbox `id`, then `then` to every other.
+    pub fn script(&self, id: &str, script: Vec<Answer>, then: Answer) {
+        if let Some(b) = self.boxes().get_mut(id) {
+            b.script = script.into();
+            b.then = Some(then);
+        }
+    }
+
+    /// Everything mailbox `id` received so far, oldest first.
+    pub fn received(&self, id: &str) -> Vec<Received> {
+        self.boxes()
+            .get(id)
+            .map(|b| b.received.clone())
+            .unwrap_or_default()
+    }
+
+    /// Waits until mailbox `id` holds at least `n` requests or `timeout` passes; returns what it
+    /// holds then.
+    pub async fn wait_for(&self, id: &str, n: usize, timeout: Duration) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Registered before looking, so an arrival in between is not missed.
+            let arrived = self.shared.arrived.notified();
+            let got = self.received(id);
+            if got.len() >= n {
+                return got;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return self.received(id);
+            }
+        }
+    }
+
+    /// Requests that named no mailbox of this run.
+    pub fn strays(&self) -> Vec<Received> {
+        self.shared
+            .strays
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+}
+
+async fn receive(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let at = Instant::now();
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| uri.path().to_string());
+    let id = uri
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let mut record = Received {
+        at,
+        method: method.to_string(),
+        path,
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
+            .collect(),
+        body: body.to_vec(),
+        answered: Answer::Status(404),
+    };
+    let answer = {
+        let mut boxes = shared
+            .boxes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match boxes.get_mut(&id) {
+            Some(b) => {
+                let misdirected = matches!(
+                    (addressee(&body), &b.aud),
+                    (Some(to), Some(owner)) if &to != owner
+                );
+                let a = if misdirected {
+                    Answer::Status(202)
+                } else {
+                    b.script
+                        .pop_front()
+                        .or(b.then)
+                        .unwrap_or(Answer::Status(202))
+                };
+                record.answered = a;
+                if b.received.len() < KEEP {
+                    b.received.push(record);
+                }
+                Some(a)
+            }
+            None => {
+                let mut strays = shared
+                    .strays
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if strays.len() < KEEP {
+                    strays.push(record);
+                }
+                None
+            }
+        }
+    };
+    shared.arrived.notify_waiters();
+    let interaction = headers.get("x-fapi-interaction-id").cloned();
+    let status = match answer {
+        None => return StatusCode::NOT_FOUND.into_response(),
+        Some(Answer::Status(s)) => s,
+        Some(Answer::Hold(d)) => {
+            tokio::time::sleep(d).await;
+            202
+        }
+    };
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::ACCEPTED);
+    let mut response = code.into_response();
+    if let Some(i) = interaction {
+        response.headers_mut().insert("x-fapi-interaction-id", i);
+    }
+    response
+}
+
+/// Whom a push is addressed to, read without verifying anything: the `aud` of a compact JWT
+/// body (first of an array), or the `applicationId` of a JSON event object (Yapily-style).
+fn addressee(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?.trim();
+    if text.starts_with('{') {
+        let event: serde_json::Value = serde_json::from_str(text).ok()?;
+        return event.get("applicationId")?.as_str().map(String::from);
+    }
+    let payload = text.split('.').nth(1)?;
+    let claims: serde_json::Value =
+        serde_json::from_slice(&crate::jose::b64_decode(payload).ok()?).ok()?;
+    match claims.get("aud")? {
+        serde_json::Value::String(a) => Some(a.clone()),
+        serde_json::Value::Array(a) => a.first()?.as_str().map(String::from),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn mailboxes_answer_their_script_and_record_every_request() {
+        let r = Receiver::start("127.0.0.1:0".parse().unwrap(), None)
+            .await
+            .unwrap();
+        let (id, url) = r.open(None);
+        assert!(url.ends_with(SUFFIX));
+        r.script(&id, vec![Answer::Status(503)], Answer::Status(202));
+        let http = reqwest::Client::new();
+        let first = http.post(&url).body("a").send().await.unwrap();
+        assert_eq!(first.status(), 503);
+        let second = http
+            .post(&url)
+            .header("x-fapi-interaction-id", "i-1")
+            .body("b")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(second.status(), 202);
+        assert_eq!(second.headers()["x-fapi-interaction-id"], "i-1");
+        let got = r.wait_for(&id, 2, Duration::from_secs(5)).await;
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].body_text(), "b");
+        assert_eq!(got[0].answered, Answer::Status(503));
+        let stray = url.replace(&id, "nobody");
+        assert_eq!(http.post(stray).send().await.unwrap().status(), 404);
+        assert_eq!(r.strays().len(), 1);
+    }
+}

@@ -1,0 +1,290 @@
+//! Real-time push as a scenario sees it: the TPP's mailboxes at the run's callback receiver,
+//! subscriptions whose CallbackUrl is one of them, and the pushes that arrived — each checked
+//! like a polled SET and kept as evidence.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::{HarnessWorld, StepResult, fail};
+use crate::harness::client::Exchange;
+use crate::harness::receiver::{Answer, Received};
+use crate::model::EventType;
+
+/// A mailbox of the scenario: which TPP it belongs to and where it was registered.
+#[derive(Debug, Clone)]
+pub struct Mailbox {
+    pub tpp: String,
+    pub id: String,
+    pub url: String,
+    /// How many of the receiver's requests were looked at.
+    pub checked: usize,
+    /// The pushes of this TPP's own events (or that cannot be told apart), checked and kept as
+    /// evidence; pushes of other TPPs' SETs are findings, not attempts.
+    pub kept: Vec<Received>,
+}
+
+/// `"A"` for TPP A's receiver, `"A2"` for its second one.
+pub fn label(tpp: &str, second: bool) -> String {
+    if second {
+        format!("{tpp}2")
+    } else {
+        tpp.to_string()
+    }
+}
+
+impl HarnessWorld {
+    /// The mailbox `label` of TPP `tpp`, opened at the receiver on first use.
+    pub async fn mailbox(&mut self, tpp: &str, label: &str) -> Result<Mailbox, String> {
+        if let Some(m) = self.mailboxes.get(label) {
+            return Ok(m.clone());
+        }
+        let ctx = self.ctx()?;
+        let aud = self.tpp(tpp).await?.id.aud.clone();
+        let (id, url) = ctx.receiver()?.open(Some(&aud));
+        let m = Mailbox {
+            tpp: tpp.to_string(),
+            id,
+            url,
+            checked: 0,
+            kept: Vec::new(),
+        };
+        self.mailboxes.insert(label.to_string(), m.clone());
+        Ok(m)
+    }
+
+    /// Sets what mailbox `label` answers.
+    pub async fn script(
+        &mut self,
+        tpp: &str,
+        label: &str,
+        script: Vec<Answer>,
+        then: Answer,
+    ) -> StepResult {
+        let m = self.mailbox(tpp, label).await?;
+        self.ctx()?.receiver()?.script(&m.id, script, then);
+        Ok(())
+    }
+
+    /// The subscription body asking for `types` (all when `None`) with CallbackUrl `url`.
+    pub fn push_subscription_body(
+        &self,
+        url: Option<&str>,
+        types: Option<Vec<EventType>>,
+    ) -> Result<Value, String> {
+        let mut body = self.subscription_body(types)?;
+        if let Some(u) = url {
+            body["Data"]["CallbackUrl"] = json!(u);
+        }
+        Ok(body)
+    }
+
+    /// Subscribes TPP `tpp` with mailbox `label` as its CallbackUrl, or fails the step.
+    pub async fn subscribe_push(
+        &mut self,
+        tpp: &str,
+        label: &str,
+        types: Option<Vec<EventType>>,
+    ) -> StepResult {
+        let m = self.mailbox(tpp, label).await?;
+        let body = self.push_subscription_body(Some(&m.url), types)?;
+        let ex = self.create_subscription(tpp, body).await?;
+        if ex.status() != 201 {
+            return fail(format!(
+                "ES-02: cannot subscribe TPP {tpp} with a CallbackUrl: {}",
+                ex.summary()
+            ));
+        }
+        Ok(())
+    }
+
+    /// PUT of TPP `tpp`'s subscription with CallbackUrl `url` (none: removed), same types.
+    pub async fn replace_callback(&mut self, tpp: &str, url: Option<&str>) -> StepResult {
+        let id = self.subscription_id(tpp).await?;
+        let types = self
+            .tpp(tpp)
+            .await?
+            .subscription
+            .as_ref()
+            .and_then(|d| d.get("EventTypes"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().and_then(EventType::parse))
+                    .collect::<Vec<_>>()
+            });
+        let mut body = self.push_subscription_body(url, types)?;
+        body["Data"]["EventSubscriptionId"] = json!(id);
+        let ex = self.put_subscription(tpp, &id, body).await?;
+        if ex.status() != 200 {
+            return fail(format!(
+                "ES-10: cannot change TPP {tpp}'s CallbackUrl: {}",
+                ex.summary()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Waits until mailbox `label` holds `n` pushes of its TPP's events or `timeout` passes;
+    /// checks and records every new push; returns the TPP's pushes.
+    pub async fn await_pushes(
+        &mut self,
+        label: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<Vec<Received>, String> {
+        let deadline = Instant::now() + timeout;
+        let ctx = self.ctx()?;
+        loop {
+            let m = self
+                .mailboxes
+                .get(label)
+                .cloned()
+                .ok_or_else(|| format!("the scenario opened no receiver {label}"))?;
+            let raw = ctx.receiver()?.received(&m.id);
+            self.check_pushes(label, &raw).await?;
+            let kept = self
+                .mailboxes
+                .get(label)
+                .map(|m| m.kept.clone())
+                .unwrap_or_default();
+            let left = deadline.saturating_duration_since(Instant::now());
+            if kept.len() >= n || left.is_zero() {
+                return Ok(kept);
+            }
+            ctx.receiver()?.wait_for(&m.id, raw.len() + 1, left).await;
+        }
+    }
+
+    /// Sorts each push not looked at yet: a SET of another TPP is an R-02 finding; the others
+    /// get the SET checks polling applies and are kept as attempts and evidence. Problems of the
+    /// scenario's own rules fail the step; others are findings.
+    async fn check_pushes(&mut self, label: &str, got: &[Received]) -> StepResult {
+        let Some(m) = self.mailboxes.get(label).cloned() else {
+            return Ok(());
+        };
+        let ctx = self.ctx()?;
+        let aud = self.tpp(&m.tpp).await?.id.aud.clone();
+        let mut problems = Vec::new();
+        let mut kept = Vec::new();
+        let yapily = ctx.profile.dialect == crate::harness::profile::Dialect::Yapily;
+        for r in got.iter().skip(m.checked) {
+            let mut ex = push_exchange(r, &m.url);
+            if yapily {
+                let (foreign, found) = self.check_yapily_push(&m.tpp, &aud, r).await;
+                problems.extend(self.triage(found, Some(&ex)));
+                self.evidence.push(ex);
+                if !foreign {
+                    kept.push(r.clone());
+                }
+                continue;
+            }
+            let token = r.body_text();
+            if let Some(claims) = push_claims(&token)
+                && self.foreign(&m.tpp, &aud, &claims)
+            {
+                let msg = format!(
+                    "R-02: TPP {}'s CallbackUrl received a SET about another TPP's event (aud {}, \
+                     jti {})",
+                    m.tpp,
+                    claims.get("aud").unwrap_or(&Value::Null),
+                    claims.get("jti").unwrap_or(&Value::Null)
+                );
+                problems.extend(self.triage(vec![msg], Some(&ex)));
+                self.evidence.push(ex);
+                continue;
+            }
+            let key = push_claims(&token)
+                .and_then(|c| c.get("jti").and_then(Value::as_str).map(String::from))
+                .unwrap_or_else(|| format!("push {}", m.kept.len() + kept.len() + 1));
+            let checked = ctx.check_set(&key, token.trim(), &aud).await;
+            ex.decoded_sets = vec![json!({
+                "key": checked.key, "header": checked.header, "claims": checked.claims
+            })];
+            problems.extend(self.triage(checked.problems.clone(), Some(&ex)));
+            self.evidence.push(ex);
+            self.sets.push(checked);
+            kept.push(r.clone());
+        }
+        if let Some(mm) = self.mailboxes.get_mut(label) {
+            mm.checked = got.len().max(mm.checked);
+            mm.kept.extend(kept);
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            fail(format!(
+                "a push breaks {} rule(s):\n  {}",
+                problems.len(),
+                problems.join("\n  ")
+            ))
+        }
+    }
+
+    /// Is a pushed SET with `claims` about none of TPP `tpp`'s triggered events and addressed
+    /// to someone else?
+    fn foreign(&self, tpp: &str, aud: &str, claims: &Value) -> bool {
+        let jti = claims.get("jti").and_then(Value::as_str).unwrap_or("");
+        let ours = self
+            .triggered
+            .iter()
+            .any(|t| t.tpp == tpp && self.matches(t, jti, claims));
+        let addressed = match claims.get("aud") {
+            Some(Value::String(a)) => a == aud,
+            Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(aud)),
+            _ => true,
+        };
+        !ours && !addressed
+    }
+
+    /// Waits the profile's quiet period and returns the pushes of `label` that arrived after
+    /// `since` (or after the first `after` pushes when `since` is `None`).
+    pub async fn quiet(
+        &mut self,
+        label: &str,
+        after: usize,
+        since: Option<Instant>,
+    ) -> Result<Vec<Received>, String> {
+        let quiet = self.ctx()?.profile.push.quiet_period;
+        tokio::time::sleep(quiet).await;
+        let all = self.await_pushes(label, 0, Duration::ZERO).await?;
+        Ok(match since {
+            Some(t) => all.into_iter().filter(|r| r.at > t).collect(),
+            None => all.into_iter().skip(after).collect(),
+        })
+    }
+}
+
+/// The claims of a pushed compact JWT, read without verifying it.
+fn push_claims(token: &str) -> Option<Value> {
+    let payload = token.trim().split('.').nth(1)?;
+    let bytes = crate::jose::b64_decode(payload).ok()?;
+    serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .filter(Value::is_object)
+}
+
+/// A push as report evidence: the bank's request and the receiver's answer.
+pub(super) fn push_exchange(r: &Received, registered: &str) -> Exchange {
+    let origin = url::Url::parse(registered)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    let status = match r.answered {
+        Answer::Status(s) => s,
+        Answer::Hold(_) => 202,
+    };
+    Exchange {
+        method: r.method.clone(),
+        url: format!("{origin}{}", r.path),
+        request_headers: r.headers.clone(),
+        request_body: Some(r.body_text()),
+        status: Some(status),
+        response_headers: Vec::new(),
+        response_body: String::new(),
+        error: None,
+        elapsed_ms: 0,
+        decoded_sets: Vec::new(),
+        started: Some(r.at),
+        finished: Some(r.at),
+    }
+}

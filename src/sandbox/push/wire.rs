@@ -1,0 +1,93 @@
+//! What goes on the wire for one delivery attempt: the URL, headers and body built from the
+//! stored delivery in the delivery's format. OBIE pushes are the stored SET as it is (R-03,
+//! R-04); the `push-*` faults that bend the request bend it here and nowhere else.
+
+use reqwest::header::{CONTENT_TYPE, HeaderName};
+
+use crate::jose;
+use crate::sandbox::app::AppState;
+use crate::sandbox::domain::{DeliveryFormat, DueDelivery};
+use crate::sandbox::faults::Fault;
+
+/// One request, ready to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wire {
+    pub url: String,
+    pub headers: Vec<(HeaderName, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Builds the request of one attempt, or says why nothing can be sent.
+pub fn render(state: &AppState, d: &DueDelivery, interaction_id: &str) -> Result<Wire, String> {
+    match d.format {
+        DeliveryFormat::Obie => obie(state, d, interaction_id),
+        DeliveryFormat::Yapily | DeliveryFormat::Tatra => Err(format!(
+            "the {:?} wire format is not served by this sandbox",
+            d.format
+        )),
+    }
+}
+
+/// R-04: `POST` of the signed SET as `application/jwt` with `x-fapi-interaction-id` and
+/// `x-fapi-financial-id`, no bearer token, to the registered URL unchanged (R-03).
+fn obie(state: &AppState, d: &DueDelivery, interaction_id: &str) -> Result<Wire, String> {
+    let token = d
+        .token
+        .as_deref()
+        .ok_or_else(|| "the event has no SET to send".to_string())?;
+    let body = if state.has_fault(Fault::PushUnsigned) {
+        unsigned(token)?
+    } else {
+        token.to_string()
+    };
+    let content_type = if state.has_fault(Fault::PushJsonContentType) {
+        "application/json"
+    } else {
+        "application/jwt"
+    };
+    let mut headers = vec![(CONTENT_TYPE, content_type.to_string())];
+    if !state.has_fault(Fault::PushNoInteractionId) {
+        headers.push((
+            HeaderName::from_static("x-fapi-interaction-id"),
+            interaction_id.to_string(),
+        ));
+    }
+    headers.push((
+        HeaderName::from_static("x-fapi-financial-id"),
+        state.cfg.org_id.clone(),
+    ));
+    let url = if state.has_fault(Fault::PushUrlRewritten) {
+        // The v3.0 reading of R-03: the resource name appended to an URL that already has it.
+        format!("{}/event-notifications", d.url.trim_end_matches('/'))
+    } else {
+        d.url.clone()
+    };
+    Ok(Wire {
+        url,
+        headers,
+        body: body.into_bytes(),
+    })
+}
+
+/// The SET's claims re-sent as an unsecured JWT (`alg: none`, empty signature).
+fn unsigned(token: &str) -> Result<String, String> {
+    let payload = token
+        .split('.')
+        .nth(1)
+        .ok_or_else(|| "the stored SET is not a compact JWS".to_string())?;
+    let header = jose::b64(br#"{"alg":"none"}"#);
+    Ok(format!("{header}.{payload}."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unsigned;
+
+    #[test]
+    fn an_unsigned_set_keeps_the_claims_and_drops_the_signature() {
+        let t = unsigned("aGVhZA.cGF5bG9hZA.c2ln").unwrap();
+        assert!(t.ends_with(".cGF5bG9hZA."));
+        assert!(t.starts_with("eyJhbGciOiJub25lIn0"));
+        assert!(unsigned("nodots").is_err());
+    }
+}
