@@ -38,6 +38,26 @@ Feature: Callback URL API
       | Version is missing        | {"Data": {"Url": "https://tpp.example/open-banking/v3.1/event-notifications"}}        |
       | Version is empty          | {"Data": {"Url": "https://tpp.example/open-banking/v3.1/event-notifications", "Version": ""}} |
       | Version is longer than 10 | {"Data": {"Url": "https://tpp.example/open-banking/v3.1/event-notifications", "Version": "3.1.11.0001"}} |
+      | Version is not a string   | {"Data": {"Url": "https://tpp.example/open-banking/v3.1/event-notifications", "Version": 3.1}} |
+      | Url is not a string       | {"Data": {"Url": 42, "Version": "{version}"}}                                         |
+      | Data is missing           | {}                                                                                    |
+
+  @CB-02 @G-10
+  Scenario Outline: A callback URL replacement whose <problem> is refused with 400
+    Given TPP A has registered a callback URL
+    When TPP A replaces its callback URL with:
+      """
+      <body>
+      """
+    Then the response is an OBIE error with status 400
+
+    Examples:
+      | problem                   | body                                                                                                              |
+      | Data is missing           | {}                                                                                                                |
+      | Url is missing            | {"Data": {"CallbackUrlId": "{callback_url_id}", "Version": "{version}"}}                                          |
+      | Version is missing        | {"Data": {"CallbackUrlId": "{callback_url_id}", "Url": "https://tpp.example/open-banking/v3.1/event-notifications"}} |
+      | Version is empty          | {"Data": {"CallbackUrlId": "{callback_url_id}", "Url": "https://tpp.example/open-banking/v3.1/event-notifications", "Version": ""}} |
+      | Version is longer than 10 | {"Data": {"CallbackUrlId": "{callback_url_id}", "Url": "https://tpp.example/open-banking/v3.1/event-notifications", "Version": "3.1.11.0001"}} |
 
   @CB-02
   Scenario: Listing shows the registered callback URL

@@ -50,6 +50,7 @@ Feature: Malformed poll requests
     Examples:
       | problem                            | body                                                                          |
       | an array                           | {"returnImmediately": true, "setErrs": ["a-jti"]}                             |
+      | an entry that is not an object     | {"returnImmediately": true, "setErrs": {"a-jti": "invalid_key"}}              |
       | an entry without err               | {"returnImmediately": true, "setErrs": {"a-jti": {"description": "bad"}}}     |
       | an entry whose err is over 40 characters | {"returnImmediately": true, "setErrs": {"a-jti": {"err": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "description": "too long"}}} |
       | an entry whose err is empty        | {"returnImmediately": true, "setErrs": {"a-jti": {"err": "", "description": "empty err"}}} |

@@ -115,6 +115,40 @@ Feature: Event Notification Subscription API
       | Version is longer than 10          | {"Data": {"Version": "3.1.11.0001"}}                                   |
       | CallbackUrl is not a URI           | {"Data": {"Version": "{version}", "CallbackUrl": "not a uri"}}         |
       | EventTypes is not an array         | {"Data": {"Version": "{version}", "EventTypes": "urn:uk:org:openbanking:events:resource-update"}} |
+      | an EventTypes item is not a string | {"Data": {"Version": "{version}", "EventTypes": [42]}}                 |
+      | Version is not a string            | {"Data": {"Version": 3.1}}                                             |
+      | Data is not an object              | {"Data": "{version}"}                                                  |
+
+  @ES-10 @G-10
+  Scenario Outline: A PUT whose <problem> is refused with 400
+    Given TPP A is subscribed for polling
+    When TPP A replaces its event subscription with:
+      """
+      <body>
+      """
+    Then the response is an OBIE error with status 400
+
+    Examples:
+      | problem                               | body                                                                                                  |
+      | Data is missing                       | {}                                                                                                    |
+      | EventSubscriptionId is missing        | {"Data": {"Version": "{version}"}}                                                                    |
+      | EventSubscriptionId is empty          | {"Data": {"EventSubscriptionId": "", "Version": "{version}"}}                                         |
+      | EventSubscriptionId is longer than 40 | {"Data": {"EventSubscriptionId": "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee", "Version": "{version}"}} |
+      | Version is missing                    | {"Data": {"EventSubscriptionId": "{subscription_id}"}}                                                |
+      | Version is empty                      | {"Data": {"EventSubscriptionId": "{subscription_id}", "Version": ""}}                                 |
+      | Version is longer than 10             | {"Data": {"EventSubscriptionId": "{subscription_id}", "Version": "3.1.11.0001"}}                      |
+      | CallbackUrl is not a URI              | {"Data": {"EventSubscriptionId": "{subscription_id}", "Version": "{version}", "CallbackUrl": "not a uri"}} |
+      | EventTypes is not an array            | {"Data": {"EventSubscriptionId": "{subscription_id}", "Version": "{version}", "EventTypes": "UK.OBIE.Resource-Update"}} |
+      | an EventTypes item is not a string    | {"Data": {"EventSubscriptionId": "{subscription_id}", "Version": "{version}", "EventTypes": [42]}}    |
+
+  @ES-10 @spec-3.1.11
+  Scenario: The PUT request object is closed: an unknown top-level member is refused
+    Given TPP A is subscribed for polling
+    When TPP A replaces its event subscription with:
+      """
+      {"Data": {"EventSubscriptionId": "{subscription_id}", "Version": "{version}"}, "Extra": true}
+      """
+    Then the response is an OBIE error with status 400
 
   @ES-04 @spec-3.1.11
   Scenario: The request object is closed: an unknown top-level member is refused

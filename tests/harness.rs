@@ -20,6 +20,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use obevents::harness::profile::Profile;
 use obevents::harness::runner::{self, FeatureSource, Progress, RunOptions, RunOutcome, Verdict};
+use obevents::sandbox::embedded::declaration;
 use obevents::sandbox::push::PushConfig;
 use obevents::sandbox::{Bank, Fault, Faults, Personality, Sandbox, SandboxConfig};
 
@@ -61,16 +62,9 @@ async fn run_sandbox(bank: Bank, faults: &[Fault], profile_bank: Option<Bank>) -
     let sandbox = Sandbox::start(cfg.clone(), ":memory:", "127.0.0.1:0".parse().unwrap())
         .await
         .expect("sandbox starts");
-    let personality = Personality::of(profile_bank.unwrap_or(bank));
-    let profile = Profile::for_sandbox(
-        &sandbox.url(),
-        &personality,
-        LONG_POLL,
-        cfg.max_events_cap,
-        false,
-        Some(&cfg.push.declaration()),
-    )
-    .expect("built-in profile");
+    // The profile declares what `profile_bank` documents, whatever the sandbox really is.
+    let declared = declaration(&sandbox_config(profile_bank.unwrap_or(bank), &[]));
+    let profile = Profile::for_sandbox(&sandbox.url(), &declared).expect("built-in profile");
     let outcome = run_with(profile, None).await;
     sandbox.stop().await;
     outcome
@@ -227,6 +221,7 @@ async fn strict_obie_profile_fails_exactly_the_documented_deviations() {
     ob312.extend(
         [
             "The request object is closed: an unknown top-level member is refused",
+            "The PUT request object is closed: an unknown top-level member is refused",
             "PUT replaces the subscription and answers the updated resource",
             "Subscription responses carry a valid detached signature",
         ]
@@ -558,4 +553,36 @@ async fn a_target_that_cannot_serve_the_profile_stops_the_run_in_preflight() {
         assert!(started.elapsed() < Duration::from_secs(10));
     }
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The harness reaches the sandbox through `sandbox::embedded` only; everything else it
+/// shares with the sandbox is in `model` (issue 12 §9). Test modules may use sandbox types.
+#[test]
+fn the_harness_imports_no_sandbox_internals() {
+    fn visit(dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                visit(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && path.file_name().is_some_and(|n| n != "tests.rs")
+            {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+                for (i, line) in code.lines().enumerate() {
+                    let used =
+                        line.contains("crate::sandbox") || line.contains("obevents::sandbox");
+                    if used && !line.contains("crate::sandbox::embedded::") {
+                        out.push(format!("{}:{}: {}", path.display(), i + 1, line.trim()));
+                    }
+                }
+            }
+        }
+    }
+    let mut found = Vec::new();
+    visit(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/harness"),
+        &mut found,
+    );
+    assert!(found.is_empty(), "{found:#?}");
 }

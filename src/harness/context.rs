@@ -284,12 +284,12 @@ impl RunContext {
             .and_then(Result::ok)
             .ok_or("target.client_cert holds no PEM certificate")?;
         if auth == RegistrationAuth::TlsClientAuth {
-            let dn = crate::sandbox::tls::cert::subject_dn(&der)
+            let dn = crate::sandbox::embedded::subject_dn(&der)
                 .ok_or("target.client_cert: cannot read the certificate's subject")?;
             body["tls_client_auth_subject_dn"] = json!(dn);
             return Ok(());
         }
-        let jwk = crate::sandbox::tls::cert::certificate_jwk(&der)
+        let jwk = crate::sandbox::embedded::certificate_jwk(&der)
             .ok_or("target.client_cert: the certificate's key is not RSA or EC P-256")?;
         match body["jwks"]["keys"].as_array_mut() {
             Some(keys) => keys.push(jwk),

@@ -18,6 +18,7 @@ pub mod report;
 pub mod runner;
 pub mod schema;
 pub mod set_check;
+pub mod settle;
 pub mod steps;
 pub mod trigger;
 pub mod world;

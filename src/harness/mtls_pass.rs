@@ -8,9 +8,7 @@
 
 use super::profile::{Profile, RegistrationAuth, TlsSettings};
 use super::runner::{ConfigError, FeatureSource, Progress, RunOptions, RunOutcome};
-use crate::sandbox::tls::dev::DevPki;
-use crate::sandbox::tls::{ClientAuthMode, TlsConfig, TlsPem};
-use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::sandbox::embedded::{self, Bank, Fault};
 
 /// The scenarios of the pass: the poll/acknowledge flow and the isolation between TPPs,
 /// what a certificate-bound token protects.
@@ -19,49 +17,31 @@ pub const TAGS: &str = "@polling or @isolation";
 /// Marks the pass's scenarios in every report.
 pub const LABEL: &str = "(HTTPS + mTLS)";
 
-/// Starts an HTTPS + mTLS sandbox like `cfg`, runs [`TAGS`] against it, stops it.
+/// Starts an HTTPS + mTLS sandbox of `bank` with `faults`, runs [`TAGS`] against it, stops it.
 pub async fn run(
-    mut cfg: SandboxConfig,
+    bank: Option<Bank>,
+    faults: &[Fault],
     concurrency: Option<usize>,
     fail_fast: bool,
 ) -> Result<RunOutcome, ConfigError> {
-    let pki = DevPki::generate().map_err(ConfigError)?;
-    let client = pki.client("obevents harness TPP").map_err(ConfigError)?;
-    cfg.tls = Some(
-        TlsConfig::from_pem(&TlsPem {
-            cert_chain: pki.server.cert_pem.clone().into_bytes(),
-            key: pki.server.key_pem.clone().into_bytes(),
-            client_ca: Some(pki.ca_pem.clone().into_bytes()),
-            client_auth: ClientAuthMode::Required,
-            self_signed_client_certs: false,
-        })
-        .map_err(ConfigError)?,
-    );
-    let addr = "127.0.0.1:0"
-        .parse()
-        .map_err(|_| ConfigError("bad address".into()))?;
-    let sandbox = Sandbox::start(cfg.clone(), ":memory:", addr)
+    let (sandbox, client) = embedded::start_mtls(bank, faults)
         .await
         .map_err(|e| ConfigError(format!("cannot start the HTTPS + mTLS sandbox: {e}")))?;
-    let profile = Profile::for_sandbox(
-        &sandbox.url(),
-        &cfg.personality,
-        cfg.long_poll_timeout,
-        cfg.max_events_cap,
-        cfg.require_request_signatures,
-        None,
-    )
-    .and_then(|p| {
-        p.with_mtls(
-            TlsSettings {
-                client_cert_pem: Some(client.identity_pem()),
-                ca_pem: Some(pki.ca_pem.clone().into_bytes()),
-                accept_invalid_certs: false,
-            },
-            RegistrationAuth::TlsClientAuth,
-        )
-    })
-    .map_err(|e| ConfigError(e.to_string()));
+    // The pass is about transport and token binding; push is covered by the first pass.
+    let mut declaration = sandbox.declaration().clone();
+    declaration.push = None;
+    let profile = Profile::for_sandbox(&sandbox.url(), &declaration)
+        .and_then(|p| {
+            p.with_mtls(
+                TlsSettings {
+                    client_cert_pem: Some(client.identity_pem),
+                    ca_pem: Some(client.ca_pem),
+                    accept_invalid_certs: false,
+                },
+                RegistrationAuth::TlsClientAuth,
+            )
+        })
+        .map_err(|e| ConfigError(e.to_string()));
     tracing::info!(
         "testing the embedded sandbox over HTTPS + mTLS at {}",
         sandbox.url()

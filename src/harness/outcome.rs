@@ -1,6 +1,7 @@
 //! The outcome of a run, shared by the runner (which fills it) and the reports (which read it):
 //! each scenario's verdict (passed, failed, blocked, not applicable, not run), the run-wide
-//! findings of the cross-cutting checks, and how a step failure becomes a verdict.
+//! findings of the cross-cutting checks, and how a step failure becomes a verdict (`settle`
+//! adds what the checks run on every answer kept for the scenario).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -64,6 +65,10 @@ pub struct ScenarioRecord {
     pub failed_step: Option<String>,
     pub duration_ms: u64,
     pub evidence: Vec<Exchange>,
+    /// Indices in `evidence` of the exchanges the failed checks looked at (the report unfolds
+    /// them).
+    #[serde(skip)]
+    pub unfold: Vec<usize>,
 }
 
 /// A problem found by a check that runs on every answer (SET verification, poll schema, the

@@ -202,6 +202,7 @@ pub fn plan(
                     failed_step: None,
                     duration_ms: 0,
                     evidence: Vec::new(),
+                    unfold: Vec::new(),
                 },
             });
         }

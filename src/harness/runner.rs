@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Instant, SystemTime};
 
 use cucumber::gherkin::{Feature, Scenario};
 use cucumber::{World as _, WriterExt as _, event, writer};
@@ -20,6 +20,7 @@ pub use super::plan::capabilities;
 use super::plan::{all_tags, judged_rules, plan};
 use super::profile::{Clients, Conformance, Profile};
 use super::report;
+use super::settle::{Ran, settle};
 use super::world::HarnessWorld;
 use crate::cli::TestArgs;
 
@@ -55,13 +56,35 @@ pub struct RunOptions {
     pub progress: Progress,
 }
 
-/// What the run collects while cucumber executes, keyed by (feature path, scenario line).
+/// What the run collects while cucumber executes, keyed by (feature path, scenario line). The
+/// writer's events carry the time they happened (they reach it later, in feature order).
 #[derive(Default)]
 struct Collector {
-    records: HashMap<(String, usize), ScenarioRecord>,
+    /// The scenarios that finished, with what their world kept.
+    ran: HashMap<(String, usize), Ran>,
     failures: HashMap<(String, usize), (String, StepKind, String)>,
     findings: HashMap<(String, usize), Vec<Seen>>,
-    started: HashMap<(String, usize), Instant>,
+    /// When each step started, and its text.
+    steps: HashMap<(String, usize), Vec<(SystemTime, String)>>,
+    /// When each scenario started and finished.
+    times: HashMap<(String, usize), (SystemTime, Option<SystemTime>)>,
+}
+
+impl Collector {
+    /// What the run saw of the scenario `key`, if it finished.
+    fn take(&mut self, key: &(String, usize)) -> Option<Ran> {
+        let mut ran = self.ran.remove(key)?;
+        ran.failure = self.failures.remove(key);
+        ran.steps = self.steps.remove(key).unwrap_or_default();
+        ran.duration_ms = match self.times.remove(key) {
+            Some((start, Some(end))) => end
+                .duration_since(start)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+            _ => 0,
+        };
+        Some(ran)
+    }
 }
 
 fn key_of(f: &Feature, s: &Scenario) -> (String, usize) {
@@ -111,12 +134,25 @@ struct ProgressWriter {
 }
 
 impl ProgressWriter {
-    fn scenario_event(&mut self, f: &Feature, s: &Scenario, ev: &event::Scenario<HarnessWorld>) {
+    fn scenario_event(
+        &mut self,
+        f: &Feature,
+        s: &Scenario,
+        ev: &event::Scenario<HarnessWorld>,
+        at: SystemTime,
+    ) {
         let key = key_of(f, s);
         match ev {
             event::Scenario::Started => {
                 if let Ok(mut c) = self.collector.lock() {
-                    c.started.insert(key, Instant::now());
+                    c.times.insert(key, (at, None));
+                }
+            }
+            event::Scenario::Step(step, event::Step::Started)
+            | event::Scenario::Background(step, event::Step::Started) => {
+                if let Ok(mut c) = self.collector.lock() {
+                    let text = format!("{}{}", step.keyword, step.value);
+                    c.steps.entry(key).or_default().push((at, text));
                 }
             }
             event::Scenario::Step(step, event::Step::Failed(_, _, _, err))
@@ -150,10 +186,22 @@ impl ProgressWriter {
                     .collector
                     .lock()
                     .ok()
-                    .and_then(|c| {
-                        c.failures
+                    .map(|mut c| {
+                        if let Some(t) = c.times.get_mut(&key) {
+                            t.1 = Some(at);
+                        }
+                        let pending = c
+                            .ran
                             .get(&key)
-                            .map(|(_, kind, msg)| classify(&rules, *kind, msg).0)
+                            .is_some_and(|r| !r.checks.pending.is_empty());
+                        match c.failures.get(&key) {
+                            Some((_, kind, msg)) => match classify(&rules, *kind, msg).0 {
+                                Verdict::Blocked if pending => Verdict::Failed,
+                                v => v,
+                            },
+                            None if pending => Verdict::Failed,
+                            None => Verdict::Passed,
+                        }
                     })
                     .unwrap_or(Verdict::Passed);
                 let verdict = match verdict {
@@ -189,10 +237,10 @@ impl cucumber::Writer<HarnessWorld> for ProgressWriter {
         let Ok(ev) = ev else { return };
         match &ev.value {
             event::Cucumber::Feature(f, event::Feature::Scenario(s, r)) => {
-                self.scenario_event(f, s, &r.event)
+                self.scenario_event(f, s, &r.event, ev.at)
             }
             event::Cucumber::Feature(f, event::Feature::Rule(_, event::Rule::Scenario(s, r))) => {
-                self.scenario_event(f, s, &r.event)
+                self.scenario_event(f, s, &r.event, ev.at)
             }
             event::Cucumber::Finished => {
                 if let Some(bar) = &self.bar {
@@ -339,35 +387,23 @@ pub async fn run(
         })
         .after(move |feature, _, scenario, _, world| {
             let key = key_of(feature, scenario);
-            let (evidence, findings) = world
+            let (evidence, findings, checks) = world
                 .map(|w| {
                     (
                         std::mem::take(&mut w.evidence),
                         std::mem::take(&mut w.findings),
+                        std::mem::take(&mut w.checks),
                     )
                 })
                 .unwrap_or_default();
             if let Ok(mut c) = after_collector.lock() {
                 c.findings.insert(key.clone(), findings);
-                let record = ScenarioRecord {
-                    feature: feature.name.clone(),
-                    path: key.0.clone(),
-                    name: scenario.name.clone(),
-                    line: key.1,
-                    tags: all_tags(feature, scenario),
-                    rules: Vec::new(),
-                    verdict: Verdict::Passed,
-                    failed_rules: Vec::new(),
-                    reason: None,
-                    failed_step: None,
-                    duration_ms: c
-                        .started
-                        .get(&key)
-                        .map(|t| t.elapsed().as_millis() as u64)
-                        .unwrap_or(0),
+                let ran = Ran {
                     evidence,
+                    checks,
+                    ..Ran::default()
                 };
-                c.records.insert(key, record);
+                c.ran.insert(key, ran);
             }
             async {}.boxed_local()
         })
@@ -393,12 +429,8 @@ pub async fn run(
                     list,
                 ));
             }
-            settle(
-                &mut record,
-                c.records.remove(&p.key),
-                c.failures.remove(&p.key),
-                opts.fail_fast,
-            );
+            let ran = c.take(&p.key);
+            settle(&mut record, ran, opts.fail_fast);
         }
         scenarios.push(record);
     }
@@ -409,37 +441,6 @@ pub async fn run(
         findings: merge_findings(seen),
         duration: started.elapsed(),
     })
-}
-
-/// Gives a scenario that was meant to run its verdict from what the run collected.
-fn settle(
-    record: &mut ScenarioRecord,
-    done: Option<ScenarioRecord>,
-    failure: Option<(String, StepKind, String)>,
-    fail_fast: bool,
-) {
-    let Some(done) = done else {
-        if fail_fast {
-            record.verdict = Verdict::NotRun;
-            record.reason = Some("--fail-fast stopped the run before this scenario".into());
-        } else {
-            record.verdict = Verdict::Blocked;
-            record.reason = Some("the scenario did not finish".into());
-        }
-        return;
-    };
-    record.evidence = done.evidence;
-    record.duration_ms = done.duration_ms;
-    match failure {
-        Some((step, kind, message)) => {
-            let (verdict, failed_rules) = classify(&record.rules, kind, &message);
-            record.verdict = verdict;
-            record.failed_rules = failed_rules;
-            record.failed_step = Some(step);
-            record.reason = Some(message);
-        }
-        None => record.verdict = Verdict::Passed,
-    }
 }
 
 /// `obevents test` from the command line; returns the exit code.
@@ -459,42 +460,27 @@ async fn run_cli_inner(args: TestArgs) -> Result<u8, ConfigError> {
         None => FeatureSource::Embedded,
     };
     let mut embedded = None;
-    let mut mtls_pass = None;
+    let mut mtls_pass = false;
     let profile = match &args.profile {
         Some(path) => {
             Profile::load(path, args.base_url.as_deref()).map_err(|e| ConfigError(e.to_string()))?
         }
         None => {
-            let bank = args.bank.unwrap_or(crate::sandbox::Bank::Obie);
-            let mut cfg = crate::sandbox::SandboxConfig::for_bank(bank);
-            cfg.faults = crate::sandbox::Faults::new(args.faults.iter().copied());
-            cfg.long_poll_timeout = Duration::from_millis(1000);
-            cfg.require_request_signatures = true;
-            cfg.push = crate::sandbox::push::PushConfig::quick();
-            let sandbox = crate::sandbox::Sandbox::start(
-                cfg.clone(),
-                ":memory:",
-                "127.0.0.1:0"
-                    .parse()
-                    .map_err(|_| ConfigError("bad address".into()))?,
-            )
-            .await
-            .map_err(|e| ConfigError(format!("cannot start the embedded sandbox: {e}")))?;
-            let profile = Profile::for_sandbox(
-                &sandbox.url(),
-                &cfg.personality,
-                cfg.long_poll_timeout,
-                cfg.max_events_cap,
-                true,
-                Some(&cfg.push.declaration()),
-            )
-            .map_err(|e| ConfigError(e.to_string()))?;
-            tracing::info!("testing the embedded sandbox ({bank}) at {}", sandbox.url());
+            let sandbox = crate::sandbox::embedded::start(args.bank, &args.faults)
+                .await
+                .map_err(|e| ConfigError(format!("cannot start the embedded sandbox: {e}")))?;
+            let profile = Profile::for_sandbox(&sandbox.url(), sandbox.declaration())
+                .map_err(|e| ConfigError(e.to_string()))?;
+            tracing::info!(
+                "testing the embedded sandbox ({}) at {}",
+                sandbox.declaration().name,
+                sandbox.url()
+            );
             embedded = Some(sandbox);
             // The HTTPS + mTLS pass belongs to the whole suite; a run narrowed by --tags or
             // its own features is about those scenarios only.
             if args.tags.is_none() && args.features.is_none() {
-                mtls_pass = Some(cfg);
+                mtls_pass = true;
             }
             profile
         }
@@ -513,8 +499,9 @@ async fn run_cli_inner(args: TestArgs) -> Result<u8, ConfigError> {
     }
     let mut outcome = outcome?;
     let stop = args.fail_fast && outcome.exit_code() != 0;
-    if let Some(cfg) = mtls_pass.filter(|_| !stop) {
-        let pass = super::mtls_pass::run(cfg, args.concurrency, args.fail_fast).await?;
+    if mtls_pass && !stop {
+        let pass = super::mtls_pass::run(args.bank, &args.faults, args.concurrency, args.fail_fast)
+            .await?;
         super::mtls_pass::merge(&mut outcome, pass);
     }
     let catalogue = super::catalogue::Catalogue::embedded().map_err(ConfigError)?;

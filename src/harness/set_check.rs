@@ -392,9 +392,8 @@ mod tests {
     use crate::harness::profile::Profile;
     use crate::model::EventType;
     use crate::sandbox::events::EventSpec;
-    use crate::sandbox::{AppState, Bank, Fault, Faults, Personality, SandboxConfig};
+    use crate::sandbox::{AppState, Bank, Fault, Faults, SandboxConfig};
     use std::sync::Arc;
-    use std::time::Duration;
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -432,15 +431,10 @@ mod tests {
             .respond_with(ResponseTemplate::new(200).set_body_json(jwks))
             .mount(&server)
             .await;
-        let profile = Profile::for_sandbox(
-            &url,
-            &Personality::of(Bank::Obie),
-            Duration::from_secs(1),
-            100,
-            false,
-            None,
-        )
-        .unwrap();
+        let mut declared =
+            crate::sandbox::embedded::declaration(&SandboxConfig::for_bank(Bank::Obie));
+        declared.push = None;
+        let profile = Profile::for_sandbox(&url, &declared).unwrap();
         let ctx = Arc::new(RunContext::new(profile).unwrap());
 
         let good = ctx.check_set(&jti, &token, "tpp-1").await;

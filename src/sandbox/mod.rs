@@ -2,7 +2,8 @@
 //! services are `impl AppState` blocks in [`auth`], [`subscriptions`], [`callback_urls`],
 //! [`consents`], [`events`] and [`polling`], and all state is in [`store`]. Connections are
 //! served by [`server`], over HTTPS and mutual TLS when [`tls`] is configured; RFC 8705 client
-//! authentication and certificate-bound tokens are in [`mtls`].
+//! authentication and certificate-bound tokens are in [`mtls`]. The harness starts an in-process
+//! sandbox through [`embedded`] only.
 
 pub mod admin;
 pub mod app;
@@ -11,6 +12,7 @@ pub mod callback_urls;
 pub mod config;
 pub mod consents;
 pub mod domain;
+pub mod embedded;
 pub mod error;
 pub mod events;
 pub mod faults;

@@ -5,20 +5,18 @@
 
 use obevents::harness::profile::{Profile, ProfileFile, sandbox_profile_toml};
 use obevents::harness::runner::{RunOutcome, Verdict};
-use obevents::sandbox::{Bank, Personality, Sandbox};
+use obevents::sandbox::embedded::declaration;
+use obevents::sandbox::{Bank, Sandbox};
 
-use super::{LONG_POLL, run_with, sandbox_config};
+use super::{run_with, sandbox_config};
 
 /// The built-in profile of a sandbox at `url` as TOML, for editing.
 fn builtin(url: &str, cap: usize) -> toml::Table {
-    let text = sandbox_profile_toml(
-        url,
-        &Personality::of(Bank::Obie),
-        LONG_POLL,
-        cap,
-        false,
-        None,
-    );
+    let mut cfg = sandbox_config(Bank::Obie, &[]);
+    cfg.max_events_cap = cap;
+    let mut declared = declaration(&cfg);
+    declared.push = None;
+    let text = sandbox_profile_toml(url, &declared);
     toml::from_str(&text).expect("built-in profile is TOML")
 }
 

@@ -7,9 +7,10 @@ use std::collections::BTreeSet;
 use obevents::harness::context::RunContext;
 use obevents::harness::profile::{Clients, Profile, RequestSignatures, TppConfig};
 use obevents::harness::runner::{self, FeatureSource, Progress, RunOptions, RunOutcome, Verdict};
-use obevents::sandbox::{Bank, Fault, Personality, Sandbox};
+use obevents::sandbox::embedded::declaration;
+use obevents::sandbox::{Bank, Fault, Sandbox};
 
-use super::{LONG_POLL, run_sandbox, sandbox_config};
+use super::{run_sandbox, sandbox_config};
 
 fn summary(o: &RunOutcome) -> String {
     let mut out = String::new();
@@ -80,15 +81,9 @@ async fn a_bank_that_ignores_acks_fails_ap09_and_blocks_almost_nothing() {
     let sandbox = Sandbox::start(cfg.clone(), ":memory:", "127.0.0.1:0".parse().unwrap())
         .await
         .expect("sandbox starts");
-    let mut profile = Profile::for_sandbox(
-        &sandbox.url(),
-        &Personality::of(Bank::Obie),
-        LONG_POLL,
-        cfg.max_events_cap,
-        false,
-        None,
-    )
-    .expect("built-in profile");
+    let mut declared = declaration(&cfg);
+    declared.push = None;
+    let mut profile = Profile::for_sandbox(&sandbox.url(), &declared).expect("built-in profile");
     let scope = match &profile.clients {
         Clients::Register(r) => r.scope.clone(),
         Clients::Fixed(_) => panic!("the built-in profile registers its clients"),

@@ -217,7 +217,8 @@ async fn sigkill_of_one_replica_under_load_loses_no_accepted_event() {
 async fn the_conformance_suite_passes_on_one_replica_with_events_triggered_through_another() {
     use obevents::harness::profile::{Profile, sandbox_profile_toml};
     use obevents::harness::runner::{self, FeatureSource, Progress, RunOptions, Verdict};
-    use obevents::sandbox::{Bank, Personality, Sandbox};
+    use obevents::sandbox::Sandbox;
+    use obevents::sandbox::embedded::declaration;
 
     const ISSUER: &str = "https://sandbox.example";
     let db = TestDb::new().await;
@@ -234,14 +235,9 @@ async fn the_conformance_suite_passes_on_one_replica_with_events_triggered_throu
     };
     let a = start(cfg.clone()).await;
     let b = start(cfg.clone()).await;
-    let toml = sandbox_profile_toml(
-        &a.url(),
-        &Personality::of(Bank::Obie),
-        cfg.long_poll_timeout,
-        cfg.max_events_cap,
-        false,
-        None,
-    );
+    let mut declared = declaration(&cfg);
+    declared.push = None;
+    let toml = sandbox_profile_toml(&a.url(), &declared);
     let split = toml
         .replace(
             "url = \"/sandbox/events\"",

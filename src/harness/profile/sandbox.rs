@@ -1,33 +1,19 @@
-//! The built-in profile of the embedded sandbox, derived from its personality (the example
-//! files in `fixtures/profiles/` hold the same content).
+//! The built-in profile of the embedded sandbox, derived from what the sandbox declares about
+//! its personality (a `model` [`Declaration`]; the example files in `fixtures/profiles/` hold
+//! the same content).
 
 use std::path::Path;
-use std::time::Duration;
 
 use super::{Profile, ProfileError, ProfileFile};
-use crate::model::bank::{LongPolling, PushDeclaration, UnknownAck};
-use crate::sandbox::personality::Personality;
+use crate::model::bank::{AboveCap, Declaration, LongPolling, PushDeclaration, UnknownAck};
 
 impl Profile {
-    /// The built-in profile for an obevents sandbox of `personality` at `base_url`: per-scenario
-    /// clients via `/register`, the `/sandbox/events` trigger, and the personality's documented
-    /// settings. `fixtures/profiles/<bank>.toml` hold the same content as files.
-    pub fn for_sandbox(
-        base_url: &str,
-        p: &Personality,
-        long_poll_timeout: Duration,
-        max_events_cap: usize,
-        signatures_required: bool,
-        push: Option<&PushDeclaration>,
-    ) -> Result<Profile, ProfileError> {
-        let file = sandbox_profile_toml(
-            base_url,
-            p,
-            long_poll_timeout,
-            max_events_cap,
-            signatures_required,
-            push,
-        );
+    /// The built-in profile for an obevents sandbox at `base_url` that declares `d`:
+    /// per-scenario clients via `/register`, the `/sandbox/events` trigger, and the
+    /// personality's documented settings. `fixtures/profiles/<bank>.toml` hold the same content
+    /// as files.
+    pub fn for_sandbox(base_url: &str, d: &Declaration) -> Result<Profile, ProfileError> {
+        let file = sandbox_profile_toml(base_url, d);
         let parsed: ProfileFile =
             toml::from_str(&file).map_err(|e| ProfileError(format!("built-in profile: {e}")))?;
         Profile::from_file(parsed, Path::new("."), None)
@@ -35,14 +21,7 @@ impl Profile {
 }
 
 /// The TOML of the built-in sandbox profile (also what `fixtures/profiles/*.toml` contain).
-pub fn sandbox_profile_toml(
-    base_url: &str,
-    p: &Personality,
-    long_poll_timeout: Duration,
-    max_events_cap: usize,
-    signatures_required: bool,
-    push: Option<&PushDeclaration>,
-) -> String {
+pub fn sandbox_profile_toml(base_url: &str, p: &Declaration) -> String {
     let long_polling = match p.long_polling {
         LongPolling::Supported => "supported",
         LongPolling::Immediate => "immediate",
@@ -53,9 +32,9 @@ pub fn sandbox_profile_toml(
         .iter()
         .map(|t| format!("\"{}\"", t.code()))
         .collect();
-    let (cap, above) = match p.max_events_limit {
-        Some(limit) => (limit as u64, "reject"),
-        None => (max_events_cap as u64, "truncate"),
+    let above = match p.above_cap {
+        AboveCap::Reject => "reject",
+        AboveCap::Truncate => "truncate",
     };
     let default_batch = p
         .default_batch
@@ -65,7 +44,7 @@ pub fn sandbox_profile_toml(
         UnknownAck::Ignore => "ignore",
         UnknownAck::Reject => "reject",
     };
-    let push_section = push.map(push_toml).unwrap_or_default();
+    let push_section = p.push.as_ref().map(push_toml).unwrap_or_default();
     format!(
         r#"name = "obevents sandbox ({bank})"
 spec_version = "{spec}"
@@ -116,14 +95,15 @@ oldest_first = true
 event_timeout_ms = 5000
 clock_skew_secs = 60
 {push_section}"#,
-        bank = p.bank.name(),
+        bank = p.name,
         spec = p.spec_version.as_str(),
-        lpt = long_poll_timeout.as_millis(),
-        status = p.poll_status.as_u16(),
+        lpt = p.long_poll_timeout.as_millis(),
+        cap = p.max_events_cap,
+        status = p.poll_status,
         errored = p.errored_redelivered,
         types = types.join(", "),
-        realtime = push.is_some(),
-        sigs = if signatures_required {
+        realtime = p.push.is_some(),
+        sigs = if p.signatures_required {
             "required"
         } else {
             "verified"

@@ -1,6 +1,8 @@
 //! Tests of profile loading and of the built-in and example profiles.
 
 use super::*;
+use crate::sandbox::SandboxConfig;
+use crate::sandbox::embedded::declaration;
 use crate::sandbox::personality::Bank;
 use crate::sandbox::personality::Personality;
 
@@ -14,11 +16,7 @@ fn builtin_profiles_parse() {
     for bank in Bank::ALL {
         let p = Profile::for_sandbox(
             "http://127.0.0.1:1",
-            &Personality::of(bank),
-            Duration::from_secs(1),
-            100,
-            false,
-            Some(&crate::sandbox::push::PushConfig::quick().declaration()),
+            &declaration(&SandboxConfig::for_bank(bank)),
         )
         .unwrap();
         assert!(p.bank.realtime);
@@ -35,17 +33,11 @@ fn builtin_profiles_parse() {
 #[test]
 fn example_profiles_match_the_builtin_ones() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/profiles");
-    let cfg =
-        crate::sandbox::SandboxConfig::load(Some(&dir.join("sandbox.toml")), None, &[]).unwrap();
+    let mut cfg = SandboxConfig::load(Some(&dir.join("sandbox.toml")), None, &[]).unwrap();
+    cfg.require_request_signatures = false;
     for bank in Bank::ALL {
-        let body = sandbox_profile_toml(
-            "http://127.0.0.1:8080",
-            &Personality::of(bank),
-            cfg.long_poll_timeout,
-            cfg.max_events_cap,
-            false,
-            Some(&cfg.push.declaration()),
-        );
+        cfg.personality = Personality::of(bank);
+        let body = sandbox_profile_toml("http://127.0.0.1:8080", &declaration(&cfg));
         let text = format!(
             "# Example target profile for the obevents sandbox with the {bank} personality, started as\n\
              #   obevents sandbox --bank {bank} --db :memory: --config fixtures/profiles/sandbox.toml\n\

@@ -168,8 +168,9 @@ pub fn render(outcome: &RunOutcome, catalogue: &Catalogue) -> String {
     h
 }
 
-/// The failed and blocked scenarios first, each with its step, cause and exchanges (the last
-/// one unfolded: it is the answer the failing check looked at).
+/// The failed and blocked scenarios first, each with the step whose check failed (or that could
+/// not be completed), the cause and every exchange; those the failed check looked at are
+/// unfolded (the last one when the run could not tell).
 fn failures(h: &mut String, outcome: &RunOutcome) {
     if outcome.count(Verdict::Failed) + outcome.count(Verdict::Blocked) == 0 {
         return;
@@ -205,11 +206,16 @@ fn failures(h: &mut String, outcome: &RunOutcome) {
             "<pre>{}</pre>",
             esc(s.reason.as_deref().unwrap_or(""))
         ));
-        h.push_str("<p>Exchanges of this scenario, in order:</p>");
+        h.push_str("<p>Exchanges of this scenario, in order (the one the failed check looked at unfolded):</p>");
         let last = s.evidence.len().saturating_sub(1);
         for (n, ex) in s.evidence.iter().enumerate() {
             let html = exchange(ex);
-            if n == last {
+            let looked_at = if s.unfold.is_empty() {
+                n == last
+            } else {
+                s.unfold.contains(&n)
+            };
+            if looked_at {
                 h.push_str(&html.replacen("<details>", "<details open>", 1));
             } else {
                 h.push_str(&html);

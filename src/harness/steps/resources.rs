@@ -89,6 +89,21 @@ async fn replace_second(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     replace(w, &tpp.0, &id, vec![t]).await
 }
 
+/// A signed PUT of `path` as TPP `tpp` with the docstring `template` (placeholders filled).
+async fn put_docstring(w: &mut HarnessWorld, tpp: &str, path: &str, template: &str) -> StepResult {
+    let body = parse_body(&w.fill(tpp, template).await?)?;
+    w.call(tpp, Purpose::Events, Method::PUT, path, Some(body), true)
+        .await
+        .map(|_| ())
+}
+
+#[when(expr = "TPP {tpp} replaces its event subscription with:")]
+async fn replace_with(w: &mut HarnessWorld, tpp: Tpp, step: &Step) -> StepResult {
+    let id = w.subscription_id(&tpp.0).await?;
+    let path = format!("/event-subscriptions/{id}");
+    put_docstring(w, &tpp.0, &path, docstring(step)?).await
+}
+
 #[when(expr = "TPP {tpp} replaces the event subscription of TPP {tpp}")]
 async fn replace_other(w: &mut HarnessWorld, caller: Tpp, owner: Tpp) -> StepResult {
     let id = w.subscription_id(&owner.0).await?;
@@ -390,6 +405,13 @@ async fn replace_callback_at(w: &mut HarnessWorld, tpp: &str, id: &str, url: &st
 async fn replace_callback(w: &mut HarnessWorld, tpp: Tpp, url: String) -> StepResult {
     let id = callback_id(w, &tpp.0)?;
     replace_callback_at(w, &tpp.0, &id, &unquote(&url)).await
+}
+
+#[when(expr = "TPP {tpp} replaces its callback URL with:")]
+async fn replace_callback_with(w: &mut HarnessWorld, tpp: Tpp, step: &Step) -> StepResult {
+    let id = callback_id(w, &tpp.0)?;
+    let template = docstring(step)?.replace("{callback_url_id}", &id);
+    put_docstring(w, &tpp.0, &format!("/callback-urls/{id}"), &template).await
 }
 
 #[when(expr = "TPP {tpp} replaces a callback URL that does not exist")]

@@ -28,7 +28,9 @@ fn problems_with(w: &HarnessWorld, prefixes: &[&str]) -> StepResult {
             s.problems
                 .iter()
                 .filter(|p| prefixes.iter().any(|pre| p.starts_with(pre)))
-                .map(move |p| format!("{}: {p}", s.key))
+                // The rule first, so the failure is charged to it; the SET's key lets the
+                // report unfold the answer that carried it.
+                .map(move |p| format!("{p} (SET {})", s.key))
         })
         .collect();
     if found.is_empty() {

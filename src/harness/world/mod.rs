@@ -19,6 +19,7 @@ use super::outcome::Seen;
 use super::profile::Clients;
 use super::profile::TppConfig;
 use super::set_check::{CheckedSet, PollCheck};
+use super::settle::Checks;
 use crate::model::EventType;
 
 /// A step's failure: a message that names the rule when one is at stake.
@@ -118,6 +119,8 @@ pub struct HarnessWorld {
     pub rules: Vec<String>,
     /// Problems of cross-cutting checks that concern other rules than the scenario's.
     pub findings: Vec<Seen>,
+    /// Problems of the scenario's own rules found by those checks, and where checks looked.
+    pub checks: Checks,
     /// The scenario's mailboxes at the callback receiver, by label (`A`, `A2`, `B`).
     pub mailboxes: HashMap<String, Mailbox>,
     /// Dialect events the scenario triggered: (TPP, event type id).
@@ -157,6 +160,7 @@ impl HarnessWorld {
             last_caller: None,
             rules: Vec::new(),
             findings: Vec::new(),
+            checks: Checks::default(),
             mailboxes: HashMap::new(),
             dialect_fired: Vec::new(),
             push_problems: Vec::new(),
@@ -178,6 +182,7 @@ impl HarnessWorld {
 
     pub fn record(&mut self, ex: Exchange) {
         self.evidence.push(ex.clone());
+        self.checks.last = Some(self.evidence.len() - 1);
         self.last = Some(ex);
     }
 

@@ -1,14 +1,21 @@
 //! Recording what a scenario finds: problems of the checks that run on every answer (SET
-//! verification, poll schema, interaction id, empty strings, the drain's acknowledgement check)
-//! are charged to the scenario only when it is tagged with their rule; the rest become findings
-//! the run reports once each.
+//! verification, the schema of every poll, subscription, callback-URL and error answer,
+//! interaction id, empty strings, the drain's acknowledgement check) are charged to the
+//! scenario only when it is tagged with their rule; the rest become findings the run reports
+//! once each. A problem of the scenario's own rule does not fail the step that sent the request:
+//! it is kept with its exchange, so the step whose check looks at that rule fails on it, and the
+//! runner fails the scenario with it when no step did.
+
+use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
 use super::{HarnessWorld, StepResult};
 use crate::harness::client::Exchange;
+use crate::harness::context::RunContext;
 use crate::harness::outcome::{BLOCKED, SEEN_ON, Seen, rules_in};
 use crate::harness::profile::Conformance;
+use crate::harness::settle::Pending;
 
 impl HarnessWorld {
     /// Splits `problems` (lines starting with the rule IDs they break) into those of the
@@ -30,12 +37,27 @@ impl HarnessWorld {
         own
     }
 
+    /// Like [`triage`](Self::triage), but the scenario's own problems are kept as pending
+    /// (with the exchange at `index` in the evidence) instead of failing the step at hand.
+    pub fn defer(&mut self, problems: Vec<String>, evidence: Option<&Exchange>, index: usize) {
+        let at = SystemTime::now();
+        for message in self.triage(problems, evidence) {
+            self.checks.pending.push(Pending {
+                message,
+                exchange: Some(index),
+                at,
+            });
+        }
+    }
+
     /// The checks every API answer gets: `x-fapi-interaction-id` played back or minted (G-06),
-    /// no empty strings in the body (G-15). Problems of other rules than the scenario's become
-    /// findings; the scenario's own are returned as the step's failure.
+    /// no empty strings in the body (G-15), and the schema of a subscription, callback-URL or
+    /// error answer (ES-02, ES-08, ES-10, CB-02, G-12). Problems of other rules than the
+    /// scenario's become findings; the scenario's own are kept as pending ([`defer`](Self::defer)).
     pub fn check_answer(&mut self, ex: &Exchange) -> StepResult {
-        if self.ctx()?.profile.conformance != Conformance::Obie {
-            // Interaction ids and the empty-string rule are OBIE's, not RFC 8936's.
+        let ctx = self.ctx()?;
+        if ctx.profile.conformance != Conformance::Obie {
+            // Interaction ids, the empty-string rule and the OB schemas are OBIE's, not RFC 8936's.
             return Ok(());
         }
         let mut problems = Vec::new();
@@ -64,12 +86,20 @@ impl HarnessWorld {
                 ));
             }
         }
-        let own = self.triage(problems, Some(ex));
-        if own.is_empty() {
-            Ok(())
-        } else {
-            Err(own.join("\n"))
+        if let Some((schema, rule)) = answer_schema(&ctx, ex) {
+            let found = match ex.json() {
+                Some(body) => ctx.schemas.problems(schema, &body),
+                None => vec!["the body is not JSON".to_string()],
+            };
+            for problem in found {
+                problems.push(format!(
+                    "{rule}: the answer is not a valid {schema}: {problem}{seen}"
+                ));
+            }
         }
+        let index = self.evidence.len().saturating_sub(1);
+        self.defer(problems, Some(ex), index);
+        Ok(())
     }
 
     /// `failure` of a check on the last poll answer, or a block when that answer held SETs the
@@ -109,6 +139,46 @@ impl HarnessWorld {
     }
 }
 
+/// The schema an answer to `ex` must follow and the rule that asks for it: a subscription
+/// created (ES-02), replaced (ES-10) or listed (ES-08), a callback URL created, replaced or
+/// listed (CB-02), and an error body on any endpoint where the OpenAPI attaches one (400, 403,
+/// 500: G-12; a 403 may have none).
+fn answer_schema(ctx: &RunContext, ex: &Exchange) -> Option<(&'static str, &'static str)> {
+    let status = ex.status();
+    if matches!(status, 400 | 403 | 500) {
+        return (!ex.response_body.trim().is_empty()).then_some(("OBErrorResponse1", "G-12"));
+    }
+    let url = ex.url.split(['?', '#']).next().unwrap_or_default();
+    let resources = [
+        (
+            "/event-subscriptions",
+            "OBEventSubscriptionResponse1",
+            "OBEventSubscriptionsResponse1",
+            ["ES-02", "ES-10", "ES-08"],
+        ),
+        (
+            "/callback-urls",
+            "OBCallbackUrlResponse1",
+            "OBCallbackUrlsResponse1",
+            ["CB-02"; 3],
+        ),
+    ];
+    for (resource, one, list, [created, replaced, listed]) in resources {
+        let base = ctx.api_url(resource);
+        let collection = url == base || url.strip_suffix('/') == Some(base.as_str());
+        let item = url
+            .strip_prefix(&base)
+            .is_some_and(|rest| rest.len() > 1 && rest.starts_with('/'));
+        match (ex.method.as_str(), status) {
+            ("POST", 201) if collection => return Some((one, created)),
+            ("PUT", 200) if item => return Some((one, replaced)),
+            ("GET", 200) if collection => return Some((list, listed)),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// A `setErrs` member reporting every one of `keys` as an error.
 pub fn set_errs(keys: &[String]) -> Value {
     let mut m = serde_json::Map::new();
@@ -142,6 +212,135 @@ fn empty_strings(v: &Value, at: String, out: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::harness::profile::Profile;
+    use crate::sandbox::SandboxConfig;
+    use crate::sandbox::embedded::declaration;
+    use crate::sandbox::personality::Bank;
+    use std::sync::Arc;
+
+    fn world(rules: &[&str]) -> HarnessWorld {
+        let d = declaration(&SandboxConfig::for_bank(Bank::Obie));
+        let profile = Profile::for_sandbox("http://bank.test", &d).unwrap();
+        let mut w = HarnessWorld::new();
+        w.ctx = Some(Arc::new(RunContext::new(profile).unwrap()));
+        w.rules = rules.iter().map(|r| r.to_string()).collect();
+        w
+    }
+
+    fn answer(method: &str, path: &str, status: u16, body: Value) -> Exchange {
+        Exchange {
+            method: method.into(),
+            url: format!("http://bank.test/open-banking/v3.1{path}"),
+            request_headers: Vec::new(),
+            request_body: None,
+            status: Some(status),
+            response_headers: vec![(
+                "x-fapi-interaction-id".into(),
+                "93bac548-d2de-4546-b106-880a5018460d".into(),
+            )],
+            response_body: body.to_string(),
+            error: None,
+            elapsed_ms: 1,
+            decoded_sets: Vec::new(),
+            started: None,
+            finished: None,
+        }
+    }
+
+    fn rules_of(w: &HarnessWorld) -> (Vec<String>, Vec<String>) {
+        let found = w
+            .findings
+            .iter()
+            .flat_map(|f| rules_in(&f.message))
+            .collect();
+        let own = w
+            .checks
+            .pending
+            .iter()
+            .flat_map(|p| rules_in(&p.message))
+            .collect();
+        (found, own)
+    }
+
+    /// Every subscription, callback-URL and error answer is checked against its schema under
+    /// the rule that asks for it; the scenario's own rules are kept as pending, the rest are
+    /// findings (issue 12 §2).
+    #[tokio::test]
+    async fn every_resource_and_error_answer_is_checked_against_its_schema() {
+        let created = answer(
+            "POST",
+            "/event-subscriptions",
+            201,
+            json!({ "Data": { "EventSubscriptionId": "s1", "Version": "3.1", "CallbackUrl": "" } }),
+        );
+        let mut w = world(&["ES-03"]);
+        w.check_answer(&created).unwrap();
+        assert_eq!(rules_of(&w), (vec!["G-15".into(), "ES-02".into()], vec![]));
+        let mut w = world(&["ES-02"]);
+        w.check_answer(&created).unwrap();
+        assert_eq!(rules_of(&w), (vec!["G-15".into()], vec!["ES-02".into()]));
+
+        let cases = [
+            answer(
+                "PUT",
+                "/event-subscriptions/s1",
+                200,
+                json!({ "Data": { "Version": "3.1" } }),
+            ),
+            answer(
+                "GET",
+                "/event-subscriptions",
+                200,
+                json!({ "Data": { "EventSubscription": {} } }),
+            ),
+            answer(
+                "GET",
+                "/callback-urls",
+                200,
+                json!({ "Data": { "CallbackUrl": {} } }),
+            ),
+            answer(
+                "POST",
+                "/callback-urls",
+                201,
+                json!({ "Data": { "Url": "x" } }),
+            ),
+            answer("POST", "/events", 400, json!({ "error": "bad" })),
+        ];
+        for (ex, rule) in cases
+            .iter()
+            .zip(["ES-10", "ES-08", "CB-02", "CB-02", "G-12"])
+        {
+            let mut w = world(&[]);
+            w.check_answer(ex).unwrap();
+            let mut found = rules_of(&w).0;
+            found.dedup();
+            assert_eq!(found, vec![rule.to_string()], "{} {}", ex.method, ex.url);
+        }
+        // A valid answer, a 403 without a body and a 409 are not judged by a schema.
+        for ex in [
+            answer(
+                "GET",
+                "/event-subscriptions",
+                200,
+                json!({ "Data": { "EventSubscription": [] } }),
+            ),
+            Exchange {
+                response_body: String::new(),
+                ..answer("DELETE", "/event-subscriptions/s1", 403, json!(null))
+            },
+            answer(
+                "POST",
+                "/event-subscriptions",
+                409,
+                json!({ "anything": 1 }),
+            ),
+        ] {
+            let mut w = world(&[]);
+            w.check_answer(&ex).unwrap();
+            assert_eq!(rules_of(&w), (vec![], vec![]), "{} {}", ex.method, ex.url);
+        }
+    }
 
     #[test]
     fn empty_strings_are_found_wherever_they_are() {

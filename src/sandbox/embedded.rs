@@ -1,0 +1,127 @@
+//! The sandbox as the harness sees it: the one public entry point `obevents test` uses to start
+//! an in-process sandbox, and the [`Declaration`] of what its personality documents, so the
+//! harness builds its profile from `model` types and never reaches into sandbox internals.
+
+use std::time::Duration;
+
+use super::tls::dev::DevPki;
+use super::tls::{ClientAuthMode, TlsConfig, TlsPem};
+use super::{Faults, Sandbox, SandboxConfig};
+
+pub use super::{Bank, Fault};
+
+/// Certificate helpers a TPP client needs to register for RFC 8705 client authentication.
+pub use super::tls::cert::{certificate_jwk, subject_dn};
+use crate::model::bank::{AboveCap, Declaration};
+
+/// Long-poll hold of the embedded sandbox: long enough to tell a hold from an immediate
+/// answer, short enough for a quick run.
+const LONG_POLL: Duration = Duration::from_millis(1000);
+
+/// What a sandbox started with `cfg` documents about itself.
+pub fn declaration(cfg: &SandboxConfig) -> Declaration {
+    let p = &cfg.personality;
+    let (max_events_cap, above_cap) = match p.max_events_limit {
+        Some(limit) => (limit as u64, AboveCap::Reject),
+        None => (cfg.max_events_cap as u64, AboveCap::Truncate),
+    };
+    Declaration {
+        name: p.bank.name().to_string(),
+        spec_version: p.spec_version,
+        long_polling: p.long_polling,
+        long_poll_timeout: cfg.long_poll_timeout,
+        max_events_cap,
+        above_cap,
+        default_batch: p.default_batch.map(|n| n as u64),
+        unknown_ack: p.unknown_ack,
+        poll_status: p.poll_status.as_u16(),
+        errored_redelivered: p.errored_redelivered,
+        event_types: p.event_types.to_vec(),
+        signatures_required: cfg.require_request_signatures,
+        push: Some(cfg.push.declaration()),
+    }
+}
+
+/// An in-process sandbox started by [`start`].
+pub struct Embedded {
+    sandbox: Sandbox,
+    declaration: Declaration,
+}
+
+impl Embedded {
+    /// `http://ADDR` of the running sandbox.
+    pub fn url(&self) -> String {
+        self.sandbox.url()
+    }
+
+    /// What the running sandbox documents about itself.
+    pub fn declaration(&self) -> &Declaration {
+        &self.declaration
+    }
+
+    /// Stops the sandbox and waits for it to end.
+    pub async fn stop(self) {
+        self.sandbox.stop().await;
+    }
+}
+
+fn config(bank: Option<Bank>, faults: &[Fault]) -> SandboxConfig {
+    let mut cfg = SandboxConfig::for_bank(bank.unwrap_or(Bank::Obie));
+    cfg.faults = Faults::new(faults.iter().copied());
+    cfg.long_poll_timeout = LONG_POLL;
+    cfg.require_request_signatures = true;
+    cfg.push = super::push::PushConfig::quick();
+    cfg
+}
+
+async fn launch(cfg: SandboxConfig) -> anyhow::Result<Embedded> {
+    let declaration = declaration(&cfg);
+    let sandbox = Sandbox::start(cfg, ":memory:", ([127, 0, 0, 1], 0).into()).await?;
+    Ok(Embedded {
+        sandbox,
+        declaration,
+    })
+}
+
+/// Starts the sandbox of `obevents test` without a profile: personality `bank` (default
+/// `obie`) with `faults`, an in-memory database on a free 127.0.0.1 port, a 1 s long-poll hold,
+/// required request signatures and a quick push retry schedule.
+pub async fn start(bank: Option<Bank>, faults: &[Fault]) -> anyhow::Result<Embedded> {
+    launch(config(bank, faults)).await
+}
+
+/// The client side of [`start_mtls`]: the TPP's certificate and key (PEM) and the CA that
+/// issued the sandbox's server certificate.
+pub struct MtlsClient {
+    pub identity_pem: Vec<u8>,
+    pub ca_pem: Vec<u8>,
+}
+
+/// Like [`start`], over HTTPS with client certificates required, with a throwaway CA made for
+/// this run (nothing written to disk); returns the sandbox and a client certificate it trusts.
+pub async fn start_mtls(
+    bank: Option<Bank>,
+    faults: &[Fault],
+) -> anyhow::Result<(Embedded, MtlsClient)> {
+    let pki = DevPki::generate().map_err(anyhow::Error::msg)?;
+    let client = pki
+        .client("obevents harness TPP")
+        .map_err(anyhow::Error::msg)?;
+    let mut cfg = config(bank, faults);
+    cfg.tls = Some(
+        TlsConfig::from_pem(&TlsPem {
+            cert_chain: pki.server.cert_pem.clone().into_bytes(),
+            key: pki.server.key_pem.clone().into_bytes(),
+            client_ca: Some(pki.ca_pem.clone().into_bytes()),
+            client_auth: ClientAuthMode::Required,
+            self_signed_client_certs: false,
+        })
+        .map_err(anyhow::Error::msg)?,
+    );
+    let embedded = launch(cfg).await?;
+    let client = MtlsClient {
+        identity_pem: client.identity_pem(),
+        ca_pem: pki.ca_pem.into_bytes(),
+    };
+    Ok((embedded, client))
+}
