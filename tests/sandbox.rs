@@ -19,7 +19,8 @@
 //! - `connections`: timeouts and the connection cap;
 //! - `malformed`: a malformed-input matrix over every endpoint with a body;
 //! - `bounds`: bounded work per request (array bounds, error bodies);
-//! - `tenancy`: helpers act on a TPP only with its token or the admin credential.
+//! - `tenancy`: helpers act on a TPP only with its token or the admin credential;
+//! - `openapi`: `GET /openapi.json` is valid OpenAPI 3.1 and lists exactly what is served.
 
 /// This binary runs every sandbox on SQLite; `sandbox_pg.rs` runs the same tests on PostgreSQL.
 const ENGINE: common::Engine = common::Engine::Sqlite;
@@ -44,6 +45,8 @@ mod malformed;
 mod migrations;
 #[path = "sandbox/oauth.rs"]
 mod oauth;
+#[path = "sandbox/openapi.rs"]
+mod openapi;
 #[path = "sandbox/persistence.rs"]
 mod persistence;
 #[path = "sandbox/personalities.rs"]
