@@ -3,6 +3,7 @@
 //! (half-sent headers, silent connections), an idle timeout for kept-alive connections, and a
 //! connection cap beyond which new connections are answered 503 and closed instead of
 //! waiting. `obevents sandbox` also raises the file-descriptor soft limit to the hard limit.
+//! Below hyper, `edge_io` reshapes hyper's own parse-error answers and closes lingeringly.
 
 use std::future::Future;
 use std::io;
@@ -22,6 +23,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::time::{Instant, Sleep};
 
 use super::app::AppState;
+use super::edge_io::EdgeIo;
 
 /// Connection bounds (`header_read_timeout_ms`, `idle_timeout_ms`, `max_connections`,
 /// `listen_backlog` in the config file).
@@ -104,7 +106,7 @@ pub async fn serve(state: AppState, listener: TcpListener) {
         }
         let _ = stream.set_nodelay(true);
         let slot = ConnectionSlot::take(&active);
-        let io = TokioIo::new(IdleIo::new(stream, idle));
+        let io = TokioIo::new(EdgeIo::new(IdleIo::new(stream, idle)));
         let conn = builder
             .serve_connection_with_upgrades(io, service.clone())
             .into_owned();

@@ -5,6 +5,7 @@
 //! `GET /openapi.json` (`openapi`) describes them.
 
 mod deliveries;
+mod drain;
 mod error;
 mod extract;
 mod middleware;
@@ -83,6 +84,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             middleware::interaction_id,
         ))
+        // Outermost, so it sees every answer given before the body was read.
+        .layer(from_fn_with_state(state.clone(), drain::drain_unread_body))
         .with_state(state);
     // The access log only when its target is enabled (`obevents sandbox` by default; not in
     // `test` or `bench`), so a disabled log costs nothing on the hot path.
