@@ -143,7 +143,14 @@ async fn refused_requests_with_bodies_are_answered_without_resets() {
     let url = bank.api_url("/event-subscriptions");
     let client = http();
     let limit = obie().body_limit;
-    for size in [10, 64 * 1024, 1024 * 1024, limit, limit + 512 * 1024] {
+    for size in [
+        10,
+        64 * 1024,
+        1024 * 1024,
+        limit,
+        limit + 512 * 1024,
+        8 * limit,
+    ] {
         let r = client
             .post(&url)
             .header("content-type", "application/json")
@@ -210,6 +217,37 @@ async fn a_refused_body_is_drained_or_the_answer_says_close() {
     .await
     .expect("write");
     let (got, _) = until_closed(&mut s).await;
+    let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 401"), "{text}");
+    assert!(text.contains("connection: close"), "{text}");
+    bank.stop().await;
+}
+
+/// A client that writes its whole (oversized) body before reading still finds the answer:
+/// the server reads and discards what it sends after answering instead of resetting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_writing_past_the_answer_still_reads_it() {
+    let bank = TestBank::start(obie()).await;
+    let size = 4 * obie().body_limit;
+    let mut s = TcpStream::connect(&addr(&bank)).await.expect("connect");
+    let head = format!(
+        "POST {API}/event-subscriptions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
+    );
+    let mut wire = head.into_bytes();
+    wire.resize(wire.len() + size, b' ');
+    // Writes everything first (as a blocking client would), whatever the server does.
+    let _ = tokio::time::timeout(LIMIT, s.write_all(&wire)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(LIMIT, s.read(&mut buf)).await {
+            Ok(Ok(0)) => break,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Ok(Err(e)) => panic!("read failed after {} bytes: {e}", got.len()),
+            Err(_) => panic!("no close within {LIMIT:?}"),
+        }
+    }
     let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
     assert!(text.starts_with("http/1.1 401"), "{text}");
     assert!(text.contains("connection: close"), "{text}");
