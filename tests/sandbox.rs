@@ -21,6 +21,7 @@
 //! - `bounds`: bounded work per request (array bounds, error bodies);
 //! - `tenancy`: helpers act on a TPP only with its token or the admin credential;
 //! - `tls`: HTTPS, mutual TLS, RFC 8705 client authentication and certificate-bound tokens.
+//! - `openapi`: `GET /openapi.json` is valid OpenAPI 3.1 and lists exactly what is served.
 
 /// This binary runs every sandbox on SQLite; `sandbox_pg.rs` runs the same tests on PostgreSQL.
 const ENGINE: common::Engine = common::Engine::Sqlite;
@@ -45,6 +46,8 @@ mod malformed;
 mod migrations;
 #[path = "sandbox/oauth.rs"]
 mod oauth;
+#[path = "sandbox/openapi.rs"]
+mod openapi;
 #[path = "sandbox/persistence.rs"]
 mod persistence;
 #[path = "sandbox/personalities.rs"]

@@ -10,35 +10,8 @@ use serde_json::Value;
 
 use crate::model::bank::SpecVersion;
 
-macro_rules! embedded {
-    ($($dir:literal / $name:literal),+ $(,)?) => {
-        &[ $( ($dir, $name, include_str!(concat!("../../schemas/", $dir, "/", $name, ".json"))), )+ ]
-    };
-}
-
-/// Every embedded schema: (version dir, name, JSON text).
-pub const SCHEMAS: &[(&str, &str, &str)] = embedded![
-    "v3.1.11" / "OBEventSubscription1",
-    "v3.1.11" / "OBEventSubscriptionResponse1",
-    "v3.1.11" / "OBEventSubscriptionsResponse1",
-    "v3.1.11" / "OBEventPolling1",
-    "v3.1.11" / "OBEventPollingResponse1",
-    "v3.1.11" / "OBErrorResponse1",
-    "v3.1.11" / "OBCallbackUrl1",
-    "v3.1.11" / "OBCallbackUrlResponse1",
-    "v3.1.11" / "OBCallbackUrlsResponse1",
-    "v3.1.11" / "OBEventNotification2",
-    "v3.1.11" / "OBSetJoseHeader",
-    "v3.1.2" / "OBEventSubscription1",
-    "v3.1.2" / "OBEventSubscriptionResponse1",
-    "v3.1.2" / "OBEventSubscriptionsResponse1",
-    "v3.1.2" / "OBEventPolling1",
-    "v3.1.2" / "OBEventPollingResponse1",
-    "v3.1.2" / "OBErrorResponse1",
-    "v3.1.2" / "OBCallbackUrl1",
-    "v3.1.2" / "OBCallbackUrlResponse1",
-    "v3.1.2" / "OBCallbackUrlsResponse1",
-];
+/// The schema files themselves are shared with the sandbox's OpenAPI document.
+pub use crate::model::schemas::SCHEMAS;
 
 /// Compiled validators for one spec version (SET schemas always from v3.1.11).
 #[derive(Clone)]

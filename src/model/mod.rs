@@ -6,6 +6,7 @@
 pub mod bank;
 pub mod error;
 pub mod event_type;
+pub mod schemas;
 pub mod set;
 
 pub use error::{ObError1, ObErrorResponse1};

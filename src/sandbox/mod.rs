@@ -12,6 +12,7 @@ pub mod callback_urls;
 pub mod config;
 pub mod consents;
 pub mod domain;
+pub mod edge_io;
 pub mod embedded;
 pub mod error;
 pub mod events;

@@ -5,6 +5,7 @@
 //! waiting. `obevents sandbox` also raises the file-descriptor soft limit to the hard limit.
 //! With TLS configured, each connection's handshake runs in its own task, bounded by the header
 //! read timeout, and the client certificate it presented rides on each of its requests.
+//! Below hyper, `edge_io` reshapes hyper's own parse-error answers and closes lingeringly.
 
 use std::future::Future;
 use std::io;
@@ -26,6 +27,7 @@ use tokio_rustls::server::TlsStream;
 use tower::ServiceExt as _;
 
 use super::app::AppState;
+use super::edge_io::EdgeIo;
 use super::tls::{PeerCert, TlsConfig};
 
 /// Connection bounds (`header_read_timeout_ms`, `idle_timeout_ms`, `max_connections`,
@@ -125,6 +127,7 @@ pub async fn serve(state: AppState, listener: TcpListener) {
             handshake.spawn(io, slot, &builder, &router, graceful.watcher());
             continue;
         }
+        let io = EdgeIo::new(io);
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(io), service.clone())
             .into_owned();
@@ -172,7 +175,8 @@ impl Handshake {
                         req
                     },
                 ));
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+                let conn =
+                    builder.serve_connection_with_upgrades(TokioIo::new(EdgeIo::new(io)), service);
                 let _ = watcher.watch(conn.into_owned()).await;
             }
             drop(slot);

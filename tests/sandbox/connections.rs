@@ -131,3 +131,125 @@ async fn healthz_answers_while_hundreds_of_idle_connections_are_open() {
     drop(idle);
     bank.stop().await;
 }
+
+/// A request refused before its body was read (no token: 401) does not cost the client its
+/// connection or its answer: with bodies up to the limit the rest is read and the connection
+/// kept; above it the answer says `Connection: close` and the client still gets it, never a
+/// reset. Real clients (reqwest) send the bodies, one after another on one pooled connection
+/// and concurrently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_requests_with_bodies_are_answered_without_resets() {
+    let bank = TestBank::start(obie()).await;
+    let url = bank.api_url("/event-subscriptions");
+    let client = http();
+    let limit = obie().body_limit;
+    for size in [
+        10,
+        64 * 1024,
+        1024 * 1024,
+        limit,
+        limit + 512 * 1024,
+        8 * limit,
+    ] {
+        let r = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(vec![b' '; size])
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{size} bytes: {e:?}"));
+        assert_eq!(r.status(), 401, "{size} bytes");
+        let close = r
+            .headers()
+            .get("connection")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        assert_eq!(close, size > limit, "{size} bytes: Connection: close");
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (client, url) = (client.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(vec![b' '; 512 * 1024])
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("task").expect("no reset"), 401);
+    }
+    // The pooled connections still serve.
+    let r = Resp::of(bank.request(reqwest::Method::GET, "/healthz")).await;
+    r.expect(200);
+    bank.stop().await;
+}
+
+/// After a refused request whose body arrived whole, the same connection carries the next
+/// request; a body that does not arrive in time gets `Connection: close`, then the close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_body_is_drained_or_the_answer_says_close() {
+    let bank = TestBank::start(obie()).await;
+    let a = addr(&bank);
+    let body = r#"{"Data":{"Version":"3.1"}}"#;
+    let req = format!(
+        "POST {API}/event-subscriptions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut s = TcpStream::connect(&a).await.expect("connect");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let (got, _) = until_closed(&mut s).await;
+    let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 401"), "{text}");
+    let first = text.split("http/1.1 200").next().unwrap_or_default();
+    assert!(!first.contains("connection: close"), "{text}");
+    assert!(
+        text.contains("http/1.1 200 ok"),
+        "second request answered: {text}"
+    );
+    // Announced 1000 bytes, sent 10: answered after the drain window, saying close.
+    let mut s = TcpStream::connect(&a).await.expect("connect");
+    s.write_all(
+        format!("POST {API}/event-subscriptions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n0123456789").as_bytes(),
+    )
+    .await
+    .expect("write");
+    let (got, _) = until_closed(&mut s).await;
+    let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 401"), "{text}");
+    assert!(text.contains("connection: close"), "{text}");
+    bank.stop().await;
+}
+
+/// A client that writes its whole (oversized) body before reading still finds the answer:
+/// the server reads and discards what it sends after answering instead of resetting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_writing_past_the_answer_still_reads_it() {
+    let bank = TestBank::start(obie()).await;
+    let size = 4 * obie().body_limit;
+    let mut s = TcpStream::connect(&addr(&bank)).await.expect("connect");
+    let head = format!(
+        "POST {API}/event-subscriptions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
+    );
+    let mut wire = head.into_bytes();
+    wire.resize(wire.len() + size, b' ');
+    // Writes everything first (as a blocking client would), whatever the server does.
+    let _ = tokio::time::timeout(LIMIT, s.write_all(&wire)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(LIMIT, s.read(&mut buf)).await {
+            Ok(Ok(0)) => break,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Ok(Err(e)) => panic!("read failed after {} bytes: {e}", got.len()),
+            Err(_) => panic!("no close within {LIMIT:?}"),
+        }
+    }
+    let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 401"), "{text}");
+    assert!(text.contains("connection: close"), "{text}");
+    bank.stop().await;
+}

@@ -214,3 +214,83 @@ async fn no_malformed_body_gets_a_5xx_or_a_foreign_error_shape() {
         .expect(200);
     bank.stop().await;
 }
+
+/// Sends `raw` on a fresh connection and reads until the server closes it.
+async fn raw_exchange(bank: &TestBank, raw: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = bank.url.trim_start_matches("http://").to_string();
+    let mut s = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    s.write_all(raw).await.expect("write");
+    let mut got = Vec::new();
+    tokio::time::timeout(LIMIT, s.read_to_end(&mut got))
+        .await
+        .expect("the server closes after a parse error")
+        .expect("read");
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// Requests hyper cannot parse are answered before routing; they still get an
+/// `OBErrorResponse1` with a content type, an interaction id and `Connection: close`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unparsable_requests_get_an_ob_error_body_and_connection_close() {
+    let bank = TestBank::start(obie()).await;
+    let many_headers: String = (0..200).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("garbage", b"GARBAGE\r\n\r\n".to_vec(), 400),
+        (
+            "bad header bytes",
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad\x01Name: v\r\n\r\n".to_vec(),
+            400,
+        ),
+        (
+            "bad version",
+            b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n".to_vec(),
+            400,
+        ),
+        (
+            "too many headers",
+            format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many_headers}\r\n").into_bytes(),
+            431,
+        ),
+        (
+            "uri too long",
+            format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000)).into_bytes(),
+            414,
+        ),
+    ];
+    for (what, raw, status) in cases {
+        let text = raw_exchange(&bank, &raw).await;
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let head = head.to_ascii_lowercase();
+        assert!(
+            head.starts_with(&format!("http/1.1 {status} ")),
+            "{what}: {text}"
+        );
+        assert!(
+            head.contains("content-type: application/json; charset=utf-8"),
+            "{what}: {text}"
+        );
+        assert!(head.contains("connection: close"), "{what}: {text}");
+        assert!(head.contains("x-fapi-interaction-id: "), "{what}: {text}");
+        let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{what}: {e}: {body}"));
+        assert!(
+            v["Code"]
+                .as_str()
+                .is_some_and(|c| c.starts_with(&status.to_string())),
+            "{what}: {v}"
+        );
+        assert!(
+            v["Errors"][0]["ErrorCode"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("UK.OBIE.")),
+            "{what}: {v}"
+        );
+    }
+    // A well-formed request on a fresh connection is unaffected.
+    Resp::of(bank.request(Method::GET, "/healthz"))
+        .await
+        .expect(200);
+    bank.stop().await;
+}

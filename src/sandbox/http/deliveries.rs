@@ -2,23 +2,29 @@
 //! the caller's events with its attempts, newest first, and a retry on demand. A TPP's token
 //! acts only on that TPP; the operator's admin credential lists any TPP's.
 
-use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
 use serde_json::json;
 
 use super::error::json_response;
 use super::extract::{AnyScope, Authed, Caller, ResourceId};
+use super::openapi::ops;
+use super::routes::Routes;
+use super::routes::Verb::{Get, Post};
 use crate::sandbox::app::AppState;
 use crate::sandbox::error::{ApiError, ApiResult};
 use crate::sandbox::store::now_ms;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/sandbox/deliveries", get(list))
-        .route("/sandbox/deliveries/{id}/retry", post(retry))
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(Get, "/sandbox/deliveries", &ops::LIST_DELIVERIES, list)
+        .add(
+            Post,
+            "/sandbox/deliveries/{DeliveryId}/retry",
+            &ops::RETRY_DELIVERY,
+            retry,
+        )
 }
 
 /// `?clientId=…&limit=…` (with a TPP's token `clientId` is optional and may only name itself;

@@ -1,14 +1,18 @@
 //! The sandbox's HTTP surface: one `router()` per resource, composed here with the layers that
 //! apply rules common to all endpoints (G-06 interaction id, G-08 Accept, 404/405 as OBIE errors,
 //! response signing G-14) and the common-area faults. Handlers are thin: extractors, one domain
-//! call, a DTO.
+//! call, a DTO. Every route goes through the route table (`routes`), from which
+//! `GET /openapi.json` (`openapi`) describes them.
 
 mod deliveries;
+mod drain;
 mod error;
 mod extract;
 mod middleware;
 mod oauth;
+pub mod openapi;
 mod resources;
+pub mod routes;
 mod sandbox_api;
 mod wso2;
 
@@ -17,13 +21,14 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 
 pub use error::{JSON, json_response};
 pub use extract::InteractionId;
 
 use super::app::AppState;
 use super::error::{ApiError, ErrorItem, codes};
+use openapi::ops;
+use routes::{Routes, Verb};
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
     ApiError::NotFound(ErrorItem::new(
@@ -41,21 +46,36 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Every route with its layers, as a table (`routes`).
+fn table(state: &AppState) -> Routes {
+    let sign = from_fn_with_state(state.clone(), middleware::sign_response);
+    let signed = resources::signed_routes().map_router(|r| r.layer(sign));
+    let open_banking = signed
+        .include(resources::unsigned_routes())
+        .map_router(|r| r.layer(from_fn(middleware::check_accept)));
+    Routes::new()
+        .mount("/open-banking/v3.1", open_banking)
+        .include(oauth::routes())
+        .include(sandbox_api::routes())
+        .include(deliveries::routes())
+        .include(wso2::routes())
+        .add(Verb::Get, "/healthz", &ops::HEALTHZ, healthz)
+}
+
 /// The whole application.
 pub fn router(state: AppState) -> Router {
-    let signed = resources::signed_router()
-        .layer(from_fn_with_state(state.clone(), middleware::sign_response));
-    let open_banking = Router::new()
-        .merge(signed)
-        .merge(resources::unsigned_router())
-        .layer(from_fn(middleware::check_accept));
-    let app = Router::new()
-        .nest("/open-banking/v3.1", open_banking)
-        .merge(oauth::router())
-        .merge(sandbox_api::router())
-        .merge(deliveries::router())
-        .merge(wso2::router())
-        .route("/healthz", get(healthz))
+    // The document describes the table it is served from, so it is built once the table is
+    // complete and handed to its own route through the slot.
+    let slot = openapi::Slot::default();
+    let serve = {
+        let slot = slot.clone();
+        move |st, headers, uri| openapi::serve(slot.clone(), st, headers, uri)
+    };
+    let (routes, ops) = table(&state)
+        .add(Verb::Get, "/openapi.json", &ops::OPENAPI, serve)
+        .into_parts();
+    let _ = slot.set(openapi::document(&ops, &state));
+    let app = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.cfg.body_limit))
@@ -64,6 +84,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             middleware::interaction_id,
         ))
+        // Outermost, so it sees every answer given before the body was read.
+        .layer(from_fn_with_state(state.clone(), drain::drain_unread_body))
         .with_state(state);
     // The access log only when its target is enabled (`obevents sandbox` by default; not in
     // `test` or `bench`), so a disabled log costs nothing on the hot path.

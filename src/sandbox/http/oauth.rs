@@ -2,18 +2,19 @@
 //! subset) and the token endpoint (RFC 6749 client credentials, errors per §5.2), with the
 //! RFC 8705 mTLS methods and metadata when the sandbox asks for client certificates.
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use super::error::json_response;
+use super::openapi::ops;
+use super::routes::Routes;
+use super::routes::Verb::{Get, Post};
 use crate::jose;
 use crate::sandbox::app::AppState;
 use crate::sandbox::auth::{ClientCredentials, OAuthError};
@@ -21,12 +22,17 @@ use crate::sandbox::config::SCOPES;
 use crate::sandbox::mtls;
 use crate::sandbox::tls::PeerCert;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/.well-known/openid-configuration", get(discovery))
-        .route("/jwks", get(jwks))
-        .route("/register", post(register))
-        .route("/token", post(token))
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(
+            Get,
+            "/.well-known/openid-configuration",
+            &ops::DISCOVERY,
+            discovery,
+        )
+        .add(Get, "/jwks", &ops::JWKS, jwks)
+        .add(Post, "/register", &ops::REGISTER, register)
+        .add(Post, "/token", &ops::TOKEN, token)
 }
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";

@@ -2,48 +2,91 @@
 //! URLs (§3), aggregated polling (§4) and account-access-consents. Each is extractors, one
 //! domain call and a response DTO.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 
 use super::error::json_response;
 use super::extract::{
     AccountsScope, Authed, EventApiScopes, ObJson, PollingScopes, ResourceId, SignedJson,
 };
+use super::openapi::ops;
+use super::routes::Routes;
+use super::routes::Verb::{Delete, Get, Post, Put};
 use crate::sandbox::app::AppState;
 use crate::sandbox::error::ApiResult;
 use crate::sandbox::faults::Fault;
 
 /// Routes whose responses carry `x-jws-signature` (G-14).
-pub fn signed_router() -> Router<AppState> {
-    Router::new()
-        .route(
+pub fn signed_routes() -> Routes {
+    Routes::new()
+        .add(
+            Post,
             "/event-subscriptions",
-            post(create_subscription).get(list_subscriptions),
+            &ops::CREATE_SUBSCRIPTION,
+            create_subscription,
         )
-        .route(
-            "/event-subscriptions/{id}",
-            put(replace_subscription).delete(delete_subscription),
+        .add(
+            Get,
+            "/event-subscriptions",
+            &ops::LIST_SUBSCRIPTIONS,
+            list_subscriptions,
         )
-        .route(
+        .add(
+            Put,
+            "/event-subscriptions/{EventSubscriptionId}",
+            &ops::REPLACE_SUBSCRIPTION,
+            replace_subscription,
+        )
+        .add(
+            Delete,
+            "/event-subscriptions/{EventSubscriptionId}",
+            &ops::DELETE_SUBSCRIPTION,
+            delete_subscription,
+        )
+        .add(
+            Post,
             "/callback-urls",
-            post(create_callback_url).get(list_callback_urls),
+            &ops::CREATE_CALLBACK_URL,
+            create_callback_url,
         )
-        .route(
-            "/callback-urls/{id}",
-            put(replace_callback_url).delete(delete_callback_url),
+        .add(
+            Get,
+            "/callback-urls",
+            &ops::LIST_CALLBACK_URLS,
+            list_callback_urls,
+        )
+        .add(
+            Put,
+            "/callback-urls/{CallbackUrlId}",
+            &ops::REPLACE_CALLBACK_URL,
+            replace_callback_url,
+        )
+        .add(
+            Delete,
+            "/callback-urls/{CallbackUrlId}",
+            &ops::DELETE_CALLBACK_URL,
+            delete_callback_url,
         )
 }
 
 /// Routes without message signing (`POST /events`: "Message Signing: N/A", AP-02).
-pub fn unsigned_router() -> Router<AppState> {
-    Router::new()
-        .route("/events", post(poll_events))
-        .route("/aisp/account-access-consents", post(create_consent))
-        .route("/aisp/account-access-consents/{id}", get(get_consent))
+pub fn unsigned_routes() -> Routes {
+    Routes::new()
+        .add(Post, "/events", &ops::POLL_EVENTS, poll_events)
+        .add(
+            Post,
+            "/aisp/account-access-consents",
+            &ops::CREATE_CONSENT,
+            create_consent,
+        )
+        .add(
+            Get,
+            "/aisp/account-access-consents/{ConsentId}",
+            &ops::GET_CONSENT,
+            get_consent,
+        )
 }
 
 fn with_links(state: &AppState, data: Value, self_path: &str) -> Value {

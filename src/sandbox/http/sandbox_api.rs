@@ -2,31 +2,40 @@
 //! stand-ins for consents (authorise; revoke → `consent-authorization-revoked`, the HSBC-style
 //! trigger), generic event injection, reset, and read-only inspection.
 
-use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 
 use super::error::json_response;
 use super::extract::{AnyScope, Authed, Caller, InteractionId, ObJson, ResourceId};
+use super::openapi::ops;
+use super::routes::Routes;
+use super::routes::Verb::{Delete, Get, Post};
 use crate::model::EventType;
 use crate::sandbox::app::AppState;
 use crate::sandbox::error::{ApiError, ApiResult, ErrorItem, codes};
 use crate::sandbox::events::EventSpec;
 use crate::sandbox::validate::Check;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/sandbox/account-access-consents/{id}/authorise",
-            post(authorise),
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(
+            Post,
+            "/sandbox/account-access-consents/{ConsentId}/authorise",
+            &ops::AUTHORISE_CONSENT,
+            authorise,
         )
-        .route("/sandbox/account-access-consents/{id}", delete(revoke))
-        .route("/sandbox/events", post(inject).get(list))
-        .route("/sandbox/reset", post(reset))
-        .route("/sandbox/event-types", get(event_types))
+        .add(
+            Delete,
+            "/sandbox/account-access-consents/{ConsentId}",
+            &ops::REVOKE_CONSENT,
+            revoke,
+        )
+        .add(Post, "/sandbox/events", &ops::INJECT_EVENT, inject)
+        .add(Get, "/sandbox/events", &ops::LIST_EVENTS, list)
+        .add(Post, "/sandbox/reset", &ops::RESET, reset)
+        .add(Get, "/sandbox/event-types", &ops::EVENT_TYPES, event_types)
 }
 
 async fn authorise(

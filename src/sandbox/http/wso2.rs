@@ -7,31 +7,36 @@
 //! (3.x spells them with underscores, both are accepted). 201 `{"notificationsID": …}`; errors
 //! are `{"error", "error_description"}` as WSO2 answers them.
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use super::error::json_response;
+use super::openapi::ops;
+use super::routes::Routes;
+use super::routes::Verb::Post;
 use crate::model::EventType;
 use crate::sandbox::app::AppState;
 use crate::sandbox::error::ApiError;
 use crate::sandbox::events::EventSpec;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(
+            Post,
             "/api/fs/event-notifications/create-events",
-            post(create_events),
+            &ops::WSO2_CREATE_FS,
+            create_events,
         )
-        .route(
+        .add(
+            Post,
             "/api/openbanking/event-notifications/create-events",
-            post(create_events),
+            &ops::WSO2_CREATE_OB,
+            create_events,
         )
 }
 
