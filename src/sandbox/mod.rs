@@ -21,6 +21,7 @@ pub mod server;
 pub mod store;
 pub mod subscriptions;
 pub mod validate;
+pub mod yapily;
 
 pub use app::{AppState, Sandbox};
 pub use config::SandboxConfig;

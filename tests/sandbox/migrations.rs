@@ -108,9 +108,9 @@ async fn a_release_0_1_database_is_migrated_in_place_and_keeps_everything() {
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows");
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
     let user_version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .expect("user_version");
-    assert_eq!(user_version, 2);
+    assert_eq!(user_version, 3);
 }

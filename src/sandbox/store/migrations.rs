@@ -28,14 +28,26 @@ pub const SQLITE: &[Migration] = &[
         name: "invariants_events_deliveries",
         sql: include_str!("migrations/sqlite/0002_invariants_events_deliveries.sql"),
     },
+    Migration {
+        version: 3,
+        name: "yapily_subscriptions",
+        sql: include_str!("migrations/sqlite/0003_yapily_subscriptions.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first (the engine arrived at SQLite's version 2).
-pub const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("migrations/postgres/0001_initial.sql"),
-}];
+pub const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("migrations/postgres/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "yapily_subscriptions",
+        sql: include_str!("migrations/postgres/0002_yapily_subscriptions.sql"),
+    },
+];
 
 /// The table both engines record applied migrations in.
 pub const TABLE_SQL: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -74,9 +86,9 @@ mod tests {
 
     #[test]
     fn pending_after_each_version() {
-        assert_eq!(pending(SQLITE, 0).map(<[_]>::len), Ok(2));
+        assert_eq!(pending(SQLITE, 0).map(<[_]>::len), Ok(3));
         assert_eq!(pending(SQLITE, 1).map(|p| p[0].version), Ok(2));
-        assert_eq!(pending(SQLITE, 2).map(<[_]>::len), Ok(0));
-        assert_eq!(pending(SQLITE, 3).map(<[_]>::len), Err(3));
+        assert_eq!(pending(SQLITE, 3).map(<[_]>::len), Ok(0));
+        assert_eq!(pending(SQLITE, 4).map(<[_]>::len), Err(4));
     }
 }
