@@ -163,7 +163,7 @@ faults! {
     YapilyUnsubscribedTypes = "yapily-unsubscribed-types", Yapily, ["YA-07"],
         "events of types the application did not subscribe to go to its webhook";
     YapilyAfterDelete = "yapily-after-delete", Yapily, ["YA-08"],
-        "DELETE answers 204 but events of the type are still delivered";
+        "DELETE succeeds but events of the type are still delivered";
     YapilyToOtherApp = "yapily-to-other-app", Yapily, ["YA-11"],
         "each event is also delivered to another application's webhook URL";
     YapilyNoEventId = "yapily-no-event-id", Yapily, ["YA-06"],

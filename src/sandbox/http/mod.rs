@@ -11,6 +11,7 @@ mod oauth;
 mod resources;
 mod sandbox_api;
 mod wso2;
+mod yapily;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -49,12 +50,18 @@ pub fn router(state: AppState) -> Router {
         .merge(signed)
         .merge(resources::unsigned_router())
         .layer(from_fn(middleware::check_accept));
+    // The Yapily-style API only with a personality that has it (`--bank yapily`).
+    let dialects = if state.cfg.personality.yapily_api {
+        wso2::router().merge(yapily::router())
+    } else {
+        wso2::router()
+    };
     let app = Router::new()
         .nest("/open-banking/v3.1", open_banking)
         .merge(oauth::router())
         .merge(sandbox_api::router())
         .merge(deliveries::router())
-        .merge(wso2::router())
+        .merge(dialects)
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
