@@ -19,7 +19,8 @@
 //! - `connections`: timeouts and the connection cap;
 //! - `malformed`: a malformed-input matrix over every endpoint with a body;
 //! - `bounds`: bounded work per request (array bounds, error bodies);
-//! - `tenancy`: helpers act on a TPP only with its token or the admin credential.
+//! - `tenancy`: helpers act on a TPP only with its token or the admin credential;
+//! - `yapily`: the Yapily-style notification API and signed webhooks (issue 10).
 
 /// This binary runs every sandbox on SQLite; `sandbox_pg.rs` runs the same tests on PostgreSQL.
 const ENGINE: common::Engine = common::Engine::Sqlite;
@@ -60,3 +61,5 @@ mod regressions;
 mod subscriptions;
 #[path = "sandbox/tenancy.rs"]
 mod tenancy;
+#[path = "sandbox/yapily.rs"]
+mod yapily;
