@@ -62,6 +62,7 @@ mod subscriptions;
 #[cfg(obevents_pg_tests)]
 #[path = "sandbox/tenancy.rs"]
 mod tenancy;
+#[cfg(obevents_pg_tests)]
 #[path = "sandbox/yapily.rs"]
 mod yapily;
 
