@@ -321,3 +321,90 @@ async fn signature_faults_bend_the_header() {
     assert_ne!(claims["digest"], digest.as_str());
     bank.stop().await;
 }
+
+/// One webhook from a bank with `fault`, subscribed to and triggered for `consent.revoked`.
+async fn one_webhook(fault: Fault) -> (TestBank, Received) {
+    let receiver = Receiver::start(&[]).await;
+    let bank = yapily_bank(&[fault]).await;
+    let tpp = bank.tpp().await;
+    subscribe(&bank, &tpp, "consent.revoked", &receiver.url)
+        .await
+        .expect(201);
+    trigger(&bank, &tpp, "consent.revoked").await.expect(201);
+    let got = receiver.wait_for(1).await;
+    (bank, got[0].clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_webhook_fault_bends_one_thing() {
+    let claims = |r: &Received| {
+        let sig = r.headers["yapily-signature"].to_str().unwrap().to_string();
+        jose::decode_compact(&sig).unwrap()
+    };
+    let body = |r: &Received| serde_json::from_slice::<Value>(&r.body).unwrap();
+
+    let (bank, r) = one_webhook(Fault::YapilyNoSignature).await;
+    assert!(r.headers.get("yapily-signature").is_none());
+    bank.stop().await;
+    let (bank, r) = one_webhook(Fault::YapilyAlgNone).await;
+    assert_eq!(claims(&r).alg(), Some("none"));
+    bank.stop().await;
+    let (bank, r) = one_webhook(Fault::YapilyExpired).await;
+    let c = claims(&r).payload_json().unwrap();
+    assert!(c["exp"].as_i64().unwrap() < now());
+    bank.stop().await;
+    let (bank, r) = one_webhook(Fault::YapilyForeignKey).await;
+    let jwks = Resp::of(bank.request(Method::GET, "/.well-known/jwks.json")).await;
+    let jwks = jose::parse_jwks(jwks.text().as_bytes()).unwrap();
+    assert!(jose::verify(&claims(&r), &jwks).is_err());
+    bank.stop().await;
+    let (bank, r) = one_webhook(Fault::YapilyNoEventId).await;
+    assert!(body(&r).get("id").is_none());
+    bank.stop().await;
+    let (bank, r) = one_webhook(Fault::YapilyWrongEventType).await;
+    assert_ne!(body(&r)["eventType"], "CONSENT_REVOKED");
+    bank.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_and_retry_faults() {
+    // yapily-duplicate-subscription: the second POST is accepted.
+    let bank = yapily_bank(&[Fault::YapilyDuplicateSubscription]).await;
+    let tpp = bank.tpp().await;
+    let url = "https://tpp.example/h";
+    subscribe(&bank, &tpp, "consent.revoked", url)
+        .await
+        .expect(201);
+    subscribe(&bank, &tpp, "consent.revoked", url)
+        .await
+        .expect(201);
+    bank.stop().await;
+
+    // yapily-no-retry: a 500 ends it.
+    let receiver = Receiver::start(&[500]).await;
+    let bank = yapily_bank(&[Fault::YapilyNoRetry]).await;
+    let tpp = bank.tpp().await;
+    subscribe(&bank, &tpp, "consent.revoked", &receiver.url)
+        .await
+        .expect(201);
+    trigger(&bank, &tpp, "consent.revoked").await.expect(201);
+    receiver.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received().len(), 1);
+    bank.stop().await;
+
+    // yapily-after-delete: still delivered after DELETE.
+    let receiver = Receiver::start(&[]).await;
+    let bank = yapily_bank(&[Fault::YapilyAfterDelete]).await;
+    let tpp = bank.tpp().await;
+    subscribe(&bank, &tpp, "consent.revoked", &receiver.url)
+        .await
+        .expect(201);
+    let one = "/notifications/event-subscriptions/consent.revoked";
+    Resp::of(basic(&bank, &tpp, Method::DELETE, one))
+        .await
+        .expect(200);
+    trigger(&bank, &tpp, "consent.revoked").await.expect(201);
+    receiver.wait_for(1).await;
+    bank.stop().await;
+}
