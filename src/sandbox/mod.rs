@@ -1,6 +1,7 @@
 //! The mock bank (ASPSP). Start at [`app::run`]; the HTTP surface is in [`http`], the domain
 //! services are `impl AppState` blocks in [`auth`], [`subscriptions`], [`callback_urls`],
-//! [`consents`], [`events`] and [`polling`], and all state is in [`store`].
+//! [`consents`], [`events`], [`polling`] and [`yapily`] (the Yapily-style notification dialect),
+//! and all state is in [`store`].
 
 pub mod admin;
 pub mod app;
