@@ -408,3 +408,38 @@ async fn subscription_and_retry_faults() {
     receiver.wait_for(1).await;
     bank.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn isolation_faults() {
+    // yapily-to-other-app: A's event also reaches B's webhook.
+    let (ra, rb) = (Receiver::start(&[]).await, Receiver::start(&[]).await);
+    let bank = yapily_bank(&[Fault::YapilyToOtherApp]).await;
+    let (a, b) = (bank.tpp().await, bank.tpp().await);
+    subscribe(&bank, &a, "consent.revoked", &ra.url)
+        .await
+        .expect(201);
+    subscribe(&bank, &b, "consent.revoked", &rb.url)
+        .await
+        .expect(201);
+    trigger(&bank, &a, "consent.revoked").await.expect(201);
+    ra.wait_for(1).await;
+    let got = rb.wait_for(1).await;
+    let body: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(body["applicationId"], a.client_id.as_str());
+    bank.stop().await;
+
+    // yapily-unsubscribed-types: a type nobody asked for is delivered.
+    let receiver = Receiver::start(&[]).await;
+    let bank = yapily_bank(&[Fault::YapilyUnsubscribedTypes]).await;
+    let tpp = bank.tpp().await;
+    subscribe(&bank, &tpp, "consent.revoked", &receiver.url)
+        .await
+        .expect(201);
+    trigger(&bank, &tpp, "payment.status.failed")
+        .await
+        .expect(201);
+    let got = receiver.wait_for(1).await;
+    let body: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(body["eventType"], "PAYMENT_STATUS_FAILED");
+    bank.stop().await;
+}
