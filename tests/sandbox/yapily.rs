@@ -322,14 +322,21 @@ async fn signature_faults_bend_the_header() {
     bank.stop().await;
 }
 
-/// One webhook from a bank with `fault`, subscribed to and triggered for `consent.revoked`.
-async fn one_webhook(fault: Fault) -> (TestBank, Received) {
-    let receiver = Receiver::start(&[]).await;
-    let bank = yapily_bank(&[fault]).await;
+/// A bank with `faults` and an application subscribed to `consent.revoked` with a receiver
+/// answering `script` (then 202).
+async fn subscribed_app(faults: &[Fault], script: &[u16]) -> (TestBank, Tpp, Receiver) {
+    let receiver = Receiver::start(script).await;
+    let bank = yapily_bank(faults).await;
     let tpp = bank.tpp().await;
     subscribe(&bank, &tpp, "consent.revoked", &receiver.url)
         .await
         .expect(201);
+    (bank, tpp, receiver)
+}
+
+/// One webhook from a bank with `fault`, subscribed to and triggered for `consent.revoked`.
+async fn one_webhook(fault: Fault) -> (TestBank, Received) {
+    let (bank, tpp, receiver) = subscribed_app(&[fault], &[]).await;
     trigger(&bank, &tpp, "consent.revoked").await.expect(201);
     let got = receiver.wait_for(1).await;
     (bank, got[0].clone())
@@ -381,12 +388,7 @@ async fn subscription_and_retry_faults() {
     bank.stop().await;
 
     // yapily-no-retry: a 500 ends it.
-    let receiver = Receiver::start(&[500]).await;
-    let bank = yapily_bank(&[Fault::YapilyNoRetry]).await;
-    let tpp = bank.tpp().await;
-    subscribe(&bank, &tpp, "consent.revoked", &receiver.url)
-        .await
-        .expect(201);
+    let (bank, tpp, receiver) = subscribed_app(&[Fault::YapilyNoRetry], &[500]).await;
     trigger(&bank, &tpp, "consent.revoked").await.expect(201);
     receiver.wait_for(1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -394,12 +396,7 @@ async fn subscription_and_retry_faults() {
     bank.stop().await;
 
     // yapily-after-delete: still delivered after DELETE.
-    let receiver = Receiver::start(&[]).await;
-    let bank = yapily_bank(&[Fault::YapilyAfterDelete]).await;
-    let tpp = bank.tpp().await;
-    subscribe(&bank, &tpp, "consent.revoked", &receiver.url)
-        .await
-        .expect(201);
+    let (bank, tpp, receiver) = subscribed_app(&[Fault::YapilyAfterDelete], &[]).await;
     let one = "/notifications/event-subscriptions/consent.revoked";
     Resp::of(basic(&bank, &tpp, Method::DELETE, one))
         .await
@@ -429,12 +426,7 @@ async fn isolation_faults() {
     bank.stop().await;
 
     // yapily-unsubscribed-types: a type nobody asked for is delivered.
-    let receiver = Receiver::start(&[]).await;
-    let bank = yapily_bank(&[Fault::YapilyUnsubscribedTypes]).await;
-    let tpp = bank.tpp().await;
-    subscribe(&bank, &tpp, "consent.revoked", &receiver.url)
-        .await
-        .expect(201);
+    let (bank, tpp, receiver) = subscribed_app(&[Fault::YapilyUnsubscribedTypes], &[]).await;
     trigger(&bank, &tpp, "payment.status.failed")
         .await
         .expect(201);
