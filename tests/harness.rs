@@ -256,7 +256,13 @@ async fn every_fault_is_detected_by_a_scenario_tagged_with_the_violated_rule() {
     let clean = run_sandbox(Bank::Obie, &[], None).await;
     assert_clean(&clean, "the clean sandbox");
 
-    let results: Vec<(Fault, RunOutcome)> = futures::stream::iter(Fault::ALL.iter().copied())
+    // The Yapily faults are judged by the harness's yapily dialect (issue 10, items 6-7), which
+    // is not built yet; an OBIE run cannot see them.
+    let faults = Fault::ALL
+        .iter()
+        .copied()
+        .filter(|f| f.area() != obevents::sandbox::faults::Area::Yapily);
+    let results: Vec<(Fault, RunOutcome)> = futures::stream::iter(faults)
         .map(|f| async move { (f, run_sandbox(Bank::Obie, &[f], None).await) })
         .buffer_unordered(4)
         .collect()

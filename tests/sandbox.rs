@@ -22,6 +22,7 @@
 //! - `tenancy`: helpers act on a TPP only with its token or the admin credential;
 //! - `tls`: HTTPS, mutual TLS, RFC 8705 client authentication and certificate-bound tokens.
 //! - `openapi`: `GET /openapi.json` is valid OpenAPI 3.1 and lists exactly what is served.
+//! - `yapily`: the Yapily-style notification API and signed webhooks (issue 10).
 
 /// This binary runs every sandbox on SQLite; `sandbox_pg.rs` runs the same tests on PostgreSQL.
 const ENGINE: common::Engine = common::Engine::Sqlite;
@@ -66,3 +67,5 @@ mod subscriptions;
 mod tenancy;
 #[path = "sandbox/tls.rs"]
 mod tls;
+#[path = "sandbox/yapily.rs"]
+mod yapily;

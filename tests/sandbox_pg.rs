@@ -62,6 +62,9 @@ mod subscriptions;
 #[cfg(obevents_pg_tests)]
 #[path = "sandbox/tenancy.rs"]
 mod tenancy;
+#[cfg(obevents_pg_tests)]
+#[path = "sandbox/yapily.rs"]
+mod yapily;
 
 /// Says whether the PostgreSQL half ran; under CI its absence is a failure.
 #[test]

@@ -34,7 +34,8 @@ pub struct Inner {
     pub issuer: String,
     /// The bank's signing key, persisted so its `kid` survives restarts.
     pub key: SigningKey,
-    /// A key that is never published, used only by the `set-foreign-key` fault.
+    /// A key that is never published, used only by the `set-foreign-key` and
+    /// `yapily-foreign-key` faults.
     pub foreign_key: Option<SigningKey>,
     pub ob_header: ObHeader,
     /// HMAC secret of access tokens, persisted so tokens survive restarts.
@@ -96,11 +97,12 @@ impl AppState {
             anyhow::bail!("the stored token secret is unreadable");
         }
         let (admin, shown) = AdminCredential::load(cfg.admin.as_ref(), &store).await?;
-        let foreign_key = if cfg.faults.has(Fault::SetForeignKey) {
-            Some(SigningKey::generate()?)
-        } else {
-            None
-        };
+        let foreign_key =
+            if cfg.faults.has(Fault::SetForeignKey) || cfg.faults.has(Fault::YapilyForeignKey) {
+                Some(SigningKey::generate()?)
+            } else {
+                None
+            };
         let base_url = cfg
             .public_url
             .clone()

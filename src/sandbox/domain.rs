@@ -357,3 +357,19 @@ pub struct PollBatch {
     pub sets: Vec<(String, String)>,
     pub more_available: bool,
 }
+
+/// A Yapily-style subscription: one application wants one event type at one webhook URL
+/// (YA-03: one per application and event type).
+#[derive(Debug, Clone, PartialEq)]
+pub struct YapilySubscription {
+    pub id: String,
+    /// The application: a registered or configured client.
+    pub client_id: String,
+    /// The dotted id the application subscribed with (`payment.status.completed`).
+    pub event_type_id: String,
+    pub url: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Deleted, but kept by the `yapily-after-delete` fault.
+    pub deleted: bool,
+}

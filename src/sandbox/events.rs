@@ -353,7 +353,10 @@ impl AppState {
         } else {
             Alg::PS256
         };
-        let signing_key = self.foreign_key.as_ref().unwrap_or(&self.key);
+        let signing_key = match &self.foreign_key {
+            Some(k) if self.has_fault(Fault::SetForeignKey) => k,
+            _ => &self.key,
+        };
         let kid = if self.has_fault(Fault::SetWrongKid) {
             "obevents-no-such-kid"
         } else {

@@ -16,6 +16,7 @@ pub enum Area {
     Common,
     Isolation,
     Push,
+    Yapily,
 }
 
 impl Area {
@@ -27,6 +28,7 @@ impl Area {
             Area::Common => "common",
             Area::Isolation => "isolation",
             Area::Push => "real-time push",
+            Area::Yapily => "Yapily-style notifications",
         }
     }
 }
@@ -142,6 +144,34 @@ faults! {
         "pushes carry no x-fapi-interaction-id";
     PushRepeatAfter202 = "push-repeat-after-202", Push, ["R-05", "R-08"],
         "a SET the TPP acknowledged with 202 is pushed once more";
+    YapilyWrongDigest = "yapily-wrong-digest", Yapily, ["JWD-06"],
+        "the yapily-signature digest is not the SHA-256 of the body";
+    YapilyDigestReserialised = "yapily-digest-reserialised", Yapily, ["JWD-06"],
+        "the digest is taken over the body re-serialised (pretty-printed), not the bytes sent";
+    YapilyForeignKey = "yapily-foreign-key", Yapily, ["JWD-03", "JWD-04"],
+        "yapily-signature is signed with a key that is not in /.well-known/jwks.json";
+    YapilyAlgNone = "yapily-alg-none", Yapily, ["JWD-02"],
+        "yapily-signature is an unsecured JWT (alg none, empty signature)";
+    YapilyExpired = "yapily-expired", Yapily, ["JWD-05"],
+        "yapily-signature's exp has already passed when the webhook is sent";
+    YapilyNoSignature = "yapily-no-signature", Yapily, ["JWD-01"],
+        "webhooks carry no yapily-signature header";
+    YapilyNoRetry = "yapily-no-retry", Yapily, ["YA-09"],
+        "a webhook answered with a non-2xx status is given up at once";
+    YapilyRepeatAfter2xx = "yapily-repeat-after-2xx", Yapily, ["YA-10"],
+        "a webhook the application answered 2xx is sent once more";
+    YapilyUnsubscribedTypes = "yapily-unsubscribed-types", Yapily, ["YA-11"],
+        "events of types the application did not subscribe to go to its webhook";
+    YapilyAfterDelete = "yapily-after-delete", Yapily, ["YA-06"],
+        "DELETE succeeds but events of the type are still delivered";
+    YapilyToOtherApp = "yapily-to-other-app", Yapily, ["YA-12"],
+        "each event is also delivered to another application's webhook URL";
+    YapilyNoEventId = "yapily-no-event-id", Yapily, ["YA-07"],
+        "the delivered event object has no id";
+    YapilyDuplicateSubscription = "yapily-duplicate-subscription", Yapily, ["YA-03"],
+        "a second subscription of an application to one event type is accepted, not 409";
+    YapilyWrongEventType = "yapily-wrong-event-type", Yapily, ["YA-08"],
+        "the event object's eventType names another type than the subscribed one";
 }
 
 impl fmt::Display for Fault {

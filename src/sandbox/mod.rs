@@ -1,9 +1,9 @@
 //! The mock bank (ASPSP). Start at [`app::run`]; the HTTP surface is in [`http`], the domain
 //! services are `impl AppState` blocks in [`auth`], [`subscriptions`], [`callback_urls`],
-//! [`consents`], [`events`] and [`polling`], and all state is in [`store`]. Connections are
-//! served by [`server`], over HTTPS and mutual TLS when [`tls`] is configured; RFC 8705 client
-//! authentication and certificate-bound tokens are in [`mtls`]. The harness starts an in-process
-//! sandbox through [`embedded`] only.
+//! [`consents`], [`events`], [`polling`] and [`yapily`] (the Yapily-style notification dialect),
+//! and all state is in [`store`]. Connections are served by [`server`], over HTTPS and mutual
+//! TLS when [`tls`] is configured; RFC 8705 client authentication and certificate-bound tokens
+//! are in [`mtls`]. The harness starts an in-process sandbox through [`embedded`] only.
 
 pub mod admin;
 pub mod app;
@@ -28,6 +28,7 @@ pub mod store;
 pub mod subscriptions;
 pub mod tls;
 pub mod validate;
+pub mod yapily;
 
 pub use app::{AppState, Sandbox};
 pub use config::SandboxConfig;

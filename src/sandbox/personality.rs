@@ -19,10 +19,18 @@ pub enum Bank {
     Ob312,
     Wso2,
     Hsbc,
+    /// Yapily-style notification API and signed webhooks (issue 10).
+    Yapily,
 }
 
 impl Bank {
-    pub const ALL: [Bank; 4] = [Bank::Obie, Bank::Ob312, Bank::Wso2, Bank::Hsbc];
+    pub const ALL: [Bank; 5] = [
+        Bank::Obie,
+        Bank::Ob312,
+        Bank::Wso2,
+        Bank::Hsbc,
+        Bank::Yapily,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -30,6 +38,7 @@ impl Bank {
             Bank::Ob312 => "ob312",
             Bank::Wso2 => "wso2",
             Bank::Hsbc => "hsbc",
+            Bank::Yapily => "yapily",
         }
     }
 }
@@ -46,7 +55,9 @@ impl FromStr for Bank {
         Bank::ALL
             .into_iter()
             .find(|b| b.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown bank {s:?} (expected one of obie, ob312, wso2, hsbc)"))
+            .ok_or_else(|| {
+                format!("unknown bank {s:?} (expected one of obie, ob312, wso2, hsbc, yapily)")
+            })
     }
 }
 
@@ -69,6 +80,8 @@ pub struct Personality {
     pub errored_redelivered: bool,
     /// Whether the WSO2-style Event Creation API is mounted.
     pub event_creation_api: bool,
+    /// Whether the Yapily-style notification API (`/notifications/…`) is mounted.
+    pub yapily_api: bool,
     /// Event types a subscription may name (ES-07).
     pub event_types: &'static [EventType],
 }
@@ -93,6 +106,7 @@ impl Personality {
             unknown_ack: UnknownAck::Ignore,
             errored_redelivered: true,
             event_creation_api: false,
+            yapily_api: false,
             event_types: ALL_TYPES,
         };
         match bank {
@@ -108,6 +122,10 @@ impl Personality {
                 long_polling: LongPolling::Immediate,
                 default_batch: Some(5),
                 event_creation_api: true,
+                ..obie
+            },
+            Bank::Yapily => Personality {
+                yapily_api: true,
                 ..obie
             },
             Bank::Hsbc => Personality {
@@ -170,6 +188,9 @@ impl Personality {
         }
         if self.event_creation_api {
             d.push("WSO2 Event Creation API mounted".into());
+        }
+        if self.yapily_api {
+            d.push("Yapily-style notification API and signed webhooks mounted".into());
         }
         d
     }

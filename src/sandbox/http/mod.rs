@@ -15,6 +15,7 @@ mod resources;
 pub mod routes;
 mod sandbox_api;
 mod wso2;
+mod yapily;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -59,6 +60,11 @@ fn table(state: &AppState) -> Routes {
         .include(sandbox_api::routes())
         .include(deliveries::routes())
         .include(wso2::routes())
+        .include(if state.cfg.personality.yapily_api {
+            yapily::routes()
+        } else {
+            Routes::new()
+        })
         .add(Verb::Get, "/healthz", &ops::HEALTHZ, healthz)
 }
 

@@ -194,7 +194,9 @@ async fn register(
 }
 
 /// RFC 6749 §2.3.1: id and secret in Basic are form-urlencoded before base64.
-fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), OAuthError>> {
+pub(super) fn basic_credentials(
+    headers: &HeaderMap,
+) -> Option<Result<(String, String), OAuthError>> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {

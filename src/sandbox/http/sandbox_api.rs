@@ -65,6 +65,16 @@ async fn inject(
     caller: Caller,
     body: ObJson,
 ) -> ApiResult<Response> {
+    // A Yapily event type on the Yapily bank goes to that dialect's events.
+    if s.cfg.personality.yapily_api
+        && let Some(t) = body
+            .value
+            .get("eventType")
+            .and_then(Value::as_str)
+            .and_then(crate::sandbox::yapily::YapilyEventType::parse)
+    {
+        return super::yapily::inject(&s, &caller, t, &body).await;
+    }
     let mut c = Check::new();
     let mut spec = None;
     if let Some(m) = c.object(&body.value, "") {

@@ -12,7 +12,7 @@ pub mod worker;
 
 use std::time::Duration;
 
-use super::domain::AttemptVerdict;
+use super::domain::{AttemptVerdict, DeliveryFormat};
 use super::faults::{Fault, Faults};
 
 /// The push policy (R-08: exponential back-off, a maximum number of retries, a maximum time
@@ -108,11 +108,14 @@ impl PushConfig {
         AttemptVerdict::RetryAt(next)
     }
 
-    /// [`verdict`](Self::verdict) as a bank with the `push-*` retry faults switched on reaches
-    /// it: each fault bends exactly one part of the policy.
+    /// [`verdict`](Self::verdict) for a delivery of `format`, as a bank with the retry faults
+    /// switched on reaches it: each fault bends exactly one part of the policy. A Yapily webhook
+    /// is retried on any non-2xx answer (YA-09), where OBIE retries only 5xx, 408 and 429; it
+    /// goes through the same switch as `push-retry-4xx`.
     pub fn faulty_verdict(
         &self,
         faults: &Faults,
+        format: DeliveryFormat,
         outcome: &Outcome,
         attempt: i64,
         created_ms: i64,
@@ -125,17 +128,27 @@ impl PushConfig {
             Outcome::Status(s) => Some(*s),
             _ => None,
         };
-        if faults.has(Fault::PushNoRetry5xx) && status.is_some_and(|s| s >= 500) {
+        let yapily = format == DeliveryFormat::Yapily;
+        let ok = |s: u16| (200..300).contains(&s);
+        let give_up = if yapily {
+            faults.has(Fault::YapilyNoRetry) && status.is_some_and(|s| !ok(s))
+        } else {
+            faults.has(Fault::PushNoRetry5xx) && status.is_some_and(|s| s >= 500)
+        };
+        if give_up {
             return AttemptVerdict::Failed;
         }
-        if faults.has(Fault::PushRepeatAfter202)
-            && attempt == 1
-            && status.is_some_and(|s| (200..300).contains(&s))
-        {
+        let repeat = if yapily {
+            faults.has(Fault::YapilyRepeatAfter2xx)
+        } else {
+            faults.has(Fault::PushRepeatAfter202)
+        };
+        if repeat && attempt == 1 && status.is_some_and(ok) {
             let first = delay_ms(self.retry_schedule.first());
             return AttemptVerdict::RetryAt(now_ms.saturating_add(first));
         }
         let judged = match status {
+            Some(s) if yapily && !ok(s) => Outcome::Status(503),
             Some(s) if faults.has(Fault::PushRetry4xx) && (400..500).contains(&s) => {
                 Outcome::Status(503)
             }
@@ -259,7 +272,7 @@ mod tests {
         let c = cfg();
         let with = |f: Fault| Faults::new([f]);
         let v = |f: Fault, o: Outcome, attempt: i64, now: i64| {
-            c.faulty_verdict(&with(f), &o, attempt, 0, now)
+            c.faulty_verdict(&with(f), DeliveryFormat::Obie, &o, attempt, 0, now)
         };
         assert_eq!(
             v(Fault::PushNoRetry5xx, Outcome::Status(503), 1, 0),
@@ -284,6 +297,26 @@ mod tests {
         assert_eq!(
             v(Fault::PushRepeatAfter202, Outcome::Status(202), 2, 0),
             AttemptVerdict::Delivered
+        );
+        let y = |f: Fault, o: Outcome, attempt: i64| {
+            c.faulty_verdict(&with(f), DeliveryFormat::Yapily, &o, attempt, 0, 0)
+        };
+        // YA-09: any non-2xx is retried for a Yapily webhook; the Yapily faults bend only it.
+        assert_eq!(
+            y(Fault::PushUnsigned, Outcome::Status(400), 1),
+            AttemptVerdict::RetryAt(100)
+        );
+        assert_eq!(
+            y(Fault::YapilyNoRetry, Outcome::Status(404), 1),
+            AttemptVerdict::Failed
+        );
+        assert_eq!(
+            y(Fault::YapilyRepeatAfter2xx, Outcome::Status(200), 1),
+            AttemptVerdict::RetryAt(100)
+        );
+        assert_eq!(
+            v(Fault::YapilyNoRetry, Outcome::Status(503), 1, 0),
+            AttemptVerdict::RetryAt(100)
         );
         // Faults that are not about retries leave the policy alone.
         assert_eq!(

@@ -21,7 +21,8 @@ pub struct Wire {
 pub fn render(state: &AppState, d: &DueDelivery, interaction_id: &str) -> Result<Wire, String> {
     match d.format {
         DeliveryFormat::Obie => obie(state, d, interaction_id),
-        DeliveryFormat::Yapily | DeliveryFormat::Tatra => Err(format!(
+        DeliveryFormat::Yapily => crate::sandbox::yapily::wire::render(state, d),
+        DeliveryFormat::Tatra => Err(format!(
             "the {:?} wire format is not served by this sandbox",
             d.format
         )),

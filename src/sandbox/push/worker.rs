@@ -124,11 +124,14 @@ async fn attempt(
     let (outcome, excerpt, note) = send(&state, &client, guard, &d, &interaction_id).await;
     let latency_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
     let ended = now_ms();
-    let verdict =
-        state
-            .cfg
-            .push
-            .faulty_verdict(&state.cfg.faults, &outcome, number, d.created_at, ended);
+    let verdict = state.cfg.push.faulty_verdict(
+        &state.cfg.faults,
+        d.format,
+        &outcome,
+        number,
+        d.created_at,
+        ended,
+    );
     let (status_code, error) = match &outcome {
         Outcome::Status(s) => (Some(i64::from(*s)), None),
         Outcome::Timeout => (

@@ -33,6 +33,11 @@ pub const SQLITE: &[Migration] = &[
         name: "client_auth_method",
         sql: include_str!("migrations/sqlite/0003_client_auth_method.sql"),
     },
+    Migration {
+        version: 4,
+        name: "yapily_subscriptions",
+        sql: include_str!("migrations/sqlite/0004_yapily_subscriptions.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first (the engine arrived at SQLite's version 2).
@@ -46,6 +51,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 2,
         name: "client_auth_method",
         sql: include_str!("migrations/postgres/0002_client_auth_method.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "yapily_subscriptions",
+        sql: include_str!("migrations/postgres/0003_yapily_subscriptions.sql"),
     },
 ];
 
@@ -86,9 +96,11 @@ mod tests {
 
     #[test]
     fn pending_after_each_version() {
-        assert_eq!(pending(SQLITE, 0).map(<[_]>::len), Ok(3));
+        let n = SQLITE.len();
+        let newest = latest(SQLITE);
+        assert_eq!(pending(SQLITE, 0).map(<[_]>::len), Ok(n));
         assert_eq!(pending(SQLITE, 1).map(|p| p[0].version), Ok(2));
-        assert_eq!(pending(SQLITE, 3).map(<[_]>::len), Ok(0));
-        assert_eq!(pending(SQLITE, 4).map(<[_]>::len), Err(4));
+        assert_eq!(pending(SQLITE, newest).map(<[_]>::len), Ok(0));
+        assert_eq!(pending(SQLITE, newest + 1).map(<[_]>::len), Err(newest + 1));
     }
 }

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::domain::{
     Attempt, AttemptVerdict, CallbackUrl, Client, Consent, ConsentStatus, ConsentStatusChange,
     DeliveryRecord, DueDelivery, EventRecord, NewEvent, PollBatch, PollOps, Subscription,
+    YapilySubscription,
 };
 
 /// Store-layer errors; the HTTP layer maps them once (`sandbox::http::error`).
@@ -183,6 +184,43 @@ impl Store {
 
     pub async fn delete_subscription(&self, id: &str) -> Result<bool> {
         dispatch!(self.delete_subscription(id))
+    }
+
+    // ---- Yapily-style subscriptions ---------------------------------------------------------
+
+    /// Inserts `s`; false when the application already subscribes to the type (YA-03), as the
+    /// database's unique index says. `allow_second` (a fault) admits it as an extra row.
+    pub async fn insert_yapily_subscription(
+        &self,
+        s: &YapilySubscription,
+        allow_second: bool,
+    ) -> Result<bool> {
+        dispatch!(self.insert_yapily_subscription(s, allow_second))
+    }
+
+    /// The application's subscriptions, oldest first; deleted ones kept by a fault only when
+    /// `with_deleted`.
+    pub async fn yapily_subscriptions_of(
+        &self,
+        client_id: &str,
+        with_deleted: bool,
+    ) -> Result<Vec<YapilySubscription>> {
+        dispatch!(self.yapily_subscriptions_of(client_id, with_deleted))
+    }
+
+    /// Removes the subscription, or with `keep` (a fault) only marks it deleted.
+    pub async fn delete_yapily_subscription(
+        &self,
+        client_id: &str,
+        event_type_id: &str,
+        keep: bool,
+    ) -> Result<bool> {
+        dispatch!(self.delete_yapily_subscription(client_id, event_type_id, keep, now_ms()))
+    }
+
+    /// The newest webhook URL of another application; only the `yapily-to-other-app` fault asks.
+    pub async fn foreign_yapily_url(&self, client_id: &str) -> Result<Option<String>> {
+        dispatch!(self.foreign_yapily_url(client_id))
     }
 
     // ---- callback urls ----------------------------------------------------------------------

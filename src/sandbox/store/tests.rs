@@ -341,6 +341,96 @@ async fn deliveries_move_through_their_states(store: Store) {
 }
 on_both_engines!(deliveries, deliveries_move_through_their_states);
 
+fn ysub(id: &str, client: &str, t: &str) -> crate::sandbox::domain::YapilySubscription {
+    crate::sandbox::domain::YapilySubscription {
+        id: id.into(),
+        client_id: client.into(),
+        event_type_id: t.into(),
+        url: format!("https://{client}.example/hook"),
+        created_at: 1,
+        deleted: false,
+    }
+}
+
+/// YA-03 held by the database: one live subscription per application and type.
+async fn yapily_subscriptions_one_per_type(store: Store) {
+    let t = "payment.status.completed";
+    assert!(
+        store
+            .insert_yapily_subscription(&ysub("1", "a", t), false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .insert_yapily_subscription(&ysub("2", "a", t), false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .insert_yapily_subscription(&ysub("3", "a", "consent.revoked"), false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .insert_yapily_subscription(&ysub("4", "b", t), false)
+            .await
+            .unwrap()
+    );
+    // The duplicate fault admits a second row.
+    assert!(
+        store
+            .insert_yapily_subscription(&ysub("5", "b", t), true)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .yapily_subscriptions_of("a", false)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        store.foreign_yapily_url("a").await.unwrap().as_deref(),
+        Some("https://b.example/hook")
+    );
+    // A kept (fault) deletion hides the row from the API but frees the slot.
+    assert!(
+        store
+            .delete_yapily_subscription("a", t, true)
+            .await
+            .unwrap()
+    );
+    let live = store.yapily_subscriptions_of("a", false).await.unwrap();
+    assert_eq!(live.len(), 1);
+    let all = store.yapily_subscriptions_of("a", true).await.unwrap();
+    assert!(all.iter().any(|s| s.deleted && s.event_type_id == t));
+    assert!(
+        store
+            .insert_yapily_subscription(&ysub("6", "a", t), false)
+            .await
+            .unwrap()
+    );
+    // A real deletion removes it.
+    assert!(
+        store
+            .delete_yapily_subscription("a", t, false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_yapily_subscription("a", t, false)
+            .await
+            .unwrap()
+    );
+}
+on_both_engines!(yapily_subscriptions, yapily_subscriptions_one_per_type);
+
 #[tokio::test]
 async fn sqlite_data_survives_reopen_and_newer_databases_are_refused() {
     let dir = std::env::temp_dir().join(format!("obevents-store-{}", uuid::Uuid::new_v4()));

@@ -190,6 +190,22 @@ fn own_schemas() -> Value {
         "Wso2Unauthorized": obj(json!({
             "code": { "type": "integer" }, "message": string(), "description": string(),
         }), &["code", "message"]),
+        "YapilyError": obj(json!({
+            "error": obj(json!({
+                "tracingId": string(), "code": { "type": "integer" }, "status": string(), "message": string(),
+            }), &["code", "status", "message"]),
+        }), &["error"]),
+        "YapilyEnvelope": obj(json!({
+            "meta": obj(json!({ "tracingId": string(), "count": { "type": "integer" } }), &["tracingId"]),
+            "data": {}, "links": { "type": "object" },
+        }), &["meta", "data"]),
+        "YapilySubscriptionRequest": obj(json!({
+            "eventTypeId": string(),
+            "notification": obj(json!({ "type": { "const": "WEBHOOK" }, "url": { "type": "string", "format": "uri" } }), &["type", "url"]),
+        }), &["eventTypeId", "notification"]),
+        "YapilyTriggerRequest": obj(json!({
+            "eventTypeId": string(), "objectId": string(), "eventPayload": { "type": "object" },
+        }), &["eventTypeId"]),
         "HealthText": { "type": "string", "const": "ok" },
         "OpenApiDocument": obj(json!({ "openapi": string() }), &["openapi", "info"]),
     })

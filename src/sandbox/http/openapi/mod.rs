@@ -11,6 +11,7 @@
 
 pub mod components;
 pub mod ops;
+pub mod yapily;
 
 use std::sync::{Arc, OnceLock};
 
@@ -33,6 +34,7 @@ fn offered(doc: &OpDoc, state: &AppState) -> bool {
     match doc.offered {
         Offered::Always => true,
         Offered::EventCreationApi => state.cfg.personality.event_creation_api,
+        Offered::YapilyApi => state.cfg.personality.yapily_api,
     }
 }
 
@@ -206,6 +208,7 @@ fn security(s: Security, state: &AppState) -> Value {
         Security::Admin => json!([{ "AdminBasic": [] }]),
         // Basic, or the credentials (or an assertion) in the form: no scheme needed then.
         Security::Client => json!([{ "ClientSecretBasic": [] }, {}]),
+        Security::Application => json!([{ "ClientSecretBasic": [] }]),
     }
 }
 

@@ -36,11 +36,12 @@ pub enum Tag {
     Authorisation,
     Helpers,
     Wso2,
+    Yapily,
     Operations,
 }
 
 impl Tag {
-    pub const ALL: [Tag; 8] = [
+    pub const ALL: [Tag; 9] = [
         Tag::Subscriptions,
         Tag::CallbackUrls,
         Tag::Polling,
@@ -48,6 +49,7 @@ impl Tag {
         Tag::Authorisation,
         Tag::Helpers,
         Tag::Wso2,
+        Tag::Yapily,
         Tag::Operations,
     ];
 
@@ -60,6 +62,7 @@ impl Tag {
             Tag::Authorisation => "Authorisation server",
             Tag::Helpers => "Sandbox helpers",
             Tag::Wso2 => "WSO2 Event Creation API",
+            Tag::Yapily => "Yapily-style notifications",
             Tag::Operations => "Operations",
         }
     }
@@ -77,6 +80,9 @@ impl Tag {
                 "Sandbox-only triggers and inspection: the TPP's own token, or the admin credential for any TPP"
             }
             Tag::Wso2 => "WSO2 accelerator style event creation (personality wso2)",
+            Tag::Yapily => {
+                "Event-type subscriptions and signed JSON webhooks (personality yapily); HTTP Basic with the application's client id and secret"
+            }
             Tag::Operations => "Probes and this description",
         }
     }
@@ -97,6 +103,8 @@ pub enum Security {
     Admin,
     /// Token endpoint client authentication (Basic, or credentials/assertion in the form).
     Client,
+    /// HTTP Basic with the application's client id and secret (a dialect API).
+    Application,
 }
 
 /// When an operation is offered.
@@ -106,6 +114,8 @@ pub enum Offered {
     /// Only where the personality mounts the Event Creation API (`wso2`); elsewhere the route
     /// answers 404, so the document leaves it out.
     EventCreationApi,
+    /// Only with the Yapily-style API (`yapily`).
+    YapilyApi,
 }
 
 /// A query or header parameter (path parameters come from the path template).

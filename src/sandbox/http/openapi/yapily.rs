@@ -1,0 +1,106 @@
+//! The Yapily-style notification API's operations (`--bank yapily`) as the document shows them.
+
+use super::ops::{JSON, Offered, OpDoc, Reply, Security, Tag};
+
+const ERRORS: &[Reply] = &[
+    Reply::Body(400, "Invalid request", JSON, "YapilyError"),
+    Reply::Body(
+        401,
+        "Missing or wrong application credentials",
+        JSON,
+        "YapilyError",
+    ),
+];
+
+const YAPILY: OpDoc = OpDoc {
+    id: "",
+    tag: Tag::Yapily,
+    summary: "",
+    description: "",
+    security: Security::Application,
+    request: None,
+    params: &[],
+    responses: &[],
+    errors: ERRORS,
+    signed: false,
+    offered: Offered::YapilyApi,
+};
+
+pub const EVENT_TYPES: OpDoc = OpDoc {
+    id: "yapilyListEventTypes",
+    summary: "The event types an application can subscribe to",
+    responses: &[Reply::Body(200, "OK", JSON, "YapilyEnvelope")],
+    ..YAPILY
+};
+pub const SUBSCRIBE: OpDoc = OpDoc {
+    id: "yapilyCreateEventSubscription",
+    summary: "Subscribe a webhook URL to one event type (one per application and type)",
+    request: Some((JSON, "YapilySubscriptionRequest")),
+    responses: &[
+        Reply::Body(201, "Created", JSON, "YapilyEnvelope"),
+        Reply::Body(
+            409,
+            "Already subscribed to this event type",
+            JSON,
+            "YapilyError",
+        ),
+    ],
+    ..YAPILY
+};
+pub const LIST: OpDoc = OpDoc {
+    id: "yapilyListEventSubscriptions",
+    summary: "The application's subscriptions",
+    responses: &[Reply::Body(200, "OK", JSON, "YapilyEnvelope")],
+    ..YAPILY
+};
+pub const READ: OpDoc = OpDoc {
+    id: "yapilyGetEventSubscription",
+    summary: "The application's subscription to one event type",
+    responses: &[
+        Reply::Body(200, "OK", JSON, "YapilyEnvelope"),
+        Reply::Body(
+            404,
+            "Not subscribed to this event type",
+            JSON,
+            "YapilyError",
+        ),
+    ],
+    ..YAPILY
+};
+pub const UNSUBSCRIBE: OpDoc = OpDoc {
+    id: "yapilyDeleteEventSubscription",
+    summary: "Unsubscribe from one event type; pending deliveries to its URL stop",
+    responses: &[
+        Reply::Body(200, "The removed subscription", JSON, "YapilyEnvelope"),
+        Reply::Body(
+            404,
+            "Not subscribed to this event type",
+            JSON,
+            "YapilyError",
+        ),
+    ],
+    ..YAPILY
+};
+pub const TRIGGER: OpDoc = OpDoc {
+    id: "yapilySandboxRaiseEvent",
+    summary: "Sandbox only: raise an event of one type for the calling application",
+    request: Some((JSON, "YapilyTriggerRequest")),
+    responses: &[
+        Reply::Body(201, "Raised; deliveries written", JSON, "YapilyEnvelope"),
+        Reply::Body(
+            200,
+            "Raised; the application is not subscribed",
+            JSON,
+            "YapilyEnvelope",
+        ),
+    ],
+    ..YAPILY
+};
+pub const JWKS: OpDoc = OpDoc {
+    id: "yapilyGetJwks",
+    summary: "The keys yapily-signature is verified with (the bank's JWKS)",
+    security: Security::Public,
+    errors: &[],
+    responses: &[Reply::Body(200, "OK", JSON, "JwkSet")],
+    ..YAPILY
+};

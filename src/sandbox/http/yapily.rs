@@ -1,0 +1,395 @@
+//! The Yapily-style notification API (issue 10), mounted with `--bank yapily`: event-type
+//! subscriptions at `/notifications/event-subscriptions`, the list of types, the signing keys at
+//! `/.well-known/jwks.json`, and the sandbox trigger `POST /sandbox/yapily/events`.
+//!
+//! Applications authenticate with HTTP Basic `client_id:client_secret` (YA-01). Bodies use the
+//! API's envelope `{"meta": {"tracingId"}, "data", "links"}`; errors are
+//! `{"error": {"tracingId", "code", "status", "message"}}` (`code` the HTTP status, `status` its
+//! upper-snake name), with `tracingId` equal to the response's `x-fapi-interaction-id`.
+
+use super::openapi::yapily as doc;
+use super::routes::Routes;
+use super::routes::Verb::{Delete, Get, Post};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::json_response;
+use super::extract::{Caller, InteractionId, ObJson};
+use crate::jose;
+use crate::sandbox::app::AppState;
+use crate::sandbox::auth::hash_secret;
+use crate::sandbox::domain::YapilySubscription;
+use crate::sandbox::error::{ApiError, ApiResult};
+use crate::sandbox::yapily::{YapilyError, YapilyEventSpec, YapilyEventType};
+
+/// The Yapily-style API's routes (mounted only for a personality that has it).
+pub fn routes() -> Routes {
+    const ONE: &str = "/notifications/event-subscriptions/{eventTypeId}";
+    Routes::new()
+        .add(
+            Get,
+            "/notifications/event-types",
+            &doc::EVENT_TYPES,
+            event_types,
+        )
+        .add(
+            Post,
+            "/notifications/event-subscriptions",
+            &doc::SUBSCRIBE,
+            subscribe,
+        )
+        .add(Get, "/notifications/event-subscriptions", &doc::LIST, list)
+        .add(Get, ONE, &doc::READ, read)
+        .add(Delete, ONE, &doc::UNSUBSCRIBE, unsubscribe)
+        .add(Post, "/sandbox/yapily/events", &doc::TRIGGER, trigger)
+        .add(Get, "/.well-known/jwks.json", &doc::JWKS, jwks)
+}
+
+/// A refusal in the dialect's error shape.
+struct Refusal {
+    status: StatusCode,
+    message: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Refusal {
+            status,
+            message: message.into(),
+        }
+    }
+    fn bad(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl From<YapilyError> for Refusal {
+    fn from(e: YapilyError) -> Self {
+        match e {
+            YapilyError::BadRequest(m) => Refusal::bad(m),
+            YapilyError::NotFound(m) => Refusal::new(StatusCode::NOT_FOUND, m),
+            YapilyError::Conflict(m) => Refusal::new(StatusCode::CONFLICT, m),
+            YapilyError::Store(cause) => {
+                // The cause is logged, never shown.
+                tracing::error!(%cause, "yapily request failed");
+                Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
+        }
+    }
+}
+
+/// The answer of a handler: the envelope on success, the error shape on refusal.
+fn reply(iid: &InteractionId, result: Result<(StatusCode, Value), Refusal>) -> Response {
+    match result {
+        Ok((status, body)) => json_response(status, &body),
+        Err(r) => {
+            let name = r
+                .status
+                .canonical_reason()
+                .unwrap_or("ERROR")
+                .to_ascii_uppercase()
+                .replace(' ', "_");
+            let mut resp = json_response(
+                r.status,
+                &json!({ "error": {
+                    "tracingId": iid.0, "code": r.status.as_u16(), "status": name, "message": r.message
+                }}),
+            );
+            if r.status == StatusCode::UNAUTHORIZED {
+                resp.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Basic realm="obevents""#),
+                );
+            }
+            resp
+        }
+    }
+}
+
+fn envelope(iid: &InteractionId, data: Value) -> Value {
+    json!({ "meta": { "tracingId": iid.0 }, "data": data, "links": {} })
+}
+
+/// YA-01: the application named by HTTP Basic credentials, if they are right.
+async fn application(s: &AppState, headers: &HeaderMap) -> Result<String, Refusal> {
+    let unauthorized = || {
+        Refusal::new(
+            StatusCode::UNAUTHORIZED,
+            "send the application key and secret as HTTP Basic credentials",
+        )
+    };
+    let Some(Ok((id, secret))) = super::oauth::basic_credentials(headers) else {
+        return Err(unauthorized());
+    };
+    match s.store.client(&id).await {
+        Ok(Some(c)) if c.secret_hash == hash_secret(&secret) => Ok(c.client_id),
+        Ok(_) => Err(unauthorized()),
+        Err(e) => Err(YapilyError::Store(e).into()),
+    }
+}
+
+/// A JSON body of at most the configured size; anything else is the dialect's 400 or 413.
+fn parse<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, Refusal> {
+    let bytes = body.map_err(|r| Refusal::new(r.status(), r.body_text()))?;
+    serde_json::from_slice(&bytes).map_err(|e| Refusal::bad(format!("malformed request body: {e}")))
+}
+
+fn event_type(id: &str) -> Result<YapilyEventType, Refusal> {
+    // Only the dotted id names a type in this API; the upper-snake spelling is the body's.
+    YapilyEventType::ALL
+        .into_iter()
+        .find(|t| t.id() == id)
+        .ok_or_else(|| {
+            Refusal::bad(format!(
+                "unknown eventTypeId {id:?}; GET /notifications/event-types lists them"
+            ))
+        })
+}
+
+/// The subscription as the API shows it (`created` in the docs' `dd-MM-yyyy HH:mm:ss`).
+fn subscription_data(s: &YapilySubscription) -> Value {
+    let created = time::OffsetDateTime::from_unix_timestamp(s.created_at / 1000)
+        .map(|t| {
+            format!(
+                "{:02}-{:02}-{:04} {:02}:{:02}:{:02}",
+                t.day(),
+                u8::from(t.month()),
+                t.year(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )
+        })
+        .unwrap_or_default();
+    json!({
+        "eventTypeId": s.event_type_id,
+        "applicationId": s.client_id,
+        "created": created,
+        "notification": { "type": "WEBHOOK", "url": s.url },
+    })
+}
+
+async fn event_types(
+    State(s): State<AppState>,
+    iid: InteractionId,
+    headers: HeaderMap,
+) -> Response {
+    let result = async {
+        application(&s, &headers).await?;
+        let data: Vec<Value> = YapilyEventType::ALL
+            .iter()
+            .map(|t| json!({ "eventTypeId": t.id(), "eventType": t.event_type(), "description": t.description() }))
+            .collect();
+        let mut body = envelope(&iid, json!(data));
+        body["meta"]["count"] = json!(data.len());
+        Ok((StatusCode::OK, body))
+    };
+    reply(&iid, result.await)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SubscriptionRequest {
+    event_type_id: String,
+    notification: NotificationRequest,
+}
+
+#[derive(Deserialize)]
+struct NotificationRequest {
+    #[serde(rename = "type")]
+    kind: String,
+    url: String,
+}
+
+async fn subscribe(
+    State(s): State<AppState>,
+    iid: InteractionId,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = async {
+        let app = application(&s, &headers).await?;
+        let req: SubscriptionRequest = parse(body)?;
+        let t = event_type(&req.event_type_id)?;
+        if req.notification.kind != "WEBHOOK" {
+            return Err(Refusal::bad("notification.type must be WEBHOOK"));
+        }
+        let sub = s.yapily_subscribe(&app, t, &req.notification.url).await?;
+        Ok((StatusCode::CREATED, envelope(&iid, subscription_data(&sub))))
+    };
+    reply(&iid, result.await)
+}
+
+async fn list(State(s): State<AppState>, iid: InteractionId, headers: HeaderMap) -> Response {
+    let result = async {
+        let app = application(&s, &headers).await?;
+        let subs = s
+            .store
+            .yapily_subscriptions_of(&app, false)
+            .await
+            .map_err(YapilyError::from)?;
+        let data: Vec<Value> = subs.iter().map(subscription_data).collect();
+        let mut body = envelope(&iid, json!(data));
+        body["meta"]["count"] = json!(data.len());
+        Ok((StatusCode::OK, body))
+    };
+    reply(&iid, result.await)
+}
+
+async fn read(
+    State(s): State<AppState>,
+    iid: InteractionId,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let result = async {
+        let app = application(&s, &headers).await?;
+        let t = event_type(&id)?;
+        let subs = s
+            .store
+            .yapily_subscriptions_of(&app, false)
+            .await
+            .map_err(YapilyError::from)?;
+        let sub = subs
+            .iter()
+            .find(|x| x.event_type_id == t.id())
+            .ok_or_else(|| {
+                Refusal::new(
+                    StatusCode::NOT_FOUND,
+                    format!("no subscription to {}", t.id()),
+                )
+            })?;
+        Ok((StatusCode::OK, envelope(&iid, subscription_data(sub))))
+    };
+    reply(&iid, result.await)
+}
+
+async fn unsubscribe(
+    State(s): State<AppState>,
+    iid: InteractionId,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let result = async {
+        let app = application(&s, &headers).await?;
+        let t = event_type(&id)?;
+        let subs = s
+            .store
+            .yapily_subscriptions_of(&app, false)
+            .await
+            .map_err(YapilyError::from)?;
+        let gone = subs.into_iter().find(|x| x.event_type_id == t.id());
+        s.yapily_unsubscribe(&app, t).await?;
+        let data = gone.as_ref().map(subscription_data).unwrap_or(Value::Null);
+        Ok((StatusCode::OK, envelope(&iid, data)))
+    };
+    reply(&iid, result.await)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TriggerRequest {
+    event_type_id: String,
+    object_id: Option<String>,
+    event_payload: Option<serde_json::Map<String, Value>>,
+}
+
+/// `POST /sandbox/yapily/events {"eventTypeId", "objectId"?, "eventPayload"?}`: raises an event
+/// for the calling application (201 when a delivery was written, 200 when nobody subscribes).
+async fn trigger(
+    State(s): State<AppState>,
+    iid: InteractionId,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = async {
+        let app = application(&s, &headers).await?;
+        let req: TriggerRequest = parse(body)?;
+        let t = event_type(&req.event_type_id)?;
+        if req
+            .object_id
+            .as_ref()
+            .is_some_and(|o| o.is_empty() || o.chars().count() > 128)
+        {
+            return Err(Refusal::bad("objectId must be 1 to 128 characters"));
+        }
+        let raised = s
+            .raise_yapily(YapilyEventSpec {
+                client_id: app,
+                event_type: t,
+                object_id: req.object_id,
+                payload: req.event_payload.map(Value::Object),
+            })
+            .await?;
+        let status = if raised.deliveries.is_empty() {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        };
+        Ok((status, envelope(&iid, json!(raised))))
+    };
+    reply(&iid, result.await)
+}
+
+async fn jwks(State(s): State<AppState>) -> Response {
+    json_response(StatusCode::OK, &jose::jwks_json(&[s.key.public_jwk()]))
+}
+
+/// The generic `/sandbox/events` injection for a Yapily event type (OBIE error shape, as the
+/// rest of `/sandbox`): `{"clientId"?, "eventType", "resourceId"?, "eventPayload"?}`, the
+/// resource id becoming the event's `objectId`.
+pub(super) async fn inject(
+    s: &AppState,
+    caller: &Caller,
+    t: YapilyEventType,
+    body: &ObJson,
+) -> ApiResult<Response> {
+    let v = &body.value;
+    let requested = v.get("clientId").and_then(Value::as_str);
+    let client_id = caller.acting_on(requested, "clientId")?;
+    let object_id = match v.get("resourceId").or_else(|| v.get("objectId")) {
+        None => None,
+        Some(Value::String(o)) if !o.is_empty() && o.chars().count() <= 128 => Some(o.clone()),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "resourceId",
+                "resourceId must be 1 to 128 characters",
+            ));
+        }
+    };
+    let payload = match v.get("eventPayload") {
+        None => None,
+        Some(p @ Value::Object(_)) => Some(p.clone()),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "eventPayload",
+                "eventPayload must be an object",
+            ));
+        }
+    };
+    let raised = s
+        .raise_yapily(YapilyEventSpec {
+            client_id,
+            event_type: t,
+            object_id,
+            payload,
+        })
+        .await
+        .map_err(|e| match e {
+            YapilyError::Store(e) => ApiError::from(e),
+            other => ApiError::invalid("eventType", other.to_string()),
+        })?;
+    let status = if raised.deliveries.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, axum::Json(raised)).into_response())
+}

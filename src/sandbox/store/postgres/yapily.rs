@@ -1,0 +1,97 @@
+//! Yapily-style subscriptions on PostgreSQL: the unique index of migration 2 is what refuses a
+//! second subscription of an application to one event type (YA-03).
+
+use tokio_postgres::Row;
+
+use super::{PgStore, unless_unique};
+use crate::sandbox::domain::YapilySubscription;
+use crate::sandbox::store::Result;
+
+const COLUMNS: &str = "id, client_id, event_type_id, url, created_at, deleted_at IS NOT NULL";
+
+fn from_row(r: &Row) -> Result<YapilySubscription> {
+    Ok(YapilySubscription {
+        id: r.try_get(0)?,
+        client_id: r.try_get(1)?,
+        event_type_id: r.try_get(2)?,
+        url: r.try_get(3)?,
+        created_at: r.try_get(4)?,
+        deleted: r.try_get(5)?,
+    })
+}
+
+impl PgStore {
+    pub async fn insert_yapily_subscription(
+        &self,
+        s: &YapilySubscription,
+        allow_second: bool,
+    ) -> Result<bool> {
+        let inserted = self
+            .conn()
+            .await?
+            .execute(
+                "INSERT INTO yapily_subscriptions (id, client_id, event_type_id, url, created_at, extra)
+                 VALUES ($1, $2, $3, $4, $5,
+                   $6 AND EXISTS (SELECT 1 FROM yapily_subscriptions
+                                  WHERE client_id = $2 AND event_type_id = $3 AND deleted_at IS NULL))",
+                &[&s.id, &s.client_id, &s.event_type_id, &s.url, &s.created_at, &allow_second],
+            )
+            .await;
+        unless_unique(inserted)
+    }
+
+    pub async fn yapily_subscriptions_of(
+        &self,
+        client_id: &str,
+        with_deleted: bool,
+    ) -> Result<Vec<YapilySubscription>> {
+        let c = self.conn().await?;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT {COLUMNS} FROM yapily_subscriptions
+                     WHERE client_id = $1 AND ($2 OR deleted_at IS NULL) ORDER BY created_at, id"
+                ),
+                &[&client_id, &with_deleted],
+            )
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    pub async fn delete_yapily_subscription(
+        &self,
+        client_id: &str,
+        event_type_id: &str,
+        keep: bool,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let c = self.conn().await?;
+        let n = if keep {
+            c.execute(
+                "UPDATE yapily_subscriptions SET deleted_at = $3
+                 WHERE client_id = $1 AND event_type_id = $2 AND deleted_at IS NULL",
+                &[&client_id, &event_type_id, &now_ms],
+            )
+            .await?
+        } else {
+            c.execute(
+                "DELETE FROM yapily_subscriptions
+                 WHERE client_id = $1 AND event_type_id = $2 AND deleted_at IS NULL",
+                &[&client_id, &event_type_id],
+            )
+            .await?
+        };
+        Ok(n > 0)
+    }
+
+    pub async fn foreign_yapily_url(&self, client_id: &str) -> Result<Option<String>> {
+        let c = self.conn().await?;
+        Ok(c.query_opt(
+            "SELECT url FROM yapily_subscriptions WHERE client_id <> $1 AND deleted_at IS NULL
+             ORDER BY created_at DESC, id DESC LIMIT 1",
+            &[&client_id],
+        )
+        .await?
+        .map(|r| r.get(0)))
+    }
+}

@@ -1,0 +1,353 @@
+//! Yapily-style notifications (issue 10; seed `yapily-notifications-webhooks.txt`): an
+//! application subscribes per event type (`payment.status.completed` …) with a webhook URL, and
+//! each event of that type is POSTed to it as the common event object, signed per attempt in a
+//! `yapily-signature` JWT. This module is the domain side: the event types, subscriptions and
+//! raising an event into the one delivery pipeline ([`crate::sandbox::push`]); [`wire`] renders
+//! it, `http::yapily` is the API.
+
+pub mod wire;
+
+use serde_json::{Value, json};
+
+use super::app::AppState;
+use super::domain::{DeliveryFormat, NewDelivery, NewEvent, YapilySubscription};
+use super::faults::Fault;
+use super::store::{StoreError, now_ms};
+
+/// The event types an application can subscribe to. The subscription API names them by a dotted
+/// id; the delivered object's `eventType` is the same name in upper snake case (YA-08), as the
+/// seed's two examples (`payment.status.completed`, `PAYMENT_STATUS_COMPLETED`) suggest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum YapilyEventType {
+    PaymentStatusCompleted,
+    PaymentStatusFailed,
+    PaymentStatusPending,
+    ConsentRevoked,
+}
+
+impl YapilyEventType {
+    pub const ALL: [YapilyEventType; 4] = [
+        YapilyEventType::PaymentStatusCompleted,
+        YapilyEventType::PaymentStatusFailed,
+        YapilyEventType::PaymentStatusPending,
+        YapilyEventType::ConsentRevoked,
+    ];
+
+    /// The `eventTypeId` of the subscription API.
+    pub fn id(self) -> &'static str {
+        match self {
+            YapilyEventType::PaymentStatusCompleted => "payment.status.completed",
+            YapilyEventType::PaymentStatusFailed => "payment.status.failed",
+            YapilyEventType::PaymentStatusPending => "payment.status.pending",
+            YapilyEventType::ConsentRevoked => "consent.revoked",
+        }
+    }
+
+    /// The `eventType` of the delivered object.
+    pub fn event_type(self) -> String {
+        self.id().replace('.', "_").to_ascii_uppercase()
+    }
+
+    /// Either spelling.
+    pub fn parse(s: &str) -> Option<YapilyEventType> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.id() == s || t.event_type() == s)
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            YapilyEventType::PaymentStatusCompleted => {
+                "a payment reached its final, completed status"
+            }
+            YapilyEventType::PaymentStatusFailed => "a payment was rejected or failed",
+            YapilyEventType::PaymentStatusPending => "a payment is waiting at the institution",
+            YapilyEventType::ConsentRevoked => "the user revoked a consent at the institution",
+        }
+    }
+
+    /// The default `eventPayload` when the trigger gives none: the object with its new status.
+    fn default_payload(self, object_id: &str) -> Value {
+        let (kind, status) = match self {
+            YapilyEventType::PaymentStatusCompleted => ("payment", "COMPLETED"),
+            YapilyEventType::PaymentStatusFailed => ("payment", "FAILED"),
+            YapilyEventType::PaymentStatusPending => ("payment", "PENDING"),
+            YapilyEventType::ConsentRevoked => ("consent", "REVOKED"),
+        };
+        json!({ "id": object_id, "type": kind, "status": status })
+    }
+
+    /// Another type, for the `yapily-wrong-event-type` fault.
+    fn other(self) -> YapilyEventType {
+        match self {
+            YapilyEventType::PaymentStatusCompleted => YapilyEventType::PaymentStatusFailed,
+            _ => YapilyEventType::PaymentStatusCompleted,
+        }
+    }
+}
+
+/// Why a Yapily API request was refused; `http::yapily` renders it in the dialect's shape.
+#[derive(Debug, thiserror::Error)]
+pub enum YapilyError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An event a trigger asks for.
+#[derive(Debug, Clone)]
+pub struct YapilyEventSpec {
+    pub client_id: String,
+    pub event_type: YapilyEventType,
+    /// The resource the event is about; a fresh id when the trigger gives none.
+    pub object_id: Option<String>,
+    pub payload: Option<Value>,
+}
+
+/// What became of a raised event.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct YapilyRaised {
+    pub id: String,
+    pub event_type_id: &'static str,
+    pub object_id: String,
+    /// Ids of the deliveries written (empty: nobody subscribes to the type).
+    pub deliveries: Vec<String>,
+}
+
+impl AppState {
+    /// Whether webhook URLs may be plain http to a loopback host: the push switch
+    /// (`allow_private_networks`), by default on exactly when the sandbox is on loopback.
+    fn yapily_http_allowed(&self) -> bool {
+        self.cfg.push.allow_private_networks.unwrap_or_else(|| {
+            url::Url::parse(&self.base_url)
+                .ok()
+                .and_then(|u| u.host_str().map(is_loopback_host))
+                .unwrap_or(false)
+        })
+    }
+
+    /// YA-04: an absolute https URL without credentials; http only to loopback when allowed.
+    pub fn yapily_url_problem(&self, url: &str) -> Option<String> {
+        if url.len() > 2048 {
+            return Some("notification.url is longer than 2048 characters".into());
+        }
+        let Ok(u) = url::Url::parse(url) else {
+            return Some("notification.url must be an absolute URL".into());
+        };
+        let Some(host) = u.host_str() else {
+            return Some("notification.url has no host".into());
+        };
+        if !u.username().is_empty() || u.password().is_some() {
+            return Some("notification.url must not carry credentials".into());
+        }
+        match u.scheme() {
+            "https" => None,
+            "http" if is_loopback_host(host) && self.yapily_http_allowed() => None,
+            _ => Some("notification.url must be an https URL".into()),
+        }
+    }
+
+    /// YA-02/YA-03: subscribes the application to one type; a second one is a conflict.
+    pub async fn yapily_subscribe(
+        &self,
+        client_id: &str,
+        event_type: YapilyEventType,
+        url: &str,
+    ) -> Result<YapilySubscription, YapilyError> {
+        if let Some(p) = self.yapily_url_problem(url) {
+            return Err(YapilyError::BadRequest(p));
+        }
+        let s = YapilySubscription {
+            id: uuid::Uuid::new_v4().to_string(),
+            client_id: client_id.into(),
+            event_type_id: event_type.id().into(),
+            url: url.into(),
+            created_at: now_ms(),
+            deleted: false,
+        };
+        let allow_second = self.has_fault(Fault::YapilyDuplicateSubscription);
+        if !self
+            .store
+            .insert_yapily_subscription(&s, allow_second)
+            .await?
+        {
+            return Err(YapilyError::Conflict(format!(
+                "the application already subscribes to {}",
+                event_type.id()
+            )));
+        }
+        Ok(s)
+    }
+
+    /// YA-06: removes the subscription and stops its pending deliveries, unless the URL still
+    /// serves another of the application's subscriptions.
+    pub async fn yapily_unsubscribe(
+        &self,
+        client_id: &str,
+        event_type: YapilyEventType,
+    ) -> Result<(), YapilyError> {
+        let keep = self.has_fault(Fault::YapilyAfterDelete);
+        let live = self.store.yapily_subscriptions_of(client_id, false).await?;
+        let Some(gone) = live.iter().find(|s| s.event_type_id == event_type.id()) else {
+            return Err(not_subscribed(event_type));
+        };
+        if !self
+            .store
+            .delete_yapily_subscription(client_id, event_type.id(), keep)
+            .await?
+        {
+            return Err(not_subscribed(event_type));
+        }
+        let shared = live
+            .iter()
+            .any(|s| s.event_type_id != event_type.id() && s.url == gone.url);
+        if !keep && !shared {
+            self.store
+                .move_deliveries(client_id, &gone.url, None)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Raises one event: the body is rendered and stored once, with one delivery per webhook
+    /// that wants it, in one transaction; then the push worker is woken.
+    pub async fn raise_yapily(&self, spec: YapilyEventSpec) -> Result<YapilyRaised, YapilyError> {
+        let object_id = spec
+            .object_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let event_id = uuid::Uuid::new_v4().to_string();
+        let mut raised = YapilyRaised {
+            id: event_id.clone(),
+            event_type_id: spec.event_type.id(),
+            object_id: object_id.clone(),
+            deliveries: Vec::new(),
+        };
+        let Some(url) = self.yapily_destination(&spec).await? else {
+            return Ok(raised);
+        };
+        let misdirected = if self.has_fault(Fault::YapilyToOtherApp) {
+            self.store.foreign_yapily_url(&spec.client_id).await?
+        } else {
+            None
+        };
+        let event_type = if self.has_fault(Fault::YapilyWrongEventType) {
+            spec.event_type.other()
+        } else {
+            spec.event_type
+        };
+        let payload = spec
+            .payload
+            .clone()
+            .unwrap_or_else(|| spec.event_type.default_payload(&object_id));
+        let body = wire::EventObject {
+            id: (!self.has_fault(Fault::YapilyNoEventId)).then_some(event_id.as_str()),
+            event_type: event_type.event_type(),
+            application_id: &spec.client_id,
+            organisation_id: &self.cfg.org_id,
+            institution_id: wire::INSTITUTION_ID,
+            event_payload: &payload,
+            object_id: &object_id,
+            consent_token: None,
+            created: wire::iso_now(),
+            url: &url,
+            notification_status: "DELIVERED",
+        }
+        .to_json()
+        .map_err(|e| StoreError::Corrupt(format!("rendering an event: {e}")))?;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let deliveries: Vec<NewDelivery> = std::iter::once(url)
+            .chain(misdirected)
+            .map(|url| NewDelivery {
+                id: uuid::Uuid::new_v4().to_string(),
+                format: DeliveryFormat::Yapily,
+                url,
+                next_attempt_at: now_ms(),
+            })
+            .collect();
+        raised.deliveries = deliveries.iter().map(|d| d.id.clone()).collect();
+        let event = NewEvent {
+            event_id: event_id.clone(),
+            jti: event_id,
+            client_id: spec.client_id.clone(),
+            event_type: spec.event_type.id().into(),
+            resource_id: object_id,
+            resource_type: "yapily-object".into(),
+            resource_links: Vec::new(),
+            txn: None,
+            toe: now,
+            details: Default::default(),
+            // The event object's bytes, fixed now so every attempt sends them unchanged (YA-09);
+            // never polled (`poll: false`).
+            token: Some(body),
+            poll: false,
+            created_at: now,
+            deliveries,
+        };
+        self.store.commit_trigger(None, &[event]).await?;
+        self.push_wake.notify_one();
+        Ok(raised)
+    }
+
+    /// YA-11: the webhook of the application's subscription to the type, if any.
+    async fn yapily_destination(
+        &self,
+        spec: &YapilyEventSpec,
+    ) -> Result<Option<String>, YapilyError> {
+        let with_deleted = self.has_fault(Fault::YapilyAfterDelete);
+        let subs = self
+            .store
+            .yapily_subscriptions_of(&spec.client_id, with_deleted)
+            .await?;
+        let wanted = subs
+            .iter()
+            .find(|s| s.event_type_id == spec.event_type.id())
+            .or_else(|| {
+                self.has_fault(Fault::YapilyUnsubscribedTypes)
+                    .then(|| subs.first())
+                    .flatten()
+            });
+        Ok(wanted.map(|s| s.url.clone()))
+    }
+}
+
+fn not_subscribed(t: YapilyEventType) -> YapilyError {
+    YapilyError::NotFound(format!("the application has no subscription to {}", t.id()))
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_type_spellings() {
+        let t = YapilyEventType::PaymentStatusCompleted;
+        assert_eq!(t.event_type(), "PAYMENT_STATUS_COMPLETED");
+        assert_eq!(YapilyEventType::parse("PAYMENT_STATUS_COMPLETED"), Some(t));
+        assert_eq!(YapilyEventType::parse("payment.status.completed"), Some(t));
+        assert_eq!(YapilyEventType::parse("payment.completed"), None);
+        assert_ne!(t.other(), t);
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        assert!(is_loopback_host("127.0.0.1"));
+        assert!(is_loopback_host("[::1]"));
+        assert!(is_loopback_host("localhost"));
+        assert!(!is_loopback_host("10.0.0.1"));
+    }
+}
