@@ -70,6 +70,43 @@ async fn run_sandbox(bank: Bank, faults: &[Fault], profile_bank: Option<Bank>) -
     outcome
 }
 
+/// Runs the `@yapily` scenarios against a fresh yapily sandbox with `faults`, judged with the
+/// Yapily-style built-in profile.
+async fn run_yapily(faults: &[Fault]) -> RunOutcome {
+    let cfg = sandbox_config(Bank::Yapily, faults);
+    let sandbox = Sandbox::start(cfg.clone(), ":memory:", "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("sandbox starts");
+    let profile = Profile::for_yapily_sandbox(&sandbox.url(), &cfg.push.declaration())
+        .expect("built-in Yapily profile");
+    let opts = RunOptions {
+        profile,
+        features: FeatureSource::Embedded,
+        tags: Some("@yapily".into()),
+        concurrency: None,
+        fail_fast: false,
+        progress: Progress::Quiet,
+    };
+    let outcome = tokio::time::timeout(Duration::from_secs(120), runner::run(opts, None))
+        .await
+        .expect("the run finished within 120 s")
+        .expect("the run started");
+    sandbox.stop().await;
+    outcome
+}
+
+/// The clean yapily sandbox passes every Yapily-style scenario.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_yapily_dialect_passes_against_the_yapily_sandbox() {
+    let o = run_yapily(&[]).await;
+    assert_clean(&o, "yapily");
+    assert!(
+        o.count(Verdict::Passed) >= 15,
+        "{}",
+        o.count(Verdict::Passed)
+    );
+}
+
 fn failed_names(o: &RunOutcome) -> BTreeSet<String> {
     o.failed().map(|s| s.name.clone()).collect()
 }
@@ -256,14 +293,17 @@ async fn every_fault_is_detected_by_a_scenario_tagged_with_the_violated_rule() {
     let clean = run_sandbox(Bank::Obie, &[], None).await;
     assert_clean(&clean, "the clean sandbox");
 
-    // The Yapily faults are judged by the harness's yapily dialect (issue 10, items 6-7), which
-    // is not built yet; an OBIE run cannot see them.
-    let faults = Fault::ALL
-        .iter()
-        .copied()
-        .filter(|f| f.area() != obevents::sandbox::faults::Area::Yapily);
-    let results: Vec<(Fault, RunOutcome)> = futures::stream::iter(faults)
-        .map(|f| async move { (f, run_sandbox(Bank::Obie, &[f], None).await) })
+    // The Yapily faults live in the yapily personality's dialect API: a yapily sandbox judged
+    // with the dialect's built-in profile must catch them.
+    let results: Vec<(Fault, RunOutcome)> = futures::stream::iter(Fault::ALL.iter().copied())
+        .map(|f| async move {
+            let outcome = if f.area() == obevents::sandbox::faults::Area::Yapily {
+                run_yapily(&[f]).await
+            } else {
+                run_sandbox(Bank::Obie, &[f], None).await
+            };
+            (f, outcome)
+        })
         .buffer_unordered(4)
         .collect()
         .await;

@@ -22,3 +22,4 @@ pub mod settle;
 pub mod steps;
 pub mod trigger;
 pub mod world;
+pub mod yapily_pass;

@@ -7,7 +7,7 @@
 //! join the main run's outcome under feature names marked `(HTTPS + mTLS)`.
 
 use super::profile::{Profile, RegistrationAuth, TlsSettings};
-use super::runner::{ConfigError, FeatureSource, Progress, RunOptions, RunOutcome};
+use super::runner::{ConfigError, RunOutcome};
 use crate::sandbox::embedded::{self, Bank, Fault};
 
 /// The scenarios of the pass: the poll/acknowledge flow and the isolation between TPPs,
@@ -47,17 +47,7 @@ pub async fn run(
         sandbox.url()
     );
     let outcome = match profile {
-        Ok(profile) => {
-            let opts = RunOptions {
-                profile,
-                features: FeatureSource::Embedded,
-                tags: Some(TAGS.into()),
-                concurrency,
-                fail_fast,
-                progress: Progress::Auto,
-            };
-            super::runner::run(opts, None).await
-        }
+        Ok(profile) => super::runner::run_tagged(profile, TAGS, concurrency, fail_fast).await,
         Err(e) => Err(e),
     };
     sandbox.stop().await;

@@ -443,6 +443,25 @@ pub async fn run(
     })
 }
 
+/// Runs the embedded features selected by `tags` against `profile` without writing reports:
+/// one of the main job's extra passes.
+pub async fn run_tagged(
+    profile: Profile,
+    tags: &str,
+    concurrency: Option<usize>,
+    fail_fast: bool,
+) -> Result<RunOutcome, ConfigError> {
+    let opts = RunOptions {
+        profile,
+        features: FeatureSource::Embedded,
+        tags: Some(tags.into()),
+        concurrency,
+        fail_fast,
+        progress: Progress::Auto,
+    };
+    run(opts, None).await
+}
+
 /// `obevents test` from the command line; returns the exit code.
 pub async fn run_cli(args: TestArgs) -> u8 {
     match run_cli_inner(args).await {
@@ -503,6 +522,12 @@ async fn run_cli_inner(args: TestArgs) -> Result<u8, ConfigError> {
         let pass = super::mtls_pass::run(args.bank, &args.faults, args.concurrency, args.fail_fast)
             .await?;
         super::mtls_pass::merge(&mut outcome, pass);
+        let stop = args.fail_fast && outcome.exit_code() != 0;
+        if !stop {
+            let pass =
+                super::yapily_pass::run(&args.faults, args.concurrency, args.fail_fast).await?;
+            super::yapily_pass::merge(&mut outcome, pass);
+        }
     }
     let catalogue = super::catalogue::Catalogue::embedded().map_err(ConfigError)?;
     report::write_all(

@@ -134,3 +134,54 @@ timing_slack_ms = 500
         timeout = d.request_timeout.as_millis(),
     )
 }
+
+impl Profile {
+    /// The built-in profile for the Yapily-style API of an obevents sandbox of the `yapily`
+    /// personality at `base_url` whose push policy is `push`: applications registered per
+    /// scenario, events raised with `/sandbox/yapily/events` and the application's credentials.
+    pub fn for_yapily_sandbox(
+        base_url: &str,
+        push: &PushDeclaration,
+    ) -> Result<Profile, ProfileError> {
+        let file = yapily_profile_toml(base_url, push);
+        let parsed: ProfileFile = toml::from_str(&file)
+            .map_err(|e| ProfileError(format!("built-in Yapily profile: {e}")))?;
+        Profile::from_file(parsed, Path::new("."), None)
+    }
+}
+
+/// The TOML of the built-in Yapily-style profile (also `fixtures/profiles/yapily-dialect.toml`).
+pub fn yapily_profile_toml(base_url: &str, push: &PushDeclaration) -> String {
+    format!(
+        r#"name = "obevents sandbox (yapily dialect)"
+dialect = "yapily"
+
+[target]
+base_url = "{base_url}"
+jwks_url = "/.well-known/jwks.json"
+
+[registration]
+endpoint = "/register"
+
+[trigger]
+kind = "http"
+method = "POST"
+url = "/sandbox/yapily/events"
+auth = "tpp-basic"
+headers = {{ "Content-Type" = "application/json" }}
+body = '{{"eventTypeId":"{{event_type}}","objectId":"{{resource_id}}"}}'
+expect_status = [200, 201]
+
+[yapily]
+event_types = ["payment.status.completed", "payment.status.failed"]
+
+[bank]
+realtime = true
+
+[timing]
+event_timeout_ms = 5000
+clock_skew_secs = 60
+{push}"#,
+        push = push_toml(push),
+    )
+}
