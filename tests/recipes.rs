@@ -2,7 +2,9 @@
 //! against an in-process sandbox on 127.0.0.1, so they cannot rot: for each JWT library (PyJWT,
 //! jwcrypto, the npm `jose`) the recipe's push receiver must accept the SET the sandbox pushes and
 //! answer 202 with the interaction id echoed, and the recipe's verifier must accept a polled SET
-//! and refuse a tampered one and ones whose `crit` is not exactly the three OB members.
+//! and refuse a tampered one and ones whose `crit` is not exactly the three OB members. The
+//! Yapily-style receiver recipe must accept a webhook of the `yapily` sandbox and refuse unsigned
+//! ones.
 //!
 //! The libraries come from `examples/tpp/install.sh` (into `target/py-recipes` and
 //! `target/js-recipes`). When an interpreter or a library is missing the test says so and skips,
@@ -581,4 +583,89 @@ async fn recipes_pyjwt_jwcrypto_and_jose() {
     run(python("pyjwt")).await;
     run(python("jwcrypto")).await;
     run(node()).await;
+}
+
+/// The Yapily-style receiver recipe (PyJWT): a webhook the `yapily` sandbox pushes is accepted;
+/// one without a signature, or with one that is not a JWT, is refused with 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recipe_yapily_receiver_with_pyjwt() {
+    let mut r = python("pyjwt");
+    r.name = "pyjwt (yapily)";
+    let Some(r) = runnable(r).await else {
+        return;
+    };
+    let mut cfg = SandboxConfig::for_bank(Bank::Yapily);
+    cfg.push.retry_schedule = vec![Duration::from_millis(200); 3];
+    let sandbox = tokio::time::timeout(
+        LIMIT,
+        Sandbox::start(cfg, ":memory:", "127.0.0.1:0".parse().unwrap()),
+    )
+    .await
+    .expect("sandbox start timed out")
+    .expect("sandbox starts");
+    let url = sandbox.url();
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(LIMIT)
+        .build()
+        .unwrap();
+    let (status, reg) = send(
+        http.post(format!("{url}/register"))
+            .json(&json!({"client_name": "yapily recipe app"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{reg}");
+    let app = reg["client_id"].as_str().expect("client_id").to_string();
+    let secret = reg["client_secret"].as_str().expect("secret").to_string();
+    let mut child = Command::new(r.program)
+        .args(["yapily_receiver.py", "--application-id", &app])
+        .args(["--jwks-uri", &format!("{url}/.well-known/jwks.json")])
+        .current_dir(&r.dir)
+        .envs(r.env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn the receiver");
+    let mut receiver = Proc {
+        lines: BufReader::new(child.stdout.take().expect("stdout")).lines(),
+        _child: child,
+    };
+    let first = receiver.line("the listening line").await;
+    let hook = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_string();
+    let (status, sub) = send(
+        http.post(format!("{url}/notifications/event-subscriptions"))
+            .basic_auth(&app, Some(&secret))
+            .json(&json!({"eventTypeId": "payment.status.completed",
+                          "notification": {"type": "WEBHOOK", "url": hook}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{sub}");
+    let (status, raised) = send(
+        http.post(format!("{url}/sandbox/yapily/events"))
+            .basic_auth(&app, Some(&secret))
+            .json(&json!({"eventTypeId": "payment.status.completed", "objectId": "pay-1"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{raised}");
+    let line = receiver.line("the pushed webhook").await;
+    assert!(line.starts_with("accepted "), "{line}");
+    let body = json!({"id": "forged", "applicationId": app}).to_string();
+    for signature in [None, Some("not-a-jwt")] {
+        let mut rb = http.post(&hook).body(body.clone());
+        if let Some(s) = signature {
+            rb = rb.header("yapily-signature", s);
+        }
+        let (status, _) = send(rb).await;
+        assert_eq!(status, 401, "{signature:?}");
+        let line = receiver.line("a refused webhook").await;
+        assert!(line.starts_with("refused "), "{line}");
+    }
+    tokio::time::timeout(LIMIT, sandbox.stop())
+        .await
+        .expect("sandbox stop timed out");
 }
