@@ -118,9 +118,16 @@ impl RunContext {
     /// Starts the callback receiver the profile's `[push]` section describes.
     pub async fn start_receiver(&mut self) -> Result<(), String> {
         let p = &self.profile.push;
-        let r =
-            super::receiver::Receiver::start(p.receiver_listen, p.receiver_public_url.as_deref())
-                .await?;
+        let tls = p
+            .receiver_tls
+            .as_ref()
+            .map(|(c, k)| (c.as_slice(), k.as_slice()));
+        let r = super::receiver::Receiver::start(
+            p.receiver_listen,
+            p.receiver_public_url.as_deref(),
+            tls,
+        )
+        .await?;
         self.receiver = Some(r);
         Ok(())
     }

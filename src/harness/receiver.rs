@@ -2,7 +2,9 @@
 //! run, with a mailbox per scenario and TPP so every delivery is attributed exactly. A mailbox's
 //! URL is `{public_url}/{mailbox}/v3.1/event-notifications` (ES-05's suffix), it answers from a
 //! script (e.g. 503 twice, then 202; or an answer held past the bank's timeout) and records every
-//! request with its arrival time. Requests for unknown mailboxes are kept as strays.
+//! request with its arrival time. Requests for unknown mailboxes are kept as strays. With a
+//! certificate and key from the profile it serves HTTPS, since real banks require https
+//! callbacks.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -93,8 +95,14 @@ impl Drop for Receiver {
 }
 
 impl Receiver {
-    /// Listens on `listen`; mailbox URLs start with `public_url`, or `http://{bound address}`.
-    pub async fn start(listen: SocketAddr, public_url: Option<&str>) -> Result<Receiver, String> {
+    /// Listens on `listen`, over HTTPS with `tls` (certificate chain and key, PEM); mailbox
+    /// URLs start with `public_url`, or `http(s)://{bound address}`.
+    pub async fn start(
+        listen: SocketAddr,
+        public_url: Option<&str>,
+        tls: Option<(&[u8], &[u8])>,
+    ) -> Result<Receiver, String> {
+        let acceptor = tls.map(|(c, k)| acceptor(c, k)).transpose()?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| format!("push.receiver_listen {listen}: {e}"))?;
@@ -108,17 +116,25 @@ impl Receiver {
             .with_state(shared.clone());
         let stop = CancellationToken::new();
         let until = stop.clone();
-        tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { until.cancelled().await })
-                .await;
-            if let Err(e) = served {
-                tracing::warn!(error = %e, "the push receiver stopped");
+        let scheme = if acceptor.is_some() { "https" } else { "http" };
+        match acceptor {
+            None => {
+                tokio::spawn(async move {
+                    let served = axum::serve(listener, app)
+                        .with_graceful_shutdown(async move { until.cancelled().await })
+                        .await;
+                    if let Err(e) = served {
+                        tracing::warn!(error = %e, "the push receiver stopped");
+                    }
+                });
             }
-        });
+            Some(acceptor) => {
+                tokio::spawn(serve_tls(listener, acceptor, app, until));
+            }
+        }
         let public_url = public_url
             .map(|u| u.trim_end_matches('/').to_string())
-            .unwrap_or_else(|| format!("http://{bound}"));
+            .unwrap_or_else(|| format!("{scheme}://{bound}"));
         Ok(Receiver {
             public_url,
             shared,
@@ -186,6 +202,63 @@ impl Receiver {
             .lock()
             .map(|s| s.clone())
             .unwrap_or_default()
+    }
+}
+
+/// A TLS acceptor for the certificate chain and key in `cert` and `key` (PEM).
+fn acceptor(cert: &[u8], key: &[u8]) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_slice_iter(cert)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("push.receiver_tls_cert: {e}"))?;
+    if chain.is_empty() {
+        return Err("push.receiver_tls_cert: no certificate in the file".into());
+    }
+    let key =
+        PrivateKeyDer::from_pem_slice(key).map_err(|e| format!("push.receiver_tls_key: {e}"))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("receiver TLS: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("push.receiver_tls_cert/key: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Accepts TLS connections until `stop`, each handshake bounded, each served with `app`.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    app: axum::Router,
+    stop: CancellationToken,
+) {
+    loop {
+        let (stream, _) = tokio::select! {
+            _ = stop.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(_) => continue,
+            },
+        };
+        let (acceptor, app, stop) = (acceptor.clone(), app.clone(), stop.clone());
+        tokio::spawn(async move {
+            let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
+            let Ok(Ok(tls)) = handshake.await else {
+                return;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let conn =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .into_owned();
+            tokio::select! {
+                _ = conn => {}
+                _ = stop.cancelled() => {}
+            }
+        });
     }
 }
 
@@ -298,7 +371,7 @@ mod tests {
 
     #[tokio::test]
     async fn mailboxes_answer_their_script_and_record_every_request() {
-        let r = Receiver::start("127.0.0.1:0".parse().unwrap(), None)
+        let r = Receiver::start("127.0.0.1:0".parse().unwrap(), None, None)
             .await
             .unwrap();
         let (id, url) = r.open(None);
@@ -323,5 +396,32 @@ mod tests {
         let stray = url.replace(&id, "nobody");
         assert_eq!(http.post(stray).send().await.unwrap().status(), 404);
         assert_eq!(r.strays().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn with_a_certificate_it_serves_https() {
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+        let (pem, key) = (cert.cert.pem(), cert.signing_key.serialize_pem());
+        let r = Receiver::start(
+            "127.0.0.1:0".parse().unwrap(),
+            None,
+            Some((pem.as_bytes(), key.as_bytes())),
+        )
+        .await
+        .unwrap();
+        let (id, url) = r.open(None);
+        assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+        let http = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap())
+            .build()
+            .unwrap();
+        let answer = http.post(&url).body("x").send().await.unwrap();
+        assert_eq!(answer.status(), 202);
+        assert_eq!(r.wait_for(&id, 1, Duration::from_secs(5)).await.len(), 1);
+        assert!(
+            Receiver::start("127.0.0.1:0".parse().unwrap(), None, Some((b"x", b"y")))
+                .await
+                .is_err()
+        );
     }
 }

@@ -149,6 +149,8 @@ pub struct TimingFile {
 pub struct PushFile {
     pub receiver_listen: Option<String>,
     pub receiver_public_url: Option<String>,
+    pub receiver_tls_cert: Option<PathBuf>,
+    pub receiver_tls_key: Option<PathBuf>,
     pub retry_schedule_ms: Option<Vec<u64>>,
     pub min_retry_delay_ms: Option<u64>,
     pub max_retry_delay_ms: Option<u64>,

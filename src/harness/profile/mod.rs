@@ -552,7 +552,7 @@ impl Profile {
 
         let event_timeout =
             Duration::from_millis(f.timing.event_timeout_ms.unwrap_or(10_000).max(1));
-        let push = push::push(f.push, event_timeout)?;
+        let push = push::push(f.push, event_timeout, dir)?;
 
         Ok(Profile {
             name: f.name.unwrap_or_else(|| base_url.clone()),

@@ -22,8 +22,10 @@ pub enum RetrySpacing {
 #[derive(Debug, Clone)]
 pub struct PushPolicy {
     pub receiver_listen: SocketAddr,
-    /// The base of the URLs registered as CallbackUrl; `None` = `http://{bound address}`.
+    /// The base of the URLs registered as CallbackUrl; `None` = `http(s)://{bound address}`.
     pub receiver_public_url: Option<String>,
+    /// The receiver's certificate chain and key (PEM): it serves HTTPS.
+    pub receiver_tls: Option<(Vec<u8>, Vec<u8>)>,
     pub spacing: RetrySpacing,
     /// Attempts in all, the first included.
     pub max_attempts: Option<u32>,
@@ -75,8 +77,26 @@ fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
 }
 
-/// Validates `[push]`; `event_timeout` is the default wait for a first push.
-pub(super) fn push(p: PushFile, event_timeout: Duration) -> Result<PushPolicy, ProfileError> {
+/// Validates `[push]`; `event_timeout` is the default wait for a first push, `dir` where
+/// relative file names are found.
+pub(super) fn push(
+    p: PushFile,
+    event_timeout: Duration,
+    dir: &std::path::Path,
+) -> Result<PushPolicy, ProfileError> {
+    let receiver_tls = match (&p.receiver_tls_cert, &p.receiver_tls_key) {
+        (Some(c), Some(k)) => Some((
+            super::read(dir, "push.receiver_tls_cert", c)?,
+            super::read(dir, "push.receiver_tls_key", k)?,
+        )),
+        (None, None) => None,
+        _ => {
+            return err(
+                "push.receiver_tls_cert",
+                "receiver_tls_cert and receiver_tls_key go together",
+            );
+        }
+    };
     let receiver_listen = match p.receiver_listen.as_deref() {
         None => SocketAddr::from(([127, 0, 0, 1], 0)),
         Some(a) => a.parse().or_else(|_| {
@@ -88,11 +108,12 @@ pub(super) fn push(p: PushFile, event_timeout: Duration) -> Result<PushPolicy, P
     };
     let accepts_http_callbacks = p.accepts_http_callbacks.unwrap_or(true);
     let receiver_public_url = match p.receiver_public_url {
-        None if !accepts_http_callbacks => {
+        None if !accepts_http_callbacks && receiver_tls.is_none() => {
             return err(
                 "push.receiver_public_url",
-                "is needed when push.accepts_http_callbacks = false: an https URL (e.g. a \
-                 TLS-terminating proxy) that forwards to push.receiver_listen",
+                "is needed when push.accepts_http_callbacks = false without \
+                 push.receiver_tls_cert: an https URL (e.g. a TLS-terminating proxy) that forwards \
+                 to push.receiver_listen",
             );
         }
         None => None,
@@ -190,6 +211,7 @@ pub(super) fn push(p: PushFile, event_timeout: Duration) -> Result<PushPolicy, P
     Ok(PushPolicy {
         receiver_listen,
         receiver_public_url,
+        receiver_tls,
         spacing,
         max_attempts,
         retries_4xx: p.retries_4xx.unwrap_or(false),
@@ -216,6 +238,7 @@ mod tests {
         let p = push(
             file("retry_schedule_ms = [300, 600]"),
             Duration::from_secs(5),
+            std::path::Path::new("."),
         )
         .unwrap();
         assert_eq!(p.max_attempts, Some(3));
@@ -244,7 +267,12 @@ mod tests {
             ("receiver_listen = \"nowhere\"", "push.receiver_listen"),
             ("accepts_http_callbacks = false", "push.receiver_public_url"),
         ] {
-            let e = push(file(text), Duration::from_secs(1)).unwrap_err();
+            let e = push(
+                file(text),
+                Duration::from_secs(1),
+                std::path::Path::new("."),
+            )
+            .unwrap_err();
             assert!(e.0.contains(field), "{text}: {e}");
         }
     }

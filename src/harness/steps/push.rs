@@ -564,6 +564,7 @@ mod tests {
         PushPolicy {
             receiver_listen: "127.0.0.1:0".parse().unwrap(),
             receiver_public_url: None,
+            receiver_tls: None,
             spacing,
             max_attempts: Some(3),
             retries_4xx: false,
