@@ -435,3 +435,25 @@ async fn isolation_faults() {
     assert_eq!(body["eventType"], "PAYMENT_STATUS_FAILED");
     bank.stop().await;
 }
+
+/// Unknown paths and methods under `/notifications/` are refused in the dialect's error shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_paths_and_methods_get_the_dialect_error_shape() {
+    let bank = TestBank::start_bank(Bank::Yapily).await;
+    let http = reqwest::Client::new();
+    for (method, path, status) in [
+        (Method::GET, "/notifications/nothing-here", 404),
+        (Method::PUT, "/notifications/event-subscriptions", 405),
+    ] {
+        let r = http
+            .request(method, format!("{}{path}", bank.url))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(r.status().as_u16(), status, "{path}");
+        let body: Value = r.json().await.expect("JSON");
+        assert_eq!(body["error"]["code"], status, "{body}");
+        assert!(body["error"]["tracingId"].is_string(), "{body}");
+    }
+    bank.stop().await;
+}

@@ -31,15 +31,35 @@ use super::error::{ApiError, ErrorItem, codes};
 use openapi::ops;
 use routes::{Routes, Verb};
 
-async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
-    ApiError::NotFound(ErrorItem::new(
-        codes::NOT_FOUND,
-        format!("{method} {} is not a resource of this API", uri.path()),
-    ))
-    .into_response()
+/// Whether `uri` is under the Yapily-style API of a sandbox that serves it: its refusals then
+/// take the dialect's error shape.
+fn in_yapily_api(state: &AppState, uri: &axum::http::Uri) -> bool {
+    state.cfg.personality.yapily_api && uri.path().starts_with("/notifications/")
 }
 
-async fn method_not_allowed() -> Response {
+async fn not_found(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    iid: InteractionId,
+    method: Method,
+    uri: axum::http::Uri,
+) -> Response {
+    let message = format!("{method} {} is not a resource of this API", uri.path());
+    if in_yapily_api(&state, &uri) {
+        return yapily::refusal(&iid, axum::http::StatusCode::NOT_FOUND, message);
+    }
+    ApiError::NotFound(ErrorItem::new(codes::NOT_FOUND, message)).into_response()
+}
+
+async fn method_not_allowed(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    iid: InteractionId,
+    method: Method,
+    uri: axum::http::Uri,
+) -> Response {
+    if in_yapily_api(&state, &uri) {
+        let message = format!("{method} is not allowed on {}", uri.path());
+        return yapily::refusal(&iid, axum::http::StatusCode::METHOD_NOT_ALLOWED, message);
+    }
     ApiError::MethodNotAllowed.into_response()
 }
 

@@ -84,6 +84,12 @@ impl From<YapilyError> for Refusal {
 }
 
 /// The answer of a handler: the envelope on success, the error shape on refusal.
+/// A refusal in the dialect's error shape, for answers given outside its handlers (unknown
+/// paths and methods under `/notifications/`).
+pub(super) fn refusal(iid: &InteractionId, status: StatusCode, message: String) -> Response {
+    reply(iid, Err(Refusal::new(status, message)))
+}
+
 fn reply(iid: &InteractionId, result: Result<(StatusCode, Value), Refusal>) -> Response {
     match result {
         Ok((status, body)) => json_response(status, &body),
