@@ -249,6 +249,27 @@ async fn list(State(s): State<AppState>, iid: InteractionId, headers: HeaderMap)
     reply(&iid, result.await)
 }
 
+/// The application's subscription to `t`, or 404.
+async fn subscription_of(
+    s: &AppState,
+    app: &str,
+    t: YapilyEventType,
+) -> Result<YapilySubscription, Refusal> {
+    let subs = s
+        .store
+        .yapily_subscriptions_of(app, false)
+        .await
+        .map_err(YapilyError::from)?;
+    subs.into_iter()
+        .find(|x| x.event_type_id == t.id())
+        .ok_or_else(|| {
+            Refusal::new(
+                StatusCode::NOT_FOUND,
+                format!("no subscription to {}", t.id()),
+            )
+        })
+}
+
 async fn read(
     State(s): State<AppState>,
     iid: InteractionId,
@@ -257,22 +278,8 @@ async fn read(
 ) -> Response {
     let result = async {
         let app = application(&s, &headers).await?;
-        let t = event_type(&id)?;
-        let subs = s
-            .store
-            .yapily_subscriptions_of(&app, false)
-            .await
-            .map_err(YapilyError::from)?;
-        let sub = subs
-            .iter()
-            .find(|x| x.event_type_id == t.id())
-            .ok_or_else(|| {
-                Refusal::new(
-                    StatusCode::NOT_FOUND,
-                    format!("no subscription to {}", t.id()),
-                )
-            })?;
-        Ok((StatusCode::OK, envelope(&iid, subscription_data(sub))))
+        let sub = subscription_of(&s, &app, event_type(&id)?).await?;
+        Ok((StatusCode::OK, envelope(&iid, subscription_data(&sub))))
     };
     reply(&iid, result.await)
 }
@@ -286,15 +293,9 @@ async fn unsubscribe(
     let result = async {
         let app = application(&s, &headers).await?;
         let t = event_type(&id)?;
-        let subs = s
-            .store
-            .yapily_subscriptions_of(&app, false)
-            .await
-            .map_err(YapilyError::from)?;
-        let gone = subs.into_iter().find(|x| x.event_type_id == t.id());
+        let gone = subscription_of(&s, &app, t).await?;
         s.yapily_unsubscribe(&app, t).await?;
-        let data = gone.as_ref().map(subscription_data).unwrap_or(Value::Null);
-        Ok((StatusCode::OK, envelope(&iid, data)))
+        Ok((StatusCode::OK, envelope(&iid, subscription_data(&gone))))
     };
     reply(&iid, result.await)
 }
