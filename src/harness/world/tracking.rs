@@ -151,12 +151,38 @@ impl HarnessWorld {
             // A bank that re-serves what was just acknowledged would loop forever here: the
             // defect is reported once (AP-09) and those SETs are left out from now on.
             if keys.iter().all(|k| ack.contains(k)) {
-                self.served_again(name, &keys, &ex).await?;
+                // Only the TPP's own SETs can be stuck for it: another TPP's SET in its poll is
+                // a leak (AP-17) the TPP cannot acknowledge, and marking it stuck would hide
+                // that leak from the scenario that checks for it.
+                let own = self.own_keys(name, &keys).await?;
+                if !own.is_empty() {
+                    self.served_again(name, &own, &ex).await?;
+                }
                 return Ok(Drain::Done);
             }
             ack = keys;
         }
         fail(format!("TPP {name}'s queue did not drain after 200 polls"))
+    }
+
+    /// Those of `keys` (in the last poll) whose SET is addressed to TPP `name`, or to no one.
+    async fn own_keys(&mut self, name: &str, keys: &[String]) -> Result<Vec<String>, String> {
+        let aud = self.tpp(name).await?.id.aud.clone();
+        let sets = self
+            .last_poll
+            .as_ref()
+            .map(|p| p.check.sets.clone())
+            .unwrap_or_default();
+        Ok(sets
+            .iter()
+            .filter(|s| keys.contains(&s.key))
+            .filter(|s| match s.claims.get("aud") {
+                Some(Value::String(a)) => *a == aud,
+                Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(aud.as_str())),
+                _ => true,
+            })
+            .map(|s| s.key.clone())
+            .collect())
     }
 
     /// Drains TPP `name`'s queue if `start_clean` could not, before the scenario's first poll or
