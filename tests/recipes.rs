@@ -187,6 +187,27 @@ impl Proc {
     }
 }
 
+/// A sandbox of `bank` on 127.0.0.1 with quick push retries, its URL and a client for it.
+async fn start_sandbox(bank: Bank) -> (Sandbox, String, reqwest::Client) {
+    let mut cfg = SandboxConfig::for_bank(bank);
+    cfg.push.retry_schedule = vec![Duration::from_millis(200); 3];
+    cfg.push.request_timeout = Duration::from_secs(5);
+    let sandbox = tokio::time::timeout(
+        LIMIT,
+        Sandbox::start(cfg, ":memory:", "127.0.0.1:0".parse().unwrap()),
+    )
+    .await
+    .expect("sandbox start timed out")
+    .expect("sandbox starts");
+    let url = sandbox.url();
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(LIMIT)
+        .build()
+        .unwrap();
+    (sandbox, url, http)
+}
+
 /// The sandbox, one registered TPP and what the recipes are told about them.
 struct TestBank {
     sandbox: Sandbox,
@@ -199,22 +220,7 @@ struct TestBank {
 
 impl TestBank {
     async fn start() -> TestBank {
-        let mut cfg = SandboxConfig::for_bank(Bank::Obie);
-        cfg.push.retry_schedule = vec![Duration::from_millis(200); 3];
-        cfg.push.request_timeout = Duration::from_secs(5);
-        let sandbox = tokio::time::timeout(
-            LIMIT,
-            Sandbox::start(cfg, ":memory:", "127.0.0.1:0".parse().unwrap()),
-        )
-        .await
-        .expect("sandbox start timed out")
-        .expect("sandbox starts");
-        let url = sandbox.url();
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(LIMIT)
-            .build()
-            .unwrap();
+        let (sandbox, url, http) = start_sandbox(Bank::Obie).await;
         let discovery = send(http.get(format!("{url}/.well-known/openid-configuration"))).await;
         let issuer = discovery.1["issuer"].as_str().expect("issuer").to_string();
         let (status, reg) = send(
@@ -594,21 +600,7 @@ async fn recipe_yapily_receiver_with_pyjwt() {
     let Some(r) = runnable(r).await else {
         return;
     };
-    let mut cfg = SandboxConfig::for_bank(Bank::Yapily);
-    cfg.push.retry_schedule = vec![Duration::from_millis(200); 3];
-    let sandbox = tokio::time::timeout(
-        LIMIT,
-        Sandbox::start(cfg, ":memory:", "127.0.0.1:0".parse().unwrap()),
-    )
-    .await
-    .expect("sandbox start timed out")
-    .expect("sandbox starts");
-    let url = sandbox.url();
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(LIMIT)
-        .build()
-        .unwrap();
+    let (sandbox, url, http) = start_sandbox(Bank::Yapily).await;
     let (status, reg) = send(
         http.post(format!("{url}/register"))
             .json(&json!({"client_name": "yapily recipe app"})),
