@@ -9,6 +9,7 @@
 //!   (the detection table and `faults detected: N/N` are printed);
 //! - the command line: the main job writes its reports, bad input exits 2;
 //! - `profiles`: an RFC 8936 transmitter with static tokens and no JWKS, a bank without polling;
+//! - `tatra_bank`: an independent Tatra-style bank, clean and with one defect at a time;
 //! - `verdicts`: one defect fails only the scenarios of its rules; a bank that ignores `ack`
 //!   fails AP-09 once without blocking the run.
 
@@ -26,6 +27,8 @@ use obevents::sandbox::{Bank, Fault, Faults, Personality, Sandbox, SandboxConfig
 
 #[path = "harness/profiles.rs"]
 mod profiles;
+#[path = "harness/tatra_bank.rs"]
+mod tatra_bank;
 #[path = "harness/verdicts.rs"]
 mod verdicts;
 
@@ -41,10 +44,15 @@ fn sandbox_config(bank: Bank, faults: &[Fault]) -> SandboxConfig {
 }
 
 async fn run_with(profile: Profile, concurrency: Option<usize>) -> RunOutcome {
+    run_tags(profile, None, concurrency).await
+}
+
+/// Runs the embedded scenarios selected by `tags` (all: `None`) with `profile`.
+async fn run_tags(profile: Profile, tags: Option<&str>, concurrency: Option<usize>) -> RunOutcome {
     let opts = RunOptions {
         profile,
         features: FeatureSource::Embedded,
-        tags: None,
+        tags: tags.map(String::from),
         concurrency,
         fail_fast: false,
         progress: Progress::Quiet,
@@ -631,4 +639,54 @@ fn the_harness_imports_no_sandbox_internals() {
         &mut found,
     );
     assert!(found.is_empty(), "{found:#?}");
+}
+
+/// An independent Tatra-style bank (its own paths, flat bodies, immediate activation, fixed
+/// clients): clean, every applicable `@tatra` scenario passes; each defect fails the run on a
+/// rule it breaks and on no other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_independent_tatra_style_bank_fails_exactly_the_rules_its_defects_break() {
+    use tatra_bank::Defect::*;
+    let cases: [(Option<tatra_bank::Defect>, &[&str]); 7] = [
+        (None, &[]),
+        (Some(QueryAccepted), &["TB-01"]),
+        (Some(PrefixedAuthorization), &["TB-03"]),
+        (Some(MergedAccountEvents), &["TB-07"]),
+        (Some(SendsWhileDisabled), &["TB-05"]),
+        (Some(NoRetry), &["TB-11"]),
+        (Some(NoTaskId), &["TB-08", "TB-09"]),
+    ];
+    let outcomes = futures::future::join_all(cases.iter().map(|(d, _)| tatra_bank::run(*d))).await;
+    for ((defect, breaks), o) in cases.iter().zip(outcomes) {
+        let failed = tatra_bank::failed_rules(&o);
+        eprintln!(
+            "independent tatra bank, defect {defect:?}: passed {}, failed {}, n/a {}, failed rules {failed:?}",
+            o.count(Verdict::Passed),
+            o.count(Verdict::Failed),
+            o.count(Verdict::NotApplicable)
+        );
+        match defect {
+            None => {
+                assert_clean(&o, "the independent Tatra-style bank");
+                let ran = o
+                    .scenarios
+                    .iter()
+                    .filter(|s| s.verdict == Verdict::Passed)
+                    .count();
+                assert!(
+                    ran >= 9,
+                    "only {ran} @tatra scenarios passed\n{}",
+                    describe_failures(&o)
+                );
+            }
+            Some(d) => {
+                assert!(!failed.is_empty(), "{d:?} went unnoticed");
+                assert!(
+                    failed.iter().all(|r| breaks.contains(&r.as_str())),
+                    "{d:?} (breaks {breaks:?}) failed rules {failed:?}\n{}",
+                    describe_failures(&o)
+                );
+            }
+        }
+    }
 }

@@ -57,6 +57,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "features/yapily.feature",
         include_str!("../../features/yapily.feature"),
     ),
+    (
+        "features/tatra.feature",
+        include_str!("../../features/tatra.feature"),
+    ),
 ];
 
 /// Capability tags: a scenario carrying one runs only if the profile declares it.
@@ -123,6 +127,25 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
         "yapily-two-types",
         "yapily.event_types lists at least two event type ids",
     ),
+    ("tatra", "dialect = \"tatra\": Tatra-banka-style webhooks"),
+    (
+        "tatra-settings",
+        "tatra.settings (how webhook settings are applied)",
+    ),
+    (
+        "tatra-settings-api",
+        "tatra.settings with kind = \"http\" (the settings are an API)",
+    ),
+    (
+        "tatra-active",
+        "tatra.settings with tatra.activation = \"immediate\" or a tatra.activate action",
+    ),
+    (
+        "tatra-next-hour",
+        "tatra.activation = \"next-hour\" with a tatra.activate action",
+    ),
+    ("tatra-consent", "tatra.consent (how to create a consent)"),
+    ("tatra-refresh", "tatra.refresh (how to start PUT /refresh)"),
     ("realtime", "bank.realtime = true"),
     (
         "push-retry-policy",
@@ -169,6 +192,7 @@ pub const AREAS: &[&str] = &[
     "signing",
     "push",
     "yapily",
+    "tatra",
 ];
 
 pub fn is_area(tag: &str) -> bool {

@@ -6,6 +6,7 @@
 pub mod catalogue;
 pub mod client;
 pub mod context;
+pub mod dialect_pass;
 pub mod dialects;
 pub mod features;
 pub mod mtls_pass;
@@ -22,4 +23,3 @@ pub mod settle;
 pub mod steps;
 pub mod trigger;
 pub mod world;
-pub mod yapily_pass;

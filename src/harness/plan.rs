@@ -20,7 +20,28 @@ pub fn capabilities(p: &Profile) -> HashSet<String> {
     add(match p.dialect {
         Dialect::Obie => "obie-api",
         Dialect::Yapily => "yapily",
+        Dialect::Tatra => "tatra",
     });
+    if let Some(t) = &p.tatra {
+        if t.settings.is_some() {
+            add("tatra-settings");
+        }
+        if t.settings_api() {
+            add("tatra-settings-api");
+        }
+        if t.can_activate() {
+            add("tatra-active");
+            if t.activation == super::profile::Activation::NextHour {
+                add("tatra-next-hour");
+            }
+        }
+        if t.consent.is_some() {
+            add("tatra-consent");
+        }
+        if t.refresh.is_some() {
+            add("tatra-refresh");
+        }
+    }
     if p.yapily.as_ref().is_some_and(|y| y.event_types.len() >= 2) {
         add("yapily-two-types");
     }
@@ -162,7 +183,8 @@ pub fn plan(
             }
             // Every scenario speaks one dialect: one tagged with a dialect speaks it, the others
             // speak OBIE's API.
-            let obie = (!tag_list.iter().any(|t| t == "yapily")).then_some("obie-api");
+            let obie =
+                (!tag_list.iter().any(|t| t == "yapily" || t == "tatra")).then_some("obie-api");
             let missing: Vec<String> = tag_list
                 .iter()
                 .map(String::as_str)

@@ -63,8 +63,12 @@ async fn steps(ctx: &RunContext) -> Result<(), String> {
             tpp
         }
     };
-    if ctx.profile.dialect == Dialect::Yapily {
-        return yapily_list(ctx, &tpp).await;
+    match ctx.profile.dialect {
+        Dialect::Yapily => return yapily_list(ctx, &tpp).await,
+        // Every Tatra-style call changes the application's state (settings, consents), so the
+        // registration above is the whole preflight.
+        Dialect::Tatra => return Ok(()),
+        Dialect::Obie => {}
     }
     if ctx.profile.bank.subscription_api {
         subscription_round_trip(ctx, &tpp).await?;

@@ -522,11 +522,14 @@ async fn run_cli_inner(args: TestArgs) -> Result<u8, ConfigError> {
         let pass = super::mtls_pass::run(args.bank, &args.faults, args.concurrency, args.fail_fast)
             .await?;
         super::mtls_pass::merge(&mut outcome, pass);
-        let stop = args.fail_fast && outcome.exit_code() != 0;
-        if !stop {
+        for bank in super::dialect_pass::DIALECTS {
+            if args.fail_fast && outcome.exit_code() != 0 {
+                break;
+            }
             let pass =
-                super::yapily_pass::run(&args.faults, args.concurrency, args.fail_fast).await?;
-            super::yapily_pass::merge(&mut outcome, pass);
+                super::dialect_pass::run(bank, &args.faults, args.concurrency, args.fail_fast)
+                    .await?;
+            super::dialect_pass::merge(&mut outcome, pass);
         }
     }
     let catalogue = super::catalogue::Catalogue::embedded().map_err(ConfigError)?;

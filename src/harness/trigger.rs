@@ -29,6 +29,8 @@ pub struct TriggerRequest {
     pub dialect_type: Option<String>,
     /// The TPP's client secret, for `auth = "tpp-basic"`.
     pub client_secret: Option<String>,
+    /// A dialect action's own placeholders (e.g. `{consent_id}`), added to the standard ones.
+    pub extra: Vec<(&'static str, String)>,
 }
 
 /// What the trigger told us.
@@ -37,6 +39,8 @@ pub struct TriggerOutcome {
     /// The jti, if the trigger's answer names it.
     pub jti: Option<String>,
     pub exchange: Option<Exchange>,
+    /// The answer as JSON: the HTTP answer's body, or a command's standard output.
+    pub output: Option<Value>,
 }
 
 /// Replaces `{name}` placeholders; unknown names stay as they are, so JSON braces survive.
@@ -91,6 +95,9 @@ impl RunContext {
         v.insert("resource_type", r.resource_type.clone());
         v.insert("access_token", r.access_token.clone().unwrap_or_default());
         v.insert("interaction_id", uuid::Uuid::new_v4().to_string());
+        for (k, val) in &r.extra {
+            v.insert(k, val.clone());
+        }
         v
     }
 
@@ -139,6 +146,25 @@ impl RunContext {
         trigger: &Trigger,
         r: &TriggerRequest,
     ) -> Result<TriggerOutcome, String> {
+        self.run_action(trigger, r, true).await
+    }
+
+    /// Like [`fire_with`](Self::fire_with), but an HTTP answer outside `expect_status` is
+    /// returned, not refused: for steps that judge the answer themselves (a refusal expected).
+    pub async fn fire_unchecked(
+        &self,
+        trigger: &Trigger,
+        r: &TriggerRequest,
+    ) -> Result<TriggerOutcome, String> {
+        self.run_action(trigger, r, false).await
+    }
+
+    async fn run_action(
+        &self,
+        trigger: &Trigger,
+        r: &TriggerRequest,
+        check_status: bool,
+    ) -> Result<TriggerOutcome, String> {
         let vars = self.trigger_vars(r);
         match trigger {
             Trigger::None => Err("the profile declares no trigger".into()),
@@ -186,14 +212,18 @@ impl RunContext {
                     req.body = Some(render(b, &vars).into_bytes());
                 }
                 let ex = client::send(&self.http, req).await;
-                if !expect_status.contains(&ex.status()) {
+                if let Some(e) = &ex.error {
+                    return Err(format!("cannot reach the target: {e}"));
+                }
+                if check_status && !expect_status.contains(&ex.status()) {
                     return Err(format!(
                         "the trigger answered {} (expected {expect_status:?}): {}",
                         ex.status(),
                         ex.summary()
                     ));
                 }
-                let jti = ex.json().and_then(|v| {
+                let output = ex.json();
+                let jti = output.as_ref().and_then(|v| {
                     v.pointer(jti_pointer)
                         .and_then(Value::as_str)
                         .map(String::from)
@@ -201,6 +231,7 @@ impl RunContext {
                 Ok(TriggerOutcome {
                     jti,
                     exchange: Some(ex),
+                    output,
                 })
             }
             Trigger::Command { argv } => {
@@ -227,12 +258,14 @@ impl RunContext {
                     ));
                 }
                 let stdout = String::from_utf8_lossy(&out.stdout);
-                let jti = serde_json::from_str::<Value>(stdout.trim())
-                    .ok()
+                let output = serde_json::from_str::<Value>(stdout.trim()).ok();
+                let jti = output
+                    .as_ref()
                     .and_then(|v| v["jti"].as_str().map(String::from));
                 Ok(TriggerOutcome {
                     jti,
                     exchange: None,
+                    output,
                 })
             }
             Trigger::Manual { prompt } => {

@@ -13,10 +13,12 @@ pub struct ProfileFile {
     pub spec_version: Option<String>,
     /// `obie` (default) or `rfc8936`.
     pub conformance: Option<String>,
-    /// `obie` (default) or `yapily`: which notification API the target speaks.
+    /// `obie` (default), `yapily` or `tatra`: which notification API the target speaks.
     pub dialect: Option<String>,
     /// The Yapily-style notification API (with `dialect = "yapily"`).
     pub yapily: Option<YapilyFile>,
+    /// The Tatra-banka-style webhooks (with `dialect = "tatra"`).
+    pub tatra: Option<TatraFile>,
     pub target: TargetFile,
     #[serde(default)]
     pub tpp: Vec<TppFile>,
@@ -170,4 +172,31 @@ pub struct PushFile {
 pub struct YapilyFile {
     pub subscriptions_path: Option<String>,
     pub event_types: Option<Vec<String>>,
+}
+
+/// `[tatra]`: how the harness drives a Tatra-banka-style bank. The actions have the shape of
+/// `[trigger]` (http template, command or manual).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TatraFile {
+    /// Bank code of the bank's own accounts (`TATR`): transactionEvents are about these,
+    /// accountEvents about every other bank's.
+    pub home_bank: Option<String>,
+    /// `next-hour` (the seed's rule, default) or `immediate`.
+    pub activation: Option<String>,
+    /// A flat body names its kind in this field; absent: `{"<kind>": {…}}`.
+    pub kind_field: Option<String>,
+    pub consent_id_pointer: Option<String>,
+    pub accounts_pointer: Option<String>,
+    pub task_id_pointer: Option<String>,
+    /// How long the accountEvents of one refresh may take to arrive.
+    pub refresh_timeout_ms: Option<u64>,
+    /// Applies the webhook settings: `{enabled}`, `{webhook_url}`, `{security_header}`.
+    pub settings: Option<TriggerFile>,
+    /// Makes enabled settings active at once (a sandbox helper).
+    pub activate: Option<TriggerFile>,
+    /// Creates a consent with accounts at several banks.
+    pub consent: Option<TriggerFile>,
+    /// Starts a refresh of `{consent_id}`; answers the taskId.
+    pub refresh: Option<TriggerFile>,
 }

@@ -16,12 +16,14 @@ mod clients;
 mod file;
 mod push;
 mod sandbox;
+mod tatra;
 mod trigger;
 mod yapily;
 
 pub use clients::RegistrationAuth;
 pub use push::{PushPolicy, RetrySpacing};
 pub use sandbox::sandbox_profile_toml;
+pub use tatra::{Activation, TatraSettings};
 pub use yapily::{Dialect, YapilySettings};
 
 /// A bad profile: the message names the field (exit code 2).
@@ -34,8 +36,8 @@ fn err<T>(field: &str, msg: impl std::fmt::Display) -> Result<T, ProfileError> {
 }
 
 pub use file::{
-    BankFile, ProfileFile, PushFile, RegistrationFile, SigningFile, TargetFile, TimingFile,
-    TppFile, TriggerFile, YapilyFile,
+    BankFile, ProfileFile, PushFile, RegistrationFile, SigningFile, TargetFile, TatraFile,
+    TimingFile, TppFile, TriggerFile, YapilyFile,
 };
 
 // ---- the validated profile ---------------------------------------------------------------------
@@ -247,6 +249,8 @@ pub struct Profile {
     pub dialect: Dialect,
     /// The Yapily-style API, with `dialect = "yapily"`.
     pub yapily: Option<YapilySettings>,
+    /// The Tatra-banka-style webhooks, with `dialect = "tatra"`.
+    pub tatra: Option<TatraSettings>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -553,6 +557,7 @@ impl Profile {
         let event_timeout =
             Duration::from_millis(f.timing.event_timeout_ms.unwrap_or(10_000).max(1));
         let push = push::push(f.push, event_timeout, dir)?;
+        let tatra = tatra::tatra(dialect, f.tatra, &bank, event_timeout)?;
 
         Ok(Profile {
             name: f.name.unwrap_or_else(|| base_url.clone()),
@@ -584,6 +589,7 @@ impl Profile {
             push,
             dialect,
             yapily,
+            tatra,
         })
     }
 }

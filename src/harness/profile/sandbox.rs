@@ -135,7 +135,91 @@ timing_slack_ms = 500
     )
 }
 
+/// The TOML of the built-in Tatra-style profile (also `fixtures/profiles/tatra-webhooks.toml`):
+/// the sandbox's documented settings, consent, refresh and transaction endpoints, its
+/// next-hour activation hurried by `/sandbox/tatra/webhook-settings/activate`, and its push
+/// policy, under which every non-2xx answer is retried.
+pub fn tatra_profile_toml(base_url: &str, push: &PushDeclaration) -> String {
+    let push = push_toml(push).replace("retries_4xx = false", "retries_4xx = true");
+    format!(
+        r#"name = "obevents sandbox (tatra dialect)"
+dialect = "tatra"
+
+[target]
+base_url = "{base_url}"
+
+[registration]
+endpoint = "/register"
+
+[trigger]
+kind = "http"
+method = "POST"
+url = "/sandbox/tatra/transactions"
+auth = "tpp-basic"
+headers = {{ "Content-Type" = "application/json" }}
+body = '{{"consentId":"{{consent_id}}","accountIds":{{account_ids}}}}'
+expect_status = [200, 201, 202]
+
+[tatra]
+home_bank = "TATR"
+activation = "next-hour"
+refresh_timeout_ms = 5000
+
+[tatra.settings]
+kind = "http"
+method = "PUT"
+url = "/premium/sandbox/v1/webhook-settings"
+auth = "tpp-basic"
+headers = {{ "Content-Type" = "application/json" }}
+body = '{{"enabled":{{enabled}},"url":"{{webhook_url}}","securityHeader":"{{security_header}}"}}'
+expect_status = [200]
+
+[tatra.activate]
+kind = "http"
+method = "POST"
+url = "/sandbox/tatra/webhook-settings/activate"
+auth = "tpp-basic"
+expect_status = [200]
+
+[tatra.consent]
+kind = "http"
+method = "POST"
+url = "/premium/sandbox/v1/consents"
+auth = "tpp-basic"
+headers = {{ "Content-Type" = "application/json", "X-Request-ID" = "{{interaction_id}}" }}
+body = '{{"accounts":[{{"bankCode":"TATR"}},{{"bankCode":"TATR"}},{{"bankCode":"SLSP"}},{{"bankCode":"SUBA"}},{{"bankCode":"SUBA"}}]}}'
+expect_status = [201]
+
+[tatra.refresh]
+kind = "http"
+method = "PUT"
+url = "/premium/sandbox/v1/consents/{{consent_id}}/refresh"
+auth = "tpp-basic"
+headers = {{ "X-Request-ID" = "{{interaction_id}}" }}
+expect_status = [202]
+
+[bank]
+realtime = true
+
+[timing]
+event_timeout_ms = 5000
+clock_skew_secs = 5
+{push}"#
+    )
+}
+
 impl Profile {
+    /// The built-in profile for the Tatra-style webhooks of an obevents sandbox of the `tatra`
+    /// personality at `base_url` whose push policy is `push`.
+    pub fn for_tatra_sandbox(
+        base_url: &str,
+        push: &PushDeclaration,
+    ) -> Result<Profile, ProfileError> {
+        let parsed: ProfileFile = toml::from_str(&tatra_profile_toml(base_url, push))
+            .map_err(|e| ProfileError(format!("built-in Tatra profile: {e}")))?;
+        Profile::from_file(parsed, Path::new("."), None)
+    }
+
     /// The built-in profile for the Yapily-style API of an obevents sandbox of the `yapily`
     /// personality at `base_url` whose push policy is `push`: applications registered per
     /// scenario, events raised with `/sandbox/yapily/events` and the application's credentials.
@@ -150,7 +234,7 @@ impl Profile {
     }
 }
 
-/// The TOML of the built-in Yapily-style profile (also `fixtures/profiles/yapily-dialect.toml`).
+/// The TOML of the built-in Yapily-style profile (also `fixtures/profiles/yapily-webhooks.toml`).
 pub fn yapily_profile_toml(base_url: &str, push: &PushDeclaration) -> String {
     format!(
         r#"name = "obevents sandbox (yapily dialect)"

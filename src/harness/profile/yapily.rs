@@ -1,4 +1,4 @@
-//! `dialect` and the `[yapily]` section: a target that speaks the Yapily-style notification
+//! `dialect` (obie, yapily, tatra) and the `[yapily]` section: a target that speaks the Yapily-style notification
 //! API (webhook-dialects.md §1) instead of OBIE event notifications. Its applications are the
 //! profile's TPPs (HTTP Basic with client id and secret), its signing keys the `target.jwks_url`.
 
@@ -9,6 +9,7 @@ use super::{ProfileError, YapilyFile, err};
 pub enum Dialect {
     Obie,
     Yapily,
+    Tatra,
 }
 
 impl Dialect {
@@ -16,6 +17,7 @@ impl Dialect {
         match self {
             Dialect::Obie => "obie",
             Dialect::Yapily => "yapily",
+            Dialect::Tatra => "tatra",
         }
     }
 }
@@ -45,11 +47,19 @@ pub(super) fn dialect(
     let dialect = match name {
         None | Some("obie") => Dialect::Obie,
         Some("yapily") => Dialect::Yapily,
-        Some(other) => return err("dialect", format!("{other:?} is not one of obie, yapily")),
+        Some("tatra") => Dialect::Tatra,
+        Some(other) => {
+            return err(
+                "dialect",
+                format!("{other:?} is not one of obie, yapily, tatra"),
+            );
+        }
     };
     match (dialect, section) {
-        (Dialect::Obie, None) => Ok((dialect, None)),
-        (Dialect::Obie, Some(_)) => err("yapily", "is only for dialect = \"yapily\""),
+        (Dialect::Obie | Dialect::Tatra, None) => Ok((dialect, None)),
+        (Dialect::Obie | Dialect::Tatra, Some(_)) => {
+            err("yapily", "is only for dialect = \"yapily\"")
+        }
         (Dialect::Yapily, section) => {
             let f = section.unwrap_or_default();
             let path = f

@@ -10,4 +10,5 @@ pub mod resources;
 pub mod responses;
 pub mod sets;
 pub mod setup;
+pub mod tatra;
 pub mod yapily;

@@ -173,6 +173,7 @@ async fn long_poll_with_event(w: &mut HarnessWorld, tpp: Tpp, delay_ms: u64) -> 
         access_token: Some(trigger_token),
         dialect_type: None,
         client_secret: None,
+        extra: Vec::new(),
     };
     let req = Request::new(Method::POST, ctx.api_url("/events"))
         .header("Accept", "application/json")

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use cucumber::{given, then, when};
 
 use super::params::Tpp;
-use crate::harness::profile::{Conformance, PushPolicy};
+use crate::harness::profile::{Conformance, Dialect, PushPolicy};
 use crate::harness::receiver::{Answer, Received};
 use crate::harness::world::{HarnessWorld, StepResult, label};
 
@@ -22,7 +22,7 @@ fn declared_attempts(p: &PushPolicy) -> Result<usize, String> {
         .ok_or_else(|| "the profile declares no push.max_attempts".to_string())
 }
 
-/// The rules a push check is charged to, per dialect: OBIE's R-xx or the Yapily-style YA-xx.
+/// The rules a push check is charged to, per dialect: OBIE's R-xx, Yapily's YA-xx, Tatra's TB-xx.
 struct Rules {
     deliver: &'static str,
     retry: &'static str,
@@ -32,25 +32,31 @@ struct Rules {
 }
 
 fn rules(w: &HarnessWorld) -> Rules {
-    let yapily = w
-        .ctx()
-        .is_ok_and(|c| c.profile.dialect == crate::harness::profile::Dialect::Yapily);
-    if yapily {
-        Rules {
+    let dialect = w.ctx().map(|c| c.profile.dialect).unwrap_or(Dialect::Obie);
+    match dialect {
+        Dialect::Yapily => Rules {
             deliver: "YA-11",
             retry: "YA-09",
             ack: "YA-10",
             isolation: "YA-12",
             stop: "YA-06",
-        }
-    } else {
-        Rules {
+        },
+        // A Tatra-style delivery is a transactionEvent or accountEvent (TB-06); retry and
+        // acknowledgement are TB-11; webhooks stop when disabled (TB-05).
+        Dialect::Tatra => Rules {
+            deliver: "TB-06",
+            retry: "TB-11",
+            ack: "TB-11",
+            isolation: "TB-10",
+            stop: "TB-05",
+        },
+        Dialect::Obie => Rules {
             deliver: "R-02",
             retry: "R-08",
             ack: "R-05",
             isolation: "R-02",
             stop: "R-02",
-        }
+        },
     }
 }
 

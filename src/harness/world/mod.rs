@@ -88,10 +88,12 @@ pub struct PollView {
 mod push;
 mod recording;
 mod resources;
+mod tatra;
 mod tracking;
 mod yapily;
 
 pub use push::{Mailbox, label};
+pub use tatra::TatraConsent;
 pub use yapily::Creds;
 
 pub use recording::set_errs;
@@ -129,6 +131,8 @@ pub struct HarnessWorld {
     pub push_problems: Vec<String>,
     /// `jti`s of webhook signatures seen in this scenario (JWD-07).
     pub signature_jtis: HashSet<String>,
+    /// What the scenario did at a Tatra-style bank.
+    pub tatra: tatra::TatraState,
 }
 
 impl std::fmt::Debug for HarnessWorld {
@@ -165,6 +169,7 @@ impl HarnessWorld {
             dialect_fired: Vec::new(),
             push_problems: Vec::new(),
             signature_jtis: HashSet::new(),
+            tatra: tatra::TatraState::default(),
         }
     }
 

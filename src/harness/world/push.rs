@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::{HarnessWorld, StepResult, fail};
 use crate::harness::client::Exchange;
+use crate::harness::profile::Dialect;
 use crate::harness::receiver::{Answer, Received};
 use crate::model::EventType;
 
@@ -167,11 +168,15 @@ impl HarnessWorld {
         let aud = self.tpp(&m.tpp).await?.id.aud.clone();
         let mut problems = Vec::new();
         let mut kept = Vec::new();
-        let yapily = ctx.profile.dialect == crate::harness::profile::Dialect::Yapily;
+        let dialect = ctx.profile.dialect;
         for r in got.iter().skip(m.checked) {
             let mut ex = push_exchange(r, &m.url);
-            if yapily {
-                let (foreign, found) = self.check_yapily_push(&m.tpp, &aud, r).await;
+            if dialect != Dialect::Obie {
+                let (foreign, found) = if dialect == Dialect::Yapily {
+                    self.check_yapily_push(&m.tpp, &aud, r).await
+                } else {
+                    self.check_tatra_push(&m.tpp, r)
+                };
                 problems.extend(self.triage(found, Some(&ex)));
                 self.evidence.push(ex);
                 if !foreign {

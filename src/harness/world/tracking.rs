@@ -255,6 +255,7 @@ impl HarnessWorld {
             access_token: token,
             dialect_type: None,
             client_secret: None,
+            extra: Vec::new(),
         })
     }
 

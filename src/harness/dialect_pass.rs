@@ -1,0 +1,72 @@
+//! The main job's dialect passes: an embedded sandbox of the `yapily` or `tatra` personality
+//! judged as a bank of that dialect (`dialect = "yapily"` with the `@yapily` scenarios,
+//! `dialect = "tatra"` with the `@tatra` ones), so the main job covers each dialect's API and
+//! its webhooks. A pass's scenarios replace the main pass's not-applicable entries for the same
+//! scenarios.
+
+use super::profile::Profile;
+use super::runner::{ConfigError, RunOutcome};
+use crate::sandbox::embedded::{self, Bank, Fault};
+
+/// The dialects with a pass, in the order the main job runs them.
+pub const DIALECTS: [Bank; 1] = [Bank::Yapily];
+
+/// The scenarios of the pass for `bank`.
+pub fn tags(bank: Bank) -> &'static str {
+    match bank.name() {
+        "tatra" => "@tatra",
+        _ => "@yapily",
+    }
+}
+
+/// Starts a sandbox of personality `bank` (a dialect) with `faults`, runs its scenarios
+/// against it, stops it.
+pub async fn run(
+    bank: Bank,
+    faults: &[Fault],
+    concurrency: Option<usize>,
+    fail_fast: bool,
+) -> Result<RunOutcome, ConfigError> {
+    let sandbox = embedded::start(Some(bank), faults)
+        .await
+        .map_err(|e| ConfigError(format!("cannot start the {bank} sandbox: {e}")))?;
+    let profile = sandbox
+        .declaration()
+        .push
+        .as_ref()
+        .ok_or_else(|| ConfigError(format!("the {bank} sandbox declares no push policy")))
+        .and_then(|push| {
+            let url = sandbox.url();
+            match bank.name() {
+                "tatra" => Profile::for_tatra_sandbox(&url, push),
+                _ => Profile::for_yapily_sandbox(&url, push),
+            }
+            .map_err(|e| ConfigError(e.to_string()))
+        });
+    tracing::info!(
+        "testing the {bank}-style API of the sandbox at {}",
+        sandbox.url()
+    );
+    let outcome = match profile {
+        Ok(profile) => super::runner::run_tagged(profile, tags(bank), concurrency, fail_fast).await,
+        Err(e) => Err(e),
+    };
+    sandbox.stop().await;
+    outcome
+}
+
+/// Puts the pass's scenarios in place of the main outcome's entries for the same scenarios
+/// (there they were not applicable: the main pass speaks OBIE) and adds its findings.
+pub fn merge(main: &mut RunOutcome, pass: RunOutcome) {
+    let keys: std::collections::HashSet<(String, usize)> = pass
+        .scenarios
+        .iter()
+        .map(|s| (s.path.clone(), s.line))
+        .collect();
+    main.scenarios
+        .retain(|s| !keys.contains(&(s.path.clone(), s.line)));
+    main.scenarios.extend(pass.scenarios);
+    main.findings.extend(pass.findings);
+    main.target = format!("{} and {}", main.target, pass.target);
+    main.duration += pass.duration;
+}

@@ -1,0 +1,126 @@
+//! The `[tatra]` section (with `dialect = "tatra"`): how the harness drives a
+//! Tatra-banka-style bank (webhook-dialects.md §2) — its webhook settings, consents and
+//! refreshes as `[trigger]`-shaped actions, the activation rule it declares, and how its
+//! webhook bodies name their kind.
+
+use std::time::Duration;
+
+use super::{BankSettings, Dialect, ProfileError, TatraFile, Trigger, err, trigger};
+
+/// When enabled webhook settings take effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// At the next full hour after enabling (the seed's rule).
+    NextHour,
+    /// At once.
+    Immediate,
+}
+
+/// The validated `[tatra]` section.
+#[derive(Debug, Clone)]
+pub struct TatraSettings {
+    pub home_bank: String,
+    pub activation: Activation,
+    pub kind_field: Option<String>,
+    pub consent_id_pointer: String,
+    pub accounts_pointer: String,
+    pub task_id_pointer: String,
+    pub refresh_timeout: Duration,
+    pub settings: Option<Trigger>,
+    pub activate: Option<Trigger>,
+    pub consent: Option<Trigger>,
+    pub refresh: Option<Trigger>,
+}
+
+impl TatraSettings {
+    /// Can the harness have a TPP's settings active during a scenario: activation is
+    /// immediate, or the bank offers a way to activate at once.
+    pub fn can_activate(&self) -> bool {
+        self.settings.is_some()
+            && (self.activation == Activation::Immediate || self.activate.is_some())
+    }
+
+    /// Does the bank expose the settings as an API (so refusals can be observed)?
+    pub fn settings_api(&self) -> bool {
+        matches!(self.settings, Some(Trigger::Http { .. }))
+    }
+}
+
+fn pointer(field: &str, value: Option<String>, default: &str) -> Result<String, ProfileError> {
+    let p = value.unwrap_or_else(|| default.to_string());
+    if !p.is_empty() && !p.starts_with('/') {
+        return err(field, "must be a JSON pointer (\"/consentId\")");
+    }
+    Ok(p)
+}
+
+/// Validates `[tatra]` for `dialect`; the section belongs to `dialect = "tatra"` only.
+pub(super) fn tatra(
+    dialect: Dialect,
+    section: Option<TatraFile>,
+    bank: &BankSettings,
+    event_timeout: Duration,
+) -> Result<Option<TatraSettings>, ProfileError> {
+    if dialect != Dialect::Tatra {
+        return match section {
+            Some(_) => err("tatra", "is only for dialect = \"tatra\""),
+            None => Ok(None),
+        };
+    }
+    let f = section.unwrap_or_default();
+    let activation = match f.activation.as_deref() {
+        None | Some("next-hour") => Activation::NextHour,
+        Some("immediate") => Activation::Immediate,
+        Some(other) => {
+            return err(
+                "tatra.activation",
+                format!("{other:?} is not one of next-hour, immediate"),
+            );
+        }
+    };
+    let home_bank = f.home_bank.unwrap_or_else(|| "TATR".into());
+    if home_bank.trim().is_empty() {
+        return err(
+            "tatra.home_bank",
+            "must name the bank code of the bank's own accounts",
+        );
+    }
+    if let Some(k) = &f.kind_field
+        && k.trim().is_empty()
+    {
+        return err("tatra.kind_field", "must name a field, or be left out");
+    }
+    let action = |file: Option<super::TriggerFile>, field: &str| match file {
+        None => Ok(None),
+        Some(file) => trigger::trigger(Some(file), bank)
+            .map(|t| Some(t.0).filter(|t| !matches!(t, Trigger::None)))
+            .map_err(|e| ProfileError(e.0.replace("trigger.", &format!("tatra.{field}.")))),
+    };
+    let settings = TatraSettings {
+        home_bank,
+        activation,
+        kind_field: f.kind_field,
+        consent_id_pointer: pointer(
+            "tatra.consent_id_pointer",
+            f.consent_id_pointer,
+            "/consentId",
+        )?,
+        accounts_pointer: pointer("tatra.accounts_pointer", f.accounts_pointer, "/accounts")?,
+        task_id_pointer: pointer("tatra.task_id_pointer", f.task_id_pointer, "/taskId")?,
+        refresh_timeout: f
+            .refresh_timeout_ms
+            .map(|ms| Duration::from_millis(ms.max(1)))
+            .unwrap_or(event_timeout),
+        settings: action(f.settings, "settings")?,
+        activate: action(f.activate, "activate")?,
+        consent: action(f.consent, "consent")?,
+        refresh: action(f.refresh, "refresh")?,
+    };
+    if settings.activate.is_some() && settings.settings.is_none() {
+        return err(
+            "tatra.activate",
+            "needs tatra.settings (activation follows enabling)",
+        );
+    }
+    Ok(Some(settings))
+}
