@@ -142,7 +142,7 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
     ),
     (
         "tatra-next-hour",
-        "tatra.activation = \"next-hour\" with a tatra.activate action",
+        "tatra.activation = \"next-hour\" (the default) with tatra.settings",
     ),
     ("tatra-consent", "tatra.consent (how to create a consent)"),
     ("tatra-refresh", "tatra.refresh (how to start PUT /refresh)"),

@@ -31,9 +31,9 @@ pub fn capabilities(p: &Profile) -> HashSet<String> {
         }
         if t.can_activate() {
             add("tatra-active");
-            if t.activation == super::profile::Activation::NextHour {
-                add("tatra-next-hour");
-            }
+        }
+        if t.settings.is_some() && t.activation == super::profile::Activation::NextHour {
+            add("tatra-next-hour");
         }
         if t.consent.is_some() {
             add("tatra-consent");

@@ -92,9 +92,14 @@ pub(super) fn tatra(
     }
     let action = |file: Option<super::TriggerFile>, field: &str| match file {
         None => Ok(None),
-        Some(file) => trigger::trigger(Some(file), bank)
-            .map(|t| Some(t.0).filter(|t| !matches!(t, Trigger::None)))
-            .map_err(|e| ProfileError(e.0.replace("trigger.", &format!("tatra.{field}.")))),
+        Some(mut file) => {
+            if file.kind == "manual" && file.prompt.is_none() {
+                file.prompt = Some(manual_prompt(field).to_string());
+            }
+            trigger::trigger(Some(file), bank)
+                .map(|t| Some(t.0).filter(|t| !matches!(t, Trigger::None)))
+                .map_err(|e| ProfileError(e.0.replace("trigger.", &format!("tatra.{field}."))))
+        }
     };
     let settings = TatraSettings {
         home_bank,
@@ -116,6 +121,18 @@ pub(super) fn tatra(
         consent: action(f.consent, "consent")?,
         refresh: action(f.refresh, "refresh")?,
     };
+    for (field, t) in [
+        ("consent", &settings.consent),
+        ("refresh", &settings.refresh),
+    ] {
+        if matches!(t, Some(Trigger::Manual { .. })) {
+            return err(
+                &format!("tatra.{field}.kind"),
+                "cannot be manual: the harness must read the answer (use http, or a command \
+                 printing it as JSON)",
+            );
+        }
+    }
     if settings.activate.is_some() && settings.settings.is_none() {
         return err(
             "tatra.activate",
@@ -123,4 +140,87 @@ pub(super) fn tatra(
         );
     }
     Ok(Some(settings))
+}
+
+/// What a person is asked to do for a manual action without its own prompt.
+fn manual_prompt(field: &str) -> &'static str {
+    match field {
+        "settings" => {
+            "Set the webhook settings of application {client_id}: Webhook Enabled = {enabled}, \
+             Webhook Endpoint (URL) = {webhook_url}, Webhook Security Header = \
+             \"{security_header}\"; then press Enter"
+        }
+        _ => {
+            "Make enabled webhook settings of application {client_id} active now, then press Enter"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::profile::{Profile, ProfileFile};
+
+    fn load(extra: &str) -> Result<Profile, ProfileError> {
+        let text = format!(
+            "dialect = \"tatra\"\n[target]\nbase_url = \"http://127.0.0.1:1\"\n\
+             [registration]\nendpoint = \"/register\"\n{extra}"
+        );
+        let file: ProfileFile = toml::from_str(&text).map_err(|e| ProfileError(e.to_string()))?;
+        Profile::from_file(file, std::path::Path::new("."), None)
+    }
+
+    #[test]
+    fn defaults_follow_the_seed_and_the_sandbox() {
+        let p = load("").unwrap();
+        let t = p.tatra.unwrap();
+        assert_eq!(t.activation, Activation::NextHour);
+        assert_eq!(t.home_bank, "TATR");
+        assert_eq!(t.consent_id_pointer, "/consentId");
+        assert!(!t.can_activate() && !t.settings_api());
+    }
+
+    #[test]
+    fn bad_sections_name_their_field() {
+        let e = load("[tatra]\nactivation = \"soon\"").unwrap_err().0;
+        assert!(e.contains("tatra.activation"), "{e}");
+        let e = load("[tatra.consent]\nkind = \"manual\"").unwrap_err().0;
+        assert!(e.contains("tatra.consent.kind"), "{e}");
+        let e = load("[tatra]\ntask_id_pointer = \"taskId\"").unwrap_err().0;
+        assert!(e.contains("tatra.task_id_pointer"), "{e}");
+        let e = load("[tatra.activate]\nkind = \"http\"\nurl = \"/a\"")
+            .unwrap_err()
+            .0;
+        assert!(e.contains("tatra.activate"), "{e}");
+    }
+
+    #[test]
+    fn activation_needs_settings_and_a_way_to_hurry() {
+        let settings = "[tatra.settings]\nkind = \"http\"\nurl = \"/s\"\n";
+        let t = load(settings).unwrap().tatra.unwrap();
+        assert!(t.settings_api() && !t.can_activate());
+        let t = load(&format!(
+            "{settings}[tatra.activate]\nkind = \"http\"\nurl = \"/a\"\n"
+        ))
+        .unwrap()
+        .tatra
+        .unwrap();
+        assert!(t.can_activate());
+        let t = load(&format!("[tatra]\nactivation = \"immediate\"\n{settings}"))
+            .unwrap()
+            .tatra
+            .unwrap();
+        assert!(t.can_activate());
+    }
+
+    #[test]
+    fn the_section_belongs_to_the_dialect() {
+        let text = "[target]\nbase_url = \"http://127.0.0.1:1\"\ntoken_endpoint = \"/t\"\n\
+                    [registration]\nendpoint = \"/r\"\n[tatra]\n";
+        let file: ProfileFile = toml::from_str(text).unwrap();
+        let e = Profile::from_file(file, std::path::Path::new("."), None)
+            .unwrap_err()
+            .0;
+        assert!(e.contains("field tatra"), "{e}");
+    }
 }

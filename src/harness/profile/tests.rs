@@ -58,6 +58,40 @@ fn example_profiles_match_the_builtin_ones() {
     }
 }
 
+/// `fixtures/profiles/{yapily,tatra}-webhooks.toml` are exactly the built-in dialect profiles
+/// for a sandbox started with `fixtures/profiles/sandbox.toml` on 127.0.0.1:8080.
+/// `OBEVENTS_BLESS=1` rewrites them.
+#[test]
+fn example_dialect_profiles_match_the_builtin_ones() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/profiles");
+    let cfg = SandboxConfig::load(Some(&dir.join("sandbox.toml")), None, &[]).unwrap();
+    let push = cfg.push.declaration();
+    let url = "http://127.0.0.1:8080";
+    for (bank, body) in [
+        ("yapily", super::sandbox::yapily_profile_toml(url, &push)),
+        ("tatra", super::sandbox::tatra_profile_toml(url, &push)),
+    ] {
+        let text = format!(
+            "# Example {bank}-dialect profile for the obevents sandbox with the {bank} personality,\n\
+             # started as\n\
+             #   obevents sandbox --bank {bank} --db :memory: --config fixtures/profiles/sandbox.toml\n\
+             # Run: obevents test --profile fixtures/profiles/{bank}-webhooks.toml\n\
+             # (Generated from the harness's built-in profile; a unit test keeps the two equal.)\n\n{body}"
+        );
+        let path = dir.join(format!("{bank}-webhooks.toml"));
+        if std::env::var_os("OBEVENTS_BLESS").is_some() {
+            std::fs::write(&path, &text).unwrap();
+        }
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap_or_default(),
+            text,
+            "{} is stale: run with OBEVENTS_BLESS=1",
+            path.display()
+        );
+        Profile::load(&path, None).unwrap();
+    }
+}
+
 /// The real-bank template uses only known fields (its key files do not exist, so it is
 /// parsed, not validated).
 #[test]
