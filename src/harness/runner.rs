@@ -352,6 +352,10 @@ pub async fn run(
             ));
         }
         (_, Some(n)) => n,
+        // A Tatra-style application has one set of webhook settings, and a misdirected
+        // webhook lands wherever another application's settings point: one scenario at a time,
+        // so it lands in the scenario that watches for it (TB-10).
+        (_, None) if ctx.profile.dialect == super::profile::Dialect::Tatra => 1,
         (Clients::Register(_), None) => 16,
         (Clients::Fixed(_), None) => 1,
     };

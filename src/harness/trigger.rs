@@ -102,7 +102,7 @@ impl RunContext {
     }
 
     /// Does the trigger's template mention `placeholder` (e.g. `{resource_id}`)?
-    fn trigger_mentions(&self, placeholder: &str) -> bool {
+    pub fn trigger_mentions(&self, placeholder: &str) -> bool {
         match &self.profile.trigger {
             Trigger::Http {
                 url, body, headers, ..

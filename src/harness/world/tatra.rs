@@ -31,6 +31,8 @@ pub struct TatraState {
     pub headers: HashMap<String, String>,
     /// taskIds the scenario's refreshes answered, by consent id.
     pub tasks: Vec<(String, String)>,
+    /// The accounts each transaction was raised on, when the trigger names them.
+    pub transactions: Vec<Vec<String>>,
     /// The answer of the last settings, refresh or trigger call.
     pub last: Option<Exchange>,
     /// When each TPP's settings were last enabled from disabled (activation counts from then).
@@ -249,8 +251,16 @@ impl HarnessWorld {
                 serde_json::to_string(&own).unwrap_or_else(|_| "[]".into()),
             ),
         ];
-        let trigger = self.ctx()?.profile.trigger.clone();
-        self.tatra_action(tpp, &trigger, extra, true).await?;
+        let ctx = self.ctx()?;
+        if ctx.trigger_mentions("{account_ids}") {
+            self.tatra.transactions.push(own);
+        } else if ctx.trigger_mentions("{account_id}") {
+            self.tatra
+                .transactions
+                .push(own.into_iter().take(1).collect());
+        }
+        self.tatra_action(tpp, &ctx.profile.trigger, extra, true)
+            .await?;
         Ok(())
     }
 
@@ -353,6 +363,20 @@ impl HarnessWorld {
                 {
                     problems.push(format!(
                         "TB-06: the transactionEvent's eventType is {et:?}; NEW is the only value"
+                    ));
+                }
+                let mut named = e.account_ids();
+                named.sort();
+                let raised = self.tatra.transactions.iter().map(|a| {
+                    let mut a = a.clone();
+                    a.sort();
+                    a
+                });
+                if !self.tatra.transactions.is_empty() && !raised.clone().any(|a| a == named) {
+                    problems.push(format!(
+                        "TB-06: the transactionEvent names accounts {named:?}; the transaction \
+                         was raised on {:?} (one event per consent, aggregating its accounts)",
+                        raised.collect::<Vec<_>>()
                     ));
                 }
                 for a in e.account_ids() {
