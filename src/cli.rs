@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::sandbox::tatra::Activation;
 use crate::sandbox::tls::{ClientAuthMode, TlsFlags};
 use crate::sandbox::{Bank, Fault};
 
@@ -39,7 +40,8 @@ pub struct SandboxArgs {
     /// (`postgres://user:pass@host:5432/db`) that several sandbox replicas can share.
     #[arg(long, env = "OBEVENTS_DB", default_value = "obevents.db")]
     pub db: String,
-    /// Bank personality: obie (default), ob312, wso2, hsbc. Overrides the config file.
+    /// Bank personality: obie (default), ob312, wso2, hsbc, yapily, tatra. Overrides the
+    /// config file.
     #[arg(long)]
     pub bank: Option<Bank>,
     /// Switch on a deliberate defect (repeatable); see --list-faults.
@@ -64,6 +66,13 @@ pub struct SandboxArgs {
     /// Whether the TLS handshake asks for a client certificate.
     #[arg(long, value_enum)]
     pub client_auth: Option<ClientAuthMode>,
+    /// Tatra personality: when webhooks start after enabling (overrides `[tatra] activation`).
+    #[arg(long, value_enum)]
+    pub tatra_activation: Option<Activation>,
+    /// Tatra personality: how long each other bank of a refresh takes, in milliseconds
+    /// (overrides `[tatra] refresh_delay_ms`).
+    #[arg(long, value_name = "MS")]
+    pub tatra_refresh_delay_ms: Option<u64>,
 }
 
 impl SandboxArgs {

@@ -81,7 +81,10 @@ fn main() -> ExitCode {
                     args.bank,
                     &args.faults,
                     &args.tls_flags(),
-                ) {
+                )
+                .and_then(|cfg| {
+                    cfg.with_tatra_flags(args.tatra_activation, args.tatra_refresh_delay_ms)
+                }) {
                     Ok(c) => c,
                     Err(e) => {
                         eprintln!("error: {e}");

@@ -185,6 +185,17 @@ impl AppState {
                     tls_subject_dn: None,
                 })
                 .await?;
+            if let Some(hook) = &c.tatra_webhook {
+                self.seed_tatra_settings(&c.client_id, hook.clone())
+                    .await
+                    .map_err(|e| match e {
+                        crate::sandbox::tatra::TatraError::Store(e) => e,
+                        other => StoreError::Open(format!(
+                            "config field clients ({}) tatra_webhook: {other}",
+                            c.client_id
+                        )),
+                    })?;
+            }
         }
         let keep: Vec<String> = self
             .cfg

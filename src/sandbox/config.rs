@@ -10,6 +10,7 @@ use super::faults::{Fault, Faults};
 use super::personality::{Bank, Personality};
 use super::push::PushConfig;
 use super::server::ServerLimits;
+use super::tatra::{Activation, SettingsChange, TatraConfig};
 use super::tls::{TlsConfig, TlsFile, TlsFlags};
 
 /// The config file, field by field as documented in the README. Unknown keys are errors so a
@@ -39,6 +40,25 @@ pub struct ConfigFile {
     pub max_connections: Option<usize>,
     pub listen_backlog: Option<u32>,
     pub tls: Option<TlsFile>,
+    pub tatra: Option<TatraFile>,
+}
+
+/// `[tatra]`: the Tatra-style personality's activation rule and refresh timing.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TatraFile {
+    /// `next-hour` (default, the seed's rule) or `immediate`.
+    pub activation: Option<String>,
+    pub refresh_delay_ms: Option<u64>,
+}
+
+/// `tatra_webhook = { enabled, url, security_header }` of a `[[clients]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TatraWebhookFile {
+    pub enabled: bool,
+    pub url: Option<String>,
+    pub security_header: Option<String>,
 }
 
 /// `[push]`: the retry policy of real-time push (R-08) and where pushes may go.
@@ -74,6 +94,8 @@ pub struct ClientFile {
     pub jwks: Option<toml::Value>,
     /// … or from a file.
     pub jwks_file: Option<String>,
+    /// Tatra-style webhook settings, active from the start.
+    pub tatra_webhook: Option<TatraWebhookFile>,
 }
 
 /// A seeded client, validated.
@@ -84,6 +106,8 @@ pub struct SeedClient {
     pub client_name: String,
     pub scopes: Vec<String>,
     pub jwks: Option<String>,
+    /// Checked against the url rules when the sandbox starts (they depend on its address).
+    pub tatra_webhook: Option<SettingsChange>,
 }
 
 /// Scopes the sandbox authorisation server knows.
@@ -123,6 +147,7 @@ pub struct SandboxConfig {
     pub server: ServerLimits,
     /// HTTPS (and mutual TLS) when set; plain HTTP otherwise.
     pub tls: Option<TlsConfig>,
+    pub tatra: TatraConfig,
 }
 
 impl SandboxConfig {
@@ -146,7 +171,24 @@ impl SandboxConfig {
             push: PushConfig::default(),
             server: ServerLimits::default(),
             tls: None,
+            tatra: TatraConfig::default(),
         }
+    }
+
+    /// The `--tatra-*` flags over `[tatra]`.
+    pub fn with_tatra_flags(
+        mut self,
+        activation: Option<Activation>,
+        refresh_delay_ms: Option<u64>,
+    ) -> Result<SandboxConfig, String> {
+        if let Some(a) = activation {
+            self.tatra.activation = a;
+        }
+        if let Some(ms) = refresh_delay_ms {
+            self.tatra.refresh_delay =
+                tatra_refresh_delay(ms).map_err(|e| format!("--tatra-{}", e.replace('_', "-")))?;
+        }
+        Ok(self)
     }
 
     /// `https` when the sandbox serves TLS, else `http`.
@@ -268,6 +310,9 @@ impl SandboxConfig {
         if let Some(p) = file.push {
             cfg.push = push_config(p)?;
         }
+        if let Some(t) = file.tatra {
+            cfg.tatra = tatra_config(t)?;
+        }
         let ms = |field: &str, v: u64| {
             if v == 0 || v > 3_600_000 {
                 Err(format!(
@@ -339,6 +384,27 @@ fn push_config(p: PushFile) -> Result<PushConfig, String> {
         }
     }
     Ok(c)
+}
+
+fn tatra_config(t: TatraFile) -> Result<TatraConfig, String> {
+    let mut c = TatraConfig::default();
+    if let Some(a) = t.activation {
+        c.activation = Activation::parse(&a).ok_or_else(|| {
+            format!("config field tatra.activation: {a:?} is not next-hour or immediate")
+        })?;
+    }
+    if let Some(ms) = t.refresh_delay_ms {
+        c.refresh_delay = tatra_refresh_delay(ms).map_err(|e| format!("config field tatra.{e}"))?;
+    }
+    Ok(c)
+}
+
+/// The per-bank refresh delay, 1 ms to 10 minutes.
+pub fn tatra_refresh_delay(ms: u64) -> Result<Duration, String> {
+    if ms == 0 || ms > 600_000 {
+        return Err("refresh_delay_ms: must be between 1 and 600000".into());
+    }
+    Ok(Duration::from_millis(ms))
 }
 
 fn one_line(s: &str) -> String {
@@ -416,7 +482,13 @@ fn seed_client(i: usize, c: ClientFile, dir: Option<&Path>) -> Result<SeedClient
         crate::jose::parse_client_jwks(j.as_bytes())
             .map_err(|e| format!("{}: {e}", field("jwks")))?;
     }
+    let tatra_webhook = c.tatra_webhook.map(|t| SettingsChange {
+        enabled: t.enabled,
+        url: t.url,
+        security_header: t.security_header,
+    });
     Ok(SeedClient {
+        tatra_webhook,
         client_name: c.client_name.unwrap_or_else(|| c.client_id.clone()),
         client_id: c.client_id,
         client_secret: c.client_secret,
@@ -467,5 +539,38 @@ mod tests {
                 .contains("clients[0].scope")
         );
         assert!(parse("faults = [\"nope\"]").unwrap_err().contains("faults"));
+        assert!(
+            parse("[tatra]\nactivation = \"later\"")
+                .unwrap_err()
+                .contains("tatra.activation")
+        );
+        assert!(
+            parse("[tatra]\nrefresh_delay_ms = 0")
+                .unwrap_err()
+                .contains("tatra.refresh_delay_ms")
+        );
+    }
+
+    #[test]
+    fn tatra_section_and_client_webhook() {
+        let cfg = parse(
+            r#"
+            bank = "tatra"
+            [tatra]
+            activation = "immediate"
+            refresh_delay_ms = 50
+            [[clients]]
+            client_id = "tpp-a"
+            client_secret = "s"
+            tatra_webhook = { enabled = true, url = "https://tpp.example/hook", security_header = "Basic eA==" }
+            "#,
+        )
+        .unwrap();
+        assert_eq!(cfg.personality.bank, Bank::Tatra);
+        assert_eq!(cfg.tatra.activation, Activation::Immediate);
+        assert_eq!(cfg.tatra.refresh_delay, Duration::from_millis(50));
+        let hook = cfg.clients[0].tatra_webhook.as_ref().unwrap();
+        assert!(hook.enabled);
+        assert_eq!(hook.security_header.as_deref(), Some("Basic eA=="));
     }
 }

@@ -131,6 +131,37 @@ pub struct NewEvent {
     pub deliveries: Vec<NewDelivery>,
 }
 
+impl NewEvent {
+    /// An event of a JSON webhook dialect (Yapily, Tatra): `body` is the wire body, fixed now so
+    /// every attempt sends the same bytes; it never enters the polling queue (`poll: false`).
+    pub fn webhook(
+        id: String,
+        client_id: &str,
+        event_type: &str,
+        (resource_id, resource_type): (&str, &str),
+        body: String,
+        deliveries: Vec<NewDelivery>,
+    ) -> NewEvent {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        NewEvent {
+            event_id: id.clone(),
+            jti: id,
+            client_id: client_id.into(),
+            event_type: event_type.into(),
+            resource_id: resource_id.into(),
+            resource_type: resource_type.into(),
+            resource_links: Vec::new(),
+            txn: None,
+            toe: now,
+            details: EventDetails::default(),
+            token: Some(body),
+            poll: false,
+            created_at: now,
+            deliveries,
+        }
+    }
+}
+
 /// One `rlk` entry of an event's subject: the resource's URL in one API version.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ResourceLink {
@@ -154,6 +185,24 @@ pub struct NewDelivery {
     pub url: String,
     /// Unix milliseconds of the first attempt.
     pub next_attempt_at: i64,
+}
+
+impl NewDelivery {
+    /// One delivery in `format` to each of `urls`, first attempt due at `at` (unix ms).
+    pub fn to_each(
+        format: DeliveryFormat,
+        urls: impl IntoIterator<Item = String>,
+        at: i64,
+    ) -> Vec<NewDelivery> {
+        urls.into_iter()
+            .map(|url| NewDelivery {
+                id: uuid::Uuid::new_v4().to_string(),
+                format,
+                url,
+                next_attempt_at: at,
+            })
+            .collect()
+    }
 }
 
 /// The wire formats the one delivery worker speaks.
@@ -372,4 +421,62 @@ pub struct YapilySubscription {
     pub created_at: i64,
     /// Deleted, but kept by the `yapily-after-delete` fault.
     pub deleted: bool,
+}
+
+/// A Tatra-style application's webhook settings (TB-01..TB-04): one row per application.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TatraSettings {
+    pub client_id: String,
+    pub enabled: bool,
+    /// Kept when webhooks are disabled, so re-enabling without a url reuses it.
+    pub url: Option<String>,
+    /// Sent as `Authorization` exactly, when not empty.
+    pub security_header: String,
+    /// Unix milliseconds from which events are sent; `None` while disabled.
+    pub active_from: Option<i64>,
+}
+
+impl TatraSettings {
+    /// Webhooks enabled and active at `now_ms`.
+    pub fn active_at(&self, now_ms: i64) -> bool {
+        self.enabled && self.active_from.is_some_and(|from| now_ms >= from)
+    }
+}
+
+/// One account of a Tatra-style consent, at the home bank or another one.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TatraAccount {
+    pub account_id: String,
+    pub bank_code: String,
+    pub iban: String,
+}
+
+/// A Tatra-style Premium API consent, owned by one application.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TatraConsent {
+    pub id: String,
+    pub client_id: String,
+    pub accounts: Vec<TatraAccount>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// One bank of a refresh task and when it finishes (unix ms).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TatraTaskBank {
+    pub bank_code: String,
+    pub finish_at: i64,
+}
+
+/// A `PUT /refresh` task: its banks finish one after another.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TatraTask {
+    pub id: String,
+    pub client_id: String,
+    pub consent_id: String,
+    pub banks: Vec<TatraTaskBank>,
+    /// Unix milliseconds.
+    pub created_at: i64,
 }

@@ -18,6 +18,11 @@ use crate::model::bank::{AboveCap, Declaration};
 /// answer, short enough for a quick run.
 const LONG_POLL: Duration = Duration::from_millis(1000);
 
+/// Per-bank refresh delay of the embedded Tatra-style sandbox: long enough to tell the banks'
+/// events apart in time, short enough for a quick run. Activation stays the seed's next full
+/// hour; the harness activates through the sandbox helper.
+const TATRA_REFRESH_DELAY: Duration = Duration::from_millis(150);
+
 /// What a sandbox started with `cfg` documents about itself.
 pub fn declaration(cfg: &SandboxConfig) -> Declaration {
     let p = &cfg.personality;
@@ -71,6 +76,7 @@ fn config(bank: Option<Bank>, faults: &[Fault]) -> SandboxConfig {
     cfg.long_poll_timeout = LONG_POLL;
     cfg.require_request_signatures = true;
     cfg.push = super::push::PushConfig::quick();
+    cfg.tatra.refresh_delay = TATRA_REFRESH_DELAY;
     cfg
 }
 
@@ -85,7 +91,8 @@ async fn launch(cfg: SandboxConfig) -> anyhow::Result<Embedded> {
 
 /// Starts the sandbox of `obevents test` without a profile: personality `bank` (default
 /// `obie`) with `faults`, an in-memory database on a free 127.0.0.1 port, a 1 s long-poll hold,
-/// required request signatures and a quick push retry schedule.
+/// required request signatures, a quick push retry schedule and (Tatra) a 150 ms refresh
+/// delay per bank with activation at the next full hour.
 pub async fn start(bank: Option<Bank>, faults: &[Fault]) -> anyhow::Result<Embedded> {
     launch(config(bank, faults)).await
 }

@@ -17,6 +17,7 @@ pub enum Area {
     Isolation,
     Push,
     Yapily,
+    Tatra,
 }
 
 impl Area {
@@ -29,6 +30,7 @@ impl Area {
             Area::Isolation => "isolation",
             Area::Push => "real-time push",
             Area::Yapily => "Yapily-style notifications",
+            Area::Tatra => "Tatra-banka-style webhooks",
         }
     }
 }
@@ -172,6 +174,28 @@ faults! {
         "a second subscription of an application to one event type is accepted, not 409";
     YapilyWrongEventType = "yapily-wrong-event-type", Yapily, ["YA-08"],
         "the event object's eventType names another type than the subscribed one";
+    TatraUrlQueryAccepted = "tatra-url-query-accepted", Tatra, ["TB-01"],
+        "a webhook url with a query string is accepted";
+    TatraHeaderPatternAccepted = "tatra-header-pattern-accepted", Tatra, ["TB-02"],
+        "a security header outside [ a-zA-Z0-9=+/]* is accepted";
+    TatraNoAuthorization = "tatra-no-authorization", Tatra, ["TB-03"],
+        "no Authorization header although a security header is set";
+    TatraAuthorizationPrefixed = "tatra-authorization-prefixed", Tatra, ["TB-03"],
+        "Authorization is sent as Bearer <securityHeader>";
+    TatraSendsWhileDisabled = "tatra-sends-while-disabled", Tatra, ["TB-05"],
+        "events are sent while webhooks are disabled (to the stored url)";
+    TatraSendsBeforeActivation = "tatra-sends-before-activation", Tatra, ["TB-04"],
+        "events are sent before activeFrom";
+    TatraWrongTaskId = "tatra-wrong-task-id", Tatra, ["TB-08"],
+        "accountEvents carry a taskId other than the one the refresh answered";
+    TatraMergedAccountEvent = "tatra-merged-account-event", Tatra, ["TB-07"],
+        "one accountEvent merges all other banks instead of one per bank";
+    TatraWrongTransactionType = "tatra-wrong-transaction-type", Tatra, ["TB-06"],
+        "transactionEvents carry eventType UPDATED instead of NEW";
+    TatraNoRetry = "tatra-no-retry", Tatra, ["TB-11"],
+        "a webhook answered with a non-2xx status is never retried";
+    TatraToOtherTpp = "tatra-to-other-tpp", Tatra, ["TB-10"],
+        "each event is also sent to another application's enabled webhook url";
 }
 
 impl fmt::Display for Fault {

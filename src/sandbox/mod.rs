@@ -1,6 +1,7 @@
 //! The mock bank (ASPSP). Start at [`app::run`]; the HTTP surface is in [`http`], the domain
 //! services are `impl AppState` blocks in [`auth`], [`subscriptions`], [`callback_urls`],
-//! [`consents`], [`events`], [`polling`] and [`yapily`] (the Yapily-style notification dialect),
+//! [`consents`], [`events`], [`polling`], [`yapily`] (the Yapily-style notification dialect)
+//! and [`tatra`] (Tatra-banka-style webhooks),
 //! and all state is in [`store`]. Connections are served by [`server`], over HTTPS and mutual
 //! TLS when [`tls`] is configured; RFC 8705 client authentication and certificate-bound tokens
 //! are in [`mtls`]. The harness starts an in-process sandbox through [`embedded`] only.
@@ -26,6 +27,7 @@ pub mod push;
 pub mod server;
 pub mod store;
 pub mod subscriptions;
+pub mod tatra;
 pub mod tls;
 pub mod validate;
 pub mod yapily;

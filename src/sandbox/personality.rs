@@ -21,15 +21,18 @@ pub enum Bank {
     Hsbc,
     /// Yapily-style notification API and signed webhooks (issue 10).
     Yapily,
+    /// Tatra-banka-style webhook settings, consents, refresh and webhooks (issue 11).
+    Tatra,
 }
 
 impl Bank {
-    pub const ALL: [Bank; 5] = [
+    pub const ALL: [Bank; 6] = [
         Bank::Obie,
         Bank::Ob312,
         Bank::Wso2,
         Bank::Hsbc,
         Bank::Yapily,
+        Bank::Tatra,
     ];
 
     pub fn name(self) -> &'static str {
@@ -39,6 +42,7 @@ impl Bank {
             Bank::Wso2 => "wso2",
             Bank::Hsbc => "hsbc",
             Bank::Yapily => "yapily",
+            Bank::Tatra => "tatra",
         }
     }
 }
@@ -56,7 +60,9 @@ impl FromStr for Bank {
             .into_iter()
             .find(|b| b.name().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
-                format!("unknown bank {s:?} (expected one of obie, ob312, wso2, hsbc, yapily)")
+                format!(
+                    "unknown bank {s:?} (expected one of obie, ob312, wso2, hsbc, yapily, tatra)"
+                )
             })
     }
 }
@@ -82,6 +88,8 @@ pub struct Personality {
     pub event_creation_api: bool,
     /// Whether the Yapily-style notification API (`/notifications/…`) is mounted.
     pub yapily_api: bool,
+    /// Whether the Tatra-style API (`/premium/sandbox/v1/…`, `/sandbox/tatra/…`) is mounted.
+    pub tatra_api: bool,
     /// Event types a subscription may name (ES-07).
     pub event_types: &'static [EventType],
 }
@@ -107,6 +115,7 @@ impl Personality {
             errored_redelivered: true,
             event_creation_api: false,
             yapily_api: false,
+            tatra_api: false,
             event_types: ALL_TYPES,
         };
         match bank {
@@ -126,6 +135,10 @@ impl Personality {
             },
             Bank::Yapily => Personality {
                 yapily_api: true,
+                ..obie
+            },
+            Bank::Tatra => Personality {
+                tatra_api: true,
                 ..obie
             },
             Bank::Hsbc => Personality {
@@ -191,6 +204,11 @@ impl Personality {
         }
         if self.yapily_api {
             d.push("Yapily-style notification API and signed webhooks mounted".into());
+        }
+        if self.tatra_api {
+            d.push(
+                "Tatra-banka-style webhook settings, consents, refresh and webhooks mounted".into(),
+            );
         }
         d
     }

@@ -245,6 +245,7 @@ async fn g03_seeded_clients_from_config_get_tokens() {
         client_name: "CI".into(),
         scopes: vec!["accounts".into(), "eventpolling".into()],
         jwks: None,
+        tatra_webhook: None,
     });
     let bank = TestBank::start(cfg).await;
     let r = bank

@@ -14,6 +14,7 @@ pub mod openapi;
 mod resources;
 pub mod routes;
 mod sandbox_api;
+mod tatra;
 mod wso2;
 mod yapily;
 
@@ -37,13 +38,24 @@ fn in_yapily_api(state: &AppState, uri: &axum::http::Uri) -> bool {
     state.cfg.personality.yapily_api && uri.path().starts_with("/notifications/")
 }
 
+/// Whether `uri` is under the Tatra-style API of a sandbox that serves it.
+fn in_tatra_api(state: &AppState, uri: &axum::http::Uri) -> bool {
+    let path = uri.path();
+    state.cfg.personality.tatra_api
+        && (path.starts_with("/premium/") || path.starts_with("/sandbox/tatra/"))
+}
+
 async fn not_found(
     axum::extract::State(state): axum::extract::State<AppState>,
     iid: InteractionId,
     method: Method,
+    headers: axum::http::HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
     let message = format!("{method} {} is not a resource of this API", uri.path());
+    if in_tatra_api(&state, &uri) {
+        return tatra::refusal(&headers, axum::http::StatusCode::NOT_FOUND, message);
+    }
     if in_yapily_api(&state, &uri) {
         return yapily::refusal(&iid, axum::http::StatusCode::NOT_FOUND, message);
     }
@@ -54,8 +66,17 @@ async fn method_not_allowed(
     axum::extract::State(state): axum::extract::State<AppState>,
     iid: InteractionId,
     method: Method,
+    headers: axum::http::HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
+    if in_tatra_api(&state, &uri) {
+        let message = format!("{method} is not allowed on {}", uri.path());
+        return tatra::refusal(
+            &headers,
+            axum::http::StatusCode::METHOD_NOT_ALLOWED,
+            message,
+        );
+    }
     if in_yapily_api(&state, &uri) {
         let message = format!("{method} is not allowed on {}", uri.path());
         return yapily::refusal(&iid, axum::http::StatusCode::METHOD_NOT_ALLOWED, message);
@@ -82,6 +103,11 @@ fn table(state: &AppState) -> Routes {
         .include(wso2::routes())
         .include(if state.cfg.personality.yapily_api {
             yapily::routes()
+        } else {
+            Routes::new()
+        })
+        .include(if state.cfg.personality.tatra_api {
+            tatra::routes()
         } else {
             Routes::new()
         })

@@ -193,6 +193,23 @@ async fn register(
     }
 }
 
+/// The client named by HTTP Basic `client_id:client_secret`, when both are right: how the
+/// dialect APIs (Yapily, Tatra) authenticate an application. `None` for missing or wrong ones.
+pub(super) async fn basic_application(
+    s: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<String>, crate::sandbox::store::StoreError> {
+    let Some(Ok((id, secret))) = basic_credentials(headers) else {
+        return Ok(None);
+    };
+    let secret_hash = crate::sandbox::auth::hash_secret(&secret);
+    Ok(s.store
+        .client(&id)
+        .await?
+        .filter(|c| c.secret_hash == secret_hash)
+        .map(|c| c.client_id))
+}
+
 /// RFC 6749 §2.3.1: id and secret in Basic are form-urlencoded before base64.
 pub(super) fn basic_credentials(
     headers: &HeaderMap,

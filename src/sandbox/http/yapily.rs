@@ -22,7 +22,6 @@ use super::error::json_response;
 use super::extract::{Caller, InteractionId, ObJson};
 use crate::jose;
 use crate::sandbox::app::AppState;
-use crate::sandbox::auth::hash_secret;
 use crate::sandbox::domain::YapilySubscription;
 use crate::sandbox::error::{ApiError, ApiResult};
 use crate::sandbox::yapily::{YapilyError, YapilyEventSpec, YapilyEventType};
@@ -129,12 +128,9 @@ async fn application(s: &AppState, headers: &HeaderMap) -> Result<String, Refusa
             "send the application key and secret as HTTP Basic credentials",
         )
     };
-    let Some(Ok((id, secret))) = super::oauth::basic_credentials(headers) else {
-        return Err(unauthorized());
-    };
-    match s.store.client(&id).await {
-        Ok(Some(c)) if c.secret_hash == hash_secret(&secret) => Ok(c.client_id),
-        Ok(_) => Err(unauthorized()),
+    match super::oauth::basic_application(s, headers).await {
+        Ok(Some(app)) => Ok(app),
+        Ok(None) => Err(unauthorized()),
         Err(e) => Err(YapilyError::Store(e).into()),
     }
 }

@@ -109,9 +109,9 @@ impl PushConfig {
     }
 
     /// [`verdict`](Self::verdict) for a delivery of `format`, as a bank with the retry faults
-    /// switched on reaches it: each fault bends exactly one part of the policy. A Yapily webhook
-    /// is retried on any non-2xx answer (YA-09), where OBIE retries only 5xx, 408 and 429; it
-    /// goes through the same switch as `push-retry-4xx`.
+    /// switched on reaches it: each fault bends exactly one part of the policy. A Yapily or
+    /// Tatra webhook is retried on any non-2xx answer (YA-09, TB-11), where OBIE retries only
+    /// 5xx, 408 and 429; it goes through the same switch as `push-retry-4xx`.
     pub fn faulty_verdict(
         &self,
         faults: &Faults,
@@ -128,27 +128,34 @@ impl PushConfig {
             Outcome::Status(s) => Some(*s),
             _ => None,
         };
-        let yapily = format == DeliveryFormat::Yapily;
         let ok = |s: u16| (200..300).contains(&s);
-        let give_up = if yapily {
-            faults.has(Fault::YapilyNoRetry) && status.is_some_and(|s| !ok(s))
-        } else {
-            faults.has(Fault::PushNoRetry5xx) && status.is_some_and(|s| s >= 500)
+        // The JSON webhook dialects retry any non-2xx answer; each has its own no-retry fault.
+        let webhook = format != DeliveryFormat::Obie;
+        let no_retry = match format {
+            DeliveryFormat::Obie => {
+                faults.has(Fault::PushNoRetry5xx) && status.is_some_and(|s| s >= 500)
+            }
+            DeliveryFormat::Yapily => {
+                faults.has(Fault::YapilyNoRetry) && status.is_some_and(|s| !ok(s))
+            }
+            DeliveryFormat::Tatra => {
+                faults.has(Fault::TatraNoRetry) && status.is_some_and(|s| !ok(s))
+            }
         };
-        if give_up {
+        if no_retry {
             return AttemptVerdict::Failed;
         }
-        let repeat = if yapily {
-            faults.has(Fault::YapilyRepeatAfter2xx)
-        } else {
-            faults.has(Fault::PushRepeatAfter202)
+        let repeat = match format {
+            DeliveryFormat::Obie => faults.has(Fault::PushRepeatAfter202),
+            DeliveryFormat::Yapily => faults.has(Fault::YapilyRepeatAfter2xx),
+            DeliveryFormat::Tatra => false,
         };
         if repeat && attempt == 1 && status.is_some_and(ok) {
             let first = delay_ms(self.retry_schedule.first());
             return AttemptVerdict::RetryAt(now_ms.saturating_add(first));
         }
         let judged = match status {
-            Some(s) if yapily && !ok(s) => Outcome::Status(503),
+            Some(s) if webhook && !ok(s) => Outcome::Status(503),
             Some(s) if faults.has(Fault::PushRetry4xx) && (400..500).contains(&s) => {
                 Outcome::Status(503)
             }
@@ -312,6 +319,22 @@ mod tests {
         );
         assert_eq!(
             y(Fault::YapilyRepeatAfter2xx, Outcome::Status(200), 1),
+            AttemptVerdict::RetryAt(100)
+        );
+        let t = |f: Fault, o: Outcome, attempt: i64| {
+            c.faulty_verdict(&with(f), DeliveryFormat::Tatra, &o, attempt, 0, 0)
+        };
+        // TB-11: a Tatra webhook is retried on any non-2xx, except with its no-retry fault.
+        assert_eq!(
+            t(Fault::PushUnsigned, Outcome::Status(404), 1),
+            AttemptVerdict::RetryAt(100)
+        );
+        assert_eq!(
+            t(Fault::TatraNoRetry, Outcome::Status(503), 1),
+            AttemptVerdict::Failed
+        );
+        assert_eq!(
+            t(Fault::YapilyNoRetry, Outcome::Status(503), 1),
             AttemptVerdict::RetryAt(100)
         );
         assert_eq!(

@@ -1,5 +1,5 @@
 //! What goes on the wire for one delivery attempt: the URL, headers and body built from the
-//! stored delivery in the delivery's format. OBIE pushes are the stored SET as it is (R-03,
+//! stored delivery in the delivery's format (OBIE here; Yapily and Tatra in their modules). OBIE pushes are the stored SET as it is (R-03,
 //! R-04); the `push-*` faults that bend the request bend it here and nowhere else.
 
 use reqwest::header::{CONTENT_TYPE, HeaderName};
@@ -18,14 +18,16 @@ pub struct Wire {
 }
 
 /// Builds the request of one attempt, or says why nothing can be sent.
-pub fn render(state: &AppState, d: &DueDelivery, interaction_id: &str) -> Result<Wire, String> {
+pub async fn render(
+    state: &AppState,
+    d: &DueDelivery,
+    interaction_id: &str,
+) -> Result<Wire, String> {
     match d.format {
         DeliveryFormat::Obie => obie(state, d, interaction_id),
         DeliveryFormat::Yapily => crate::sandbox::yapily::wire::render(state, d),
-        DeliveryFormat::Tatra => Err(format!(
-            "the {:?} wire format is not served by this sandbox",
-            d.format
-        )),
+        // Async: the Authorization header is the settings' at the time of the attempt.
+        DeliveryFormat::Tatra => crate::sandbox::tatra::wire::render(state, d).await,
     }
 }
 

@@ -38,6 +38,11 @@ pub const SQLITE: &[Migration] = &[
         name: "yapily_subscriptions",
         sql: include_str!("migrations/sqlite/0004_yapily_subscriptions.sql"),
     },
+    Migration {
+        version: 5,
+        name: "tatra",
+        sql: include_str!("migrations/sqlite/0005_tatra.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first (the engine arrived at SQLite's version 2).
@@ -56,6 +61,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 3,
         name: "yapily_subscriptions",
         sql: include_str!("migrations/postgres/0003_yapily_subscriptions.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "tatra",
+        sql: include_str!("migrations/postgres/0004_tatra.sql"),
     },
 ];
 

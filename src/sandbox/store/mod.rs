@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::domain::{
     Attempt, AttemptVerdict, CallbackUrl, Client, Consent, ConsentStatus, ConsentStatusChange,
     DeliveryRecord, DueDelivery, EventRecord, NewEvent, PollBatch, PollOps, Subscription,
-    YapilySubscription,
+    TatraConsent, TatraSettings, TatraTask, YapilySubscription,
 };
 
 /// Store-layer errors; the HTTP layer maps them once (`sandbox::http::error`).
@@ -221,6 +221,54 @@ impl Store {
     /// The newest webhook URL of another application; only the `yapily-to-other-app` fault asks.
     pub async fn foreign_yapily_url(&self, client_id: &str) -> Result<Option<String>> {
         dispatch!(self.foreign_yapily_url(client_id))
+    }
+
+    // ---- Tatra-style webhooks ---------------------------------------------------------------
+
+    /// The application's webhook settings, if it ever stored any.
+    pub async fn tatra_settings(&self, client_id: &str) -> Result<Option<TatraSettings>> {
+        dispatch!(self.tatra_settings(client_id))
+    }
+
+    /// Inserts or replaces the application's one settings row (the primary key keeps it one).
+    pub async fn put_tatra_settings(&self, s: &TatraSettings) -> Result<()> {
+        dispatch!(self.put_tatra_settings(s, now_ms()))
+    }
+
+    /// The most recently set enabled webhook url of another application; only the
+    /// `tatra-to-other-tpp` fault asks.
+    pub async fn foreign_tatra_url(&self, client_id: &str) -> Result<Option<String>> {
+        dispatch!(self.foreign_tatra_url(client_id))
+    }
+
+    pub async fn insert_tatra_consent(&self, c: &TatraConsent) -> Result<()> {
+        dispatch!(self.insert_tatra_consent(c))
+    }
+
+    /// The consent if `client_id` owns it (another application's is `None`, as an unknown one).
+    pub async fn tatra_consent(&self, client_id: &str, id: &str) -> Result<Option<TatraConsent>> {
+        dispatch!(self.tatra_consent(client_id, id))
+    }
+
+    /// Removes the application's consent and cancels the pending Tatra deliveries of its
+    /// events, in one transaction; false when it owns no such consent.
+    pub async fn delete_tatra_consent(&self, client_id: &str, id: &str) -> Result<bool> {
+        dispatch!(self.delete_tatra_consent(client_id, id, now_ms()))
+    }
+
+    /// Records that the accounts were refreshed; per account, true when this is the first time
+    /// (`ADDED`), false when it was refreshed before (`UPDATED`).
+    pub async fn mark_tatra_refreshed(&self, account_ids: &[String]) -> Result<Vec<bool>> {
+        dispatch!(self.mark_tatra_refreshed(account_ids, now_ms()))
+    }
+
+    pub async fn insert_tatra_task(&self, t: &TatraTask) -> Result<()> {
+        dispatch!(self.insert_tatra_task(t))
+    }
+
+    /// The refresh task if `client_id` started it.
+    pub async fn tatra_task(&self, client_id: &str, id: &str) -> Result<Option<TatraTask>> {
+        dispatch!(self.tatra_task(client_id, id))
     }
 
     // ---- callback urls ----------------------------------------------------------------------

@@ -486,3 +486,5 @@ async fn postgres_refuses_a_newer_database() {
     let err = Store::open(&db.url).await.unwrap_err();
     assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
 }
+
+mod tatra;

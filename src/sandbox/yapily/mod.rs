@@ -123,7 +123,7 @@ pub struct YapilyRaised {
 impl AppState {
     /// Whether webhook URLs may be plain http to a loopback host: the push switch
     /// (`allow_private_networks`), by default on exactly when the sandbox is on loopback.
-    fn yapily_http_allowed(&self) -> bool {
+    pub(crate) fn webhook_http_allowed(&self) -> bool {
         self.cfg.push.allow_private_networks.unwrap_or_else(|| {
             url::Url::parse(&self.base_url)
                 .ok()
@@ -148,7 +148,7 @@ impl AppState {
         }
         match u.scheme() {
             "https" => None,
-            "http" if is_loopback_host(host) && self.yapily_http_allowed() => None,
+            "http" if is_loopback_host(host) && self.webhook_http_allowed() => None,
             _ => Some("notification.url must be an https URL".into()),
         }
     }
@@ -261,35 +261,21 @@ impl AppState {
         }
         .to_json()
         .map_err(|e| StoreError::Corrupt(format!("rendering an event: {e}")))?;
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let deliveries: Vec<NewDelivery> = std::iter::once(url)
-            .chain(misdirected)
-            .map(|url| NewDelivery {
-                id: uuid::Uuid::new_v4().to_string(),
-                format: DeliveryFormat::Yapily,
-                url,
-                next_attempt_at: now_ms(),
-            })
-            .collect();
+        let deliveries = NewDelivery::to_each(
+            DeliveryFormat::Yapily,
+            std::iter::once(url).chain(misdirected),
+            now_ms(),
+        );
         raised.deliveries = deliveries.iter().map(|d| d.id.clone()).collect();
-        let event = NewEvent {
-            event_id: event_id.clone(),
-            jti: event_id,
-            client_id: spec.client_id.clone(),
-            event_type: spec.event_type.id().into(),
-            resource_id: object_id,
-            resource_type: "yapily-object".into(),
-            resource_links: Vec::new(),
-            txn: None,
-            toe: now,
-            details: Default::default(),
-            // The event object's bytes, fixed now so every attempt sends them unchanged (YA-09);
-            // never polled (`poll: false`).
-            token: Some(body),
-            poll: false,
-            created_at: now,
+        // The event object's bytes are fixed now, so every attempt sends them unchanged (YA-09).
+        let event = NewEvent::webhook(
+            event_id,
+            &spec.client_id,
+            spec.event_type.id(),
+            (&object_id, "yapily-object"),
+            body,
             deliveries,
-        };
+        );
         self.store.commit_trigger(None, &[event]).await?;
         self.push_wake.notify_one();
         Ok(raised)
@@ -321,7 +307,7 @@ fn not_subscribed(t: YapilyEventType) -> YapilyError {
     YapilyError::NotFound(format!("the application has no subscription to {}", t.id()))
 }
 
-fn is_loopback_host(host: &str) -> bool {
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
         || bare

@@ -41,8 +41,10 @@ pub fn schemas(version: SpecVersion) -> Result<Map<String, Value>, String> {
         let schema: Value = serde_json::from_str(text).map_err(|e| format!("{dir}/{name}: {e}"))?;
         lift(name, schema, &mut out);
     }
-    if let Value::Object(own) = own_schemas() {
-        out.extend(own);
+    for own in [own_schemas(), super::tatra::schemas()] {
+        if let Value::Object(own) = own {
+            out.extend(own);
+        }
     }
     Ok(out)
 }
@@ -91,14 +93,18 @@ fn rewrite_refs(v: &mut Value, renames: &[(String, String)]) {
     }
 }
 
-fn string() -> Value {
+pub(super) fn string() -> Value {
     json!({ "type": "string" })
 }
 
 /// Shapes of the authorisation server, the sandbox helpers and the WSO2 API (open objects:
 /// they list what the sandbox sends or reads, and tolerate additions).
+/// An object schema with these properties, of which `required` are required.
+pub(super) fn obj(props: Value, required: &[&str]) -> Value {
+    json!({ "type": "object", "properties": props, "required": required })
+}
+
 fn own_schemas() -> Value {
-    let obj = |props: Value, required: &[&str]| json!({ "type": "object", "properties": props, "required": required });
     json!({
         "OAuthError": obj(json!({ "error": string(), "error_description": string() }), &["error"]),
         "OpenIdConfiguration": obj(json!({

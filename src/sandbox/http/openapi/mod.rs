@@ -11,6 +11,7 @@
 
 pub mod components;
 pub mod ops;
+pub mod tatra;
 pub mod yapily;
 
 use std::sync::{Arc, OnceLock};
@@ -35,6 +36,7 @@ fn offered(doc: &OpDoc, state: &AppState) -> bool {
         Offered::Always => true,
         Offered::EventCreationApi => state.cfg.personality.event_creation_api,
         Offered::YapilyApi => state.cfg.personality.yapily_api,
+        Offered::TatraApi => state.cfg.personality.tatra_api,
     }
 }
 

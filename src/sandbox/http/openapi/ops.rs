@@ -37,11 +37,12 @@ pub enum Tag {
     Helpers,
     Wso2,
     Yapily,
+    Tatra,
     Operations,
 }
 
 impl Tag {
-    pub const ALL: [Tag; 9] = [
+    pub const ALL: [Tag; 10] = [
         Tag::Subscriptions,
         Tag::CallbackUrls,
         Tag::Polling,
@@ -50,6 +51,7 @@ impl Tag {
         Tag::Helpers,
         Tag::Wso2,
         Tag::Yapily,
+        Tag::Tatra,
         Tag::Operations,
     ];
 
@@ -63,6 +65,7 @@ impl Tag {
             Tag::Helpers => "Sandbox helpers",
             Tag::Wso2 => "WSO2 Event Creation API",
             Tag::Yapily => "Yapily-style notifications",
+            Tag::Tatra => "Tatra-banka-style webhooks",
             Tag::Operations => "Operations",
         }
     }
@@ -82,6 +85,9 @@ impl Tag {
             Tag::Wso2 => "WSO2 accelerator style event creation (personality wso2)",
             Tag::Yapily => {
                 "Event-type subscriptions and signed JSON webhooks (personality yapily); HTTP Basic with the application's client id and secret"
+            }
+            Tag::Tatra => {
+                "Webhook settings, Premium API consents and refresh, JSON webhooks with the application's security header (personality tatra); HTTP Basic with the application's client id and secret"
             }
             Tag::Operations => "Probes and this description",
         }
@@ -116,6 +122,8 @@ pub enum Offered {
     EventCreationApi,
     /// Only with the Yapily-style API (`yapily`).
     YapilyApi,
+    /// Only with the Tatra-style API (`tatra`).
+    TatraApi,
 }
 
 /// A query or header parameter (path parameters come from the path template).

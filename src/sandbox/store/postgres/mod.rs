@@ -10,6 +10,7 @@
 //! dedicated connection and wakes its own long polls for that client.
 
 mod events;
+mod tatra;
 mod yapily;
 
 use std::time::Duration;

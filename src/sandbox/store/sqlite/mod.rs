@@ -11,6 +11,7 @@
 //! killed; only power loss can take the last transactions.
 
 mod events;
+mod tatra;
 mod yapily;
 
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -1,0 +1,195 @@
+//! Tatra-style webhooks on PostgreSQL: settings (one row per application, the primary key),
+//! consents and refresh tasks (their accounts and banks as JSON written once), and the accounts
+//! refreshed so far, whose primary key decides `ADDED` against `UPDATED` across replicas.
+
+use super::PgStore;
+use crate::sandbox::domain::{TatraConsent, TatraSettings, TatraTask};
+use crate::sandbox::store::{Result, StoreError, to_json};
+
+fn json_of<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl PgStore {
+    pub async fn tatra_settings(&self, client_id: &str) -> Result<Option<TatraSettings>> {
+        let row = self
+            .conn()
+            .await?
+            .query_opt(
+                "SELECT client_id, enabled, url, security_header, active_from
+                 FROM tatra_webhook_settings WHERE client_id = $1",
+                &[&client_id],
+            )
+            .await?;
+        row.map(|r| {
+            Ok(TatraSettings {
+                client_id: r.try_get(0)?,
+                enabled: r.try_get(1)?,
+                url: r.try_get(2)?,
+                security_header: r.try_get(3)?,
+                active_from: r.try_get(4)?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn put_tatra_settings(&self, s: &TatraSettings, now_ms: i64) -> Result<()> {
+        self.conn()
+            .await?
+            .execute(
+                "INSERT INTO tatra_webhook_settings
+                   (client_id, enabled, url, security_header, active_from, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (client_id) DO UPDATE SET enabled = excluded.enabled,
+                   url = excluded.url, security_header = excluded.security_header,
+                   active_from = excluded.active_from, updated_at = excluded.updated_at",
+                &[
+                    &s.client_id,
+                    &s.enabled,
+                    &s.url,
+                    &s.security_header,
+                    &s.active_from,
+                    &now_ms,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn foreign_tatra_url(&self, client_id: &str) -> Result<Option<String>> {
+        let row = self
+            .conn()
+            .await?
+            .query_opt(
+                "SELECT url FROM tatra_webhook_settings
+                 WHERE client_id <> $1 AND enabled AND url IS NOT NULL
+                 ORDER BY updated_at DESC, client_id LIMIT 1",
+                &[&client_id],
+            )
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    pub async fn insert_tatra_consent(&self, c: &TatraConsent) -> Result<()> {
+        self.conn()
+            .await?
+            .execute(
+                "INSERT INTO tatra_consents (id, client_id, accounts, created_at)
+                 VALUES ($1, $2, $3, $4)",
+                &[&c.id, &c.client_id, &to_json(&c.accounts), &c.created_at],
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn tatra_consent(&self, client_id: &str, id: &str) -> Result<Option<TatraConsent>> {
+        let row = self
+            .conn()
+            .await?
+            .query_opt(
+                "SELECT accounts, created_at FROM tatra_consents WHERE id = $1 AND client_id = $2",
+                &[&id, &client_id],
+            )
+            .await?;
+        row.map(|r| {
+            let accounts: String = r.try_get(0)?;
+            Ok(TatraConsent {
+                id: id.into(),
+                client_id: client_id.into(),
+                accounts: json_of(&accounts)?,
+                created_at: r.try_get(1)?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn delete_tatra_consent(
+        &self,
+        client_id: &str,
+        id: &str,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        let n = tx
+            .execute(
+                "DELETE FROM tatra_consents WHERE id = $1 AND client_id = $2",
+                &[&id, &client_id],
+            )
+            .await?;
+        if n > 0 {
+            tx.execute(
+                "UPDATE deliveries SET state = 3, next_attempt_at = NULL, updated_at = $3
+                 WHERE state = 0 AND format = 'tatra' AND event_seq IN
+                   (SELECT seq FROM events WHERE client_id = $1 AND resource_id = $2)",
+                &[&client_id, &id, &now_ms],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    pub async fn mark_tatra_refreshed(
+        &self,
+        account_ids: &[String],
+        now_ms: i64,
+    ) -> Result<Vec<bool>> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        let mut first = Vec::with_capacity(account_ids.len());
+        for a in account_ids {
+            let n = tx
+                .execute(
+                    "INSERT INTO tatra_refreshed_accounts (account_id, first_at) VALUES ($1, $2)
+                     ON CONFLICT (account_id) DO NOTHING",
+                    &[a, &now_ms],
+                )
+                .await?;
+            first.push(n > 0);
+        }
+        tx.commit().await?;
+        Ok(first)
+    }
+
+    pub async fn insert_tatra_task(&self, t: &TatraTask) -> Result<()> {
+        self.conn()
+            .await?
+            .execute(
+                "INSERT INTO tatra_refresh_tasks (id, client_id, consent_id, banks, created_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &t.id,
+                    &t.client_id,
+                    &t.consent_id,
+                    &to_json(&t.banks),
+                    &t.created_at,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn tatra_task(&self, client_id: &str, id: &str) -> Result<Option<TatraTask>> {
+        let row = self
+            .conn()
+            .await?
+            .query_opt(
+                "SELECT consent_id, banks, created_at FROM tatra_refresh_tasks
+                 WHERE id = $1 AND client_id = $2",
+                &[&id, &client_id],
+            )
+            .await?;
+        row.map(|r| {
+            let banks: String = r.try_get(1)?;
+            Ok(TatraTask {
+                id: id.into(),
+                client_id: client_id.into(),
+                consent_id: r.try_get(0)?,
+                banks: json_of(&banks)?,
+                created_at: r.try_get(2)?,
+            })
+        })
+        .transpose()
+    }
+}

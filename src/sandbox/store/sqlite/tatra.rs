@@ -1,0 +1,170 @@
+//! Tatra-style webhooks on SQLite: settings (one row per application, the primary key), consents
+//! and refresh tasks (their accounts and banks as JSON written once), and the accounts refreshed
+//! so far, whose primary key decides `ADDED` against `UPDATED`.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::SqliteStore;
+use crate::sandbox::domain::{TatraConsent, TatraSettings, TatraTask};
+use crate::sandbox::store::{Result, StoreError, to_json};
+
+fn settings_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TatraSettings> {
+    Ok(TatraSettings {
+        client_id: r.get(0)?,
+        enabled: r.get(1)?,
+        url: r.get(2)?,
+        security_header: r.get(3)?,
+        active_from: r.get(4)?,
+    })
+}
+
+fn json_of<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl SqliteStore {
+    pub fn tatra_settings(&self, client_id: &str) -> Result<Option<TatraSettings>> {
+        Ok(self
+            .lock()
+            .prepare_cached(
+                "SELECT client_id, enabled, url, security_header, active_from
+                 FROM tatra_webhook_settings WHERE client_id = ?1",
+            )?
+            .query_row([client_id], settings_from_row)
+            .optional()?)
+    }
+
+    pub fn put_tatra_settings(&self, s: &TatraSettings, now_ms: i64) -> Result<()> {
+        self.lock().execute(
+            "INSERT INTO tatra_webhook_settings
+               (client_id, enabled, url, security_header, active_from, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (client_id) DO UPDATE SET enabled = excluded.enabled,
+               url = excluded.url, security_header = excluded.security_header,
+               active_from = excluded.active_from, updated_at = excluded.updated_at",
+            params![
+                s.client_id,
+                s.enabled,
+                s.url,
+                s.security_header,
+                s.active_from,
+                now_ms
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn foreign_tatra_url(&self, client_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .lock()
+            .prepare_cached(
+                "SELECT url FROM tatra_webhook_settings
+                 WHERE client_id <> ?1 AND enabled AND url IS NOT NULL
+                 ORDER BY updated_at DESC, client_id LIMIT 1",
+            )?
+            .query_row([client_id], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn insert_tatra_consent(&self, c: &TatraConsent) -> Result<()> {
+        self.lock().execute(
+            "INSERT INTO tatra_consents (id, client_id, accounts, created_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![c.id, c.client_id, to_json(&c.accounts), c.created_at],
+        )?;
+        Ok(())
+    }
+
+    pub fn tatra_consent(&self, client_id: &str, id: &str) -> Result<Option<TatraConsent>> {
+        let row: Option<(String, i64)> = self
+            .lock()
+            .prepare_cached(
+                "SELECT accounts, created_at FROM tatra_consents WHERE id = ?1 AND client_id = ?2",
+            )?
+            .query_row(params![id, client_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        row.map(|(accounts, created_at)| {
+            Ok(TatraConsent {
+                id: id.into(),
+                client_id: client_id.into(),
+                accounts: json_of(&accounts)?,
+                created_at,
+            })
+        })
+        .transpose()
+    }
+
+    pub fn delete_tatra_consent(&self, client_id: &str, id: &str, now_ms: i64) -> Result<bool> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let n = tx.execute(
+            "DELETE FROM tatra_consents WHERE id = ?1 AND client_id = ?2",
+            params![id, client_id],
+        )?;
+        if n > 0 {
+            tx.execute(
+                "UPDATE deliveries SET state = 3, next_attempt_at = NULL, updated_at = ?3
+                 WHERE state = 0 AND format = 'tatra' AND event_seq IN
+                   (SELECT seq FROM events WHERE client_id = ?1 AND resource_id = ?2)",
+                params![client_id, id, now_ms],
+            )?;
+        }
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    pub fn mark_tatra_refreshed(&self, account_ids: &[String], now_ms: i64) -> Result<Vec<bool>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let mut first = Vec::with_capacity(account_ids.len());
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO tatra_refreshed_accounts (account_id, first_at) VALUES (?1, ?2)
+                 ON CONFLICT (account_id) DO NOTHING",
+            )?;
+            for a in account_ids {
+                first.push(stmt.execute(params![a, now_ms])? > 0);
+            }
+        }
+        tx.commit()?;
+        Ok(first)
+    }
+
+    pub fn insert_tatra_task(&self, t: &TatraTask) -> Result<()> {
+        self.lock().execute(
+            "INSERT INTO tatra_refresh_tasks (id, client_id, consent_id, banks, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                t.id,
+                t.client_id,
+                t.consent_id,
+                to_json(&t.banks),
+                t.created_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn tatra_task(&self, client_id: &str, id: &str) -> Result<Option<TatraTask>> {
+        let row: Option<(String, String, i64)> = self
+            .lock()
+            .prepare_cached(
+                "SELECT consent_id, banks, created_at FROM tatra_refresh_tasks
+                 WHERE id = ?1 AND client_id = ?2",
+            )?
+            .query_row(params![id, client_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?;
+        row.map(|(consent_id, banks, created_at)| {
+            Ok(TatraTask {
+                id: id.into(),
+                client_id: client_id.into(),
+                consent_id,
+                banks: json_of(&banks)?,
+                created_at,
+            })
+        })
+        .transpose()
+    }
+}

@@ -1,0 +1,244 @@
+//! The application's webhook settings (TB-01..TB-05): validation of the url and security
+//! header, activation at the next full hour (or at once, by configuration or the activate
+//! helper), and what a settings change does to pending deliveries.
+
+use super::{Activation, TatraError};
+use crate::sandbox::app::AppState;
+use crate::sandbox::domain::TatraSettings;
+use crate::sandbox::faults::Fault;
+use crate::sandbox::store::now_ms;
+
+/// Longest webhook url accepted.
+pub const MAX_URL: usize = 2048;
+/// Longest security header accepted.
+pub const MAX_HEADER: usize = 1024;
+const HOUR_MS: i64 = 3_600_000;
+
+/// A settings change as the API (or a `[[clients]]` entry) asks for it.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsChange {
+    pub enabled: bool,
+    pub url: Option<String>,
+    /// `None` means empty: the header is optional and defaults to none.
+    pub security_header: Option<String>,
+}
+
+/// TB-04: the next full hour strictly after `now_ms` (11:31:10 → 12:00; 12:00:00.000 → 13:00).
+pub fn next_full_hour(now_ms: i64) -> i64 {
+    (now_ms.div_euclid(HOUR_MS) + 1) * HOUR_MS
+}
+
+/// The settings of an application that never stored any: disabled, no url, no header.
+pub fn unset(client_id: &str) -> TatraSettings {
+    TatraSettings {
+        client_id: client_id.into(),
+        enabled: false,
+        url: None,
+        security_header: String::new(),
+        active_from: None,
+    }
+}
+
+/// TB-02: empty or a full match of `[ a-zA-Z0-9=+/]*`, bounded in length.
+fn header_problem(h: &str, pattern_checked: bool) -> Option<String> {
+    if h.len() > MAX_HEADER {
+        return Some(format!(
+            "securityHeader is longer than {MAX_HEADER} characters"
+        ));
+    }
+    let allowed =
+        |c: char| c == ' ' || c == '=' || c == '+' || c == '/' || c.is_ascii_alphanumeric();
+    if pattern_checked && !h.chars().all(allowed) {
+        return Some("securityHeader must match [ a-zA-Z0-9=+/]*".into());
+    }
+    None
+}
+
+impl AppState {
+    /// TB-01: an absolute http(s) url with a host and no query (not even an empty `?`), no
+    /// fragment, no credentials; plain http only to loopback when private networks are allowed.
+    pub fn tatra_url_problem(&self, url: &str) -> Option<String> {
+        if url.len() > MAX_URL {
+            return Some(format!("webhook url is longer than {MAX_URL} characters"));
+        }
+        let Ok(u) = url::Url::parse(url) else {
+            return Some("webhook url must be an absolute URL".into());
+        };
+        let Some(host) = u.host_str() else {
+            return Some("webhook url has no host".into());
+        };
+        // `Url::query` is `Some("")` for a bare `?`, so that is refused too.
+        if u.query().is_some() && !self.has_fault(Fault::TatraUrlQueryAccepted) {
+            return Some("webhook url must not contain parameters".into());
+        }
+        if u.fragment().is_some() {
+            return Some("webhook url must not contain a fragment".into());
+        }
+        if !u.username().is_empty() || u.password().is_some() {
+            return Some("webhook url must not carry credentials".into());
+        }
+        match u.scheme() {
+            "https" => None,
+            "http"
+                if crate::sandbox::yapily::is_loopback_host(host)
+                    && self.webhook_http_allowed() =>
+            {
+                None
+            }
+            _ => Some("webhook url must be an https URL".into()),
+        }
+    }
+
+    /// The application's settings, or the unset ones.
+    pub async fn tatra_settings_of(&self, client_id: &str) -> Result<TatraSettings, TatraError> {
+        Ok(self
+            .store
+            .tatra_settings(client_id)
+            .await?
+            .unwrap_or_else(|| unset(client_id)))
+    }
+
+    /// Validates and stores a change (`PUT /webhook-settings`). Enabling from disabled starts
+    /// the activation clock; staying enabled keeps `activeFrom`; disabling clears it and
+    /// cancels pending deliveries; a new url moves them.
+    pub async fn put_tatra_settings(
+        &self,
+        client_id: &str,
+        change: SettingsChange,
+    ) -> Result<TatraSettings, TatraError> {
+        let old = self.tatra_settings_of(client_id).await?;
+        let next = self.next_settings(&old, change, now_ms())?;
+        self.store.put_tatra_settings(&next).await?;
+        self.settle_pending(&old, &next).await?;
+        tracing::debug!(
+            client = client_id,
+            enabled = next.enabled,
+            "tatra webhook settings"
+        );
+        Ok(next)
+    }
+
+    /// Stores the settings of a `[[clients]]` entry, active at once.
+    pub async fn seed_tatra_settings(
+        &self,
+        client_id: &str,
+        change: SettingsChange,
+    ) -> Result<(), TatraError> {
+        let mut next = self.next_settings(&unset(client_id), change, now_ms())?;
+        if next.enabled {
+            next.active_from = Some(now_ms());
+        }
+        self.store.put_tatra_settings(&next).await?;
+        Ok(())
+    }
+
+    /// The sandbox helper: active from now. Refused while disabled.
+    pub async fn activate_tatra(&self, client_id: &str) -> Result<TatraSettings, TatraError> {
+        let mut s = self.tatra_settings_of(client_id).await?;
+        if !s.enabled {
+            return Err(TatraError::WebhookNotEnabled);
+        }
+        s.active_from = Some(now_ms());
+        self.store.put_tatra_settings(&s).await?;
+        Ok(s)
+    }
+
+    fn next_settings(
+        &self,
+        old: &TatraSettings,
+        change: SettingsChange,
+        now: i64,
+    ) -> Result<TatraSettings, TatraError> {
+        if let Some(p) = change
+            .url
+            .as_deref()
+            .and_then(|u| self.tatra_url_problem(u))
+        {
+            return Err(TatraError::InvalidWebhookUrl(p));
+        }
+        let header = change.security_header.unwrap_or_default();
+        let checked = !self.has_fault(Fault::TatraHeaderPatternAccepted);
+        if let Some(p) = header_problem(&header, checked) {
+            return Err(TatraError::InvalidSecurityHeader(p));
+        }
+        let url = change.url.or_else(|| old.url.clone());
+        if change.enabled && url.is_none() {
+            return Err(TatraError::InvalidRequest(
+                "url is required when enabled is true".into(),
+            ));
+        }
+        let active_from = match (change.enabled, old.enabled) {
+            (false, _) => None,
+            (true, true) => old.active_from,
+            (true, false) => Some(match self.cfg.tatra.activation {
+                Activation::NextHour => next_full_hour(now),
+                Activation::Immediate => now,
+            }),
+        };
+        Ok(TatraSettings {
+            client_id: old.client_id.clone(),
+            enabled: change.enabled,
+            url,
+            security_header: header,
+            active_from,
+        })
+    }
+
+    /// TB-05: disabling stops what is pending; otherwise a new url takes it along.
+    async fn settle_pending(
+        &self,
+        old: &TatraSettings,
+        next: &TatraSettings,
+    ) -> Result<(), TatraError> {
+        let Some(from) = old.url.as_deref() else {
+            return Ok(());
+        };
+        if !next.enabled && !self.has_fault(Fault::TatraSendsWhileDisabled) {
+            self.store
+                .move_deliveries(&old.client_id, from, None)
+                .await?;
+        } else if let Some(to) = next.url.as_deref().filter(|to| *to != from) {
+            self.store
+                .move_deliveries(&old.client_id, from, Some(to))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Why an event of the application must not be sent at `now`, if so (TB-04, TB-05): the
+    /// dropped-not-held rule, asked when an event is raised and again at each attempt.
+    pub fn tatra_drop_reason(&self, s: &TatraSettings, now: i64) -> Option<String> {
+        if !s.enabled && !self.has_fault(Fault::TatraSendsWhileDisabled) {
+            return Some("webhooks disabled".into());
+        }
+        match s.active_from {
+            Some(from) if now < from && !self.has_fault(Fault::TatraSendsBeforeActivation) => Some(
+                format!("webhooks not active until {}", super::rfc3339(from)),
+            ),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_full_hour_is_strictly_after_now() {
+        let t = |h: i64, m: i64, s: i64, ms: i64| ((h * 60 + m) * 60 + s) * 1000 + ms;
+        assert_eq!(next_full_hour(t(11, 31, 10, 0)), t(12, 0, 0, 0));
+        assert_eq!(next_full_hour(t(12, 0, 0, 0)), t(13, 0, 0, 0));
+        assert_eq!(next_full_hour(t(12, 59, 59, 999)), t(13, 0, 0, 0));
+    }
+
+    #[test]
+    fn security_headers() {
+        assert_eq!(header_problem("", true), None);
+        assert_eq!(header_problem("Basic dXNlcjpwYXNzd29yZA==", true), None);
+        assert!(header_problem("Bearer a.b", true).is_some());
+        assert!(header_problem("tab\there", true).is_some());
+        assert_eq!(header_problem("Bearer a.b", false), None);
+        assert!(header_problem(&"a".repeat(MAX_HEADER + 1), false).is_some());
+    }
+}
