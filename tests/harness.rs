@@ -22,6 +22,7 @@ use futures::StreamExt;
 use obevents::harness::profile::Profile;
 use obevents::harness::runner::{self, FeatureSource, Progress, RunOptions, RunOutcome, Verdict};
 use obevents::sandbox::embedded::declaration;
+use obevents::sandbox::faults::Area;
 use obevents::sandbox::push::PushConfig;
 use obevents::sandbox::{Bank, Fault, Faults, Personality, Sandbox, SandboxConfig};
 
@@ -78,27 +79,21 @@ async fn run_sandbox(bank: Bank, faults: &[Fault], profile_bank: Option<Bank>) -
     outcome
 }
 
-/// Runs the `@yapily` scenarios against a fresh yapily sandbox with `faults`, judged with the
-/// Yapily-style built-in profile.
-async fn run_yapily(faults: &[Fault]) -> RunOutcome {
-    let cfg = sandbox_config(Bank::Yapily, faults);
+/// Runs the scenarios of dialect `bank` (`yapily` or `tatra`) against a fresh sandbox of that
+/// personality with `faults`, judged with the dialect's built-in profile.
+async fn run_dialect(bank: Bank, faults: &[Fault]) -> RunOutcome {
+    let cfg = sandbox_config(bank, faults);
     let sandbox = Sandbox::start(cfg.clone(), ":memory:", "127.0.0.1:0".parse().unwrap())
         .await
         .expect("sandbox starts");
-    let profile = Profile::for_yapily_sandbox(&sandbox.url(), &cfg.push.declaration())
-        .expect("built-in Yapily profile");
-    let opts = RunOptions {
-        profile,
-        features: FeatureSource::Embedded,
-        tags: Some("@yapily".into()),
-        concurrency: None,
-        fail_fast: false,
-        progress: Progress::Quiet,
-    };
-    let outcome = tokio::time::timeout(Duration::from_secs(120), runner::run(opts, None))
-        .await
-        .expect("the run finished within 120 s")
-        .expect("the run started");
+    let push = cfg.push.declaration();
+    let profile = match bank {
+        Bank::Tatra => Profile::for_tatra_sandbox(&sandbox.url(), &push),
+        _ => Profile::for_yapily_sandbox(&sandbox.url(), &push),
+    }
+    .expect("built-in dialect profile");
+    let tags = obevents::harness::dialect_pass::tags(bank);
+    let outcome = run_tags(profile, Some(tags), None).await;
     sandbox.stop().await;
     outcome
 }
@@ -106,12 +101,26 @@ async fn run_yapily(faults: &[Fault]) -> RunOutcome {
 /// The clean yapily sandbox passes every Yapily-style scenario.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_yapily_dialect_passes_against_the_yapily_sandbox() {
-    let o = run_yapily(&[]).await;
+    let o = run_dialect(Bank::Yapily, &[]).await;
     assert_clean(&o, "yapily");
     assert!(
         o.count(Verdict::Passed) >= 15,
         "{}",
         o.count(Verdict::Passed)
+    );
+}
+
+/// The clean tatra sandbox passes every Tatra-style scenario, TB-04 included (its activation is
+/// the seed's next full hour, hurried by the activate helper elsewhere).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tatra_dialect_passes_against_the_tatra_sandbox() {
+    let o = run_dialect(Bank::Tatra, &[]).await;
+    assert_clean(&o, "tatra");
+    assert_eq!(
+        o.count(Verdict::Passed),
+        10,
+        "every @tatra scenario applies to the tatra sandbox\n{}",
+        describe_failures(&o)
     );
 }
 
@@ -301,14 +310,14 @@ async fn every_fault_is_detected_by_a_scenario_tagged_with_the_violated_rule() {
     let clean = run_sandbox(Bank::Obie, &[], None).await;
     assert_clean(&clean, "the clean sandbox");
 
-    // The Yapily faults live in the yapily personality's dialect API: a yapily sandbox judged
-    // with the dialect's built-in profile must catch them.
+    // The Yapily and Tatra faults live in their personality's dialect API: a sandbox of that
+    // personality judged with the dialect's built-in profile must catch them.
     let results: Vec<(Fault, RunOutcome)> = futures::stream::iter(Fault::ALL.iter().copied())
         .map(|f| async move {
-            let outcome = if f.area() == obevents::sandbox::faults::Area::Yapily {
-                run_yapily(&[f]).await
-            } else {
-                run_sandbox(Bank::Obie, &[f], None).await
+            let outcome = match f.area() {
+                Area::Yapily => run_dialect(Bank::Yapily, &[f]).await,
+                Area::Tatra => run_dialect(Bank::Tatra, &[f]).await,
+                _ => run_sandbox(Bank::Obie, &[f], None).await,
             };
             (f, outcome)
         })

@@ -9,12 +9,12 @@ use super::runner::{ConfigError, RunOutcome};
 use crate::sandbox::embedded::{self, Bank, Fault};
 
 /// The dialects with a pass, in the order the main job runs them.
-pub const DIALECTS: [Bank; 1] = [Bank::Yapily];
+pub const DIALECTS: [Bank; 2] = [Bank::Yapily, Bank::Tatra];
 
 /// The scenarios of the pass for `bank`.
 pub fn tags(bank: Bank) -> &'static str {
-    match bank.name() {
-        "tatra" => "@tatra",
+    match bank {
+        Bank::Tatra => "@tatra",
         _ => "@yapily",
     }
 }
@@ -37,8 +37,8 @@ pub async fn run(
         .ok_or_else(|| ConfigError(format!("the {bank} sandbox declares no push policy")))
         .and_then(|push| {
             let url = sandbox.url();
-            match bank.name() {
-                "tatra" => Profile::for_tatra_sandbox(&url, push),
+            match bank {
+                Bank::Tatra => Profile::for_tatra_sandbox(&url, push),
                 _ => Profile::for_yapily_sandbox(&url, push),
             }
             .map_err(|e| ConfigError(e.to_string()))
