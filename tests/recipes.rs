@@ -661,3 +661,122 @@ async fn recipe_yapily_receiver_with_pyjwt() {
         .await
         .expect("sandbox stop timed out");
 }
+
+/// The Tatra-style receiver recipe (Python standard library), configured through the webhook
+/// settings: a transactionEvent per transaction (retried after the receiver's 503), one
+/// accountEvent per other bank with the refresh's taskId, the security header checked as
+/// `Authorization`, and nothing while disabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recipe_tatra_receiver() {
+    let mut r = python("pyjwt");
+    r.name = "python (tatra)";
+    let Some(r) = runnable(r).await else {
+        return;
+    };
+    let (sandbox, url, http) = start_sandbox(Bank::Tatra).await;
+    let (status, reg) = send(
+        http.post(format!("{url}/register"))
+            .json(&json!({"client_name": "tatra recipe app"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{reg}");
+    let app = reg["client_id"].as_str().expect("client_id").to_string();
+    let secret = reg["client_secret"].as_str().expect("secret").to_string();
+    let header = "Basic dXNlcjpwYXNzd29yZA==";
+    let mut child = Command::new(r.program)
+        .args([
+            "tatra_receiver.py",
+            "--security-header",
+            header,
+            "--fail-first",
+            "1",
+        ])
+        .current_dir(&r.dir)
+        .envs(r.env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn the receiver");
+    let mut receiver = Proc {
+        lines: BufReader::new(child.stdout.take().expect("stdout")).lines(),
+        _child: child,
+    };
+    let first = receiver.line("the listening line").await;
+    let hook = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_string();
+    let v1 = format!("{url}/premium/sandbox/v1");
+    let settings = |enabled: bool| {
+        http.put(format!("{v1}/webhook-settings"))
+            .basic_auth(&app, Some(&secret))
+            .json(&json!({"enabled": enabled, "url": hook, "securityHeader": header}))
+    };
+    let (status, body) = send(settings(true)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = send(
+        http.post(format!("{url}/sandbox/tatra/webhook-settings/activate"))
+            .basic_auth(&app, Some(&secret)),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, consent) = send(
+        http.post(format!("{v1}/consents"))
+            .basic_auth(&app, Some(&secret))
+            .header("X-Request-ID", "recipe-1"),
+    )
+    .await;
+    assert_eq!(status, 201, "{consent}");
+    let cid = consent["consentId"]
+        .as_str()
+        .expect("consentId")
+        .to_string();
+    let transaction = || {
+        http.post(format!("{url}/sandbox/tatra/transactions"))
+            .basic_auth(&app, Some(&secret))
+            .json(&json!({"consentId": cid}))
+    };
+    let (status, body) = send(transaction()).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        receiver.line("the first attempt").await,
+        "retry-me transactionEvent"
+    );
+    let line = receiver.line("the retried transactionEvent").await;
+    assert!(
+        line.starts_with(&format!("transactionEvent {cid} NEW ")),
+        "{line}"
+    );
+    let (status, task) = send(
+        http.put(format!("{v1}/consents/{cid}/refresh"))
+            .basic_auth(&app, Some(&secret)),
+    )
+    .await;
+    assert_eq!(status, 202, "{task}");
+    let task = task["taskId"].as_str().expect("taskId").to_string();
+    let mut banks = Vec::new();
+    for _ in 0..2 {
+        let line = receiver.line("an accountEvent").await;
+        let prefix = format!("accountEvent {cid} {task} ");
+        let rest = line
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{line}"));
+        banks.push(rest.split(' ').next().unwrap_or_default().to_string());
+    }
+    banks.sort();
+    assert_eq!(banks, ["SLSP", "SUBA"]);
+    let (status, body) = send(settings(false)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = send(transaction()).await;
+    assert_eq!(status, 202, "{body}");
+    let quiet = tokio::time::timeout(Duration::from_millis(1500), receiver.lines.next_line()).await;
+    assert!(
+        quiet.is_err(),
+        "a webhook arrived while disabled: {quiet:?}"
+    );
+    tokio::time::timeout(LIMIT, sandbox.stop())
+        .await
+        .expect("sandbox stop timed out");
+}
