@@ -305,7 +305,19 @@ async fn no_more_account_events(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
 async fn silence(w: &mut HarnessWorld, tpp: Tpp, rule: String) -> StepResult {
     let lbl = label(&tpp.0, false);
     w.mailbox(&tpp.0, &lbl).await?;
-    let got = w.quiet(&lbl, 0, None).await?;
+    // The quiet period counts from the transaction or refresh that could have caused a
+    // webhook; an earlier step may already have waited part of it.
+    let quiet = w.ctx()?.profile.push.quiet_period;
+    if let Some(left) = w
+        .tatra
+        .fired_at
+        .map(|t| (t + quiet).saturating_duration_since(std::time::Instant::now()))
+    {
+        tokio::time::sleep(left).await;
+    } else {
+        tokio::time::sleep(quiet).await;
+    }
+    let got = w.await_pushes(&lbl, 0, Duration::ZERO).await?;
     match got.first() {
         None => Ok(()),
         Some(r) => Err(format!(

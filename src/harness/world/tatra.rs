@@ -33,6 +33,8 @@ pub struct TatraState {
     pub tasks: Vec<(String, String)>,
     /// The accounts each transaction was raised on, when the trigger names them.
     pub transactions: Vec<Vec<String>>,
+    /// When the last transaction or refresh was started: silence is judged from then.
+    pub fired_at: Option<Instant>,
     /// The answer of the last settings, refresh or trigger call.
     pub last: Option<Exchange>,
     /// When each TPP's settings were last enabled from disabled (activation counts from then).
@@ -75,12 +77,16 @@ impl HarnessWorld {
         checked: bool,
     ) -> Result<TriggerOutcome, String> {
         let ctx = self.ctx()?;
-        let request = self.tatra_request(tpp, extra).await?;
+        let request = self.tatra_request(tpp, extra.clone()).await?;
+        let started = Instant::now();
         let outcome = if checked {
             ctx.fire_with(action, &request).await?
         } else {
             ctx.fire_unchecked(action, &request).await?
         };
+        if extra.iter().any(|(k, _)| *k == "consent_id") {
+            self.tatra.fired_at = Some(started);
+        }
         if let Some(ex) = &outcome.exchange {
             self.record(ex.clone());
             self.tatra.last = Some(ex.clone());
