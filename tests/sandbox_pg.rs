@@ -75,6 +75,9 @@ mod tatra_faults;
 #[cfg(obevents_pg_tests)]
 #[path = "tatra/flows.rs"]
 mod tatra_flows;
+#[cfg(obevents_pg_tests)]
+#[path = "tatra/malformed.rs"]
+mod tatra_malformed;
 
 /// Says whether the PostgreSQL half ran; under CI its absence is a failure.
 #[test]

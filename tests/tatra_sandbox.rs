@@ -22,5 +22,7 @@ mod faults;
 mod flows;
 #[path = "tatra/helpers.rs"]
 mod helpers;
+#[path = "tatra/malformed.rs"]
+mod malformed;
 #[path = "sandbox/receiver.rs"]
 mod receiver;
