@@ -1,6 +1,6 @@
-//! The sandbox API tests of `tests/sandbox.rs`, every one run again with the sandbox on
-//! PostgreSQL (a fresh database per test), plus `replicas`: several `obevents sandbox`
-//! processes on one database behaving as one sandbox.
+//! The sandbox API tests of `tests/sandbox.rs` and `tests/tatra_sandbox.rs`, every one run
+//! again with the sandbox on PostgreSQL (a fresh database per test), plus `replicas`: several
+//! `obevents sandbox` processes on one database behaving as one sandbox.
 //!
 //! Needs a PostgreSQL server named by `OBEVENTS_TEST_POSTGRES` when the tests are built
 //! (`.ci/run` starts one; the README says how to run them locally). Built without it, this
@@ -65,6 +65,19 @@ mod tenancy;
 #[cfg(obevents_pg_tests)]
 #[path = "sandbox/yapily.rs"]
 mod yapily;
+// The tatra personality's tests (`tatra_sandbox.rs` runs them on SQLite).
+#[cfg(obevents_pg_tests)]
+#[path = "tatra/helpers.rs"]
+mod helpers;
+#[cfg(obevents_pg_tests)]
+#[path = "tatra/faults.rs"]
+mod tatra_faults;
+#[cfg(obevents_pg_tests)]
+#[path = "tatra/flows.rs"]
+mod tatra_flows;
+#[cfg(obevents_pg_tests)]
+#[path = "tatra/malformed.rs"]
+mod tatra_malformed;
 
 /// Says whether the PostgreSQL half ran; under CI its absence is a failure.
 #[test]

@@ -3,18 +3,14 @@
 //! shape, the transaction trigger (TB-06) and the refresh's per-bank accountEvents (TB-07..TB-09,
 //! TB-12), `Authorization` byte for byte (TB-03), retries (TB-11), silence while disabled or
 //! before activation (TB-04, TB-05), and each of the eleven `tatra-*` faults changing exactly
-//! what it names. Runs on SQLite, or on PostgreSQL when the tests were built with
-//! `OBEVENTS_TEST_POSTGRES`. Every wait is bounded.
+//! what it names. Runs on SQLite; `sandbox_pg.rs` runs the same tests on PostgreSQL. Every wait
+//! is bounded.
 
 // The sandbox tests' helpers (`common`, `binary`, `receiver`) are shared with `sandbox.rs`;
 // this binary uses a part of them.
 #![allow(dead_code, unused_imports)]
 
-const ENGINE: common::Engine = if cfg!(obevents_pg_tests) {
-    common::Engine::Postgres
-} else {
-    common::Engine::Sqlite
-};
+const ENGINE: common::Engine = common::Engine::Sqlite;
 
 #[path = "sandbox/binary.rs"]
 mod binary;
@@ -26,5 +22,7 @@ mod faults;
 mod flows;
 #[path = "tatra/helpers.rs"]
 mod helpers;
+#[path = "tatra/malformed.rs"]
+mod malformed;
 #[path = "sandbox/receiver.rs"]
 mod receiver;

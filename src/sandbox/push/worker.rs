@@ -15,7 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::Outcome;
 use super::guard::{Guard, GuardedResolver};
 use crate::sandbox::app::AppState;
-use crate::sandbox::domain::{Attempt, AttemptVerdict, DueDelivery};
+use crate::sandbox::domain::{Attempt, AttemptVerdict, DeliveryFormat, DueDelivery};
 use crate::sandbox::store::{EXCERPT_CHARS, now_ms};
 
 /// Longest sleep between looks at the table: bounds how late rows written by another replica
@@ -201,11 +201,12 @@ async fn send(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let excerpt = read_excerpt(response).await;
-    (
-        Outcome::Status(status),
-        excerpt,
-        answer_note(status, echoed.as_deref(), interaction_id),
-    )
+    // R-05 is OBIE's: the JSON webhook dialects accept any 2xx and send no interaction id.
+    let note = match d.format {
+        DeliveryFormat::Obie => answer_note(status, echoed.as_deref(), interaction_id),
+        DeliveryFormat::Yapily | DeliveryFormat::Tatra => None,
+    };
+    (Outcome::Status(status), excerpt, note)
 }
 
 /// the TPP acknowledges with 202 and echoes the interaction id; other 2xx are accepted

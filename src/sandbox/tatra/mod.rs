@@ -246,6 +246,7 @@ impl AppState {
             created_at: now,
         };
         self.store.insert_tatra_task(&task).await?;
+        tracing::debug!(client = client_id, task = %task.id, banks = task.banks.len(), "tatra refresh started");
         let others: Vec<&TatraAccount> = consent
             .accounts
             .iter()
@@ -307,7 +308,9 @@ impl AppState {
             (None, Some(url)) => url,
             (why, _) => {
                 // No reason but no url: disabled and never given one (a fault sends anyway).
-                raised.dropped = Some(why.unwrap_or_else(|| "webhooks disabled".into()));
+                let why = why.unwrap_or_else(|| "webhooks disabled".into());
+                tracing::debug!(client = client_id, %why, "tatra transactionEvent dropped");
+                raised.dropped = Some(why);
                 return Ok(raised);
             }
         };

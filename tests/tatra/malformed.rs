@@ -1,0 +1,65 @@
+//! Bad input to every Tatra endpoint that reads a body: always a 400 `INVALID_REQUEST` in the
+//! dialect's shape, never a 5xx, and the sandbox still answers afterwards.
+
+use reqwest::Method;
+
+use crate::common::*;
+use crate::helpers::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_bodies_are_invalid_requests() {
+    let bank = tatra_bank(&[]).await;
+    let tpp = bank.tpp().await;
+    let nested = format!("{}{}", "[".repeat(5_000), "]".repeat(5_000));
+    let bodies: Vec<Vec<u8>> = vec![
+        b"{".to_vec(),
+        b"[]".to_vec(),
+        b"null".to_vec(),
+        b"123".to_vec(),
+        b"\"text\"".to_vec(),
+        vec![0xff, 0xfe, b'{', b'}'],
+        nested.into_bytes(),
+        br#"{"enabled": true, "url": 7, "accounts": 7, "consentId": 7}"#.to_vec(),
+        br#"{"accounts": "TATR", "consentId": ["x"], "enabled": null}"#.to_vec(),
+        br#"{"accounts": [{"bankCode": 1}], "consentId": 1, "accountIds": "a"}"#.to_vec(),
+    ];
+    let endpoints = [
+        (Method::PUT, format!("{V1}/webhook-settings")),
+        (Method::POST, format!("{V1}/consents")),
+        (Method::POST, "/sandbox/tatra/transactions".to_string()),
+    ];
+    for (method, path) in &endpoints {
+        for body in &bodies {
+            let rb = basic(&bank, &tpp, method.clone(), path)
+                .header("X-Request-ID", "m")
+                .header("content-type", "application/json")
+                .body(body.clone());
+            let r = Resp::of(rb).await;
+            assert_eq!(
+                r.status,
+                400,
+                "{method} {path} {:?}: {}",
+                String::from_utf8_lossy(body),
+                r.text()
+            );
+            assert_error(&r, 400, "INVALID_REQUEST");
+        }
+    }
+    // A missing body is refused where one is required.
+    for path in [
+        format!("{V1}/webhook-settings"),
+        "/sandbox/tatra/transactions".into(),
+    ] {
+        let method = if path.ends_with("settings") {
+            Method::PUT
+        } else {
+            Method::POST
+        };
+        let r = Resp::of(basic(&bank, &tpp, method, &path)).await;
+        assert_error(&r, 400, "INVALID_REQUEST");
+    }
+    get(&bank, &tpp, &format!("{V1}/webhook-settings"))
+        .await
+        .expect(200);
+    bank.stop().await;
+}
