@@ -5,11 +5,8 @@
 //! scenarios.
 
 use super::profile::Profile;
-use super::runner::{ConfigError, RunOutcome};
+use super::runner::{ConfigError, Progress, RunOutcome};
 use crate::sandbox::embedded::{self, Bank, Fault};
-
-/// The dialects with a pass, in the order the main job runs them.
-pub const DIALECTS: [Bank; 2] = [Bank::Yapily, Bank::Tatra];
 
 /// The scenarios of the pass for `bank`.
 pub fn tags(bank: Bank) -> &'static str {
@@ -26,6 +23,7 @@ pub async fn run(
     faults: &[Fault],
     concurrency: Option<usize>,
     fail_fast: bool,
+    progress: Progress,
 ) -> Result<RunOutcome, ConfigError> {
     let sandbox = embedded::start(Some(bank), faults)
         .await
@@ -48,7 +46,9 @@ pub async fn run(
         sandbox.url()
     );
     let outcome = match profile {
-        Ok(profile) => super::runner::run_tagged(profile, tags(bank), concurrency, fail_fast).await,
+        Ok(profile) => {
+            super::runner::run_tagged(profile, tags(bank), concurrency, fail_fast, progress).await
+        }
         Err(e) => Err(e),
     };
     sandbox.stop().await;

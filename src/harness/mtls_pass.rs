@@ -47,7 +47,16 @@ pub async fn run(
         sandbox.url()
     );
     let outcome = match profile {
-        Ok(profile) => super::runner::run_tagged(profile, TAGS, concurrency, fail_fast).await,
+        Ok(profile) => {
+            super::runner::run_tagged(
+                profile,
+                TAGS,
+                concurrency,
+                fail_fast,
+                super::runner::Progress::Auto,
+            )
+            .await
+        }
         Err(e) => Err(e),
     };
     sandbox.stop().await;

@@ -23,6 +23,7 @@ use super::report;
 use super::settle::{Ran, settle};
 use super::world::HarnessWorld;
 use crate::cli::TestArgs;
+use crate::sandbox::embedded::Bank;
 
 /// A configuration problem or unreachable target: exit code 2.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -454,6 +455,7 @@ pub async fn run_tagged(
     tags: &str,
     concurrency: Option<usize>,
     fail_fast: bool,
+    progress: Progress,
 ) -> Result<RunOutcome, ConfigError> {
     let opts = RunOptions {
         profile,
@@ -461,7 +463,7 @@ pub async fn run_tagged(
         tags: Some(tags.into()),
         concurrency,
         fail_fast,
-        progress: Progress::Auto,
+        progress,
     };
     run(opts, None).await
 }
@@ -516,6 +518,7 @@ async fn run_cli_inner(args: TestArgs) -> Result<u8, ConfigError> {
         fail_fast: args.fail_fast,
         progress: Progress::Auto,
     };
+    let began = Instant::now();
     let outcome = run(opts, Some(&args.report_dir)).await;
     if let Some(s) = embedded {
         s.stop().await;
@@ -523,18 +526,28 @@ async fn run_cli_inner(args: TestArgs) -> Result<u8, ConfigError> {
     let mut outcome = outcome?;
     let stop = args.fail_fast && outcome.exit_code() != 0;
     if mtls_pass && !stop {
-        let pass = super::mtls_pass::run(args.bank, &args.faults, args.concurrency, args.fail_fast)
-            .await?;
-        super::mtls_pass::merge(&mut outcome, pass);
-        for bank in super::dialect_pass::DIALECTS {
-            if args.fail_fast && outcome.exit_code() != 0 {
-                break;
+        // The Tatra pass runs its scenarios one at a time and mostly waits out quiet periods,
+        // so it runs beside the others, without progress lines of its own (its results are in
+        // the table and the reports like every pass's).
+        let (faults, conc, ff) = (&args.faults, args.concurrency, args.fail_fast);
+        let tatra = super::dialect_pass::run(Bank::Tatra, faults, conc, ff, Progress::Quiet);
+        let others = async {
+            let mtls = super::mtls_pass::run(args.bank, faults, conc, ff).await?;
+            if ff && mtls.exit_code() != 0 {
+                return Ok((mtls, None));
             }
-            let pass =
-                super::dialect_pass::run(bank, &args.faults, args.concurrency, args.fail_fast)
-                    .await?;
+            let yapily =
+                super::dialect_pass::run(Bank::Yapily, faults, conc, ff, Progress::Auto).await?;
+            Ok::<_, ConfigError>((mtls, Some(yapily)))
+        };
+        let (tatra, others) = tokio::join!(tatra, others);
+        let (mtls, yapily) = others?;
+        super::mtls_pass::merge(&mut outcome, mtls);
+        for pass in yapily.into_iter().chain(Some(tatra?)) {
             super::dialect_pass::merge(&mut outcome, pass);
         }
+        // The passes overlap: the run took its wall time, not the sum of theirs.
+        outcome.duration = began.elapsed();
     }
     let catalogue = super::catalogue::Catalogue::embedded().map_err(ConfigError)?;
     report::write_all(
