@@ -1,6 +1,7 @@
 //! What goes on the wire for one delivery attempt: the URL, headers and body built from the
-//! stored delivery in the delivery's format (OBIE here; Yapily and Tatra in their modules). OBIE pushes are the stored SET as it is (R-03,
-//! R-04); the `push-*` faults that bend the request bend it here and nowhere else.
+//! stored delivery in the delivery's format (OBIE here; Yapily and Tatra in their modules).
+//! OBIE pushes are the stored SET as it is; the `push-*` faults that bend the
+//! request bend it here and nowhere else.
 
 use reqwest::header::{CONTENT_TYPE, HeaderName};
 
