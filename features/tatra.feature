@@ -48,7 +48,7 @@ Feature: Tatra-banka-style webhooks
     And no further accountEvent arrives for TPP A within the quiet period
     And every webhook to TPP A carries the configured security header as Authorization
 
-  @TB-05 @tatra-active @tatra-consent @trigger
+  @TB-05 @tatra-active @tatra-reactivate @tatra-consent @trigger
   Scenario: Nothing is sent while webhooks are disabled
     Given TPP A's webhooks are active at its receiver with security header "Basic dXNlcjpwYXNzd29yZA=="
     And TPP A has a consent with accounts at several banks

@@ -665,7 +665,22 @@ async fn an_independent_tatra_style_bank_fails_exactly_the_rules_its_defects_bre
         (Some(NoRetry), &["TB-11"]),
         (Some(NoTaskId), &["TB-08", "TB-09"]),
     ];
-    let outcomes = futures::future::join_all(cases.iter().map(|(d, _)| tatra_bank::run(*d))).await;
+    let (outcomes, already_active) = tokio::join!(
+        futures::future::join_all(cases.iter().map(|(d, _)| tatra_bank::run(*d))),
+        tatra_bank::run_already_active()
+    );
+    // Profiled as next-hour with applications enabled long before: everything but the two
+    // scenarios that must enable anew (TB-04, TB-05) applies and passes.
+    assert_clean(&already_active, "the already-active Tatra-style bank");
+    assert_eq!(
+        (
+            already_active.count(Verdict::Passed),
+            already_active.count(Verdict::NotApplicable)
+        ),
+        (8, 2),
+        "{}",
+        describe_failures(&already_active)
+    );
     for ((defect, breaks), o) in cases.iter().zip(outcomes) {
         let failed = tatra_bank::failed_rules(&o);
         eprintln!(

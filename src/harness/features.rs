@@ -138,11 +138,15 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
     ),
     (
         "tatra-active",
+        "tatra.settings with tatra.activation = \"immediate\", a tatra.activate action or tatra.already_active",
+    ),
+    (
+        "tatra-reactivate",
         "tatra.settings with tatra.activation = \"immediate\" or a tatra.activate action",
     ),
     (
         "tatra-next-hour",
-        "tatra.activation = \"next-hour\" (the default) with tatra.settings",
+        "tatra.activation = \"next-hour\" (the default) with tatra.settings, not tatra.already_active",
     ),
     ("tatra-consent", "tatra.consent (how to create a consent)"),
     ("tatra-refresh", "tatra.refresh (how to start PUT /refresh)"),

@@ -29,10 +29,17 @@ pub fn capabilities(p: &Profile) -> HashSet<String> {
         if t.settings_api() {
             add("tatra-settings-api");
         }
-        if t.can_activate() {
+        if t.can_be_active() {
             add("tatra-active");
         }
-        if t.settings.is_some() && t.activation == super::profile::Activation::NextHour {
+        if t.can_activate() {
+            add("tatra-reactivate");
+        }
+        // Enabling anew restarts the hour, which an already-active application cannot afford.
+        if t.settings.is_some()
+            && t.activation == super::profile::Activation::NextHour
+            && !t.already_active
+        {
             add("tatra-next-hour");
         }
         if t.consent.is_some() {

@@ -239,8 +239,14 @@ async fn start(defect: Option<Defect>) -> String {
     url
 }
 
-/// The bank's profile, as its engineer would write it from the README.
-fn profile(url: &str) -> Profile {
+/// The bank's profile, as its engineer would write it from the README; `already_active`
+/// declares next-hour activation with the applications enabled long before the run.
+fn profile(url: &str, already_active: bool) -> Profile {
+    let activation = if already_active {
+        "activation = \"next-hour\"\nalready_active = true"
+    } else {
+        "activation = \"immediate\""
+    };
     let text = format!(
         r#"name = "independent tatra-style bank"
 dialect = "tatra"
@@ -267,7 +273,7 @@ expect_status = [204]
 
 [tatra]
 home_bank = "TATR"
-activation = "immediate"
+{activation}
 kind_field = "type"
 consent_id_pointer = "/data/id"
 accounts_pointer = "/data/accountList"
@@ -321,7 +327,13 @@ quiet_period_ms = 800
 /// Runs the `@tatra` scenarios against a fresh bank with `defect`.
 pub async fn run(defect: Option<Defect>) -> RunOutcome {
     let url = start(defect).await;
-    super::run_tags(profile(&url), Some("@tatra"), None).await
+    super::run_tags(profile(&url, false), Some("@tatra"), None).await
+}
+
+/// Runs them against a clean bank profiled as next-hour with already-active applications.
+pub async fn run_already_active() -> RunOutcome {
+    let url = start(None).await;
+    super::run_tags(profile(&url, true), Some("@tatra"), None).await
 }
 
 /// The rules the failed scenarios of `o` failed on.

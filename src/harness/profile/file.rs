@@ -184,6 +184,9 @@ pub struct TatraFile {
     pub home_bank: Option<String>,
     /// `next-hour` (the seed's rule, default) or `immediate`.
     pub activation: Option<String>,
+    /// The fixed applications' webhooks were enabled over an hour ago and stay enabled: the
+    /// harness only changes their URL and header.
+    pub already_active: Option<bool>,
     /// A flat body names its kind in this field; absent: `{"<kind>": {…}}`.
     pub kind_field: Option<String>,
     pub consent_id_pointer: Option<String>,

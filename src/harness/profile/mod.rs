@@ -557,7 +557,8 @@ impl Profile {
         let event_timeout =
             Duration::from_millis(f.timing.event_timeout_ms.unwrap_or(10_000).max(1));
         let push = push::push(f.push, event_timeout, dir)?;
-        let tatra = tatra::tatra(dialect, f.tatra, &bank, event_timeout)?;
+        let fixed = matches!(clients, Clients::Fixed(_));
+        let tatra = tatra::tatra(dialect, f.tatra, &bank, event_timeout, fixed)?;
 
         Ok(Profile {
             name: f.name.unwrap_or_else(|| base_url.clone()),

@@ -21,6 +21,8 @@ pub enum Activation {
 pub struct TatraSettings {
     pub home_bank: String,
     pub activation: Activation,
+    /// The applications' webhooks are enabled and active before the run and must stay so.
+    pub already_active: bool,
     pub kind_field: Option<String>,
     pub consent_id_pointer: String,
     pub accounts_pointer: String,
@@ -33,11 +35,17 @@ pub struct TatraSettings {
 }
 
 impl TatraSettings {
-    /// Can the harness have a TPP's settings active during a scenario: activation is
-    /// immediate, or the bank offers a way to activate at once.
+    /// Can the harness make a TPP's settings active again after disabling them: activation
+    /// is immediate, or the bank offers a way to activate at once.
     pub fn can_activate(&self) -> bool {
         self.settings.is_some()
             && (self.activation == Activation::Immediate || self.activate.is_some())
+    }
+
+    /// Can a scenario have its TPP's webhooks active at its receiver: re-activation works, or
+    /// they are active already and only their URL and header change.
+    pub fn can_be_active(&self) -> bool {
+        self.can_activate() || (self.settings.is_some() && self.already_active)
     }
 
     /// Does the bank expose the settings as an API (so refusals can be observed)?
@@ -60,6 +68,7 @@ pub(super) fn tatra(
     section: Option<TatraFile>,
     bank: &BankSettings,
     event_timeout: Duration,
+    fixed_clients: bool,
 ) -> Result<Option<TatraSettings>, ProfileError> {
     if dialect != Dialect::Tatra {
         return match section {
@@ -101,9 +110,17 @@ pub(super) fn tatra(
                 .map_err(|e| ProfileError(e.0.replace("trigger.", &format!("tatra.{field}."))))
         }
     };
+    let already_active = f.already_active.unwrap_or(false);
+    if already_active && !fixed_clients {
+        return err(
+            "tatra.already_active",
+            "needs fixed [[tpp]] clients: applications registered during the run were never enabled",
+        );
+    }
     let settings = TatraSettings {
         home_bank,
         activation,
+        already_active,
         kind_field: f.kind_field,
         consent_id_pointer: pointer(
             "tatra.consent_id_pointer",
@@ -211,6 +228,25 @@ mod tests {
             .tatra
             .unwrap();
         assert!(t.can_activate());
+    }
+
+    #[test]
+    fn already_active_applications_are_fixed_ones() {
+        let settings =
+            "[tatra]\nalready_active = true\n[tatra.settings]\nkind = \"http\"\nurl = \"/s\"\n";
+        let e = load(settings).unwrap_err().0;
+        assert!(e.contains("tatra.already_active"), "{e}");
+        let text = format!(
+            "dialect = \"tatra\"\n[target]\nbase_url = \"http://127.0.0.1:1\"\n\
+             [[tpp]]\nclient_id = \"a\"\nclient_secret = \"s\"\n\
+             [[tpp]]\nclient_id = \"b\"\nclient_secret = \"s\"\n{settings}"
+        );
+        let file: ProfileFile = toml::from_str(&text).unwrap();
+        let t = Profile::from_file(file, std::path::Path::new("."), None)
+            .unwrap()
+            .tatra
+            .unwrap();
+        assert!(t.can_be_active() && !t.can_activate());
     }
 
     #[test]

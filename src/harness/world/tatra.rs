@@ -132,13 +132,18 @@ impl HarnessWorld {
         activate: bool,
     ) -> StepResult {
         let url = self.mailbox(tpp, label).await?.url;
+        let t = self.tatra_settings()?;
+        if !t.can_activate() && t.already_active {
+            // Disabling would restart the hour: only the URL and header change.
+            self.tatra_apply(tpp, true, &url, header, true).await?;
+            return Ok(());
+        }
         self.tatra_apply(tpp, false, &url, header, true).await?;
         self.tatra_apply(tpp, true, &url, header, true).await?;
         self.tatra.enabled_at.insert(
             tpp.to_string(),
             (Instant::now(), time::OffsetDateTime::now_utc()),
         );
-        let t = self.tatra_settings()?;
         if activate && let Some(a) = &t.activate {
             self.tatra_action(tpp, a, Vec::new(), true).await?;
         }
