@@ -591,27 +591,23 @@ async fn recipes_pyjwt_jwcrypto_and_jose() {
     run(node()).await;
 }
 
-/// The Yapily-style receiver recipe (PyJWT): a webhook the `yapily` sandbox pushes is accepted;
-/// one without a signature, or with one that is not a JWT, is refused with 401.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn recipe_yapily_receiver_with_pyjwt() {
-    let mut r = python("pyjwt");
-    r.name = "pyjwt (yapily)";
-    let Some(r) = runnable(r).await else {
-        return;
-    };
-    let (sandbox, url, http) = start_sandbox(Bank::Yapily).await;
+/// Registers an application with the sandbox at `url`; its client id and secret.
+async fn register_app(http: &reqwest::Client, url: &str, name: &str) -> (String, String) {
     let (status, reg) = send(
         http.post(format!("{url}/register"))
-            .json(&json!({"client_name": "yapily recipe app"})),
+            .json(&json!({ "client_name": name })),
     )
     .await;
     assert_eq!(status, 201, "{reg}");
-    let app = reg["client_id"].as_str().expect("client_id").to_string();
+    let id = reg["client_id"].as_str().expect("client_id").to_string();
     let secret = reg["client_secret"].as_str().expect("secret").to_string();
+    (id, secret)
+}
+
+/// Starts a webhook receiver recipe of `r` with `args`; it and the URL its first line names.
+async fn webhook_receiver(r: &Recipe, args: &[&str]) -> (Proc, String) {
     let mut child = Command::new(r.program)
-        .args(["yapily_receiver.py", "--application-id", &app])
-        .args(["--jwks-uri", &format!("{url}/.well-known/jwks.json")])
+        .args(args)
         .current_dir(&r.dir)
         .envs(r.env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::null())
@@ -629,6 +625,32 @@ async fn recipe_yapily_receiver_with_pyjwt() {
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
         .to_string();
+    (receiver, hook)
+}
+
+/// The Yapily-style receiver recipe (PyJWT): a webhook the `yapily` sandbox pushes is accepted;
+/// one without a signature, or with one that is not a JWT, is refused with 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recipe_yapily_receiver_with_pyjwt() {
+    let mut r = python("pyjwt");
+    r.name = "pyjwt (yapily)";
+    let Some(r) = runnable(r).await else {
+        return;
+    };
+    let (sandbox, url, http) = start_sandbox(Bank::Yapily).await;
+    let (app, secret) = register_app(&http, &url, "yapily recipe app").await;
+    let jwks = format!("{url}/.well-known/jwks.json");
+    let (mut receiver, hook) = webhook_receiver(
+        &r,
+        &[
+            "yapily_receiver.py",
+            "--application-id",
+            &app,
+            "--jwks-uri",
+            &jwks,
+        ],
+    )
+    .await;
     let (status, sub) = send(
         http.post(format!("{url}/notifications/event-subscriptions"))
             .basic_auth(&app, Some(&secret))
@@ -674,40 +696,19 @@ async fn recipe_tatra_receiver() {
         return;
     };
     let (sandbox, url, http) = start_sandbox(Bank::Tatra).await;
-    let (status, reg) = send(
-        http.post(format!("{url}/register"))
-            .json(&json!({"client_name": "tatra recipe app"})),
-    )
-    .await;
-    assert_eq!(status, 201, "{reg}");
-    let app = reg["client_id"].as_str().expect("client_id").to_string();
-    let secret = reg["client_secret"].as_str().expect("secret").to_string();
+    let (app, secret) = register_app(&http, &url, "tatra recipe app").await;
     let header = "Basic dXNlcjpwYXNzd29yZA==";
-    let mut child = Command::new(r.program)
-        .args([
+    let (mut receiver, hook) = webhook_receiver(
+        &r,
+        &[
             "tatra_receiver.py",
             "--security-header",
             header,
             "--fail-first",
             "1",
-        ])
-        .current_dir(&r.dir)
-        .envs(r.env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn the receiver");
-    let mut receiver = Proc {
-        lines: BufReader::new(child.stdout.take().expect("stdout")).lines(),
-        _child: child,
-    };
-    let first = receiver.line("the listening line").await;
-    let hook = first
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .to_string();
+        ],
+    )
+    .await;
     let v1 = format!("{url}/premium/sandbox/v1");
     let settings = |enabled: bool| {
         http.put(format!("{v1}/webhook-settings"))
