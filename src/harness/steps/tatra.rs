@@ -19,14 +19,12 @@ async fn receiver_url(w: &mut HarnessWorld, tpp: &str) -> Result<String, String>
 
 #[given(expr = "TPP {tpp}'s webhooks are active at its receiver with security header {string}")]
 async fn active_with_header(w: &mut HarnessWorld, tpp: Tpp, header: String) -> StepResult {
-    w.tatra_enable(&tpp.0, &label(&tpp.0, false), &header, true)
-        .await
+    w.tatra_enable(&tpp.0, &label(&tpp.0, false), &header).await
 }
 
 #[given(expr = "TPP {tpp}'s webhooks are active at its receiver with no security header")]
 async fn active_without_header(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
-    w.tatra_enable(&tpp.0, &label(&tpp.0, false), "", true)
-        .await
+    w.tatra_enable(&tpp.0, &label(&tpp.0, false), "").await
 }
 
 #[given(expr = "TPP {tpp}'s webhooks are disabled")]

@@ -37,8 +37,6 @@ pub struct TatraState {
     pub fired_at: Option<Instant>,
     /// The answer of the last settings, refresh or trigger call.
     pub last: Option<Exchange>,
-    /// When each TPP's settings were last enabled from disabled (activation counts from then).
-    pub enabled_at: HashMap<String, (Instant, time::OffsetDateTime)>,
 }
 
 impl HarnessWorld {
@@ -122,15 +120,10 @@ impl HarnessWorld {
         Ok(status)
     }
 
-    /// Enables TPP `tpp`'s webhooks at mailbox `label` with `header`, from disabled (which
-    /// also ends deliveries left from earlier scenarios), and activates them when `activate`.
-    pub async fn tatra_enable(
-        &mut self,
-        tpp: &str,
-        label: &str,
-        header: &str,
-        activate: bool,
-    ) -> StepResult {
+    /// Has TPP `tpp`'s webhooks active at mailbox `label` with `header`: enabled from disabled
+    /// (which also ends deliveries left from earlier scenarios) and activated, or, for
+    /// applications active since before the run, given the new URL and header only.
+    pub async fn tatra_enable(&mut self, tpp: &str, label: &str, header: &str) -> StepResult {
         let url = self.mailbox(tpp, label).await?.url;
         let t = self.tatra_settings()?;
         if !t.can_activate() && t.already_active {
@@ -140,11 +133,7 @@ impl HarnessWorld {
         }
         self.tatra_apply(tpp, false, &url, header, true).await?;
         self.tatra_apply(tpp, true, &url, header, true).await?;
-        self.tatra.enabled_at.insert(
-            tpp.to_string(),
-            (Instant::now(), time::OffsetDateTime::now_utc()),
-        );
-        if activate && let Some(a) = &t.activate {
+        if let Some(a) = &t.activate {
             self.tatra_action(tpp, a, Vec::new(), true).await?;
         }
         Ok(())
