@@ -24,6 +24,8 @@ fn declared_attempts(p: &PushPolicy) -> Result<usize, String> {
 
 /// The rules a push check is charged to, per dialect: OBIE's R-xx, Yapily's YA-xx, Tatra's TB-xx.
 struct Rules {
+    /// What the dialect calls the URL pushes go to, for messages.
+    endpoint: &'static str,
     deliver: &'static str,
     retry: &'static str,
     ack: &'static str,
@@ -35,6 +37,7 @@ fn rules(w: &HarnessWorld) -> Rules {
     let dialect = w.ctx().map(|c| c.profile.dialect).unwrap_or(Dialect::Obie);
     match dialect {
         Dialect::Yapily => Rules {
+            endpoint: "webhook URL",
             deliver: "YA-11",
             retry: "YA-09",
             ack: "YA-10",
@@ -44,6 +47,7 @@ fn rules(w: &HarnessWorld) -> Rules {
         // A Tatra-style delivery is a transactionEvent or accountEvent (TB-06); retry and
         // acknowledgement are TB-11; webhooks stop when disabled (TB-05).
         Dialect::Tatra => Rules {
+            endpoint: "webhook endpoint",
             deliver: "TB-06",
             retry: "TB-11",
             ack: "TB-11",
@@ -51,6 +55,7 @@ fn rules(w: &HarnessWorld) -> Rules {
             stop: "TB-05",
         },
         Dialect::Obie => Rules {
+            endpoint: "CallbackUrl",
             deliver: "R-02",
             retry: "R-08",
             ack: "R-05",
@@ -176,10 +181,12 @@ async fn first_push(w: &mut HarnessWorld, tpp: &str) -> Result<Vec<Received>, St
         .await_pushes(&label(tpp, false), 1, p.first_push_timeout)
         .await?;
     if got.is_empty() {
+        let r = rules(w);
         return Err(format!(
-            "{}: no push reached TPP {tpp}'s CallbackUrl within {} ms of the trigger \
+            "{}: no push reached TPP {tpp}'s {} within {} ms of the trigger \
              (push.first_push_timeout_ms)",
-            rules(w).deliver,
+            r.deliver,
+            r.endpoint,
             ms(p.first_push_timeout)
         ));
     }
@@ -378,10 +385,11 @@ async fn attempts_then_silence(w: &mut HarnessWorld, tpp: &str, expected: usize)
         .await?;
     if got.len() < expected {
         return Err(format!(
-            "{}: {} attempt(s) reached TPP {tpp}'s CallbackUrl, answered {}; the declared \
+            "{}: {} attempt(s) reached TPP {tpp}'s {}, answered {}; the declared \
              policy makes {expected} (a 5xx is retried)",
             r.retry,
             got.len(),
+            r.endpoint,
             answers(&got)
         ));
     }
@@ -495,10 +503,11 @@ async fn no_push(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
         r.isolation
     };
     Err(format!(
-        "{rule}: {} push(es) reached TPP {}'s CallbackUrl although no event it subscribed to \
+        "{rule}: {} push(es) reached TPP {}'s {} although no event it subscribed to \
          happened; first: {}",
         got.len(),
         tpp.0,
+        r.endpoint,
         one_line(&got[0].body_text())
     ))
 }
