@@ -135,7 +135,7 @@ async fn healthz_answers_while_hundreds_of_idle_connections_are_open() {
 /// A request refused before its body was read (no token: 401) does not cost the client its
 /// connection or its answer: with bodies up to the limit the rest is read and the connection
 /// kept; above it the answer says `Connection: close` and the client still gets it, never a
-/// reset. Real clients (reqwest) send the bodies, one after another on one pooled connection
+/// reset, as long as what it still sends fits the lingering close's budget (8 MiB). Real clients (reqwest) send the bodies, one after another on one pooled connection
 /// and concurrently.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_requests_with_bodies_are_answered_without_resets() {
@@ -143,6 +143,9 @@ async fn refused_requests_with_bodies_are_answered_without_resets() {
     let url = bank.api_url("/event-subscriptions");
     let client = http();
     let limit = obie().body_limit;
+    // What the lingering close reads after refusing an oversized body (`edge_io`): beyond
+    // it the server stops reading, as bounded work demands.
+    let linger_budget = 8 * 1024 * 1024;
     for size in [
         10,
         64 * 1024,
@@ -151,13 +154,19 @@ async fn refused_requests_with_bodies_are_answered_without_resets() {
         limit + 512 * 1024,
         8 * limit,
     ] {
-        let r = client
+        let sent = client
             .post(&url)
             .header("content-type", "application/json")
             .body(vec![b' '; size])
             .send()
-            .await
-            .unwrap_or_else(|e| panic!("{size} bytes: {e:?}"));
+            .await;
+        let r = match sent {
+            Ok(r) => r,
+            // Past the budget a client still writing may meet the close before it reads
+            // the answer (seen under load in CI); within it, never.
+            Err(e) if size > limit + linger_budget && e.is_request() => continue,
+            Err(e) => panic!("{size} bytes: {e:?}"),
+        };
         assert_eq!(r.status(), 401, "{size} bytes");
         let close = r
             .headers()
