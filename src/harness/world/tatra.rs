@@ -66,23 +66,27 @@ impl HarnessWorld {
         Ok(r)
     }
 
-    /// Runs `action` for TPP `tpp`; the answer is evidence and the scenario's last Tatra answer.
+    /// Runs `action` (the profile's `name`: `tatra.settings` …, or `trigger`) for TPP `tpp`;
+    /// the answer is evidence and the scenario's last Tatra answer. Errors name the action.
     async fn tatra_action(
         &mut self,
         tpp: &str,
+        name: &str,
         action: &Trigger,
         extra: Vec<(&'static str, String)>,
         checked: bool,
     ) -> Result<TriggerOutcome, String> {
         let ctx = self.ctx()?;
-        let request = self.tatra_request(tpp, extra.clone()).await?;
+        let request = self.tatra_request(tpp, extra).await?;
         let started = Instant::now();
         let outcome = if checked {
-            ctx.fire_with(action, &request).await?
+            ctx.fire_with(action, &request).await
         } else {
-            ctx.fire_unchecked(action, &request).await?
-        };
-        if extra.iter().any(|(k, _)| *k == "consent_id") {
+            ctx.fire_unchecked(action, &request).await
+        }
+        .map_err(|e| format!("{name}: {e}"))?;
+        // Silence is judged from the last action that could cause a webhook.
+        if matches!(name, "tatra.refresh" | "trigger") {
             self.tatra.fired_at = Some(started);
         }
         if let Some(ex) = &outcome.exchange {
@@ -110,7 +114,9 @@ impl HarnessWorld {
             ("webhook_url", json_str(url)),
             ("security_header", json_str(header)),
         ];
-        let outcome = self.tatra_action(tpp, &action, extra, checked).await?;
+        let outcome = self
+            .tatra_action(tpp, "tatra.settings", &action, extra, checked)
+            .await?;
         let status = outcome.exchange.as_ref().map(Exchange::status);
         if status.is_none_or(|s| (200..300).contains(&s)) {
             self.tatra
@@ -134,7 +140,8 @@ impl HarnessWorld {
         self.tatra_apply(tpp, false, &url, header, true).await?;
         self.tatra_apply(tpp, true, &url, header, true).await?;
         if let Some(a) = &t.activate {
-            self.tatra_action(tpp, a, Vec::new(), true).await?;
+            self.tatra_action(tpp, "tatra.activate", a, Vec::new(), true)
+                .await?;
         }
         Ok(())
     }
@@ -146,7 +153,9 @@ impl HarnessWorld {
             .consent
             .clone()
             .ok_or("the profile declares no tatra.consent")?;
-        let out = self.tatra_action(tpp, &action, Vec::new(), true).await?;
+        let out = self
+            .tatra_action(tpp, "tatra.consent", &action, Vec::new(), true)
+            .await?;
         let v = out
             .output
             .ok_or("tatra.consent answered no JSON to read the consent from")?;
@@ -212,7 +221,9 @@ impl HarnessWorld {
             .clone()
             .ok_or("the profile declares no tatra.refresh")?;
         let extra = vec![("consent_id", consent_id.to_string())];
-        let out = self.tatra_action(tpp, &action, extra, false).await?;
+        let out = self
+            .tatra_action(tpp, "tatra.refresh", &action, extra, false)
+            .await?;
         let ok = out
             .exchange
             .as_ref()
@@ -259,7 +270,7 @@ impl HarnessWorld {
                 .transactions
                 .push(own.into_iter().take(1).collect());
         }
-        self.tatra_action(tpp, &ctx.profile.trigger, extra, true)
+        self.tatra_action(tpp, "trigger", &ctx.profile.trigger, extra, true)
             .await?;
         Ok(())
     }
