@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::sandbox::tatra::Activation;
+use crate::sandbox::config::Activation;
 use crate::sandbox::tls::{ClientAuthMode, TlsFlags};
 use crate::sandbox::{Bank, Fault};
 

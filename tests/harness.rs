@@ -21,9 +21,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use obevents::harness::profile::Profile;
 use obevents::harness::runner::{self, FeatureSource, Progress, RunOptions, RunOutcome, Verdict};
+use obevents::sandbox::config::PushConfig;
 use obevents::sandbox::embedded::declaration;
 use obevents::sandbox::faults::Area;
-use obevents::sandbox::push::PushConfig;
 use obevents::sandbox::{Bank, Fault, Faults, Personality, Sandbox, SandboxConfig};
 
 #[path = "harness/profiles.rs"]

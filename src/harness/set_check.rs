@@ -402,9 +402,10 @@ mod tests {
         let mut cfg = SandboxConfig::for_bank(Bank::Obie);
         cfg.public_url = Some(url.to_string());
         cfg.faults = Faults::new(faults.iter().copied());
-        let state = AppState::build(cfg, ":memory:", "127.0.0.1:1".parse().unwrap())
-            .await
-            .unwrap();
+        let state =
+            crate::sandbox::app::build_state(cfg, ":memory:", "127.0.0.1:1".parse().unwrap())
+                .await
+                .unwrap();
         let event = state
             .build_event(&EventSpec {
                 client_id: "tpp-1".into(),
@@ -461,9 +462,10 @@ mod tests {
         for (fault, rule) in cases {
             let mut cfg = clean_state.cfg.clone();
             cfg.faults = Faults::new([*fault]);
-            let state = AppState::build(cfg, ":memory:", "127.0.0.1:1".parse().unwrap())
-                .await
-                .unwrap();
+            let state =
+                crate::sandbox::app::build_state(cfg, ":memory:", "127.0.0.1:1".parse().unwrap())
+                    .await
+                    .unwrap();
             let faulty = build_with_key(&state, &clean_state);
             let checked = ctx.check_set(&faulty.0, &faulty.1, "tpp-1").await;
             assert!(

@@ -3,7 +3,6 @@
 //! [`run`] is the `obevents sandbox` command around it.
 
 use std::net::SocketAddr;
-use std::ops::Deref;
 use std::sync::Arc;
 
 use rand::RngCore;
@@ -12,149 +11,149 @@ use tokio_util::sync::CancellationToken;
 
 use super::admin::AdminCredential;
 use super::config::SandboxConfig;
+use super::domain::Client;
 use super::faults::Fault;
 use super::notify::Notifier;
 use super::push::{self, guard::Guard};
-use super::store::Store;
+use super::state::{AppState, Inner};
 use super::store::postgres::Wakeup;
+use super::store::{Store, StoreError};
 use crate::jose::{ObHeader, SigningKey};
 
-/// Shared state of a running sandbox; cheap to clone (one `Arc`).
-#[derive(Clone, Debug)]
-pub struct AppState(Arc<Inner>);
-
-/// What every request may need. Immutable after start except through `store` and `notifier`.
-#[derive(Debug)]
-pub struct Inner {
-    pub store: Store,
-    pub cfg: SandboxConfig,
-    /// Base URL for `Links`, `rlk` and discovery (no trailing slash).
-    pub base_url: String,
-    /// `iss` of SETs and tokens.
-    pub issuer: String,
-    /// The bank's signing key, persisted so its `kid` survives restarts.
-    pub key: SigningKey,
-    /// A key that is never published, used only by the `set-foreign-key` and
-    /// `yapily-foreign-key` faults.
-    pub foreign_key: Option<SigningKey>,
-    pub ob_header: ObHeader,
-    /// HMAC secret of access tokens, persisted so tokens survive restarts.
-    pub token_secret: Vec<u8>,
-    /// The operator's credential (sandbox helpers for any TPP, WSO2 Event Creation API).
-    pub admin: AdminCredential,
-    /// A password generated at this start, until `run` has shown it once (only its digest is
-    /// stored); an in-process sandbox never shows it.
-    pub admin_to_show: std::sync::Mutex<Option<String>>,
-    pub notifier: Notifier,
-    /// Failed client authentications at `/token`, per client id (rate limit).
-    pub auth_failures: super::auth::AuthFailures,
-    /// Wakes the push worker: a delivery was stored or made due.
-    pub push_wake: tokio::sync::Notify,
-    /// Access tokens verified so far (see `AppState::validate_token`).
-    pub tokens: super::auth::TokenCache,
-    /// Cancelled when the sandbox stops: ends the server and answers held long polls at once.
-    pub shutdown: CancellationToken,
-}
-
-impl Deref for AppState {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.0
+/// Opens the store, loads or creates the persisted keys and seeds configured clients.
+pub async fn build_state(
+    cfg: SandboxConfig,
+    db: &str,
+    bound: SocketAddr,
+) -> anyhow::Result<AppState> {
+    let store = Store::open(db)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", super::store::redacted(db)))?;
+    // Generated before the store is asked, so a failure never leaves an empty key stored.
+    // The spare key is discarded when the database already holds one.
+    let fresh = SigningKey::generate()
+        .map_err(|e| anyhow::anyhow!("cannot generate the signing key: {e}"))?;
+    let key_json = store
+        .meta_get_or_insert("signing_key", || fresh.to_private_json())
+        .await?;
+    let key = SigningKey::from_private_json(&key_json)
+        .map_err(|e| anyhow::anyhow!("the stored signing key is unreadable: {e}"))?;
+    let secret_hex = store
+        .meta_get_or_insert("token_secret", || {
+            let mut b = [0u8; 32];
+            rand::rng().fill_bytes(&mut b);
+            b.iter().map(|x| format!("{x:02x}")).collect()
+        })
+        .await?;
+    let token_secret = (0..secret_hex.len())
+        .step_by(2)
+        .filter_map(|i| u8::from_str_radix(secret_hex.get(i..i + 2)?, 16).ok())
+        .collect::<Vec<u8>>();
+    if token_secret.len() < 32 {
+        anyhow::bail!("the stored token secret is unreadable");
     }
+    let (admin, shown) = AdminCredential::load(cfg.admin.as_ref(), &store).await?;
+    let foreign_key =
+        if cfg.faults.has(Fault::SetForeignKey) || cfg.faults.has(Fault::YapilyForeignKey) {
+            Some(SigningKey::generate()?)
+        } else {
+            None
+        };
+    let base_url = cfg
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{}://{bound}", cfg.scheme()));
+    let issuer = cfg.issuer.clone().unwrap_or_else(|| base_url.clone());
+    let ob_header = ObHeader {
+        iss: cfg.org_id.clone(),
+        tan: cfg.trust_anchor.clone(),
+    };
+    let state = AppState(Arc::new(Inner {
+        store,
+        base_url,
+        issuer,
+        key,
+        foreign_key,
+        ob_header,
+        token_secret,
+        admin,
+        admin_to_show: std::sync::Mutex::new(shown),
+        notifier: Notifier::default(),
+        auth_failures: Default::default(),
+        push_wake: tokio::sync::Notify::new(),
+        tokens: Default::default(),
+        shutdown: CancellationToken::new(),
+        cfg,
+    }));
+    seed_clients(&state).await?;
+    // Other replicas' events wake this replica's long polls (PostgreSQL only). The task
+    // holds a weak handle so a dropped state is not kept alive by it.
+    let weak = Arc::downgrade(&state.0);
+    state.store.spawn_wakeups(
+        move |w| {
+            if let Some(inner) = weak.upgrade() {
+                match w {
+                    Wakeup::Client(c) => inner.notifier.wake(c),
+                    Wakeup::All => inner.notifier.wake_all(),
+                }
+            }
+        },
+        state.shutdown.clone(),
+    );
+    Ok(state)
 }
 
-impl AppState {
-    /// Opens the store, loads or creates the persisted keys and seeds configured clients.
-    pub async fn build(
-        cfg: SandboxConfig,
-        db: &str,
-        bound: SocketAddr,
-    ) -> anyhow::Result<AppState> {
-        let store = Store::open(db).await.map_err(|e| {
-            anyhow::anyhow!("cannot open database {}: {e}", super::store::redacted(db))
-        })?;
-        // Generated before the store is asked, so a failure never leaves an empty key stored.
-        // The spare key is discarded when the database already holds one.
-        let fresh = SigningKey::generate()
-            .map_err(|e| anyhow::anyhow!("cannot generate the signing key: {e}"))?;
-        let key_json = store
-            .meta_get_or_insert("signing_key", || fresh.to_private_json())
-            .await?;
-        let key = SigningKey::from_private_json(&key_json)
-            .map_err(|e| anyhow::anyhow!("the stored signing key is unreadable: {e}"))?;
-        let secret_hex = store
-            .meta_get_or_insert("token_secret", || {
-                let mut b = [0u8; 32];
-                rand::rng().fill_bytes(&mut b);
-                b.iter().map(|x| format!("{x:02x}")).collect()
+/// Inserts (or refreshes) the clients named in the config file.
+async fn seed_clients(state: &AppState) -> Result<(), StoreError> {
+    for c in &state.cfg.clients {
+        state
+            .store
+            .upsert_client(&Client {
+                client_id: c.client_id.clone(),
+                secret_hash: super::auth::hash_secret(&c.client_secret),
+                client_name: c.client_name.clone(),
+                scopes: c.scopes.clone(),
+                jwks: c.jwks.clone(),
+                created_at: time::OffsetDateTime::now_utc().unix_timestamp(),
+                seeded: true,
+                auth_method: "client_secret_basic".into(),
+                tls_subject_dn: None,
             })
             .await?;
-        let token_secret = (0..secret_hex.len())
-            .step_by(2)
-            .filter_map(|i| u8::from_str_radix(secret_hex.get(i..i + 2)?, 16).ok())
-            .collect::<Vec<u8>>();
-        if token_secret.len() < 32 {
-            anyhow::bail!("the stored token secret is unreadable");
+        if let Some(hook) = &c.tatra_webhook {
+            state
+                .seed_tatra_settings(
+                    &c.client_id,
+                    crate::sandbox::tatra::SettingsChange {
+                        enabled: hook.enabled,
+                        url: hook.url.clone(),
+                        security_header: hook.security_header.clone(),
+                    },
+                )
+                .await
+                .map_err(|e| match e {
+                    crate::sandbox::tatra::TatraError::Store(e) => e,
+                    other => StoreError::Open(format!(
+                        "config field clients ({}) tatra_webhook: {other}",
+                        c.client_id
+                    )),
+                })?;
         }
-        let (admin, shown) = AdminCredential::load(cfg.admin.as_ref(), &store).await?;
-        let foreign_key =
-            if cfg.faults.has(Fault::SetForeignKey) || cfg.faults.has(Fault::YapilyForeignKey) {
-                Some(SigningKey::generate()?)
-            } else {
-                None
-            };
-        let base_url = cfg
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("{}://{bound}", cfg.scheme()));
-        let issuer = cfg.issuer.clone().unwrap_or_else(|| base_url.clone());
-        let ob_header = ObHeader {
-            iss: cfg.org_id.clone(),
-            tan: cfg.trust_anchor.clone(),
-        };
-        let state = AppState(Arc::new(Inner {
-            store,
-            base_url,
-            issuer,
-            key,
-            foreign_key,
-            ob_header,
-            token_secret,
-            admin,
-            admin_to_show: std::sync::Mutex::new(shown),
-            notifier: Notifier::default(),
-            auth_failures: Default::default(),
-            push_wake: tokio::sync::Notify::new(),
-            tokens: Default::default(),
-            shutdown: CancellationToken::new(),
-            cfg,
-        }));
-        state.seed_clients().await?;
-        // Other replicas' events wake this replica's long polls (PostgreSQL only). The task
-        // holds a weak handle so a dropped state is not kept alive by it.
-        let weak = Arc::downgrade(&state.0);
-        state.store.spawn_wakeups(
-            move |w| {
-                if let Some(inner) = weak.upgrade() {
-                    match w {
-                        Wakeup::Client(c) => inner.notifier.wake(c),
-                        Wakeup::All => inner.notifier.wake_all(),
-                    }
-                }
-            },
-            state.shutdown.clone(),
+    }
+    let keep: Vec<String> = state
+        .cfg
+        .clients
+        .iter()
+        .map(|c| c.client_id.clone())
+        .collect();
+    let removed = state.store.prune_seeded_clients(&keep).await?;
+    if removed > 0 {
+        tracing::info!(
+            removed,
+            "removed clients no longer in the config's [[clients]]"
         );
-        Ok(state)
     }
-
-    /// `base_url` + `/open-banking/v3.1` + `path`.
-    pub fn api_url(&self, path: &str) -> String {
-        format!("{}/open-banking/v3.1{path}", self.base_url)
-    }
-
-    pub fn has_fault(&self, f: Fault) -> bool {
-        self.cfg.faults.has(f)
-    }
+    Ok(())
 }
 
 /// A running sandbox started with [`Sandbox::start`]: its address and how to stop it.
@@ -174,7 +173,7 @@ impl Sandbox {
         let guard = Guard {
             allow_private: cfg.push.private_allowed(bound),
         };
-        let state = AppState::build(cfg, db, bound).await?;
+        let state = build_state(cfg, db, bound).await?;
         let task = tokio::spawn(serve(state.clone(), listener));
         let pusher = tokio::spawn(push::worker::run(state.clone(), guard));
         Ok(Sandbox {

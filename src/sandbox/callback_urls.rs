@@ -5,11 +5,11 @@
 
 use serde_json::{Map, Value, json};
 
-use super::app::AppState;
-use super::auth::Tpp;
 use super::domain::CallbackUrl;
+use super::domain::Tpp;
 use super::error::{ApiError, ApiResult, ErrorItem, codes};
 use super::faults::Fault;
+use super::state::AppState;
 use super::validate::{Check, callback_url_problem, version_problem};
 
 impl AppState {

@@ -4,11 +4,11 @@
 
 use serde_json::{Map, Value, json};
 
-use super::app::AppState;
-use super::auth::Tpp;
+use super::domain::Tpp;
 use super::domain::{Consent, ConsentStatus, ConsentStatusChange};
 use super::error::{ApiError, ApiResult, ErrorItem, codes};
 use super::events::{EventSpec, RaiseOutcome};
+use super::state::AppState;
 use super::validate::{Check, bounds};
 use crate::model::EventType;
 

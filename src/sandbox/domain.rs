@@ -24,6 +24,21 @@ pub struct Client {
     pub tls_subject_dn: Option<String>,
 }
 
+/// An authenticated TPP, as access-token validation yields it.
+#[derive(Debug, Clone)]
+pub struct Tpp {
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    /// The `x5t#S256` the token is bound to (RFC 8705 §3), if it was issued over mTLS.
+    pub cnf: Option<String>,
+}
+
+impl Tpp {
+    pub fn has_any_scope(&self, wanted: &[&str]) -> bool {
+        self.scopes.iter().any(|s| wanted.contains(&s.as_str()))
+    }
+}
+
 /// An event subscription (one per client unless a fault allows more, ES-03).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Subscription {
@@ -232,6 +247,14 @@ impl DeliveryFormat {
         .into_iter()
         .find(|f| f.as_str() == s)
     }
+}
+
+/// One push request, ready to send: what a dialect's wire format makes of a due delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wire {
+    pub url: String,
+    pub headers: Vec<(axum::http::HeaderName, String)>,
+    pub body: Vec<u8>,
 }
 
 /// Where a delivery stands.

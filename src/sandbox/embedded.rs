@@ -75,7 +75,7 @@ fn config(bank: Option<Bank>, faults: &[Fault]) -> SandboxConfig {
     cfg.faults = Faults::new(faults.iter().copied());
     cfg.long_poll_timeout = LONG_POLL;
     cfg.require_request_signatures = true;
-    cfg.push = super::push::PushConfig::quick();
+    cfg.push = super::config::PushConfig::quick();
     cfg.tatra.refresh_delay = TATRA_REFRESH_DELAY;
     cfg
 }

@@ -6,12 +6,12 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::app::AppState;
 use super::domain::{
     ConsentStatusChange, DeliveryFormat, EventDetails, NewDelivery, NewEvent, ResourceLink,
 };
 use super::error::{ApiError, ApiResult, ErrorItem, codes};
 use super::faults::Fault;
+use super::state::AppState;
 use super::store::now_ms;
 use crate::jose::{self, Alg};
 use crate::model::EventType;

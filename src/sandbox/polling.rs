@@ -7,12 +7,12 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::app::AppState;
-use super::auth::Tpp;
 use super::domain::PollOps;
+use super::domain::Tpp;
 use super::error::{ApiError, ApiResult, ErrorItem, codes};
 use super::faults::Fault;
 use super::personality::{LongPolling, UnknownAck};
+use super::state::AppState;
 use super::validate::{Check, bounds};
 
 /// Largest `maxEvents` accepted as a number at all (larger is a 400, edge case 5).

@@ -4,11 +4,11 @@
 
 use serde_json::{Map, Value, json};
 
-use super::app::AppState;
-use super::auth::Tpp;
 use super::domain::Subscription;
+use super::domain::Tpp;
 use super::error::{ApiError, ApiResult, ErrorItem, codes};
 use super::faults::Fault;
+use super::state::AppState;
 use super::validate::{Check, bounds, callback_url_problem, join, version_problem};
 use crate::model::EventType;
 

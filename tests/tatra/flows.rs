@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use obevents::sandbox::Sandbox;
 use obevents::sandbox::config::SeedClient;
-use obevents::sandbox::tatra::SettingsChange;
+use obevents::sandbox::config::TatraWebhookFile;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -498,7 +498,7 @@ async fn configured_clients_have_active_webhooks_and_bad_ones_stop_the_start() {
         client_name: "fixed".into(),
         scopes: vec!["accounts".into()],
         jwks: None,
-        tatra_webhook: Some(SettingsChange {
+        tatra_webhook: Some(TatraWebhookFile {
             enabled: true,
             url: Some(url.into()),
             security_header: Some(HEADER.into()),

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use obevents::sandbox::config::Activation;
 use obevents::sandbox::faults::{Fault, Faults};
-use obevents::sandbox::tatra::Activation;
 use obevents::sandbox::{Bank, SandboxConfig};
 use reqwest::Method;
 use serde_json::{Value, json};

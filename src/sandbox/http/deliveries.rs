@@ -12,8 +12,8 @@ use super::extract::{AnyScope, Authed, Caller, ResourceId};
 use super::openapi::ops;
 use super::routes::Routes;
 use super::routes::Verb::{Get, Post};
-use crate::sandbox::app::AppState;
 use crate::sandbox::error::{ApiError, ApiResult};
+use crate::sandbox::state::AppState;
 use crate::sandbox::store::now_ms;
 
 pub fn routes() -> Routes {

@@ -27,7 +27,7 @@ use axum::response::Response;
 use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::BodyExt;
 
-use crate::sandbox::app::AppState;
+use crate::sandbox::state::AppState;
 
 /// How long the unread rest of a refused body may take to arrive before the connection is
 /// closed instead.

@@ -11,9 +11,9 @@ use serde_json::Value;
 
 use super::extract::InteractionId;
 use crate::jose;
-use crate::sandbox::app::AppState;
 use crate::sandbox::error::ApiError;
 use crate::sandbox::faults::Fault;
+use crate::sandbox::state::AppState;
 
 pub const INTERACTION_ID: HeaderName = HeaderName::from_static("x-fapi-interaction-id");
 pub const JWS_SIGNATURE: HeaderName = HeaderName::from_static("x-jws-signature");

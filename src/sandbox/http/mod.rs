@@ -27,8 +27,8 @@ use axum::response::{IntoResponse, Response};
 pub use error::{JSON, json_response};
 pub use extract::InteractionId;
 
-use super::app::AppState;
 use super::error::{ApiError, ErrorItem, codes};
+use super::state::AppState;
 use openapi::ops;
 use routes::{Routes, Verb};
 

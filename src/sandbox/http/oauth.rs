@@ -16,10 +16,10 @@ use super::openapi::ops;
 use super::routes::Routes;
 use super::routes::Verb::{Get, Post};
 use crate::jose;
-use crate::sandbox::app::AppState;
+use crate::sandbox::auth::mtls;
 use crate::sandbox::auth::{ClientCredentials, OAuthError};
 use crate::sandbox::config::SCOPES;
-use crate::sandbox::mtls;
+use crate::sandbox::state::AppState;
 use crate::sandbox::tls::PeerCert;
 
 pub fn routes() -> Routes {

@@ -14,9 +14,9 @@ use super::extract::{
 use super::openapi::ops;
 use super::routes::Routes;
 use super::routes::Verb::{Delete, Get, Post, Put};
-use crate::sandbox::app::AppState;
 use crate::sandbox::error::ApiResult;
 use crate::sandbox::faults::Fault;
+use crate::sandbox::state::AppState;
 
 /// Routes whose responses carry `x-jws-signature` (G-14).
 pub fn signed_routes() -> Routes {

@@ -21,7 +21,7 @@ use axum::handler::Handler;
 use axum::routing::{MethodFilter, on};
 
 use super::openapi::ops::OpDoc;
-use crate::sandbox::app::AppState;
+use crate::sandbox::state::AppState;
 
 /// The HTTP methods the sandbox uses (GET routes answer HEAD too, as axum does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -13,9 +13,9 @@ use super::openapi::ops;
 use super::routes::Routes;
 use super::routes::Verb::{Delete, Get, Post};
 use crate::model::EventType;
-use crate::sandbox::app::AppState;
 use crate::sandbox::error::{ApiError, ApiResult, ErrorItem, codes};
 use crate::sandbox::events::EventSpec;
+use crate::sandbox::state::AppState;
 use crate::sandbox::validate::Check;
 
 pub fn routes() -> Routes {

@@ -20,8 +20,8 @@ use super::error::json_response;
 use super::openapi::tatra as doc;
 use super::routes::Routes;
 use super::routes::Verb::{Delete, Get, Post, Put};
-use crate::sandbox::app::AppState;
 use crate::sandbox::domain::{TatraConsent, TatraSettings, TatraTask};
+use crate::sandbox::state::AppState;
 use crate::sandbox::store::now_ms;
 use crate::sandbox::tatra::{SettingsChange, TatraError, bank_name, rfc3339};
 

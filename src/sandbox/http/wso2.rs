@@ -20,9 +20,9 @@ use super::openapi::ops;
 use super::routes::Routes;
 use super::routes::Verb::Post;
 use crate::model::EventType;
-use crate::sandbox::app::AppState;
 use crate::sandbox::error::ApiError;
 use crate::sandbox::events::EventSpec;
+use crate::sandbox::state::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()

@@ -21,9 +21,9 @@ use serde_json::{Value, json};
 use super::error::json_response;
 use super::extract::{Caller, InteractionId, ObJson};
 use crate::jose;
-use crate::sandbox::app::AppState;
 use crate::sandbox::domain::YapilySubscription;
 use crate::sandbox::error::{ApiError, ApiResult};
+use crate::sandbox::state::AppState;
 use crate::sandbox::yapily::{YapilyError, YapilyEventSpec, YapilyEventType};
 
 /// The Yapily-style API's routes (mounted only for a personality that has it).

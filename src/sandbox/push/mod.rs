@@ -12,45 +12,9 @@ pub mod worker;
 
 use std::time::Duration;
 
+use super::config::PushConfig;
 use super::domain::{AttemptVerdict, DeliveryFormat};
 use super::faults::{Fault, Faults};
-
-/// The push policy (R-08: exponential back-off, a maximum number of retries, a maximum time
-/// interval). `[push]` in the config file.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PushConfig {
-    /// The delay before each retry; its length is the number of retries.
-    pub retry_schedule: Vec<Duration>,
-    /// How long one attempt may take (connect, send, answer).
-    pub request_timeout: Duration,
-    /// After this long since the event, the endpoint is declared unresponsive: no more tries.
-    pub max_interval: Duration,
-    /// Whether callback URLs may resolve to loopback, private or link-local addresses.
-    /// `None`: allowed exactly when the sandbox listens on a loopback address.
-    pub allow_private_networks: Option<bool>,
-    /// Attempts in flight at once, and at most this many to one callback URL.
-    pub concurrency: usize,
-    pub per_destination: usize,
-}
-
-impl Default for PushConfig {
-    /// Modelled on the WSO2 Open Banking accelerator's event notification defaults (peers.md
-    /// §2.3, §7: 5 retries, 60 s initial wait growing as 60 s·eⁿ) with Svix's 30 s request
-    /// timeout, and a 2-hour maximum interval that the schedule (about 86 minutes) fits in.
-    fn default() -> Self {
-        PushConfig {
-            retry_schedule: [60_000, 163_000, 443_000, 1_205_000, 3_276_000]
-                .into_iter()
-                .map(Duration::from_millis)
-                .collect(),
-            request_timeout: Duration::from_secs(30),
-            max_interval: Duration::from_secs(7_200),
-            allow_private_networks: None,
-            concurrency: 64,
-            per_destination: 4,
-        }
-    }
-}
 
 /// What one attempt came to, before the policy judges it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,31 +139,6 @@ impl PushConfig {
             v = AttemptVerdict::RetryAt(now_ms);
         }
         v
-    }
-
-    /// Short timers for conformance runs and tests, so a whole retry sequence takes about a
-    /// second: 300 ms then 600 ms (doubling back-off, two retries), 1 s per attempt.
-    pub fn quick() -> Self {
-        PushConfig {
-            retry_schedule: vec![Duration::from_millis(300), Duration::from_millis(600)],
-            request_timeout: Duration::from_millis(1_000),
-            max_interval: Duration::from_secs(60),
-            ..Default::default()
-        }
-    }
-
-    /// The policy as a bank states it to a conformance harness.
-    pub fn declaration(&self) -> crate::model::bank::PushDeclaration {
-        crate::model::bank::PushDeclaration {
-            retry_schedule: self.retry_schedule.clone(),
-            request_timeout: self.request_timeout,
-        }
-    }
-
-    /// Whether private destinations are allowed when the sandbox listens on `bound`.
-    pub fn private_allowed(&self, bound: std::net::SocketAddr) -> bool {
-        self.allow_private_networks
-            .unwrap_or_else(|| bound.ip().is_loopback())
     }
 }
 

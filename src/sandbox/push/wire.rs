@@ -5,18 +5,12 @@
 
 use reqwest::header::{CONTENT_TYPE, HeaderName};
 
+pub use crate::sandbox::domain::Wire;
+
 use crate::jose;
-use crate::sandbox::app::AppState;
 use crate::sandbox::domain::{DeliveryFormat, DueDelivery};
 use crate::sandbox::faults::Fault;
-
-/// One request, ready to send.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Wire {
-    pub url: String,
-    pub headers: Vec<(HeaderName, String)>,
-    pub body: Vec<u8>,
-}
+use crate::sandbox::state::AppState;
 
 /// Builds the request of one attempt, or says why nothing can be sent.
 pub async fn render(

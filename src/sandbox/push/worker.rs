@@ -14,8 +14,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Outcome;
 use super::guard::{Guard, GuardedResolver};
-use crate::sandbox::app::AppState;
 use crate::sandbox::domain::{Attempt, AttemptVerdict, DeliveryFormat, DueDelivery};
+use crate::sandbox::state::AppState;
 use crate::sandbox::store::{EXCERPT_CHARS, now_ms};
 
 /// Longest sleep between looks at the table: bounds how late rows written by another replica

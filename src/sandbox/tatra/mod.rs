@@ -2,7 +2,7 @@
 //! webhook settings ([`settings`]), Premium API consents with accounts at Tatra banka and other
 //! banks, the asynchronous `PUT /refresh` whose banks finish one after another, and the
 //! transaction trigger. Each event is raised into the one delivery pipeline
-//! ([`crate::sandbox::push`]) as a stored body ([`wire`] renders it); `http::tatra` is the API.
+//! (the push worker) as a stored body ([`wire`] renders it); `http::tatra` is the API.
 //!
 //! A refresh's per-bank `accountEvent`s are written when the refresh starts, as deliveries whose
 //! first attempt is due when the bank finishes. Whether webhooks are active is asked again at
@@ -12,15 +12,13 @@
 pub mod settings;
 pub mod wire;
 
-use std::time::Duration;
-
 use serde::Serialize;
 
-use super::app::AppState;
 use super::domain::{
     DeliveryFormat, NewDelivery, NewEvent, TatraAccount, TatraConsent, TatraTask, TatraTaskBank,
 };
 use super::faults::Fault;
+use super::state::AppState;
 use super::store::{StoreError, now_ms};
 
 pub use settings::SettingsChange;
@@ -45,42 +43,6 @@ pub const MAX_ACCOUNTS: usize = 20;
 /// The name of a known bank code.
 pub fn bank_name(code: &str) -> Option<&'static str> {
     BANKS.iter().find(|b| b.0 == code).map(|b| b.1)
-}
-
-/// When events start after enabling (`[tatra] activation`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Activation {
-    /// The seed's rule: the next full hour after enabling.
-    NextHour,
-    /// At once, for a TPP practising against the sandbox.
-    Immediate,
-}
-
-impl Activation {
-    pub fn parse(s: &str) -> Option<Activation> {
-        match s {
-            "next-hour" => Some(Activation::NextHour),
-            "immediate" => Some(Activation::Immediate),
-            _ => None,
-        }
-    }
-}
-
-/// `[tatra]`: activation rule and how long each other bank takes to refresh.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TatraConfig {
-    pub activation: Activation,
-    /// Bank i (0-based) of a refresh finishes `refresh_delay × (i+1)` after the PUT.
-    pub refresh_delay: Duration,
-}
-
-impl Default for TatraConfig {
-    fn default() -> Self {
-        TatraConfig {
-            activation: Activation::NextHour,
-            refresh_delay: Duration::from_millis(300),
-        }
-    }
 }
 
 /// Why a Tatra API request was refused; `http::tatra` renders each as its `errorCode`.

@@ -2,10 +2,11 @@
 //! header, activation at the next full hour (or at once, by configuration or the activate
 //! helper), and what a settings change does to pending deliveries.
 
-use super::{Activation, TatraError};
-use crate::sandbox::app::AppState;
+use super::TatraError;
+use crate::sandbox::config::Activation;
 use crate::sandbox::domain::TatraSettings;
 use crate::sandbox::faults::Fault;
+use crate::sandbox::state::AppState;
 use crate::sandbox::store::now_ms;
 
 /// Longest webhook url accepted.
@@ -80,8 +81,7 @@ impl AppState {
         match u.scheme() {
             "https" => None,
             "http"
-                if crate::sandbox::yapily::is_loopback_host(host)
-                    && self.webhook_http_allowed() =>
+                if crate::sandbox::urls::is_loopback_host(host) && self.webhook_http_allowed() =>
             {
                 None
             }

@@ -6,10 +6,10 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde::Serialize;
 
 use super::{TatraError, bank_name};
-use crate::sandbox::app::AppState;
+use crate::sandbox::domain::Wire;
 use crate::sandbox::domain::{DueDelivery, TatraAccount, TatraTask};
 use crate::sandbox::faults::Fault;
-use crate::sandbox::push::wire::Wire;
+use crate::sandbox::state::AppState;
 use crate::sandbox::store::{StoreError, now_ms};
 
 #[derive(Serialize)]

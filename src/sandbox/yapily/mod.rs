@@ -2,17 +2,18 @@
 //! application subscribes per event type (`payment.status.completed` …) with a webhook URL, and
 //! each event of that type is POSTed to it as the common event object, signed per attempt in a
 //! `yapily-signature` JWT. This module is the domain side: the event types, subscriptions and
-//! raising an event into the one delivery pipeline ([`crate::sandbox::push`]); [`wire`] renders
+//! raising an event into the one delivery pipeline (the push worker); [`wire`] renders
 //! it, `http::yapily` is the API.
 
 pub mod wire;
 
 use serde_json::{Value, json};
 
-use super::app::AppState;
 use super::domain::{DeliveryFormat, NewDelivery, NewEvent, YapilySubscription};
 use super::faults::Fault;
+use super::state::AppState;
 use super::store::{StoreError, now_ms};
+use super::urls::is_loopback_host;
 
 /// The event types an application can subscribe to. The subscription API names them by a dotted
 /// id; the delivered object's `eventType` is the same name in upper snake case (YA-08), as the
@@ -305,14 +306,6 @@ impl AppState {
 
 fn not_subscribed(t: YapilyEventType) -> YapilyError {
     YapilyError::NotFound(format!("the application has no subscription to {}", t.id()))
-}
-
-pub(crate) fn is_loopback_host(host: &str) -> bool {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || bare
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

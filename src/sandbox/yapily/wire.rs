@@ -8,10 +8,10 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::jose::{self, Alg};
-use crate::sandbox::app::AppState;
 use crate::sandbox::domain::DueDelivery;
+use crate::sandbox::domain::Wire;
 use crate::sandbox::faults::Fault;
-use crate::sandbox::push::wire::Wire;
+use crate::sandbox::state::AppState;
 
 /// The `institutionId` of every event: the sandbox stands for one institution.
 pub const INSTITUTION_ID: &str = "obevents-sandbox";

@@ -23,8 +23,8 @@ use serde_json::{Map, Value, json};
 
 use super::error::json_response;
 use super::routes::Op;
-use crate::sandbox::app::AppState;
 use crate::sandbox::error::ApiError;
+use crate::sandbox::state::AppState;
 use ops::{JSON, Offered, OpDoc, Reply, Security, Tag};
 
 /// The document once the table is complete (the route serving it is part of the table).

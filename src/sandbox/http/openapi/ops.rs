@@ -2,8 +2,8 @@
 //! table (`routes.rs`) where the route is added. Bodies name component schemas
 //! (`components.rs`); errors every endpoint of an area shares are lists of shared responses.
 
-use crate::sandbox::app::AppState;
 use crate::sandbox::http::extract::{AccountsScope, EventApiScopes, PollingScopes, ScopePolicy};
+use crate::sandbox::state::AppState;
 
 /// The description of one operation.
 #[derive(Debug)]

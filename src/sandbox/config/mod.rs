@@ -4,125 +4,25 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
+mod clients;
+mod file;
+mod push;
+mod server;
+mod tatra;
+
+pub use clients::{DEFAULT_SCOPES, SCOPES, SeedClient, parse_scopes};
+pub use file::{AdminFile, ClientFile, ConfigFile, PushFile, TatraFile, TatraWebhookFile};
+pub use push::PushConfig;
+pub use server::ServerLimits;
+pub use tatra::{Activation, TatraConfig, tatra_refresh_delay};
+
+use clients::seed_client;
+use push::push_config;
+use tatra::tatra_config;
 
 use super::faults::{Fault, Faults};
 use super::personality::{Bank, Personality};
-use super::push::PushConfig;
-use super::server::ServerLimits;
-use super::tatra::{Activation, SettingsChange, TatraConfig};
-use super::tls::{TlsConfig, TlsFile, TlsFlags};
-
-/// The config file, field by field as documented in the README. Unknown keys are errors so a
-/// typo never silently falls back to a default.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigFile {
-    pub bank: Option<String>,
-    pub public_url: Option<String>,
-    pub issuer: Option<String>,
-    pub org_id: Option<String>,
-    pub trust_anchor: Option<String>,
-    pub token_ttl_secs: Option<u64>,
-    pub long_poll_timeout_ms: Option<u64>,
-    pub max_events_cap: Option<usize>,
-    pub require_request_signatures: Option<bool>,
-    pub open_registration: Option<bool>,
-    pub body_limit_bytes: Option<usize>,
-    #[serde(default)]
-    pub faults: Vec<String>,
-    pub admin: Option<AdminFile>,
-    #[serde(default)]
-    pub clients: Vec<ClientFile>,
-    pub push: Option<PushFile>,
-    pub header_read_timeout_ms: Option<u64>,
-    pub idle_timeout_ms: Option<u64>,
-    pub max_connections: Option<usize>,
-    pub listen_backlog: Option<u32>,
-    pub tls: Option<TlsFile>,
-    pub tatra: Option<TatraFile>,
-}
-
-/// `[tatra]`: the Tatra-style personality's activation rule and refresh timing.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TatraFile {
-    /// `next-hour` (default, the seed's rule) or `immediate`.
-    pub activation: Option<String>,
-    pub refresh_delay_ms: Option<u64>,
-}
-
-/// `tatra_webhook = { enabled, url, security_header }` of a `[[clients]]` entry.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TatraWebhookFile {
-    pub enabled: bool,
-    pub url: Option<String>,
-    pub security_header: Option<String>,
-}
-
-/// `[push]`: the retry policy of real-time push and where pushes may go.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PushFile {
-    /// Delay before each retry, in milliseconds; its length is the number of retries.
-    pub retry_schedule_ms: Option<Vec<u64>>,
-    pub request_timeout_ms: Option<u64>,
-    pub max_interval_secs: Option<u64>,
-    pub allow_private_networks: Option<bool>,
-    pub concurrency: Option<usize>,
-    pub per_destination: Option<usize>,
-}
-
-/// `[admin]`: Basic-auth credentials of the WSO2-style Event Creation API.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdminFile {
-    pub username: String,
-    pub password: String,
-}
-
-/// `[[clients]]`: a TPP client seeded at start so CI jobs can use fixed credentials.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClientFile {
-    pub client_id: String,
-    pub client_secret: String,
-    pub client_name: Option<String>,
-    pub scope: Option<String>,
-    /// The client's public JWKS, inline (`jwks = { keys = [...] }`) …
-    pub jwks: Option<toml::Value>,
-    /// … or from a file.
-    pub jwks_file: Option<String>,
-    /// Tatra-style webhook settings, active from the start.
-    pub tatra_webhook: Option<TatraWebhookFile>,
-}
-
-/// A seeded client, validated.
-#[derive(Debug, Clone)]
-pub struct SeedClient {
-    pub client_id: String,
-    pub client_secret: String,
-    pub client_name: String,
-    pub scopes: Vec<String>,
-    pub jwks: Option<String>,
-    /// Checked against the url rules when the sandbox starts (they depend on its address).
-    pub tatra_webhook: Option<SettingsChange>,
-}
-
-/// Scopes the sandbox authorisation server knows.
-pub const SCOPES: [&str; 5] = [
-    "accounts",
-    "payments",
-    "fundsconfirmations",
-    "eventpolling",
-    "openid",
-];
-
-/// Scopes a client gets when it asks for none: every API scope (`openid` grants no API access;
-/// it exists so a TPP can hold a token that the event APIs must refuse with 403).
-pub const DEFAULT_SCOPES: [&str; 4] =
-    ["accounts", "payments", "fundsconfirmations", "eventpolling"];
+use super::tls::{TlsConfig, TlsFlags};
 
 /// Everything the sandbox needs to start, validated.
 #[derive(Debug, Clone)]
@@ -344,69 +244,6 @@ impl SandboxConfig {
     }
 }
 
-fn push_config(p: PushFile) -> Result<PushConfig, String> {
-    let mut c = PushConfig::default();
-    if let Some(schedule) = p.retry_schedule_ms {
-        if schedule.len() > 100 || schedule.iter().any(|&d| d > 7 * 24 * 3_600_000) {
-            return Err(
-                "config field push.retry_schedule_ms: at most 100 delays of at most 7 days each"
-                    .into(),
-            );
-        }
-        c.retry_schedule = schedule.into_iter().map(Duration::from_millis).collect();
-    }
-    if let Some(v) = p.request_timeout_ms {
-        if v == 0 || v > 600_000 {
-            return Err(
-                "config field push.request_timeout_ms: must be between 1 and 600000".into(),
-            );
-        }
-        c.request_timeout = Duration::from_millis(v);
-    }
-    if let Some(v) = p.max_interval_secs {
-        if v == 0 {
-            return Err("config field push.max_interval_secs: must be at least 1".into());
-        }
-        c.max_interval = Duration::from_secs(v);
-    }
-    c.allow_private_networks = p.allow_private_networks;
-    for (field, value, slot) in [
-        ("concurrency", p.concurrency, &mut c.concurrency),
-        ("per_destination", p.per_destination, &mut c.per_destination),
-    ] {
-        if let Some(v) = value {
-            if v == 0 || v > 10_000 {
-                return Err(format!(
-                    "config field push.{field}: must be between 1 and 10000"
-                ));
-            }
-            *slot = v;
-        }
-    }
-    Ok(c)
-}
-
-fn tatra_config(t: TatraFile) -> Result<TatraConfig, String> {
-    let mut c = TatraConfig::default();
-    if let Some(a) = t.activation {
-        c.activation = Activation::parse(&a).ok_or_else(|| {
-            format!("config field tatra.activation: {a:?} is not next-hour or immediate")
-        })?;
-    }
-    if let Some(ms) = t.refresh_delay_ms {
-        c.refresh_delay = tatra_refresh_delay(ms).map_err(|e| format!("config field tatra.{e}"))?;
-    }
-    Ok(c)
-}
-
-/// The per-bank refresh delay, 1 ms to 10 minutes.
-pub fn tatra_refresh_delay(ms: u64) -> Result<Duration, String> {
-    if ms == 0 || ms > 600_000 {
-        return Err("refresh_delay_ms: must be between 1 and 600000".into());
-    }
-    Ok(Duration::from_millis(ms))
-}
-
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -428,73 +265,6 @@ fn valid_base_url(field: &str, u: &str) -> Result<String, String> {
             "config field {field}: {u:?} is not an absolute http(s) URL"
         )),
     }
-}
-
-/// Parses a space-separated scope string, refusing scopes the sandbox does not know.
-pub fn parse_scopes(s: &str) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    for sc in s.split_whitespace() {
-        if !SCOPES.contains(&sc) {
-            return Err(format!(
-                "unknown scope {sc:?} (known: {})",
-                SCOPES.join(" ")
-            ));
-        }
-        if !out.iter().any(|o| o == sc) {
-            out.push(sc.to_string());
-        }
-    }
-    Ok(out)
-}
-
-fn seed_client(i: usize, c: ClientFile, dir: Option<&Path>) -> Result<SeedClient, String> {
-    let field = |f: &str| format!("config field clients[{i}].{f}");
-    if c.client_id.trim().is_empty() || c.client_id.len() > 128 {
-        return Err(format!("{}: must be 1..128 characters", field("client_id")));
-    }
-    if c.client_secret.is_empty() {
-        return Err(format!("{}: must not be empty", field("client_secret")));
-    }
-    let scopes = match &c.scope {
-        Some(s) => parse_scopes(s).map_err(|e| format!("{}: {e}", field("scope")))?,
-        None => DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
-    };
-    let jwks =
-        match (c.jwks, c.jwks_file) {
-            (Some(_), Some(_)) => {
-                return Err(format!(
-                    "{}: give jwks or jwks_file, not both",
-                    field("jwks")
-                ));
-            }
-            (Some(v), None) => {
-                Some(serde_json::to_string(&v).map_err(|e| format!("{}: {e}", field("jwks")))?)
-            }
-            (None, Some(f)) => {
-                let p = dir.map(|d| d.join(&f)).unwrap_or_else(|| f.clone().into());
-                Some(std::fs::read_to_string(&p).map_err(|e| {
-                    format!("{}: cannot read {}: {e}", field("jwks_file"), p.display())
-                })?)
-            }
-            (None, None) => None,
-        };
-    if let Some(j) = &jwks {
-        crate::jose::parse_client_jwks(j.as_bytes())
-            .map_err(|e| format!("{}: {e}", field("jwks")))?;
-    }
-    let tatra_webhook = c.tatra_webhook.map(|t| SettingsChange {
-        enabled: t.enabled,
-        url: t.url,
-        security_header: t.security_header,
-    });
-    Ok(SeedClient {
-        tatra_webhook,
-        client_name: c.client_name.unwrap_or_else(|| c.client_id.clone()),
-        client_id: c.client_id,
-        client_secret: c.client_secret,
-        scopes,
-        jwks,
-    })
 }
 
 #[cfg(test)]

@@ -2,35 +2,22 @@
 //! authentication (`client_secret_basic`, `client_secret_post`, `private_key_jwt`) and
 //! client-credentials access tokens (self-contained HS256 JWTs, so validating one costs no
 //! database read; the HMAC secret is persisted, so tokens outlive a restart). The mTLS methods
-//! and certificate-bound tokens (RFC 8705) are in [`super::mtls`].
+//! and certificate-bound tokens (RFC 8705) are in [`mtls`].
 
 use josekit::jws::HS256;
 use josekit::jwt::{self, JwtPayload};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::app::AppState;
-use super::config::parse_scopes;
-use super::domain::Client;
-use super::mtls;
-use super::store::StoreError;
-use super::tls::ClientCert;
+pub mod mtls;
+
 use crate::jose;
-
-/// An authenticated TPP, as access-token validation yields it.
-#[derive(Debug, Clone)]
-pub struct Tpp {
-    pub client_id: String,
-    pub scopes: Vec<String>,
-    /// The `x5t#S256` the token is bound to (RFC 8705 §3), if it was issued over mTLS.
-    pub cnf: Option<String>,
-}
-
-impl Tpp {
-    pub fn has_any_scope(&self, wanted: &[&str]) -> bool {
-        self.scopes.iter().any(|s| wanted.contains(&s.as_str()))
-    }
-}
+use crate::sandbox::config::parse_scopes;
+use crate::sandbox::domain::{Client, Tpp};
+use crate::sandbox::limits::AuthFailures;
+use crate::sandbox::state::AppState;
+use crate::sandbox::store::StoreError;
+use crate::sandbox::tls::ClientCert;
 
 /// RFC 6749 §5.2 / RFC 7591 §3.2.2 error codes.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,54 +35,6 @@ impl OAuthError {
             description: description.into(),
             retry_after: None,
         }
-    }
-}
-
-/// Failed client authentications per client id at `/token`, so a client's secret cannot be
-/// guessed at line rate: after [`AuthFailures::LIMIT`] failures in a window of
-/// [`AuthFailures::WINDOW`], the client id is refused (429 with `Retry-After`) until the window
-/// ends. Per replica and in memory: losing it only forgets recent failures. Bounded: windows
-/// that ended are dropped when the map grows past [`AuthFailures::MAX_IDS`].
-#[derive(Debug, Default)]
-pub struct AuthFailures {
-    map: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u32)>>,
-}
-
-impl AuthFailures {
-    pub const LIMIT: u32 = 10;
-    pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
-    const MAX_IDS: usize = 10_000;
-
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (std::time::Instant, u32)>>
-    {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Seconds until `client_id` may try again, when it is locked out now.
-    pub fn locked_for(&self, client_id: &str) -> Option<u64> {
-        let map = self.lock();
-        let (start, count) = map.get(client_id)?;
-        let left = Self::WINDOW.checked_sub(start.elapsed())?;
-        (*count >= Self::LIMIT).then(|| left.as_secs().max(1))
-    }
-
-    pub fn failed(&self, client_id: &str) {
-        let mut map = self.lock();
-        if map.len() >= Self::MAX_IDS {
-            map.retain(|_, (start, _)| start.elapsed() < Self::WINDOW);
-            if map.len() >= Self::MAX_IDS {
-                map.clear();
-            }
-        }
-        let entry = map
-            .entry(client_id.to_string())
-            .or_insert((std::time::Instant::now(), 0));
-        if entry.0.elapsed() >= Self::WINDOW {
-            *entry = (std::time::Instant::now(), 0);
-        }
-        entry.1 += 1;
     }
 }
 
@@ -169,50 +108,6 @@ fn now() -> i64 {
 }
 
 impl AppState {
-    /// Inserts (or refreshes) the clients named in the config file.
-    pub(super) async fn seed_clients(&self) -> Result<(), StoreError> {
-        for c in &self.cfg.clients {
-            self.store
-                .upsert_client(&Client {
-                    client_id: c.client_id.clone(),
-                    secret_hash: hash_secret(&c.client_secret),
-                    client_name: c.client_name.clone(),
-                    scopes: c.scopes.clone(),
-                    jwks: c.jwks.clone(),
-                    created_at: now(),
-                    seeded: true,
-                    auth_method: "client_secret_basic".into(),
-                    tls_subject_dn: None,
-                })
-                .await?;
-            if let Some(hook) = &c.tatra_webhook {
-                self.seed_tatra_settings(&c.client_id, hook.clone())
-                    .await
-                    .map_err(|e| match e {
-                        crate::sandbox::tatra::TatraError::Store(e) => e,
-                        other => StoreError::Open(format!(
-                            "config field clients ({}) tatra_webhook: {other}",
-                            c.client_id
-                        )),
-                    })?;
-            }
-        }
-        let keep: Vec<String> = self
-            .cfg
-            .clients
-            .iter()
-            .map(|c| c.client_id.clone())
-            .collect();
-        let removed = self.store.prune_seeded_clients(&keep).await?;
-        if removed > 0 {
-            tracing::info!(
-                removed,
-                "removed clients no longer in the config's [[clients]]"
-            );
-        }
-        Ok(())
-    }
-
     /// RFC 7591 subset: `client_name`, `scope`, optional `jwks` (used to verify the client's
     /// request signatures and `private_key_jwt` assertions). Unknown metadata is ignored.
     pub async fn register_client(&self, body: &Value) -> Result<Registered, OAuthError> {
@@ -230,7 +125,7 @@ impl AppState {
             }
         };
         let scopes = match obj.get("scope") {
-            None => super::config::DEFAULT_SCOPES
+            None => crate::sandbox::config::DEFAULT_SCOPES
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
@@ -516,32 +411,5 @@ impl AppState {
             },
             exp,
         ))
-    }
-}
-
-/// Tokens already verified, with their expiry. Bounded: cleared when it grows past `MAX`
-/// entries (a sandbox has few live tokens; a flood of distinct ones only costs re-verification).
-#[derive(Debug, Default)]
-pub struct TokenCache {
-    map: std::sync::RwLock<std::collections::HashMap<String, (Tpp, std::time::SystemTime)>>,
-}
-
-impl TokenCache {
-    const MAX: usize = 10_000;
-
-    fn get(&self, token: &str) -> Option<Tpp> {
-        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        match map.get(token) {
-            Some((tpp, exp)) if *exp > std::time::SystemTime::now() => Some(tpp.clone()),
-            _ => None,
-        }
-    }
-
-    fn put(&self, token: &str, tpp: Tpp, exp: std::time::SystemTime) {
-        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= Self::MAX {
-            map.clear();
-        }
-        map.insert(token.to_string(), (tpp, exp));
     }
 }

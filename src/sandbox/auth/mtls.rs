@@ -7,9 +7,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 
-use super::auth::OAuthError;
-use super::domain::Client;
-use super::tls::{ClientCert, TlsConfig};
+use super::OAuthError;
+use crate::sandbox::domain::Client;
+use crate::sandbox::tls::{ClientCert, TlsConfig};
 
 pub const TLS_CLIENT_AUTH: &str = "tls_client_auth";
 pub const SELF_SIGNED: &str = "self_signed_tls_client_auth";
@@ -62,7 +62,9 @@ pub fn registration(
         }
     }
     match meta.get("tls_client_auth_subject_dn") {
-        Some(Value::String(dn)) if super::tls::cert::parse_dn(dn).is_some() => Ok(Some(dn.clone())),
+        Some(Value::String(dn)) if crate::sandbox::tls::cert::parse_dn(dn).is_some() => {
+            Ok(Some(dn.clone()))
+        }
         Some(_) => Err(bad(
             "tls_client_auth_subject_dn must be an RFC 4514 distinguished name such as CN=tpp,O=Acme,C=GB",
         )),

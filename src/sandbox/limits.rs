@@ -1,0 +1,81 @@
+//! Per-replica, in-memory guards of the authorisation paths, held by the shared state: the
+//! client-authentication failure counter behind the `/token` lockout, and the cache of access
+//! tokens already verified. Losing either (a restart) only forgets recent history; neither is
+//! an invariant, so neither belongs in the database.
+
+use super::domain::Tpp;
+
+/// Failed client authentications per client id at `/token`, so a client's secret cannot be
+/// guessed at line rate: after [`AuthFailures::LIMIT`] failures in a window of
+/// [`AuthFailures::WINDOW`], the client id is refused (429 with `Retry-After`) until the window
+/// ends. Per replica and in memory: losing it only forgets recent failures. Bounded: windows
+/// that ended are dropped when the map grows past [`AuthFailures::MAX_IDS`].
+#[derive(Debug, Default)]
+pub struct AuthFailures {
+    map: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u32)>>,
+}
+
+impl AuthFailures {
+    pub const LIMIT: u32 = 10;
+    pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+    const MAX_IDS: usize = 10_000;
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (std::time::Instant, u32)>>
+    {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Seconds until `client_id` may try again, when it is locked out now.
+    pub fn locked_for(&self, client_id: &str) -> Option<u64> {
+        let map = self.lock();
+        let (start, count) = map.get(client_id)?;
+        let left = Self::WINDOW.checked_sub(start.elapsed())?;
+        (*count >= Self::LIMIT).then(|| left.as_secs().max(1))
+    }
+
+    pub fn failed(&self, client_id: &str) {
+        let mut map = self.lock();
+        if map.len() >= Self::MAX_IDS {
+            map.retain(|_, (start, _)| start.elapsed() < Self::WINDOW);
+            if map.len() >= Self::MAX_IDS {
+                map.clear();
+            }
+        }
+        let entry = map
+            .entry(client_id.to_string())
+            .or_insert((std::time::Instant::now(), 0));
+        if entry.0.elapsed() >= Self::WINDOW {
+            *entry = (std::time::Instant::now(), 0);
+        }
+        entry.1 += 1;
+    }
+}
+
+/// Tokens already verified, with their expiry. Bounded: cleared when it grows past `MAX`
+/// entries (a sandbox has few live tokens; a flood of distinct ones only costs re-verification).
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    map: std::sync::RwLock<std::collections::HashMap<String, (Tpp, std::time::SystemTime)>>,
+}
+
+impl TokenCache {
+    const MAX: usize = 10_000;
+
+    pub fn get(&self, token: &str) -> Option<Tpp> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        match map.get(token) {
+            Some((tpp, exp)) if *exp > std::time::SystemTime::now() => Some(tpp.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn put(&self, token: &str, tpp: Tpp, exp: std::time::SystemTime) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
+        map.insert(token.to_string(), (tpp, exp));
+    }
+}

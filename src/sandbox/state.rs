@@ -1,0 +1,73 @@
+//! The shared handles of a running sandbox — the store, the validated configuration, the keys,
+//! the wake-up signals and the per-replica auth guards — and nothing that acts on them. Every
+//! service (the authorisation server, event raising, push, each dialect's operations) takes an
+//! `&AppState`; this module depends on none of them, so none of them forms a cycle through it.
+//! The assembly module, `app`, builds it.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::admin::AdminCredential;
+use super::config::SandboxConfig;
+use super::faults::Fault;
+use super::limits::{AuthFailures, TokenCache};
+use super::notify::Notifier;
+use super::store::Store;
+use crate::jose::{ObHeader, SigningKey};
+
+/// Shared state of a running sandbox; cheap to clone (one `Arc`).
+#[derive(Clone, Debug)]
+pub struct AppState(pub(super) Arc<Inner>);
+
+/// What every request may need. Immutable after start except through `store` and `notifier`.
+#[derive(Debug)]
+pub struct Inner {
+    pub store: Store,
+    pub cfg: SandboxConfig,
+    /// Base URL for `Links`, `rlk` and discovery (no trailing slash).
+    pub base_url: String,
+    /// `iss` of SETs and tokens.
+    pub issuer: String,
+    /// The bank's signing key, persisted so its `kid` survives restarts.
+    pub key: SigningKey,
+    /// A key that is never published, used only by the `set-foreign-key` and
+    /// `yapily-foreign-key` faults.
+    pub foreign_key: Option<SigningKey>,
+    pub ob_header: ObHeader,
+    /// HMAC secret of access tokens, persisted so tokens survive restarts.
+    pub token_secret: Vec<u8>,
+    /// The operator's credential (sandbox helpers for any TPP, WSO2 Event Creation API).
+    pub admin: AdminCredential,
+    /// A password generated at this start, until `run` has shown it once (only its digest is
+    /// stored); an in-process sandbox never shows it.
+    pub admin_to_show: std::sync::Mutex<Option<String>>,
+    pub notifier: Notifier,
+    /// Failed client authentications at `/token`, per client id (rate limit).
+    pub auth_failures: AuthFailures,
+    /// Wakes the push worker: a delivery was stored or made due.
+    pub push_wake: tokio::sync::Notify,
+    /// Access tokens verified so far (see `auth::validate_token`).
+    pub tokens: TokenCache,
+    /// Cancelled when the sandbox stops: ends the server and answers held long polls at once.
+    pub shutdown: CancellationToken,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// `base_url` + `/open-banking/v3.1` + `path`.
+    pub fn api_url(&self, path: &str) -> String {
+        format!("{}/open-banking/v3.1{path}", self.base_url)
+    }
+
+    pub fn has_fault(&self, f: Fault) -> bool {
+        self.cfg.faults.has(f)
+    }
+}
