@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::{Row, percentile, register, row};
 use crate::model::EventType;
-use crate::sandbox::domain::{DeliveryFormat, NewDelivery, NewEvent};
+use crate::sandbox::domain::{Dialect, NewDelivery, NewEvent};
 use crate::sandbox::events::EventSpec;
 use crate::sandbox::store::now_ms;
 use crate::sandbox::{Bank, Sandbox, SandboxConfig};
@@ -121,7 +121,7 @@ pub async fn rows(http: &reqwest::Client, dir: &std::path::Path) -> anyhow::Resu
             e.client_id = client.clone();
             e.deliveries = vec![NewDelivery {
                 id: format!("d-{n}"),
-                format: DeliveryFormat::Obie,
+                format: Dialect::Obie,
                 url: cb.clone(),
                 next_attempt_at: now,
             }];

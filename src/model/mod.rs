@@ -4,11 +4,13 @@
 //! code that enforces them (`sandbox::validate`) or checks them (`harness`).
 
 pub mod bank;
+pub mod dialect;
 pub mod error;
 pub mod event_type;
 pub mod schemas;
 pub mod set;
 
+pub use dialect::Dialect;
 pub use error::{ObError1, ObErrorResponse1};
 
 /// "a string", "an object", … — how error messages name the JSON type a value has.

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+pub use crate::model::Dialect;
 use crate::model::EventType;
 
 /// A registered TPP client (sandbox DCR or seeded from config).
@@ -196,7 +197,7 @@ pub struct EventDetails {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewDelivery {
     pub id: String,
-    pub format: DeliveryFormat,
+    pub format: Dialect,
     pub url: String,
     /// Unix milliseconds of the first attempt.
     pub next_attempt_at: i64,
@@ -205,7 +206,7 @@ pub struct NewDelivery {
 impl NewDelivery {
     /// One delivery in `format` to each of `urls`, first attempt due at `at` (unix ms).
     pub fn to_each(
-        format: DeliveryFormat,
+        format: Dialect,
         urls: impl IntoIterator<Item = String>,
         at: i64,
     ) -> Vec<NewDelivery> {
@@ -217,35 +218,6 @@ impl NewDelivery {
                 next_attempt_at: at,
             })
             .collect()
-    }
-}
-
-/// The wire formats the one delivery worker speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeliveryFormat {
-    /// A signed SET, `application/jwt` (OBIE R-01..R-10, RFC 8935).
-    Obie,
-    Yapily,
-    Tatra,
-}
-
-impl DeliveryFormat {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryFormat::Obie => "obie",
-            DeliveryFormat::Yapily => "yapily",
-            DeliveryFormat::Tatra => "tatra",
-        }
-    }
-    pub fn parse(s: &str) -> Option<DeliveryFormat> {
-        [
-            DeliveryFormat::Obie,
-            DeliveryFormat::Yapily,
-            DeliveryFormat::Tatra,
-        ]
-        .into_iter()
-        .find(|f| f.as_str() == s)
     }
 }
 
@@ -294,7 +266,7 @@ impl DeliveryState {
 pub struct DueDelivery {
     pub id: String,
     pub client_id: String,
-    pub format: DeliveryFormat,
+    pub format: Dialect,
     pub url: String,
     /// Attempts made so far.
     pub attempts: i64,
@@ -341,7 +313,7 @@ pub struct DeliveryRecord {
     pub id: String,
     pub event_id: String,
     pub event_type: String,
-    pub format: DeliveryFormat,
+    pub format: Dialect,
     pub url: String,
     pub state: DeliveryState,
     #[serde(skip_serializing_if = "Option::is_none")]

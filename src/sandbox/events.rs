@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::domain::{
-    ConsentStatusChange, DeliveryFormat, EventDetails, NewDelivery, NewEvent, ResourceLink,
+    ConsentStatusChange, Dialect, EventDetails, NewDelivery, NewEvent, ResourceLink,
 };
 use super::error::{ApiError, ApiResult, ErrorItem, codes};
 use super::faults::Fault;
@@ -183,7 +183,7 @@ impl AppState {
                     for url in dest.push.into_iter().chain(misdirected) {
                         event.deliveries.push(NewDelivery {
                             id: uuid::Uuid::new_v4().to_string(),
-                            format: DeliveryFormat::Obie,
+                            format: Dialect::Obie,
                             url,
                             next_attempt_at: now_ms(),
                         });

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use axum::http::StatusCode;
 
-use crate::model::EventType;
+use crate::model::{Dialect, EventType};
 
 // The documented behaviours both the sandbox and the harness name live in `model`.
 pub use crate::model::bank::{LongPolling, SpecVersion, UnknownAck};
@@ -34,6 +34,11 @@ impl Bank {
         Bank::Yapily,
         Bank::Tatra,
     ];
+
+    /// The API style this bank serves beside OBIE's (see [`Personality::dialect`]).
+    pub fn dialect(self) -> Dialect {
+        Personality::of(self).dialect
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -84,12 +89,10 @@ pub struct Personality {
     pub unknown_ack: UnknownAck,
     /// Whether a SET reported in `setErrs` stays awaiting (D-APP) or is dropped.
     pub errored_redelivered: bool,
-    /// Whether the WSO2-style Event Creation API is mounted.
-    pub event_creation_api: bool,
-    /// Whether the Yapily-style notification API (`/notifications/…`) is mounted.
-    pub yapily_api: bool,
-    /// Whether the Tatra-style API (`/premium/sandbox/v1/…`, `/sandbox/tatra/…`) is mounted.
-    pub tatra_api: bool,
+    /// The API style served beside OBIE's (which every personality serves): WSO2's Event
+    /// Creation API, the Yapily-style notification API (`/notifications/…`) or the Tatra-style
+    /// API (`/premium/sandbox/v1/…`, `/sandbox/tatra/…`); `Obie` for none.
+    pub dialect: Dialect,
     /// Event types a subscription may name (ES-07).
     pub event_types: &'static [EventType],
 }
@@ -113,9 +116,7 @@ impl Personality {
             max_events_limit: None,
             unknown_ack: UnknownAck::Ignore,
             errored_redelivered: true,
-            event_creation_api: false,
-            yapily_api: false,
-            tatra_api: false,
+            dialect: Dialect::Obie,
             event_types: ALL_TYPES,
         };
         match bank {
@@ -130,15 +131,15 @@ impl Personality {
             Bank::Wso2 => Personality {
                 long_polling: LongPolling::Immediate,
                 default_batch: Some(5),
-                event_creation_api: true,
+                dialect: Dialect::Wso2,
                 ..obie
             },
             Bank::Yapily => Personality {
-                yapily_api: true,
+                dialect: Dialect::Yapily,
                 ..obie
             },
             Bank::Tatra => Personality {
-                tatra_api: true,
+                dialect: Dialect::Tatra,
                 ..obie
             },
             Bank::Hsbc => Personality {
@@ -148,6 +149,11 @@ impl Personality {
                 ..obie
             },
         }
+    }
+
+    /// Whether this personality serves `dialect`'s API (OBIE's always).
+    pub fn serves(&self, dialect: Dialect) -> bool {
+        dialect == Dialect::Obie || dialect == self.dialect
     }
 
     /// Top-level request objects are closed (`additionalProperties: false`) from v3.1.4 on.
@@ -199,16 +205,15 @@ impl Personality {
         if !self.errored_redelivered {
             d.push("SETs reported in setErrs are not redelivered".into());
         }
-        if self.event_creation_api {
-            d.push("WSO2 Event Creation API mounted".into());
-        }
-        if self.yapily_api {
-            d.push("Yapily-style notification API and signed webhooks mounted".into());
-        }
-        if self.tatra_api {
-            d.push(
+        match self.dialect {
+            Dialect::Obie => {}
+            Dialect::Wso2 => d.push("WSO2 Event Creation API mounted".into()),
+            Dialect::Yapily => {
+                d.push("Yapily-style notification API and signed webhooks mounted".into())
+            }
+            Dialect::Tatra => d.push(
                 "Tatra-banka-style webhook settings, consents, refresh and webhooks mounted".into(),
-            );
+            ),
         }
         d
     }

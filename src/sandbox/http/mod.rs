@@ -35,13 +35,14 @@ use routes::{Routes, Verb};
 /// Whether `uri` is under the Yapily-style API of a sandbox that serves it: its refusals then
 /// take the dialect's error shape.
 fn in_yapily_api(state: &AppState, uri: &axum::http::Uri) -> bool {
-    state.cfg.personality.yapily_api && uri.path().starts_with("/notifications/")
+    state.cfg.personality.serves(crate::model::Dialect::Yapily)
+        && uri.path().starts_with("/notifications/")
 }
 
 /// Whether `uri` is under the Tatra-style API of a sandbox that serves it.
 fn in_tatra_api(state: &AppState, uri: &axum::http::Uri) -> bool {
     let path = uri.path();
-    state.cfg.personality.tatra_api
+    state.cfg.personality.serves(crate::model::Dialect::Tatra)
         && (path.starts_with("/premium/") || path.starts_with("/sandbox/tatra/"))
 }
 
@@ -101,16 +102,20 @@ fn table(state: &AppState) -> Routes {
         .include(sandbox_api::routes())
         .include(deliveries::routes())
         .include(wso2::routes())
-        .include(if state.cfg.personality.yapily_api {
-            yapily::routes()
-        } else {
-            Routes::new()
-        })
-        .include(if state.cfg.personality.tatra_api {
-            tatra::routes()
-        } else {
-            Routes::new()
-        })
+        .include(
+            if state.cfg.personality.serves(crate::model::Dialect::Yapily) {
+                yapily::routes()
+            } else {
+                Routes::new()
+            },
+        )
+        .include(
+            if state.cfg.personality.serves(crate::model::Dialect::Tatra) {
+                tatra::routes()
+            } else {
+                Routes::new()
+            },
+        )
         .add(Verb::Get, "/healthz", &ops::HEALTHZ, healthz)
 }
 

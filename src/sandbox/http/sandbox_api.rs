@@ -66,7 +66,7 @@ async fn inject(
     body: ObJson,
 ) -> ApiResult<Response> {
     // A Yapily event type on the Yapily bank goes to that dialect's events.
-    if s.cfg.personality.yapily_api
+    if s.cfg.personality.serves(crate::model::Dialect::Yapily)
         && let Some(t) = body
             .value
             .get("eventType")

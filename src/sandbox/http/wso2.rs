@@ -64,7 +64,7 @@ fn admin_ok(state: &AppState, headers: &HeaderMap) -> bool {
 }
 
 async fn create_events(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    if !s.cfg.personality.event_creation_api {
+    if !s.cfg.personality.serves(crate::model::Dialect::Wso2) {
         return ApiError::NotFound(crate::sandbox::error::ErrorItem::new(
             crate::sandbox::error::codes::NOT_FOUND,
             "the Event Creation API is available with --bank wso2",

@@ -13,7 +13,7 @@ pub mod worker;
 use std::time::Duration;
 
 use super::config::PushConfig;
-use super::domain::{AttemptVerdict, DeliveryFormat};
+use super::domain::{AttemptVerdict, Dialect};
 use super::faults::{Fault, Faults};
 
 /// What one attempt came to, before the policy judges it.
@@ -79,7 +79,7 @@ impl PushConfig {
     pub fn faulty_verdict(
         &self,
         faults: &Faults,
-        format: DeliveryFormat,
+        format: Dialect,
         outcome: &Outcome,
         attempt: i64,
         created_ms: i64,
@@ -94,25 +94,21 @@ impl PushConfig {
         };
         let ok = |s: u16| (200..300).contains(&s);
         // The JSON webhook dialects retry any non-2xx answer; each has its own no-retry fault.
-        let webhook = format != DeliveryFormat::Obie;
+        let webhook = !format.sends_sets();
         let no_retry = match format {
-            DeliveryFormat::Obie => {
+            Dialect::Obie | Dialect::Wso2 => {
                 faults.has(Fault::PushNoRetry5xx) && status.is_some_and(|s| s >= 500)
             }
-            DeliveryFormat::Yapily => {
-                faults.has(Fault::YapilyNoRetry) && status.is_some_and(|s| !ok(s))
-            }
-            DeliveryFormat::Tatra => {
-                faults.has(Fault::TatraNoRetry) && status.is_some_and(|s| !ok(s))
-            }
+            Dialect::Yapily => faults.has(Fault::YapilyNoRetry) && status.is_some_and(|s| !ok(s)),
+            Dialect::Tatra => faults.has(Fault::TatraNoRetry) && status.is_some_and(|s| !ok(s)),
         };
         if no_retry {
             return AttemptVerdict::Failed;
         }
         let repeat = match format {
-            DeliveryFormat::Obie => faults.has(Fault::PushRepeatAfter202),
-            DeliveryFormat::Yapily => faults.has(Fault::YapilyRepeatAfter2xx),
-            DeliveryFormat::Tatra => false,
+            Dialect::Obie | Dialect::Wso2 => faults.has(Fault::PushRepeatAfter202),
+            Dialect::Yapily => faults.has(Fault::YapilyRepeatAfter2xx),
+            Dialect::Tatra => false,
         };
         if repeat && attempt == 1 && status.is_some_and(ok) {
             let first = delay_ms(self.retry_schedule.first());
@@ -218,7 +214,7 @@ mod tests {
         let c = cfg();
         let with = |f: Fault| Faults::new([f]);
         let v = |f: Fault, o: Outcome, attempt: i64, now: i64| {
-            c.faulty_verdict(&with(f), DeliveryFormat::Obie, &o, attempt, 0, now)
+            c.faulty_verdict(&with(f), Dialect::Obie, &o, attempt, 0, now)
         };
         assert_eq!(
             v(Fault::PushNoRetry5xx, Outcome::Status(503), 1, 0),
@@ -245,7 +241,7 @@ mod tests {
             AttemptVerdict::Delivered
         );
         let y = |f: Fault, o: Outcome, attempt: i64| {
-            c.faulty_verdict(&with(f), DeliveryFormat::Yapily, &o, attempt, 0, 0)
+            c.faulty_verdict(&with(f), Dialect::Yapily, &o, attempt, 0, 0)
         };
         // YA-09: any non-2xx is retried for a Yapily webhook; the Yapily faults bend only it.
         assert_eq!(
@@ -261,7 +257,7 @@ mod tests {
             AttemptVerdict::RetryAt(100)
         );
         let t = |f: Fault, o: Outcome, attempt: i64| {
-            c.faulty_verdict(&with(f), DeliveryFormat::Tatra, &o, attempt, 0, 0)
+            c.faulty_verdict(&with(f), Dialect::Tatra, &o, attempt, 0, 0)
         };
         // TB-11: a Tatra webhook is retried on any non-2xx, except with its no-retry fault.
         assert_eq!(

@@ -8,7 +8,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderName};
 pub use crate::sandbox::domain::Wire;
 
 use crate::jose;
-use crate::sandbox::domain::{DeliveryFormat, DueDelivery};
+use crate::sandbox::domain::{Dialect, DueDelivery};
 use crate::sandbox::faults::Fault;
 use crate::sandbox::state::AppState;
 
@@ -19,10 +19,11 @@ pub async fn render(
     interaction_id: &str,
 ) -> Result<Wire, String> {
     match d.format {
-        DeliveryFormat::Obie => obie(state, d, interaction_id),
-        DeliveryFormat::Yapily => crate::sandbox::yapily::wire::render(state, d),
+        // WSO2-raised events are OBIE SETs and are pushed as such.
+        Dialect::Obie | Dialect::Wso2 => obie(state, d, interaction_id),
+        Dialect::Yapily => crate::sandbox::yapily::wire::render(state, d),
         // Async: the Authorization header is the settings' at the time of the attempt.
-        DeliveryFormat::Tatra => crate::sandbox::tatra::wire::render(state, d).await,
+        Dialect::Tatra => crate::sandbox::tatra::wire::render(state, d).await,
     }
 }
 

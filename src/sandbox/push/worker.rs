@@ -14,7 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Outcome;
 use super::guard::{Guard, GuardedResolver};
-use crate::sandbox::domain::{Attempt, AttemptVerdict, DeliveryFormat, DueDelivery};
+use crate::sandbox::domain::{Attempt, AttemptVerdict, Dialect, DueDelivery};
 use crate::sandbox::state::AppState;
 use crate::sandbox::store::{EXCERPT_CHARS, now_ms};
 
@@ -203,8 +203,8 @@ async fn send(
     let excerpt = read_excerpt(response).await;
     // R-05 is OBIE's: the JSON webhook dialects accept any 2xx and send no interaction id.
     let note = match d.format {
-        DeliveryFormat::Obie => answer_note(status, echoed.as_deref(), interaction_id),
-        DeliveryFormat::Yapily | DeliveryFormat::Tatra => None,
+        Dialect::Obie | Dialect::Wso2 => answer_note(status, echoed.as_deref(), interaction_id),
+        Dialect::Yapily | Dialect::Tatra => None,
     };
     (Outcome::Status(status), excerpt, note)
 }

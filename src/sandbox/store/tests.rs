@@ -4,7 +4,7 @@
 
 use super::testing::{TempPg, server_or_skip};
 use super::*;
-use crate::sandbox::domain::{DeliveryFormat, DeliveryState, NewDelivery};
+use crate::sandbox::domain::{DeliveryState, Dialect, NewDelivery};
 
 fn event(client: &str, jti: &str) -> NewEvent {
     NewEvent {
@@ -226,7 +226,7 @@ fn with_delivery(client: &str, jti: &str, id: &str) -> NewEvent {
     let mut e = event(client, jti);
     e.deliveries.push(NewDelivery {
         id: id.into(),
-        format: DeliveryFormat::Obie,
+        format: Dialect::Obie,
         url: "https://tpp.example/v3.1/event-notifications".into(),
         next_attempt_at: 1_000,
     });

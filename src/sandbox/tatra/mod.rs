@@ -15,7 +15,7 @@ pub mod wire;
 use serde::Serialize;
 
 use super::domain::{
-    DeliveryFormat, NewDelivery, NewEvent, TatraAccount, TatraConsent, TatraTask, TatraTaskBank,
+    Dialect, NewDelivery, NewEvent, TatraAccount, TatraConsent, TatraTask, TatraTaskBank,
 };
 use super::faults::Fault;
 use super::state::AppState;
@@ -303,7 +303,7 @@ impl AppState {
             None
         };
         let deliveries = NewDelivery::to_each(
-            DeliveryFormat::Tatra,
+            Dialect::Tatra,
             std::iter::once(url.to_string()).chain(misdirected),
             at,
         );

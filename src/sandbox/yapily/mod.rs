@@ -9,7 +9,7 @@ pub mod wire;
 
 use serde_json::{Value, json};
 
-use super::domain::{DeliveryFormat, NewDelivery, NewEvent, YapilySubscription};
+use super::domain::{Dialect, NewDelivery, NewEvent, YapilySubscription};
 use super::faults::Fault;
 use super::state::AppState;
 use super::store::{StoreError, now_ms};
@@ -263,7 +263,7 @@ impl AppState {
         .to_json()
         .map_err(|e| StoreError::Corrupt(format!("rendering an event: {e}")))?;
         let deliveries = NewDelivery::to_each(
-            DeliveryFormat::Yapily,
+            Dialect::Yapily,
             std::iter::once(url).chain(misdirected),
             now_ms(),
         );

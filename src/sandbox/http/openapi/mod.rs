@@ -25,27 +25,20 @@ use super::error::json_response;
 use super::routes::Op;
 use crate::sandbox::error::ApiError;
 use crate::sandbox::state::AppState;
-use ops::{JSON, Offered, OpDoc, Reply, Security, Tag};
+use ops::{JSON, OpDoc, Reply, Security, Tag};
 
 /// The document once the table is complete (the route serving it is part of the table).
 pub type Slot = Arc<OnceLock<Result<Value, String>>>;
-
-/// Whether the sandbox's personality offers `doc`.
-fn offered(doc: &OpDoc, state: &AppState) -> bool {
-    match doc.offered {
-        Offered::Always => true,
-        Offered::EventCreationApi => state.cfg.personality.event_creation_api,
-        Offered::YapilyApi => state.cfg.personality.yapily_api,
-        Offered::TatraApi => state.cfg.personality.tatra_api,
-    }
-}
 
 /// The document for `ops` as `state`'s personality serves them (without `servers`).
 pub fn document(ops: &[Op], state: &AppState) -> Result<Value, String> {
     let personality = &state.cfg.personality;
     let mut paths = Map::new();
     let mut tags = Vec::new();
-    for op in ops.iter().filter(|op| offered(op.doc, state)) {
+    for op in ops
+        .iter()
+        .filter(|op| state.cfg.personality.serves(op.doc.dialect))
+    {
         let item = paths.entry(op.path.clone()).or_insert_with(|| json!({}));
         if let Value::Object(item) = item {
             item.insert(op.verb.key().to_string(), operation(op, state));

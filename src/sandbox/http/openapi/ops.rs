@@ -2,6 +2,7 @@
 //! table (`routes.rs`) where the route is added. Bodies name component schemas
 //! (`components.rs`); errors every endpoint of an area shares are lists of shared responses.
 
+use crate::model::Dialect;
 use crate::sandbox::http::extract::{AccountsScope, EventApiScopes, PollingScopes, ScopePolicy};
 use crate::sandbox::state::AppState;
 
@@ -22,8 +23,10 @@ pub struct OpDoc {
     pub errors: &'static [Reply],
     /// Responses carry `x-jws-signature`, requests may (G-14).
     pub signed: bool,
-    /// Whether the current personality offers the operation.
-    pub offered: Offered,
+    /// The API style the operation belongs to: it is served (and documented) only where the
+    /// personality serves that dialect. OBIE's, which every personality serves, also stands for
+    /// the cross-cutting operations (authorisation server, helpers, health).
+    pub dialect: Dialect,
 }
 
 /// Groups of operations (OpenAPI tags).
@@ -113,19 +116,6 @@ pub enum Security {
     Application,
 }
 
-/// When an operation is offered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Offered {
-    Always,
-    /// Only where the personality mounts the Event Creation API (`wso2`); elsewhere the route
-    /// answers 404, so the document leaves it out.
-    EventCreationApi,
-    /// Only with the Yapily-style API (`yapily`).
-    YapilyApi,
-    /// Only with the Tatra-style API (`tatra`).
-    TatraApi,
-}
-
 /// A query or header parameter (path parameters come from the path template).
 #[derive(Debug)]
 pub struct Param {
@@ -211,7 +201,7 @@ const OB: OpDoc = OpDoc {
     responses: &[],
     errors: OB_ERRORS,
     signed: true,
-    offered: Offered::Always,
+    dialect: Dialect::Obie,
 };
 
 pub const CREATE_SUBSCRIPTION: OpDoc = OpDoc {
@@ -492,7 +482,7 @@ const WSO2: OpDoc = OpDoc {
     ],
     errors: NONE,
     signed: false,
-    offered: Offered::EventCreationApi,
+    dialect: Dialect::Wso2,
 };
 pub const WSO2_CREATE_FS: OpDoc = OpDoc {
     id: "wso2CreateEvents",

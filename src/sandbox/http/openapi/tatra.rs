@@ -3,7 +3,8 @@
 use serde_json::{Value, json};
 
 use super::components::{obj, string};
-use super::ops::{JSON, Offered, OpDoc, Param, Reply, Security, Tag};
+use super::ops::{JSON, OpDoc, Param, Reply, Security, Tag};
+use crate::model::Dialect;
 
 const ERRORS: &[Reply] = &[
     Reply::Body(400, "Invalid request", JSON, "TatraError"),
@@ -41,7 +42,7 @@ const TATRA: OpDoc = OpDoc {
     responses: &[],
     errors: ERRORS,
     signed: false,
-    offered: Offered::TatraApi,
+    dialect: Dialect::Tatra,
 };
 
 pub const GET_SETTINGS: OpDoc = OpDoc {

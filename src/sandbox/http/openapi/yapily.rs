@@ -1,6 +1,7 @@
 //! The Yapily-style notification API's operations (`--bank yapily`) as the document shows them.
 
-use super::ops::{JSON, Offered, OpDoc, Reply, Security, Tag};
+use super::ops::{JSON, OpDoc, Reply, Security, Tag};
+use crate::model::Dialect;
 
 const ERRORS: &[Reply] = &[
     Reply::Body(400, "Invalid request", JSON, "YapilyError"),
@@ -23,7 +24,7 @@ const YAPILY: OpDoc = OpDoc {
     responses: &[],
     errors: ERRORS,
     signed: false,
-    offered: Offered::YapilyApi,
+    dialect: Dialect::Yapily,
 };
 
 pub const EVENT_TYPES: OpDoc = OpDoc {

@@ -8,7 +8,7 @@ use tokio_postgres::Row;
 
 use super::{PgStore, WAKE_CHANNEL};
 use crate::sandbox::domain::{
-    Attempt, AttemptVerdict, ConsentStatusChange, DeliveryFormat, DeliveryRecord, DeliveryState,
+    Attempt, AttemptVerdict, ConsentStatusChange, DeliveryRecord, DeliveryState, Dialect,
     DueDelivery, EventRecord, EventState, NewEvent, PollBatch, PollOps,
 };
 use crate::sandbox::store::{Result, StoreError, now_ms, to_json};
@@ -16,8 +16,8 @@ use crate::sandbox::store::{Result, StoreError, now_ms, to_json};
 /// Events stored by one commit from which the table's statistics are refreshed at once.
 const BULK_ANALYZE: usize = 1_000;
 
-fn format_of(s: &str) -> Result<DeliveryFormat> {
-    DeliveryFormat::parse(s).ok_or_else(|| StoreError::Corrupt(format!("delivery format {s}")))
+fn format_of(s: &str) -> Result<Dialect> {
+    Dialect::parse(s).ok_or_else(|| StoreError::Corrupt(format!("delivery format {s}")))
 }
 
 impl PgStore {
@@ -88,7 +88,7 @@ impl PgStore {
                         &d.id,
                         &seq,
                         &e.client_id,
-                        &d.format.as_str(),
+                        &d.format.name(),
                         &d.url,
                         &d.next_attempt_at,
                         &now_ms(),

@@ -5,7 +5,7 @@ use rusqlite::{Connection, Transaction, params};
 
 use super::SqliteStore;
 use crate::sandbox::domain::{
-    Attempt, AttemptVerdict, ConsentStatusChange, DeliveryFormat, DeliveryRecord, DeliveryState,
+    Attempt, AttemptVerdict, ConsentStatusChange, DeliveryRecord, DeliveryState, Dialect,
     DueDelivery, EventRecord, EventState, NewEvent, PollBatch, PollOps,
 };
 use crate::sandbox::store::{Result, StoreError, now_ms, to_json};
@@ -50,7 +50,7 @@ fn insert_event(tx: &Transaction<'_>, e: &NewEvent) -> Result<()> {
             d.id,
             seq,
             e.client_id,
-            d.format.as_str(),
+            d.format.name(),
             d.url,
             d.next_attempt_at,
             now_ms()
@@ -195,7 +195,7 @@ impl SqliteStore {
             rows.map(|r| {
                 let (id, client_id, format, url, attempts, event_seq, created_at, token) = r?;
                 Ok(DueDelivery {
-                    format: DeliveryFormat::parse(&format)
+                    format: Dialect::parse(&format)
                         .ok_or_else(|| StoreError::Corrupt(format!("delivery format {format}")))?,
                     id,
                     client_id,
@@ -325,7 +325,7 @@ impl SqliteStore {
         for (id, event_id, event_type, format, url, state, next, created_at) in rows {
             let attempts = attempts_of(&conn, &id)?;
             out.push(DeliveryRecord {
-                format: DeliveryFormat::parse(&format)
+                format: Dialect::parse(&format)
                     .ok_or_else(|| StoreError::Corrupt(format!("delivery format {format}")))?,
                 state: DeliveryState::from_code(state)
                     .ok_or_else(|| StoreError::Corrupt(format!("delivery state {state}")))?,

@@ -99,11 +99,10 @@ async fn deleting_a_consent_cancels_its_webhooks(store: Store) {
     let mut e = event("a", "w1");
     e.resource_id = "c1".into();
     e.poll = false;
-    e.deliveries = NewDelivery::to_each(DeliveryFormat::Tatra, ["https://a.example/".into()], 50);
+    e.deliveries = NewDelivery::to_each(Dialect::Tatra, ["https://a.example/".into()], 50);
     let mut other = event("a", "w2");
     other.poll = false;
-    other.deliveries =
-        NewDelivery::to_each(DeliveryFormat::Tatra, ["https://a.example/".into()], 50);
+    other.deliveries = NewDelivery::to_each(Dialect::Tatra, ["https://a.example/".into()], 50);
     store.insert_events(&[e, other]).await.unwrap();
     assert!(!store.delete_tatra_consent("b", "c1").await.unwrap());
     assert!(store.delete_tatra_consent("a", "c1").await.unwrap());
