@@ -20,8 +20,8 @@ mod push;
 
 use crate::cli::BenchArgs;
 use crate::model::EventType;
+use crate::sandbox::dialects::obie::events::EventSpec;
 use crate::sandbox::domain::NewEvent;
-use crate::sandbox::events::EventSpec;
 use crate::sandbox::{Bank, Sandbox, SandboxConfig};
 
 #[derive(Tabled)]

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use super::{Row, percentile, register, row};
 use crate::model::EventType;
+use crate::sandbox::dialects::obie::events::EventSpec;
 use crate::sandbox::domain::{Dialect, NewDelivery, NewEvent};
-use crate::sandbox::events::EventSpec;
 use crate::sandbox::store::now_ms;
 use crate::sandbox::{Bank, Sandbox, SandboxConfig};
 

@@ -391,7 +391,7 @@ mod tests {
     use super::*;
     use crate::harness::profile::Profile;
     use crate::model::EventType;
-    use crate::sandbox::events::EventSpec;
+    use crate::sandbox::dialects::obie::events::EventSpec;
     use crate::sandbox::{AppState, Bank, Fault, Faults, SandboxConfig};
     use std::sync::Arc;
     use wiremock::matchers::{method, path};

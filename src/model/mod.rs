@@ -1,7 +1,7 @@
 //! Wire types shared by the sandbox and the harness, named as the OBIE specification names them.
 //!
 //! Only shapes live here (serde derives and tiny constructors); validation rules live with the
-//! code that enforces them (`sandbox::validate`) or checks them (`harness`).
+//! code that enforces them (`sandbox::dialects::obie::validate`) or checks them (`harness`).
 
 pub mod bank;
 pub mod dialect;

@@ -18,6 +18,7 @@ use super::push::{self, guard::Guard};
 use super::state::{AppState, Inner};
 use super::store::postgres::Wakeup;
 use super::store::{Store, StoreError};
+use super::{dialects, http, inspect, server};
 use crate::jose::{ObHeader, SigningKey};
 
 /// Opens the store, loads or creates the persisted keys and seeds configured clients.
@@ -124,7 +125,7 @@ async fn seed_clients(state: &AppState) -> Result<(), StoreError> {
             state
                 .seed_tatra_settings(
                     &c.client_id,
-                    crate::sandbox::tatra::SettingsChange {
+                    crate::sandbox::dialects::tatra::SettingsChange {
                         enabled: hook.enabled,
                         url: hook.url.clone(),
                         security_header: hook.security_header.clone(),
@@ -132,7 +133,7 @@ async fn seed_clients(state: &AppState) -> Result<(), StoreError> {
                 )
                 .await
                 .map_err(|e| match e {
-                    crate::sandbox::tatra::TatraError::Store(e) => e,
+                    crate::sandbox::dialects::tatra::TatraError::Store(e) => e,
                     other => StoreError::Open(format!(
                         "config field clients ({}) tatra_webhook: {other}",
                         c.client_id
@@ -199,7 +200,9 @@ impl Sandbox {
 
 /// Serves `state` on `listener` until its shutdown token is cancelled (see `server`).
 pub async fn serve(state: AppState, listener: TcpListener) {
-    super::server::serve(state, listener).await;
+    let table = dialects::routes(&state).include(inspect::routes());
+    let router = http::router(state.clone(), table);
+    server::serve(state, router, listener).await;
 }
 
 /// `obevents sandbox`: bind, log the listening line once accepting, serve until Ctrl-C/SIGTERM.

@@ -53,14 +53,13 @@ pub fn raise_fd_limit() -> Option<u64> {
     }
 }
 
-/// Serves `state` on `listener` until the shutdown token is cancelled, then lets open
-/// connections finish (held long polls are answered at once) for at most 10 s.
-pub async fn serve(state: AppState, listener: TcpListener) {
+/// Serves `router` (built over `state`) on `listener` until the shutdown token is cancelled,
+/// then lets open connections finish (held long polls are answered at once) for at most 10 s.
+pub async fn serve(state: AppState, router: axum::Router, listener: TcpListener) {
     let limits = state.cfg.server.clone();
     let idle = limits
         .idle_timeout
         .max(state.cfg.long_poll_timeout + Duration::from_secs(1));
-    let router = super::http::router(state.clone());
     let service = TowerToHyperService::new(router.clone());
     let tls = state.cfg.tls.as_ref().map(|t| Handshake {
         tls: t.clone(),

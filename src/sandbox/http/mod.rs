@@ -1,26 +1,24 @@
-//! The sandbox's HTTP surface: one `router()` per resource, composed here with the layers that
-//! apply rules common to all endpoints (G-06 interaction id, G-08 Accept, 404/405 as OBIE errors,
-//! response signing G-14) and the common-area faults. Handlers are thin: extractors, one domain
-//! call, a DTO. Every route goes through the route table (`routes`), from which
-//! `GET /openapi.json` (`openapi`) describes them.
+//! What every API of the sandbox shares on the HTTP side: the route table ([`routes`]) and the
+//! router assembled from it with the layers that apply rules common to all endpoints (G-06
+//! interaction id, G-08 Accept, response signing G-14, the common-area faults), the extractors
+//! ([`extract`]), the edge errors and their rendering ([`error`]), the authorisation server's
+//! endpoints ([`oauth`]) and `GET /openapi.json` ([`openapi`]), built from the same table. The
+//! dialects' own routes, requests and errors live in `sandbox::dialects`; this module does not
+//! know them.
 
-mod deliveries;
 mod drain;
-mod error;
-mod extract;
-mod middleware;
-mod oauth;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod oauth;
 pub mod openapi;
-mod resources;
 pub mod routes;
-mod sandbox_api;
-mod tatra;
-mod wso2;
-mod yapily;
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::Method;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 
@@ -30,97 +28,61 @@ pub use extract::InteractionId;
 use super::error::{ApiError, ErrorItem, codes};
 use super::state::AppState;
 use openapi::ops;
-use routes::{Routes, Verb};
+use routes::{Refusals, Routes, Verb};
 
-/// Whether `uri` is under the Yapily-style API of a sandbox that serves it: its refusals then
-/// take the dialect's error shape.
-fn in_yapily_api(state: &AppState, uri: &axum::http::Uri) -> bool {
-    state.cfg.personality.serves(crate::model::Dialect::Yapily)
-        && uri.path().starts_with("/notifications/")
+/// The refusal shape for `uri`: a dialect's own under its prefixes, else `None` (OBIE's).
+fn refusal_for<'a>(refusals: &'a [Refusals], uri: &Uri) -> Option<&'a Refusals> {
+    refusals
+        .iter()
+        .find(|r| r.prefixes.iter().any(|p| uri.path().starts_with(p)))
 }
 
-/// Whether `uri` is under the Tatra-style API of a sandbox that serves it.
-fn in_tatra_api(state: &AppState, uri: &axum::http::Uri) -> bool {
-    let path = uri.path();
-    state.cfg.personality.serves(crate::model::Dialect::Tatra)
-        && (path.starts_with("/premium/") || path.starts_with("/sandbox/tatra/"))
-}
-
-async fn not_found(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    iid: InteractionId,
-    method: Method,
-    headers: axum::http::HeaderMap,
-    uri: axum::http::Uri,
+/// 404 for a path no route serves, in the shape of the API the path belongs to.
+fn not_found(
+    refusals: &[Refusals],
+    iid: &InteractionId,
+    method: &Method,
+    headers: &HeaderMap,
+    uri: &Uri,
 ) -> Response {
     let message = format!("{method} {} is not a resource of this API", uri.path());
-    if in_tatra_api(&state, &uri) {
-        return tatra::refusal(&headers, axum::http::StatusCode::NOT_FOUND, message);
+    match refusal_for(refusals, uri) {
+        Some(r) => (r.render)(headers, iid, StatusCode::NOT_FOUND, message),
+        None => ApiError::NotFound(ErrorItem::new(codes::NOT_FOUND, message)).into_response(),
     }
-    if in_yapily_api(&state, &uri) {
-        return yapily::refusal(&iid, axum::http::StatusCode::NOT_FOUND, message);
-    }
-    ApiError::NotFound(ErrorItem::new(codes::NOT_FOUND, message)).into_response()
 }
 
-async fn method_not_allowed(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    iid: InteractionId,
-    method: Method,
-    headers: axum::http::HeaderMap,
-    uri: axum::http::Uri,
+/// 405 for a method a served path does not take, in the shape of the path's API.
+fn method_not_allowed(
+    refusals: &[Refusals],
+    iid: &InteractionId,
+    method: &Method,
+    headers: &HeaderMap,
+    uri: &Uri,
 ) -> Response {
-    if in_tatra_api(&state, &uri) {
-        let message = format!("{method} is not allowed on {}", uri.path());
-        return tatra::refusal(
-            &headers,
-            axum::http::StatusCode::METHOD_NOT_ALLOWED,
-            message,
-        );
+    match refusal_for(refusals, uri) {
+        Some(r) => {
+            let message = format!("{method} is not allowed on {}", uri.path());
+            (r.render)(headers, iid, StatusCode::METHOD_NOT_ALLOWED, message)
+        }
+        None => ApiError::MethodNotAllowed.into_response(),
     }
-    if in_yapily_api(&state, &uri) {
-        let message = format!("{method} is not allowed on {}", uri.path());
-        return yapily::refusal(&iid, axum::http::StatusCode::METHOD_NOT_ALLOWED, message);
-    }
-    ApiError::MethodNotAllowed.into_response()
 }
 
 async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Every route with its layers, as a table (`routes`).
-fn table(state: &AppState) -> Routes {
-    let sign = from_fn_with_state(state.clone(), middleware::sign_response);
-    let signed = resources::signed_routes().map_router(|r| r.layer(sign));
-    let open_banking = signed
-        .include(resources::unsigned_routes())
-        .map_router(|r| r.layer(from_fn(middleware::check_accept)));
-    Routes::new()
-        .mount("/open-banking/v3.1", open_banking)
-        .include(oauth::routes())
-        .include(sandbox_api::routes())
-        .include(deliveries::routes())
-        .include(wso2::routes())
-        .include(
-            if state.cfg.personality.serves(crate::model::Dialect::Yapily) {
-                yapily::routes()
-            } else {
-                Routes::new()
-            },
-        )
-        .include(
-            if state.cfg.personality.serves(crate::model::Dialect::Tatra) {
-                tatra::routes()
-            } else {
-                Routes::new()
-            },
-        )
-        .add(Verb::Get, "/healthz", &ops::HEALTHZ, healthz)
+/// The cross-cutting routes every sandbox serves beside its dialects': the authorisation
+/// server and the health probe.
+fn common_routes() -> Routes {
+    oauth::routes().add(Verb::Get, "/healthz", &ops::HEALTHZ, healthz)
 }
 
-/// The whole application.
-pub fn router(state: AppState) -> Router {
+/// The whole application: `table` (the dialects' routes and the helpers, `sandbox::dialects`)
+/// with the cross-cutting routes, the OpenAPI document of all of them, fallbacks in each API's
+/// error shape and the layers every answer passes through.
+pub fn router(state: AppState, table: Routes) -> Router {
     // The document describes the table it is served from, so it is built once the table is
     // complete and handed to its own route through the slot.
     let slot = openapi::Slot::default();
@@ -128,13 +90,27 @@ pub fn router(state: AppState) -> Router {
         let slot = slot.clone();
         move |st, headers, uri| openapi::serve(slot.clone(), st, headers, uri)
     };
-    let (routes, ops) = table(&state)
+    let parts = table
+        .include(common_routes())
         .add(Verb::Get, "/openapi.json", &ops::OPENAPI, serve)
         .into_parts();
-    let _ = slot.set(openapi::document(&ops, &state));
-    let app = routes
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+    let _ = slot.set(openapi::document(&parts.ops, &parts.schemas, &state));
+    let refusals: Arc<[Refusals]> = parts.refusals.into();
+    let on_404 = {
+        let refusals = refusals.clone();
+        move |iid: InteractionId, method: Method, headers: HeaderMap, uri: Uri| {
+            let refusals = refusals.clone();
+            async move { not_found(&refusals, &iid, &method, &headers, &uri) }
+        }
+    };
+    let on_405 = move |iid: InteractionId, method: Method, headers: HeaderMap, uri: Uri| {
+        let refusals = refusals.clone();
+        async move { method_not_allowed(&refusals, &iid, &method, &headers, &uri) }
+    };
+    let app = parts
+        .router
+        .fallback(on_404)
+        .method_not_allowed_fallback(on_405)
         .layer(DefaultBodyLimit::max(state.cfg.body_limit))
         .layer(from_fn_with_state(state.clone(), middleware::bend_errors))
         .layer(from_fn_with_state(

@@ -195,7 +195,7 @@ async fn register(
 
 /// The client named by HTTP Basic `client_id:client_secret`, when both are right: how the
 /// dialect APIs (Yapily, Tatra) authenticate an application. `None` for missing or wrong ones.
-pub(super) async fn basic_application(
+pub async fn basic_application(
     s: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<String>, crate::sandbox::store::StoreError> {
@@ -211,9 +211,7 @@ pub(super) async fn basic_application(
 }
 
 /// RFC 6749 §2.3.1: id and secret in Basic are form-urlencoded before base64.
-pub(super) fn basic_credentials(
-    headers: &HeaderMap,
-) -> Option<Result<(String, String), OAuthError>> {
+pub fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), OAuthError>> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {

@@ -12,16 +12,32 @@
 //! that the router answers it (not 404) and answers 405 for every method the document leaves
 //! out of a path.
 //!
-//! To add a dialect API (Yapily, Tatra …): give its module a `routes() -> Routes` built with
-//! `add`, describe each operation with an `OpDoc` (in `openapi::ops` or beside the handler),
-//! and merge it in `http::router`.
+//! A dialect (`sandbox::dialects::*`) gives its folder a `routes() -> Routes` built with `add`,
+//! describes each operation with an `OpDoc` beside it, names its error shape for unknown paths
+//! under its prefixes (`refuse_with`) and its extra component schemas (`with_schemas`); the
+//! dialect list includes it, and `http::router` serves the whole table.
 
 use axum::Router;
 use axum::handler::Handler;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::{MethodFilter, on};
+use serde_json::Value;
 
+use super::extract::InteractionId;
 use super::openapi::ops::OpDoc;
 use crate::sandbox::state::AppState;
+
+/// How a dialect words a refusal given outside its handlers (an unknown path or method under
+/// one of its prefixes): the request's headers and interaction id, the status and a message.
+pub type RefusalFn = fn(&HeaderMap, &InteractionId, StatusCode, String) -> Response;
+
+/// Path prefixes a dialect's own error shape answers under.
+#[derive(Clone, Copy)]
+pub struct Refusals {
+    pub prefixes: &'static [&'static str],
+    pub render: RefusalFn,
+}
 
 /// The HTTP methods the sandbox uses (GET routes answer HEAD too, as axum does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,10 +78,21 @@ pub struct Op {
     pub doc: &'static OpDoc,
 }
 
-/// A router under construction together with the operations added to it.
+/// A router under construction together with the operations added to it, the refusal shapes
+/// of the dialects it holds and their extra OpenAPI component schemas.
 pub struct Routes {
     router: Router<AppState>,
     ops: Vec<Op>,
+    refusals: Vec<Refusals>,
+    schemas: Vec<fn() -> Value>,
+}
+
+/// What the router is assembled from ([`Routes::into_parts`]).
+pub struct Parts {
+    pub router: Router<AppState>,
+    pub ops: Vec<Op>,
+    pub refusals: Vec<Refusals>,
+    pub schemas: Vec<fn() -> Value>,
 }
 
 impl Default for Routes {
@@ -79,6 +106,8 @@ impl Routes {
         Routes {
             router: Router::new(),
             ops: Vec::new(),
+            refusals: Vec::new(),
+            schemas: Vec::new(),
         }
     }
 
@@ -102,6 +131,21 @@ impl Routes {
     pub fn include(mut self, other: Routes) -> Routes {
         self.router = self.router.merge(other.router);
         self.ops.extend(other.ops);
+        self.refusals.extend(other.refusals);
+        self.schemas.extend(other.schemas);
+        self
+    }
+
+    /// Refusals under `prefixes` (unknown paths and methods) take `render`'s shape instead
+    /// of the OBIE error body.
+    pub fn refuse_with(mut self, prefixes: &'static [&'static str], render: RefusalFn) -> Routes {
+        self.refusals.push(Refusals { prefixes, render });
+        self
+    }
+
+    /// Component schemas the table's operations name beyond the shared ones.
+    pub fn with_schemas(mut self, schemas: fn() -> Value) -> Routes {
+        self.schemas.push(schemas);
         self
     }
 
@@ -112,6 +156,8 @@ impl Routes {
             path: format!("{prefix}{}", op.path),
             ..op
         }));
+        self.refusals.extend(other.refusals);
+        self.schemas.extend(other.schemas);
         self
     }
 
@@ -122,8 +168,13 @@ impl Routes {
         self
     }
 
-    pub fn into_parts(self) -> (Router<AppState>, Vec<Op>) {
-        (self.router, self.ops)
+    pub fn into_parts(self) -> Parts {
+        Parts {
+            router: self.router,
+            ops: self.ops,
+            refusals: self.refusals,
+            schemas: self.schemas,
+        }
     }
 }
 
@@ -132,23 +183,25 @@ mod tests {
     use std::path::Path;
 
     /// Every route of the sandbox enters through `Routes::add`: no other file under
-    /// `src/sandbox/http` may call axum's `route`/`nest` family directly, or its routes would
-    /// be served without being described in `/openapi.json`.
+    /// `src/sandbox` may call axum's `route`/`nest` family directly, or its routes would be
+    /// served without being described in `/openapi.json`.
     #[test]
     fn no_route_bypasses_the_table() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sandbox/http");
-        let mut stack = vec![root];
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sandbox");
+        let table = src.join("http").join("routes.rs");
+        let mut stack = vec![src.clone()];
         let mut offenders = Vec::new();
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).expect("read src/sandbox/http") {
-                let path = entry.expect("dir entry").path();
-                if path.is_dir() {
-                    stack.push(path);
-                    continue;
+        while let Some(path) = stack.pop() {
+            if path.is_dir() {
+                for entry in std::fs::read_dir(&path).expect("read a source folder") {
+                    stack.push(entry.expect("dir entry").path());
                 }
-                if path.file_name().is_some_and(|n| n == "routes.rs") {
-                    continue;
-                }
+                continue;
+            }
+            if path == table || path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            {
                 let text = std::fs::read_to_string(&path).expect("read source");
                 for needle in [
                     ".route(",

@@ -7,7 +7,6 @@
 //! them, and nothing about delivery lives only in memory.
 
 pub mod guard;
-pub mod wire;
 pub mod worker;
 
 use std::time::Duration;

@@ -181,7 +181,7 @@ async fn send(
         Ok(None) => {}
         Err(_) => return (Outcome::Timeout, None, None),
     }
-    let wire = match super::wire::render(state, d, interaction_id).await {
+    let wire = match crate::sandbox::dialects::render(state, d, interaction_id).await {
         Ok(w) => w,
         Err(why) => return (Outcome::Refused(why), None, None),
     };

@@ -26,7 +26,10 @@ const OBIE: [&str; 9] = [
 /// Every component schema: the OBIE ones of `version` with their `$defs` lifted into
 /// components (a `$ref` inside an embedded schema is relative to its `$id`, which names no
 /// fetchable document), then the sandbox's own.
-pub fn schemas(version: SpecVersion) -> Result<Map<String, Value>, String> {
+pub fn schemas(
+    version: SpecVersion,
+    dialects: &[fn() -> Value],
+) -> Result<Map<String, Value>, String> {
     let dir = match version {
         SpecVersion::V3_1_11 => "v3.1.11",
         SpecVersion::V3_1_2 => "v3.1.2",
@@ -41,7 +44,7 @@ pub fn schemas(version: SpecVersion) -> Result<Map<String, Value>, String> {
         let schema: Value = serde_json::from_str(text).map_err(|e| format!("{dir}/{name}: {e}"))?;
         lift(name, schema, &mut out);
     }
-    for own in [own_schemas(), super::tatra::schemas()] {
+    for own in std::iter::once(own_schemas()).chain(dialects.iter().map(|f| f())) {
         if let Value::Object(own) = own {
             out.extend(own);
         }
@@ -93,14 +96,14 @@ fn rewrite_refs(v: &mut Value, renames: &[(String, String)]) {
     }
 }
 
-pub(super) fn string() -> Value {
+pub fn string() -> Value {
     json!({ "type": "string" })
 }
 
 /// Shapes of the authorisation server, the sandbox helpers and the WSO2 API (open objects:
 /// they list what the sandbox sends or reads, and tolerate additions).
 /// An object schema with these properties, of which `required` are required.
-pub(super) fn obj(props: Value, required: &[&str]) -> Value {
+pub fn obj(props: Value, required: &[&str]) -> Value {
     json!({ "type": "object", "properties": props, "required": required })
 }
 
@@ -188,30 +191,6 @@ fn own_schemas() -> Value {
         "DeliveryRetry": obj(json!({
             "id": string(), "state": { "const": "pending" }, "nextAttemptAt": { "type": "integer" },
         }), &["id", "state"]),
-        "Wso2CreateEventsForm": obj(json!({
-            "request": { "type": "string", "contentEncoding": "base64", "description": "base64 of a JSON object: event type → details" },
-        }), &["request"]),
-        "Wso2CreateEventsResult": obj(json!({ "notificationsID": string() }), &["notificationsID"]),
-        "Wso2Error": obj(json!({ "error": string(), "error_description": string() }), &["error"]),
-        "Wso2Unauthorized": obj(json!({
-            "code": { "type": "integer" }, "message": string(), "description": string(),
-        }), &["code", "message"]),
-        "YapilyError": obj(json!({
-            "error": obj(json!({
-                "tracingId": string(), "code": { "type": "integer" }, "status": string(), "message": string(),
-            }), &["code", "status", "message"]),
-        }), &["error"]),
-        "YapilyEnvelope": obj(json!({
-            "meta": obj(json!({ "tracingId": string(), "count": { "type": "integer" } }), &["tracingId"]),
-            "data": {}, "links": { "type": "object" },
-        }), &["meta", "data"]),
-        "YapilySubscriptionRequest": obj(json!({
-            "eventTypeId": string(),
-            "notification": obj(json!({ "type": { "const": "WEBHOOK" }, "url": { "type": "string", "format": "uri" } }), &["type", "url"]),
-        }), &["eventTypeId", "notification"]),
-        "YapilyTriggerRequest": obj(json!({
-            "eventTypeId": string(), "objectId": string(), "eventPayload": { "type": "object" },
-        }), &["eventTypeId"]),
         "HealthText": { "type": "string", "const": "ok" },
         "OpenApiDocument": obj(json!({ "openapi": string() }), &["openapi", "info"]),
     })

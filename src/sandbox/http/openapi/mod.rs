@@ -11,8 +11,6 @@
 
 pub mod components;
 pub mod ops;
-pub mod tatra;
-pub mod yapily;
 
 use std::sync::{Arc, OnceLock};
 
@@ -31,7 +29,7 @@ use ops::{JSON, OpDoc, Reply, Security, Tag};
 pub type Slot = Arc<OnceLock<Result<Value, String>>>;
 
 /// The document for `ops` as `state`'s personality serves them (without `servers`).
-pub fn document(ops: &[Op], state: &AppState) -> Result<Value, String> {
+pub fn document(ops: &[Op], schemas: &[fn() -> Value], state: &AppState) -> Result<Value, String> {
     let personality = &state.cfg.personality;
     let mut paths = Map::new();
     let mut tags = Vec::new();
@@ -68,7 +66,7 @@ pub fn document(ops: &[Op], state: &AppState) -> Result<Value, String> {
         "tags": tags,
         "paths": paths,
         "components": {
-            "schemas": components::schemas(personality.spec_version)?,
+            "schemas": components::schemas(personality.spec_version, schemas)?,
             "responses": components::responses(),
             "headers": components::headers(),
             "parameters": components::parameters(),

@@ -3,7 +3,6 @@
 //! (`components.rs`); errors every endpoint of an area shares are lists of shared responses.
 
 use crate::model::Dialect;
-use crate::sandbox::http::extract::{AccountsScope, EventApiScopes, PollingScopes, ScopePolicy};
 use crate::sandbox::state::AppState;
 
 /// The description of one operation.
@@ -141,19 +140,19 @@ pub enum Reply {
 }
 
 pub const JSON: &str = "application/json; charset=utf-8";
-const FORM: &str = "application/x-www-form-urlencoded";
+pub const FORM: &str = "application/x-www-form-urlencoded";
 
 // The shared OBIE-shaped error answers (`components/responses`), listed per area below.
-const BAD_REQUEST: Reply = Reply::Shared(400, "ObBadRequest");
-const UNAUTHORIZED: Reply = Reply::Shared(401, "Unauthorized");
-const FORBIDDEN: Reply = Reply::Shared(403, "ObForbidden");
-const NOT_ACCEPTABLE: Reply = Reply::Shared(406, "ObNotAcceptable");
-const TOO_LARGE: Reply = Reply::Shared(413, "ObPayloadTooLarge");
-const MEDIA_TYPE: Reply = Reply::Shared(415, "ObUnsupportedMediaType");
-const SERVER_ERROR: Reply = Reply::Shared(500, "ObServerError");
+pub const BAD_REQUEST: Reply = Reply::Shared(400, "ObBadRequest");
+pub const UNAUTHORIZED: Reply = Reply::Shared(401, "Unauthorized");
+pub const FORBIDDEN: Reply = Reply::Shared(403, "ObForbidden");
+pub const NOT_ACCEPTABLE: Reply = Reply::Shared(406, "ObNotAcceptable");
+pub const TOO_LARGE: Reply = Reply::Shared(413, "ObPayloadTooLarge");
+pub const MEDIA_TYPE: Reply = Reply::Shared(415, "ObUnsupportedMediaType");
+pub const SERVER_ERROR: Reply = Reply::Shared(500, "ObServerError");
 
 /// Errors every OBIE endpoint may answer (README "Rules every OBIE endpoint follows").
-const OB_ERRORS: &[Reply] = &[
+pub const OB_ERRORS: &[Reply] = &[
     BAD_REQUEST,
     UNAUTHORIZED,
     FORBIDDEN,
@@ -163,9 +162,9 @@ const OB_ERRORS: &[Reply] = &[
     SERVER_ERROR,
 ];
 /// Sandbox helpers answer in the OBIE shape, without the `Accept` check.
-const HELPER_ERRORS: &[Reply] = &[BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, SERVER_ERROR];
+pub const HELPER_ERRORS: &[Reply] = &[BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, SERVER_ERROR];
 /// Helpers that read a JSON body.
-const HELPER_BODY_ERRORS: &[Reply] = &[
+pub const HELPER_BODY_ERRORS: &[Reply] = &[
     BAD_REQUEST,
     UNAUTHORIZED,
     FORBIDDEN,
@@ -173,29 +172,19 @@ const HELPER_BODY_ERRORS: &[Reply] = &[
     MEDIA_TYPE,
     SERVER_ERROR,
 ];
-const OAUTH_ERRORS: &[Reply] = &[
+pub const OAUTH_ERRORS: &[Reply] = &[
     Reply::Shared(400, "OAuthBadRequest"),
     Reply::Shared(413, "OAuthPayloadTooLarge"),
 ];
-const NONE: &[Reply] = &[];
-
-fn event_api_scopes(s: &AppState) -> &'static [&'static str] {
-    EventApiScopes::allowed(s)
-}
-fn polling_scopes(s: &AppState) -> &'static [&'static str] {
-    PollingScopes::allowed(s)
-}
-fn accounts_scope(s: &AppState) -> &'static [&'static str] {
-    AccountsScope::allowed(s)
-}
+pub const NONE: &[Reply] = &[];
 
 /// Fields every OBIE resource operation shares; each const below overrides what differs.
-const OB: OpDoc = OpDoc {
+pub const OB: OpDoc = OpDoc {
     id: "",
     tag: Tag::Subscriptions,
     summary: "",
     description: "",
-    security: Security::Scopes(event_api_scopes),
+    security: Security::Public,
     request: None,
     params: &[],
     responses: &[],
@@ -204,113 +193,8 @@ const OB: OpDoc = OpDoc {
     dialect: Dialect::Obie,
 };
 
-pub const CREATE_SUBSCRIPTION: OpDoc = OpDoc {
-    id: "createEventSubscription",
-    summary: "Create the TPP's event subscription",
-    description: "One per TPP (a second is 409 UK.OBIE.Rules.ResourceAlreadyExists). EventTypes must be supported by the personality (400 UK.OBIE.Unsupported.EventType otherwise); CallbackUrl must end in /v{major}.{minor}/event-notifications.",
-    request: Some((JSON, "OBEventSubscription1")),
-    responses: &[
-        Reply::Body(201, "Created", JSON, "OBEventSubscriptionResponse1"),
-        Reply::Shared(409, "ObConflict"),
-    ],
-    ..OB
-};
-pub const LIST_SUBSCRIPTIONS: OpDoc = OpDoc {
-    id: "getEventSubscriptions",
-    summary: "The TPP's event subscriptions",
-    responses: &[Reply::Body(
-        200,
-        "OK",
-        JSON,
-        "OBEventSubscriptionsResponse1",
-    )],
-    ..OB
-};
-pub const REPLACE_SUBSCRIPTION: OpDoc = OpDoc {
-    id: "changeEventSubscription",
-    summary: "Replace an event subscription",
-    description: "Full replace; Data.EventSubscriptionId must equal the path.",
-    request: Some((JSON, "OBEventSubscriptionResponse1")),
-    responses: &[Reply::Body(200, "OK", JSON, "OBEventSubscriptionResponse1")],
-    ..OB
-};
-pub const DELETE_SUBSCRIPTION: OpDoc = OpDoc {
-    id: "deleteEventSubscription",
-    summary: "Delete an event subscription",
-    responses: &[Reply::Empty(204, "Deleted")],
-    ..OB
-};
-pub const CREATE_CALLBACK_URL: OpDoc = OpDoc {
-    id: "createCallbackUrl",
-    tag: Tag::CallbackUrls,
-    summary: "Create the TPP's callback URL",
-    request: Some((JSON, "OBCallbackUrl1")),
-    responses: &[
-        Reply::Body(201, "Created", JSON, "OBCallbackUrlResponse1"),
-        Reply::Shared(409, "ObConflict"),
-    ],
-    ..OB
-};
-pub const LIST_CALLBACK_URLS: OpDoc = OpDoc {
-    id: "getCallbackUrls",
-    tag: Tag::CallbackUrls,
-    summary: "The TPP's callback URLs",
-    responses: &[Reply::Body(200, "OK", JSON, "OBCallbackUrlsResponse1")],
-    ..OB
-};
-pub const REPLACE_CALLBACK_URL: OpDoc = OpDoc {
-    id: "changeCallbackUrl",
-    tag: Tag::CallbackUrls,
-    summary: "Replace a callback URL",
-    request: Some((JSON, "OBCallbackUrlResponse1")),
-    responses: &[Reply::Body(200, "OK", JSON, "OBCallbackUrlResponse1")],
-    ..OB
-};
-pub const DELETE_CALLBACK_URL: OpDoc = OpDoc {
-    id: "deleteCallbackUrl",
-    tag: Tag::CallbackUrls,
-    summary: "Delete a callback URL",
-    responses: &[Reply::Empty(204, "Deleted")],
-    ..OB
-};
-pub const POLL_EVENTS: OpDoc = OpDoc {
-    id: "pollEvents",
-    tag: Tag::Polling,
-    summary: "Poll for SETs, acknowledge them and report errors (RFC 8936)",
-    description: "maxEvents, returnImmediately (long polling where the personality supports it), ack and setErrs; sets are keyed by jti. Not signed (Message Signing: N/A).",
-    security: Security::Scopes(polling_scopes),
-    request: Some((JSON, "OBEventPolling1")),
-    responses: &[Reply::PollSuccess],
-    signed: false,
-    ..OB
-};
-pub const CREATE_CONSENT: OpDoc = OpDoc {
-    id: "createAccountAccessConsents",
-    tag: Tag::Consents,
-    summary: "Create an account-access-consent (AwaitingAuthorisation)",
-    security: Security::Scopes(accounts_scope),
-    request: Some((JSON, "AccountAccessConsentRequest")),
-    responses: &[Reply::Body(
-        201,
-        "Created",
-        JSON,
-        "AccountAccessConsentResponse",
-    )],
-    signed: false,
-    ..OB
-};
-pub const GET_CONSENT: OpDoc = OpDoc {
-    id: "getAccountAccessConsentsConsentId",
-    tag: Tag::Consents,
-    summary: "One of the TPP's account-access-consents",
-    security: Security::Scopes(accounts_scope),
-    responses: &[Reply::Body(200, "OK", JSON, "AccountAccessConsentResponse")],
-    signed: false,
-    ..OB
-};
-
 /// Fields the authorisation server's operations share.
-const AS: OpDoc = OpDoc {
+pub const AS: OpDoc = OpDoc {
     tag: Tag::Authorisation,
     security: Security::Public,
     errors: NONE,
@@ -359,7 +243,7 @@ pub const TOKEN: OpDoc = OpDoc {
 };
 
 /// Fields the sandbox helpers share.
-const HELPER: OpDoc = OpDoc {
+pub const HELPER: OpDoc = OpDoc {
     tag: Tag::Helpers,
     security: Security::TokenOrAdmin,
     errors: HELPER_ERRORS,
@@ -367,7 +251,7 @@ const HELPER: OpDoc = OpDoc {
     ..OB
 };
 /// `?limit=` from 1 to `max`.
-const fn limit(description: &'static str, max: u32) -> Param {
+pub const fn limit(description: &'static str, max: u32) -> Param {
     Param {
         name: "limit",
         location: "query",
@@ -376,7 +260,7 @@ const fn limit(description: &'static str, max: u32) -> Param {
         range: Some((1, max)),
     }
 }
-const CLIENT_ID: Param = Param {
+pub const CLIENT_ID: Param = Param {
     name: "clientId",
     location: "query",
     required: false,
@@ -384,36 +268,6 @@ const CLIENT_ID: Param = Param {
     range: None,
 };
 
-pub const AUTHORISE_CONSENT: OpDoc = OpDoc {
-    id: "sandboxAuthoriseConsent",
-    summary: "Stand-in for the PSU journey: the consent becomes Authorised",
-    security: Security::AnyToken,
-    responses: &[Reply::Body(200, "OK", JSON, "AccountAccessConsentResponse")],
-    ..HELPER
-};
-pub const REVOKE_CONSENT: OpDoc = OpDoc {
-    id: "sandboxRevokeConsent",
-    summary: "Revoke an authorised consent as a PSU would (raises consent-authorization-revoked)",
-    security: Security::AnyToken,
-    responses: &[Reply::Empty(204, "Revoked")],
-    ..HELPER
-};
-pub const INJECT_EVENT: OpDoc = OpDoc {
-    id: "sandboxInjectEvent",
-    summary: "Raise any event for a TPP",
-    request: Some((JSON, "EventInjection")),
-    responses: &[
-        Reply::Body(201, "Queued", JSON, "EventInjectionResult"),
-        Reply::Body(
-            200,
-            "Not queued: the TPP has no subscription or did not subscribe to the type",
-            JSON,
-            "EventInjectionResult",
-        ),
-    ],
-    errors: HELPER_BODY_ERRORS,
-    ..HELPER
-};
 pub const LIST_EVENTS: OpDoc = OpDoc {
     id: "sandboxListEvents",
     summary: "A TPP's stored SETs, newest first, with their state",
@@ -429,14 +283,6 @@ pub const RESET: OpDoc = OpDoc {
     errors: HELPER_BODY_ERRORS,
     ..HELPER
 };
-pub const EVENT_TYPES: OpDoc = OpDoc {
-    id: "sandboxEventTypes",
-    summary: "The event types this personality supports",
-    security: Security::Public,
-    responses: &[Reply::Body(200, "OK", JSON, "SupportedEventTypes")],
-    errors: NONE,
-    ..HELPER
-};
 pub const LIST_DELIVERIES: OpDoc = OpDoc {
     id: "sandboxListDeliveries",
     summary: "A TPP's push deliveries, newest first, each with every attempt",
@@ -450,47 +296,6 @@ pub const RETRY_DELIVERY: OpDoc = OpDoc {
     security: Security::AnyToken,
     responses: &[Reply::Body(202, "Accepted", JSON, "DeliveryRetry")],
     ..HELPER
-};
-
-const WSO2: OpDoc = OpDoc {
-    id: "",
-    tag: Tag::Wso2,
-    summary: "Create events for a TPP (WSO2 Open Banking accelerator style)",
-    description: "Form field request: base64 of a JSON object whose keys are event types and values detail objects. The TPP's client id and the consent id arrive in headers (underscored spellings are accepted too).",
-    security: Security::Admin,
-    request: Some((FORM, "Wso2CreateEventsForm")),
-    params: &[
-        Param {
-            name: "x-wso2-client-id",
-            location: "header",
-            required: true,
-            description: "The TPP's client id",
-            range: None,
-        },
-        Param {
-            name: "x-wso2-resource-id",
-            location: "header",
-            required: false,
-            description: "The consent (resource) the events are about",
-            range: None,
-        },
-    ],
-    responses: &[
-        Reply::Body(201, "Created", JSON, "Wso2CreateEventsResult"),
-        Reply::Body(400, "Invalid request", JSON, "Wso2Error"),
-        Reply::Body(401, "Unauthorized", JSON, "Wso2Unauthorized"),
-    ],
-    errors: NONE,
-    signed: false,
-    dialect: Dialect::Wso2,
-};
-pub const WSO2_CREATE_FS: OpDoc = OpDoc {
-    id: "wso2CreateEvents",
-    ..WSO2
-};
-pub const WSO2_CREATE_OB: OpDoc = OpDoc {
-    id: "wso2CreateEventsOpenBanking",
-    ..WSO2
 };
 
 pub const HEALTHZ: OpDoc = OpDoc {

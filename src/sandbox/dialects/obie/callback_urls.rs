@@ -5,12 +5,12 @@
 
 use serde_json::{Map, Value, json};
 
-use super::domain::CallbackUrl;
-use super::domain::Tpp;
-use super::error::{ApiError, ApiResult, ErrorItem, codes};
-use super::faults::Fault;
-use super::state::AppState;
-use super::validate::{Check, callback_url_problem, version_problem};
+use crate::sandbox::dialects::obie::validate::{Check, callback_url_problem, version_problem};
+use crate::sandbox::domain::CallbackUrl;
+use crate::sandbox::domain::Tpp;
+use crate::sandbox::error::{ApiError, ApiResult, ErrorItem, codes};
+use crate::sandbox::faults::Fault;
+use crate::sandbox::state::AppState;
 
 impl AppState {
     fn check_callback_data(

@@ -15,27 +15,30 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use super::error::json_response;
-use super::openapi::ops;
-use super::routes::Routes;
-use super::routes::Verb::Post;
 use crate::model::EventType;
+use crate::sandbox::dialects::obie::events::EventSpec;
 use crate::sandbox::error::ApiError;
-use crate::sandbox::events::EventSpec;
+use crate::sandbox::http::error::json_response;
+use crate::sandbox::http::routes::Routes;
+use crate::sandbox::http::routes::Verb::Post;
 use crate::sandbox::state::AppState;
 
+pub mod openapi;
+
+/// The Event Creation API's two paths (WSO2 3.x and 2.x spellings).
 pub fn routes() -> Routes {
     Routes::new()
+        .with_schemas(openapi::schemas)
         .add(
             Post,
             "/api/fs/event-notifications/create-events",
-            &ops::WSO2_CREATE_FS,
+            &openapi::WSO2_CREATE_FS,
             create_events,
         )
         .add(
             Post,
             "/api/openbanking/event-notifications/create-events",
-            &ops::WSO2_CREATE_OB,
+            &openapi::WSO2_CREATE_OB,
             create_events,
         )
 }

@@ -5,7 +5,7 @@
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde::Serialize;
 
-use super::{TatraError, bank_name};
+use crate::sandbox::dialects::tatra::{TatraError, bank_name};
 use crate::sandbox::domain::Wire;
 use crate::sandbox::domain::{DueDelivery, TatraAccount, TatraTask};
 use crate::sandbox::faults::Fault;

@@ -4,87 +4,102 @@
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::error::json_response;
-use super::extract::{
-    AccountsScope, Authed, EventApiScopes, ObJson, PollingScopes, ResourceId, SignedJson,
-};
-use super::openapi::ops;
-use super::routes::Routes;
-use super::routes::Verb::{Delete, Get, Post, Put};
+use super::openapi as doc;
 use crate::sandbox::error::ApiResult;
 use crate::sandbox::faults::Fault;
+use crate::sandbox::http::error::json_response;
+use crate::sandbox::http::extract::{
+    AccountsScope, Authed, EventApiScopes, ObJson, PollingScopes, ResourceId, SignedJson,
+};
+use crate::sandbox::http::middleware;
+use crate::sandbox::http::routes::Routes;
+use crate::sandbox::http::routes::Verb::{Delete, Get, Post, Put};
 use crate::sandbox::state::AppState;
 
+/// The OBIE resources under `/open-banking/v3.1` (signed where G-14 asks, all behind the G-08
+/// `Accept` check) and the OBIE-shaped sandbox triggers.
+pub fn routes(state: &AppState) -> Routes {
+    let sign = from_fn_with_state(state.clone(), middleware::sign_response);
+    let signed = signed_routes().map_router(|r| r.layer(sign));
+    let open_banking = signed
+        .include(unsigned_routes())
+        .map_router(|r| r.layer(from_fn(middleware::check_accept)));
+    Routes::new()
+        .mount("/open-banking/v3.1", open_banking)
+        .include(super::helpers::routes())
+}
+
 /// Routes whose responses carry `x-jws-signature` (G-14).
-pub fn signed_routes() -> Routes {
+fn signed_routes() -> Routes {
     Routes::new()
         .add(
             Post,
             "/event-subscriptions",
-            &ops::CREATE_SUBSCRIPTION,
+            &doc::CREATE_SUBSCRIPTION,
             create_subscription,
         )
         .add(
             Get,
             "/event-subscriptions",
-            &ops::LIST_SUBSCRIPTIONS,
+            &doc::LIST_SUBSCRIPTIONS,
             list_subscriptions,
         )
         .add(
             Put,
             "/event-subscriptions/{EventSubscriptionId}",
-            &ops::REPLACE_SUBSCRIPTION,
+            &doc::REPLACE_SUBSCRIPTION,
             replace_subscription,
         )
         .add(
             Delete,
             "/event-subscriptions/{EventSubscriptionId}",
-            &ops::DELETE_SUBSCRIPTION,
+            &doc::DELETE_SUBSCRIPTION,
             delete_subscription,
         )
         .add(
             Post,
             "/callback-urls",
-            &ops::CREATE_CALLBACK_URL,
+            &doc::CREATE_CALLBACK_URL,
             create_callback_url,
         )
         .add(
             Get,
             "/callback-urls",
-            &ops::LIST_CALLBACK_URLS,
+            &doc::LIST_CALLBACK_URLS,
             list_callback_urls,
         )
         .add(
             Put,
             "/callback-urls/{CallbackUrlId}",
-            &ops::REPLACE_CALLBACK_URL,
+            &doc::REPLACE_CALLBACK_URL,
             replace_callback_url,
         )
         .add(
             Delete,
             "/callback-urls/{CallbackUrlId}",
-            &ops::DELETE_CALLBACK_URL,
+            &doc::DELETE_CALLBACK_URL,
             delete_callback_url,
         )
 }
 
 /// Routes without message signing (`POST /events`: "Message Signing: N/A", AP-02).
-pub fn unsigned_routes() -> Routes {
+fn unsigned_routes() -> Routes {
     Routes::new()
-        .add(Post, "/events", &ops::POLL_EVENTS, poll_events)
+        .add(Post, "/events", &doc::POLL_EVENTS, poll_events)
         .add(
             Post,
             "/aisp/account-access-consents",
-            &ops::CREATE_CONSENT,
+            &doc::CREATE_CONSENT,
             create_consent,
         )
         .add(
             Get,
             "/aisp/account-access-consents/{ConsentId}",
-            &ops::GET_CONSENT,
+            &doc::GET_CONSENT,
             get_consent,
         )
 }

@@ -9,17 +9,19 @@
 //! every attempt, so an event whose bank finishes while webhooks are off is dropped, as one
 //! raised then would be.
 
+pub mod openapi;
+pub mod routes;
 pub mod settings;
 pub mod wire;
 
 use serde::Serialize;
 
-use super::domain::{
+use crate::sandbox::domain::{
     Dialect, NewDelivery, NewEvent, TatraAccount, TatraConsent, TatraTask, TatraTaskBank,
 };
-use super::faults::Fault;
-use super::state::AppState;
-use super::store::{StoreError, now_ms};
+use crate::sandbox::faults::Fault;
+use crate::sandbox::state::AppState;
+use crate::sandbox::store::{StoreError, now_ms};
 
 pub use settings::SettingsChange;
 

@@ -4,13 +4,13 @@
 
 use serde_json::{Map, Value, json};
 
-use super::domain::Tpp;
-use super::domain::{Consent, ConsentStatus, ConsentStatusChange};
-use super::error::{ApiError, ApiResult, ErrorItem, codes};
-use super::events::{EventSpec, RaiseOutcome};
-use super::state::AppState;
-use super::validate::{Check, bounds};
 use crate::model::EventType;
+use crate::sandbox::dialects::obie::events::{EventSpec, RaiseOutcome};
+use crate::sandbox::dialects::obie::validate::{Check, bounds};
+use crate::sandbox::domain::Tpp;
+use crate::sandbox::domain::{Consent, ConsentStatus, ConsentStatusChange};
+use crate::sandbox::error::{ApiError, ApiResult, ErrorItem, codes};
+use crate::sandbox::state::AppState;
 
 /// OBReadConsent1 permission codes (v3.1.x).
 pub const PERMISSIONS: [&str; 21] = [

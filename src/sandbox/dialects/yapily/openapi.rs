@@ -1,7 +1,10 @@
 //! The Yapily-style notification API's operations (`--bank yapily`) as the document shows them.
 
-use super::ops::{JSON, OpDoc, Reply, Security, Tag};
+use serde_json::{Value, json};
+
 use crate::model::Dialect;
+use crate::sandbox::http::openapi::components::{obj, string};
+use crate::sandbox::http::openapi::ops::{JSON, OpDoc, Reply, Security, Tag};
 
 const ERRORS: &[Reply] = &[
     Reply::Body(400, "Invalid request", JSON, "YapilyError"),
@@ -105,3 +108,25 @@ pub const JWKS: OpDoc = OpDoc {
     responses: &[Reply::Body(200, "OK", JSON, "JwkSet")],
     ..YAPILY
 };
+
+/// The API's component schemas (open objects, as the other dialects' are).
+pub fn schemas() -> Value {
+    json!({
+        "YapilyError": obj(json!({
+            "error": obj(json!({
+                "tracingId": string(), "code": { "type": "integer" }, "status": string(), "message": string(),
+            }), &["code", "status", "message"]),
+        }), &["error"]),
+        "YapilyEnvelope": obj(json!({
+            "meta": obj(json!({ "tracingId": string(), "count": { "type": "integer" } }), &["tracingId"]),
+            "data": {}, "links": { "type": "object" },
+        }), &["meta", "data"]),
+        "YapilySubscriptionRequest": obj(json!({
+            "eventTypeId": string(),
+            "notification": obj(json!({ "type": { "const": "WEBHOOK" }, "url": { "type": "string", "format": "uri" } }), &["type", "url"]),
+        }), &["eventTypeId", "notification"]),
+        "YapilyTriggerRequest": obj(json!({
+            "eventTypeId": string(), "objectId": string(), "eventPayload": { "type": "object" },
+        }), &["eventTypeId"]),
+    })
+}

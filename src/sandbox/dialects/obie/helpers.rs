@@ -2,40 +2,38 @@
 //! stand-ins for consents (authorise; revoke → `consent-authorization-revoked`, the HSBC-style
 //! trigger), generic event injection, reset, and read-only inspection.
 
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::error::json_response;
-use super::extract::{AnyScope, Authed, Caller, InteractionId, ObJson, ResourceId};
-use super::openapi::ops;
-use super::routes::Routes;
-use super::routes::Verb::{Delete, Get, Post};
+use super::openapi as doc;
 use crate::model::EventType;
+use crate::sandbox::dialects::obie::events::EventSpec;
+use crate::sandbox::dialects::obie::validate::Check;
 use crate::sandbox::error::{ApiError, ApiResult, ErrorItem, codes};
-use crate::sandbox::events::EventSpec;
+use crate::sandbox::http::error::json_response;
+use crate::sandbox::http::extract::{AnyScope, Authed, Caller, InteractionId, ObJson, ResourceId};
+use crate::sandbox::http::routes::Routes;
+use crate::sandbox::http::routes::Verb::{Delete, Get, Post};
 use crate::sandbox::state::AppState;
-use crate::sandbox::validate::Check;
 
 pub fn routes() -> Routes {
     Routes::new()
         .add(
             Post,
             "/sandbox/account-access-consents/{ConsentId}/authorise",
-            &ops::AUTHORISE_CONSENT,
+            &doc::AUTHORISE_CONSENT,
             authorise,
         )
         .add(
             Delete,
             "/sandbox/account-access-consents/{ConsentId}",
-            &ops::REVOKE_CONSENT,
+            &doc::REVOKE_CONSENT,
             revoke,
         )
-        .add(Post, "/sandbox/events", &ops::INJECT_EVENT, inject)
-        .add(Get, "/sandbox/events", &ops::LIST_EVENTS, list)
-        .add(Post, "/sandbox/reset", &ops::RESET, reset)
-        .add(Get, "/sandbox/event-types", &ops::EVENT_TYPES, event_types)
+        .add(Post, "/sandbox/events", &doc::INJECT_EVENT, inject)
+        .add(Get, "/sandbox/event-types", &doc::EVENT_TYPES, event_types)
 }
 
 async fn authorise(
@@ -71,9 +69,9 @@ async fn inject(
             .value
             .get("eventType")
             .and_then(Value::as_str)
-            .and_then(crate::sandbox::yapily::YapilyEventType::parse)
+            .and_then(crate::sandbox::dialects::yapily::YapilyEventType::parse)
     {
-        return super::yapily::inject(&s, &caller, t, &body).await;
+        return crate::sandbox::dialects::yapily::routes::inject(&s, &caller, t, &body).await;
     }
     let mut c = Check::new();
     let mut spec = None;
@@ -146,60 +144,6 @@ async fn inject(
         StatusCode::OK
     };
     Ok(json_response(status, &outcome))
-}
-
-/// `?clientId=…&limit=…` (newest first; `limit` 1..1000, default 100). `more` says whether
-/// older SETs were left out. `clientId` is optional with a TPP's token (its own).
-async fn list(
-    State(s): State<AppState>,
-    caller: Caller,
-    RawQuery(query): RawQuery,
-) -> ApiResult<Response> {
-    let mut client_id = None;
-    let mut limit = 100usize;
-    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        match k.as_ref() {
-            "clientId" => client_id = Some(v.into_owned()),
-            "limit" => {
-                limit = v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::invalid("limit", "limit must be an integer from 1 to 1000")
-                    })?
-            }
-            _ => {}
-        }
-    }
-    let client_id = caller.acting_on(client_id.as_deref(), "clientId")?;
-    let mut events = s.store.events_of(&client_id, limit + 1).await?;
-    let more = events.len() > limit;
-    events.truncate(limit);
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "events": events, "more": more }),
-    ))
-}
-
-/// `{"clientId"?}`: deletes that TPP's stored events (a TPP: its own; the admin: any).
-async fn reset(State(s): State<AppState>, caller: Caller, body: ObJson) -> ApiResult<Response> {
-    let requested = match body.value.get("clientId") {
-        Some(Value::String(id)) if !id.is_empty() => Some(id.as_str()),
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "clientId",
-                "clientId must be a non-empty string",
-            ));
-        }
-        None => None,
-    };
-    let client_id = caller.acting_on(requested, "clientId")?;
-    let deleted = s.store.reset_events(&client_id).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "deleted": deleted }),
-    ))
 }
 
 async fn event_types(State(s): State<AppState>) -> Response {

@@ -2,8 +2,8 @@
 //! header, activation at the next full hour (or at once, by configuration or the activate
 //! helper), and what a settings change does to pending deliveries.
 
-use super::TatraError;
 use crate::sandbox::config::Activation;
+use crate::sandbox::dialects::tatra::TatraError;
 use crate::sandbox::domain::TatraSettings;
 use crate::sandbox::faults::Fault;
 use crate::sandbox::state::AppState;
@@ -212,9 +212,12 @@ impl AppState {
             return Some("webhooks disabled".into());
         }
         match s.active_from {
-            Some(from) if now < from && !self.has_fault(Fault::TatraSendsBeforeActivation) => Some(
-                format!("webhooks not active until {}", super::rfc3339(from)),
-            ),
+            Some(from) if now < from && !self.has_fault(Fault::TatraSendsBeforeActivation) => {
+                Some(format!(
+                    "webhooks not active until {}",
+                    crate::sandbox::dialects::tatra::rfc3339(from)
+                ))
+            }
             _ => None,
         }
     }

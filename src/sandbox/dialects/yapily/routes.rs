@@ -7,9 +7,9 @@
 //! `{"error": {"tracingId", "code", "status", "message"}}` (`code` the HTTP status, `status` its
 //! upper-snake name), with `tracingId` equal to the response's `x-fapi-interaction-id`.
 
-use super::openapi::yapily as doc;
-use super::routes::Routes;
-use super::routes::Verb::{Delete, Get, Post};
+use crate::sandbox::dialects::yapily::openapi as doc;
+use crate::sandbox::http::routes::Routes;
+use crate::sandbox::http::routes::Verb::{Delete, Get, Post};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -18,18 +18,20 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::error::json_response;
-use super::extract::{Caller, InteractionId, ObJson};
 use crate::jose;
+use crate::sandbox::dialects::yapily::{YapilyError, YapilyEventSpec, YapilyEventType};
 use crate::sandbox::domain::YapilySubscription;
 use crate::sandbox::error::{ApiError, ApiResult};
+use crate::sandbox::http::error::json_response;
+use crate::sandbox::http::extract::{Caller, InteractionId, ObJson};
 use crate::sandbox::state::AppState;
-use crate::sandbox::yapily::{YapilyError, YapilyEventSpec, YapilyEventType};
 
 /// The Yapily-style API's routes (mounted only for a personality that has it).
 pub fn routes() -> Routes {
     const ONE: &str = "/notifications/event-subscriptions/{eventTypeId}";
     Routes::new()
+        .refuse_with(&["/notifications/"], refusal)
+        .with_schemas(doc::schemas)
         .add(
             Get,
             "/notifications/event-types",
@@ -85,7 +87,7 @@ impl From<YapilyError> for Refusal {
 /// The answer of a handler: the envelope on success, the error shape on refusal.
 /// A refusal in the dialect's error shape, for answers given outside its handlers (unknown
 /// paths and methods under `/notifications/`).
-pub(super) fn refusal(iid: &InteractionId, status: StatusCode, message: String) -> Response {
+fn refusal(_: &HeaderMap, iid: &InteractionId, status: StatusCode, message: String) -> Response {
     reply(iid, Err(Refusal::new(status, message)))
 }
 
@@ -128,7 +130,7 @@ async fn application(s: &AppState, headers: &HeaderMap) -> Result<String, Refusa
             "send the application key and secret as HTTP Basic credentials",
         )
     };
-    match super::oauth::basic_application(s, headers).await {
+    match crate::sandbox::http::oauth::basic_application(s, headers).await {
         Ok(Some(app)) => Ok(app),
         Ok(None) => Err(unauthorized()),
         Err(e) => Err(YapilyError::Store(e).into()),
@@ -348,7 +350,7 @@ async fn jwks(State(s): State<AppState>) -> Response {
 /// The generic `/sandbox/events` injection for a Yapily event type (OBIE error shape, as the
 /// rest of `/sandbox`): `{"clientId"?, "eventType", "resourceId"?, "eventPayload"?}`, the
 /// resource id becoming the event's `objectId`.
-pub(super) async fn inject(
+pub async fn inject(
     s: &AppState,
     caller: &Caller,
     t: YapilyEventType,

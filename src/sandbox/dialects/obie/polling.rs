@@ -7,13 +7,13 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::domain::PollOps;
-use super::domain::Tpp;
-use super::error::{ApiError, ApiResult, ErrorItem, codes};
-use super::faults::Fault;
-use super::personality::{LongPolling, UnknownAck};
-use super::state::AppState;
-use super::validate::{Check, bounds};
+use crate::sandbox::dialects::obie::validate::{Check, bounds};
+use crate::sandbox::domain::PollOps;
+use crate::sandbox::domain::Tpp;
+use crate::sandbox::error::{ApiError, ApiResult, ErrorItem, codes};
+use crate::sandbox::faults::Fault;
+use crate::sandbox::personality::{LongPolling, UnknownAck};
+use crate::sandbox::state::AppState;
 
 /// Largest `maxEvents` accepted as a number at all (larger is a 400, edge case 5).
 const MAX_EVENTS_CEILING: i64 = i32::MAX as i64;
@@ -236,7 +236,7 @@ impl AppState {
         &self,
         client_id: &str,
         ops: &PollOps<'_>,
-    ) -> ApiResult<super::domain::PollBatch> {
+    ) -> ApiResult<crate::sandbox::domain::PollBatch> {
         let deadline = Instant::now() + self.cfg.long_poll_timeout;
         let notify = self.notifier.of(client_id);
         let mut first = true;

@@ -16,14 +16,15 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::error::json_response;
-use super::openapi::tatra as doc;
-use super::routes::Routes;
-use super::routes::Verb::{Delete, Get, Post, Put};
+use crate::sandbox::dialects::tatra::openapi as doc;
+use crate::sandbox::dialects::tatra::{SettingsChange, TatraError, bank_name, rfc3339};
 use crate::sandbox::domain::{TatraConsent, TatraSettings, TatraTask};
+use crate::sandbox::http::error::json_response;
+use crate::sandbox::http::extract::InteractionId;
+use crate::sandbox::http::routes::Routes;
+use crate::sandbox::http::routes::Verb::{Delete, Get, Post, Put};
 use crate::sandbox::state::AppState;
 use crate::sandbox::store::now_ms;
-use crate::sandbox::tatra::{SettingsChange, TatraError, bank_name, rfc3339};
 
 /// Largest request body of this API: settings and consents are small.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -34,6 +35,8 @@ const REQUEST_ID: &str = "x-request-id";
 pub fn routes() -> Routes {
     const V1: &str = "/premium/sandbox/v1";
     Routes::new()
+        .refuse_with(&["/premium/", "/sandbox/tatra/"], refusal)
+        .with_schemas(doc::schemas)
         .add(
             Get,
             &format!("{V1}/webhook-settings"),
@@ -165,7 +168,7 @@ pub(super) fn reply(headers: &HeaderMap, result: Result<(StatusCode, Value), Ref
 
 /// The application named by HTTP Basic credentials, if they are right.
 async fn application(s: &AppState, headers: &HeaderMap) -> Result<String, Refusal> {
-    match super::oauth::basic_application(s, headers).await {
+    match crate::sandbox::http::oauth::basic_application(s, headers).await {
         Ok(Some(app)) => Ok(app),
         Ok(None) => Err(Refusal(
             StatusCode::UNAUTHORIZED,
@@ -413,7 +416,12 @@ async fn transaction(
 
 /// A refusal in the dialect's shape for answers given outside its handlers (unknown paths and
 /// methods under `/premium/` and `/sandbox/tatra/`).
-pub(super) fn refusal(headers: &HeaderMap, status: StatusCode, message: String) -> Response {
+fn refusal(
+    headers: &HeaderMap,
+    _: &InteractionId,
+    status: StatusCode,
+    message: String,
+) -> Response {
     let code = if status == StatusCode::METHOD_NOT_ALLOWED {
         "METHOD_NOT_ALLOWED"
     } else {

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::error::{ApiError, ApiResult, ErrorItem, codes};
+use crate::sandbox::error::{ApiError, ApiResult, ErrorItem, codes};
 
 /// Collects validation errors for one body. At most [`MAX_ERRORS`] are kept and the rest only
 /// counted, so no request body, however large or however wrong, makes an error response (or

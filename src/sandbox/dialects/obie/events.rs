@@ -6,16 +6,16 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::domain::{
-    ConsentStatusChange, Dialect, EventDetails, NewDelivery, NewEvent, ResourceLink,
-};
-use super::error::{ApiError, ApiResult, ErrorItem, codes};
-use super::faults::Fault;
-use super::state::AppState;
-use super::store::now_ms;
 use crate::jose::{self, Alg};
 use crate::model::EventType;
 use crate::model::set::{self, SetClaims};
+use crate::sandbox::domain::{
+    ConsentStatusChange, Dialect, EventDetails, NewDelivery, NewEvent, ResourceLink,
+};
+use crate::sandbox::error::{ApiError, ApiResult, ErrorItem, codes};
+use crate::sandbox::faults::Fault;
+use crate::sandbox::state::AppState;
+use crate::sandbox::store::now_ms;
 
 /// Reasons a linked-account-update may carry (N-07).
 pub const LINKED_ACCOUNT_REASONS: [&str; 2] = ["UK.OBIE.AccountClosure", "UK.OBIE.CASS"];

@@ -4,13 +4,15 @@
 
 use serde_json::{Map, Value, json};
 
-use super::domain::Subscription;
-use super::domain::Tpp;
-use super::error::{ApiError, ApiResult, ErrorItem, codes};
-use super::faults::Fault;
-use super::state::AppState;
-use super::validate::{Check, bounds, callback_url_problem, join, version_problem};
 use crate::model::EventType;
+use crate::sandbox::dialects::obie::validate::{
+    Check, bounds, callback_url_problem, join, version_problem,
+};
+use crate::sandbox::domain::Subscription;
+use crate::sandbox::domain::Tpp;
+use crate::sandbox::error::{ApiError, ApiResult, ErrorItem, codes};
+use crate::sandbox::faults::Fault;
+use crate::sandbox::state::AppState;
 
 /// The fields a TPP controls.
 struct SubscriptionFields {
@@ -161,7 +163,7 @@ impl AppState {
             if let Some(allowed) = self.closed_members(&["Data", "Links", "Meta"]) {
                 c.closed(top, allowed, "");
             }
-            super::validate::links_and_meta(&mut c, top);
+            crate::sandbox::dialects::obie::validate::links_and_meta(&mut c, top);
             let data = c.required(top, "Data", "")?;
             let data = c.object(data, "Data")?;
             if let Some(body_id) = c

@@ -1,35 +1,19 @@
-//! What goes on the wire for one delivery attempt: the URL, headers and body built from the
-//! stored delivery in the delivery's format (OBIE here; Yapily and Tatra in their modules).
+//! The OBIE push format: what goes on the wire for one attempt of an OBIE delivery.
 //! OBIE pushes are the stored SET as it is; the `push-*` faults that bend the
 //! request bend it here and nowhere else.
 
 use reqwest::header::{CONTENT_TYPE, HeaderName};
 
-pub use crate::sandbox::domain::Wire;
+use crate::sandbox::domain::Wire;
 
 use crate::jose;
-use crate::sandbox::domain::{Dialect, DueDelivery};
+use crate::sandbox::domain::DueDelivery;
 use crate::sandbox::faults::Fault;
 use crate::sandbox::state::AppState;
 
-/// Builds the request of one attempt, or says why nothing can be sent.
-pub async fn render(
-    state: &AppState,
-    d: &DueDelivery,
-    interaction_id: &str,
-) -> Result<Wire, String> {
-    match d.format {
-        // WSO2-raised events are OBIE SETs and are pushed as such.
-        Dialect::Obie | Dialect::Wso2 => obie(state, d, interaction_id),
-        Dialect::Yapily => crate::sandbox::yapily::wire::render(state, d),
-        // Async: the Authorization header is the settings' at the time of the attempt.
-        Dialect::Tatra => crate::sandbox::tatra::wire::render(state, d).await,
-    }
-}
-
 /// `POST` of the signed SET as `application/jwt` with `x-fapi-interaction-id` and
 /// `x-fapi-financial-id`, no bearer token, to the registered URL unchanged.
-fn obie(state: &AppState, d: &DueDelivery, interaction_id: &str) -> Result<Wire, String> {
+pub fn render(state: &AppState, d: &DueDelivery, interaction_id: &str) -> Result<Wire, String> {
     let token = d
         .token
         .as_deref()

@@ -5,15 +5,17 @@
 //! raising an event into the one delivery pipeline (the push worker); [`wire`] renders
 //! it, `http::yapily` is the API.
 
+pub mod openapi;
+pub mod routes;
 pub mod wire;
 
 use serde_json::{Value, json};
 
-use super::domain::{Dialect, NewDelivery, NewEvent, YapilySubscription};
-use super::faults::Fault;
-use super::state::AppState;
-use super::store::{StoreError, now_ms};
-use super::urls::is_loopback_host;
+use crate::sandbox::domain::{Dialect, NewDelivery, NewEvent, YapilySubscription};
+use crate::sandbox::faults::Fault;
+use crate::sandbox::state::AppState;
+use crate::sandbox::store::{StoreError, now_ms};
+use crate::sandbox::urls::is_loopback_host;
 
 /// The event types an application can subscribe to. The subscription API names them by a dotted
 /// id; the delivered object's `eventType` is the same name in upper snake case (YA-08), as the

@@ -2,9 +2,9 @@
 
 use serde_json::{Value, json};
 
-use super::components::{obj, string};
-use super::ops::{JSON, OpDoc, Param, Reply, Security, Tag};
 use crate::model::Dialect;
+use crate::sandbox::http::openapi::components::{obj, string};
+use crate::sandbox::http::openapi::ops::{JSON, OpDoc, Param, Reply, Security, Tag};
 
 const ERRORS: &[Reply] = &[
     Reply::Body(400, "Invalid request", JSON, "TatraError"),

@@ -1,0 +1,138 @@
+//! What a TPP practising (or the operator) can see and tidy of any dialect's events: its stored
+//! events with their state (`GET /sandbox/events`), a reset (`POST /sandbox/reset`), and its
+//! push deliveries with every attempt and a retry on demand (`/sandbox/deliveries`). A TPP's
+//! token acts only on that TPP; the operator's admin credential on any.
+
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use crate::sandbox::error::{ApiError, ApiResult};
+use crate::sandbox::http::error::json_response;
+use crate::sandbox::http::extract::{AnyScope, Authed, Caller, ObJson, ResourceId};
+use crate::sandbox::http::openapi::ops;
+use crate::sandbox::http::routes::Routes;
+use crate::sandbox::http::routes::Verb::{Get, Post};
+use crate::sandbox::state::AppState;
+use crate::sandbox::store::now_ms;
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(Get, "/sandbox/events", &ops::LIST_EVENTS, list_events)
+        .add(Post, "/sandbox/reset", &ops::RESET, reset)
+        .add(Get, "/sandbox/deliveries", &ops::LIST_DELIVERIES, list)
+        .add(
+            Post,
+            "/sandbox/deliveries/{DeliveryId}/retry",
+            &ops::RETRY_DELIVERY,
+            retry,
+        )
+}
+
+/// `?clientId=…&limit=…` (newest first; `limit` 1..1000, default 100). `more` says whether
+/// older SETs were left out. `clientId` is optional with a TPP's token (its own).
+async fn list_events(
+    State(s): State<AppState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let mut client_id = None;
+    let mut limit = 100usize;
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "clientId" => client_id = Some(v.into_owned()),
+            "limit" => {
+                limit = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::invalid("limit", "limit must be an integer from 1 to 1000")
+                    })?
+            }
+            _ => {}
+        }
+    }
+    let client_id = caller.acting_on(client_id.as_deref(), "clientId")?;
+    let mut events = s.store.events_of(&client_id, limit + 1).await?;
+    let more = events.len() > limit;
+    events.truncate(limit);
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "events": events, "more": more }),
+    ))
+}
+
+/// `{"clientId"?}`: deletes that TPP's stored events (a TPP: its own; the admin: any).
+async fn reset(State(s): State<AppState>, caller: Caller, body: ObJson) -> ApiResult<Response> {
+    let requested = match body.value.get("clientId") {
+        Some(Value::String(id)) if !id.is_empty() => Some(id.as_str()),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "clientId",
+                "clientId must be a non-empty string",
+            ));
+        }
+        None => None,
+    };
+    let client_id = caller.acting_on(requested, "clientId")?;
+    let deleted = s.store.reset_events(&client_id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "deleted": deleted }),
+    ))
+}
+
+/// `?clientId=…&limit=…` (with a TPP's token `clientId` is optional and may only name itself;
+/// the admin names any; `limit` 1..200, default 50). `more` says whether older deliveries
+/// were left out.
+async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let mut limit = 50usize;
+    let mut requested = None;
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "clientId" => requested = Some(v.into_owned()),
+            "limit" => {
+                limit = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=200).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::invalid("limit", "limit must be an integer from 1 to 200")
+                    })?;
+            }
+            _ => {}
+        }
+    }
+    let client_id = caller.acting_on(requested.as_deref(), "clientId")?;
+    let mut deliveries = s.store.deliveries_of(&client_id, limit + 1).await?;
+    let more = deliveries.len() > limit;
+    deliveries.truncate(limit);
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "deliveries": deliveries, "more": more }),
+    ))
+}
+
+/// Makes one of the caller's deliveries due now, whatever its state: 202 and the worker sends
+/// it at once (one attempt more; if it fails, the policy decides as for any attempt).
+async fn retry(
+    State(s): State<AppState>,
+    auth: Authed<AnyScope>,
+    ResourceId(id): ResourceId,
+) -> ApiResult<Response> {
+    let at = now_ms();
+    if !s.store.retry_delivery(&auth.client_id, &id, at).await? {
+        return Err(ApiError::not_found_id("delivery", &id));
+    }
+    s.push_wake.notify_one();
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &json!({ "id": id, "state": "pending", "nextAttemptAt": at }),
+    ))
+}
