@@ -487,4 +487,5 @@ async fn postgres_refuses_a_newer_database() {
     assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
 }
 
+mod migrations;
 mod tatra;

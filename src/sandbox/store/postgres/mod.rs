@@ -87,15 +87,11 @@ async fn migrate(pool: &Pool, list: &[Migration]) -> Result<()> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
     tx.batch_execute(migrations::TABLE_SQL).await?;
-    let applied: Option<i64> = tx
-        .query_one("SELECT MAX(version) FROM schema_migrations", &[])
-        .await?
-        .try_get(0)?;
-    let todo =
-        migrations::pending(list, applied.unwrap_or(0)).map_err(|found| StoreError::TooNew {
-            found,
-            known: migrations::latest(list),
-        })?;
+    let recorded = renumber(&tx, list).await?;
+    let todo = migrations::pending(list, &recorded).map_err(|found| StoreError::TooNew {
+        found,
+        known: migrations::latest(list),
+    })?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     for m in todo {
         tx.batch_execute(m.sql).await?;
@@ -112,6 +108,42 @@ async fn migrate(pool: &Pool, list: &[Migration]) -> Result<()> {
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Brings a record written under an older numbering to this one's (see `migrations`), inside
+/// the migration transaction; returns the versions recorded afterwards.
+async fn renumber(tx: &deadpool_postgres::Transaction<'_>, list: &[Migration]) -> Result<Vec<i64>> {
+    let mut recorded = Vec::new();
+    for r in tx
+        .query("SELECT version, name FROM schema_migrations", &[])
+        .await?
+    {
+        recorded.push((r.try_get::<_, i64>(0)?, r.try_get::<_, String>(1)?));
+    }
+    let moves = migrations::renumbering(list, &recorded);
+    // Through negative versions, so no move collides with a row not yet moved (primary key).
+    for (from, to) in &moves {
+        tx.execute(
+            "UPDATE schema_migrations SET version = $2 WHERE version = $1",
+            &[from, &-to],
+        )
+        .await?;
+        tracing::info!(from, to, "renumbered a recorded PostgreSQL migration");
+    }
+    if !moves.is_empty() {
+        tx.execute(
+            "UPDATE schema_migrations SET version = -version WHERE version < 0",
+            &[],
+        )
+        .await?;
+    }
+    let mut versions: Vec<i64> = recorded.into_iter().map(|(v, _)| v).collect();
+    for v in &mut versions {
+        if let Some((_, to)) = moves.iter().find(|(from, _)| from == v) {
+            *v = *to;
+        }
+    }
+    Ok(versions)
 }
 
 impl PgStore {

@@ -1,4 +1,4 @@
-//! Yapily-style subscriptions on PostgreSQL: the unique index of migration 2 is what refuses a
+//! Yapily-style subscriptions on PostgreSQL: the unique index of migration 4 is what refuses a
 //! second subscription of an application to one event type (YA-03).
 
 use tokio_postgres::Row;

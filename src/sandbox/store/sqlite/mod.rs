@@ -59,20 +59,25 @@ fn unless_unique<T>(inserted: std::result::Result<T, rusqlite::Error>) -> Result
 /// Applies the missing migrations, each in its own transaction with its record.
 fn migrate(conn: &mut Connection, list: &[Migration]) -> Result<()> {
     conn.execute_batch(migrations::TABLE_SQL)?;
-    let recorded: Option<i64> =
-        conn.query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
-            r.get(0)
-        })?;
+    let recorded: Vec<i64> = conn
+        .prepare("SELECT version FROM schema_migrations")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
     // A 0.1 database records its schema only in user_version (see `migrations`).
     let user_version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let applied = recorded.unwrap_or(0).max(user_version);
-    let todo = migrations::pending(list, applied).map_err(|found| StoreError::TooNew {
+    let from_user_version = recorded.is_empty() && user_version > 0;
+    let applied = if from_user_version {
+        (1..=user_version).collect()
+    } else {
+        recorded
+    };
+    let todo = migrations::pending(list, &applied).map_err(|found| StoreError::TooNew {
         found,
         known: migrations::latest(list),
     })?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    if recorded.is_none() && applied > 0 {
-        for m in list.iter().take_while(|m| m.version <= applied) {
+    if from_user_version {
+        for m in list.iter().take_while(|m| m.version <= user_version) {
             conn.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
                 params![m.version, m.name, now],
