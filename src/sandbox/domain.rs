@@ -241,26 +241,6 @@ pub enum DeliveryState {
     Cancelled,
 }
 
-impl DeliveryState {
-    pub fn code(self) -> i64 {
-        match self {
-            DeliveryState::Pending => 0,
-            DeliveryState::Delivered => 1,
-            DeliveryState::Failed => 2,
-            DeliveryState::Cancelled => 3,
-        }
-    }
-    pub fn from_code(c: i64) -> Option<DeliveryState> {
-        match c {
-            0 => Some(DeliveryState::Pending),
-            1 => Some(DeliveryState::Delivered),
-            2 => Some(DeliveryState::Failed),
-            3 => Some(DeliveryState::Cancelled),
-            _ => None,
-        }
-    }
-}
-
 /// A delivery due now, with what the worker needs to send it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DueDelivery {
@@ -326,6 +306,9 @@ pub struct DeliveryRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsentStatusChange {
     pub consent_id: String,
+    /// The status the consent must still be in: the change (and the trigger's events) is
+    /// stored only if it is, so two racing requests cannot both make it.
+    pub from: ConsentStatus,
     pub status: ConsentStatus,
     pub at: String,
 }
@@ -340,25 +323,6 @@ pub enum EventState {
     Dropped,
     /// Never entered the polling queue: an event without an OBIE SET, delivered by push only.
     NotQueued,
-}
-
-impl EventState {
-    pub fn code(self) -> i64 {
-        match self {
-            EventState::Awaiting => 0,
-            EventState::Acknowledged => 1,
-            EventState::Dropped => 2,
-            EventState::NotQueued => 3,
-        }
-    }
-    pub fn from_code(c: i64) -> EventState {
-        match c {
-            1 => EventState::Acknowledged,
-            2 => EventState::Dropped,
-            3 => EventState::NotQueued,
-            _ => EventState::Awaiting,
-        }
-    }
 }
 
 /// A stored SET as the sandbox's inspection endpoint shows it.

@@ -135,6 +135,28 @@ async fn n06_revoke_is_owner_scoped_and_unknown_is_400() {
     .assert_401();
 }
 
+/// Two revokes of one consent at once: the status change is guarded in the database, so one
+/// answers 204 and raises the event, the other 400 and raises nothing (on every engine).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n06_concurrent_revokes_raise_one_event() {
+    let bank = TestBank::start(obie()).await;
+    let tpp = bank.subscribed_tpp().await;
+    for _ in 0..5 {
+        let id = tpp.authorised_consent().await;
+        let (x, y) = tokio::join!(tpp.revoke(&id), tpp.revoke(&id));
+        let (won, lost) = if x.status == 204 { (x, y) } else { (y, x) };
+        won.expect(204);
+        lost.ob_error(400, "UK.OBIE.Resource.InvalidConsentStatus", None);
+        let raised = bank
+            .stored_events(&tpp.client_id)
+            .await
+            .into_iter()
+            .filter(|e| e["resourceId"] == id.as_str())
+            .count();
+        assert_eq!(raised, 1, "consent {id}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ap03_revoke_without_subscription_queues_nothing() {
     let bank = TestBank::start(obie()).await;

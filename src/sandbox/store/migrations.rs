@@ -1,7 +1,14 @@
-//! Versioned schema migrations, one ordered list per engine. Each database records what it has
-//! applied in `schema_migrations (version, name, applied_at)`; opening a database applies the
-//! missing ones in order, inside a transaction each, and refuses a database that records a
-//! version this binary does not know (written by a newer release).
+//! Versioned schema migrations, one ordered list per engine, numbered alike: version N names the
+//! same step on both engines (one that has nothing to do on an engine is a documented no-op
+//! there). Each database records what it has applied in
+//! `schema_migrations (version, name, applied_at)`; opening a database applies the missing ones
+//! in order and refuses a database that records a version this binary does not know (written
+//! by a newer release).
+//!
+//! Releases before the numbering was shared numbered PostgreSQL's migrations without SQLite's
+//! version 2 (`tatra` was PostgreSQL's 4, SQLite's 5). Such a database's record is recognised
+//! by name and renumbered ([`renumbering`]) before anything is applied, so `tatra` is not
+//! applied twice; the no-op version 2 it lacks is then applied (recorded) like any missing one.
 //!
 //! SQLite databases of release 0.1 have no `schema_migrations` table: they carry
 //! `PRAGMA user_version = 1`, which is read as "migration 1 applied". The SQLite engine keeps
@@ -45,7 +52,8 @@ pub const SQLITE: &[Migration] = &[
     },
 ];
 
-/// PostgreSQL migrations, oldest first (the engine arrived at SQLite's version 2).
+/// PostgreSQL migrations, oldest first (the engine arrived at SQLite's version 2: its version
+/// 1 creates that schema, its version 2 is a no-op).
 pub const POSTGRES: &[Migration] = &[
     Migration {
         version: 1,
@@ -54,18 +62,23 @@ pub const POSTGRES: &[Migration] = &[
     },
     Migration {
         version: 2,
-        name: "client_auth_method",
-        sql: include_str!("migrations/postgres/0002_client_auth_method.sql"),
+        name: "invariants_events_deliveries",
+        sql: include_str!("migrations/postgres/0002_invariants_events_deliveries.sql"),
     },
     Migration {
         version: 3,
-        name: "yapily_subscriptions",
-        sql: include_str!("migrations/postgres/0003_yapily_subscriptions.sql"),
+        name: "client_auth_method",
+        sql: include_str!("migrations/postgres/0003_client_auth_method.sql"),
     },
     Migration {
         version: 4,
+        name: "yapily_subscriptions",
+        sql: include_str!("migrations/postgres/0004_yapily_subscriptions.sql"),
+    },
+    Migration {
+        version: 5,
         name: "tatra",
-        sql: include_str!("migrations/postgres/0004_tatra.sql"),
+        sql: include_str!("migrations/postgres/0005_tatra.sql"),
     },
 ];
 
@@ -81,14 +94,33 @@ pub fn latest(list: &[Migration]) -> i64 {
     list.last().map_or(0, |m| m.version)
 }
 
-/// The migrations still to apply after `applied` (the highest version recorded), or the
-/// recorded version when it is newer than anything in `list`.
-pub fn pending(list: &[Migration], applied: i64) -> Result<&[Migration], i64> {
-    if applied > latest(list) {
-        return Err(applied);
+/// The migrations of `list` that `recorded` (the versions a database records) lacks, oldest
+/// first; or the highest recorded version when it is newer than anything in `list`. A gap
+/// below the highest recorded version is only ever a step an older numbering did not have
+/// (PostgreSQL's no-op 2), so applying it late is safe.
+pub fn pending<'a>(list: &'a [Migration], recorded: &[i64]) -> Result<Vec<&'a Migration>, i64> {
+    if let Some(&newest) = recorded.iter().max()
+        && newest > latest(list)
+    {
+        return Err(newest);
     }
-    let start = list.partition_point(|m| m.version <= applied);
-    Ok(&list[start..])
+    Ok(list
+        .iter()
+        .filter(|m| !recorded.contains(&m.version))
+        .collect())
+}
+
+/// How to renumber a record written under an older numbering: `(recorded version, version in
+/// list)` for each recorded migration that `list` holds under the same name but another
+/// version. Empty for a database of this numbering (or one newer: unknown names stay).
+pub fn renumbering(list: &[Migration], recorded: &[(i64, String)]) -> Vec<(i64, i64)> {
+    recorded
+        .iter()
+        .filter_map(|(version, name)| {
+            let m = list.iter().find(|m| m.name == name)?;
+            (m.version != *version).then_some((*version, m.version))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -96,21 +128,63 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lists_are_ordered_and_dense() {
+    fn lists_are_ordered_dense_and_numbered_alike() {
         for list in [SQLITE, POSTGRES] {
             for (i, m) in list.iter().enumerate() {
                 assert_eq!(m.version, i as i64 + 1, "{}", m.name);
             }
         }
+        let names = |list: &[Migration]| list.iter().map(|m| m.name).collect::<Vec<_>>();
+        assert_eq!(names(SQLITE), names(POSTGRES));
     }
 
     #[test]
     fn pending_after_each_version() {
         let n = SQLITE.len();
         let newest = latest(SQLITE);
-        assert_eq!(pending(SQLITE, 0).map(<[_]>::len), Ok(n));
-        assert_eq!(pending(SQLITE, 1).map(|p| p[0].version), Ok(2));
-        assert_eq!(pending(SQLITE, newest).map(<[_]>::len), Ok(0));
-        assert_eq!(pending(SQLITE, newest + 1).map(<[_]>::len), Err(newest + 1));
+        let upto = |v: i64| (1..=v).collect::<Vec<_>>();
+        let versions = |p: Vec<&Migration>| p.iter().map(|m| m.version).collect::<Vec<_>>();
+        assert_eq!(pending(SQLITE, &[]).map(|p| p.len()), Ok(n));
+        assert_eq!(
+            pending(SQLITE, &upto(1)).map(versions),
+            Ok(vec![2, 3, 4, 5])
+        );
+        assert_eq!(pending(SQLITE, &upto(newest)).map(|p| p.len()), Ok(0));
+        assert_eq!(
+            pending(SQLITE, &upto(newest + 1)).map(|p| p.len()),
+            Err(newest + 1)
+        );
+        assert_eq!(pending(POSTGRES, &[1, 3, 4, 5]).map(versions), Ok(vec![2]));
+    }
+
+    /// What PostgreSQL databases of the releases before the shared numbering record.
+    fn old_postgres(upto: usize) -> Vec<(i64, String)> {
+        [
+            "initial",
+            "client_auth_method",
+            "yapily_subscriptions",
+            "tatra",
+        ]
+        .iter()
+        .take(upto)
+        .enumerate()
+        .map(|(i, name)| (i as i64 + 1, name.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn old_postgres_numbering_is_renumbered_by_name() {
+        assert_eq!(
+            renumbering(POSTGRES, &old_postgres(4)),
+            [(2, 3), (3, 4), (4, 5)]
+        );
+        assert_eq!(renumbering(POSTGRES, &old_postgres(2)), [(2, 3)]);
+        assert!(renumbering(POSTGRES, &old_postgres(1)).is_empty());
+        let current: Vec<_> = POSTGRES
+            .iter()
+            .map(|m| (m.version, m.name.to_string()))
+            .collect();
+        assert!(renumbering(POSTGRES, &current).is_empty());
+        assert!(renumbering(SQLITE, &[(9, "future".into())]).is_empty());
     }
 }

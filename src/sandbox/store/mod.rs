@@ -8,10 +8,13 @@
 //! call is a direct `match`, and the SQLite arm stays a synchronous call on the poll path.
 //! Invariants live in the database (unique indexes, transactions), never in a process lock, so
 //! they hold across replicas. Both engines apply ordered migrations ([`migrations`]) on open and
-//! refuse a database written by a newer binary.
+//! refuse a database written by a newer binary. [`schema`] spells once what their SQL shares
+//! (state codes, column lists). A write that changes several rows (a trigger with its events,
+//! a subscription with its pending deliveries) is one `Store` method and one transaction.
 
 pub mod migrations;
 pub mod postgres;
+pub(crate) mod schema;
 pub mod sqlite;
 #[doc(hidden)]
 pub mod testing;
@@ -177,13 +180,17 @@ impl Store {
         dispatch!(self.insert_subscription(s, allow_second))
     }
 
-    /// Full replace of a subscription's mutable fields (ES-10).
-    pub async fn replace_subscription(&self, s: &Subscription) -> Result<()> {
-        dispatch!(self.replace_subscription(s))
+    /// Full replace of a subscription's mutable fields (ES-10), in one transaction with its
+    /// pending pushes: they follow a changed CallbackUrl, and stop when it is removed if
+    /// `cancel_removed` (the push-after-delete fault keeps them going).
+    pub async fn replace_subscription(&self, s: &Subscription, cancel_removed: bool) -> Result<()> {
+        dispatch!(self.replace_subscription(s, cancel_removed))
     }
 
-    pub async fn delete_subscription(&self, id: &str) -> Result<bool> {
-        dispatch!(self.delete_subscription(id))
+    /// Deletes the subscription and, if `cancel_pending`, cancels the pending pushes to its
+    /// CallbackUrl, in one transaction; false when there was no such subscription.
+    pub async fn delete_subscription(&self, id: &str, cancel_pending: bool) -> Result<bool> {
+        dispatch!(self.delete_subscription(id, cancel_pending))
     }
 
     // ---- Yapily-style subscriptions ---------------------------------------------------------
@@ -208,7 +215,9 @@ impl Store {
         dispatch!(self.yapily_subscriptions_of(client_id, with_deleted))
     }
 
-    /// Removes the subscription, or with `keep` (a fault) only marks it deleted.
+    /// Removes the subscription, or with `keep` (a fault) only marks it deleted; without `keep`
+    /// the pending deliveries to its URL are cancelled unless the URL still serves another of
+    /// the application's subscriptions (YA-06). One transaction; false when there was none.
     pub async fn delete_yapily_subscription(
         &self,
         client_id: &str,
@@ -233,6 +242,17 @@ impl Store {
     /// Inserts or replaces the application's one settings row (the primary key keeps it one).
     pub async fn put_tatra_settings(&self, s: &TatraSettings) -> Result<()> {
         dispatch!(self.put_tatra_settings(s, now_ms()))
+    }
+
+    /// Stores a settings change with what it does to pending deliveries, in one transaction
+    /// (TB-05): a new url takes them along; disabling cancels them if `cancel_when_disabled`
+    /// (a fault keeps sending).
+    pub async fn replace_tatra_settings(
+        &self,
+        s: &TatraSettings,
+        cancel_when_disabled: bool,
+    ) -> Result<()> {
+        dispatch!(self.replace_tatra_settings(s, cancel_when_disabled, now_ms()))
     }
 
     /// The most recently set enabled webhook url of another application; only the
@@ -293,12 +313,15 @@ impl Store {
         dispatch!(self.insert_callback_url(c, allow_second))
     }
 
+    /// Full replace; pending pushes follow a changed url, in the same transaction.
     pub async fn replace_callback_url(&self, c: &CallbackUrl) -> Result<()> {
         dispatch!(self.replace_callback_url(c))
     }
 
-    pub async fn delete_callback_url(&self, id: &str) -> Result<bool> {
-        dispatch!(self.delete_callback_url(id))
+    /// Deletes the registration and, if `cancel_pending`, cancels the pending pushes to its
+    /// url, in one transaction; false when there was no such registration.
+    pub async fn delete_callback_url(&self, id: &str, cancel_pending: bool) -> Result<bool> {
+        dispatch!(self.delete_callback_url(id, cancel_pending))
     }
 
     // ---- consents ---------------------------------------------------------------------------
@@ -311,15 +334,18 @@ impl Store {
         dispatch!(self.consent(consent_id))
     }
 
-    /// A status change that raises no event (authorise).
+    /// A status change that raises no event (authorise): made only if the consent is still
+    /// `from`; false (and nothing changed) when it is not.
     pub async fn set_consent_status(
         &self,
         consent_id: &str,
+        from: ConsentStatus,
         status: ConsentStatus,
         at: &str,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let change = ConsentStatusChange {
             consent_id: consent_id.to_string(),
+            from,
             status,
             at: at.to_string(),
         };
@@ -330,18 +356,20 @@ impl Store {
 
     /// Commits what one trigger did, in one transaction: an optional consent status change, the
     /// events it raised (format-neutral rows with their signed SETs) and their delivery rows.
-    /// Durable once this returns; on error nothing of it was stored.
+    /// Durable once this returns true. The change is guarded in SQL (`status = change.from`):
+    /// when the consent is no longer in that status (another request changed it first), nothing
+    /// is stored and this returns false. On error nothing of it was stored either.
     pub async fn commit_trigger(
         &self,
         change: Option<&ConsentStatusChange>,
         events: &[NewEvent],
-    ) -> Result<()> {
+    ) -> Result<bool> {
         dispatch!(self.commit_trigger(change, events))
     }
 
     /// Stores events without a state change (injection, bulk fill): all or nothing.
     pub async fn insert_events(&self, events: &[NewEvent]) -> Result<()> {
-        self.commit_trigger(None, events).await
+        self.commit_trigger(None, events).await.map(drop)
     }
 
     /// Which of `jtis` were never stored for `client_id` (HSBC's unknown-ack check).
@@ -384,18 +412,6 @@ impl Store {
         dispatch!(self.next_due())
     }
 
-    /// A client's pending deliveries to `from` go to `to` instead (a PUT changed the
-    /// CallbackUrl), or are cancelled when `to` is `None` (the subscription, its CallbackUrl or
-    /// the callback-url registration went away: pushes stop). Returns how many.
-    pub async fn move_deliveries(
-        &self,
-        client_id: &str,
-        from: &str,
-        to: Option<&str>,
-    ) -> Result<usize> {
-        dispatch!(self.move_deliveries(client_id, from, to))
-    }
-
     /// Records one attempt and moves the delivery on, in one transaction. A delivered OBIE
     /// SET counts as acknowledged; one that finally failed stays awaiting for polling.
     pub async fn record_attempt(
@@ -434,7 +450,40 @@ pub(crate) fn json_list(v: &[String]) -> String {
 }
 
 pub(crate) fn parse_list(s: &str) -> Result<Vec<String>> {
-    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+    json_of(s)
+}
+
+/// A JSON column read back (lists, Tatra accounts and banks).
+pub(crate) fn json_of<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Where a client's pending deliveries to `old` go when their destination becomes `new`:
+/// `Some(Some(url))` moves them, `Some(None)` cancels them (only if `cancel_removed`), `None`
+/// leaves them (unchanged url, or kept by a fault). Both engines apply it inside the
+/// transaction that changes the destination.
+pub(crate) fn follow<'a>(
+    old: &str,
+    new: Option<&'a str>,
+    cancel_removed: bool,
+) -> Option<Option<&'a str>> {
+    match new {
+        Some(new) if new == old => None,
+        Some(new) => Some(Some(new)),
+        None if cancel_removed => Some(None),
+        None => None,
+    }
+}
+
+/// Where a Tatra application's pending deliveries go after a settings change (TB-05): to its
+/// url while enabled, or while disabled if `cancel_when_disabled` is off (a fault keeps
+/// sending); nowhere (cancelled) once disabled otherwise.
+pub(crate) fn tatra_destination(s: &TatraSettings, cancel_when_disabled: bool) -> Option<&str> {
+    if s.enabled || !cancel_when_disabled {
+        s.url.as_deref()
+    } else {
+        None
+    }
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {

@@ -139,7 +139,7 @@ async fn one_subscription_per_client_held_by_the_database(store: Store) {
     assert_eq!(store.subscriptions_of("c0").await.unwrap().len(), 2);
     // Deleting frees the slot.
     for s in store.subscriptions_of("c1").await.unwrap() {
-        assert!(store.delete_subscription(&s.id).await.unwrap());
+        assert!(store.delete_subscription(&s.id, true).await.unwrap());
     }
     assert!(
         store
@@ -200,6 +200,7 @@ async fn a_trigger_commits_whole_or_not_at_all(store: Store) {
     store.insert_consent(&consent("c1")).await.unwrap();
     let revoke = ConsentStatusChange {
         consent_id: "c1".into(),
+        from: ConsentStatus::Authorised,
         status: ConsentStatus::Revoked,
         at: "2026-01-02T00:00:00Z".into(),
     };
@@ -210,10 +211,12 @@ async fn a_trigger_commits_whole_or_not_at_all(store: Store) {
     assert_eq!(c.status, ConsentStatus::Authorised);
     assert!(poll(&store, "a", &[], 10).await.sets.is_empty());
     // A good one stores both.
-    store
-        .commit_trigger(Some(&revoke), &[event("a", "e1")])
-        .await
-        .unwrap();
+    assert!(
+        store
+            .commit_trigger(Some(&revoke), &[event("a", "e1")])
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store.consent("c1").await.unwrap().unwrap().status,
         ConsentStatus::Revoked
@@ -227,7 +230,7 @@ fn with_delivery(client: &str, jti: &str, id: &str) -> NewEvent {
     e.deliveries.push(NewDelivery {
         id: id.into(),
         format: Dialect::Obie,
-        url: "https://tpp.example/v3.1/event-notifications".into(),
+        url: URL.into(),
         next_attempt_at: 1_000,
     });
     e
@@ -304,18 +307,7 @@ async fn deliveries_move_through_their_states(store: Store) {
     assert_eq!(store.claim_due(7_000, 8_000, 10).await.unwrap()[0].id, "d2");
     // Cancelling stops it (the subscription went away).
     assert!(store.retry_delivery("a", "d2", 9_000).await.unwrap());
-    let url = "https://tpp.example/v3.1/event-notifications";
-    let moved = "https://moved.example/v3.1/event-notifications";
-    assert_eq!(store.move_deliveries("b", url, None).await.unwrap(), 0);
-    assert_eq!(
-        store.move_deliveries("a", url, Some(moved)).await.unwrap(),
-        1
-    );
-    assert_eq!(
-        store.claim_due(9_000, 9_500, 10).await.unwrap()[0].url,
-        moved
-    );
-    assert_eq!(store.move_deliveries("a", moved, None).await.unwrap(), 1);
+    cancel_by_deleting_a_subscription(&store).await;
     // An attempt that was in flight when it was cancelled does not bring it back.
     store
         .record_attempt(
@@ -340,6 +332,23 @@ async fn deliveries_move_through_their_states(store: Store) {
     assert!(store.deliveries_of("a", 10).await.unwrap().is_empty());
 }
 on_both_engines!(deliveries, deliveries_move_through_their_states);
+
+/// Stops a's pending delivery to `URL` the way the API does: a's subscription with that
+/// CallbackUrl goes away (b's going away leaves it alone).
+async fn cancel_by_deleting_a_subscription(store: &Store) {
+    for client in ["b", "a"] {
+        let s = Subscription {
+            callback_url: Some(URL.into()),
+            ..sub(&format!("sub-{client}"), client)
+        };
+        assert!(store.insert_subscription(&s, false).await.unwrap());
+        assert!(store.delete_subscription(&s.id, true).await.unwrap());
+        let pending = store.claim_due(9_000, 9_000, 10).await.unwrap();
+        assert_eq!(pending.len(), usize::from(client == "b"), "after {client}");
+    }
+}
+
+const URL: &str = "https://tpp.example/v3.1/event-notifications";
 
 fn ysub(id: &str, client: &str, t: &str) -> crate::sandbox::domain::YapilySubscription {
     crate::sandbox::domain::YapilySubscription {
@@ -487,4 +496,6 @@ async fn postgres_refuses_a_newer_database() {
     assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
 }
 
+mod migrations;
 mod tatra;
+mod transactions;

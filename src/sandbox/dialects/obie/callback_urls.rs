@@ -111,29 +111,20 @@ impl AppState {
         if self.has_fault(Fault::PutIgnoresBody) {
             return Ok(existing);
         }
-        let old = existing.url.clone();
         let updated = CallbackUrl {
             url,
             version,
             ..existing
         };
         self.store.replace_callback_url(&updated).await?;
-        if old != updated.url {
-            self.store
-                .move_deliveries(&tpp.client_id, &old, Some(&updated.url))
-                .await?;
-        }
         Ok(updated)
     }
 
     pub async fn delete_callback_url(&self, tpp: &Tpp, id: &str) -> ApiResult<CallbackUrl> {
         let existing = self.owned_callback_url(tpp, id).await?;
-        self.store.delete_callback_url(id).await?;
-        if !self.has_fault(Fault::PushAfterDelete) {
-            self.store
-                .move_deliveries(&tpp.client_id, &existing.url, None)
-                .await?;
-        }
+        self.store
+            .delete_callback_url(id, !self.has_fault(Fault::PushAfterDelete))
+            .await?;
         Ok(existing)
     }
 

@@ -146,9 +146,21 @@ impl AppState {
             )));
         }
         let at = now_rfc3339();
-        self.store
-            .set_consent_status(id, ConsentStatus::Authorised, &at)
-            .await?;
+        if !self
+            .store
+            .set_consent_status(
+                id,
+                ConsentStatus::AwaitingAuthorisation,
+                ConsentStatus::Authorised,
+                &at,
+            )
+            .await?
+        {
+            return Err(ApiError::bad_request(ErrorItem::new(
+                codes::RESOURCE_INVALID_CONSENT_STATUS,
+                "the consent's status changed while this request was handled",
+            )));
+        }
         consent.status = ConsentStatus::Authorised;
         consent.status_updated_at = at;
         Ok(consent)
@@ -175,6 +187,7 @@ impl AppState {
         // The status change and the event it raises commit together.
         let change = ConsentStatusChange {
             consent_id: consent.consent_id.clone(),
+            from: ConsentStatus::Authorised,
             status: ConsentStatus::Revoked,
             at: now_rfc3339(),
         };

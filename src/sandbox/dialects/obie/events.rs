@@ -198,7 +198,13 @@ impl AppState {
                 }
             }
         }
-        self.store.commit_trigger(change.as_ref(), &events).await?;
+        if !self.store.commit_trigger(change.as_ref(), &events).await? {
+            // The guarded status change found the consent changed by a concurrent request.
+            return Err(ApiError::bad_request(ErrorItem::new(
+                codes::RESOURCE_INVALID_CONSENT_STATUS,
+                "the consent's status changed while this request was handled",
+            )));
+        }
         for e in &events {
             self.notifier.wake(&e.client_id);
         }

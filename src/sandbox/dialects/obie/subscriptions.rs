@@ -184,38 +184,26 @@ impl AppState {
         }
         let fields =
             fields.ok_or_else(|| ApiError::Internal("validation passed without fields".into()))?;
-        let existing_url = existing.callback_url.clone();
         let updated = Subscription {
             version: fields.version,
             callback_url: fields.callback_url,
             event_types: fields.event_types,
             ..existing
         };
-        self.store.replace_subscription(&updated).await?;
         // Pending pushes follow the CallbackUrl, or stop when it was removed.
-        if let Some(old) = &existing_url
-            && updated.callback_url.as_ref() != Some(old)
-            && !(updated.callback_url.is_none() && self.has_fault(Fault::PushAfterDelete))
-        {
-            self.store
-                .move_deliveries(&tpp.client_id, old, updated.callback_url.as_deref())
-                .await?;
-        }
+        self.store
+            .replace_subscription(&updated, !self.has_fault(Fault::PushAfterDelete))
+            .await?;
         Ok(updated)
     }
 
     /// DELETE /event-subscriptions/{id} (ES-11).
     pub async fn delete_subscription(&self, tpp: &Tpp, id: &str) -> ApiResult<Subscription> {
         let existing = self.owned_subscription(tpp, id).await?;
-        self.store.delete_subscription(id).await?;
         // Deleting the subscription stops pushes to its CallbackUrl.
-        if let Some(url) = &existing.callback_url
-            && !self.has_fault(Fault::PushAfterDelete)
-        {
-            self.store
-                .move_deliveries(&tpp.client_id, url, None)
-                .await?;
-        }
+        self.store
+            .delete_subscription(id, !self.has_fault(Fault::PushAfterDelete))
+            .await?;
         Ok(existing)
     }
 

@@ -108,8 +108,10 @@ impl AppState {
     ) -> Result<TatraSettings, TatraError> {
         let old = self.tatra_settings_of(client_id).await?;
         let next = self.next_settings(&old, change, now_ms())?;
-        self.store.put_tatra_settings(&next).await?;
-        self.settle_pending(&old, &next).await?;
+        // TB-05: disabling stops what is pending; otherwise a new url takes it along.
+        self.store
+            .replace_tatra_settings(&next, !self.has_fault(Fault::TatraSendsWhileDisabled))
+            .await?;
         tracing::debug!(
             client = client_id,
             enabled = next.enabled,
@@ -182,27 +184,6 @@ impl AppState {
             security_header: header,
             active_from,
         })
-    }
-
-    /// TB-05: disabling stops what is pending; otherwise a new url takes it along.
-    async fn settle_pending(
-        &self,
-        old: &TatraSettings,
-        next: &TatraSettings,
-    ) -> Result<(), TatraError> {
-        let Some(from) = old.url.as_deref() else {
-            return Ok(());
-        };
-        if !next.enabled && !self.has_fault(Fault::TatraSendsWhileDisabled) {
-            self.store
-                .move_deliveries(&old.client_id, from, None)
-                .await?;
-        } else if let Some(to) = next.url.as_deref().filter(|to| *to != from) {
-            self.store
-                .move_deliveries(&old.client_id, from, Some(to))
-                .await?;
-        }
-        Ok(())
     }
 
     /// Why an event of the application must not be sent at `now`, if so (TB-04, TB-05): the

@@ -196,24 +196,12 @@ impl AppState {
         event_type: YapilyEventType,
     ) -> Result<(), YapilyError> {
         let keep = self.has_fault(Fault::YapilyAfterDelete);
-        let live = self.store.yapily_subscriptions_of(client_id, false).await?;
-        let Some(gone) = live.iter().find(|s| s.event_type_id == event_type.id()) else {
-            return Err(not_subscribed(event_type));
-        };
         if !self
             .store
             .delete_yapily_subscription(client_id, event_type.id(), keep)
             .await?
         {
             return Err(not_subscribed(event_type));
-        }
-        let shared = live
-            .iter()
-            .any(|s| s.event_type_id != event_type.id() && s.url == gone.url);
-        if !keep && !shared {
-            self.store
-                .move_deliveries(client_id, &gone.url, None)
-                .await?;
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
+use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::{PgStore, WAKE_CHANNEL};
@@ -11,94 +12,47 @@ use crate::sandbox::domain::{
     Attempt, AttemptVerdict, ConsentStatusChange, DeliveryRecord, DeliveryState, Dialect,
     DueDelivery, EventRecord, EventState, NewEvent, PollBatch, PollOps,
 };
-use crate::sandbox::store::{Result, StoreError, now_ms, to_json};
+use crate::sandbox::store::schema::{
+    ATTEMPT_COLUMNS, DELIVERY_INSERT_COLUMNS, DELIVERY_RECORD_COLUMNS, DUE_DELIVERY_COLUMNS,
+    EVENT_INSERT_COLUMNS, EVENT_RECORD_COLUMNS, delivery_code, delivery_state, delivery_state_of,
+    event_code, event_state, event_state_of, format_of, sql,
+};
+use crate::sandbox::store::{Result, StoreError, follow, now_ms, to_json};
 
 /// Events stored by one commit from which the table's statistics are refreshed at once.
 const BULK_ANALYZE: usize = 1_000;
-
-fn format_of(s: &str) -> Result<Dialect> {
-    Dialect::parse(s).ok_or_else(|| StoreError::Corrupt(format!("delivery format {s}")))
-}
 
 impl PgStore {
     pub async fn commit_trigger(
         &self,
         change: Option<&ConsentStatusChange>,
         events: &[NewEvent],
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
         if let Some(ch) = change {
-            tx.execute(
-                "UPDATE consents SET status = $2, status_updated_at = $3 WHERE consent_id = $1",
-                &[&ch.consent_id, &ch.status.as_str(), &ch.at],
-            )
-            .await?;
-        }
-        let insert = tx
-            .prepare_cached(
-                "INSERT INTO events (event_id, jti, client_id, event_type, resource_id, resource_type,
-                   resource_links, txn, toe, details, token, state, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING seq",
-            )
-            .await?;
-        let delivery = tx
-            .prepare_cached(
-                "INSERT INTO deliveries (id, event_seq, client_id, format, url, state,
-                   next_attempt_at, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $7)",
-            )
-            .await?;
-        let mut woken = BTreeSet::new();
-        let mut stored = Vec::new();
-        for e in events {
-            let state = if e.poll && e.token.is_some() {
-                EventState::Awaiting
-            } else {
-                EventState::NotQueued
-            };
-            let row = tx
-                .query_one(
-                    &insert,
+            // Under READ COMMITTED a second writer waits for the first one's row lock, then
+            // re-checks the guard against the committed row: one of two revokes changes it.
+            let changed = tx
+                .execute(
+                    "UPDATE consents SET status = $2, status_updated_at = $3
+                     WHERE consent_id = $1 AND status = $4",
                     &[
-                        &e.event_id,
-                        &e.jti,
-                        &e.client_id,
-                        &e.event_type,
-                        &e.resource_id,
-                        &e.resource_type,
-                        &to_json(&e.resource_links),
-                        &e.txn,
-                        &e.toe,
-                        &to_json(&e.details),
-                        &e.token,
-                        &state.code(),
-                        &e.created_at,
+                        &ch.consent_id,
+                        &ch.status.as_str(),
+                        &ch.at,
+                        &ch.from.as_str(),
                     ],
                 )
                 .await?;
-            let seq: i64 = row.try_get(0)?;
-            if let Some(t) = &e.token {
-                stored.push((seq, t));
+            if changed == 0 {
+                tx.rollback().await?;
+                return Ok(false);
             }
-            for d in &e.deliveries {
-                tx.execute(
-                    &delivery,
-                    &[
-                        &d.id,
-                        &seq,
-                        &e.client_id,
-                        &d.format.name(),
-                        &d.url,
-                        &d.next_attempt_at,
-                        &now_ms(),
-                    ],
-                )
-                .await?;
-            }
-            woken.insert(e.client_id.as_str());
         }
+        let stored = insert_events(&tx, events).await?;
         // Delivered on commit only, to every replica's listener (this one's included).
+        let woken: BTreeSet<&str> = events.iter().map(|e| e.client_id.as_str()).collect();
         for client in woken {
             tx.execute("SELECT pg_notify($1, $2)", &[&WAKE_CHANNEL, &client])
                 .await?;
@@ -110,9 +64,9 @@ impl PgStore {
             c.batch_execute("ANALYZE events").await?;
         }
         for (seq, token) in stored {
-            self.tokens.put(seq, Arc::from(token.as_str()));
+            self.tokens.put(seq, Arc::from(token));
         }
-        Ok(())
+        Ok(true)
     }
 
     pub async fn unknown_jtis(&self, client_id: &str, jtis: &[String]) -> Result<Vec<String>> {
@@ -147,13 +101,23 @@ impl PgStore {
         if !ops.ack.is_empty() {
             if ops.scope_acks {
                 tx.execute(
-                    "UPDATE events SET state = 1 WHERE client_id = $1 AND jti = ANY($2) AND state <> 1",
+                    sql!(
+                        "UPDATE events SET state = ",
+                        event_state::ACKNOWLEDGED,
+                        " WHERE client_id = $1 AND jti = ANY($2) AND state <> ",
+                        event_state::ACKNOWLEDGED
+                    ),
                     &[&ops.client_id, &ops.ack],
                 )
                 .await?;
             } else {
                 tx.execute(
-                    "UPDATE events SET state = 1 WHERE jti = ANY($1) AND state <> 1",
+                    sql!(
+                        "UPDATE events SET state = ",
+                        event_state::ACKNOWLEDGED,
+                        " WHERE jti = ANY($1) AND state <> ",
+                        event_state::ACKNOWLEDGED
+                    ),
                     &[&ops.ack],
                 )
                 .await?;
@@ -161,9 +125,15 @@ impl PgStore {
         }
         for (jti, err, desc) in ops.set_errs {
             tx.execute(
-                "UPDATE events SET err = $3, err_description = $4,
-                   state = CASE WHEN $5 AND state = 0 THEN 2 ELSE state END
-                 WHERE client_id = $1 AND jti = $2",
+                sql!(
+                    "UPDATE events SET err = $3, err_description = $4,
+                       state = CASE WHEN $5 AND state = ",
+                    event_state::AWAITING,
+                    " THEN ",
+                    event_state::DROPPED,
+                    " ELSE state END
+                     WHERE client_id = $1 AND jti = $2"
+                ),
                 &[&ops.client_id, jti, err, desc, &ops.drop_errored],
             )
             .await?;
@@ -186,9 +156,11 @@ impl PgStore {
             .conn()
             .await?
             .query(
-                "SELECT jti, client_id, event_type, resource_id, resource_type, state, created_at,
-                   err, err_description
-                 FROM events WHERE client_id = $1 ORDER BY seq DESC LIMIT $2",
+                sql!(
+                    "SELECT ",
+                    EVENT_RECORD_COLUMNS,
+                    " FROM events WHERE client_id = $1 ORDER BY seq DESC LIMIT $2"
+                ),
                 &[&client_id, &(limit as i64)],
             )
             .await?;
@@ -200,7 +172,7 @@ impl PgStore {
                     event_type: r.try_get(2)?,
                     resource_id: r.try_get(3)?,
                     resource_type: r.try_get(4)?,
-                    state: EventState::from_code(r.try_get(5)?),
+                    state: event_state_of(r.try_get(5)?),
                     created_at: r.try_get(6)?,
                     err: r.try_get(7)?,
                     err_description: r.try_get(8)?,
@@ -223,13 +195,17 @@ impl PgStore {
             .conn()
             .await?
             .query(
-                "WITH due AS (
-                   SELECT id FROM deliveries WHERE state = 0 AND next_attempt_at <= $1
-                   ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-                 UPDATE deliveries d SET next_attempt_at = $2
-                 FROM due, events e WHERE d.id = due.id AND e.seq = d.event_seq
-                 RETURNING d.id, d.client_id, d.format, d.url, d.attempts, d.event_seq,
-                   d.created_at, e.token",
+                sql!(
+                    "WITH due AS (
+                       SELECT id FROM deliveries WHERE state = ",
+                    delivery_state::PENDING,
+                    " AND next_attempt_at <= $1
+                       ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+                     UPDATE deliveries d SET next_attempt_at = $2
+                     FROM due, events e WHERE d.id = due.id AND e.seq = d.event_seq
+                     RETURNING ",
+                    DUE_DELIVERY_COLUMNS
+                ),
                 &[&now_ms, &lease_until_ms, &(limit as i64)],
             )
             .await?;
@@ -254,39 +230,14 @@ impl PgStore {
             .conn()
             .await?
             .query_one(
-                "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 0",
+                sql!(
+                    "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = ",
+                    delivery_state::PENDING
+                ),
                 &[],
             )
             .await?
             .try_get(0)?)
-    }
-
-    pub async fn move_deliveries(
-        &self,
-        client_id: &str,
-        from: &str,
-        to: Option<&str>,
-    ) -> Result<usize> {
-        let c = self.conn().await?;
-        let n = match to {
-            Some(to) => {
-                c.execute(
-                    "UPDATE deliveries SET url = $3, updated_at = $4
-                     WHERE client_id = $1 AND state = 0 AND url = $2",
-                    &[&client_id, &from, &to, &now_ms()],
-                )
-                .await?
-            }
-            None => {
-                c.execute(
-                    "UPDATE deliveries SET state = 3, next_attempt_at = NULL, updated_at = $3
-                     WHERE client_id = $1 AND state = 0 AND url = $2",
-                    &[&client_id, &from, &now_ms()],
-                )
-                .await?
-            }
-        };
-        Ok(n as usize)
     }
 
     pub async fn record_attempt(
@@ -298,9 +249,11 @@ impl PgStore {
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
         tx.execute(
-            "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, latency_ms,
-               status_code, error, interaction_id, response_excerpt, note)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            sql!(
+                "INSERT INTO delivery_attempts (delivery_id, ",
+                ATTEMPT_COLUMNS,
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ),
             &[
                 &delivery_id,
                 &a.attempt,
@@ -322,11 +275,15 @@ impl PgStore {
         // A delivery cancelled while this attempt was in flight stays cancelled, unless the
         // attempt did deliver it.
         tx.execute(
-            "UPDATE deliveries SET state = $2, attempts = $3, next_attempt_at = $4, updated_at = $5
-             WHERE id = $1 AND (state = 0 OR $6)",
+            sql!(
+                "UPDATE deliveries SET state = $2, attempts = $3, next_attempt_at = $4,
+                   updated_at = $5 WHERE id = $1 AND (state = ",
+                delivery_state::PENDING,
+                " OR $6)"
+            ),
             &[
                 &delivery_id,
-                &state.code(),
+                &delivery_code(state),
                 &a.attempt,
                 &next,
                 &now_ms(),
@@ -337,9 +294,14 @@ impl PgStore {
         if verdict == AttemptVerdict::Delivered {
             // R-09: a SET pushed and accepted is not served again by polling.
             tx.execute(
-                "UPDATE events SET state = 1 WHERE state = 0 AND seq =
-                   (SELECT event_seq FROM deliveries WHERE id = $1 AND format = 'obie')",
-                &[&delivery_id],
+                sql!(
+                    "UPDATE events SET state = ",
+                    event_state::ACKNOWLEDGED,
+                    " WHERE state = ",
+                    event_state::AWAITING,
+                    " AND seq = (SELECT event_seq FROM deliveries WHERE id = $1 AND format = $2)"
+                ),
+                &[&delivery_id, &Dialect::Obie.name()],
             )
             .await?;
         }
@@ -355,10 +317,12 @@ impl PgStore {
         let c = self.conn().await?;
         let rows = c
             .query(
-                "SELECT d.id, e.event_id, e.event_type, d.format, d.url, d.state,
-                   d.next_attempt_at, d.created_at
-                 FROM deliveries d JOIN events e ON e.seq = d.event_seq
-                 WHERE d.client_id = $1 ORDER BY d.created_at DESC, d.id DESC LIMIT $2",
+                sql!(
+                    "SELECT ",
+                    DELIVERY_RECORD_COLUMNS,
+                    " FROM deliveries d JOIN events e ON e.seq = d.event_seq
+                     WHERE d.client_id = $1 ORDER BY d.created_at DESC, d.id DESC LIMIT $2"
+                ),
                 &[&client_id, &(limit as i64)],
             )
             .await?;
@@ -368,9 +332,11 @@ impl PgStore {
             let state: i64 = r.try_get(5)?;
             let attempts = c
                 .query(
-                    "SELECT attempt, started_at, latency_ms, status_code, error, interaction_id,
-                       response_excerpt, note
-                     FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt DESC",
+                    sql!(
+                        "SELECT ",
+                        ATTEMPT_COLUMNS,
+                        " FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt DESC"
+                    ),
                     &[&id],
                 )
                 .await?
@@ -382,8 +348,7 @@ impl PgStore {
                 event_type: r.try_get(2)?,
                 format: format_of(r.try_get(3)?)?,
                 url: r.try_get(4)?,
-                state: DeliveryState::from_code(state)
-                    .ok_or_else(|| StoreError::Corrupt(format!("delivery state {state}")))?,
+                state: delivery_state_of(state)?,
                 next_attempt_at: r.try_get(6)?,
                 created_at: r.try_get(7)?,
                 id,
@@ -403,13 +368,151 @@ impl PgStore {
             .conn()
             .await?
             .execute(
-                "UPDATE deliveries SET state = 0, next_attempt_at = $3, updated_at = $3
-                 WHERE id = $1 AND client_id = $2",
+                sql!(
+                    "UPDATE deliveries SET state = ",
+                    delivery_state::PENDING,
+                    ", next_attempt_at = $3, updated_at = $3 WHERE id = $1 AND client_id = $2"
+                ),
                 &[&delivery_id, &client_id, &now_ms],
             )
             .await?
             > 0)
     }
+}
+
+/// Inserts the events with their delivery rows; returns the stored SETs by `seq`.
+async fn insert_events<'e>(
+    tx: &impl GenericClient,
+    events: &'e [NewEvent],
+) -> Result<Vec<(i64, &'e str)>> {
+    let insert = tx
+        .prepare_cached(sql!(
+            "INSERT INTO events (",
+            EVENT_INSERT_COLUMNS,
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING seq"
+        ))
+        .await?;
+    let delivery = tx
+        .prepare_cached(sql!(
+            "INSERT INTO deliveries (",
+            DELIVERY_INSERT_COLUMNS,
+            ") VALUES ($1, $2, $3, $4, $5, ",
+            delivery_state::PENDING,
+            ", $6, $7, $7)"
+        ))
+        .await?;
+    let mut stored = Vec::new();
+    for e in events {
+        // Only a SET for a subscribed TPP enters the polling queue (AP-03).
+        let state = if e.poll && e.token.is_some() {
+            EventState::Awaiting
+        } else {
+            EventState::NotQueued
+        };
+        let row = tx
+            .query_one(
+                &insert,
+                &[
+                    &e.event_id,
+                    &e.jti,
+                    &e.client_id,
+                    &e.event_type,
+                    &e.resource_id,
+                    &e.resource_type,
+                    &to_json(&e.resource_links),
+                    &e.txn,
+                    &e.toe,
+                    &to_json(&e.details),
+                    &e.token,
+                    &event_code(state),
+                    &e.created_at,
+                ],
+            )
+            .await?;
+        let seq: i64 = row.try_get(0)?;
+        if let Some(t) = &e.token {
+            stored.push((seq, t.as_str()));
+        }
+        for d in &e.deliveries {
+            tx.execute(
+                &delivery,
+                &[
+                    &d.id,
+                    &seq,
+                    &e.client_id,
+                    &d.format.name(),
+                    &d.url,
+                    &d.next_attempt_at,
+                    &now_ms(),
+                ],
+            )
+            .await?;
+        }
+    }
+    Ok(stored)
+}
+
+/// The url column `sql` reads for `key` (locking the row if `sql` says `FOR UPDATE`): `None`
+/// when there is no such row or no url.
+pub(super) async fn url_of(c: &impl GenericClient, sql: &str, key: &str) -> Result<Option<String>> {
+    match c.query_opt(sql, &[&key]).await? {
+        Some(r) => Ok(r.try_get(0)?),
+        None => Ok(None),
+    }
+}
+
+/// What [`follow`] says becomes of `client_id`'s pending deliveries to `old` now that their
+/// destination is `new`; run inside the transaction that changed the destination.
+pub(super) async fn carry_pending(
+    c: &impl GenericClient,
+    client_id: &str,
+    old: Option<&str>,
+    new: Option<&str>,
+    cancel_removed: bool,
+) -> Result<()> {
+    if let Some(old) = old
+        && let Some(to) = follow(old, new, cancel_removed)
+    {
+        move_pending(c, client_id, old, to).await?;
+    }
+    Ok(())
+}
+
+/// A client's pending deliveries to `from` go to `to` instead, or are cancelled when `to` is
+/// `None`. Returns how many.
+async fn move_pending(
+    c: &impl GenericClient,
+    client_id: &str,
+    from: &str,
+    to: Option<&str>,
+) -> Result<u64> {
+    let n = match to {
+        Some(to) => {
+            c.execute(
+                sql!(
+                    "UPDATE deliveries SET url = $3, updated_at = $4 WHERE client_id = $1 AND state = ",
+                    delivery_state::PENDING,
+                    " AND url = $2"
+                ),
+                &[&client_id, &from, &to, &now_ms()],
+            )
+            .await?
+        }
+        None => {
+            c.execute(
+                sql!(
+                    "UPDATE deliveries SET state = ",
+                    delivery_state::CANCELLED,
+                    ", next_attempt_at = NULL, updated_at = $3 WHERE client_id = $1 AND state = ",
+                    delivery_state::PENDING,
+                    " AND url = $2"
+                ),
+                &[&client_id, &from, &now_ms()],
+            )
+            .await?
+        }
+    };
+    Ok(n)
 }
 
 fn attempt_from_row(r: &Row) -> Result<Attempt> {
@@ -425,44 +528,54 @@ fn attempt_from_row(r: &Row) -> Result<Attempt> {
     })
 }
 
+/// The poll's reads: whether any SET awaits, and the keys of the oldest awaiting ones (the
+/// unscoped forms serve only the events-leak fault).
+const ANY_AWAITING_OF_CLIENT: &str = sql!(
+    "SELECT EXISTS (SELECT 1 FROM events WHERE client_id = $1 AND state = ",
+    event_state::AWAITING,
+    ")"
+);
+const ANY_AWAITING: &str = sql!(
+    "SELECT EXISTS (SELECT 1 FROM events WHERE state = ",
+    event_state::AWAITING,
+    ")"
+);
+const AWAITING_OF_CLIENT: &str = sql!(
+    "SELECT seq, jti FROM events WHERE client_id = $1 AND state = ",
+    event_state::AWAITING,
+    " ORDER BY seq LIMIT $2"
+);
+const AWAITING: &str = sql!(
+    "SELECT seq, jti FROM events WHERE state = ",
+    event_state::AWAITING,
+    " ORDER BY seq LIMIT $1"
+);
+
 /// The oldest awaiting SETs and whether any were left out (AP-12): one indexed range scan of
 /// at most `limit + 1` rows for the keys (index-only where the visibility map allows), then the
 /// tokens this replica does not hold yet.
 async fn select_batch(
-    c: &impl deadpool_postgres::GenericClient,
+    c: &impl GenericClient,
     ops: &PollOps<'_>,
     tokens: &TokenCache,
 ) -> Result<PollBatch> {
     let mut batch = PollBatch::default();
     if ops.limit == 0 {
         let exists = if ops.scope_select {
-            let stmt = c
-                .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM events WHERE client_id = $1 AND state = 0)",
-                )
-                .await?;
+            let stmt = c.prepare_cached(ANY_AWAITING_OF_CLIENT).await?;
             c.query_one(&stmt, &[&ops.client_id]).await?
         } else {
-            c.query_one("SELECT EXISTS (SELECT 1 FROM events WHERE state = 0)", &[])
-                .await?
+            c.query_one(ANY_AWAITING, &[]).await?
         };
         batch.more_available = exists.try_get(0)?;
         return Ok(batch);
     }
     let fetch = i64::try_from(ops.limit.saturating_add(1)).unwrap_or(i64::MAX);
     let rows = if ops.scope_select {
-        let stmt = c
-            .prepare_cached(
-                "SELECT seq, jti FROM events WHERE client_id = $1 AND state = 0 ORDER BY seq LIMIT $2",
-            )
-            .await?;
+        let stmt = c.prepare_cached(AWAITING_OF_CLIENT).await?;
         c.query(&stmt, &[&ops.client_id, &fetch]).await?
     } else {
-        c.query(
-            "SELECT seq, jti FROM events WHERE state = 0 ORDER BY seq LIMIT $1",
-            &[&fetch],
-        )
-        .await?
+        c.query(AWAITING, &[&fetch]).await?
     };
     batch.more_available = rows.len() > ops.limit;
     let mut keys = Vec::with_capacity(ops.limit.min(rows.len()));

@@ -21,7 +21,9 @@ use tokio_postgres::{AsyncMessage, NoTls, Row};
 use tokio_util::sync::CancellationToken;
 
 use super::migrations::{self, Migration};
-use super::sqlite::ConsentRow;
+use super::schema::{
+    CALLBACK_URL_COLUMNS, CLIENT_COLUMNS, CONSENT_COLUMNS, ConsentRow, SUBSCRIPTION_COLUMNS, sql,
+};
 use super::{Result, StoreError, json_list, parse_list};
 use crate::sandbox::domain::{CallbackUrl, Client, Consent, Subscription};
 
@@ -87,15 +89,11 @@ async fn migrate(pool: &Pool, list: &[Migration]) -> Result<()> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
     tx.batch_execute(migrations::TABLE_SQL).await?;
-    let applied: Option<i64> = tx
-        .query_one("SELECT MAX(version) FROM schema_migrations", &[])
-        .await?
-        .try_get(0)?;
-    let todo =
-        migrations::pending(list, applied.unwrap_or(0)).map_err(|found| StoreError::TooNew {
-            found,
-            known: migrations::latest(list),
-        })?;
+    let recorded = renumber(&tx, list).await?;
+    let todo = migrations::pending(list, &recorded).map_err(|found| StoreError::TooNew {
+        found,
+        known: migrations::latest(list),
+    })?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     for m in todo {
         tx.batch_execute(m.sql).await?;
@@ -112,6 +110,42 @@ async fn migrate(pool: &Pool, list: &[Migration]) -> Result<()> {
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Brings a record written under an older numbering to this one's (see `migrations`), inside
+/// the migration transaction; returns the versions recorded afterwards.
+async fn renumber(tx: &deadpool_postgres::Transaction<'_>, list: &[Migration]) -> Result<Vec<i64>> {
+    let mut recorded = Vec::new();
+    for r in tx
+        .query("SELECT version, name FROM schema_migrations", &[])
+        .await?
+    {
+        recorded.push((r.try_get::<_, i64>(0)?, r.try_get::<_, String>(1)?));
+    }
+    let moves = migrations::renumbering(list, &recorded);
+    // Through negative versions, so no move collides with a row not yet moved (primary key).
+    for (from, to) in &moves {
+        tx.execute(
+            "UPDATE schema_migrations SET version = $2 WHERE version = $1",
+            &[from, &-to],
+        )
+        .await?;
+        tracing::info!(from, to, "renumbered a recorded PostgreSQL migration");
+    }
+    if !moves.is_empty() {
+        tx.execute(
+            "UPDATE schema_migrations SET version = -version WHERE version < 0",
+            &[],
+        )
+        .await?;
+    }
+    let mut versions: Vec<i64> = recorded.into_iter().map(|(v, _)| v).collect();
+    for v in &mut versions {
+        if let Some((_, to)) = moves.iter().find(|(from, _)| from == v) {
+            *v = *to;
+        }
+    }
+    Ok(versions)
 }
 
 impl PgStore {
@@ -234,11 +268,11 @@ impl PgStore {
     pub async fn client(&self, client_id: &str) -> Result<Option<Client>> {
         let c = self.conn().await?;
         let stmt = c
-            .prepare_cached(
-                "SELECT client_id, secret_hash, client_name, scope, jwks, created_at, seeded,
-                   auth_method, tls_subject_dn
-                 FROM clients WHERE client_id = $1",
-            )
+            .prepare_cached(sql!(
+                "SELECT ",
+                CLIENT_COLUMNS,
+                " FROM clients WHERE client_id = $1"
+            ))
             .await?;
         let Some(r) = c.query_opt(&stmt, &[&client_id]).await? else {
             return Ok(None);
@@ -285,10 +319,11 @@ impl PgStore {
     pub async fn subscriptions_of(&self, client_id: &str) -> Result<Vec<Subscription>> {
         let c = self.conn().await?;
         let stmt = c
-            .prepare_cached(
-                "SELECT id, client_id, version, callback_url, event_types, created_at
-                 FROM event_subscriptions WHERE client_id = $1 ORDER BY created_at, ord",
-            )
+            .prepare_cached(sql!(
+                "SELECT ",
+                SUBSCRIPTION_COLUMNS,
+                " FROM event_subscriptions WHERE client_id = $1 ORDER BY created_at, ord"
+            ))
             .await?;
         c.query(&stmt, &[&client_id])
             .await?
@@ -312,8 +347,11 @@ impl PgStore {
     pub async fn subscription(&self, id: &str) -> Result<Option<Subscription>> {
         let c = self.conn().await?;
         c.query_opt(
-            "SELECT id, client_id, version, callback_url, event_types, created_at
-             FROM event_subscriptions WHERE id = $1",
+            sql!(
+                "SELECT ",
+                SUBSCRIPTION_COLUMNS,
+                " FROM event_subscriptions WHERE id = $1"
+            ),
             &[&id],
         )
         .await?
@@ -344,24 +382,50 @@ impl PgStore {
         unless_unique(inserted)
     }
 
-    pub async fn replace_subscription(&self, s: &Subscription) -> Result<()> {
-        self.conn()
-            .await?
-            .execute(
-                "UPDATE event_subscriptions SET version = $2, callback_url = $3, event_types = $4 WHERE id = $1",
-                &[&s.id, &s.version, &s.callback_url, &s.event_types.as_deref().map(json_list)],
-            )
-            .await?;
+    /// The old CallbackUrl is read under the row's lock, so two replaces at once move the
+    /// pending pushes one after the other, each from the url it actually overwrites.
+    pub async fn replace_subscription(&self, s: &Subscription, cancel_removed: bool) -> Result<()> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        let old = events::url_of(
+            &tx,
+            "SELECT callback_url FROM event_subscriptions WHERE id = $1 FOR UPDATE",
+            &s.id,
+        )
+        .await?;
+        tx.execute(
+            "UPDATE event_subscriptions SET version = $2, callback_url = $3, event_types = $4 WHERE id = $1",
+            &[&s.id, &s.version, &s.callback_url, &s.event_types.as_deref().map(json_list)],
+        )
+        .await?;
+        let new = s.callback_url.as_deref();
+        events::carry_pending(&tx, &s.client_id, old.as_deref(), new, cancel_removed).await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    pub async fn delete_subscription(&self, id: &str) -> Result<bool> {
-        Ok(self
-            .conn()
-            .await?
-            .execute("DELETE FROM event_subscriptions WHERE id = $1", &[&id])
-            .await?
-            > 0)
+    pub async fn delete_subscription(&self, id: &str, cancel_pending: bool) -> Result<bool> {
+        self.delete_carrying(
+            "DELETE FROM event_subscriptions WHERE id = $1 RETURNING client_id, callback_url",
+            id,
+            cancel_pending,
+        )
+        .await
+    }
+
+    /// Runs `delete` (a `DELETE … RETURNING client_id, <url>` of the row `id`) and, if
+    /// `cancel_pending`, cancels that client's pending deliveries to the url, in one
+    /// transaction; false when there was no such row.
+    async fn delete_carrying(&self, delete: &str, id: &str, cancel_pending: bool) -> Result<bool> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        let gone = tx.query_opt(delete, &[&id]).await?;
+        if let Some(r) = &gone {
+            let url: Option<&str> = r.try_get(1)?;
+            events::carry_pending(&tx, r.try_get(0)?, url, None, cancel_pending).await?;
+        }
+        tx.commit().await?;
+        Ok(gone.is_some())
     }
 
     // ---- callback urls ----------------------------------------------------------------------
@@ -380,8 +444,11 @@ impl PgStore {
         self.conn()
             .await?
             .query(
-                "SELECT id, client_id, url, version, created_at FROM callback_urls
-                 WHERE client_id = $1 ORDER BY created_at, ord",
+                sql!(
+                    "SELECT ",
+                    CALLBACK_URL_COLUMNS,
+                    " FROM callback_urls WHERE client_id = $1 ORDER BY created_at, ord"
+                ),
                 &[&client_id],
             )
             .await?
@@ -394,7 +461,11 @@ impl PgStore {
         self.conn()
             .await?
             .query_opt(
-                "SELECT id, client_id, url, version, created_at FROM callback_urls WHERE id = $1",
+                sql!(
+                    "SELECT ",
+                    CALLBACK_URL_COLUMNS,
+                    " FROM callback_urls WHERE id = $1"
+                ),
                 &[&id],
             )
             .await?
@@ -424,24 +495,33 @@ impl PgStore {
         unless_unique(inserted)
     }
 
-    pub async fn replace_callback_url(&self, c: &CallbackUrl) -> Result<()> {
-        self.conn()
-            .await?
-            .execute(
-                "UPDATE callback_urls SET url = $2, version = $3 WHERE id = $1",
-                &[&c.id, &c.url, &c.version],
-            )
-            .await?;
+    /// The old url is read under the row's lock (see `replace_subscription`).
+    pub async fn replace_callback_url(&self, cb: &CallbackUrl) -> Result<()> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        let old = events::url_of(
+            &tx,
+            "SELECT url FROM callback_urls WHERE id = $1 FOR UPDATE",
+            &cb.id,
+        )
+        .await?;
+        tx.execute(
+            "UPDATE callback_urls SET url = $2, version = $3 WHERE id = $1",
+            &[&cb.id, &cb.url, &cb.version],
+        )
+        .await?;
+        events::carry_pending(&tx, &cb.client_id, old.as_deref(), Some(&cb.url), true).await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    pub async fn delete_callback_url(&self, id: &str) -> Result<bool> {
-        Ok(self
-            .conn()
-            .await?
-            .execute("DELETE FROM callback_urls WHERE id = $1", &[&id])
-            .await?
-            > 0)
+    pub async fn delete_callback_url(&self, id: &str, cancel_pending: bool) -> Result<bool> {
+        self.delete_carrying(
+            "DELETE FROM callback_urls WHERE id = $1 RETURNING client_id, url",
+            id,
+            cancel_pending,
+        )
+        .await
     }
 
     // ---- consents ---------------------------------------------------------------------------
@@ -450,9 +530,11 @@ impl PgStore {
         self.conn()
             .await?
             .execute(
-                "INSERT INTO consents (consent_id, client_id, status, permissions, expiration,
-                   transaction_from, transaction_to, created_at, status_updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                sql!(
+                    "INSERT INTO consents (",
+                    CONSENT_COLUMNS,
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ),
                 &[
                     &c.consent_id,
                     &c.client_id,
@@ -474,8 +556,11 @@ impl PgStore {
             .conn()
             .await?
             .query_opt(
-                "SELECT consent_id, client_id, status, permissions, expiration, transaction_from,
-                   transaction_to, created_at, status_updated_at FROM consents WHERE consent_id = $1",
+                sql!(
+                    "SELECT ",
+                    CONSENT_COLUMNS,
+                    " FROM consents WHERE consent_id = $1"
+                ),
                 &[&consent_id],
             )
             .await?

@@ -2,13 +2,12 @@
 //! consents and refresh tasks (their accounts and banks as JSON written once), and the accounts
 //! refreshed so far, whose primary key decides `ADDED` against `UPDATED` across replicas.
 
-use super::PgStore;
-use crate::sandbox::domain::{TatraConsent, TatraSettings, TatraTask};
-use crate::sandbox::store::{Result, StoreError, to_json};
+use deadpool_postgres::GenericClient;
 
-fn json_of<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
+use super::{PgStore, events};
+use crate::sandbox::domain::{Dialect, TatraConsent, TatraSettings, TatraTask};
+use crate::sandbox::store::schema::{TATRA_SETTINGS_COLUMNS, delivery_state, sql};
+use crate::sandbox::store::{Result, json_of, tatra_destination, to_json};
 
 impl PgStore {
     pub async fn tatra_settings(&self, client_id: &str) -> Result<Option<TatraSettings>> {
@@ -16,8 +15,11 @@ impl PgStore {
             .conn()
             .await?
             .query_opt(
-                "SELECT client_id, enabled, url, security_header, active_from
-                 FROM tatra_webhook_settings WHERE client_id = $1",
+                sql!(
+                    "SELECT ",
+                    TATRA_SETTINGS_COLUMNS,
+                    " FROM tatra_webhook_settings WHERE client_id = $1"
+                ),
                 &[&client_id],
             )
             .await?;
@@ -34,25 +36,29 @@ impl PgStore {
     }
 
     pub async fn put_tatra_settings(&self, s: &TatraSettings, now_ms: i64) -> Result<()> {
-        self.conn()
-            .await?
-            .execute(
-                "INSERT INTO tatra_webhook_settings
-                   (client_id, enabled, url, security_header, active_from, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (client_id) DO UPDATE SET enabled = excluded.enabled,
-                   url = excluded.url, security_header = excluded.security_header,
-                   active_from = excluded.active_from, updated_at = excluded.updated_at",
-                &[
-                    &s.client_id,
-                    &s.enabled,
-                    &s.url,
-                    &s.security_header,
-                    &s.active_from,
-                    &now_ms,
-                ],
-            )
-            .await?;
+        upsert_settings(&self.conn().await?, s, now_ms).await
+    }
+
+    /// The old url is read under the row's lock, so two changes at once move the pending
+    /// deliveries one after the other, each from the url it actually replaces.
+    pub async fn replace_tatra_settings(
+        &self,
+        s: &TatraSettings,
+        cancel_when_disabled: bool,
+        now_ms: i64,
+    ) -> Result<()> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        let old = events::url_of(
+            &tx,
+            "SELECT url FROM tatra_webhook_settings WHERE client_id = $1 FOR UPDATE",
+            &s.client_id,
+        )
+        .await?;
+        upsert_settings(&tx, s, now_ms).await?;
+        let new = tatra_destination(s, cancel_when_disabled);
+        events::carry_pending(&tx, &s.client_id, old.as_deref(), new, true).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -119,10 +125,15 @@ impl PgStore {
             .await?;
         if n > 0 {
             tx.execute(
-                "UPDATE deliveries SET state = 3, next_attempt_at = NULL, updated_at = $3
-                 WHERE state = 0 AND format = 'tatra' AND event_seq IN
-                   (SELECT seq FROM events WHERE client_id = $1 AND resource_id = $2)",
-                &[&client_id, &id, &now_ms],
+                sql!(
+                    "UPDATE deliveries SET state = ",
+                    delivery_state::CANCELLED,
+                    ", next_attempt_at = NULL, updated_at = $3 WHERE state = ",
+                    delivery_state::PENDING,
+                    " AND format = $4 AND event_seq IN
+                       (SELECT seq FROM events WHERE client_id = $1 AND resource_id = $2)"
+                ),
+                &[&client_id, &id, &now_ms, &Dialect::Tatra.name()],
             )
             .await?;
         }
@@ -192,4 +203,26 @@ impl PgStore {
         })
         .transpose()
     }
+}
+
+/// Inserts or replaces the application's settings row.
+async fn upsert_settings(c: &impl GenericClient, s: &TatraSettings, now_ms: i64) -> Result<()> {
+    c.execute(
+        "INSERT INTO tatra_webhook_settings
+           (client_id, enabled, url, security_header, active_from, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (client_id) DO UPDATE SET enabled = excluded.enabled,
+           url = excluded.url, security_header = excluded.security_header,
+           active_from = excluded.active_from, updated_at = excluded.updated_at",
+        &[
+            &s.client_id,
+            &s.enabled,
+            &s.url,
+            &s.security_header,
+            &s.active_from,
+            &now_ms,
+        ],
+    )
+    .await?;
+    Ok(())
 }

@@ -1,13 +1,12 @@
-//! Yapily-style subscriptions on PostgreSQL: the unique index of migration 2 is what refuses a
+//! Yapily-style subscriptions on PostgreSQL: the unique index of migration 4 is what refuses a
 //! second subscription of an application to one event type (YA-03).
 
 use tokio_postgres::Row;
 
-use super::{PgStore, unless_unique};
+use super::{PgStore, events, unless_unique};
 use crate::sandbox::domain::YapilySubscription;
 use crate::sandbox::store::Result;
-
-const COLUMNS: &str = "id, client_id, event_type_id, url, created_at, deleted_at IS NOT NULL";
+use crate::sandbox::store::schema::{YAPILY_COLUMNS, sql};
 
 fn from_row(r: &Row) -> Result<YapilySubscription> {
     Ok(YapilySubscription {
@@ -48,8 +47,10 @@ impl PgStore {
         let c = self.conn().await?;
         let rows = c
             .query(
-                &format!(
-                    "SELECT {COLUMNS} FROM yapily_subscriptions
+                sql!(
+                    "SELECT ",
+                    YAPILY_COLUMNS,
+                    " FROM yapily_subscriptions
                      WHERE client_id = $1 AND ($2 OR deleted_at IS NULL) ORDER BY created_at, id"
                 ),
                 &[&client_id, &with_deleted],
@@ -65,23 +66,47 @@ impl PgStore {
         keep: bool,
         now_ms: i64,
     ) -> Result<bool> {
-        let c = self.conn().await?;
-        let n = if keep {
-            c.execute(
-                "UPDATE yapily_subscriptions SET deleted_at = $3
-                 WHERE client_id = $1 AND event_type_id = $2 AND deleted_at IS NULL",
-                &[&client_id, &event_type_id, &now_ms],
-            )
-            .await?
-        } else {
-            c.execute(
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        if keep {
+            let n = tx
+                .execute(
+                    "UPDATE yapily_subscriptions SET deleted_at = $3
+                     WHERE client_id = $1 AND event_type_id = $2 AND deleted_at IS NULL",
+                    &[&client_id, &event_type_id, &now_ms],
+                )
+                .await?;
+            tx.commit().await?;
+            return Ok(n > 0);
+        }
+        // The application's rows are locked first: two unsubscribes of types sharing a url
+        // then run one after the other, and the second sees the url is no longer used.
+        tx.execute(
+            "SELECT 1 FROM yapily_subscriptions WHERE client_id = $1 FOR UPDATE",
+            &[&client_id],
+        )
+        .await?;
+        let gone = tx
+            .query(
                 "DELETE FROM yapily_subscriptions
-                 WHERE client_id = $1 AND event_type_id = $2 AND deleted_at IS NULL",
+                 WHERE client_id = $1 AND event_type_id = $2 AND deleted_at IS NULL RETURNING url",
                 &[&client_id, &event_type_id],
             )
-            .await?
-        };
-        Ok(n > 0)
+            .await?;
+        for r in &gone {
+            let url: &str = r.try_get(0)?;
+            let shared: bool = tx
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM yapily_subscriptions
+                       WHERE client_id = $1 AND url = $2 AND deleted_at IS NULL)",
+                    &[&client_id, &url],
+                )
+                .await?
+                .try_get(0)?;
+            events::carry_pending(&tx, client_id, Some(url), None, !shared).await?;
+        }
+        tx.commit().await?;
+        Ok(!gone.is_empty())
     }
 
     pub async fn foreign_yapily_url(&self, client_id: &str) -> Result<Option<String>> {

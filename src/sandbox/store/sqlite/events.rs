@@ -1,21 +1,26 @@
 //! SQLite: events (format-neutral rows with the signed SET), the polling queue, triggers that
 //! commit a state change with their events, and push deliveries with their attempts.
 
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::SqliteStore;
 use crate::sandbox::domain::{
     Attempt, AttemptVerdict, ConsentStatusChange, DeliveryRecord, DeliveryState, Dialect,
     DueDelivery, EventRecord, EventState, NewEvent, PollBatch, PollOps,
 };
-use crate::sandbox::store::{Result, StoreError, now_ms, to_json};
+use crate::sandbox::store::schema::{
+    ATTEMPT_COLUMNS, DELIVERY_INSERT_COLUMNS, DELIVERY_RECORD_COLUMNS, DUE_DELIVERY_COLUMNS,
+    EVENT_INSERT_COLUMNS, EVENT_RECORD_COLUMNS, delivery_code, delivery_state, delivery_state_of,
+    event_code, event_state, event_state_of, format_of, sql,
+};
+use crate::sandbox::store::{Result, follow, now_ms, to_json};
 
 fn insert_event(tx: &Transaction<'_>, e: &NewEvent) -> Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO events (event_id, jti, client_id, event_type, resource_id, resource_type,
-           resource_links, txn, toe, details, token, state, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-    )?
+    tx.prepare_cached(sql!(
+        "INSERT INTO events (",
+        EVENT_INSERT_COLUMNS,
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+    ))?
     .execute(params![
         e.event_id,
         e.jti,
@@ -29,22 +34,24 @@ fn insert_event(tx: &Transaction<'_>, e: &NewEvent) -> Result<()> {
         to_json(&e.details),
         e.token,
         // Only a SET for a subscribed TPP enters the polling queue (AP-03).
-        if e.poll && e.token.is_some() {
-            EventState::Awaiting.code()
+        event_code(if e.poll && e.token.is_some() {
+            EventState::Awaiting
         } else {
-            EventState::NotQueued.code()
-        },
+            EventState::NotQueued
+        }),
         e.created_at
     ])?;
     if e.deliveries.is_empty() {
         return Ok(());
     }
     let seq = tx.last_insert_rowid();
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO deliveries (id, event_seq, client_id, format, url, state, next_attempt_at,
-           created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?7)",
-    )?;
+    let mut stmt = tx.prepare_cached(sql!(
+        "INSERT INTO deliveries (",
+        DELIVERY_INSERT_COLUMNS,
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ",
+        delivery_state::PENDING,
+        ", ?6, ?7, ?7)"
+    ))?;
     for d in &e.deliveries {
         stmt.execute(params![
             d.id,
@@ -64,20 +71,31 @@ impl SqliteStore {
         &self,
         change: Option<&ConsentStatusChange>,
         events: &[NewEvent],
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         if let Some(c) = change {
-            tx.prepare_cached(
-                "UPDATE consents SET status = ?2, status_updated_at = ?3 WHERE consent_id = ?1",
-            )?
-            .execute(params![c.consent_id, c.status.as_str(), c.at])?;
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE consents SET status = ?2, status_updated_at = ?3
+                     WHERE consent_id = ?1 AND status = ?4",
+                )?
+                .execute(params![
+                    c.consent_id,
+                    c.status.as_str(),
+                    c.at,
+                    c.from.as_str()
+                ])?;
+            if changed == 0 {
+                // Not in `from` any more: the transaction, dropped unfinished, rolls back.
+                return Ok(false);
+            }
         }
         for e in events {
             insert_event(&tx, e)?;
         }
         tx.commit()?;
-        Ok(())
+        Ok(true)
     }
 
     pub fn unknown_jtis(&self, client_id: &str, jtis: &[String]) -> Result<Vec<String>> {
@@ -103,11 +121,18 @@ impl SqliteStore {
         }
         let tx = conn.transaction()?;
         if !ops.ack.is_empty() {
-            let mut scoped = tx.prepare_cached(
-                "UPDATE events SET state = 1 WHERE client_id = ?1 AND jti = ?2 AND state <> 1",
-            )?;
-            let mut unscoped =
-                tx.prepare_cached("UPDATE events SET state = 1 WHERE jti = ?1 AND state <> 1")?;
+            let mut scoped = tx.prepare_cached(sql!(
+                "UPDATE events SET state = ",
+                event_state::ACKNOWLEDGED,
+                " WHERE client_id = ?1 AND jti = ?2 AND state <> ",
+                event_state::ACKNOWLEDGED
+            ))?;
+            let mut unscoped = tx.prepare_cached(sql!(
+                "UPDATE events SET state = ",
+                event_state::ACKNOWLEDGED,
+                " WHERE jti = ?1 AND state <> ",
+                event_state::ACKNOWLEDGED
+            ))?;
             for jti in ops.ack {
                 if ops.scope_acks {
                     scoped.execute(params![ops.client_id, jti])?;
@@ -117,11 +142,15 @@ impl SqliteStore {
             }
         }
         if !ops.set_errs.is_empty() {
-            let mut stmt = tx.prepare_cached(
+            let mut stmt = tx.prepare_cached(sql!(
                 "UPDATE events SET err = ?3, err_description = ?4,
-                   state = CASE WHEN ?5 AND state = 0 THEN 2 ELSE state END
-                 WHERE client_id = ?1 AND jti = ?2",
-            )?;
+                   state = CASE WHEN ?5 AND state = ",
+                event_state::AWAITING,
+                " THEN ",
+                event_state::DROPPED,
+                " ELSE state END
+                 WHERE client_id = ?1 AND jti = ?2"
+            ))?;
             for (jti, err, desc) in ops.set_errs {
                 stmt.execute(params![ops.client_id, jti, err, desc, ops.drop_errored])?;
             }
@@ -139,10 +168,11 @@ impl SqliteStore {
 
     pub fn events_of(&self, client_id: &str, limit: usize) -> Result<Vec<EventRecord>> {
         let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT jti, client_id, event_type, resource_id, resource_type, state, created_at, err, err_description
-             FROM events WHERE client_id = ?1 ORDER BY seq DESC LIMIT ?2",
-        )?;
+        let mut stmt = conn.prepare_cached(sql!(
+            "SELECT ",
+            EVENT_RECORD_COLUMNS,
+            " FROM events WHERE client_id = ?1 ORDER BY seq DESC LIMIT ?2"
+        ))?;
         let rows = stmt.query_map(params![client_id, limit as i64], |r| {
             Ok(EventRecord {
                 jti: r.get(0)?,
@@ -150,7 +180,7 @@ impl SqliteStore {
                 event_type: r.get(2)?,
                 resource_id: r.get(3)?,
                 resource_type: r.get(4)?,
-                state: EventState::from_code(r.get(5)?),
+                state: event_state_of(r.get(5)?),
                 created_at: r.get(6)?,
                 err: r.get(7)?,
                 err_description: r.get(8)?,
@@ -173,13 +203,15 @@ impl SqliteStore {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let due = {
-            let mut stmt = tx.prepare_cached(
-                "SELECT d.id, d.client_id, d.format, d.url, d.attempts, d.event_seq, d.created_at,
-                   e.token
-                 FROM deliveries d JOIN events e ON e.seq = d.event_seq
-                 WHERE d.state = 0 AND d.next_attempt_at <= ?1
-                 ORDER BY d.next_attempt_at LIMIT ?2",
-            )?;
+            let mut stmt = tx.prepare_cached(sql!(
+                "SELECT ",
+                DUE_DELIVERY_COLUMNS,
+                " FROM deliveries d JOIN events e ON e.seq = d.event_seq
+                 WHERE d.state = ",
+                delivery_state::PENDING,
+                " AND d.next_attempt_at <= ?1
+                 ORDER BY d.next_attempt_at LIMIT ?2"
+            ))?;
             let rows = stmt.query_map(params![now_ms, limit as i64], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
@@ -195,8 +227,7 @@ impl SqliteStore {
             rows.map(|r| {
                 let (id, client_id, format, url, attempts, event_seq, created_at, token) = r?;
                 Ok(DueDelivery {
-                    format: Dialect::parse(&format)
-                        .ok_or_else(|| StoreError::Corrupt(format!("delivery format {format}")))?,
+                    format: format_of(&format)?,
                     id,
                     client_id,
                     url,
@@ -223,25 +254,11 @@ impl SqliteStore {
     pub fn next_due(&self) -> Result<Option<i64>> {
         Ok(self
             .lock()
-            .prepare_cached("SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 0")?
+            .prepare_cached(sql!(
+                "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = ",
+                delivery_state::PENDING
+            ))?
             .query_row([], |r| r.get(0))?)
-    }
-
-    pub fn move_deliveries(&self, client_id: &str, from: &str, to: Option<&str>) -> Result<usize> {
-        let conn = self.lock();
-        let n = match to {
-            Some(to) => conn.execute(
-                "UPDATE deliveries SET url = ?3, updated_at = ?4
-                 WHERE client_id = ?1 AND state = 0 AND url = ?2",
-                params![client_id, from, to, now_ms()],
-            )?,
-            None => conn.execute(
-                "UPDATE deliveries SET state = 3, next_attempt_at = NULL, updated_at = ?3
-                 WHERE client_id = ?1 AND state = 0 AND url = ?2",
-                params![client_id, from, now_ms()],
-            )?,
-        };
-        Ok(n)
     }
 
     pub fn record_attempt(
@@ -252,11 +269,11 @@ impl SqliteStore {
     ) -> Result<()> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        tx.prepare_cached(
-            "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, latency_ms,
-               status_code, error, interaction_id, response_excerpt, note)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?
+        tx.prepare_cached(sql!(
+            "INSERT INTO delivery_attempts (delivery_id, ",
+            ATTEMPT_COLUMNS,
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        ))?
         .execute(params![
             delivery_id,
             a.attempt,
@@ -275,13 +292,15 @@ impl SqliteStore {
         };
         // A delivery cancelled while this attempt was in flight stays cancelled, unless the
         // attempt did deliver it.
-        tx.prepare_cached(
+        tx.prepare_cached(sql!(
             "UPDATE deliveries SET state = ?2, attempts = ?3, next_attempt_at = ?4, updated_at = ?5
-             WHERE id = ?1 AND (state = 0 OR ?6)",
-        )?
+             WHERE id = ?1 AND (state = ",
+            delivery_state::PENDING,
+            " OR ?6)"
+        ))?
         .execute(params![
             delivery_id,
-            state.code(),
+            delivery_code(state),
             a.attempt,
             next,
             now_ms(),
@@ -289,11 +308,14 @@ impl SqliteStore {
         ])?;
         if verdict == AttemptVerdict::Delivered {
             // R-09: a SET pushed and accepted is not served again by polling.
-            tx.prepare_cached(
-                "UPDATE events SET state = 1 WHERE state = 0 AND seq =
-                   (SELECT event_seq FROM deliveries WHERE id = ?1 AND format = 'obie')",
-            )?
-            .execute([delivery_id])?;
+            tx.prepare_cached(sql!(
+                "UPDATE events SET state = ",
+                event_state::ACKNOWLEDGED,
+                " WHERE state = ",
+                event_state::AWAITING,
+                " AND seq = (SELECT event_seq FROM deliveries WHERE id = ?1 AND format = ?2)"
+            ))?
+            .execute(params![delivery_id, Dialect::Obie.name()])?;
         }
         tx.commit()?;
         Ok(())
@@ -301,12 +323,12 @@ impl SqliteStore {
 
     pub fn deliveries_of(&self, client_id: &str, limit: usize) -> Result<Vec<DeliveryRecord>> {
         let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT d.id, e.event_id, e.event_type, d.format, d.url, d.state, d.next_attempt_at,
-               d.created_at
-             FROM deliveries d JOIN events e ON e.seq = d.event_seq
-             WHERE d.client_id = ?1 ORDER BY d.created_at DESC, d.rowid DESC LIMIT ?2",
-        )?;
+        let mut stmt = conn.prepare_cached(sql!(
+            "SELECT ",
+            DELIVERY_RECORD_COLUMNS,
+            " FROM deliveries d JOIN events e ON e.seq = d.event_seq
+             WHERE d.client_id = ?1 ORDER BY d.created_at DESC, d.rowid DESC LIMIT ?2"
+        ))?;
         let rows = stmt
             .query_map(params![client_id, limit as i64], |r| {
                 Ok((
@@ -325,10 +347,8 @@ impl SqliteStore {
         for (id, event_id, event_type, format, url, state, next, created_at) in rows {
             let attempts = attempts_of(&conn, &id)?;
             out.push(DeliveryRecord {
-                format: Dialect::parse(&format)
-                    .ok_or_else(|| StoreError::Corrupt(format!("delivery format {format}")))?,
-                state: DeliveryState::from_code(state)
-                    .ok_or_else(|| StoreError::Corrupt(format!("delivery state {state}")))?,
+                format: format_of(&format)?,
+                state: delivery_state_of(state)?,
                 id,
                 event_id,
                 event_type,
@@ -343,20 +363,76 @@ impl SqliteStore {
 
     pub fn retry_delivery(&self, client_id: &str, delivery_id: &str, now_ms: i64) -> Result<bool> {
         Ok(self.lock().execute(
-            "UPDATE deliveries SET state = 0, next_attempt_at = ?3, updated_at = ?3
-             WHERE id = ?1 AND client_id = ?2",
+            sql!(
+                "UPDATE deliveries SET state = ",
+                delivery_state::PENDING,
+                ", next_attempt_at = ?3, updated_at = ?3 WHERE id = ?1 AND client_id = ?2"
+            ),
             params![delivery_id, client_id, now_ms],
         )? > 0)
     }
 }
 
+/// The url column `sql` reads for `key`: `None` when there is no such row or no url.
+pub(super) fn url_of(conn: &Connection, sql: &str, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(sql, [key], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten())
+}
+
+/// What [`follow`] says becomes of `client_id`'s pending deliveries to `old` now that their
+/// destination is `new`; run inside the transaction that changed the destination.
+pub(super) fn carry_pending(
+    conn: &Connection,
+    client_id: &str,
+    old: Option<&str>,
+    new: Option<&str>,
+    cancel_removed: bool,
+) -> Result<()> {
+    if let Some(old) = old
+        && let Some(to) = follow(old, new, cancel_removed)
+    {
+        move_pending(conn, client_id, old, to)?;
+    }
+    Ok(())
+}
+
+/// A client's pending deliveries to `from` go to `to` instead, or are cancelled when `to` is
+/// `None`. Returns how many.
+fn move_pending(conn: &Connection, client_id: &str, from: &str, to: Option<&str>) -> Result<usize> {
+    let n = match to {
+        Some(to) => conn.execute(
+            sql!(
+                "UPDATE deliveries SET url = ?3, updated_at = ?4
+                 WHERE client_id = ?1 AND state = ",
+                delivery_state::PENDING,
+                " AND url = ?2"
+            ),
+            params![client_id, from, to, now_ms()],
+        )?,
+        None => conn.execute(
+            sql!(
+                "UPDATE deliveries SET state = ",
+                delivery_state::CANCELLED,
+                ", next_attempt_at = NULL, updated_at = ?3
+                 WHERE client_id = ?1 AND state = ",
+                delivery_state::PENDING,
+                " AND url = ?2"
+            ),
+            params![client_id, from, now_ms()],
+        )?,
+    };
+    Ok(n)
+}
+
 /// A delivery's attempts, newest first.
 fn attempts_of(conn: &Connection, delivery_id: &str) -> Result<Vec<Attempt>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT attempt, started_at, latency_ms, status_code, error, interaction_id,
-           response_excerpt, note
-         FROM delivery_attempts WHERE delivery_id = ?1 ORDER BY attempt DESC",
-    )?;
+    let mut stmt = conn.prepare_cached(sql!(
+        "SELECT ",
+        ATTEMPT_COLUMNS,
+        " FROM delivery_attempts WHERE delivery_id = ?1 ORDER BY attempt DESC"
+    ))?;
     let rows = stmt.query_map([delivery_id], |r| {
         Ok(Attempt {
             attempt: r.get(0)?,
@@ -386,12 +462,19 @@ fn select_batch(conn: &Connection, ops: &PollOps<'_>) -> Result<PollBatch> {
         let fetch = ops.limit.saturating_add(1);
         let rows: Vec<(String, String)> = match client {
             Some(client) => conn
-                .prepare_cached("SELECT jti, token FROM events INDEXED BY events_pending WHERE client_id = ?1 AND state = 0")?
+                .prepare_cached(sql!(
+                    "SELECT jti, token FROM events INDEXED BY events_pending WHERE client_id = ?1 AND state = ",
+                    event_state::AWAITING
+                ))?
                 .query_map(params![client], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .take(fetch)
                 .collect::<rusqlite::Result<_>>()?,
             None => conn
-                .prepare_cached("SELECT jti, token FROM events WHERE state = 0 ORDER BY seq")?
+                .prepare_cached(sql!(
+                    "SELECT jti, token FROM events WHERE state = ",
+                    event_state::AWAITING,
+                    " ORDER BY seq"
+                ))?
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .take(fetch)
                 .collect::<rusqlite::Result<_>>()?,
@@ -401,12 +484,18 @@ fn select_batch(conn: &Connection, ops: &PollOps<'_>) -> Result<PollBatch> {
     } else {
         batch.more_available = match client {
             Some(client) => conn
-                .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM events WHERE client_id = ?1 AND state = 0)",
-                )?
+                .prepare_cached(sql!(
+                    "SELECT EXISTS (SELECT 1 FROM events WHERE client_id = ?1 AND state = ",
+                    event_state::AWAITING,
+                    ")"
+                ))?
                 .query_row([client], |r| r.get(0))?,
             None => conn
-                .prepare_cached("SELECT EXISTS (SELECT 1 FROM events WHERE state = 0)")?
+                .prepare_cached(sql!(
+                    "SELECT EXISTS (SELECT 1 FROM events WHERE state = ",
+                    event_state::AWAITING,
+                    ")"
+                ))?
                 .query_row([], |r| r.get(0))?,
         };
     }

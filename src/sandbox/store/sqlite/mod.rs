@@ -19,8 +19,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::migrations::{self, Migration};
+use super::schema::{
+    CALLBACK_URL_COLUMNS, CLIENT_COLUMNS, CONSENT_COLUMNS, ConsentRow, SUBSCRIPTION_COLUMNS, sql,
+};
 use super::{Result, StoreError, json_list, parse_list};
-use crate::sandbox::domain::{CallbackUrl, Client, Consent, ConsentStatus, Subscription};
+use crate::sandbox::domain::{CallbackUrl, Client, Consent, Subscription};
 
 /// The SQLite engine; cheap to clone.
 #[derive(Clone)]
@@ -59,20 +62,25 @@ fn unless_unique<T>(inserted: std::result::Result<T, rusqlite::Error>) -> Result
 /// Applies the missing migrations, each in its own transaction with its record.
 fn migrate(conn: &mut Connection, list: &[Migration]) -> Result<()> {
     conn.execute_batch(migrations::TABLE_SQL)?;
-    let recorded: Option<i64> =
-        conn.query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
-            r.get(0)
-        })?;
+    let recorded: Vec<i64> = conn
+        .prepare("SELECT version FROM schema_migrations")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
     // A 0.1 database records its schema only in user_version (see `migrations`).
     let user_version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let applied = recorded.unwrap_or(0).max(user_version);
-    let todo = migrations::pending(list, applied).map_err(|found| StoreError::TooNew {
+    let from_user_version = recorded.is_empty() && user_version > 0;
+    let applied = if from_user_version {
+        (1..=user_version).collect()
+    } else {
+        recorded
+    };
+    let todo = migrations::pending(list, &applied).map_err(|found| StoreError::TooNew {
         found,
         known: migrations::latest(list),
     })?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    if recorded.is_none() && applied > 0 {
-        for m in list.iter().take_while(|m| m.version <= applied) {
+    if from_user_version {
+        for m in list.iter().take_while(|m| m.version <= user_version) {
             conn.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
                 params![m.version, m.name, now],
@@ -189,11 +197,11 @@ impl SqliteStore {
     pub fn client(&self, client_id: &str) -> Result<Option<Client>> {
         Ok(self
             .lock()
-            .prepare_cached(
-                "SELECT client_id, secret_hash, client_name, scope, jwks, created_at, seeded,
-                   auth_method, tls_subject_dn
-                 FROM clients WHERE client_id = ?1",
-            )?
+            .prepare_cached(sql!(
+                "SELECT ",
+                CLIENT_COLUMNS,
+                " FROM clients WHERE client_id = ?1"
+            ))?
             .query_row([client_id], |r| {
                 let scope: String = r.get(3)?;
                 Ok(Client {
@@ -249,14 +257,12 @@ impl SqliteStore {
         Ok(s)
     }
 
-    const SUB_COLUMNS: &'static str =
-        "id, client_id, version, callback_url, event_types, created_at";
-
     pub fn subscriptions_of(&self, client_id: &str) -> Result<Vec<Subscription>> {
         let conn = self.lock();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {} FROM event_subscriptions WHERE client_id = ?1 ORDER BY created_at, rowid",
-            Self::SUB_COLUMNS
+        let mut stmt = conn.prepare_cached(sql!(
+            "SELECT ",
+            SUBSCRIPTION_COLUMNS,
+            " FROM event_subscriptions WHERE client_id = ?1 ORDER BY created_at, rowid"
         ))?;
         let rows = stmt.query_map([client_id], Self::subscription_from_row)?;
         rows.map(|r| Self::finish_subscription(r?)).collect()
@@ -278,9 +284,10 @@ impl SqliteStore {
     pub fn subscription(&self, id: &str) -> Result<Option<Subscription>> {
         let conn = self.lock();
         let row = conn
-            .prepare_cached(&format!(
-                "SELECT {} FROM event_subscriptions WHERE id = ?1",
-                Self::SUB_COLUMNS
+            .prepare_cached(sql!(
+                "SELECT ",
+                SUBSCRIPTION_COLUMNS,
+                " FROM event_subscriptions WHERE id = ?1"
             ))?
             .query_row([id], Self::subscription_from_row)
             .optional()?;
@@ -305,19 +312,48 @@ impl SqliteStore {
         unless_unique(inserted)
     }
 
-    pub fn replace_subscription(&self, s: &Subscription) -> Result<()> {
-        self.lock().execute(
+    /// The old CallbackUrl is read inside the transaction, so the pending pushes follow the
+    /// url this replace actually overwrites.
+    pub fn replace_subscription(&self, s: &Subscription, cancel_removed: bool) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let old = events::url_of(
+            &tx,
+            "SELECT callback_url FROM event_subscriptions WHERE id = ?1",
+            &s.id,
+        )?;
+        tx.execute(
             "UPDATE event_subscriptions SET version = ?2, callback_url = ?3, event_types = ?4 WHERE id = ?1",
             params![s.id, s.version, s.callback_url, s.event_types.as_deref().map(json_list)],
         )?;
+        let new = s.callback_url.as_deref();
+        events::carry_pending(&tx, &s.client_id, old.as_deref(), new, cancel_removed)?;
+        tx.commit()?;
         Ok(())
     }
 
-    pub fn delete_subscription(&self, id: &str) -> Result<bool> {
-        Ok(self
-            .lock()
-            .execute("DELETE FROM event_subscriptions WHERE id = ?1", [id])?
-            > 0)
+    pub fn delete_subscription(&self, id: &str, cancel_pending: bool) -> Result<bool> {
+        self.delete_carrying(
+            "DELETE FROM event_subscriptions WHERE id = ?1 RETURNING client_id, callback_url",
+            id,
+            cancel_pending,
+        )
+    }
+
+    /// Runs `delete` (a `DELETE … RETURNING client_id, <url>` of the row `id`) and, if
+    /// `cancel_pending`, cancels that client's pending deliveries to the url, in one
+    /// transaction; false when there was no such row.
+    fn delete_carrying(&self, delete: &str, id: &str, cancel_pending: bool) -> Result<bool> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let gone: Option<(String, Option<String>)> = tx
+            .query_row(delete, [id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((client_id, url)) = &gone {
+            events::carry_pending(&tx, client_id, url.as_deref(), None, cancel_pending)?;
+        }
+        tx.commit()?;
+        Ok(gone.is_some())
     }
 
     // ---- callback urls ----------------------------------------------------------------------
@@ -334,10 +370,11 @@ impl SqliteStore {
 
     pub fn callback_urls_of(&self, client_id: &str) -> Result<Vec<CallbackUrl>> {
         let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, client_id, url, version, created_at FROM callback_urls
-             WHERE client_id = ?1 ORDER BY created_at, rowid",
-        )?;
+        let mut stmt = conn.prepare_cached(sql!(
+            "SELECT ",
+            CALLBACK_URL_COLUMNS,
+            " FROM callback_urls WHERE client_id = ?1 ORDER BY created_at, rowid"
+        ))?;
         let rows = stmt.query_map([client_id], Self::callback_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -345,9 +382,11 @@ impl SqliteStore {
     pub fn callback_url(&self, id: &str) -> Result<Option<CallbackUrl>> {
         Ok(self
             .lock()
-            .prepare_cached(
-                "SELECT id, client_id, url, version, created_at FROM callback_urls WHERE id = ?1",
-            )?
+            .prepare_cached(sql!(
+                "SELECT ",
+                CALLBACK_URL_COLUMNS,
+                " FROM callback_urls WHERE id = ?1"
+            ))?
             .query_row([id], Self::callback_from_row)
             .optional()?)
     }
@@ -370,27 +409,35 @@ impl SqliteStore {
     }
 
     pub fn replace_callback_url(&self, c: &CallbackUrl) -> Result<()> {
-        self.lock().execute(
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let old = events::url_of(&tx, "SELECT url FROM callback_urls WHERE id = ?1", &c.id)?;
+        tx.execute(
             "UPDATE callback_urls SET url = ?2, version = ?3 WHERE id = ?1",
             params![c.id, c.url, c.version],
         )?;
+        events::carry_pending(&tx, &c.client_id, old.as_deref(), Some(&c.url), true)?;
+        tx.commit()?;
         Ok(())
     }
 
-    pub fn delete_callback_url(&self, id: &str) -> Result<bool> {
-        Ok(self
-            .lock()
-            .execute("DELETE FROM callback_urls WHERE id = ?1", [id])?
-            > 0)
+    pub fn delete_callback_url(&self, id: &str, cancel_pending: bool) -> Result<bool> {
+        self.delete_carrying(
+            "DELETE FROM callback_urls WHERE id = ?1 RETURNING client_id, url",
+            id,
+            cancel_pending,
+        )
     }
 
     // ---- consents ---------------------------------------------------------------------------
 
     pub fn insert_consent(&self, c: &Consent) -> Result<()> {
         self.lock().execute(
-            "INSERT INTO consents (consent_id, client_id, status, permissions, expiration,
-               transaction_from, transaction_to, created_at, status_updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            sql!(
+                "INSERT INTO consents (",
+                CONSENT_COLUMNS,
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ),
             params![
                 c.consent_id,
                 c.client_id,
@@ -409,10 +456,11 @@ impl SqliteStore {
     pub fn consent(&self, consent_id: &str) -> Result<Option<Consent>> {
         let conn = self.lock();
         let row = conn
-            .prepare_cached(
-                "SELECT consent_id, client_id, status, permissions, expiration, transaction_from,
-                   transaction_to, created_at, status_updated_at FROM consents WHERE consent_id = ?1",
-            )?
+            .prepare_cached(sql!(
+                "SELECT ",
+                CONSENT_COLUMNS,
+                " FROM consents WHERE consent_id = ?1"
+            ))?
             .query_row([consent_id], |r| {
                 Ok(ConsentRow {
                     consent_id: r.get(0)?,
@@ -428,35 +476,5 @@ impl SqliteStore {
             })
             .optional()?;
         row.map(ConsentRow::into_consent).transpose()
-    }
-}
-
-/// A consent row as text columns; both engines decode it the same way.
-pub(crate) struct ConsentRow {
-    pub consent_id: String,
-    pub client_id: String,
-    pub status: String,
-    pub permissions: String,
-    pub expiration: Option<String>,
-    pub transaction_from: Option<String>,
-    pub transaction_to: Option<String>,
-    pub created_at: String,
-    pub status_updated_at: String,
-}
-
-impl ConsentRow {
-    pub(crate) fn into_consent(self) -> Result<Consent> {
-        Ok(Consent {
-            status: ConsentStatus::parse(&self.status)
-                .ok_or_else(|| StoreError::Corrupt(format!("consent status {}", self.status)))?,
-            permissions: parse_list(&self.permissions)?,
-            consent_id: self.consent_id,
-            client_id: self.client_id,
-            expiration: self.expiration,
-            transaction_from: self.transaction_from,
-            transaction_to: self.transaction_to,
-            created_at: self.created_at,
-            status_updated_at: self.status_updated_at,
-        })
     }
 }

@@ -2,11 +2,12 @@
 //! and refresh tasks (their accounts and banks as JSON written once), and the accounts refreshed
 //! so far, whose primary key decides `ADDED` against `UPDATED`.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
-use super::SqliteStore;
-use crate::sandbox::domain::{TatraConsent, TatraSettings, TatraTask};
-use crate::sandbox::store::{Result, StoreError, to_json};
+use super::{SqliteStore, events};
+use crate::sandbox::domain::{Dialect, TatraConsent, TatraSettings, TatraTask};
+use crate::sandbox::store::schema::{TATRA_SETTINGS_COLUMNS, delivery_state, sql};
+use crate::sandbox::store::{Result, json_of, tatra_destination, to_json};
 
 fn settings_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TatraSettings> {
     Ok(TatraSettings {
@@ -18,39 +19,42 @@ fn settings_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TatraSettings> {
     })
 }
 
-fn json_of<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
 impl SqliteStore {
     pub fn tatra_settings(&self, client_id: &str) -> Result<Option<TatraSettings>> {
         Ok(self
             .lock()
-            .prepare_cached(
-                "SELECT client_id, enabled, url, security_header, active_from
-                 FROM tatra_webhook_settings WHERE client_id = ?1",
-            )?
+            .prepare_cached(sql!(
+                "SELECT ",
+                TATRA_SETTINGS_COLUMNS,
+                " FROM tatra_webhook_settings WHERE client_id = ?1"
+            ))?
             .query_row([client_id], settings_from_row)
             .optional()?)
     }
 
     pub fn put_tatra_settings(&self, s: &TatraSettings, now_ms: i64) -> Result<()> {
-        self.lock().execute(
-            "INSERT INTO tatra_webhook_settings
-               (client_id, enabled, url, security_header, active_from, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (client_id) DO UPDATE SET enabled = excluded.enabled,
-               url = excluded.url, security_header = excluded.security_header,
-               active_from = excluded.active_from, updated_at = excluded.updated_at",
-            params![
-                s.client_id,
-                s.enabled,
-                s.url,
-                s.security_header,
-                s.active_from,
-                now_ms
-            ],
+        upsert_settings(&self.lock(), s, now_ms)
+    }
+
+    /// The old url is read inside the transaction, so pending deliveries follow the url this
+    /// change actually replaces.
+    pub fn replace_tatra_settings(
+        &self,
+        s: &TatraSettings,
+        cancel_when_disabled: bool,
+        now_ms: i64,
+    ) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let old = events::url_of(
+            &tx,
+            "SELECT url FROM tatra_webhook_settings WHERE client_id = ?1",
+            &s.client_id,
         )?;
+        upsert_settings(&tx, s, now_ms)?;
+        let new = tatra_destination(s, cancel_when_disabled);
+        events::carry_pending(&tx, &s.client_id, old.as_deref(), new, true)?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -103,10 +107,15 @@ impl SqliteStore {
         )?;
         if n > 0 {
             tx.execute(
-                "UPDATE deliveries SET state = 3, next_attempt_at = NULL, updated_at = ?3
-                 WHERE state = 0 AND format = 'tatra' AND event_seq IN
-                   (SELECT seq FROM events WHERE client_id = ?1 AND resource_id = ?2)",
-                params![client_id, id, now_ms],
+                sql!(
+                    "UPDATE deliveries SET state = ",
+                    delivery_state::CANCELLED,
+                    ", next_attempt_at = NULL, updated_at = ?3 WHERE state = ",
+                    delivery_state::PENDING,
+                    " AND format = ?4 AND event_seq IN
+                       (SELECT seq FROM events WHERE client_id = ?1 AND resource_id = ?2)"
+                ),
+                params![client_id, id, now_ms, Dialect::Tatra.name()],
             )?;
         }
         tx.commit()?;
@@ -167,4 +176,25 @@ impl SqliteStore {
         })
         .transpose()
     }
+}
+
+/// Inserts or replaces the application's settings row.
+fn upsert_settings(conn: &Connection, s: &TatraSettings, now_ms: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO tatra_webhook_settings
+           (client_id, enabled, url, security_header, active_from, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (client_id) DO UPDATE SET enabled = excluded.enabled,
+           url = excluded.url, security_header = excluded.security_header,
+           active_from = excluded.active_from, updated_at = excluded.updated_at",
+        params![
+            s.client_id,
+            s.enabled,
+            s.url,
+            s.security_header,
+            s.active_from,
+            now_ms
+        ],
+    )?;
+    Ok(())
 }

@@ -1,13 +1,12 @@
-//! Yapily-style subscriptions on SQLite: the unique index of migration 3 is what refuses a
+//! Yapily-style subscriptions on SQLite: the unique index of migration 4 is what refuses a
 //! second subscription of an application to one event type (YA-03).
 
 use rusqlite::params;
 
-use super::{SqliteStore, unless_unique};
+use super::{SqliteStore, events, unless_unique};
 use crate::sandbox::domain::YapilySubscription;
 use crate::sandbox::store::Result;
-
-const COLUMNS: &str = "id, client_id, event_type_id, url, created_at, deleted_at IS NOT NULL";
+use crate::sandbox::store::schema::{YAPILY_COLUMNS, sql};
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<YapilySubscription> {
     Ok(YapilySubscription {
@@ -42,8 +41,10 @@ impl SqliteStore {
         with_deleted: bool,
     ) -> Result<Vec<YapilySubscription>> {
         let conn = self.lock();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM yapily_subscriptions
+        let mut stmt = conn.prepare_cached(sql!(
+            "SELECT ",
+            YAPILY_COLUMNS,
+            " FROM yapily_subscriptions
              WHERE client_id = ?1 AND (?2 OR deleted_at IS NULL) ORDER BY created_at, rowid"
         ))?;
         let rows = stmt.query_map(params![client_id, with_deleted], from_row)?;
@@ -57,21 +58,35 @@ impl SqliteStore {
         keep: bool,
         now_ms: i64,
     ) -> Result<bool> {
-        let conn = self.lock();
-        let n = if keep {
-            conn.execute(
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        if keep {
+            let n = tx.execute(
                 "UPDATE yapily_subscriptions SET deleted_at = ?3
                  WHERE client_id = ?1 AND event_type_id = ?2 AND deleted_at IS NULL",
                 params![client_id, event_type_id, now_ms],
-            )?
-        } else {
-            conn.execute(
+            )?;
+            tx.commit()?;
+            return Ok(n > 0);
+        }
+        let urls: Vec<String> = tx
+            .prepare(
                 "DELETE FROM yapily_subscriptions
-                 WHERE client_id = ?1 AND event_type_id = ?2 AND deleted_at IS NULL",
-                params![client_id, event_type_id],
+                 WHERE client_id = ?1 AND event_type_id = ?2 AND deleted_at IS NULL RETURNING url",
             )?
-        };
-        Ok(n > 0)
+            .query_map(params![client_id, event_type_id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for url in &urls {
+            let shared: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM yapily_subscriptions
+                   WHERE client_id = ?1 AND url = ?2 AND deleted_at IS NULL)",
+                params![client_id, url],
+                |r| r.get(0),
+            )?;
+            events::carry_pending(&tx, client_id, Some(url), None, !shared)?;
+        }
+        tx.commit()?;
+        Ok(!urls.is_empty())
     }
 
     pub fn foreign_yapily_url(&self, client_id: &str) -> Result<Option<String>> {

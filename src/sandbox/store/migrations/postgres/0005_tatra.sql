@@ -1,4 +1,4 @@
--- Migration 4: Tatra-banka-style webhooks (issue 11).
+-- Migration 5: Tatra-banka-style webhooks (issue 11).
 -- One webhook settings row per application (the primary key is the invariant); consents with
 -- their accounts (JSON, written once); refresh tasks with their banks' finish times (JSON,
 -- written once); and the accounts refreshed at least once, whose primary key decides ADDED

@@ -1,4 +1,4 @@
--- Migration 2: Yapily-style event-type subscriptions (issue 10).
+-- Migration 4: Yapily-style event-type subscriptions (issue 10).
 -- YA-03: one live subscription per application and event type, held by a partial unique index
 -- so the 409 comes from the database on every replica. `extra` marks a second row admitted by
 -- the `yapily-duplicate-subscription` fault; `deleted_at` (unix ms) marks a row the
