@@ -83,17 +83,19 @@ async fn raise_updates(
     n: usize,
 ) -> anyhow::Result<()> {
     for i in 0..n {
-        sandbox
-            .state
-            .raise_event(EventSpec {
+        crate::sandbox::dialects::obie::events::raise(
+            &sandbox.state,
+            None,
+            EventSpec {
                 client_id: client_id.to_string(),
                 event_type: EventType::ResourceUpdate,
                 resource_id: format!("{prefix}-{i}"),
                 resource_type: "account-access-consent".into(),
                 reason: None,
                 txn: None,
-            })
-            .await?;
+            },
+        )
+        .await?;
     }
     Ok(())
 }
@@ -324,17 +326,19 @@ async fn wake_rounds(
         // Let the poll reach the server and start waiting.
         tokio::time::sleep(Duration::from_millis(15)).await;
         let raised = Instant::now();
-        let outcome = raiser
-            .state
-            .raise_event(EventSpec {
+        let outcome = crate::sandbox::dialects::obie::events::raise(
+            &raiser.state,
+            None,
+            EventSpec {
                 client_id: waiter.id.clone(),
                 event_type: EventType::ResourceUpdate,
                 resource_id: format!("wake-{i}"),
                 resource_type: "account-access-consent".into(),
                 reason: None,
                 txn: None,
-            })
-            .await?;
+            },
+        )
+        .await?;
         let (answered, body) = tokio::time::timeout(Duration::from_secs(10), poll).await??;
         anyhow::ensure!(
             body["sets"].as_object().is_some_and(|m| !m.is_empty()),

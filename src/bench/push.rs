@@ -103,14 +103,17 @@ pub async fn rows(http: &reqwest::Client, dir: &std::path::Path) -> anyhow::Resu
         let cb = format!("{ok_base}/tpp{i}/open-banking/v3.1/event-notifications");
         clients.push((subscribed(http, &base, &cb).await?, cb));
     }
-    let sample = sandbox.state.build_event(&EventSpec {
-        client_id: clients[0].0.clone(),
-        event_type: EventType::ResourceUpdate,
-        resource_id: "bench".into(),
-        resource_type: "domestic-payment".into(),
-        reason: None,
-        txn: None,
-    })?;
+    let sample = crate::sandbox::dialects::obie::set::build(
+        &sandbox.state,
+        &EventSpec {
+            client_id: clients[0].0.clone(),
+            event_type: EventType::ResourceUpdate,
+            resource_id: "bench".into(),
+            resource_type: "domestic-payment".into(),
+            reason: None,
+            txn: None,
+        },
+    )?;
     let now = now_ms();
     let events: Vec<NewEvent> = (0..DELIVERIES)
         .map(|n| {
@@ -148,17 +151,19 @@ pub async fn rows(http: &reqwest::Client, dir: &std::path::Path) -> anyhow::Resu
     let cb = format!("{down_base}/open-banking/v3.1/event-notifications");
     let client = subscribed(http, &base, &cb).await?;
     for n in 0..RETRIED {
-        sandbox
-            .state
-            .raise_event(EventSpec {
+        crate::sandbox::dialects::obie::events::raise(
+            &sandbox.state,
+            None,
+            EventSpec {
                 client_id: client.clone(),
                 event_type: EventType::ResourceUpdate,
                 resource_id: format!("retry-{n}"),
                 resource_type: "domestic-payment".into(),
                 reason: None,
                 txn: None,
-            })
-            .await?;
+            },
+        )
+        .await?;
     }
     drained(&sandbox, Duration::from_secs(60)).await?;
     let mut errors = Vec::new();

@@ -406,16 +406,18 @@ mod tests {
             crate::sandbox::app::build_state(cfg, ":memory:", "127.0.0.1:1".parse().unwrap())
                 .await
                 .unwrap();
-        let event = state
-            .build_event(&EventSpec {
+        let event = crate::sandbox::dialects::obie::set::build(
+            &state,
+            &EventSpec {
                 client_id: "tpp-1".into(),
                 event_type: EventType::ConsentAuthorizationRevoked,
                 resource_id: "aac-1".into(),
                 resource_type: "account-access-consent".into(),
                 reason: None,
                 txn: None,
-            })
-            .unwrap();
+            },
+        )
+        .unwrap();
         (state, event.jti, event.token.unwrap())
     }
 
@@ -497,7 +499,7 @@ mod tests {
             reason: None,
             txn: None,
         };
-        let event = faulty.build_event(&spec).unwrap();
+        let event = crate::sandbox::dialects::obie::set::build(faulty, &spec).unwrap();
         let decoded = crate::jose::decode_compact(event.token.as_deref().unwrap()).unwrap();
         let mut header = decoded.header.clone();
         if header.get("kid").and_then(Value::as_str) == Some(faulty.key.kid()) {

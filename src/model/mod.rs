@@ -7,6 +7,7 @@ pub mod bank;
 pub mod dialect;
 pub mod error;
 pub mod event_type;
+pub mod resources;
 pub mod schemas;
 pub mod set;
 

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
-use super::error::codes;
+use super::http::error::codes;
 
 /// How long and how much a closing connection is read and discarded.
 const LINGER_FOR: Duration = Duration::from_secs(2);

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use crate::sandbox::error::{ApiError, ApiResult};
+use crate::sandbox::http::error::EdgeError;
 use crate::sandbox::http::error::json_response;
 use crate::sandbox::http::extract::{AnyScope, Authed, Caller, ObJson, ResourceId};
 use crate::sandbox::http::openapi::ops;
@@ -36,7 +36,7 @@ async fn list_events(
     State(s): State<AppState>,
     caller: Caller,
     RawQuery(query): RawQuery,
-) -> ApiResult<Response> {
+) -> Result<Response, EdgeError> {
     let mut client_id = None;
     let mut limit = 100usize;
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
@@ -48,7 +48,7 @@ async fn list_events(
                     .ok()
                     .filter(|n| (1..=1000).contains(n))
                     .ok_or_else(|| {
-                        ApiError::invalid("limit", "limit must be an integer from 1 to 1000")
+                        EdgeError::invalid("limit", "limit must be an integer from 1 to 1000")
                     })?
             }
             _ => {}
@@ -65,11 +65,15 @@ async fn list_events(
 }
 
 /// `{"clientId"?}`: deletes that TPP's stored events (a TPP: its own; the admin: any).
-async fn reset(State(s): State<AppState>, caller: Caller, body: ObJson) -> ApiResult<Response> {
+async fn reset(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: ObJson,
+) -> Result<Response, EdgeError> {
     let requested = match body.value.get("clientId") {
         Some(Value::String(id)) if !id.is_empty() => Some(id.as_str()),
         Some(_) => {
-            return Err(ApiError::invalid(
+            return Err(EdgeError::invalid(
                 "clientId",
                 "clientId must be a non-empty string",
             ));
@@ -91,7 +95,7 @@ async fn list(
     State(s): State<AppState>,
     caller: Caller,
     RawQuery(query): RawQuery,
-) -> ApiResult<Response> {
+) -> Result<Response, EdgeError> {
     let mut limit = 50usize;
     let mut requested = None;
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
@@ -103,7 +107,7 @@ async fn list(
                     .ok()
                     .filter(|n| (1..=200).contains(n))
                     .ok_or_else(|| {
-                        ApiError::invalid("limit", "limit must be an integer from 1 to 200")
+                        EdgeError::invalid("limit", "limit must be an integer from 1 to 200")
                     })?;
             }
             _ => {}
@@ -125,10 +129,10 @@ async fn retry(
     State(s): State<AppState>,
     auth: Authed<AnyScope>,
     ResourceId(id): ResourceId,
-) -> ApiResult<Response> {
+) -> Result<Response, EdgeError> {
     let at = now_ms();
     if !s.store.retry_delivery(&auth.client_id, &id, at).await? {
-        return Err(ApiError::not_found_id("delivery", &id));
+        return Err(EdgeError::unknown_id("delivery", &id));
     }
     s.push_wake.notify_one();
     Ok(json_response(

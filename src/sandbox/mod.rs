@@ -14,7 +14,6 @@ pub mod dialects;
 pub mod domain;
 pub mod edge_io;
 pub mod embedded;
-pub mod error;
 pub mod faults;
 pub mod http;
 pub mod inspect;

@@ -11,9 +11,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use serde_json::Value;
 
+use super::error::{EdgeError, ErrorItem, codes};
 use crate::jose;
 use crate::sandbox::domain::Tpp;
-use crate::sandbox::error::{ApiError, ErrorItem, codes};
 use crate::sandbox::state::AppState;
 use crate::sandbox::tls::{ClientCert, PeerCert};
 
@@ -22,8 +22,8 @@ use crate::sandbox::tls::{ClientCert, PeerCert};
 pub struct InteractionId(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for InteractionId {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+    type Rejection = EdgeError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, EdgeError> {
         Ok(parts
             .extensions
             .get::<InteractionId>()
@@ -38,11 +38,11 @@ impl<S: Send + Sync> FromRequestParts<S> for InteractionId {
 pub struct ResourceId(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for ResourceId {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    type Rejection = EdgeError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, EdgeError> {
         match axum::extract::Path::<String>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(id)) => Ok(ResourceId(id)),
-            Err(_) => Err(ApiError::bad_request(ErrorItem::new(
+            Err(_) => Err(EdgeError::bad_request(ErrorItem::new(
                 codes::RESOURCE_NOT_FOUND,
                 "the id in the path is not valid UTF-8, so it names no resource",
             ))),
@@ -117,19 +117,19 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 impl<P: ScopePolicy> FromRequestParts<AppState> for Authed<P> {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    type Rejection = EdgeError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, EdgeError> {
         let presented = parts.headers.contains_key(header::AUTHORIZATION);
         let tpp = match bearer(&parts.headers) {
             Some(t) => state.validate_token(t, peer_cert(parts)).await?,
             None => None,
         }
-        .ok_or(ApiError::Unauthorized {
+        .ok_or(EdgeError::Unauthorized {
             invalid_token: presented,
         })?;
         let allowed = P::allowed(state);
         if !allowed.is_empty() && !tpp.has_any_scope(allowed) {
-            return Err(ApiError::Forbidden(ErrorItem::new(
+            return Err(EdgeError::Forbidden(ErrorItem::new(
                 codes::FORBIDDEN_SCOPE,
                 format!(
                     "the access token needs one of the scopes: {}",
@@ -156,8 +156,8 @@ pub enum Caller {
 }
 
 impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    type Rejection = EdgeError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, EdgeError> {
         let value = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -176,7 +176,7 @@ impl FromRequestParts<AppState> for Caller {
             Some(t) => state.validate_token(t, peer_cert(parts)).await?,
             None => None,
         }
-        .ok_or(ApiError::Unauthorized {
+        .ok_or(EdgeError::Unauthorized {
             invalid_token: value.is_some(),
         })?;
         if let Some(slot) = slot {
@@ -191,17 +191,17 @@ impl Caller {
     /// The client id a call acts on. A TPP acts on itself: naming any other id, existing or
     /// not, is the same 403, so the answer tells nothing about other TPPs. The admin must name
     /// one (`field` says where).
-    pub fn acting_on(&self, requested: Option<&str>, field: &str) -> Result<String, ApiError> {
+    pub fn acting_on(&self, requested: Option<&str>, field: &str) -> Result<String, EdgeError> {
         match (self, requested) {
             (Caller::Tpp(t), None) => Ok(t.client_id.clone()),
             (Caller::Tpp(t), Some(id)) if id == t.client_id => Ok(t.client_id.clone()),
-            (Caller::Tpp(_), Some(_)) => Err(ApiError::Forbidden(ErrorItem::at(
+            (Caller::Tpp(_), Some(_)) => Err(EdgeError::Forbidden(ErrorItem::at(
                 codes::FORBIDDEN_NOT_OWNER,
                 field,
                 "a TPP's token acts only on its own client id; the operator's admin credential acts on any",
             ))),
             (Caller::Admin, Some(id)) => Ok(id.to_string()),
-            (Caller::Admin, None) => Err(ApiError::missing(
+            (Caller::Admin, None) => Err(EdgeError::missing(
                 field,
                 format!("{field} is required with the admin credential"),
             )),
@@ -238,29 +238,29 @@ pub struct ObJson {
 }
 
 impl FromRequest<AppState> for ObJson {
-    type Rejection = ApiError;
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+    type Rejection = EdgeError;
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, EdgeError> {
         let ct = req
             .headers()
             .get(header::CONTENT_TYPE)
             .map(|v| v.to_str().unwrap_or("(not text)").to_string());
         match ct {
             Some(ct) if is_json_media_type(&ct) => {}
-            Some(ct) => return Err(ApiError::UnsupportedMediaType(ct)),
-            None => return Err(ApiError::UnsupportedMediaType("no Content-Type".into())),
+            Some(ct) => return Err(EdgeError::UnsupportedMediaType(ct)),
+            None => return Err(EdgeError::UnsupportedMediaType("no Content-Type".into())),
         }
         let raw = Bytes::from_request(req, state).await.map_err(|rej| {
             if rej.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge(state.cfg.body_limit)
+                EdgeError::PayloadTooLarge(state.cfg.body_limit)
             } else {
-                ApiError::bad_request(ErrorItem::new(
+                EdgeError::bad_request(ErrorItem::new(
                     codes::RESOURCE_INVALID_FORMAT,
                     format!("the body could not be read: {rej}"),
                 ))
             }
         })?;
         let value = serde_json::from_slice::<Value>(&raw).map_err(|e| {
-            ApiError::bad_request(ErrorItem::new(
+            EdgeError::bad_request(ErrorItem::new(
                 codes::RESOURCE_INVALID_FORMAT,
                 format!("the body is not valid JSON: {e}"),
             ))
@@ -275,8 +275,8 @@ impl FromRequest<AppState> for ObJson {
 pub struct SignedJson(pub ObJson);
 
 impl FromRequest<AppState> for SignedJson {
-    type Rejection = ApiError;
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+    type Rejection = EdgeError;
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, EdgeError> {
         let tpp = req.extensions().get::<Tpp>().cloned();
         let signature = req
             .headers()
@@ -284,7 +284,7 @@ impl FromRequest<AppState> for SignedJson {
             .map(|v| v.to_str().map(str::to_string));
         let body = ObJson::from_request(req, state).await?;
         let sig_err = |code: &str, msg: String| {
-            ApiError::bad_request(ErrorItem::at(code, "x-jws-signature", msg))
+            EdgeError::bad_request(ErrorItem::at(code, "x-jws-signature", msg))
         };
         match signature {
             None if state.cfg.require_request_signatures => {
@@ -330,9 +330,9 @@ impl AppState {
         sig: &str,
         body: &[u8],
         jwks_text: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), EdgeError> {
         let err = |code: &str, msg: String| {
-            ApiError::bad_request(ErrorItem::at(code, "x-jws-signature", msg))
+            EdgeError::bad_request(ErrorItem::at(code, "x-jws-signature", msg))
         };
         let decoded = jose::decode_detached(sig, body)
             .map_err(|e| err(codes::SIGNATURE_MALFORMED, e.to_string()))?;

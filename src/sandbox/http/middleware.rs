@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use super::extract::InteractionId;
 use crate::jose;
-use crate::sandbox::error::ApiError;
 use crate::sandbox::faults::Fault;
+use crate::sandbox::http::error::EdgeError;
 use crate::sandbox::state::AppState;
 
 pub const INTERACTION_ID: HeaderName = HeaderName::from_static("x-fapi-interaction-id");
@@ -82,7 +82,7 @@ pub async fn check_accept(req: Request, next: Next) -> Response {
         && !accept.as_bytes().iter().all(u8::is_ascii_whitespace)
         && !accepts_json(accept.to_str().unwrap_or(""))
     {
-        return ApiError::NotAcceptable.into_response();
+        return EdgeError::NotAcceptable.into_response();
     }
     next.run(req).await
 }
@@ -110,7 +110,7 @@ pub async fn sign_response(State(state): State<AppState>, req: Request, next: Ne
     let (mut parts, body) = resp.into_parts();
     let bytes = match to_bytes(body, BUFFER_LIMIT).await {
         Ok(b) => b,
-        Err(e) => return ApiError::Internal(format!("buffering a response: {e}")).into_response(),
+        Err(e) => return EdgeError::Internal(format!("buffering a response: {e}")).into_response(),
     };
     if !bytes.is_empty() {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -163,7 +163,7 @@ pub async fn bend_errors(State(state): State<AppState>, req: Request, next: Next
     let (mut parts, body) = resp.into_parts();
     let bytes = match to_bytes(body, BUFFER_LIMIT).await {
         Ok(b) => b,
-        Err(e) => return ApiError::Internal(format!("buffering a response: {e}")).into_response(),
+        Err(e) => return EdgeError::Internal(format!("buffering a response: {e}")).into_response(),
     };
     let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(&bytes) else {
         return Response::from_parts(parts, Body::from(bytes));

@@ -25,8 +25,8 @@ use axum::response::{IntoResponse, Response};
 pub use error::{JSON, json_response};
 pub use extract::InteractionId;
 
-use super::error::{ApiError, ErrorItem, codes};
 use super::state::AppState;
+use error::{EdgeError, ErrorItem, codes};
 use openapi::ops;
 use routes::{Refusals, Routes, Verb};
 
@@ -48,7 +48,7 @@ fn not_found(
     let message = format!("{method} {} is not a resource of this API", uri.path());
     match refusal_for(refusals, uri) {
         Some(r) => (r.render)(headers, iid, StatusCode::NOT_FOUND, message),
-        None => ApiError::NotFound(ErrorItem::new(codes::NOT_FOUND, message)).into_response(),
+        None => EdgeError::NotFound(ErrorItem::new(codes::NOT_FOUND, message)).into_response(),
     }
 }
 
@@ -65,7 +65,7 @@ fn method_not_allowed(
             let message = format!("{method} is not allowed on {}", uri.path());
             (r.render)(headers, iid, StatusCode::METHOD_NOT_ALLOWED, message)
         }
-        None => ApiError::MethodNotAllowed.into_response(),
+        None => EdgeError::MethodNotAllowed.into_response(),
     }
 }
 

@@ -7,11 +7,12 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::error::{ObError, ObResult};
 use crate::sandbox::dialects::obie::validate::{Check, bounds};
-use crate::sandbox::domain::PollOps;
 use crate::sandbox::domain::Tpp;
-use crate::sandbox::error::{ApiError, ApiResult, ErrorItem, codes};
+use crate::sandbox::domain::{PollBatch, PollOps};
 use crate::sandbox::faults::Fault;
+use crate::sandbox::http::error::{ErrorItem, codes};
 use crate::sandbox::personality::{LongPolling, UnknownAck};
 use crate::sandbox::state::AppState;
 
@@ -36,32 +37,8 @@ pub struct PollResult {
     pub more_available: Option<bool>,
 }
 
-/// `OBEventPollingResponse1`, serialised straight from the stored tokens (no intermediate
-/// JSON tree: a 10-SET answer is ~11 KB of token text, copied once).
-impl serde::Serialize for PollResult {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        struct Sets<'a>(&'a [(String, String)]);
-        impl serde::Serialize for Sets<'_> {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                let mut m = serializer.serialize_map(Some(self.0.len()))?;
-                for (k, v) in self.0 {
-                    m.serialize_entry(k, v)?;
-                }
-                m.end()
-            }
-        }
-        let mut m = serializer.serialize_map(None)?;
-        m.serialize_entry("sets", &Sets(&self.sets))?;
-        if let Some(more) = self.more_available {
-            m.serialize_entry("moreAvailable", &more)?;
-        }
-        m.end()
-    }
-}
-
 /// AP-04 / RFC 8936 §2.2 validation. `closed`: reject unknown members (v3.1.11).
-pub fn parse_poll_request(body: &Value, closed: bool) -> ApiResult<PollRequest> {
+pub fn parse_poll_request(body: &Value, closed: bool) -> ObResult<PollRequest> {
     let mut c = Check::new();
     let mut req = PollRequest::default();
     if let Some(top) = c.object(body, "") {
@@ -140,137 +117,130 @@ pub fn parse_poll_request(body: &Value, closed: bool) -> ApiResult<PollRequest> 
     Ok(req)
 }
 
-impl AppState {
-    /// One `POST /events`.
-    pub async fn poll(&self, tpp: &Tpp, body: &Value) -> ApiResult<PollResult> {
-        let p = &self.cfg.personality;
-        let req = parse_poll_request(body, p.closed_objects())?;
+/// One `POST /events`, its body parsed at the edge with [`parse_poll_request`].
+pub async fn poll(st: &AppState, tpp: &Tpp, req: PollRequest) -> ObResult<PollResult> {
+    let p = &st.cfg.personality;
 
-        // Documented deviations (obie-rules §10), checked before anything changes state.
-        if let (Some(limit), Some(n)) = (p.max_events_limit, req.max_events)
-            && n > limit
-        {
-            return Err(ApiError::invalid(
-                "maxEvents",
-                "maxEvents is not within the limits allowed by ASPSP",
-            ));
+    // Documented deviations (obie-rules §10), checked before anything changes state.
+    if let (Some(limit), Some(n)) = (p.max_events_limit, req.max_events)
+        && n > limit
+    {
+        return Err(ObError::invalid(
+            "maxEvents",
+            "maxEvents is not within the limits allowed by ASPSP",
+        ));
+    }
+    if p.long_polling == LongPolling::Reject && req.return_immediately == Some(false) {
+        return Err(ObError::invalid(
+            "returnImmediately",
+            "long polling is not supported: returnImmediately must be true",
+        ));
+    }
+    if p.unknown_ack == UnknownAck::Reject {
+        let unknown = st.store.unknown_jtis(&tpp.client_id, &req.ack).await?;
+        if !unknown.is_empty() {
+            return Err(ObError::Invalid(vec![ErrorItem::at(
+                codes::FIELD_INVALID,
+                "ack",
+                "Jti in the request are not valid",
+            )]));
         }
-        if p.long_polling == LongPolling::Reject && req.return_immediately == Some(false) {
-            return Err(ApiError::invalid(
-                "returnImmediately",
-                "long polling is not supported: returnImmediately must be true",
-            ));
-        }
-        if p.unknown_ack == UnknownAck::Reject {
-            let unknown = self.store.unknown_jtis(&tpp.client_id, &req.ack).await?;
-            if !unknown.is_empty() {
-                return Err(ApiError::bad_request(ErrorItem::at(
-                    codes::FIELD_INVALID,
-                    "ack",
-                    "Jti in the request are not valid",
-                )));
-            }
-        }
-        if self.has_fault(Fault::SetErrsRejected) && !req.set_errs.is_empty() {
-            return Err(ApiError::invalid("setErrs", "setErrs is not accepted"));
-        }
-
-        // A documented maxEvents limit (HSBC) is also the most a poll ever returns.
-        let cap = self
-            .cfg
-            .max_events_cap
-            .min(p.max_events_limit.unwrap_or(usize::MAX));
-        let limit = if self.has_fault(Fault::MaxEventsIgnored) {
-            cap
-        } else {
-            match req.max_events {
-                Some(n) => n.min(cap),
-                None => p.default_batch.unwrap_or(cap).min(cap),
-            }
-        };
-        // R8936-08: absent returnImmediately means long poll. Nothing can be returned when
-        // limit is 0, so an acknowledge-only request is answered at once (edge case 4).
-        let long_poll = limit > 0
-            && p.long_polling == LongPolling::Supported
-            && req.return_immediately != Some(true)
-            && !self.has_fault(Fault::LongPollImmediate);
-
-        let ack: &[String] = if self.has_fault(Fault::AckedRedelivered) {
-            &[]
-        } else {
-            &req.ack
-        };
-        let ops = PollOps {
-            client_id: &tpp.client_id,
-            scope_acks: !self.has_fault(Fault::AckNotScoped),
-            ack,
-            set_errs: &req.set_errs,
-            drop_errored: !p.errored_redelivered,
-            scope_select: !self.has_fault(Fault::EventsLeakToOtherTpp),
-            limit,
-        };
-        let mut batch = if long_poll {
-            self.long_poll(&tpp.client_id, &ops).await?
-        } else {
-            self.store.poll(&ops).await?
-        };
-        if self.has_fault(Fault::EmptyQueue404) && batch.sets.is_empty() && limit > 0 {
-            return Err(ApiError::NotFound(ErrorItem::new(
-                codes::RESOURCE_NOT_FOUND,
-                "no events",
-            )));
-        }
-        if self.has_fault(Fault::MoreAvailableAlwaysFalse) {
-            batch.more_available = false;
-        }
-        Ok(PollResult {
-            sets: batch.sets,
-            more_available: (!self.has_fault(Fault::MoreAvailableOmitted))
-                .then_some(batch.more_available),
-        })
+    }
+    if st.has_fault(Fault::SetErrsRejected) && !req.set_errs.is_empty() {
+        return Err(ObError::invalid("setErrs", "setErrs is not accepted"));
     }
 
-    /// Holds the request until a SET is available or the configured timeout passes. Interest
-    /// is registered before each read of the store, so an event stored in between wakes us.
-    async fn long_poll(
-        &self,
-        client_id: &str,
-        ops: &PollOps<'_>,
-    ) -> ApiResult<crate::sandbox::domain::PollBatch> {
-        let deadline = Instant::now() + self.cfg.long_poll_timeout;
-        let notify = self.notifier.of(client_id);
-        let mut first = true;
-        loop {
-            let notified = notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            // Acks and errors apply once, on the first read.
-            let batch = if first {
-                self.store.poll(ops).await?
-            } else {
-                self.store
-                    .poll(&PollOps {
-                        ack: &[],
-                        set_errs: &[],
-                        ..ops.clone()
-                    })
-                    .await?
-            };
-            first = false;
-            if !batch.sets.is_empty() {
-                return Ok(batch);
-            }
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining == Duration::ZERO {
-                return Ok(batch);
-            }
-            tokio::select! {
-                _ = notified => {}
-                // R8936-09: a timed-out long poll is a normal, empty answer; so is one cut short
-                // because the sandbox is stopping, which then closes the connection.
-                _ = tokio::time::sleep(remaining) => return Ok(batch),
-                _ = self.shutdown.cancelled() => return Ok(batch),
-            }
+    // A documented maxEvents limit (HSBC) is also the most a poll ever returns.
+    let cap = st
+        .cfg
+        .max_events_cap
+        .min(p.max_events_limit.unwrap_or(usize::MAX));
+    let limit = if st.has_fault(Fault::MaxEventsIgnored) {
+        cap
+    } else {
+        match req.max_events {
+            Some(n) => n.min(cap),
+            None => p.default_batch.unwrap_or(cap).min(cap),
+        }
+    };
+    // R8936-08: absent returnImmediately means long poll. Nothing can be returned when
+    // limit is 0, so an acknowledge-only request is answered at once (edge case 4).
+    let long_poll = limit > 0
+        && p.long_polling == LongPolling::Supported
+        && req.return_immediately != Some(true)
+        && !st.has_fault(Fault::LongPollImmediate);
+
+    let ack: &[String] = if st.has_fault(Fault::AckedRedelivered) {
+        &[]
+    } else {
+        &req.ack
+    };
+    let ops = PollOps {
+        client_id: &tpp.client_id,
+        scope_acks: !st.has_fault(Fault::AckNotScoped),
+        ack,
+        set_errs: &req.set_errs,
+        drop_errored: !p.errored_redelivered,
+        scope_select: !st.has_fault(Fault::EventsLeakToOtherTpp),
+        limit,
+    };
+    let mut batch = if long_poll {
+        hold(st, &tpp.client_id, &ops).await?
+    } else {
+        st.store.poll(&ops).await?
+    };
+    if st.has_fault(Fault::EmptyQueue404) && batch.sets.is_empty() && limit > 0 {
+        return Err(ObError::NotFound(ErrorItem::new(
+            codes::RESOURCE_NOT_FOUND,
+            "no events",
+        )));
+    }
+    if st.has_fault(Fault::MoreAvailableAlwaysFalse) {
+        batch.more_available = false;
+    }
+    Ok(PollResult {
+        sets: batch.sets,
+        more_available: (!st.has_fault(Fault::MoreAvailableOmitted))
+            .then_some(batch.more_available),
+    })
+}
+
+/// Holds the request until a SET is available or the configured timeout passes. Interest
+/// is registered before each read of the store, so an event stored in between wakes us.
+async fn hold(st: &AppState, client_id: &str, ops: &PollOps<'_>) -> ObResult<PollBatch> {
+    let deadline = Instant::now() + st.cfg.long_poll_timeout;
+    let notify = st.notifier.of(client_id);
+    let mut first = true;
+    loop {
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        // Acks and errors apply once, on the first read.
+        let batch = if first {
+            st.store.poll(ops).await?
+        } else {
+            st.store
+                .poll(&PollOps {
+                    ack: &[],
+                    set_errs: &[],
+                    ..ops.clone()
+                })
+                .await?
+        };
+        first = false;
+        if !batch.sets.is_empty() {
+            return Ok(batch);
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining == Duration::ZERO {
+            return Ok(batch);
+        }
+        tokio::select! {
+            _ = notified => {}
+            // R8936-09: a timed-out long poll is a normal, empty answer; so is one cut short
+            // because the sandbox is stopping, which then closes the connection.
+            _ = tokio::time::sleep(remaining) => return Ok(batch),
+            _ = st.shutdown.cancelled() => return Ok(batch),
         }
     }
 }
@@ -282,7 +252,7 @@ mod tests {
 
     fn paths(body: Value) -> Vec<String> {
         match parse_poll_request(&body, true) {
-            Err(ApiError::BadRequest(items)) => items.into_iter().filter_map(|i| i.path).collect(),
+            Err(ObError::Invalid(items)) => items.into_iter().filter_map(|i| i.path).collect(),
             other => panic!("expected 400, got {other:?}"),
         }
     }

@@ -6,10 +6,14 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 
+use super::error::ObResult;
 use super::openapi as doc;
-use crate::sandbox::error::ApiResult;
+use super::requests::{self, Rules};
+use super::{callback_urls, consents, polling, render, subscriptions};
+use crate::model::resources::{CallbackUrlList, Envelope, EventSubscriptionList, Meta};
 use crate::sandbox::faults::Fault;
 use crate::sandbox::http::error::json_response;
 use crate::sandbox::http::extract::{
@@ -104,20 +108,25 @@ fn unsigned_routes() -> Routes {
         )
 }
 
-fn with_links(state: &AppState, data: Value, self_path: &str) -> Value {
-    json!({ "Data": data, "Links": { "Self": state.api_url(self_path) }, "Meta": {} })
+/// `{Data, Links: {Self}, Meta: {}}` around `data`.
+fn envelope<D>(st: &AppState, data: D, self_path: &str) -> Envelope<D> {
+    Envelope {
+        data,
+        links: render::links(st, self_path),
+        meta: Meta::default(),
+    }
 }
 
 /// DELETE's answer: 204 without a body (ES-11), unless the `delete-200-with-body` fault is on.
-fn deleted(state: &AppState, data: Value) -> Response {
-    if state.has_fault(Fault::Delete200WithBody) {
+fn deleted<D: Serialize>(st: &AppState, data: D) -> Response {
+    if st.has_fault(Fault::Delete200WithBody) {
         json_response(StatusCode::OK, &json!({ "Data": data }))
     } else {
         StatusCode::NO_CONTENT.into_response()
     }
 }
 
-fn created(location: String, body: &Value) -> Response {
+fn created<T: Serialize>(location: String, body: &T) -> Response {
     let mut resp = json_response(StatusCode::CREATED, body);
     if let Ok(v) = location.parse() {
         resp.headers_mut().insert(header::LOCATION, v);
@@ -131,32 +140,29 @@ async fn create_subscription(
     State(s): State<AppState>,
     auth: Authed<EventApiScopes>,
     SignedJson(body): SignedJson,
-) -> ApiResult<Response> {
-    let sub = s.create_subscription(&auth, &body.value).await?;
+) -> ObResult<Response> {
+    let fields = requests::new_subscription(&body.value, &Rules::of(&s))?;
+    let sub = subscriptions::create(&s, &auth, fields).await?;
     let path = format!("/event-subscriptions/{}", sub.id);
     Ok(created(
         s.api_url(&path),
-        &with_links(&s, s.subscription_data(&sub), &path),
+        &envelope(&s, render::subscription(&sub), &path),
     ))
 }
 
 async fn list_subscriptions(
     State(s): State<AppState>,
     auth: Authed<EventApiScopes>,
-) -> ApiResult<Response> {
-    let items: Vec<Value> = s
-        .list_subscriptions(&auth)
+) -> ObResult<Response> {
+    let event_subscription = subscriptions::list(&s, &auth)
         .await?
         .iter()
-        .map(|x| s.subscription_data(x))
+        .map(render::subscription)
         .collect();
+    let data = EventSubscriptionList { event_subscription };
     Ok(json_response(
         StatusCode::OK,
-        &with_links(
-            &s,
-            json!({ "EventSubscription": items }),
-            "/event-subscriptions",
-        ),
+        &envelope(&s, data, "/event-subscriptions"),
     ))
 }
 
@@ -165,12 +171,15 @@ async fn replace_subscription(
     auth: Authed<EventApiScopes>,
     ResourceId(id): ResourceId,
     SignedJson(body): SignedJson,
-) -> ApiResult<Response> {
-    let sub = s.replace_subscription(&auth, &id, &body.value).await?;
+) -> ObResult<Response> {
+    // Ownership before the body: another TPP's id is a 403 whatever the body says.
+    let existing = subscriptions::owned(&s, &auth, &id).await?;
+    let fields = requests::subscription_update(&body.value, &id, &Rules::of(&s))?;
+    let sub = subscriptions::replace(&s, existing, fields).await?;
     let path = format!("/event-subscriptions/{}", sub.id);
     Ok(json_response(
         StatusCode::OK,
-        &with_links(&s, s.subscription_data(&sub), &path),
+        &envelope(&s, render::subscription(&sub), &path),
     ))
 }
 
@@ -178,9 +187,9 @@ async fn delete_subscription(
     State(s): State<AppState>,
     auth: Authed<EventApiScopes>,
     ResourceId(id): ResourceId,
-) -> ApiResult<Response> {
-    let sub = s.delete_subscription(&auth, &id).await?;
-    Ok(deleted(&s, s.subscription_data(&sub)))
+) -> ObResult<Response> {
+    let sub = subscriptions::delete(&s, &auth, &id).await?;
+    Ok(deleted(&s, render::subscription(&sub)))
 }
 
 // ---- callback urls -----------------------------------------------------------------------------
@@ -189,28 +198,28 @@ async fn create_callback_url(
     State(s): State<AppState>,
     auth: Authed<EventApiScopes>,
     SignedJson(body): SignedJson,
-) -> ApiResult<Response> {
-    let cb = s.create_callback_url(&auth, &body.value).await?;
+) -> ObResult<Response> {
+    let fields = requests::callback_url(&body.value, None, &Rules::of(&s))?;
+    let cb = callback_urls::create(&s, &auth, fields).await?;
     let path = format!("/callback-urls/{}", cb.id);
     Ok(created(
         s.api_url(&path),
-        &with_links(&s, s.callback_url_data(&cb), &path),
+        &envelope(&s, render::callback_url(&cb), &path),
     ))
 }
 
 async fn list_callback_urls(
     State(s): State<AppState>,
     auth: Authed<EventApiScopes>,
-) -> ApiResult<Response> {
-    let items: Vec<Value> = s
-        .list_callback_urls(&auth)
+) -> ObResult<Response> {
+    let callback_url = callback_urls::list(&s, &auth)
         .await?
         .iter()
-        .map(|x| s.callback_url_data(x))
+        .map(render::callback_url)
         .collect();
     Ok(json_response(
         StatusCode::OK,
-        &with_links(&s, json!({ "CallbackUrl": items }), "/callback-urls"),
+        &envelope(&s, CallbackUrlList { callback_url }, "/callback-urls"),
     ))
 }
 
@@ -219,12 +228,14 @@ async fn replace_callback_url(
     auth: Authed<EventApiScopes>,
     ResourceId(id): ResourceId,
     SignedJson(body): SignedJson,
-) -> ApiResult<Response> {
-    let cb = s.replace_callback_url(&auth, &id, &body.value).await?;
+) -> ObResult<Response> {
+    let existing = callback_urls::owned(&s, &auth, &id).await?;
+    let fields = requests::callback_url(&body.value, Some(&id), &Rules::of(&s))?;
+    let cb = callback_urls::replace(&s, existing, fields).await?;
     let path = format!("/callback-urls/{}", cb.id);
     Ok(json_response(
         StatusCode::OK,
-        &with_links(&s, s.callback_url_data(&cb), &path),
+        &envelope(&s, render::callback_url(&cb), &path),
     ))
 }
 
@@ -232,9 +243,9 @@ async fn delete_callback_url(
     State(s): State<AppState>,
     auth: Authed<EventApiScopes>,
     ResourceId(id): ResourceId,
-) -> ApiResult<Response> {
-    let cb = s.delete_callback_url(&auth, &id).await?;
-    Ok(deleted(&s, s.callback_url_data(&cb)))
+) -> ObResult<Response> {
+    let cb = callback_urls::delete(&s, &auth, &id).await?;
+    Ok(deleted(&s, render::callback_url(&cb)))
 }
 
 // ---- aggregated polling ------------------------------------------------------------------------
@@ -243,9 +254,13 @@ async fn poll_events(
     State(s): State<AppState>,
     auth: Authed<PollingScopes>,
     body: ObJson,
-) -> ApiResult<Response> {
-    let result = s.poll(&auth, &body.value).await?;
-    Ok(json_response(s.cfg.personality.poll_status, &result))
+) -> ObResult<Response> {
+    let req = polling::parse_poll_request(&body.value, s.cfg.personality.closed_objects())?;
+    let result = polling::poll(&s, &auth, req).await?;
+    Ok(json_response(
+        s.cfg.personality.poll_status,
+        &render::PollingResponse(&result),
+    ))
 }
 
 // ---- account-access-consents -------------------------------------------------------------------
@@ -254,15 +269,14 @@ async fn create_consent(
     State(s): State<AppState>,
     auth: Authed<AccountsScope>,
     body: ObJson,
-) -> ApiResult<Response> {
-    let consent = s.create_consent(&auth, &body.value).await?;
-    let body = s.consent_json(&consent);
+) -> ObResult<Response> {
+    let consent = consents::create(&s, &auth, requests::new_consent(&body.value)?).await?;
     Ok(created(
         s.api_url(&format!(
             "/aisp/account-access-consents/{}",
             consent.consent_id
         )),
-        &body,
+        &render::consent(&s, &consent),
     ))
 }
 
@@ -270,7 +284,10 @@ async fn get_consent(
     State(s): State<AppState>,
     auth: Authed<AccountsScope>,
     ResourceId(id): ResourceId,
-) -> ApiResult<Response> {
-    let consent = s.owned_consent(&auth, &id).await?;
-    Ok(json_response(StatusCode::OK, &s.consent_json(&consent)))
+) -> ObResult<Response> {
+    let consent = consents::owned(&s, &auth, &id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &render::consent(&s, &consent),
+    ))
 }

@@ -4,7 +4,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::sandbox::error::{ApiError, ApiResult, ErrorItem, codes};
+use super::error::{ObError, ObResult};
+use crate::sandbox::http::error::{ErrorItem, codes};
 
 /// Collects validation errors for one body. At most [`MAX_ERRORS`] are kept and the rest only
 /// counted, so no request body, however large or however wrong, makes an error response (or
@@ -219,11 +220,32 @@ impl Check {
         }
     }
 
-    /// Ends validation: `Ok` if nothing was found, else one 400 listing every problem.
-    pub fn finish(mut self) -> ApiResult<()> {
-        if self.errors.is_empty() {
-            return Ok(());
+    /// Ends validation with the value it built: `Ok` if nothing was found, else one 400
+    /// listing every problem. Every check that yields `None` records why, so a missing value
+    /// comes with a listed problem; should one ever come without, the answer is still a 400
+    /// naming the body, never a success or a server error.
+    pub fn done<T>(self, value: Option<T>) -> ObResult<T> {
+        if !self.errors.is_empty() {
+            return Err(self.into_error());
         }
+        value.ok_or_else(|| {
+            ObError::Invalid(vec![ErrorItem::new(
+                codes::FIELD_INVALID,
+                "the request body is not a valid instance of its schema",
+            )])
+        })
+    }
+
+    /// Ends validation: `Ok` if nothing was found, else one 400 listing every problem.
+    pub fn finish(self) -> ObResult<()> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(self.into_error())
+        }
+    }
+
+    fn into_error(mut self) -> ObError {
         if self.more > 0 {
             let more = self.more;
             self.errors.push(ErrorItem::new(
@@ -231,7 +253,7 @@ impl Check {
                 format!("… and {more} more problems of the same request, not listed"),
             ));
         }
-        Err(ApiError::BadRequest(self.errors))
+        ObError::Invalid(self.errors)
     }
 }
 

@@ -1,11 +1,16 @@
 //! The WSO2 Open Banking accelerator's Event Creation API (seed `wso2-accelerator-event-
-//! notification.md`), mounted when the personality enables it. Shape as WSO2 documents it:
+//! notification.md`), served by the `wso2` personality. Shape as WSO2 documents it:
 //! `POST …/event-notifications/create-events`, Basic auth with the admin credentials,
 //! `application/x-www-form-urlencoded` with one field `request` holding base64 (standard
 //! alphabet) of a JSON object whose keys are event types and values are detail objects; the
 //! TPP's client id and the consent id arrive in `x-wso2-client-id` / `x-wso2-resource-id`
-//! (3.x spells them with underscores, both are accepted). 201 `{"notificationsID": …}`; errors
-//! are `{"error", "error_description"}` as WSO2 answers them.
+//! (3.x spells them with underscores, both are accepted). 201 `{"notificationsID": …}`.
+//!
+//! The request is parsed at the edge into a [`CreateEvents`] command ([`parse`]); every refusal
+//! is a [`Wso2Error`], rendered in one place as WSO2's `{"error", "error_description"}`. The
+//! events themselves are OBIE SETs, raised through the OBIE dialect's event pipeline.
+
+pub mod openapi;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -15,15 +20,13 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
+use super::obie::events::{self, EventSpec};
 use crate::model::EventType;
-use crate::sandbox::dialects::obie::events::EventSpec;
-use crate::sandbox::error::ApiError;
 use crate::sandbox::http::error::json_response;
 use crate::sandbox::http::routes::Routes;
 use crate::sandbox::http::routes::Verb::Post;
 use crate::sandbox::state::AppState;
-
-pub mod openapi;
+use crate::sandbox::store::StoreError;
 
 /// The Event Creation API's two paths (WSO2 3.x and 2.x spellings).
 pub fn routes() -> Routes {
@@ -43,11 +46,70 @@ pub fn routes() -> Routes {
         )
 }
 
-fn wso2_error(status: StatusCode, error: &str, description: impl Into<String>) -> Response {
-    json_response(
-        status,
-        &json!({ "error": error, "error_description": description.into() }),
-    )
+/// Why a create-events request was refused, each with WSO2's `error` code.
+#[derive(Debug, thiserror::Error)]
+pub enum Wso2Error {
+    /// No or wrong admin credentials (401 with a Basic challenge).
+    #[error("Authorization information was invalid or missing from your request")]
+    Unauthorized,
+    #[error("Missing header {0}")]
+    MissingHeader(&'static str),
+    #[error("No request payload found")]
+    MissingPayload,
+    #[error("{0}")]
+    InvalidPayload(String),
+    /// A client, resource or subscription the request names does not exist.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// A failure of the sandbox itself: logged, shown only as `server_error`.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for Wso2Error {
+    fn from(e: StoreError) -> Self {
+        Wso2Error::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for Wso2Error {
+    fn into_response(self) -> Response {
+        let (status, error) = match &self {
+            Wso2Error::Unauthorized => (StatusCode::UNAUTHORIZED, "invalid_client"),
+            Wso2Error::MissingHeader(_) => (StatusCode::BAD_REQUEST, "missing_request_header"),
+            Wso2Error::MissingPayload => (StatusCode::BAD_REQUEST, "missing_request_payload"),
+            Wso2Error::InvalidPayload(_) => (StatusCode::BAD_REQUEST, "invalid_request_payload"),
+            Wso2Error::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            Wso2Error::Internal(cause) => {
+                tracing::error!(%cause, "wso2 create-events failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "server_error")
+            }
+        };
+        let description = match &self {
+            Wso2Error::Internal(_) => "unexpected error".to_string(),
+            other => other.to_string(),
+        };
+        let mut resp = json_response(
+            status,
+            &json!({ "error": error, "error_description": description }),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Basic realm="obevents""#),
+            );
+        }
+        resp
+    }
+}
+
+/// A create-events request, parsed: the TPP, the consent and one entry per event type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateEvents {
+    pub client_id: String,
+    pub resource_id: String,
+    /// Each type with the `reason` of its detail object, if any.
+    pub events: Vec<(EventType, Option<String>)>,
 }
 
 fn header_any<'a>(headers: &'a HeaderMap, names: &[&str]) -> Option<&'a str> {
@@ -59,150 +121,167 @@ fn header_any<'a>(headers: &'a HeaderMap, names: &[&str]) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-fn admin_ok(state: &AppState, headers: &HeaderMap) -> bool {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| state.admin.accepts(v))
-}
-
-async fn create_events(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    if !s.cfg.personality.serves(crate::model::Dialect::Wso2) {
-        return ApiError::NotFound(crate::sandbox::error::ErrorItem::new(
-            crate::sandbox::error::codes::NOT_FOUND,
-            "the Event Creation API is available with --bank wso2",
-        ))
-        .into_response();
-    }
-    if !admin_ok(&s, &headers) {
-        let mut resp = json_response(
-            StatusCode::UNAUTHORIZED,
-            &json!({ "code": 401, "message": "Unauthorized", "description": "Authorization information was invalid or missing from your request." }),
-        );
-        resp.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static(r#"Basic realm="obevents""#),
-        );
-        return resp;
-    }
-    let Some(client_id) = header_any(&headers, &["x-wso2-client-id", "x-wso2-client_id"]) else {
-        return wso2_error(
-            StatusCode::BAD_REQUEST,
-            "missing_request_header",
-            "Missing header x-wso2-client-id",
-        );
-    };
-    let Some(resource_id) = header_any(&headers, &["x-wso2-resource-id", "x-wso2-resource_id"])
-    else {
-        return wso2_error(
-            StatusCode::BAD_REQUEST,
-            "missing_request_header",
-            "Missing header x-wso2-resource-id",
-        );
-    };
-    let request = url::form_urlencoded::parse(&body)
+/// The request's headers and form body as a [`CreateEvents`], or WSO2's refusal.
+pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<CreateEvents, Wso2Error> {
+    let client_id = header_any(headers, &["x-wso2-client-id", "x-wso2-client_id"])
+        .ok_or(Wso2Error::MissingHeader("x-wso2-client-id"))?;
+    let resource_id = header_any(headers, &["x-wso2-resource-id", "x-wso2-resource_id"])
+        .ok_or(Wso2Error::MissingHeader("x-wso2-resource-id"))?;
+    let request = url::form_urlencoded::parse(body)
         .find(|(k, _)| k == "request")
-        .map(|(_, v)| v.into_owned());
-    let Some(request) = request.filter(|r| !r.trim().is_empty()) else {
-        return wso2_error(
-            StatusCode::BAD_REQUEST,
-            "missing_request_payload",
-            "No request payload found",
-        );
-    };
+        .map(|(_, v)| v.into_owned())
+        .filter(|r| !r.trim().is_empty())
+        .ok_or(Wso2Error::MissingPayload)?;
     // WSO2 strips brackets and whitespace before decoding; do the same so its clients work here.
     let cleaned: String = request
         .chars()
         .filter(|c| !matches!(c, '[' | ']' | ' ' | '\n' | '\r'))
         .collect();
-    let events: serde_json::Map<String, Value> = match STANDARD
+    let payload_error = || Wso2Error::InvalidPayload("Error in the request payload".into());
+    let object = match STANDARD
         .decode(cleaned.as_bytes())
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
     {
         Some(Value::Object(m)) if !m.is_empty() => m,
-        _ => {
-            return wso2_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_payload",
-                "Error in the request payload",
-            );
-        }
+        _ => return Err(payload_error()),
     };
-    match s.store.client(client_id).await {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            return wso2_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                format!("A client was not found for the client id : '{client_id}'"),
-            );
-        }
-        Err(e) => return ApiError::from(e).into_response(),
-    }
-    match s.store.consent(resource_id).await {
-        Ok(Some(c)) if c.client_id == client_id => {}
-        Ok(_) => {
-            return wso2_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                format!("A resource was not found for the resource id : '{resource_id}'"),
-            );
-        }
-        Err(e) => return ApiError::from(e).into_response(),
-    }
-    // One SET per event type in the request; WSO2 accepts its URNs also with ':' written as '_'.
-    let mut specs = Vec::new();
-    for (key, details) in &events {
-        let Some(t) = EventType::parse(key).or_else(|| EventType::parse(&key.replace('_', ":")))
-        else {
-            return wso2_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_payload",
-                format!("unsupported event type {key}"),
-            );
+    let mut events = Vec::new();
+    for (key, details) in &object {
+        // WSO2 accepts its URNs also with ':' written as '_'.
+        let t = EventType::parse(key)
+            .or_else(|| EventType::parse(&key.replace('_', ":")))
+            .ok_or_else(|| Wso2Error::InvalidPayload(format!("unsupported event type {key}")))?;
+        let Value::Object(details) = details else {
+            return Err(payload_error());
         };
-        if !details.is_object() {
-            return wso2_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_payload",
-                "Error in the request payload",
-            );
-        }
         let reason = details
             .get("reason")
             .and_then(Value::as_str)
             .map(String::from);
-        specs.push(EventSpec {
-            client_id: client_id.to_string(),
-            event_type: t,
-            resource_id: resource_id.to_string(),
+        events.push((t, reason));
+    }
+    Ok(CreateEvents {
+        client_id: client_id.to_string(),
+        resource_id: resource_id.to_string(),
+        events,
+    })
+}
+
+/// Raises the request's events for the TPP, all in one transaction, and answers the first
+/// event's id; an error when the client or consent is unknown or nothing was stored.
+pub async fn create(st: &AppState, cmd: CreateEvents) -> Result<String, Wso2Error> {
+    if st.store.client(&cmd.client_id).await?.is_none() {
+        return Err(Wso2Error::InvalidRequest(format!(
+            "A client was not found for the client id : '{}'",
+            cmd.client_id
+        )));
+    }
+    match st.store.consent(&cmd.resource_id).await? {
+        Some(c) if c.client_id == cmd.client_id => {}
+        _ => {
+            return Err(Wso2Error::InvalidRequest(format!(
+                "A resource was not found for the resource id : '{}'",
+                cmd.resource_id
+            )));
+        }
+    }
+    let specs: Vec<EventSpec> = cmd
+        .events
+        .into_iter()
+        .map(|(event_type, reason)| EventSpec {
+            client_id: cmd.client_id.clone(),
+            event_type,
+            resource_id: cmd.resource_id.clone(),
             resource_type: "account-access-consent".into(),
             reason,
             txn: None,
-        });
-    }
+        })
+        .collect();
     for spec in &specs {
-        if let Err(e) = s.check_event_spec(spec) {
-            let msg = e
-                .items()
-                .first()
-                .map(|i| i.message.clone())
-                .unwrap_or_default();
-            return wso2_error(StatusCode::BAD_REQUEST, "invalid_request_payload", msg);
-        }
+        events::check_spec(st, spec).map_err(|e| Wso2Error::InvalidPayload(e.first_message()))?;
     }
-    // Every event of one request commits together, or none does.
-    let ids: Vec<String> = match s.raise_events(None, specs).await {
-        Ok(outcomes) => outcomes.into_iter().filter_map(|o| o.jti).collect(),
-        Err(e) => return e.into_response(),
+    let outcomes = events::raise_all(st, None, specs)
+        .await
+        .map_err(|e| Wso2Error::Internal(e.to_string()))?;
+    outcomes.into_iter().find_map(|o| o.jti).ok_or_else(|| {
+        Wso2Error::InvalidRequest(
+            "the TPP has no event subscription for these event types; nothing was stored".into(),
+        )
+    })
+}
+
+async fn create_events(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let accepted = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| s.admin.accepts(v));
+    let result = async {
+        if !accepted {
+            return Err(Wso2Error::Unauthorized);
+        }
+        create(&s, parse(&headers, &body)?).await
     };
-    match ids.first() {
-        Some(first) => json_response(StatusCode::CREATED, &json!({ "notificationsID": first })),
-        None => wso2_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "the TPP has no event subscription for these event types; nothing was stored",
-        ),
+    match result.await {
+        Ok(id) => json_response(StatusCode::CREATED, &json!({ "notificationsID": id })),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-wso2-client_id", HeaderValue::from_static("tpp-1"));
+        h.insert("x-wso2-resource-id", HeaderValue::from_static("aac-1"));
+        h
+    }
+
+    fn form(json: &str) -> Vec<u8> {
+        format!("request={}", STANDARD.encode(json)).into_bytes()
+    }
+
+    #[test]
+    fn parses_both_spellings_of_headers_and_event_types() {
+        let body = form(
+            r#"{"urn_uk_org_openbanking_events_consent-authorization-revoked":{"reason":"r"}}"#,
+        );
+        let cmd = parse(&headers(), &body).unwrap();
+        assert_eq!(cmd.client_id, "tpp-1");
+        assert_eq!(
+            cmd.events,
+            [(EventType::ConsentAuthorizationRevoked, Some("r".into()))]
+        );
+    }
+
+    #[test]
+    fn refusals_name_what_is_wrong() {
+        let mut h = headers();
+        h.remove("x-wso2-resource-id");
+        assert!(matches!(
+            parse(&h, &form("{}")),
+            Err(Wso2Error::MissingHeader("x-wso2-resource-id"))
+        ));
+        assert!(matches!(
+            parse(&headers(), b"other=1"),
+            Err(Wso2Error::MissingPayload)
+        ));
+        assert!(matches!(
+            parse(&headers(), &form("{}")),
+            Err(Wso2Error::InvalidPayload(_))
+        ));
+        assert!(matches!(
+            parse(&headers(), &form(r#"{"urn:nope":{}}"#)),
+            Err(Wso2Error::InvalidPayload(m)) if m.contains("urn:nope")
+        ));
+        assert!(matches!(
+            parse(
+                &headers(),
+                &form(r#"{"urn:uk:org:openbanking:events:resource-update":1}"#)
+            ),
+            Err(Wso2Error::InvalidPayload(_))
+        ));
     }
 }

@@ -32,7 +32,8 @@ const WSO2: OpDoc = OpDoc {
     responses: &[
         Reply::Body(201, "Created", JSON, "Wso2CreateEventsResult"),
         Reply::Body(400, "Invalid request", JSON, "Wso2Error"),
-        Reply::Body(401, "Unauthorized", JSON, "Wso2Unauthorized"),
+        Reply::Body(401, "Unauthorized (invalid_client)", JSON, "Wso2Error"),
+        Reply::Body(500, "Unexpected error (server_error)", JSON, "Wso2Error"),
     ],
     errors: NONE,
     signed: false,
@@ -55,8 +56,5 @@ pub fn schemas() -> Value {
         }), &["request"]),
         "Wso2CreateEventsResult": obj(json!({ "notificationsID": string() }), &["notificationsID"]),
         "Wso2Error": obj(json!({ "error": string(), "error_description": string() }), &["error"]),
-        "Wso2Unauthorized": obj(json!({
-            "code": { "type": "integer" }, "message": string(), "description": string(),
-        }), &["code", "message"]),
     })
 }

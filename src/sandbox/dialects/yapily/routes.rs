@@ -19,9 +19,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::jose;
+use crate::sandbox::dialects::obie::error::{ObError, ObResult};
 use crate::sandbox::dialects::yapily::{YapilyError, YapilyEventSpec, YapilyEventType};
 use crate::sandbox::domain::YapilySubscription;
-use crate::sandbox::error::{ApiError, ApiResult};
 use crate::sandbox::http::error::json_response;
 use crate::sandbox::http::extract::{Caller, InteractionId, ObJson};
 use crate::sandbox::state::AppState;
@@ -355,7 +355,7 @@ pub async fn inject(
     caller: &Caller,
     t: YapilyEventType,
     body: &ObJson,
-) -> ApiResult<Response> {
+) -> ObResult<Response> {
     let v = &body.value;
     let requested = v.get("clientId").and_then(Value::as_str);
     let client_id = caller.acting_on(requested, "clientId")?;
@@ -363,7 +363,7 @@ pub async fn inject(
         None => None,
         Some(Value::String(o)) if !o.is_empty() && o.chars().count() <= 128 => Some(o.clone()),
         Some(_) => {
-            return Err(ApiError::invalid(
+            return Err(ObError::invalid(
                 "resourceId",
                 "resourceId must be 1 to 128 characters",
             ));
@@ -373,7 +373,7 @@ pub async fn inject(
         None => None,
         Some(p @ Value::Object(_)) => Some(p.clone()),
         Some(_) => {
-            return Err(ApiError::invalid(
+            return Err(ObError::invalid(
                 "eventPayload",
                 "eventPayload must be an object",
             ));
@@ -388,8 +388,8 @@ pub async fn inject(
         })
         .await
         .map_err(|e| match e {
-            YapilyError::Store(e) => ApiError::from(e),
-            other => ApiError::invalid("eventType", other.to_string()),
+            YapilyError::Store(e) => ObError::from(e),
+            other => ObError::invalid("eventType", other.to_string()),
         })?;
     let status = if raised.deliveries.is_empty() {
         StatusCode::OK

@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 
 use super::error::json_response;
 use super::routes::Op;
-use crate::sandbox::error::ApiError;
+use crate::sandbox::http::error::EdgeError;
 use crate::sandbox::state::AppState;
 use ops::{JSON, OpDoc, Reply, Security, Tag};
 
@@ -234,9 +234,9 @@ pub async fn serve(
     let doc = match slot.get() {
         Some(Ok(doc)) => doc,
         Some(Err(e)) => {
-            return ApiError::Internal(format!("openapi document: {e}")).into_response();
+            return EdgeError::Internal(format!("openapi document: {e}")).into_response();
         }
-        None => return ApiError::Internal("openapi document not built".into()).into_response(),
+        None => return EdgeError::Internal("openapi document not built".into()).into_response(),
     };
     let base = public_base(&state, &headers, &uri);
     let mut doc = doc.clone();

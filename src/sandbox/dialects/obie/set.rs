@@ -1,0 +1,156 @@
+//! An event's OBIE wire form: the Security Event Token (RFC 8417, `OBEventNotification2`,
+//! N-02..N-07) built from the format-neutral facts when the event happens and signed once
+//! (J-02..J-05), so polling and push only ever serve the stored token. The SET-area faults bend
+//! exactly one claim or header here, never the event's facts.
+
+use serde_json::{Map, Value, json};
+
+use super::error::ObResult;
+use super::events::EventSpec;
+use crate::jose::{self, Alg, JoseError};
+use crate::model::set::{self, SetClaims};
+use crate::sandbox::domain::{EventDetails, NewEvent, ResourceLink};
+use crate::sandbox::faults::Fault;
+use crate::sandbox::state::AppState;
+
+/// The API path of a resource of type `rty`, used for `rlk` links and `sub`.
+fn resource_path(rty: &str, rid: &str) -> String {
+    let collection = match rty {
+        "account-access-consent" | "account-access-consents" => "aisp/account-access-consents",
+        "domestic-payment" | "domestic-payments" => "pisp/domestic-payments",
+        "domestic-payment-consent" | "domestic-payment-consents" => {
+            "pisp/domestic-payment-consents"
+        }
+        "funds-confirmation-consent" | "funds-confirmation-consents" => {
+            "cbpii/funds-confirmation-consents"
+        }
+        "domestic-vrp-consent" | "domestic-vrp-consents" => "pisp/domestic-vrp-consents",
+        other if other.ends_with('s') => other,
+        other => return format!("/{other}s/{rid}"),
+    };
+    format!("/{collection}/{rid}")
+}
+
+/// Records what happened (format-neutral) and builds and signs its OBIE SET once. Faults in
+/// the SET area bend exactly one claim or header of the SET here, never the event's facts.
+pub fn build(st: &AppState, spec: &EventSpec) -> ObResult<NewEvent> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let event_id = uuid::Uuid::new_v4().to_string();
+    let key = if st.has_fault(Fault::SetsKeyNotJti) {
+        uuid::Uuid::new_v4().to_string()
+    } else {
+        event_id.clone()
+    };
+    let url = format!(
+        "{}{}",
+        st.api_url(""),
+        resource_path(&spec.resource_type, &spec.resource_id)
+    );
+    let links = vec![ResourceLink {
+        version: "v3.1".into(),
+        link: url.clone(),
+    }];
+    // N-03: the interaction id of the causing call, else the event's own id.
+    let txn = spec.txn.clone().unwrap_or_else(|| event_id.clone());
+    let mut events = events_member(spec, &links);
+    let claims = SetClaims {
+        iss: st.issuer.clone(),
+        iat: if st.has_fault(Fault::SetIatFuture) {
+            now + 3600
+        } else {
+            now
+        },
+        jti: event_id.clone(),
+        aud: if st.has_fault(Fault::SetWrongAud) {
+            "obevents-someone-else".into()
+        } else {
+            spec.client_id.clone()
+        },
+        sub: url,
+        txn: (!st.has_fault(Fault::SetMissingTxn)).then(|| txn.clone()),
+        toe: now,
+        events: Value::Null,
+    };
+    if st.has_fault(Fault::SetEventsString) {
+        events = Value::String(events.to_string());
+    }
+    let mut payload = serde_json::to_value(&claims)
+        .map_err(|e| JoseError::Malformed(format!("the SET payload: {e}")))?;
+    if let Value::Object(m) = &mut payload {
+        m.insert("events".into(), events);
+    }
+    let token = sign(st, &payload, now)?;
+    Ok(NewEvent {
+        event_id,
+        jti: key,
+        client_id: spec.client_id.clone(),
+        event_type: spec.event_type.urn().into(),
+        resource_id: spec.resource_id.clone(),
+        resource_type: spec.resource_type.clone(),
+        resource_links: links,
+        txn: Some(txn),
+        toe: now,
+        details: EventDetails {
+            reason: spec.reason.clone(),
+        },
+        token: Some(token),
+        poll: true,
+        created_at: now,
+        deliveries: Vec::new(),
+    })
+}
+
+/// The `events` member for one event (N-05..N-07), from the format-neutral facts.
+fn events_member(spec: &EventSpec, links: &[ResourceLink]) -> Value {
+    let links: Vec<(String, String)> = links
+        .iter()
+        .map(|l| (l.version.clone(), l.link.clone()))
+        .collect();
+    let subject = set::subject(&spec.resource_id, &spec.resource_type, &links);
+    let mut body = Map::new();
+    if let Some(r) = &spec.reason {
+        body.insert("reason".into(), json!(r));
+    }
+    body.insert("subject".into(), subject);
+    let mut events = Map::new();
+    events.insert(spec.event_type.urn().into(), Value::Object(body));
+    Value::Object(events)
+}
+
+/// Signs a SET payload with the bank's key and OB header (J-02..J-05), as faults allow.
+fn sign(st: &AppState, payload: &Value, now: i64) -> ObResult<String> {
+    let alg = if st.has_fault(Fault::SetUnsigned) {
+        Alg::None
+    } else if st.has_fault(Fault::SetRs256) {
+        Alg::RS256
+    } else {
+        Alg::PS256
+    };
+    let signing_key = match &st.foreign_key {
+        Some(k) if st.has_fault(Fault::SetForeignKey) => k,
+        _ => &st.key,
+    };
+    let kid = if st.has_fault(Fault::SetWrongKid) {
+        "obevents-no-such-kid"
+    } else {
+        signing_key.kid()
+    };
+    let header = jose::ob_header(alg, kid, &st.ob_header, now, false);
+    let body = serde_json::to_vec(payload)
+        .map_err(|e| JoseError::Malformed(format!("the SET payload: {e}")))?;
+    Ok(jose::sign_compact(signing_key, &header, &body)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resource_path;
+
+    #[test]
+    fn resource_paths() {
+        assert_eq!(
+            resource_path("account-access-consent", "c1"),
+            "/aisp/account-access-consents/c1"
+        );
+        assert_eq!(resource_path("widget", "w"), "/widgets/w");
+    }
+}
