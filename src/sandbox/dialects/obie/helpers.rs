@@ -76,7 +76,7 @@ async fn inject(
             .and_then(Value::as_str)
             .and_then(yapily::YapilyEventType::parse)
     {
-        return Ok(yapily::routes::inject(&s, &caller, t, &body).await?);
+        return yapily::routes::inject(&s, &caller, t, &body).await;
     }
     // Who the event is for is settled first: naming another TPP is a 403 whatever the body.
     let requested = body.value.get("clientId").and_then(Value::as_str);
