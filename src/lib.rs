@@ -6,7 +6,8 @@
 //!   bank described by a target profile, with JSON Schema validation, SET verification and
 //!   reports.
 //!
-//! Crate map (start reading at `main.rs`, then [`sandbox::app`] or [`harness::runner`]):
+//! Crate map (start reading at `main.rs`, then [`sandbox::app`] and [`sandbox::dialects`], or
+//! [`harness::runner`]):
 //! - [`cli`]: the command line (clap derive) and its validation;
 //! - [`model`]: wire types with the specification's names, shared by both halves;
 //! - [`jose`]: keys, JWKS, SET and detached-signature signing and verification;

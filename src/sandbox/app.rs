@@ -122,23 +122,23 @@ async fn seed_clients(state: &AppState) -> Result<(), StoreError> {
             })
             .await?;
         if let Some(hook) = &c.tatra_webhook {
-            state
-                .seed_tatra_settings(
-                    &c.client_id,
-                    crate::sandbox::dialects::tatra::SettingsChange {
-                        enabled: hook.enabled,
-                        url: hook.url.clone(),
-                        security_header: hook.security_header.clone(),
-                    },
-                )
-                .await
-                .map_err(|e| match e {
-                    crate::sandbox::dialects::tatra::TatraError::Store(e) => e,
-                    other => StoreError::Open(format!(
-                        "config field clients ({}) tatra_webhook: {other}",
-                        c.client_id
-                    )),
-                })?;
+            crate::sandbox::dialects::tatra::settings::seed_settings(
+                state,
+                &c.client_id,
+                crate::sandbox::dialects::tatra::SettingsChange {
+                    enabled: hook.enabled,
+                    url: hook.url.clone(),
+                    security_header: hook.security_header.clone(),
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                crate::sandbox::dialects::tatra::TatraError::Store(e) => e,
+                other => StoreError::Open(format!(
+                    "config field clients ({}) tatra_webhook: {other}",
+                    c.client_id
+                )),
+            })?;
         }
     }
     let keep: Vec<String> = state

@@ -1,10 +1,24 @@
-//! The mock bank (ASPSP). Start at [`app::run`]; the HTTP surface is in [`http`], the domain
-//! services are `impl AppState` blocks in [`auth`], [`subscriptions`], [`callback_urls`],
-//! [`consents`], [`events`], [`polling`], [`yapily`] (the Yapily-style notification dialect)
-//! and [`tatra`] (Tatra-banka-style webhooks),
-//! and all state is in [`store`]. Connections are served by [`server`], over HTTPS and mutual
-//! TLS when [`tls`] is configured; RFC 8705 client authentication and certificate-bound tokens
-//! are in [`mtls`]. The harness starts an in-process sandbox through [`embedded`] only.
+//! The mock bank (ASPSP). Start at [`app::run`] (assembly) and [`dialects`] (the APIs).
+//!
+//! Layers, each depending only on those above it (no import cycles; a test keeps it so):
+//! - records and settings: [`domain`] (what the store keeps and the operations act on),
+//!   [`personality`], [`faults`], [`config`] (every section of the config file), [`tls`];
+//! - [`store`]: all SQL, over SQLite or PostgreSQL, one transaction per multi-step write;
+//! - [`state`]: the shared handles ([`AppState`]) — store, config, keys, wake-ups — with
+//!   [`admin`] (the operator's credential), [`limits`] (per-replica auth guards) and
+//!   [`notify`] (long-poll wake-ups);
+//! - services over the state: [`auth`] (the authorisation server's domain, RFC 8705 in
+//!   `auth::mtls`), [`urls`] (destination URL checks shared by the dialects);
+//! - [`http`]: what every API shares on the wire — the route table and router, extractors,
+//!   middleware, edge errors, the authorisation server's endpoints, `/openapi.json`;
+//! - [`dialects`]: one folder per API style (OBIE, WSO2, Yapily, Tatra) with its routes,
+//!   typed requests, operations, error type, rendering and push format, and the dialect list;
+//!   [`inspect`]: the cross-dialect `/sandbox/events`, `/sandbox/reset`, `/sandbox/deliveries`;
+//! - [`push`]: the one delivery worker over delivery rows, rendering through the dialect list;
+//! - [`server`] (connections, [`edge_io`]) and [`app`] (assembly and `obevents sandbox`).
+//!
+//! The harness starts an in-process sandbox through [`embedded`] only. How to add a dialect is
+//! written in [`dialects`].
 
 pub mod admin;
 pub mod app;

@@ -1,7 +1,8 @@
-//! Extractors that apply the rules common to every API call (G-03, G-04, G-07, G-10, G-14), so
-//! handlers never repeat them: bearer-token authentication with a scope policy, JSON bodies with
-//! OBIE errors for every rejection, and verification of `x-jws-signature`. Certificate-bound
-//! tokens are checked against the connection's client certificate here too (RFC 8705 §3).
+//! Extractors that apply the rules common to every API call (G-03, G-04, G-07, G-10), so
+//! handlers never repeat them: the interaction id, path ids, bearer-token authentication with a
+//! scope policy (each API names its own policies), the helpers' caller (a TPP or the operator),
+//! and JSON bodies with an edge error for every rejection. Certificate-bound tokens are checked
+//! against the connection's client certificate here too (RFC 8705 §3).
 
 use std::marker::PhantomData;
 
@@ -12,7 +13,6 @@ use axum::http::{HeaderMap, header};
 use serde_json::Value;
 
 use super::error::{EdgeError, ErrorItem, codes};
-use crate::jose;
 use crate::sandbox::domain::Tpp;
 use crate::sandbox::state::AppState;
 use crate::sandbox::tls::{ClientCert, PeerCert};
@@ -53,30 +53,6 @@ impl<S: Send + Sync> FromRequestParts<S> for ResourceId {
 /// Which scopes a route accepts (a token needs one of them, G-04).
 pub trait ScopePolicy: Send + Sync + 'static {
     fn allowed(state: &AppState) -> &'static [&'static str];
-}
-
-/// `/event-subscriptions`, `/callback-urls`: accounts, payments or fundsconfirmations.
-pub struct EventApiScopes;
-impl ScopePolicy for EventApiScopes {
-    fn allowed(_: &AppState) -> &'static [&'static str] {
-        &["accounts", "payments", "fundsconfirmations"]
-    }
-}
-
-/// `POST /events`: per personality (`eventpolling` for v3.1.2).
-pub struct PollingScopes;
-impl ScopePolicy for PollingScopes {
-    fn allowed(state: &AppState) -> &'static [&'static str] {
-        state.cfg.personality.polling_scopes
-    }
-}
-
-/// AIS consents: accounts.
-pub struct AccountsScope;
-impl ScopePolicy for AccountsScope {
-    fn allowed(_: &AppState) -> &'static [&'static str] {
-        &["accounts"]
-    }
 }
 
 /// Sandbox helpers: any valid token of the owning TPP.
@@ -121,7 +97,7 @@ impl<P: ScopePolicy> FromRequestParts<AppState> for Authed<P> {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, EdgeError> {
         let presented = parts.headers.contains_key(header::AUTHORIZATION);
         let tpp = match bearer(&parts.headers) {
-            Some(t) => state.validate_token(t, peer_cert(parts)).await?,
+            Some(t) => crate::sandbox::auth::validate_token(state, t, peer_cert(parts)).await?,
             None => None,
         }
         .ok_or(EdgeError::Unauthorized {
@@ -173,7 +149,7 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(Caller::Admin);
         }
         let tpp = match bearer(&parts.headers) {
-            Some(t) => state.validate_token(t, peer_cert(parts)).await?,
+            Some(t) => crate::sandbox::auth::validate_token(state, t, peer_cert(parts)).await?,
             None => None,
         }
         .ok_or(EdgeError::Unauthorized {
@@ -266,94 +242,6 @@ impl FromRequest<AppState> for ObJson {
             ))
         })?;
         Ok(ObJson { value, raw })
-    }
-}
-
-/// A JSON body that must carry the TPP's detached `x-jws-signature` (G-14). A present signature
-/// is verified against the client's registered JWKS; a missing one is an error only when the
-/// sandbox requires request signatures. Must follow an [`Authed`] extractor.
-pub struct SignedJson(pub ObJson);
-
-impl FromRequest<AppState> for SignedJson {
-    type Rejection = EdgeError;
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, EdgeError> {
-        let tpp = req.extensions().get::<Tpp>().cloned();
-        let signature = req
-            .headers()
-            .get("x-jws-signature")
-            .map(|v| v.to_str().map(str::to_string));
-        let body = ObJson::from_request(req, state).await?;
-        let sig_err = |code: &str, msg: String| {
-            EdgeError::bad_request(ErrorItem::at(code, "x-jws-signature", msg))
-        };
-        match signature {
-            None if state.cfg.require_request_signatures => {
-                return Err(sig_err(
-                    codes::SIGNATURE_MISSING,
-                    "this request must be signed".into(),
-                ));
-            }
-            None => {}
-            Some(Err(_)) => {
-                return Err(sig_err(
-                    codes::SIGNATURE_MALFORMED,
-                    "the header is not ASCII".into(),
-                ));
-            }
-            Some(Ok(sig)) => {
-                let client = match &tpp {
-                    Some(t) => state.store.client(&t.client_id).await?,
-                    None => None,
-                };
-                let jwks = client.and_then(|c| c.jwks);
-                match jwks {
-                    Some(jwks) => state.verify_request_signature(&sig, &body.raw, &jwks)?,
-                    // Nothing to verify against: a sandbox that requires signatures says so.
-                    None if state.cfg.require_request_signatures => {
-                        return Err(sig_err(
-                            codes::SIGNATURE_INVALID,
-                            "the client registered no jwks to verify the signature with".into(),
-                        ));
-                    }
-                    None => {}
-                }
-            }
-        }
-        Ok(SignedJson(body))
-    }
-}
-
-impl AppState {
-    /// Verifies a TPP's detached request signature (J-06 header rules, then the signature).
-    pub fn verify_request_signature(
-        &self,
-        sig: &str,
-        body: &[u8],
-        jwks_text: &str,
-    ) -> Result<(), EdgeError> {
-        let err = |code: &str, msg: String| {
-            EdgeError::bad_request(ErrorItem::at(code, "x-jws-signature", msg))
-        };
-        let decoded = jose::decode_detached(sig, body)
-            .map_err(|e| err(codes::SIGNATURE_MALFORMED, e.to_string()))?;
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let problems = jose::ob_header_problems(
-            &decoded.header,
-            now,
-            300,
-            self.cfg.personality.unencoded_signatures(),
-        );
-        if let Some(p) = problems.first() {
-            let code = if p.contains("lacks") {
-                codes::SIGNATURE_MISSING_CLAIM
-            } else {
-                codes::SIGNATURE_INVALID_CLAIM
-            };
-            return Err(err(code, p.clone()));
-        }
-        let jwks = jose::parse_jwks(jwks_text.as_bytes())
-            .map_err(|e| err(codes::SIGNATURE_INVALID, e.to_string()))?;
-        jose::verify(&decoded, &jwks).map_err(|e| err(codes::SIGNATURE_INVALID, e.to_string()))
     }
 }
 

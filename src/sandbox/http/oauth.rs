@@ -16,7 +16,7 @@ use super::openapi::ops;
 use super::routes::Routes;
 use super::routes::Verb::{Get, Post};
 use crate::jose;
-use crate::sandbox::auth::mtls;
+use crate::sandbox::auth::{self, mtls};
 use crate::sandbox::auth::{ClientCredentials, OAuthError};
 use crate::sandbox::config::SCOPES;
 use crate::sandbox::state::AppState;
@@ -156,7 +156,7 @@ async fn register(
             ));
         }
     };
-    match s.register_client(&value).await {
+    match auth::register(&s, &value).await {
         Ok(r) => {
             let mut out = json!({
                 "client_id": r.client.client_id,
@@ -328,7 +328,7 @@ async fn token(
         }
     }
     let scope = form.get("scope").map(String::as_str);
-    match s.issue_token(creds, scope, cert.as_deref()).await {
+    match auth::issue_token(&s, creds, scope, cert.as_deref()).await {
         Ok(t) => {
             let mut resp = json_response(
                 StatusCode::OK,

@@ -12,6 +12,7 @@ pub mod callback_urls;
 pub mod consents;
 pub mod error;
 pub mod events;
+pub mod extract;
 pub mod helpers;
 pub mod openapi;
 pub mod polling;

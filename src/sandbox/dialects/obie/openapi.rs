@@ -2,7 +2,8 @@
 //! [`super::routes`] and [`super::helpers`], built on the shared pieces in
 //! `http::openapi::ops`.
 
-use crate::sandbox::http::extract::{AccountsScope, EventApiScopes, PollingScopes, ScopePolicy};
+use super::extract::{AccountsScope, EventApiScopes, PollingScopes};
+use crate::sandbox::http::extract::ScopePolicy;
 use crate::sandbox::http::openapi::ops::{
     HELPER, HELPER_BODY_ERRORS, JSON, NONE, OB, OpDoc, Reply, Security, Tag,
 };

@@ -10,15 +10,14 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::error::ObResult;
+use super::extract::{AccountsScope, EventApiScopes, PollingScopes, SignedJson};
 use super::openapi as doc;
 use super::requests::{self, Rules};
 use super::{callback_urls, consents, polling, render, subscriptions};
 use crate::model::resources::{CallbackUrlList, Envelope, EventSubscriptionList, Meta};
 use crate::sandbox::faults::Fault;
 use crate::sandbox::http::error::json_response;
-use crate::sandbox::http::extract::{
-    AccountsScope, Authed, EventApiScopes, ObJson, PollingScopes, ResourceId, SignedJson,
-};
+use crate::sandbox::http::extract::{Authed, ObJson, ResourceId};
 use crate::sandbox::http::middleware;
 use crate::sandbox::http::routes::Routes;
 use crate::sandbox::http::routes::Verb::{Delete, Get, Post, Put};

@@ -24,6 +24,7 @@ use crate::sandbox::state::AppState;
 use crate::sandbox::store::{StoreError, now_ms};
 
 pub use settings::SettingsChange;
+use settings::{drop_reason, settings_of};
 
 /// The home bank: transaction events are about its accounts only (TB-06).
 pub const HOME_BANK: &str = "TATR";
@@ -99,226 +100,220 @@ fn iban(bank: &str) -> String {
     format!("SK{:02}{bban}", 98 - rem)
 }
 
-impl AppState {
-    /// `POST /consents`: a consent authorised at once (the OAuth step is not modelled), with
-    /// one account per requested bank, or the default mix.
-    pub async fn create_tatra_consent(
-        &self,
-        client_id: &str,
-        banks: Option<Vec<String>>,
-    ) -> Result<TatraConsent, TatraError> {
-        let banks = banks.unwrap_or_else(|| DEFAULT_BANKS.iter().map(|b| b.to_string()).collect());
-        if banks.is_empty() || banks.len() > MAX_ACCOUNTS {
+/// `POST /consents`: a consent authorised at once (the OAuth step is not modelled), with
+/// one account per requested bank, or the default mix.
+pub async fn create_consent(
+    st: &AppState,
+    client_id: &str,
+    banks: Option<Vec<String>>,
+) -> Result<TatraConsent, TatraError> {
+    let banks = banks.unwrap_or_else(|| DEFAULT_BANKS.iter().map(|b| b.to_string()).collect());
+    if banks.is_empty() || banks.len() > MAX_ACCOUNTS {
+        return Err(TatraError::InvalidRequest(format!(
+            "accounts must hold 1 to {MAX_ACCOUNTS} entries"
+        )));
+    }
+    let mut accounts = Vec::with_capacity(banks.len());
+    for code in banks {
+        let Some(b) = BANKS.iter().find(|b| b.0 == code) else {
             return Err(TatraError::InvalidRequest(format!(
-                "accounts must hold 1 to {MAX_ACCOUNTS} entries"
+                "unknown bankCode {code:?} (known: TATR, SLSP, SUBA, CEKO)"
             )));
-        }
-        let mut accounts = Vec::with_capacity(banks.len());
-        for code in banks {
-            let Some(b) = BANKS.iter().find(|b| b.0 == code) else {
-                return Err(TatraError::InvalidRequest(format!(
-                    "unknown bankCode {code:?} (known: TATR, SLSP, SUBA, CEKO)"
-                )));
-            };
-            accounts.push(TatraAccount {
-                account_id: uuid::Uuid::new_v4().to_string(),
-                bank_code: code,
-                iban: iban(b.2),
-            });
-        }
-        let c = TatraConsent {
-            id: uuid::Uuid::new_v4().to_string(),
-            client_id: client_id.into(),
-            accounts,
-            created_at: now_ms(),
         };
-        self.store.insert_tatra_consent(&c).await?;
-        Ok(c)
+        accounts.push(TatraAccount {
+            account_id: uuid::Uuid::new_v4().to_string(),
+            bank_code: code,
+            iban: iban(b.2),
+        });
     }
+    let c = TatraConsent {
+        id: uuid::Uuid::new_v4().to_string(),
+        client_id: client_id.into(),
+        accounts,
+        created_at: now_ms(),
+    };
+    st.store.insert_tatra_consent(&c).await?;
+    Ok(c)
+}
 
-    /// The application's own consent; another application's is as unknown as a missing one.
-    pub async fn tatra_consent(
-        &self,
-        client_id: &str,
-        consent_id: &str,
-    ) -> Result<TatraConsent, TatraError> {
-        self.store
-            .tatra_consent(client_id, consent_id)
-            .await?
-            .ok_or(TatraError::ConsentNotFound)
+/// The application's own consent; another application's is as unknown as a missing one.
+pub async fn consent(
+    st: &AppState,
+    client_id: &str,
+    consent_id: &str,
+) -> Result<TatraConsent, TatraError> {
+    st.store
+        .tatra_consent(client_id, consent_id)
+        .await?
+        .ok_or(TatraError::ConsentNotFound)
+}
+
+/// Deletes the consent; its pending webhooks stop with it.
+pub async fn delete_consent(
+    st: &AppState,
+    client_id: &str,
+    consent_id: &str,
+) -> Result<(), TatraError> {
+    if st.store.delete_tatra_consent(client_id, consent_id).await? {
+        Ok(())
+    } else {
+        Err(TatraError::ConsentNotFound)
     }
+}
 
-    /// Deletes the consent; its pending webhooks stop with it.
-    pub async fn delete_tatra_consent(
-        &self,
-        client_id: &str,
-        consent_id: &str,
-    ) -> Result<(), TatraError> {
-        if self
-            .store
-            .delete_tatra_consent(client_id, consent_id)
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(TatraError::ConsentNotFound)
+/// The application's own refresh task.
+pub async fn task(st: &AppState, client_id: &str, task_id: &str) -> Result<TatraTask, TatraError> {
+    st.store
+        .tatra_task(client_id, task_id)
+        .await?
+        .ok_or(TatraError::TaskNotFound)
+}
+
+/// `PUT /refresh` (TB-07, TB-08, TB-12): stores the task and one accountEvent per other
+/// bank, each due when its bank finishes, and answers at once.
+pub async fn refresh(
+    st: &AppState,
+    client_id: &str,
+    consent_id: &str,
+) -> Result<TatraTask, TatraError> {
+    let consent = consent(st, client_id, consent_id).await?;
+    let mut order: Vec<&str> = Vec::new();
+    for a in consent.accounts.iter().filter(|a| a.bank_code != HOME_BANK) {
+        if !order.contains(&a.bank_code.as_str()) {
+            order.push(&a.bank_code);
         }
     }
-
-    /// The application's own refresh task.
-    pub async fn tatra_task(
-        &self,
-        client_id: &str,
-        task_id: &str,
-    ) -> Result<TatraTask, TatraError> {
-        self.store
-            .tatra_task(client_id, task_id)
-            .await?
-            .ok_or(TatraError::TaskNotFound)
+    if order.is_empty() {
+        return Err(TatraError::NothingToRefresh);
     }
-
-    /// `PUT /refresh` (TB-07, TB-08, TB-12): stores the task and one accountEvent per other
-    /// bank, each due when its bank finishes, and answers at once.
-    pub async fn refresh_tatra(
-        &self,
-        client_id: &str,
-        consent_id: &str,
-    ) -> Result<TatraTask, TatraError> {
-        let consent = self.tatra_consent(client_id, consent_id).await?;
-        let mut order: Vec<&str> = Vec::new();
-        for a in consent.accounts.iter().filter(|a| a.bank_code != HOME_BANK) {
-            if !order.contains(&a.bank_code.as_str()) {
-                order.push(&a.bank_code);
-            }
+    let now = now_ms();
+    let step = i64::try_from(st.cfg.tatra.refresh_delay.as_millis()).unwrap_or(i64::MAX / 64);
+    let task = TatraTask {
+        id: uuid::Uuid::new_v4().to_string(),
+        client_id: client_id.into(),
+        consent_id: consent.id.clone(),
+        banks: (1i64..)
+            .zip(&order)
+            .map(|(i, code)| TatraTaskBank {
+                bank_code: code.to_string(),
+                finish_at: now.saturating_add(step.saturating_mul(i)),
+            })
+            .collect(),
+        created_at: now,
+    };
+    st.store.insert_tatra_task(&task).await?;
+    tracing::debug!(client = client_id, task = %task.id, banks = task.banks.len(), "tatra refresh started");
+    let others: Vec<&TatraAccount> = consent
+        .accounts
+        .iter()
+        .filter(|a| a.bank_code != HOME_BANK)
+        .collect();
+    let ids: Vec<String> = others.iter().map(|a| a.account_id.clone()).collect();
+    let first = st.store.mark_tatra_refreshed(&ids).await?;
+    let refreshed: Vec<(&TatraAccount, bool)> = others.into_iter().zip(first).collect();
+    let events = wire::account_events(st, &task, &refreshed)?;
+    let settings = settings_of(st, client_id).await?;
+    // Written whenever there is a url: the attempt decides whether they are still wanted.
+    if let Some(url) = settings.url.clone() {
+        let mut stored = Vec::with_capacity(events.len());
+        for (at, body) in events {
+            stored.push(event(st, client_id, &consent.id, "accountEvent", body, &url, at).await?);
         }
-        if order.is_empty() {
-            return Err(TatraError::NothingToRefresh);
-        }
-        let now = now_ms();
-        let step = i64::try_from(self.cfg.tatra.refresh_delay.as_millis()).unwrap_or(i64::MAX / 64);
-        let task = TatraTask {
-            id: uuid::Uuid::new_v4().to_string(),
-            client_id: client_id.into(),
-            consent_id: consent.id.clone(),
-            banks: (1i64..)
-                .zip(&order)
-                .map(|(i, code)| TatraTaskBank {
-                    bank_code: code.to_string(),
-                    finish_at: now.saturating_add(step.saturating_mul(i)),
-                })
-                .collect(),
-            created_at: now,
-        };
-        self.store.insert_tatra_task(&task).await?;
-        tracing::debug!(client = client_id, task = %task.id, banks = task.banks.len(), "tatra refresh started");
-        let others: Vec<&TatraAccount> = consent
-            .accounts
-            .iter()
-            .filter(|a| a.bank_code != HOME_BANK)
-            .collect();
-        let ids: Vec<String> = others.iter().map(|a| a.account_id.clone()).collect();
-        let first = self.store.mark_tatra_refreshed(&ids).await?;
-        let refreshed: Vec<(&TatraAccount, bool)> = others.into_iter().zip(first).collect();
-        let events = wire::account_events(self, &task, &refreshed)?;
-        let settings = self.tatra_settings_of(client_id).await?;
-        // Written whenever there is a url: the attempt decides whether they are still wanted.
-        if let Some(url) = settings.url.clone() {
-            let mut stored = Vec::with_capacity(events.len());
-            for (at, body) in events {
-                stored.push(
-                    self.tatra_event(client_id, &consent.id, "accountEvent", body, &url, at)
-                        .await?,
-                );
-            }
-            self.store.commit_trigger(None, &stored).await?;
-            self.push_wake.notify_one();
-        }
-        Ok(task)
+        st.store.commit_trigger(None, &stored).await?;
+        st.push_wake.notify_one();
     }
+    Ok(task)
+}
 
-    /// The sandbox trigger (TB-06): a transaction arrived on these Tatra banka accounts of the
-    /// consent (all of them by default); one aggregated transactionEvent.
-    pub async fn trigger_tatra_transaction(
-        &self,
-        client_id: &str,
-        consent_id: &str,
-        account_ids: Option<Vec<String>>,
-    ) -> Result<TransactionRaised, TatraError> {
-        let consent = self.tatra_consent(client_id, consent_id).await?;
-        let home: Vec<&str> = consent
-            .accounts
-            .iter()
-            .filter(|a| a.bank_code == HOME_BANK)
-            .map(|a| a.account_id.as_str())
-            .collect();
-        let ids = match account_ids {
-            None if home.is_empty() => {
-                return Err(TatraError::InvalidRequest(
-                    "the consent has no Tatra banka accounts".into(),
-                ));
-            }
-            None => home.iter().map(|s| s.to_string()).collect(),
-            Some(ids) => chosen_home_accounts(&home, ids)?,
-        };
-        let mut raised = TransactionRaised {
-            consent_id: consent.id.clone(),
-            account_ids: ids.clone(),
-            delivery: None,
-            dropped: None,
-        };
-        let settings = self.tatra_settings_of(client_id).await?;
-        let now = now_ms();
-        let url = match (self.tatra_drop_reason(&settings, now), settings.url) {
-            (None, Some(url)) => url,
-            (why, _) => {
-                // No reason but no url: disabled and never given one (a fault sends anyway).
-                let why = why.unwrap_or_else(|| "webhooks disabled".into());
-                tracing::debug!(client = client_id, %why, "tatra transactionEvent dropped");
-                raised.dropped = Some(why);
-                return Ok(raised);
-            }
-        };
-        let body = wire::transaction_event(self, &consent.id, &ids)?;
-        let event = self
-            .tatra_event(client_id, &consent.id, "transactionEvent", body, &url, now)
-            .await?;
-        raised.delivery = event.deliveries.first().map(|d| d.id.clone());
-        self.store.commit_trigger(None, &[event]).await?;
-        self.push_wake.notify_one();
-        Ok(raised)
-    }
+/// The sandbox trigger (TB-06): a transaction arrived on these Tatra banka accounts of the
+/// consent (all of them by default); one aggregated transactionEvent.
+pub async fn trigger_transaction(
+    st: &AppState,
+    client_id: &str,
+    consent_id: &str,
+    account_ids: Option<Vec<String>>,
+) -> Result<TransactionRaised, TatraError> {
+    let consent = consent(st, client_id, consent_id).await?;
+    let home: Vec<&str> = consent
+        .accounts
+        .iter()
+        .filter(|a| a.bank_code == HOME_BANK)
+        .map(|a| a.account_id.as_str())
+        .collect();
+    let ids = match account_ids {
+        None if home.is_empty() => {
+            return Err(TatraError::InvalidRequest(
+                "the consent has no Tatra banka accounts".into(),
+            ));
+        }
+        None => home.iter().map(|s| s.to_string()).collect(),
+        Some(ids) => chosen_home_accounts(&home, ids)?,
+    };
+    let mut raised = TransactionRaised {
+        consent_id: consent.id.clone(),
+        account_ids: ids.clone(),
+        delivery: None,
+        dropped: None,
+    };
+    let settings = settings_of(st, client_id).await?;
+    let now = now_ms();
+    let url = match (drop_reason(st, &settings, now), settings.url) {
+        (None, Some(url)) => url,
+        (why, _) => {
+            // No reason but no url: disabled and never given one (a fault sends anyway).
+            let why = why.unwrap_or_else(|| "webhooks disabled".into());
+            tracing::debug!(client = client_id, %why, "tatra transactionEvent dropped");
+            raised.dropped = Some(why);
+            return Ok(raised);
+        }
+    };
+    let body = wire::transaction_event(st, &consent.id, &ids)?;
+    let event = event(
+        st,
+        client_id,
+        &consent.id,
+        "transactionEvent",
+        body,
+        &url,
+        now,
+    )
+    .await?;
+    raised.delivery = event.deliveries.first().map(|d| d.id.clone());
+    st.store.commit_trigger(None, &[event]).await?;
+    st.push_wake.notify_one();
+    Ok(raised)
+}
 
-    /// One event with its stored body and deliveries due at `at`: to the owner's url and, with
-    /// the `tatra-to-other-tpp` fault, to another application's.
-    async fn tatra_event(
-        &self,
-        client_id: &str,
-        consent_id: &str,
-        kind: &str,
-        body: String,
-        url: &str,
-        at: i64,
-    ) -> Result<NewEvent, TatraError> {
-        let misdirected = if self.has_fault(Fault::TatraToOtherTpp) {
-            self.store.foreign_tatra_url(client_id).await?
-        } else {
-            None
-        };
-        let deliveries = NewDelivery::to_each(
-            Dialect::Tatra,
-            std::iter::once(url.to_string()).chain(misdirected),
-            at,
-        );
-        // The body's bytes are fixed now, so every attempt sends them unchanged (TB-11).
-        Ok(NewEvent::webhook(
-            uuid::Uuid::new_v4().to_string(),
-            client_id,
-            kind,
-            (consent_id, "tatra-consent"),
-            body,
-            deliveries,
-        ))
-    }
+/// One event with its stored body and deliveries due at `at`: to the owner's url and, with
+/// the `tatra-to-other-tpp` fault, to another application's.
+async fn event(
+    st: &AppState,
+    client_id: &str,
+    consent_id: &str,
+    kind: &str,
+    body: String,
+    url: &str,
+    at: i64,
+) -> Result<NewEvent, TatraError> {
+    let misdirected = if st.has_fault(Fault::TatraToOtherTpp) {
+        st.store.foreign_tatra_url(client_id).await?
+    } else {
+        None
+    };
+    let deliveries = NewDelivery::to_each(
+        Dialect::Tatra,
+        std::iter::once(url.to_string()).chain(misdirected),
+        at,
+    );
+    // The body's bytes are fixed now, so every attempt sends them unchanged (TB-11).
+    Ok(NewEvent::webhook(
+        uuid::Uuid::new_v4().to_string(),
+        client_id,
+        kind,
+        (consent_id, "tatra-consent"),
+        body,
+        deliveries,
+    ))
 }
 
 /// The requested accounts, each a Tatra banka account of the consent, without repeats.

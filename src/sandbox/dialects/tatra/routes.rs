@@ -262,7 +262,7 @@ fn task_view(t: &TatraTask) -> Value {
 
 async fn get_settings(State(s): State<AppState>, headers: HeaderMap) -> Response {
     answer(s, headers, |s, app| async move {
-        let settings = s.tatra_settings_of(&app).await?;
+        let settings = super::settings::settings_of(&s, &app).await?;
         Ok((StatusCode::OK, settings_view(&settings)))
     })
     .await
@@ -288,7 +288,7 @@ async fn put_settings(
             url: req.url,
             security_header: req.security_header,
         };
-        let settings = s.put_tatra_settings(&app, change).await?;
+        let settings = super::settings::put_settings(&s, &app, change).await?;
         Ok((StatusCode::OK, settings_view(&settings)))
     })
     .await
@@ -296,7 +296,7 @@ async fn put_settings(
 
 async fn activate(State(s): State<AppState>, headers: HeaderMap) -> Response {
     answer(s, headers, |s, app| async move {
-        let settings = s.activate_tatra(&app).await?;
+        let settings = super::settings::activate(&s, &app).await?;
         Ok((StatusCode::OK, settings_view(&settings)))
     })
     .await
@@ -327,7 +327,7 @@ async fn create_consent(
         let banks = req
             .and_then(|b| b.accounts)
             .map(|a| a.into_iter().map(|a| a.bank_code).collect());
-        let consent = s.create_tatra_consent(&app, banks).await?;
+        let consent = super::create_consent(&s, &app, banks).await?;
         Ok((StatusCode::CREATED, consent_view(&consent)))
     })
     .await
@@ -339,7 +339,7 @@ async fn get_consent(
     Path(id): Path<String>,
 ) -> Response {
     answer(s, headers, |s, app| async move {
-        let consent = s.tatra_consent(&app, &id).await?;
+        let consent = super::consent(&s, &app, &id).await?;
         Ok((StatusCode::OK, consent_view(&consent)))
     })
     .await
@@ -351,7 +351,7 @@ async fn delete_consent(
     Path(id): Path<String>,
 ) -> Response {
     answer(s, headers, |s, app| async move {
-        s.delete_tatra_consent(&app, &id).await?;
+        super::delete_consent(&s, &app, &id).await?;
         Ok((StatusCode::NO_CONTENT, Value::Null))
     })
     .await
@@ -363,7 +363,7 @@ async fn refresh(
     Path(id): Path<String>,
 ) -> Response {
     answer(s, headers, |s, app| async move {
-        let task = s.refresh_tatra(&app, &id).await?;
+        let task = super::refresh(&s, &app, &id).await?;
         Ok((StatusCode::ACCEPTED, json!({ "taskId": task.id })))
     })
     .await
@@ -375,7 +375,7 @@ async fn get_task(
     Path(id): Path<String>,
 ) -> Response {
     answer(s, headers, |s, app| async move {
-        let task = s.tatra_task(&app, &id).await?;
+        let task = super::task(&s, &app, &id).await?;
         Ok((StatusCode::OK, task_view(&task)))
     })
     .await
@@ -395,9 +395,7 @@ async fn transaction(
 ) -> Response {
     answer(s, headers, |s, app| async move {
         let req: TransactionBody = required(parse(body)?)?;
-        let raised = s
-            .trigger_tatra_transaction(&app, &req.consent_id, req.account_ids)
-            .await?;
+        let raised = super::trigger_transaction(&s, &app, &req.consent_id, req.account_ids).await?;
         let accounts: Vec<Value> = raised
             .account_ids
             .iter()

@@ -55,152 +55,144 @@ fn header_problem(h: &str, pattern_checked: bool) -> Option<String> {
     None
 }
 
-impl AppState {
-    /// TB-01: an absolute http(s) url with a host and no query (not even an empty `?`), no
-    /// fragment, no credentials; plain http only to loopback when private networks are allowed.
-    pub fn tatra_url_problem(&self, url: &str) -> Option<String> {
-        if url.len() > MAX_URL {
-            return Some(format!("webhook url is longer than {MAX_URL} characters"));
-        }
-        let Ok(u) = url::Url::parse(url) else {
-            return Some("webhook url must be an absolute URL".into());
-        };
-        let Some(host) = u.host_str() else {
-            return Some("webhook url has no host".into());
-        };
-        // `Url::query` is `Some("")` for a bare `?`, so that is refused too.
-        if u.query().is_some() && !self.has_fault(Fault::TatraUrlQueryAccepted) {
-            return Some("webhook url must not contain parameters".into());
-        }
-        if u.fragment().is_some() {
-            return Some("webhook url must not contain a fragment".into());
-        }
-        if !u.username().is_empty() || u.password().is_some() {
-            return Some("webhook url must not carry credentials".into());
-        }
-        match u.scheme() {
-            "https" => None,
-            "http"
-                if crate::sandbox::urls::is_loopback_host(host) && self.webhook_http_allowed() =>
-            {
-                None
-            }
-            _ => Some("webhook url must be an https URL".into()),
-        }
+/// TB-01: an absolute http(s) url with a host and no query (not even an empty `?`), no
+/// fragment, no credentials; plain http only to loopback when private networks are allowed.
+pub fn url_problem(st: &AppState, url: &str) -> Option<String> {
+    if url.len() > MAX_URL {
+        return Some(format!("webhook url is longer than {MAX_URL} characters"));
     }
-
-    /// The application's settings, or the unset ones.
-    pub async fn tatra_settings_of(&self, client_id: &str) -> Result<TatraSettings, TatraError> {
-        Ok(self
-            .store
-            .tatra_settings(client_id)
-            .await?
-            .unwrap_or_else(|| unset(client_id)))
+    let Ok(u) = url::Url::parse(url) else {
+        return Some("webhook url must be an absolute URL".into());
+    };
+    let Some(host) = u.host_str() else {
+        return Some("webhook url has no host".into());
+    };
+    // `Url::query` is `Some("")` for a bare `?`, so that is refused too.
+    if u.query().is_some() && !st.has_fault(Fault::TatraUrlQueryAccepted) {
+        return Some("webhook url must not contain parameters".into());
     }
-
-    /// Validates and stores a change (`PUT /webhook-settings`). Enabling from disabled starts
-    /// the activation clock; staying enabled keeps `activeFrom`; disabling clears it and
-    /// cancels pending deliveries; a new url moves them.
-    pub async fn put_tatra_settings(
-        &self,
-        client_id: &str,
-        change: SettingsChange,
-    ) -> Result<TatraSettings, TatraError> {
-        let old = self.tatra_settings_of(client_id).await?;
-        let next = self.next_settings(&old, change, now_ms())?;
-        // TB-05: disabling stops what is pending; otherwise a new url takes it along.
-        self.store
-            .replace_tatra_settings(&next, !self.has_fault(Fault::TatraSendsWhileDisabled))
-            .await?;
-        tracing::debug!(
-            client = client_id,
-            enabled = next.enabled,
-            "tatra webhook settings"
-        );
-        Ok(next)
+    if u.fragment().is_some() {
+        return Some("webhook url must not contain a fragment".into());
     }
-
-    /// Stores the settings of a `[[clients]]` entry, active at once.
-    pub async fn seed_tatra_settings(
-        &self,
-        client_id: &str,
-        change: SettingsChange,
-    ) -> Result<(), TatraError> {
-        let mut next = self.next_settings(&unset(client_id), change, now_ms())?;
-        if next.enabled {
-            next.active_from = Some(now_ms());
-        }
-        self.store.put_tatra_settings(&next).await?;
-        Ok(())
+    if !u.username().is_empty() || u.password().is_some() {
+        return Some("webhook url must not carry credentials".into());
     }
-
-    /// The sandbox helper: active from now. Refused while disabled.
-    pub async fn activate_tatra(&self, client_id: &str) -> Result<TatraSettings, TatraError> {
-        let mut s = self.tatra_settings_of(client_id).await?;
-        if !s.enabled {
-            return Err(TatraError::WebhookNotEnabled);
-        }
-        s.active_from = Some(now_ms());
-        self.store.put_tatra_settings(&s).await?;
-        Ok(s)
-    }
-
-    fn next_settings(
-        &self,
-        old: &TatraSettings,
-        change: SettingsChange,
-        now: i64,
-    ) -> Result<TatraSettings, TatraError> {
-        if let Some(p) = change
-            .url
-            .as_deref()
-            .and_then(|u| self.tatra_url_problem(u))
+    match u.scheme() {
+        "https" => None,
+        "http"
+            if crate::sandbox::urls::is_loopback_host(host)
+                && crate::sandbox::urls::webhook_http_allowed(st) =>
         {
-            return Err(TatraError::InvalidWebhookUrl(p));
+            None
         }
-        let header = change.security_header.unwrap_or_default();
-        let checked = !self.has_fault(Fault::TatraHeaderPatternAccepted);
-        if let Some(p) = header_problem(&header, checked) {
-            return Err(TatraError::InvalidSecurityHeader(p));
-        }
-        let url = change.url.or_else(|| old.url.clone());
-        if change.enabled && url.is_none() {
-            return Err(TatraError::InvalidRequest(
-                "url is required when enabled is true".into(),
-            ));
-        }
-        let active_from = match (change.enabled, old.enabled) {
-            (false, _) => None,
-            (true, true) => old.active_from,
-            (true, false) => Some(match self.cfg.tatra.activation {
-                Activation::NextHour => next_full_hour(now),
-                Activation::Immediate => now,
-            }),
-        };
-        Ok(TatraSettings {
-            client_id: old.client_id.clone(),
-            enabled: change.enabled,
-            url,
-            security_header: header,
-            active_from,
-        })
+        _ => Some("webhook url must be an https URL".into()),
     }
+}
 
-    /// Why an event of the application must not be sent at `now`, if so (TB-04, TB-05): the
-    /// dropped-not-held rule, asked when an event is raised and again at each attempt.
-    pub fn tatra_drop_reason(&self, s: &TatraSettings, now: i64) -> Option<String> {
-        if !s.enabled && !self.has_fault(Fault::TatraSendsWhileDisabled) {
-            return Some("webhooks disabled".into());
-        }
-        match s.active_from {
-            Some(from) if now < from && !self.has_fault(Fault::TatraSendsBeforeActivation) => {
-                Some(format!(
-                    "webhooks not active until {}",
-                    crate::sandbox::dialects::tatra::rfc3339(from)
-                ))
-            }
-            _ => None,
-        }
+/// The application's settings, or the unset ones.
+pub async fn settings_of(st: &AppState, client_id: &str) -> Result<TatraSettings, TatraError> {
+    Ok(st
+        .store
+        .tatra_settings(client_id)
+        .await?
+        .unwrap_or_else(|| unset(client_id)))
+}
+
+/// Validates and stores a change (`PUT /webhook-settings`). Enabling from disabled starts
+/// the activation clock; staying enabled keeps `activeFrom`; disabling clears it and
+/// cancels pending deliveries; a new url moves them.
+pub async fn put_settings(
+    st: &AppState,
+    client_id: &str,
+    change: SettingsChange,
+) -> Result<TatraSettings, TatraError> {
+    let old = settings_of(st, client_id).await?;
+    let next = next_settings(st, &old, change, now_ms())?;
+    // TB-05: disabling stops what is pending; otherwise a new url takes it along.
+    st.store
+        .replace_tatra_settings(&next, !st.has_fault(Fault::TatraSendsWhileDisabled))
+        .await?;
+    tracing::debug!(
+        client = client_id,
+        enabled = next.enabled,
+        "tatra webhook settings"
+    );
+    Ok(next)
+}
+
+/// Stores the settings of a `[[clients]]` entry, active at once.
+pub async fn seed_settings(
+    st: &AppState,
+    client_id: &str,
+    change: SettingsChange,
+) -> Result<(), TatraError> {
+    let mut next = next_settings(st, &unset(client_id), change, now_ms())?;
+    if next.enabled {
+        next.active_from = Some(now_ms());
+    }
+    st.store.put_tatra_settings(&next).await?;
+    Ok(())
+}
+
+/// The sandbox helper: active from now. Refused while disabled.
+pub async fn activate(st: &AppState, client_id: &str) -> Result<TatraSettings, TatraError> {
+    let mut s = settings_of(st, client_id).await?;
+    if !s.enabled {
+        return Err(TatraError::WebhookNotEnabled);
+    }
+    s.active_from = Some(now_ms());
+    st.store.put_tatra_settings(&s).await?;
+    Ok(s)
+}
+
+fn next_settings(
+    st: &AppState,
+    old: &TatraSettings,
+    change: SettingsChange,
+    now: i64,
+) -> Result<TatraSettings, TatraError> {
+    if let Some(p) = change.url.as_deref().and_then(|u| url_problem(st, u)) {
+        return Err(TatraError::InvalidWebhookUrl(p));
+    }
+    let header = change.security_header.unwrap_or_default();
+    let checked = !st.has_fault(Fault::TatraHeaderPatternAccepted);
+    if let Some(p) = header_problem(&header, checked) {
+        return Err(TatraError::InvalidSecurityHeader(p));
+    }
+    let url = change.url.or_else(|| old.url.clone());
+    if change.enabled && url.is_none() {
+        return Err(TatraError::InvalidRequest(
+            "url is required when enabled is true".into(),
+        ));
+    }
+    let active_from = match (change.enabled, old.enabled) {
+        (false, _) => None,
+        (true, true) => old.active_from,
+        (true, false) => Some(match st.cfg.tatra.activation {
+            Activation::NextHour => next_full_hour(now),
+            Activation::Immediate => now,
+        }),
+    };
+    Ok(TatraSettings {
+        client_id: old.client_id.clone(),
+        enabled: change.enabled,
+        url,
+        security_header: header,
+        active_from,
+    })
+}
+
+/// Why an event of the application must not be sent at `now`, if so (TB-04, TB-05): the
+/// dropped-not-held rule, asked when an event is raised and again at each attempt.
+pub fn drop_reason(st: &AppState, s: &TatraSettings, now: i64) -> Option<String> {
+    if !s.enabled && !st.has_fault(Fault::TatraSendsWhileDisabled) {
+        return Some("webhooks disabled".into());
+    }
+    match s.active_from {
+        Some(from) if now < from && !st.has_fault(Fault::TatraSendsBeforeActivation) => Some(
+            format!("webhooks not active until {}", super::rfc3339(from)),
+        ),
+        _ => None,
     }
 }
 

@@ -140,11 +140,10 @@ pub async fn render(state: &AppState, d: &DueDelivery) -> Result<Wire, String> {
         .ok_or_else(|| "the event has no stored body".to_string())?
         .as_bytes()
         .to_vec();
-    let settings = state
-        .tatra_settings_of(&d.client_id)
+    let settings = super::settings::settings_of(state, &d.client_id)
         .await
         .map_err(|e| format!("cannot read the webhook settings: {e}"))?;
-    if let Some(why) = state.tatra_drop_reason(&settings, now_ms()) {
+    if let Some(why) = super::settings::drop_reason(state, &settings, now_ms()) {
         return Err(format!("dropped: {why}"));
     }
     let mut headers = vec![(CONTENT_TYPE, "application/json".to_string())];

@@ -123,175 +123,159 @@ pub struct YapilyRaised {
     pub deliveries: Vec<String>,
 }
 
-impl AppState {
-    /// Whether webhook URLs may be plain http to a loopback host: the push switch
-    /// (`allow_private_networks`), by default on exactly when the sandbox is on loopback.
-    pub(crate) fn webhook_http_allowed(&self) -> bool {
-        self.cfg.push.allow_private_networks.unwrap_or_else(|| {
-            url::Url::parse(&self.base_url)
-                .ok()
-                .and_then(|u| u.host_str().map(is_loopback_host))
-                .unwrap_or(false)
-        })
+/// YA-04: an absolute https URL without credentials; http only to loopback when allowed.
+pub fn url_problem(st: &AppState, url: &str) -> Option<String> {
+    if url.len() > 2048 {
+        return Some("notification.url is longer than 2048 characters".into());
     }
+    let Ok(u) = url::Url::parse(url) else {
+        return Some("notification.url must be an absolute URL".into());
+    };
+    let Some(host) = u.host_str() else {
+        return Some("notification.url has no host".into());
+    };
+    if !u.username().is_empty() || u.password().is_some() {
+        return Some("notification.url must not carry credentials".into());
+    }
+    match u.scheme() {
+        "https" => None,
+        "http" if is_loopback_host(host) && crate::sandbox::urls::webhook_http_allowed(st) => None,
+        _ => Some("notification.url must be an https URL".into()),
+    }
+}
 
-    /// YA-04: an absolute https URL without credentials; http only to loopback when allowed.
-    pub fn yapily_url_problem(&self, url: &str) -> Option<String> {
-        if url.len() > 2048 {
-            return Some("notification.url is longer than 2048 characters".into());
-        }
-        let Ok(u) = url::Url::parse(url) else {
-            return Some("notification.url must be an absolute URL".into());
-        };
-        let Some(host) = u.host_str() else {
-            return Some("notification.url has no host".into());
-        };
-        if !u.username().is_empty() || u.password().is_some() {
-            return Some("notification.url must not carry credentials".into());
-        }
-        match u.scheme() {
-            "https" => None,
-            "http" if is_loopback_host(host) && self.webhook_http_allowed() => None,
-            _ => Some("notification.url must be an https URL".into()),
-        }
+/// YA-02/YA-03: subscribes the application to one type; a second one is a conflict.
+pub async fn subscribe(
+    st: &AppState,
+    client_id: &str,
+    event_type: YapilyEventType,
+    url: &str,
+) -> Result<YapilySubscription, YapilyError> {
+    if let Some(p) = url_problem(st, url) {
+        return Err(YapilyError::BadRequest(p));
     }
+    let s = YapilySubscription {
+        id: uuid::Uuid::new_v4().to_string(),
+        client_id: client_id.into(),
+        event_type_id: event_type.id().into(),
+        url: url.into(),
+        created_at: now_ms(),
+        deleted: false,
+    };
+    let allow_second = st.has_fault(Fault::YapilyDuplicateSubscription);
+    if !st
+        .store
+        .insert_yapily_subscription(&s, allow_second)
+        .await?
+    {
+        return Err(YapilyError::Conflict(format!(
+            "the application already subscribes to {}",
+            event_type.id()
+        )));
+    }
+    Ok(s)
+}
 
-    /// YA-02/YA-03: subscribes the application to one type; a second one is a conflict.
-    pub async fn yapily_subscribe(
-        &self,
-        client_id: &str,
-        event_type: YapilyEventType,
-        url: &str,
-    ) -> Result<YapilySubscription, YapilyError> {
-        if let Some(p) = self.yapily_url_problem(url) {
-            return Err(YapilyError::BadRequest(p));
-        }
-        let s = YapilySubscription {
-            id: uuid::Uuid::new_v4().to_string(),
-            client_id: client_id.into(),
-            event_type_id: event_type.id().into(),
-            url: url.into(),
-            created_at: now_ms(),
-            deleted: false,
-        };
-        let allow_second = self.has_fault(Fault::YapilyDuplicateSubscription);
-        if !self
-            .store
-            .insert_yapily_subscription(&s, allow_second)
-            .await?
-        {
-            return Err(YapilyError::Conflict(format!(
-                "the application already subscribes to {}",
-                event_type.id()
-            )));
-        }
-        Ok(s)
+/// YA-06: removes the subscription and stops its pending deliveries, unless the URL still
+/// serves another of the application's subscriptions.
+pub async fn unsubscribe(
+    st: &AppState,
+    client_id: &str,
+    event_type: YapilyEventType,
+) -> Result<(), YapilyError> {
+    let keep = st.has_fault(Fault::YapilyAfterDelete);
+    if !st
+        .store
+        .delete_yapily_subscription(client_id, event_type.id(), keep)
+        .await?
+    {
+        return Err(not_subscribed(event_type));
     }
+    Ok(())
+}
 
-    /// YA-06: removes the subscription and stops its pending deliveries, unless the URL still
-    /// serves another of the application's subscriptions.
-    pub async fn yapily_unsubscribe(
-        &self,
-        client_id: &str,
-        event_type: YapilyEventType,
-    ) -> Result<(), YapilyError> {
-        let keep = self.has_fault(Fault::YapilyAfterDelete);
-        if !self
-            .store
-            .delete_yapily_subscription(client_id, event_type.id(), keep)
-            .await?
-        {
-            return Err(not_subscribed(event_type));
-        }
-        Ok(())
+/// Raises one event: the body is rendered and stored once, with one delivery per webhook
+/// that wants it, in one transaction; then the push worker is woken.
+pub async fn raise(st: &AppState, spec: YapilyEventSpec) -> Result<YapilyRaised, YapilyError> {
+    let object_id = spec
+        .object_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let event_id = uuid::Uuid::new_v4().to_string();
+    let mut raised = YapilyRaised {
+        id: event_id.clone(),
+        event_type_id: spec.event_type.id(),
+        object_id: object_id.clone(),
+        deliveries: Vec::new(),
+    };
+    let Some(url) = destination(st, &spec).await? else {
+        return Ok(raised);
+    };
+    let misdirected = if st.has_fault(Fault::YapilyToOtherApp) {
+        st.store.foreign_yapily_url(&spec.client_id).await?
+    } else {
+        None
+    };
+    let event_type = if st.has_fault(Fault::YapilyWrongEventType) {
+        spec.event_type.other()
+    } else {
+        spec.event_type
+    };
+    let payload = spec
+        .payload
+        .clone()
+        .unwrap_or_else(|| spec.event_type.default_payload(&object_id));
+    let body = wire::EventObject {
+        id: (!st.has_fault(Fault::YapilyNoEventId)).then_some(event_id.as_str()),
+        event_type: event_type.event_type(),
+        application_id: &spec.client_id,
+        organisation_id: &st.cfg.org_id,
+        institution_id: wire::INSTITUTION_ID,
+        event_payload: &payload,
+        object_id: &object_id,
+        consent_token: None,
+        created: wire::iso_now(),
+        url: &url,
+        notification_status: "DELIVERED",
     }
+    .to_json()
+    .map_err(|e| StoreError::Corrupt(format!("rendering an event: {e}")))?;
+    let deliveries = NewDelivery::to_each(
+        Dialect::Yapily,
+        std::iter::once(url).chain(misdirected),
+        now_ms(),
+    );
+    raised.deliveries = deliveries.iter().map(|d| d.id.clone()).collect();
+    // The event object's bytes are fixed now, so every attempt sends them unchanged (YA-09).
+    let event = NewEvent::webhook(
+        event_id,
+        &spec.client_id,
+        spec.event_type.id(),
+        (&object_id, "yapily-object"),
+        body,
+        deliveries,
+    );
+    st.store.commit_trigger(None, &[event]).await?;
+    st.push_wake.notify_one();
+    Ok(raised)
+}
 
-    /// Raises one event: the body is rendered and stored once, with one delivery per webhook
-    /// that wants it, in one transaction; then the push worker is woken.
-    pub async fn raise_yapily(&self, spec: YapilyEventSpec) -> Result<YapilyRaised, YapilyError> {
-        let object_id = spec
-            .object_id
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let event_id = uuid::Uuid::new_v4().to_string();
-        let mut raised = YapilyRaised {
-            id: event_id.clone(),
-            event_type_id: spec.event_type.id(),
-            object_id: object_id.clone(),
-            deliveries: Vec::new(),
-        };
-        let Some(url) = self.yapily_destination(&spec).await? else {
-            return Ok(raised);
-        };
-        let misdirected = if self.has_fault(Fault::YapilyToOtherApp) {
-            self.store.foreign_yapily_url(&spec.client_id).await?
-        } else {
-            None
-        };
-        let event_type = if self.has_fault(Fault::YapilyWrongEventType) {
-            spec.event_type.other()
-        } else {
-            spec.event_type
-        };
-        let payload = spec
-            .payload
-            .clone()
-            .unwrap_or_else(|| spec.event_type.default_payload(&object_id));
-        let body = wire::EventObject {
-            id: (!self.has_fault(Fault::YapilyNoEventId)).then_some(event_id.as_str()),
-            event_type: event_type.event_type(),
-            application_id: &spec.client_id,
-            organisation_id: &self.cfg.org_id,
-            institution_id: wire::INSTITUTION_ID,
-            event_payload: &payload,
-            object_id: &object_id,
-            consent_token: None,
-            created: wire::iso_now(),
-            url: &url,
-            notification_status: "DELIVERED",
-        }
-        .to_json()
-        .map_err(|e| StoreError::Corrupt(format!("rendering an event: {e}")))?;
-        let deliveries = NewDelivery::to_each(
-            Dialect::Yapily,
-            std::iter::once(url).chain(misdirected),
-            now_ms(),
-        );
-        raised.deliveries = deliveries.iter().map(|d| d.id.clone()).collect();
-        // The event object's bytes are fixed now, so every attempt sends them unchanged (YA-09).
-        let event = NewEvent::webhook(
-            event_id,
-            &spec.client_id,
-            spec.event_type.id(),
-            (&object_id, "yapily-object"),
-            body,
-            deliveries,
-        );
-        self.store.commit_trigger(None, &[event]).await?;
-        self.push_wake.notify_one();
-        Ok(raised)
-    }
-
-    /// YA-11: the webhook of the application's subscription to the type, if any.
-    async fn yapily_destination(
-        &self,
-        spec: &YapilyEventSpec,
-    ) -> Result<Option<String>, YapilyError> {
-        let with_deleted = self.has_fault(Fault::YapilyAfterDelete);
-        let subs = self
-            .store
-            .yapily_subscriptions_of(&spec.client_id, with_deleted)
-            .await?;
-        let wanted = subs
-            .iter()
-            .find(|s| s.event_type_id == spec.event_type.id())
-            .or_else(|| {
-                self.has_fault(Fault::YapilyUnsubscribedTypes)
-                    .then(|| subs.first())
-                    .flatten()
-            });
-        Ok(wanted.map(|s| s.url.clone()))
-    }
+/// YA-11: the webhook of the application's subscription to the type, if any.
+async fn destination(st: &AppState, spec: &YapilyEventSpec) -> Result<Option<String>, YapilyError> {
+    let with_deleted = st.has_fault(Fault::YapilyAfterDelete);
+    let subs = st
+        .store
+        .yapily_subscriptions_of(&spec.client_id, with_deleted)
+        .await?;
+    let wanted = subs
+        .iter()
+        .find(|s| s.event_type_id == spec.event_type.id())
+        .or_else(|| {
+            st.has_fault(Fault::YapilyUnsubscribedTypes)
+                .then(|| subs.first())
+                .flatten()
+        });
+    Ok(wanted.map(|s| s.url.clone()))
 }
 
 fn not_subscribed(t: YapilyEventType) -> YapilyError {

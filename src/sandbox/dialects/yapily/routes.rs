@@ -225,7 +225,7 @@ async fn subscribe(
         if req.notification.kind != "WEBHOOK" {
             return Err(Refusal::bad("notification.type must be WEBHOOK"));
         }
-        let sub = s.yapily_subscribe(&app, t, &req.notification.url).await?;
+        let sub = super::subscribe(&s, &app, t, &req.notification.url).await?;
         Ok((StatusCode::CREATED, envelope(&iid, subscription_data(&sub))))
     };
     reply(&iid, result.await)
@@ -292,7 +292,7 @@ async fn unsubscribe(
         let app = application(&s, &headers).await?;
         let t = event_type(&id)?;
         let gone = subscription_of(&s, &app, t).await?;
-        s.yapily_unsubscribe(&app, t).await?;
+        super::unsubscribe(&s, &app, t).await?;
         Ok((StatusCode::OK, envelope(&iid, subscription_data(&gone))))
     };
     reply(&iid, result.await)
@@ -325,14 +325,16 @@ async fn trigger(
         {
             return Err(Refusal::bad("objectId must be 1 to 128 characters"));
         }
-        let raised = s
-            .raise_yapily(YapilyEventSpec {
+        let raised = super::raise(
+            &s,
+            YapilyEventSpec {
                 client_id: app,
                 event_type: t,
                 object_id: req.object_id,
                 payload: req.event_payload.map(Value::Object),
-            })
-            .await?;
+            },
+        )
+        .await?;
         let status = if raised.deliveries.is_empty() {
             StatusCode::OK
         } else {
@@ -379,18 +381,20 @@ pub async fn inject(
             ));
         }
     };
-    let raised = s
-        .raise_yapily(YapilyEventSpec {
+    let raised = super::raise(
+        s,
+        YapilyEventSpec {
             client_id,
             event_type: t,
             object_id,
             payload,
-        })
-        .await
-        .map_err(|e| match e {
-            YapilyError::Store(e) => ObError::from(e),
-            other => ObError::invalid("eventType", other.to_string()),
-        })?;
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        YapilyError::Store(e) => ObError::from(e),
+        other => ObError::invalid("eventType", other.to_string()),
+    })?;
     let status = if raised.deliveries.is_empty() {
         StatusCode::OK
     } else {
