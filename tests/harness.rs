@@ -12,6 +12,8 @@
 //! - `tatra_bank`: an independent Tatra-style bank, clean and with one defect at a time;
 //! - `verdicts`: one defect fails only the scenarios of its rules; a bank that ignores `ack`
 //!   fails AP-09 once without blocking the run.
+// Tests assert with unwrap/expect: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

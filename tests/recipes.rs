@@ -9,6 +9,8 @@
 //! The libraries come from `examples/tpp/install.sh` (into `target/py-recipes` and
 //! `target/js-recipes`). When an interpreter or a library is missing the test says so and skips,
 //! except under `CI`, where that is a failure. Every wait is bounded by [`LIMIT`].
+// Tests assert with unwrap/expect: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write as _;
 use std::path::PathBuf;

@@ -23,6 +23,8 @@
 //! - `tls`: HTTPS, mutual TLS, RFC 8705 client authentication and certificate-bound tokens.
 //! - `openapi`: `GET /openapi.json` is valid OpenAPI 3.1 and lists exactly what is served.
 //! - `yapily`: the Yapily-style notification API and signed webhooks (issue 10).
+// Tests assert with unwrap/expect: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 /// This binary runs every sandbox on SQLite; `sandbox_pg.rs` runs the same tests on PostgreSQL.
 const ENGINE: common::Engine = common::Engine::Sqlite;

@@ -7,6 +7,8 @@
 //! binary holds one test that says the PostgreSQL half was skipped, and fails under CI.
 //! `persistence` is SQLite's own (files, locks); restarts on one database are covered here by
 //! `regressions` and `replicas`.
+// Tests assert with unwrap/expect: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[cfg(obevents_pg_tests)]
 const ENGINE: common::Engine = common::Engine::Postgres;

@@ -5,6 +5,8 @@
 //! before activation (TB-04, TB-05), and each of the eleven `tatra-*` faults changing exactly
 //! what it names. Runs on SQLite; `sandbox_pg.rs` runs the same tests on PostgreSQL. Every wait
 //! is bounded.
+// Tests assert with unwrap/expect: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 // The sandbox tests' helpers (`common`, `binary`, `receiver`) are shared with `sandbox.rs`;
 // this binary uses a part of them.
