@@ -7,7 +7,6 @@
 //! is bounded.
 // Tests assert with unwrap/expect: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
 // The sandbox tests' helpers (`common`, `binary`, `receiver`) are shared with `sandbox.rs`;
 // this binary uses a part of them.
 #![allow(dead_code, unused_imports)]

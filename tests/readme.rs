@@ -1,0 +1,168 @@
+//! The README is the product's manual, so what it counts and where it says things live must
+//! stay true: every count it states (faults, scenarios, feature files, rules with scenarios) is
+//! computed here from the code and compared, and every path of its Layout section must exist
+//! while every entry of the main source folders must be named there. (The total of tests is
+//! checked by `.ci/run` against the run's own closing line.)
+// Tests assert with unwrap/expect: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use obevents::harness::catalogue::Catalogue;
+use obevents::harness::features;
+use obevents::sandbox::Fault;
+
+const README: &str = include_str!("../README.md");
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The README's prose with every run of white space (line breaks included) as one space.
+fn prose() -> String {
+    README.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Every number standing right before `words` in the README (e.g. `66 faults`).
+fn numbers_before(words: &str) -> Vec<usize> {
+    let text = prose();
+    let mut out = Vec::new();
+    for (i, _) in text.match_indices(words) {
+        let head = text[..i].trim_end_matches(' ');
+        let digits: String = head
+            .chars()
+            .rev()
+            .take_while(|c| c.is_ascii_digit() || *c == ',')
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .filter(char::is_ascii_digit)
+            .collect();
+        if let Ok(n) = digits.parse() {
+            out.push(n);
+        }
+    }
+    out
+}
+
+/// The scenarios of the embedded features, outlines expanded into their example rows.
+fn scenario_names() -> Vec<(String, BTreeSet<String>)> {
+    let mut out = Vec::new();
+    for f in features::embedded().unwrap() {
+        let scenarios = f
+            .scenarios
+            .iter()
+            .chain(f.rules.iter().flat_map(|r| r.scenarios.iter()));
+        for s in scenarios {
+            let tags: BTreeSet<String> = f.tags.iter().chain(&s.tags).cloned().collect();
+            let rows = s
+                .examples
+                .iter()
+                .map(|e| {
+                    e.table
+                        .as_ref()
+                        .map_or(0, |t| t.rows.len().saturating_sub(1))
+                })
+                .sum::<usize>();
+            for _ in 0..rows.max(1) {
+                out.push((s.name.clone(), tags.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn fault_counts_are_the_fault_list() {
+    let n = Fault::ALL.len();
+    let stated: Vec<usize> = numbers_before(" switchable faults")
+        .into_iter()
+        .chain(numbers_before(" faults, "))
+        .collect();
+    assert!(
+        !stated.is_empty(),
+        "the README states how many faults there are"
+    );
+    assert!(
+        stated.iter().all(|&s| s == n),
+        "README says {stated:?} faults; there are {n}"
+    );
+    let caught = format!("{n}/{n}");
+    assert!(
+        prose().contains(&caught),
+        "README says every fault is caught ({caught})"
+    );
+    let tatra = Fault::ALL
+        .iter()
+        .filter(|f| f.name().starts_with("tatra-"))
+        .count();
+    assert_eq!(numbers_before(" `tatra-*` faults"), [tatra]);
+}
+
+#[test]
+fn scenario_feature_and_rule_counts_are_the_features() {
+    let scenarios = scenario_names();
+    let files = features::embedded().unwrap().len();
+    for n in numbers_before(" Gherkin scenarios")
+        .into_iter()
+        .chain(numbers_before(" scenarios in "))
+    {
+        assert_eq!(n, scenarios.len(), "README's scenario count");
+    }
+    assert_eq!(numbers_before(" feature files"), [files]);
+    let catalogue = Catalogue::embedded().unwrap();
+    let tagged: BTreeSet<&str> = scenarios
+        .iter()
+        .flat_map(|(_, tags)| tags.iter().map(String::as_str))
+        .collect();
+    let with_scenarios = catalogue
+        .rules
+        .iter()
+        .filter(|r| tagged.contains(r.id.as_str()))
+        .count();
+    let claim = format!(
+        "{with_scenarios} of the {} catalogue rules have scenarios",
+        catalogue.rules.len()
+    );
+    assert!(prose().contains(&claim), "README should say: {claim}");
+}
+
+/// The paths of the Layout block: the first word of every line that starts with one.
+fn layout_paths() -> Vec<String> {
+    let section = README
+        .split("\n## Layout\n")
+        .nth(1)
+        .expect("a Layout section");
+    let block = section.split("```").nth(1).expect("a code block in Layout");
+    block
+        .lines()
+        .filter(|l| !l.starts_with(' ') && !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn every_layout_path_exists_and_every_module_is_named() {
+    let paths = layout_paths();
+    for p in &paths {
+        assert!(
+            root().join(p).exists(),
+            "README Layout names {p}, which does not exist"
+        );
+    }
+    for dir in ["src", "src/sandbox", "src/sandbox/dialects", "src/harness"] {
+        for entry in std::fs::read_dir(root().join(dir)).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let full = if entry.path().is_dir() {
+                format!("{dir}/{name}/")
+            } else {
+                format!("{dir}/{name}")
+            };
+            let named = paths.iter().any(|p| p == &full || p.starts_with(&full));
+            assert!(named, "{full} is not named in the README's Layout section");
+        }
+    }
+}
