@@ -14,6 +14,7 @@ pub use clients::{DEFAULT_SCOPES, SCOPES, SeedClient, parse_scopes};
 pub use file::{AdminFile, ClientFile, ConfigFile, PushFile, TatraFile, TatraWebhookFile};
 pub use push::PushConfig;
 pub use server::ServerLimits;
+use server::server_limits;
 pub use tatra::{Activation, TatraConfig, tatra_refresh_delay};
 
 use clients::seed_client;
@@ -130,7 +131,7 @@ impl SandboxConfig {
     }
 
     fn from_file(
-        file: ConfigFile,
+        mut file: ConfigFile,
         bank_flag: Option<Bank>,
         fault_flags: &[Fault],
         dir: Option<&Path>,
@@ -151,23 +152,47 @@ impl SandboxConfig {
             );
         }
         cfg.faults = Faults::new(faults);
-        if let Some(u) = file.public_url {
-            cfg.public_url = Some(valid_base_url("public_url", &u)?);
+        cfg.identity(&mut file)?;
+        cfg.api_limits(&file)?;
+        cfg.admin = file.admin.take().map(admin).transpose()?;
+        for (i, c) in std::mem::take(&mut file.clients).into_iter().enumerate() {
+            cfg.clients.push(seed_client(i, c, dir)?);
         }
-        if let Some(u) = file.issuer {
-            cfg.issuer = Some(valid_base_url("issuer", &u)?);
+        if let Some(p) = file.push.take() {
+            cfg.push = push_config(p)?;
         }
-        if let Some(v) = file.org_id {
-            cfg.org_id = non_empty("org_id", v)?;
+        if let Some(t) = file.tatra.take() {
+            cfg.tatra = tatra_config(t)?;
         }
-        if let Some(v) = file.trust_anchor {
-            cfg.trust_anchor = non_empty("trust_anchor", v)?;
+        server_limits(&mut cfg.server, &file)?;
+        Ok(cfg)
+    }
+
+    /// Who the sandbox says it is: its public URL, issuer and OB signing identity.
+    fn identity(&mut self, file: &mut ConfigFile) -> Result<(), String> {
+        if let Some(u) = file.public_url.take() {
+            self.public_url = Some(valid_base_url("public_url", &u)?);
         }
+        if let Some(u) = file.issuer.take() {
+            self.issuer = Some(valid_base_url("issuer", &u)?);
+        }
+        if let Some(v) = file.org_id.take() {
+            self.org_id = non_empty("org_id", v)?;
+        }
+        if let Some(v) = file.trust_anchor.take() {
+            self.trust_anchor = non_empty("trust_anchor", v)?;
+        }
+        Ok(())
+    }
+
+    /// What the APIs allow: token lifetime, long-poll hold, batch cap, request signatures,
+    /// open registration, body size.
+    fn api_limits(&mut self, file: &ConfigFile) -> Result<(), String> {
         if let Some(v) = file.token_ttl_secs {
             if v == 0 {
                 return Err("config field token_ttl_secs: must be at least 1".into());
             }
-            cfg.token_ttl = Duration::from_secs(v);
+            self.token_ttl = Duration::from_secs(v);
         }
         if let Some(v) = file.long_poll_timeout_ms {
             if v == 0 || v > 600_000 {
@@ -175,73 +200,35 @@ impl SandboxConfig {
                     "config field long_poll_timeout_ms: must be between 1 and 600000".into(),
                 );
             }
-            cfg.long_poll_timeout = Duration::from_millis(v);
+            self.long_poll_timeout = Duration::from_millis(v);
         }
         if let Some(v) = file.max_events_cap {
             if v == 0 {
                 return Err("config field max_events_cap: must be at least 1".into());
             }
-            cfg.max_events_cap = v;
+            self.max_events_cap = v;
         }
         if let Some(v) = file.require_request_signatures {
-            cfg.require_request_signatures = v;
+            self.require_request_signatures = v;
         }
         if let Some(v) = file.open_registration {
-            cfg.open_registration = v;
+            self.open_registration = v;
         }
         if let Some(v) = file.body_limit_bytes {
             if v < 1024 {
                 return Err("config field body_limit_bytes: must be at least 1024".into());
             }
-            cfg.body_limit = v;
+            self.body_limit = v;
         }
-        if let Some(admin) = file.admin {
-            if admin.username.is_empty()
-                || admin.password.is_empty()
-                || admin.username.contains(':')
-            {
-                return Err("config field admin: username and password must be non-empty and the username free of ':'".into());
-            }
-            cfg.admin = Some(admin);
-        }
-        for (i, c) in file.clients.into_iter().enumerate() {
-            cfg.clients.push(seed_client(i, c, dir)?);
-        }
-        if let Some(p) = file.push {
-            cfg.push = push_config(p)?;
-        }
-        if let Some(t) = file.tatra {
-            cfg.tatra = tatra_config(t)?;
-        }
-        let ms = |field: &str, v: u64| {
-            if v == 0 || v > 3_600_000 {
-                Err(format!(
-                    "config field {field}: must be between 1 and 3600000"
-                ))
-            } else {
-                Ok(Duration::from_millis(v))
-            }
-        };
-        if let Some(v) = file.header_read_timeout_ms {
-            cfg.server.header_read_timeout = ms("header_read_timeout_ms", v)?;
-        }
-        if let Some(v) = file.idle_timeout_ms {
-            cfg.server.idle_timeout = ms("idle_timeout_ms", v)?;
-        }
-        if let Some(v) = file.max_connections {
-            if v == 0 {
-                return Err("config field max_connections: must be at least 1".into());
-            }
-            cfg.server.max_connections = v;
-        }
-        if let Some(v) = file.listen_backlog {
-            if v == 0 || v > 65_535 {
-                return Err("config field listen_backlog: must be between 1 and 65535".into());
-            }
-            cfg.server.backlog = v;
-        }
-        Ok(cfg)
+        Ok(())
     }
+}
+
+fn admin(admin: AdminFile) -> Result<AdminFile, String> {
+    if admin.username.is_empty() || admin.password.is_empty() || admin.username.contains(':') {
+        return Err("config field admin: username and password must be non-empty and the username free of ':'".into());
+    }
+    Ok(admin)
 }
 
 fn one_line(s: &str) -> String {
