@@ -112,7 +112,7 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            Command::Test(args) => ExitCode::from(harness::runner::run_cli(args).await),
+            Command::Test(args) => ExitCode::from(harness::command::run_cli(args).await),
             Command::Bench(args) => match bench::run(args).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
