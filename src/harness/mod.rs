@@ -23,5 +23,6 @@ pub mod schema;
 pub mod set_check;
 pub mod settle;
 pub mod steps;
+pub mod template;
 pub mod trigger;
 pub mod world;
