@@ -5,60 +5,17 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use obevents::cli::{Cli, Command};
+use obevents::cli::{Cli, Command, SandboxArgs};
 use obevents::{bench, harness, sandbox};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
-        Err(e)
-            if matches!(
-                e.kind(),
-                ErrorKind::DisplayHelp
-                    | ErrorKind::DisplayVersion
-                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-            ) =>
-        {
-            let _ = e.print();
-            return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
-        Err(e) => {
-            let text = e.render().to_string();
-            let line = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments");
-            eprintln!("{} (see --help)", line.trim());
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    // The access log belongs to `obevents sandbox`; elsewhere (the embedded sandbox of `test`,
-    // `bench`) it is off unless the filter names it.
-    let spec = if matches!(cli.command, Command::Sandbox(_)) || cli.log.contains("obevents::access")
-    {
-        cli.log.clone()
-    } else {
-        format!("{},obevents::access=off", cli.log)
-    };
-    let filter = match tracing_subscriber::EnvFilter::try_new(&spec) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: --log {:?}: {e}", cli.log);
-            return ExitCode::from(2);
-        }
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        // Colour codes only help on a terminal; in CI logs they are noise.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-
+    if let Err(code) = init_logging(&cli) {
+        return code;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -71,48 +28,8 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         match cli.command {
-            Command::Sandbox(args) => {
-                if args.list_faults {
-                    print!("{}", sandbox::faults::listing());
-                    return ExitCode::SUCCESS;
-                }
-                let cfg = match sandbox::SandboxConfig::load_with_tls(
-                    args.config.as_deref(),
-                    args.bank,
-                    &args.faults,
-                    &args.tls_flags(),
-                )
-                .and_then(|cfg| {
-                    cfg.with_tatra_flags(args.tatra_activation, args.tatra_refresh_delay_ms)
-                }) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return ExitCode::from(2);
-                    }
-                };
-                let addr = match tokio::net::lookup_host(args.addr.as_str()).await {
-                    Ok(mut found) => match found.next() {
-                        Some(a) => a,
-                        None => {
-                            eprintln!("error: --addr {}: resolves to no address", args.addr);
-                            return ExitCode::from(2);
-                        }
-                    },
-                    Err(e) => {
-                        eprintln!("error: --addr {}: {e} (expected HOST:PORT)", args.addr);
-                        return ExitCode::from(2);
-                    }
-                };
-                match sandbox::app::run(cfg, &args.db, addr).await {
-                    Ok(()) => ExitCode::SUCCESS,
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        ExitCode::from(2)
-                    }
-                }
-            }
-            Command::Test(args) => ExitCode::from(harness::runner::run_cli(args).await),
+            Command::Sandbox(args) => run_sandbox(args).await,
+            Command::Test(args) => ExitCode::from(harness::command::run_cli(args).await),
             Command::Bench(args) => match bench::run(args).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -122,4 +39,107 @@ fn main() -> ExitCode {
             },
         }
     })
+}
+
+/// The command line, or the exit code when there is nothing to run: help and version exit 0,
+/// a bad flag ends with one line on stderr and 2.
+fn parse() -> Result<Cli, ExitCode> {
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            let _ = e.print();
+            Err(
+                if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::SUCCESS
+                },
+            )
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            let line = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid arguments");
+            eprintln!("{} (see --help)", line.trim());
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// Logs to stderr with `--log`'s filter; a bad filter is exit code 2.
+fn init_logging(cli: &Cli) -> Result<(), ExitCode> {
+    // The access log belongs to `obevents sandbox`; elsewhere (the embedded sandbox of `test`,
+    // `bench`) it is off unless the filter names it.
+    let spec = if matches!(cli.command, Command::Sandbox(_)) || cli.log.contains("obevents::access")
+    {
+        cli.log.clone()
+    } else {
+        format!("{},obevents::access=off", cli.log)
+    };
+    let filter = match tracing_subscriber::EnvFilter::try_new(&spec) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: --log {:?}: {e}", cli.log);
+            return Err(ExitCode::from(2));
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        // Colour codes only help on a terminal; in CI logs they are noise.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    Ok(())
+}
+
+/// `obevents sandbox`: builds the config from the file and flags, resolves `--addr`, serves.
+async fn run_sandbox(args: SandboxArgs) -> ExitCode {
+    if args.list_faults {
+        print!("{}", sandbox::faults::listing());
+        return ExitCode::SUCCESS;
+    }
+    let cfg = match sandbox::SandboxConfig::load_with_tls(
+        args.config.as_deref(),
+        args.bank,
+        &args.faults,
+        &args.tls_flags(),
+    )
+    .and_then(|cfg| cfg.with_tatra_flags(args.tatra_activation, args.tatra_refresh_delay_ms))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let addr = match tokio::net::lookup_host(args.addr.as_str()).await {
+        Ok(mut found) => match found.next() {
+            Some(a) => a,
+            None => {
+                eprintln!("error: --addr {}: resolves to no address", args.addr);
+                return ExitCode::from(2);
+            }
+        },
+        Err(e) => {
+            eprintln!("error: --addr {}: {e} (expected HOST:PORT)", args.addr);
+            return ExitCode::from(2);
+        }
+    };
+    match sandbox::app::run(cfg, &args.db, addr).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
 }

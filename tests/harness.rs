@@ -94,7 +94,7 @@ async fn run_dialect(bank: Bank, faults: &[Fault]) -> RunOutcome {
         _ => Profile::for_yapily_sandbox(&sandbox.url(), &push),
     }
     .expect("built-in dialect profile");
-    let tags = obevents::harness::dialect_pass::tags(bank);
+    let tags = obevents::harness::main_job::dialect::tags(bank);
     let outcome = run_tags(profile, Some(tags), None).await;
     sandbox.stop().await;
     outcome

@@ -214,14 +214,19 @@ where
     )
 }
 
+/// A poll measurer: one request, whether it succeeded.
+trait Poller:
+    Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync + Clone + 'static
+{
+}
+impl<F: Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync + Clone + 'static> Poller
+    for F
+{
+}
+
 /// A short poll of a fresh subscribed TPP with nothing queued; the closure says whether the
 /// answer was a 200.
-async fn empty_poller(
-    http: &reqwest::Client,
-    sandbox: &Sandbox,
-) -> anyhow::Result<
-    impl Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync + Clone + 'static,
-> {
+async fn empty_poller(http: &reqwest::Client, sandbox: &Sandbox) -> anyhow::Result<impl Poller> {
     let base = sandbox.url();
     let tpp = register(http, &base).await?;
     let (h, url, token) = (
@@ -246,12 +251,7 @@ async fn empty_poller(
 /// A short poll of a fresh TPP with 10 SETs queued and never acknowledged, so every poll
 /// returns all 10 (checked once here; then only the answer's size is, so the load generator's
 /// JSON parsing does not eat the shared CPU).
-async fn ten_poller(
-    http: &reqwest::Client,
-    sandbox: &Sandbox,
-) -> anyhow::Result<
-    impl Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync + Clone + 'static,
-> {
+async fn ten_poller(http: &reqwest::Client, sandbox: &Sandbox) -> anyhow::Result<impl Poller> {
     let base = sandbox.url();
     let tpp = register(http, &base).await?;
     raise_updates(sandbox, &tpp.id, "bench", 10).await?;
@@ -367,45 +367,73 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| dir.join("bench.db").display().to_string());
     let sandbox = Sandbox::start(bench_config(), &db, "127.0.0.1:0".parse()?).await?;
-    let base = sandbox.url();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.connections * 2)
         .build()?;
     let secs = args.seconds.max(1);
     let conns = args.connections.max(1);
     eprintln!(
-        "bench: sandbox at {base}, {} db {}, {conns} connections, {secs} s per phase",
+        "bench: sandbox at {}, {} db {}, {conns} connections, {secs} s per phase",
+        sandbox.url(),
         sandbox.state.store.engine(),
         crate::sandbox::store::redacted(&db)
     );
-    let mut rows = Vec::new();
+    let postgres = crate::sandbox::store::is_postgres_url(&db);
+    let (mut rows, empty_poll, ten_poll) = poll_rows(&http, &sandbox, conns, secs).await?;
+    rows.extend(wake_rows(&http, &sandbox, postgres.then_some(db.as_str())).await?);
+    // PostgreSQL against SQLite in the same run: the same polls on an embedded sandbox,
+    // alternating half-second slices with this one's (DESIGN.md §6: >= 50 % of SQLite's rate).
+    if postgres {
+        let lite_db = dir.join("compare.db").display().to_string();
+        let lite = Sandbox::start(bench_config(), &lite_db, "127.0.0.1:0".parse()?).await?;
+        let sq = empty_poller(&http, &lite).await?;
+        rows.push(versus_sqlite("empty short poll", conns, secs, empty_poll, sq).await);
+        let sq = ten_poller(&http, &lite).await?;
+        rows.push(versus_sqlite("10-SET poll", conns, secs, ten_poll, sq).await);
+        lite.stop().await;
+    }
+    rows.push(ingest_row(&http, &sandbox.url(), conns, secs).await?);
+    rows.extend(latency_row(&http, &sandbox, &args.store_sizes).await?);
+    sandbox.stop().await;
+    rows.extend(push::rows(&http, &dir).await?);
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("{}", Table::new(&rows).with(Style::rounded()));
+    Ok(())
+}
 
-    // Each poll phase is measured interleaved with the same server's trivial route.
+/// The poll phases, each measured interleaved with the same server's trivial route: an empty
+/// short poll, and a poll returning 10 stored SETs. Returns the rows and both pollers.
+async fn poll_rows(
+    http: &reqwest::Client,
+    sandbox: &Sandbox,
+    conns: usize,
+    secs: u64,
+) -> anyhow::Result<(Vec<Row>, impl Poller, impl Poller)> {
     let h = http.clone();
-    let health_url = format!("{base}/healthz");
+    let health_url = format!("{}/healthz", sandbox.url());
     let healthz = move || {
         let (h, url) = (h.clone(), health_url.clone());
         async move { h.get(&url).send().await.is_ok_and(|r| r.status() == 200) }
     };
-
-    let empty_poll = empty_poller(&http, &sandbox).await?;
+    let empty_poll = empty_poller(http, sandbox).await?;
     let (base_a, poll_empty) = interleaved(conns, secs, healthz.clone(), empty_poll.clone()).await;
     let r = poll_empty / base_a;
-    rows.push(row(
-        "GET /healthz (baseline, interleaved)",
-        format!("{base_a:.0} req/s"),
-        "-",
-        true,
-    ));
-    rows.push(row(
-        "POST /events, empty short poll",
-        format!("{poll_empty:.0} req/s = {:.0} % of healthz", r * 100.0),
-        ">= 60 % of healthz",
-        r >= 0.6,
-    ));
-
+    let mut rows = vec![
+        row(
+            "GET /healthz (baseline, interleaved)",
+            format!("{base_a:.0} req/s"),
+            "-",
+            true,
+        ),
+        row(
+            "POST /events, empty short poll",
+            format!("{poll_empty:.0} req/s = {:.0} % of healthz", r * 100.0),
+            ">= 60 % of healthz",
+            r >= 0.6,
+        ),
+    ];
     // A poll that returns 10 stored SETs (never acknowledged, so every poll returns them).
-    let ten_poll = ten_poller(&http, &sandbox).await?;
+    let ten_poll = ten_poller(http, sandbox).await?;
     let (base_b, poll_ten) = interleaved(conns, secs, healthz, ten_poll.clone()).await;
     let r = poll_ten / base_b;
     rows.push(row(
@@ -417,21 +445,29 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         ">= 40 % of healthz",
         r >= 0.4,
     ));
+    Ok((rows, empty_poll, ten_poll))
+}
 
-    // Long-poll wake-up: from the moment an event is raised (so including signing and storing
-    // it) to the held poll's answer. Measured before the ingest phase fills the WAL.
-    let waiter = register(&http, &base).await?;
-    let wake = wake_rounds(&http, &base, &sandbox, &waiter, 400).await?;
-    rows.push(wake_row(
+/// Long-poll wake-up: from the moment an event is raised (so including signing and storing
+/// it) to the held poll's answer. Measured before the ingest phase fills the WAL. With
+/// PostgreSQL (`postgres_db`), a second replica on the same database raises the events too, so
+/// the held poll is woken through LISTEN/NOTIFY.
+async fn wake_rows(
+    http: &reqwest::Client,
+    sandbox: &Sandbox,
+    postgres_db: Option<&str>,
+) -> anyhow::Result<Vec<Row>> {
+    let base = sandbox.url();
+    let waiter = register(http, &base).await?;
+    let wake = wake_rounds(http, &base, sandbox, &waiter, 400).await?;
+    let mut rows = vec![wake_row(
         "long-poll wake-up (event raised → held poll answered)",
         &wake,
         5.0,
-    ));
-    // With PostgreSQL: a second replica on the same database raises the events, so the held
-    // poll is woken through LISTEN/NOTIFY.
-    if crate::sandbox::store::is_postgres_url(&db) {
-        let other = Sandbox::start(bench_config(), &db, "127.0.0.1:0".parse()?).await?;
-        let wake = wake_rounds(&http, &base, &other, &waiter, 400).await?;
+    )];
+    if let Some(db) = postgres_db {
+        let other = Sandbox::start(bench_config(), db, "127.0.0.1:0".parse()?).await?;
+        let wake = wake_rounds(http, &base, &other, &waiter, 400).await?;
         other.stop().await;
         rows.push(wake_row(
             "cross-replica wake-up (event raised on replica B → poll held on A)",
@@ -439,21 +475,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             20.0,
         ));
     }
+    Ok(rows)
+}
 
-    // PostgreSQL against SQLite in the same run: the same polls on an embedded sandbox,
-    // alternating half-second slices with this one's (DESIGN.md §6: >= 50 % of SQLite's rate).
-    if crate::sandbox::store::is_postgres_url(&db) {
-        let lite_db = dir.join("compare.db").display().to_string();
-        let lite = Sandbox::start(bench_config(), &lite_db, "127.0.0.1:0".parse()?).await?;
-        let sq = empty_poller(&http, &lite).await?;
-        rows.push(versus_sqlite("empty short poll", conns, secs, empty_poll.clone(), sq).await);
-        let sq = ten_poller(&http, &lite).await?;
-        rows.push(versus_sqlite("10-SET poll", conns, secs, ten_poll.clone(), sq).await);
-        lite.stop().await;
-    }
-
-    // Ingest: trigger → signed PS256 SET stored durably, over HTTP.
-    let ingest_client = register(&http, &base).await?;
+/// Ingest: trigger → signed PS256 SET stored durably, over HTTP.
+async fn ingest_row(
+    http: &reqwest::Client,
+    base: &str,
+    conns: usize,
+    secs: u64,
+) -> anyhow::Result<Row> {
+    let ingest_client = register(http, base).await?;
     let (h, url, id, token) = (
         http.clone(),
         format!("{base}/sandbox/events"),
@@ -480,79 +512,97 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     })
     .await;
-    rows.push(row(
+    Ok(row(
         "event ingest (HTTP trigger → signed SET stored)",
         format!("{ingest:.0} events/s"),
         ">= 2,000 events/s",
         ingest >= 2000.0,
-    ));
+    ))
+}
 
-    // Poll latency against the number of stored SETs (other TPPs' rows inflate the table).
-    let sizes: Vec<usize> = args
-        .store_sizes
+/// Poll latency against the number of stored SETs (other TPPs' rows inflate the table), at
+/// each of `store_sizes` (comma-separated); no row without sizes.
+async fn latency_row(
+    http: &reqwest::Client,
+    sandbox: &Sandbox,
+    store_sizes: &str,
+) -> anyhow::Result<Option<Row>> {
+    let sizes: Vec<usize> = store_sizes
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    let probe = register(&http, &base).await?;
-    raise_updates(&sandbox, &probe.id, "probe", 10).await?;
+    let probe = register(http, &sandbox.url()).await?;
+    raise_updates(sandbox, &probe.id, "probe", 10).await?;
     let mut stored = 0usize;
     let mut latencies = Vec::new();
     for size in sizes {
         if size > stored {
-            let filler: Vec<NewEvent> = (stored..size)
-                .map(|n| NewEvent {
-                    event_id: format!("filler-{n}"),
-                    jti: format!("filler-{n}"),
-                    client_id: format!("filler-client-{}", n % 1000),
-                    event_type: EventType::ResourceUpdate.urn().into(),
-                    resource_id: format!("f{n}"),
-                    resource_type: "account-access-consent".into(),
-                    resource_links: Vec::new(),
-                    txn: None,
-                    toe: 0,
-                    details: Default::default(),
-                    token: Some("filler".into()),
-                    poll: true,
-                    created_at: 0,
-                    deliveries: Vec::new(),
-                })
-                .collect();
-            sandbox.state.store.insert_events(&filler).await?;
+            fill_store(sandbox, stored, size).await?;
             stored = size;
         }
-        let mut samples = Vec::new();
-        for _ in 0..300 {
-            let t = Instant::now();
-            let r = http
-                .post(format!("{base}/open-banking/v3.1/events"))
-                .bearer_auth(&probe.token)
-                .json(&json!({"returnImmediately": true, "maxEvents": 10}))
-                .send()
-                .await?;
-            anyhow::ensure!(r.status() == 200, "probe poll failed: {}", r.status());
-            let _ = r.bytes().await?;
-            samples.push(t.elapsed().as_secs_f64() * 1000.0);
-        }
-        samples.sort_by(f64::total_cmp);
+        let samples = poll_latencies(http, &sandbox.url(), &probe, 300).await?;
         latencies.push((size, percentile(&samples, 0.5)));
     }
-    if let (Some(first), Some(last)) = (latencies.first(), latencies.last()) {
-        let detail: Vec<String> = latencies
-            .iter()
-            .map(|(n, ms)| format!("{n} stored: {ms:.2} ms"))
-            .collect();
-        let flat = last.1 <= first.1 * 1.5 + 0.2;
-        rows.push(row(
-            "poll latency (p50, 10 SETs) vs stored SETs",
-            detail.join("; "),
-            "flat (O(batch))",
-            flat,
-        ));
-    }
+    let (Some(first), Some(last)) = (latencies.first(), latencies.last()) else {
+        return Ok(None);
+    };
+    let detail: Vec<String> = latencies
+        .iter()
+        .map(|(n, ms)| format!("{n} stored: {ms:.2} ms"))
+        .collect();
+    let flat = last.1 <= first.1 * 1.5 + 0.2;
+    Ok(Some(row(
+        "poll latency (p50, 10 SETs) vs stored SETs",
+        detail.join("; "),
+        "flat (O(batch))",
+        flat,
+    )))
+}
 
-    sandbox.stop().await;
-    rows.extend(push::rows(&http, &dir).await?);
-    let _ = std::fs::remove_dir_all(&dir);
-    println!("{}", Table::new(&rows).with(Style::rounded()));
+/// Stores filler SETs `from..to` for other TPPs, straight into the store.
+async fn fill_store(sandbox: &Sandbox, from: usize, to: usize) -> anyhow::Result<()> {
+    let filler: Vec<NewEvent> = (from..to)
+        .map(|n| NewEvent {
+            event_id: format!("filler-{n}"),
+            jti: format!("filler-{n}"),
+            client_id: format!("filler-client-{}", n % 1000),
+            event_type: EventType::ResourceUpdate.urn().into(),
+            resource_id: format!("f{n}"),
+            resource_type: "account-access-consent".into(),
+            resource_links: Vec::new(),
+            txn: None,
+            toe: 0,
+            details: Default::default(),
+            token: Some("filler".into()),
+            poll: true,
+            created_at: 0,
+            deliveries: Vec::new(),
+        })
+        .collect();
+    sandbox.state.store.insert_events(&filler).await?;
     Ok(())
+}
+
+/// `n` short polls of 10 SETs by `probe`, one at a time; their latencies in ms, sorted.
+async fn poll_latencies(
+    http: &reqwest::Client,
+    base: &str,
+    probe: &Client,
+    n: usize,
+) -> anyhow::Result<Vec<f64>> {
+    let mut samples = Vec::new();
+    for _ in 0..n {
+        let t = Instant::now();
+        let r = http
+            .post(format!("{base}/open-banking/v3.1/events"))
+            .bearer_auth(&probe.token)
+            .json(&json!({"returnImmediately": true, "maxEvents": 10}))
+            .send()
+            .await?;
+        anyhow::ensure!(r.status() == 200, "probe poll failed: {}", r.status());
+        let _ = r.bytes().await?;
+        samples.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    samples.sort_by(f64::total_cmp);
+    Ok(samples)
 }

@@ -1,15 +1,17 @@
 //! The conformance harness: runs the Gherkin features in `features/` against any bank a target
 //! profile describes (or the embedded sandbox), verifies every response and SET, and writes
-//! reports. Start at [`runner::run`]; a scenario's state is [`world::HarnessWorld`]; the
-//! phrases are in [`steps`]; the target is reached through [`context::RunContext`].
+//! reports. Start at [`command::run_cli`] (`obevents test`): it runs [`runner::run`] once for
+//! a profile, or the passes of the [`main_job`]; a scenario's state is
+//! [`world::HarnessWorld`]; the phrases are in [`steps`]; the target is reached through
+//! [`context::RunContext`].
 
 pub mod catalogue;
 pub mod client;
+pub mod command;
 pub mod context;
-pub mod dialect_pass;
 pub mod dialects;
 pub mod features;
-pub mod mtls_pass;
+pub mod main_job;
 pub mod outcome;
 pub mod plan;
 pub mod preflight;
@@ -21,5 +23,6 @@ pub mod schema;
 pub mod set_check;
 pub mod settle;
 pub mod steps;
+pub mod template;
 pub mod trigger;
 pub mod world;

@@ -8,139 +8,142 @@ use cucumber::tag::Ext as _;
 
 use super::features::{self, is_capability, is_rule_id};
 use super::outcome::{ScenarioRecord, Verdict};
-use super::profile::{Clients, Conformance, Dialect, Profile, RequestSignatures};
+use super::profile::{
+    Activation, BankSettings, Clients, Conformance, Dialect, Profile, PushPolicy,
+    RequestSignatures, RetrySpacing, TatraSettings,
+};
 use crate::model::bank::{LongPolling, SpecVersion, UnknownAck};
 
 /// The capabilities a profile declares (matched against scenario tags).
 pub fn capabilities(p: &Profile) -> HashSet<String> {
-    let mut caps = HashSet::new();
-    let mut add = |c: &str| {
-        caps.insert(c.to_string());
-    };
-    add(match p.dialect {
+    let mut caps = Vec::new();
+    caps.push(match p.dialect {
         Dialect::Obie => "obie-api",
         Dialect::Yapily => "yapily",
         Dialect::Tatra => "tatra",
     });
     if let Some(t) = &p.tatra {
-        if t.settings.is_some() {
-            add("tatra-settings");
-        }
-        if t.settings_api() {
-            add("tatra-settings-api");
-        }
-        if t.can_be_active() {
-            add("tatra-active");
-        }
-        if t.can_activate() {
-            add("tatra-reactivate");
-        }
-        // Enabling anew restarts the hour, which an already-active application cannot afford.
-        if t.settings.is_some()
-            && t.activation == super::profile::Activation::NextHour
-            && !t.already_active
-        {
-            add("tatra-next-hour");
-        }
-        if t.consent.is_some() {
-            add("tatra-consent");
-        }
-        if t.refresh.is_some() {
-            add("tatra-refresh");
-        }
+        tatra_capabilities(t, &mut caps);
     }
     if p.yapily.as_ref().is_some_and(|y| y.event_types.len() >= 2) {
-        add("yapily-two-types");
+        caps.push("yapily-two-types");
     }
     if !p.trigger_types.is_empty() {
-        add("trigger");
-        for t in &p.trigger_types {
-            add(t.short());
-        }
+        caps.push("trigger");
+        caps.extend(p.trigger_types.iter().map(|t| t.short()));
         if p.trigger_types.len() >= 2 {
-            add("two-event-types");
+            caps.push("two-event-types");
         }
     }
-    match p.bank.long_polling {
-        LongPolling::Supported => add("long-polling"),
-        LongPolling::Immediate => add("short-polling-only"),
-        LongPolling::Reject => add("long-poll-rejected"),
+    polling_capabilities(&p.bank, &mut caps);
+    if p.bank.realtime {
+        caps.push("realtime");
+        push_capabilities(&p.push, &mut caps);
     }
-    if p.bank.max_events_cap.is_some() {
-        add(if p.bank.reject_above_cap {
+    api_capabilities(p, &mut caps);
+    caps.push(match p.spec_version {
+        SpecVersion::V3_1_11 => "spec-3.1.11",
+        SpecVersion::V3_1_2 => "spec-3.1.2",
+    });
+    caps.into_iter().map(String::from).collect()
+}
+
+/// What the `[tatra]` actions and activation rule let scenarios do.
+fn tatra_capabilities(t: &TatraSettings, caps: &mut Vec<&'static str>) {
+    let flags = [
+        (t.settings.is_some(), "tatra-settings"),
+        (t.settings_api(), "tatra-settings-api"),
+        (t.can_be_active(), "tatra-active"),
+        (t.can_activate(), "tatra-reactivate"),
+        // Enabling anew restarts the hour, which an already-active application cannot afford.
+        (
+            t.settings.is_some() && t.activation == Activation::NextHour && !t.already_active,
+            "tatra-next-hour",
+        ),
+        (t.consent.is_some(), "tatra-consent"),
+        (t.refresh.is_some(), "tatra-refresh"),
+    ];
+    caps.extend(flags.iter().filter(|(on, _)| *on).map(|(_, c)| *c));
+}
+
+/// What the bank documents about `POST /events`.
+fn polling_capabilities(b: &BankSettings, caps: &mut Vec<&'static str>) {
+    caps.push(match b.long_polling {
+        LongPolling::Supported => "long-polling",
+        LongPolling::Immediate => "short-polling-only",
+        LongPolling::Reject => "long-poll-rejected",
+    });
+    if b.max_events_cap.is_some() {
+        caps.push(if b.reject_above_cap {
             "cap-reject"
         } else {
             "cap-truncate"
         });
     }
-    add(if p.bank.default_batch.is_some() {
+    caps.push(if b.default_batch.is_some() {
         "default-batch"
     } else {
         "no-default-batch"
     });
-    add(match p.bank.unknown_ack {
+    caps.push(match b.unknown_ack {
         UnknownAck::Ignore => "unknown-ack-ignored",
         UnknownAck::Reject => "unknown-ack-rejected",
     });
-    add(if p.bank.errored_redelivered {
+    caps.push(if b.errored_redelivered {
         "errored-redelivered"
     } else {
         "errored-dropped"
     });
-    if p.bank.callback_urls {
-        add("callback-urls");
+    if b.oldest_first {
+        caps.push("oldest-first");
     }
-    if p.bank.realtime {
-        add("realtime");
-        let push = &p.push;
-        if push.max_attempts.is_some() && push.spacing != super::profile::RetrySpacing::Undeclared {
-            add("push-retry-policy");
-        }
-        if !push.retries_4xx {
-            add("push-4xx-final");
-        }
-        if push.catch_up_polling {
-            add("push-catch-up");
-        }
-        if push.request_timeout.is_some() {
-            add("push-timeout");
-        }
+}
+
+/// What the bank declares about its push retries.
+fn push_capabilities(push: &PushPolicy, caps: &mut Vec<&'static str>) {
+    let flags = [
+        (
+            push.max_attempts.is_some() && push.spacing != RetrySpacing::Undeclared,
+            "push-retry-policy",
+        ),
+        (!push.retries_4xx, "push-4xx-final"),
+        (push.catch_up_polling, "push-catch-up"),
+        (push.request_timeout.is_some(), "push-timeout"),
+    ];
+    caps.extend(flags.iter().filter(|(on, _)| *on).map(|(_, c)| *c));
+}
+
+/// Which APIs, signatures and scopes the bank offers.
+fn api_capabilities(p: &Profile, caps: &mut Vec<&'static str>) {
+    if p.bank.callback_urls {
+        caps.push("callback-urls");
     }
     match p.bank.request_signatures {
         RequestSignatures::Ignored => {}
-        RequestSignatures::Verified => add("request-signing"),
+        RequestSignatures::Verified => caps.push("request-signing"),
         RequestSignatures::Required => {
-            add("request-signing");
-            add("request-signing-required");
+            caps.extend(["request-signing", "request-signing-required"]);
         }
     }
-    if p.bank.oldest_first {
-        add("oldest-first");
-    }
     if p.bank.response_signatures && p.jwks_url.is_some() {
-        add("response-signing");
+        caps.push("response-signing");
     }
     if p.jwks_url.is_some() {
-        add("jwks");
+        caps.push("jwks");
     }
     if p.bank.polling {
-        add("polling-api");
+        caps.push("polling-api");
     }
     if p.bank.subscription_api {
-        add("subscription-api");
+        caps.push("subscription-api");
     }
     let restricted = match &p.clients {
         Clients::Register(r) => r.restricted_scope.is_some(),
         Clients::Fixed(t) => t.iter().all(|t| t.restricted_scope.is_some()),
     };
     if restricted {
-        add("restricted-scope");
+        caps.push("restricted-scope");
     }
-    add(match p.spec_version {
-        SpecVersion::V3_1_11 => "spec-3.1.11",
-        SpecVersion::V3_1_2 => "spec-3.1.2",
-    });
-    caps
 }
 
 /// A scenario as the run plans it.

@@ -262,6 +262,8 @@ async fn serve_tls(
     }
 }
 
+/// Every request the receiver gets: recorded in its mailbox (or as a stray) and answered as
+/// the mailbox's script says.
 async fn receive(
     State(shared): State<Arc<Shared>>,
     method: Method,
@@ -269,22 +271,13 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let at = Instant::now();
-    let path = uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| uri.path().to_string());
-    let id = uri
-        .path()
-        .trim_start_matches('/')
-        .split('/')
-        .next()
-        .unwrap_or("")
-        .to_string();
-    let mut record = Received {
-        at,
+    let record = Received {
+        at: Instant::now(),
         method: method.to_string(),
-        path,
+        path: uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| uri.path().to_string()),
         headers: headers
             .iter()
             .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
@@ -292,45 +285,9 @@ async fn receive(
         body: body.to_vec(),
         answered: Answer::Status(404),
     };
-    let answer = {
-        let mut boxes = shared
-            .boxes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match boxes.get_mut(&id) {
-            Some(b) => {
-                let misdirected = matches!(
-                    (addressee(&body), &b.aud),
-                    (Some(to), Some(owner)) if &to != owner
-                );
-                let a = if misdirected {
-                    Answer::Status(202)
-                } else {
-                    b.script
-                        .pop_front()
-                        .or(b.then)
-                        .unwrap_or(Answer::Status(202))
-                };
-                record.answered = a;
-                if b.received.len() < KEEP {
-                    b.received.push(record);
-                }
-                Some(a)
-            }
-            None => {
-                let mut strays = shared
-                    .strays
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if strays.len() < KEEP {
-                    strays.push(record);
-                }
-                None
-            }
-        }
-    };
+    let mailbox = uri.path().trim_start_matches('/').split('/').next();
+    let answer = shared.file(mailbox.unwrap_or(""), record);
     shared.arrived.notify_waiters();
-    let interaction = headers.get("x-fapi-interaction-id").cloned();
     let status = match answer {
         None => return StatusCode::NOT_FOUND.into_response(),
         Some(Answer::Status(s)) => s,
@@ -341,10 +298,49 @@ async fn receive(
     };
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::ACCEPTED);
     let mut response = code.into_response();
-    if let Some(i) = interaction {
+    if let Some(i) = headers.get("x-fapi-interaction-id").cloned() {
         response.headers_mut().insert("x-fapi-interaction-id", i);
     }
     response
+}
+
+impl Shared {
+    /// Files `record` in mailbox `id` and returns the answer it gets: the next of the script
+    /// (202 for a push addressed to someone else); `None` for a mailbox that does not exist
+    /// (the record is kept as a stray).
+    fn file(&self, id: &str, mut record: Received) -> Option<Answer> {
+        let mut boxes = self
+            .boxes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(b) = boxes.get_mut(id) else {
+            let mut strays = self
+                .strays
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if strays.len() < KEEP {
+                strays.push(record);
+            }
+            return None;
+        };
+        let misdirected = matches!(
+            (addressee(&record.body), &b.aud),
+            (Some(to), Some(owner)) if &to != owner
+        );
+        let answer = if misdirected {
+            Answer::Status(202)
+        } else {
+            b.script
+                .pop_front()
+                .or(b.then)
+                .unwrap_or(Answer::Status(202))
+        };
+        record.answered = answer;
+        if b.received.len() < KEEP {
+            b.received.push(record);
+        }
+        Some(answer)
+    }
 }
 
 /// Whom a push is addressed to, read without verifying anything: the `aud` of a compact JWT

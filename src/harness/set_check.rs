@@ -12,8 +12,9 @@ use serde_json::Value;
 
 use super::context::RunContext;
 use super::profile::Conformance;
-use crate::jose::{self, JoseError};
+use crate::jose::{self, DecodedJws, JoseError};
 use crate::model::EventType;
+use crate::model::bank::SpecVersion;
 use crate::model::set::{OB_ISS, OB_TAN, RTY};
 
 /// One SET of a poll answer, decoded (whether or not it verified).
@@ -117,7 +118,8 @@ fn is_absolute_uri(s: &str) -> bool {
 }
 
 impl RunContext {
-    /// Checks one SET taken from `sets[key]` for a TPP whose SETs should carry `aud`.
+    /// Checks one SET taken from `sets[key]` for a TPP whose SETs should carry `aud`: its
+    /// framing, header, signature and claims, in that order.
     pub async fn check_set(&self, key: &str, token: &str, aud: &str) -> CheckedSet {
         let mut out = CheckedSet {
             key: key.into(),
@@ -126,102 +128,18 @@ impl RunContext {
             claims: Value::Null,
             problems: Vec::new(),
         };
-        let p = &mut out.problems;
         let decoded = match jose::decode_compact(token) {
             Ok(d) => d,
             Err(e) => {
-                p.push(format!(
+                out.problems.push(format!(
                     "N-01/J-01: the SET under {key} is not a compact JWS: {e}"
                 ));
                 return out;
             }
         };
         out.header = Value::Object(decoded.header.clone());
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let skew = self.profile.clock_skew;
-
-        // Header (J-02..J-06; R8417-14 for an RFC 8936 transmitter).
-        let obie = self.profile.conformance == Conformance::Obie;
-        if obie {
-            for problem in self.schemas.problems("OBSetJoseHeader", &out.header) {
-                out.problems.push(format!("J-05: JOSE header: {problem}"));
-            }
-        } else if let Some(typ) = decoded.header.get("typ").and_then(Value::as_str) {
-            let typ_ok = ["secevent+jwt", "application/secevent+jwt"]
-                .iter()
-                .any(|t| typ.eq_ignore_ascii_case(t));
-            if !typ_ok {
-                out.problems
-                    .push(format!("R8417-14: typ is {typ:?}, expected secevent+jwt"));
-            }
-        }
-        let alg = decoded.alg().unwrap_or("");
-        if alg == "none" {
-            out.problems
-                .push("R8417-16/J-02: the SET is unsigned (alg none)".into());
-        } else if alg != self.profile.alg {
-            out.problems
-                .push(format!("J-02: alg is {alg}, expected {}", self.profile.alg));
-        }
-        let b64_allowed = self.profile.spec_version == crate::model::bank::SpecVersion::V3_1_2;
-        if obie {
-            out.problems.extend(jose::ob_header_problems(
-                &decoded.header,
-                now,
-                skew,
-                b64_allowed,
-            ));
-        }
-        if let (Some(want), Some(got)) = (
-            &self.profile.ob_iss,
-            decoded.header.get(OB_ISS).and_then(Value::as_str),
-        ) && want != got
-        {
-            out.problems
-                .push(format!("J-06: {OB_ISS} is {got:?}, expected {want:?}"));
-        }
-        if let (Some(want), Some(got)) = (
-            &self.profile.trust_anchor,
-            decoded.header.get(OB_TAN).and_then(Value::as_str),
-        ) && want != got
-        {
-            out.problems
-                .push(format!("J-06: {OB_TAN} is {got:?}, expected {want:?}"));
-        }
-        // Without the bank's JWKS (an unsigned or RFC-only transmitter) signatures cannot be
-        // verified; the rest of the SET is still judged.
-        if alg != "none" && self.profile.jwks_url.is_some() {
-            match decoded.kid() {
-                None => out.problems.push("J-03: the JOSE header has no kid".into()),
-                // With the wrong alg (J-02, reported above) a key published for the right one
-                // cannot verify it: that is the same defect, not a second one (J-06).
-                Some(_) if alg != self.profile.alg => {}
-                Some(kid) => {
-                    let mut result = match self.jwks(false).await {
-                        Ok(jwks) => jose::verify(&decoded, &jwks),
-                        Err(e) => Err(JoseError::Key(e)),
-                    };
-                    if matches!(result, Err(JoseError::UnknownKid(_))) {
-                        // The bank may have rotated keys since the JWKS was fetched: look once more.
-                        result = match self.jwks(true).await {
-                            Ok(jwks) => jose::verify(&decoded, &jwks),
-                            Err(e) => Err(JoseError::Key(e)),
-                        };
-                    }
-                    match result {
-                        Ok(()) => {}
-                        Err(JoseError::UnknownKid(_)) => out.problems.push(format!(
-                            "J-03: kid {kid:?} is not in the bank's JWKS ({})",
-                            self.profile.jwks_url.as_deref().unwrap_or("")
-                        )),
-                        Err(e) => out
-                            .problems
-                            .push(format!("J-06: the signature does not verify: {e}")),
-                    }
-                }
-            }
-        }
-
+        out.problems.extend(self.header_problems(&decoded));
+        out.problems.extend(self.signature_problem(&decoded).await);
         // Claims (N-02..N-07, R8417-*).
         if let Some(path) = duplicate_member(&decoded.payload) {
             out.problems
@@ -235,89 +153,123 @@ impl RunContext {
             }
         };
         out.claims = claims.clone();
-        let p = &mut out.problems;
         if !claims.is_object() {
-            p.push("N-02: the claims set is not a JSON object".into());
+            out.problems
+                .push("N-02: the claims set is not a JSON object".into());
             return out;
         }
+        out.problems.extend(self.claims_problems(&claims, key, aud));
+        out
+    }
+
+    /// The JOSE header (J-02, J-04..J-06; R8417-14 for an RFC 8936 transmitter).
+    fn header_problems(&self, decoded: &DecodedJws) -> Vec<String> {
+        let mut p = Vec::new();
+        let obie = self.profile.conformance == Conformance::Obie;
+        let header = Value::Object(decoded.header.clone());
         if obie {
-            for problem in self.schemas.problems("OBEventNotification2", &claims) {
+            for problem in self.schemas.problems("OBSetJoseHeader", &header) {
+                p.push(format!("J-05: JOSE header: {problem}"));
+            }
+        } else if let Some(typ) = decoded.header.get("typ").and_then(Value::as_str) {
+            let typ_ok = ["secevent+jwt", "application/secevent+jwt"]
+                .iter()
+                .any(|t| typ.eq_ignore_ascii_case(t));
+            if !typ_ok {
+                p.push(format!("R8417-14: typ is {typ:?}, expected secevent+jwt"));
+            }
+        }
+        let alg = decoded.alg().unwrap_or("");
+        if alg == "none" {
+            p.push("R8417-16/J-02: the SET is unsigned (alg none)".into());
+        } else if alg != self.profile.alg {
+            p.push(format!("J-02: alg is {alg}, expected {}", self.profile.alg));
+        }
+        if obie {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let b64_allowed = self.profile.spec_version == SpecVersion::V3_1_2;
+            p.extend(jose::ob_header_problems(
+                &decoded.header,
+                now,
+                self.profile.clock_skew,
+                b64_allowed,
+            ));
+        }
+        let expected = [
+            (OB_ISS, &self.profile.ob_iss),
+            (OB_TAN, &self.profile.trust_anchor),
+        ];
+        for (member, want) in expected {
+            if let (Some(want), Some(got)) =
+                (want, decoded.header.get(member).and_then(Value::as_str))
+                && want != got
+            {
+                p.push(format!("J-06: {member} is {got:?}, expected {want:?}"));
+            }
+        }
+        p
+    }
+
+    /// The signature, verified with the bank's JWKS by `kid` (J-03, J-06). Without the bank's
+    /// JWKS (an unsigned or RFC-only transmitter) signatures cannot be verified; the rest of
+    /// the SET is still judged.
+    async fn signature_problem(&self, decoded: &DecodedJws) -> Option<String> {
+        let alg = decoded.alg().unwrap_or("");
+        if alg == "none" || self.profile.jwks_url.is_none() {
+            return None;
+        }
+        let Some(kid) = decoded.kid() else {
+            return Some("J-03: the JOSE header has no kid".into());
+        };
+        // With the wrong alg (J-02, reported with the header) a key published for the right
+        // one cannot verify it: that is the same defect, not a second one (J-06).
+        if alg != self.profile.alg {
+            return None;
+        }
+        let mut result = self.verify(decoded, false).await;
+        if matches!(result, Err(JoseError::UnknownKid(_))) {
+            // The bank may have rotated keys since the JWKS was fetched: look once more.
+            result = self.verify(decoded, true).await;
+        }
+        match result {
+            Ok(()) => None,
+            Err(JoseError::UnknownKid(_)) => Some(format!(
+                "J-03: kid {kid:?} is not in the bank's JWKS ({})",
+                self.profile.jwks_url.as_deref().unwrap_or("")
+            )),
+            Err(e) => Some(format!("J-06: the signature does not verify: {e}")),
+        }
+    }
+
+    /// Verifies `decoded` with the bank's JWKS (fetched anew with `refresh`).
+    async fn verify(&self, decoded: &DecodedJws, refresh: bool) -> Result<(), JoseError> {
+        match self.jwks(refresh).await {
+            Ok(jwks) => jose::verify(decoded, &jwks),
+            Err(e) => Err(JoseError::Key(e)),
+        }
+    }
+
+    /// The claims of an object claims set (N-02..N-07, R8417-*), the `sets` key against the
+    /// jti (AP-13), and the jti against the run's earlier SETs (R8417-08).
+    fn claims_problems(&self, claims: &Value, key: &str, aud: &str) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.profile.conformance == Conformance::Obie {
+            for problem in self.schemas.problems("OBEventNotification2", claims) {
                 p.push(format!("N-02: claims: {problem}"));
             }
         }
-        match claims.get("events") {
-            None => p.push("R8417-01: the SET has no events claim".into()),
-            Some(Value::Object(events)) => {
-                if events.is_empty() {
-                    p.push("N-03: events is empty".into());
-                }
-                for (k, v) in events {
-                    if !is_absolute_uri(k) {
-                        p.push(format!("R8417-02: event identifier {k:?} is not a URI"));
-                    }
-                    if !v.is_object() {
-                        p.push(format!(
-                            "R8417-02: the value of event {k} is not a JSON object"
-                        ));
-                    }
-                }
-                if let Some(e) =
-                    events.get(EventType::AccountAccessConsentLinkedAccountUpdate.urn())
-                    && e.pointer("/subject")
-                        .and_then(|s| s.get(RTY))
-                        .and_then(Value::as_str)
-                        != Some("account-access-consent")
-                {
-                    p.push(format!("N-07: a linked-account-update subject must have {RTY} account-access-consent"));
-                }
-            }
-            Some(other) => p.push(format!(
-                "R8417-02: events is not a JSON object but {}",
-                crate::model::json_type_name(other)
-            )),
-        }
-        match (
-            claims.get("iss").and_then(Value::as_str),
-            &self.profile.issuer,
-        ) {
-            (Some(iss), Some(want)) if iss != want => {
-                p.push(format!("R8417-06: iss is {iss:?}, expected {want:?}"))
-            }
-            (Some(_), _) => {}
-            (None, _) => p.push("R8417-06: iss is missing or not a string".into()),
-        }
-        match claims.get("iat") {
-            Some(Value::Number(n)) if n.as_f64().is_some_and(|t| t > (now + skew) as f64) => p
-                .push(format!(
-                    "R8417-07: iat {n} is in the future (now {now}, skew {skew} s)"
-                )),
-            Some(Value::Number(_)) => {}
-            _ => p.push("R8417-07: iat is missing or not a number".into()),
-        }
-        let aud_ok = match claims.get("aud") {
-            Some(Value::String(a)) => a == aud,
-            Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(aud)),
-            _ => false,
-        };
-        if !aud_ok {
-            p.push(format!(
-                "N-02/R8417-09: aud is {}, expected the receiving TPP {aud:?}",
-                claims.get("aud").unwrap_or(&Value::Null)
-            ));
-        }
-        match claims.get("jti").and_then(Value::as_str) {
-            Some(jti) if jti == key => {}
-            Some(jti) => p.push(format!(
-                "AP-13/R8936-16: sets key {key:?} differs from the SET's jti {jti:?}"
-            )),
-            None => p.push("R8417-08: jti is missing or not a string".into()),
-        }
+        p.extend(events_problems(claims.get("events")));
+        p.extend(iss_problem(claims, self.profile.issuer.as_deref()));
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        p.extend(iat_problem(claims, now, self.profile.clock_skew));
+        p.extend(aud_problem(claims, aud));
+        p.extend(sets_key_problem(claims, key));
         if let Some(jti) = claims.get("jti").and_then(Value::as_str)
-            && let Err(e) = self.record_jti(jti, &claims)
+            && let Err(e) = self.record_jti(jti, claims)
         {
             p.push(e);
         }
-        out
+        p
     }
 
     /// Checks a poll answer for a TPP (status already known to be 2xx).
@@ -383,6 +335,93 @@ impl RunContext {
             check.sets.push(set);
         }
         check
+    }
+}
+
+/// The `events` claim: an object of event URIs to objects (R8417-01, R8417-02), not empty
+/// (N-03), a linked-account-update about a consent (N-07).
+fn events_problems(events: Option<&Value>) -> Vec<String> {
+    let mut p = Vec::new();
+    match events {
+        None => p.push("R8417-01: the SET has no events claim".into()),
+        Some(Value::Object(events)) => {
+            if events.is_empty() {
+                p.push("N-03: events is empty".into());
+            }
+            for (k, v) in events {
+                if !is_absolute_uri(k) {
+                    p.push(format!("R8417-02: event identifier {k:?} is not a URI"));
+                }
+                if !v.is_object() {
+                    p.push(format!(
+                        "R8417-02: the value of event {k} is not a JSON object"
+                    ));
+                }
+            }
+            if let Some(e) = events.get(EventType::AccountAccessConsentLinkedAccountUpdate.urn())
+                && e.pointer("/subject")
+                    .and_then(|s| s.get(RTY))
+                    .and_then(Value::as_str)
+                    != Some("account-access-consent")
+            {
+                p.push(format!(
+                    "N-07: a linked-account-update subject must have {RTY} account-access-consent"
+                ));
+            }
+        }
+        Some(other) => p.push(format!(
+            "R8417-02: events is not a JSON object but {}",
+            crate::model::json_type_name(other)
+        )),
+    }
+    p
+}
+
+/// `iss` is a string, the expected issuer when the profile names one (R8417-06).
+fn iss_problem(claims: &Value, want: Option<&str>) -> Option<String> {
+    match (claims.get("iss").and_then(Value::as_str), want) {
+        (Some(iss), Some(want)) if iss != want => {
+            Some(format!("R8417-06: iss is {iss:?}, expected {want:?}"))
+        }
+        (Some(_), _) => None,
+        (None, _) => Some("R8417-06: iss is missing or not a string".into()),
+    }
+}
+
+/// `iat` is a number not in the future beyond `skew` seconds (R8417-07).
+fn iat_problem(claims: &Value, now: i64, skew: i64) -> Option<String> {
+    match claims.get("iat") {
+        Some(Value::Number(n)) if n.as_f64().is_some_and(|t| t > (now + skew) as f64) => Some(
+            format!("R8417-07: iat {n} is in the future (now {now}, skew {skew} s)"),
+        ),
+        Some(Value::Number(_)) => None,
+        _ => Some("R8417-07: iat is missing or not a number".into()),
+    }
+}
+
+/// `aud` names the receiving TPP (N-02, R8417-09).
+fn aud_problem(claims: &Value, aud: &str) -> Option<String> {
+    let aud_ok = match claims.get("aud") {
+        Some(Value::String(a)) => a == aud,
+        Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(aud)),
+        _ => false,
+    };
+    (!aud_ok).then(|| {
+        format!(
+            "N-02/R8417-09: aud is {}, expected the receiving TPP {aud:?}",
+            claims.get("aud").unwrap_or(&Value::Null)
+        )
+    })
+}
+
+/// The `sets` key is the SET's jti (AP-13, R8936-16), which is a string (R8417-08).
+fn sets_key_problem(claims: &Value, key: &str) -> Option<String> {
+    match claims.get("jti").and_then(Value::as_str) {
+        Some(jti) if jti == key => None,
+        Some(jti) => Some(format!(
+            "AP-13/R8936-16: sets key {key:?} differs from the SET's jti {jti:?}"
+        )),
+        None => Some("R8417-08: jti is missing or not a string".into()),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Making an event happen at the target, the way its profile says: an HTTP request template, a
 //! command, a prompt for a person, or nothing (scenarios that need events are then not
-//! applicable). Templates take `{placeholders}` (listed in the README).
+//! applicable). Templates take `{placeholders}` (listed in the README), filled by
+//! [`template`](super::template) with each value escaped for where it lands.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use serde_json::Value;
 use super::client::{self, Exchange, Request};
 use super::context::RunContext;
 use super::profile::{Trigger, TriggerAuth};
+use super::template::{Context, render};
 use crate::model::EventType;
 
 /// One event to make happen.
@@ -41,35 +43,6 @@ pub struct TriggerOutcome {
     pub exchange: Option<Exchange>,
     /// The answer as JSON: the HTTP answer's body, or a command's standard output.
     pub output: Option<Value>,
-}
-
-/// Replaces `{name}` placeholders; unknown names stay as they are, so JSON braces survive.
-///
-/// ```
-/// use std::collections::HashMap;
-/// use obevents::harness::trigger::render;
-/// let vars = HashMap::from([("client_id", "tpp-a".to_string())]);
-/// assert_eq!(render(r#"{"clientId":"{client_id}"}"#, &vars), r#"{"clientId":"tpp-a"}"#);
-/// ```
-pub fn render(template: &str, vars: &HashMap<&str, String>) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        match after.find('}') {
-            Some(end) if vars.contains_key(&after[..end]) => {
-                out.push_str(&vars[&after[..end]]);
-                rest = &after[end + 1..];
-            }
-            _ => {
-                out.push('{');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 impl RunContext {
@@ -168,133 +141,287 @@ impl RunContext {
         let vars = self.trigger_vars(r);
         match trigger {
             Trigger::None => Err("the profile declares no trigger".into()),
-            Trigger::Http {
-                method,
-                url,
-                headers,
-                body,
-                auth,
-                expect_status,
-                jti_pointer,
-            } => {
-                let method = Method::from_bytes(method.as_bytes())
-                    .map_err(|e| format!("trigger.method: {e}"))?;
-                let mut req = Request::new(method, render(url, &vars));
-                for (k, v) in headers {
-                    req.set_header(k, Some(render(v, &vars)));
-                }
-                match auth {
-                    TriggerAuth::None => {}
-                    TriggerAuth::TppToken => req.set_header(
-                        "Authorization",
-                        Some(format!("Bearer {}", vars["access_token"])),
-                    ),
-                    TriggerAuth::TppBasic => req.set_header(
-                        "Authorization",
-                        Some(format!(
-                            "Basic {}",
-                            STANDARD.encode(format!(
-                                "{}:{}",
-                                r.client_id,
-                                r.client_secret.as_deref().unwrap_or("")
-                            ))
-                        )),
-                    ),
-                    TriggerAuth::Basic { username, password } => req.set_header(
-                        "Authorization",
-                        Some(format!(
-                            "Basic {}",
-                            STANDARD.encode(format!("{username}:{password}"))
-                        )),
-                    ),
-                }
-                if let Some(b) = body {
-                    req.body = Some(render(b, &vars).into_bytes());
-                }
-                let ex = client::send(&self.http, req).await;
-                if let Some(e) = &ex.error {
-                    return Err(format!("cannot reach the target: {e}"));
-                }
-                if check_status && !expect_status.contains(&ex.status()) {
-                    return Err(format!(
-                        "the trigger answered {} (expected {expect_status:?}): {}",
-                        ex.status(),
-                        ex.summary()
-                    ));
-                }
-                let output = ex.json();
-                let jti = output.as_ref().and_then(|v| {
-                    v.pointer(jti_pointer)
-                        .and_then(Value::as_str)
-                        .map(String::from)
-                });
-                Ok(TriggerOutcome {
-                    jti,
-                    exchange: Some(ex),
-                    output,
-                })
-            }
-            Trigger::Command { argv } => {
-                let args: Vec<String> = argv.iter().map(|a| render(a, &vars)).collect();
-                let mut cmd = tokio::process::Command::new(&args[0]);
-                cmd.args(&args[1..]).kill_on_drop(true);
-                for (k, v) in &vars {
-                    cmd.env(format!("OBEVENTS_{}", k.to_ascii_uppercase()), v);
-                }
-                let out = tokio::time::timeout(self.profile.trigger_timeout, cmd.output())
-                    .await
-                    .map_err(|_| {
-                        format!(
-                            "the trigger command {:?} did not finish within {:?}",
-                            args[0], self.profile.trigger_timeout
-                        )
-                    })?
-                    .map_err(|e| format!("cannot run the trigger command {:?}: {e}", args[0]))?;
-                if !out.status.success() {
-                    return Err(format!(
-                        "the trigger command exited with {}: {}",
-                        out.status,
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    ));
-                }
-                let stdout = String::from_utf8_lossy(&out.stdout);
-                let output = serde_json::from_str::<Value>(stdout.trim()).ok();
-                let jti = output
-                    .as_ref()
-                    .and_then(|v| v["jti"].as_str().map(String::from));
-                Ok(TriggerOutcome {
-                    jti,
-                    exchange: None,
-                    output,
-                })
-            }
-            Trigger::Manual { prompt } => {
-                let _one_at_a_time = self.manual_lock.lock().await;
-                eprintln!("\n>>> {}", render(prompt, &vars));
-                let read = tokio::task::spawn_blocking(|| {
-                    let mut line = String::new();
-                    std::io::stdin().read_line(&mut line).map(|_| line)
-                });
-                match tokio::time::timeout(Duration::from_secs(600), read).await {
-                    Ok(Ok(Ok(_))) => Ok(TriggerOutcome::default()),
-                    _ => Err("no confirmation was typed within 10 minutes".into()),
-                }
-            }
+            Trigger::Http { .. } => self.send_http(trigger, r, &vars, check_status).await,
+            Trigger::Command { argv } => self.run_command(argv, &vars).await,
+            Trigger::Manual { prompt } => self.ask_person(prompt, &vars).await,
         }
+    }
+
+    /// Sends the `http` trigger's request; `check_status`: an answer outside `expect_status`
+    /// is an error.
+    async fn send_http(
+        &self,
+        trigger: &Trigger,
+        r: &TriggerRequest,
+        vars: &HashMap<&'static str, String>,
+        check_status: bool,
+    ) -> Result<TriggerOutcome, String> {
+        let Trigger::Http {
+            expect_status,
+            jti_pointer,
+            ..
+        } = trigger
+        else {
+            return Err("not an http trigger".into());
+        };
+        let req = http_request(trigger, r, vars)?;
+        let ex = client::send(&self.http, req).await;
+        if let Some(e) = &ex.error {
+            return Err(format!("cannot reach the target: {e}"));
+        }
+        if check_status && !expect_status.contains(&ex.status()) {
+            return Err(format!(
+                "the trigger answered {} (expected {expect_status:?}): {}",
+                ex.status(),
+                ex.summary()
+            ));
+        }
+        let output = ex.json();
+        let jti = output.as_ref().and_then(|v| {
+            v.pointer(jti_pointer)
+                .and_then(Value::as_str)
+                .map(String::from)
+        });
+        Ok(TriggerOutcome {
+            jti,
+            exchange: Some(ex),
+            output,
+        })
+    }
+
+    /// Runs the `command` trigger with the placeholders in its arguments and environment; its
+    /// standard output may be JSON naming the `jti`.
+    async fn run_command(
+        &self,
+        argv: &[String],
+        vars: &HashMap<&'static str, String>,
+    ) -> Result<TriggerOutcome, String> {
+        let args: Vec<String> = argv
+            .iter()
+            .map(|a| render(a, vars, Context::Plain))
+            .collect();
+        let Some((program, rest)) = args.split_first() else {
+            return Err("the trigger command is empty".into());
+        };
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(rest).kill_on_drop(true);
+        for (k, v) in vars {
+            cmd.env(format!("OBEVENTS_{}", k.to_ascii_uppercase()), v);
+        }
+        let out = tokio::time::timeout(self.profile.trigger_timeout, cmd.output())
+            .await
+            .map_err(|_| {
+                format!(
+                    "the trigger command {program:?} did not finish within {:?}",
+                    self.profile.trigger_timeout
+                )
+            })?
+            .map_err(|e| format!("cannot run the trigger command {program:?}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "the trigger command exited with {}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let output = serde_json::from_str::<Value>(stdout.trim()).ok();
+        let jti = output
+            .as_ref()
+            .and_then(|v| v["jti"].as_str().map(String::from));
+        Ok(TriggerOutcome {
+            jti,
+            exchange: None,
+            output,
+        })
+    }
+
+    /// Shows the `manual` trigger's prompt and waits (up to 10 minutes) for Enter; one person,
+    /// so one prompt at a time.
+    async fn ask_person(
+        &self,
+        prompt: &str,
+        vars: &HashMap<&'static str, String>,
+    ) -> Result<TriggerOutcome, String> {
+        let _one_at_a_time = self.manual_lock.lock().await;
+        eprintln!("\n>>> {}", render(prompt, vars, Context::Plain));
+        let read = tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map(|_| line)
+        });
+        match tokio::time::timeout(Duration::from_secs(600), read).await {
+            Ok(Ok(Ok(_))) => Ok(TriggerOutcome::default()),
+            _ => Err("no confirmation was typed within 10 minutes".into()),
+        }
+    }
+}
+
+/// The request of an `http` trigger for `r`: its URL, headers and body filled with `vars`,
+/// each escaped for where it lands (the body as its `Content-Type` says), and its auth.
+fn http_request(
+    trigger: &Trigger,
+    r: &TriggerRequest,
+    vars: &HashMap<&'static str, String>,
+) -> Result<Request, String> {
+    let Trigger::Http {
+        method,
+        url,
+        headers,
+        body,
+        auth,
+        ..
+    } = trigger
+    else {
+        return Err("not an http trigger".into());
+    };
+    let method =
+        Method::from_bytes(method.as_bytes()).map_err(|e| format!("trigger.method: {e}"))?;
+    let mut req = Request::new(method, render(url, vars, Context::Url));
+    for (k, v) in headers {
+        req.set_header(k, Some(render(v, vars, Context::Header)));
+    }
+    if let Some(value) = authorization(auth, r, vars) {
+        req.set_header("Authorization", Some(value));
+    }
+    if let Some(b) = body {
+        let content_type = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.as_str());
+        let context = Context::of_body(content_type, b);
+        req.body = Some(render(b, vars, context).into_bytes());
+    }
+    Ok(req)
+}
+
+/// The `Authorization` header `auth` asks for, if any.
+fn authorization(
+    auth: &TriggerAuth,
+    r: &TriggerRequest,
+    vars: &HashMap<&'static str, String>,
+) -> Option<String> {
+    let basic = |user: &str, password: &str| {
+        format!("Basic {}", STANDARD.encode(format!("{user}:{password}")))
+    };
+    match auth {
+        TriggerAuth::None => None,
+        TriggerAuth::TppToken => Some(format!(
+            "Bearer {}",
+            vars.get("access_token").map_or("", String::as_str)
+        )),
+        TriggerAuth::TppBasic => Some(basic(
+            &r.client_id,
+            r.client_secret.as_deref().unwrap_or(""),
+        )),
+        TriggerAuth::Basic { username, password } => Some(basic(username, password)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::EventType;
 
+    /// An id a bank might issue that breaks naive templating: a quote, a backslash, a line
+    /// break, a slash.
+    const HOSTILE: &str = "id \"q\" \\ back\nline/x";
+
+    fn request(resource_id: &str) -> TriggerRequest {
+        TriggerRequest {
+            tpp_name: "A".into(),
+            client_id: "tpp-\"1\"".into(),
+            event_type: EventType::ResourceUpdate,
+            resource_id: resource_id.into(),
+            resource_type: "account-access-consent".into(),
+            access_token: Some("tok".into()),
+            dialect_type: None,
+            client_secret: None,
+            extra: Vec::new(),
+        }
+    }
+
+    fn vars(r: &TriggerRequest) -> HashMap<&'static str, String> {
+        HashMap::from([
+            ("base_url", "http://127.0.0.1:8080".to_string()),
+            ("client_id", r.client_id.clone()),
+            ("resource_id", r.resource_id.clone()),
+            ("access_token", "tok".to_string()),
+        ])
+    }
+
+    fn http(url: &str, headers: &[(&str, &str)], body: &str) -> Trigger {
+        Trigger::Http {
+            method: "POST".into(),
+            url: url.into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: Some(body.into()),
+            auth: TriggerAuth::TppToken,
+            expect_status: vec![201],
+            jti_pointer: "/jti".into(),
+        }
+    }
+
+    /// The JSON body of a trigger stays valid JSON and carries the ids exactly.
     #[test]
-    fn placeholders() {
-        let mut vars = HashMap::new();
-        vars.insert("client_id", "c1".to_string());
-        assert_eq!(
-            render(r#"{"clientId":"{client_id}","x":{unknown}}"#, &vars),
-            r#"{"clientId":"c1","x":{unknown}}"#
+    fn a_json_body_carries_a_hostile_id_exactly() {
+        let r = request(HOSTILE);
+        let t = http(
+            "{base_url}/sandbox/events",
+            &[("Content-Type", "application/json")],
+            r#"{"clientId":"{client_id}","resourceId":"{resource_id}"}"#,
         );
+        let req = http_request(&t, &r, &vars(&r)).expect("a request");
+        let body: Value =
+            serde_json::from_slice(req.body.as_deref().unwrap_or_default()).expect("valid JSON");
+        assert_eq!(body["resourceId"], HOSTILE);
+        assert_eq!(body["clientId"], "tpp-\"1\"");
+        assert_eq!(req.url, "http://127.0.0.1:8080/sandbox/events");
+        assert_eq!(req.headers.last().map(|h| h.1.as_str()), Some("Bearer tok"));
+    }
+
+    /// A form body and a URL get the id percent-encoded; a header cannot be split by it.
+    #[test]
+    fn form_bodies_urls_and_headers_encode_the_id() {
+        let r = request(HOSTILE);
+        let t = http(
+            "{base_url}/consents/{resource_id}/refresh",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("X-Resource", "{resource_id}"),
+            ],
+            "resource={resource_id}&client={client_id}",
+        );
+        let req = http_request(&t, &r, &vars(&r)).expect("a request");
+        let body = String::from_utf8(req.body.clone().unwrap_or_default()).expect("text");
+        let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect();
+        assert_eq!(form["resource"], HOSTILE);
+        assert_eq!(form["client"], "tpp-\"1\"");
+        let url = url::Url::parse(&req.url).expect("a URL");
+        let segments: Vec<&str> = url
+            .path_segments()
+            .map(Iterator::collect)
+            .unwrap_or_default();
+        assert_eq!(segments.len(), 3, "{}", req.url);
+        assert_eq!(
+            percent_decode(segments[1]),
+            HOSTILE,
+            "the id is one path segment"
+        );
+        let header = req.headers.iter().find(|(k, _)| k == "X-Resource");
+        let header = header.map(|h| h.1.as_str()).unwrap_or_default();
+        assert!(!header.contains('\n'), "{header}");
+        assert!(reqwest::header::HeaderValue::from_str(header).is_ok());
+    }
+
+    fn percent_decode(s: &str) -> String {
+        url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
     }
 }

@@ -62,19 +62,48 @@ pub fn check(
     now: i64,
     skew: i64,
 ) -> (Signed, Vec<String>) {
-    let mut problems = Vec::new();
     let mut signed = Signed::default();
     let Some(token) = header.map(str::trim).filter(|h| !h.is_empty()) else {
-        problems.push(format!("JWD-01: the webhook carries no {HEADER} header"));
-        return (signed, problems);
+        return (
+            signed,
+            vec![format!("JWD-01: the webhook carries no {HEADER} header")],
+        );
     };
     let jws = match jose::decode_compact(token) {
         Ok(j) => j,
         Err(e) => {
-            problems.push(format!("JWD-01: {HEADER} is not a compact JWS: {e}"));
+            return (
+                signed,
+                vec![format!("JWD-01: {HEADER} is not a compact JWS: {e}")],
+            );
+        }
+    };
+    let mut problems = signing_problems(&jws, jwks);
+    let claims = match jws.payload_json() {
+        Ok(Value::Object(m)) => m,
+        _ => {
+            problems.push(format!(
+                "JWD-06: the claims of {HEADER} are not a JSON object"
+            ));
             return (signed, problems);
         }
     };
+    problems.extend(digest_problems(&claims, body));
+    let iat = claims.get("iat").and_then(Value::as_i64);
+    let exp = claims.get("exp").and_then(Value::as_i64);
+    problems.extend(lifetime_problems(iat, exp, now, skew));
+    signed.iat = iat;
+    signed.jti = claims.get("jti").and_then(Value::as_str).map(String::from);
+    if signed.jti.as_deref().is_none_or(str::is_empty) {
+        problems.push("JWD-07: the signature has no jti to detect replays by".to_string());
+    }
+    (signed, problems)
+}
+
+/// How the signature is made: a public-key algorithm (JWD-02), a key from the JWKS only
+/// (JWD-03), and verified with it when the JWKS is known (JWD-03, JWD-04).
+fn signing_problems(jws: &jose::DecodedJws, jwks: Option<&JwkSet>) -> Vec<String> {
+    let mut problems = Vec::new();
     match jws.alg() {
         None | Some("none") => problems.push(format!(
             "JWD-02: {HEADER} is unsigned (alg {:?})",
@@ -93,7 +122,7 @@ pub fn check(
     if let Some(jwks) = jwks
         && !matches!(jws.alg(), None | Some("none"))
     {
-        match jose::verify(&jws, jwks) {
+        match jose::verify(jws, jwks) {
             Ok(()) => {}
             Err(jose::JoseError::UnknownKid(kid)) => problems.push(format!(
                 "JWD-03: kid {kid:?} of {HEADER} names no key in the sender's JWKS"
@@ -101,15 +130,12 @@ pub fn check(
             Err(e) => problems.push(format!("JWD-04: {HEADER} does not verify: {e}")),
         }
     }
-    let claims = match jws.payload_json() {
-        Ok(Value::Object(m)) => m,
-        _ => {
-            problems.push(format!(
-                "JWD-06: the claims of {HEADER} are not a JSON object"
-            ));
-            return (signed, problems);
-        }
-    };
+    problems
+}
+
+/// `digest` is the upper-case hex SHA-256 of the body received, `enc` says so (JWD-06).
+fn digest_problems(claims: &serde_json::Map<String, Value>, body: &[u8]) -> Vec<String> {
+    let mut problems = Vec::new();
     let want = digest(body);
     match claims.get("digest").and_then(Value::as_str) {
         Some(d) if d == want => {}
@@ -127,32 +153,29 @@ pub fn check(
             claims.get("enc")
         ));
     }
-    let iat = claims.get("iat").and_then(Value::as_i64);
-    let exp = claims.get("exp").and_then(Value::as_i64);
-    match (iat, exp) {
-        (Some(iat), Some(exp)) => {
-            if iat > now + skew {
-                problems.push(format!("JWD-05: iat {iat} is in the future (now {now})"));
-            }
-            if exp + skew < now {
-                problems.push(format!("JWD-05: exp {exp} has passed (now {now})"));
-            }
-            if exp <= iat || exp - iat > MAX_LIFETIME_SECS {
-                problems.push(format!(
-                    "JWD-05: exp − iat is {} s; a webhook signature lives a few minutes (300 s in the \
-                     sender's example)",
-                    exp - iat
-                ));
-            }
-        }
-        _ => problems.push("JWD-05: the signature lacks an integer iat or exp".to_string()),
+    problems
+}
+
+/// `iat` and `exp` bound a short lifetime around `now` (JWD-05).
+fn lifetime_problems(iat: Option<i64>, exp: Option<i64>, now: i64, skew: i64) -> Vec<String> {
+    let (Some(iat), Some(exp)) = (iat, exp) else {
+        return vec!["JWD-05: the signature lacks an integer iat or exp".to_string()];
+    };
+    let mut problems = Vec::new();
+    if iat > now + skew {
+        problems.push(format!("JWD-05: iat {iat} is in the future (now {now})"));
     }
-    signed.iat = iat;
-    signed.jti = claims.get("jti").and_then(Value::as_str).map(String::from);
-    if signed.jti.as_deref().is_none_or(str::is_empty) {
-        problems.push("JWD-07: the signature has no jti to detect replays by".to_string());
+    if exp + skew < now {
+        problems.push(format!("JWD-05: exp {exp} has passed (now {now})"));
     }
-    (signed, problems)
+    if exp <= iat || exp - iat > MAX_LIFETIME_SECS {
+        problems.push(format!(
+            "JWD-05: exp − iat is {} s; a webhook signature lives a few minutes (300 s in the \
+             sender's example)",
+            exp - iat
+        ));
+    }
+    problems
 }
 
 #[cfg(test)]

@@ -50,31 +50,9 @@ pub(super) fn bank(
             ("required", RequestSignatures::Required),
         ],
     )?;
-    let poll_success_status = b.poll_success_status.unwrap_or_else(|| match spec_version {
-        SpecVersion::V3_1_2 => vec![201],
-        SpecVersion::V3_1_11 => vec![200],
-    });
-    if poll_success_status.is_empty() || poll_success_status.iter().any(|s| !(200..300).contains(s))
-    {
-        return err("bank.poll_success_status", "must list 2xx codes");
-    }
-    let bank_types = match &b.event_types {
-        Some(names) => event_types("bank.event_types", names)?,
-        None => vec![EventType::ResourceUpdate],
-    };
-    if bank_types.is_empty() {
-        return err("bank.event_types", "must name at least one event type");
-    }
-    if b.max_events_cap == Some(0) {
-        return err("bank.max_events_cap", "must be at least 1");
-    }
-    if b.default_batch == Some(0) {
-        return err("bank.default_batch", "must be at least 1");
-    }
-    let long_poll_timeout = Duration::from_millis(b.long_poll_timeout_ms.unwrap_or(30_000));
-    if long_poll_timeout.is_zero() {
-        return err("bank.long_poll_timeout_ms", "must be at least 1");
-    }
+    let poll_success_status = poll_success_status(b.poll_success_status.clone(), spec_version)?;
+    let bank_types = bank_event_types(b.event_types.as_deref())?;
+    let long_poll_timeout = check_limits(&b)?;
     Ok(BankSettings {
         polling: b.polling.unwrap_or(true),
         subscription_api: b.subscription_api.unwrap_or(true),
@@ -98,4 +76,45 @@ pub(super) fn bank(
             .unwrap_or(conformance == Conformance::Obie),
         oldest_first: b.oldest_first.unwrap_or(false),
     })
+}
+
+/// The status codes a successful poll answers with [per spec version].
+fn poll_success_status(
+    declared: Option<Vec<u16>>,
+    spec_version: SpecVersion,
+) -> Result<Vec<u16>, ProfileError> {
+    let status = declared.unwrap_or_else(|| match spec_version {
+        SpecVersion::V3_1_2 => vec![201],
+        SpecVersion::V3_1_11 => vec![200],
+    });
+    if status.is_empty() || status.iter().any(|s| !(200..300).contains(s)) {
+        return err("bank.poll_success_status", "must list 2xx codes");
+    }
+    Ok(status)
+}
+
+fn bank_event_types(names: Option<&[String]>) -> Result<Vec<EventType>, ProfileError> {
+    let types = match names {
+        Some(names) => event_types("bank.event_types", names)?,
+        None => vec![EventType::ResourceUpdate],
+    };
+    if types.is_empty() {
+        return err("bank.event_types", "must name at least one event type");
+    }
+    Ok(types)
+}
+
+/// The cap, the default batch and the long-poll hold are at least 1; returns the hold.
+fn check_limits(b: &BankFile) -> Result<Duration, ProfileError> {
+    if b.max_events_cap == Some(0) {
+        return err("bank.max_events_cap", "must be at least 1");
+    }
+    if b.default_batch == Some(0) {
+        return err("bank.default_batch", "must be at least 1");
+    }
+    let long_poll_timeout = Duration::from_millis(b.long_poll_timeout_ms.unwrap_or(30_000));
+    if long_poll_timeout.is_zero() {
+        return err("bank.long_poll_timeout_ms", "must be at least 1");
+    }
+    Ok(long_poll_timeout)
 }

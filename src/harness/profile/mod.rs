@@ -2,8 +2,9 @@
 //! A TOML file (format in the README, examples in `fixtures/profiles/`) is read into
 //! [`ProfileFile`] and validated into a [`Profile`]; every error names the field at fault.
 //! The embedded sandbox gets a built-in profile from [`Profile::for_sandbox`]. Each section is
-//! validated in its own module: `bank`, `clients` (TPPs and auth), `trigger`; the target, request
-//! signing and timing here.
+//! validated by a function of its own, most in their own module: `target`, `bank`, `clients`
+//! (TPPs and auth), `trigger` (also `[subscribe]`/`[unsubscribe]`), `push`, `yapily`, `tatra`;
+//! the spec version, request signing, timing and the checks across sections here.
 
 use std::path::Path;
 use std::time::Duration;
@@ -16,6 +17,7 @@ mod clients;
 mod file;
 mod push;
 mod sandbox;
+mod target;
 mod tatra;
 mod trigger;
 mod yapily;
@@ -372,58 +374,14 @@ impl Profile {
             .map_err(|e| ProfileError(format!("{}: {}", path.display(), e.0)))
     }
 
+    /// Validates a profile file, one section at a time (files relative to `dir`);
+    /// `base_url_override` replaces `target.base_url`.
     pub fn from_file(
         f: ProfileFile,
         dir: &Path,
         base_url_override: Option<&str>,
     ) -> Result<Profile, ProfileError> {
-        let spec_version = match f.spec_version.as_deref() {
-            None | Some("3.1.11") | Some("3.1.10") | Some("3.1.4") | Some("3.1") => {
-                SpecVersion::V3_1_11
-            }
-            Some("3.1.2") | Some("3.1.3") => SpecVersion::V3_1_2,
-            Some(v) => {
-                return err(
-                    "spec_version",
-                    format!("{v:?} is not supported (3.1.2 … 3.1.11)"),
-                );
-            }
-        };
-        let t = f.target;
-        let base_raw = base_url_override
-            .unwrap_or(&t.base_url)
-            .trim_end_matches('/')
-            .to_string();
-        let base_url = absolute_url("target.base_url", "", &base_raw)?;
-        let api_base_raw = t.api_base.unwrap_or_else(|| "/open-banking/v3.1".into());
-        if !api_base_raw.starts_with('/') {
-            return err(
-                "target.api_base",
-                "must start with / (\"/\" for the host root)",
-            );
-        }
-        let api_base = api_base_raw.trim_end_matches('/').to_string();
-        let path =
-            |field: &str, v: Option<String>, default: &str| -> Result<String, ProfileError> {
-                let v = v.unwrap_or_else(|| default.into());
-                if !v.starts_with('/') || v.len() < 2 {
-                    return err(field, "must be a path starting with /");
-                }
-                Ok(v.trim_end_matches('/').to_string())
-            };
-        let paths = Paths {
-            events: path("target.events_path", t.events_path, "/events")?,
-            subscriptions: path(
-                "target.subscriptions_path",
-                t.subscriptions_path,
-                "/event-subscriptions",
-            )?,
-            callback_urls: path(
-                "target.callback_urls_path",
-                t.callback_urls_path,
-                "/callback-urls",
-            )?,
-        };
+        let spec_version = spec_version(f.spec_version.as_deref())?;
         let conformance = one_of(
             "conformance",
             f.conformance.as_deref(),
@@ -433,148 +391,36 @@ impl Profile {
                 ("rfc8936", Conformance::Rfc8936),
             ],
         )?;
-        let token_endpoint = t
-            .token_endpoint
-            .as_deref()
-            .map(|u| absolute_url("target.token_endpoint", &base_url, u))
-            .transpose()?;
-        let jwks_url = t
-            .jwks_url
-            .as_deref()
-            .map(|u| absolute_url("target.jwks_url", &base_url, u))
-            .transpose()?;
-        if t.issuer.as_deref().is_some_and(|i| i.trim().is_empty()) {
-            return err("target.issuer", "must not be empty");
-        }
-        // `{base_url}` lets a profile follow `--base-url` (the example profiles use it).
-        let issuer = t.issuer.map(|i| i.replace("{base_url}", &base_url));
-        let alg = t.alg.unwrap_or_else(|| "PS256".into());
-        if crate::jose::Alg::parse(&alg).is_none_or(|a| a == crate::jose::Alg::None) {
-            return err(
-                "target.alg",
-                format!("{alg:?} is not one of PS256, RS256, ES256"),
-            );
-        }
-        let mut tls = TlsSettings {
-            accept_invalid_certs: t.accept_invalid_certs,
-            ..Default::default()
-        };
-        match (&t.client_cert, &t.client_key) {
-            (Some(c), Some(k)) => {
-                let mut pem = read(dir, "target.client_cert", c)?;
-                pem.push(b'\n');
-                pem.extend(read(dir, "target.client_key", k)?);
-                tls.client_cert_pem = Some(pem);
-            }
-            (Some(c), None) => tls.client_cert_pem = Some(read(dir, "target.client_cert", c)?),
-            (None, Some(_)) => return err("target.client_key", "needs target.client_cert"),
-            (None, None) => {}
-        }
-        if let Some(ca) = &t.ca_cert {
-            tls.ca_pem = Some(read(dir, "target.ca_cert", ca)?);
-        }
-
+        let t = target::target(f.target, dir, base_url_override)?;
         let bank = bank::bank(f.bank, spec_version, conformance)?;
-
-        let clients = clients::clients(f.registration, f.tpp, dir, &base_url, spec_version)?;
-
-        let signing = match f.request_signing {
-            None => None,
-            Some(s) => {
-                let pem = match &s.private_key {
-                    Some(p) => {
-                        let pem = String::from_utf8(read(dir, "request_signing.private_key", p)?)
-                            .or_else(|_| {
-                            err("request_signing.private_key", "is not PEM text")
-                        })?;
-                        crate::jose::SigningKey::from_pem(&pem)
-                            .or_else(|e| err("request_signing.private_key", e))?;
-                        Some(pem)
-                    }
-                    None if matches!(clients, Clients::Register(_)) => None,
-                    None => {
-                        return err(
-                            "request_signing.private_key",
-                            "is needed with fixed [[tpp]] clients",
-                        );
-                    }
-                };
-                Some(Signing {
-                    pem,
-                    key_id: s.key_id,
-                    iss: s.iss.unwrap_or_else(|| "obevents-harness".into()),
-                    tan: s.tan.unwrap_or_else(|| "openbanking.org.uk".into()),
-                })
-            }
-        };
-        if bank.request_signatures != RequestSignatures::Ignored && signing.is_none() {
-            return err(
-                "request_signing",
-                "is needed when bank.request_signatures is verified or required",
-            );
-        }
-
+        let clients = clients::clients(f.registration, f.tpp, dir, &t.base_url, spec_version)?;
+        let signing = signing(f.request_signing, dir, &clients, &bank)?;
         let (trigger, trigger_types, trigger_resource_type, trigger_timeout) =
             trigger::trigger(f.trigger, &bank)?;
-        let action =
-            |file: Option<TriggerFile>, field: &str| -> Result<Option<Trigger>, ProfileError> {
-                match file {
-                    None => Ok(None),
-                    Some(_) if bank.subscription_api => {
-                        err(field, "is only for bank.subscription_api = false")
-                    }
-                    Some(file) => trigger::trigger(Some(file), &bank)
-                        .map(|t| Some(t.0))
-                        .map_err(|e| ProfileError(e.0.replace("trigger.", &format!("{field}.")))),
-                }
-            };
-        let subscribe = action(f.subscribe, "subscribe")?;
-        let unsubscribe = action(f.unsubscribe, "unsubscribe")?;
-
-        let mtls_clients = match &clients {
-            Clients::Fixed(tpps) => tpps.iter().any(|t| t.auth == ClientAuth::TlsClientAuth),
-            Clients::Register(r) => r.auth.uses_certificate(),
-        };
-        if mtls_clients && tls.client_cert_pem.is_none() {
-            return err(
-                "target.client_cert",
-                "is needed for the auth_method tls_client_auth and self_signed_tls_client_auth (the certificate authenticates the client)",
-            );
-        }
+        let subscribe = trigger::subscription_action(f.subscribe, "subscribe", &bank)?;
+        let unsubscribe = trigger::subscription_action(f.unsubscribe, "unsubscribe", &bank)?;
+        check_certificate_clients(&clients, &t.tls)?;
         let (dialect, yapily) = yapily::dialect(f.dialect.as_deref(), f.yapily)?;
-        let needs_token_endpoint = dialect == Dialect::Obie
-            && match &clients {
-                Clients::Register(_) => true,
-                Clients::Fixed(tpps) => tpps.iter().any(|t| t.auth.uses_token_endpoint()),
-            };
-        if needs_token_endpoint && token_endpoint.is_none() {
-            return err(
-                "target.token_endpoint",
-                "is needed for [registration] and for client_credentials [[tpp]] (auth_method bearer or none need none)",
-            );
-        }
-
-        let event_timeout =
-            Duration::from_millis(f.timing.event_timeout_ms.unwrap_or(10_000).max(1));
-        let push = push::push(f.push, event_timeout, dir)?;
+        check_token_endpoint(dialect, &clients, t.token_endpoint.as_deref())?;
+        let timing = timing(&f.timing);
+        let push = push::push(f.push, timing.event_timeout, dir)?;
         let fixed = matches!(clients, Clients::Fixed(_));
-        let tatra = tatra::tatra(dialect, f.tatra, &bank, event_timeout, fixed)?;
-
+        let tatra = tatra::tatra(dialect, f.tatra, &bank, timing.event_timeout, fixed)?;
         Ok(Profile {
-            name: f.name.unwrap_or_else(|| base_url.clone()),
+            name: f.name.unwrap_or_else(|| t.base_url.clone()),
             spec_version,
             conformance,
-            base_url,
-            api_base,
-            paths,
-            token_endpoint,
-            jwks_url,
-            issuer,
+            base_url: t.base_url,
+            api_base: t.api_base,
+            paths: t.paths,
+            token_endpoint: t.token_endpoint,
+            jwks_url: t.jwks_url,
+            issuer: t.issuer,
             ob_iss: t.ob_iss,
             trust_anchor: t.trust_anchor,
-            alg,
-            tls,
-            request_timeout: Duration::from_secs(t.request_timeout_secs.unwrap_or(30).max(1)),
+            alg: t.alg,
+            tls: t.tls,
+            request_timeout: t.request_timeout,
             clients,
             signing,
             trigger,
@@ -584,14 +430,118 @@ impl Profile {
             trigger_resource_type,
             trigger_timeout,
             bank,
-            event_timeout,
-            poll_interval: Duration::from_millis(f.timing.poll_interval_ms.unwrap_or(50)),
-            clock_skew: f.timing.clock_skew_secs.unwrap_or(60).max(0),
+            event_timeout: timing.event_timeout,
+            poll_interval: timing.poll_interval,
+            clock_skew: timing.clock_skew,
             push,
             dialect,
             yapily,
             tatra,
         })
+    }
+}
+
+fn spec_version(v: Option<&str>) -> Result<SpecVersion, ProfileError> {
+    match v {
+        None | Some("3.1.11") | Some("3.1.10") | Some("3.1.4") | Some("3.1") => {
+            Ok(SpecVersion::V3_1_11)
+        }
+        Some("3.1.2") | Some("3.1.3") => Ok(SpecVersion::V3_1_2),
+        Some(v) => err(
+            "spec_version",
+            format!("{v:?} is not supported (3.1.2 … 3.1.11)"),
+        ),
+    }
+}
+
+/// Validates `[request_signing]`: the harness's key (generated per run when clients are
+/// registered, so their JWKS can carry it) and the claims it signs with.
+fn signing(
+    file: Option<SigningFile>,
+    dir: &Path,
+    clients: &Clients,
+    bank: &BankSettings,
+) -> Result<Option<Signing>, ProfileError> {
+    let Some(s) = file else {
+        if bank.request_signatures != RequestSignatures::Ignored {
+            return err(
+                "request_signing",
+                "is needed when bank.request_signatures is verified or required",
+            );
+        }
+        return Ok(None);
+    };
+    let pem = match &s.private_key {
+        Some(p) => {
+            let field = "request_signing.private_key";
+            let pem = String::from_utf8(read(dir, field, p)?)
+                .or_else(|_| err(field, "is not PEM text"))?;
+            crate::jose::SigningKey::from_pem(&pem).or_else(|e| err(field, e))?;
+            Some(pem)
+        }
+        None if matches!(clients, Clients::Register(_)) => None,
+        None => {
+            return err(
+                "request_signing.private_key",
+                "is needed with fixed [[tpp]] clients",
+            );
+        }
+    };
+    Ok(Some(Signing {
+        pem,
+        key_id: s.key_id,
+        iss: s.iss.unwrap_or_else(|| "obevents-harness".into()),
+        tan: s.tan.unwrap_or_else(|| "openbanking.org.uk".into()),
+    }))
+}
+
+/// Clients authenticated by a certificate need `[target]` to present one.
+fn check_certificate_clients(clients: &Clients, tls: &TlsSettings) -> Result<(), ProfileError> {
+    let mtls_clients = match clients {
+        Clients::Fixed(tpps) => tpps.iter().any(|t| t.auth == ClientAuth::TlsClientAuth),
+        Clients::Register(r) => r.auth.uses_certificate(),
+    };
+    if mtls_clients && tls.client_cert_pem.is_none() {
+        return err(
+            "target.client_cert",
+            "is needed for the auth_method tls_client_auth and self_signed_tls_client_auth (the certificate authenticates the client)",
+        );
+    }
+    Ok(())
+}
+
+/// An OBIE-style bank whose clients get tokens by client credentials needs a token endpoint.
+fn check_token_endpoint(
+    dialect: Dialect,
+    clients: &Clients,
+    token_endpoint: Option<&str>,
+) -> Result<(), ProfileError> {
+    let needs_token_endpoint = dialect == Dialect::Obie
+        && match clients {
+            Clients::Register(_) => true,
+            Clients::Fixed(tpps) => tpps.iter().any(|t| t.auth.uses_token_endpoint()),
+        };
+    if needs_token_endpoint && token_endpoint.is_none() {
+        return err(
+            "target.token_endpoint",
+            "is needed for [registration] and for client_credentials [[tpp]] (auth_method bearer or none need none)",
+        );
+    }
+    Ok(())
+}
+
+/// The validated `[timing]` section.
+struct Timing {
+    event_timeout: Duration,
+    poll_interval: Duration,
+    clock_skew: i64,
+}
+
+fn timing(t: &TimingFile) -> Timing {
+    Timing {
+        event_timeout: Duration::from_millis(t.event_timeout_ms.unwrap_or(10_000).max(1)),
+        poll_interval: Duration::from_millis(t.poll_interval_ms.unwrap_or(50)),
+        clock_skew: t.clock_skew_secs.unwrap_or(60).max(0),
     }
 }
 

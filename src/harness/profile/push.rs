@@ -84,7 +84,42 @@ pub(super) fn push(
     event_timeout: Duration,
     dir: &std::path::Path,
 ) -> Result<PushPolicy, ProfileError> {
-    let receiver_tls = match (&p.receiver_tls_cert, &p.receiver_tls_key) {
+    let receiver = receiver(&p, dir)?;
+    let spacing = spacing(&p)?;
+    let max_attempts = max_attempts(p.max_attempts, &spacing)?;
+    let tolerance_percent = p.tolerance_percent.unwrap_or(10);
+    if tolerance_percent > 100 {
+        return err("push.tolerance_percent", "must be between 0 and 100");
+    }
+    let slack = ms(p.timing_slack_ms.unwrap_or(250));
+    let quiet_period = quiet_period(p.quiet_period_ms, &spacing, slack);
+    Ok(PushPolicy {
+        receiver_listen: receiver.listen,
+        receiver_public_url: receiver.public_url,
+        receiver_tls: receiver.tls,
+        spacing,
+        max_attempts,
+        retries_4xx: p.retries_4xx.unwrap_or(false),
+        catch_up_polling: p.catch_up_polling.unwrap_or(false),
+        accepts_http_callbacks: receiver.accepts_http_callbacks,
+        request_timeout: p.request_timeout_ms.map(ms),
+        first_push_timeout: p.first_push_timeout_ms.map_or(event_timeout, ms),
+        quiet_period,
+        tolerance_percent,
+        slack,
+    })
+}
+
+/// Where the harness's callback receiver listens and how the bank reaches it.
+struct Receiver {
+    listen: SocketAddr,
+    public_url: Option<String>,
+    tls: Option<(Vec<u8>, Vec<u8>)>,
+    accepts_http_callbacks: bool,
+}
+
+fn receiver(p: &PushFile, dir: &std::path::Path) -> Result<Receiver, ProfileError> {
+    let tls = match (&p.receiver_tls_cert, &p.receiver_tls_key) {
         (Some(c), Some(k)) => Some((
             super::read(dir, "push.receiver_tls_cert", c)?,
             super::read(dir, "push.receiver_tls_key", k)?,
@@ -97,7 +132,7 @@ pub(super) fn push(
             );
         }
     };
-    let receiver_listen = match p.receiver_listen.as_deref() {
+    let listen = match p.receiver_listen.as_deref() {
         None => SocketAddr::from(([127, 0, 0, 1], 0)),
         Some(a) => a.parse().or_else(|_| {
             err(
@@ -107,8 +142,8 @@ pub(super) fn push(
         })?,
     };
     let accepts_http_callbacks = p.accepts_http_callbacks.unwrap_or(true);
-    let receiver_public_url = match p.receiver_public_url {
-        None if !accepts_http_callbacks && receiver_tls.is_none() => {
+    let public_url = match p.receiver_public_url.as_deref() {
+        None if !accepts_http_callbacks && tls.is_none() => {
             return err(
                 "push.receiver_public_url",
                 "is needed when push.accepts_http_callbacks = false without \
@@ -117,112 +152,116 @@ pub(super) fn push(
             );
         }
         None => None,
-        Some(u) => {
-            let scheme = url::Url::parse(&u).map(|p| p.scheme().to_string());
-            match scheme.as_deref() {
-                Ok("https") => {}
-                Ok("http") if accepts_http_callbacks => {}
-                Ok("http") => {
-                    return err(
-                        "push.receiver_public_url",
-                        "must be https when push.accepts_http_callbacks = false",
-                    );
-                }
-                _ => {
-                    return err(
-                        "push.receiver_public_url",
-                        format!("{u:?} is not an http(s) URL"),
-                    );
-                }
-            }
-            Some(u.trim_end_matches('/').to_string())
-        }
+        Some(u) => Some(public_url(u, accepts_http_callbacks)?),
     };
-    let spacing = match (
-        &p.retry_schedule_ms,
-        p.min_retry_delay_ms,
-        p.max_retry_delay_ms,
-    ) {
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+    Ok(Receiver {
+        listen,
+        public_url,
+        tls,
+        accepts_http_callbacks,
+    })
+}
+
+/// `receiver_public_url` checked: https, or http when the bank accepts http callbacks.
+fn public_url(u: &str, accepts_http_callbacks: bool) -> Result<String, ProfileError> {
+    let scheme = url::Url::parse(u).map(|p| p.scheme().to_string());
+    match scheme.as_deref() {
+        Ok("https") => {}
+        Ok("http") if accepts_http_callbacks => {}
+        Ok("http") => {
             return err(
-                "push.retry_schedule_ms",
-                "give either the schedule or min/max_retry_delay_ms, not both",
+                "push.receiver_public_url",
+                "must be https when push.accepts_http_callbacks = false",
             );
         }
-        (Some(s), None, None) => {
-            if s.len() > 50 || s.contains(&0) {
+        _ => {
+            return err(
+                "push.receiver_public_url",
+                format!("{u:?} is not an http(s) URL"),
+            );
+        }
+    }
+    Ok(u.trim_end_matches('/').to_string())
+}
+
+/// The declared retry spacing: a schedule, or bounds, or nothing.
+fn spacing(p: &PushFile) -> Result<RetrySpacing, ProfileError> {
+    Ok(
+        match (
+            &p.retry_schedule_ms,
+            p.min_retry_delay_ms,
+            p.max_retry_delay_ms,
+        ) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
                 return err(
                     "push.retry_schedule_ms",
-                    "1 to 50 delays of at least 1 ms each",
+                    "give either the schedule or min/max_retry_delay_ms, not both",
                 );
             }
-            RetrySpacing::Schedule(s.iter().copied().map(ms).collect())
-        }
-        (None, Some(min), Some(max)) if min <= max => RetrySpacing::Bounds {
-            min: ms(min),
-            max: ms(max),
+            (Some(s), None, None) => {
+                if s.len() > 50 || s.contains(&0) {
+                    return err(
+                        "push.retry_schedule_ms",
+                        "1 to 50 delays of at least 1 ms each",
+                    );
+                }
+                RetrySpacing::Schedule(s.iter().copied().map(ms).collect())
+            }
+            (None, Some(min), Some(max)) if min <= max => RetrySpacing::Bounds {
+                min: ms(min),
+                max: ms(max),
+            },
+            (None, Some(_), Some(_)) => {
+                return err(
+                    "push.min_retry_delay_ms",
+                    "must not exceed max_retry_delay_ms",
+                );
+            }
+            (None, Some(_), None) | (None, None, Some(_)) => {
+                return err(
+                    "push.min_retry_delay_ms",
+                    "min_retry_delay_ms and max_retry_delay_ms go together",
+                );
+            }
+            (None, None, None) => RetrySpacing::Undeclared,
         },
-        (None, Some(_), Some(_)) => {
-            return err(
-                "push.min_retry_delay_ms",
-                "must not exceed max_retry_delay_ms",
-            );
-        }
-        (None, Some(_), None) | (None, None, Some(_)) => {
-            return err(
-                "push.min_retry_delay_ms",
-                "min_retry_delay_ms and max_retry_delay_ms go together",
-            );
-        }
-        (None, None, None) => RetrySpacing::Undeclared,
-    };
-    let max_attempts = match (p.max_attempts, &spacing) {
-        (Some(0), _) => return err("push.max_attempts", "must be at least 1"),
-        (Some(n), RetrySpacing::Schedule(s)) if n as usize != s.len() + 1 => {
-            return err(
-                "push.max_attempts",
-                format!(
-                    "is {n}, but retry_schedule_ms declares {} retries ({} attempts)",
-                    s.len(),
-                    s.len() + 1
-                ),
-            );
-        }
-        (Some(n), _) => Some(n),
-        (None, RetrySpacing::Schedule(s)) => u32::try_from(s.len() + 1).ok(),
-        (None, _) => None,
-    };
-    let tolerance_percent = p.tolerance_percent.unwrap_or(10);
-    if tolerance_percent > 100 {
-        return err("push.tolerance_percent", "must be between 0 and 100");
+    )
+}
+
+/// Attempts in all: as declared, which a schedule must agree with, or what the schedule says.
+fn max_attempts(
+    declared: Option<u32>,
+    spacing: &RetrySpacing,
+) -> Result<Option<u32>, ProfileError> {
+    match (declared, spacing) {
+        (Some(0), _) => err("push.max_attempts", "must be at least 1"),
+        (Some(n), RetrySpacing::Schedule(s)) if n as usize != s.len() + 1 => err(
+            "push.max_attempts",
+            format!(
+                "is {n}, but retry_schedule_ms declares {} retries ({} attempts)",
+                s.len(),
+                s.len() + 1
+            ),
+        ),
+        (Some(n), _) => Ok(Some(n)),
+        (None, RetrySpacing::Schedule(s)) => Ok(u32::try_from(s.len() + 1).ok()),
+        (None, _) => Ok(None),
     }
-    let slack = ms(p.timing_slack_ms.unwrap_or(250));
-    let longest_delay = match &spacing {
+}
+
+/// How long "no further push" is watched for: as declared, or long enough for one more retry
+/// of the longest declared delay to show itself.
+fn quiet_period(declared: Option<u64>, spacing: &RetrySpacing, slack: Duration) -> Duration {
+    let longest_delay = match spacing {
         RetrySpacing::Schedule(s) => s.iter().max().copied(),
         RetrySpacing::Bounds { max, .. } => Some(*max),
         RetrySpacing::Undeclared => None,
     };
-    // Long enough for one more retry of the longest declared delay to show itself.
-    let quiet_period = match (p.quiet_period_ms, longest_delay) {
+    match (declared, longest_delay) {
         (Some(q), _) => ms(q.max(1)),
         (None, Some(d)) => (d.mul_f64(1.5) + slack).max(Duration::from_secs(1)),
         (None, None) => Duration::from_secs(5),
-    };
-    Ok(PushPolicy {
-        receiver_listen,
-        receiver_public_url,
-        receiver_tls,
-        spacing,
-        max_attempts,
-        retries_4xx: p.retries_4xx.unwrap_or(false),
-        catch_up_polling: p.catch_up_polling.unwrap_or(false),
-        accepts_http_callbacks,
-        request_timeout: p.request_timeout_ms.map(ms),
-        first_push_timeout: p.first_push_timeout_ms.map_or(event_timeout, ms),
-        quiet_period,
-        tolerance_percent,
-        slack,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -22,28 +22,7 @@ impl Profile {
 
 /// The TOML of the built-in sandbox profile (also what `fixtures/profiles/*.toml` contain).
 pub fn sandbox_profile_toml(base_url: &str, p: &Declaration) -> String {
-    let long_polling = match p.long_polling {
-        LongPolling::Supported => "supported",
-        LongPolling::Immediate => "immediate",
-        LongPolling::Reject => "reject",
-    };
-    let types: Vec<String> = p
-        .event_types
-        .iter()
-        .map(|t| format!("\"{}\"", t.code()))
-        .collect();
-    let above = match p.above_cap {
-        AboveCap::Reject => "reject",
-        AboveCap::Truncate => "truncate",
-    };
-    let default_batch = p
-        .default_batch
-        .map(|n| format!("default_batch = {n}\n"))
-        .unwrap_or_default();
-    let unknown_ack = match p.unknown_ack {
-        UnknownAck::Ignore => "ignore",
-        UnknownAck::Reject => "reject",
-    };
+    let bank_section = bank_toml(p);
     let push_section = p.push.as_ref().map(push_toml).unwrap_or_default();
     format!(
         r#"name = "obevents sandbox ({bank})"
@@ -74,7 +53,42 @@ headers = {{ "Content-Type" = "application/json" }}
 body = '{{"clientId":"{{client_id}}","eventType":"{{event_type}}","resourceId":"{{resource_id}}","resourceType":"{{resource_type}}"}}'
 expect_status = [200, 201]
 
-[bank]
+{bank_section}
+[timing]
+event_timeout_ms = 5000
+clock_skew_secs = 60
+{push_section}"#,
+        bank = p.name,
+        spec = p.spec_version.as_str(),
+    )
+}
+
+/// The `[bank]` section: what the personality documents about its polling API.
+fn bank_toml(p: &Declaration) -> String {
+    let long_polling = match p.long_polling {
+        LongPolling::Supported => "supported",
+        LongPolling::Immediate => "immediate",
+        LongPolling::Reject => "reject",
+    };
+    let types: Vec<String> = p
+        .event_types
+        .iter()
+        .map(|t| format!("\"{}\"", t.code()))
+        .collect();
+    let above = match p.above_cap {
+        AboveCap::Reject => "reject",
+        AboveCap::Truncate => "truncate",
+    };
+    let default_batch = p
+        .default_batch
+        .map(|n| format!("default_batch = {n}\n"))
+        .unwrap_or_default();
+    let unknown_ack = match p.unknown_ack {
+        UnknownAck::Ignore => "ignore",
+        UnknownAck::Reject => "reject",
+    };
+    format!(
+        r#"[bank]
 long_polling = "{long_polling}"
 long_poll_timeout_ms = {lpt}
 max_events_cap = {cap}
@@ -90,13 +104,7 @@ request_signatures = "{sigs}"
 response_signatures = true
 more_available_required = true
 oldest_first = true
-
-[timing]
-event_timeout_ms = 5000
-clock_skew_secs = 60
-{push_section}"#,
-        bank = p.name,
-        spec = p.spec_version.as_str(),
+"#,
         lpt = p.long_poll_timeout.as_millis(),
         cap = p.max_events_cap,
         status = p.poll_status,

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::{BankSettings, Dialect, ProfileError, TatraFile, Trigger, err, trigger};
+use super::{BankSettings, Dialect, ProfileError, TatraFile, Trigger, TriggerFile, err, trigger};
 
 /// When enabled webhook settings take effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,16 +77,7 @@ pub(super) fn tatra(
         };
     }
     let f = section.unwrap_or_default();
-    let activation = match f.activation.as_deref() {
-        None | Some("next-hour") => Activation::NextHour,
-        Some("immediate") => Activation::Immediate,
-        Some(other) => {
-            return err(
-                "tatra.activation",
-                format!("{other:?} is not one of next-hour, immediate"),
-            );
-        }
-    };
+    let activation = activation(f.activation.as_deref())?;
     let home_bank = f.home_bank.unwrap_or_else(|| "TATR".into());
     if home_bank.trim().is_empty() {
         return err(
@@ -99,17 +90,6 @@ pub(super) fn tatra(
     {
         return err("tatra.kind_field", "must name a field, or be left out");
     }
-    let action = |file: Option<super::TriggerFile>, field: &str| match file {
-        None => Ok(None),
-        Some(mut file) => {
-            if file.kind == "manual" && file.prompt.is_none() {
-                file.prompt = Some(manual_prompt(field).to_string());
-            }
-            trigger::trigger(Some(file), bank)
-                .map(|t| Some(t.0).filter(|t| !matches!(t, Trigger::None)))
-                .map_err(|e| ProfileError(e.0.replace("trigger.", &format!("tatra.{field}."))))
-        }
-    };
     let already_active = f.already_active.unwrap_or(false);
     if already_active && !fixed_clients {
         return err(
@@ -133,11 +113,45 @@ pub(super) fn tatra(
             .refresh_timeout_ms
             .map(|ms| Duration::from_millis(ms.max(1)))
             .unwrap_or(event_timeout),
-        settings: action(f.settings, "settings")?,
-        activate: action(f.activate, "activate")?,
-        consent: action(f.consent, "consent")?,
-        refresh: action(f.refresh, "refresh")?,
+        settings: action(f.settings, "settings", bank)?,
+        activate: action(f.activate, "activate", bank)?,
+        consent: action(f.consent, "consent", bank)?,
+        refresh: action(f.refresh, "refresh", bank)?,
     };
+    check_actions(&settings)?;
+    Ok(Some(settings))
+}
+
+fn activation(v: Option<&str>) -> Result<Activation, ProfileError> {
+    match v {
+        None | Some("next-hour") => Ok(Activation::NextHour),
+        Some("immediate") => Ok(Activation::Immediate),
+        Some(other) => err(
+            "tatra.activation",
+            format!("{other:?} is not one of next-hour, immediate"),
+        ),
+    }
+}
+
+/// The action `tatra.<field>`, if given (`kind = "none"` is none); a manual one without a
+/// prompt gets the default prompt for that action.
+fn action(
+    file: Option<TriggerFile>,
+    field: &str,
+    bank: &BankSettings,
+) -> Result<Option<Trigger>, ProfileError> {
+    let Some(mut file) = file else {
+        return Ok(None);
+    };
+    if file.kind == "manual" && file.prompt.is_none() {
+        file.prompt = Some(manual_prompt(field).to_string());
+    }
+    let action = trigger::action_at(file, &format!("tatra.{field}"), bank)?;
+    Ok(Some(action).filter(|t| !matches!(t, Trigger::None)))
+}
+
+/// The harness reads the answers of `consent` and `refresh`, and activation follows enabling.
+fn check_actions(settings: &TatraSettings) -> Result<(), ProfileError> {
     for (field, t) in [
         ("consent", &settings.consent),
         ("refresh", &settings.refresh),
@@ -156,7 +170,7 @@ pub(super) fn tatra(
             "needs tatra.settings (activation follows enabling)",
         );
     }
-    Ok(Some(settings))
+    Ok(())
 }
 
 /// What a person is asked to do for a manual action without its own prompt.

@@ -28,7 +28,39 @@ struct RuleRow {
     summary: String,
 }
 
+/// The console summary of `outcome` against the rules of `catalogue`.
 pub fn render(outcome: &RunOutcome, catalogue: &Catalogue) -> String {
+    let mut out = String::new();
+    out.push_str(
+        &Table::new(feature_rows(outcome))
+            .with(Style::rounded())
+            .to_string(),
+    );
+    out.push('\n');
+    let verdicts = catalogue_verdicts(outcome, catalogue);
+    let failing = failing_rules(&verdicts, catalogue);
+    if !failing.is_empty() {
+        out.push_str("\nRules with a failed check:\n");
+        out.push_str(&Table::new(&failing).with(Style::rounded()).to_string());
+        out.push('\n');
+    }
+    list(&mut out, "Failures", outcome.failed());
+    list(&mut out, "Blocked (rules not tested)", outcome.blocked());
+    findings(&mut out, outcome);
+    let covered = verdicts
+        .iter()
+        .filter(|(_, v, _)| *v != RuleVerdict::NoScenario)
+        .count();
+    out.push_str(&format!(
+        "\nrules: {covered} of {} catalogue rules have scenarios (report.html lists the rest)\n",
+        catalogue.rules.len()
+    ));
+    out.push_str(&summary_line(outcome));
+    out
+}
+
+/// Scenario verdicts counted by feature, features in the order they first appear.
+fn feature_rows(outcome: &RunOutcome) -> Vec<AreaRow> {
     let mut areas: Vec<AreaRow> = Vec::new();
     for s in &outcome.scenarios {
         let idx = match areas.iter().position(|a| a.feature == s.feature) {
@@ -52,11 +84,15 @@ pub fn render(outcome: &RunOutcome, catalogue: &Catalogue) -> String {
             Verdict::NotApplicable | Verdict::NotRun => row.not_applicable += 1,
         }
     }
-    let mut out = String::new();
-    out.push_str(&Table::new(&areas).with(Style::rounded()).to_string());
-    out.push('\n');
-    let verdicts = catalogue_verdicts(outcome, catalogue);
-    let failing: Vec<RuleRow> = verdicts
+    areas
+}
+
+/// The catalogue rules a check of which failed.
+fn failing_rules(
+    verdicts: &[(String, RuleVerdict, Vec<usize>)],
+    catalogue: &Catalogue,
+) -> Vec<RuleRow> {
+    verdicts
         .iter()
         .filter(|(_, v, _)| *v == RuleVerdict::Failed)
         .map(|(id, v, _)| {
@@ -68,38 +104,32 @@ pub fn render(outcome: &RunOutcome, catalogue: &Catalogue) -> String {
                 summary: rule.map(|r| r.summary.clone()).unwrap_or_default(),
             }
         })
-        .collect();
-    if !failing.is_empty() {
-        out.push_str("\nRules with a failed check:\n");
-        out.push_str(&Table::new(&failing).with(Style::rounded()).to_string());
-        out.push('\n');
+        .collect()
+}
+
+/// The findings of the checks run on every answer, each once.
+fn findings(out: &mut String, outcome: &RunOutcome) {
+    if outcome.findings.is_empty() {
+        return;
     }
-    list(&mut out, "Failures", outcome.failed());
-    list(&mut out, "Blocked (rules not tested)", outcome.blocked());
-    if !outcome.findings.is_empty() {
-        out.push_str("\nFindings of the checks run on every answer (each once):\n");
-        for f in &outcome.findings {
-            out.push_str(&format!(
-                "  {}\n      seen in {} scenario(s), first {}\n",
-                super::headline(&f.message),
-                f.scenarios.len(),
-                f.scenarios.first().map(String::as_str).unwrap_or("?")
-            ));
-        }
+    out.push_str("\nFindings of the checks run on every answer (each once):\n");
+    for f in &outcome.findings {
+        out.push_str(&format!(
+            "  {}\n      seen in {} scenario(s), first {}\n",
+            super::headline(&f.message),
+            f.scenarios.len(),
+            f.scenarios.first().map(String::as_str).unwrap_or("?")
+        ));
     }
-    let covered = verdicts
-        .iter()
-        .filter(|(_, v, _)| *v != RuleVerdict::NoScenario)
-        .count();
-    out.push_str(&format!(
-        "\nrules: {covered} of {} catalogue rules have scenarios (report.html lists the rest)\n",
-        catalogue.rules.len()
-    ));
+}
+
+/// The closing `scenarios: N passed, N failed, …` line a CI log can be read by.
+fn summary_line(outcome: &RunOutcome) -> String {
     let not_run = match outcome.count(Verdict::NotRun) {
         0 => String::new(),
         n => format!(", {n} not run"),
     };
-    out.push_str(&format!(
+    format!(
         "scenarios: {} passed, {} failed, {} blocked, {} not applicable{not_run}, {} finding(s) in {:.1} s against {}",
         outcome.count(Verdict::Passed),
         outcome.count(Verdict::Failed),
@@ -108,8 +138,7 @@ pub fn render(outcome: &RunOutcome, catalogue: &Catalogue) -> String {
         outcome.findings.len(),
         outcome.duration.as_secs_f64(),
         outcome.target
-    ));
-    out
+    )
 }
 
 /// One line per scenario (where, name, rules) and its reason folded into one line.

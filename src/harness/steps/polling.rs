@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::params::Tpp;
 use crate::harness::client::Request;
 use crate::harness::context::Purpose;
+use crate::harness::template::Context;
 use crate::harness::world::{HarnessWorld, StepResult, Triggered};
 
 /// Sends a poll whose body is given as text (so malformed bodies go out exactly as written).
@@ -61,7 +62,7 @@ async fn polls_with(w: &mut HarnessWorld, tpp: Tpp, step: &Step) -> StepResult {
         .docstring
         .as_deref()
         .ok_or("this step needs a docstring body")?;
-    let body = w.fill(&tpp.0, template).await?;
+    let body = w.fill(&tpp.0, template, Context::Json).await?;
     poll_raw(w, &tpp.0, body.trim()).await
 }
 

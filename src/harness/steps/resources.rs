@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::params::{Tpp, unquote};
 use crate::harness::context::Purpose;
+use crate::harness::template::Context;
 use crate::harness::world::{HarnessWorld, StepResult};
 use crate::model::EventType;
 
@@ -43,7 +44,7 @@ async fn create_polling(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
 
 #[when(expr = "TPP {tpp} creates an event subscription with:")]
 async fn create_with(w: &mut HarnessWorld, tpp: Tpp, step: &Step) -> StepResult {
-    let text = w.fill(&tpp.0, docstring(step)?).await?;
+    let text = w.fill(&tpp.0, docstring(step)?, Context::Json).await?;
     w.create_subscription(&tpp.0, parse_body(&text)?)
         .await
         .map(|_| ())
@@ -91,7 +92,7 @@ async fn replace_second(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
 
 /// A signed PUT of `path` as TPP `tpp` with the docstring `template` (placeholders filled).
 async fn put_docstring(w: &mut HarnessWorld, tpp: &str, path: &str, template: &str) -> StepResult {
-    let body = parse_body(&w.fill(tpp, template).await?)?;
+    let body = parse_body(&w.fill(tpp, template, Context::Json).await?)?;
     w.call(tpp, Purpose::Events, Method::PUT, path, Some(body), true)
         .await
         .map(|_| ())
@@ -326,7 +327,7 @@ async fn create_callback(w: &mut HarnessWorld, tpp: &str, url: &str) -> Result<u
 
 #[when(expr = "TPP {tpp} registers a callback URL with:")]
 async fn register_callback_with(w: &mut HarnessWorld, tpp: Tpp, step: &Step) -> StepResult {
-    let text = w.fill(&tpp.0, docstring(step)?).await?;
+    let text = w.fill(&tpp.0, docstring(step)?, Context::Json).await?;
     let body = parse_body(&text)?;
     w.call(
         &tpp.0,
@@ -410,8 +411,7 @@ async fn replace_callback(w: &mut HarnessWorld, tpp: Tpp, url: String) -> StepRe
 #[when(expr = "TPP {tpp} replaces its callback URL with:")]
 async fn replace_callback_with(w: &mut HarnessWorld, tpp: Tpp, step: &Step) -> StepResult {
     let id = callback_id(w, &tpp.0)?;
-    let template = docstring(step)?.replace("{callback_url_id}", &id);
-    put_docstring(w, &tpp.0, &format!("/callback-urls/{id}"), &template).await
+    put_docstring(w, &tpp.0, &format!("/callback-urls/{id}"), docstring(step)?).await
 }
 
 #[when(expr = "TPP {tpp} replaces a callback URL that does not exist")]

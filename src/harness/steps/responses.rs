@@ -9,6 +9,7 @@ use super::params::{Tpp, unquote};
 use crate::harness::client::Request;
 use crate::harness::context::Purpose;
 use crate::harness::profile::Conformance;
+use crate::harness::template::Context;
 use crate::harness::world::{HarnessWorld, StepResult};
 use crate::jose;
 
@@ -26,7 +27,7 @@ fn method(m: &str) -> Result<Method, String> {
 
 #[when(expr = "TPP {tpp} sends {word} {string}")]
 async fn send(w: &mut HarnessWorld, tpp: Tpp, m: String, path: String) -> StepResult {
-    let path = w.fill(&tpp.0, &unquote(&path)).await?;
+    let path = w.fill(&tpp.0, &unquote(&path), Context::Url).await?;
     w.call(&tpp.0, purpose_for(&path), method(&m)?, &path, None, false)
         .await
         .map(|_| ())
@@ -41,7 +42,7 @@ async fn send_raw(
     body: String,
 ) -> StepResult {
     let ctx = w.ctx()?;
-    let path = w.fill(&tpp.0, &unquote(&path)).await?;
+    let path = w.fill(&tpp.0, &unquote(&path), Context::Url).await?;
     let next = std::mem::take(&mut w.next);
     let req = Request::new(method(&m)?, ctx.api_url(&path))
         .header("Accept", "application/json")

@@ -20,6 +20,7 @@ use super::profile::Clients;
 use super::profile::TppConfig;
 use super::set_check::{CheckedSet, PollCheck};
 use super::settle::Checks;
+use super::template::{Context, render};
 use crate::model::EventType;
 
 /// A step's failure: a message that names the rule when one is at stake.
@@ -384,20 +385,35 @@ impl HarnessWorld {
         })
     }
 
-    /// Replaces `{placeholders}` in a docstring body.
-    pub async fn fill(&mut self, name: &str, template: &str) -> Result<String, String> {
+    /// Replaces `{placeholders}` in a step's template for TPP `name`: a docstring body
+    /// ([`Context::Json`]) or a path ([`Context::Url`]); each value escaped for it.
+    pub async fn fill(
+        &mut self,
+        name: &str,
+        template: &str,
+        context: Context,
+    ) -> Result<String, String> {
         let ctx = self.ctx()?;
         let state = self.tpp(name).await?;
         let mut vars: HashMap<&str, String> = HashMap::new();
         vars.insert("version", ctx.profile.bank.subscription_version.clone());
         vars.insert("client_id", state.id.client_id.clone());
-        if let Some(id) = state
-            .subscription
-            .as_ref()
-            .and_then(|d| d.get("EventSubscriptionId"))
-            .and_then(Value::as_str)
-        {
-            vars.insert("subscription_id", id.to_string());
+        let ids = [
+            (
+                "subscription_id",
+                state.subscription.as_ref(),
+                "EventSubscriptionId",
+            ),
+            (
+                "callback_url_id",
+                state.callback_url.as_ref(),
+                "CallbackUrlId",
+            ),
+        ];
+        for (var, data, member) in ids {
+            if let Some(id) = data.and_then(|d| d.get(member)).and_then(Value::as_str) {
+                vars.insert(var, id.to_string());
+            }
         }
         for (i, key) in state.received.iter().enumerate().take(9) {
             let name: &'static str = [
@@ -405,7 +421,7 @@ impl HarnessWorld {
             ][i];
             vars.insert(name, key.clone());
         }
-        Ok(super::trigger::render(template, &vars))
+        Ok(render(template, &vars, context))
     }
 
     /// The event type used when a step names none: the first the trigger can produce.

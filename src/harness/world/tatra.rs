@@ -111,8 +111,8 @@ impl HarnessWorld {
         let action = t.settings.ok_or("the profile declares no tatra.settings")?;
         let extra = vec![
             ("enabled", enabled.to_string()),
-            ("webhook_url", json_str(url)),
-            ("security_header", json_str(header)),
+            ("webhook_url", url.to_string()),
+            ("security_header", header.to_string()),
         ];
         let outcome = self
             .tatra_action(tpp, "tatra.settings", &action, extra, checked)
@@ -437,14 +437,4 @@ impl HarnessWorld {
         }
         problems
     }
-}
-
-/// `s` escaped for the inside of a JSON string (templates write `"{webhook_url}"`).
-fn json_str(s: &str) -> String {
-    let quoted = serde_json::to_string(s).unwrap_or_default();
-    quoted
-        .strip_prefix('"')
-        .and_then(|q| q.strip_suffix('"'))
-        .unwrap_or(&quoted)
-        .to_string()
 }

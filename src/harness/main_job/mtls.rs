@@ -1,4 +1,4 @@
-//! The main job's second pass: the embedded sandbox again, over HTTPS with mutual TLS
+//! The main job's HTTPS + mTLS pass: the embedded sandbox again, over HTTPS with mutual TLS
 //! required, and a focused part of the suite (polling and isolation) run against it by
 //! clients registered for `tls_client_auth` (RFC 8705). Every call of that pass goes through
 //! the harness's client-certificate path, and every token it uses is certificate-bound, so
@@ -6,9 +6,10 @@
 //! end to end. The certificates are made for the run and never written to disk. Its scenarios
 //! join the main run's outcome under feature names marked `(HTTPS + mTLS)`.
 
-use super::profile::{Profile, RegistrationAuth, TlsSettings};
-use super::runner::{ConfigError, RunOutcome};
-use crate::sandbox::embedded::{self, Bank, Fault};
+use super::{config_error, with_profile};
+use crate::harness::profile::{Profile, RegistrationAuth, TlsSettings};
+use crate::harness::runner::{ConfigError, RunOutcome};
+use crate::sandbox::embedded::{self, Bank, Embedded, Fault};
 
 /// The scenarios of the pass: the poll/acknowledge flow and the isolation between TPPs,
 /// what a certificate-bound token protects.
@@ -17,13 +18,12 @@ pub const TAGS: &str = "@polling or @isolation";
 /// Marks the pass's scenarios in every report.
 pub const LABEL: &str = "(HTTPS + mTLS)";
 
-/// Starts an HTTPS + mTLS sandbox of `bank` with `faults`, runs [`TAGS`] against it, stops it.
-pub async fn run(
+/// Starts an HTTPS + mTLS sandbox of `bank` with `faults`, with the built-in profile switched
+/// to mutual TLS.
+pub async fn start(
     bank: Option<Bank>,
     faults: &[Fault],
-    concurrency: Option<usize>,
-    fail_fast: bool,
-) -> Result<RunOutcome, ConfigError> {
+) -> Result<(Embedded, Profile), ConfigError> {
     let (sandbox, client) = embedded::start_mtls(bank, faults)
         .await
         .map_err(|e| ConfigError(format!("cannot start the HTTPS + mTLS sandbox: {e}")))?;
@@ -41,26 +41,12 @@ pub async fn run(
                 RegistrationAuth::TlsClientAuth,
             )
         })
-        .map_err(|e| ConfigError(e.to_string()));
+        .map_err(config_error);
     tracing::info!(
         "testing the embedded sandbox over HTTPS + mTLS at {}",
         sandbox.url()
     );
-    let outcome = match profile {
-        Ok(profile) => {
-            super::runner::run_tagged(
-                profile,
-                TAGS,
-                concurrency,
-                fail_fast,
-                super::runner::Progress::Auto,
-            )
-            .await
-        }
-        Err(e) => Err(e),
-    };
-    sandbox.stop().await;
-    outcome
+    with_profile(sandbox, profile).await
 }
 
 /// Adds the pass's scenarios and findings to the main outcome, each marked with [`LABEL`]

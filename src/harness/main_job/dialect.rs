@@ -4,9 +4,10 @@
 //! its webhooks. A pass's scenarios replace the main pass's not-applicable entries for the same
 //! scenarios.
 
-use super::profile::Profile;
-use super::runner::{ConfigError, Progress, RunOutcome};
-use crate::sandbox::embedded::{self, Bank, Fault};
+use super::{config_error, with_profile};
+use crate::harness::profile::Profile;
+use crate::harness::runner::{ConfigError, RunOutcome};
+use crate::sandbox::embedded::{self, Bank, Embedded, Fault};
 
 /// The scenarios of the pass for `bank`.
 pub fn tags(bank: Bank) -> &'static str {
@@ -16,15 +17,9 @@ pub fn tags(bank: Bank) -> &'static str {
     }
 }
 
-/// Starts a sandbox of personality `bank` (a dialect) with `faults`, runs its scenarios
-/// against it, stops it.
-pub async fn run(
-    bank: Bank,
-    faults: &[Fault],
-    concurrency: Option<usize>,
-    fail_fast: bool,
-    progress: Progress,
-) -> Result<RunOutcome, ConfigError> {
+/// Starts a sandbox of personality `bank` (a dialect) with `faults`, with the dialect's
+/// built-in profile for it.
+pub async fn start(bank: Bank, faults: &[Fault]) -> Result<(Embedded, Profile), ConfigError> {
     let sandbox = embedded::start(Some(bank), faults)
         .await
         .map_err(|e| ConfigError(format!("cannot start the {bank} sandbox: {e}")))?;
@@ -39,20 +34,13 @@ pub async fn run(
                 Bank::Tatra => Profile::for_tatra_sandbox(&url, push),
                 _ => Profile::for_yapily_sandbox(&url, push),
             }
-            .map_err(|e| ConfigError(e.to_string()))
+            .map_err(config_error)
         });
     tracing::info!(
         "testing the {bank}-style API of the sandbox at {}",
         sandbox.url()
     );
-    let outcome = match profile {
-        Ok(profile) => {
-            super::runner::run_tagged(profile, tags(bank), concurrency, fail_fast, progress).await
-        }
-        Err(e) => Err(e),
-    };
-    sandbox.stop().await;
-    outcome
+    with_profile(sandbox, profile).await
 }
 
 /// Puts the pass's scenarios in place of the main outcome's entries for the same scenarios

@@ -1,0 +1,51 @@
+//! `obevents test` from the command line: the bank a profile describes, or without one the
+//! main job; then the reports and the exit code (0 every applicable scenario passed, 1 a
+//! scenario failed, 2 bad configuration or an unreachable target).
+
+use super::catalogue::Catalogue;
+use super::main_job;
+use super::profile::Profile;
+use super::report;
+use super::runner::{self, ConfigError, RunOptions, RunOutcome};
+use crate::cli::TestArgs;
+
+/// `obevents test`; returns the exit code.
+pub async fn run_cli(args: TestArgs) -> u8 {
+    match run_and_report(&args).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
+}
+
+async fn run_and_report(args: &TestArgs) -> Result<u8, ConfigError> {
+    let outcome = match &args.profile {
+        Some(path) => {
+            let profile = Profile::load(path, args.base_url.as_deref())
+                .map_err(|e| ConfigError(e.to_string()))?;
+            runner::run(RunOptions::for_cli(profile, args), Some(&args.report_dir)).await?
+        }
+        None => main_job::run(args).await?,
+    };
+    write_reports(&outcome, args)?;
+    Ok(outcome.exit_code())
+}
+
+/// Writes every report of `outcome` and prints the console summary.
+fn write_reports(outcome: &RunOutcome, args: &TestArgs) -> Result<(), ConfigError> {
+    let catalogue = Catalogue::embedded().map_err(ConfigError)?;
+    report::write_all(outcome, &catalogue, &args.report_dir, args.junit.as_deref())
+        .map_err(ConfigError)?;
+    println!("{}", report::console::render(outcome, &catalogue));
+    println!(
+        "reports: {} (report.html, junit.xml, summary.json, cucumber.json){}",
+        args.report_dir.display(),
+        args.junit
+            .as_ref()
+            .map(|j| format!(", JUnit also at {}", j.display()))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
