@@ -21,15 +21,10 @@ use super::store::{Store, StoreError};
 use super::{dialects, http, inspect, server};
 use crate::jose::{ObHeader, SigningKey};
 
-/// Opens the store, loads or creates the persisted keys and seeds configured clients.
-pub async fn build_state(
-    cfg: SandboxConfig,
-    db: &str,
-    bound: SocketAddr,
-) -> anyhow::Result<AppState> {
-    let store = Store::open(db)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", super::store::redacted(db)))?;
+/// The bank's signing key and the HMAC secret of access tokens: created on first start and
+/// kept in the database, so SETs still verify and tokens still work after a restart, and
+/// replicas share them.
+async fn persisted_secrets(store: &Store) -> anyhow::Result<(SigningKey, Vec<u8>)> {
     // Generated before the store is asked, so a failure never leaves an empty key stored.
     // The spare key is discarded when the database already holds one.
     let fresh = SigningKey::generate()
@@ -53,6 +48,19 @@ pub async fn build_state(
     if token_secret.len() < 32 {
         anyhow::bail!("the stored token secret is unreadable");
     }
+    Ok((key, token_secret))
+}
+
+/// Opens the store, loads or creates the persisted keys and seeds configured clients.
+pub async fn build_state(
+    cfg: SandboxConfig,
+    db: &str,
+    bound: SocketAddr,
+) -> anyhow::Result<AppState> {
+    let store = Store::open(db)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", super::store::redacted(db)))?;
+    let (key, token_secret) = persisted_secrets(&store).await?;
     let (admin, shown) = AdminCredential::load(cfg.admin.as_ref(), &store).await?;
     let foreign_key =
         if cfg.faults.has(Fault::SetForeignKey) || cfg.faults.has(Fault::YapilyForeignKey) {

@@ -123,53 +123,9 @@ pub async fn register(st: &AppState, body: &Value) -> Result<Registered, OAuthEr
             ));
         }
     };
-    let scopes = match obj.get("scope") {
-        None => crate::sandbox::config::DEFAULT_SCOPES
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        Some(Value::String(s)) => {
-            let scopes = parse_scopes(s).map_err(bad)?;
-            if scopes.is_empty() {
-                return Err(bad("scope must name at least one scope".into()));
-            }
-            scopes
-        }
-        Some(_) => return Err(bad("scope must be a space-separated string".into())),
-    };
-    let jwks = match obj.get("jwks") {
-        None | Some(Value::Null) => None,
-        Some(v @ Value::Object(_)) => {
-            let text = v.to_string();
-            jose::parse_client_jwks(text.as_bytes()).map_err(|e| bad(format!("jwks: {e}")))?;
-            Some(text)
-        }
-        Some(_) => return Err(bad("jwks must be a JWKS object".into())),
-    };
-    // The token endpoint accepts every secret and assertion method from any client that
-    // has a secret or a jwks; the registered one is validated and echoed (RFC 7591
-    // §3.2.1), not enforced. A certificate method is enforced: such a client gets no
-    // usable secret.
-    let auth_method = match obj.get("token_endpoint_auth_method") {
-        None => "client_secret_basic".to_string(),
-        Some(Value::String(m))
-            if [
-                "client_secret_basic",
-                "client_secret_post",
-                "private_key_jwt",
-                mtls::TLS_CLIENT_AUTH,
-                mtls::SELF_SIGNED,
-            ]
-            .contains(&m.as_str()) =>
-        {
-            m.clone()
-        }
-        Some(m) => {
-            return Err(bad(format!(
-                "token_endpoint_auth_method {m} is not supported"
-            )));
-        }
-    };
+    let scopes = registered_scopes(obj)?;
+    let jwks = registered_jwks(obj)?;
+    let auth_method = registered_auth_method(obj)?;
     if auth_method == "private_key_jwt" && jwks.is_none() {
         return Err(bad("private_key_jwt needs a jwks".into()));
     }
@@ -192,6 +148,65 @@ pub async fn register(st: &AppState, body: &Value) -> Result<Registered, OAuthEr
         client,
         client_secret,
         token_endpoint_auth_method: auth_method,
+    })
+}
+
+fn registered_scopes(obj: &serde_json::Map<String, Value>) -> Result<Vec<String>, OAuthError> {
+    let bad = |d: String| OAuthError::new("invalid_client_metadata", d);
+    Ok(match obj.get("scope") {
+        None => crate::sandbox::config::DEFAULT_SCOPES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        Some(Value::String(s)) => {
+            let scopes = parse_scopes(s).map_err(bad)?;
+            if scopes.is_empty() {
+                return Err(bad("scope must name at least one scope".into()));
+            }
+            scopes
+        }
+        Some(_) => return Err(bad("scope must be a space-separated string".into())),
+    })
+}
+
+fn registered_jwks(obj: &serde_json::Map<String, Value>) -> Result<Option<String>, OAuthError> {
+    let bad = |d: String| OAuthError::new("invalid_client_metadata", d);
+    Ok(match obj.get("jwks") {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Object(_)) => {
+            let text = v.to_string();
+            jose::parse_client_jwks(text.as_bytes()).map_err(|e| bad(format!("jwks: {e}")))?;
+            Some(text)
+        }
+        Some(_) => return Err(bad("jwks must be a JWKS object".into())),
+    })
+}
+
+/// The registered `token_endpoint_auth_method`. The token endpoint accepts every secret and
+/// assertion method from any client that has a secret or a jwks; the registered one is
+/// validated and echoed (RFC 7591 §3.2.1), not enforced. A certificate method is enforced:
+/// such a client gets no usable secret.
+fn registered_auth_method(obj: &serde_json::Map<String, Value>) -> Result<String, OAuthError> {
+    let bad = |d: String| OAuthError::new("invalid_client_metadata", d);
+    Ok(match obj.get("token_endpoint_auth_method") {
+        None => "client_secret_basic".to_string(),
+        Some(Value::String(m))
+            if [
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+                mtls::TLS_CLIENT_AUTH,
+                mtls::SELF_SIGNED,
+            ]
+            .contains(&m.as_str()) =>
+        {
+            m.clone()
+        }
+        Some(m) => {
+            return Err(bad(format!(
+                "token_endpoint_auth_method {m} is not supported"
+            )));
+        }
     })
 }
 
@@ -297,64 +312,72 @@ async fn authenticate_client(
         ClientCredentials::Assertion {
             client_id,
             assertion,
-        } => {
-            // private_key_jwt (RFC 7523): iss = sub = client_id, aud names this AS, unexpired,
-            // signed by a key in the client's registered JWKS.
-            let decoded = jose::decode_compact(&assertion)
-                .map_err(|e| OAuthError::new("invalid_client", format!("client_assertion: {e}")))?;
-            let claims = decoded
-                .payload_json()
-                .map_err(|e| OAuthError::new("invalid_client", format!("client_assertion: {e}")))?;
-            let iss = claims
-                .get("iss")
-                .and_then(Value::as_str)
-                .ok_or_else(invalid)?;
-            if claims.get("sub").and_then(Value::as_str) != Some(iss) {
-                return Err(OAuthError::new(
-                    "invalid_client",
-                    "client_assertion: sub must equal iss",
-                ));
-            }
-            if client_id.as_deref().is_some_and(|c| c != iss) {
-                return Err(OAuthError::new(
-                    "invalid_client",
-                    "client_assertion: iss differs from client_id",
-                ));
-            }
-            let client = st.store.client(iss).await?.ok_or_else(invalid)?;
-            let jwks_text = client.jwks.as_deref().ok_or_else(|| {
-                OAuthError::new("invalid_client", "the client registered no jwks")
-            })?;
-            let jwks = jose::parse_jwks(jwks_text.as_bytes()).map_err(|_| invalid())?;
-            jose::verify(&decoded, &jwks)
-                .map_err(|e| OAuthError::new("invalid_client", format!("client_assertion: {e}")))?;
-            let token_endpoint = format!("{}/token", st.base_url);
-            let aud_ok = match claims.get("aud") {
-                Some(Value::String(a)) => a == &token_endpoint || a == &st.issuer,
-                Some(Value::Array(a)) => a.iter().any(|v| {
-                    v.as_str()
-                        .is_some_and(|s| s == token_endpoint || s == st.issuer)
-                }),
-                _ => false,
-            };
-            if !aud_ok {
-                return Err(OAuthError::new(
-                    "invalid_client",
-                    "client_assertion: aud must name the token endpoint",
-                ));
-            }
-            match claims.get("exp").and_then(Value::as_i64) {
-                Some(exp) if exp > now() => {}
-                _ => {
-                    return Err(OAuthError::new(
-                        "invalid_client",
-                        "client_assertion: expired or no exp",
-                    ));
-                }
-            }
-            Ok(client)
+        } => assertion_client(st, client_id.as_deref(), &assertion).await,
+    }
+}
+
+/// `private_key_jwt` (RFC 7523): iss = sub = client_id, aud names this AS, unexpired, signed
+/// by a key in the client's registered JWKS.
+async fn assertion_client(
+    st: &AppState,
+    client_id: Option<&str>,
+    assertion: &str,
+) -> Result<Client, OAuthError> {
+    let invalid = || OAuthError::new("invalid_client", "client authentication failed");
+    let decoded = jose::decode_compact(assertion)
+        .map_err(|e| OAuthError::new("invalid_client", format!("client_assertion: {e}")))?;
+    let claims = decoded
+        .payload_json()
+        .map_err(|e| OAuthError::new("invalid_client", format!("client_assertion: {e}")))?;
+    let iss = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .ok_or_else(invalid)?;
+    if claims.get("sub").and_then(Value::as_str) != Some(iss) {
+        return Err(OAuthError::new(
+            "invalid_client",
+            "client_assertion: sub must equal iss",
+        ));
+    }
+    if client_id.is_some_and(|c| c != iss) {
+        return Err(OAuthError::new(
+            "invalid_client",
+            "client_assertion: iss differs from client_id",
+        ));
+    }
+    let client = st.store.client(iss).await?.ok_or_else(invalid)?;
+    let jwks_text = client
+        .jwks
+        .as_deref()
+        .ok_or_else(|| OAuthError::new("invalid_client", "the client registered no jwks"))?;
+    let jwks = jose::parse_jwks(jwks_text.as_bytes()).map_err(|_| invalid())?;
+    jose::verify(&decoded, &jwks)
+        .map_err(|e| OAuthError::new("invalid_client", format!("client_assertion: {e}")))?;
+    let token_endpoint = format!("{}/token", st.base_url);
+    let aud_ok = match claims.get("aud") {
+        Some(Value::String(a)) => a == &token_endpoint || a == &st.issuer,
+        Some(Value::Array(a)) => a.iter().any(|v| {
+            v.as_str()
+                .is_some_and(|s| s == token_endpoint || s == st.issuer)
+        }),
+        _ => false,
+    };
+    if !aud_ok {
+        return Err(OAuthError::new(
+            "invalid_client",
+            "client_assertion: aud must name the token endpoint",
+        ));
+    }
+    match claims.get("exp").and_then(Value::as_i64) {
+        Some(exp) if exp > now() => {}
+        _ => {
+            return Err(OAuthError::new(
+                "invalid_client",
+                "client_assertion: expired or no exp",
+            ));
         }
     }
+    Ok(client)
 }
 
 /// The TPP a bearer token stands for, if it is ours, unexpired, its client still exists

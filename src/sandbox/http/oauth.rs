@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
@@ -247,22 +247,75 @@ async fn token(
         Ok(b) => b,
         Err(rejection) => return body_error(rejection, "invalid_request"),
     };
-    if !content_type_is(&headers, "application/x-www-form-urlencoded") {
-        return oauth_error(OAuthError::new(
+    let (creds, scope) = match token_request(&headers, &body) {
+        Ok(r) => r,
+        Err(e) => return oauth_error(e),
+    };
+    match auth::issue_token(&s, creds, scope.as_deref(), cert.as_deref()).await {
+        Ok(t) => {
+            let mut resp = json_response(
+                StatusCode::OK,
+                &json!({ "access_token": t.access_token, "token_type": "Bearer", "expires_in": t.expires_in, "scope": t.scope }),
+            );
+            resp.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            resp.headers_mut()
+                .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            resp
+        }
+        Err(e) => oauth_error(e),
+    }
+}
+
+/// A token request parsed at the edge: how the client authenticates and the scope it asks
+/// for, once the form and the grant type are valid (RFC 6749 §4.4, §5.2).
+fn token_request(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(ClientCredentials, Option<String>), OAuthError> {
+    if !content_type_is(headers, "application/x-www-form-urlencoded") {
+        return Err(OAuthError::new(
             "invalid_request",
             "send the request as application/x-www-form-urlencoded",
         ));
     }
     let mut form = std::collections::HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(&body) {
+    for (k, v) in url::form_urlencoded::parse(body) {
         if form.insert(k.to_string(), v.to_string()).is_some() {
-            return oauth_error(OAuthError::new(
+            return Err(OAuthError::new(
                 "invalid_request",
                 format!("parameter {k} appears more than once"),
             ));
         }
     }
-    let basic = basic_credentials(&headers);
+    let creds = client_credentials(headers, &form)?;
+    match form.get("grant_type").map(String::as_str) {
+        None => return Err(OAuthError::new("invalid_request", "grant_type is required")),
+        Some("client_credentials") => {}
+        // This sandbox never issues codes or refresh tokens, so any presented one is invalid.
+        Some("authorization_code") | Some("refresh_token") => {
+            return Err(OAuthError::new(
+                "invalid_grant",
+                "this sandbox issues no authorisation codes or refresh tokens",
+            ));
+        }
+        Some(other) => {
+            return Err(OAuthError::new(
+                "unsupported_grant_type",
+                format!("grant_type {other} is not supported"),
+            ));
+        }
+    }
+    Ok((creds, form.get("scope").cloned()))
+}
+
+/// Exactly one client authentication method: Basic, `client_secret` in the form, a
+/// `private_key_jwt` assertion, or (RFC 8705 §2) `client_id` alone over mutual TLS.
+fn client_credentials(
+    headers: &HeaderMap,
+    form: &std::collections::HashMap<String, String>,
+) -> Result<ClientCredentials, OAuthError> {
+    let basic = basic_credentials(headers);
     let post = form
         .get("client_secret")
         .map(|secret| (form.get("client_id").cloned(), secret.clone()));
@@ -272,73 +325,43 @@ async fn token(
         .filter(|b| **b)
         .count();
     if methods > 1 {
-        return oauth_error(OAuthError::new(
+        return Err(OAuthError::new(
             "invalid_request",
             "use exactly one client authentication method",
         ));
     }
-    let creds = match (basic, post, assertion) {
-        (Some(Ok((client_id, secret))), _, _) => ClientCredentials::Secret { client_id, secret },
-        (Some(Err(e)), _, _) => return oauth_error(e),
-        (_, Some((Some(client_id), secret)), _) => ClientCredentials::Secret { client_id, secret },
-        (_, Some((None, _)), _) => {
-            return oauth_error(OAuthError::new(
-                "invalid_request",
-                "client_secret without client_id",
-            ));
+    match (basic, post, assertion) {
+        (Some(Ok((client_id, secret))), _, _) => {
+            Ok(ClientCredentials::Secret { client_id, secret })
         }
+        (Some(Err(e)), _, _) => Err(e),
+        (_, Some((Some(client_id), secret)), _) => {
+            Ok(ClientCredentials::Secret { client_id, secret })
+        }
+        (_, Some((None, _)), _) => Err(OAuthError::new(
+            "invalid_request",
+            "client_secret without client_id",
+        )),
         (_, _, Some(assertion)) => {
             if form.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER) {
-                return oauth_error(OAuthError::new(
+                return Err(OAuthError::new(
                     "invalid_request",
                     format!("client_assertion_type must be {JWT_BEARER}"),
                 ));
             }
-            ClientCredentials::Assertion {
+            Ok(ClientCredentials::Assertion {
                 client_id: form.get("client_id").cloned(),
                 assertion,
-            }
+            })
         }
-        // RFC 8705 §2: client_id alone, authenticated by the connection's certificate.
-        (None, None, None) if form.contains_key("client_id") => ClientCredentials::Certificate {
-            client_id: form.get("client_id").cloned().unwrap_or_default(),
-        },
-        (None, None, None) => {
-            return oauth_error(OAuthError::new(
+        (None, None, None) => match form.get("client_id") {
+            Some(client_id) => Ok(ClientCredentials::Certificate {
+                client_id: client_id.clone(),
+            }),
+            None => Err(OAuthError::new(
                 "invalid_client",
                 "no client authentication was given",
-            ));
-        }
-    };
-    match form.get("grant_type").map(String::as_str) {
-        None => return oauth_error(OAuthError::new("invalid_request", "grant_type is required")),
-        Some("client_credentials") => {}
-        // This sandbox never issues codes or refresh tokens, so any presented one is invalid.
-        Some("authorization_code") | Some("refresh_token") => {
-            return oauth_error(OAuthError::new(
-                "invalid_grant",
-                "this sandbox issues no authorisation codes or refresh tokens",
-            ));
-        }
-        Some(other) => {
-            return oauth_error(OAuthError::new(
-                "unsupported_grant_type",
-                format!("grant_type {other} is not supported"),
-            ));
-        }
+            )),
+        },
     }
-    let scope = form.get("scope").map(String::as_str);
-    match auth::issue_token(&s, creds, scope, cert.as_deref()).await {
-        Ok(t) => {
-            let mut resp = json_response(
-                StatusCode::OK,
-                &json!({ "access_token": t.access_token, "token_type": "Bearer", "expires_in": t.expires_in, "scope": t.scope }),
-            );
-            resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            resp.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-            resp
-        }
-        Err(e) => oauth_error(e),
-    }
-    .into_response()
 }

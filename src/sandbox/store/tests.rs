@@ -249,6 +249,8 @@ fn attempt(n: i64, status: Option<i64>) -> Attempt {
     }
 }
 
+/// One delivery walked through every state in order (pending, claimed, retried, delivered,
+/// failed, retried by hand); long because each step depends on the one before it.
 async fn deliveries_move_through_their_states(store: Store) {
     store
         .insert_events(&[

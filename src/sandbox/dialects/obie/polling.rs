@@ -121,34 +121,7 @@ pub fn parse_poll_request(body: &Value, closed: bool) -> ObResult<PollRequest> {
 pub async fn poll(st: &AppState, tpp: &Tpp, req: PollRequest) -> ObResult<PollResult> {
     let p = &st.cfg.personality;
 
-    // Documented deviations (obie-rules §10), checked before anything changes state.
-    if let (Some(limit), Some(n)) = (p.max_events_limit, req.max_events)
-        && n > limit
-    {
-        return Err(ObError::invalid(
-            "maxEvents",
-            "maxEvents is not within the limits allowed by ASPSP",
-        ));
-    }
-    if p.long_polling == LongPolling::Reject && req.return_immediately == Some(false) {
-        return Err(ObError::invalid(
-            "returnImmediately",
-            "long polling is not supported: returnImmediately must be true",
-        ));
-    }
-    if p.unknown_ack == UnknownAck::Reject {
-        let unknown = st.store.unknown_jtis(&tpp.client_id, &req.ack).await?;
-        if !unknown.is_empty() {
-            return Err(ObError::Invalid(vec![ErrorItem::at(
-                codes::FIELD_INVALID,
-                "ack",
-                "Jti in the request are not valid",
-            )]));
-        }
-    }
-    if st.has_fault(Fault::SetErrsRejected) && !req.set_errs.is_empty() {
-        return Err(ObError::invalid("setErrs", "setErrs is not accepted"));
-    }
+    refuse_deviations(st, tpp, &req).await?;
 
     // A documented maxEvents limit (HSBC) is also the most a poll ever returns.
     let cap = st
@@ -203,6 +176,40 @@ pub async fn poll(st: &AppState, tpp: &Tpp, req: PollRequest) -> ObResult<PollRe
         more_available: (!st.has_fault(Fault::MoreAvailableOmitted))
             .then_some(batch.more_available),
     })
+}
+
+/// The personality's documented deviations (obie-rules §10) and the polling faults that refuse
+/// a request, checked before anything changes state.
+async fn refuse_deviations(st: &AppState, tpp: &Tpp, req: &PollRequest) -> ObResult<()> {
+    let p = &st.cfg.personality;
+    if let (Some(limit), Some(n)) = (p.max_events_limit, req.max_events)
+        && n > limit
+    {
+        return Err(ObError::invalid(
+            "maxEvents",
+            "maxEvents is not within the limits allowed by ASPSP",
+        ));
+    }
+    if p.long_polling == LongPolling::Reject && req.return_immediately == Some(false) {
+        return Err(ObError::invalid(
+            "returnImmediately",
+            "long polling is not supported: returnImmediately must be true",
+        ));
+    }
+    if p.unknown_ack == UnknownAck::Reject {
+        let unknown = st.store.unknown_jtis(&tpp.client_id, &req.ack).await?;
+        if !unknown.is_empty() {
+            return Err(ObError::Invalid(vec![ErrorItem::at(
+                codes::FIELD_INVALID,
+                "ack",
+                "Jti in the request are not valid",
+            )]));
+        }
+    }
+    if st.has_fault(Fault::SetErrsRejected) && !req.set_errs.is_empty() {
+        return Err(ObError::invalid("setErrs", "setErrs is not accepted"));
+    }
+    Ok(())
 }
 
 /// Holds the request until a SET is available or the configured timeout passes. Interest

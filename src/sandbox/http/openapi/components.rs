@@ -100,13 +100,14 @@ pub fn string() -> Value {
     json!({ "type": "string" })
 }
 
-/// Shapes of the authorisation server, the sandbox helpers and the WSO2 API (open objects:
-/// they list what the sandbox sends or reads, and tolerate additions).
 /// An object schema with these properties, of which `required` are required.
 pub fn obj(props: Value, required: &[&str]) -> Value {
     json!({ "type": "object", "properties": props, "required": required })
 }
 
+/// Shapes of the authorisation server and the cross-dialect helpers (open objects: they list
+/// what the sandbox sends or reads, and tolerate additions). Long because it is one table of
+/// data read top to bottom, like the document it becomes; it holds no logic to split.
 fn own_schemas() -> Value {
     json!({
         "OAuthError": obj(json!({ "error": string(), "error_description": string() }), &["error"]),
