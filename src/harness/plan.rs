@@ -18,7 +18,7 @@ use crate::model::bank::{LongPolling, SpecVersion, UnknownAck};
 pub fn capabilities(p: &Profile) -> HashSet<String> {
     let mut caps = Vec::new();
     caps.push(match p.dialect {
-        Dialect::Obie => "obie-api",
+        Dialect::Obie | Dialect::Wso2 => "obie-api",
         Dialect::Yapily => "yapily",
         Dialect::Tatra => "tatra",
     });

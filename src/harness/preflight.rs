@@ -68,7 +68,7 @@ async fn steps(ctx: &RunContext) -> Result<(), String> {
         // Every Tatra-style call changes the application's state (settings, consents), so the
         // registration above is the whole preflight.
         Dialect::Tatra => return Ok(()),
-        Dialect::Obie => {}
+        Dialect::Obie | Dialect::Wso2 => {}
     }
     if ctx.profile.bank.subscription_api {
         subscription_round_trip(ctx, &tpp).await?;

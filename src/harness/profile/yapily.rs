@@ -4,23 +4,9 @@
 
 use super::{ProfileError, YapilyFile, err};
 
-/// Which notification API the target speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    Obie,
-    Yapily,
-    Tatra,
-}
-
-impl Dialect {
-    pub fn name(self) -> &'static str {
-        match self {
-            Dialect::Obie => "obie",
-            Dialect::Yapily => "yapily",
-            Dialect::Tatra => "tatra",
-        }
-    }
-}
+/// Which notification API the target speaks: the one dialect type of the crate. A profile
+/// names `obie`, `yapily` or `tatra`; a WSO2-accelerator bank's event APIs are OBIE's.
+pub use crate::model::Dialect;
 
 /// The validated `[yapily]` section.
 #[derive(Debug, Clone)]
@@ -44,11 +30,17 @@ pub(super) fn dialect(
     name: Option<&str>,
     section: Option<YapilyFile>,
 ) -> Result<(Dialect, Option<YapilySettings>), ProfileError> {
-    let dialect = match name {
-        None | Some("obie") => Dialect::Obie,
-        Some("yapily") => Dialect::Yapily,
-        Some("tatra") => Dialect::Tatra,
-        Some(other) => {
+    let dialect = match name.map(Dialect::parse) {
+        None => Dialect::Obie,
+        Some(Some(Dialect::Wso2)) => {
+            return err(
+                "dialect",
+                "a WSO2-accelerator bank serves OBIE's event APIs: use dialect = \"obie\"",
+            );
+        }
+        Some(Some(d)) => d,
+        Some(None) => {
+            let other = name.unwrap_or_default();
             return err(
                 "dialect",
                 format!("{other:?} is not one of obie, yapily, tatra"),
@@ -56,8 +48,8 @@ pub(super) fn dialect(
         }
     };
     match (dialect, section) {
-        (Dialect::Obie | Dialect::Tatra, None) => Ok((dialect, None)),
-        (Dialect::Obie | Dialect::Tatra, Some(_)) => {
+        (Dialect::Obie | Dialect::Wso2 | Dialect::Tatra, None) => Ok((dialect, None)),
+        (Dialect::Obie | Dialect::Wso2 | Dialect::Tatra, Some(_)) => {
             err("yapily", "is only for dialect = \"yapily\"")
         }
         (Dialect::Yapily, section) => {
@@ -91,6 +83,16 @@ pub(super) fn dialect(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dialect_is_the_crates_one_type() {
+        assert_eq!(dialect(None, None).unwrap().0, Dialect::Obie);
+        assert_eq!(dialect(Some("tatra"), None).unwrap().0, Dialect::Tatra);
+        let wso2 = dialect(Some("wso2"), None).unwrap_err().to_string();
+        assert!(wso2.contains("use dialect = \"obie\""), "{wso2}");
+        let other = dialect(Some("acme"), None).unwrap_err().to_string();
+        assert!(other.contains("not one of obie, yapily, tatra"), "{other}");
+    }
 
     #[test]
     fn event_type_ids_map_to_upper_snake_case() {

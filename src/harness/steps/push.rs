@@ -54,7 +54,7 @@ fn rules(w: &HarnessWorld) -> Rules {
             isolation: "TB-10",
             stop: "TB-05",
         },
-        Dialect::Obie => Rules {
+        Dialect::Obie | Dialect::Wso2 => Rules {
             endpoint: "CallbackUrl",
             deliver: "R-02",
             retry: "R-08",
