@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use obevents::cli::{Cli, Command, SandboxArgs};
+use obevents::cli::{Cli, Command};
 use obevents::{bench, harness, sandbox};
 
 fn main() -> ExitCode {
@@ -28,15 +28,9 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         match cli.command {
-            Command::Sandbox(args) => run_sandbox(args).await,
+            Command::Sandbox(args) => ExitCode::from(sandbox::app::run_cli(args).await),
             Command::Test(args) => ExitCode::from(harness::command::run_cli(args).await),
-            Command::Bench(args) => match bench::run(args).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(2)
-                }
-            },
+            Command::Bench(args) => ExitCode::from(bench::run_cli(args).await),
         }
     })
 }
@@ -100,46 +94,4 @@ fn init_logging(cli: &Cli) -> Result<(), ExitCode> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     Ok(())
-}
-
-/// `obevents sandbox`: builds the config from the file and flags, resolves `--addr`, serves.
-async fn run_sandbox(args: SandboxArgs) -> ExitCode {
-    if args.list_faults {
-        print!("{}", sandbox::faults::listing());
-        return ExitCode::SUCCESS;
-    }
-    let cfg = match sandbox::SandboxConfig::load_with_tls(
-        args.config.as_deref(),
-        args.bank,
-        &args.faults,
-        &args.tls_flags(),
-    )
-    .and_then(|cfg| cfg.with_tatra_flags(args.tatra_activation, args.tatra_refresh_delay_ms))
-    {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let addr = match tokio::net::lookup_host(args.addr.as_str()).await {
-        Ok(mut found) => match found.next() {
-            Some(a) => a,
-            None => {
-                eprintln!("error: --addr {}: resolves to no address", args.addr);
-                return ExitCode::from(2);
-            }
-        },
-        Err(e) => {
-            eprintln!("error: --addr {}: {e} (expected HOST:PORT)", args.addr);
-            return ExitCode::from(2);
-        }
-    };
-    match sandbox::app::run(cfg, &args.db, addr).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-    }
 }

@@ -358,6 +358,17 @@ async fn wake_rounds(
     Ok(wake)
 }
 
+/// `obevents bench`; returns the exit code (2 with one line on stderr when it cannot run).
+pub async fn run_cli(args: BenchArgs) -> u8 {
+    match run(args).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
+}
+
 /// `obevents bench`.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("obevents-bench-{}", uuid::Uuid::new_v4()));

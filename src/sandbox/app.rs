@@ -1,6 +1,6 @@
 //! Assembly: turns a validated [`SandboxConfig`] into a running server. [`Sandbox::start`] binds
 //! (port 0 for tests and the harness) and serves in the background until [`Sandbox::stop`];
-//! [`run`] is the `obevents sandbox` command around it.
+//! [`run`] serves until a signal; [`run_cli`] is the `obevents sandbox` command around it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +19,7 @@ use super::state::{AppState, Inner};
 use super::store::postgres::Wakeup;
 use super::store::{Store, StoreError};
 use super::{dialects, http, inspect, server};
+use crate::cli::SandboxArgs;
 use crate::jose::{ObHeader, SigningKey};
 
 /// The bank's signing key and the HMAC secret of access tokens: created on first start and
@@ -211,6 +212,49 @@ pub async fn serve(state: AppState, listener: TcpListener) {
     let table = dialects::routes(&state).include(inspect::routes());
     let router = http::router(state.clone(), table);
     server::serve(state, router, listener).await;
+}
+
+/// `obevents sandbox`: builds the config from the file and flags, resolves `--addr`, serves;
+/// returns the exit code (2 with one line on stderr for a bad config or address).
+pub async fn run_cli(args: SandboxArgs) -> u8 {
+    if args.list_faults {
+        print!("{}", super::faults::listing());
+        return 0;
+    }
+    let cfg = match SandboxConfig::load_with_tls(
+        args.config.as_deref(),
+        args.bank,
+        &args.faults,
+        &args.tls_flags(),
+    )
+    .and_then(|cfg| cfg.with_tatra_flags(args.tatra_activation, args.tatra_refresh_delay_ms))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let addr = match tokio::net::lookup_host(args.addr.as_str()).await {
+        Ok(mut found) => match found.next() {
+            Some(a) => a,
+            None => {
+                eprintln!("error: --addr {}: resolves to no address", args.addr);
+                return 2;
+            }
+        },
+        Err(e) => {
+            eprintln!("error: --addr {}: {e} (expected HOST:PORT)", args.addr);
+            return 2;
+        }
+    };
+    match run(cfg, &args.db, addr).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
 }
 
 /// `obevents sandbox`: bind, log the listening line once accepting, serve until Ctrl-C/SIGTERM.
