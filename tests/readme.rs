@@ -166,3 +166,23 @@ fn every_layout_path_exists_and_every_module_is_named() {
         }
     }
 }
+
+/// Every repository path the README quotes (`` `src/…` ``, `` `tests/…` `` …) exists; `NAME`
+/// stands for a dialect's name in the "Adding a dialect" list.
+#[test]
+fn every_quoted_path_exists() {
+    let roots = [
+        "src/", "tests/", "fixtures/", "features/", "schemas/", "examples/", "catalogue/", ".ci/",
+    ];
+    let mut missing = Vec::new();
+    for quoted in README.split('`').skip(1).step_by(2) {
+        if !roots.iter().any(|r| quoted.starts_with(r)) || quoted.contains("NAME") {
+            continue;
+        }
+        let path = quoted.split_whitespace().next().unwrap_or(quoted);
+        if !root().join(path).exists() {
+            missing.push(path.to_string());
+        }
+    }
+    assert!(missing.is_empty(), "the README quotes paths that do not exist: {missing:?}");
+}
