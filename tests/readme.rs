@@ -172,7 +172,14 @@ fn every_layout_path_exists_and_every_module_is_named() {
 #[test]
 fn every_quoted_path_exists() {
     let roots = [
-        "src/", "tests/", "fixtures/", "features/", "schemas/", "examples/", "catalogue/", ".ci/",
+        "src/",
+        "tests/",
+        "fixtures/",
+        "features/",
+        "schemas/",
+        "examples/",
+        "catalogue/",
+        ".ci/",
     ];
     let mut missing = Vec::new();
     for quoted in README.split('`').skip(1).step_by(2) {
@@ -184,5 +191,8 @@ fn every_quoted_path_exists() {
             missing.push(path.to_string());
         }
     }
-    assert!(missing.is_empty(), "the README quotes paths that do not exist: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "the README quotes paths that do not exist: {missing:?}"
+    );
 }

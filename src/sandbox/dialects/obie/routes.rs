@@ -254,7 +254,7 @@ async fn poll_events(
     auth: Authed<PollingScopes>,
     body: ObJson,
 ) -> ObResult<Response> {
-    let req = polling::parse_poll_request(&body.value, s.cfg.personality.closed_objects())?;
+    let req = requests::poll::parse_poll_request(&body.value, s.cfg.personality.closed_objects())?;
     let result = polling::poll(&s, &auth, req).await?;
     Ok(json_response(
         s.cfg.personality.poll_status,

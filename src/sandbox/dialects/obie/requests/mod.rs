@@ -2,6 +2,8 @@
 //! problem of a body at once, each with its OBIE error code and `Path` (G-13), and hands back
 //! the typed value only when there is none; the operations never see JSON.
 
+pub mod poll;
+
 use serde_json::{Map, Value};
 
 use super::error::ObResult;
