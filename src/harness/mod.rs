@@ -3,12 +3,14 @@
 //! reports. Start at [`command::run_cli`] (`obevents test`): it runs [`runner::run`] once for
 //! a profile, or the passes of the [`main_job`]; a scenario's state is
 //! [`world::HarnessWorld`]; the phrases are in [`steps`]; the target is reached through
-//! [`context::RunContext`].
+//! [`context::RunContext`]; what the checks run on every answer find is grouped per defect by
+//! [`defects`].
 
 pub mod catalogue;
 pub mod client;
 pub mod command;
 pub mod context;
+pub mod defects;
 pub mod dialects;
 pub mod features;
 pub mod main_job;

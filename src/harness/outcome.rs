@@ -1,13 +1,15 @@
 //! The outcome of a run, shared by the runner (which fills it) and the reports (which read it):
 //! each scenario's verdict (passed, failed, blocked, not applicable, not run), the run-wide
-//! findings of the cross-cutting checks, and how a step failure becomes a verdict (`settle`
-//! adds what the checks run on every answer kept for the scenario).
+//! findings of the cross-cutting checks (grouped per defect by `defects`), and how a step
+//! failure becomes a verdict (`settle` adds what the checks run on every answer kept for the
+//! scenario).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::client::Exchange;
 use super::features::is_rule_id;
+use super::profile::Conformance;
 
 /// How one scenario ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -56,6 +58,8 @@ pub struct ScenarioRecord {
     pub line: usize,
     pub tags: Vec<String>,
     pub rules: Vec<String>,
+    /// The rule a failed assertion naming no rule is charged to: the first of `rules`.
+    pub primary: Option<String>,
     pub verdict: Verdict,
     /// The rules whose check failed (only for a failed scenario).
     pub failed_rules: Vec<String>,
@@ -71,21 +75,7 @@ pub struct ScenarioRecord {
     pub unfold: Vec<usize>,
 }
 
-/// A problem found by a check that runs on every answer (SET verification, poll schema, the
-/// drain's acknowledgement check) in a scenario not tagged with the problem's rule: reported
-/// once per distinct problem, with the scenarios where it was seen.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Finding {
-    /// The rule IDs the problem names (its leading `A-01/B-02:` part).
-    pub rules: Vec<String>,
-    /// The problem as first seen.
-    pub message: String,
-    /// `path:line name` of every scenario where it was seen.
-    pub scenarios: Vec<String>,
-    /// The exchange that first showed it.
-    #[serde(skip)]
-    pub evidence: Option<Exchange>,
-}
+pub use super::defects::Finding;
 
 /// The result of a run.
 #[derive(Debug, Clone)]
@@ -168,100 +158,83 @@ pub enum StepKind {
 /// rules (the classification below makes its scenario blocked whatever kind of step it is).
 pub const BLOCKED: &str = "blocked: ";
 
-/// The verdict of a scenario whose step `kind` failed with `message`, and the rules whose check
-/// failed. A failure naming one of the scenario's own rules fails it under those rules; a
-/// `Then` (the scenario's own assertion) fails it under the rules it names, or the scenario's
-/// rules when it names none; anything else is a precondition that could not be met.
-pub fn classify(rules: &[String], kind: StepKind, message: &str) -> (Verdict, Vec<String>) {
+/// How a scenario is judged: the rules it is judged on at the profile's conformance level, its
+/// primary rule (the first of them in tag order: what a failed assertion that names no rule
+/// is charged to), and the level, which decides which rules a failure message may charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judging {
+    pub rules: Vec<String>,
+    pub primary: Option<String>,
+    pub conformance: Conformance,
+}
+
+impl Judging {
+    /// The judging of a scenario tagged with `rules` (already those `conformance` judges, in
+    /// tag order).
+    pub fn new(rules: Vec<String>, conformance: Conformance) -> Judging {
+        Judging {
+            primary: rules.first().cloned(),
+            rules,
+            conformance,
+        }
+    }
+
+    /// The rules `message` names that this level judges.
+    pub fn named(&self, message: &str) -> Vec<String> {
+        rules_in(message)
+            .into_iter()
+            .filter(|r| self.conformance.judges(r))
+            .collect()
+    }
+
+    /// What a problem named `message` is charged to in this scenario: the scenario's own rules
+    /// it names, else (naming none of them, or no rule at all) its primary rule.
+    pub fn charge(&self, message: &str) -> Vec<String> {
+        let own: Vec<String> = self
+            .named(message)
+            .into_iter()
+            .filter(|r| self.rules.contains(r))
+            .collect();
+        if own.is_empty() {
+            self.primary.iter().cloned().collect()
+        } else {
+            own
+        }
+    }
+}
+
+/// The verdict of a scenario judged by `j` whose step `kind` failed with `message`, and the
+/// rules whose check failed. A failure naming one of the scenario's own rules fails it under
+/// those rules; a `Then` (the scenario's own assertion) fails it under the other rules it
+/// names, or under the scenario's primary rule when it names none — never under every tag;
+/// anything else is a precondition that could not be met. A `Then` naming only rules the level
+/// does not judge (an OBIE rule under `rfc8936`) is no failure of this level: blocked.
+pub fn classify(j: &Judging, kind: StepKind, message: &str) -> (Verdict, Vec<String>) {
     if message.starts_with(BLOCKED) {
         return (Verdict::Blocked, Vec::new());
     }
-    let named = rules_in(message);
+    let named_any = !rules_in(message).is_empty();
+    let named = j.named(message);
     let own: Vec<String> = named
         .iter()
-        .filter(|r| rules.contains(r))
+        .filter(|r| j.rules.contains(r))
         .cloned()
         .collect();
     if !own.is_empty() {
         return (Verdict::Failed, own);
     }
     match kind {
-        StepKind::Then if named.is_empty() => (Verdict::Failed, rules.to_vec()),
-        StepKind::Then => (Verdict::Failed, named),
-        StepKind::Given | StepKind::When => (Verdict::Blocked, Vec::new()),
+        StepKind::Then if !named_any => match &j.primary {
+            Some(p) => (Verdict::Failed, vec![p.clone()]),
+            None => (Verdict::Blocked, Vec::new()),
+        },
+        StepKind::Then if !named.is_empty() => (Verdict::Failed, named),
+        StepKind::Then | StepKind::Given | StepKind::When => (Verdict::Blocked, Vec::new()),
     }
 }
 
 /// Separates a finding's problem from where it was first seen (the part [`finding_key`] ignores).
 pub const SEEN_ON: &str = " — seen on ";
-
-/// A finding's identity: its text with the parts that differ from one SET or request to the
-/// next (ids, jtis, timestamps) masked, so one defect seen on many SETs is one finding.
-///
-/// ```
-/// use obevents::harness::outcome::finding_key;
-/// assert_eq!(
-///     finding_key("J-05: SET 3f2a9c1e-1111-4222-8333-444455556666 lacks crit, iat 1790000000"),
-///     finding_key("J-05: SET 9d0b7e2f-aaaa-4bbb-8ccc-ddddeeeeffff lacks crit, iat 1790000123"),
-/// );
-/// assert_eq!(
-///     finding_key("G-06: no x-fapi-interaction-id — seen on GET /a (200)"),
-///     finding_key("G-06: no x-fapi-interaction-id — seen on POST /b (400)"),
-/// );
-/// ```
-pub fn finding_key(message: &str) -> String {
-    // Where a defect was seen is evidence, not identity: one finding for every endpoint.
-    let message = message.split(SEEN_ON).next().unwrap_or(message);
-    let mut out = String::with_capacity(message.len());
-    let mut word = String::new();
-    let flush = |word: &mut String, out: &mut String| {
-        let digits = word.chars().filter(char::is_ascii_digit).count();
-        let volatile = (word.len() >= 16 && digits > 0) || (digits >= 6 && digits == word.len());
-        out.push_str(if volatile { "…" } else { word });
-        word.clear();
-    };
-    for c in message.chars() {
-        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-            word.push(c);
-        } else {
-            flush(&mut word, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut word, &mut out);
-    out
-}
-
-/// A finding as one scenario recorded it (the runner merges them into [`Finding`]s).
-#[derive(Debug, Clone)]
-pub struct Seen {
-    pub message: String,
-    pub evidence: Option<Exchange>,
-}
-
-/// Merges the findings of every scenario (`scenario` label, what it saw) into distinct findings.
-pub fn merge_findings(seen: Vec<(String, Vec<Seen>)>) -> Vec<Finding> {
-    let mut out: Vec<Finding> = Vec::new();
-    let mut index: BTreeMap<String, usize> = BTreeMap::new();
-    for (scenario, list) in seen {
-        for s in list {
-            let key = finding_key(&s.message);
-            let i = *index.entry(key).or_insert_with(|| {
-                out.push(Finding {
-                    rules: rules_in(&s.message),
-                    message: s.message.clone(),
-                    scenarios: Vec::new(),
-                    evidence: s.evidence.clone(),
-                });
-                out.len() - 1
-            });
-            if !out[i].scenarios.contains(&scenario) {
-                out[i].scenarios.push(scenario.clone());
-            }
-        }
-    }
-    out
-}
 
 #[cfg(test)]
 mod tests {
@@ -273,53 +246,52 @@ mod tests {
 
     #[test]
     fn a_failure_is_charged_to_the_scenarios_own_rules_or_blocks_it() {
-        let rules = ids(&["AP-09", "R8936-11"]);
+        let j = Judging::new(ids(&["AP-09", "R8936-11"]), Conformance::Obie);
         assert_eq!(
-            classify(&rules, StepKind::Given, "AP-09: served again"),
+            classify(&j, StepKind::Given, "AP-09: served again"),
             (Verdict::Failed, ids(&["AP-09"]))
         );
         assert_eq!(
-            classify(&rules, StepKind::Given, "ES-02: cannot subscribe"),
+            classify(&j, StepKind::Given, "ES-02: cannot subscribe"),
             (Verdict::Blocked, vec![])
         );
         assert_eq!(
-            classify(&rules, StepKind::When, "cannot reach the target: refused"),
+            classify(&j, StepKind::When, "cannot reach the target: refused"),
             (Verdict::Blocked, vec![])
         );
         assert_eq!(
-            classify(&rules, StepKind::Then, "expected status 200, got 400"),
-            (Verdict::Failed, rules.clone())
-        );
-        assert_eq!(
-            classify(&rules, StepKind::Then, "blocked: AP-09: served again"),
+            classify(&j, StepKind::Then, "blocked: AP-09: served again"),
             (Verdict::Blocked, vec![])
         );
         assert_eq!(
-            classify(&rules, StepKind::Then, "G-12: not an OBErrorResponse1"),
+            classify(&j, StepKind::Then, "G-12: not an OBErrorResponse1"),
             (Verdict::Failed, ids(&["G-12"]))
         );
     }
 
+    /// A failed assertion that names no rule is charged to the scenario's primary rule only,
+    /// never to all its tags (issue 19 §4).
     #[test]
-    fn one_defect_on_many_sets_is_one_finding_with_every_scenario() {
-        let seen = |jti: &str| Seen {
-            message: format!("J-05: the SET under {jti}-0000-4000-8000-000000000000 lacks crit"),
-            evidence: None,
-        };
-        let merged = merge_findings(vec![
-            ("a:1 one".into(), vec![seen("11111111"), seen("22222222")]),
-            ("b:2 two".into(), vec![seen("33333333")]),
-            (
-                "b:2 two".into(),
-                vec![Seen {
-                    message: "N-02: claims: txn missing".into(),
-                    evidence: None,
-                }],
-            ),
-        ]);
-        assert_eq!(merged.len(), 2, "{merged:?}");
-        assert_eq!(merged[0].rules, ids(&["J-05"]));
-        assert_eq!(merged[0].scenarios, ids(&["a:1 one", "b:2 two"]));
-        assert_eq!(merged[1].rules, ids(&["N-02"]));
+    fn an_assertion_naming_no_rule_is_charged_to_the_primary_rule() {
+        let j = Judging::new(ids(&["G-03", "G-10", "R8936-28"]), Conformance::Obie);
+        assert_eq!(
+            classify(&j, StepKind::Then, "expected status 401, got 404"),
+            (Verdict::Failed, ids(&["G-03"]))
+        );
+        let rfc = Judging::new(ids(&["R8936-28"]), Conformance::Rfc8936);
+        assert_eq!(
+            classify(&rfc, StepKind::Then, "expected status 401, got 404"),
+            (Verdict::Failed, ids(&["R8936-28"]))
+        );
+        // An OBIE rule named under rfc8936 is charged to nothing.
+        assert_eq!(
+            classify(&rfc, StepKind::Then, "G-10: expected no body"),
+            (Verdict::Blocked, vec![])
+        );
+        assert_eq!(
+            classify(&rfc, StepKind::Then, "AP-07/R8936-03: 3 SETs"),
+            (Verdict::Failed, ids(&["R8936-03"]))
+        );
+        assert_eq!(rfc.charge("G-06: no id"), ids(&["R8936-28"]));
     }
 }

@@ -2,7 +2,9 @@
 //! (AP-05), `sets` keys (AP-13), compact JWS framing (N-01, J-01), signature through the
 //! target's JWKS by `kid` (J-03, J-06), `alg` (J-02), OB header rules (J-04, J-05), claims
 //! against OBEventNotification2 (N-02..N-07, R8417-*), and jti consistency across the run
-//! (R8417-08). Each problem is a line that starts with the rule ID it breaks.
+//! (R8417-08). Each problem names the rules it breaks and the kind of defect (a header member,
+//! a claim, the `sets` key), so one defect is one finding however many SETs show it; under
+//! `conformance = "rfc8936"` each also names the RFC rule it breaks where there is one.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -11,11 +13,12 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::context::RunContext;
+use super::defects::Problem;
 use super::profile::Conformance;
 use crate::jose::{self, DecodedJws, JoseError};
 use crate::model::EventType;
 use crate::model::bank::SpecVersion;
-use crate::model::set::{OB_ISS, OB_TAN, RTY};
+use crate::model::set::{OB_IAT, OB_ISS, OB_TAN, RTY};
 
 /// One SET of a poll answer, decoded (whether or not it verified).
 #[derive(Debug, Clone)]
@@ -24,10 +27,31 @@ pub struct CheckedSet {
     pub token: String,
     pub header: Value,
     pub claims: Value,
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
 }
 
 impl CheckedSet {
+    /// The SET's own identifier: its `jti` claim when it has one, else the `sets` key it came
+    /// under. The harness acknowledges, matches and tracks SETs by it (RFC 8936 §2.2: `ack`
+    /// holds the jti values), so a bank whose keys differ from the jtis (AP-13, reported once)
+    /// still gets its SETs acknowledged.
+    pub fn id(&self) -> &str {
+        self.claims
+            .get("jti")
+            .and_then(Value::as_str)
+            .filter(|j| !j.is_empty())
+            .unwrap_or(&self.key)
+    }
+
+    /// The SET's `aud` names `aud` (or it has none, so it is addressed to no one in particular).
+    pub fn addressed_to(&self, aud: &str) -> bool {
+        match self.claims.get("aud") {
+            Some(Value::String(a)) => a == aud,
+            Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(aud)),
+            _ => true,
+        }
+    }
+
     /// The event-type URNs in `events`.
     pub fn event_types(&self) -> Vec<String> {
         self.claims
@@ -49,7 +73,7 @@ impl CheckedSet {
 pub struct PollCheck {
     pub sets: Vec<CheckedSet>,
     pub more_available: Option<bool>,
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
 }
 
 /// Finds a duplicated member name anywhere in a JSON document (R8417-03): serde_json keeps the
@@ -131,8 +155,10 @@ impl RunContext {
         let decoded = match jose::decode_compact(token) {
             Ok(d) => d,
             Err(e) => {
-                out.problems.push(format!(
-                    "N-01/J-01: the SET under {key} is not a compact JWS: {e}"
+                out.problems.push(Problem::new(
+                    "N-01/J-01/R8417-01",
+                    "set:not-compact-jws",
+                    format!("the SET under {key} is not a compact JWS: {e}"),
                 ));
                 return out;
             }
@@ -142,58 +168,84 @@ impl RunContext {
         out.problems.extend(self.signature_problem(&decoded).await);
         // Claims (N-02..N-07, R8417-*).
         if let Some(path) = duplicate_member(&decoded.payload) {
-            out.problems
-                .push(format!("R8417-03: the claims repeat the member {path}"));
+            out.problems.push(Problem::new(
+                "R8417-03",
+                "claims:duplicate-member",
+                format!("the claims repeat the member {path}"),
+            ));
         }
         let claims = match decoded.payload_json() {
             Ok(v) => v,
             Err(e) => {
-                out.problems.push(format!("N-02: {e}"));
+                out.problems
+                    .push(Problem::new("N-02/R8417-01", "claims:not-json", e));
+                out.problems = merge_kinds(std::mem::take(&mut out.problems));
                 return out;
             }
         };
         out.claims = claims.clone();
         if !claims.is_object() {
-            out.problems
-                .push("N-02: the claims set is not a JSON object".into());
-            return out;
+            out.problems.push(Problem::new(
+                "N-02/R8417-01",
+                "claims:not-an-object",
+                "the claims set is not a JSON object",
+            ));
+        } else {
+            out.problems.extend(self.claims_problems(&claims, key, aud));
         }
-        out.problems.extend(self.claims_problems(&claims, key, aud));
+        out.problems = merge_kinds(std::mem::take(&mut out.problems));
         out
     }
 
-    /// The JOSE header (J-02, J-04..J-06; R8417-14 for an RFC 8936 transmitter).
-    fn header_problems(&self, decoded: &DecodedJws) -> Vec<String> {
+    /// The JOSE header (J-02, J-04..J-06; R8417-14 for an RFC 8936 transmitter). Each problem's
+    /// kind is the header member it is about, so the schema's and the OB check's words for one
+    /// missing `crit` are one defect.
+    fn header_problems(&self, decoded: &DecodedJws) -> Vec<Problem> {
         let mut p = Vec::new();
         let obie = self.profile.conformance == Conformance::Obie;
         let header = Value::Object(decoded.header.clone());
+        let ob = |rule: &str, text: String| {
+            Problem::new(rule, format!("set-header:{}", header_member(&text)), text)
+        };
         if obie {
             for problem in self.schemas.problems("OBSetJoseHeader", &header) {
-                p.push(format!("J-05: JOSE header: {problem}"));
+                p.push(ob("J-05", format!("JOSE header: {problem}")));
             }
         } else if let Some(typ) = decoded.header.get("typ").and_then(Value::as_str) {
             let typ_ok = ["secevent+jwt", "application/secevent+jwt"]
                 .iter()
                 .any(|t| typ.eq_ignore_ascii_case(t));
             if !typ_ok {
-                p.push(format!("R8417-14: typ is {typ:?}, expected secevent+jwt"));
+                p.push(Problem::new(
+                    "R8417-14",
+                    "set-header:typ",
+                    format!("typ is {typ:?}, expected secevent+jwt"),
+                ));
             }
         }
         let alg = decoded.alg().unwrap_or("");
         if alg == "none" {
-            p.push("R8417-16/J-02: the SET is unsigned (alg none)".into());
+            p.push(Problem::new(
+                "R8417-16/J-02",
+                "set-header:alg-none",
+                "the SET is unsigned (alg none)",
+            ));
         } else if alg != self.profile.alg {
-            p.push(format!("J-02: alg is {alg}, expected {}", self.profile.alg));
+            p.push(Problem::new(
+                "J-02",
+                "set-header:alg",
+                format!("alg is {alg}, expected {}", self.profile.alg),
+            ));
         }
         if obie {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             let b64_allowed = self.profile.spec_version == SpecVersion::V3_1_2;
-            p.extend(jose::ob_header_problems(
-                &decoded.header,
-                now,
-                self.profile.clock_skew,
-                b64_allowed,
-            ));
+            for line in
+                jose::ob_header_problems(&decoded.header, now, self.profile.clock_skew, b64_allowed)
+            {
+                let p2 = Problem::from_message(&line);
+                p.push(ob(&p2.rules.join("/"), p2.text));
+            }
         }
         let expected = [
             (OB_ISS, &self.profile.ob_iss),
@@ -204,26 +256,36 @@ impl RunContext {
                 (want, decoded.header.get(member).and_then(Value::as_str))
                 && want != got
             {
-                p.push(format!("J-06: {member} is {got:?}, expected {want:?}"));
+                p.push(Problem::new(
+                    "J-06",
+                    format!("set-header:{member}:value"),
+                    format!("{member} is {got:?}, expected {want:?}"),
+                ));
             }
         }
         p
     }
 
-    /// The signature, verified with the bank's JWKS by `kid` (J-03, J-06). Without the bank's
-    /// JWKS (an unsigned or RFC-only transmitter) signatures cannot be verified; the rest of
-    /// the SET is still judged.
-    async fn signature_problem(&self, decoded: &DecodedJws) -> Option<String> {
+    /// The signature, verified with the bank's JWKS by `kid` (J-03, J-06; R8417-16: a SET the
+    /// issuer's keys cannot verify is not signed by it). Without the bank's JWKS (an unsigned
+    /// or RFC-only transmitter) signatures cannot be verified; the rest of the SET is still
+    /// judged.
+    async fn signature_problem(&self, decoded: &DecodedJws) -> Option<Problem> {
         let alg = decoded.alg().unwrap_or("");
         if alg == "none" || self.profile.jwks_url.is_none() {
             return None;
         }
         let Some(kid) = decoded.kid() else {
-            return Some("J-03: the JOSE header has no kid".into());
+            return Some(Problem::new(
+                "J-03/R8417-16",
+                "set-signature:no-kid",
+                "the JOSE header has no kid",
+            ));
         };
         // With the wrong alg (J-02, reported with the header) a key published for the right
-        // one cannot verify it: that is the same defect, not a second one (J-06).
-        if alg != self.profile.alg {
+        // one cannot verify it: that is the same defect, not a second one (J-06). RFC 8417
+        // names no algorithm, so there the header's own is verified.
+        if alg != self.profile.alg && self.profile.conformance == Conformance::Obie {
             return None;
         }
         let mut result = self.verify(decoded, false).await;
@@ -233,11 +295,19 @@ impl RunContext {
         }
         match result {
             Ok(()) => None,
-            Err(JoseError::UnknownKid(_)) => Some(format!(
-                "J-03: kid {kid:?} is not in the bank's JWKS ({})",
-                self.profile.jwks_url.as_deref().unwrap_or("")
+            Err(JoseError::UnknownKid(_)) => Some(Problem::new(
+                "J-03/R8417-16",
+                "set-signature:unknown-kid",
+                format!(
+                    "kid {kid:?} is not in the bank's JWKS ({})",
+                    self.profile.jwks_url.as_deref().unwrap_or("")
+                ),
             )),
-            Err(e) => Some(format!("J-06: the signature does not verify: {e}")),
+            Err(e) => Some(Problem::new(
+                "J-06/R8417-16",
+                "set-signature:invalid",
+                format!("the signature does not verify: {e}"),
+            )),
         }
     }
 
@@ -251,23 +321,32 @@ impl RunContext {
 
     /// The claims of an object claims set (N-02..N-07, R8417-*), the `sets` key against the
     /// jti (AP-13), and the jti against the run's earlier SETs (R8417-08).
-    fn claims_problems(&self, claims: &Value, key: &str, aud: &str) -> Vec<String> {
+    fn claims_problems(&self, claims: &Value, key: &str, aud: &str) -> Vec<Problem> {
         let mut p = Vec::new();
-        if self.profile.conformance == Conformance::Obie {
+        let obie = self.profile.conformance == Conformance::Obie;
+        if obie {
             for problem in self.schemas.problems("OBEventNotification2", claims) {
-                p.push(format!("N-02: claims: {problem}"));
+                p.push(Problem::new(
+                    "N-02",
+                    format!("claims:{}", schema_subject(&problem)),
+                    format!("claims: {problem}"),
+                ));
             }
         }
         p.extend(events_problems(claims.get("events")));
         p.extend(iss_problem(claims, self.profile.issuer.as_deref()));
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         p.extend(iat_problem(claims, now, self.profile.clock_skew));
-        p.extend(aud_problem(claims, aud));
-        p.extend(sets_key_problem(claims, key));
+        p.extend(aud_problem(claims, aud, obie));
+        p.extend(sets_key_problem(claims, key, obie));
         if let Some(jti) = claims.get("jti").and_then(Value::as_str)
             && let Err(e) = self.record_jti(jti, claims)
         {
-            p.push(e);
+            p.push(Problem::new(
+                "R8417-08",
+                "jti:reused",
+                e.trim_start_matches("R8417-08: "),
+            ));
         }
         p
     }
@@ -280,16 +359,20 @@ impl RunContext {
                 .to_ascii_lowercase()
                 .starts_with("application/json")
         }) {
-            check.problems.push(format!(
-                "R8936-02/G-09: Content-Type is {content_type:?}, expected application/json"
+            check.problems.push(Problem::new(
+                "R8936-02/G-09",
+                "poll-answer:content-type",
+                format!("Content-Type is {content_type:?}, expected application/json"),
             ));
         }
         let mut v: Value = match serde_json::from_str(body) {
             Ok(v) => v,
             Err(e) => {
-                check
-                    .problems
-                    .push(format!("AP-05: the poll answer is not JSON: {e}"));
+                check.problems.push(Problem::new(
+                    "AP-05/R8936-02",
+                    "poll-answer:not-json",
+                    format!("the poll answer is not JSON: {e}"),
+                ));
                 return check;
             }
         };
@@ -300,34 +383,40 @@ impl RunContext {
             // R8936-17: absent means false; only the OB schema requires it.
             m.insert("moreAvailable".into(), Value::Bool(false));
         }
-        let obie = self.profile.conformance == Conformance::Obie;
-        let schema_problems = if obie {
-            self.schemas.problems("OBEventPollingResponse1", &v)
-        } else {
-            Vec::new()
-        };
-        for problem in schema_problems {
-            let rule = if problem.contains("moreAvailable") {
-                "AP-05/R8936-17"
-            } else {
-                "AP-05/R8936-16"
-            };
-            check
-                .problems
-                .push(format!("{rule}: poll answer: {problem}"));
+        if self.profile.conformance == Conformance::Obie {
+            for problem in self.schemas.problems("OBEventPollingResponse1", &v) {
+                let (rule, kind) = if problem.contains("moreAvailable") {
+                    ("AP-05/R8936-17", "poll-answer:moreAvailable")
+                } else {
+                    ("AP-05/R8936-16", "poll-answer:schema")
+                };
+                check
+                    .problems
+                    .push(Problem::new(rule, kind, format!("poll answer: {problem}")));
+            }
+        } else if v.get("moreAvailable").is_some_and(|m| !m.is_boolean()) {
+            check.problems.push(Problem::new(
+                "R8936-17",
+                "poll-answer:moreAvailable",
+                "moreAvailable is not a JSON boolean",
+            ));
         }
         check.more_available = v.get("moreAvailable").and_then(Value::as_bool);
         let Some(sets) = v.get("sets").and_then(Value::as_object) else {
-            check
-                .problems
-                .push("R8936-16: the answer has no sets object".into());
+            check.problems.push(Problem::new(
+                "R8936-16",
+                "poll-answer:no-sets",
+                "the answer has no sets object",
+            ));
             return check;
         };
         for (key, token) in sets {
             let Some(token) = token.as_str() else {
-                check
-                    .problems
-                    .push(format!("R8936-16: sets[{key}] is not a string"));
+                check.problems.push(Problem::new(
+                    "R8936-16",
+                    "poll-answer:set-not-string",
+                    format!("sets[{key}] is not a string"),
+                ));
                 continue;
             };
             let set = self.check_set(key, token, aud).await;
@@ -338,23 +427,79 @@ impl RunContext {
     }
 }
 
+/// The header member a header problem is about (its defect's kind), or `other`.
+fn header_member(text: &str) -> &'static str {
+    ["crit", OB_IAT, OB_ISS, OB_TAN, "typ", "cty", "kid", "b64"]
+        .into_iter()
+        .find(|m| text.contains(m))
+        .unwrap_or("other")
+}
+
+/// What a schema violation (`path: message` from [`Schemas::problems`]) is about: the member a
+/// `required` message quotes, else the first segment of its instance path.
+///
+/// [`Schemas::problems`]: super::schema::Schemas::problems
+fn schema_subject(problem: &str) -> String {
+    if let Some(path) = problem.strip_prefix('/') {
+        return path
+            .split(['/', ':'])
+            .next()
+            .unwrap_or_default()
+            .to_string();
+    }
+    problem
+        .split('"')
+        .nth(1)
+        .map_or_else(|| "document".to_string(), String::from)
+}
+
+/// One problem per kind: the texts of a SET's problems of one kind joined (the schema's and a
+/// check's words for one defect).
+fn merge_kinds(problems: Vec<Problem>) -> Vec<Problem> {
+    let mut out: Vec<Problem> = Vec::new();
+    for p in problems {
+        match out.iter_mut().find(|q| q.kind == p.kind) {
+            Some(q) => {
+                q.text = format!("{}; {}", q.text, p.text);
+                for r in p.rules {
+                    if !q.rules.contains(&r) {
+                        q.rules.push(r);
+                    }
+                }
+            }
+            None => out.push(p),
+        }
+    }
+    out
+}
+
 /// The `events` claim: an object of event URIs to objects (R8417-01, R8417-02), not empty
 /// (N-03), a linked-account-update about a consent (N-07).
-fn events_problems(events: Option<&Value>) -> Vec<String> {
+fn events_problems(events: Option<&Value>) -> Vec<Problem> {
     let mut p = Vec::new();
     match events {
-        None => p.push("R8417-01: the SET has no events claim".into()),
+        None => p.push(Problem::new(
+            "R8417-01",
+            "events:missing",
+            "the SET has no events claim",
+        )),
         Some(Value::Object(events)) => {
             if events.is_empty() {
-                p.push("N-03: events is empty".into());
+                p.push(Problem::new("N-03", "events:empty", "events is empty"));
             }
             for (k, v) in events {
                 if !is_absolute_uri(k) {
-                    p.push(format!("R8417-02: event identifier {k:?} is not a URI"));
+                    p.push(Problem::new(
+                        "R8417-02",
+                        "events:key-not-uri",
+                        format!("event identifier {k:?} is not a URI"),
+                    ));
                 }
                 if !v.is_object() {
-                    p.push(format!(
-                        "R8417-02: the value of event {k} is not a JSON object"
+                    p.push(Problem::new(
+                        "R8417-02",
+                        "events:value-not-object",
+                        format!("the value of event {k} is not a JSON object"),
                     ));
                 }
             }
@@ -364,64 +509,100 @@ fn events_problems(events: Option<&Value>) -> Vec<String> {
                     .and_then(Value::as_str)
                     != Some("account-access-consent")
             {
-                p.push(format!(
-                    "N-07: a linked-account-update subject must have {RTY} account-access-consent"
+                p.push(Problem::new(
+                    "N-07",
+                    "events:linked-account-subject",
+                    format!(
+                        "a linked-account-update subject must have {RTY} account-access-consent"
+                    ),
                 ));
             }
         }
-        Some(other) => p.push(format!(
-            "R8417-02: events is not a JSON object but {}",
-            crate::model::json_type_name(other)
+        Some(other) => p.push(Problem::new(
+            "R8417-02",
+            "events:not-object",
+            format!(
+                "events is not a JSON object but {}",
+                crate::model::json_type_name(other)
+            ),
         )),
     }
     p
 }
 
 /// `iss` is a string, the expected issuer when the profile names one (R8417-06).
-fn iss_problem(claims: &Value, want: Option<&str>) -> Option<String> {
+fn iss_problem(claims: &Value, want: Option<&str>) -> Option<Problem> {
     match (claims.get("iss").and_then(Value::as_str), want) {
-        (Some(iss), Some(want)) if iss != want => {
-            Some(format!("R8417-06: iss is {iss:?}, expected {want:?}"))
-        }
+        (Some(iss), Some(want)) if iss != want => Some(Problem::new(
+            "R8417-06",
+            "iss:unexpected",
+            format!("iss is {iss:?}, expected {want:?}"),
+        )),
         (Some(_), _) => None,
-        (None, _) => Some("R8417-06: iss is missing or not a string".into()),
+        (None, _) => Some(Problem::new(
+            "R8417-06",
+            "iss:missing",
+            "iss is missing or not a string",
+        )),
     }
 }
 
 /// `iat` is a number not in the future beyond `skew` seconds (R8417-07).
-fn iat_problem(claims: &Value, now: i64, skew: i64) -> Option<String> {
+fn iat_problem(claims: &Value, now: i64, skew: i64) -> Option<Problem> {
     match claims.get("iat") {
-        Some(Value::Number(n)) if n.as_f64().is_some_and(|t| t > (now + skew) as f64) => Some(
-            format!("R8417-07: iat {n} is in the future (now {now}, skew {skew} s)"),
-        ),
+        Some(Value::Number(n)) if n.as_f64().is_some_and(|t| t > (now + skew) as f64) => {
+            Some(Problem::new(
+                "R8417-07",
+                "iat:future",
+                format!("iat {n} is in the future (now {now}, skew {skew} s)"),
+            ))
+        }
         Some(Value::Number(_)) => None,
-        _ => Some("R8417-07: iat is missing or not a number".into()),
+        _ => Some(Problem::new(
+            "R8417-07",
+            "iat:missing",
+            "iat is missing or not a number",
+        )),
     }
 }
 
-/// `aud` names the receiving TPP (N-02, R8417-09).
-fn aud_problem(claims: &Value, aud: &str) -> Option<String> {
-    let aud_ok = match claims.get("aud") {
+/// `aud` names the receiving TPP (N-02, R8417-09). OBIE requires it; RFC 8417 recommends it
+/// and only judges it when present (`obie` false).
+fn aud_problem(claims: &Value, aud: &str, obie: bool) -> Option<Problem> {
+    let got = claims.get("aud");
+    let aud_ok = match got {
         Some(Value::String(a)) => a == aud,
         Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(aud)),
+        None => !obie,
         _ => false,
     };
     (!aud_ok).then(|| {
-        format!(
-            "N-02/R8417-09: aud is {}, expected the receiving TPP {aud:?}",
-            claims.get("aud").unwrap_or(&Value::Null)
+        Problem::new(
+            "N-02/R8417-09",
+            "aud:not-the-receiver",
+            format!(
+                "aud is {}, expected the receiving TPP {aud:?}",
+                got.unwrap_or(&Value::Null)
+            ),
         )
     })
 }
 
-/// The `sets` key is the SET's jti (AP-13, R8936-16), which is a string (R8417-08).
-fn sets_key_problem(claims: &Value, key: &str) -> Option<String> {
+/// The `sets` key is the SET's jti (AP-13 for OBIE, R8936-16 for an RFC 8936 transmitter: one
+/// defect, charged once under the level's own rule), which is a string (R8417-08).
+fn sets_key_problem(claims: &Value, key: &str, obie: bool) -> Option<Problem> {
     match claims.get("jti").and_then(Value::as_str) {
         Some(jti) if jti == key => None,
-        Some(jti) => Some(format!(
-            "AP-13/R8936-16: sets key {key:?} differs from the SET's jti {jti:?}"
+        Some(jti) => Some(Problem::new(
+            if obie { "AP-13" } else { "R8936-16" },
+            "sets-key:not-the-jti",
+            format!("sets key {key:?} differs from the SET's jti {jti:?}"),
         )),
-        None => Some("R8417-08: jti is missing or not a string".into()),
+        None => Some(Problem::new(
+            "R8417-08",
+            "jti:missing",
+            "jti is missing or not a string",
+        )),
     }
 }
 
@@ -510,7 +691,10 @@ mod tests {
             let faulty = build_with_key(&state, &clean_state);
             let checked = ctx.check_set(&faulty.0, &faulty.1, "tpp-1").await;
             assert!(
-                checked.problems.iter().any(|p| p.starts_with(rule)),
+                checked
+                    .problems
+                    .iter()
+                    .any(|p| p.message().starts_with(rule)),
                 "{fault}: expected a {rule} problem, got {:?}",
                 checked.problems
             );
@@ -522,7 +706,7 @@ mod tests {
             checked
                 .problems
                 .iter()
-                .any(|p| p.starts_with("J-03") || p.starts_with("J-06")),
+                .any(|p| p.message().starts_with("J-03") || p.message().starts_with("J-06")),
             "{:?}",
             checked.problems
         );

@@ -7,13 +7,16 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use super::client::Exchange;
-use super::outcome::{ScenarioRecord, StepKind, Verdict, classify, finding_key, rules_in};
+use super::outcome::{BLOCKED, Judging, ScenarioRecord, StepKind, Verdict, classify};
+use super::profile::Conformance;
 
 /// A problem of a check run on every answer that concerns one of the scenario's own rules: it
 /// fails the scenario even when no step asserted that rule.
 #[derive(Debug, Clone)]
 pub struct Pending {
     pub message: String,
+    /// The defect's kind: the same defect seen on several answers fails the scenario once.
+    pub kind: String,
     /// Index in the scenario's evidence of the exchange that showed it.
     pub exchange: Option<usize>,
     /// When it was found, to tell in which step.
@@ -82,10 +85,16 @@ impl Ran {
 }
 
 /// Gives a scenario that was meant to run its verdict from what the run saw of it (`None`: it
-/// never finished). A failed step is classified by [`classify`]; problems of the scenario's own
-/// rules kept by the checks run on every answer fail it too, named with the step they were
-/// found in, even when a later step was blocked.
-pub fn settle(record: &mut ScenarioRecord, ran: Option<Ran>, fail_fast: bool) {
+/// never finished), judged at `conformance`. A failed step is classified by [`classify`];
+/// problems of the scenario's own rules kept by the checks run on every answer fail it too
+/// (under the rules they name, else its primary rule), named with the step they were found in,
+/// even when a later step was blocked.
+pub fn settle(
+    record: &mut ScenarioRecord,
+    conformance: Conformance,
+    ran: Option<Ran>,
+    fail_fast: bool,
+) {
     let Some(ran) = ran else {
         if fail_fast {
             record.verdict = Verdict::NotRun;
@@ -98,12 +107,24 @@ pub fn settle(record: &mut ScenarioRecord, ran: Option<Ran>, fail_fast: bool) {
     };
     record.duration_ms = ran.duration_ms;
     record.verdict = Verdict::Passed;
+    let judging = Judging {
+        rules: record.rules.clone(),
+        primary: record.primary.clone(),
+        conformance,
+    };
     if let Some((step, kind, message)) = &ran.failure {
-        let (verdict, failed_rules) = classify(&record.rules, *kind, message);
+        let (verdict, failed_rules) = classify(&judging, *kind, message);
         record.verdict = verdict;
         record.failed_rules = failed_rules;
         record.failed_step = Some(step.clone());
         record.reason = Some(message.clone());
+        if verdict == Verdict::Blocked && *kind == StepKind::Then && !message.starts_with(BLOCKED) {
+            // An assertion of rules this level does not judge: say why it is not a failure.
+            record.reason = Some(format!(
+                "{BLOCKED}the check concerns only rules conformance {} does not judge: {message}",
+                conformance.name()
+            ));
+        }
         record.unfold = ran.looked_at(*kind, message);
     }
     let reported = record.reason.clone().unwrap_or_default();
@@ -115,9 +136,8 @@ pub fn settle(record: &mut ScenarioRecord, ran: Option<Ran>, fail_fast: bool) {
         .iter()
         .filter(|p| !reported.contains(&p.message))
         .filter(|p| {
-            let key = finding_key(&p.message);
-            let new = !keys.contains(&key);
-            keys.push(key);
+            let new = !keys.contains(&&p.kind);
+            keys.push(&p.kind);
             new
         })
         .collect();
@@ -142,16 +162,7 @@ pub fn settle(record: &mut ScenarioRecord, ran: Option<Ran>, fail_fast: bool) {
             _ => (messages.join("\n"), step),
         };
         for p in &pending {
-            let named: Vec<String> = rules_in(&p.message)
-                .into_iter()
-                .filter(|r| record.rules.contains(r))
-                .collect();
-            let rules = if named.is_empty() {
-                record.rules.clone()
-            } else {
-                named
-            };
-            for r in rules {
+            for r in judging.charge(&p.message) {
                 if !record.failed_rules.contains(&r) {
                     record.failed_rules.push(r);
                 }
@@ -182,6 +193,7 @@ mod tests {
             line: 1,
             tags: Vec::new(),
             rules: ids(rules),
+            primary: rules.first().map(|r| r.to_string()),
             verdict: Verdict::Failed,
             failed_rules: Vec::new(),
             reason: None,
@@ -245,11 +257,12 @@ mod tests {
         ));
         r.checks.pending.push(Pending {
             message: "J-05: JOSE header lacks crit".into(),
+            kind: "set-header:crit".into(),
             exchange: Some(1),
             at: SystemTime::UNIX_EPOCH,
         });
         let mut rec = record(&["J-05"]);
-        settle(&mut rec, Some(r), false);
+        settle(&mut rec, Conformance::Obie, Some(r), false);
         assert_eq!(rec.verdict, Verdict::Failed);
         assert_eq!(rec.failed_rules, ids(&["J-05"]));
         assert_eq!(rec.reason.as_deref(), Some(msg), "reported once");
@@ -264,7 +277,7 @@ mod tests {
             "expected status 200, got 404".into(),
         ));
         let mut rec = record(&["ES-02"]);
-        settle(&mut rec, Some(r), false);
+        settle(&mut rec, Conformance::Obie, Some(r), false);
         assert_eq!(
             (rec.verdict, rec.unfold.clone()),
             (Verdict::Failed, vec![1])
@@ -281,6 +294,7 @@ mod tests {
             let (mut r, times) = ran(2, &steps);
             r.checks.pending.push(Pending {
                 message: "G-06: an answer carries no x-fapi-interaction-id".into(),
+                kind: "interaction-id:missing".into(),
                 exchange: Some(1),
                 at: times[1] + Duration::from_secs(1),
             });
@@ -292,7 +306,7 @@ mod tests {
                 ));
             }
             let mut rec = record(&["G-06", "G-10"]);
-            settle(&mut rec, Some(r), false);
+            settle(&mut rec, Conformance::Obie, Some(r), false);
             assert_eq!(rec.verdict, Verdict::Failed, "blocked later: {blocked}");
             assert_eq!(rec.failed_rules, ids(&["G-06"]));
             assert!(

@@ -17,12 +17,12 @@ use futures::FutureExt as _;
 
 use self::progress::{Collector, Key, ProgressWriter, key_of};
 use super::context::RunContext;
+use super::defects::{Occurrence, group};
 use super::features;
 pub use super::outcome::{RunOutcome, ScenarioRecord, Verdict};
-use super::outcome::{Seen, merge_findings};
 pub use super::plan::capabilities;
 use super::plan::{Planned, all_tags, judged_rules, plan};
-use super::profile::{Clients, Dialect, Profile};
+use super::profile::{Clients, Conformance, Dialect, Profile};
 use super::settle::{Ran, settle};
 use super::world::HarnessWorld;
 use crate::cli::TestArgs;
@@ -168,12 +168,12 @@ pub async fn run(opts: RunOptions, report_dir: Option<&Path>) -> Result<RunOutco
     let mut c = collector
         .lock()
         .map_err(|_| ConfigError("the run's collector was poisoned".into()))?;
-    let (scenarios, seen) = settle_all(planned, &mut c, opts.fail_fast);
+    let (scenarios, seen) = settle_all(planned, &mut c, ctx.profile.conformance, opts.fail_fast);
     Ok(RunOutcome {
         profile_name: ctx.profile.name.clone(),
         target: ctx.profile.base_url.clone(),
         scenarios,
-        findings: merge_findings(seen),
+        findings: group(seen),
         duration: started.elapsed(),
     })
 }
@@ -272,8 +272,9 @@ fn keep_world(collector: &Mutex<Collector>, key: Key, world: Option<&mut Harness
 fn settle_all(
     planned: Vec<Planned>,
     c: &mut Collector,
+    conformance: Conformance,
     fail_fast: bool,
-) -> (Vec<ScenarioRecord>, Vec<(String, Vec<Seen>)>) {
+) -> (Vec<ScenarioRecord>, Vec<(String, Vec<Occurrence>)>) {
     let mut scenarios = Vec::new();
     let mut seen = Vec::new();
     for p in planned {
@@ -286,7 +287,7 @@ fn settle_all(
                 ));
             }
             let ran = c.take(&p.key);
-            settle(&mut record, ran, fail_fast);
+            settle(&mut record, conformance, ran, fail_fast);
         }
         scenarios.push(record);
     }

@@ -9,7 +9,8 @@ use std::time::SystemTime;
 use cucumber::gherkin::{Feature, Scenario};
 use cucumber::{event, writer};
 
-use crate::harness::outcome::{Seen, StepKind, Verdict, classify};
+use crate::harness::defects::Occurrence;
+use crate::harness::outcome::{Judging, StepKind, Verdict, classify};
 use crate::harness::plan::{all_tags, judged_rules};
 use crate::harness::profile::Conformance;
 use crate::harness::settle::Ran;
@@ -28,7 +29,7 @@ pub(super) struct Collector {
     /// The scenarios that finished, with what their world kept.
     pub(super) ran: HashMap<Key, Ran>,
     failures: HashMap<Key, Failure>,
-    pub(super) findings: HashMap<Key, Vec<Seen>>,
+    pub(super) findings: HashMap<Key, Vec<Occurrence>>,
     /// When each step started, and its text.
     steps: HashMap<Key, Vec<(SystemTime, String)>>,
     /// When each scenario started and finished.
@@ -53,13 +54,13 @@ impl Collector {
 
     /// The verdict the progress display shows for a finished scenario judged on `rules`
     /// (the final one is settled from everything collected).
-    fn shown_verdict(&self, key: &Key, rules: &[String]) -> Verdict {
+    fn shown_verdict(&self, key: &Key, judging: &Judging) -> Verdict {
         let pending = self
             .ran
             .get(key)
             .is_some_and(|r| !r.checks.pending.is_empty());
         match self.failures.get(key) {
-            Some((_, kind, msg)) => match classify(rules, *kind, msg).0 {
+            Some((_, kind, msg)) => match classify(judging, *kind, msg).0 {
                 Verdict::Blocked if pending => Verdict::Failed,
                 v => v,
             },
@@ -194,7 +195,10 @@ impl ProgressWriter {
     /// Records when scenario `key` finished and shows its verdict.
     fn finished(&mut self, f: &Feature, s: &Scenario, key: Key, at: SystemTime) {
         self.done += 1;
-        let rules = judged_rules(&all_tags(f, s), self.conformance);
+        let judging = Judging::new(
+            judged_rules(&all_tags(f, s), self.conformance),
+            self.conformance,
+        );
         let verdict = self
             .collector
             .lock()
@@ -203,7 +207,7 @@ impl ProgressWriter {
                 if let Some(t) = c.times.get_mut(&key) {
                     t.1 = Some(at);
                 }
-                c.shown_verdict(&key, &rules)
+                c.shown_verdict(&key, &judging)
             })
             .unwrap_or(Verdict::Passed);
         let verdict = match verdict {

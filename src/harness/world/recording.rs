@@ -1,6 +1,6 @@
 //! Recording what a scenario finds: problems of the checks that run on every answer (SET
 //! verification, the schema of every poll, subscription, callback-URL and error answer,
-//! interaction id, empty strings, the drain's acknowledgement check) are charged to the
+//! interaction id, empty strings, SETs served after their acknowledgement) are charged to the
 //! scenario only when it is tagged with their rule; the rest become findings the run reports
 //! once each. A problem of the scenario's own rule does not fail the step that sent the request:
 //! it is kept with its exchange, so the step whose check looks at that rule fails on it, and the
@@ -13,37 +13,57 @@ use serde_json::{Value, json};
 use super::{HarnessWorld, StepResult};
 use crate::harness::client::Exchange;
 use crate::harness::context::RunContext;
-use crate::harness::outcome::{BLOCKED, SEEN_ON, Seen, rules_in};
+use crate::harness::defects::{Occurrence, Problem};
+use crate::harness::outcome::{BLOCKED, SEEN_ON};
 use crate::harness::profile::Conformance;
 use crate::harness::settle::Pending;
 
 impl HarnessWorld {
-    /// Splits `problems` (lines starting with the rule IDs they break) into those of the
-    /// scenario's own rules, which it returns for the step to fail on, and the others, recorded
-    /// as findings with `evidence`. A problem naming no rule stays the scenario's.
-    pub fn triage(&mut self, problems: Vec<String>, evidence: Option<&Exchange>) -> Vec<String> {
+    /// Splits `problems` into those of the scenario's own rules, which it returns for the step
+    /// to fail on, and the others, recorded as occurrences of their defect (findings, grouped
+    /// per defect by [`defects`](crate::harness::defects)) with `evidence`. A problem naming no
+    /// rule stays the scenario's; one naming only rules the profile's conformance level does
+    /// not judge is dropped.
+    pub fn triage(&mut self, problems: Vec<Problem>, evidence: Option<&Exchange>) -> Vec<Problem> {
+        let Some(conformance) = self.ctx.as_ref().map(|c| c.profile.conformance) else {
+            return problems;
+        };
         let mut own = Vec::new();
-        for p in problems {
-            let named = rules_in(&p);
-            if named.is_empty() || named.iter().any(|r| self.rules.contains(r)) {
+        for p in problems.into_iter().filter_map(|p| p.judged(conformance)) {
+            if p.rules.is_empty() || p.rules.iter().any(|r| self.rules.contains(r)) {
                 own.push(p);
             } else {
-                self.findings.push(Seen {
-                    message: p,
-                    evidence: evidence.cloned(),
-                });
+                self.findings.push(Occurrence::new(p, evidence));
             }
         }
         own
     }
 
+    /// Records `problem` as a finding whatever the scenario's rules (a defect the scenario did
+    /// not cause and does not check), if the profile's conformance level judges it.
+    pub fn record_finding(&mut self, problem: Problem, evidence: Option<&Exchange>) {
+        let conformance = self.ctx.as_ref().map(|c| c.profile.conformance);
+        if let Some(p) = conformance.map_or(Some(problem.clone()), |c| problem.judged(c)) {
+            self.findings.push(Occurrence::new(p, evidence));
+        }
+    }
+
     /// Like [`triage`](Self::triage), but the scenario's own problems are kept as pending
     /// (with the exchange at `index` in the evidence) instead of failing the step at hand.
-    pub fn defer(&mut self, problems: Vec<String>, evidence: Option<&Exchange>, index: usize) {
+    /// During the harness's housekeeping (the drain before a scenario) every problem is a
+    /// finding: what an earlier scenario left behind is not this scenario's check.
+    pub fn defer(&mut self, problems: Vec<Problem>, evidence: Option<&Exchange>, index: usize) {
         let at = SystemTime::now();
-        for message in self.triage(problems, evidence) {
+        if self.housekeeping {
+            for p in problems {
+                self.record_finding(p, evidence);
+            }
+            return;
+        }
+        for p in self.triage(problems, evidence) {
             self.checks.pending.push(Pending {
-                message,
+                message: p.message(),
+                kind: p.kind,
                 exchange: Some(index),
                 at,
             });
@@ -69,11 +89,17 @@ impl HarnessWorld {
             ex.request_header("x-fapi-interaction-id"),
             ex.header("x-fapi-interaction-id"),
         ) {
-            (_, None) => {
-                problems.push(format!("G-06: an answer carries no x-fapi-interaction-id{seen}"))
-            }
-            (Some(sent), Some(got)) if sent != got => problems.push(format!(
-                "G-06: an answer does not play back the request's x-fapi-interaction-id{seen}: sent {sent}, got {got}"
+            (_, None) => problems.push(Problem::new(
+                "G-06",
+                "interaction-id:missing",
+                format!("an answer carries no x-fapi-interaction-id{seen}"),
+            )),
+            (Some(sent), Some(got)) if sent != got => problems.push(Problem::new(
+                "G-06",
+                "interaction-id:not-played-back",
+                format!(
+                    "an answer does not play back the request's x-fapi-interaction-id{seen}: sent {sent}, got {got}"
+                ),
             )),
             _ => {}
         }
@@ -81,8 +107,12 @@ impl HarnessWorld {
             let mut empty = Vec::new();
             empty_strings(&body, String::new(), &mut empty);
             for pointer in empty {
-                problems.push(format!(
-                    "G-15: {pointer} is an empty string (absent optional fields are omitted){seen}"
+                problems.push(Problem::new(
+                    "G-15",
+                    format!("empty-string:{pointer}"),
+                    format!(
+                        "{pointer} is an empty string (absent optional fields are omitted){seen}"
+                    ),
                 ));
             }
         }
@@ -91,9 +121,16 @@ impl HarnessWorld {
                 Some(body) => ctx.schemas.problems(schema, &body),
                 None => vec!["the body is not JSON".to_string()],
             };
-            for problem in found {
-                problems.push(format!(
-                    "{rule}: the answer is not a valid {schema}: {problem}{seen}"
+            // One body breaking its schema in several places is one defect: every violation
+            // in one message.
+            if !found.is_empty() {
+                problems.push(Problem::new(
+                    rule,
+                    format!("schema:{schema}"),
+                    format!(
+                        "the answer is not a valid {schema}: {}{seen}",
+                        found.join("; ")
+                    ),
                 ));
             }
         }
@@ -113,29 +150,6 @@ impl HarnessWorld {
             ),
             _ => failure,
         }
-    }
-
-    /// A drain found the bank serving `keys` again right after they were acknowledged (AP-09):
-    /// they are excluded from every later expectation of the run, and the defect is a finding
-    /// (or this scenario's failure, when it is about AP-09).
-    pub async fn served_again(&mut self, name: &str, keys: &[String], ex: &Exchange) -> StepResult {
-        let ctx = self.ctx()?;
-        ctx.mark_stuck(keys);
-        let problem = format!(
-            "AP-09: TPP {name}'s acknowledged SETs are served again in the next poll, so its queue cannot \
-             be drained; they are left out of later expectations"
-        );
-        tracing::warn!("{problem}: {keys:?}");
-        if let Some(own) = self.triage(vec![problem], Some(ex)).pop() {
-            return Err(own);
-        }
-        // Reporting them as errors is the one other way a TPP can tell the bank it is done
-        // with them; a bank that drops errored SETs then serves what comes after them.
-        let body = json!({ "returnImmediately": true, "maxEvents": 0, "setErrs": set_errs(keys) });
-        let next = std::mem::take(&mut self.next);
-        let sent = self.poll(name, body, false).await;
-        self.next = next;
-        sent.map(|_| ())
     }
 }
 
@@ -251,13 +265,13 @@ mod tests {
         let found = w
             .findings
             .iter()
-            .flat_map(|f| rules_in(&f.message))
+            .flat_map(|f| f.problem.rules.clone())
             .collect();
         let own = w
             .checks
             .pending
             .iter()
-            .flat_map(|p| rules_in(&p.message))
+            .flat_map(|p| crate::harness::outcome::rules_in(&p.message))
             .collect();
         (found, own)
     }
