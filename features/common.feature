@@ -26,7 +26,7 @@ Feature: Rules common to every event endpoint
     Then the response is an OBIE error with status 400
     And the response echoes the x-fapi-interaction-id
 
-  @G-10 @G-03 @R8936-28 @subscription-api
+  @G-03 @G-10 @R8936-28 @subscription-api
   Scenario: A request without an access token is a 401 without a body
     Given the next request has no access token
     When TPP A lists its event subscriptions
@@ -34,7 +34,7 @@ Feature: Rules common to every event endpoint
     And the response challenges with the Bearer scheme
     And the response has no body
 
-  @G-10 @G-03 @R8936-28 @polling-api
+  @G-03 @G-10 @R8936-28 @polling-api
   Scenario: Polling without an access token is a 401 without a body
     Given the next request has no access token
     When TPP A polls
@@ -42,7 +42,7 @@ Feature: Rules common to every event endpoint
     And the response challenges with the Bearer scheme
     And the response has no body
 
-  @G-10 @G-03 @R8936-28 @polling-api
+  @G-03 @G-10 @R8936-28 @polling-api
   Scenario: Polling with an invalid access token is a 401 without a body
     Given the next request has an invalid access token
     When TPP A polls
@@ -50,7 +50,7 @@ Feature: Rules common to every event endpoint
     And the response challenges with the Bearer scheme
     And the response has no body
 
-  @G-10 @G-03 @R8936-28 @polling-api
+  @G-03 @G-10 @R8936-28 @polling-api
   Scenario: Polling with a malformed Authorization header is a 401 without a body
     Given the next request has a malformed Authorization header
     When TPP A polls
@@ -58,7 +58,7 @@ Feature: Rules common to every event endpoint
     And the response challenges with the Bearer scheme
     And the response has no body
 
-  @G-10 @G-03 @R8936-28 @subscription-api
+  @G-03 @G-10 @R8936-28 @subscription-api
   Scenario: An invalid access token is a 401 without a body
     Given the next request has an invalid access token
     When TPP A lists its event subscriptions
@@ -74,7 +74,7 @@ Feature: Rules common to every event endpoint
     Then the response status is 401
     And the response echoes the x-fapi-interaction-id
 
-  @G-10 @G-04 @restricted-scope @subscription-api
+  @G-04 @G-10 @restricted-scope @subscription-api
   Scenario: A token without an event scope is refused with 403
     Given the next request uses a token without the required scope
     When TPP A lists its event subscriptions
@@ -125,7 +125,7 @@ Feature: Rules common to every event endpoint
     And the response body is valid against OBErrorResponse1
     And the response content type is application/json
 
-  @G-13 @G-11 @subscription-api
+  @G-11 @G-13 @subscription-api
   Scenario: A resource that does not exist is reported with UK.OBIE.Resource.NotFound
     When TPP A deletes an event subscription that does not exist
     Then the response is an OBIE error with status 400 and code "UK.OBIE.Resource.NotFound"

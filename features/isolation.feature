@@ -7,7 +7,7 @@ Feature: Isolation and delivery filtering
     Given TPP A starts clean
     And TPP B starts clean
 
-  @AP-17
+  @AP-17 @R8936-16
   Scenario: One TPP's SETs never appear in another TPP's poll
     Given TPP A is subscribed for polling
     And TPP B is subscribed for polling
@@ -18,7 +18,7 @@ Feature: Isolation and delivery filtering
     When TPP A polls
     Then the poll returns every expected event
 
-  @AP-17 @AP-11 @AP-09
+  @AP-11 @AP-17 @R8936-11 @unacked-redelivered
   Scenario: Acknowledging another TPP's jti does not release it
     Given TPP A is subscribed for polling
     And TPP B is subscribed for polling
@@ -29,7 +29,7 @@ Feature: Isolation and delivery filtering
     When TPP A polls
     Then the poll returns the SETs received before, with identical claims
 
-  @AP-17 @AP-10
+  @AP-11 @AP-17 @R8936-11 @unacked-redelivered
   Scenario: Reporting another TPP's jti as an error changes nothing for that TPP
     Given TPP A is subscribed for polling
     And TPP B is subscribed for polling

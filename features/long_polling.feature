@@ -8,7 +8,7 @@ Feature: Long polling
     Given TPP A starts clean
     And TPP A is subscribed for polling
 
-  @long-polling @R8936-08 @R8936-09 @AP-08
+  @long-polling @AP-08 @R8936-08 @R8936-09
   Scenario: With nothing awaiting, a long poll is held until the bank's timeout, then answered empty
     When TPP A long-polls with:
       """
@@ -18,7 +18,7 @@ Feature: Long polling
     And the poll returns no SETs
     And the poll was held for at least 80% of the bank's long-poll timeout
 
-  @long-polling @R8936-07 @R8936-08
+  @long-polling @R8936-08 @R8936-07
   Scenario: An absent returnImmediately means a long poll
     When TPP A long-polls with:
       """
@@ -28,7 +28,7 @@ Feature: Long polling
     And the poll returns no SETs
     And the poll was held for at least 80% of the bank's long-poll timeout
 
-  @long-polling @R8936-08 @AP-08
+  @long-polling @AP-08 @R8936-08
   Scenario: A held long poll is answered promptly when an event arrives
     When TPP A long-polls while an event happens 300 ms later
     Then the poll succeeds
@@ -74,3 +74,13 @@ Feature: Long polling
       {"returnImmediately": false}
       """
     Then the response is an OBIE error with status 400
+
+  @long-poll-rejected @AP-08 @AP-16
+  Scenario: A bank that refuses returnImmediately false answers an absent one at once (documented)
+    When TPP A long-polls with:
+      """
+      {}
+      """
+    Then the poll succeeds
+    And the poll returns no SETs
+    And the poll was answered within 2000 ms

@@ -8,7 +8,7 @@ Feature: Aggregated polling: poll, acknowledge, report errors
     Given TPP A starts clean
     And TPP A is subscribed for polling
 
-  @AP-05 @AP-06 @AP-13 @R8936-16 @R8936-02
+  @AP-06 @AP-05 @AP-13 @R8936-16 @R8936-02
   Scenario: A poll returns the awaiting SET keyed by its jti
     Given 1 event happened for TPP A
     When TPP A polls
@@ -54,7 +54,7 @@ Feature: Aggregated polling: poll, acknowledge, report errors
     And the poll returns none of the acknowledged SETs
     And the poll returns the events not yet acknowledged
 
-  @R8936-10 @R8936-23
+  @R8936-23 @AP-04
   Scenario: Empty ack and empty setErrs are a plain poll
     Given 1 event happened for TPP A
     When TPP A polls with:
@@ -64,7 +64,7 @@ Feature: Aggregated polling: poll, acknowledge, report errors
     Then the poll succeeds
     And the poll returns every expected event
 
-  @AP-09 @R8936-10
+  @AP-09 @R8936-11
   Scenario: Acknowledging the same jti twice in one request is harmless
     Given 1 event happened for TPP A
     And TPP A has polled the awaiting SETs
@@ -76,7 +76,7 @@ Feature: Aggregated polling: poll, acknowledge, report errors
     When TPP A polls
     Then the poll returns no SETs
 
-  @AP-10 @R8936-12 @R8936-23
+  @AP-10 @R8936-23
   Scenario: Reporting errors (setErrs only) is answered 200 with no SETs
     Given 1 event happened for TPP A
     And TPP A has polled the awaiting SETs
@@ -111,7 +111,7 @@ Feature: Aggregated polling: poll, acknowledge, report errors
     And the poll returns 2 SETs
     And moreAvailable is true
 
-  @AP-07 @AP-12 @R8936-17
+  @AP-12 @AP-07 @R8936-17
   Scenario: moreAvailable is false once every awaiting SET was returned
     Given 2 events happened for TPP A
     When TPP A polls with maxEvents 2
@@ -119,7 +119,7 @@ Feature: Aggregated polling: poll, acknowledge, report errors
     And the poll returns 2 SETs
     And moreAvailable is false
 
-  @AP-07 @R8936-05
+  @AP-07 @R8936-03
   Scenario: maxEvents 0 returns nothing even when SETs are awaiting
     Given 2 events happened for TPP A
     When TPP A polls with maxEvents 0
@@ -168,7 +168,7 @@ Feature: Aggregated polling: poll, acknowledge, report errors
     Then the poll succeeds
     And the poll returns every expected event
 
-  @R8417-08 @R8936-19
+  @R8936-19 @R8417-08 @unacked-redelivered
   Scenario: An unacknowledged SET is offered again with the same jti and claims
     Given 1 event happened for TPP A
     And TPP A has polled the awaiting SETs

@@ -46,12 +46,12 @@ Feature: Event Notification Subscription API
     When TPP A lists its event subscriptions
     Then the subscription list holds exactly the replaced subscription
 
-  @ES-10 @G-11 @G-13
+  @G-11 @ES-10 @G-13
   Scenario: PUT of an unknown subscription id is a 400, not a 404
     When TPP A replaces an event subscription that does not exist
     Then the response is an OBIE error with status 400 and code "UK.OBIE.Resource.NotFound"
 
-  @ES-11 @G-11 @G-13
+  @G-11 @ES-11 @G-13
   Scenario: DELETE of an unknown subscription id is a 400, not a 404
     When TPP A deletes an event subscription that does not exist
     Then the response is an OBIE error with status 400 and code "UK.OBIE.Resource.NotFound"

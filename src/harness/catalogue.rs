@@ -34,6 +34,24 @@ impl Catalogue {
     }
 }
 
+/// The embedded catalogue's entry for rule `id`, if it has one (parsed once per process; the
+/// catalogue's own test proves it parses).
+pub fn rule(id: &str) -> Option<&'static Rule> {
+    static EMBEDDED_CATALOGUE: std::sync::OnceLock<Option<Catalogue>> = std::sync::OnceLock::new();
+    EMBEDDED_CATALOGUE
+        .get_or_init(|| Catalogue::embedded().ok())
+        .as_ref()?
+        .get(id)
+}
+
+impl Rule {
+    /// A definition of what the recipient sends (R8936-10 `ack`, R8936-12 `setErrs`): it binds
+    /// the TPP, so a bank is never charged with it.
+    pub fn is_recipient_definition(&self) -> bool {
+        self.role == "TPP" && self.level == "definition"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -114,6 +114,10 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
     ("unknown-ack-rejected", "bank.unknown_ack = \"reject\""),
     ("errored-redelivered", "bank.errored_redelivered = true"),
     ("errored-dropped", "bank.errored_redelivered = false"),
+    (
+        "unacked-redelivered",
+        "bank.unacked_redelivered = true (the default): a SET polled and not acknowledged is offered again",
+    ),
     ("callback-urls", "bank.callback_urls = true"),
     (
         "obie-api",
@@ -158,6 +162,18 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
     ("push-4xx-final", "push.retries_4xx = false (the default)"),
     ("push-catch-up", "push.catch_up_polling = true"),
     ("push-timeout", "push.request_timeout_ms set"),
+    (
+        "push-registration",
+        "the subscription API (bank.subscription_api) or push.registration = \"stream\" with push.stream",
+    ),
+    (
+        "push-unregister",
+        "the subscription API, or push.stream_delete with push.registration = \"stream\"",
+    ),
+    (
+        "push-reregister",
+        "the subscription API, or push.stream_update with push.registration = \"stream\"",
+    ),
     (
         "request-signing",
         "bank.request_signatures = \"verified\" or \"required\"",

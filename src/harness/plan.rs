@@ -30,15 +30,27 @@ pub fn capabilities(p: &Profile) -> HashSet<String> {
     }
     if !p.trigger_types.is_empty() {
         caps.push("trigger");
-        caps.extend(p.trigger_types.iter().map(|t| t.short()));
+        // OBIE's types by their short names (the bank's own name no capability).
+        caps.extend(
+            p.trigger_types
+                .iter()
+                .filter_map(|t| t.ob.map(|o| o.short())),
+        );
         if p.trigger_types.len() >= 2 {
             caps.push("two-event-types");
         }
     }
     polling_capabilities(&p.bank, &mut caps);
+    if p.conformance == Conformance::Rfc8936 && !caps.contains(&"long-polling") {
+        // R8936-08 is a SHALL for every transmitter: whatever OBIE-style alternative the
+        // profile declares, the long-poll scenarios judge it (and the alternatives' own
+        // scenarios check OBIE rules only).
+        caps.push("long-polling");
+    }
     if p.bank.realtime {
         caps.push("realtime");
         push_capabilities(&p.push, &mut caps);
+        registration_capabilities(p, &mut caps);
     }
     api_capabilities(p, &mut caps);
     caps.push(match p.spec_version {
@@ -94,6 +106,9 @@ fn polling_capabilities(b: &BankSettings, caps: &mut Vec<&'static str>) {
     } else {
         "errored-dropped"
     });
+    if b.unacked_redelivered {
+        caps.push("unacked-redelivered");
+    }
     if b.oldest_first {
         caps.push("oldest-first");
     }
@@ -109,6 +124,25 @@ fn push_capabilities(push: &PushPolicy, caps: &mut Vec<&'static str>) {
         (!push.retries_4xx, "push-4xx-final"),
         (push.catch_up_polling, "push-catch-up"),
         (push.request_timeout.is_some(), "push-timeout"),
+    ];
+    caps.extend(flags.iter().filter(|(on, _)| *on).map(|(_, c)| *c));
+}
+
+/// How push receivers are registered, moved and unregistered: through the subscription API,
+/// or through the stream actions the profile names.
+fn registration_capabilities(p: &Profile, caps: &mut Vec<&'static str>) {
+    let api = p.bank.subscription_api;
+    let stream = p.push_registration.stream();
+    let flags = [
+        (api || stream.is_some(), "push-registration"),
+        (
+            api || stream.is_some_and(|s| s.delete.is_some()),
+            "push-unregister",
+        ),
+        (
+            api || stream.is_some_and(|s| s.update.is_some()),
+            "push-reregister",
+        ),
     ];
     caps.extend(flags.iter().filter(|(on, _)| *on).map(|(_, c)| *c));
 }
@@ -209,7 +243,10 @@ pub fn plan(
             let reason = if !missing.is_empty() {
                 Some(format!("needs {}", missing.join("; ")))
             } else if rules.is_empty() {
-                Some("conformance = \"rfc8936\": the scenario checks OBIE rules only".to_string())
+                Some(format!(
+                    "conformance = \"{}\": the scenario checks no rule this level holds a bank to",
+                    conformance.name()
+                ))
             } else {
                 None
             };
@@ -223,6 +260,7 @@ pub fn plan(
                     name: s.name.clone(),
                     line: s.position.line,
                     tags: tag_list,
+                    primary: rules.first().cloned(),
                     rules,
                     verdict: if run {
                         Verdict::Failed
