@@ -31,9 +31,17 @@ pub struct RunContext {
     pub signing_kid: String,
     /// Serialises manual triggers (one prompt at a time).
     pub manual_lock: tokio::sync::Mutex<()>,
-    /// Keys of SETs the bank serves again after they were acknowledged (AP-09): no scenario
+    /// SETs (by jti) the bank serves again after they were acknowledged (AP-09): no scenario
     /// can drain them, so every later scenario leaves them out.
     stuck: Mutex<HashSet<String>>,
+    /// Per client id, the jtis of its own SETs whose acknowledgement the bank accepted (2xx)
+    /// in this run: one served again later is a defect of the ack rules, not of whichever
+    /// scenario it turns up in.
+    acked: Mutex<HashMap<String, HashSet<String>>>,
+    /// Per kind (`subscription`, `stream`) and client id, what the run created and did not
+    /// see deleted: the clean-up deletes them by id when the bank's list cannot be read (ES-08)
+    /// or there is no list (a stream configuration).
+    created: Mutex<HashMap<(String, String), Vec<String>>>,
     /// The callback receiver, when the profile declares real-time push (`bank.realtime`).
     pub receiver: Option<super::receiver::Receiver>,
 }
@@ -111,6 +119,8 @@ impl RunContext {
             signing_kid,
             manual_lock: tokio::sync::Mutex::new(()),
             stuck: Mutex::new(HashSet::new()),
+            acked: Mutex::new(HashMap::new()),
+            created: Mutex::new(HashMap::new()),
             receiver: None,
         })
     }
@@ -213,6 +223,44 @@ impl RunContext {
     /// How many SETs the bank will not stop serving.
     pub fn stuck_count(&self) -> usize {
         self.stuck.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Remembers that the bank accepted `client`'s acknowledgement of `jtis`.
+    pub fn record_acks(&self, client: &str, jtis: &[String]) {
+        if jtis.is_empty() {
+            return;
+        }
+        let mut map = self.acked.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(client.to_string())
+            .or_default()
+            .extend(jtis.iter().cloned());
+    }
+
+    /// Did the bank accept `client`'s acknowledgement of `jti` earlier in the run?
+    pub fn was_acked(&self, client: &str, jti: &str) -> bool {
+        let map = self.acked.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(client).is_some_and(|s| s.contains(jti))
+    }
+
+    /// Remembers a resource of `kind` (`subscription`, `stream`) `client` created
+    /// (`exists`), or that it is gone.
+    pub fn note_created(&self, kind: &str, client: &str, id: &str, exists: bool) {
+        let mut map = self.created.lock().unwrap_or_else(|p| p.into_inner());
+        let list = map
+            .entry((kind.to_string(), client.to_string()))
+            .or_default();
+        list.retain(|i| i != id);
+        if exists {
+            list.push(id.to_string());
+        }
+    }
+
+    /// The resources of `kind` `client` created in this run and did not see deleted.
+    pub fn created(&self, kind: &str, client: &str) -> Vec<String> {
+        let map = self.created.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&(kind.to_string(), client.to_string()))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Registers a fresh client at the target (profile `[registration]`).

@@ -12,19 +12,41 @@ use serde_json::{Value, json};
 use super::params::Tpp;
 use crate::harness::client::Request;
 use crate::harness::context::Purpose;
+use crate::harness::profile::Conformance;
 use crate::harness::template::Context;
 use crate::harness::world::{HarnessWorld, StepResult, Triggered};
 
 /// Sends a poll whose body is given as text (so malformed bodies go out exactly as written).
+/// When the answer to a plain poll (no `ack`, no `setErrs`) held SETs the bank serves after
+/// their acknowledgement (charged to the ack rules as it arrived), they are cleared as the drain
+/// clears them and the poll is sent once more, so the scenario judges an answer of its own
+/// SETs rather than being blocked by another scenario's.
 async fn poll_raw(w: &mut HarnessWorld, tpp: &str, body: &str) -> StepResult {
     w.ensure_drained(tpp).await?;
     let ctx = w.ctx()?;
     let next = std::mem::take(&mut w.next);
-    let req = Request::new(Method::POST, ctx.api_url("/events"))
-        .header("Accept", "application/json")
-        .raw("application/json", body.as_bytes().to_vec());
-    let ex = w.send_with(tpp, Purpose::Polling, req, next, false).await?;
-    w.check_poll(tpp, &ex, true).await?;
+    let plain = serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .is_some_and(|m| !m.contains_key("ack") && !m.contains_key("setErrs"));
+    for attempt in 0..2 {
+        let req = Request::new(Method::POST, ctx.api_url("/events"))
+            .header("Accept", "application/json")
+            .raw("application/json", body.as_bytes().to_vec());
+        let ex = w
+            .send_with(tpp, Purpose::Polling, req, next.clone(), false)
+            .await?;
+        w.check_poll(tpp, &ex, true).await?;
+        let stuck = w
+            .last_poll
+            .as_ref()
+            .map(|p| p.stuck_ids.clone())
+            .unwrap_or_default();
+        if stuck.is_empty() || !plain || attempt > 0 {
+            break;
+        }
+        w.clear_stuck(tpp, &stuck).await?;
+    }
     w.assign_keys(tpp, &HashSet::new());
     Ok(())
 }
@@ -138,6 +160,10 @@ async fn report_errors(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
 #[when(expr = "TPP {tpp} acknowledges the SETs of TPP {tpp}")]
 async fn ack_others(w: &mut HarnessWorld, caller: Tpp, owner: Tpp) -> StepResult {
     let keys = unacked(w, &owner.0).await?;
+    w.tpp(&owner.0)
+        .await?
+        .touched_by_others
+        .extend(keys.iter().cloned());
     poll_json(
         w,
         &caller.0,
@@ -149,6 +175,10 @@ async fn ack_others(w: &mut HarnessWorld, caller: Tpp, owner: Tpp) -> StepResult
 #[when(expr = "TPP {tpp} reports the SETs of TPP {tpp} as errors")]
 async fn errors_others(w: &mut HarnessWorld, caller: Tpp, owner: Tpp) -> StepResult {
     let keys = unacked(w, &owner.0).await?;
+    w.tpp(&owner.0)
+        .await?
+        .touched_by_others
+        .extend(keys.iter().cloned());
     poll_json(
         w,
         &caller.0,
@@ -168,7 +198,7 @@ async fn long_poll_with_event(w: &mut HarnessWorld, tpp: Tpp, delay_ms: u64) -> 
     let request = crate::harness::trigger::TriggerRequest {
         tpp_name: tpp.0.clone(),
         client_id: state.id.client_id.clone(),
-        event_type: t,
+        event_type: t.clone(),
         resource_id: format!("obevents-{}", uuid::Uuid::new_v4()),
         resource_type: ctx.profile.trigger_resource_type.clone(),
         access_token: Some(trigger_token),
@@ -371,14 +401,24 @@ fn missing_expected(w: &HarnessWorld) -> Result<Vec<String>, String> {
 async fn returns_expected(w: &mut HarnessWorld) -> StepResult {
     let missing = missing_expected(w)?;
     if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(w.excuse(format!(
-            "AP-17/R8936-16: the poll lacks {} expected event(s): {}",
-            missing.len(),
-            missing.join(", ")
-        )))
+        return Ok(());
     }
+    // A long poll answered before the event it waited for happened did not hold (R8936-08):
+    // that, not a lost event, is why the event is not in it.
+    if let (Some(fired), Some(done)) = (w.event_fired_at, w.last()?.finished)
+        && done < fired
+    {
+        return Err(w.excuse(format!(
+            "R8936-08: the long poll was answered {} ms before the event it waited for happened, \
+             so the event is not in it",
+            fired.duration_since(done).as_millis()
+        )));
+    }
+    Err(w.excuse(format!(
+        "AP-17/R8936-16: the poll lacks {} expected event(s): {}",
+        missing.len(),
+        missing.join(", ")
+    )))
 }
 
 #[then(expr = "the poll returns exactly the expected events")]
@@ -396,8 +436,8 @@ async fn returns_exactly(w: &mut HarnessWorld) -> StepResult {
         let described: Vec<String> = w
             .sets
             .iter()
-            .filter(|s| extra.contains(&s.key))
-            .map(|s| format!("{} ({})", s.key, s.event_types().join(", ")))
+            .filter(|s| extra.iter().any(|k| k == s.id()))
+            .map(|s| format!("{} ({})", s.id(), s.event_types().join(", ")))
             .collect();
         Err(format!(
             "N-11/AP-03/AP-17: the poll returned SETs that should not have been queued: {}",
@@ -425,12 +465,22 @@ async fn none_acked(w: &mut HarnessWorld) -> StepResult {
     let (acked, keys) = polled_list(w, |s| &s.acked).await?;
     let again: Vec<&String> = keys.iter().filter(|k| acked.contains(k)).collect();
     if again.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "AP-09/R8936-11: acknowledged SETs were served again: {again:?}"
-        ))
+        return Ok(());
     }
+    // Served in the answer to the request that acknowledged them: the acks were not applied
+    // before the batch was chosen (R8936-24); served by a later poll: not released (AP-09).
+    let same_request = w
+        .last_poll
+        .as_ref()
+        .is_some_and(|p| again.iter().all(|k| p.acked.contains(k)));
+    let rules = if same_request {
+        "R8936-24"
+    } else {
+        "AP-09/R8936-11"
+    };
+    Err(format!(
+        "{rules}: acknowledged SETs were served again: {again:?}"
+    ))
 }
 
 #[then(expr = "the poll returns the SETs reported as errors")]
@@ -465,14 +515,40 @@ async fn received_again(w: &mut HarnessWorld) -> StepResult {
         .last_poll
         .clone()
         .ok_or("the last request was not a successful poll")?;
+    let conformance = w.ctx()?.profile.conformance;
     // The SETs this TPP received earlier are those of the TPP named in "has polled" — the
     // owner may differ from the poller only in isolation scenarios, where it is the poller.
     let state = w.tpp(&poll.tpp).await?.clone();
+    let missing: Vec<&String> = state
+        .received
+        .iter()
+        .filter(|k| !state.acked.contains(k))
+        .filter(|k| !poll.check.sets.iter().any(|s| s.id() == k.as_str()))
+        .collect();
+    if !missing.is_empty() {
+        // The profile declares that unacknowledged SETs are offered again: one another TPP
+        // acknowledged or reported is gone because of that TPP (AP-11, AP-17; R8936-11: only
+        // the recipient's own acknowledgement releases a SET).
+        let by_others = missing.iter().all(|k| state.touched_by_others.contains(k));
+        return Err(match (by_others, conformance) {
+            (true, Conformance::Obie) => format!(
+                "AP-11/AP-17: another TPP's acknowledgement or error report of TPP {}'s SETs {missing:?} \
+                 released them: they are no longer offered to TPP {}",
+                poll.tpp, poll.tpp
+            ),
+            (true, Conformance::Rfc8936) => format!(
+                "R8936-11: another recipient's acknowledgement or error report of {missing:?} released \
+                 them: only their recipient's acknowledgement does"
+            ),
+            (false, _) => format!(
+                "R8936-19: SETs {missing:?} were received, never acknowledged, and are no longer \
+                 offered (the profile declares bank.unacked_redelivered)"
+            ),
+        });
+    }
     for key in &state.received {
-        let Some(now) = poll.check.sets.iter().find(|s| &s.key == key) else {
-            return Err(format!(
-                "R8936-19/AP-09: SET {key} was received, never acknowledged, and is no longer offered"
-            ));
+        let Some(now) = poll.check.sets.iter().find(|s| s.id() == key) else {
+            continue;
         };
         if let Some(before) = state.claims.get(key)
             && !HarnessWorld::same_claims(before, &now.claims)

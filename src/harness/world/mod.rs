@@ -3,8 +3,9 @@
 //! clients), the last response, every exchange as evidence, and what the scenario expects to be
 //! delivered. Steps (in `steps/`) are thin phrases over the helpers, split by concern: talking
 //! to the target (here), tracking triggered, polled and acknowledged events (`tracking`),
-//! setting the scene through the subscription API (`resources`), and recording findings of
-//! the cross-cutting checks (`recording`). Every helper talks to the target over HTTP only.
+//! setting the scene through the subscription API (`resources`) or a stream configuration
+//! (`stream`), and recording findings of the cross-cutting checks (`recording`). Every helper
+//! talks to the target over HTTP only.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -15,13 +16,13 @@ use serde_json::Value;
 
 use super::client::{self, Exchange, Request};
 use super::context::{Purpose, RunContext};
-use super::outcome::Seen;
+use super::defects::Occurrence;
 use super::profile::Clients;
 use super::profile::TppConfig;
 use super::set_check::{CheckedSet, PollCheck};
 use super::settle::Checks;
 use super::template::{Context, render};
-use crate::model::EventType;
+use crate::harness::profile::BankEventType;
 
 /// A step's failure: a message that names the rule when one is at stake.
 pub type StepResult = Result<(), String>;
@@ -49,8 +50,12 @@ pub struct TppState {
     pub claims: HashMap<String, Value>,
     pub acked: Vec<String>,
     pub errored: Vec<String>,
+    /// This TPP's SETs another TPP acknowledged or reported as errors in this scenario.
+    pub touched_by_others: Vec<String>,
     pub subscription: Option<Value>,
     pub callback_url: Option<Value>,
+    /// The stream this scenario created for the TPP (`[push] registration = "stream"`).
+    pub stream_id: Option<String>,
     /// SETs from before the scenario may be awaiting: drain them before the first poll or
     /// trigger (lazily, so scenarios that never poll never depend on polling working).
     pub needs_drain: bool,
@@ -60,7 +65,7 @@ pub struct TppState {
 #[derive(Debug, Clone)]
 pub struct Triggered {
     pub tpp: String,
-    pub event_type: EventType,
+    pub event_type: BankEventType,
     pub resource_id: String,
     /// The jti named by the trigger's answer, or matched later.
     pub key: Option<String>,
@@ -84,11 +89,19 @@ pub struct PollView {
     pub check: PollCheck,
     /// How many SETs of the answer were left out as ones the bank will not stop serving.
     pub stuck: usize,
+    /// Their jtis.
+    pub stuck_ids: Vec<String>,
+    /// The jtis the poll request acknowledged.
+    pub acked: Vec<String>,
+    /// A short poll answered 404, charged as the bank's word for an empty queue and taken as
+    /// an empty answer.
+    pub empty_404: bool,
 }
 
 mod push;
 mod recording;
 mod resources;
+mod stream;
 mod tatra;
 mod tracking;
 mod yapily;
@@ -98,6 +111,7 @@ pub use tatra::TatraConsent;
 pub use yapily::Creds;
 
 pub use recording::set_errs;
+pub use resources::listed_items;
 
 #[derive(cucumber::World)]
 #[world(init = Self::new)]
@@ -118,10 +132,17 @@ pub struct HarnessWorld {
     pub event_fired_at: Option<Instant>,
     /// The TPP that sent the last API request.
     pub last_caller: Option<String>,
+    /// Set while the harness drains a queue for a scenario: what it finds there is a finding,
+    /// never the scenario's failure.
+    pub housekeeping: bool,
+    /// Whether the last API request carried the TPP's own valid token (not none, not an
+    /// invalid or restricted one): only then can its answer speak for the TPP's queue.
+    pub last_token_valid: bool,
     /// The rule IDs the scenario is tagged with (set by the runner's `before` hook).
     pub rules: Vec<String>,
-    /// Problems of cross-cutting checks that concern other rules than the scenario's.
-    pub findings: Vec<Seen>,
+    /// Occurrences of defects found by cross-cutting checks that concern other rules than the
+    /// scenario's (the run groups them into findings).
+    pub findings: Vec<Occurrence>,
     /// Problems of the scenario's own rules found by those checks, and where checks looked.
     pub checks: Checks,
     /// The scenario's mailboxes at the callback receiver, by label (`A`, `A2`, `B`).
@@ -163,6 +184,8 @@ impl HarnessWorld {
             sets: Vec::new(),
             event_fired_at: None,
             last_caller: None,
+            last_token_valid: false,
+            housekeeping: false,
             rules: Vec::new(),
             findings: Vec::new(),
             checks: Checks::default(),
@@ -227,8 +250,10 @@ impl HarnessWorld {
                     claims: HashMap::new(),
                     acked: Vec::new(),
                     errored: Vec::new(),
+                    touched_by_others: Vec::new(),
                     subscription: None,
                     callback_url: None,
+                    stream_id: None,
                     // A client registered just now has nothing awaiting.
                     needs_drain: matches!(ctx.profile.clients, Clients::Fixed(_)),
                 },
@@ -298,6 +323,7 @@ impl HarnessWorld {
         signed: bool,
     ) -> Result<Exchange, String> {
         let ctx = self.ctx()?;
+        self.last_token_valid = !(next.no_token || next.invalid_token || next.restricted_token);
         if !next.no_token {
             let token = if next.invalid_token {
                 "obevents-invalid-token".to_string()
@@ -425,12 +451,12 @@ impl HarnessWorld {
     }
 
     /// The event type used when a step names none: the first the trigger can produce.
-    pub fn default_event_type(&self) -> Result<EventType, String> {
+    pub fn default_event_type(&self) -> Result<BankEventType, String> {
         self.ctx()?
             .profile
             .trigger_types
             .first()
-            .copied()
+            .cloned()
             .ok_or_else(|| "the profile's trigger produces no event types".to_string())
     }
 }

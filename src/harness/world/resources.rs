@@ -7,11 +7,13 @@ use serde_json::{Value, json};
 use super::{Drain, HarnessWorld, StepResult, fail};
 use crate::harness::client::Exchange;
 use crate::harness::context::Purpose;
+use crate::harness::profile::BankEventType;
 use crate::harness::profile::Clients;
-use crate::model::EventType;
 
 impl HarnessWorld {
-    /// The ids listed by `GET path` (`pointer` to the array, `field` the id member).
+    /// The ids listed by `GET path` (`pointer` to the array, `field` the id member). A list
+    /// that is not an array is read as well as it can be ([`listed_items`]): its shape is
+    /// ES-08's or CB-02's defect, which the schema check on every answer reports.
     pub(super) async fn list_ids(
         &mut self,
         name: &str,
@@ -28,10 +30,8 @@ impl HarnessWorld {
                 ex.summary()
             ));
         }
-        Ok(ex
-            .json()
-            .and_then(|v| v.pointer(pointer).and_then(Value::as_array).cloned())
-            .unwrap_or_default()
+        let body = ex.json().unwrap_or(Value::Null);
+        Ok(listed_items(&body, pointer, field)
             .iter()
             .filter_map(|s| s.get(field).and_then(Value::as_str).map(String::from))
             .collect())
@@ -42,7 +42,7 @@ impl HarnessWorld {
         &mut self,
         name: &str,
         action: Option<&crate::harness::profile::Trigger>,
-        event_type: EventType,
+        event_type: BankEventType,
     ) -> StepResult {
         let Some(action) = action else {
             return Ok(());
@@ -57,7 +57,10 @@ impl HarnessWorld {
         Ok(())
     }
 
-    /// Deletes everything `GET path` lists for TPP `name`, then checks the list is empty.
+    /// Deletes everything `GET path` lists for TPP `name`, and the subscriptions the run
+    /// created for it that the list does not show (a list the bank shapes wrongly must not
+    /// leave one behind to turn every later subscription into a 409), then checks the list is
+    /// empty.
     pub(super) async fn delete_listed(
         &mut self,
         name: &str,
@@ -66,8 +69,18 @@ impl HarnessWorld {
         field: &str,
         rules: &str,
     ) -> StepResult {
+        let ctx = self.ctx()?;
+        let client = self.tpp(name).await?.id.client_id.clone();
         let ids = self.list_ids(name, path, pointer, field).await?;
-        for id in &ids {
+        let remembered: Vec<String> = if path == "/event-subscriptions" {
+            ctx.created("subscription", &client)
+                .into_iter()
+                .filter(|id| !ids.contains(id))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for id in ids.iter().chain(&remembered) {
             let ex = self
                 .call(
                     name,
@@ -78,8 +91,11 @@ impl HarnessWorld {
                     false,
                 )
                 .await?;
+            let listed = ids.contains(id);
             match ex.status() {
-                200..=299 => {}
+                200..=299 => ctx.note_created("subscription", &client, id, false),
+                // One the run created but the list did not show may be gone already.
+                _ if !listed => ctx.note_created("subscription", &client, id, false),
                 403 => {
                     return fail(format!(
                         "{rules}: GET {path} as TPP {name} listed {id}, which TPP {name} may not delete (403): \
@@ -155,8 +171,15 @@ impl HarnessWorld {
             )
             .await?;
         }
+        self.delete_old_streams(name).await?;
         if !ctx.profile.bank.subscription_api
-            && let Some(&event_type) = ctx.profile.bank.event_types.first()
+            && let Some(event_type) = ctx
+                .profile
+                .bank
+                .event_types
+                .first()
+                .or(ctx.profile.trigger_types.first())
+                .cloned()
         {
             self.subscription_action(name, ctx.profile.unsubscribe.as_ref(), event_type)
                 .await?;
@@ -168,6 +191,7 @@ impl HarnessWorld {
         state.errored.clear();
         state.subscription = None;
         state.callback_url = None;
+        state.stream_id = None;
         self.triggered.retain(|t| t.tpp != name);
         self.last = None;
         self.last_poll = None;
@@ -177,7 +201,7 @@ impl HarnessWorld {
     /// The body of a polling-only subscription asking for `types`.
     /// Without `types` the body omits EventTypes, which asks for every supported type (ES-07):
     /// the smallest valid request, and what a polling-only TPP typically sends.
-    pub fn subscription_body(&self, types: Option<Vec<EventType>>) -> Result<Value, String> {
+    pub fn subscription_body(&self, types: Option<Vec<BankEventType>>) -> Result<Value, String> {
         let ctx = self.ctx()?;
         let mut data = json!({ "Version": ctx.profile.bank.subscription_version });
         if let Some(types) = types {
@@ -206,20 +230,25 @@ impl HarnessWorld {
         if ex.status() == 201
             && let Some(data) = ex.json().and_then(|v| v.get("Data").cloned())
         {
+            let state = self.tpp(name).await?;
+            if let Some(id) = data.get("EventSubscriptionId").and_then(Value::as_str) {
+                let client = state.id.client_id.clone();
+                self.ctx()?.note_created("subscription", &client, id, true);
+            }
             self.tpp(name).await?.subscription = Some(data);
         }
         Ok(ex)
     }
 
     /// Subscribes TPP `name` for polling, or fails the step.
-    pub async fn subscribe(&mut self, name: &str, types: Option<Vec<EventType>>) -> StepResult {
+    pub async fn subscribe(&mut self, name: &str, types: Option<Vec<BankEventType>>) -> StepResult {
         let ctx = self.ctx()?;
         if !ctx.profile.bank.subscription_api {
             // The bank has no subscription API: the profile's `[subscribe]` action, if any, or
             // every TPP receives its events as it is.
             let event_type = types
-                .and_then(|t| t.first().copied())
-                .or_else(|| ctx.profile.bank.event_types.first().copied())
+                .and_then(|t| t.first().cloned())
+                .or_else(|| ctx.profile.bank.event_types.first().cloned())
                 .ok_or("the profile lists no bank.event_types")?;
             return self
                 .subscription_action(name, ctx.profile.subscribe.as_ref(), event_type)
@@ -275,5 +304,31 @@ impl HarnessWorld {
                     .map(String::from)
             })
             .ok_or_else(|| format!("TPP {name} has no subscription in this scenario"))
+    }
+}
+
+/// The items a list answer holds at `pointer`: the array's elements; read leniently when the
+/// bank sends something else (a single object carrying `field` is one item, an object of such
+/// objects its values, anything else none), so one shape defect does not stop the run.
+///
+/// ```
+/// use obevents::harness::world::listed_items;
+/// use serde_json::json;
+/// let one = json!({"Data": {"EventSubscription": {"EventSubscriptionId": "s1"}}});
+/// assert_eq!(listed_items(&one, "/Data/EventSubscription", "EventSubscriptionId").len(), 1);
+/// let list = json!({"Data": {"EventSubscription": [{"EventSubscriptionId": "s1"}]}});
+/// assert_eq!(listed_items(&list, "/Data/EventSubscription", "EventSubscriptionId").len(), 1);
+/// assert!(listed_items(&json!({}), "/Data/EventSubscription", "EventSubscriptionId").is_empty());
+/// ```
+pub fn listed_items(body: &Value, pointer: &str, field: &str) -> Vec<Value> {
+    match body.pointer(pointer) {
+        Some(Value::Array(items)) => items.clone(),
+        Some(Value::Object(m)) if m.contains_key(field) => vec![Value::Object(m.clone())],
+        Some(Value::Object(m)) => m
+            .values()
+            .filter(|v| v.get(field).is_some())
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
     }
 }

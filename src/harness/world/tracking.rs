@@ -1,5 +1,7 @@
 //! Tracking events: what the scenario made happen (the trigger), what each TPP's polls
-//! returned, checked and acknowledged, and draining a TPP's queue between scenarios.
+//! returned, checked and acknowledged (by each SET's `jti`, RFC 8936 §2.2), and draining a
+//! TPP's queue between scenarios. The harness's own polls charge what they trip on (a 404 for
+//! an empty queue, SETs served after their acknowledgement) to the rules it breaks and go on.
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -7,16 +9,23 @@ use std::time::Instant;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{Drain, HarnessWorld, PollView, StepResult, Triggered, fail};
+use super::{Drain, HarnessWorld, PollView, StepResult, Triggered, fail, set_errs};
 use crate::harness::client::Exchange;
 use crate::harness::context::{Purpose, canonical_json};
+use crate::harness::defects::Problem;
+use crate::harness::profile::BankEventType;
+use crate::harness::profile::Conformance;
+use crate::harness::set_check::PollCheck;
 use crate::harness::trigger::TriggerRequest;
-use crate::model::EventType;
+use crate::model::bank::LongPolling;
+
+/// How many polls one drain may send before it gives up.
+const DRAIN_POLLS: usize = 200;
 
 impl HarnessWorld {
     /// POST /events as TPP `name` with `body`; a 2xx answer is checked in full (schema, every
     /// SET): problems of the scenario's rules are kept for the step that checks them, the rest
-    /// are findings. Keys are recorded as seen (and received if `explicit`).
+    /// are findings. SETs are recorded as seen (and received if `explicit`) by their jti.
     pub async fn poll(
         &mut self,
         name: &str,
@@ -37,19 +46,29 @@ impl HarnessWorld {
         Ok(ex)
     }
 
+    /// Checks the answer `ex` to a poll of TPP `name` (see [`poll`](Self::poll)); also records
+    /// the acknowledgements the bank accepted and finds SETs it serves after accepting their
+    /// acknowledgement (AP-09, R8936-11; R8936-24 when served in the answer to that very
+    /// request), which are left out of every later expectation.
     pub async fn check_poll(
         &mut self,
         name: &str,
         ex: &Exchange,
         explicit: bool,
     ) -> Result<(), String> {
+        if self.empty_queue_404(ex) {
+            return Ok(());
+        }
         if !(200..300).contains(&ex.status()) {
             self.last_poll = None;
             return Ok(());
         }
         let ctx = self.ctx()?;
-        let aud = self.tpp(name).await?.id.aud.clone();
-        let check = ctx
+        let (aud, client) = {
+            let id = &self.tpp(name).await?.id;
+            (id.aud.clone(), id.client_id.clone())
+        };
+        let mut check = ctx
             .check_poll(&ex.response_body, ex.header("content-type"), &aud)
             .await;
         if let Some(last) = self.evidence.last_mut() {
@@ -59,18 +78,25 @@ impl HarnessWorld {
                 .map(|s| json!({ "key": s.key, "header": s.header, "claims": s.claims }))
                 .collect();
         }
-        let mut check = check;
-        // SETs the bank keeps serving after they were acknowledged (AP-09, found by a drain)
-        // belong to no scenario: leaving them out keeps later expectations about this scenario.
-        let served = check.sets.len();
-        check.sets.retain(|s| !ctx.is_stuck(&s.key));
-        let stuck = served - check.sets.len();
+        let acked_now = acks_of(ex);
+        let mut problems = check.problems.clone();
+        problems.extend(self.acknowledged(name, &client, &acked_now, &check).await?);
+        // SETs the bank keeps serving after they were acknowledged belong to no scenario:
+        // leaving them out keeps later expectations about this scenario.
+        let stuck_ids: Vec<String> = check
+            .sets
+            .iter()
+            .map(|s| s.id().to_string())
+            .filter(|id| ctx.is_stuck(id))
+            .collect();
+        check.sets.retain(|s| !ctx.is_stuck(s.id()));
+        let stuck = stuck_ids.len();
         let state = self.tpp(name).await?;
         for s in &check.sets {
-            state.seen.insert(s.key.clone());
-            state.claims.insert(s.key.clone(), s.claims.clone());
-            if explicit && !state.received.contains(&s.key) {
-                state.received.push(s.key.clone());
+            state.seen.insert(s.id().to_string());
+            state.claims.insert(s.id().to_string(), s.claims.clone());
+            if explicit && !state.received.iter().any(|k| k == s.id()) {
+                state.received.push(s.id().to_string());
             }
         }
         self.sets.extend(check.sets.iter().cloned());
@@ -78,39 +104,175 @@ impl HarnessWorld {
         let index = self.checks.last.unwrap_or_default();
         for s in &check.sets {
             self.checks.set_answers.insert(s.key.clone(), index);
+            self.checks.set_answers.insert(s.id().to_string(), index);
         }
-        self.defer(check.problems.clone(), Some(ex), index);
+        self.defer(problems, Some(ex), index);
         self.last_poll = Some(PollView {
             tpp: name.to_string(),
             check,
             stuck,
+            stuck_ids,
+            acked: acked_now,
+            empty_404: false,
         });
         Ok(())
     }
 
-    /// Expects `ex` to be a successful poll (status per profile).
-    pub fn expect_poll_success(&self, ex: &Exchange) -> StepResult {
+    /// Records the acknowledgements in a poll the bank answered 2xx (`acked_now`, those of
+    /// TPP `name`'s own SETs) and returns the problem of SETs in `check` whose
+    /// acknowledgement it had accepted, marking SETs served again as ones it keeps serving.
+    async fn acknowledged(
+        &mut self,
+        name: &str,
+        client: &str,
+        acked_now: &[String],
+        check: &PollCheck,
+    ) -> Result<Vec<Problem>, String> {
         let ctx = self.ctx()?;
-        let long_poll = ex
+        let state = self.tpp(name).await?;
+        let own: Vec<String> = acked_now
+            .iter()
+            .filter(|k| state.seen.contains(*k))
+            .cloned()
+            .collect();
+        // Acknowledged before this request (served again), or in it (served with its ack).
+        let (again, with_ack): (Vec<String>, Vec<String>) = check
+            .sets
+            .iter()
+            .map(|s| s.id().to_string())
+            .filter(|id| !ctx.is_stuck(id))
+            .filter(|id| ctx.was_acked(client, id) || own.contains(id))
+            .partition(|id| ctx.was_acked(client, id));
+        ctx.record_acks(client, &own);
+        let mut problems = Vec::new();
+        if !with_ack.is_empty() {
+            problems.push(Problem::new(
+                "R8936-24",
+                "ack:served-with-its-ack",
+                format!(
+                    "TPP {name} acknowledged {with_ack:?} and the answer to that very request serves them \
+                     (acks apply before the batch is chosen)"
+                ),
+            ));
+        }
+        if !again.is_empty() {
+            ctx.mark_stuck(&again);
+            tracing::warn!("TPP {name}'s acknowledged SETs are served again: {again:?}");
+            let problem = Problem::new(
+                "AP-09/R8936-11",
+                "ack:served-again",
+                format!(
+                    "TPP {name}'s acknowledgement of {again:?} was accepted (2xx), yet a later poll \
+                     serves them again; they are left out of later expectations"
+                ),
+            );
+            // The scenario's own acknowledgements are its check; SETs acknowledged before it
+            // (by an earlier scenario or the drain) coming back are a finding of the run.
+            let state = self.tpp(name).await?;
+            if again.iter().any(|k| state.acked.contains(k)) {
+                problems.push(problem);
+            } else {
+                self.record_finding(problem, self.last.clone().as_ref());
+            }
+        }
+        Ok(problems)
+    }
+
+    /// A short poll with a valid token answered 404: the bank calls an empty queue "not found"
+    /// (AP-06, R8936-16: nothing awaiting is a 200 with an empty `sets`). The defect is charged
+    /// once per run as a finding (or to a scenario about those rules), and the answer is taken
+    /// as "nothing awaiting", so the scenarios that only needed an empty answer go on.
+    fn empty_queue_404(&mut self, ex: &Exchange) -> bool {
+        if ex.status() != 404 || self.is_long_poll(ex) || !self.last_token_valid {
+            return false;
+        }
+        let problem = Problem::new(
+            "AP-06/R8936-16",
+            "poll:404-for-nothing-awaiting",
+            format!(
+                "a short poll was answered 404; with nothing awaiting the answer is 200 with an \
+                 empty sets object (the harness takes the 404 as nothing awaiting): {}",
+                ex.summary()
+            ),
+        );
+        let index = self.checks.last.unwrap_or_default();
+        self.defer(vec![problem], Some(ex), index);
+        self.last_poll = Some(PollView {
+            tpp: self.last_caller.clone().unwrap_or_default(),
+            check: PollCheck {
+                more_available: Some(false),
+                ..PollCheck::default()
+            },
+            stuck: 0,
+            stuck_ids: Vec::new(),
+            acked: Vec::new(),
+            empty_404: true,
+        });
+        true
+    }
+
+    /// Is the poll `ex` sent a long poll the bank is to hold? `returnImmediately` false, or
+    /// absent (RFC 8936 §2.2) — unless the profile documents that the bank answers those at
+    /// once (`immediate`: false and absent; `reject`: absent), which an `rfc8936` level does not
+    /// excuse for an absent one.
+    pub fn is_long_poll(&self, ex: &Exchange) -> bool {
+        let Some(body) = ex
             .request_body
             .as_deref()
             .and_then(|b| serde_json::from_str::<Value>(b).ok())
-            .is_some_and(|b| b.get("returnImmediately") == Some(&Value::Bool(false)));
-        let status = ex.status();
-        if long_poll && (404..500).contains(&status) {
-            // A bank without long polling answers at once or refuses with 400 (AP-08); a 404 or
-            // another refusal of an explicit long poll (not 401/403, which are about the token)
-            // is AP-08's defect, not the success status's (AP-06).
-            return fail(format!(
-                "AP-08: a poll with returnImmediately false was answered {status}; a bank without \
-                 long polling answers it at once or refuses it with 400: {}",
-                ex.summary()
-            ));
+        else {
+            return false;
+        };
+        let declared = self
+            .ctx
+            .as_ref()
+            .map(|c| (c.profile.bank.long_polling, c.profile.conformance));
+        match (body.get("returnImmediately"), declared) {
+            (Some(Value::Bool(true)), _) => false,
+            (_, None) => true,
+            (None, Some((_, Conformance::Rfc8936))) => true,
+            (None, Some((mode, _))) => mode == LongPolling::Supported,
+            (Some(_), Some((mode, _))) => mode != LongPolling::Immediate,
         }
-        if !ctx.profile.bank.poll_success_status.contains(&ex.status()) {
+    }
+
+    /// Expects `ex` to be a successful poll (status per profile). A short poll answered 404
+    /// taken as "nothing awaiting" ([`check_poll`](Self::check_poll)) was charged already.
+    pub fn expect_poll_success(&self, ex: &Exchange) -> StepResult {
+        let ctx = self.ctx()?;
+        let long_poll = self.is_long_poll(ex);
+        let status = ex.status();
+        if status == 404 && self.last_poll.as_ref().is_some_and(|p| p.empty_404) {
+            return Ok(());
+        }
+        if long_poll && (400..500).contains(&status) && !matches!(status, 401 | 403) {
+            // A bank without long polling answers at once or refuses with 400 (AP-08, where the
+            // profile declares it); a 404 or another refusal of a long poll (not 401/403, which
+            // are about the token) is the long-poll rule's defect, not the success status's.
+            return fail(if ctx.profile.conformance == Conformance::Rfc8936 {
+                format!(
+                    "R8936-08: a long poll (returnImmediately false or absent) was answered {status}; \
+                     the transmitter holds it until a SET is available or its timeout passes: {}",
+                    ex.summary()
+                )
+            } else {
+                format!(
+                    "AP-08: a poll with returnImmediately false was answered {status}; a bank without \
+                     long polling answers it at once or refuses it with 400: {}",
+                    ex.summary()
+                )
+            });
+        }
+        if !ctx.profile.bank.poll_success_status.contains(&status) {
+            // A 2xx the profile does not list is the success status's alone; an error answer to
+            // a well-formed poll is also the RFC's (every request variant gets a 200).
+            let rules = if (200..300).contains(&status) {
+                "AP-06"
+            } else {
+                "AP-06/R8936-23"
+            };
             return fail(format!(
-                "AP-06: POST /events answered {} (the profile expects {:?}): {}",
-                ex.status(),
+                "{rules}: POST /events answered {status} (the profile expects {:?}): {}",
                 ctx.profile.bank.poll_success_status,
                 ex.summary()
             ));
@@ -127,62 +289,89 @@ impl HarnessWorld {
         b
     }
 
-    /// Polls and acknowledges until nothing is awaiting (bounded).
+    /// Polls and acknowledges until nothing of TPP `name`'s is awaiting (bounded): each batch
+    /// is acknowledged by jti in an acknowledge-only request; SETs the bank serves again are
+    /// charged once to the ack rules (by [`check_poll`](Self::check_poll)) and looked past by
+    /// growing the batch while `moreAvailable` says (or a full batch shows) more are awaiting.
     pub async fn drain(&mut self, name: &str) -> Result<Drain, String> {
-        let limit = self.peek_limit()?;
-        let mut ack: Vec<String> = Vec::new();
-        for _ in 0..200 {
-            let mut body = Self::short_poll(Some(limit));
-            if !ack.is_empty() {
-                body["ack"] = json!(ack);
-            }
-            let ex = self.poll(name, body, false).await?;
+        let was = std::mem::replace(&mut self.housekeeping, true);
+        let outcome = self.drain_queue(name).await;
+        self.housekeeping = was;
+        outcome
+    }
+
+    /// The loop of [`drain`](Self::drain).
+    async fn drain_queue(&mut self, name: &str) -> Result<Drain, String> {
+        let ctx = self.ctx()?;
+        let aud = self.tpp(name).await?.id.aud.clone();
+        let ceiling = ctx.profile.bank.max_events_cap.unwrap_or(1_000);
+        let mut window = self.peek_limit()?;
+        // SETs served again after their acknowledgement are acknowledged once more per drain:
+        // a bank whose first acknowledgement did not hold may keep the second.
+        let mut reacked: HashSet<String> = HashSet::new();
+        for _ in 0..DRAIN_POLLS {
+            let ex = self
+                .poll(name, Self::short_poll(Some(window)), false)
+                .await?;
             if let Err(e) = self.expect_poll_success(&ex) {
                 return Ok(Drain::Refused(e));
             }
-            let keys: Vec<String> = self
-                .last_poll
-                .as_ref()
-                .map(|p| p.check.sets.iter().map(|s| s.key.clone()).collect())
-                .unwrap_or_default();
-            if keys.is_empty() {
+            let Some(view) = self.last_poll.clone() else {
                 return Ok(Drain::Done);
-            }
-            // A bank that re-serves what was just acknowledged would loop forever here: the
-            // defect is reported once (AP-09) and those SETs are left out from now on.
-            if keys.iter().all(|k| ack.contains(k)) {
-                // Only the TPP's own SETs can be stuck for it: another TPP's SET in its poll is
-                // a leak (AP-17) the TPP cannot acknowledge, and marking it stuck would hide
-                // that leak from the scenario that checks for it.
-                let own = self.own_keys(name, &keys).await?;
-                if !own.is_empty() {
-                    self.served_again(name, &own, &ex).await?;
+            };
+            // Only the TPP's own SETs can be acknowledged by it: another TPP's SET in its poll
+            // is a leak (AP-17) that a scenario about it reports.
+            let again: Vec<String> = view
+                .stuck_ids
+                .iter()
+                .filter(|k| reacked.insert((*k).clone()))
+                .cloned()
+                .collect();
+            let ids: Vec<String> = view
+                .check
+                .sets
+                .iter()
+                .filter(|s| s.addressed_to(&aud))
+                .map(|s| s.id().to_string())
+                .chain(again.iter().cloned())
+                .collect();
+            if ids.is_empty() {
+                let served = (view.check.sets.len() + view.stuck) as u64;
+                let more = view.check.more_available == Some(true) || served >= window;
+                if more && window < ceiling {
+                    // What is left is hidden behind SETs this TPP cannot clear: look further.
+                    window = (window * 2).min(ceiling);
+                    continue;
                 }
                 return Ok(Drain::Done);
             }
-            ack = keys;
+            let mut ack = json!({ "returnImmediately": true, "maxEvents": 0, "ack": ids });
+            if !again.is_empty() {
+                // Reporting them as errors is the one other way a TPP can tell the bank it is
+                // done with them; a bank that drops errored SETs then serves what follows.
+                ack["setErrs"] = set_errs(&again);
+            }
+            let ex = self.poll(name, ack, false).await?;
+            if let Err(e) = self.expect_poll_success(&ex) {
+                return Ok(Drain::Refused(e));
+            }
         }
-        fail(format!("TPP {name}'s queue did not drain after 200 polls"))
+        fail(format!(
+            "TPP {name}'s queue did not drain after {DRAIN_POLLS} polls"
+        ))
     }
 
-    /// Those of `keys` (in the last poll) whose SET is addressed to TPP `name`, or to no one.
-    async fn own_keys(&mut self, name: &str, keys: &[String]) -> Result<Vec<String>, String> {
-        let aud = self.tpp(name).await?.id.aud.clone();
-        let sets = self
-            .last_poll
-            .as_ref()
-            .map(|p| p.check.sets.clone())
-            .unwrap_or_default();
-        Ok(sets
-            .iter()
-            .filter(|s| keys.contains(&s.key))
-            .filter(|s| match s.claims.get("aud") {
-                Some(Value::String(a)) => *a == aud,
-                Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(aud.as_str())),
-                _ => true,
-            })
-            .map(|s| s.key.clone())
-            .collect())
+    /// Acknowledges `stuck` (SETs of TPP `name` served again after their acknowledgement) once
+    /// more and reports them as errors, as housekeeping: a bank whose first acknowledgement
+    /// did not hold, or that drops errored SETs, then serves what follows them.
+    pub async fn clear_stuck(&mut self, name: &str, stuck: &[String]) -> StepResult {
+        let body = json!({
+            "returnImmediately": true, "maxEvents": 0, "ack": stuck, "setErrs": set_errs(stuck)
+        });
+        let was = std::mem::replace(&mut self.housekeeping, true);
+        let sent = self.poll(name, body, false).await;
+        self.housekeeping = was;
+        sent.map(|_| ())
     }
 
     /// Drains TPP `name`'s queue if `start_clean` could not, before the scenario's first poll or
@@ -207,14 +396,19 @@ impl HarnessWorld {
     }
 
     /// Makes one event happen for TPP `name`.
-    pub async fn fire(&mut self, name: &str, event_type: EventType, expected: bool) -> StepResult {
+    pub async fn fire(
+        &mut self,
+        name: &str,
+        event_type: BankEventType,
+        expected: bool,
+    ) -> StepResult {
         self.ensure_drained(name).await?;
         let ctx = self.ctx()?;
         if !ctx.profile.trigger_types.contains(&event_type) {
             return fail(format!("the profile's trigger cannot produce {event_type}"));
         }
         let request = self
-            .trigger_request(name, event_type, ctx.trigger_wants_token())
+            .trigger_request(name, event_type.clone(), ctx.trigger_wants_token())
             .await?;
         self.ensure_drained(name).await?;
         let outcome = ctx.fire(&request).await?;
@@ -236,7 +430,7 @@ impl HarnessWorld {
     pub async fn trigger_request(
         &mut self,
         name: &str,
-        event_type: EventType,
+        event_type: BankEventType,
         with_token: bool,
     ) -> Result<TriggerRequest, String> {
         let ctx = self.ctx()?;
@@ -308,7 +502,7 @@ impl HarnessWorld {
             let visible = self
                 .last_poll
                 .as_ref()
-                .map(|p| p.check.sets.len() as u64)
+                .map(|p| (p.check.sets.len() + p.stuck) as u64)
                 .unwrap_or(0);
             if pending == 0 || visible >= limit {
                 return Ok(());
@@ -336,18 +530,15 @@ impl HarnessWorld {
             .as_ref()
             .is_some_and(|c| c.trigger_uses_resource_id());
         for set in &poll.check.sets {
-            if self
-                .triggered
-                .iter()
-                .any(|t| t.key.as_deref() == Some(set.key.as_str()))
-            {
+            let id = set.id();
+            if self.triggered.iter().any(|t| t.key.as_deref() == Some(id)) {
                 continue;
             }
             let idx = if rid_known {
                 self.triggered.iter().position(|t| {
-                    t.tpp == name && t.key.is_none() && self.matches(t, &set.key, &set.claims)
+                    t.tpp == name && t.key.is_none() && self.matches(t, id, &set.claims)
                 })
-            } else if exclude.contains(&set.key) {
+            } else if exclude.contains(id) {
                 None
             } else {
                 self.triggered
@@ -355,18 +546,18 @@ impl HarnessWorld {
                     .position(|t| t.tpp == name && t.key.is_none() && t.expected)
             };
             if let Some(i) = idx {
-                self.triggered[i].key = Some(set.key.clone());
+                self.triggered[i].key = Some(id.to_string());
             }
         }
     }
 
-    /// The keys of the last poll's SETs.
+    /// The jtis of the last poll's SETs ([`CheckedSet::id`](crate::harness::set_check::CheckedSet::id)).
     pub fn last_keys(&self) -> Result<Vec<String>, String> {
         let poll = self
             .last_poll
             .as_ref()
             .ok_or("the last request was not a successful poll")?;
-        Ok(poll.check.sets.iter().map(|s| s.key.clone()).collect())
+        Ok(poll.check.sets.iter().map(|s| s.id().to_string()).collect())
     }
 
     /// Keys of the expected events of TPP `name`.
@@ -382,4 +573,16 @@ impl HarnessWorld {
     pub fn same_claims(a: &Value, b: &Value) -> bool {
         canonical_json(a) == canonical_json(b)
     }
+}
+
+/// The jtis a poll request acknowledged (its `ack` member).
+fn acks_of(ex: &Exchange) -> Vec<String> {
+    ex.request_body
+        .as_deref()
+        .and_then(|b| serde_json::from_str::<Value>(b).ok())
+        .and_then(|b| b.get("ack").and_then(Value::as_array).cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect()
 }
