@@ -1,4 +1,4 @@
-@realtime @push @subscription-api @trigger
+@realtime @push @push-registration @trigger
 Feature: Real-time event notification (push)
   A TPP whose subscription names a CallbackUrl gets each event it subscribed to as a POST of
   the signed SET to that URL, retried with back-off while it answers 5xx, up to the bank's
@@ -90,7 +90,7 @@ Feature: Real-time event notification (push)
     When an event is triggered for TPP A
     Then after the last attempt TPP A finds the SET by polling
 
-  @R-02 @push-retry-policy
+  @R-02 @push-retry-policy @push-unregister
   Scenario: Deleting the subscription stops the pushes
     Given TPP A's receiver answers 503 to every push
     And TPP A is subscribed for push to its receiver
@@ -99,7 +99,7 @@ Feature: Real-time event notification (push)
     When TPP A deletes its event subscription
     Then TPP A's receiver gets no push after the subscription changed
 
-  @R-02 @push-retry-policy
+  @R-02 @push-retry-policy @subscription-api
   Scenario: Removing the CallbackUrl with PUT stops the pushes
     Given TPP A's receiver answers 503 to every push
     And TPP A is subscribed for push to its receiver
@@ -108,7 +108,7 @@ Feature: Real-time event notification (push)
     When TPP A removes the CallbackUrl from its subscription
     Then TPP A's receiver gets no push after the subscription changed
 
-  @R-02 @push-retry-policy
+  @R-02 @push-retry-policy @push-reregister
   Scenario: A PUT that changes the CallbackUrl moves the delivery
     Given TPP A's receiver answers 503 to every push
     And TPP A's second receiver accepts every push

@@ -15,14 +15,14 @@ use super::client::{self, Exchange, Request};
 use super::context::RunContext;
 use super::profile::{Trigger, TriggerAuth};
 use super::template::{Context, render};
-use crate::model::EventType;
+use crate::harness::profile::BankEventType;
 
 /// One event to make happen.
 #[derive(Debug, Clone)]
 pub struct TriggerRequest {
     pub tpp_name: String,
     pub client_id: String,
-    pub event_type: EventType,
+    pub event_type: BankEventType,
     pub resource_id: String,
     pub resource_type: String,
     pub access_token: Option<String>,
@@ -59,7 +59,7 @@ impl RunContext {
                 }
             }
             None => {
-                v.insert("event_type", r.event_type.urn().to_string());
+                v.insert("event_type", self.profile.trigger_value(&r.event_type));
                 v.insert("event_type_code", r.event_type.code().to_string());
                 v.insert("event_type_short", r.event_type.short().to_string());
             }
@@ -320,7 +320,7 @@ fn authorization(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::EventType;
+    use crate::harness::profile::BankEventType;
 
     /// An id a bank might issue that breaks naive templating: a quote, a backslash, a line
     /// break, a slash.
@@ -330,7 +330,7 @@ mod tests {
         TriggerRequest {
             tpp_name: "A".into(),
             client_id: "tpp-\"1\"".into(),
-            event_type: EventType::ResourceUpdate,
+            event_type: BankEventType::ob(crate::model::EventType::ResourceUpdate),
             resource_id: resource_id.into(),
             resource_type: "account-access-consent".into(),
             access_token: Some("tok".into()),

@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use super::{
-    BankFile, BankSettings, Conformance, ProfileError, RequestSignatures, err, event_types, one_of,
-};
+use super::event_types::{self, BankEventType};
+use super::{BankFile, BankSettings, Conformance, ProfileError, RequestSignatures, err, one_of};
 use crate::model::EventType;
 use crate::model::bank::{LongPolling, SpecVersion, UnknownAck};
 
@@ -51,7 +50,8 @@ pub(super) fn bank(
         ],
     )?;
     let poll_success_status = poll_success_status(b.poll_success_status.clone(), spec_version)?;
-    let bank_types = bank_event_types(b.event_types.as_deref())?;
+    event_types::check_urns(&b.event_type_urns)?;
+    let bank_types = bank_event_types(b.event_types.as_deref(), &b.event_type_urns)?;
     let long_poll_timeout = check_limits(&b)?;
     Ok(BankSettings {
         polling: b.polling.unwrap_or(true),
@@ -64,6 +64,7 @@ pub(super) fn bank(
         unknown_ack,
         poll_success_status,
         errored_redelivered: b.errored_redelivered.unwrap_or(true),
+        unacked_redelivered: b.unacked_redelivered.unwrap_or(true),
         event_types: bank_types,
         subscription_version: b.subscription_version.unwrap_or_else(|| "3.1".into()),
         callback_urls: b.callback_urls.unwrap_or(false),
@@ -93,15 +94,16 @@ fn poll_success_status(
     Ok(status)
 }
 
-fn bank_event_types(names: Option<&[String]>) -> Result<Vec<EventType>, ProfileError> {
-    let types = match names {
-        Some(names) => event_types("bank.event_types", names)?,
-        None => vec![EventType::ResourceUpdate],
-    };
-    if types.is_empty() {
-        return err("bank.event_types", "must name at least one event type");
+/// `bank.event_types` [resource-update]: OBIE's types in any spelling or the bank's own (URNs
+/// or names); `[]` says the bank names none, so `[trigger] event_types` says what it raises.
+fn bank_event_types(
+    names: Option<&[String]>,
+    urns: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<BankEventType>, ProfileError> {
+    match names {
+        Some(names) => event_types::parse("bank.event_types", names, urns),
+        None => Ok(vec![BankEventType::ob(EventType::ResourceUpdate)]),
     }
-    Ok(types)
 }
 
 /// The cap, the default batch and the long-poll hold are at least 1; returns the hold.

@@ -112,6 +112,9 @@ pub struct TriggerFile {
     pub prompt: Option<String>,
     pub resource_type: Option<String>,
     pub event_types: Option<Vec<String>>,
+    /// What `{event_type}` is for each event type (by its name in the profile).
+    #[serde(default)]
+    pub event_type_values: BTreeMap<String, String>,
     pub timeout_secs: Option<u64>,
 }
 
@@ -128,7 +131,11 @@ pub struct BankFile {
     pub unknown_ack: Option<String>,
     pub poll_success_status: Option<Vec<u16>>,
     pub errored_redelivered: Option<bool>,
+    pub unacked_redelivered: Option<bool>,
     pub event_types: Option<Vec<String>>,
+    /// The `events` member (URI) of SETs of each of the bank's own types named without one.
+    #[serde(default)]
+    pub event_type_urns: BTreeMap<String, String>,
     pub subscription_version: Option<String>,
     pub callback_urls: Option<bool>,
     pub realtime: Option<bool>,
@@ -165,6 +172,17 @@ pub struct PushFile {
     pub quiet_period_ms: Option<u64>,
     pub tolerance_percent: Option<u32>,
     pub timing_slack_ms: Option<u64>,
+    /// `subscription` (the CallbackUrl of the event subscription, default) or `stream` (an
+    /// SSF-style stream configuration call).
+    pub registration: Option<String>,
+    /// With `registration = "stream"`: creates a stream delivering to `{endpoint_url}`.
+    pub stream: Option<TriggerFile>,
+    /// Points stream `{stream_id}` at another `{endpoint_url}`.
+    pub stream_update: Option<TriggerFile>,
+    /// Deletes stream `{stream_id}`.
+    pub stream_delete: Option<TriggerFile>,
+    /// JSON pointer to the stream id in the create call's answer [`/stream_id`].
+    pub stream_id_pointer: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

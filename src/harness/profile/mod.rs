@@ -9,22 +9,25 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::model::EventType;
 use crate::model::bank::{LongPolling, SpecVersion, UnknownAck};
 
 mod bank;
 mod clients;
+mod event_types;
 mod file;
 mod push;
 mod sandbox;
+mod stream;
 mod target;
 mod tatra;
 mod trigger;
 mod yapily;
 
 pub use clients::RegistrationAuth;
+pub use event_types::BankEventType;
 pub use push::{PushPolicy, RetrySpacing};
 pub use sandbox::sandbox_profile_toml;
+pub use stream::{PushRegistration, StreamActions};
 pub use tatra::{Activation, TatraSettings};
 pub use yapily::{Dialect, YapilySettings};
 
@@ -80,14 +83,36 @@ pub enum Conformance {
 }
 
 impl Conformance {
-    /// Is `rule` one this level judges?
+    /// How the profile spells the level.
+    pub fn name(self) -> &'static str {
+        match self {
+            Conformance::Obie => "obie",
+            Conformance::Rfc8936 => "rfc8936",
+        }
+    }
+
+    /// Is `rule` one this level judges a bank on? Never a definition of what the recipient
+    /// sends (R8936-10, R8936-12: they bind the TPP). At `rfc8936`, only the RFCs' own rules
+    /// (RFC 8417, 8935, 8936) that the catalogue marks as the transmitter's and testable on the
+    /// wire: a MAY the RFC leaves open (R8936-18, R8936-06) or a recipient's duty is not
+    /// a transmitter's failure. Rules the catalogue does not know are judged by their prefix.
     pub fn judges(self, rule: &str) -> bool {
+        let entry = super::catalogue::rule(rule);
+        if entry.is_some_and(super::catalogue::Rule::is_recipient_definition) {
+            return false;
+        }
         match self {
             Conformance::Obie => true,
-            Conformance::Rfc8936 => rule.starts_with("R8936-") || rule.starts_with("R8417-"),
+            Conformance::Rfc8936 => {
+                RFC_PREFIXES.iter().any(|p| rule.starts_with(p))
+                    && entry.is_none_or(|r| r.role != "TPP" && r.testable)
+            }
         }
     }
 }
+
+/// The rule-ID prefixes of the RFCs an `rfc8936` target is judged on.
+pub const RFC_PREFIXES: [&str; 3] = ["R8417-", "R8935-", "R8936-"];
 
 /// Where the event resources live under `api_base` (each overridable).
 #[derive(Debug, Clone)]
@@ -188,7 +213,11 @@ pub struct BankSettings {
     pub unknown_ack: UnknownAck,
     pub poll_success_status: Vec<u16>,
     pub errored_redelivered: bool,
-    pub event_types: Vec<EventType>,
+    /// A SET polled and not acknowledged is offered again by the next poll (RFC 8936 §2.4
+    /// leaves redelivery open; OBIE expects it unless documented, AP-15).
+    pub unacked_redelivered: bool,
+    /// The event types the bank documents (OBIE's or its own); empty: it names none.
+    pub event_types: Vec<BankEventType>,
     pub subscription_version: String,
     pub callback_urls: bool,
     pub realtime: bool,
@@ -237,7 +266,10 @@ pub struct Profile {
     pub subscribe: Option<Trigger>,
     pub unsubscribe: Option<Trigger>,
     /// Event types the trigger can produce.
-    pub trigger_types: Vec<EventType>,
+    pub trigger_types: Vec<BankEventType>,
+    /// What `{event_type}` is for a type, by its name (`[trigger] event_type_values`); without
+    /// an entry: OBIE's URN, or the bank's own type's name.
+    pub trigger_event_values: std::collections::BTreeMap<String, String>,
     pub trigger_resource_type: String,
     pub trigger_timeout: Duration,
     pub bank: BankSettings,
@@ -247,6 +279,8 @@ pub struct Profile {
     pub clock_skew: i64,
     /// Real-time push: the bank's declared policy and the receiver's settings.
     pub push: PushPolicy,
+    /// How the receiver is registered for push: the subscription's CallbackUrl or a stream.
+    pub push_registration: PushRegistration,
     /// Which notification API the target speaks.
     pub dialect: Dialect,
     /// The Yapily-style API, with `dialect = "yapily"`.
@@ -319,16 +353,29 @@ fn one_of<T: Copy>(
     }
 }
 
-fn event_types(field: &str, names: &[String]) -> Result<Vec<EventType>, ProfileError> {
-    names
-        .iter()
-        .map(|n| {
-            EventType::parse(n).map_or_else(|| err(field, format!("unknown event type {n:?}")), Ok)
-        })
-        .collect()
-}
-
 impl Profile {
+    /// The bank's event type `name` names (an OBIE type in any spelling, or one of its own by
+    /// name), if the profile lists it.
+    pub fn event_type(&self, name: &str) -> Option<BankEventType> {
+        let named = BankEventType::named(name, &std::collections::BTreeMap::new());
+        self.bank
+            .event_types
+            .iter()
+            .chain(&self.trigger_types)
+            .find(|t| (t.ob.is_some() && t.ob == named.ob) || t.name == named.name)
+            .cloned()
+    }
+
+    /// What `{event_type}` is when the trigger raises `t`: the profile's
+    /// `trigger.event_type_values` entry, OBIE's URN, or the bank's own name.
+    pub fn trigger_value(&self, t: &BankEventType) -> String {
+        self.trigger_event_values
+            .get(&t.name)
+            .cloned()
+            .or_else(|| t.ob.map(|o| o.urn().to_string()))
+            .unwrap_or_else(|| t.name.clone())
+    }
+
     /// The same profile over mutual TLS: `tls` holds the client certificate (and the CA of
     /// the target's server certificate), and registered clients authenticate with `auth`.
     pub fn with_mtls(
@@ -377,7 +424,7 @@ impl Profile {
     /// Validates a profile file, one section at a time (files relative to `dir`);
     /// `base_url_override` replaces `target.base_url`.
     pub fn from_file(
-        f: ProfileFile,
+        mut f: ProfileFile,
         dir: &Path,
         base_url_override: Option<&str>,
     ) -> Result<Profile, ProfileError> {
@@ -395,7 +442,7 @@ impl Profile {
         let bank = bank::bank(f.bank, spec_version, conformance)?;
         let clients = clients::clients(f.registration, f.tpp, dir, &t.base_url, spec_version)?;
         let signing = signing(f.request_signing, dir, &clients, &bank)?;
-        let (trigger, trigger_types, trigger_resource_type, trigger_timeout) =
+        let (trigger, trigger_types, trigger_resource_type, trigger_timeout, trigger_event_values) =
             trigger::trigger(f.trigger, &bank)?;
         let subscribe = trigger::subscription_action(f.subscribe, "subscribe", &bank)?;
         let unsubscribe = trigger::subscription_action(f.unsubscribe, "unsubscribe", &bank)?;
@@ -403,6 +450,7 @@ impl Profile {
         let (dialect, yapily) = yapily::dialect(f.dialect.as_deref(), f.yapily)?;
         check_token_endpoint(dialect, &clients, t.token_endpoint.as_deref())?;
         let timing = timing(&f.timing);
+        let push_registration = stream::registration(&mut f.push, &bank)?;
         let push = push::push(f.push, timing.event_timeout, dir)?;
         let fixed = matches!(clients, Clients::Fixed(_));
         let tatra = tatra::tatra(dialect, f.tatra, &bank, timing.event_timeout, fixed)?;
@@ -427,6 +475,7 @@ impl Profile {
             subscribe,
             unsubscribe,
             trigger_types,
+            trigger_event_values,
             trigger_resource_type,
             trigger_timeout,
             bank,
@@ -434,6 +483,7 @@ impl Profile {
             poll_interval: timing.poll_interval,
             clock_skew: timing.clock_skew,
             push,
+            push_registration,
             dialect,
             yapily,
             tatra,

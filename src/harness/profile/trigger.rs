@@ -2,13 +2,21 @@
 //! a command, a person, or not at all) and which event types it can raise. The same shape
 //! serves `[subscribe]`, `[unsubscribe]` and the `[tatra]` actions.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::*;
 
 /// What a validated `[trigger]` gives the profile: the trigger, the event types it raises, the
-/// resource type it passes, and the command's time limit.
-pub(super) type ParsedTrigger = (Trigger, Vec<EventType>, String, Duration);
+/// resource type it passes, the command's time limit, and what `{event_type}` is for each type
+/// (by name).
+pub(super) type ParsedTrigger = (
+    Trigger,
+    Vec<BankEventType>,
+    String,
+    Duration,
+    BTreeMap<String, String>,
+);
 
 /// Validates `[trigger]` against the bank's event types.
 pub(super) fn trigger(
@@ -21,19 +29,15 @@ pub(super) fn trigger(
             Vec::new(),
             "account-access-consent".to_string(),
             Duration::from_secs(30),
+            BTreeMap::new(),
         ));
     };
     let timeout = Duration::from_secs(tr.timeout_secs.unwrap_or(30));
     let types = match &tr.event_types {
-        Some(names) => event_types("trigger.event_types", names)?,
+        Some(names) => trigger_types(names, bank)?,
         None => bank.event_types.clone(),
     };
-    if let Some(t) = types.iter().find(|t| !bank.event_types.contains(t)) {
-        return err(
-            "trigger.event_types",
-            format!("{t} is not in bank.event_types"),
-        );
-    }
+    let values = event_type_values(&tr.event_type_values, &types)?;
     let resource_type = tr
         .resource_type
         .clone()
@@ -67,7 +71,61 @@ pub(super) fn trigger(
     } else {
         types
     };
-    Ok((trigger, types, resource_type, timeout))
+    Ok((trigger, types, resource_type, timeout, values))
+}
+
+/// `trigger.event_types`: each one of `bank.event_types` (by name, an OBIE type in any
+/// spelling), or anything when the bank names none.
+fn trigger_types(
+    names: &[String],
+    bank: &BankSettings,
+) -> Result<Vec<BankEventType>, ProfileError> {
+    let mut out = Vec::new();
+    for n in names {
+        let t = BankEventType::named(n, &BTreeMap::new());
+        let known = if bank.event_types.is_empty() {
+            Some(t.clone())
+        } else {
+            bank.event_types
+                .iter()
+                .find(|b| (b.ob.is_some() && b.ob == t.ob) || b.name == t.name)
+                .cloned()
+        };
+        match known {
+            Some(t) if !out.contains(&t) => out.push(t),
+            Some(_) => return err("trigger.event_types", format!("{n:?} is listed twice")),
+            None => {
+                return err(
+                    "trigger.event_types",
+                    format!("{n} is not in bank.event_types"),
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `trigger.event_type_values`: what `{event_type}` is for each of the trigger's `types`, keyed
+/// by the type's name (an OBIE type in any spelling).
+fn event_type_values(
+    given: &BTreeMap<String, String>,
+    types: &[BankEventType],
+) -> Result<BTreeMap<String, String>, ProfileError> {
+    let mut out = BTreeMap::new();
+    for (name, value) in given {
+        let named = BankEventType::named(name, &BTreeMap::new());
+        let Some(t) = types
+            .iter()
+            .find(|t| (t.ob.is_some() && t.ob == named.ob) || t.name == named.name)
+        else {
+            return err(
+                &format!("trigger.event_type_values.{name}"),
+                "names no event type the trigger raises (trigger.event_types)",
+            );
+        };
+        out.insert(t.name.clone(), value.clone());
+    }
+    Ok(out)
 }
 
 /// A `kind = "http"` trigger: its request template and how it authenticates.

@@ -2,6 +2,7 @@
 
 use std::str::FromStr;
 
+use crate::harness::profile::BankEventType;
 use crate::model::EventType;
 
 /// `{tpp}`: one of the scenario's two TPPs.
@@ -17,18 +18,18 @@ impl FromStr for Tpp {
 }
 
 /// `{event_type}`: an event type by its short name (the URN's last segment).
-#[derive(Debug, Clone, Copy, cucumber::Parameter)]
+#[derive(Debug, Clone, cucumber::Parameter)]
 #[param(
     name = "event_type",
     regex = "resource-update|consent-authorization-revoked|account-access-consent-linked-account-update"
 )]
-pub struct Event(pub EventType);
+pub struct Event(pub BankEventType);
 
 impl FromStr for Event {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         EventType::parse(s)
-            .map(Event)
+            .map(|t| Event(BankEventType::ob(t)))
             .ok_or_else(|| format!("unknown event type {s}"))
     }
 }

@@ -35,7 +35,21 @@ struct Rules {
 
 fn rules(w: &HarnessWorld) -> Rules {
     let dialect = w.ctx().map(|c| c.profile.dialect).unwrap_or(Dialect::Obie);
+    let rfc = w
+        .ctx()
+        .is_ok_and(|c| c.profile.conformance == Conformance::Rfc8936);
     match dialect {
+        // RFC 8935: a transmitter POSTs SETs to the URI its recipient supplied (§2.1) — none
+        // where none is (another's, a deleted or moved one) — and retries only what may
+        // recover (§2, R8935-15); a 202 is the recipient's acknowledgement.
+        Dialect::Obie if rfc => Rules {
+            endpoint: "endpoint",
+            deliver: "R8935-01",
+            retry: "R8935-15",
+            ack: "R8935-15",
+            isolation: "R8935-01",
+            stop: "R8935-01",
+        },
         Dialect::Yapily => Rules {
             endpoint: "webhook URL",
             deliver: "YA-11",
@@ -135,7 +149,7 @@ async fn subscribed_push_first(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
         .profile
         .trigger_types
         .first()
-        .copied()
+        .cloned()
         .ok_or("the profile's trigger produces no event types")?;
     w.subscribe_push(&tpp.0, &label(&tpp.0, false), Some(vec![first]))
         .await
@@ -167,7 +181,7 @@ async fn triggered_second(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
         .profile
         .trigger_types
         .get(1)
-        .copied()
+        .cloned()
         .ok_or("the profile's trigger produces fewer than two event types")?;
     w.fire(&tpp.0, t, false).await
 }
@@ -213,7 +227,7 @@ async fn gets_push(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     let pushed: Vec<_> = w
         .sets
         .iter()
-        .map(|s| (s.key.clone(), s.claims.clone()))
+        .map(|s| (s.id().to_string(), s.claims.clone()))
         .collect();
     for t in &ours {
         if !pushed.iter().any(|(k, c)| w.matches(t, k, c)) {
@@ -242,7 +256,8 @@ fn every_push(
     let problems: Vec<String> = got
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| check(r).map(|p| format!("push {}: {p}", i + 1)))
+        // The rule first, so the failure is charged to it.
+        .filter_map(|(i, r)| check(r).map(|p| format!("{p} (push {})", i + 1)))
         .collect();
     if problems.is_empty() {
         Ok(())
@@ -332,7 +347,12 @@ async fn sets_pass(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     let problems: Vec<String> = w
         .sets
         .iter()
-        .flat_map(|s| s.problems.iter().map(move |p| format!("{}: {p}", s.key)))
+        // The rule first, so the failure is charged to it.
+        .flat_map(|s| {
+            s.problems
+                .iter()
+                .map(move |p| format!("{p} (SET {})", s.key))
+        })
         .collect();
     if w.sets.is_empty() {
         return Err("no pushed SET was received".into());

@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 
 use super::params::{Tpp, unquote};
 use crate::harness::context::Purpose;
+use crate::harness::profile::BankEventType;
 use crate::harness::template::Context;
-use crate::harness::world::{HarnessWorld, StepResult};
-use crate::model::EventType;
+use crate::harness::world::{HarnessWorld, StepResult, listed_items};
 
 /// A body-less request to the event API as TPP `who` (the answer becomes the last response).
 async fn send(
@@ -59,7 +59,7 @@ async fn replace(
     w: &mut HarnessWorld,
     caller: &str,
     id: &str,
-    types: Vec<EventType>,
+    types: Vec<BankEventType>,
 ) -> StepResult {
     let version = w.ctx()?.profile.bank.subscription_version.clone();
     let codes: Vec<&str> = types.iter().map(|t| t.code()).collect();
@@ -81,11 +81,12 @@ async fn replace_all(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
 )]
 async fn replace_second(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     let id = w.subscription_id(&tpp.0).await?;
-    let t = *w
+    let t = w
         .ctx()?
         .profile
         .trigger_types
         .get(1)
+        .cloned()
         .ok_or("the profile's trigger produces fewer than 2 event types")?;
     replace(w, &tpp.0, &id, vec![t]).await
 }
@@ -120,6 +121,10 @@ async fn replace_unknown(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
 
 #[when(expr = "TPP {tpp} deletes its event subscription")]
 async fn delete_own(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    // A bank that registers push receivers by stream: the stream is what delivers.
+    if w.stream_actions().is_some() && w.tpp(&tpp.0).await?.stream_id.is_some() {
+        return w.delete_stream(&tpp.0).await;
+    }
     let id = w.subscription_id(&tpp.0).await?;
     send(
         w,
@@ -155,11 +160,12 @@ async fn delete_unknown(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
 }
 
 /// The set of event types named in a subscription `Data` (by type, whatever the spelling).
-fn types_of(data: &Value) -> Option<Vec<Option<EventType>>> {
+fn types_of(data: &Value) -> Option<Vec<BankEventType>> {
     data.get("EventTypes").and_then(Value::as_array).map(|a| {
-        let mut v: Vec<Option<EventType>> = a
+        let none = std::collections::BTreeMap::new();
+        let mut v: Vec<BankEventType> = a
             .iter()
-            .map(|t| t.as_str().and_then(EventType::parse))
+            .map(|t| BankEventType::named(t.as_str().unwrap_or("?"), &none))
             .collect();
         v.sort();
         v.dedup();
@@ -229,37 +235,35 @@ async fn reflects(w: &mut HarnessWorld) -> StepResult {
     compare_subscription(&sent, &got)
 }
 
-#[then(expr = "the subscription list is empty")]
-async fn list_empty(w: &mut HarnessWorld) -> StepResult {
-    let ex = w.last()?;
+/// The subscriptions a list answer holds. A list that is not an array is read leniently: its
+/// shape is ES-08's defect, which the schema check on every list answer reports once, so the
+/// scenarios about what the list holds judge only that.
+fn listed(ex: &crate::harness::client::Exchange) -> Result<Vec<Value>, String> {
     let v = ex
         .json()
         .ok_or_else(|| format!("the answer is not JSON: {}", ex.summary()))?;
-    match v
-        .pointer("/Data/EventSubscription")
-        .and_then(Value::as_array)
-    {
-        Some(a) if a.is_empty() => Ok(()),
-        Some(a) => Err(format!(
+    Ok(listed_items(
+        &v,
+        "/Data/EventSubscription",
+        "EventSubscriptionId",
+    ))
+}
+
+#[then(expr = "the subscription list is empty")]
+async fn list_empty(w: &mut HarnessWorld) -> StepResult {
+    let items = listed(w.last()?)?;
+    if items.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
             "ES-08/ES-11: expected no subscription, the list has {}",
-            a.len()
-        )),
-        None => {
-            Err("ES-08/G-15: Data.EventSubscription must be an array, [] when there is none".into())
-        }
+            items.len()
+        ))
     }
 }
 
 async fn list_holds(w: &mut HarnessWorld, owner: Option<&str>) -> StepResult {
-    let ex = w.last()?.clone();
-    let v = ex
-        .json()
-        .ok_or_else(|| format!("the answer is not JSON: {}", ex.summary()))?;
-    let items = v
-        .pointer("/Data/EventSubscription")
-        .and_then(Value::as_array)
-        .cloned()
-        .ok_or("ES-08: Data.EventSubscription is not an array")?;
+    let items = listed(w.last()?)?;
     if items.len() != 1 {
         return Err(format!(
             "ES-03/ES-08: expected exactly one subscription, the list has {}",

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use cucumber::{given, when};
 
 use super::params::{Event, Tpp, unquote};
+use crate::harness::profile::BankEventType;
 use crate::harness::world::{HarnessWorld, StepResult};
-use crate::model::EventType;
 
 #[given(expr = "TPP {tpp} starts clean")]
 async fn starts_clean(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
@@ -25,12 +25,12 @@ async fn subscribed_to(w: &mut HarnessWorld, tpp: Tpp, t: Event) -> StepResult {
     w.subscribe(&tpp.0, Some(vec![t.0])).await
 }
 
-fn nth_trigger_type(w: &HarnessWorld, n: usize) -> Result<EventType, String> {
+fn nth_trigger_type(w: &HarnessWorld, n: usize) -> Result<BankEventType, String> {
     w.ctx()?
         .profile
         .trigger_types
         .get(n)
-        .copied()
+        .cloned()
         .ok_or_else(|| {
             format!(
                 "the profile's trigger produces fewer than {} event types",
@@ -41,12 +41,13 @@ fn nth_trigger_type(w: &HarnessWorld, n: usize) -> Result<EventType, String> {
 
 #[given(expr = "TPP {tpp} is subscribed for polling to the first supported event type only")]
 async fn subscribed_to_first_supported(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
-    let t = *w
+    let t = w
         .ctx()?
         .profile
         .bank
         .event_types
         .first()
+        .cloned()
         .ok_or("the profile lists no bank.event_types")?;
     w.subscribe(&tpp.0, Some(vec![t])).await
 }
@@ -58,10 +59,10 @@ async fn subscribed_to_first(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
 }
 
 /// Fires `n` expected events of type `t` for `tpp` and waits until they are visible.
-async fn happened(w: &mut HarnessWorld, tpp: &str, n: usize, t: EventType) -> StepResult {
+async fn happened(w: &mut HarnessWorld, tpp: &str, n: usize, t: BankEventType) -> StepResult {
     let before: HashSet<String> = w.tpp(tpp).await?.seen.clone();
     for _ in 0..n {
-        w.fire(tpp, t, true).await?;
+        w.fire(tpp, t.clone(), true).await?;
     }
     w.await_events(tpp, &before).await
 }
@@ -113,8 +114,8 @@ async fn unexpected_not_resource_update(w: &mut HarnessWorld, tpp: Tpp) -> StepR
         .profile
         .trigger_types
         .iter()
-        .copied()
-        .find(|t| *t != EventType::ResourceUpdate)
+        .cloned()
+        .find(|t| !t.is(crate::model::EventType::ResourceUpdate))
         .ok_or("the profile's trigger raises no event type other than resource-update")?;
     w.fire(&tpp.0, t, false).await
 }

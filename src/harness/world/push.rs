@@ -8,9 +8,10 @@ use serde_json::{Value, json};
 
 use super::{HarnessWorld, StepResult, fail};
 use crate::harness::client::Exchange;
+use crate::harness::defects::Problem;
+use crate::harness::profile::BankEventType;
 use crate::harness::profile::Dialect;
 use crate::harness::receiver::{Answer, Received};
-use crate::model::EventType;
 
 /// A mailbox of the scenario: which TPP it belongs to and where it was registered.
 #[derive(Debug, Clone)]
@@ -71,7 +72,7 @@ impl HarnessWorld {
     pub fn push_subscription_body(
         &self,
         url: Option<&str>,
-        types: Option<Vec<EventType>>,
+        types: Option<Vec<BankEventType>>,
     ) -> Result<Value, String> {
         let mut body = self.subscription_body(types)?;
         if let Some(u) = url {
@@ -85,9 +86,12 @@ impl HarnessWorld {
         &mut self,
         tpp: &str,
         label: &str,
-        types: Option<Vec<EventType>>,
+        types: Option<Vec<BankEventType>>,
     ) -> StepResult {
         let m = self.mailbox(tpp, label).await?;
+        if self.stream_actions().is_some() {
+            return self.create_stream(tpp, &m.url, types).await;
+        }
         let body = self.push_subscription_body(Some(&m.url), types)?;
         let ex = self.create_subscription(tpp, body).await?;
         if ex.status() != 201 {
@@ -101,7 +105,14 @@ impl HarnessWorld {
 
     /// PUT of TPP `tpp`'s subscription with CallbackUrl `url` (none: removed), same types.
     pub async fn replace_callback(&mut self, tpp: &str, url: Option<&str>) -> StepResult {
+        if self.stream_actions().is_some() {
+            return match url {
+                Some(u) => self.move_stream(tpp, u).await,
+                None => fail("a stream's endpoint cannot be removed, only the stream deleted"),
+            };
+        }
         let id = self.subscription_id(tpp).await?;
+        let ctx = self.ctx()?;
         let types = self
             .tpp(tpp)
             .await?
@@ -111,7 +122,7 @@ impl HarnessWorld {
             .and_then(Value::as_array)
             .map(|a| {
                 a.iter()
-                    .filter_map(|v| v.as_str().and_then(EventType::parse))
+                    .filter_map(|v| v.as_str().and_then(|c| ctx.profile.event_type(c)))
                     .collect::<Vec<_>>()
             });
         let mut body = self.push_subscription_body(url, types)?;
@@ -177,6 +188,7 @@ impl HarnessWorld {
                 } else {
                     self.check_tatra_push(&m.tpp, r)
                 };
+                let found = found.iter().map(|m| Problem::from_message(m)).collect();
                 problems.extend(self.triage(found, Some(&ex)));
                 self.evidence.push(ex);
                 if !foreign {
@@ -188,12 +200,16 @@ impl HarnessWorld {
             if let Some(claims) = push_claims(&token)
                 && self.foreign(&m.tpp, &aud, &claims)
             {
-                let msg = format!(
-                    "R-02: TPP {}'s CallbackUrl received a SET about another TPP's event (aud {}, \
-                     jti {})",
-                    m.tpp,
-                    claims.get("aud").unwrap_or(&Value::Null),
-                    claims.get("jti").unwrap_or(&Value::Null)
+                let msg = Problem::new(
+                    "R-02",
+                    "push:other-tpps-set",
+                    format!(
+                        "TPP {}'s CallbackUrl received a SET about another TPP's event (aud {}, \
+                         jti {})",
+                        m.tpp,
+                        claims.get("aud").unwrap_or(&Value::Null),
+                        claims.get("jti").unwrap_or(&Value::Null)
+                    ),
                 );
                 problems.extend(self.triage(vec![msg], Some(&ex)));
                 self.evidence.push(ex);
@@ -218,10 +234,11 @@ impl HarnessWorld {
         if problems.is_empty() {
             Ok(())
         } else {
+            let lines: Vec<String> = problems.iter().map(Problem::message).collect();
             fail(format!(
                 "a push breaks {} rule(s):\n  {}",
-                problems.len(),
-                problems.join("\n  ")
+                lines.len(),
+                lines.join("\n  ")
             ))
         }
     }
