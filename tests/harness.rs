@@ -10,6 +10,9 @@
 //! - the command line: the main job writes its reports, bad input exits 2;
 //! - `profiles`: an RFC 8936 transmitter with static tokens and no JWKS, a bank without polling;
 //! - `tatra_bank`: an independent Tatra-style bank, clean and with one defect at a time;
+//! - `independent` with `rfc_transmitter` and `obie_bank`: an RFC 8936 transmitter and an OBIE
+//!   bank written from the specifications, clean and with one deviation or defect at a time:
+//!   each fails exactly the rules it breaks within five scenarios;
 //! - `verdicts`: one defect fails only the scenarios of its rules; a bank that ignores `ack`
 //!   fails AP-09 once without blocking the run.
 // Tests assert with unwrap/expect: a panic is the failure report.
@@ -28,8 +31,14 @@ use obevents::sandbox::embedded::declaration;
 use obevents::sandbox::faults::Area;
 use obevents::sandbox::{Bank, Fault, Faults, Personality, Sandbox, SandboxConfig};
 
+#[path = "harness/independent.rs"]
+mod independent;
+#[path = "harness/obie_bank.rs"]
+mod obie_bank;
 #[path = "harness/profiles.rs"]
 mod profiles;
+#[path = "harness/rfc_transmitter.rs"]
+mod rfc_transmitter;
 #[path = "harness/tatra_bank.rs"]
 mod tatra_bank;
 #[path = "harness/verdicts.rs"]
