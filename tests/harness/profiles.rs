@@ -262,3 +262,111 @@ async fn a_bank_with_its_own_push_policy_is_judged_by_its_declared_bounds() {
         o.count(Verdict::Passed)
     );
 }
+
+/// SSF stream-configured push (`push.registration = "stream"`): a bank without an OBIE
+/// subscription API whose receiver is registered through a stream configuration call, moved by
+/// an update and removed by a delete — here calls that happen to reach the sandbox's own API,
+/// written as a bank engineer would write them for an SSF `/streams` endpoint. The push
+/// scenarios run through those calls and pass; the one that needs a subscription's PUT
+/// (removing a CallbackUrl) is not applicable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bank_that_registers_push_receivers_by_stream_is_judged_through_its_stream_calls() {
+    let cfg = sandbox_config(Bank::Obie, &[]);
+    let sandbox = Sandbox::start(cfg.clone(), ":memory:", "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let mut declared = declaration(&cfg);
+    let push_policy = declared.push.take();
+    let mut t: toml::Table = toml::from_str(&sandbox_profile_toml(&sandbox.url(), &{
+        let mut d = declared.clone();
+        d.push = push_policy;
+        d
+    }))
+    .unwrap();
+    let bank = table(&mut t, "bank");
+    bank.insert("subscription_api".into(), false.into());
+    let push = table(&mut t, "push");
+    push.insert("registration".into(), "stream".into());
+    push.insert(
+        "stream_id_pointer".into(),
+        "/Data/EventSubscriptionId".into(),
+    );
+    let action = |method: &str, url: &str, body: Option<&str>| {
+        let mut a = toml::Table::new();
+        a.insert("kind".into(), "http".into());
+        a.insert("method".into(), method.into());
+        a.insert("url".into(), url.into());
+        a.insert("auth".into(), "tpp-token".into());
+        if let Some(b) = body {
+            let mut h = toml::Table::new();
+            h.insert("Content-Type".into(), "application/json".into());
+            a.insert("headers".into(), h.into());
+            a.insert("body".into(), b.into());
+        }
+        toml::Value::Table(a)
+    };
+    let streams = "{base_url}{api_base}/event-subscriptions";
+    push.insert(
+        "stream".into(),
+        action(
+            "POST",
+            streams,
+            Some(
+                r#"{"Data": {"Version": "3.1", "CallbackUrl": "{endpoint_url}", "EventTypes": {event_types}}}"#,
+            ),
+        ),
+    );
+    push.insert(
+        "stream_update".into(),
+        action(
+            "PUT",
+            "{base_url}{api_base}/event-subscriptions/{stream_id}",
+            Some(
+                r#"{"Data": {"EventSubscriptionId": "{stream_id}", "Version": "3.1", "CallbackUrl": "{endpoint_url}"}}"#,
+            ),
+        ),
+    );
+    push.insert(
+        "stream_delete".into(),
+        action(
+            "DELETE",
+            "{base_url}{api_base}/event-subscriptions/{stream_id}",
+            None,
+        ),
+    );
+    let profile = load(t);
+    assert!(profile.push_registration.stream().is_some());
+    let opts = obevents::harness::runner::RunOptions {
+        profile,
+        features: obevents::harness::runner::FeatureSource::Embedded,
+        tags: Some("@push".into()),
+        concurrency: None,
+        fail_fast: false,
+        progress: obevents::harness::runner::Progress::Quiet,
+    };
+    let o = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        obevents::harness::runner::run(opts, None),
+    )
+    .await
+    .expect("the run finished within 120 s")
+    .expect("the run started");
+    sandbox.stop().await;
+    assert_clean(&o);
+    let na: Vec<&str> = o
+        .scenarios
+        .iter()
+        .filter(|s| s.verdict == Verdict::NotApplicable)
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(
+        na,
+        ["Removing the CallbackUrl with PUT stops the pushes"],
+        "{na:?}"
+    );
+    assert!(
+        o.count(Verdict::Passed) >= 14,
+        "{}",
+        o.count(Verdict::Passed)
+    );
+}

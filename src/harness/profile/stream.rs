@@ -2,8 +2,9 @@
 //! the TPP's event subscription (OBIE, the default), or through a stream configuration call
 //! (`[push] registration = "stream"`, OpenID Shared Signals §8.1.1: the receiver's URL is the
 //! stream's `delivery.endpoint_url`). The stream actions have `[trigger]`'s shape and take
-//! `{endpoint_url}`, `{events_requested}` (a JSON array of the requested event type URIs) and
-//! `{stream_id}` (what the create action's answer holds at `stream_id_pointer`).
+//! `{endpoint_url}`, `{events_requested}` (a JSON array of the requested event type URIs),
+//! `{event_types}` (the same types as the profile names them) and `{stream_id}` (what the
+//! create action's answer holds at `stream_id_pointer`).
 
 use super::trigger::action_at;
 use super::{BankSettings, ProfileError, PushFile, Trigger, err, one_of};

@@ -59,9 +59,11 @@ impl HarnessWorld {
             }
         });
         let urns: Vec<&str> = types.iter().filter_map(|t| t.urn.as_deref()).collect();
+        let codes: Vec<&str> = types.iter().map(BankEventType::code).collect();
         let extra = vec![
             ("endpoint_url", url.to_string()),
             ("events_requested", json!(urns).to_string()),
+            ("event_types", json!(codes).to_string()),
         ];
         let answer = self
             .stream_call(name, &actions.create, extra)
