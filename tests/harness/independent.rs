@@ -212,3 +212,77 @@ async fn an_independent_obie_bank_fails_each_state_defect_under_its_rule_within_
         .collect();
     judge("OBIE bank", &runs);
 }
+
+/// `conformance = "rfc8936"` reaches no rule outside the RFCs (issue 19 §1): every scenario
+/// that can run at that level (every capability granted) is judged on RFC rules only, its
+/// primary rule among them; and every failure and finding the checks reach there — the suite
+/// run against the sandbox with each of its polling, SET, isolation and common faults under an
+/// RFC profile — names RFC rules only, and no check of another rule set blocks a scenario.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc8936_mode_reaches_no_rule_outside_the_rfcs() {
+    use futures::StreamExt;
+    use obevents::harness::features::{CAPABILITIES, embedded};
+    use obevents::harness::plan::plan;
+    use obevents::harness::profile::Conformance;
+    use obevents::sandbox::faults::Area;
+    use obevents::sandbox::{Bank, Fault, Sandbox};
+
+    let rfc = |r: &String| RFC_PREFIXES.iter().any(|p| r.starts_with(p));
+    let every: std::collections::HashSet<String> =
+        CAPABILITIES.iter().map(|(c, _)| c.to_string()).collect();
+    let planned = plan(&embedded().unwrap(), Conformance::Rfc8936, &every, None);
+    let walked: Vec<_> = planned.iter().filter(|p| p.run).collect();
+    assert!(walked.len() >= 30, "{} scenarios", walked.len());
+    for p in &walked {
+        let r = &p.record;
+        assert!(
+            r.rules.iter().all(rfc) && r.primary.as_ref().is_some_and(rfc),
+            "{}: judged on {:?}, primary {:?}",
+            r.name,
+            r.rules,
+            r.primary
+        );
+    }
+
+    let faults: Vec<Fault> = Fault::ALL
+        .iter()
+        .copied()
+        .filter(|f| {
+            matches!(
+                f.area(),
+                Area::Polling | Area::Sets | Area::Isolation | Area::Common
+            )
+        })
+        .collect();
+    let outcomes: Vec<(Fault, RunOutcome)> = futures::stream::iter(faults)
+        .map(|f| async move {
+            let cfg = super::sandbox_config(Bank::Obie, &[f]);
+            let sandbox = Sandbox::start(cfg.clone(), ":memory:", "127.0.0.1:0".parse().unwrap())
+                .await
+                .expect("sandbox starts");
+            let profile =
+                super::profiles::rfc8936_profile(&sandbox.url(), cfg.max_events_cap, true).await;
+            let o = super::run_with(profile, None).await;
+            sandbox.stop().await;
+            (f, o)
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    // Printed before asserting: concurrent runs can leave cucumber's panic hook in place,
+    // which swallows an assertion's message.
+    let mut wrong = Vec::new();
+    for (f, o) in &outcomes {
+        let outside: Vec<String> = failed_rules(o).into_iter().filter(|r| !rfc(r)).collect();
+        let foreign = o.blocked().any(|s| {
+            s.reason
+                .as_deref()
+                .is_some_and(|r| r.contains("does not judge"))
+        });
+        if !outside.is_empty() || foreign {
+            wrong.push(format!("{f}: non-RFC rules {outside:?}\n{}", detail(o)));
+        }
+    }
+    eprintln!("{}", wrong.join("\n"));
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

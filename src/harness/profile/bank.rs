@@ -53,6 +53,12 @@ pub(super) fn bank(
     event_types::check_urns(&b.event_type_urns)?;
     let bank_types = bank_event_types(b.event_types.as_deref(), &b.event_type_urns)?;
     let long_poll_timeout = check_limits(&b)?;
+    if conformance == Conformance::Rfc8936 && b.more_available_required == Some(true) {
+        return err(
+            "bank.more_available_required",
+            "RFC 8936 lets moreAvailable be omitted (R8936-17): conformance = \"rfc8936\" cannot require it",
+        );
+    }
     Ok(BankSettings {
         polling: b.polling.unwrap_or(true),
         subscription_api: b.subscription_api.unwrap_or(true),
