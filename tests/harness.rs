@@ -10,9 +10,10 @@
 //! - the command line: the main job writes its reports, bad input exits 2;
 //! - `profiles`: an RFC 8936 transmitter with static tokens and no JWKS, a bank without polling;
 //! - `tatra_bank`: an independent Tatra-style bank, clean and with one defect at a time;
-//! - `independent` with `rfc_transmitter` and `obie_bank`: an RFC 8936 transmitter and an OBIE
-//!   bank written from the specifications, clean and with one deviation or defect at a time:
-//!   each fails exactly the rules it breaks within five scenarios;
+//! - `independent` with `rfc_transmitter` and `obie_bank` (its subscription API in
+//!   `obie_bank_subscriptions`): an RFC 8936 transmitter and an OBIE bank written from the
+//!   specifications, clean and with one deviation or defect at a time: each fails exactly the
+//!   rules it breaks within five scenarios, and `rfc8936` reaches no rule outside the RFCs;
 //! - `verdicts`: one defect fails only the scenarios of its rules; a bank that ignores `ack`
 //!   fails AP-09 once without blocking the run.
 // Tests assert with unwrap/expect: a panic is the failure report.

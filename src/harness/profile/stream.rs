@@ -27,8 +27,8 @@ pub struct StreamActions {
 pub enum PushRegistration {
     /// The CallbackUrl of the TPP's event subscription.
     Subscription,
-    /// A stream configuration call.
-    Stream(StreamActions),
+    /// A stream configuration call (boxed: the actions are large, and most profiles have none).
+    Stream(Box<StreamActions>),
 }
 
 impl PushRegistration {
@@ -72,7 +72,7 @@ pub(super) fn registration(
             "is needed with push.registration = \"stream\" (the call that creates a stream)",
         );
     };
-    Ok(PushRegistration::Stream(StreamActions {
+    Ok(PushRegistration::Stream(Box::new(StreamActions {
         create: action_at(create, "push.stream", bank)?,
         update: update
             .map(|f| action_at(f, "push.stream_update", bank))
@@ -81,5 +81,5 @@ pub(super) fn registration(
             .map(|f| action_at(f, "push.stream_delete", bank))
             .transpose()?,
         id_pointer: pointer.unwrap_or_else(|| "/stream_id".into()),
-    }))
+    })))
 }

@@ -1,8 +1,9 @@
 //! Step definitions, one file per concept: setting the scene ([`setup`]), subscriptions and
-//! callback URLs ([`resources`]), polling ([`polling`]), responses in general ([`responses`])
-//! and SETs ([`sets`]). Steps are phrases over `HarnessWorld` helpers and return `Result`, so a
+//! callback URLs ([`resources`]), polling ([`polling`]), long polls ([`long_polling`]),
+//! responses in general ([`responses`]) and SETs ([`sets`]). Steps are phrases over `HarnessWorld` helpers and return `Result`, so a
 //! failure is a message (naming the rule at stake) rather than a panic in harness code.
 
+pub mod long_polling;
 pub mod params;
 pub mod polling;
 pub mod push;

@@ -114,8 +114,8 @@ async fn unexpected_not_resource_update(w: &mut HarnessWorld, tpp: Tpp) -> StepR
         .profile
         .trigger_types
         .iter()
-        .cloned()
         .find(|t| !t.is(crate::model::EventType::ResourceUpdate))
+        .cloned()
         .ok_or("the profile's trigger raises no event type other than resource-update")?;
     w.fire(&tpp.0, t, false).await
 }
