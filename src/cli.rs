@@ -28,6 +28,29 @@ pub enum Command {
     Test(TestArgs),
     /// Measure the sandbox's throughput and latency (figures quoted in the README).
     Bench(BenchArgs),
+    /// Write a development CA, a server certificate and TPP client certificates (PEM) for
+    /// running the sandbox over HTTPS with mutual TLS.
+    Certs(CertsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CertsArgs {
+    /// Folder to write the PEM files to (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: std::path::PathBuf,
+    /// A DNS name or IP address the sandbox is reached by (repeatable; default localhost,
+    /// 127.0.0.1 and ::1).
+    #[arg(long = "name", value_name = "HOST")]
+    pub names: Vec<String>,
+    /// A TPP client certificate to issue, with this common name (repeatable).
+    #[arg(long = "client", value_name = "NAME")]
+    pub clients: Vec<String>,
+    /// How long the certificates are valid, in days.
+    #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(i64).range(1..=3650))]
+    pub days: i64,
+    /// Replace files that already exist.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

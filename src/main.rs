@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use clap::error::ErrorKind;
 use obevents::cli::{Cli, Command};
-use obevents::{bench, harness, sandbox};
+use obevents::{bench, certs, harness, sandbox};
 
 fn main() -> ExitCode {
     let cli = match parse() {
@@ -31,6 +31,7 @@ fn main() -> ExitCode {
             Command::Sandbox(args) => ExitCode::from(sandbox::app::run_cli(args).await),
             Command::Test(args) => ExitCode::from(harness::command::run_cli(args).await),
             Command::Bench(args) => ExitCode::from(bench::run_cli(args).await),
+            Command::Certs(args) => ExitCode::from(certs::run_cli(args)),
         }
     })
 }
