@@ -1,7 +1,16 @@
 //! Domain records of the sandbox: what the store keeps and the services act on. No I/O here.
+//! Ids are typed by kind ([`ids`]) and every time is a [`Timestamp`] ([`timestamp`]); the store
+//! and the renderers convert both to what their columns and wire fields have always held.
+
+pub mod ids;
+pub mod timestamp;
 
 use serde::Serialize;
 
+pub use self::ids::{
+    CallbackUrlId, ClientId, ConsentId, DeliveryId, EventId, SubscriptionId, TaskId,
+};
+pub use self::timestamp::Timestamp;
 pub use crate::model::Dialect;
 use crate::model::EventType;
 
