@@ -28,7 +28,7 @@ fn tatra_settings() -> TatraSettings {
         enabled: true,
         url: Some("https://a.example/hook".into()),
         security_header: String::new(),
-        active_from: Some(1),
+        active_from: Some(ms(1)),
     }
 }
 
@@ -105,7 +105,7 @@ async fn an_old_postgres_database_is_renumbered_not_migrated_twice() {
             current(migrations::POSTGRES)
         );
         if upto == OLD_POSTGRES.len() {
-            let kept = store.tatra_settings("a").await.unwrap().unwrap();
+            let kept = store.tatra_settings(&cid("a")).await.unwrap().unwrap();
             assert_eq!(kept.url, tatra_settings().url);
         }
         store.put_tatra_settings(&tatra_settings()).await.unwrap();
@@ -144,7 +144,7 @@ async fn an_old_sqlite_database_at_version_5_opens() {
         .unwrap();
     }
     let store = Store::open(&path).await.unwrap();
-    let kept = store.tatra_settings("a").await.unwrap().unwrap();
+    let kept = store.tatra_settings(&cid("a")).await.unwrap().unwrap();
     assert_eq!(kept.url, tatra_settings().url);
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
