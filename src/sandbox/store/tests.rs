@@ -16,6 +16,29 @@ pub(super) fn ms(n: i64) -> Timestamp {
     Timestamp::from_millis(n)
 }
 
+/// A SQLite file path of one test, removed (with its WAL files) when this is dropped.
+pub(super) struct TempSqlite(pub String);
+
+impl TempSqlite {
+    pub(super) fn new() -> TempSqlite {
+        let file = format!("obevents-store-{}", uuid::Uuid::new_v4());
+        TempSqlite(
+            std::env::temp_dir()
+                .join(file)
+                .to_string_lossy()
+                .to_string(),
+        )
+    }
+}
+
+impl Drop for TempSqlite {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0));
+        }
+    }
+}
+
 fn event(client: &str, jti: &str) -> NewEvent {
     NewEvent {
         event_id: jti.into(),
@@ -522,15 +545,15 @@ on_both_engines!(yapily_subscriptions, yapily_subscriptions_one_per_type);
 
 #[tokio::test]
 async fn sqlite_data_survives_reopen_and_newer_databases_are_refused() {
-    let dir = std::env::temp_dir().join(format!("obevents-store-{}", uuid::Uuid::new_v4()));
-    let path = dir.to_string_lossy().to_string();
+    let file = TempSqlite::new();
+    let path = &file.0;
     {
-        let store = Store::open(&path).await.unwrap();
+        let store = Store::open(path).await.unwrap();
         store.insert_events(&[event("a", "x")]).await.unwrap();
         store.meta_get_or_insert("k", || "v1".into()).await.unwrap();
     }
     {
-        let store = Store::open(&path).await.unwrap();
+        let store = Store::open(path).await.unwrap();
         assert_eq!(
             store.meta_get_or_insert("k", || "v2".into()).await.unwrap(),
             "v1"
@@ -538,19 +561,16 @@ async fn sqlite_data_survives_reopen_and_newer_databases_are_refused() {
         assert_eq!(poll(&store, "a", &[], 5).await.sets.len(), 1);
     }
     {
-        let conn = rusqlite::Connection::open(&path).unwrap();
+        let conn = rusqlite::Connection::open(path).unwrap();
         conn.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', 0)",
             [],
         )
         .unwrap();
     }
-    let err = Store::open(&path).await.unwrap_err();
+    let err = Store::open(path).await.unwrap_err();
     assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
     assert!(err.to_string().contains("newer obevents"), "{err}");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{path}{suffix}"));
-    }
 }
 
 #[tokio::test]
@@ -579,3 +599,4 @@ async fn postgres_refuses_a_newer_database() {
 mod migrations;
 mod tatra;
 mod transactions;
+mod units;
