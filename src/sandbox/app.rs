@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::admin::AdminCredential;
 use super::config::SandboxConfig;
-use super::domain::Client;
+use super::domain::{Client, ClientId, Timestamp};
 use super::faults::Fault;
 use super::notify::Notifier;
 use super::push::{self, guard::Guard};
@@ -116,15 +116,16 @@ pub async fn build_state(
 /// Inserts (or refreshes) the clients named in the config file.
 async fn seed_clients(state: &AppState) -> Result<(), StoreError> {
     for c in &state.cfg.clients {
+        let client_id = ClientId::from(c.client_id.as_str());
         state
             .store
             .upsert_client(&Client {
-                client_id: c.client_id.clone(),
+                client_id: client_id.clone(),
                 secret_hash: super::auth::hash_secret(&c.client_secret),
                 client_name: c.client_name.clone(),
                 scopes: c.scopes.clone(),
                 jwks: c.jwks.clone(),
-                created_at: time::OffsetDateTime::now_utc().unix_timestamp(),
+                created_at: Timestamp::now(),
                 seeded: true,
                 auth_method: "client_secret_basic".into(),
                 tls_subject_dn: None,
@@ -133,7 +134,7 @@ async fn seed_clients(state: &AppState) -> Result<(), StoreError> {
         if let Some(hook) = &c.tatra_webhook {
             crate::sandbox::dialects::tatra::settings::seed_settings(
                 state,
-                &c.client_id,
+                &client_id,
                 crate::sandbox::dialects::tatra::SettingsChange {
                     enabled: hook.enabled,
                     url: hook.url.clone(),
@@ -150,11 +151,11 @@ async fn seed_clients(state: &AppState) -> Result<(), StoreError> {
             })?;
         }
     }
-    let keep: Vec<String> = state
+    let keep: Vec<ClientId> = state
         .cfg
         .clients
         .iter()
-        .map(|c| c.client_id.clone())
+        .map(|c| ClientId::from(c.client_id.as_str()))
         .collect();
     let removed = state.store.prune_seeded_clients(&keep).await?;
     if removed > 0 {

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use crate::sandbox::domain::{DeliveryId, Timestamp};
 use crate::sandbox::http::error::EdgeError;
 use crate::sandbox::http::error::json_response;
 use crate::sandbox::http::extract::{AnyScope, Authed, Caller, ObJson, ResourceId};
@@ -15,7 +16,6 @@ use crate::sandbox::http::openapi::ops;
 use crate::sandbox::http::routes::Routes;
 use crate::sandbox::http::routes::Verb::{Get, Post};
 use crate::sandbox::state::AppState;
-use crate::sandbox::store::now_ms;
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -128,15 +128,15 @@ async fn list(
 async fn retry(
     State(s): State<AppState>,
     auth: Authed<AnyScope>,
-    ResourceId(id): ResourceId,
+    ResourceId(id): ResourceId<DeliveryId>,
 ) -> Result<Response, EdgeError> {
-    let at = now_ms();
+    let at = Timestamp::now();
     if !s.store.retry_delivery(&auth.client_id, &id, at).await? {
-        return Err(EdgeError::unknown_id("delivery", &id));
+        return Err(EdgeError::unknown_id("delivery", id.as_str()));
     }
     s.push_wake.notify_one();
     Ok(json_response(
         StatusCode::ACCEPTED,
-        &json!({ "id": id, "state": "pending", "nextAttemptAt": at }),
+        &json!({ "id": id, "state": "pending", "nextAttemptAt": at.as_millis() }),
     ))
 }

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, header};
 use serde_json::Value;
 
 use super::error::{EdgeError, ErrorItem, codes};
-use crate::sandbox::domain::Tpp;
+use crate::sandbox::domain::{ClientId, Tpp};
 use crate::sandbox::state::AppState;
 use crate::sandbox::tls::{ClientCert, PeerCert};
 
@@ -35,13 +35,15 @@ impl<S: Send + Sync> FromRequestParts<S> for InteractionId {
 /// A resource id from the URL path. Ids this API issues are ASCII, so a path segment that is not
 /// valid UTF-8 names no resource: 400 `UK.OBIE.Resource.NotFound` (G-11) in the OBIE error body,
 /// never axum's plain-text rejection. Put it after the `Authed` extractor so 401 comes first.
-pub struct ResourceId(pub String);
+/// `T` is the kind of id the route names (`ResourceId<SubscriptionId>`), so a handler cannot
+/// hand it to an operation that expects another kind.
+pub struct ResourceId<T = String>(pub T);
 
-impl<S: Send + Sync> FromRequestParts<S> for ResourceId {
+impl<S: Send + Sync, T: From<String>> FromRequestParts<S> for ResourceId<T> {
     type Rejection = EdgeError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, EdgeError> {
         match axum::extract::Path::<String>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(id)) => Ok(ResourceId(id)),
+            Ok(axum::extract::Path(id)) => Ok(ResourceId(T::from(id))),
             Err(_) => Err(EdgeError::bad_request(ErrorItem::new(
                 codes::RESOURCE_NOT_FOUND,
                 "the id in the path is not valid UTF-8, so it names no resource",
@@ -114,7 +116,7 @@ impl<P: ScopePolicy> FromRequestParts<AppState> for Authed<P> {
             )));
         }
         if let Some(slot) = parts.extensions.get::<super::middleware::ClientSlot>() {
-            slot.set(&tpp.client_id);
+            slot.set(tpp.client_id.as_str());
         }
         parts.extensions.insert(tpp.clone());
         Ok(Authed {
@@ -156,7 +158,7 @@ impl FromRequestParts<AppState> for Caller {
             invalid_token: value.is_some(),
         })?;
         if let Some(slot) = slot {
-            slot.set(&tpp.client_id);
+            slot.set(tpp.client_id.as_str());
         }
         parts.extensions.insert(tpp.clone());
         Ok(Caller::Tpp(tpp))
@@ -167,16 +169,16 @@ impl Caller {
     /// The client id a call acts on. A TPP acts on itself: naming any other id, existing or
     /// not, is the same 403, so the answer tells nothing about other TPPs. The admin must name
     /// one (`field` says where).
-    pub fn acting_on(&self, requested: Option<&str>, field: &str) -> Result<String, EdgeError> {
+    pub fn acting_on(&self, requested: Option<&str>, field: &str) -> Result<ClientId, EdgeError> {
         match (self, requested) {
             (Caller::Tpp(t), None) => Ok(t.client_id.clone()),
-            (Caller::Tpp(t), Some(id)) if id == t.client_id => Ok(t.client_id.clone()),
+            (Caller::Tpp(t), Some(id)) if t.client_id == id => Ok(t.client_id.clone()),
             (Caller::Tpp(_), Some(_)) => Err(EdgeError::Forbidden(ErrorItem::at(
                 codes::FORBIDDEN_NOT_OWNER,
                 field,
                 "a TPP's token acts only on its own client id; the operator's admin credential acts on any",
             ))),
-            (Caller::Admin, Some(id)) => Ok(id.to_string()),
+            (Caller::Admin, Some(id)) => Ok(ClientId::from(id)),
             (Caller::Admin, None) => Err(EdgeError::missing(
                 field,
                 format!("{field} is required with the admin credential"),

@@ -19,6 +19,7 @@ use crate::jose;
 use crate::sandbox::auth::{self, mtls};
 use crate::sandbox::auth::{ClientCredentials, OAuthError};
 use crate::sandbox::config::SCOPES;
+use crate::sandbox::domain::ClientId;
 use crate::sandbox::state::AppState;
 use crate::sandbox::tls::PeerCert;
 
@@ -161,7 +162,7 @@ async fn register(
             let mut out = json!({
                 "client_id": r.client.client_id,
                 "client_secret": r.client_secret,
-                "client_id_issued_at": r.client.created_at,
+                "client_id_issued_at": r.client.created_at.as_secs(),
                 "client_secret_expires_at": 0,
                 "client_name": r.client.client_name,
                 "scope": r.client.scopes.join(" "),
@@ -198,13 +199,13 @@ async fn register(
 pub async fn basic_application(
     s: &AppState,
     headers: &HeaderMap,
-) -> Result<Option<String>, crate::sandbox::store::StoreError> {
+) -> Result<Option<ClientId>, crate::sandbox::store::StoreError> {
     let Some(Ok((id, secret))) = basic_credentials(headers) else {
         return Ok(None);
     };
     let secret_hash = crate::sandbox::auth::hash_secret(&secret);
     Ok(s.store
-        .client(&id)
+        .client(&ClientId::from(id))
         .await?
         .filter(|c| c.secret_hash == secret_hash)
         .map(|c| c.client_id))
@@ -331,13 +332,15 @@ fn client_credentials(
         ));
     }
     match (basic, post, assertion) {
-        (Some(Ok((client_id, secret))), _, _) => {
-            Ok(ClientCredentials::Secret { client_id, secret })
-        }
+        (Some(Ok((client_id, secret))), _, _) => Ok(ClientCredentials::Secret {
+            client_id: client_id.into(),
+            secret,
+        }),
         (Some(Err(e)), _, _) => Err(e),
-        (_, Some((Some(client_id), secret)), _) => {
-            Ok(ClientCredentials::Secret { client_id, secret })
-        }
+        (_, Some((Some(client_id), secret)), _) => Ok(ClientCredentials::Secret {
+            client_id: client_id.into(),
+            secret,
+        }),
         (_, Some((None, _)), _) => Err(OAuthError::new(
             "invalid_request",
             "client_secret without client_id",
@@ -350,13 +353,13 @@ fn client_credentials(
                 ));
             }
             Ok(ClientCredentials::Assertion {
-                client_id: form.get("client_id").cloned(),
+                client_id: form.get("client_id").map(|id| ClientId::from(id.as_str())),
                 assertion,
             })
         }
         (None, None, None) => match form.get("client_id") {
             Some(client_id) => Ok(ClientCredentials::Certificate {
-                client_id: client_id.clone(),
+                client_id: ClientId::from(client_id.as_str()),
             }),
             None => Err(OAuthError::new(
                 "invalid_client",

@@ -17,14 +17,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::sandbox::dialects::tatra::openapi as doc;
-use crate::sandbox::dialects::tatra::{SettingsChange, TatraError, bank_name, rfc3339};
-use crate::sandbox::domain::{TatraConsent, TatraSettings, TatraTask};
+use crate::sandbox::dialects::tatra::{SettingsChange, TatraError, bank_name};
+use crate::sandbox::domain::{
+    ClientId, ConsentId, TaskId, TatraConsent, TatraSettings, TatraTask, Timestamp,
+};
 use crate::sandbox::http::error::json_response;
 use crate::sandbox::http::extract::InteractionId;
 use crate::sandbox::http::routes::Routes;
 use crate::sandbox::http::routes::Verb::{Delete, Get, Post, Put};
 use crate::sandbox::state::AppState;
-use crate::sandbox::store::now_ms;
 
 /// Largest request body of this API: settings and consents are small.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -167,7 +168,7 @@ pub(super) fn reply(headers: &HeaderMap, result: Result<(StatusCode, Value), Ref
 }
 
 /// The application named by HTTP Basic credentials, if they are right.
-async fn application(s: &AppState, headers: &HeaderMap) -> Result<String, Refusal> {
+async fn application(s: &AppState, headers: &HeaderMap) -> Result<ClientId, Refusal> {
     match crate::sandbox::http::oauth::basic_application(s, headers).await {
         Ok(Some(app)) => Ok(app),
         Ok(None) => Err(Refusal(
@@ -182,7 +183,7 @@ async fn application(s: &AppState, headers: &HeaderMap) -> Result<String, Refusa
 /// Authenticates the application, runs `work` for it and answers.
 async fn answer<F, Fut>(s: AppState, headers: HeaderMap, work: F) -> Response
 where
-    F: FnOnce(AppState, String) -> Fut,
+    F: FnOnce(AppState, ClientId) -> Fut,
     Fut: std::future::Future<Output = Result<(StatusCode, Value), Refusal>>,
 {
     let result = match application(&s, &headers).await {
@@ -221,8 +222,8 @@ fn settings_view(s: &TatraSettings) -> Value {
         "enabled": s.enabled,
         "url": s.url,
         "securityHeader": s.security_header,
-        "activeFrom": s.active_from.map(rfc3339),
-        "active": s.active_at(now_ms()),
+        "activeFrom": s.active_from.map(Timestamp::rfc3339_millis),
+        "active": s.active_at(Timestamp::now()),
     })
 }
 
@@ -241,7 +242,7 @@ fn consent_view(c: &TatraConsent) -> Value {
 }
 
 fn task_view(t: &TatraTask) -> Value {
-    let now = now_ms();
+    let now = Timestamp::now();
     let status = |done: bool| if done { "FINISHED" } else { "IN_PROGRESS" };
     let banks: Vec<Value> = t
         .banks
@@ -336,7 +337,7 @@ async fn create_consent(
 async fn get_consent(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(id): Path<ConsentId>,
 ) -> Response {
     answer(s, headers, |s, app| async move {
         let consent = super::consent(&s, &app, &id).await?;
@@ -348,7 +349,7 @@ async fn get_consent(
 async fn delete_consent(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(id): Path<ConsentId>,
 ) -> Response {
     answer(s, headers, |s, app| async move {
         super::delete_consent(&s, &app, &id).await?;
@@ -360,7 +361,7 @@ async fn delete_consent(
 async fn refresh(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(id): Path<ConsentId>,
 ) -> Response {
     answer(s, headers, |s, app| async move {
         let task = super::refresh(&s, &app, &id).await?;
@@ -372,7 +373,7 @@ async fn refresh(
 async fn get_task(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(id): Path<TaskId>,
 ) -> Response {
     answer(s, headers, |s, app| async move {
         let task = super::task(&s, &app, &id).await?;
@@ -384,7 +385,7 @@ async fn get_task(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TransactionBody {
-    consent_id: String,
+    consent_id: ConsentId,
     account_ids: Option<Vec<String>>,
 }
 

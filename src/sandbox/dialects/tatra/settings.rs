@@ -4,10 +4,9 @@
 
 use crate::sandbox::config::Activation;
 use crate::sandbox::dialects::tatra::TatraError;
-use crate::sandbox::domain::TatraSettings;
+use crate::sandbox::domain::{ClientId, TatraSettings, Timestamp};
 use crate::sandbox::faults::Fault;
 use crate::sandbox::state::AppState;
-use crate::sandbox::store::now_ms;
 
 /// Longest webhook url accepted.
 pub const MAX_URL: usize = 2048;
@@ -24,15 +23,15 @@ pub struct SettingsChange {
     pub security_header: Option<String>,
 }
 
-/// TB-04: the next full hour strictly after `now_ms` (11:31:10 → 12:00; 12:00:00.000 → 13:00).
-pub fn next_full_hour(now_ms: i64) -> i64 {
-    (now_ms.div_euclid(HOUR_MS) + 1) * HOUR_MS
+/// TB-04: the next full hour strictly after `now` (11:31:10 → 12:00; 12:00:00.000 → 13:00).
+pub fn next_full_hour(now: Timestamp) -> Timestamp {
+    Timestamp::from_millis((now.as_millis().div_euclid(HOUR_MS) + 1) * HOUR_MS)
 }
 
 /// The settings of an application that never stored any: disabled, no url, no header.
-pub fn unset(client_id: &str) -> TatraSettings {
+pub fn unset(client_id: &ClientId) -> TatraSettings {
     TatraSettings {
-        client_id: client_id.into(),
+        client_id: client_id.clone(),
         enabled: false,
         url: None,
         security_header: String::new(),
@@ -90,7 +89,7 @@ pub fn url_problem(st: &AppState, url: &str) -> Option<String> {
 }
 
 /// The application's settings, or the unset ones.
-pub async fn settings_of(st: &AppState, client_id: &str) -> Result<TatraSettings, TatraError> {
+pub async fn settings_of(st: &AppState, client_id: &ClientId) -> Result<TatraSettings, TatraError> {
     Ok(st
         .store
         .tatra_settings(client_id)
@@ -103,17 +102,17 @@ pub async fn settings_of(st: &AppState, client_id: &str) -> Result<TatraSettings
 /// cancels pending deliveries; a new url moves them.
 pub async fn put_settings(
     st: &AppState,
-    client_id: &str,
+    client_id: &ClientId,
     change: SettingsChange,
 ) -> Result<TatraSettings, TatraError> {
     let old = settings_of(st, client_id).await?;
-    let next = next_settings(st, &old, change, now_ms())?;
+    let next = next_settings(st, &old, change, Timestamp::now())?;
     // TB-05: disabling stops what is pending; otherwise a new url takes it along.
     st.store
         .replace_tatra_settings(&next, !st.has_fault(Fault::TatraSendsWhileDisabled))
         .await?;
     tracing::debug!(
-        client = client_id,
+        client = %client_id,
         enabled = next.enabled,
         "tatra webhook settings"
     );
@@ -123,24 +122,25 @@ pub async fn put_settings(
 /// Stores the settings of a `[[clients]]` entry, active at once.
 pub async fn seed_settings(
     st: &AppState,
-    client_id: &str,
+    client_id: &ClientId,
     change: SettingsChange,
 ) -> Result<(), TatraError> {
-    let mut next = next_settings(st, &unset(client_id), change, now_ms())?;
+    let now = Timestamp::now();
+    let mut next = next_settings(st, &unset(client_id), change, now)?;
     if next.enabled {
-        next.active_from = Some(now_ms());
+        next.active_from = Some(now);
     }
     st.store.put_tatra_settings(&next).await?;
     Ok(())
 }
 
 /// The sandbox helper: active from now. Refused while disabled.
-pub async fn activate(st: &AppState, client_id: &str) -> Result<TatraSettings, TatraError> {
+pub async fn activate(st: &AppState, client_id: &ClientId) -> Result<TatraSettings, TatraError> {
     let mut s = settings_of(st, client_id).await?;
     if !s.enabled {
         return Err(TatraError::WebhookNotEnabled);
     }
-    s.active_from = Some(now_ms());
+    s.active_from = Some(Timestamp::now());
     st.store.put_tatra_settings(&s).await?;
     Ok(s)
 }
@@ -149,7 +149,7 @@ fn next_settings(
     st: &AppState,
     old: &TatraSettings,
     change: SettingsChange,
-    now: i64,
+    now: Timestamp,
 ) -> Result<TatraSettings, TatraError> {
     if let Some(p) = change.url.as_deref().and_then(|u| url_problem(st, u)) {
         return Err(TatraError::InvalidWebhookUrl(p));
@@ -184,13 +184,13 @@ fn next_settings(
 
 /// Why an event of the application must not be sent at `now`, if so (TB-04, TB-05): the
 /// dropped-not-held rule, asked when an event is raised and again at each attempt.
-pub fn drop_reason(st: &AppState, s: &TatraSettings, now: i64) -> Option<String> {
+pub fn drop_reason(st: &AppState, s: &TatraSettings, now: Timestamp) -> Option<String> {
     if !s.enabled && !st.has_fault(Fault::TatraSendsWhileDisabled) {
         return Some("webhooks disabled".into());
     }
     match s.active_from {
         Some(from) if now < from && !st.has_fault(Fault::TatraSendsBeforeActivation) => Some(
-            format!("webhooks not active until {}", super::rfc3339(from)),
+            format!("webhooks not active until {}", from.rfc3339_millis()),
         ),
         _ => None,
     }
@@ -202,7 +202,9 @@ mod tests {
 
     #[test]
     fn the_next_full_hour_is_strictly_after_now() {
-        let t = |h: i64, m: i64, s: i64, ms: i64| ((h * 60 + m) * 60 + s) * 1000 + ms;
+        let t = |h: i64, m: i64, s: i64, ms: i64| {
+            Timestamp::from_millis(((h * 60 + m) * 60 + s) * 1000 + ms)
+        };
         assert_eq!(next_full_hour(t(11, 31, 10, 0)), t(12, 0, 0, 0));
         assert_eq!(next_full_hour(t(12, 0, 0, 0)), t(13, 0, 0, 0));
         assert_eq!(next_full_hour(t(12, 59, 59, 999)), t(13, 0, 0, 0));

@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 
 use super::obie::events::{self, EventSpec};
 use crate::model::EventType;
+use crate::sandbox::domain::{ClientId, ConsentId};
 use crate::sandbox::http::error::json_response;
 use crate::sandbox::http::routes::Routes;
 use crate::sandbox::http::routes::Verb::Post;
@@ -106,8 +107,9 @@ impl IntoResponse for Wso2Error {
 /// A create-events request, parsed: the TPP, the consent and one entry per event type.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateEvents {
-    pub client_id: String,
-    pub resource_id: String,
+    pub client_id: ClientId,
+    /// The account-access-consent the events are about.
+    pub resource_id: ConsentId,
     /// Each type with the `reason` of its detail object, if any.
     pub events: Vec<(EventType, Option<String>)>,
 }
@@ -162,8 +164,8 @@ pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<CreateEvents, Wso2Error
         events.push((t, reason));
     }
     Ok(CreateEvents {
-        client_id: client_id.to_string(),
-        resource_id: resource_id.to_string(),
+        client_id: ClientId::from(client_id),
+        resource_id: ConsentId::from(resource_id),
         events,
     })
 }
@@ -192,7 +194,7 @@ pub async fn create(st: &AppState, cmd: CreateEvents) -> Result<String, Wso2Erro
         .map(|(event_type, reason)| EventSpec {
             client_id: cmd.client_id.clone(),
             event_type,
-            resource_id: cmd.resource_id.clone(),
+            resource_id: cmd.resource_id.to_string(),
             resource_type: "account-access-consent".into(),
             reason,
             txn: None,

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use crate::jose;
 use crate::sandbox::dialects::obie::error::{ObError, ObResult};
 use crate::sandbox::dialects::yapily::{YapilyError, YapilyEventSpec, YapilyEventType};
-use crate::sandbox::domain::YapilySubscription;
+use crate::sandbox::domain::{ClientId, YapilySubscription};
 use crate::sandbox::http::error::json_response;
 use crate::sandbox::http::extract::{Caller, InteractionId, ObJson};
 use crate::sandbox::state::AppState;
@@ -123,7 +123,7 @@ fn envelope(iid: &InteractionId, data: Value) -> Value {
 }
 
 /// YA-01: the application named by HTTP Basic credentials, if they are right.
-async fn application(s: &AppState, headers: &HeaderMap) -> Result<String, Refusal> {
+async fn application(s: &AppState, headers: &HeaderMap) -> Result<ClientId, Refusal> {
     let unauthorized = || {
         Refusal::new(
             StatusCode::UNAUTHORIZED,
@@ -159,7 +159,7 @@ fn event_type(id: &str) -> Result<YapilyEventType, Refusal> {
 
 /// The subscription as the API shows it (`created` in the docs' `dd-MM-yyyy HH:mm:ss`).
 fn subscription_data(s: &YapilySubscription) -> Value {
-    let created = time::OffsetDateTime::from_unix_timestamp(s.created_at / 1000)
+    let created = time::OffsetDateTime::from_unix_timestamp(s.created_at.as_secs())
         .map(|t| {
             format!(
                 "{:02}-{:02}-{:04} {:02}:{:02}:{:02}",
@@ -250,7 +250,7 @@ async fn list(State(s): State<AppState>, iid: InteractionId, headers: HeaderMap)
 /// The application's subscription to `t`, or 404.
 async fn subscription_of(
     s: &AppState,
-    app: &str,
+    app: &ClientId,
     t: YapilyEventType,
 ) -> Result<YapilySubscription, Refusal> {
     let subs = s
