@@ -62,6 +62,13 @@ pub async fn build_state(
         .await
         .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", super::store::redacted(db)))?;
     let (key, token_secret) = persisted_secrets(&store).await?;
+    let reclaimed = store.reclaim_leases(Timestamp::now()).await?;
+    if reclaimed > 0 {
+        tracing::info!(
+            reclaimed,
+            "deliveries whose attempt a previous run left in flight are due again now"
+        );
+    }
     let (admin, shown) = AdminCredential::load(cfg.admin.as_ref(), &store).await?;
     let foreign_key =
         if cfg.faults.has(Fault::SetForeignKey) || cfg.faults.has(Fault::YapilyForeignKey) {

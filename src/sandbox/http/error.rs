@@ -52,6 +52,9 @@ pub mod codes {
     /// … nor for a resource that belongs to another TPP.
     pub const FORBIDDEN_NOT_OWNER: &str = "GB.OBEvents.Forbidden.NotOwner";
     pub const NOT_FOUND: &str = "GB.OBEvents.NotFound";
+    /// … nor for a helper request the resource's state refuses (a delivery already
+    /// acknowledged, or with an attempt in flight).
+    pub const CONFLICT: &str = "GB.OBEvents.Conflict";
     pub const METHOD_NOT_ALLOWED: &str = "GB.OBEvents.MethodNotAllowed";
     pub const NOT_ACCEPTABLE: &str = "GB.OBEvents.NotAcceptable";
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "GB.OBEvents.UnsupportedMediaType";

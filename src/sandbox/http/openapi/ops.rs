@@ -294,7 +294,15 @@ pub const RETRY_DELIVERY: OpDoc = OpDoc {
     id: "sandboxRetryDelivery",
     summary: "Make one of the caller's deliveries due now",
     security: Security::AnyToken,
-    responses: &[Reply::Body(202, "Accepted", JSON, "DeliveryRetry")],
+    responses: &[
+        Reply::Body(202, "Accepted", JSON, "DeliveryRetry"),
+        Reply::Body(
+            409,
+            "Already acknowledged, or an attempt is in flight",
+            JSON,
+            "OBErrorResponse1",
+        ),
+    ],
     ..HELPER
 };
 
