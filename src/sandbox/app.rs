@@ -97,6 +97,7 @@ pub async fn build_state(
         admin_to_show: std::sync::Mutex::new(shown),
         notifier: Notifier::default(),
         auth_failures: Default::default(),
+        admin_failures: Default::default(),
         push_wake: tokio::sync::Notify::new(),
         tokens: Default::default(),
         shutdown: CancellationToken::new(),

@@ -233,3 +233,38 @@ async fn a_clients_entry_removed_from_the_config_stops_working_after_a_restart()
     let _ = std::fs::remove_file(&with);
     let _ = std::fs::remove_file(&without);
 }
+
+/// The admin credential has its own failure budget: wrong passwords get a Basic challenge (not
+/// a Bearer one) until the budget is spent, then 429 with `Retry-After` even for the right one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_admin_passwords_are_challenged_then_locked_out() {
+    let bank = TestBank::start(obie()).await;
+    let list = |password: &str| {
+        bank.request(Method::GET, "/sandbox/events?clientId=x")
+            .basic_auth(ADMIN.0, Some(password))
+    };
+    for _ in 0..10 {
+        let r = Resp::of(list("wrong")).await;
+        r.expect(401);
+        let challenge = r.header("www-authenticate").unwrap_or_default();
+        assert!(challenge.starts_with("Basic"), "{challenge}");
+    }
+    let r = Resp::of(list(ADMIN.1)).await;
+    r.expect(429);
+    let retry: u64 = r
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(
+        r.json()["Errors"][0]["ErrorCode"],
+        "GB.OBEvents.TooManyRequests"
+    );
+    // TPPs with their own tokens are not affected.
+    let tpp = bank.tpp().await;
+    Resp::of(tpp.request(Method::GET, "/sandbox/events"))
+        .await
+        .expect(200);
+    bank.stop().await;
+}

@@ -57,8 +57,8 @@ fn header_problem(h: &str, pattern_checked: bool) -> Option<String> {
 /// TB-01: an absolute http(s) url with a host and no query (not even an empty `?`), no
 /// fragment, no credentials; plain http only to loopback when private networks are allowed.
 pub fn url_problem(st: &AppState, url: &str) -> Option<String> {
-    if url.len() > MAX_URL {
-        return Some(format!("webhook url is longer than {MAX_URL} characters"));
+    if let Some(p) = crate::sandbox::urls::destination_problem(url, MAX_URL) {
+        return Some(format!("webhook url {p}"));
     }
     let Ok(u) = url::Url::parse(url) else {
         return Some("webhook url must be an absolute URL".into());

@@ -128,8 +128,8 @@ pub struct YapilyRaised {
 
 /// YA-04: an absolute https URL without credentials; http only to loopback when allowed.
 pub fn url_problem(st: &AppState, url: &str) -> Option<String> {
-    if url.len() > 2048 {
-        return Some("notification.url is longer than 2048 characters".into());
+    if let Some(p) = crate::sandbox::urls::destination_problem(url, crate::sandbox::urls::MAX_URL) {
+        return Some(format!("notification.url {p}"));
     }
     let Ok(u) = url::Url::parse(url) else {
         return Some("notification.url must be an absolute URL".into());

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::jose;
+use crate::sandbox::auth::basic;
 use crate::sandbox::dialects::obie::error::{ObError, ObResult};
 use crate::sandbox::dialects::yapily::{YapilyError, YapilyEventSpec, YapilyEventType};
 use crate::sandbox::domain::{ClientId, YapilySubscription};
@@ -55,6 +56,8 @@ pub fn routes() -> Routes {
 struct Refusal {
     status: StatusCode,
     message: String,
+    /// Seconds of `Retry-After`, for an application locked out after failed authentications.
+    retry_after: Option<u64>,
 }
 
 impl Refusal {
@@ -62,6 +65,7 @@ impl Refusal {
         Refusal {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
     fn bad(message: impl Into<String>) -> Self {
@@ -113,6 +117,10 @@ fn reply(iid: &InteractionId, result: Result<(StatusCode, Value), Refusal>) -> R
                     HeaderValue::from_static(r#"Basic realm="obevents""#),
                 );
             }
+            if let Some(secs) = r.retry_after {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
             resp
         }
     }
@@ -130,9 +138,18 @@ async fn application(s: &AppState, headers: &HeaderMap) -> Result<ClientId, Refu
             "send the application key and secret as HTTP Basic credentials",
         )
     };
-    match crate::sandbox::http::oauth::basic_application(s, headers).await {
-        Ok(Some(app)) => Ok(app),
-        Ok(None) => Err(unauthorized()),
+    match basic::application(s, headers).await {
+        Ok(basic::Application::Known(app)) => Ok(app),
+        Ok(basic::Application::Refused) => Err(unauthorized()),
+        Ok(basic::Application::Locked(secs)) => Err(Refusal {
+            retry_after: Some(secs),
+            ..Refusal::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "too many failed authentications for this application; retry after {secs} s"
+                ),
+            )
+        }),
         Err(e) => Err(YapilyError::Store(e).into()),
     }
 }
