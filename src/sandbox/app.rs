@@ -58,6 +58,20 @@ pub async fn build_state(
     db: &str,
     bound: SocketAddr,
 ) -> anyhow::Result<AppState> {
+    let base_url = cfg
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{}://{bound}", cfg.scheme()));
+    // Checked before anything is opened, so a bad entry stops the start with one line.
+    for c in &cfg.clients {
+        if let Some(p) = c
+            .tatra_webhook
+            .as_ref()
+            .and_then(|hook| dialects::tatra::settings::seed_problem(&cfg, &base_url, hook))
+        {
+            anyhow::bail!("config field clients ({}) tatra_webhook: {p}", c.client_id);
+        }
+    }
     let store = Store::open(db)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", super::store::redacted(db)))?;
@@ -76,10 +90,6 @@ pub async fn build_state(
         } else {
             None
         };
-    let base_url = cfg
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("{}://{bound}", cfg.scheme()));
     let issuer = cfg.issuer.clone().unwrap_or_else(|| base_url.clone());
     let ob_header = ObHeader {
         iss: cfg.org_id.clone(),
@@ -268,29 +278,31 @@ pub async fn run_cli(args: SandboxArgs) -> u8 {
 
 /// `obevents sandbox`: bind, log the listening line once accepting, serve until Ctrl-C/SIGTERM.
 pub async fn run(mut cfg: SandboxConfig, db: &str, addr: SocketAddr) -> anyhow::Result<()> {
-    if let Some(limit) = super::server::raise_fd_limit() {
+    let fd_limit = super::server::raise_fd_limit();
+    let requested = cfg.server.max_connections;
+    if let Some(limit) = fd_limit {
         // Leave room for the database, the push worker's sockets and the listener.
         let usable = usize::try_from(limit.saturating_sub(256))
             .unwrap_or(usize::MAX)
             .max(1);
-        if cfg.server.max_connections > usable {
-            tracing::info!(
-                max_connections = cfg.server.max_connections,
-                usable,
-                "max_connections lowered to what the file-descriptor limit allows"
-            );
-            cfg.server.max_connections = usable;
-        }
-        tracing::info!(
-            fd_limit = limit,
-            max_connections = cfg.server.max_connections,
-            "connection limits"
-        );
+        cfg.server.max_connections = cfg.server.max_connections.min(usable);
     }
     let deviations = cfg.personality.deviations();
     let bank = cfg.personality.bank;
     let faults: Vec<String> = cfg.faults.iter().map(|f| f.name().to_string()).collect();
+    // Started before anything is logged, so a start that fails says one line and no more.
     let sandbox = Sandbox::start(cfg, db, addr).await?;
+    if let Some(limit) = fd_limit {
+        let max_connections = sandbox.state.cfg.server.max_connections;
+        if max_connections < requested {
+            tracing::info!(
+                requested,
+                usable = max_connections,
+                "max_connections lowered to what the file-descriptor limit allows"
+            );
+        }
+        tracing::info!(fd_limit = limit, max_connections, "connection limits");
+    }
     let engine = sandbox.state.store.engine();
     let db = super::store::redacted(db);
     tracing::info!(%bank, ?deviations, ?faults, engine, db, kid = sandbox.state.key.kid(), "sandbox ready");

@@ -3,7 +3,7 @@
 //! rule set every URL-taking endpoint applies first, so the URL stored — and shown in the
 //! delivery log — is exactly the one requested; each dialect then adds its own rules.
 
-use super::state::AppState;
+use super::config::SandboxConfig;
 
 /// Longest destination URL any dialect stores.
 pub const MAX_URL: usize = 2048;
@@ -64,9 +64,9 @@ pub fn is_loopback_host(host: &str) -> bool {
 
 /// Whether webhook URLs may be plain http to a loopback host: the push switch
 /// (`allow_private_networks`), by default on exactly when the sandbox is on loopback.
-pub fn webhook_http_allowed(st: &AppState) -> bool {
-    st.cfg.push.allow_private_networks.unwrap_or_else(|| {
-        url::Url::parse(&st.base_url)
+pub fn webhook_http_allowed(cfg: &SandboxConfig, base_url: &str) -> bool {
+    cfg.push.allow_private_networks.unwrap_or_else(|| {
+        url::Url::parse(base_url)
             .ok()
             .and_then(|u| u.host_str().map(is_loopback_host))
             .unwrap_or(false)

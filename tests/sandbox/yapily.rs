@@ -522,3 +522,19 @@ async fn basic_guesses_share_the_token_endpoints_lockout() {
     r.expect(429);
     bank.stop().await;
 }
+
+/// An eventTypeId in the path that is not UTF-8 is a 400 in the dialect's shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_utf8_in_a_path_id_gets_the_dialects_400() {
+    let bank = yapily_bank(&[]).await;
+    let tpp = bank.tpp().await;
+    let r = Resp::of(basic(
+        &bank,
+        &tpp,
+        Method::GET,
+        "/notifications/event-subscriptions/%FF%FE",
+    ))
+    .await;
+    assert_error(&r, 400);
+    bank.stop().await;
+}

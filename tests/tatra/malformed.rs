@@ -91,3 +91,24 @@ async fn hostile_webhook_urls_are_refused_and_good_ones_stored_as_sent() {
     assert_eq!(r.json()["url"], good, "{}", r.text());
     bank.stop().await;
 }
+
+/// Invalid UTF-8 is malformed wherever it is: in a path id, and inside a JSON member the API
+/// ignores — both a 400 `INVALID_REQUEST` in the dialect's shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_utf8_in_a_path_id_or_an_ignored_member_is_invalid() {
+    let bank = tatra_bank(&[]).await;
+    let tpp = bank.tpp().await;
+    let r = get(&bank, &tpp, &format!("{V1}/consents/%FF%FE")).await;
+    assert_error(&r, 400, "INVALID_REQUEST");
+    let mut body = br#"{"enabled": false, "ignored": ""#.to_vec();
+    body.extend_from_slice(&[0xff, 0xfe]);
+    body.extend_from_slice(br#""}"#);
+    let r = Resp::of(
+        basic(&bank, &tpp, Method::PUT, &format!("{V1}/webhook-settings"))
+            .header("content-type", "application/json")
+            .body(body),
+    )
+    .await;
+    assert_error(&r, 400, "INVALID_REQUEST");
+    bank.stop().await;
+}

@@ -9,7 +9,7 @@
 
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -216,6 +216,13 @@ where
     reply(&headers, result)
 }
 
+/// The id in the path; one that is not valid UTF-8 names nothing: `INVALID_REQUEST`, in the
+/// dialect's shape rather than axum's plain-text rejection.
+fn path_id<T>(path: Result<Path<T>, PathRejection>) -> Result<T, Refusal> {
+    path.map(|Path(id)| id)
+        .map_err(|_| Refusal::invalid("the id in the path is not valid UTF-8"))
+}
+
 /// A JSON body of at most [`BODY_LIMIT`]; anything else (too large, malformed, wrong fields)
 /// is `INVALID_REQUEST`. `None` for an empty body.
 fn parse<T: serde::de::DeserializeOwned>(
@@ -229,6 +236,10 @@ fn parse<T: serde::de::DeserializeOwned>(
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
+    }
+    // JSON is UTF-8 throughout (RFC 8259 §8.1), also inside members this API ignores.
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        return Err(Refusal::invalid(format!("malformed request body: {e}")));
     }
     serde_json::from_slice(&bytes)
         .map(Some)
@@ -360,9 +371,10 @@ async fn create_consent(
 async fn get_consent(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<ConsentId>,
+    path: Result<Path<ConsentId>, PathRejection>,
 ) -> Response {
     answer(s, headers, |s, app| async move {
+        let id = path_id(path)?;
         let consent = super::consent(&s, &app, &id).await?;
         Ok((StatusCode::OK, consent_view(&consent)))
     })
@@ -372,9 +384,10 @@ async fn get_consent(
 async fn delete_consent(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<ConsentId>,
+    path: Result<Path<ConsentId>, PathRejection>,
 ) -> Response {
     answer(s, headers, |s, app| async move {
+        let id = path_id(path)?;
         super::delete_consent(&s, &app, &id).await?;
         Ok((StatusCode::NO_CONTENT, Value::Null))
     })
@@ -384,9 +397,10 @@ async fn delete_consent(
 async fn refresh(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<ConsentId>,
+    path: Result<Path<ConsentId>, PathRejection>,
 ) -> Response {
     answer(s, headers, |s, app| async move {
+        let id = path_id(path)?;
         let task = super::refresh(&s, &app, &id).await?;
         Ok((StatusCode::ACCEPTED, json!({ "taskId": task.id })))
     })
@@ -396,9 +410,10 @@ async fn refresh(
 async fn get_task(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<TaskId>,
+    path: Result<Path<TaskId>, PathRejection>,
 ) -> Response {
     answer(s, headers, |s, app| async move {
+        let id = path_id(path)?;
         let task = super::task(&s, &app, &id).await?;
         Ok((StatusCode::OK, task_view(&task)))
     })

@@ -142,7 +142,12 @@ pub fn url_problem(st: &AppState, url: &str) -> Option<String> {
     }
     match u.scheme() {
         "https" => None,
-        "http" if is_loopback_host(host) && crate::sandbox::urls::webhook_http_allowed(st) => None,
+        "http"
+            if is_loopback_host(host)
+                && crate::sandbox::urls::webhook_http_allowed(&st.cfg, &st.base_url) =>
+        {
+            None
+        }
         _ => Some("notification.url must be an https URL".into()),
     }
 }

@@ -11,7 +11,7 @@ use crate::sandbox::dialects::yapily::openapi as doc;
 use crate::sandbox::http::routes::Routes;
 use crate::sandbox::http::routes::Verb::{Delete, Get, Post};
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -159,6 +159,10 @@ fn parse<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, Refusal> {
     let bytes = body.map_err(|r| Refusal::new(r.status(), r.body_text()))?;
+    // JSON is UTF-8 throughout (RFC 8259 §8.1), also inside members this API ignores.
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        return Err(Refusal::bad(format!("malformed request body: {e}")));
+    }
     serde_json::from_slice(&bytes).map_err(|e| Refusal::bad(format!("malformed request body: {e}")))
 }
 
@@ -289,10 +293,12 @@ async fn read(
     State(s): State<AppState>,
     iid: InteractionId,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Response {
     let result = async {
         let app = application(&s, &headers).await?;
+        let Path(id) =
+            path.map_err(|_| Refusal::bad("the eventTypeId in the path is not valid UTF-8"))?;
         let sub = subscription_of(&s, &app, event_type(&id)?).await?;
         Ok((StatusCode::OK, envelope(&iid, subscription_data(&sub))))
     };
@@ -303,10 +309,12 @@ async fn unsubscribe(
     State(s): State<AppState>,
     iid: InteractionId,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Response {
     let result = async {
         let app = application(&s, &headers).await?;
+        let Path(id) =
+            path.map_err(|_| Refusal::bad("the eventTypeId in the path is not valid UTF-8"))?;
         let t = event_type(&id)?;
         let gone = subscription_of(&s, &app, t).await?;
         super::unsubscribe(&s, &app, t).await?;
