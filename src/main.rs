@@ -72,18 +72,30 @@ fn parse() -> Result<Cli, ExitCode> {
 
 /// Logs to stderr with `--log`'s filter; a bad filter is exit code 2.
 fn init_logging(cli: &Cli) -> Result<(), ExitCode> {
+    // `--log` (or OBEVENTS_LOG) wins; the sandbox's config file may name one in [server].
+    let config_log = match &cli.command {
+        Command::Sandbox(args) => args
+            .config
+            .as_deref()
+            .and_then(obevents::sandbox::config::log_filter_in),
+        _ => None,
+    };
+    let log = cli
+        .log
+        .clone()
+        .or(config_log)
+        .unwrap_or_else(|| "info".into());
     // The access log belongs to `obevents sandbox`; elsewhere (the embedded sandbox of `test`,
     // `bench`) it is off unless the filter names it.
-    let spec = if matches!(cli.command, Command::Sandbox(_)) || cli.log.contains("obevents::access")
-    {
-        cli.log.clone()
+    let spec = if matches!(cli.command, Command::Sandbox(_)) || log.contains("obevents::access") {
+        log.clone()
     } else {
-        format!("{},obevents::access=off", cli.log)
+        format!("{log},obevents::access=off")
     };
     let filter = match tracing_subscriber::EnvFilter::try_new(&spec) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("error: --log {:?}: {e}", cli.log);
+            eprintln!("error: --log {log:?}: {e}");
             return Err(ExitCode::from(2));
         }
     };

@@ -254,20 +254,31 @@ pub async fn run_cli(args: SandboxArgs) -> u8 {
             return 2;
         }
     };
-    let addr = match tokio::net::lookup_host(args.addr.as_str()).await {
+    // The command line wins over the config file's [server], which wins over the defaults.
+    let (flag, given) = match (&args.addr, &cfg.addr) {
+        (Some(a), _) => ("--addr", a.clone()),
+        (None, Some(a)) => ("server.addr", a.clone()),
+        (None, None) => ("--addr", "127.0.0.1:8080".to_string()),
+    };
+    let addr = match tokio::net::lookup_host(given.as_str()).await {
         Ok(mut found) => match found.next() {
             Some(a) => a,
             None => {
-                eprintln!("error: --addr {}: resolves to no address", args.addr);
+                eprintln!("error: {flag} {given}: resolves to no address");
                 return 2;
             }
         },
         Err(e) => {
-            eprintln!("error: --addr {}: {e} (expected HOST:PORT)", args.addr);
+            eprintln!("error: {flag} {given}: {e} (expected HOST:PORT)");
             return 2;
         }
     };
-    match run(cfg, &args.db, addr).await {
+    let db = args
+        .db
+        .clone()
+        .or_else(|| cfg.db.clone())
+        .unwrap_or_else(|| "obevents.db".into());
+    match run(cfg, &db, addr).await {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e}");

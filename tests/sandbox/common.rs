@@ -285,6 +285,19 @@ impl Resp {
             "WWW-Authenticate is {challenge:?}"
         );
     }
+
+    /// Asserts a 401 without a body and with a Basic challenge: what a wrong
+    /// admin credential (or a wrong dialect secret) gets.
+    #[track_caller]
+    pub fn assert_401_basic(&self) {
+        self.expect(401);
+        assert!(self.body.is_empty(), "401 has a body: {:?}", self.text());
+        let challenge = self.header("www-authenticate").unwrap_or_default();
+        assert!(
+            challenge.starts_with("Basic"),
+            "WWW-Authenticate is {challenge:?}"
+        );
+    }
 }
 
 /// The engine a test binary runs its sandboxes on: `tests/sandbox.rs` sets SQLite,

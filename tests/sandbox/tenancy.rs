@@ -99,7 +99,7 @@ async fn helpers_need_the_tpps_own_token_or_the_admin_credential() {
     assert_eq!(r.json()["events"].as_array().map(Vec::len), Some(1));
     Resp::of(admin(bank.request(Method::GET, &list), "wrong"))
         .await
-        .assert_401();
+        .assert_401_basic();
     let r = Resp::of(admin(
         bank.request(Method::POST, "/sandbox/reset")
             .header("content-type", "application/json")
@@ -174,7 +174,7 @@ async fn no_default_admin_password_the_generated_one_is_printed_once() {
     let a = bank.tpp().await;
     let list = format!("/sandbox/events?clientId={}", a.client_id);
     let as_admin = |pw: &str| bank.request(Method::GET, &list).basic_auth(user, Some(pw));
-    Resp::of(as_admin("admin")).await.assert_401();
+    Resp::of(as_admin("admin")).await.assert_401_basic();
     Resp::of(as_admin(password)).await.expect(200);
     sigkill(child).await;
     // A restart keeps the credential and does not print it again.

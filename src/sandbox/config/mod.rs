@@ -11,7 +11,9 @@ mod server;
 mod tatra;
 
 pub use clients::{DEFAULT_SCOPES, SCOPES, SeedClient, parse_scopes};
-pub use file::{AdminFile, ClientFile, ConfigFile, PushFile, TatraFile, TatraWebhookFile};
+pub use file::{
+    AdminFile, ClientFile, ConfigFile, PushFile, ServerFile, TatraFile, TatraWebhookFile,
+};
 pub use push::PushConfig;
 pub use server::ServerLimits;
 use server::server_limits;
@@ -49,6 +51,10 @@ pub struct SandboxConfig {
     /// HTTPS (and mutual TLS) when set; plain HTTP otherwise.
     pub tls: Option<TlsConfig>,
     pub tatra: TatraConfig,
+    /// `[server] addr`: where to listen when `--addr` is not given.
+    pub addr: Option<String>,
+    /// `[server] db`: the database when `--db` (or `OBEVENTS_DB`) is not given.
+    pub db: Option<String>,
 }
 
 impl SandboxConfig {
@@ -73,6 +79,8 @@ impl SandboxConfig {
             server: ServerLimits::default(),
             tls: None,
             tatra: TatraConfig::default(),
+            addr: None,
+            db: None,
         }
     }
 
@@ -165,6 +173,17 @@ impl SandboxConfig {
             cfg.tatra = tatra_config(t)?;
         }
         server_limits(&mut cfg.server, &file)?;
+        if let Some(server) = file.server.take() {
+            cfg.addr = server
+                .addr
+                .map(|a| non_empty("server.addr", a))
+                .transpose()?;
+            cfg.db = server.db.map(|d| non_empty("server.db", d)).transpose()?;
+            if let Some(log) = server.log {
+                tracing_subscriber::EnvFilter::try_new(&log)
+                    .map_err(|e| format!("config field server.log: {e}"))?;
+            }
+        }
         Ok(cfg)
     }
 
@@ -229,6 +248,14 @@ fn admin(admin: AdminFile) -> Result<AdminFile, String> {
         return Err("config field admin: username and password must be non-empty and the username free of ':'".into());
     }
     Ok(admin)
+}
+
+/// `[server] log` of the config file at `path`, if it names one: read before logging starts,
+/// so the filter applies from the first line. A file that does not parse yields `None` here;
+/// loading it properly then reports the error.
+pub fn log_filter_in(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    toml::from_str::<ConfigFile>(&text).ok()?.server?.log
 }
 
 fn one_line(s: &str) -> String {
