@@ -45,6 +45,8 @@ pub struct ServerFile {
     pub addr: Option<String>,
     pub db: Option<String>,
     pub log: Option<String>,
+    /// The same as the top-level `public_url`, kept beside the address it goes with.
+    pub public_url: Option<String>,
 }
 
 /// `[tatra]`: the Tatra-style personality's activation rule and refresh timing.
