@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// One request and its answer (or the transport error), as the report shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Exchange {
     pub method: String,
     pub url: String,

@@ -186,9 +186,8 @@ pub fn group(seen: Vec<(String, Vec<Occurrence>)>) -> Vec<Finding> {
 /// let mut ex = obevents::harness::client::Exchange {
 ///     method: "DELETE".into(),
 ///     url: "http://bank/open-banking/v3.1/event-subscriptions/4f1c2a9e-7d3b-4e8a-9c1f-0a2b3c4d5e6f?x=1".into(),
-///     request_headers: vec![], request_body: None, status: Some(400), response_headers: vec![],
-///     response_body: String::new(), error: None, elapsed_ms: 0, decoded_sets: vec![],
-///     started: None, finished: None,
+///     status: Some(400),
+///     ..Default::default()
 /// };
 /// assert_eq!(endpoint_of(&ex), "DELETE /open-banking/v3.1/event-subscriptions/{id}");
 /// ex.url = "http://bank/events".into();
@@ -250,16 +249,8 @@ mod tests {
         Exchange {
             method: method.into(),
             url: url.into(),
-            request_headers: Vec::new(),
-            request_body: None,
             status: Some(200),
-            response_headers: Vec::new(),
-            response_body: String::new(),
-            error: None,
-            elapsed_ms: 0,
-            decoded_sets: Vec::new(),
-            started: None,
-            finished: None,
+            ..Exchange::default()
         }
     }
 

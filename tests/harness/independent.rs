@@ -20,7 +20,7 @@ fn failed_rules(o: &RunOutcome) -> BTreeSet<String> {
 }
 
 /// One line per failed or blocked scenario and finding, for assertion messages.
-fn detail(o: &RunOutcome) -> String {
+pub(super) fn detail(o: &RunOutcome) -> String {
     let mut out = String::new();
     for s in o.failed().chain(o.blocked()) {
         out.push_str(&format!(
@@ -74,7 +74,7 @@ fn precision(o: &RunOutcome, breaks: &[&str]) -> Precision {
 }
 
 /// Asserts a clean run, and a run with each defect failing exactly `breaks` within five
-/// scenarios; prints the precision table.
+/// scenarios and reported as at most one finding; prints the precision table.
 fn judge<D: std::fmt::Debug>(bank: &str, runs: &[(Option<D>, &[&str], RunOutcome)]) {
     let mut table = format!(
         "{bank}: defect | passed | n/a | failed | blocked | on the right rule | failed rules\n"
@@ -132,6 +132,8 @@ fn judge<D: std::fmt::Debug>(bank: &str, runs: &[(Option<D>, &[&str], RunOutcome
                     "{bank} {d:?}:\n{}",
                     detail(o)
                 );
+                // One defect, seen on one endpoint however often: at most one finding.
+                assert!(o.findings.len() <= 1, "{bank} {d:?}:\n{}", detail(o));
             }
         }
     }

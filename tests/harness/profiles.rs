@@ -8,7 +8,7 @@ use obevents::harness::runner::{RunOutcome, Verdict};
 use obevents::sandbox::embedded::declaration;
 use obevents::sandbox::{Bank, Sandbox};
 
-use super::{run_with, sandbox_config};
+use super::{run_tags, run_with, sandbox_config};
 
 /// The built-in profile of a sandbox at `url` as TOML, for editing.
 fn builtin(url: &str, cap: usize) -> toml::Table {
@@ -63,6 +63,15 @@ async fn static_token(url: &str) -> (String, String) {
         reg["client_id"].as_str().unwrap().to_string(),
         tok["access_token"].as_str().unwrap().to_string(),
     )
+}
+
+/// The names of the scenarios the run found not applicable.
+fn not_applicable(o: &RunOutcome) -> Vec<&str> {
+    o.scenarios
+        .iter()
+        .filter(|s| s.verdict == Verdict::NotApplicable)
+        .map(|s| s.name.as_str())
+        .collect()
 }
 
 fn assert_clean(o: &RunOutcome) {
@@ -239,29 +248,10 @@ async fn a_bank_with_its_own_push_policy_is_judged_by_its_declared_bounds() {
     push.insert("max_retry_delay_ms".into(), 1_000.into());
     push.insert("max_attempts".into(), 4.into());
     t.insert("push".into(), push.into());
-    let opts = obevents::harness::runner::RunOptions {
-        profile: load(t),
-        features: obevents::harness::runner::FeatureSource::Embedded,
-        tags: Some("@push".into()),
-        concurrency: None,
-        fail_fast: false,
-        progress: obevents::harness::runner::Progress::Quiet,
-    };
-    let o = tokio::time::timeout(
-        std::time::Duration::from_secs(120),
-        obevents::harness::runner::run(opts, None),
-    )
-    .await
-    .expect("the run finished within 120 s")
-    .expect("the run started");
+    let o = run_tags(load(t), Some("@push"), None).await;
     sandbox.stop().await;
     assert_clean(&o);
-    let na: Vec<&str> = o
-        .scenarios
-        .iter()
-        .filter(|s| s.verdict == Verdict::NotApplicable)
-        .map(|s| s.name.as_str())
-        .collect();
+    let na = not_applicable(&o);
     assert_eq!(na.len(), 2, "{na:?}");
     assert!(
         o.count(Verdict::Passed) >= 14,
@@ -343,29 +333,10 @@ async fn a_bank_that_registers_push_receivers_by_stream_is_judged_through_its_st
     );
     let profile = load(t);
     assert!(profile.push_registration.stream().is_some());
-    let opts = obevents::harness::runner::RunOptions {
-        profile,
-        features: obevents::harness::runner::FeatureSource::Embedded,
-        tags: Some("@push".into()),
-        concurrency: None,
-        fail_fast: false,
-        progress: obevents::harness::runner::Progress::Quiet,
-    };
-    let o = tokio::time::timeout(
-        std::time::Duration::from_secs(120),
-        obevents::harness::runner::run(opts, None),
-    )
-    .await
-    .expect("the run finished within 120 s")
-    .expect("the run started");
+    let o = run_tags(profile, Some("@push"), None).await;
     sandbox.stop().await;
     assert_clean(&o);
-    let na: Vec<&str> = o
-        .scenarios
-        .iter()
-        .filter(|s| s.verdict == Verdict::NotApplicable)
-        .map(|s| s.name.as_str())
-        .collect();
+    let na = not_applicable(&o);
     assert_eq!(
         na,
         ["Removing the CallbackUrl with PUT stops the pushes"],

@@ -6,34 +6,12 @@ use std::collections::BTreeSet;
 
 use obevents::harness::context::RunContext;
 use obevents::harness::profile::{Clients, Profile, RequestSignatures, TppConfig};
-use obevents::harness::runner::{self, FeatureSource, Progress, RunOptions, RunOutcome, Verdict};
+use obevents::harness::runner::{self, FeatureSource, Progress, RunOptions, Verdict};
 use obevents::sandbox::embedded::declaration;
 use obevents::sandbox::{Bank, Fault, Sandbox};
 
+use super::independent::detail;
 use super::{run_sandbox, sandbox_config};
-
-fn summary(o: &RunOutcome) -> String {
-    let mut out = String::new();
-    for s in o.failed().chain(o.blocked()) {
-        out.push_str(&format!(
-            "  {:?} {} [{}] failed on {:?}: {}\n",
-            s.verdict,
-            s.name,
-            s.rules.join(" "),
-            s.failed_rules,
-            s.reason.as_deref().unwrap_or("")
-        ));
-    }
-    for f in &o.findings {
-        out.push_str(&format!(
-            "  finding {:?} in {} scenario(s): {}\n",
-            f.rules,
-            f.scenarios.len(),
-            f.message
-        ));
-    }
-    out
-}
 
 /// A SET defect fails at most 3 scenarios, each under a rule the defect breaks, blocks none,
 /// and every finding of it names a rule the defect breaks.
@@ -42,7 +20,7 @@ async fn one_set_defect_fails_a_few_scenarios_under_its_own_rules() {
     for fault in [Fault::SetMissingTxn, Fault::SetRs256, Fault::SetIatFuture] {
         let o = run_sandbox(Bank::Obie, &[fault], None).await;
         let broken: BTreeSet<&str> = fault.rules().iter().copied().collect();
-        let detail = summary(&o);
+        let detail = detail(&o);
         assert_eq!(o.exit_code(), 1, "{fault}:\n{detail}");
         assert_eq!(o.count(Verdict::Blocked), 0, "{fault}:\n{detail}");
         let failed: Vec<_> = o.failed().collect();
@@ -126,7 +104,7 @@ async fn a_bank_that_ignores_acks_fails_ap09_and_blocks_almost_nothing() {
     };
     let o = runner::run(opts, None).await.expect("the run started");
     sandbox.stop().await;
-    let detail = summary(&o);
+    let detail = detail(&o);
 
     assert_eq!(o.exit_code(), 1, "{detail}");
     let ap09_failed = o
@@ -236,7 +214,7 @@ async fn wrong_401s_and_refused_long_polls_are_charged_to_their_own_rules() {
         progress: Progress::Quiet,
     };
     let o = runner::run(opts, None).await.expect("the run started");
-    let detail = summary(&o);
+    let detail = detail(&o);
     let charged = |name: &str| -> Vec<String> {
         o.scenarios
             .iter()

@@ -141,3 +141,137 @@ fn errors_name_fields() {
             .contains("request_signing")
     );
 }
+
+/// Two fixed TPPs at a bank, then `extra` TOML.
+fn with_tpps(extra: &str) -> Result<Profile, ProfileError> {
+    parse(&format!(
+        r#"
+        [target]
+        base_url = "https://bank.example"
+        token_endpoint = "/token"
+        [[tpp]]
+        client_id = "a"
+        client_secret = "s"
+        [[tpp]]
+        client_id = "b"
+        client_secret = "s"
+        {extra}
+        "#
+    ))
+}
+
+/// The bank's own event types (issue 19 §5): a plain name mapped to its URI, a URN, OBIE's in
+/// another spelling; what the trigger is given for each; `[]` leaves the types to the trigger.
+#[test]
+fn a_bank_may_name_event_types_of_its_own() {
+    let p = with_tpps(
+        r#"
+        [bank]
+        event_types = ["payment-created", "urn:example:events:refund", "resource-update"]
+        event_type_urns = { "payment-created" = "https://bank.example/events/payment-created" }
+        [trigger]
+        kind = "manual"
+        prompt = "raise {event_type}"
+        event_type_values = { "payment-created" = "PAYMENT_CREATED" }
+        "#,
+    )
+    .unwrap();
+    let names: Vec<(&str, Option<&str>, bool)> = p
+        .trigger_types
+        .iter()
+        .map(|t| (t.name.as_str(), t.urn.as_deref(), t.ob.is_some()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (
+                "payment-created",
+                Some("https://bank.example/events/payment-created"),
+                false
+            ),
+            (
+                "urn:example:events:refund",
+                Some("urn:example:events:refund"),
+                false
+            ),
+            (
+                "UK.OBIE.Resource-Update",
+                Some("urn:uk:org:openbanking:events:resource-update"),
+                true
+            ),
+        ]
+    );
+    let values: Vec<String> = p.trigger_types.iter().map(|t| p.trigger_value(t)).collect();
+    assert_eq!(
+        values,
+        [
+            "PAYMENT_CREATED",
+            "urn:example:events:refund",
+            "urn:uk:org:openbanking:events:resource-update"
+        ]
+    );
+    let caps = crate::harness::plan::capabilities(&p);
+    assert!(caps.contains("two-event-types") && caps.contains("resource-update"));
+
+    let open = with_tpps(
+        "[bank]\nevent_types = []\n[trigger]\nkind = \"manual\"\nprompt = \"go\"\nevent_types = [\"order-shipped\"]",
+    )
+    .unwrap();
+    assert!(open.bank.event_types.is_empty());
+    assert_eq!(open.trigger_types[0].code(), "order-shipped");
+
+    for (extra, field) in [
+        (
+            "[bank]\nevent_types = [\"x\"]\nevent_type_urns = { x = \"not a uri\" }",
+            "bank.event_type_urns.x",
+        ),
+        ("[bank]\nevent_types = [\"x\", \"x\"]", "bank.event_types"),
+        (
+            "[bank]\nevent_types = [\"x\"]\n[trigger]\nkind = \"manual\"\nprompt = \"go\"\nevent_types = [\"y\"]",
+            "trigger.event_types",
+        ),
+        (
+            "[trigger]\nkind = \"manual\"\nprompt = \"go\"\nevent_type_values = { y = \"Y\" }",
+            "trigger.event_type_values.y",
+        ),
+    ] {
+        let e = with_tpps(extra).unwrap_err().0;
+        assert!(e.contains(field), "{extra}: {e}");
+    }
+}
+
+/// Settings that cannot go together: `rfc8936` requiring `moreAvailable`, stream actions
+/// without `registration = "stream"`, `registration = "stream"` without the create call.
+#[test]
+fn contradictory_settings_name_their_field() {
+    let rfc = parse(
+        r#"
+        conformance = "rfc8936"
+        [target]
+        base_url = "https://ssf.example"
+        [[tpp]]
+        client_id = "a"
+        auth_method = "bearer"
+        access_token = "t"
+        [[tpp]]
+        client_id = "b"
+        auth_method = "bearer"
+        access_token = "u"
+        [bank]
+        more_available_required = true
+        "#,
+    )
+    .unwrap_err()
+    .0;
+    assert!(rfc.contains("bank.more_available_required"), "{rfc}");
+    let stray = with_tpps(
+        "[push]\n[push.stream_delete]\nkind = \"manual\"\nprompt = \"delete {stream_id}\"",
+    )
+    .unwrap_err()
+    .0;
+    assert!(stray.contains("push.stream"), "{stray}");
+    let missing = with_tpps("[push]\nregistration = \"stream\"")
+        .unwrap_err()
+        .0;
+    assert!(missing.contains("push.stream"), "{missing}");
+}
