@@ -348,3 +348,31 @@ async fn a_bank_that_registers_push_receivers_by_stream_is_judged_through_its_st
         o.count(Verdict::Passed)
     );
 }
+
+/// The bank's own event types give the scenarios their capabilities: two types of any kind
+/// make `@two-event-types`, an OBIE type its own (`@resource-update`), a type of the bank's own
+/// none beyond that; at `rfc8936` the long-poll scenarios apply whatever `long_polling` says.
+#[test]
+fn the_banks_own_event_types_and_rfc8936_give_the_scenarios_their_capabilities() {
+    use obevents::harness::plan::capabilities;
+    let mut t = builtin("http://127.0.0.1:9", 100);
+    let bank = table(&mut t, "bank");
+    bank.insert(
+        "event_types".into(),
+        toml::Value::Array(vec!["payment-created".into(), "resource-update".into()]),
+    );
+    bank.insert("long_polling".into(), "immediate".into());
+    let trigger = table(&mut t, "trigger");
+    trigger.remove("event_types");
+    let caps = capabilities(&load(t.clone()));
+    assert!(caps.contains("two-event-types") && caps.contains("resource-update"));
+    assert!(!caps.contains("consent-authorization-revoked"));
+    assert!(caps.contains("short-polling-only") && !caps.contains("long-polling"));
+    t.insert("conformance".into(), "rfc8936".into());
+    table(&mut t, "bank").remove("more_available_required");
+    let caps = capabilities(&load(t));
+    assert!(
+        caps.contains("long-polling"),
+        "R8936-08 binds every transmitter"
+    );
+}
