@@ -18,6 +18,23 @@ pub struct Cli {
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info`, `obevents=debug`.
     #[arg(long, global = true, env = "OBEVENTS_LOG", default_value = "info")]
     pub log: String,
+    /// Log line format: `text`, or `json` (one JSON object per line, the event's fields at its
+    /// top level, for log shippers).
+    #[arg(
+        long,
+        global = true,
+        env = "OBEVENTS_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -23,6 +23,7 @@
 //! - `tls`: HTTPS, mutual TLS, RFC 8705 client authentication and certificate-bound tokens.
 //! - `openapi`: `GET /openapi.json` is valid OpenAPI 3.1 and lists exactly what is served.
 //! - `yapily`: the Yapily-style notification API and signed webhooks (issue 10).
+//! - `observability`: `/readyz`, `/metrics`, the access log and push attempt lines (issue 21).
 // Tests assert with unwrap/expect: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -49,6 +50,8 @@ mod malformed;
 mod migrations;
 #[path = "sandbox/oauth.rs"]
 mod oauth;
+#[path = "sandbox/observability.rs"]
+mod observability;
 #[path = "sandbox/openapi.rs"]
 mod openapi;
 #[path = "sandbox/persistence.rs"]

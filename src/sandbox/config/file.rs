@@ -34,6 +34,18 @@ pub struct ConfigFile {
     pub listen_backlog: Option<u32>,
     pub tls: Option<TlsFile>,
     pub tatra: Option<TatraFile>,
+    pub metrics: Option<MetricsFile>,
+    /// Reverse proxies whose `X-Forwarded-For` the access log believes (IP addresses).
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+}
+
+/// `[metrics]`: where `/metrics` is served.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsFile {
+    /// `IP:PORT` of a listener of its own, without authentication.
+    pub address: Option<String>,
 }
 
 /// `[tatra]`: the Tatra-style personality's activation rule and refresh timing.

@@ -6,18 +6,23 @@ use std::time::Duration;
 
 mod clients;
 mod file;
+mod observe;
 mod push;
 mod server;
 mod tatra;
 
 pub use clients::{DEFAULT_SCOPES, SCOPES, SeedClient, parse_scopes};
-pub use file::{AdminFile, ClientFile, ConfigFile, PushFile, TatraFile, TatraWebhookFile};
+pub use file::{
+    AdminFile, ClientFile, ConfigFile, MetricsFile, PushFile, TatraFile, TatraWebhookFile,
+};
+pub use observe::ObserveConfig;
 pub use push::PushConfig;
 pub use server::ServerLimits;
 use server::server_limits;
 pub use tatra::{Activation, TatraConfig, tatra_refresh_delay};
 
 use clients::seed_client;
+use observe::observe_config;
 use push::push_config;
 use tatra::tatra_config;
 
@@ -49,6 +54,8 @@ pub struct SandboxConfig {
     /// HTTPS (and mutual TLS) when set; plain HTTP otherwise.
     pub tls: Option<TlsConfig>,
     pub tatra: TatraConfig,
+    /// `[metrics]` and `trusted_proxies`.
+    pub observe: ObserveConfig,
 }
 
 impl SandboxConfig {
@@ -73,6 +80,7 @@ impl SandboxConfig {
             server: ServerLimits::default(),
             tls: None,
             tatra: TatraConfig::default(),
+            observe: ObserveConfig::default(),
         }
     }
 
@@ -165,6 +173,7 @@ impl SandboxConfig {
             cfg.tatra = tatra_config(t)?;
         }
         server_limits(&mut cfg.server, &file)?;
+        cfg.observe = observe_config(&file)?;
         Ok(cfg)
     }
 
@@ -306,6 +315,28 @@ mod tests {
                 .unwrap_err()
                 .contains("tatra.refresh_delay_ms")
         );
+    }
+
+    #[test]
+    fn metrics_section_and_trusted_proxies() {
+        let cfg = parse(
+            "trusted_proxies = [\"127.0.0.1\", \"::1\"]\n[metrics]\naddress = \"127.0.0.1:9464\"",
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.observe.metrics_address,
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        assert_eq!(cfg.observe.trusted_proxies.len(), 2);
+        assert_eq!(parse("").unwrap().observe, ObserveConfig::default());
+        for (text, field) in [
+            ("[metrics]\naddress = \"localhost\"", "metrics.address"),
+            ("[metrics]\nport = 1", "port"),
+            ("trusted_proxies = [\"10.0.0.0/8\"]", "trusted_proxies"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.contains(field), "{text}: {e}");
+        }
     }
 
     #[test]

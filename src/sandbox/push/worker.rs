@@ -127,7 +127,8 @@ async fn attempt(
     let started_at = Timestamp::now();
     let clock = Instant::now();
     let (outcome, excerpt, note) = send(&state, &client, guard, &d, &interaction_id).await;
-    let latency_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let took = clock.elapsed();
+    let latency_ms = i64::try_from(took.as_millis()).unwrap_or(i64::MAX);
     let ended = Timestamp::now();
     let verdict = state.cfg.push.faulty_verdict(
         &state.cfg.faults,
@@ -137,6 +138,7 @@ async fn attempt(
         d.created_at,
         ended,
     );
+    super::observe::attempt(&state, &d, number, &outcome, verdict, took);
     let (status_code, error) = match &outcome {
         Outcome::Status(s) => (Some(i64::from(*s)), None),
         Outcome::Timeout => (
@@ -161,7 +163,6 @@ async fn attempt(
         tracing::warn!(delivery = %d.id, error = %e, "cannot record a push attempt");
         return;
     }
-    tracing::debug!(delivery = %d.id, attempt = number, ?verdict, status = ?record.status_code, "push attempt");
     if let AttemptVerdict::RetryAt(_) = verdict {
         state.push_wake.notify_one();
     }
