@@ -15,9 +15,10 @@ use crate::sandbox::{Bank, Fault};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    /// Log filter (tracing `EnvFilter` syntax), e.g. `info`, `obevents=debug`.
-    #[arg(long, global = true, env = "OBEVENTS_LOG", default_value = "info")]
-    pub log: String,
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info`, `obevents=debug` [default: info,
+    /// or the sandbox config's `[server] log`].
+    #[arg(long, global = true, env = "OBEVENTS_LOG")]
+    pub log: Option<String>,
     /// Log line format: `text`, or `json` (one JSON object per line, the event's fields at its
     /// top level, for log shippers).
     #[arg(
@@ -73,13 +74,15 @@ pub struct CertsArgs {
 #[derive(Debug, Args)]
 pub struct SandboxArgs {
     /// Address to listen on, `HOST:PORT` (`localhost:8080` resolves to its first address);
-    /// port 0 picks a free port (the log line shows which).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub addr: String,
+    /// port 0 picks a free port (the log line shows which) [default: the config's
+    /// `[server] addr`, else 127.0.0.1:8080].
+    #[arg(long)]
+    pub addr: Option<String>,
     /// Database: a SQLite file, `:memory:` for a throwaway sandbox, or a PostgreSQL URL
-    /// (`postgres://user:pass@host:5432/db`) that several sandbox replicas can share.
-    #[arg(long, env = "OBEVENTS_DB", default_value = "obevents.db")]
-    pub db: String,
+    /// (`postgres://user:pass@host:5432/db`) that several sandbox replicas can share
+    /// [default: the config's `[server] db`, else obevents.db].
+    #[arg(long, env = "OBEVENTS_DB")]
+    pub db: Option<String>,
     /// Bank personality: obie (default), ob312, wso2, hsbc, yapily, tatra. Overrides the
     /// config file.
     #[arg(long)]

@@ -73,12 +73,25 @@ fn parse() -> Result<Cli, ExitCode> {
 /// Logs to stderr with `--log`'s filter, as text or JSON lines (`--log-format`); a bad filter
 /// is exit code 2.
 fn init_logging(cli: &Cli) -> Result<(), ExitCode> {
+    // `--log` (or OBEVENTS_LOG) wins; the sandbox's config file may name one in [server].
+    let config_log = match &cli.command {
+        Command::Sandbox(args) => args
+            .config
+            .as_deref()
+            .and_then(obevents::sandbox::config::log_filter_in),
+        _ => None,
+    };
+    let log = cli
+        .log
+        .clone()
+        .or(config_log)
+        .unwrap_or_else(|| "info".into());
     // The access log and the push attempt lines belong to `obevents sandbox`; elsewhere (the
     // embedded sandbox of `test`, `bench`) each is off unless the filter names it.
-    let mut spec = cli.log.clone();
+    let mut spec = log.clone();
     if !matches!(cli.command, Command::Sandbox(_)) {
         for target in ["obevents::access", "obevents::push"] {
-            if !cli.log.contains(target) {
+            if !log.contains(target) {
                 spec.push_str(&format!(",{target}=off"));
             }
         }
@@ -86,7 +99,7 @@ fn init_logging(cli: &Cli) -> Result<(), ExitCode> {
     let filter = match tracing_subscriber::EnvFilter::try_new(&spec) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("error: --log {:?}: {e}", cli.log);
+            eprintln!("error: --log {log:?}: {e}");
             return Err(ExitCode::from(2));
         }
     };

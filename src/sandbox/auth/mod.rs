@@ -9,6 +9,7 @@ use josekit::jwt::{self, JwtPayload};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+pub mod basic;
 pub mod mtls;
 
 use crate::jose;

@@ -34,10 +34,21 @@ pub struct ConfigFile {
     pub listen_backlog: Option<u32>,
     pub tls: Option<TlsFile>,
     pub tatra: Option<TatraFile>,
+    pub server: Option<ServerFile>,
     pub metrics: Option<MetricsFile>,
     /// Reverse proxies whose `X-Forwarded-For` the access log believes (IP addresses).
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+}
+
+/// `[server]`: where the sandbox listens, its database and its log filter — what an operator
+/// sets once for a deployment; the command line's `--addr`, `--db` and `--log` win over it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    pub addr: Option<String>,
+    pub db: Option<String>,
+    pub log: Option<String>,
 }
 
 /// `[metrics]`: where `/metrics` is served.

@@ -13,7 +13,8 @@ mod tatra;
 
 pub use clients::{DEFAULT_SCOPES, SCOPES, SeedClient, parse_scopes};
 pub use file::{
-    AdminFile, ClientFile, ConfigFile, MetricsFile, PushFile, TatraFile, TatraWebhookFile,
+    AdminFile, ClientFile, ConfigFile, MetricsFile, PushFile, ServerFile, TatraFile,
+    TatraWebhookFile,
 };
 pub use observe::ObserveConfig;
 pub use push::PushConfig;
@@ -56,6 +57,10 @@ pub struct SandboxConfig {
     pub tatra: TatraConfig,
     /// `[metrics]` and `trusted_proxies`.
     pub observe: ObserveConfig,
+    /// `[server] addr`: where to listen when `--addr` is not given.
+    pub addr: Option<String>,
+    /// `[server] db`: the database when `--db` (or `OBEVENTS_DB`) is not given.
+    pub db: Option<String>,
 }
 
 impl SandboxConfig {
@@ -81,6 +86,8 @@ impl SandboxConfig {
             tls: None,
             tatra: TatraConfig::default(),
             observe: ObserveConfig::default(),
+            addr: None,
+            db: None,
         }
     }
 
@@ -174,6 +181,17 @@ impl SandboxConfig {
         }
         server_limits(&mut cfg.server, &file)?;
         cfg.observe = observe_config(&file)?;
+        if let Some(server) = file.server.take() {
+            cfg.addr = server
+                .addr
+                .map(|a| non_empty("server.addr", a))
+                .transpose()?;
+            cfg.db = server.db.map(|d| non_empty("server.db", d)).transpose()?;
+            if let Some(log) = server.log {
+                tracing_subscriber::EnvFilter::try_new(&log)
+                    .map_err(|e| format!("config field server.log: {e}"))?;
+            }
+        }
         Ok(cfg)
     }
 
@@ -238,6 +256,14 @@ fn admin(admin: AdminFile) -> Result<AdminFile, String> {
         return Err("config field admin: username and password must be non-empty and the username free of ':'".into());
     }
     Ok(admin)
+}
+
+/// `[server] log` of the config file at `path`, if it names one: read before logging starts,
+/// so the filter applies from the first line. A file that does not parse yields `None` here;
+/// loading it properly then reports the error.
+pub fn log_filter_in(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    toml::from_str::<ConfigFile>(&text).ok()?.server?.log
 }
 
 fn one_line(s: &str) -> String {

@@ -286,6 +286,25 @@ pub struct Attempt {
     /// A deviation of the TPP's answer worth knowing (e.g. 200 where R-05 asks for 202).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Sent, outcome not yet recorded (shown as `"inFlight": true`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub in_flight: bool,
+}
+
+/// What an attempt cut by a crash (or a lease that ran out) shows as its error.
+pub const INTERRUPTED: &str = "interrupted: the sandbox stopped during this attempt, so whether the TPP received it is unknown";
+
+/// What became of a request to retry a delivery now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryOutcome {
+    /// Made due now.
+    Due,
+    /// The TPP acknowledged it already: nothing to send again.
+    Delivered,
+    /// An attempt is being made right now.
+    InFlight,
+    /// No such delivery of that client.
+    Unknown,
 }
 
 /// What the worker decided after an attempt: the delivery's next state, and when to try again.

@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, header};
 use serde_json::Value;
 
 use super::error::{EdgeError, ErrorItem, codes};
+use crate::sandbox::auth::basic::Admin;
 use crate::sandbox::domain::{ClientId, Tpp};
 use crate::sandbox::state::AppState;
 use crate::sandbox::tls::{ClientCert, PeerCert};
@@ -144,11 +145,17 @@ impl FromRequestParts<AppState> for Caller {
             .extensions
             .get::<super::middleware::ClientSlot>()
             .cloned();
-        if value.is_some_and(|v| state.admin.accepts(v)) {
-            if let Some(slot) = slot {
-                slot.set("(admin)");
+        match crate::sandbox::auth::basic::admin(state, value) {
+            Admin::Accepted => {
+                if let Some(slot) = slot {
+                    slot.set("(admin)");
+                }
+                return Ok(Caller::Admin);
             }
-            return Ok(Caller::Admin);
+            // Basic on a helper is always an attempt at the admin credential.
+            Admin::Refused => return Err(EdgeError::BasicUnauthorized),
+            Admin::Locked(secs) => return Err(EdgeError::TooManyRequests(secs)),
+            Admin::NotBasic => {}
         }
         let tpp = match bearer(&parts.headers) {
             Some(t) => crate::sandbox::auth::validate_token(state, t, peer_cert(parts)).await?,

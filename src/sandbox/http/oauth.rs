@@ -7,8 +7,6 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use super::error::json_response;
@@ -194,50 +192,6 @@ async fn register(
     }
 }
 
-/// The client named by HTTP Basic `client_id:client_secret`, when both are right: how the
-/// dialect APIs (Yapily, Tatra) authenticate an application. `None` for missing or wrong ones.
-pub async fn basic_application(
-    s: &AppState,
-    headers: &HeaderMap,
-) -> Result<Option<ClientId>, crate::sandbox::store::StoreError> {
-    let Some(Ok((id, secret))) = basic_credentials(headers) else {
-        return Ok(None);
-    };
-    let secret_hash = crate::sandbox::auth::hash_secret(&secret);
-    Ok(s.store
-        .client(&ClientId::from(id))
-        .await?
-        .filter(|c| c.secret_hash == secret_hash)
-        .map(|c| c.client_id))
-}
-
-/// RFC 6749 §2.3.1: id and secret in Basic are form-urlencoded before base64.
-pub fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), OAuthError>> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, rest) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let bad = || OAuthError::new("invalid_client", "malformed Basic credentials");
-    let decoded = STANDARD
-        .decode(rest.trim())
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok());
-    Some(
-        decoded
-            .and_then(|d| {
-                let (id, secret) = d.split_once(':')?;
-                let dec = |s: &str| {
-                    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                        .next()
-                        .map(|(_, v)| v.into_owned())
-                };
-                Some((dec(id)?, dec(secret)?))
-            })
-            .ok_or_else(bad),
-    )
-}
-
 async fn token(
     State(s): State<AppState>,
     PeerCert(cert): PeerCert,
@@ -316,7 +270,7 @@ fn client_credentials(
     headers: &HeaderMap,
     form: &std::collections::HashMap<String, String>,
 ) -> Result<ClientCredentials, OAuthError> {
-    let basic = basic_credentials(headers);
+    let basic = auth::basic::credentials(headers);
     let post = form
         .get("client_secret")
         .map(|secret| (form.get("client_id").cloned(), secret.clone()));

@@ -125,6 +125,24 @@ async fn attempt(
     let number = d.attempts + 1;
     let interaction_id = uuid::Uuid::new_v4().to_string();
     let started_at = Timestamp::now();
+    // Recorded before anything is sent, so a crash mid-attempt leaves it visible; refused
+    // when another attempt of this delivery took the number (a lease that ran out while this
+    // one was still claimed): then nothing is sent twice.
+    match state
+        .store
+        .begin_attempt(&d.id, number, started_at, &interaction_id)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::debug!(delivery = %d.id, attempt = number, "attempt taken by another worker");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(delivery = %d.id, error = %e, "cannot record a push attempt as started");
+            return;
+        }
+    }
     let clock = Instant::now();
     let (outcome, excerpt, note) = send(&state, &client, guard, &d, &interaction_id).await;
     let took = clock.elapsed();
@@ -157,9 +175,11 @@ async fn attempt(
         interaction_id: Some(interaction_id),
         response_excerpt: excerpt,
         note,
+        in_flight: false,
     };
     if let Err(e) = state.store.record_attempt(&d.id, &record, verdict).await {
-        // The lease runs out and the delivery is tried again: at least once, never lost.
+        // The lease runs out and the delivery is tried again: at least once, never lost; the
+        // started attempt is then shown as interrupted.
         tracing::warn!(delivery = %d.id, error = %e, "cannot record a push attempt");
         return;
     }

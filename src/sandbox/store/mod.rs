@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use super::domain::{
     Attempt, AttemptVerdict, CallbackUrl, CallbackUrlId, Client, ClientId, Consent, ConsentId,
     ConsentStatus, ConsentStatusChange, DeliveryId, DeliveryRecord, DueDelivery, EventRecord,
-    NewEvent, PollBatch, PollOps, Subscription, SubscriptionId, TaskId, TatraConsent,
+    NewEvent, PollBatch, PollOps, RetryOutcome, Subscription, SubscriptionId, TaskId, TatraConsent,
     TatraSettings, TatraTask, Timestamp, YapilySubscription,
 };
 
@@ -483,15 +483,37 @@ impl Store {
         dispatch!(self.deliveries_of(client_id, limit))
     }
 
-    /// Makes a delivery of `client_id` due at `now` again (pending, whatever it was); false
-    /// when there is no such delivery of that client.
+    /// Makes a delivery of `client_id` due at `now` again (pending) unless it was delivered
+    /// or an attempt of it is in flight; says which.
     pub async fn retry_delivery(
         &self,
         client_id: &ClientId,
         delivery_id: &DeliveryId,
         now: Timestamp,
-    ) -> Result<bool> {
+    ) -> Result<RetryOutcome> {
         dispatch!(self.retry_delivery(client_id, delivery_id, now))
+    }
+
+    /// Records an attempt as started before its request is sent (see the engines'
+    /// `begin_attempt`); false when another attempt of the delivery took the number.
+    pub async fn begin_attempt(
+        &self,
+        delivery_id: &DeliveryId,
+        attempt: i64,
+        started_at: Timestamp,
+        interaction_id: &str,
+    ) -> Result<bool> {
+        dispatch!(self.begin_attempt(delivery_id, attempt, started_at, interaction_id))
+    }
+
+    /// At start: on SQLite, which no other process can share, the attempts a previous process
+    /// left in flight are marked interrupted and their deliveries made due now. On PostgreSQL
+    /// another replica may be making them, so their leases are left to run out.
+    pub async fn reclaim_leases(&self, now: Timestamp) -> Result<usize> {
+        match self {
+            Store::Sqlite(s) => s.reclaim_leases(now),
+            Store::Postgres(_) => Ok(0),
+        }
     }
 }
 

@@ -162,8 +162,8 @@ pub const DUE_DELIVERY_COLUMNS: &str =
 pub const DELIVERY_RECORD_COLUMNS: &str =
     "d.id, e.event_id, e.event_type, d.format, d.url, d.state, d.next_attempt_at, d.created_at";
 /// `delivery_attempts` as an [`crate::sandbox::domain::Attempt`] (inserted after `delivery_id`).
-pub const ATTEMPT_COLUMNS: &str =
-    "attempt, started_at, latency_ms, status_code, error, interaction_id, response_excerpt, note";
+pub const ATTEMPT_COLUMNS: &str = "attempt, started_at, latency_ms, status_code, error, \
+     interaction_id, response_excerpt, note, in_flight";
 /// `yapily_subscriptions` as a [`crate::sandbox::domain::YapilySubscription`].
 pub const YAPILY_COLUMNS: &str =
     "id, client_id, event_type_id, url, created_at, deleted_at IS NOT NULL";

@@ -4,7 +4,7 @@
 
 use super::testing::{TempPg, server_or_skip};
 use super::*;
-use crate::sandbox::domain::{DeliveryState, Dialect, NewDelivery};
+use crate::sandbox::domain::{DeliveryState, Dialect, INTERRUPTED, NewDelivery, RetryOutcome};
 
 /// A client id from a literal.
 pub(super) fn cid(s: &str) -> ClientId {
@@ -290,6 +290,7 @@ fn attempt(n: i64, status: Option<i64>) -> Attempt {
         interaction_id: Some(format!("i{n}")),
         response_excerpt: None,
         note: None,
+        in_flight: false,
     }
 }
 
@@ -379,28 +380,38 @@ async fn deliveries_move_through_their_states(store: Store) {
     assert_eq!(d2.state, DeliveryState::Failed);
     assert_eq!(d2.attempts[0].error.as_deref(), Some("connection refused"));
     // A retry on demand makes it due again; only for its own client.
-    assert!(
-        !store
+    assert_eq!(
+        store
             .retry_delivery(&cid("b"), &DeliveryId::from("d2"), ms(7_000))
             .await
-            .unwrap()
+            .unwrap(),
+        RetryOutcome::Unknown
     );
-    assert!(
+    assert_eq!(
+        store
+            .retry_delivery(&cid("a"), &DeliveryId::from("d1"), ms(7_000))
+            .await
+            .unwrap(),
+        RetryOutcome::Delivered
+    );
+    assert_eq!(
         store
             .retry_delivery(&cid("a"), &DeliveryId::from("d2"), ms(7_000))
             .await
-            .unwrap()
+            .unwrap(),
+        RetryOutcome::Due
     );
     assert_eq!(
         store.claim_due(ms(7_000), ms(8_000), 10).await.unwrap()[0].id,
         "d2"
     );
     // Cancelling stops it (the subscription went away).
-    assert!(
+    assert_eq!(
         store
             .retry_delivery(&cid("a"), &DeliveryId::from("d2"), ms(9_000))
             .await
-            .unwrap()
+            .unwrap(),
+        RetryOutcome::Due
     );
     cancel_by_deleting_a_subscription(&store).await;
     // An attempt that was in flight when it was cancelled does not bring it back.
@@ -427,6 +438,85 @@ async fn deliveries_move_through_their_states(store: Store) {
     assert!(store.deliveries_of(&cid("a"), 10).await.unwrap().is_empty());
 }
 on_both_engines!(deliveries, deliveries_move_through_their_states);
+
+/// An attempt is recorded before it is sent: while it is in flight no second attempt of the
+/// delivery starts and no retry is accepted; its outcome completes the same row; one left in
+/// flight by a dead process is marked interrupted when the next attempt starts.
+async fn attempts_are_recorded_before_they_are_sent(store: Store) {
+    store
+        .insert_events(&[with_delivery("a", "x1", "d1")])
+        .await
+        .unwrap();
+    let d1 = DeliveryId::from("d1");
+    let due = store
+        .claim_due(ms(i64::MAX / 2), ms(i64::MAX / 2 + 1), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert!(store.begin_attempt(&d1, 1, ms(1_000), "i1").await.unwrap());
+    // The same number again (a stale claim): refused, nothing written.
+    assert!(!store.begin_attempt(&d1, 1, ms(1_001), "i1b").await.unwrap());
+    assert_eq!(
+        store
+            .retry_delivery(&cid("a"), &d1, ms(1_500))
+            .await
+            .unwrap(),
+        RetryOutcome::InFlight
+    );
+    let shown = store.deliveries_of(&cid("a"), 10).await.unwrap();
+    assert!(shown[0].attempts[0].in_flight, "{:?}", shown[0].attempts);
+    // The process died; the lease ran out; the next attempt marks the first interrupted.
+    assert!(store.begin_attempt(&d1, 2, ms(9_000), "i2").await.unwrap());
+    store
+        .record_attempt(
+            &d1,
+            &attempt(2, Some(503)),
+            AttemptVerdict::RetryAt(ms(20_000)),
+        )
+        .await
+        .unwrap();
+    let shown = store.deliveries_of(&cid("a"), 10).await.unwrap();
+    let attempts = &shown[0].attempts;
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    assert_eq!(
+        (attempts[0].status_code, attempts[0].in_flight),
+        (Some(503), false)
+    );
+    assert_eq!(attempts[1].error.as_deref(), Some(INTERRUPTED));
+    assert!(!attempts[1].in_flight);
+    assert_eq!(
+        store
+            .retry_delivery(&cid("a"), &d1, ms(10_000))
+            .await
+            .unwrap(),
+        RetryOutcome::Due
+    );
+}
+
+on_both_engines!(
+    attempts_before_sending,
+    attempts_are_recorded_before_they_are_sent
+);
+
+/// SQLite, held by one process only, reclaims at start what a previous process left in flight.
+#[tokio::test]
+async fn sqlite_reclaims_its_own_leases_at_start() {
+    let store = Store::open(":memory:").await.unwrap();
+    store
+        .insert_events(&[with_delivery("a", "x1", "d1")])
+        .await
+        .unwrap();
+    let d1 = DeliveryId::from("d1");
+    store
+        .claim_due(ms(i64::MAX / 2), ms(i64::MAX / 2 + 1), 10)
+        .await
+        .unwrap();
+    assert!(store.begin_attempt(&d1, 1, ms(1_000), "i1").await.unwrap());
+    assert_eq!(store.reclaim_leases(ms(5_000)).await.unwrap(), 1);
+    assert_eq!(store.next_due().await.unwrap(), Some(ms(5_000)));
+    let shown = store.deliveries_of(&cid("a"), 10).await.unwrap();
+    assert_eq!(shown[0].attempts[0].error.as_deref(), Some(INTERRUPTED));
+}
 
 /// Stops a's pending delivery to `URL` the way the API does: a's subscription with that
 /// CallbackUrl goes away (b's going away leaves it alone).

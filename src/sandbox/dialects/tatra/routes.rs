@@ -9,13 +9,14 @@
 
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::sandbox::auth::basic;
 use crate::sandbox::dialects::tatra::openapi as doc;
 use crate::sandbox::dialects::tatra::{SettingsChange, TatraError, bank_name};
 use crate::sandbox::domain::{
@@ -96,12 +97,18 @@ pub fn routes() -> Routes {
         .map_router(|r| r.layer(DefaultBodyLimit::max(BODY_LIMIT)))
 }
 
-/// A refusal: status, `errorCode`, `errorDescription`.
-pub(super) struct Refusal(StatusCode, &'static str, String);
+/// A refusal: status, `errorCode`, `errorDescription`, and for a locked-out application the
+/// seconds of its `Retry-After`.
+pub(super) struct Refusal(StatusCode, &'static str, String, Option<u64>);
 
 impl Refusal {
     fn invalid(message: impl Into<String>) -> Self {
-        Refusal(StatusCode::BAD_REQUEST, "INVALID_REQUEST", message.into())
+        Refusal(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            message.into(),
+            None,
+        )
     }
 }
 
@@ -111,15 +118,19 @@ fn code(e: TatraError) -> Refusal {
     match e {
         TatraError::InvalidRequest(_) => Refusal::invalid(m),
         TatraError::InvalidWebhookUrl(_) => {
-            Refusal(StatusCode::BAD_REQUEST, "INVALID_WEBHOOK_URL", m)
+            Refusal(StatusCode::BAD_REQUEST, "INVALID_WEBHOOK_URL", m, None)
         }
         TatraError::InvalidSecurityHeader(_) => {
-            Refusal(StatusCode::BAD_REQUEST, "INVALID_SECURITY_HEADER", m)
+            Refusal(StatusCode::BAD_REQUEST, "INVALID_SECURITY_HEADER", m, None)
         }
-        TatraError::ConsentNotFound => Refusal(StatusCode::NOT_FOUND, "CONSENT_NOT_FOUND", m),
-        TatraError::TaskNotFound => Refusal(StatusCode::NOT_FOUND, "TASK_NOT_FOUND", m),
-        TatraError::NothingToRefresh => Refusal(StatusCode::BAD_REQUEST, "NOTHING_TO_REFRESH", m),
-        TatraError::WebhookNotEnabled => Refusal(StatusCode::CONFLICT, "WEBHOOK_NOT_ENABLED", m),
+        TatraError::ConsentNotFound => Refusal(StatusCode::NOT_FOUND, "CONSENT_NOT_FOUND", m, None),
+        TatraError::TaskNotFound => Refusal(StatusCode::NOT_FOUND, "TASK_NOT_FOUND", m, None),
+        TatraError::NothingToRefresh => {
+            Refusal(StatusCode::BAD_REQUEST, "NOTHING_TO_REFRESH", m, None)
+        }
+        TatraError::WebhookNotEnabled => {
+            Refusal(StatusCode::CONFLICT, "WEBHOOK_NOT_ENABLED", m, None)
+        }
         TatraError::Store(cause) => {
             // The cause is logged, never shown.
             tracing::error!(%cause, "tatra request failed");
@@ -127,6 +138,7 @@ fn code(e: TatraError) -> Refusal {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "INTERNAL_ERROR",
                 "internal error".into(),
+                None,
             )
         }
     }
@@ -147,7 +159,7 @@ pub(super) fn reply(headers: &HeaderMap, result: Result<(StatusCode, Value), Ref
             r
         }
         Ok((status, body)) => json_response(status, &body),
-        Err(Refusal(status, code, message)) => {
+        Err(Refusal(status, code, message, retry_after)) => {
             let mut r = json_response(
                 status,
                 &json!({ "errorCode": code, "errorDescription": message }),
@@ -157,6 +169,10 @@ pub(super) fn reply(headers: &HeaderMap, result: Result<(StatusCode, Value), Ref
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(r#"Basic realm="obevents""#),
                 );
+            }
+            if let Some(secs) = retry_after {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
             }
             r
         }
@@ -169,12 +185,19 @@ pub(super) fn reply(headers: &HeaderMap, result: Result<(StatusCode, Value), Ref
 
 /// The application named by HTTP Basic credentials, if they are right.
 async fn application(s: &AppState, headers: &HeaderMap) -> Result<ClientId, Refusal> {
-    match crate::sandbox::http::oauth::basic_application(s, headers).await {
-        Ok(Some(app)) => Ok(app),
-        Ok(None) => Err(Refusal(
+    match basic::application(s, headers).await {
+        Ok(basic::Application::Known(app)) => Ok(app),
+        Ok(basic::Application::Refused) => Err(Refusal(
             StatusCode::UNAUTHORIZED,
             "UNAUTHORIZED",
             "send the application's client id and secret as HTTP Basic credentials".into(),
+            None,
+        )),
+        Ok(basic::Application::Locked(secs)) => Err(Refusal(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_REQUESTS",
+            format!("too many failed authentications for this client id; retry after {secs} s"),
+            Some(secs),
         )),
         Err(e) => Err(code(TatraError::Store(e))),
     }
@@ -193,6 +216,13 @@ where
     reply(&headers, result)
 }
 
+/// The id in the path; one that is not valid UTF-8 names nothing: `INVALID_REQUEST`, in the
+/// dialect's shape rather than axum's plain-text rejection.
+fn path_id<T>(path: Result<Path<T>, PathRejection>) -> Result<T, Refusal> {
+    path.map(|Path(id)| id)
+        .map_err(|_| Refusal::invalid("the id in the path is not valid UTF-8"))
+}
+
 /// A JSON body of at most [`BODY_LIMIT`]; anything else (too large, malformed, wrong fields)
 /// is `INVALID_REQUEST`. `None` for an empty body.
 fn parse<T: serde::de::DeserializeOwned>(
@@ -206,6 +236,10 @@ fn parse<T: serde::de::DeserializeOwned>(
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
+    }
+    // JSON is UTF-8 throughout (RFC 8259 §8.1), also inside members this API ignores.
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        return Err(Refusal::invalid(format!("malformed request body: {e}")));
     }
     serde_json::from_slice(&bytes)
         .map(Some)
@@ -337,9 +371,10 @@ async fn create_consent(
 async fn get_consent(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<ConsentId>,
+    path: Result<Path<ConsentId>, PathRejection>,
 ) -> Response {
     answer(s, headers, |s, app| async move {
+        let id = path_id(path)?;
         let consent = super::consent(&s, &app, &id).await?;
         Ok((StatusCode::OK, consent_view(&consent)))
     })
@@ -349,9 +384,10 @@ async fn get_consent(
 async fn delete_consent(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<ConsentId>,
+    path: Result<Path<ConsentId>, PathRejection>,
 ) -> Response {
     answer(s, headers, |s, app| async move {
+        let id = path_id(path)?;
         super::delete_consent(&s, &app, &id).await?;
         Ok((StatusCode::NO_CONTENT, Value::Null))
     })
@@ -361,9 +397,10 @@ async fn delete_consent(
 async fn refresh(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<ConsentId>,
+    path: Result<Path<ConsentId>, PathRejection>,
 ) -> Response {
     answer(s, headers, |s, app| async move {
+        let id = path_id(path)?;
         let task = super::refresh(&s, &app, &id).await?;
         Ok((StatusCode::ACCEPTED, json!({ "taskId": task.id })))
     })
@@ -373,9 +410,10 @@ async fn refresh(
 async fn get_task(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<TaskId>,
+    path: Result<Path<TaskId>, PathRejection>,
 ) -> Response {
     answer(s, headers, |s, app| async move {
+        let id = path_id(path)?;
         let task = super::task(&s, &app, &id).await?;
         Ok((StatusCode::OK, task_view(&task)))
     })
@@ -426,5 +464,5 @@ fn refusal(
     } else {
         "NOT_FOUND"
     };
-    reply(headers, Err(Refusal(status, code, message)))
+    reply(headers, Err(Refusal(status, code, message, None)))
 }

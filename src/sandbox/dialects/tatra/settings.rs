@@ -2,7 +2,7 @@
 //! header, activation at the next full hour (or at once, by configuration or the activate
 //! helper), and what a settings change does to pending deliveries.
 
-use crate::sandbox::config::Activation;
+use crate::sandbox::config::{Activation, SandboxConfig, TatraWebhookFile};
 use crate::sandbox::dialects::tatra::TatraError;
 use crate::sandbox::domain::{ClientId, TatraSettings, Timestamp};
 use crate::sandbox::faults::Fault;
@@ -14,12 +14,12 @@ pub const MAX_URL: usize = 2048;
 pub const MAX_HEADER: usize = 1024;
 const HOUR_MS: i64 = 3_600_000;
 
-/// A settings change as the API (or a `[[clients]]` entry) asks for it.
+/// A settings change as the API (or a `[[clients]]` entry) asks for it: a partial update. A
+/// member left out (`None`) keeps its stored value; an empty string clears it.
 #[derive(Debug, Clone, Default)]
 pub struct SettingsChange {
     pub enabled: bool,
     pub url: Option<String>,
-    /// `None` means empty: the header is optional and defaults to none.
     pub security_header: Option<String>,
 }
 
@@ -57,8 +57,15 @@ fn header_problem(h: &str, pattern_checked: bool) -> Option<String> {
 /// TB-01: an absolute http(s) url with a host and no query (not even an empty `?`), no
 /// fragment, no credentials; plain http only to loopback when private networks are allowed.
 pub fn url_problem(st: &AppState, url: &str) -> Option<String> {
-    if url.len() > MAX_URL {
-        return Some(format!("webhook url is longer than {MAX_URL} characters"));
+    url_problem_for(&st.cfg, &st.base_url, url)
+}
+
+/// [`url_problem`] for a sandbox configured with `cfg` and reached at `base_url`: usable before
+/// the sandbox's state exists (a configured client's settings are checked before anything is
+/// opened).
+pub fn url_problem_for(cfg: &SandboxConfig, base_url: &str, url: &str) -> Option<String> {
+    if let Some(p) = crate::sandbox::urls::destination_problem(url, MAX_URL) {
+        return Some(format!("webhook url {p}"));
     }
     let Ok(u) = url::Url::parse(url) else {
         return Some("webhook url must be an absolute URL".into());
@@ -67,7 +74,7 @@ pub fn url_problem(st: &AppState, url: &str) -> Option<String> {
         return Some("webhook url has no host".into());
     };
     // `Url::query` is `Some("")` for a bare `?`, so that is refused too.
-    if u.query().is_some() && !st.has_fault(Fault::TatraUrlQueryAccepted) {
+    if u.query().is_some() && !cfg.faults.has(Fault::TatraUrlQueryAccepted) {
         return Some("webhook url must not contain parameters".into());
     }
     if u.fragment().is_some() {
@@ -80,12 +87,34 @@ pub fn url_problem(st: &AppState, url: &str) -> Option<String> {
         "https" => None,
         "http"
             if crate::sandbox::urls::is_loopback_host(host)
-                && crate::sandbox::urls::webhook_http_allowed(st) =>
+                && crate::sandbox::urls::webhook_http_allowed(cfg, base_url) =>
         {
             None
         }
         _ => Some("webhook url must be an https URL".into()),
     }
+}
+
+/// Why a configured client's `tatra_webhook` cannot be applied, if it cannot: checked before
+/// the sandbox opens anything, so a bad entry stops the start with one line.
+pub fn seed_problem(
+    cfg: &SandboxConfig,
+    base_url: &str,
+    hook: &TatraWebhookFile,
+) -> Option<String> {
+    if let Some(p) = hook
+        .url
+        .as_deref()
+        .filter(|u| !u.is_empty())
+        .and_then(|u| url_problem_for(cfg, base_url, u))
+    {
+        return Some(p);
+    }
+    if hook.enabled && hook.url.as_deref().is_none_or(str::is_empty) {
+        return Some("url is required when enabled is true".into());
+    }
+    let checked = !cfg.faults.has(Fault::TatraHeaderPatternAccepted);
+    header_problem(hook.security_header.as_deref().unwrap_or_default(), checked)
 }
 
 /// The application's settings, or the unset ones.
@@ -151,15 +180,22 @@ fn next_settings(
     change: SettingsChange,
     now: Timestamp,
 ) -> Result<TatraSettings, TatraError> {
-    if let Some(p) = change.url.as_deref().and_then(|u| url_problem(st, u)) {
-        return Err(TatraError::InvalidWebhookUrl(p));
-    }
-    let header = change.security_header.unwrap_or_default();
+    // A member left out keeps its value; an empty string clears it.
+    let url = match change.url {
+        None => old.url.clone(),
+        Some(u) if u.is_empty() => None,
+        Some(u) => match url_problem(st, &u) {
+            Some(p) => return Err(TatraError::InvalidWebhookUrl(p)),
+            None => Some(u),
+        },
+    };
+    let header = change
+        .security_header
+        .unwrap_or_else(|| old.security_header.clone());
     let checked = !st.has_fault(Fault::TatraHeaderPatternAccepted);
     if let Some(p) = header_problem(&header, checked) {
         return Err(TatraError::InvalidSecurityHeader(p));
     }
-    let url = change.url.or_else(|| old.url.clone());
     if change.enabled && url.is_none() {
         return Err(TatraError::InvalidRequest(
             "url is required when enabled is true".into(),

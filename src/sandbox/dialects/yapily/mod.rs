@@ -128,8 +128,8 @@ pub struct YapilyRaised {
 
 /// YA-04: an absolute https URL without credentials; http only to loopback when allowed.
 pub fn url_problem(st: &AppState, url: &str) -> Option<String> {
-    if url.len() > 2048 {
-        return Some("notification.url is longer than 2048 characters".into());
+    if let Some(p) = crate::sandbox::urls::destination_problem(url, crate::sandbox::urls::MAX_URL) {
+        return Some(format!("notification.url {p}"));
     }
     let Ok(u) = url::Url::parse(url) else {
         return Some("notification.url must be an absolute URL".into());
@@ -142,7 +142,12 @@ pub fn url_problem(st: &AppState, url: &str) -> Option<String> {
     }
     match u.scheme() {
         "https" => None,
-        "http" if is_loopback_host(host) && crate::sandbox::urls::webhook_http_allowed(st) => None,
+        "http"
+            if is_loopback_host(host)
+                && crate::sandbox::urls::webhook_http_allowed(&st.cfg, &st.base_url) =>
+        {
+            None
+        }
         _ => Some("notification.url must be an https URL".into()),
     }
 }

@@ -11,7 +11,7 @@ use crate::sandbox::dialects::yapily::openapi as doc;
 use crate::sandbox::http::routes::Routes;
 use crate::sandbox::http::routes::Verb::{Delete, Get, Post};
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::jose;
+use crate::sandbox::auth::basic;
 use crate::sandbox::dialects::obie::error::{ObError, ObResult};
 use crate::sandbox::dialects::yapily::{YapilyError, YapilyEventSpec, YapilyEventType};
 use crate::sandbox::domain::{ClientId, YapilySubscription};
@@ -55,6 +56,8 @@ pub fn routes() -> Routes {
 struct Refusal {
     status: StatusCode,
     message: String,
+    /// Seconds of `Retry-After`, for an application locked out after failed authentications.
+    retry_after: Option<u64>,
 }
 
 impl Refusal {
@@ -62,6 +65,7 @@ impl Refusal {
         Refusal {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
     fn bad(message: impl Into<String>) -> Self {
@@ -113,6 +117,10 @@ fn reply(iid: &InteractionId, result: Result<(StatusCode, Value), Refusal>) -> R
                     HeaderValue::from_static(r#"Basic realm="obevents""#),
                 );
             }
+            if let Some(secs) = r.retry_after {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
             resp
         }
     }
@@ -130,9 +138,18 @@ async fn application(s: &AppState, headers: &HeaderMap) -> Result<ClientId, Refu
             "send the application key and secret as HTTP Basic credentials",
         )
     };
-    match crate::sandbox::http::oauth::basic_application(s, headers).await {
-        Ok(Some(app)) => Ok(app),
-        Ok(None) => Err(unauthorized()),
+    match basic::application(s, headers).await {
+        Ok(basic::Application::Known(app)) => Ok(app),
+        Ok(basic::Application::Refused) => Err(unauthorized()),
+        Ok(basic::Application::Locked(secs)) => Err(Refusal {
+            retry_after: Some(secs),
+            ..Refusal::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "too many failed authentications for this application; retry after {secs} s"
+                ),
+            )
+        }),
         Err(e) => Err(YapilyError::Store(e).into()),
     }
 }
@@ -142,6 +159,10 @@ fn parse<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, Refusal> {
     let bytes = body.map_err(|r| Refusal::new(r.status(), r.body_text()))?;
+    // JSON is UTF-8 throughout (RFC 8259 §8.1), also inside members this API ignores.
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        return Err(Refusal::bad(format!("malformed request body: {e}")));
+    }
     serde_json::from_slice(&bytes).map_err(|e| Refusal::bad(format!("malformed request body: {e}")))
 }
 
@@ -272,10 +293,12 @@ async fn read(
     State(s): State<AppState>,
     iid: InteractionId,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Response {
     let result = async {
         let app = application(&s, &headers).await?;
+        let Path(id) =
+            path.map_err(|_| Refusal::bad("the eventTypeId in the path is not valid UTF-8"))?;
         let sub = subscription_of(&s, &app, event_type(&id)?).await?;
         Ok((StatusCode::OK, envelope(&iid, subscription_data(&sub))))
     };
@@ -286,10 +309,12 @@ async fn unsubscribe(
     State(s): State<AppState>,
     iid: InteractionId,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Response {
     let result = async {
         let app = application(&s, &headers).await?;
+        let Path(id) =
+            path.map_err(|_| Refusal::bad("the eventTypeId in the path is not valid UTF-8"))?;
         let t = event_type(&id)?;
         let gone = subscription_of(&s, &app, t).await?;
         super::unsubscribe(&s, &app, t).await?;

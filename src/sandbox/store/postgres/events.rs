@@ -10,8 +10,8 @@ use tokio_postgres::Row;
 use super::{PgStore, WAKE_CHANNEL, id, millis, secs};
 use crate::sandbox::domain::{
     Attempt, AttemptVerdict, ClientId, ConsentStatusChange, DeliveryId, DeliveryRecord,
-    DeliveryState, Dialect, DueDelivery, EventRecord, EventState, NewEvent, PollBatch, PollOps,
-    Timestamp,
+    DeliveryState, Dialect, DueDelivery, EventRecord, EventState, INTERRUPTED, NewEvent, PollBatch,
+    PollOps, RetryOutcome, Timestamp,
 };
 use crate::sandbox::store::schema::{
     ATTEMPT_COLUMNS, DELIVERY_INSERT_COLUMNS, DELIVERY_RECORD_COLUMNS, DUE_DELIVERY_COLUMNS,
@@ -271,11 +271,18 @@ impl PgStore {
         let delivery_id = delivery_id.as_str();
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
+        // The row `begin_attempt` wrote gets the outcome (an attempt from before that step
+        // existed is inserted whole).
         tx.execute(
             sql!(
                 "INSERT INTO delivery_attempts (delivery_id, ",
                 ATTEMPT_COLUMNS,
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE)
+                 ON CONFLICT (delivery_id, attempt) DO UPDATE SET
+                   latency_ms = EXCLUDED.latency_ms, status_code = EXCLUDED.status_code,
+                   error = EXCLUDED.error, interaction_id = EXCLUDED.interaction_id,
+                   response_excerpt = EXCLUDED.response_excerpt, note = EXCLUDED.note,
+                   in_flight = FALSE"
             ),
             &[
                 &delivery_id,
@@ -382,25 +389,92 @@ impl PgStore {
         Ok(out)
     }
 
+    /// Records attempt `attempt` of a delivery as started, before its request is sent: false
+    /// (nothing written) when another attempt took that number first, so at most one attempt
+    /// of a delivery is in flight. Earlier attempts still marked in flight (their lease ran
+    /// out: the replica making them died) are marked interrupted.
+    pub async fn begin_attempt(
+        &self,
+        delivery_id: &DeliveryId,
+        attempt: i64,
+        started_at: Timestamp,
+        interaction_id: &str,
+    ) -> Result<bool> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        let taken = tx
+            .execute(
+                "UPDATE deliveries SET attempts = $2 WHERE id = $1 AND attempts = $3",
+                &[&delivery_id.as_str(), &attempt, &(attempt - 1)],
+            )
+            .await?;
+        if taken == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE delivery_attempts SET in_flight = FALSE, error = $2
+             WHERE delivery_id = $1 AND in_flight",
+            &[&delivery_id.as_str(), &INTERRUPTED],
+        )
+        .await?;
+        tx.execute(
+            sql!(
+                "INSERT INTO delivery_attempts (delivery_id, ",
+                ATTEMPT_COLUMNS,
+                ") VALUES ($1, $2, $3, 0, NULL, NULL, $4, NULL, NULL, TRUE)"
+            ),
+            &[
+                &delivery_id.as_str(),
+                &attempt,
+                &started_at.as_millis(),
+                &interaction_id,
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Makes a delivery of `client_id` due at `now` again, unless it was delivered or an
+    /// attempt is in flight. The row is locked, so a concurrent attempt or retry waits.
     pub async fn retry_delivery(
         &self,
         client_id: &ClientId,
         delivery_id: &DeliveryId,
         now: Timestamp,
-    ) -> Result<bool> {
-        Ok(self
-            .conn()
-            .await?
-            .execute(
-                sql!(
-                    "UPDATE deliveries SET state = ",
-                    delivery_state::PENDING,
-                    ", next_attempt_at = $3, updated_at = $3 WHERE id = $1 AND client_id = $2"
-                ),
-                &[&delivery_id.as_str(), &client_id.as_str(), &now.as_millis()],
+    ) -> Result<RetryOutcome> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        let found = tx
+            .query_opt(
+                "SELECT d.state, EXISTS (SELECT 1 FROM delivery_attempts a
+                   WHERE a.delivery_id = d.id AND a.in_flight)
+                 FROM deliveries d WHERE d.id = $1 AND d.client_id = $2 FOR UPDATE",
+                &[&delivery_id.as_str(), &client_id.as_str()],
             )
-            .await?
-            > 0)
+            .await?;
+        let outcome = match found {
+            None => RetryOutcome::Unknown,
+            Some(r) if r.try_get::<_, bool>(1)? => RetryOutcome::InFlight,
+            Some(r) if delivery_state_of(r.try_get(0)?)? == DeliveryState::Delivered => {
+                RetryOutcome::Delivered
+            }
+            Some(_) => {
+                tx.execute(
+                    sql!(
+                        "UPDATE deliveries SET state = ",
+                        delivery_state::PENDING,
+                        ", next_attempt_at = $2, updated_at = $2 WHERE id = $1"
+                    ),
+                    &[&delivery_id.as_str(), &now.as_millis()],
+                )
+                .await?;
+                RetryOutcome::Due
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
     }
 }
 
@@ -549,6 +623,7 @@ fn attempt_from_row(r: &Row) -> Result<Attempt> {
         interaction_id: r.try_get(5)?,
         response_excerpt: r.try_get(6)?,
         note: r.try_get(7)?,
+        in_flight: r.try_get(8)?,
     })
 }
 

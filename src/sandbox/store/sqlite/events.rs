@@ -6,8 +6,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use super::{SqliteStore, id, millis, secs};
 use crate::sandbox::domain::{
     Attempt, AttemptVerdict, ClientId, ConsentStatusChange, DeliveryId, DeliveryRecord,
-    DeliveryState, Dialect, DueDelivery, EventRecord, EventState, NewEvent, PollBatch, PollOps,
-    Timestamp,
+    DeliveryState, Dialect, DueDelivery, EventRecord, EventState, INTERRUPTED, NewEvent, PollBatch,
+    PollOps, RetryOutcome, Timestamp,
 };
 use crate::sandbox::store::schema::{
     ATTEMPT_COLUMNS, DELIVERY_INSERT_COLUMNS, DELIVERY_RECORD_COLUMNS, DUE_DELIVERY_COLUMNS,
@@ -291,10 +291,16 @@ impl SqliteStore {
         let delivery_id = delivery_id.as_str();
         let mut conn = self.lock();
         let tx = conn.transaction()?;
+        // The row `begin_attempt` wrote gets the outcome (an attempt from before that step
+        // existed is inserted whole).
         tx.prepare_cached(sql!(
             "INSERT INTO delivery_attempts (delivery_id, ",
             ATTEMPT_COLUMNS,
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)
+             ON CONFLICT (delivery_id, attempt) DO UPDATE SET latency_ms = excluded.latency_ms,
+               status_code = excluded.status_code, error = excluded.error,
+               interaction_id = excluded.interaction_id,
+               response_excerpt = excluded.response_excerpt, note = excluded.note, in_flight = 0"
         ))?
         .execute(params![
             delivery_id,
@@ -383,20 +389,106 @@ impl SqliteStore {
         Ok(out)
     }
 
+    /// Records attempt `attempt` of a delivery as started, before its request is sent: false
+    /// (nothing written) when another attempt took that number first, so at most one attempt
+    /// of a delivery is in flight. Earlier attempts still marked in flight (their lease ran
+    /// out: the process making them died) are marked interrupted.
+    pub fn begin_attempt(
+        &self,
+        delivery_id: &DeliveryId,
+        attempt: i64,
+        started_at: Timestamp,
+        interaction_id: &str,
+    ) -> Result<bool> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let taken = tx
+            .prepare_cached("UPDATE deliveries SET attempts = ?2 WHERE id = ?1 AND attempts = ?3")?
+            .execute(params![delivery_id.as_str(), attempt, attempt - 1])?;
+        if taken == 0 {
+            return Ok(false);
+        }
+        tx.prepare_cached(
+            "UPDATE delivery_attempts SET in_flight = 0, error = ?2
+             WHERE delivery_id = ?1 AND in_flight = 1",
+        )?
+        .execute(params![delivery_id.as_str(), INTERRUPTED])?;
+        tx.prepare_cached(sql!(
+            "INSERT INTO delivery_attempts (delivery_id, ",
+            ATTEMPT_COLUMNS,
+            ") VALUES (?1, ?2, ?3, 0, NULL, NULL, ?4, NULL, NULL, 1)"
+        ))?
+        .execute(params![
+            delivery_id.as_str(),
+            attempt,
+            started_at.as_millis(),
+            interaction_id
+        ])?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// At start, with the database to itself: attempts left in flight by a previous process
+    /// are marked interrupted and their deliveries made due at once, not when the lease would
+    /// have run out.
+    pub fn reclaim_leases(&self, now: Timestamp) -> Result<usize> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let due = tx.execute(
+            sql!(
+                "UPDATE deliveries SET next_attempt_at = ?1 WHERE state = ",
+                delivery_state::PENDING,
+                " AND id IN (SELECT delivery_id FROM delivery_attempts WHERE in_flight = 1)"
+            ),
+            params![now.as_millis()],
+        )?;
+        tx.execute(
+            "UPDATE delivery_attempts SET in_flight = 0, error = ?1 WHERE in_flight = 1",
+            params![INTERRUPTED],
+        )?;
+        tx.commit()?;
+        Ok(due)
+    }
+
+    /// Makes a delivery of `client_id` due at `now` again, unless it was delivered or an
+    /// attempt is in flight.
     pub fn retry_delivery(
         &self,
         client_id: &ClientId,
         delivery_id: &DeliveryId,
         now: Timestamp,
-    ) -> Result<bool> {
-        Ok(self.lock().execute(
-            sql!(
-                "UPDATE deliveries SET state = ",
-                delivery_state::PENDING,
-                ", next_attempt_at = ?3, updated_at = ?3 WHERE id = ?1 AND client_id = ?2"
-            ),
-            params![delivery_id.as_str(), client_id.as_str(), now.as_millis()],
-        )? > 0)
+    ) -> Result<RetryOutcome> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let found: Option<(i64, bool)> = tx
+            .query_row(
+                "SELECT d.state, EXISTS (SELECT 1 FROM delivery_attempts a
+                   WHERE a.delivery_id = d.id AND a.in_flight = 1)
+                 FROM deliveries d WHERE d.id = ?1 AND d.client_id = ?2",
+                params![delivery_id.as_str(), client_id.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let outcome = match found {
+            None => RetryOutcome::Unknown,
+            Some((_, true)) => RetryOutcome::InFlight,
+            Some((state, false)) if delivery_state_of(state)? == DeliveryState::Delivered => {
+                RetryOutcome::Delivered
+            }
+            Some(_) => {
+                tx.execute(
+                    sql!(
+                        "UPDATE deliveries SET state = ",
+                        delivery_state::PENDING,
+                        ", next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1"
+                    ),
+                    params![delivery_id.as_str(), now.as_millis()],
+                )?;
+                RetryOutcome::Due
+            }
+        };
+        tx.commit()?;
+        Ok(outcome)
     }
 }
 
@@ -470,6 +562,7 @@ fn attempts_of(conn: &Connection, delivery_id: &str) -> Result<Vec<Attempt>> {
             interaction_id: r.get(5)?,
             response_excerpt: r.get(6)?,
             note: r.get(7)?,
+            in_flight: r.get(8)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
