@@ -45,6 +45,9 @@ mod oauth;
 #[path = "sandbox/observability.rs"]
 mod observability;
 #[cfg(obevents_pg_tests)]
+#[path = "sandbox/operator_logs.rs"]
+mod operator_logs;
+#[cfg(obevents_pg_tests)]
 #[path = "sandbox/personalities.rs"]
 mod personalities;
 #[cfg(obevents_pg_tests)]

@@ -27,7 +27,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 use super::domain::{Dialect, NewEvent};
 use super::store::PoolUse;
@@ -194,17 +194,49 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Histogram, fn() -> Histogram>,
     events: Family<EventLabels, Counter>,
-    /// Distinct (dialect, event type) label sets admitted so far.
-    event_types: AtomicUsize,
+    /// Distinct event types admitted so far, per dialect (in [`Dialect::ALL`]'s order).
+    event_types: [AtomicUsize; Dialect::ALL.len()],
     polls: [[Counter; 2]; 2],
     held_polls: Gauge,
     attempts: Family<AttemptLabels, Counter>,
     attempt_latency: Family<DialectLabel, Histogram, fn() -> Histogram>,
     due: Gauge,
     lockouts: Family<CredentialLabel, Counter>,
-    pool: Family<PoolLabel, Gauge>,
-    pool_max: Gauge,
-    pool_waiting: Gauge,
+    pool: PoolGauges,
+}
+
+/// Registers `metric` under `name` (prefixed `obevents_`) and returns the handle to count with.
+fn register<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
+/// The connection pool's gauges (PostgreSQL), set at scrape time.
+#[derive(Debug, Default)]
+struct PoolGauges {
+    connections: Family<PoolLabel, Gauge>,
+    max: Gauge,
+    waiting: Gauge,
+}
+
+impl PoolGauges {
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "store_pool_connections",
+            "Database connections of this replica's pool, by state (busy, idle)",
+            self.connections.clone(),
+        );
+        r.register(
+            "store_pool_max_connections",
+            "The pool's size limit",
+            self.max.clone(),
+        );
+        r.register(
+            "store_pool_waiting",
+            "Requests waiting for a database connection",
+            self.waiting.clone(),
+        );
+    }
 }
 
 fn request_histogram() -> Histogram {
@@ -219,86 +251,69 @@ impl Metrics {
     /// A fresh registry. `pooled` registers the connection-pool gauges (PostgreSQL only: SQLite
     /// has one connection and no pool).
     pub fn new(pooled: bool) -> Metrics {
-        let mut registry = Registry::with_prefix("obevents");
-        let requests: Family<RequestLabels, Histogram, fn() -> Histogram> =
-            Family::new_with_constructor(request_histogram as fn() -> Histogram);
-        registry.register(
+        let mut r = Registry::with_prefix("obevents");
+        let requests = register(
+            &mut r,
             "http_request_duration_seconds",
             "HTTP requests by method, route template and status, with their latency (its _count is the number of requests)",
-            requests.clone(),
+            Family::new_with_constructor(request_histogram as fn() -> Histogram),
         );
-        let events = Family::<EventLabels, Counter>::default();
-        registry.register(
+        let events = register(
+            &mut r,
             "events_raised",
             "Events raised (stored with their deliveries), by dialect and event type",
-            events.clone(),
+            Family::default(),
         );
-        let poll_family = Family::<PollLabels, Counter>::default();
-        registry.register(
+        let poll_family: Family<PollLabels, Counter> = register(
+            &mut r,
             "polls",
             "Aggregated polls (POST /events) answered, by mode (short, long) and result (sets, empty)",
-            poll_family.clone(),
+            Family::default(),
         );
         let poll = |mode, result| poll_family.get_or_create_owned(&PollLabels { mode, result });
         let polls = [
             [poll("short", "empty"), poll("short", "sets")],
             [poll("long", "empty"), poll("long", "sets")],
         ];
-        let held_polls = Gauge::default();
-        registry.register(
+        let held_polls = register(
+            &mut r,
             "long_polls_held",
             "Long polls being held now, waiting for an event or their timeout",
-            held_polls.clone(),
+            Gauge::default(),
         );
-        let attempts = Family::<AttemptLabels, Counter>::default();
-        registry.register(
+        let attempts = register(
+            &mut r,
             "push_attempts",
             "Push attempts by dialect, outcome (delivered, retry, failed: the delivered and failed ones are deliveries that ended) and answer (status class, timeout, connection, refused)",
-            attempts.clone(),
+            Family::default(),
         );
-        let attempt_latency: Family<DialectLabel, Histogram, fn() -> Histogram> =
-            Family::new_with_constructor(attempt_histogram as fn() -> Histogram);
-        registry.register(
+        let attempt_latency = register(
+            &mut r,
             "push_attempt_duration_seconds",
             "Latency of push attempts by dialect, from sending to the answer (or the error)",
-            attempt_latency.clone(),
+            Family::new_with_constructor(attempt_histogram as fn() -> Histogram),
         );
-        let due = Gauge::default();
-        registry.register(
+        let due = register(
+            &mut r,
             "push_due_deliveries",
             "Pending deliveries whose next attempt is due now and not yet claimed (read from the store at scrape time)",
-            due.clone(),
+            Gauge::default(),
         );
-        let lockouts = Family::<CredentialLabel, Counter>::default();
-        registry.register(
+        let lockouts = register(
+            &mut r,
             "auth_lockouts",
-            "Lockouts begun after too many failed authentications, by credential kind",
-            lockouts.clone(),
+            "Lockouts begun after too many failed authentications, by credential (client, admin)",
+            Family::default(),
         );
-        let (pool, pool_max, pool_waiting) =
-            (Family::default(), Gauge::default(), Gauge::default());
+        let pool = PoolGauges::default();
         if pooled {
-            registry.register(
-                "store_pool_connections",
-                "Database connections of this replica's pool, by state (busy, idle)",
-                pool.clone(),
-            );
-            registry.register(
-                "store_pool_max_connections",
-                "The pool's size limit",
-                pool_max.clone(),
-            );
-            registry.register(
-                "store_pool_waiting",
-                "Requests waiting for a database connection",
-                pool_waiting.clone(),
-            );
+            pool.register(&mut r);
         }
         Metrics {
-            registry,
+            registry: r,
             requests,
             events,
-            event_types: AtomicUsize::new(0),
+            event_types: Default::default(),
             polls,
             held_polls,
             attempts,
@@ -306,8 +321,6 @@ impl Metrics {
             due,
             lockouts,
             pool,
-            pool_max,
-            pool_waiting,
         }
     }
 
@@ -330,10 +343,10 @@ impl Metrics {
                 dialect: dialect.name(),
                 event_type: e.event_type.clone(),
             };
-            // A new label set is admitted while there is room (two racing ones may both be).
+            // A new type is admitted while its dialect has room (two racing ones may both be).
             if self.events.get(&labels).is_none() {
-                let seen = self.event_types.fetch_add(1, Ordering::Relaxed);
-                if seen >= MAX_EVENT_TYPES * Dialect::ALL.len() {
+                let at = Dialect::ALL.iter().position(|d| *d == dialect).unwrap_or(0);
+                if self.event_types[at].fetch_add(1, Ordering::Relaxed) >= MAX_EVENT_TYPES {
                     labels.event_type = "other".into();
                 }
             }
@@ -388,14 +401,12 @@ impl Metrics {
     /// The pool's use read at scrape time.
     pub fn set_pool(&self, p: PoolUse) {
         let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
-        self.pool
-            .get_or_create(&PoolLabel { state: "busy" })
-            .set(n(p.busy));
-        self.pool
-            .get_or_create(&PoolLabel { state: "idle" })
-            .set(n(p.idle));
-        self.pool_max.set(n(p.max));
-        self.pool_waiting.set(n(p.waiting));
+        let pool = &self.pool;
+        let state = |state| pool.connections.get_or_create_owned(&PoolLabel { state });
+        state("busy").set(n(p.busy));
+        state("idle").set(n(p.idle));
+        pool.max.set(n(p.max));
+        pool.waiting.set(n(p.waiting));
     }
 
     /// The registry in the Prometheus text format (0.0.4), or in OpenMetrics text when the
@@ -479,6 +490,33 @@ mod tests {
         assert!(open.ends_with("# EOF\n"), "{open}");
         // SQLite has no pool: its gauges are not reported at all.
         assert!(!Metrics::new(false).encode(false).0.contains("pool"));
+    }
+
+    #[test]
+    fn event_types_beyond_the_bound_count_as_other() {
+        let m = Metrics::new(false);
+        let event = |t: String| {
+            let id = crate::sandbox::domain::EventId::random();
+            let client = crate::sandbox::domain::ClientId::from("tpp-1");
+            NewEvent::webhook(id, &client, &t, ("r", "t"), "{}".into(), Vec::new())
+        };
+        for i in 0..MAX_EVENT_TYPES + 5 {
+            m.events_raised(Dialect::Yapily, &[event(format!("type-{i}"))]);
+        }
+        // Another dialect has a budget of its own.
+        m.events_raised(Dialect::Tatra, &[event("transactionEvent".into())]);
+        let text = m.encode(false).0;
+        let families = text
+            .lines()
+            .filter(|l| l.starts_with("obevents_events_raised_total{dialect=\"yapily\""))
+            .count();
+        assert_eq!(families, MAX_EVENT_TYPES + 1, "{text}");
+        assert!(
+            text.contains(r#"obevents_events_raised_total{dialect="yapily",event_type="other"} 5"#)
+        );
+        assert!(text.contains(
+            r#"obevents_events_raised_total{dialect="tatra",event_type="transactionEvent"} 1"#
+        ));
     }
 
     #[test]

@@ -1,16 +1,14 @@
 //! What an operator watches the sandbox with (issue 21): `/readyz` beside the `/healthz`
-//! liveness probe, `/metrics` (behind the admin credential, or on an address of its own) with
-//! bounded labels, and the log lines (access log with interaction id and client address, one
-//! line per push attempt, `--log-format json`). PostgreSQL's readiness while the database is
-//! unreachable is in `readiness_pg` (that binary only).
+//! liveness probe and `/metrics` (behind the admin credential and its failure budget, or on an
+//! address of its own) with bounded labels, every family listed in the README. The log lines
+//! are in `operator_logs`; PostgreSQL's readiness while the database is unreachable is in
+//! `readiness_pg` (that binary only).
 
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use serde_json::json;
 
 use super::common::*;
 
@@ -235,191 +233,190 @@ async fn metrics_address_serves_them_apart_without_authentication() {
     bank.stop().await;
 }
 
-/// Lines a spawned binary writes to stderr, collected as they come.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<String>>>);
+/// GET a sandbox helper with the admin credential `password`.
+async fn helper_as_admin(bank: &TestBank, password: &str) -> Resp {
+    Resp::of(
+        bank.request(Method::GET, "/sandbox/events?clientId=nobody")
+            .basic_auth(ADMIN.0, Some(password)),
+    )
+    .await
+}
 
-impl Lines {
-    /// Waits (bounded by [`LIMIT`]) for a line that `matches`; returns it.
-    async fn wait(&self, what: &str, matches: impl Fn(&str) -> bool) -> String {
-        let deadline = tokio::time::Instant::now() + LIMIT;
-        loop {
-            if let Some(l) = self.0.lock().unwrap().iter().find(|l| matches(l)) {
-                return l.clone();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_share_the_admin_credentials_failure_budget() {
+    let bank = TestBank::start(obie()).await;
+    // Wrong admin passwords at /metrics count against the admin credential's one budget...
+    for _ in 0..10 {
+        Resp::of(
+            bank.request(Method::GET, "/metrics")
+                .basic_auth(ADMIN.0, Some("guess")),
+        )
+        .await
+        .assert_401_basic();
+    }
+    // ...so it is locked out, the right password included, here and on the helpers alike.
+    let r = Resp::of(
+        bank.request(Method::GET, "/metrics")
+            .basic_auth(ADMIN.0, Some(ADMIN.1)),
+    )
+    .await;
+    r.expect(429);
+    let secs: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&secs), "{secs}");
+    assert!(
+        r.text()
+            .starts_with("too many failed admin authentications")
+    );
+    assert!(!r.text().contains("obevents_"), "no metrics while locked");
+    helper_as_admin(&bank, ADMIN.1).await.expect(429);
+    bank.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lockouts_are_counted_once_per_credential() {
+    let mut cfg = obie();
+    cfg.observe.metrics_address = Some("127.0.0.1:0".parse().unwrap());
+    let bank = TestBank::start(cfg).await;
+    let metrics = format!("http://{}/metrics", bank.metrics_addr().unwrap());
+    let scrape_apart = || async { Resp::of(http().get(&metrics)).await.text() };
+    // Twelve wrong admin passwords on a helper: ten to lock, two refused while locked.
+    for _ in 0..12 {
+        let r = helper_as_admin(&bank, "guess").await;
+        assert!(r.status == 401 || r.status == 429, "{}", r.status);
+    }
+    let text = scrape_apart().await;
+    let admin = r#"obevents_auth_lockouts_total{credential="admin"}"#;
+    assert_eq!(sample(&text, admin), Some(1.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            r#"obevents_auth_lockouts_total{credential="client"}"#
+        ),
+        None,
+        "{text}"
+    );
+    bank.stop().await;
+}
+
+/// The README's metric table: name → (type, label names), from the rows under "Metrics".
+fn readme_metrics() -> BTreeMap<String, (String, BTreeSet<String>, bool)> {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("#### Metrics\n")
+        .nth(1)
+        .expect("a Metrics section")
+        .split("\n#")
+        .next()
+        .unwrap();
+    let mut rows = BTreeMap::new();
+    for line in section.lines().filter(|l| l.starts_with("| `obevents_")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let name = cells[1].trim_matches('`').to_string();
+        // Label names are the backticked words outside parentheses (those list values).
+        let mut outside = String::new();
+        let mut depth = 0;
+        for c in cells[3].chars() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ if depth == 0 => outside.push(c),
+                _ => {}
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no {what} line in:\n{}",
-                self.0.lock().unwrap().join("\n")
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let labels = outside
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(String::from)
+            .collect();
+        let pg_only = cells[4].starts_with("PostgreSQL only");
+        rows.insert(name, (cells[2].to_string(), labels, pg_only));
+    }
+    rows
+}
+
+/// What a scrape exposes: family → (type, label names seen on its samples).
+fn exposed_metrics(text: &str) -> BTreeMap<String, (String, BTreeSet<String>)> {
+    let mut families = BTreeMap::new();
+    for l in text.lines() {
+        if let Some(rest) = l.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            families.insert(name.to_string(), (kind.to_string(), BTreeSet::new()));
         }
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn json_logs_carry_interaction_id_forwarded_client_and_one_line_per_push_attempt() {
-    let db = TestDb::new().await;
-    let dir = std::env::temp_dir().join(format!("obevents-obs-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("sandbox.toml");
-    std::fs::write(
-        &config,
-        "trusted_proxies = [\"127.0.0.1\"]\n[metrics]\naddress = \"127.0.0.1:0\"\n",
-    )
-    .unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_obevents"))
-        .args(["sandbox", "--addr", "127.0.0.1:0", "--db", &db.path()])
-        .args(["--log-format", "json", "--config"])
-        .arg(&config)
-        .env("OBEVENTS_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn obevents");
-    let lines = Lines::default();
-    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
-    let sink = lines.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(l)) = err.next_line().await {
-            sink.0.lock().unwrap().push(l);
-        }
-    });
-    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = tokio::time::timeout(LIMIT, async {
-        while let Some(l) = out.next_line().await.unwrap() {
-            if let Some(u) = l.strip_prefix("listening on ") {
-                return u.to_string();
-            }
-        }
-        panic!("no listening line");
-    })
-    .await
-    .expect("listening in time");
-    tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
-    // Every stderr line is one JSON object; the metrics address is announced.
-    let announced = lines.wait("metrics", |l| l.contains("/metrics")).await;
-    let announced: Value = serde_json::from_str(&announced).expect("a JSON log line");
-    let metrics_url = announced["message"]
-        .as_str()
-        .unwrap()
-        .split(' ')
-        .nth(2)
-        .unwrap();
-    Resp::of(http().get(metrics_url)).await.expect(200);
-
-    let bank = TestBank::at(&url);
-    let receiver = Receiver::start(&[]).await;
-    let tpp = bank.tpp().await;
-    tpp.subscribe(json!({"Data": {"Version": "3.1", "CallbackUrl": receiver.url}}))
-        .await;
-    let consent = tpp.consent().await;
-    let r = Resp::of(
-        tpp.api(
-            Method::GET,
-            &format!("/aisp/account-access-consents/{consent}"),
-        )
-        .header("x-fapi-interaction-id", "op-trace-1")
-        .header("x-forwarded-for", "198.51.100.9, 203.0.113.7"),
-    )
-    .await;
-    r.expect(200);
-    let access = lines.wait("access", |l| l.contains("op-trace-1")).await;
-    let access: Value = serde_json::from_str(&access).expect("a JSON access line");
-    assert_eq!(access["target"], "obevents::access");
-    assert_eq!(access["interaction_id"], "op-trace-1");
-    assert_eq!(access["status"], 200);
-    assert_eq!(access["client"], tpp.client_id.as_str());
-    // The peer (127.0.0.1) is a trusted proxy: the nearest forwarded address is the client.
-    assert_eq!(access["client_addr"], "203.0.113.7");
-    assert!(access["proxy"].as_str().unwrap().starts_with("127.0.0.1:"));
-    assert!(access["latency_ms"].is_f64(), "{access}");
-    assert_eq!(
-        access["path"],
-        format!("{API}/aisp/account-access-consents/{consent}")
-    );
-
-    bank.inject_update(&tpp.client_id, "pay-1").await;
-    receiver.wait_for(1).await;
-    let push = lines
-        .wait("push attempt", |l| l.contains("obevents::push"))
-        .await;
-    let push: Value = serde_json::from_str(&push).expect("a JSON push line");
-    assert_eq!(push["message"], "push attempt");
-    assert_eq!(push["client"], tpp.client_id.as_str());
-    assert_eq!(push["host"], "127.0.0.1");
-    assert_eq!(push["status"], 202);
-    assert_eq!(push["outcome"], "delivered");
-    assert_eq!(push["attempt"], 1);
-    assert!(
-        push["latency_ms"].is_f64() && push["delivery"].is_string(),
-        "{push}"
-    );
-    // The host only: never the callback URL's path.
-    assert!(
-        !lines
-            .0
-            .lock()
-            .unwrap()
+    for l in text.lines().filter(|l| !l.starts_with('#')) {
+        let (name, labels) = match l.split_once('{') {
+            Some((n, rest)) => (n, rest.rsplit_once('}').unwrap().0),
+            None => (l.split_once(' ').unwrap().0, ""),
+        };
+        let family = ["_bucket", "_sum", "_count", ""]
             .iter()
-            .any(|l| l.contains("event-notifications"))
-    );
-    sigkill(child).await;
-    let _ = std::fs::remove_dir_all(dir);
+            .find_map(|s| {
+                let f = name.strip_suffix(s)?;
+                families.contains_key(f).then_some(f)
+            })
+            .unwrap_or_else(|| panic!("{name} belongs to no # TYPE family"));
+        let names = &mut families.get_mut(family).unwrap().1;
+        for pair in labels.split(',').filter(|p| !p.is_empty()) {
+            let label = pair.split_once('=').unwrap().0;
+            if label != "le" {
+                names.insert(label.to_string());
+            }
+        }
+    }
+    families
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn text_access_log_names_the_peer_and_ignores_forwarded_for_from_untrusted_peers() {
-    let db = TestDb::new().await;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_obevents"))
-        .args(["sandbox", "--addr", "127.0.0.1:0", "--db", &db.path()])
-        .env("OBEVENTS_LOG", "warn,obevents::access=info")
-        .env_remove("OBEVENTS_LOG_FORMAT")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn obevents");
-    let lines = Lines::default();
-    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
-    let sink = lines.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(l)) = err.next_line().await {
-            sink.0.lock().unwrap().push(l);
+async fn the_readme_lists_every_metric_with_its_type_and_labels() {
+    let receiver = Receiver::start(&[]).await;
+    let mut cfg = push_config(&[50]);
+    cfg.long_poll_timeout = Duration::from_millis(200);
+    cfg.observe.metrics_address = Some("127.0.0.1:0".parse().unwrap());
+    let bank = TestBank::start(cfg).await;
+    // Something in every family: a request, an event pushed, polls short and long, a lockout.
+    let pushed = bank.tpp().await;
+    pushed
+        .subscribe(json!({"Data": {"Version": "3.1", "CallbackUrl": receiver.url}}))
+        .await;
+    bank.inject_update(&pushed.client_id, "pay-1").await;
+    receiver.wait_for(1).await;
+    let poller = bank.subscribed_tpp().await;
+    poller.poll_now().await;
+    poller.poll_ok(json!({"maxEvents": 5})).await;
+    for _ in 0..10 {
+        helper_as_admin(&bank, "guess").await.assert_401_basic();
+    }
+    let url = format!("http://{}/metrics", bank.metrics_addr().unwrap());
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    let exposed = loop {
+        let text = Resp::of(http().get(&url)).await.text();
+        // The attempt is counted just after the receiver answered it.
+        if text.contains("obevents_push_attempt_duration_seconds_count") {
+            break exposed_metrics(&text);
         }
-    });
-    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = tokio::time::timeout(LIMIT, async {
-        while let Some(l) = out.next_line().await.unwrap() {
-            if let Some(u) = l.strip_prefix("listening on ") {
-                return u.to_string();
-            }
-        }
-        panic!("no listening line");
-    })
-    .await
-    .expect("listening in time");
-    tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
-    let r = Resp::of(
-        http()
-            .get(format!("{url}/readyz"))
-            .header("x-forwarded-for", "203.0.113.7"),
-    )
-    .await;
-    r.expect(200);
-    let iid = r.header("x-fapi-interaction-id").unwrap().to_string();
-    let line = lines.wait("access", |l| l.contains("/readyz")).await;
-    assert!(
-        line.contains(&format!("interaction_id=\"{iid}\"")),
-        "{line}"
-    );
-    assert!(line.contains("client_addr=127.0.0.1:"), "{line}");
-    assert!(
-        !line.contains("203.0.113.7") && !line.contains("proxy"),
-        "{line}"
-    );
-    sigkill(child).await;
+        assert!(tokio::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let pg = crate::ENGINE == Engine::Postgres;
+    let documented: BTreeMap<String, (String, BTreeSet<String>)> = readme_metrics()
+        .into_iter()
+        .filter(|(_, (_, _, pg_only))| pg || !pg_only)
+        .map(|(name, (kind, labels, _))| (name, (kind, labels)))
+        .collect();
+    assert!(documented.len() >= 8, "{documented:?}");
+    // The README writes counters with the `_total` their samples carry.
+    let exposed: BTreeMap<String, (String, BTreeSet<String>)> = exposed
+        .into_iter()
+        .map(|(name, (kind, labels))| {
+            let name = if kind == "counter" && !name.ends_with("_total") {
+                format!("{name}_total")
+            } else {
+                name
+            };
+            (name, (kind, labels))
+        })
+        .collect();
+    assert_eq!(documented, exposed);
+    bank.stop().await;
 }

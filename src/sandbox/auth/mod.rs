@@ -240,12 +240,10 @@ pub async fn issue_token(
     let client = match authenticate_client(st, creds, cert).await {
         Ok(c) => c,
         Err(e) => {
-            if let (Some(id), "invalid_client") = (&named, e.error) {
-                st.auth_failures.failed(id.as_str());
-                // This failure locked the client id out (the next request gets 429).
-                if st.auth_failures.locked_for(id.as_str()).is_some() {
-                    st.metrics.lockout("client");
-                }
+            if let (Some(id), "invalid_client") = (&named, e.error)
+                && st.auth_failures.failed(id.as_str())
+            {
+                st.metrics.lockout("client");
             }
             return Err(e);
         }

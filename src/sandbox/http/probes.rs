@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use super::middleware::ClientSlot;
 use super::openapi::ops;
 use super::routes::{Routes, Verb};
+use crate::sandbox::auth::basic::{self, Admin};
 use crate::sandbox::domain::Timestamp;
 use crate::sandbox::state::AppState;
 
@@ -47,24 +48,41 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
         .into_response()
 }
 
-/// `/metrics` on the main port: the admin credential (HTTP Basic) or 401 with a Basic
-/// challenge and no body.
+/// `/metrics` on the main port: the admin credential (HTTP Basic), under the same failure
+/// budget as everywhere else it is accepted (`auth::basic::admin`): anything else is 401 with a
+/// Basic challenge and no body; a locked-out credential is 429 with `Retry-After`, even with
+/// the right password, so the scrape endpoint cannot serve as a guessing oracle.
 pub async fn metrics_with_admin(
     State(st): State<AppState>,
     slot: Option<Extension<ClientSlot>>,
     headers: HeaderMap,
 ) -> Response {
-    let admitted = headers
+    let authorization = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| st.admin.accepts(v));
-    if !admitted {
-        let mut resp = StatusCode::UNAUTHORIZED.into_response();
-        resp.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"obevents\", charset=\"UTF-8\""),
-        );
-        return resp;
+        .and_then(|v| v.to_str().ok());
+    match basic::admin(&st, authorization) {
+        Admin::Accepted => {}
+        Admin::Refused | Admin::NotBasic => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Basic realm="obevents""#),
+                )],
+            )
+                .into_response();
+        }
+        Admin::Locked(secs) => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [
+                    (header::CONTENT_TYPE, HeaderValue::from_static(TEXT)),
+                    (header::RETRY_AFTER, HeaderValue::from(secs)),
+                ],
+                format!("too many failed admin authentications; retry after {secs} s"),
+            )
+                .into_response();
+        }
     }
     if let Some(Extension(slot)) = slot {
         slot.set("(admin)");

@@ -10,12 +10,12 @@ use crate::sandbox::domain::{AttemptVerdict, DueDelivery};
 use crate::sandbox::metrics::{AttemptAnswer, AttemptOutcome};
 use crate::sandbox::state::AppState;
 
-/// Logs and counts attempt number `number` of `d`, which came to `outcome` after `took` and
-/// moves the delivery on by `verdict`.
+/// Logs and counts attempt number `number` of `d` (sent with `interaction_id`), which came to
+/// `outcome` after `took` and moves the delivery on by `verdict`.
 pub(super) fn attempt(
     state: &AppState,
     d: &DueDelivery,
-    number: i64,
+    (number, interaction_id): (i64, &str),
     outcome: &Outcome,
     verdict: AttemptVerdict,
     took: Duration,
@@ -43,6 +43,7 @@ pub(super) fn attempt(
         dialect = d.format.name(),
         host,
         attempt = number,
+        interaction_id,
         status,
         error,
         latency_ms = (took.as_secs_f64() * 100_000.0).round() / 100.0,

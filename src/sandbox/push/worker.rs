@@ -156,7 +156,8 @@ async fn attempt(
         d.created_at,
         ended,
     );
-    super::observe::attempt(&state, &d, number, &outcome, verdict, took);
+    let sent_as = (number, interaction_id.as_str());
+    super::observe::attempt(&state, &d, sent_as, &outcome, verdict, took);
     let (status_code, error) = match &outcome {
         Outcome::Status(s) => (Some(i64::from(*s)), None),
         Outcome::Timeout => (

@@ -196,6 +196,7 @@ fn own_schemas() -> Value {
         "ReadyText": { "type": "string", "const": "ready" },
         "NotReadyText": { "type": "string", "pattern": "^not ready: " },
         "MetricsText": { "type": "string" },
+        "LockedText": { "type": "string", "pattern": "^too many failed " },
         "OpenApiDocument": obj(json!({ "openapi": string() }), &["openapi", "info"]),
     })
 }

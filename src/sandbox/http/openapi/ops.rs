@@ -350,6 +350,12 @@ pub const METRICS: OpDoc = OpDoc {
             "MetricsText",
         ),
         UNAUTHORIZED,
+        Reply::Body(
+            429,
+            "Too many failed admin authentications lately (the admin credential's budget); Retry-After says when to try again",
+            "text/plain; charset=utf-8",
+            "LockedText",
+        ),
     ],
     ..AS
 };

@@ -258,7 +258,8 @@ impl SqliteStore {
         Ok(due)
     }
 
-    /// When the soonest pending delivery is due, if any.
+    /// Pending deliveries due at `now` and not claimed (a claim moves `next_attempt_at` to the
+    /// lease's end).
     pub fn due_count(&self, now: Timestamp) -> Result<u64> {
         let n: i64 = self
             .lock()
@@ -271,6 +272,7 @@ impl SqliteStore {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    /// When the soonest pending delivery is due, if any.
     pub fn next_due(&self) -> Result<Option<Timestamp>> {
         let at: Option<i64> = self
             .lock()
