@@ -116,6 +116,10 @@ pub struct SandboxArgs {
     /// (overrides `[tatra] refresh_delay_ms`).
     #[arg(long, value_name = "MS")]
     pub tatra_refresh_delay_ms: Option<u64>,
+    /// The URL clients reach the sandbox by (issuer, JWKS URL, SETs); overrides the config's
+    /// `public_url`. Needed when listening on a wildcard address such as 0.0.0.0.
+    #[arg(long, env = "OBEVENTS_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
 }
 
 impl SandboxArgs {

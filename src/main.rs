@@ -81,11 +81,11 @@ fn init_logging(cli: &Cli) -> Result<(), ExitCode> {
             .and_then(obevents::sandbox::config::log_filter_in),
         _ => None,
     };
-    let log = cli
-        .log
-        .clone()
-        .or(config_log)
-        .unwrap_or_else(|| "info".into());
+    let (source, log) = match (&cli.log, config_log) {
+        (Some(l), _) => ("--log", l.clone()),
+        (None, Some(l)) => ("config field server.log", l),
+        (None, None) => ("--log", "info".to_string()),
+    };
     // The access log and the push attempt lines belong to `obevents sandbox`; elsewhere (the
     // embedded sandbox of `test`, `bench`) each is off unless the filter names it.
     let mut spec = log.clone();
@@ -99,7 +99,7 @@ fn init_logging(cli: &Cli) -> Result<(), ExitCode> {
     let filter = match tracing_subscriber::EnvFilter::try_new(&spec) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("error: --log {log:?}: {e}");
+            eprintln!("error: {source} {log:?}: {e}");
             return Err(ExitCode::from(2));
         }
     };

@@ -59,6 +59,9 @@ pub async fn build_state(
     db: &str,
     bound: SocketAddr,
 ) -> anyhow::Result<AppState> {
+    if let Some(warning) = super::config::unreachable_identity(cfg.public_url.as_deref(), bound) {
+        tracing::warn!("{warning}");
+    }
     let base_url = cfg
         .public_url
         .clone()
@@ -274,6 +277,7 @@ pub async fn run_cli(args: SandboxArgs) -> u8 {
         &args.tls_flags(),
     )
     .and_then(|cfg| cfg.with_tatra_flags(args.tatra_activation, args.tatra_refresh_delay_ms))
+    .and_then(|cfg| cfg.with_public_url(args.public_url.as_deref()))
     {
         Ok(c) => c,
         Err(e) => {

@@ -49,6 +49,8 @@ pub struct ServerFile {
     pub addr: Option<String>,
     pub db: Option<String>,
     pub log: Option<String>,
+    /// The same as the top-level `public_url`, kept beside the address it goes with.
+    pub public_url: Option<String>,
 }
 
 /// `[metrics]`: where `/metrics` is served.

@@ -63,6 +63,23 @@ pub struct SandboxConfig {
     pub db: Option<String>,
 }
 
+/// Why a sandbox bound to `bound` with this public URL would name itself by an address no
+/// client can reach: a wildcard address without `public_url` puts `http://0.0.0.0:…` into the
+/// issuer, the JWKS URL and every SET. `None` when the URLs it publishes are usable.
+pub fn unreachable_identity(
+    public_url: Option<&str>,
+    bound: std::net::SocketAddr,
+) -> Option<String> {
+    (public_url.is_none() && bound.ip().is_unspecified()).then(|| {
+        format!(
+            "listening on the wildcard address {bound} without public_url: the issuer, the JWKS \
+             URL and every SET will name {}, which no client can reach; set public_url (or \
+             [server] public_url, or --public-url) to the URL clients use",
+            bound
+        )
+    })
+}
+
 impl SandboxConfig {
     /// Defaults for `bank`, with no file: what `obevents sandbox` runs with.
     pub fn for_bank(bank: Bank) -> SandboxConfig {
@@ -195,8 +212,27 @@ impl SandboxConfig {
         Ok(cfg)
     }
 
+    /// `--public-url` (or `OBEVENTS_PUBLIC_URL`) over the config file's `public_url`.
+    pub fn with_public_url(mut self, flag: Option<&str>) -> Result<Self, String> {
+        if let Some(u) = flag {
+            let valid = valid_base_url("public_url", u)
+                .map_err(|_| format!("--public-url {u:?}: not an absolute http(s) URL"))?;
+            self.public_url = Some(valid);
+        }
+        Ok(self)
+    }
+
     /// Who the sandbox says it is: its public URL, issuer and OB signing identity.
     fn identity(&mut self, file: &mut ConfigFile) -> Result<(), String> {
+        let in_server = file.server.as_mut().and_then(|s| s.public_url.take());
+        if in_server.is_some() && file.public_url.is_some() {
+            return Err(
+                "config fields public_url and server.public_url: give the public URL once".into(),
+            );
+        }
+        if let Some(u) = in_server {
+            self.public_url = Some(valid_base_url("server.public_url", &u)?);
+        }
         if let Some(u) = file.public_url.take() {
             self.public_url = Some(valid_base_url("public_url", &u)?);
         }
