@@ -18,7 +18,7 @@ use super::push::{self, guard::Guard};
 use super::state::{AppState, Inner};
 use super::store::postgres::Wakeup;
 use super::store::{Store, StoreError};
-use super::{dialects, http, inspect, server};
+use super::{dialects, http, inspect, retention, server};
 use crate::cli::SandboxArgs;
 use crate::jose::{ObHeader, SigningKey};
 
@@ -74,7 +74,8 @@ pub async fn build_state(
     }
     let store = Store::open(db)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", super::store::redacted(db)))?;
+        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", super::store::redacted(db)))?
+        .with_bounds(cfg.limits);
     let (key, token_secret) = persisted_secrets(&store).await?;
     let reclaimed = store.reclaim_leases(Timestamp::now()).await?;
     if reclaimed > 0 {
@@ -191,6 +192,7 @@ pub struct Sandbox {
     pub state: AppState,
     task: tokio::task::JoinHandle<()>,
     pusher: tokio::task::JoinHandle<()>,
+    sweeper: tokio::task::JoinHandle<()>,
 }
 
 impl Sandbox {
@@ -205,11 +207,13 @@ impl Sandbox {
         let state = build_state(cfg, db, bound).await?;
         let task = tokio::spawn(serve(state.clone(), listener));
         let pusher = tokio::spawn(push::worker::run(state.clone(), guard));
+        let sweeper = tokio::spawn(retention::run(state.clone()));
         Ok(Sandbox {
             addr: bound,
             state,
             task,
             pusher,
+            sweeper,
         })
     }
 
@@ -223,6 +227,7 @@ impl Sandbox {
         self.state.shutdown.cancel();
         let _ = self.task.await;
         let _ = self.pusher.await;
+        let _ = self.sweeper.await;
     }
 }
 

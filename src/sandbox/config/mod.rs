@@ -7,22 +7,27 @@ use std::time::Duration;
 mod clients;
 mod file;
 mod push;
+mod retention;
 mod server;
 mod tatra;
 
 pub use clients::{DEFAULT_SCOPES, SCOPES, SeedClient, parse_scopes};
 pub use file::{
-    AdminFile, ClientFile, ConfigFile, PushFile, ServerFile, TatraFile, TatraWebhookFile,
+    AdminFile, ClientFile, ConfigFile, LimitsFile, PushFile, RetentionFile, ServerFile, TatraFile,
+    TatraWebhookFile,
 };
 pub use push::PushConfig;
+pub use retention::{RetentionConfig, default_bounds};
 pub use server::ServerLimits;
 use server::server_limits;
 pub use tatra::{Activation, TatraConfig, tatra_refresh_delay};
 
 use clients::seed_client;
 use push::push_config;
+use retention::{limits_config, retention_config};
 use tatra::tatra_config;
 
+use super::domain::TppBounds;
 use super::faults::{Fault, Faults};
 use super::personality::{Bank, Personality};
 use super::tls::{TlsConfig, TlsFlags};
@@ -55,6 +60,10 @@ pub struct SandboxConfig {
     pub addr: Option<String>,
     /// `[server] db`: the database when `--db` (or `OBEVENTS_DB`) is not given.
     pub db: Option<String>,
+    /// `[retention]`: what the background sweeps remove, and how often.
+    pub retention: RetentionConfig,
+    /// `[limits]`: the per-TPP bounds the store holds.
+    pub limits: TppBounds,
 }
 
 impl SandboxConfig {
@@ -81,6 +90,8 @@ impl SandboxConfig {
             tatra: TatraConfig::default(),
             addr: None,
             db: None,
+            retention: RetentionConfig::default(),
+            limits: default_bounds(),
         }
     }
 
@@ -173,6 +184,12 @@ impl SandboxConfig {
             cfg.tatra = tatra_config(t)?;
         }
         server_limits(&mut cfg.server, &file)?;
+        if let Some(r) = file.retention.take() {
+            cfg.retention = retention_config(r)?;
+        }
+        if let Some(l) = file.limits.take() {
+            cfg.limits = limits_config(l)?;
+        }
         if let Some(server) = file.server.take() {
             cfg.addr = server
                 .addr
