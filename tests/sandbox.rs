@@ -23,6 +23,7 @@
 //! - `tls`: HTTPS, mutual TLS, RFC 8705 client authentication and certificate-bound tokens.
 //! - `openapi`: `GET /openapi.json` is valid OpenAPI 3.1 and lists exactly what is served.
 //! - `yapily`: the Yapily-style notification API and signed webhooks (issue 10).
+//! - `retention`: `[retention]` sweeps and the per-TPP bounds of `[limits]` (issue 21).
 // Tests assert with unwrap/expect: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -63,6 +64,8 @@ mod push;
 mod receiver;
 #[path = "sandbox/regressions.rs"]
 mod regressions;
+#[path = "sandbox/retention.rs"]
+mod retention;
 #[path = "sandbox/subscriptions.rs"]
 mod subscriptions;
 #[path = "sandbox/tenancy.rs"]

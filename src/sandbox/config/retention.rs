@@ -115,3 +115,51 @@ pub(super) fn limits_config(l: LimitsFile) -> Result<TppBounds, String> {
         )?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{ConfigFile, SandboxConfig};
+    use super::*;
+
+    fn parse(text: &str) -> Result<SandboxConfig, String> {
+        let file: ConfigFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        SandboxConfig::from_file(file, None, &[], None)
+    }
+
+    #[test]
+    fn retention_is_off_and_bounds_on_by_default() {
+        let cfg = parse("").unwrap();
+        assert!(!cfg.retention.enabled());
+        assert_eq!(cfg.limits, default_bounds());
+    }
+
+    #[test]
+    fn sections_parse() {
+        let cfg = parse(
+            "[retention]\nevent_age_secs = 2592000\nattempt_age_secs = 86400\n\
+             interval_ms = 1000\nbatch_size = 50\n[limits]\nmax_events_per_tpp = 7",
+        )
+        .unwrap();
+        assert_eq!(cfg.retention.events, Some(Duration::from_secs(2_592_000)));
+        assert_eq!(cfg.retention.attempts, Some(Duration::from_secs(86_400)));
+        assert_eq!(cfg.retention.awaiting_events, None);
+        assert_eq!(cfg.retention.interval, Duration::from_secs(1));
+        assert_eq!(cfg.retention.batch, 50);
+        assert_eq!(cfg.limits.max_events, Some(7));
+        assert_eq!(cfg.limits.max_subscriptions, Some(100));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        for (text, field) in [
+            ("[retention]\nevent_age_secs = 0", "retention.event_age_secs"),
+            ("[retention]\nbatch_size = 0", "retention.batch_size"),
+            ("[retention]\ninterval_ms = 5", "retention.interval_ms"),
+            ("[retention]\nevents = 5", "events"),
+            ("[limits]\nmax_events_per_tpp = 0", "limits.max_events_per_tpp"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.contains(field), "{text}: {e}");
+        }
+    }
+}
