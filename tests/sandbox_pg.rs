@@ -56,11 +56,11 @@ mod receiver;
 #[path = "sandbox/regressions.rs"]
 mod regressions;
 #[cfg(obevents_pg_tests)]
-#[path = "sandbox/retention.rs"]
-mod retention;
-#[cfg(obevents_pg_tests)]
 #[path = "sandbox/replicas.rs"]
 mod replicas;
+#[cfg(obevents_pg_tests)]
+#[path = "sandbox/retention.rs"]
+mod retention;
 #[cfg(obevents_pg_tests)]
 #[path = "sandbox/subscriptions.rs"]
 mod subscriptions;

@@ -1,14 +1,18 @@
 //! Retention and per-TPP bounds over HTTP (issue 21): a sandbox with `[retention]` removes
 //! acknowledged SETs once they are older than the age and keeps awaiting ones; a TPP at its
 //! bound of stored events has its trigger refused whole (409 in the dialect's error shape,
-//! nothing stored, the consent not revoked) until a reset makes room; a TPP at its bound of
+//! nothing stored, the consent not revoked; a WSO2 request with several events stores none) until
+//! a reset makes room; a TPP at its bound of
 //! subscriptions is refused the next one, on the OBIE and the Yapily API.
 
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use obevents::sandbox::Bank;
 use obevents::sandbox::config::RetentionConfig;
 use reqwest::Method;
+use reqwest::header::CONTENT_TYPE;
 use serde_json::json;
 
 use super::common::*;
@@ -81,7 +85,13 @@ async fn a_trigger_at_the_event_bound_is_refused_whole_until_a_reset() {
     assert_eq!(got.json()["Data"]["Status"], "Authorised");
     assert_eq!(bank.stored_events(&tpp.client_id).await.len(), 2);
     // Acknowledging does not free room (acknowledged SETs are still stored); a reset does.
-    let keys: Vec<String> = tpp.poll_now().await.keys().iter().map(|k| k.to_string()).collect();
+    let keys: Vec<String> = tpp
+        .poll_now()
+        .await
+        .keys()
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
     assert_eq!(keys.len(), 2);
     tpp.poll_ok(json!({"maxEvents": 0, "returnImmediately": true, "ack": keys}))
         .await;
@@ -110,9 +120,9 @@ async fn the_subscription_bound_counts_obie_subscriptions_and_callback_urls() {
         .await;
     let item = r.ob_error(409, "GB.OBEvents.Limit.Subscriptions", None);
     assert!(
-        item["Message"]
-            .as_str()
-            .is_some_and(|m| m.contains("bound of 1 subscriptions ([limits] max_subscriptions_per_tpp)")),
+        item["Message"].as_str().is_some_and(
+            |m| m.contains("bound of 1 subscriptions ([limits] max_subscriptions_per_tpp)")
+        ),
         "{item}"
     );
     assert!(tpp.callback_urls().await.is_empty());
@@ -147,5 +157,36 @@ async fn the_subscription_bound_refuses_a_yapily_subscription_in_its_shape() {
             .is_some_and(|m| m.contains("bound of 2 subscriptions")),
         "{e}"
     );
+    bank.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wso2_create_events_request_past_the_bound_stores_none_of_its_events() {
+    let mut cfg = config(Bank::Wso2);
+    cfg.limits.max_events = Some(1);
+    let bank = TestBank::start(cfg).await;
+    let tpp = bank.subscribed_tpp().await;
+    let consent = tpp.consent().await;
+    // Two events in one request: one would fit, so neither is stored.
+    let request = STANDARD.encode(json!({URN_REVOKED: {}, URN_LINKED: {}}).to_string());
+    let r = Resp::of(
+        bank.request(Method::POST, "/api/fs/event-notifications/create-events")
+            .basic_auth(ADMIN.0, Some(ADMIN.1))
+            .header("x-wso2-client-id", &tpp.client_id)
+            .header("x-wso2-resource-id", &consent)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form(&[("request", &request)])),
+    )
+    .await;
+    r.expect(409);
+    assert_eq!(r.json()["error"], "limit_reached", "{}", r.text());
+    assert!(
+        r.json()["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("bound of 1 stored events")),
+        "{}",
+        r.text()
+    );
+    assert!(bank.stored_events(&tpp.client_id).await.is_empty());
     bank.stop().await;
 }

@@ -152,11 +152,17 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         for (text, field) in [
-            ("[retention]\nevent_age_secs = 0", "retention.event_age_secs"),
+            (
+                "[retention]\nevent_age_secs = 0",
+                "retention.event_age_secs",
+            ),
             ("[retention]\nbatch_size = 0", "retention.batch_size"),
             ("[retention]\ninterval_ms = 5", "retention.interval_ms"),
             ("[retention]\nevents = 5", "events"),
-            ("[limits]\nmax_events_per_tpp = 0", "limits.max_events_per_tpp"),
+            (
+                "[limits]\nmax_events_per_tpp = 0",
+                "limits.max_events_per_tpp",
+            ),
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.contains(field), "{text}: {e}");
