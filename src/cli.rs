@@ -19,6 +19,23 @@ pub struct Cli {
     /// or the sandbox config's `[server] log`].
     #[arg(long, global = true, env = "OBEVENTS_LOG")]
     pub log: Option<String>,
+    /// Log line format: `text`, or `json` (one JSON object per line, the event's fields at its
+    /// top level, for log shippers).
+    #[arg(
+        long,
+        global = true,
+        env = "OBEVENTS_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,6 +116,10 @@ pub struct SandboxArgs {
     /// (overrides `[tatra] refresh_delay_ms`).
     #[arg(long, value_name = "MS")]
     pub tatra_refresh_delay_ms: Option<u64>,
+    /// The URL clients reach the sandbox by (issuer, JWKS URL, SETs); overrides the config's
+    /// `public_url`. Needed when listening on a wildcard address such as 0.0.0.0.
+    #[arg(long, env = "OBEVENTS_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
 }
 
 impl SandboxArgs {

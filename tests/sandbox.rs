@@ -23,6 +23,8 @@
 //! - `tls`: HTTPS, mutual TLS, RFC 8705 client authentication and certificate-bound tokens.
 //! - `openapi`: `GET /openapi.json` is valid OpenAPI 3.1 and lists exactly what is served.
 //! - `yapily`: the Yapily-style notification API and signed webhooks (issue 10).
+//! - `observability`: `/readyz`, `/metrics` and its README list (issue 21).
+//! - `operator_logs`: the access log and push attempt lines, text and JSON (issue 21).
 //! - `retention`: `[retention]` sweeps and the per-TPP bounds of `[limits]` (issue 21).
 // Tests assert with unwrap/expect: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -40,6 +42,8 @@ mod common;
 mod common_rules;
 #[path = "sandbox/connections.rs"]
 mod connections;
+#[path = "sandbox/deploy.rs"]
+mod deploy;
 #[path = "sandbox/events.rs"]
 mod events;
 #[path = "sandbox/faults.rs"]
@@ -50,8 +54,12 @@ mod malformed;
 mod migrations;
 #[path = "sandbox/oauth.rs"]
 mod oauth;
+#[path = "sandbox/observability.rs"]
+mod observability;
 #[path = "sandbox/openapi.rs"]
 mod openapi;
+#[path = "sandbox/operator_logs.rs"]
+mod operator_logs;
 #[path = "sandbox/persistence.rs"]
 mod persistence;
 #[path = "sandbox/personalities.rs"]

@@ -6,8 +6,8 @@
 //!   (every section of the config file), [`tls`];
 //! - [`store`]: all SQL, over SQLite or PostgreSQL, one transaction per multi-step write;
 //! - [`state`]: the shared handles ([`AppState`]) — store, config, keys, wake-ups — with
-//!   [`admin`] (the operator's credential), [`limits`] (per-replica auth guards) and
-//!   [`notify`] (long-poll wake-ups);
+//!   [`admin`] (the operator's credential), [`limits`] (per-replica auth guards),
+//!   [`metrics`] (what `/metrics` reports) and [`notify`] (long-poll wake-ups);
 //! - services over the state: [`auth`] (the authorisation server's domain, RFC 8705 in
 //!   `auth::mtls`), [`urls`] (destination URL checks shared by the dialects);
 //! - [`http`]: what every API shares on the wire — the route table and router, extractors,
@@ -34,6 +34,7 @@ pub mod faults;
 pub mod http;
 pub mod inspect;
 pub mod limits;
+pub mod metrics;
 pub mod notify;
 pub mod personality;
 pub mod push;

@@ -186,18 +186,29 @@ async fn tls_client_auth_gets_a_bound_token_that_needs_its_certificate() {
     assert_eq!(tpp.poll_now().await.keys(), [jti.as_str()]);
     // The same token without a certificate, and with another CA-issued one: 401 (G-10), on
     // the OBIE API and on the sandbox helpers, cached verification or not.
-    for http in [client(&pki, None), client(&pki, Some(&other))] {
+    // The challenge says why: the token is fine, the connection is not (RFC 6750 §3).
+    for (http, why) in [
+        (client(&pki, None), "presented none"),
+        (client(&pki, Some(&other)), "a different client certificate"),
+    ] {
         let stolen = Tpp {
             http,
             ..tpp.clone()
         };
         for _ in 0..2 {
-            stolen
-                .poll(json!({"returnImmediately": true}))
-                .await
-                .assert_401();
+            let r = stolen.poll(json!({"returnImmediately": true})).await;
+            r.assert_401();
+            let challenge = r.header("www-authenticate").unwrap_or_default();
+            assert!(
+                challenge.contains(r#"error="invalid_token""#)
+                    && challenge.contains("error_description=")
+                    && challenge.contains(why),
+                "{challenge}"
+            );
             let r = Resp::of(stolen.request(Method::GET, "/sandbox/deliveries")).await;
             r.expect(401);
+            let challenge = r.header("www-authenticate").unwrap_or_default();
+            assert!(challenge.contains(why), "{challenge}");
         }
     }
     assert_eq!(tpp.poll_now().await.keys(), [jti.as_str()]);

@@ -240,8 +240,10 @@ pub async fn issue_token(
     let client = match authenticate_client(st, creds, cert).await {
         Ok(c) => c,
         Err(e) => {
-            if let (Some(id), "invalid_client") = (&named, e.error) {
-                st.auth_failures.failed(id.as_str());
+            if let (Some(id), "invalid_client") = (&named, e.error)
+                && st.auth_failures.failed(id.as_str())
+            {
+                st.metrics.lockout("client");
             }
             return Err(e);
         }
@@ -396,21 +398,33 @@ pub async fn validate_token(
     st: &AppState,
     token: &str,
     cert: Option<&ClientCert>,
-) -> Result<Option<Tpp>, StoreError> {
+) -> Result<Result<Tpp, TokenRefused>, StoreError> {
     let tpp = match st.tokens.get(token) {
         Some(tpp) => tpp,
         None => {
             let Some((tpp, exp)) = verify_token(st, token) else {
-                return Ok(None);
+                return Ok(Err(TokenRefused::Invalid));
             };
             if st.store.client(&tpp.client_id).await?.is_none() {
-                return Ok(None);
+                return Ok(Err(TokenRefused::Invalid));
             }
             st.tokens.put(token, tpp.clone(), exp);
             tpp
         }
     };
-    Ok(mtls::binding_holds(tpp.cnf.as_deref(), cert).then_some(tpp))
+    Ok(match mtls::binding_problem(tpp.cnf.as_deref(), cert) {
+        None => Ok(tpp),
+        Some(why) => Err(TokenRefused::Unbound(why)),
+    })
+}
+
+/// Why a presented access token is not honoured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRefused {
+    /// Not one of ours, expired, or its client is gone: nothing more is said.
+    Invalid,
+    /// Valid, but bound to a certificate this connection did not present (RFC 8705 §3).
+    Unbound(&'static str),
 }
 
 fn verify_token(st: &AppState, token: &str) -> Option<(Tpp, std::time::SystemTime)> {

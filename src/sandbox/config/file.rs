@@ -35,6 +35,10 @@ pub struct ConfigFile {
     pub tls: Option<TlsFile>,
     pub tatra: Option<TatraFile>,
     pub server: Option<ServerFile>,
+    pub metrics: Option<MetricsFile>,
+    /// Reverse proxies whose `X-Forwarded-For` the access log believes (IP addresses).
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
     pub retention: Option<RetentionFile>,
     pub limits: Option<LimitsFile>,
 }
@@ -67,6 +71,16 @@ pub struct ServerFile {
     pub addr: Option<String>,
     pub db: Option<String>,
     pub log: Option<String>,
+    /// The same as the top-level `public_url`, kept beside the address it goes with.
+    pub public_url: Option<String>,
+}
+
+/// `[metrics]`: where `/metrics` is served.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsFile {
+    /// `IP:PORT` of a listener of its own, without authentication.
+    pub address: Option<String>,
 }
 
 /// `[tatra]`: the Tatra-style personality's activation rule and refresh timing.

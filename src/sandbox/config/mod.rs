@@ -6,6 +6,7 @@ use std::time::Duration;
 
 mod clients;
 mod file;
+mod observe;
 mod push;
 mod retention;
 mod server;
@@ -13,9 +14,10 @@ mod tatra;
 
 pub use clients::{DEFAULT_SCOPES, SCOPES, SeedClient, parse_scopes};
 pub use file::{
-    AdminFile, ClientFile, ConfigFile, LimitsFile, PushFile, RetentionFile, ServerFile, TatraFile,
-    TatraWebhookFile,
+    AdminFile, ClientFile, ConfigFile, LimitsFile, MetricsFile, PushFile, RetentionFile,
+    ServerFile, TatraFile, TatraWebhookFile,
 };
+pub use observe::ObserveConfig;
 pub use push::PushConfig;
 pub use retention::{RetentionConfig, default_bounds};
 pub use server::ServerLimits;
@@ -23,6 +25,7 @@ use server::server_limits;
 pub use tatra::{Activation, TatraConfig, tatra_refresh_delay};
 
 use clients::seed_client;
+use observe::observe_config;
 use push::push_config;
 use retention::{limits_config, retention_config};
 use tatra::tatra_config;
@@ -56,6 +59,8 @@ pub struct SandboxConfig {
     /// HTTPS (and mutual TLS) when set; plain HTTP otherwise.
     pub tls: Option<TlsConfig>,
     pub tatra: TatraConfig,
+    /// `[metrics]` and `trusted_proxies`.
+    pub observe: ObserveConfig,
     /// `[server] addr`: where to listen when `--addr` is not given.
     pub addr: Option<String>,
     /// `[server] db`: the database when `--db` (or `OBEVENTS_DB`) is not given.
@@ -64,6 +69,23 @@ pub struct SandboxConfig {
     pub retention: RetentionConfig,
     /// `[limits]`: the per-TPP bounds the store holds.
     pub limits: TppBounds,
+}
+
+/// Why a sandbox bound to `bound` with this public URL would name itself by an address no
+/// client can reach: a wildcard address without `public_url` puts `http://0.0.0.0:…` into the
+/// issuer, the JWKS URL and every SET. `None` when the URLs it publishes are usable.
+pub fn unreachable_identity(
+    public_url: Option<&str>,
+    bound: std::net::SocketAddr,
+) -> Option<String> {
+    (public_url.is_none() && bound.ip().is_unspecified()).then(|| {
+        format!(
+            "listening on the wildcard address {bound} without public_url: the issuer, the JWKS \
+             URL and every SET will name {}, which no client can reach; set public_url (or \
+             [server] public_url, or --public-url) to the URL clients use",
+            bound
+        )
+    })
 }
 
 impl SandboxConfig {
@@ -88,6 +110,7 @@ impl SandboxConfig {
             server: ServerLimits::default(),
             tls: None,
             tatra: TatraConfig::default(),
+            observe: ObserveConfig::default(),
             addr: None,
             db: None,
             retention: RetentionConfig::default(),
@@ -190,6 +213,7 @@ impl SandboxConfig {
         if let Some(l) = file.limits.take() {
             cfg.limits = limits_config(l)?;
         }
+        cfg.observe = observe_config(&file)?;
         if let Some(server) = file.server.take() {
             cfg.addr = server
                 .addr
@@ -204,8 +228,27 @@ impl SandboxConfig {
         Ok(cfg)
     }
 
+    /// `--public-url` (or `OBEVENTS_PUBLIC_URL`) over the config file's `public_url`.
+    pub fn with_public_url(mut self, flag: Option<&str>) -> Result<Self, String> {
+        if let Some(u) = flag {
+            let valid = valid_base_url("public_url", u)
+                .map_err(|_| format!("--public-url {u:?}: not an absolute http(s) URL"))?;
+            self.public_url = Some(valid);
+        }
+        Ok(self)
+    }
+
     /// Who the sandbox says it is: its public URL, issuer and OB signing identity.
     fn identity(&mut self, file: &mut ConfigFile) -> Result<(), String> {
+        let in_server = file.server.as_mut().and_then(|s| s.public_url.take());
+        if in_server.is_some() && file.public_url.is_some() {
+            return Err(
+                "config fields public_url and server.public_url: give the public URL once".into(),
+            );
+        }
+        if let Some(u) = in_server {
+            self.public_url = Some(valid_base_url("server.public_url", &u)?);
+        }
         if let Some(u) = file.public_url.take() {
             self.public_url = Some(valid_base_url("public_url", &u)?);
         }
@@ -350,6 +393,28 @@ mod tests {
                 .unwrap_err()
                 .contains("tatra.refresh_delay_ms")
         );
+    }
+
+    #[test]
+    fn metrics_section_and_trusted_proxies() {
+        let cfg = parse(
+            "trusted_proxies = [\"127.0.0.1\", \"::1\"]\n[metrics]\naddress = \"127.0.0.1:9464\"",
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.observe.metrics_address,
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        assert_eq!(cfg.observe.trusted_proxies.len(), 2);
+        assert_eq!(parse("").unwrap().observe, ObserveConfig::default());
+        for (text, field) in [
+            ("[metrics]\naddress = \"localhost\"", "metrics.address"),
+            ("[metrics]\nport = 1", "port"),
+            ("trusted_proxies = [\"10.0.0.0/8\"]", "trusted_proxies"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.contains(field), "{text}: {e}");
+        }
     }
 
     #[test]

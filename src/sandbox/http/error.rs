@@ -116,7 +116,12 @@ impl ErrorItem {
 pub enum EdgeError {
     /// G-10: missing, invalid or expired token; rendered with no body.
     #[error("unauthorised")]
-    Unauthorized { invalid_token: bool },
+    /// `reason`: said in the challenge's `error_description` when the token is valid but the
+    /// connection is wrong for it (a certificate-bound token without its certificate).
+    Unauthorized {
+        invalid_token: bool,
+        reason: Option<&'static str>,
+    },
     /// Basic credentials that are not the admin credential: 401 with a Basic challenge (the
     /// caller tried Basic, so a Bearer challenge would mislead), no body (G-10).
     #[error("unauthorised (Basic)")]
@@ -290,21 +295,21 @@ pub fn internal(cause: &str) -> Response {
 impl IntoResponse for EdgeError {
     fn into_response(self) -> Response {
         match &self {
-            EdgeError::Unauthorized { invalid_token } => {
+            EdgeError::Unauthorized {
+                invalid_token,
+                reason,
+            } => {
                 // G-10: 401 carries no body; RFC 6750 §3 / R8936-28: name the scheme.
-                let challenge = if *invalid_token {
-                    r#"Bearer realm="obevents", error="invalid_token""#
-                } else {
-                    r#"Bearer realm="obevents""#
+                let challenge = match (invalid_token, reason) {
+                    (_, Some(why)) => format!(
+                        r#"Bearer realm="obevents", error="invalid_token", error_description="{why}""#
+                    ),
+                    (true, None) => r#"Bearer realm="obevents", error="invalid_token""#.into(),
+                    (false, None) => r#"Bearer realm="obevents""#.into(),
                 };
-                (
-                    self.status(),
-                    [(
-                        header::WWW_AUTHENTICATE,
-                        HeaderValue::from_static(challenge),
-                    )],
-                )
-                    .into_response()
+                let value = HeaderValue::from_str(&challenge)
+                    .unwrap_or(HeaderValue::from_static(r#"Bearer realm="obevents""#));
+                (self.status(), [(header::WWW_AUTHENTICATE, value)]).into_response()
             }
             EdgeError::BasicUnauthorized => (
                 self.status(),

@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, header};
 use serde_json::Value;
 
 use super::error::{EdgeError, ErrorItem, codes};
+use crate::sandbox::auth::TokenRefused;
 use crate::sandbox::auth::basic::Admin;
 use crate::sandbox::domain::{ClientId, Tpp};
 use crate::sandbox::state::AppState;
@@ -95,17 +96,27 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The TPP a request's bearer token stands for, or the 401 saying why not.
+async fn bearer_tpp(state: &AppState, parts: &Parts) -> Result<Tpp, EdgeError> {
+    let presented = parts.headers.contains_key(header::AUTHORIZATION);
+    let refused = |reason| EdgeError::Unauthorized {
+        invalid_token: presented,
+        reason,
+    };
+    let Some(token) = bearer(&parts.headers) else {
+        return Err(refused(None));
+    };
+    match crate::sandbox::auth::validate_token(state, token, peer_cert(parts)).await? {
+        Ok(tpp) => Ok(tpp),
+        Err(TokenRefused::Invalid) => Err(refused(None)),
+        Err(TokenRefused::Unbound(why)) => Err(refused(Some(why))),
+    }
+}
+
 impl<P: ScopePolicy> FromRequestParts<AppState> for Authed<P> {
     type Rejection = EdgeError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, EdgeError> {
-        let presented = parts.headers.contains_key(header::AUTHORIZATION);
-        let tpp = match bearer(&parts.headers) {
-            Some(t) => crate::sandbox::auth::validate_token(state, t, peer_cert(parts)).await?,
-            None => None,
-        }
-        .ok_or(EdgeError::Unauthorized {
-            invalid_token: presented,
-        })?;
+        let tpp = bearer_tpp(state, parts).await?;
         let allowed = P::allowed(state);
         if !allowed.is_empty() && !tpp.has_any_scope(allowed) {
             return Err(EdgeError::Forbidden(ErrorItem::new(
@@ -157,13 +168,7 @@ impl FromRequestParts<AppState> for Caller {
             Admin::Locked(secs) => return Err(EdgeError::TooManyRequests(secs)),
             Admin::NotBasic => {}
         }
-        let tpp = match bearer(&parts.headers) {
-            Some(t) => crate::sandbox::auth::validate_token(state, t, peer_cert(parts)).await?,
-            None => None,
-        }
-        .ok_or(EdgeError::Unauthorized {
-            invalid_token: value.is_some(),
-        })?;
+        let tpp = bearer_tpp(state, parts).await?;
         if let Some(slot) = slot {
             slot.set(tpp.client_id.as_str());
         }

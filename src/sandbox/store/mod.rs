@@ -57,6 +57,16 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// A connection pool's use at one moment (PostgreSQL), as `/metrics` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    pub busy: usize,
+    pub idle: usize,
+    pub max: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+}
+
 /// Handle to the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub enum Store {
@@ -179,6 +189,27 @@ impl Store {
     ) {
         if let Store::Postgres(p) = self {
             p.spawn_listener(wake, stop);
+        }
+    }
+
+    // ---- operations (readiness, metrics) ----------------------------------------------------
+
+    /// One cheap round trip to the database (`SELECT 1`), for the readiness probe: on
+    /// PostgreSQL it also takes (or opens) a pool connection, so an unreachable server fails it.
+    pub async fn ping(&self) -> Result<()> {
+        dispatch!(self.ping())
+    }
+
+    /// Pending deliveries due at `now` that no worker has claimed (the push queue's depth).
+    pub async fn due_count(&self, now: Timestamp) -> Result<u64> {
+        dispatch!(self.due_count(now))
+    }
+
+    /// The connection pool's use now (PostgreSQL); `None` on SQLite, which has one connection.
+    pub fn pool_use(&self) -> Option<PoolUse> {
+        match self {
+            Store::Sqlite(_) => None,
+            Store::Postgres(p) => Some(p.pool_use()),
         }
     }
 

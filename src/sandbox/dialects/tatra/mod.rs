@@ -220,6 +220,7 @@ pub async fn refresh(
             stored.push(event(st, client_id, &consent.id, "accountEvent", body, &url, at).await?);
         }
         st.store.commit_trigger(None, &stored).await?;
+        st.metrics.events_raised(Dialect::Tatra, &stored);
         st.push_wake.notify_one();
     }
     Ok(task)
@@ -296,7 +297,9 @@ pub async fn trigger_transaction(
     )
     .await?;
     raised.delivery = event.deliveries.first().map(|d| d.id.clone());
-    st.store.commit_trigger(None, &[event]).await?;
+    let stored = [event];
+    st.store.commit_trigger(None, &stored).await?;
+    st.metrics.events_raised(Dialect::Tatra, &stored);
     st.push_wake.notify_one();
     Ok(raised)
 }

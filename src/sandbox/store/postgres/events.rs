@@ -234,6 +234,23 @@ impl PgStore {
             .collect()
     }
 
+    pub async fn due_count(&self, now: Timestamp) -> Result<u64> {
+        let n: i64 = self
+            .conn()
+            .await?
+            .query_one(
+                sql!(
+                    "SELECT COUNT(*) FROM deliveries WHERE state = ",
+                    delivery_state::PENDING,
+                    " AND next_attempt_at <= $1"
+                ),
+                &[&now.as_millis()],
+            )
+            .await?
+            .try_get(0)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     pub async fn next_due(&self) -> Result<Option<Timestamp>> {
         let at: Option<i64> = self
             .conn()

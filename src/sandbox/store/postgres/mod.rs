@@ -235,6 +235,23 @@ impl PgStore {
         });
     }
 
+    // ---- operations -------------------------------------------------------------------------
+
+    pub async fn ping(&self) -> Result<()> {
+        self.conn().await?.query_one("SELECT 1", &[]).await?;
+        Ok(())
+    }
+
+    pub fn pool_use(&self) -> super::PoolUse {
+        let s = self.pool.status();
+        super::PoolUse {
+            busy: s.size.saturating_sub(s.available),
+            idle: s.available,
+            max: s.max_size,
+            waiting: s.waiting,
+        }
+    }
+
     // ---- meta -------------------------------------------------------------------------------
 
     pub async fn meta_get_or_insert(

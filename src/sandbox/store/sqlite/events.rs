@@ -264,6 +264,20 @@ impl SqliteStore {
         Ok(due)
     }
 
+    /// Pending deliveries due at `now` and not claimed (a claim moves `next_attempt_at` to the
+    /// lease's end).
+    pub fn due_count(&self, now: Timestamp) -> Result<u64> {
+        let n: i64 = self
+            .lock()
+            .prepare_cached(sql!(
+                "SELECT COUNT(*) FROM deliveries WHERE state = ",
+                delivery_state::PENDING,
+                " AND next_attempt_at <= ?1"
+            ))?
+            .query_row(params![now.as_millis()], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// When the soonest pending delivery is due, if any.
     pub fn next_due(&self) -> Result<Option<Timestamp>> {
         let at: Option<i64> = self

@@ -177,6 +177,15 @@ impl SqliteStore {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    // ---- operations -------------------------------------------------------------------------
+
+    pub fn ping(&self) -> Result<()> {
+        self.lock()
+            .prepare_cached("SELECT 1")?
+            .query_row([], |r| r.get::<_, i64>(0))?;
+        Ok(())
+    }
+
     // ---- meta -------------------------------------------------------------------------------
 
     pub fn meta_get_or_insert(&self, key: &str, make: impl FnOnce() -> String) -> Result<String> {
