@@ -25,6 +25,7 @@
 //! - `yapily`: the Yapily-style notification API and signed webhooks (issue 10).
 //! - `observability`: `/readyz`, `/metrics` and its README list (issue 21).
 //! - `operator_logs`: the access log and push attempt lines, text and JSON (issue 21).
+//! - `retention`: `[retention]` sweeps and the per-TPP bounds of `[limits]` (issue 21).
 // Tests assert with unwrap/expect: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -71,6 +72,8 @@ mod push;
 mod receiver;
 #[path = "sandbox/regressions.rs"]
 mod regressions;
+#[path = "sandbox/retention.rs"]
+mod retention;
 #[path = "sandbox/subscriptions.rs"]
 mod subscriptions;
 #[path = "sandbox/tenancy.rs"]

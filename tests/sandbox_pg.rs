@@ -69,6 +69,9 @@ mod regressions;
 #[path = "sandbox/replicas.rs"]
 mod replicas;
 #[cfg(obevents_pg_tests)]
+#[path = "sandbox/retention.rs"]
+mod retention;
+#[cfg(obevents_pg_tests)]
 #[path = "sandbox/subscriptions.rs"]
 mod subscriptions;
 #[cfg(obevents_pg_tests)]

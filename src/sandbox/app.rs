@@ -19,7 +19,7 @@ use super::push::{self, guard::Guard};
 use super::state::{AppState, Inner};
 use super::store::postgres::Wakeup;
 use super::store::{Store, StoreError};
-use super::{dialects, http, inspect, server};
+use super::{dialects, http, inspect, retention, server};
 use crate::cli::SandboxArgs;
 use crate::jose::{ObHeader, SigningKey};
 
@@ -78,7 +78,8 @@ pub async fn build_state(
     }
     let store = Store::open(db)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", super::store::redacted(db)))?;
+        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", super::store::redacted(db)))?
+        .with_bounds(cfg.limits);
     let (key, token_secret) = persisted_secrets(&store).await?;
     let reclaimed = store.reclaim_leases(Timestamp::now()).await?;
     if reclaimed > 0 {
@@ -199,6 +200,7 @@ pub struct Sandbox {
     pub state: AppState,
     task: tokio::task::JoinHandle<()>,
     pusher: tokio::task::JoinHandle<()>,
+    sweeper: tokio::task::JoinHandle<()>,
     metrics: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -226,6 +228,7 @@ impl Sandbox {
         let state = build_state(cfg, db, bound).await?;
         let task = tokio::spawn(serve(state.clone(), listener));
         let pusher = tokio::spawn(push::worker::run(state.clone(), guard));
+        let sweeper = tokio::spawn(retention::run(state.clone()));
         let metrics = metrics_listener.map(|l| {
             let router = http::probes::metrics_router(state.clone());
             tokio::spawn(server::serve_plain(state.clone(), router, l))
@@ -236,6 +239,7 @@ impl Sandbox {
             state,
             task,
             pusher,
+            sweeper,
             metrics,
         })
     }
@@ -250,6 +254,7 @@ impl Sandbox {
         self.state.shutdown.cancel();
         let _ = self.task.await;
         let _ = self.pusher.await;
+        let _ = self.sweeper.await;
         if let Some(m) = self.metrics {
             let _ = m.await;
         }

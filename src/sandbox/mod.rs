@@ -16,6 +16,7 @@
 //!   typed requests, operations, error type, rendering and push format, and the dialect list;
 //!   [`inspect`]: the cross-dialect `/sandbox/events`, `/sandbox/reset`, `/sandbox/deliveries`;
 //! - [`push`]: the one delivery worker over delivery rows, rendering through the dialect list;
+//!   [`retention`]: the background sweeps of `[retention]`;
 //! - [`server`] (connections, [`edge_io`]) and [`app`] (assembly and `obevents sandbox`).
 //!
 //! The harness starts an in-process sandbox through [`embedded`] only. How to add a dialect is
@@ -37,6 +38,7 @@ pub mod metrics;
 pub mod notify;
 pub mod personality;
 pub mod push;
+pub mod retention;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -8,16 +8,18 @@ mod clients;
 mod file;
 mod observe;
 mod push;
+mod retention;
 mod server;
 mod tatra;
 
 pub use clients::{DEFAULT_SCOPES, SCOPES, SeedClient, parse_scopes};
 pub use file::{
-    AdminFile, ClientFile, ConfigFile, MetricsFile, PushFile, ServerFile, TatraFile,
-    TatraWebhookFile,
+    AdminFile, ClientFile, ConfigFile, LimitsFile, MetricsFile, PushFile, RetentionFile,
+    ServerFile, TatraFile, TatraWebhookFile,
 };
 pub use observe::ObserveConfig;
 pub use push::PushConfig;
+pub use retention::{RetentionConfig, default_bounds};
 pub use server::ServerLimits;
 use server::server_limits;
 pub use tatra::{Activation, TatraConfig, tatra_refresh_delay};
@@ -25,8 +27,10 @@ pub use tatra::{Activation, TatraConfig, tatra_refresh_delay};
 use clients::seed_client;
 use observe::observe_config;
 use push::push_config;
+use retention::{limits_config, retention_config};
 use tatra::tatra_config;
 
+use super::domain::TppBounds;
 use super::faults::{Fault, Faults};
 use super::personality::{Bank, Personality};
 use super::tls::{TlsConfig, TlsFlags};
@@ -61,6 +65,10 @@ pub struct SandboxConfig {
     pub addr: Option<String>,
     /// `[server] db`: the database when `--db` (or `OBEVENTS_DB`) is not given.
     pub db: Option<String>,
+    /// `[retention]`: what the background sweeps remove, and how often.
+    pub retention: RetentionConfig,
+    /// `[limits]`: the per-TPP bounds the store holds.
+    pub limits: TppBounds,
 }
 
 /// Why a sandbox bound to `bound` with this public URL would name itself by an address no
@@ -105,6 +113,8 @@ impl SandboxConfig {
             observe: ObserveConfig::default(),
             addr: None,
             db: None,
+            retention: RetentionConfig::default(),
+            limits: default_bounds(),
         }
     }
 
@@ -197,6 +207,12 @@ impl SandboxConfig {
             cfg.tatra = tatra_config(t)?;
         }
         server_limits(&mut cfg.server, &file)?;
+        if let Some(r) = file.retention.take() {
+            cfg.retention = retention_config(r)?;
+        }
+        if let Some(l) = file.limits.take() {
+            cfg.limits = limits_config(l)?;
+        }
         cfg.observe = observe_config(&file)?;
         if let Some(server) = file.server.take() {
             cfg.addr = server

@@ -26,10 +26,11 @@ pub mod testing;
 use tokio_util::sync::CancellationToken;
 
 use super::domain::{
-    Attempt, AttemptVerdict, CallbackUrl, CallbackUrlId, Client, ClientId, Consent, ConsentId,
-    ConsentStatus, ConsentStatusChange, DeliveryId, DeliveryRecord, DueDelivery, EventRecord,
-    NewEvent, PollBatch, PollOps, RetryOutcome, Subscription, SubscriptionId, TaskId, TatraConsent,
-    TatraSettings, TatraTask, Timestamp, YapilySubscription,
+    Attempt, AttemptVerdict, Bound, BoundReached, CallbackUrl, CallbackUrlId, Client, ClientId,
+    Consent, ConsentId, ConsentStatus, ConsentStatusChange, DeliveryId, DeliveryRecord,
+    DueDelivery, EventRecord, NewEvent, PollBatch, PollOps, RetryOutcome, Subscription,
+    SubscriptionId, TaskId, TatraConsent, TatraSettings, TatraTask, Timestamp, TppBounds,
+    YapilySubscription,
 };
 
 /// Store-layer errors; the HTTP layer maps them once (`sandbox::http::error`).
@@ -49,6 +50,9 @@ pub enum StoreError {
     TooNew { found: i64, known: i64 },
     #[error("{0}")]
     Open(String),
+    /// A write that would take a TPP past a `[limits]` bound; nothing of it was stored.
+    #[error(transparent)]
+    BoundReached(#[from] BoundReached),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -68,6 +72,24 @@ pub struct PoolUse {
 pub enum Store {
     Sqlite(sqlite::SqliteStore),
     Postgres(postgres::PgStore),
+}
+
+/// What one retention batch removes (`sandbox::retention` runs them). Rows with work still
+/// to do are never taken: a pending delivery, an attempt in flight, and the event either
+/// belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sweep {
+    /// Events not awaiting polling (acknowledged, dropped, push-only) created before the
+    /// cutoff, with their deliveries and attempts.
+    FinishedEvents,
+    /// Awaiting (unacknowledged) SETs created before the cutoff, with their deliveries and
+    /// attempts: only when the operator asks.
+    AwaitingEvents,
+    /// Delivered, failed and cancelled deliveries last changed before the cutoff, with their
+    /// attempts; their events stay.
+    FinishedDeliveries,
+    /// Completed attempt rows started before the cutoff.
+    Attempts,
 }
 
 /// Which engine a `--db` value names.
@@ -134,6 +156,28 @@ impl Store {
             Store::Sqlite(_) => "sqlite",
             Store::Postgres(_) => "postgres",
         }
+    }
+
+    /// The per-TPP bounds this handle holds in the transactions that insert events and
+    /// subscriptions (unbounded until set).
+    pub fn with_bounds(self, bounds: TppBounds) -> Store {
+        match self {
+            Store::Sqlite(s) => Store::Sqlite(s.with_bounds(bounds)),
+            Store::Postgres(p) => Store::Postgres(p.with_bounds(bounds)),
+        }
+    }
+
+    /// Deletes one batch of at most `limit` rows of the kind `what` older than `before`, in
+    /// one transaction; returns how many rows of that kind went (their children go with them
+    /// by the foreign keys' cascades). On PostgreSQL rows another replica's sweep holds are
+    /// skipped, so sweeps on several replicas share the work.
+    pub async fn sweep(&self, what: Sweep, before: Timestamp, limit: usize) -> Result<usize> {
+        dispatch!(self.sweep(what, before, limit))
+    }
+
+    /// How many events the TPP has stored, as the bound counts them.
+    pub async fn stored_events(&self, client_id: &ClientId) -> Result<u64> {
+        dispatch!(self.stored_events(client_id))
     }
 
     /// Starts forwarding other replicas' "event stored for client X" notices to `wake` until
@@ -212,6 +256,9 @@ impl Store {
 
     /// Inserts `s`; returns false when the client already has one (ES-03), as the database's
     /// unique index says. `allow_second` (a fault) admits it as an extra row instead.
+    /// [`StoreError::BoundReached`] when it would take the TPP past its bound of
+    /// subscriptions (all kinds together, counted in the same transaction); so for the other
+    /// subscription inserts.
     pub async fn insert_subscription(&self, s: &Subscription, allow_second: bool) -> Result<bool> {
         dispatch!(self.insert_subscription(s, allow_second))
     }
@@ -409,7 +456,9 @@ impl Store {
     /// events it raised (format-neutral rows with their signed SETs) and their delivery rows.
     /// Durable once this returns true. The change is guarded in SQL (`status = change.from`):
     /// when the consent is no longer in that status (another request changed it first), nothing
-    /// is stored and this returns false. On error nothing of it was stored either.
+    /// is stored and this returns false. On error nothing of it was stored either; that
+    /// includes [`StoreError::BoundReached`] when the events would take a TPP past its bound
+    /// of stored events (counted in the same transaction).
     pub async fn commit_trigger(
         &self,
         change: Option<&ConsentStatusChange>,
@@ -434,7 +483,8 @@ impl Store {
         dispatch!(self.poll(ops))
     }
 
-    /// Deletes every stored event of a client (sandbox reset) with its deliveries.
+    /// Deletes every stored event of a client (sandbox reset) with its deliveries; its count
+    /// of stored events drops by as many in the same transaction.
     pub async fn reset_events(&self, client_id: &ClientId) -> Result<usize> {
         dispatch!(self.reset_events(client_id))
     }
@@ -514,6 +564,29 @@ impl Store {
             Store::Sqlite(s) => s.reclaim_leases(now),
             Store::Postgres(_) => Ok(0),
         }
+    }
+}
+
+/// How many of `events` each TPP gets, by client id in order (the order both engines lock
+/// the TPPs' count rows in, so two commits cannot wait on each other).
+pub(crate) fn per_client(events: &[NewEvent]) -> std::collections::BTreeMap<&str, i64> {
+    let mut n = std::collections::BTreeMap::new();
+    for e in events {
+        *n.entry(e.client_id.as_str()).or_insert(0) += 1;
+    }
+    n
+}
+
+/// `Err` when `count` rows of the kind `bound` take `client_id` past `max`.
+pub(crate) fn within(client_id: &str, bound: Bound, count: i64, max: Option<u64>) -> Result<()> {
+    match max {
+        Some(limit) if u64::try_from(count).unwrap_or(0) > limit => Err(BoundReached {
+            client_id: client_id.into(),
+            bound,
+            limit,
+        }
+        .into()),
+        _ => Ok(()),
     }
 }
 

@@ -95,6 +95,7 @@ impl SqliteStore {
         for e in events {
             insert_event(&tx, e)?;
         }
+        super::retention::count_events(&tx, events, self.bounds.max_events)?;
         tx.commit()?;
         Ok(true)
     }
@@ -168,10 +169,15 @@ impl SqliteStore {
     }
 
     pub fn reset_events(&self, client_id: &ClientId) -> Result<usize> {
-        Ok(self.lock().execute(
-            "DELETE FROM events WHERE client_id = ?1",
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let n = super::retention::delete_events(
+            &tx,
+            "DELETE FROM events WHERE client_id = ?1 RETURNING client_id",
             [client_id.as_str()],
-        )?)
+        )?;
+        tx.commit()?;
+        Ok(n)
     }
 
     pub fn events_of(&self, client_id: &ClientId, limit: usize) -> Result<Vec<EventRecord>> {
