@@ -19,6 +19,23 @@ pub struct Cli {
     /// or the sandbox config's `[server] log`].
     #[arg(long, global = true, env = "OBEVENTS_LOG")]
     pub log: Option<String>,
+    /// Log line format: `text`, or `json` (one JSON object per line, the event's fields at its
+    /// top level, for log shippers).
+    #[arg(
+        long,
+        global = true,
+        env = "OBEVENTS_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use obevents::cli::{Cli, Command};
+use obevents::cli::{Cli, Command, LogFormat};
 use obevents::{bench, certs, harness, sandbox};
 
 fn main() -> ExitCode {
@@ -70,7 +70,8 @@ fn parse() -> Result<Cli, ExitCode> {
     }
 }
 
-/// Logs to stderr with `--log`'s filter; a bad filter is exit code 2.
+/// Logs to stderr with `--log`'s filter, as text or JSON lines (`--log-format`); a bad filter
+/// is exit code 2.
 fn init_logging(cli: &Cli) -> Result<(), ExitCode> {
     // `--log` (or OBEVENTS_LOG) wins; the sandbox's config file may name one in [server].
     let config_log = match &cli.command {
@@ -85,13 +86,16 @@ fn init_logging(cli: &Cli) -> Result<(), ExitCode> {
         (None, Some(l)) => ("config field server.log", l),
         (None, None) => ("--log", "info".to_string()),
     };
-    // The access log belongs to `obevents sandbox`; elsewhere (the embedded sandbox of `test`,
-    // `bench`) it is off unless the filter names it.
-    let spec = if matches!(cli.command, Command::Sandbox(_)) || log.contains("obevents::access") {
-        log.clone()
-    } else {
-        format!("{log},obevents::access=off")
-    };
+    // The access log and the push attempt lines belong to `obevents sandbox`; elsewhere (the
+    // embedded sandbox of `test`, `bench`) each is off unless the filter names it.
+    let mut spec = log.clone();
+    if !matches!(cli.command, Command::Sandbox(_)) {
+        for target in ["obevents::access", "obevents::push"] {
+            if !log.contains(target) {
+                spec.push_str(&format!(",{target}=off"));
+            }
+        }
+    }
     let filter = match tracing_subscriber::EnvFilter::try_new(&spec) {
         Ok(f) => f,
         Err(e) => {
@@ -99,12 +103,24 @@ fn init_logging(cli: &Cli) -> Result<(), ExitCode> {
             return Err(ExitCode::from(2));
         }
     };
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        // Colour codes only help on a terminal; in CI logs they are noise.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => builder
+            .with_target(false)
+            // Colour codes only help on a terminal; in CI logs they are noise.
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        // One object per line with the event's fields at the top level; the target tells the
+        // access log (`obevents::access`) and push attempts (`obevents::push`) apart.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_target(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
     Ok(())
 }

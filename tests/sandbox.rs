@@ -23,6 +23,9 @@
 //! - `tls`: HTTPS, mutual TLS, RFC 8705 client authentication and certificate-bound tokens.
 //! - `openapi`: `GET /openapi.json` is valid OpenAPI 3.1 and lists exactly what is served.
 //! - `yapily`: the Yapily-style notification API and signed webhooks (issue 10).
+//! - `observability`: `/readyz`, `/metrics` and its README list (issue 21).
+//! - `operator_logs`: the access log and push attempt lines, text and JSON (issue 21).
+//! - `retention`: `[retention]` sweeps and the per-TPP bounds of `[limits]` (issue 21).
 // Tests assert with unwrap/expect: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -51,8 +54,12 @@ mod malformed;
 mod migrations;
 #[path = "sandbox/oauth.rs"]
 mod oauth;
+#[path = "sandbox/observability.rs"]
+mod observability;
 #[path = "sandbox/openapi.rs"]
 mod openapi;
+#[path = "sandbox/operator_logs.rs"]
+mod operator_logs;
 #[path = "sandbox/persistence.rs"]
 mod persistence;
 #[path = "sandbox/personalities.rs"]
@@ -65,6 +72,8 @@ mod push;
 mod receiver;
 #[path = "sandbox/regressions.rs"]
 mod regressions;
+#[path = "sandbox/retention.rs"]
+mod retention;
 #[path = "sandbox/subscriptions.rs"]
 mod subscriptions;
 #[path = "sandbox/tenancy.rs"]

@@ -1,6 +1,7 @@
 //! The sandbox API tests of `tests/sandbox.rs` and `tests/tatra_sandbox.rs`, every one run
 //! again with the sandbox on PostgreSQL (a fresh database per test), plus `replicas`: several
-//! `obevents sandbox` processes on one database behaving as one sandbox.
+//! `obevents sandbox` processes on one database behaving as one sandbox, and `readiness_pg`:
+//! `/readyz` while the database is unreachable.
 //!
 //! Needs a PostgreSQL server named by `OBEVENTS_TEST_POSTGRES` when the tests are built
 //! (`.ci/run` starts one; the README says how to run them locally). Built without it, this
@@ -41,6 +42,12 @@ mod malformed;
 #[path = "sandbox/oauth.rs"]
 mod oauth;
 #[cfg(obevents_pg_tests)]
+#[path = "sandbox/observability.rs"]
+mod observability;
+#[cfg(obevents_pg_tests)]
+#[path = "sandbox/operator_logs.rs"]
+mod operator_logs;
+#[cfg(obevents_pg_tests)]
 #[path = "sandbox/personalities.rs"]
 mod personalities;
 #[cfg(obevents_pg_tests)]
@@ -50,6 +57,9 @@ mod polling;
 #[path = "sandbox/push.rs"]
 mod push;
 #[cfg(obevents_pg_tests)]
+#[path = "sandbox/readiness_pg.rs"]
+mod readiness_pg;
+#[cfg(obevents_pg_tests)]
 #[path = "sandbox/receiver.rs"]
 mod receiver;
 #[cfg(obevents_pg_tests)]
@@ -58,6 +68,9 @@ mod regressions;
 #[cfg(obevents_pg_tests)]
 #[path = "sandbox/replicas.rs"]
 mod replicas;
+#[cfg(obevents_pg_tests)]
+#[path = "sandbox/retention.rs"]
+mod retention;
 #[cfg(obevents_pg_tests)]
 #[path = "sandbox/subscriptions.rs"]
 mod subscriptions;

@@ -13,12 +13,13 @@ use super::admin::AdminCredential;
 use super::config::SandboxConfig;
 use super::domain::{Client, ClientId, Timestamp};
 use super::faults::Fault;
+use super::metrics::Metrics;
 use super::notify::Notifier;
 use super::push::{self, guard::Guard};
 use super::state::{AppState, Inner};
 use super::store::postgres::Wakeup;
 use super::store::{Store, StoreError};
-use super::{dialects, http, inspect, server};
+use super::{dialects, http, inspect, retention, server};
 use crate::cli::SandboxArgs;
 use crate::jose::{ObHeader, SigningKey};
 
@@ -77,7 +78,8 @@ pub async fn build_state(
     }
     let store = Store::open(db)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", super::store::redacted(db)))?;
+        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", super::store::redacted(db)))?
+        .with_bounds(cfg.limits);
     let (key, token_secret) = persisted_secrets(&store).await?;
     let reclaimed = store.reclaim_leases(Timestamp::now()).await?;
     if reclaimed > 0 {
@@ -98,8 +100,10 @@ pub async fn build_state(
         iss: cfg.org_id.clone(),
         tan: cfg.trust_anchor.clone(),
     };
+    let metrics = Metrics::new(store.pool_use().is_some());
     let state = AppState(Arc::new(Inner {
         store,
+        metrics,
         base_url,
         issuer,
         key,
@@ -191,28 +195,52 @@ async fn seed_clients(state: &AppState) -> Result<(), StoreError> {
 /// A running sandbox started with [`Sandbox::start`]: its address and how to stop it.
 pub struct Sandbox {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served on its own (`[metrics] address`), as bound.
+    pub metrics_addr: Option<SocketAddr>,
     pub state: AppState,
     task: tokio::task::JoinHandle<()>,
     pusher: tokio::task::JoinHandle<()>,
+    sweeper: tokio::task::JoinHandle<()>,
+    metrics: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Sandbox {
-    /// Binds `addr` (port 0 = any free port), builds the state and serves in a background task.
+    /// Binds `addr` (port 0 = any free port) and the metrics address if configured, builds the
+    /// state and serves in background tasks.
     pub async fn start(cfg: SandboxConfig, db: &str, addr: SocketAddr) -> anyhow::Result<Sandbox> {
         let listener = super::server::bind(addr, cfg.server.backlog)
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
         let bound = listener.local_addr()?;
+        let metrics_listener =
+            match cfg.observe.metrics_address {
+                Some(a) => Some(super::server::bind(a, cfg.server.backlog).map_err(|e| {
+                    anyhow::anyhow!("cannot listen on the metrics address {a}: {e}")
+                })?),
+                None => None,
+            };
+        let metrics_addr = metrics_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?;
         let guard = Guard {
             allow_private: cfg.push.private_allowed(bound),
         };
         let state = build_state(cfg, db, bound).await?;
         let task = tokio::spawn(serve(state.clone(), listener));
         let pusher = tokio::spawn(push::worker::run(state.clone(), guard));
+        let sweeper = tokio::spawn(retention::run(state.clone()));
+        let metrics = metrics_listener.map(|l| {
+            let router = http::probes::metrics_router(state.clone());
+            tokio::spawn(server::serve_plain(state.clone(), router, l))
+        });
         Ok(Sandbox {
             addr: bound,
+            metrics_addr,
             state,
             task,
             pusher,
+            sweeper,
+            metrics,
         })
     }
 
@@ -226,6 +254,10 @@ impl Sandbox {
         self.state.shutdown.cancel();
         let _ = self.task.await;
         let _ = self.pusher.await;
+        let _ = self.sweeper.await;
+        if let Some(m) = self.metrics {
+            let _ = m.await;
+        }
     }
 }
 
@@ -339,6 +371,9 @@ pub async fn run(mut cfg: SandboxConfig, db: &str, addr: SocketAddr) -> anyhow::
         tracing::info!(
             "push may reach loopback and private addresses ([push] allow_private_networks; on by default when listening on loopback)"
         );
+    }
+    if let Some(m) = sandbox.metrics_addr {
+        tracing::info!("metrics on http://{m}/metrics (no authentication: [metrics] address)");
     }
     tracing::info!("listening on {}", sandbox.url());
     println!("listening on {}", sandbox.url());

@@ -36,7 +36,10 @@ impl AuthFailures {
         (*count >= Self::LIMIT).then(|| left.as_millis().div_ceil(1000).max(1) as u64)
     }
 
-    pub fn failed(&self, client_id: &str) {
+    /// Counts one failure of `client_id`; true when it is the one that begins a lockout (so a
+    /// lockout is counted once, however many requests race past the limit).
+    #[must_use = "a lockout that begins is counted in the metrics"]
+    pub fn failed(&self, client_id: &str) -> bool {
         let mut map = self.lock();
         if map.len() >= Self::MAX_IDS {
             map.retain(|_, (start, _)| start.elapsed() < Self::WINDOW);
@@ -51,6 +54,7 @@ impl AuthFailures {
             *entry = (std::time::Instant::now(), 0);
         }
         entry.1 += 1;
+        entry.1 == Self::LIMIT
     }
 }
 
@@ -88,9 +92,11 @@ mod tests {
     #[test]
     fn retry_after_is_rounded_up_and_never_zero() {
         let f = AuthFailures::default();
-        for _ in 0..AuthFailures::LIMIT {
-            f.failed("a");
-        }
+        let began: Vec<bool> = (0..AuthFailures::LIMIT).map(|_| f.failed("a")).collect();
+        // Only the failure that reaches the limit begins the lockout; later ones do not again.
+        assert_eq!(began.iter().filter(|b| **b).count(), 1);
+        assert_eq!(began.last(), Some(&true));
+        assert!(!f.failed("a"));
         let secs = f.locked_for("a").unwrap();
         // Just locked: the whole window is left, and a partial second counts as a second.
         assert_eq!(secs, AuthFailures::WINDOW.as_secs());

@@ -6,8 +6,8 @@
 //!   (every section of the config file), [`tls`];
 //! - [`store`]: all SQL, over SQLite or PostgreSQL, one transaction per multi-step write;
 //! - [`state`]: the shared handles ([`AppState`]) — store, config, keys, wake-ups — with
-//!   [`admin`] (the operator's credential), [`limits`] (per-replica auth guards) and
-//!   [`notify`] (long-poll wake-ups);
+//!   [`admin`] (the operator's credential), [`limits`] (per-replica auth guards),
+//!   [`metrics`] (what `/metrics` reports) and [`notify`] (long-poll wake-ups);
 //! - services over the state: [`auth`] (the authorisation server's domain, RFC 8705 in
 //!   `auth::mtls`), [`urls`] (destination URL checks shared by the dialects);
 //! - [`http`]: what every API shares on the wire — the route table and router, extractors,
@@ -16,6 +16,7 @@
 //!   typed requests, operations, error type, rendering and push format, and the dialect list;
 //!   [`inspect`]: the cross-dialect `/sandbox/events`, `/sandbox/reset`, `/sandbox/deliveries`;
 //! - [`push`]: the one delivery worker over delivery rows, rendering through the dialect list;
+//!   [`retention`]: the background sweeps of `[retention]`;
 //! - [`server`] (connections, [`edge_io`]) and [`app`] (assembly and `obevents sandbox`).
 //!
 //! The harness starts an in-process sandbox through [`embedded`] only. How to add a dialect is
@@ -33,9 +34,11 @@ pub mod faults;
 pub mod http;
 pub mod inspect;
 pub mod limits;
+pub mod metrics;
 pub mod notify;
 pub mod personality;
 pub mod push;
+pub mod retention;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -1,7 +1,8 @@
 //! The shared handles of a running sandbox — the store, the validated configuration, the keys,
-//! the wake-up signals and the per-replica auth guards — and nothing that acts on them. Every
-//! service (the authorisation server, event raising, push, each dialect's operations) takes an
-//! `&AppState`; this module depends on none of them, so none of them forms a cycle through it.
+//! the wake-up signals, the per-replica auth guards and the metrics — and nothing that acts on
+//! them. Every service (the authorisation server, event raising, push, each dialect's
+//! operations) takes an `&AppState`; this module depends on none of them, so none of them forms
+//! a cycle through it.
 //! The assembly module, `app`, builds it.
 
 use std::ops::Deref;
@@ -13,6 +14,7 @@ use super::admin::AdminCredential;
 use super::config::SandboxConfig;
 use super::faults::Fault;
 use super::limits::{AuthFailures, TokenCache};
+use super::metrics::Metrics;
 use super::notify::Notifier;
 use super::store::Store;
 use crate::jose::{ObHeader, SigningKey};
@@ -52,6 +54,8 @@ pub struct Inner {
     pub push_wake: tokio::sync::Notify,
     /// Access tokens verified so far (see `auth::validate_token`).
     pub tokens: TokenCache,
+    /// What `/metrics` reports; every service counts through it.
+    pub metrics: Metrics,
     /// Cancelled when the sandbox stops: ends the server and answers held long polls at once.
     pub shutdown: CancellationToken,
 }

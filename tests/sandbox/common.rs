@@ -384,6 +384,11 @@ impl TestBank {
         }
     }
 
+    /// Where the in-process sandbox serves `/metrics` on its own (`[metrics] address`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.sandbox.as_ref()?.metrics_addr
+    }
+
     /// A sandbox running elsewhere (the spawned binary).
     pub fn at(url: &str) -> TestBank {
         TestBank {

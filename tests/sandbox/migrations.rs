@@ -115,4 +115,19 @@ async fn a_release_0_1_database_is_migrated_in_place_and_keeps_everything() {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .expect("user_version");
     assert_eq!(user_version, latest);
+    // Migration 7 counted the events already stored to their TPPs (the bound of stored
+    // events reads these counts), and the events stored since were counted on top.
+    let mismatched: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM (SELECT client_id, COUNT(*) AS n FROM events GROUP BY client_id) e
+             LEFT JOIN tpp_event_counts c USING (client_id) WHERE c.stored IS NOT e.n",
+            [],
+            |r| r.get(0),
+        )
+        .expect("counts");
+    assert_eq!(mismatched, 0);
+    let counted: i64 = conn
+        .query_row("SELECT SUM(stored) FROM tpp_event_counts", [], |r| r.get(0))
+        .expect("sum");
+    assert!(counted > 1, "{counted}");
 }

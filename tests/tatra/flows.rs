@@ -566,3 +566,37 @@ fn a_bad_configured_webhook_stops_the_binary_with_one_line_and_no_database() {
     assert!(!db.exists(), "the database was created before the error");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `[limits] max_events_per_tpp`: a trigger or refresh that would store an event past the
+/// application's bound is refused in the dialect's shape (409 `LIMIT_REACHED`), storing nothing;
+/// the refresh is refused before its task is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn triggers_past_the_event_bound_get_limit_reached() {
+    let receiver = Receiver::start(&[]).await;
+    let mut c = tatra_config(&[], &[50, 100]);
+    c.tatra.activation = obevents::sandbox::config::Activation::Immediate;
+    c.limits.max_events = Some(1);
+    let bank = TestBank::start(c).await;
+    let tpp = bank.tpp().await;
+    enable(&bank, &tpp, &receiver.url, HEADER).await;
+    let consent_id = id(&consent(&bank, &tpp, None).await, "consentId");
+    transaction(&bank, &tpp, json!({"consentId": consent_id}))
+        .await
+        .expect(202);
+    let r = transaction(&bank, &tpp, json!({"consentId": consent_id})).await;
+    assert_error(&r, 409, "LIMIT_REACHED");
+    assert!(
+        r.json()["errorDescription"]
+            .as_str()
+            .is_some_and(|d| d.contains("bound of 1 stored events ([limits] max_events_per_tpp)")),
+        "{}",
+        r.text()
+    );
+    assert_error(
+        &refresh(&bank, &tpp, &consent_id).await,
+        409,
+        "LIMIT_REACHED",
+    );
+    assert_eq!(bank.stored_events(&tpp.client_id).await.len(), 1);
+    bank.stop().await;
+}

@@ -87,7 +87,9 @@ pub async fn application(st: &AppState, headers: &HeaderMap) -> Result<Applicati
     Ok(match known {
         Some(app) => Application::Known(app),
         None => {
-            st.auth_failures.failed(&id);
+            if st.auth_failures.failed(&id) {
+                st.metrics.lockout("client");
+            }
             Application::Refused
         }
     })
@@ -111,7 +113,9 @@ pub fn admin(st: &AppState, authorization: Option<&str>) -> Admin {
     if st.admin.accepts(value) {
         Admin::Accepted
     } else {
-        st.admin_failures.failed(ADMIN);
+        if st.admin_failures.failed(ADMIN) {
+            st.metrics.lockout("admin");
+        }
         Admin::Refused
     }
 }

@@ -240,8 +240,10 @@ pub async fn issue_token(
     let client = match authenticate_client(st, creds, cert).await {
         Ok(c) => c,
         Err(e) => {
-            if let (Some(id), "invalid_client") = (&named, e.error) {
-                st.auth_failures.failed(id.as_str());
+            if let (Some(id), "invalid_client") = (&named, e.error)
+                && st.auth_failures.failed(id.as_str())
+            {
+                st.metrics.lockout("client");
             }
             return Err(e);
         }

@@ -35,6 +35,32 @@ pub struct ConfigFile {
     pub tls: Option<TlsFile>,
     pub tatra: Option<TatraFile>,
     pub server: Option<ServerFile>,
+    pub metrics: Option<MetricsFile>,
+    /// Reverse proxies whose `X-Forwarded-For` the access log believes (IP addresses).
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    pub retention: Option<RetentionFile>,
+    pub limits: Option<LimitsFile>,
+}
+
+/// `[retention]`: ages after which finished rows are removed, and how the sweeps run.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionFile {
+    pub event_age_secs: Option<u64>,
+    pub awaiting_event_age_secs: Option<u64>,
+    pub delivery_age_secs: Option<u64>,
+    pub attempt_age_secs: Option<u64>,
+    pub interval_ms: Option<u64>,
+    pub batch_size: Option<usize>,
+}
+
+/// `[limits]`: per-TPP bounds on what is stored.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    pub max_events_per_tpp: Option<u64>,
+    pub max_subscriptions_per_tpp: Option<u64>,
 }
 
 /// `[server]`: where the sandbox listens, its database and its log filter — what an operator
@@ -47,6 +73,14 @@ pub struct ServerFile {
     pub log: Option<String>,
     /// The same as the top-level `public_url`, kept beside the address it goes with.
     pub public_url: Option<String>,
+}
+
+/// `[metrics]`: where `/metrics` is served.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsFile {
+    /// `IP:PORT` of a listener of its own, without authentication.
+    pub address: Option<String>,
 }
 
 /// `[tatra]`: the Tatra-style personality's activation rule and refresh timing.

@@ -6,23 +6,31 @@ use std::time::Duration;
 
 mod clients;
 mod file;
+mod observe;
 mod push;
+mod retention;
 mod server;
 mod tatra;
 
 pub use clients::{DEFAULT_SCOPES, SCOPES, SeedClient, parse_scopes};
 pub use file::{
-    AdminFile, ClientFile, ConfigFile, PushFile, ServerFile, TatraFile, TatraWebhookFile,
+    AdminFile, ClientFile, ConfigFile, LimitsFile, MetricsFile, PushFile, RetentionFile,
+    ServerFile, TatraFile, TatraWebhookFile,
 };
+pub use observe::ObserveConfig;
 pub use push::PushConfig;
+pub use retention::{RetentionConfig, default_bounds};
 pub use server::ServerLimits;
 use server::server_limits;
 pub use tatra::{Activation, TatraConfig, tatra_refresh_delay};
 
 use clients::seed_client;
+use observe::observe_config;
 use push::push_config;
+use retention::{limits_config, retention_config};
 use tatra::tatra_config;
 
+use super::domain::TppBounds;
 use super::faults::{Fault, Faults};
 use super::personality::{Bank, Personality};
 use super::tls::{TlsConfig, TlsFlags};
@@ -51,10 +59,16 @@ pub struct SandboxConfig {
     /// HTTPS (and mutual TLS) when set; plain HTTP otherwise.
     pub tls: Option<TlsConfig>,
     pub tatra: TatraConfig,
+    /// `[metrics]` and `trusted_proxies`.
+    pub observe: ObserveConfig,
     /// `[server] addr`: where to listen when `--addr` is not given.
     pub addr: Option<String>,
     /// `[server] db`: the database when `--db` (or `OBEVENTS_DB`) is not given.
     pub db: Option<String>,
+    /// `[retention]`: what the background sweeps remove, and how often.
+    pub retention: RetentionConfig,
+    /// `[limits]`: the per-TPP bounds the store holds.
+    pub limits: TppBounds,
 }
 
 /// Why a sandbox bound to `bound` with this public URL would name itself by an address no
@@ -96,8 +110,11 @@ impl SandboxConfig {
             server: ServerLimits::default(),
             tls: None,
             tatra: TatraConfig::default(),
+            observe: ObserveConfig::default(),
             addr: None,
             db: None,
+            retention: RetentionConfig::default(),
+            limits: default_bounds(),
         }
     }
 
@@ -190,6 +207,13 @@ impl SandboxConfig {
             cfg.tatra = tatra_config(t)?;
         }
         server_limits(&mut cfg.server, &file)?;
+        if let Some(r) = file.retention.take() {
+            cfg.retention = retention_config(r)?;
+        }
+        if let Some(l) = file.limits.take() {
+            cfg.limits = limits_config(l)?;
+        }
+        cfg.observe = observe_config(&file)?;
         if let Some(server) = file.server.take() {
             cfg.addr = server
                 .addr
@@ -369,6 +393,28 @@ mod tests {
                 .unwrap_err()
                 .contains("tatra.refresh_delay_ms")
         );
+    }
+
+    #[test]
+    fn metrics_section_and_trusted_proxies() {
+        let cfg = parse(
+            "trusted_proxies = [\"127.0.0.1\", \"::1\"]\n[metrics]\naddress = \"127.0.0.1:9464\"",
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.observe.metrics_address,
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        assert_eq!(cfg.observe.trusted_proxies.len(), 2);
+        assert_eq!(parse("").unwrap().observe, ObserveConfig::default());
+        for (text, field) in [
+            ("[metrics]\naddress = \"localhost\"", "metrics.address"),
+            ("[metrics]\nport = 1", "port"),
+            ("trusted_proxies = [\"10.0.0.0/8\"]", "trusted_proxies"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.contains(field), "{text}: {e}");
+        }
     }
 
     #[test]

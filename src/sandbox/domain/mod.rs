@@ -2,11 +2,13 @@
 //! Ids are typed by kind ([`ids`]) and every time is a [`Timestamp`] ([`timestamp`]); the store
 //! and the renderers convert both to what their columns and wire fields have always held.
 
+pub mod bounds;
 pub mod ids;
 pub mod timestamp;
 
 use serde::Serialize;
 
+pub use self::bounds::{Bound, BoundReached, TppBounds};
 pub use self::ids::{
     CallbackUrlId, ClientId, ConsentId, DeliveryId, EventId, SubscriptionId, TaskId,
 };

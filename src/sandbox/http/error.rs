@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::model::{ObError1, ObErrorResponse1};
+use crate::sandbox::domain::{Bound, BoundReached};
 use crate::sandbox::store::StoreError;
 
 /// The media type of every JSON body, as the v3.1.11 OpenAPI declares it.
@@ -61,6 +62,19 @@ pub mod codes {
     pub const NOT_ACCEPTABLE: &str = "GB.OBEvents.NotAcceptable";
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "GB.OBEvents.UnsupportedMediaType";
     pub const PAYLOAD_TOO_LARGE: &str = "GB.OBEvents.PayloadTooLarge";
+    /// … nor for a write refused at a per-TPP bound of `[limits]` (409: nothing was stored,
+    /// and repeating it fails the same way until room is made).
+    pub const LIMIT_STORED_EVENTS: &str = "GB.OBEvents.Limit.StoredEvents";
+    pub const LIMIT_SUBSCRIPTIONS: &str = "GB.OBEvents.Limit.Subscriptions";
+}
+
+/// A per-TPP bound reached, as the one `OBError1` item of a 409.
+pub fn bound_item(b: &BoundReached) -> ErrorItem {
+    let code = match b.bound {
+        Bound::StoredEvents => codes::LIMIT_STORED_EVENTS,
+        Bound::Subscriptions => codes::LIMIT_SUBSCRIPTIONS,
+    };
+    ErrorItem::new(code, b.message())
 }
 
 /// One `OBError1` item.

@@ -1,10 +1,12 @@
 //! Layers for rules that hold on every response: the interaction id (G-06), the `Accept` check
-//! (G-08), detached response signatures (G-14), and the one place the common-area faults bend
-//! error responses.
+//! (G-08), detached response signatures (G-14), the one place the common-area faults bend
+//! error responses, and the observing layer around them all (request metrics, access log).
+
+use std::net::{IpAddr, SocketAddr};
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -13,10 +15,12 @@ use super::extract::InteractionId;
 use crate::jose;
 use crate::sandbox::faults::Fault;
 use crate::sandbox::http::error::EdgeError;
+use crate::sandbox::metrics;
 use crate::sandbox::state::AppState;
 
 pub const INTERACTION_ID: HeaderName = HeaderName::from_static("x-fapi-interaction-id");
 pub const JWS_SIGNATURE: HeaderName = HeaderName::from_static("x-jws-signature");
+const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Largest response body the signing/fault layers buffer (our own JSON, never near this).
 const BUFFER_LIMIT: usize = 16 * 1024 * 1024;
@@ -35,6 +39,9 @@ pub async fn interaction_id(
         .filter(|v| !v.is_empty() && v.len() <= 2048)
         .map(String::from)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    if let Some(slot) = req.extensions().get::<ClientSlot>() {
+        slot.set_interaction(&id);
+    }
     req.extensions_mut().insert(InteractionId(id.clone()));
     let mut resp = next.run(req).await;
     if !state.has_fault(Fault::NoInteractionId)
@@ -45,34 +52,162 @@ pub async fn interaction_id(
     resp
 }
 
-/// Where an extractor leaves the authenticated client id for the access log.
+/// Where the layers inside the access log leave what it reports beside the request: the
+/// client id an extractor authenticated and the interaction id of the exchange.
 #[derive(Clone, Default)]
-pub struct ClientSlot(std::sync::Arc<std::sync::OnceLock<String>>);
+pub struct ClientSlot(std::sync::Arc<LogSlot>);
+
+#[derive(Default)]
+pub struct LogSlot {
+    client: std::sync::OnceLock<String>,
+    interaction: std::sync::OnceLock<String>,
+}
 
 impl ClientSlot {
     pub fn set(&self, client_id: &str) {
-        let _ = self.0.set(client_id.to_string());
+        let _ = self.0.client.set(client_id.to_string());
+    }
+
+    fn set_interaction(&self, id: &str) {
+        let _ = self.0.interaction.set(id.to_string());
     }
 }
 
-/// The access log (`obevents::access` at info): method, path (no query string), status,
-/// latency and the client id when the request authenticated one; never tokens or secrets.
-pub async fn access_log(mut req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let slot = ClientSlot::default();
-    req.extensions_mut().insert(slot.clone());
+/// The state of [`observe`]: the sandbox (its metrics, its trusted proxies) and whether the
+/// access log is on (decided once, when the router is built).
+#[derive(Clone)]
+pub struct Observer {
+    pub state: AppState,
+    pub access_log: bool,
+}
+
+/// Every request: counted in `obevents_http_request_duration_seconds` by method, route
+/// template and status with its latency, and — when `obevents::access` is on — logged.
+pub async fn observe(State(obs): State<Observer>, mut req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
+    let method = metrics::method_label(req.method());
+    let route = metrics::Route::new(req.extensions().get::<MatchedPath>());
+    let line = obs
+        .access_log
+        .then(|| AccessLine::start(&mut req, &obs.state.cfg.observe.trusted_proxies));
     let resp = next.run(req).await;
-    tracing::info!(
-        target: "obevents::access",
-        %method,
-        path,
-        status = resp.status().as_u16(),
-        latency_ms = format!("{:.2}", started.elapsed().as_secs_f64() * 1000.0),
-        client = slot.0.get().map_or("-", String::as_str),
-    );
+    let took = started.elapsed();
+    let status = resp.status().as_u16();
+    obs.state.metrics.request(method, route, status, took);
+    if let Some(line) = line {
+        line.finish(&resp, took);
+    }
     resp
+}
+
+/// One access log line (`obevents::access` at info), gathered before the request runs.
+struct AccessLine {
+    method: Method,
+    path: String,
+    slot: ClientSlot,
+    client_addr: ClientAddr,
+}
+
+impl AccessLine {
+    fn start(req: &mut Request, trusted: &[IpAddr]) -> AccessLine {
+        let slot = ClientSlot::default();
+        req.extensions_mut().insert(slot.clone());
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        AccessLine {
+            method: req.method().clone(),
+            path: req.uri().path().to_string(),
+            slot,
+            client_addr: client_addr(peer, req.headers(), trusted),
+        }
+    }
+
+    /// Method, path (no query string), status, latency, the client id the request
+    /// authenticated as, the interaction id and the client's address; never tokens or secrets.
+    fn finish(self, resp: &Response, took: std::time::Duration) {
+        let interaction = self
+            .slot
+            .0
+            .interaction
+            .get()
+            .map(String::as_str)
+            .or_else(|| {
+                resp.headers()
+                    .get(&INTERACTION_ID)
+                    .and_then(|v| v.to_str().ok())
+            });
+        let (method, path, status) = (self.method, self.path, resp.status().as_u16());
+        let latency_ms = (took.as_secs_f64() * 100_000.0).round() / 100.0;
+        let client = self.slot.0.client.get().map_or("-", String::as_str);
+        let interaction_id = interaction.unwrap_or("-");
+        match self.client_addr {
+            ClientAddr::Peer(addr) => tracing::info!(
+                target: "obevents::access",
+                %method, path, status, latency_ms, client, interaction_id,
+                client_addr = %addr,
+            ),
+            ClientAddr::Forwarded {
+                client: addr,
+                proxy,
+            } => tracing::info!(
+                target: "obevents::access",
+                %method, path, status, latency_ms, client, interaction_id,
+                client_addr = %addr, proxy = %proxy,
+            ),
+            ClientAddr::Unknown => tracing::info!(
+                target: "obevents::access",
+                %method, path, status, latency_ms, client, interaction_id,
+                client_addr = "-",
+            ),
+        }
+    }
+}
+
+/// Who sent a request, as the access log reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ClientAddr {
+    /// The peer of the connection (`IP:port`).
+    Peer(SocketAddr),
+    /// A trusted proxy's peer, and the client it forwarded for (`X-Forwarded-For`).
+    Forwarded { client: IpAddr, proxy: SocketAddr },
+    /// No socket address (a router called without the server, as some unit tests do).
+    Unknown,
+}
+
+/// The client's address: the peer's, unless the peer is one of `trusted` (reverse proxies);
+/// then the nearest `X-Forwarded-For` entry that is not itself a trusted proxy, read from the
+/// right (entries further left were written by the client and may be forged). An entry that is
+/// not an IP address ends the walk at the peer, so header text never reaches the log.
+fn client_addr(peer: Option<SocketAddr>, headers: &HeaderMap, trusted: &[IpAddr]) -> ClientAddr {
+    let Some(peer) = peer else {
+        return ClientAddr::Unknown;
+    };
+    let is_trusted = |ip: IpAddr| trusted.contains(&ip.to_canonical());
+    if trusted.is_empty() || !is_trusted(peer.ip()) {
+        return ClientAddr::Peer(peer);
+    }
+    let entries: Vec<&str> = headers
+        .get_all(FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    for entry in entries.iter().rev() {
+        match entry.parse::<IpAddr>() {
+            Ok(ip) if is_trusted(ip) => continue,
+            Ok(ip) => {
+                return ClientAddr::Forwarded {
+                    client: ip.to_canonical(),
+                    proxy: peer,
+                };
+            }
+            Err(_) => break,
+        }
+    }
+    ClientAddr::Peer(peer)
 }
 
 /// G-08: a request whose `Accept` admits no JSON gets 406. Absent `Accept` means JSON.
@@ -188,7 +323,43 @@ pub async fn bend_errors(State(state): State<AppState>, req: Request, next: Next
 
 #[cfg(test)]
 mod tests {
-    use super::accepts_json;
+    use super::*;
+
+    #[test]
+    fn forwarded_for_only_from_trusted_proxies() {
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(
+            FORWARDED_FOR,
+            HeaderValue::from_static("6.6.6.6, 203.0.113.7"),
+        );
+        h.append(FORWARDED_FOR, HeaderValue::from_static("10.0.0.2"));
+        let proxies: Vec<IpAddr> = vec!["127.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()];
+        // Not trusted: the peer, whatever the header says.
+        assert_eq!(client_addr(Some(peer), &h, &[]), ClientAddr::Peer(peer));
+        // Trusted: the nearest entry that is not a proxy, read from the right.
+        assert_eq!(
+            client_addr(Some(peer), &h, &proxies),
+            ClientAddr::Forwarded {
+                client: "203.0.113.7".parse().unwrap(),
+                proxy: peer
+            }
+        );
+        // Garbage ends the walk at the peer; so does a missing header.
+        h.insert(
+            FORWARDED_FOR,
+            HeaderValue::from_static("6.6.6.6, not-an-address"),
+        );
+        assert_eq!(
+            client_addr(Some(peer), &h, &proxies),
+            ClientAddr::Peer(peer)
+        );
+        assert_eq!(
+            client_addr(Some(peer), &HeaderMap::new(), &proxies),
+            ClientAddr::Peer(peer)
+        );
+        assert_eq!(client_addr(None, &h, &proxies), ClientAddr::Unknown);
+    }
 
     #[test]
     fn accept_header() {

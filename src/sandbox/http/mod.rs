@@ -2,7 +2,8 @@
 //! router assembled from it with the layers that apply rules common to all endpoints (G-06
 //! interaction id, G-08 Accept, response signing G-14, the common-area faults), the extractors
 //! ([`extract`]), the edge errors and their rendering ([`error`]), the authorisation server's
-//! endpoints ([`oauth`]) and `GET /openapi.json` ([`openapi`]), built from the same table. The
+//! endpoints ([`oauth`]), the probes and metrics ([`probes`]) and `GET /openapi.json`
+//! ([`openapi`]), built from the same table. The
 //! dialects' own routes, requests and errors live in `sandbox::dialects`; this module does not
 //! know them.
 
@@ -12,6 +13,7 @@ pub mod extract;
 pub mod middleware;
 pub mod oauth;
 pub mod openapi;
+pub mod probes;
 pub mod routes;
 
 use std::sync::Arc;
@@ -19,7 +21,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 
 pub use error::{JSON, json_response};
@@ -69,14 +71,10 @@ fn method_not_allowed(
     }
 }
 
-async fn healthz() -> &'static str {
-    "ok"
-}
-
 /// The cross-cutting routes every sandbox serves beside its dialects': the authorisation
-/// server and the health probe.
-fn common_routes() -> Routes {
-    oauth::routes().add(Verb::Get, "/healthz", &ops::HEALTHZ, healthz)
+/// server, the probes and (unless served elsewhere) the metrics.
+fn common_routes(state: &AppState) -> Routes {
+    oauth::routes().include(probes::routes(state))
 }
 
 /// The whole application: `table` (the dialects' routes and the helpers, `sandbox::dialects`)
@@ -91,7 +89,7 @@ pub fn router(state: AppState, table: Routes) -> Router {
         move |st, headers, uri| openapi::serve(slot.clone(), st, headers, uri)
     };
     let parts = table
-        .include(common_routes())
+        .include(common_routes(&state))
         .add(Verb::Get, "/openapi.json", &ops::OPENAPI, serve)
         .into_parts();
     let _ = slot.set(openapi::document(&parts.ops, &parts.schemas, &state));
@@ -117,16 +115,17 @@ pub fn router(state: AppState, table: Routes) -> Router {
             state.clone(),
             middleware::interaction_id,
         ))
-        // Outermost, so it sees every answer given before the body was read.
+        // Outside the rules' layers, so it sees every answer given before the body was read.
         .layer(from_fn_with_state(state.clone(), drain::drain_unread_body))
-        .with_state(state);
-    // The access log only when its target is enabled (`obevents sandbox` by default; not in
-    // `test` or `bench`), so a disabled log costs nothing on the hot path.
-    let app = if tracing::enabled!(target: "obevents::access", tracing::Level::INFO) {
-        app.layer(from_fn(middleware::access_log))
-    } else {
-        app
+        .with_state(state.clone());
+    // Outermost of all, so the metrics and the access log see every answer and its whole
+    // latency. The access log only when its target is enabled (`obevents sandbox` by default;
+    // not in `test` or `bench`), so a disabled log costs nothing on the hot path.
+    let observer = middleware::Observer {
+        access_log: tracing::enabled!(target: "obevents::access", tracing::Level::INFO),
+        state,
     };
+    let app = app.layer(from_fn_with_state(observer, middleware::observe));
     // With `--log debug`, one span per request shows its status and latency; otherwise the
     // layer is left out so the hot path does not pay for disabled spans.
     if tracing::enabled!(tracing::Level::DEBUG) {

@@ -1,12 +1,14 @@
 //! Real-time push (OBIE R-01..R-10, RFC 8935): the retry policy as data, the rule that turns
 //! one attempt's outcome into the delivery's next state, and the worker ([`worker`]) that sends
-//! due deliveries. Destinations are checked by [`guard`] before anything is sent.
+//! due deliveries. Destinations are checked by [`guard`] before anything is sent; every attempt
+//! is logged and counted by `observe`.
 //!
 //! What a delivery is, where it stands and every attempt are rows (`deliveries`,
 //! `delivery_attempts`), written with the event and after each attempt: a restart resumes from
 //! them, and nothing about delivery lives only in memory.
 
 pub mod guard;
+mod observe;
 pub mod worker;
 
 use std::time::Duration;

@@ -145,7 +145,8 @@ async fn attempt(
     }
     let clock = Instant::now();
     let (outcome, excerpt, note) = send(&state, &client, guard, &d, &interaction_id).await;
-    let latency_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let took = clock.elapsed();
+    let latency_ms = i64::try_from(took.as_millis()).unwrap_or(i64::MAX);
     let ended = Timestamp::now();
     let verdict = state.cfg.push.faulty_verdict(
         &state.cfg.faults,
@@ -155,6 +156,8 @@ async fn attempt(
         d.created_at,
         ended,
     );
+    let sent_as = (number, interaction_id.as_str());
+    super::observe::attempt(&state, &d, sent_as, &outcome, verdict, took);
     let (status_code, error) = match &outcome {
         Outcome::Status(s) => (Some(i64::from(*s)), None),
         Outcome::Timeout => (
@@ -181,7 +184,6 @@ async fn attempt(
         tracing::warn!(delivery = %d.id, error = %e, "cannot record a push attempt");
         return;
     }
-    tracing::debug!(delivery = %d.id, attempt = number, ?verdict, status = ?record.status_code, "push attempt");
     if let AttemptVerdict::RetryAt(_) = verdict {
         state.push_wake.notify_one();
     }

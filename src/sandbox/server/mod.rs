@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
@@ -55,11 +56,27 @@ pub fn raise_fd_limit() -> Option<u64> {
 /// Serves `router` (built over `state`) on `listener` until the shutdown token is cancelled,
 /// then lets open connections finish (held long polls are answered at once) for at most 10 s.
 pub async fn serve(state: AppState, router: axum::Router, listener: TcpListener) {
+    let tls = state.cfg.tls.clone();
+    serve_with(state, router, listener, tls.as_ref()).await;
+}
+
+/// [`serve`] in plain HTTP whatever `[tls]` says, with the same bounds: the separate metrics
+/// address (a scraper on the operator's network, not a TPP).
+pub async fn serve_plain(state: AppState, router: axum::Router, listener: TcpListener) {
+    serve_with(state, router, listener, None).await;
+}
+
+async fn serve_with(
+    state: AppState,
+    router: axum::Router,
+    listener: TcpListener,
+    tls: Option<&TlsConfig>,
+) {
     let limits = state.cfg.server.clone();
     let idle = limits
         .idle_timeout
         .max(state.cfg.long_poll_timeout + Duration::from_secs(1));
-    let tls = state.cfg.tls.as_ref().map(|t| Handshake {
+    let tls = tls.map(|t| Handshake {
         tls: t.clone(),
         acceptor: t.acceptor(),
         timeout: limits.header_read_timeout,
@@ -79,7 +96,7 @@ pub async fn serve(state: AppState, router: axum::Router, listener: TcpListener)
             r = listener.accept() => r,
             _ = shutdown.cancelled() => break,
         };
-        let (stream, _peer) = match accepted {
+        let (stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
                 // Out of descriptors or similar: wait a little rather than spin.
@@ -102,11 +119,12 @@ pub async fn serve(state: AppState, router: axum::Router, listener: TcpListener)
         let phase = Phase::new();
         let io = TimedIo::new(stream, phase.clone(), limits.header_read_timeout, idle);
         if let Some(handshake) = &tls {
-            handshake.spawn(io, phase, slot, &builder, &router, graceful.watcher());
+            let conn = Conn { phase, slot, peer };
+            handshake.spawn(io, conn, &builder, &router, graceful.watcher());
             continue;
         }
         let io = EdgeIo::new(io);
-        let service = TowerToHyperService::new(phased(&router, &phase, None));
+        let service = TowerToHyperService::new(phased(&router, &phase, peer, None));
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(io), service)
             .into_owned();
@@ -125,10 +143,12 @@ pub async fn serve(state: AppState, router: axum::Router, listener: TcpListener)
 }
 
 /// One connection's service: the router, telling `phase` when a request's head was parsed and
-/// when its response is finished, with the TLS client certificate (if any) on every request.
+/// when its response is finished, with the peer's address (`ConnectInfo`, for the access log)
+/// and the TLS client certificate (if any) on every request.
 fn phased(
     router: &axum::Router,
     phase: &Arc<Phase>,
+    addr: SocketAddr,
     peer: Option<PeerCert>,
 ) -> impl tower::Service<
     axum::extract::Request<hyper::body::Incoming>,
@@ -146,6 +166,7 @@ fn phased(
         .map_request(
             move |mut req: axum::extract::Request<hyper::body::Incoming>| {
                 on_request.request_started();
+                req.extensions_mut().insert(ConnectInfo(addr));
                 if let Some(peer) = &peer {
                     req.extensions_mut().insert(peer.clone());
                 }
@@ -171,21 +192,21 @@ impl Handshake {
     fn spawn(
         &self,
         io: TimedIo,
-        phase: Arc<Phase>,
-        slot: ConnectionSlot,
+        conn: Conn,
         builder: &auto::Builder<TokioExecutor>,
         router: &axum::Router,
         watcher: Watcher,
     ) {
         let (handshake, builder, router) = (self.clone(), builder.clone(), router.clone());
         tokio::spawn(async move {
-            if let Some((io, peer)) = handshake.run(io).await {
-                let service = TowerToHyperService::new(phased(&router, &phase, Some(peer)));
-                let conn =
+            if let Some((io, cert)) = handshake.run(io).await {
+                let service =
+                    TowerToHyperService::new(phased(&router, &conn.phase, conn.peer, Some(cert)));
+                let served =
                     builder.serve_connection_with_upgrades(TokioIo::new(EdgeIo::new(io)), service);
-                let _ = watcher.watch(conn.into_owned()).await;
+                let _ = watcher.watch(served.into_owned()).await;
             }
-            drop(slot);
+            drop(conn.slot);
         });
     }
 
@@ -211,6 +232,14 @@ impl Handshake {
             .map(Arc::new);
         Some((stream, PeerCert(peer)))
     }
+}
+
+/// What a TLS connection's task carries beside its stream: its phase, its counted slot and
+/// the peer's address.
+struct Conn {
+    phase: Arc<Phase>,
+    slot: ConnectionSlot,
+    peer: SocketAddr,
 }
 
 /// Answers a connection over the cap with 503 (best effort, never waiting) and closes it.

@@ -55,6 +55,11 @@ pub const SQLITE: &[Migration] = &[
         name: "attempts_in_flight",
         sql: include_str!("migrations/sqlite/0006_attempts_in_flight.sql"),
     },
+    Migration {
+        version: 7,
+        name: "retention",
+        sql: include_str!("migrations/sqlite/0007_retention.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first (the engine arrived at SQLite's version 2: its version
@@ -89,6 +94,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 6,
         name: "attempts_in_flight",
         sql: include_str!("migrations/postgres/0006_attempts_in_flight.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "retention",
+        sql: include_str!("migrations/postgres/0007_retention.sql"),
     },
 ];
 
@@ -165,7 +175,7 @@ mod tests {
             Err(newest + 1)
         );
         assert_eq!(
-            pending(POSTGRES, &[1, 3, 4, 5, 6]).map(versions),
+            pending(POSTGRES, &[1, 3, 4, 5, 6, 7]).map(versions),
             Ok(vec![2])
         );
     }

@@ -26,10 +26,11 @@ pub mod testing;
 use tokio_util::sync::CancellationToken;
 
 use super::domain::{
-    Attempt, AttemptVerdict, CallbackUrl, CallbackUrlId, Client, ClientId, Consent, ConsentId,
-    ConsentStatus, ConsentStatusChange, DeliveryId, DeliveryRecord, DueDelivery, EventRecord,
-    NewEvent, PollBatch, PollOps, RetryOutcome, Subscription, SubscriptionId, TaskId, TatraConsent,
-    TatraSettings, TatraTask, Timestamp, YapilySubscription,
+    Attempt, AttemptVerdict, Bound, BoundReached, CallbackUrl, CallbackUrlId, Client, ClientId,
+    Consent, ConsentId, ConsentStatus, ConsentStatusChange, DeliveryId, DeliveryRecord,
+    DueDelivery, EventRecord, NewEvent, PollBatch, PollOps, RetryOutcome, Subscription,
+    SubscriptionId, TaskId, TatraConsent, TatraSettings, TatraTask, Timestamp, TppBounds,
+    YapilySubscription,
 };
 
 /// Store-layer errors; the HTTP layer maps them once (`sandbox::http::error`).
@@ -49,15 +50,46 @@ pub enum StoreError {
     TooNew { found: i64, known: i64 },
     #[error("{0}")]
     Open(String),
+    /// A write that would take a TPP past a `[limits]` bound; nothing of it was stored.
+    #[error(transparent)]
+    BoundReached(#[from] BoundReached),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A connection pool's use at one moment (PostgreSQL), as `/metrics` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    pub busy: usize,
+    pub idle: usize,
+    pub max: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+}
 
 /// Handle to the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub enum Store {
     Sqlite(sqlite::SqliteStore),
     Postgres(postgres::PgStore),
+}
+
+/// What one retention batch removes (`sandbox::retention` runs them). Rows with work still
+/// to do are never taken: a pending delivery, an attempt in flight, and the event either
+/// belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sweep {
+    /// Events not awaiting polling (acknowledged, dropped, push-only) created before the
+    /// cutoff, with their deliveries and attempts.
+    FinishedEvents,
+    /// Awaiting (unacknowledged) SETs created before the cutoff, with their deliveries and
+    /// attempts: only when the operator asks.
+    AwaitingEvents,
+    /// Delivered, failed and cancelled deliveries last changed before the cutoff, with their
+    /// attempts; their events stay.
+    FinishedDeliveries,
+    /// Completed attempt rows started before the cutoff.
+    Attempts,
 }
 
 /// Which engine a `--db` value names.
@@ -126,6 +158,28 @@ impl Store {
         }
     }
 
+    /// The per-TPP bounds this handle holds in the transactions that insert events and
+    /// subscriptions (unbounded until set).
+    pub fn with_bounds(self, bounds: TppBounds) -> Store {
+        match self {
+            Store::Sqlite(s) => Store::Sqlite(s.with_bounds(bounds)),
+            Store::Postgres(p) => Store::Postgres(p.with_bounds(bounds)),
+        }
+    }
+
+    /// Deletes one batch of at most `limit` rows of the kind `what` older than `before`, in
+    /// one transaction; returns how many rows of that kind went (their children go with them
+    /// by the foreign keys' cascades). On PostgreSQL rows another replica's sweep holds are
+    /// skipped, so sweeps on several replicas share the work.
+    pub async fn sweep(&self, what: Sweep, before: Timestamp, limit: usize) -> Result<usize> {
+        dispatch!(self.sweep(what, before, limit))
+    }
+
+    /// How many events the TPP has stored, as the bound counts them.
+    pub async fn stored_events(&self, client_id: &ClientId) -> Result<u64> {
+        dispatch!(self.stored_events(client_id))
+    }
+
     /// Starts forwarding other replicas' "event stored for client X" notices to `wake` until
     /// `stop` is cancelled. Only PostgreSQL has other replicas; for SQLite this does nothing.
     pub fn spawn_wakeups(
@@ -135,6 +189,27 @@ impl Store {
     ) {
         if let Store::Postgres(p) = self {
             p.spawn_listener(wake, stop);
+        }
+    }
+
+    // ---- operations (readiness, metrics) ----------------------------------------------------
+
+    /// One cheap round trip to the database (`SELECT 1`), for the readiness probe: on
+    /// PostgreSQL it also takes (or opens) a pool connection, so an unreachable server fails it.
+    pub async fn ping(&self) -> Result<()> {
+        dispatch!(self.ping())
+    }
+
+    /// Pending deliveries due at `now` that no worker has claimed (the push queue's depth).
+    pub async fn due_count(&self, now: Timestamp) -> Result<u64> {
+        dispatch!(self.due_count(now))
+    }
+
+    /// The connection pool's use now (PostgreSQL); `None` on SQLite, which has one connection.
+    pub fn pool_use(&self) -> Option<PoolUse> {
+        match self {
+            Store::Sqlite(_) => None,
+            Store::Postgres(p) => Some(p.pool_use()),
         }
     }
 
@@ -181,6 +256,9 @@ impl Store {
 
     /// Inserts `s`; returns false when the client already has one (ES-03), as the database's
     /// unique index says. `allow_second` (a fault) admits it as an extra row instead.
+    /// [`StoreError::BoundReached`] when it would take the TPP past its bound of
+    /// subscriptions (all kinds together, counted in the same transaction); so for the other
+    /// subscription inserts.
     pub async fn insert_subscription(&self, s: &Subscription, allow_second: bool) -> Result<bool> {
         dispatch!(self.insert_subscription(s, allow_second))
     }
@@ -378,7 +456,9 @@ impl Store {
     /// events it raised (format-neutral rows with their signed SETs) and their delivery rows.
     /// Durable once this returns true. The change is guarded in SQL (`status = change.from`):
     /// when the consent is no longer in that status (another request changed it first), nothing
-    /// is stored and this returns false. On error nothing of it was stored either.
+    /// is stored and this returns false. On error nothing of it was stored either; that
+    /// includes [`StoreError::BoundReached`] when the events would take a TPP past its bound
+    /// of stored events (counted in the same transaction).
     pub async fn commit_trigger(
         &self,
         change: Option<&ConsentStatusChange>,
@@ -403,7 +483,8 @@ impl Store {
         dispatch!(self.poll(ops))
     }
 
-    /// Deletes every stored event of a client (sandbox reset) with its deliveries.
+    /// Deletes every stored event of a client (sandbox reset) with its deliveries; its count
+    /// of stored events drops by as many in the same transaction.
     pub async fn reset_events(&self, client_id: &ClientId) -> Result<usize> {
         dispatch!(self.reset_events(client_id))
     }
@@ -483,6 +564,29 @@ impl Store {
             Store::Sqlite(s) => s.reclaim_leases(now),
             Store::Postgres(_) => Ok(0),
         }
+    }
+}
+
+/// How many of `events` each TPP gets, by client id in order (the order both engines lock
+/// the TPPs' count rows in, so two commits cannot wait on each other).
+pub(crate) fn per_client(events: &[NewEvent]) -> std::collections::BTreeMap<&str, i64> {
+    let mut n = std::collections::BTreeMap::new();
+    for e in events {
+        *n.entry(e.client_id.as_str()).or_insert(0) += 1;
+    }
+    n
+}
+
+/// `Err` when `count` rows of the kind `bound` take `client_id` past `max`.
+pub(crate) fn within(client_id: &str, bound: Bound, count: i64, max: Option<u64>) -> Result<()> {
+    match max {
+        Some(limit) if u64::try_from(count).unwrap_or(0) > limit => Err(BoundReached {
+            client_id: client_id.into(),
+            bound,
+            limit,
+        }
+        .into()),
+        _ => Ok(()),
     }
 }
 

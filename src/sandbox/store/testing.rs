@@ -58,6 +58,19 @@ impl TempPg {
     }
 }
 
+impl TempPg {
+    /// The database's name on the server.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs `sql` on the server's own database (as the test account), e.g. to cut this
+    /// database off while a sandbox uses it.
+    pub async fn on_server(&self, sql: &str) -> Result<(), String> {
+        admin(&self.server, sql).await
+    }
+}
+
 impl Drop for TempPg {
     fn drop(&mut self) {
         // Drop runs inside and outside runtimes alike: a thread of its own with its own runtime.

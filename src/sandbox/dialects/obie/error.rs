@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::jose::JoseError;
-use crate::sandbox::http::error::{EdgeError, ErrorItem, codes, internal, ob_response};
+use crate::sandbox::http::error::{EdgeError, ErrorItem, bound_item, codes, internal, ob_response};
 use crate::sandbox::store::StoreError;
 
 /// Every way an OBIE operation can fail.
@@ -89,6 +89,10 @@ impl IntoResponse for ObError {
             ),
             ObError::NotFound(item) => ob_response(StatusCode::NOT_FOUND, vec![item]),
             ObError::Edge(e) => e.into_response(),
+            // A per-TPP bound: nothing was stored; 409 until room is made.
+            ObError::Store(StoreError::BoundReached(b)) => {
+                ob_response(StatusCode::CONFLICT, vec![bound_item(&b)])
+            }
             ObError::Store(e) => internal(&e.to_string()),
             ObError::Signing(e) => internal(&format!("signing: {e}")),
         }

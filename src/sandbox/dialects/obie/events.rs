@@ -200,6 +200,7 @@ async fn commit(
             "the consent's status changed while this request was handled",
         ));
     }
+    st.metrics.events_raised(Dialect::Obie, &events);
     for e in &events {
         st.notifier.wake(e.client_id.as_str());
     }

@@ -68,6 +68,7 @@ pub async fn poll(st: &AppState, tpp: &Tpp, req: PollRequest) -> ObResult<PollRe
     } else {
         st.store.poll(&ops).await?
     };
+    st.metrics.poll(long_poll, batch.sets.len());
     if st.has_fault(Fault::EmptyQueue404) && batch.sets.is_empty() && limit > 0 {
         return Err(ObError::NotFound(ErrorItem::new(
             codes::RESOURCE_NOT_FOUND,
@@ -123,6 +124,7 @@ async fn refuse_deviations(st: &AppState, tpp: &Tpp, req: &PollRequest) -> ObRes
 async fn hold(st: &AppState, client_id: &ClientId, ops: &PollOps<'_>) -> ObResult<PollBatch> {
     let deadline = Instant::now() + st.cfg.long_poll_timeout;
     let notify = st.notifier.of(client_id.as_str());
+    let _held = st.metrics.hold_long_poll();
     let mut first = true;
     loop {
         let notified = notify.notified();

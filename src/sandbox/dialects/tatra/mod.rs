@@ -17,8 +17,8 @@ pub mod wire;
 use serde::Serialize;
 
 use crate::sandbox::domain::{
-    ClientId, ConsentId, DeliveryId, Dialect, EventId, NewDelivery, NewEvent, TaskId, TatraAccount,
-    TatraConsent, TatraTask, TatraTaskBank, Timestamp,
+    Bound, BoundReached, ClientId, ConsentId, DeliveryId, Dialect, EventId, NewDelivery, NewEvent,
+    TaskId, TatraAccount, TatraConsent, TatraTask, TatraTaskBank, Timestamp,
 };
 use crate::sandbox::faults::Fault;
 use crate::sandbox::state::AppState;
@@ -198,6 +198,10 @@ pub async fn refresh(
             .collect(),
         created_at: now,
     };
+    let settings = settings_of(st, client_id).await?;
+    if settings.url.is_some() {
+        room_for_events(st, client_id).await?;
+    }
     st.store.insert_tatra_task(&task).await?;
     tracing::debug!(client = %client_id, task = %task.id, banks = task.banks.len(), "tatra refresh started");
     let others: Vec<&TatraAccount> = consent
@@ -209,7 +213,6 @@ pub async fn refresh(
     let first = st.store.mark_tatra_refreshed(&ids).await?;
     let refreshed: Vec<(&TatraAccount, bool)> = others.into_iter().zip(first).collect();
     let events = wire::account_events(st, &task, &refreshed)?;
-    let settings = settings_of(st, client_id).await?;
     // Written whenever there is a url: the attempt decides whether they are still wanted.
     if let Some(url) = settings.url.clone() {
         let mut stored = Vec::with_capacity(events.len());
@@ -217,9 +220,27 @@ pub async fn refresh(
             stored.push(event(st, client_id, &consent.id, "accountEvent", body, &url, at).await?);
         }
         st.store.commit_trigger(None, &stored).await?;
+        st.metrics.events_raised(Dialect::Tatra, &stored);
         st.push_wake.notify_one();
     }
     Ok(task)
+}
+
+/// `Err` when the TPP is already at its bound of stored events. A refresh writes its task and
+/// the accounts' refresh marks before its events, so it is refused here, before any of them;
+/// the commit of the events still checks, race-safe.
+async fn room_for_events(st: &AppState, client_id: &ClientId) -> Result<(), TatraError> {
+    match st.cfg.limits.max_events {
+        Some(limit) if st.store.stored_events(client_id).await? >= limit => {
+            Err(StoreError::BoundReached(BoundReached {
+                client_id: client_id.clone(),
+                bound: Bound::StoredEvents,
+                limit,
+            })
+            .into())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The sandbox trigger (TB-06): a transaction arrived on these Tatra banka accounts of the
@@ -276,7 +297,9 @@ pub async fn trigger_transaction(
     )
     .await?;
     raised.delivery = event.deliveries.first().map(|d| d.id.clone());
-    st.store.commit_trigger(None, &[event]).await?;
+    let stored = [event];
+    st.store.commit_trigger(None, &stored).await?;
+    st.metrics.events_raised(Dialect::Tatra, &stored);
     st.push_wake.notify_one();
     Ok(raised)
 }

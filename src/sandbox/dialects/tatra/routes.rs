@@ -27,6 +27,7 @@ use crate::sandbox::http::extract::InteractionId;
 use crate::sandbox::http::routes::Routes;
 use crate::sandbox::http::routes::Verb::{Delete, Get, Post, Put};
 use crate::sandbox::state::AppState;
+use crate::sandbox::store::StoreError;
 
 /// Largest request body of this API: settings and consents are small.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -130,6 +131,9 @@ fn code(e: TatraError) -> Refusal {
         }
         TatraError::WebhookNotEnabled => {
             Refusal(StatusCode::CONFLICT, "WEBHOOK_NOT_ENABLED", m, None)
+        }
+        TatraError::Store(StoreError::BoundReached(b)) => {
+            Refusal(StatusCode::CONFLICT, "LIMIT_REACHED", b.message(), None)
         }
         TatraError::Store(cause) => {
             // The cause is logged, never shown.

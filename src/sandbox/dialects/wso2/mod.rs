@@ -20,6 +20,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
+use super::obie::error::ObError;
 use super::obie::events::{self, EventSpec};
 use crate::model::EventType;
 use crate::sandbox::auth::basic::{self, Admin};
@@ -66,6 +67,9 @@ pub enum Wso2Error {
     /// Too many wrong admin passwords lately: 429 with `Retry-After` (seconds).
     #[error("too many failed authentications; retry after {0} s")]
     Locked(u64),
+    /// The TPP is at a per-TPP bound of `[limits]` (409); nothing was stored.
+    #[error("{0}")]
+    LimitReached(String),
     /// A failure of the sandbox itself: logged, shown only as `server_error`.
     #[error("{0}")]
     Internal(String),
@@ -73,7 +77,10 @@ pub enum Wso2Error {
 
 impl From<StoreError> for Wso2Error {
     fn from(e: StoreError) -> Self {
-        Wso2Error::Internal(e.to_string())
+        match e {
+            StoreError::BoundReached(b) => Wso2Error::LimitReached(b.message()),
+            other => Wso2Error::Internal(other.to_string()),
+        }
     }
 }
 
@@ -86,6 +93,7 @@ impl IntoResponse for Wso2Error {
             Wso2Error::MissingPayload => (StatusCode::BAD_REQUEST, "missing_request_payload"),
             Wso2Error::InvalidPayload(_) => (StatusCode::BAD_REQUEST, "invalid_request_payload"),
             Wso2Error::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            Wso2Error::LimitReached(_) => (StatusCode::CONFLICT, "limit_reached"),
             Wso2Error::Internal(cause) => {
                 tracing::error!(%cause, "wso2 create-events failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "server_error")
@@ -214,7 +222,10 @@ pub async fn create(st: &AppState, cmd: CreateEvents) -> Result<String, Wso2Erro
     }
     let outcomes = events::raise_all(st, None, specs)
         .await
-        .map_err(|e| Wso2Error::Internal(e.to_string()))?;
+        .map_err(|e| match e {
+            ObError::Store(e) => Wso2Error::from(e),
+            other => Wso2Error::Internal(other.to_string()),
+        })?;
     outcomes.into_iter().find_map(|o| o.jti).ok_or_else(|| {
         Wso2Error::InvalidRequest(
             "the TPP has no event subscription for these event types; nothing was stored".into(),

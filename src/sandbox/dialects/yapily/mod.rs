@@ -263,7 +263,9 @@ pub async fn raise(st: &AppState, spec: YapilyEventSpec) -> Result<YapilyRaised,
         body,
         deliveries,
     );
-    st.store.commit_trigger(None, &[event]).await?;
+    let stored = [event];
+    st.store.commit_trigger(None, &stored).await?;
+    st.metrics.events_raised(Dialect::Yapily, &stored);
     st.push_wake.notify_one();
     Ok(raised)
 }

@@ -26,6 +26,7 @@ use crate::sandbox::domain::{ClientId, YapilySubscription};
 use crate::sandbox::http::error::json_response;
 use crate::sandbox::http::extract::{Caller, InteractionId, ObJson};
 use crate::sandbox::state::AppState;
+use crate::sandbox::store::StoreError;
 
 /// The Yapily-style API's routes (mounted only for a personality that has it).
 pub fn routes() -> Routes {
@@ -79,6 +80,9 @@ impl From<YapilyError> for Refusal {
             YapilyError::BadRequest(m) => Refusal::bad(m),
             YapilyError::NotFound(m) => Refusal::new(StatusCode::NOT_FOUND, m),
             YapilyError::Conflict(m) => Refusal::new(StatusCode::CONFLICT, m),
+            YapilyError::Store(StoreError::BoundReached(b)) => {
+                Refusal::new(StatusCode::CONFLICT, b.message())
+            }
             YapilyError::Store(cause) => {
                 // The cause is logged, never shown.
                 tracing::error!(%cause, "yapily request failed");

@@ -193,6 +193,10 @@ fn own_schemas() -> Value {
             "id": string(), "state": { "const": "pending" }, "nextAttemptAt": { "type": "integer" },
         }), &["id", "state"]),
         "HealthText": { "type": "string", "const": "ok" },
+        "ReadyText": { "type": "string", "const": "ready" },
+        "NotReadyText": { "type": "string", "pattern": "^not ready: " },
+        "MetricsText": { "type": "string" },
+        "LockedText": { "type": "string", "pattern": "^too many failed " },
         "OpenApiDocument": obj(json!({ "openapi": string() }), &["openapi", "info"]),
     })
 }

@@ -91,7 +91,7 @@ impl Tag {
             Tag::Tatra => {
                 "Webhook settings, Premium API consents and refresh, JSON webhooks with the application's security header (personality tatra); HTTP Basic with the application's client id and secret"
             }
-            Tag::Operations => "Probes and this description",
+            Tag::Operations => "Probes, metrics and this description",
         }
     }
 }
@@ -319,6 +319,56 @@ pub const HEALTHZ: OpDoc = OpDoc {
         "HealthText",
     )],
     ..AS
+};
+pub const READYZ: OpDoc = OpDoc {
+    id: "readyz",
+    tag: Tag::Operations,
+    summary: "Readiness probe: the store answers a query",
+    description: "200 `ready` while a query on the database succeeds (within 2 s); 503 with the reason while it does not, e.g. when PostgreSQL is unreachable. /healthz stays a liveness probe.",
+    responses: &[
+        Reply::Body(200, "ready", "text/plain; charset=utf-8", "ReadyText"),
+        Reply::Body(
+            503,
+            "The database does not answer; the body says why",
+            "text/plain; charset=utf-8",
+            "NotReadyText",
+        ),
+    ],
+    ..AS
+};
+pub const METRICS: OpDoc = OpDoc {
+    id: "metrics",
+    tag: Tag::Operations,
+    summary: "Metrics in the Prometheus text format",
+    description: "Prometheus text format 0.0.4, or OpenMetrics text when the Accept header asks for application/openmetrics-text. Served here behind the admin credential unless [metrics] address serves it on an address of its own.",
+    security: Security::Admin,
+    responses: &[
+        Reply::Body(
+            200,
+            "The metrics",
+            "text/plain; version=0.0.4; charset=utf-8",
+            "MetricsText",
+        ),
+        UNAUTHORIZED,
+        Reply::Body(
+            429,
+            "Too many failed admin authentications lately (the admin credential's budget); Retry-After says when to try again",
+            "text/plain; charset=utf-8",
+            "LockedText",
+        ),
+    ],
+    ..AS
+};
+/// `/metrics` on the separate `[metrics] address` (not part of the main port's document).
+pub const METRICS_OPEN: OpDoc = OpDoc {
+    security: Security::Public,
+    responses: &[Reply::Body(
+        200,
+        "The metrics",
+        "text/plain; version=0.0.4; charset=utf-8",
+        "MetricsText",
+    )],
+    ..METRICS
 };
 pub const OPENAPI: OpDoc = OpDoc {
     id: "getOpenApiDocument",

@@ -58,6 +58,9 @@ impl PgStore {
             tx.execute("SELECT pg_notify($1, $2)", &[&WAKE_CHANNEL, &client])
                 .await?;
         }
+        // Last before the commit: the TPPs' count rows stay locked until it, so other commits
+        // for the same TPPs wait as briefly as possible.
+        super::retention::count_events(&tx, events, self.bounds.max_events).await?;
         tx.commit().await?;
         if events.len() >= BULK_ANALYZE {
             // A bulk import changes the table faster than autovacuum re-analyzes it; plans
@@ -145,14 +148,16 @@ impl PgStore {
     }
 
     pub async fn reset_events(&self, client_id: &ClientId) -> Result<usize> {
-        Ok(self
-            .conn()
-            .await?
-            .execute(
-                "DELETE FROM events WHERE client_id = $1",
-                &[&client_id.as_str()],
-            )
-            .await? as usize)
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        let n = super::retention::delete_events(
+            &tx,
+            "DELETE FROM events WHERE client_id = $1 RETURNING client_id",
+            &[&client_id.as_str()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     pub async fn events_of(&self, client_id: &ClientId, limit: usize) -> Result<Vec<EventRecord>> {
@@ -227,6 +232,23 @@ impl PgStore {
                 })
             })
             .collect()
+    }
+
+    pub async fn due_count(&self, now: Timestamp) -> Result<u64> {
+        let n: i64 = self
+            .conn()
+            .await?
+            .query_one(
+                sql!(
+                    "SELECT COUNT(*) FROM deliveries WHERE state = ",
+                    delivery_state::PENDING,
+                    " AND next_attempt_at <= $1"
+                ),
+                &[&now.as_millis()],
+            )
+            .await?
+            .try_get(0)?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     pub async fn next_due(&self) -> Result<Option<Timestamp>> {

@@ -10,6 +10,7 @@
 //! dedicated connection and wakes its own long polls for that client.
 
 mod events;
+mod retention;
 mod tatra;
 mod yapily;
 
@@ -27,7 +28,7 @@ use super::schema::{
 use super::{Result, StoreError, json_list, parse_list};
 use crate::sandbox::domain::{
     CallbackUrl, CallbackUrlId, Client, ClientId, Consent, ConsentId, Subscription, SubscriptionId,
-    Timestamp,
+    Timestamp, TppBounds,
 };
 
 /// The LISTEN/NOTIFY channel of "an event was stored for this client".
@@ -55,6 +56,8 @@ pub struct PgStore {
     config: std::sync::Arc<tokio_postgres::Config>,
     /// Copies of stored SETs (immutable), so polls read keys only; safe to lose.
     tokens: std::sync::Arc<events::TokenCache>,
+    /// The per-TPP bounds checked in the inserting transactions.
+    bounds: TppBounds,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -193,7 +196,12 @@ impl PgStore {
             pool,
             config: std::sync::Arc::new(config),
             tokens: Default::default(),
+            bounds: TppBounds::default(),
         })
+    }
+
+    pub fn with_bounds(self, bounds: TppBounds) -> PgStore {
+        PgStore { bounds, ..self }
     }
 
     pub(crate) async fn conn(&self) -> Result<deadpool_postgres::Object> {
@@ -225,6 +233,23 @@ impl PgStore {
                 }
             }
         });
+    }
+
+    // ---- operations -------------------------------------------------------------------------
+
+    pub async fn ping(&self) -> Result<()> {
+        self.conn().await?.query_one("SELECT 1", &[]).await?;
+        Ok(())
+    }
+
+    pub fn pool_use(&self) -> super::PoolUse {
+        let s = self.pool.status();
+        super::PoolUse {
+            busy: s.size.saturating_sub(s.available),
+            idle: s.available,
+            max: s.max_size,
+            waiting: s.waiting,
+        }
     }
 
     // ---- meta -------------------------------------------------------------------------------
@@ -381,10 +406,8 @@ impl PgStore {
     }
 
     pub async fn insert_subscription(&self, s: &Subscription, allow_second: bool) -> Result<bool> {
-        let inserted = self
-            .conn()
-            .await?
-            .execute(
+        self.insert_bounded(
+                s.client_id.as_str(),
                 "INSERT INTO event_subscriptions (id, client_id, version, callback_url, event_types, created_at, extra)
                  VALUES ($1, $2, $3, $4, $5, $6,
                    $7 AND EXISTS (SELECT 1 FROM event_subscriptions WHERE client_id = $2))",
@@ -397,9 +420,8 @@ impl PgStore {
                     &s.created_at.as_secs(),
                     &allow_second,
                 ],
-            )
-            .await;
-        unless_unique(inserted)
+)
+            .await
     }
 
     /// The old CallbackUrl is read under the row's lock, so two replaces at once move the
@@ -500,24 +522,21 @@ impl PgStore {
     }
 
     pub async fn insert_callback_url(&self, c: &CallbackUrl, allow_second: bool) -> Result<bool> {
-        let inserted = self
-            .conn()
-            .await?
-            .execute(
-                "INSERT INTO callback_urls (id, client_id, url, version, created_at, extra)
+        self.insert_bounded(
+            c.client_id.as_str(),
+            "INSERT INTO callback_urls (id, client_id, url, version, created_at, extra)
                  VALUES ($1, $2, $3, $4, $5,
                    $6 AND EXISTS (SELECT 1 FROM callback_urls WHERE client_id = $2))",
-                &[
-                    &c.id.as_str(),
-                    &c.client_id.as_str(),
-                    &c.url,
-                    &c.version,
-                    &c.created_at.as_secs(),
-                    &allow_second,
-                ],
-            )
-            .await;
-        unless_unique(inserted)
+            &[
+                &c.id.as_str(),
+                &c.client_id.as_str(),
+                &c.url,
+                &c.version,
+                &c.created_at.as_secs(),
+                &allow_second,
+            ],
+        )
+        .await
     }
 
     /// The old url is read under the row's lock (see `replace_subscription`).

@@ -3,7 +3,7 @@
 
 use tokio_postgres::Row;
 
-use super::{PgStore, events, id, millis, unless_unique};
+use super::{PgStore, events, id, millis};
 use crate::sandbox::domain::{ClientId, Timestamp, YapilySubscription};
 use crate::sandbox::store::Result;
 use crate::sandbox::store::schema::{YAPILY_COLUMNS, sql};
@@ -25,10 +25,8 @@ impl PgStore {
         s: &YapilySubscription,
         allow_second: bool,
     ) -> Result<bool> {
-        let inserted = self
-            .conn()
-            .await?
-            .execute(
+        self.insert_bounded(
+                s.client_id.as_str(),
                 "INSERT INTO yapily_subscriptions (id, client_id, event_type_id, url, created_at, extra)
                  VALUES ($1, $2, $3, $4, $5,
                    $6 AND EXISTS (SELECT 1 FROM yapily_subscriptions
@@ -41,9 +39,8 @@ impl PgStore {
                     &s.created_at.as_millis(),
                     &allow_second,
                 ],
-            )
-            .await;
-        unless_unique(inserted)
+)
+            .await
     }
 
     pub async fn yapily_subscriptions_of(

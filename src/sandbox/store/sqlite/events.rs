@@ -95,6 +95,7 @@ impl SqliteStore {
         for e in events {
             insert_event(&tx, e)?;
         }
+        super::retention::count_events(&tx, events, self.bounds.max_events)?;
         tx.commit()?;
         Ok(true)
     }
@@ -168,10 +169,15 @@ impl SqliteStore {
     }
 
     pub fn reset_events(&self, client_id: &ClientId) -> Result<usize> {
-        Ok(self.lock().execute(
-            "DELETE FROM events WHERE client_id = ?1",
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let n = super::retention::delete_events(
+            &tx,
+            "DELETE FROM events WHERE client_id = ?1 RETURNING client_id",
             [client_id.as_str()],
-        )?)
+        )?;
+        tx.commit()?;
+        Ok(n)
     }
 
     pub fn events_of(&self, client_id: &ClientId, limit: usize) -> Result<Vec<EventRecord>> {
@@ -256,6 +262,20 @@ impl SqliteStore {
         }
         tx.commit()?;
         Ok(due)
+    }
+
+    /// Pending deliveries due at `now` and not claimed (a claim moves `next_attempt_at` to the
+    /// lease's end).
+    pub fn due_count(&self, now: Timestamp) -> Result<u64> {
+        let n: i64 = self
+            .lock()
+            .prepare_cached(sql!(
+                "SELECT COUNT(*) FROM deliveries WHERE state = ",
+                delivery_state::PENDING,
+                " AND next_attempt_at <= ?1"
+            ))?
+            .query_row(params![now.as_millis()], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// When the soonest pending delivery is due, if any.

@@ -11,6 +11,7 @@
 //! killed; only power loss can take the last transactions.
 
 mod events;
+mod retention;
 mod tatra;
 mod yapily;
 
@@ -25,7 +26,7 @@ use super::schema::{
 use super::{Result, StoreError, json_list, parse_list};
 use crate::sandbox::domain::{
     CallbackUrl, CallbackUrlId, Client, ClientId, Consent, ConsentId, Subscription, SubscriptionId,
-    Timestamp,
+    Timestamp, TppBounds,
 };
 
 /// The SQLite engine; cheap to clone.
@@ -33,6 +34,8 @@ use crate::sandbox::domain::{
 pub struct SqliteStore {
     /// The only connection. Locked for the span of one statement or one transaction.
     conn: Arc<Mutex<Connection>>,
+    /// The per-TPP bounds checked in the inserting transactions.
+    bounds: TppBounds,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -160,13 +163,27 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
+            bounds: TppBounds::default(),
         })
+    }
+
+    pub fn with_bounds(self, bounds: TppBounds) -> SqliteStore {
+        SqliteStore { bounds, ..self }
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite half-written (statements and
         // transactions are atomic), so a poisoned lock is still safe to use.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    // ---- operations -------------------------------------------------------------------------
+
+    pub fn ping(&self) -> Result<()> {
+        self.lock()
+            .prepare_cached("SELECT 1")?
+            .query_row([], |r| r.get::<_, i64>(0))?;
+        Ok(())
     }
 
     // ---- meta -------------------------------------------------------------------------------
@@ -316,7 +333,8 @@ impl SqliteStore {
     }
 
     pub fn insert_subscription(&self, s: &Subscription, allow_second: bool) -> Result<bool> {
-        let inserted = self.lock().execute(
+        self.insert_bounded(
+            s.client_id.as_str(),
             "INSERT INTO event_subscriptions (id, client_id, version, callback_url, event_types, created_at, extra)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6,
                ?7 AND EXISTS (SELECT 1 FROM event_subscriptions WHERE client_id = ?2))",
@@ -329,8 +347,7 @@ impl SqliteStore {
                 s.created_at.as_secs(),
                 allow_second
             ],
-        );
-        unless_unique(inserted)
+        )
     }
 
     /// The old CallbackUrl is read inside the transaction, so the pending pushes follow the
@@ -424,7 +441,8 @@ impl SqliteStore {
     }
 
     pub fn insert_callback_url(&self, c: &CallbackUrl, allow_second: bool) -> Result<bool> {
-        let inserted = self.lock().execute(
+        self.insert_bounded(
+            c.client_id.as_str(),
             "INSERT INTO callback_urls (id, client_id, url, version, created_at, extra)
              VALUES (?1, ?2, ?3, ?4, ?5,
                ?6 AND EXISTS (SELECT 1 FROM callback_urls WHERE client_id = ?2))",
@@ -436,8 +454,7 @@ impl SqliteStore {
                 c.created_at.as_secs(),
                 allow_second
             ],
-        );
-        unless_unique(inserted)
+        )
     }
 
     pub fn replace_callback_url(&self, c: &CallbackUrl) -> Result<()> {

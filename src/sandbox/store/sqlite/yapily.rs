@@ -3,7 +3,7 @@
 
 use rusqlite::params;
 
-use super::{SqliteStore, events, id, millis, unless_unique};
+use super::{SqliteStore, events, id, millis};
 use crate::sandbox::domain::{ClientId, Timestamp, YapilySubscription};
 use crate::sandbox::store::Result;
 use crate::sandbox::store::schema::{YAPILY_COLUMNS, sql};
@@ -25,7 +25,8 @@ impl SqliteStore {
         s: &YapilySubscription,
         allow_second: bool,
     ) -> Result<bool> {
-        let inserted = self.lock().execute(
+        self.insert_bounded(
+            s.client_id.as_str(),
             "INSERT INTO yapily_subscriptions (id, client_id, event_type_id, url, created_at, extra)
              VALUES (?1, ?2, ?3, ?4, ?5,
                ?6 AND EXISTS (SELECT 1 FROM yapily_subscriptions
@@ -38,8 +39,7 @@ impl SqliteStore {
                 s.created_at.as_millis(),
                 allow_second
             ],
-        );
-        unless_unique(inserted)
+        )
     }
 
     pub fn yapily_subscriptions_of(
