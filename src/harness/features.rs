@@ -159,6 +159,24 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
     ("push-catch-up", "push.catch_up_polling = true"),
     ("push-timeout", "push.request_timeout_ms set"),
     (
+        "pending-retries-stop",
+        "push.pending_retries = \"cancel\" or \"follow\" (retries already scheduled stop when \
+         the subscription is deleted or its URL removed)",
+    ),
+    (
+        "pending-retries-cancel",
+        "push.pending_retries = \"cancel\" (retries already scheduled stop when the URL changes)",
+    ),
+    (
+        "pending-retries-follow",
+        "push.pending_retries = \"follow\" (retries already scheduled move to a changed URL)",
+    ),
+    (
+        "pending-retries-keep",
+        "push.pending_retries = \"keep\" (retries already scheduled go on to the URL of the \
+         event's time)",
+    ),
+    (
         "request-signing",
         "bank.request_signatures = \"verified\" or \"required\"",
     ),

@@ -157,6 +157,11 @@ pub struct PushFile {
     pub min_retry_delay_ms: Option<u64>,
     pub max_retry_delay_ms: Option<u64>,
     pub max_attempts: Option<u32>,
+    /// The last delay of `retry_schedule_ms` repeats until `max_attempts`.
+    pub repeat_last: Option<bool>,
+    /// What retries already scheduled do when the subscription is deleted or its URL removed
+    /// or changed: `cancel`, `keep` or `follow`.
+    pub pending_retries: Option<String>,
     pub retries_4xx: Option<bool>,
     pub catch_up_polling: Option<bool>,
     pub accepts_http_callbacks: Option<bool>,

@@ -23,7 +23,7 @@ mod trigger;
 mod yapily;
 
 pub use clients::RegistrationAuth;
-pub use push::{PushPolicy, RetrySpacing};
+pub use push::{PendingRetries, PushPolicy, RetrySpacing};
 pub use sandbox::sandbox_profile_toml;
 pub use tatra::{Activation, TatraSettings};
 pub use yapily::{Dialect, YapilySettings};

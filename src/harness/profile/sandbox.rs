@@ -120,7 +120,8 @@ oldest_first = true
 }
 
 /// The `[push]` section declaring the sandbox's push policy: retries per its schedule, 4xx
-/// final, failed SETs left for polling, plain http callbacks on loopback.
+/// final, failed SETs left for polling, retries already scheduled cancelled with the
+/// subscription and moved with its URL (`follow`), plain http callbacks on loopback.
 fn push_toml(d: &PushDeclaration) -> String {
     let schedule: Vec<String> = d
         .retry_schedule
@@ -133,6 +134,7 @@ fn push_toml(d: &PushDeclaration) -> String {
 retry_schedule_ms = [{schedule}]
 request_timeout_ms = {timeout}
 retries_4xx = false
+pending_retries = "follow"
 catch_up_polling = true
 accepts_http_callbacks = true
 first_push_timeout_ms = 5000

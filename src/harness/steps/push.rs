@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 use cucumber::{given, then, when};
 
 use super::params::Tpp;
-use crate::harness::profile::{Conformance, Dialect, PushPolicy};
+use super::setup::nth_trigger_type;
+use crate::harness::outcome::BLOCKED;
+use crate::harness::profile::{Conformance, Dialect, PendingRetries, PushPolicy};
 use crate::harness::receiver::{Answer, Received};
-use crate::harness::world::{HarnessWorld, StepResult, label};
+use crate::harness::world::{HarnessWorld, StepResult, event_id, label};
 
 fn policy(w: &HarnessWorld) -> Result<PushPolicy, String> {
     Ok(w.ctx()?.profile.push.clone())
@@ -146,6 +148,14 @@ async fn removes_callback(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     w.replace_callback(&tpp.0, None).await
 }
 
+#[when(expr = "TPP {tpp} changes its subscription to the second triggerable type only")]
+async fn changes_types(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let second = nth_trigger_type(w, 1)?;
+    let url = w.mailbox(&tpp.0, &label(&tpp.0, false)).await?.url;
+    w.replace_push_subscription(&tpp.0, Some(&url), Some(vec![second]))
+        .await
+}
+
 #[when(expr = "TPP {tpp} moves its CallbackUrl to its second receiver")]
 async fn moves_callback(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     let url = w.mailbox(&tpp.0, &label(&tpp.0, true)).await?.url;
@@ -162,13 +172,7 @@ async fn triggered(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
 
 #[when(expr = "an event of the second triggerable type is triggered for TPP {tpp}")]
 async fn triggered_second(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
-    let t = w
-        .ctx()?
-        .profile
-        .trigger_types
-        .get(1)
-        .copied()
-        .ok_or("the profile's trigger produces fewer than two event types")?;
+    let t = nth_trigger_type(w, 1)?;
     w.fire(&tpp.0, t, false).await
 }
 
@@ -242,7 +246,9 @@ fn every_push(
     let problems: Vec<String> = got
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| check(r).map(|p| format!("push {}: {p}", i + 1)))
+        // The rule leads each line, so the failure is charged to it (not to every rule of the
+        // scenario).
+        .filter_map(|(i, r)| check(r).map(|p| format!("{p} (push {})", i + 1)))
         .collect();
     if problems.is_empty() {
         Ok(())
@@ -512,24 +518,102 @@ async fn no_push(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     ))
 }
 
+/// When the bank accepted the scenario's change of the subscription; without one, the
+/// scenario cannot judge what follows it.
+fn changed_at(w: &HarnessWorld) -> Result<Instant, String> {
+    w.changed_at.ok_or_else(|| {
+        format!(
+            "{BLOCKED}no change of the subscription was answered 2xx, so nothing after it can be \
+             judged"
+        )
+    })
+}
+
+/// The declared `push.pending_retries`, in words, for messages.
+fn declared_pending(p: &PushPolicy) -> String {
+    match p.pending_retries {
+        Some(PendingRetries::Cancel) => "push.pending_retries = \"cancel\"".into(),
+        Some(PendingRetries::Follow) => "push.pending_retries = \"follow\"".into(),
+        Some(PendingRetries::Keep) => "push.pending_retries = \"keep\"".into(),
+        None => "no push.pending_retries".into(),
+    }
+}
+
+/// Retries already scheduled (declared to stop) must not reach the old URL once the change was
+/// answered.
 #[then(expr = "TPP {tpp}'s receiver gets no push after the subscription changed")]
 async fn none_after_change(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     let p = policy(w)?;
-    let changed = w
-        .last
-        .as_ref()
-        .and_then(|e| e.finished)
-        .unwrap_or_else(Instant::now);
     // An attempt already on the wire when the change was answered may still land.
-    let since = changed + p.slack;
+    let since = changed_at(w)? + p.slack;
     let late = w.quiet(&label(&tpp.0, false), 0, Some(since)).await?;
     if late.is_empty() {
         return Ok(());
     }
+    let r = rules(w);
     Err(format!(
-        "{}: {} push(es) reached the old CallbackUrl after the subscription no longer named it",
-        rules(w).stop,
-        late.len()
+        "{}: {} retry(ies) reached the old {} after the subscription no longer named it; the \
+         bank declares {} (retries already scheduled stop); first at +{} ms after the change",
+        r.retry,
+        late.len(),
+        r.endpoint,
+        declared_pending(&p),
+        ms(late[0].at.saturating_duration_since(since - p.slack))
+    ))
+}
+
+/// An event raised after the change must not reach the URL the subscription no longer names
+/// (retries of events from before it are left to `push.pending_retries`).
+#[then(
+    expr = "TPP {tpp}'s receiver gets no push of an event raised after the subscription changed"
+)]
+async fn no_new_event_after_change(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let changed = changed_at(w)?;
+    let lbl = label(&tpp.0, false);
+    w.mailbox(&tpp.0, &lbl).await?;
+    let all = w.quiet(&lbl, 0, None).await?;
+    let before: HashSet<String> = all
+        .iter()
+        .filter(|r| r.at <= changed)
+        .map(event_id)
+        .collect();
+    let new: Vec<&Received> = all
+        .iter()
+        .filter(|r| r.at > changed && !before.contains(&event_id(r)))
+        .collect();
+    let Some(first) = new.first() else {
+        return Ok(());
+    };
+    let r = rules(w);
+    Err(format!(
+        "{}: {} push(es) of an event raised after the subscription stopped asking for it reached \
+         the old {}, the first {} ms after the change: {}",
+        r.stop,
+        new.len(),
+        r.endpoint,
+        ms(first.at.saturating_duration_since(changed)),
+        one_line(&first.body_text())
+    ))
+}
+
+#[then(expr = "TPP {tpp}'s second receiver gets no retry of an earlier event")]
+async fn second_gets_nothing(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let p = policy(w)?;
+    // The quiet period counts from the change (an earlier step may have watched part of it).
+    let until = changed_at(w)? + p.quiet_period;
+    tokio::time::sleep_until(until.into()).await;
+    let got = w
+        .await_pushes(&label(&tpp.0, true), 0, Duration::ZERO)
+        .await?;
+    if got.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: {} retry(ies) of an event from before the change reached the new URL; the bank \
+         declares {} (retries already scheduled end when the URL changes)",
+        rules(w).retry,
+        got.len(),
+        declared_pending(&p)
     ))
 }
 
@@ -582,6 +666,7 @@ mod tests {
             receiver_tls: None,
             spacing,
             max_attempts: Some(3),
+            pending_retries: None,
             retries_4xx: false,
             catch_up_polling: false,
             accepts_http_callbacks: true,

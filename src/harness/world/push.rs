@@ -101,7 +101,6 @@ impl HarnessWorld {
 
     /// PUT of TPP `tpp`'s subscription with CallbackUrl `url` (none: removed), same types.
     pub async fn replace_callback(&mut self, tpp: &str, url: Option<&str>) -> StepResult {
-        let id = self.subscription_id(tpp).await?;
         let types = self
             .tpp(tpp)
             .await?
@@ -114,16 +113,40 @@ impl HarnessWorld {
                     .filter_map(|v| v.as_str().and_then(EventType::parse))
                     .collect::<Vec<_>>()
             });
+        self.replace_push_subscription(tpp, url, types).await
+    }
+
+    /// PUT of TPP `tpp`'s subscription with CallbackUrl `url` (none: removed) and `types` (all:
+    /// `None`); a refusal fails the step (ES-10), an acceptance is the moment pushes are judged
+    /// from.
+    pub async fn replace_push_subscription(
+        &mut self,
+        tpp: &str,
+        url: Option<&str>,
+        types: Option<Vec<EventType>>,
+    ) -> StepResult {
+        let id = self.subscription_id(tpp).await?;
         let mut body = self.push_subscription_body(url, types)?;
         body["Data"]["EventSubscriptionId"] = json!(id);
         let ex = self.put_subscription(tpp, &id, body).await?;
         if ex.status() != 200 {
             return fail(format!(
-                "ES-10: cannot change TPP {tpp}'s CallbackUrl: {}",
+                "ES-10: cannot change TPP {tpp}'s subscription: {}",
                 ex.summary()
             ));
         }
+        self.note_change();
         Ok(())
+    }
+
+    /// Remembers that the bank just accepted a change of the subscription pushes follow, if the
+    /// last answer was a 2xx.
+    pub fn note_change(&mut self) {
+        if let Some(ex) = &self.last
+            && (200..300).contains(&ex.status())
+        {
+            self.changed_at = Some(ex.finished.unwrap_or_else(Instant::now));
+        }
     }
 
     /// Waits until mailbox `label` holds `n` pushes of its TPP's events or `timeout` passes;
@@ -258,6 +281,22 @@ impl HarnessWorld {
             None => all.into_iter().skip(after).collect(),
         })
     }
+}
+
+/// What identifies the event a push carries, so a retry of it can be told from a push of
+/// another event: a SET's `jti`, a JSON event's `id`, else the body itself (a Tatra-style body
+/// is fixed when its event is raised).
+pub fn event_id(r: &Received) -> String {
+    let text = r.body_text();
+    if let Some(jti) =
+        push_claims(&text).and_then(|c| c.get("jti").and_then(Value::as_str).map(String::from))
+    {
+        return jti;
+    }
+    serde_json::from_slice::<Value>(&r.body)
+        .ok()
+        .and_then(|v| v.get("id").and_then(Value::as_str).map(String::from))
+        .unwrap_or(text)
 }
 
 /// The claims of a pushed compact JWT, read without verifying it.
