@@ -9,7 +9,8 @@
 //!   (the detection table and `faults detected: N/N` are printed);
 //! - the command line: the main job writes its reports, bad input exits 2;
 //! - `profiles`: an RFC 8936 transmitter with static tokens and no JWKS, a bank without polling;
-//! - `tatra_bank`: an independent Tatra-style bank, clean and with one defect at a time;
+//! - `push_bank`, `yapily_bank`, `tatra_bank`: independent push, Yapily-style and Tatra-style
+//!   banks written from the rule texts, clean and with one defect at a time;
 //! - `verdicts`: one defect fails only the scenarios of its rules; a bank that ignores `ack`
 //!   fails AP-09 once without blocking the run.
 // Tests assert with unwrap/expect: a panic is the failure report.
@@ -28,12 +29,18 @@ use obevents::sandbox::embedded::declaration;
 use obevents::sandbox::faults::Area;
 use obevents::sandbox::{Bank, Fault, Faults, Personality, Sandbox, SandboxConfig};
 
+#[path = "harness/bank_kit.rs"]
+mod bank_kit;
 #[path = "harness/profiles.rs"]
 mod profiles;
+#[path = "harness/push_bank.rs"]
+mod push_bank;
 #[path = "harness/tatra_bank.rs"]
 mod tatra_bank;
 #[path = "harness/verdicts.rs"]
 mod verdicts;
+#[path = "harness/yapily_bank.rs"]
+mod yapily_bank;
 
 /// Long-poll hold of the test sandboxes: long enough to tell a hold from an immediate answer.
 const LONG_POLL: Duration = Duration::from_millis(600);
@@ -715,4 +722,133 @@ async fn an_independent_tatra_style_bank_fails_exactly_the_rules_its_defects_bre
             }
         }
     }
+}
+
+/// The rules the failed scenarios of `o` failed on, and the rules of its findings.
+fn failed_rules(o: &RunOutcome) -> Vec<String> {
+    let mut rules: Vec<String> = o
+        .failed()
+        .flat_map(|s| s.failed_rules.iter().cloned())
+        .chain(o.findings.iter().flat_map(|f| f.rules.iter().cloned()))
+        .collect();
+    rules.sort();
+    rules.dedup();
+    rules
+}
+
+/// Judges one independent bank's runs: the clean ones (`None`) pass with nothing failed or
+/// blocked; each defect fails at least one scenario, only under the rules it breaks, and
+/// blocks nothing. Prints what each run found.
+fn judge_defects<D: std::fmt::Debug>(bank: &str, runs: &[(Option<D>, &[&str], RunOutcome)]) {
+    for (defect, breaks, o) in runs {
+        let failed = failed_rules(o);
+        let scenarios: Vec<String> = o
+            .failed()
+            .map(|s| format!("{}:{}", s.name, s.line))
+            .collect();
+        eprintln!(
+            "independent {bank} bank, defect {defect:?}: passed {}, failed {}, blocked {}, n/a {}, \
+             failed rules {failed:?}, failed scenarios {scenarios:?}",
+            o.count(Verdict::Passed),
+            o.count(Verdict::Failed),
+            o.count(Verdict::Blocked),
+            o.count(Verdict::NotApplicable)
+        );
+        match defect {
+            None => assert_clean(o, &format!("the independent {bank} bank")),
+            Some(d) => {
+                assert!(!failed.is_empty(), "{bank}: {d:?} went unnoticed");
+                assert_eq!(
+                    o.count(Verdict::Blocked),
+                    0,
+                    "{bank}: {d:?} blocked scenarios\n{}",
+                    describe_failures(o)
+                );
+                assert!(
+                    failed.iter().all(|r| breaks.contains(&r.as_str())),
+                    "{bank}: {d:?} (breaks {breaks:?}) failed rules {failed:?}\n{}",
+                    describe_failures(o)
+                );
+            }
+        }
+    }
+}
+
+/// An independent OBIE push bank (`harness/push_bank.rs`), profiled from the README alone: clean
+/// it passes every applicable `@realtime` scenario whether it keeps or cancels retries already
+/// scheduled (as its profile declares), and each defect fails a scenario under the rule it
+/// breaks and no other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_independent_push_bank_fails_exactly_the_rules_its_defects_break() {
+    use push_bank::Defect::*;
+    use push_bank::Pending::{Follow, Keep};
+    let cases: Vec<(Option<push_bank::Defect>, push_bank::Pending, &[&str])> = vec![
+        (None, Keep, &[]),
+        (None, Follow, &[]),
+        (Some(PushAfterUnsubscribe), Keep, &["R-02"]),
+        (Some(JsonContentType), Keep, &["R-04"]),
+        (Some(NoInteractionId), Keep, &["R-04"]),
+        (Some(NoRetry), Keep, &["R-08"]),
+        (Some(Retries4xx), Keep, &["R-08"]),
+        (Some(RetriesForever), Keep, &["R-08"]),
+        (Some(NoBackoff), Keep, &["R-08"]),
+        (Some(StopsDespiteKeep), Keep, &["R-08"]),
+        (Some(ToOtherTpp), Keep, &["R-02"]),
+        (Some(UrlRewritten), Keep, &["R-03"]),
+    ];
+    let outcomes: Vec<RunOutcome> = futures::stream::iter(cases.iter())
+        .map(|(d, p, _)| push_bank::run(*d, *p))
+        .buffered(4)
+        .collect()
+        .await;
+    let runs: Vec<_> = cases
+        .iter()
+        .zip(outcomes)
+        .map(|((d, _, breaks), o)| (*d, *breaks, o))
+        .collect();
+    for (d, _, o) in &runs {
+        if d.is_none() {
+            // Keep runs the keep scenario, Follow the stop and move ones: 18 apply either way.
+            assert!(o.count(Verdict::Passed) >= 17, "{}", describe_failures(o));
+        }
+    }
+    judge_defects("push", &runs);
+}
+
+/// An independent Yapily-style bank with fixed applications (`harness/yapily_bank.rs`),
+/// profiled from the README's minimal Yapily profile: clean it passes every applicable
+/// `@yapily` scenario, each scenario starting from an application without subscriptions; each
+/// defect fails a scenario under the rule it breaks and no other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_independent_yapily_style_bank_fails_exactly_the_rules_its_defects_break() {
+    use yapily_bank::Defect::*;
+    let cases: Vec<(Option<yapily_bank::Defect>, &[&str])> = vec![
+        (None, &[]),
+        (Some(DeliveredAfterDelete), &["YA-06"]),
+        (Some(RetriesAfterDelete), &["YA-09"]),
+        (Some(NoRetry), &["YA-09"]),
+        (Some(DuplicateAccepted), &["YA-03"]),
+        (Some(UnsubscribedTypes), &["YA-11"]),
+        (Some(ToOtherApp), &["YA-12"]),
+        (Some(NoEventId), &["YA-07", "YA-09"]),
+        (Some(WrongDigest), &["JWD-06"]),
+        (Some(Expired), &["JWD-05"]),
+    ];
+    let outcomes: Vec<RunOutcome> = futures::stream::iter(cases.iter())
+        .map(|(d, _)| yapily_bank::run(*d))
+        .buffered(4)
+        .collect()
+        .await;
+    let runs: Vec<_> = cases
+        .iter()
+        .zip(outcomes)
+        .map(|((d, breaks), o)| (*d, *breaks, o))
+        .collect();
+    let clean = &runs[0].2;
+    assert!(
+        clean.count(Verdict::Passed) >= 16,
+        "{}",
+        describe_failures(clean)
+    );
+    judge_defects("yapily", &runs);
 }
