@@ -198,6 +198,17 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
         "oldest-first",
         "bank.oldest_first = true (the bank documents oldest-first delivery)",
     ),
+    (
+        "answers-awaiting-at-once",
+        "bank.answers_awaiting_at_once = true (RFC 8936 lets a bank hold a long poll even with \
+         SETs awaiting, R8936-18)",
+    ),
+    (
+        "redelivers-unacked",
+        "bank.redelivers_unacked = true (the default with conformance = \"obie\"; RFC 8936 \
+         makes redelivery a MAY, R8936-19, and OBIE lets a bank operate without \
+         acknowledgements, AP-15)",
+    ),
 ];
 
 /// Area tags: one per feature, so `--tags` can select an area (`--tags @polling`).

@@ -97,6 +97,12 @@ fn polling_capabilities(b: &BankSettings, caps: &mut Vec<&'static str>) {
     if b.oldest_first {
         caps.push("oldest-first");
     }
+    if b.answers_awaiting_at_once {
+        caps.push("answers-awaiting-at-once");
+    }
+    if b.redelivers_unacked {
+        caps.push("redelivers-unacked");
+    }
 }
 
 /// What the bank declares about its push retries.
@@ -251,6 +257,7 @@ pub fn plan(
                     duration_ms: 0,
                     evidence: Vec::new(),
                     unfold: Vec::new(),
+                    receiver: Vec::new(),
                 },
             });
         }

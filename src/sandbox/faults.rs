@@ -80,7 +80,7 @@ faults! {
         "a poll carrying setErrs is refused with 400";
     MaxEventsIgnored = "max-events-ignored", Polling, ["AP-07", "R8936-03"],
         "maxEvents is ignored: every awaiting SET is returned";
-    MoreAvailableAlwaysFalse = "more-available-always-false", Polling, ["AP-12", "R8936-17"],
+    MoreAvailableAlwaysFalse = "more-available-always-false", Polling, ["AP-12"],
         "moreAvailable is false even when awaiting SETs were left out";
     MoreAvailableOmitted = "more-available-omitted", Polling, ["AP-05"],
         "the poll response has no moreAvailable member";

@@ -136,6 +136,8 @@ pub struct BankFile {
     pub response_signatures: Option<bool>,
     pub more_available_required: Option<bool>,
     pub oldest_first: Option<bool>,
+    pub answers_awaiting_at_once: Option<bool>,
+    pub redelivers_unacked: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

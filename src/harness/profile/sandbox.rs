@@ -104,6 +104,8 @@ request_signatures = "{sigs}"
 response_signatures = true
 more_available_required = true
 oldest_first = true
+answers_awaiting_at_once = true
+redelivers_unacked = true
 "#,
         lpt = p.long_poll_timeout.as_millis(),
         cap = p.max_events_cap,
