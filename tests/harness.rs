@@ -505,6 +505,54 @@ fn a_fault_makes_the_run_exit_1_with_evidence() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A push failure's report says what to fix: an index at the top, the rule's text and source
+/// at the failure, rule ids linked to the rule table, and the attempts as the receiver saw
+/// them (arrival, delay from the previous one, answer, headers, body).
+#[test]
+fn a_push_failure_report_shows_the_rule_and_what_the_receiver_got() {
+    let dir = temp_dir("push-report");
+    let out = obevents()
+        .args([
+            "test",
+            "--fault",
+            "push-no-backoff",
+            "--tags",
+            "@realtime and @R8935-15",
+            "--report-dir",
+        ])
+        .arg(&dir)
+        .env("OBEVENTS_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    let index = html.find("id=\"index\"").expect("an index of what to fix");
+    let failures = html.find("id=\"failed\"").expect("the failures");
+    assert!(index < failures, "the index comes first");
+    let at_failure = &html[failures..];
+    for expected in [
+        "<a href=\"#rule-R-08\">R-08</a> <b>MUST</b>: Unacked or 5xx pushes are retried",
+        "Source: OBIE D-EN",
+        "arrived (UTC)",
+        "<td>503</td>",
+        "content-type: application/jwt",
+    ] {
+        assert!(
+            at_failure.contains(expected),
+            "the failure shows {expected:?}"
+        );
+    }
+    assert!(
+        at_failure.contains("<td>+") && at_failure.contains(" ms</td>"),
+        "each attempt's delay from the one before"
+    );
+    assert!(
+        html.contains("<tr id=\"rule-R-08\">"),
+        "rule ids link to the table"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 fn one_line_exit_2(args: &[&str], expect_in_message: &str) {
     let out = obevents()
         .args(args)

@@ -488,6 +488,34 @@ async fn retry_after_hold(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
             ms(wait)
         ));
     }
+    held_retry_spacing(&p, &got, rules(w).retry)
+}
+
+/// The retry after a timed-out attempt counts its delay from the attempt's start or from its
+/// end (the bank giving up after `request_timeout_ms`): either reading is accepted, so it must
+/// come no earlier than the first delay after the attempt arrived and no later than the
+/// timeout plus that delay.
+fn held_retry_spacing(p: &PushPolicy, got: &[Received], rule: &str) -> StepResult {
+    let (Some((lo, hi)), Some(timeout)) = (p.retry_window(0), p.request_timeout) else {
+        return Ok(());
+    };
+    let gap = got[1].at.saturating_duration_since(got[0].at);
+    if gap < lo {
+        return Err(format!(
+            "{rule}: the retry came {} ms after the attempt that timed out began; the declared \
+             back-off asks for at least {} ms",
+            ms(gap),
+            ms(lo)
+        ));
+    }
+    if gap > timeout + hi {
+        return Err(format!(
+            "{rule}: the retry came {} ms after the attempt that timed out began; the declared \
+             timeout and first delay allow at most {} ms",
+            ms(gap),
+            ms(timeout + hi)
+        ));
+    }
     Ok(())
 }
 
@@ -624,8 +652,11 @@ async fn second_gets(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     let got = w.await_pushes(&label(&tpp.0, true), 1, wait).await?;
     if got.is_empty() {
         return Err(format!(
-            "R-02: after the CallbackUrl changed, no attempt reached the new URL within {} ms",
-            ms(wait)
+            "{}: after the CallbackUrl changed, no retry reached the new URL within {} ms; the \
+             bank declares {} (retries already scheduled move to a changed URL)",
+            rules(w).retry,
+            ms(wait),
+            declared_pending(&p)
         ));
     }
     Ok(())
@@ -688,6 +719,7 @@ mod tests {
             .iter()
             .map(|ms| Received {
                 at: start + Duration::from_millis(*ms),
+                wall: std::time::SystemTime::UNIX_EPOCH,
                 method: "POST".into(),
                 path: "/".into(),
                 headers: vec![],
@@ -709,6 +741,22 @@ mod tests {
         assert!(early[0].starts_with("R-08: retry 1 came 5 ms"));
         let late = spacing_problems_r08(&p, &at(&[0, 300, 2_000]));
         assert!(late[0].contains("at most 760 ms"), "{late:?}");
+    }
+
+    #[test]
+    fn a_retry_after_a_timeout_may_count_its_delay_from_either_end_of_the_attempt() {
+        let ms = |v: u64| Duration::from_millis(v);
+        let mut p = policy(RetrySpacing::Schedule(vec![ms(300), ms(600)]));
+        p.request_timeout = Some(ms(1_000));
+        // From the start: 300 ms; from the end: 1 000 + 300 ms; both on time.
+        assert!(held_retry_spacing(&p, &at(&[0, 300]), "R-08").is_ok());
+        assert!(held_retry_spacing(&p, &at(&[0, 1_300]), "R-08").is_ok());
+        assert!(
+            held_retry_spacing(&p, &at(&[0, 10]), "R-08")
+                .unwrap_err()
+                .starts_with("R-08: the retry came 10 ms")
+        );
+        assert!(held_retry_spacing(&p, &at(&[0, 3_000]), "R-08").is_err());
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::{HarnessWorld, StepResult, fail};
-use crate::harness::client::Exchange;
+use crate::harness::client::{Exchange, mask_header};
+use crate::harness::outcome::{ReceivedRequest, ReceiverLog};
 use crate::harness::profile::Dialect;
 use crate::harness::receiver::{Answer, Received};
 use crate::model::EventType;
@@ -202,6 +203,7 @@ impl HarnessWorld {
                 };
                 problems.extend(self.triage(found, Some(&ex)));
                 self.evidence.push(ex);
+                self.checks.last = Some(self.evidence.len() - 1);
                 if !foreign {
                     kept.push(r.clone());
                 }
@@ -232,6 +234,8 @@ impl HarnessWorld {
             problems.extend(self.triage(checked.problems.clone(), Some(&ex)));
             self.evidence.push(ex);
             self.sets.push(checked);
+            // A failed push assertion looks at the pushes, not at the request that subscribed.
+            self.checks.last = Some(self.evidence.len() - 1);
             kept.push(r.clone());
         }
         if let Some(mm) = self.mailboxes.get_mut(label) {
@@ -281,6 +285,65 @@ impl HarnessWorld {
             None => all.into_iter().skip(after).collect(),
         })
     }
+}
+
+impl HarnessWorld {
+    /// What each of the scenario's mailboxes got, as the receiver saw it: arrival time, the
+    /// delay from the request before, the answer, headers (credentials masked) and body.
+    pub fn receiver_logs(&self) -> Vec<ReceiverLog> {
+        let Ok(ctx) = self.ctx() else {
+            return Vec::new();
+        };
+        let Ok(receiver) = ctx.receiver() else {
+            return Vec::new();
+        };
+        let mut labels: Vec<&String> = self.mailboxes.keys().collect();
+        labels.sort();
+        labels
+            .into_iter()
+            .filter_map(|l| {
+                let m = &self.mailboxes[l];
+                let got = receiver.received(&m.id);
+                (!got.is_empty()).then(|| ReceiverLog {
+                    mailbox: l.clone(),
+                    url: m.url.clone(),
+                    requests: received_requests(&got),
+                })
+            })
+            .collect()
+    }
+}
+
+/// `got` as the report shows it.
+fn received_requests(got: &[Received]) -> Vec<ReceivedRequest> {
+    let mut previous: Option<Instant> = None;
+    got.iter()
+        .map(|r| {
+            let after = previous.map(|p| r.at.saturating_duration_since(p).as_millis());
+            previous = Some(r.at);
+            let arrived = time::OffsetDateTime::from(r.wall)
+                .format(time::macros::format_description!(
+                    "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]"
+                ))
+                .unwrap_or_default();
+            ReceivedRequest {
+                arrived,
+                after_previous_ms: after,
+                method: r.method.clone(),
+                path: r.path.clone(),
+                answered: match r.answered {
+                    Answer::Status(s) => s.to_string(),
+                    Answer::Hold(d) => format!("held {} ms, then 202", d.as_millis()),
+                },
+                headers: r
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), mask_header(k, v)))
+                    .collect(),
+                body: r.body_text(),
+            }
+        })
+        .collect()
 }
 
 /// What identifies the event a push carries, so a retry of it can be told from a push of
