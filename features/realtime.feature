@@ -151,7 +151,7 @@ Feature: Real-time event notification (push)
     When an event is triggered for TPP A
     Then TPP A's receiver gets a push of the triggered event
     When TPP A deletes its event subscription
-    And an event happens for TPP A
+    And a new event is raised for TPP A
     Then TPP A's receiver gets no push of an event raised after the subscription changed
 
   @R-02
@@ -161,7 +161,7 @@ Feature: Real-time event notification (push)
     When an event is triggered for TPP A
     Then TPP A's receiver gets a push of the triggered event
     When TPP A removes the CallbackUrl from its subscription
-    And an event happens for TPP A
+    And a new event is raised for TPP A
     Then TPP A's receiver gets no push of an event raised after the subscription changed
 
   @R-02 @N-11 @two-event-types
@@ -171,7 +171,7 @@ Feature: Real-time event notification (push)
     When an event is triggered for TPP A
     Then TPP A's receiver gets a push of the triggered event
     When TPP A changes its subscription to the second triggerable type only
-    And an event of the first triggerable type happens for TPP A
+    And a new event of the first triggerable type is raised for TPP A
     Then TPP A's receiver gets no push of an event raised after the subscription changed
 
   @R-02 @N-11 @two-event-types

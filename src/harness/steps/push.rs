@@ -176,6 +176,20 @@ async fn triggered_second(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     w.fire(&tpp.0, t, false).await
 }
 
+/// An event after the subscription changed: raised for the TPP, but not expected anywhere (a
+/// push of it is what the scenario watches for; it is not polled for).
+#[when(expr = "a new event is raised for TPP {tpp}")]
+async fn raised_after_change(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let t = w.default_event_type()?;
+    w.fire(&tpp.0, t, false).await
+}
+
+#[when(expr = "a new event of the first triggerable type is raised for TPP {tpp}")]
+async fn raised_first_after_change(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let t = nth_trigger_type(w, 0)?;
+    w.fire(&tpp.0, t, false).await
+}
+
 // ---- what arrives ------------------------------------------------------------------------------
 
 /// Waits for the first push to `tpp`'s receiver and checks it carries an event of `tpp`'s.
