@@ -550,6 +550,17 @@ fn a_push_failure_report_shows_the_rule_and_what_the_receiver_got() {
         html.contains("<tr id=\"rule-R-08\">"),
         "rule ids link to the table"
     );
+    // The exchange unfolded at the failure is a push the check judged, not the subscription
+    // POST that came before it.
+    let open = at_failure
+        .split("<details open><summary><code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .expect("an exchange unfolded at the failure");
+    assert!(
+        open.contains("event-notifications") && !open.contains("event-subscriptions"),
+        "unfolded: {open}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -823,16 +834,17 @@ fn judge_defects<D: std::fmt::Debug>(bank: &str, runs: &[(Option<D>, &[&str], Ru
 }
 
 /// An independent OBIE push bank (`harness/push_bank.rs`), profiled from the README alone: clean
-/// it passes every applicable `@realtime` scenario whether it keeps or cancels retries already
-/// scheduled (as its profile declares), and each defect fails a scenario under the rule it
+/// it passes every applicable `@realtime` scenario whether it keeps, moves or cancels retries
+/// already scheduled (as its profile declares), and each defect fails a scenario under the rule it
 /// breaks and no other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_independent_push_bank_fails_exactly_the_rules_its_defects_break() {
     use push_bank::Defect::*;
-    use push_bank::Pending::{Follow, Keep};
+    use push_bank::Pending::{Cancel, Follow, Keep};
     let cases: Vec<(Option<push_bank::Defect>, push_bank::Pending, &[&str])> = vec![
         (None, Keep, &[]),
         (None, Follow, &[]),
+        (None, Cancel, &[]),
         (Some(PushAfterUnsubscribe), Keep, &["R-02"]),
         (Some(JsonContentType), Keep, &["R-04"]),
         (Some(NoInteractionId), Keep, &["R-04"]),
@@ -841,6 +853,7 @@ async fn an_independent_push_bank_fails_exactly_the_rules_its_defects_break() {
         (Some(RetriesForever), Keep, &["R-08"]),
         (Some(NoBackoff), Keep, &["R-08"]),
         (Some(StopsDespiteKeep), Keep, &["R-08"]),
+        (Some(MovesDespiteCancel), Cancel, &["R-08"]),
         (Some(ToOtherTpp), Keep, &["R-02"]),
         (Some(UrlRewritten), Keep, &["R-03"]),
     ];
@@ -849,17 +862,57 @@ async fn an_independent_push_bank_fails_exactly_the_rules_its_defects_break() {
         .buffered(4)
         .collect()
         .await;
+    for ((d, pending, _), o) in cases.iter().zip(&outcomes) {
+        if d.is_some() {
+            continue;
+        }
+        // Keep runs the keep scenario, Follow the stop and move ones, Cancel the stop and
+        // end ones: at least 17 apply whichever the bank declares.
+        assert!(o.count(Verdict::Passed) >= 17, "{}", describe_failures(o));
+        let declared = match pending {
+            Keep => "pending-retries-keep",
+            Follow => "pending-retries-follow",
+            Cancel => "pending-retries-cancel",
+        };
+        let with = |tag: &str| -> Vec<&obevents::harness::outcome::ScenarioRecord> {
+            o.scenarios
+                .iter()
+                .filter(|s| s.tags.iter().any(|t| t == tag))
+                .collect()
+        };
+        assert!(
+            !with(declared).is_empty()
+                && with(declared).iter().all(|s| s.verdict == Verdict::Passed),
+            "{pending:?}: the @{declared} scenarios did not all pass"
+        );
+        // The scenarios of the other choices are not applicable, naming the setting.
+        let stop = *pending == Keep;
+        let others = [
+            "pending-retries-keep",
+            "pending-retries-follow",
+            "pending-retries-cancel",
+        ]
+        .into_iter()
+        .filter(|t| *t != declared)
+        .chain(stop.then_some("pending-retries-stop"));
+        for s in others.flat_map(&with) {
+            assert!(
+                s.verdict == Verdict::NotApplicable
+                    && s.reason
+                        .as_deref()
+                        .is_some_and(|r| r.contains("push.pending_retries")),
+                "{pending:?}: {} is {:?} ({:?})",
+                s.name,
+                s.verdict,
+                s.reason
+            );
+        }
+    }
     let runs: Vec<_> = cases
         .iter()
         .zip(outcomes)
         .map(|((d, _, breaks), o)| (*d, *breaks, o))
         .collect();
-    for (d, _, o) in &runs {
-        if d.is_none() {
-            // Keep runs the keep scenario, Follow the stop and move ones: 18 apply either way.
-            assert!(o.count(Verdict::Passed) >= 17, "{}", describe_failures(o));
-        }
-    }
     judge_defects("push", &runs);
 }
 
@@ -899,4 +952,34 @@ async fn an_independent_yapily_style_bank_fails_exactly_the_rules_its_defects_br
         describe_failures(clean)
     );
     judge_defects("yapily", &runs);
+}
+
+/// A Yapily-style bank whose fixed applications cannot list their subscriptions (YA-05): the
+/// preflight lets the run go on (the credentials were accepted), and every applicable scenario
+/// is blocked at its `starts clean` step, saying the list was refused — no scenario meets a
+/// subscription an earlier one left, none is failed for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_yapily_bank_that_cannot_list_blocks_each_scenario_at_its_start_clean_step() {
+    let o = yapily_bank::run(Some(yapily_bank::Defect::NoList)).await;
+    assert_eq!(o.exit_code(), 1);
+    let applicable: Vec<_> = o
+        .scenarios
+        .iter()
+        .filter(|s| s.verdict != Verdict::NotApplicable)
+        .collect();
+    assert!(applicable.len() >= 10, "{}", describe_failures(&o));
+    for s in applicable {
+        let step = s.failed_step.as_deref().unwrap_or_default();
+        let reason = s.reason.as_deref().unwrap_or_default();
+        assert!(
+            s.verdict == Verdict::Blocked
+                && step.starts_with("Given TPP ")
+                && step.ends_with(" starts clean")
+                && reason.contains("cannot list TPP")
+                && reason.contains("405"),
+            "{} {:?} at {step:?}: {reason}",
+            s.name,
+            s.verdict
+        );
+    }
 }

@@ -5,7 +5,7 @@
 //! (200 ms, then 400 ms until the 4th attempt; a timed-out attempt counts as one, and the next
 //! delay runs from its end). Retries already scheduled go on to the URL the event was raised
 //! for (`pending_retries = "keep"`), or, in the `Follow` variant, stop with the subscription
-//! and move with its URL. Clean, every applicable `@realtime` scenario passes; with one
+//! and move with its URL, or, in the `Cancel` variant, stop whenever the subscription changes. Clean, every applicable `@realtime` scenario passes; with one
 //! defect, the run fails on a rule that defect breaks and on no other.
 
 use std::collections::HashMap;
@@ -43,6 +43,9 @@ pub enum Defect {
     NoBackoff,
     /// Retries already scheduled stop on DELETE although the bank declares `keep` (R-08).
     StopsDespiteKeep,
+    /// Retries already scheduled move to a changed URL although the bank declares `cancel`
+    /// (R-08).
+    MovesDespiteCancel,
     /// Every push also goes to the other TPP's URL (R-02).
     ToOtherTpp,
     /// `/event-notifications` appended again to the CallbackUrl (R-03).
@@ -54,6 +57,7 @@ pub enum Defect {
 pub enum Pending {
     Keep,
     Follow,
+    Cancel,
 }
 
 const API: &str = "/ob/v3.1";
@@ -384,13 +388,19 @@ async fn attempt(b: &Bank, url: &str, token: &str) -> bool {
 async fn deliver(b: Shared, tpp: String, url: String, token: String, generation: u64) {
     let mut n = 0u32;
     loop {
-        // Follow: a changed subscription takes the retries along (or ends them).
+        // A changed subscription ends the retries (cancel), takes them along (follow) or
+        // leaves them to the URL of the event's time (keep).
         let mut to = url.clone();
-        let moved = b.generation(&tpp) != generation;
-        if moved && (b.pending == Pending::Follow || b.has(Defect::StopsDespiteKeep)) {
+        if b.generation(&tpp) != generation {
+            let behaves = match b.pending {
+                Pending::Keep if b.has(Defect::StopsDespiteKeep) => Pending::Cancel,
+                Pending::Cancel if b.has(Defect::MovesDespiteCancel) => Pending::Follow,
+                declared => declared,
+            };
             let now_url = b.subs.lock().unwrap().get(&tpp).and_then(|s| s.url.clone());
-            match now_url {
-                Some(u) if b.pending == Pending::Follow => to = u,
+            match (behaves, now_url) {
+                (Pending::Keep, _) => {}
+                (Pending::Follow, Some(u)) => to = u,
                 _ => return,
             }
         }
@@ -445,6 +455,7 @@ pub fn profile(url: &str, pending: Pending) -> Profile {
     let pending = match pending {
         Pending::Keep => "keep",
         Pending::Follow => "follow",
+        Pending::Cancel => "cancel",
     };
     let text = format!(
         r#"name = "independent push bank"

@@ -45,6 +45,9 @@ pub enum Defect {
     WrongDigest,
     /// `exp` has passed when the webhook is sent (JWD-05).
     Expired,
+    /// `GET` of the subscription resource is not served (405): the application's
+    /// subscriptions cannot be listed (YA-05), so no scenario can start clean.
+    NoList,
 }
 
 const PATH: &str = "/api/notifications/subscriptions";
@@ -152,6 +155,9 @@ async fn list(State(b): State<Shared>, h: HeaderMap) -> Response {
     let Some(app) = basic_caller(&h) else {
         return error(StatusCode::UNAUTHORIZED, "bad credentials");
     };
+    if b.has(Defect::NoList) {
+        return error(StatusCode::METHOD_NOT_ALLOWED, "listing is not offered");
+    }
     let subs = b.subs.lock().unwrap();
     let items: Vec<Value> = subs
         .get(&app)
