@@ -50,6 +50,16 @@ fn sandbox_config(bank: Bank, faults: &[Fault]) -> SandboxConfig {
     cfg.long_poll_timeout = LONG_POLL;
     cfg.faults = Faults::new(faults.iter().copied());
     cfg.push = PushConfig::quick();
+    // The faults about retries already scheduled show only if a retry is still pending when
+    // the harness's DELETE lands, a step or two after the first attempt arrived: under load
+    // that can take longer than the quick schedule's 900 ms, so their bank waits longer
+    // before its last retry (and its profile declares so).
+    if faults
+        .iter()
+        .any(|f| matches!(f, Fault::PushAfterDelete | Fault::YapilyAfterDelete))
+    {
+        cfg.push.retry_schedule = vec![Duration::from_millis(300), Duration::from_millis(2_000)];
+    }
     cfg
 }
 
@@ -80,8 +90,11 @@ async fn run_sandbox(bank: Bank, faults: &[Fault], profile_bank: Option<Bank>) -
     let sandbox = Sandbox::start(cfg.clone(), ":memory:", "127.0.0.1:0".parse().unwrap())
         .await
         .expect("sandbox starts");
-    // The profile declares what `profile_bank` documents, whatever the sandbox really is.
-    let declared = declaration(&sandbox_config(profile_bank.unwrap_or(bank), &[]));
+    // The profile declares what `profile_bank` documents, whatever the sandbox really is, and
+    // the sandbox's own push policy.
+    let mut documented = sandbox_config(profile_bank.unwrap_or(bank), &[]);
+    documented.push = cfg.push.clone();
+    let declared = declaration(&documented);
     let profile = Profile::for_sandbox(&sandbox.url(), &declared).expect("built-in profile");
     let outcome = run_with(profile, None).await;
     sandbox.stop().await;
