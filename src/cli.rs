@@ -15,9 +15,10 @@ use crate::sandbox::{Bank, Fault};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    /// Log filter (tracing `EnvFilter` syntax), e.g. `info`, `obevents=debug`.
-    #[arg(long, global = true, env = "OBEVENTS_LOG", default_value = "info")]
-    pub log: String,
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info`, `obevents=debug` [default: info,
+    /// or the sandbox config's `[server] log`].
+    #[arg(long, global = true, env = "OBEVENTS_LOG")]
+    pub log: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -28,18 +29,43 @@ pub enum Command {
     Test(TestArgs),
     /// Measure the sandbox's throughput and latency (figures quoted in the README).
     Bench(BenchArgs),
+    /// Write a development CA, a server certificate and TPP client certificates (PEM) for
+    /// running the sandbox over HTTPS with mutual TLS.
+    Certs(CertsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CertsArgs {
+    /// Folder to write the PEM files to (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: std::path::PathBuf,
+    /// A DNS name or IP address the sandbox is reached by (repeatable; default localhost,
+    /// 127.0.0.1 and ::1).
+    #[arg(long = "name", value_name = "HOST")]
+    pub names: Vec<String>,
+    /// A TPP client certificate to issue, with this common name (repeatable).
+    #[arg(long = "client", value_name = "NAME")]
+    pub clients: Vec<String>,
+    /// How long the certificates are valid, in days.
+    #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(i64).range(1..=3650))]
+    pub days: i64,
+    /// Replace files that already exist.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct SandboxArgs {
     /// Address to listen on, `HOST:PORT` (`localhost:8080` resolves to its first address);
-    /// port 0 picks a free port (the log line shows which).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub addr: String,
+    /// port 0 picks a free port (the log line shows which) [default: the config's
+    /// `[server] addr`, else 127.0.0.1:8080].
+    #[arg(long)]
+    pub addr: Option<String>,
     /// Database: a SQLite file, `:memory:` for a throwaway sandbox, or a PostgreSQL URL
-    /// (`postgres://user:pass@host:5432/db`) that several sandbox replicas can share.
-    #[arg(long, env = "OBEVENTS_DB", default_value = "obevents.db")]
-    pub db: String,
+    /// (`postgres://user:pass@host:5432/db`) that several sandbox replicas can share
+    /// [default: the config's `[server] db`, else obevents.db].
+    #[arg(long, env = "OBEVENTS_DB")]
+    pub db: Option<String>,
     /// Bank personality: obie (default), ob312, wso2, hsbc, yapily, tatra. Overrides the
     /// config file.
     #[arg(long)]
@@ -73,6 +99,10 @@ pub struct SandboxArgs {
     /// (overrides `[tatra] refresh_delay_ms`).
     #[arg(long, value_name = "MS")]
     pub tatra_refresh_delay_ms: Option<u64>,
+    /// The URL clients reach the sandbox by (issuer, JWKS URL, SETs); overrides the config's
+    /// `public_url`. Needed when listening on a wildcard address such as 0.0.0.0.
+    #[arg(long, env = "OBEVENTS_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
 }
 
 impl SandboxArgs {

@@ -13,9 +13,11 @@
 //! - [`jose`]: keys, JWKS, SET and detached-signature signing and verification;
 //! - [`sandbox`]: the mock bank;
 //! - [`harness`]: the conformance runner;
-//! - [`bench`]: the load generator behind `obevents bench`.
+//! - [`bench`]: the load generator behind `obevents bench`;
+//! - [`certs`]: the development PKI behind `obevents certs`.
 
 pub mod bench;
+pub mod certs;
 pub mod cli;
 pub mod harness;
 pub mod jose;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use clap::error::ErrorKind;
 use obevents::cli::{Cli, Command};
-use obevents::{bench, harness, sandbox};
+use obevents::{bench, certs, harness, sandbox};
 
 fn main() -> ExitCode {
     let cli = match parse() {
@@ -31,6 +31,7 @@ fn main() -> ExitCode {
             Command::Sandbox(args) => ExitCode::from(sandbox::app::run_cli(args).await),
             Command::Test(args) => ExitCode::from(harness::command::run_cli(args).await),
             Command::Bench(args) => ExitCode::from(bench::run_cli(args).await),
+            Command::Certs(args) => ExitCode::from(certs::run_cli(args)),
         }
     })
 }
@@ -71,18 +72,30 @@ fn parse() -> Result<Cli, ExitCode> {
 
 /// Logs to stderr with `--log`'s filter; a bad filter is exit code 2.
 fn init_logging(cli: &Cli) -> Result<(), ExitCode> {
+    // `--log` (or OBEVENTS_LOG) wins; the sandbox's config file may name one in [server].
+    let config_log = match &cli.command {
+        Command::Sandbox(args) => args
+            .config
+            .as_deref()
+            .and_then(obevents::sandbox::config::log_filter_in),
+        _ => None,
+    };
+    let (source, log) = match (&cli.log, config_log) {
+        (Some(l), _) => ("--log", l.clone()),
+        (None, Some(l)) => ("config field server.log", l),
+        (None, None) => ("--log", "info".to_string()),
+    };
     // The access log belongs to `obevents sandbox`; elsewhere (the embedded sandbox of `test`,
     // `bench`) it is off unless the filter names it.
-    let spec = if matches!(cli.command, Command::Sandbox(_)) || cli.log.contains("obevents::access")
-    {
-        cli.log.clone()
+    let spec = if matches!(cli.command, Command::Sandbox(_)) || log.contains("obevents::access") {
+        log.clone()
     } else {
-        format!("{},obevents::access=off", cli.log)
+        format!("{log},obevents::access=off")
     };
     let filter = match tracing_subscriber::EnvFilter::try_new(&spec) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("error: --log {:?}: {e}", cli.log);
+            eprintln!("error: {source} {log:?}: {e}");
             return Err(ExitCode::from(2));
         }
     };

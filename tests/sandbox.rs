@@ -39,6 +39,8 @@ mod common;
 mod common_rules;
 #[path = "sandbox/connections.rs"]
 mod connections;
+#[path = "sandbox/deploy.rs"]
+mod deploy;
 #[path = "sandbox/events.rs"]
 mod events;
 #[path = "sandbox/faults.rs"]

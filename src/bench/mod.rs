@@ -21,7 +21,7 @@ mod push;
 use crate::cli::BenchArgs;
 use crate::model::EventType;
 use crate::sandbox::dialects::obie::events::EventSpec;
-use crate::sandbox::domain::NewEvent;
+use crate::sandbox::domain::{ClientId, EventId, NewEvent, Timestamp};
 use crate::sandbox::{Bank, Sandbox, SandboxConfig};
 
 #[derive(Tabled)]
@@ -87,7 +87,7 @@ async fn raise_updates(
             &sandbox.state,
             None,
             EventSpec {
-                client_id: client_id.to_string(),
+                client_id: ClientId::from(client_id),
                 event_type: EventType::ResourceUpdate,
                 resource_id: format!("{prefix}-{i}"),
                 resource_type: "account-access-consent".into(),
@@ -330,7 +330,7 @@ async fn wake_rounds(
             &raiser.state,
             None,
             EventSpec {
-                client_id: waiter.id.clone(),
+                client_id: ClientId::from(waiter.id.as_str()),
                 event_type: EventType::ResourceUpdate,
                 resource_id: format!("wake-{i}"),
                 resource_type: "account-access-consent".into(),
@@ -574,19 +574,19 @@ async fn latency_row(
 async fn fill_store(sandbox: &Sandbox, from: usize, to: usize) -> anyhow::Result<()> {
     let filler: Vec<NewEvent> = (from..to)
         .map(|n| NewEvent {
-            event_id: format!("filler-{n}"),
+            event_id: EventId::from(format!("filler-{n}")),
             jti: format!("filler-{n}"),
-            client_id: format!("filler-client-{}", n % 1000),
+            client_id: ClientId::from(format!("filler-client-{}", n % 1000)),
             event_type: EventType::ResourceUpdate.urn().into(),
             resource_id: format!("f{n}"),
             resource_type: "account-access-consent".into(),
             resource_links: Vec::new(),
             txn: None,
-            toe: 0,
+            toe: Timestamp::from_secs(0),
             details: Default::default(),
             token: Some("filler".into()),
             poll: true,
-            created_at: 0,
+            created_at: Timestamp::from_secs(0),
             deliveries: Vec::new(),
         })
         .collect();

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use super::{Row, percentile, register, row};
 use crate::model::EventType;
 use crate::sandbox::dialects::obie::events::EventSpec;
-use crate::sandbox::domain::{Dialect, NewDelivery, NewEvent};
-use crate::sandbox::store::now_ms;
+use crate::sandbox::domain::{
+    ClientId, DeliveryId, Dialect, EventId, NewDelivery, NewEvent, Timestamp,
+};
 use crate::sandbox::{Bank, Sandbox, SandboxConfig};
 
 /// Deliveries in the throughput phase, spread over this many TPPs (the worker sends at most a
@@ -43,7 +44,11 @@ async fn receiver(status: u16) -> anyhow::Result<(String, Arc<AtomicU64>)> {
 }
 
 /// A TPP subscribed with `callback` as its CallbackUrl; returns its client id.
-async fn subscribed(http: &reqwest::Client, base: &str, callback: &str) -> anyhow::Result<String> {
+async fn subscribed(
+    http: &reqwest::Client,
+    base: &str,
+    callback: &str,
+) -> anyhow::Result<ClientId> {
     let tpp = register(http, base).await?;
     // `register` subscribed it for polling; move that subscription to the callback.
     let subs: serde_json::Value = http
@@ -68,7 +73,7 @@ async fn subscribed(http: &reqwest::Client, base: &str, callback: &str) -> anyho
         "cannot set the CallbackUrl: {}",
         r.status()
     );
-    Ok(tpp.id)
+    Ok(ClientId::from(tpp.id))
 }
 
 /// Waits until no delivery is pending (every attempt recorded), bounded.
@@ -123,16 +128,16 @@ async fn throughput_row(http: &reqwest::Client, sandbox: &Sandbox) -> anyhow::Re
             txn: None,
         },
     )?;
-    let now = now_ms();
+    let now = Timestamp::now();
     let events: Vec<NewEvent> = (0..DELIVERIES)
         .map(|n| {
             let (client, cb) = &clients[n % TPPS];
             let mut e = sample.clone();
-            e.event_id = format!("push-{n}");
-            e.jti = e.event_id.clone();
+            e.event_id = EventId::from(format!("push-{n}"));
+            e.jti = e.event_id.to_string();
             e.client_id = client.clone();
             e.deliveries = vec![NewDelivery {
-                id: format!("d-{n}"),
+                id: DeliveryId::from(format!("d-{n}")),
                 format: Dialect::Obie,
                 url: cb.clone(),
                 next_attempt_at: now,
@@ -184,8 +189,8 @@ async fn retry_timing_row(http: &reqwest::Client, sandbox: &Sandbox) -> anyhow::
         attempts.sort_by_key(|a| a.attempt);
         for pair in attempts.windows(2) {
             let delay = SCHEDULE_MS[(pair[0].attempt - 1) as usize] as i64;
-            let scheduled = pair[0].started_at + pair[0].latency_ms + delay;
-            errors.push((pair[1].started_at - scheduled).abs() as f64);
+            let scheduled = pair[0].started_at.as_millis() + pair[0].latency_ms + delay;
+            errors.push((pair[1].started_at.as_millis() - scheduled).abs() as f64);
         }
     }
     anyhow::ensure!(

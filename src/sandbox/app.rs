@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::admin::AdminCredential;
 use super::config::SandboxConfig;
-use super::domain::Client;
+use super::domain::{Client, ClientId, Timestamp};
 use super::faults::Fault;
 use super::notify::Notifier;
 use super::push::{self, guard::Guard};
@@ -58,10 +58,34 @@ pub async fn build_state(
     db: &str,
     bound: SocketAddr,
 ) -> anyhow::Result<AppState> {
+    if let Some(warning) = super::config::unreachable_identity(cfg.public_url.as_deref(), bound) {
+        tracing::warn!("{warning}");
+    }
+    let base_url = cfg
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{}://{bound}", cfg.scheme()));
+    // Checked before anything is opened, so a bad entry stops the start with one line.
+    for c in &cfg.clients {
+        if let Some(p) = c
+            .tatra_webhook
+            .as_ref()
+            .and_then(|hook| dialects::tatra::settings::seed_problem(&cfg, &base_url, hook))
+        {
+            anyhow::bail!("config field clients ({}) tatra_webhook: {p}", c.client_id);
+        }
+    }
     let store = Store::open(db)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", super::store::redacted(db)))?;
     let (key, token_secret) = persisted_secrets(&store).await?;
+    let reclaimed = store.reclaim_leases(Timestamp::now()).await?;
+    if reclaimed > 0 {
+        tracing::info!(
+            reclaimed,
+            "deliveries whose attempt a previous run left in flight are due again now"
+        );
+    }
     let (admin, shown) = AdminCredential::load(cfg.admin.as_ref(), &store).await?;
     let foreign_key =
         if cfg.faults.has(Fault::SetForeignKey) || cfg.faults.has(Fault::YapilyForeignKey) {
@@ -69,10 +93,6 @@ pub async fn build_state(
         } else {
             None
         };
-    let base_url = cfg
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("{}://{bound}", cfg.scheme()));
     let issuer = cfg.issuer.clone().unwrap_or_else(|| base_url.clone());
     let ob_header = ObHeader {
         iss: cfg.org_id.clone(),
@@ -90,6 +110,7 @@ pub async fn build_state(
         admin_to_show: std::sync::Mutex::new(shown),
         notifier: Notifier::default(),
         auth_failures: Default::default(),
+        admin_failures: Default::default(),
         push_wake: tokio::sync::Notify::new(),
         tokens: Default::default(),
         shutdown: CancellationToken::new(),
@@ -116,15 +137,16 @@ pub async fn build_state(
 /// Inserts (or refreshes) the clients named in the config file.
 async fn seed_clients(state: &AppState) -> Result<(), StoreError> {
     for c in &state.cfg.clients {
+        let client_id = ClientId::from(c.client_id.as_str());
         state
             .store
             .upsert_client(&Client {
-                client_id: c.client_id.clone(),
+                client_id: client_id.clone(),
                 secret_hash: super::auth::hash_secret(&c.client_secret),
                 client_name: c.client_name.clone(),
                 scopes: c.scopes.clone(),
                 jwks: c.jwks.clone(),
-                created_at: time::OffsetDateTime::now_utc().unix_timestamp(),
+                created_at: Timestamp::now(),
                 seeded: true,
                 auth_method: "client_secret_basic".into(),
                 tls_subject_dn: None,
@@ -133,7 +155,7 @@ async fn seed_clients(state: &AppState) -> Result<(), StoreError> {
         if let Some(hook) = &c.tatra_webhook {
             crate::sandbox::dialects::tatra::settings::seed_settings(
                 state,
-                &c.client_id,
+                &client_id,
                 crate::sandbox::dialects::tatra::SettingsChange {
                     enabled: hook.enabled,
                     url: hook.url.clone(),
@@ -150,11 +172,11 @@ async fn seed_clients(state: &AppState) -> Result<(), StoreError> {
             })?;
         }
     }
-    let keep: Vec<String> = state
+    let keep: Vec<ClientId> = state
         .cfg
         .clients
         .iter()
-        .map(|c| c.client_id.clone())
+        .map(|c| ClientId::from(c.client_id.as_str()))
         .collect();
     let removed = state.store.prune_seeded_clients(&keep).await?;
     if removed > 0 {
@@ -228,6 +250,7 @@ pub async fn run_cli(args: SandboxArgs) -> u8 {
         &args.tls_flags(),
     )
     .and_then(|cfg| cfg.with_tatra_flags(args.tatra_activation, args.tatra_refresh_delay_ms))
+    .and_then(|cfg| cfg.with_public_url(args.public_url.as_deref()))
     {
         Ok(c) => c,
         Err(e) => {
@@ -235,20 +258,31 @@ pub async fn run_cli(args: SandboxArgs) -> u8 {
             return 2;
         }
     };
-    let addr = match tokio::net::lookup_host(args.addr.as_str()).await {
+    // The command line wins over the config file's [server], which wins over the defaults.
+    let (flag, given) = match (&args.addr, &cfg.addr) {
+        (Some(a), _) => ("--addr", a.clone()),
+        (None, Some(a)) => ("server.addr", a.clone()),
+        (None, None) => ("--addr", "127.0.0.1:8080".to_string()),
+    };
+    let addr = match tokio::net::lookup_host(given.as_str()).await {
         Ok(mut found) => match found.next() {
             Some(a) => a,
             None => {
-                eprintln!("error: --addr {}: resolves to no address", args.addr);
+                eprintln!("error: {flag} {given}: resolves to no address");
                 return 2;
             }
         },
         Err(e) => {
-            eprintln!("error: --addr {}: {e} (expected HOST:PORT)", args.addr);
+            eprintln!("error: {flag} {given}: {e} (expected HOST:PORT)");
             return 2;
         }
     };
-    match run(cfg, &args.db, addr).await {
+    let db = args
+        .db
+        .clone()
+        .or_else(|| cfg.db.clone())
+        .unwrap_or_else(|| "obevents.db".into());
+    match run(cfg, &db, addr).await {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e}");
@@ -259,29 +293,31 @@ pub async fn run_cli(args: SandboxArgs) -> u8 {
 
 /// `obevents sandbox`: bind, log the listening line once accepting, serve until Ctrl-C/SIGTERM.
 pub async fn run(mut cfg: SandboxConfig, db: &str, addr: SocketAddr) -> anyhow::Result<()> {
-    if let Some(limit) = super::server::raise_fd_limit() {
+    let fd_limit = super::server::raise_fd_limit();
+    let requested = cfg.server.max_connections;
+    if let Some(limit) = fd_limit {
         // Leave room for the database, the push worker's sockets and the listener.
         let usable = usize::try_from(limit.saturating_sub(256))
             .unwrap_or(usize::MAX)
             .max(1);
-        if cfg.server.max_connections > usable {
-            tracing::info!(
-                max_connections = cfg.server.max_connections,
-                usable,
-                "max_connections lowered to what the file-descriptor limit allows"
-            );
-            cfg.server.max_connections = usable;
-        }
-        tracing::info!(
-            fd_limit = limit,
-            max_connections = cfg.server.max_connections,
-            "connection limits"
-        );
+        cfg.server.max_connections = cfg.server.max_connections.min(usable);
     }
     let deviations = cfg.personality.deviations();
     let bank = cfg.personality.bank;
     let faults: Vec<String> = cfg.faults.iter().map(|f| f.name().to_string()).collect();
+    // Started before anything is logged, so a start that fails says one line and no more.
     let sandbox = Sandbox::start(cfg, db, addr).await?;
+    if let Some(limit) = fd_limit {
+        let max_connections = sandbox.state.cfg.server.max_connections;
+        if max_connections < requested {
+            tracing::info!(
+                requested,
+                usable = max_connections,
+                "max_connections lowered to what the file-descriptor limit allows"
+            );
+        }
+        tracing::info!(fd_limit = limit, max_connections, "connection limits");
+    }
     let engine = sandbox.state.store.engine();
     let db = super::store::redacted(db);
     tracing::info!(%bank, ?deviations, ?faults, engine, db, kid = sandbox.state.key.kid(), "sandbox ready");

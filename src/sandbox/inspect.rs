@@ -8,14 +8,15 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use crate::sandbox::http::error::EdgeError;
+use crate::sandbox::domain::RetryOutcome;
+use crate::sandbox::domain::{DeliveryId, Timestamp};
 use crate::sandbox::http::error::json_response;
+use crate::sandbox::http::error::{EdgeError, ErrorItem, codes, ob_response};
 use crate::sandbox::http::extract::{AnyScope, Authed, Caller, ObJson, ResourceId};
 use crate::sandbox::http::openapi::ops;
 use crate::sandbox::http::routes::Routes;
 use crate::sandbox::http::routes::Verb::{Get, Post};
 use crate::sandbox::state::AppState;
-use crate::sandbox::store::now_ms;
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -128,15 +129,32 @@ async fn list(
 async fn retry(
     State(s): State<AppState>,
     auth: Authed<AnyScope>,
-    ResourceId(id): ResourceId,
+    ResourceId(id): ResourceId<DeliveryId>,
 ) -> Result<Response, EdgeError> {
-    let at = now_ms();
-    if !s.store.retry_delivery(&auth.client_id, &id, at).await? {
-        return Err(EdgeError::unknown_id("delivery", &id));
+    let at = Timestamp::now();
+    let conflict = |message: &str| {
+        ob_response(
+            StatusCode::CONFLICT,
+            vec![ErrorItem::new(codes::CONFLICT, message)],
+        )
+    };
+    match s.store.retry_delivery(&auth.client_id, &id, at).await? {
+        RetryOutcome::Due => {}
+        RetryOutcome::Unknown => return Err(EdgeError::unknown_id("delivery", id.as_str())),
+        RetryOutcome::Delivered => {
+            return Ok(conflict(
+                "the delivery was acknowledged already; nothing is sent again",
+            ));
+        }
+        RetryOutcome::InFlight => {
+            return Ok(conflict(
+                "an attempt of this delivery is in flight; retry once it is recorded",
+            ));
+        }
     }
     s.push_wake.notify_one();
     Ok(json_response(
         StatusCode::ACCEPTED,
-        &json!({ "id": id, "state": "pending", "nextAttemptAt": at }),
+        &json!({ "id": id, "state": "pending", "nextAttemptAt": at.as_millis() }),
     ))
 }

@@ -32,7 +32,8 @@ impl AuthFailures {
         let map = self.lock();
         let (start, count) = map.get(client_id)?;
         let left = Self::WINDOW.checked_sub(start.elapsed())?;
-        (*count >= Self::LIMIT).then(|| left.as_secs().max(1))
+        // Rounded up: a client that waits exactly this long is not refused again.
+        (*count >= Self::LIMIT).then(|| left.as_millis().div_ceil(1000).max(1) as u64)
     }
 
     pub fn failed(&self, client_id: &str) {
@@ -77,5 +78,22 @@ impl TokenCache {
             map.clear();
         }
         map.insert(token.to_string(), (tpp, exp));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_rounded_up_and_never_zero() {
+        let f = AuthFailures::default();
+        for _ in 0..AuthFailures::LIMIT {
+            f.failed("a");
+        }
+        let secs = f.locked_for("a").unwrap();
+        // Just locked: the whole window is left, and a partial second counts as a second.
+        assert_eq!(secs, AuthFailures::WINDOW.as_secs());
+        assert_eq!(f.locked_for("b"), None);
     }
 }

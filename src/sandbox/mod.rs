@@ -1,8 +1,9 @@
 //! The mock bank (ASPSP). Start at [`app::run`] (assembly) and [`dialects`] (the APIs).
 //!
 //! Layers, each depending only on those above it (no import cycles; a test keeps it so):
-//! - records and settings: [`domain`] (what the store keeps and the operations act on),
-//!   [`personality`], [`faults`], [`config`] (every section of the config file), [`tls`];
+//! - records and settings: [`domain`] (what the store keeps and the operations act on, with
+//!   its typed ids and its one time type, `Timestamp`), [`personality`], [`faults`], [`config`]
+//!   (every section of the config file), [`tls`];
 //! - [`store`]: all SQL, over SQLite or PostgreSQL, one transaction per multi-step write;
 //! - [`state`]: the shared handles ([`AppState`]) — store, config, keys, wake-ups — with
 //!   [`admin`] (the operator's credential), [`limits`] (per-replica auth guards) and

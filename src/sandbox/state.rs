@@ -46,6 +46,8 @@ pub struct Inner {
     pub notifier: Notifier,
     /// Failed client authentications at `/token`, per client id (rate limit).
     pub auth_failures: AuthFailures,
+    /// Failed attempts at the admin credential (its own budget: one key).
+    pub admin_failures: AuthFailures,
     /// Wakes the push worker: a delivery was stored or made due.
     pub push_wake: tokio::sync::Notify,
     /// Access tokens verified so far (see `auth::validate_token`).

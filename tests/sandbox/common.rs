@@ -23,6 +23,19 @@ pub const API: &str = "/open-banking/v3.1";
 /// Upper bound of any single wait (request, start, stop).
 pub const LIMIT: Duration = Duration::from_secs(10);
 
+/// Destination URLs no URL-taking endpoint may store: control characters, white space, a
+/// backslash, an empty authority, user info (even empty), no scheme.
+pub const HOSTILE_URLS: [&str; 8] = [
+    "https://tpp.example/v3.1/event-notifications\r\nX-Injected: 1",
+    "https://tpp.example/v3.1/event-notifications\0",
+    "https://tpp.example/v3.1/event notifications",
+    "https://tpp.example\\v3.1/event-notifications",
+    "https:///v3.1/event-notifications",
+    "https://@tpp.example/v3.1/event-notifications",
+    "https://user:pw@tpp.example/v3.1/event-notifications",
+    "tpp.example/v3.1/event-notifications",
+];
+
 pub const URN_RESOURCE_UPDATE: &str = "urn:uk:org:openbanking:events:resource-update";
 pub const URN_REVOKED: &str = "urn:uk:org:openbanking:events:consent-authorization-revoked";
 pub const URN_LINKED: &str =
@@ -269,6 +282,19 @@ impl Resp {
         let challenge = self.header("www-authenticate").unwrap_or_default();
         assert!(
             challenge.starts_with("Bearer"),
+            "WWW-Authenticate is {challenge:?}"
+        );
+    }
+
+    /// Asserts a 401 without a body and with a Basic challenge: what a wrong
+    /// admin credential (or a wrong dialect secret) gets.
+    #[track_caller]
+    pub fn assert_401_basic(&self) {
+        self.expect(401);
+        assert!(self.body.is_empty(), "401 has a body: {:?}", self.text());
+        let challenge = self.header("www-authenticate").unwrap_or_default();
+        assert!(
+            challenge.starts_with("Basic"),
             "WWW-Authenticate is {challenge:?}"
         );
     }

@@ -9,10 +9,13 @@ use tokio::net::TcpStream;
 
 use super::common::*;
 
+/// A header timeout well apart from the idle timeout, so a test can tell which one closed a
+/// connection.
 fn limited() -> obevents::sandbox::SandboxConfig {
     let mut c = obie();
     c.server.header_read_timeout = Duration::from_millis(300);
-    c.server.idle_timeout = Duration::from_millis(500);
+    c.server.idle_timeout = Duration::from_millis(2_000);
+    c.long_poll_timeout = Duration::from_millis(500);
     c
 }
 
@@ -38,18 +41,21 @@ async fn until_closed(s: &mut TcpStream) -> (Vec<u8>, Duration) {
 async fn silent_half_sent_and_idle_connections_are_closed() {
     let bank = TestBank::start(limited()).await;
     let a = addr(&bank);
-    // Silent: connects and sends nothing.
+    // Silent: connects and sends nothing; the header timeout closes it, not the idle one.
     let mut silent = TcpStream::connect(&a).await.expect("connect");
     let (_, took) = until_closed(&mut silent).await;
-    assert!(took < Duration::from_secs(3), "{took:?}");
-    // Half-sent headers.
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_millis(1_500),
+        "a silent connection closed after {took:?} (header timeout 300 ms)"
+    );
+    // Half-sent headers: closed by the header timeout too.
     let mut half = TcpStream::connect(&a).await.expect("connect");
     half.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
         .await
         .expect("write");
     let (_, took) = until_closed(&mut half).await;
-    assert!(took < Duration::from_secs(3), "{took:?}");
-    // Kept alive after a full request, then idle.
+    assert!(took < Duration::from_millis(1_500), "{took:?}");
+    // Kept alive after a full request, then quiet: the idle timeout, not the header one.
     let mut idle = TcpStream::connect(&a).await.expect("connect");
     idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
@@ -59,7 +65,26 @@ async fn silent_half_sent_and_idle_connections_are_closed() {
         String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200"),
         "{got:?}"
     );
-    assert!(took < Duration::from_secs(4), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(1_800) && took < Duration::from_secs(4),
+        "a kept-alive idle connection closed after {took:?} (idle timeout 2 s)"
+    );
+    // Kept alive, then a second head trickled in: the header timeout from its first byte.
+    let mut slow = TcpStream::connect(&a).await.expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = [0u8; 1024];
+    let n = tokio::time::timeout(LIMIT, slow.read(&mut buf))
+        .await
+        .expect("answer")
+        .expect("read");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    slow.write_all(b"GET /healthz HTTP/1.1\r\n")
+        .await
+        .expect("write");
+    let (_, took) = until_closed(&mut slow).await;
+    assert!(took < Duration::from_millis(1_500), "{took:?}");
     bank.stop().await;
 }
 
@@ -67,6 +92,7 @@ async fn silent_half_sent_and_idle_connections_are_closed() {
 async fn a_held_long_poll_is_not_cut_as_idle() {
     let mut c = limited();
     c.long_poll_timeout = Duration::from_millis(1_500);
+    c.server.idle_timeout = Duration::from_millis(500);
     let bank = TestBank::start(c).await;
     let tpp = bank.subscribed_tpp().await;
     let started = Instant::now();

@@ -286,9 +286,40 @@ async fn a_tpp_sees_only_its_deliveries_and_can_retry_one_now() {
     receiver.wait_for(2).await;
     let d = wait_state(&tpp, "delivered").await;
     assert_eq!(d["attempts"].as_array().map(Vec::len), Some(2));
+    // Acknowledged: a retry is refused, nothing is sent again.
+    let r = Resp::of(tpp.request(Method::POST, &retry)).await;
+    r.expect(409);
+    assert_eq!(r.json()["Errors"][0]["ErrorCode"], "GB.OBEvents.Conflict");
     Resp::of(bank.request(Method::GET, "/sandbox/deliveries"))
         .await
         .assert_401();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received().len(), 2);
+    bank.stop().await;
+}
+
+/// A storm of manual retries sends at most one attempt at a time, records every attempt it
+/// sends, and stops once the TPP acknowledges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_storm_sends_one_attempt_at_a_time_and_records_each() {
+    let receiver = Receiver::start(&[404]).await;
+    let bank = TestBank::start(push_config(&[100])).await;
+    let tpp = push_tpp(&bank, &receiver).await;
+    bank.inject_update(&tpp.client_id, "pay-1").await;
+    let d = wait_state(&tpp, "failed").await;
+    let retry = format!("/sandbox/deliveries/{}/retry", d["id"].as_str().unwrap());
+    receiver.answer_from_now_on(202);
+    let storm = (0..200).map(|_| Resp::of(tpp.request(Method::POST, &retry)));
+    let answers = futures::future::join_all(storm).await;
+    for r in &answers {
+        assert!([202, 409].contains(&r.status), "{} {}", r.status, r.text());
+    }
+    let d = wait_state(&tpp, "delivered").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = receiver.received().len();
+    let recorded = d["attempts"].as_array().map(Vec::len).unwrap_or(0);
+    assert_eq!(sent, recorded, "every webhook sent is recorded");
+    assert_eq!(sent, 2, "one failed attempt, one delivered; no more");
     bank.stop().await;
 }
 
@@ -315,6 +346,55 @@ async fn sigkill_between_two_attempts_delays_but_does_not_lose_the_delivery() {
     assert_eq!(set.claims["jti"], jti.as_str());
     let tpp = tpp.at(&url);
     wait_state(&tpp, "delivered").await;
+    sigkill(child).await;
+    let _ = std::fs::remove_file(&config);
+}
+
+/// SIGKILL while an attempt is in flight: the attempt stays visible, marked interrupted, and
+/// the delivery is tried again — at once on SQLite (no other process can hold its lease), once
+/// the lease runs out on PostgreSQL (another replica might be the one sending).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_an_attempt_leaves_it_shown_as_interrupted() {
+    let receiver = Receiver::start(&[]).await;
+    receiver.hold(Duration::from_millis(1_500));
+    let db = TestDb::new().await;
+    let config = std::env::temp_dir().join(format!("obevents-push-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &config,
+        "[push]\nretry_schedule_ms = [500]\nrequest_timeout_ms = 2000\n",
+    )
+    .expect("config");
+    let config_arg = config.to_string_lossy().to_string();
+    let (child, url) = spawn_sandbox_with(&db.path(), &["--config", &config_arg]).await;
+    let bank = TestBank::at(&url);
+    let tpp = push_tpp(&bank, &receiver).await;
+    bank.inject_update(&tpp.client_id, "pay-1").await;
+    receiver.wait_for(1).await;
+    sigkill(child).await;
+    receiver.hold(Duration::ZERO);
+    let restarted = std::time::Instant::now();
+    let (child, url) = spawn_sandbox_with(&db.path(), &["--config", &config_arg]).await;
+    receiver.wait_for(2).await;
+    if matches!(crate::ENGINE, Engine::Sqlite) {
+        // The lease (request timeout + 5 s = 7 s) was not waited out.
+        assert!(
+            restarted.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            restarted.elapsed()
+        );
+    }
+    let tpp = tpp.at(&url);
+    let d = wait_state(&tpp, "delivered").await;
+    let attempts = d["attempts"].as_array().expect("attempts").clone();
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    let first = &attempts[1];
+    assert!(
+        first["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("interrupted")),
+        "{first}"
+    );
+    assert!(first.get("inFlight").is_none(), "{first}");
     sigkill(child).await;
     let _ = std::fs::remove_file(&config);
 }

@@ -25,6 +25,8 @@ pub struct Receiver {
     got: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
     script: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<u16>>>,
     default: std::sync::Arc<std::sync::atomic::AtomicU16>,
+    /// How long each request is held (ms) before it is answered.
+    hold_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Receiver {
@@ -40,6 +42,7 @@ impl Receiver {
             got: Default::default(),
             script: std::sync::Arc::new(std::sync::Mutex::new(script.iter().copied().collect())),
             default: std::sync::Arc::new(std::sync::atomic::AtomicU16::new(202)),
+            hold_ms: Default::default(),
         };
         let inner = r.clone();
         let app =
@@ -62,6 +65,8 @@ impl Receiver {
                         headers: parts.headers.clone(),
                         body: body.to_vec(),
                     });
+                    let hold = inner.hold_ms.load(std::sync::atomic::Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(hold)).await;
                     let mut resp = axum::http::StatusCode::from_u16(status)
                         .unwrap()
                         .into_response();
@@ -82,6 +87,12 @@ impl Receiver {
         self.script.lock().unwrap().clear();
         self.default
             .store(status, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Holds every later request this long before answering it.
+    pub fn hold(&self, d: Duration) {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.hold_ms.store(ms, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn received(&self) -> Vec<Received> {

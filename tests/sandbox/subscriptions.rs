@@ -480,3 +480,36 @@ async fn cb04_callback_url_suffix_rule_and_required_fields() {
         .await
         .ob_error(405, "GB.OBEvents.MethodNotAllowed", None);
 }
+
+/// ES-05/CB-04 plus the sandbox's one rule set for destinations: hostile CallbackUrls are
+/// refused on POST and PUT of both APIs, and a good one is stored exactly as sent (issue 21).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_callback_urls_are_refused_and_good_ones_stored_as_sent() {
+    let bank = TestBank::start(obie()).await;
+    let tpp = bank.tpp().await;
+    for bad in HOSTILE_URLS {
+        let r = tpp
+            .post(
+                "/event-subscriptions",
+                &json!({"Data": {"Version": "3.1", "CallbackUrl": bad}}),
+            )
+            .await;
+        r.ob_error(400, "UK.OBIE.Field.Invalid", Some("Data.CallbackUrl"));
+        let r = tpp
+            .post(
+                "/callback-urls",
+                &json!({"Data": {"Url": bad, "Version": "3.1"}}),
+            )
+            .await;
+        r.ob_error(400, "UK.OBIE.Field.Invalid", Some("Data.Url"));
+    }
+    let good = "https://TPP.example:8443/a/v3.1/event-notifications";
+    tpp.subscribe(json!({"Data": {"Version": "3.1", "CallbackUrl": good}}))
+        .await;
+    let r = tpp.get("/event-subscriptions").await;
+    assert_eq!(
+        r.json()["Data"]["EventSubscription"][0]["CallbackUrl"],
+        good
+    );
+    bank.stop().await;
+}

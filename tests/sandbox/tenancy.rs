@@ -99,7 +99,7 @@ async fn helpers_need_the_tpps_own_token_or_the_admin_credential() {
     assert_eq!(r.json()["events"].as_array().map(Vec::len), Some(1));
     Resp::of(admin(bank.request(Method::GET, &list), "wrong"))
         .await
-        .assert_401();
+        .assert_401_basic();
     let r = Resp::of(admin(
         bank.request(Method::POST, "/sandbox/reset")
             .header("content-type", "application/json")
@@ -174,7 +174,7 @@ async fn no_default_admin_password_the_generated_one_is_printed_once() {
     let a = bank.tpp().await;
     let list = format!("/sandbox/events?clientId={}", a.client_id);
     let as_admin = |pw: &str| bank.request(Method::GET, &list).basic_auth(user, Some(pw));
-    Resp::of(as_admin("admin")).await.assert_401();
+    Resp::of(as_admin("admin")).await.assert_401_basic();
     Resp::of(as_admin(password)).await.expect(200);
     sigkill(child).await;
     // A restart keeps the credential and does not print it again.
@@ -232,4 +232,39 @@ async fn a_clients_entry_removed_from_the_config_stops_working_after_a_restart()
     sigkill(child).await;
     let _ = std::fs::remove_file(&with);
     let _ = std::fs::remove_file(&without);
+}
+
+/// The admin credential has its own failure budget: wrong passwords get a Basic challenge (not
+/// a Bearer one) until the budget is spent, then 429 with `Retry-After` even for the right one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_admin_passwords_are_challenged_then_locked_out() {
+    let bank = TestBank::start(obie()).await;
+    let list = |password: &str| {
+        bank.request(Method::GET, "/sandbox/events?clientId=x")
+            .basic_auth(ADMIN.0, Some(password))
+    };
+    for _ in 0..10 {
+        let r = Resp::of(list("wrong")).await;
+        r.expect(401);
+        let challenge = r.header("www-authenticate").unwrap_or_default();
+        assert!(challenge.starts_with("Basic"), "{challenge}");
+    }
+    let r = Resp::of(list(ADMIN.1)).await;
+    r.expect(429);
+    let retry: u64 = r
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(
+        r.json()["Errors"][0]["ErrorCode"],
+        "GB.OBEvents.TooManyRequests"
+    );
+    // TPPs with their own tokens are not affected.
+    let tpp = bank.tpp().await;
+    Resp::of(tpp.request(Method::GET, "/sandbox/events"))
+        .await
+        .expect(200);
+    bank.stop().await;
 }

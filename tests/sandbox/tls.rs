@@ -186,18 +186,29 @@ async fn tls_client_auth_gets_a_bound_token_that_needs_its_certificate() {
     assert_eq!(tpp.poll_now().await.keys(), [jti.as_str()]);
     // The same token without a certificate, and with another CA-issued one: 401 (G-10), on
     // the OBIE API and on the sandbox helpers, cached verification or not.
-    for http in [client(&pki, None), client(&pki, Some(&other))] {
+    // The challenge says why: the token is fine, the connection is not (RFC 6750 §3).
+    for (http, why) in [
+        (client(&pki, None), "presented none"),
+        (client(&pki, Some(&other)), "a different client certificate"),
+    ] {
         let stolen = Tpp {
             http,
             ..tpp.clone()
         };
         for _ in 0..2 {
-            stolen
-                .poll(json!({"returnImmediately": true}))
-                .await
-                .assert_401();
+            let r = stolen.poll(json!({"returnImmediately": true})).await;
+            r.assert_401();
+            let challenge = r.header("www-authenticate").unwrap_or_default();
+            assert!(
+                challenge.contains(r#"error="invalid_token""#)
+                    && challenge.contains("error_description=")
+                    && challenge.contains(why),
+                "{challenge}"
+            );
             let r = Resp::of(stolen.request(Method::GET, "/sandbox/deliveries")).await;
             r.expect(401);
+            let challenge = r.header("www-authenticate").unwrap_or_default();
+            assert!(challenge.contains(why), "{challenge}");
         }
     }
     assert_eq!(tpp.poll_now().await.keys(), [jti.as_str()]);
@@ -297,4 +308,80 @@ async fn bad_tls_files_stop_the_start_with_one_line_and_exit_2() {
         assert!(lines[0].contains(expected), "{args:?}: {stderr}");
     }
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `obevents certs` writes a PKI an operator can serve with as it is: the sandbox serves the
+/// server certificate, requires client certificates from the CA, and a TPP holding its
+/// `client-NAME` pair gets a certificate-bound token with `tls_client_auth`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn obevents_certs_writes_a_pki_that_serves_mutual_tls() {
+    let dir = std::env::temp_dir().join(format!("obevents-certs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let certs = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_obevents"))
+            .args(["certs", "--out"])
+            .arg(&dir)
+            .args([
+                "--name",
+                "localhost",
+                "--name",
+                "127.0.0.1",
+                "--client",
+                "tpp-a",
+            ])
+            .args(extra)
+            .output()
+            .expect("run obevents certs")
+    };
+    let out = certs(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |name: &str| std::fs::read(dir.join(name)).expect(name);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for key in ["ca-key.pem", "server-key.pem", "client-tpp-a-key.pem"] {
+            let mode = std::fs::metadata(dir.join(key))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "{key} is readable by others: {mode:o}");
+        }
+    }
+    // A second run does not overwrite: one line, exit 2.
+    let again = certs(&[]);
+    assert_eq!(again.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("--force") && err.lines().count() == 1, "{err}");
+    let mut cfg = obie();
+    cfg.tls = Some(
+        TlsConfig::from_pem(&TlsPem {
+            cert_chain: read("server.pem"),
+            key: read("server-key.pem"),
+            client_ca: Some(read("ca.pem")),
+            client_auth: ClientAuthMode::Required,
+            self_signed_client_certs: false,
+        })
+        .expect("the written files make a TLS config"),
+    );
+    let mut bank = TestBank::start(cfg).await;
+    let identity = [read("client-tpp-a.pem"), read("client-tpp-a-key.pem")].concat();
+    bank.http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(LIMIT)
+        .add_root_certificate(reqwest::Certificate::from_pem(&read("ca.pem")).unwrap())
+        .identity(reqwest::Identity::from_pem(&identity).unwrap())
+        .build()
+        .unwrap();
+    let tpp = mtls_tpp(
+        &bank,
+        json!({"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": "O=obevents, CN=tpp-a"}),
+    )
+    .await;
+    assert!(claims(&tpp.token)["cnf"]["x5t#S256"].is_string());
+    bank.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -470,3 +470,84 @@ async fn unknown_paths_and_methods_get_the_dialect_error_shape() {
     }
     bank.stop().await;
 }
+
+/// Hostile webhook URLs (control characters, white space, backslashes, empty authority, user
+/// info) are refused, and a good one is stored exactly as sent (issue 21).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_urls_are_refused_unless_clean_and_stored_as_sent() {
+    let bank = yapily_bank(&[]).await;
+    let tpp = bank.tpp().await;
+    for bad in HOSTILE_URLS {
+        let r = subscribe(&bank, &tpp, "payment.status.completed", bad).await;
+        assert_error(&r, 400);
+    }
+    let good = "https://tpp.example/hooks/yapily?x=1";
+    subscribe(&bank, &tpp, "payment.status.completed", good)
+        .await
+        .expect(201);
+    let r = Resp::of(basic(
+        &bank,
+        &tpp,
+        Method::GET,
+        "/notifications/event-subscriptions",
+    ))
+    .await;
+    assert_eq!(r.json()["data"][0]["notification"]["url"], good);
+    bank.stop().await;
+}
+
+/// Basic on the dialect API and `/token` share one failure budget per client id: guesses over
+/// Basic lock `/token` out, and a locked client id is refused over Basic even with its secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_guesses_share_the_token_endpoints_lockout() {
+    let bank = yapily_bank(&[]).await;
+    let tpp = bank.tpp().await;
+    let wrong = Tpp {
+        client_secret: "wrong".into(),
+        ..tpp.clone()
+    };
+    for _ in 0..10 {
+        let r = Resp::of(basic(
+            &bank,
+            &wrong,
+            Method::GET,
+            "/notifications/event-types",
+        ))
+        .await;
+        assert_error(&r, 401);
+    }
+    let r = Resp::of(basic(
+        &bank,
+        &tpp,
+        Method::GET,
+        "/notifications/event-types",
+    ))
+    .await;
+    assert_error(&r, 429);
+    assert!(r.header("retry-after").is_some());
+    let r = bank
+        .token_basic(
+            &tpp.client_id,
+            &tpp.client_secret,
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    r.expect(429);
+    bank.stop().await;
+}
+
+/// An eventTypeId in the path that is not UTF-8 is a 400 in the dialect's shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_utf8_in_a_path_id_gets_the_dialects_400() {
+    let bank = yapily_bank(&[]).await;
+    let tpp = bank.tpp().await;
+    let r = Resp::of(basic(
+        &bank,
+        &tpp,
+        Method::GET,
+        "/notifications/event-subscriptions/%FF%FE",
+    ))
+    .await;
+    assert_error(&r, 400);
+    bank.stop().await;
+}

@@ -118,17 +118,19 @@ async fn tb04_activation_is_the_next_full_hour_unless_activated() {
     now.expect(200);
     assert_eq!(now.json()["active"], true);
     assert!(parse_ms(&now.json()["activeFrom"]) <= now_ms());
-    // Disabling clears activeFrom and keeps the url; enabling again restarts the clock.
+    // Disabling clears activeFrom and keeps the url and the header (members left out keep
+    // their values); enabling again restarts the clock.
     let off = put_settings(&bank, &tpp, json!({"enabled": false}))
         .await
         .json();
     assert_eq!(off["activeFrom"], Value::Null);
     assert_eq!(off["url"], "https://tpp.example/hook");
-    assert_eq!(off["securityHeader"], "");
+    assert_eq!(off["securityHeader"], HEADER);
     let on = put_settings(&bank, &tpp, json!({"enabled": true}))
         .await
         .json();
     assert_eq!(on["url"], "https://tpp.example/hook");
+    assert_eq!(on["securityHeader"], HEADER, "re-enabling keeps the header");
     assert_eq!(parse_ms(&on["activeFrom"]) % HOUR_MS, 0);
     assert_eq!(on["active"], false);
     bank.stop().await;
@@ -224,10 +226,14 @@ async fn tb03_tb06_a_transaction_event_with_the_security_header_exactly() {
         body(&got[0]),
         json!({"transactionEvent": {"consentId": consent_id, "eventType": "NEW", "accounts": accounts}})
     );
-    // An empty security header: no Authorization at all.
-    put_settings(&bank, &tpp, json!({"enabled": true, "url": receiver.url}))
-        .await
-        .expect(200);
+    // An empty security header (`""` clears it): no Authorization at all.
+    put_settings(
+        &bank,
+        &tpp,
+        json!({"enabled": true, "url": receiver.url, "securityHeader": ""}),
+    )
+    .await
+    .expect(200);
     let one = json!({"consentId": consent_id, "accountIds": [tatr[1]]});
     transaction(&bank, &tpp, one).await.expect(202);
     let got = receiver.wait_for(2).await;
@@ -529,4 +535,34 @@ async fn configured_clients_have_active_webhooks_and_bad_ones_stop_the_start() {
         .err()
         .expect("a query in tatra_webhook.url stops the start");
     assert!(err.to_string().contains("tatra_webhook"), "{err}");
+}
+
+/// A bad `tatra_webhook` in the config stops `obevents sandbox` with one line and exit 2,
+/// before the database is created.
+#[test]
+fn a_bad_configured_webhook_stops_the_binary_with_one_line_and_no_database() {
+    let dir = std::env::temp_dir().join(format!("obevents-tatra-cfg-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("sandbox.toml");
+    std::fs::write(
+        &config,
+        "bank = \"tatra\"\n[[clients]]\nclient_id = \"fixed\"\nclient_secret = \"s\"\n\
+         tatra_webhook = { enabled = true, url = \"https://tpp.example/hook?x=1\" }\n",
+    )
+    .unwrap();
+    let db = dir.join("sandbox.db");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_obevents"))
+        .args(["sandbox", "--addr", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("tatra_webhook"), "{stderr}");
+    assert!(!db.exists(), "the database was created before the error");
+    let _ = std::fs::remove_dir_all(&dir);
 }

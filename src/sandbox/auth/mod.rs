@@ -9,11 +9,12 @@ use josekit::jwt::{self, JwtPayload};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+pub mod basic;
 pub mod mtls;
 
 use crate::jose;
 use crate::sandbox::config::parse_scopes;
-use crate::sandbox::domain::{Client, Tpp};
+use crate::sandbox::domain::{Client, ClientId, Timestamp, Tpp};
 use crate::sandbox::limits::AuthFailures;
 use crate::sandbox::state::AppState;
 use crate::sandbox::store::StoreError;
@@ -57,25 +58,25 @@ pub struct Registered {
 #[derive(Debug, Clone)]
 pub enum ClientCredentials {
     Secret {
-        client_id: String,
+        client_id: ClientId,
         secret: String,
     },
     Assertion {
-        client_id: Option<String>,
+        client_id: Option<ClientId>,
         assertion: String,
     },
     /// `client_id` alone: the connection's certificate authenticates (RFC 8705 §2).
     Certificate {
-        client_id: String,
+        client_id: ClientId,
     },
 }
 
 impl ClientCredentials {
     /// The client id the request names (for an assertion without `client_id`, none).
-    pub fn client_id(&self) -> Option<&str> {
+    pub fn client_id(&self) -> Option<&ClientId> {
         match self {
             ClientCredentials::Secret { client_id, .. } => Some(client_id),
-            ClientCredentials::Assertion { client_id, .. } => client_id.as_deref(),
+            ClientCredentials::Assertion { client_id, .. } => client_id.as_ref(),
             ClientCredentials::Certificate { client_id } => Some(client_id),
         }
     }
@@ -103,8 +104,9 @@ fn random_token(bytes: usize) -> String {
     jose::b64(&b)
 }
 
+/// Now in whole seconds, for the JWT claims (`iat`, `exp`) this module writes and checks.
 fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+    Timestamp::now().as_secs()
 }
 
 /// RFC 7591 subset: `client_name`, `scope`, optional `jwks` (used to verify the client's
@@ -133,13 +135,13 @@ pub async fn register(st: &AppState, body: &Value) -> Result<Registered, OAuthEr
         mtls::registration(&auth_method, obj, jwks.as_deref(), st.cfg.tls.as_ref())?;
     let client_secret = random_token(24);
     let client = Client {
-        client_id: uuid::Uuid::new_v4().to_string(),
+        client_id: ClientId::random(),
         secret_hash: hash_secret(&client_secret),
         client_name,
         scopes,
         seeded: false,
         jwks,
-        created_at: now(),
+        created_at: Timestamp::now(),
         auth_method: auth_method.clone(),
         tls_subject_dn,
     };
@@ -219,9 +221,9 @@ pub async fn issue_token(
     scope: Option<&str>,
     cert: Option<&ClientCert>,
 ) -> Result<IssuedToken, OAuthError> {
-    let named = creds.client_id().map(str::to_string);
+    let named = creds.client_id().cloned();
     if let Some(id) = &named
-        && let Some(secs) = st.auth_failures.locked_for(id)
+        && let Some(secs) = st.auth_failures.locked_for(id.as_str())
     {
         return Err(OAuthError {
             retry_after: Some(secs),
@@ -239,7 +241,7 @@ pub async fn issue_token(
         Ok(c) => c,
         Err(e) => {
             if let (Some(id), "invalid_client") = (&named, e.error) {
-                st.auth_failures.failed(id);
+                st.auth_failures.failed(id.as_str());
             }
             return Err(e);
         }
@@ -264,7 +266,7 @@ pub async fn issue_token(
     let mut payload = JwtPayload::new();
     let issued = now();
     payload.set_issuer(&st.issuer);
-    payload.set_subject(&client.client_id);
+    payload.set_subject(client.client_id.as_str());
     payload.set_jwt_id(uuid::Uuid::new_v4().to_string());
     // NumericDate as whole seconds (RFC 7519 §2), no private duplicates of registered claims.
     // `exp` is rounded up, so a token lives at least `expires_in` seconds.
@@ -312,7 +314,7 @@ async fn authenticate_client(
         ClientCredentials::Assertion {
             client_id,
             assertion,
-        } => assertion_client(st, client_id.as_deref(), &assertion).await,
+        } => assertion_client(st, client_id.as_ref().map(ClientId::as_str), &assertion).await,
     }
 }
 
@@ -345,7 +347,11 @@ async fn assertion_client(
             "client_assertion: iss differs from client_id",
         ));
     }
-    let client = st.store.client(iss).await?.ok_or_else(invalid)?;
+    let client = st
+        .store
+        .client(&ClientId::from(iss))
+        .await?
+        .ok_or_else(invalid)?;
     let jwks_text = client
         .jwks
         .as_deref()
@@ -390,21 +396,33 @@ pub async fn validate_token(
     st: &AppState,
     token: &str,
     cert: Option<&ClientCert>,
-) -> Result<Option<Tpp>, StoreError> {
+) -> Result<Result<Tpp, TokenRefused>, StoreError> {
     let tpp = match st.tokens.get(token) {
         Some(tpp) => tpp,
         None => {
             let Some((tpp, exp)) = verify_token(st, token) else {
-                return Ok(None);
+                return Ok(Err(TokenRefused::Invalid));
             };
             if st.store.client(&tpp.client_id).await?.is_none() {
-                return Ok(None);
+                return Ok(Err(TokenRefused::Invalid));
             }
             st.tokens.put(token, tpp.clone(), exp);
             tpp
         }
     };
-    Ok(mtls::binding_holds(tpp.cnf.as_deref(), cert).then_some(tpp))
+    Ok(match mtls::binding_problem(tpp.cnf.as_deref(), cert) {
+        None => Ok(tpp),
+        Some(why) => Err(TokenRefused::Unbound(why)),
+    })
+}
+
+/// Why a presented access token is not honoured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRefused {
+    /// Not one of ours, expired, or its client is gone: nothing more is said.
+    Invalid,
+    /// Valid, but bound to a certificate this connection did not present (RFC 8705 §3).
+    Unbound(&'static str),
 }
 
 fn verify_token(st: &AppState, token: &str) -> Option<(Tpp, std::time::SystemTime)> {
@@ -416,7 +434,7 @@ fn verify_token(st: &AppState, token: &str) -> Option<(Tpp, std::time::SystemTim
     }
     // No issuer check: the HMAC secret already proves the token is ours, and the issuer
     // follows the bound address, which may change between restarts (port 0).
-    let client_id = payload.subject()?.to_string();
+    let client_id = ClientId::from(payload.subject()?);
     let scopes = payload
         .claim("scope")
         .and_then(Value::as_str)

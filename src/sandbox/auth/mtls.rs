@@ -145,9 +145,22 @@ pub fn bound_thumbprint(payload: &josekit::jwt::JwtPayload) -> Option<String> {
 
 /// RFC 8705 §3: a bound token is honoured only on a connection with that very certificate.
 pub fn binding_holds(bound: Option<&str>, cert: Option<&ClientCert>) -> bool {
-    match bound {
-        None => true,
-        Some(t) => cert.is_some_and(|c| c.thumbprint == t),
+    binding_problem(bound, cert).is_none()
+}
+
+/// Why a token bound to `bound` is not honoured on a connection presenting `cert`, in words
+/// for the 401's `error_description` (the token itself is valid, so the caller needs to know
+/// it is the connection that is wrong); `None` when the binding holds.
+pub fn binding_problem(bound: Option<&str>, cert: Option<&ClientCert>) -> Option<&'static str> {
+    match (bound, cert) {
+        (None, _) => None,
+        (Some(t), Some(c)) if c.thumbprint == t => None,
+        (Some(_), None) => Some(
+            "the access token is bound to a client certificate (cnf x5t#S256) and this connection presented none",
+        ),
+        (Some(_), Some(_)) => Some(
+            "the access token is bound to a different client certificate (cnf x5t#S256) than this connection's",
+        ),
     }
 }
 

@@ -34,6 +34,19 @@ pub struct ConfigFile {
     pub listen_backlog: Option<u32>,
     pub tls: Option<TlsFile>,
     pub tatra: Option<TatraFile>,
+    pub server: Option<ServerFile>,
+}
+
+/// `[server]`: where the sandbox listens, its database and its log filter — what an operator
+/// sets once for a deployment; the command line's `--addr`, `--db` and `--log` win over it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    pub addr: Option<String>,
+    pub db: Option<String>,
+    pub log: Option<String>,
+    /// The same as the top-level `public_url`, kept beside the address it goes with.
+    pub public_url: Option<String>,
 }
 
 /// `[tatra]`: the Tatra-style personality's activation rule and refresh timing.

@@ -11,7 +11,9 @@ mod server;
 mod tatra;
 
 pub use clients::{DEFAULT_SCOPES, SCOPES, SeedClient, parse_scopes};
-pub use file::{AdminFile, ClientFile, ConfigFile, PushFile, TatraFile, TatraWebhookFile};
+pub use file::{
+    AdminFile, ClientFile, ConfigFile, PushFile, ServerFile, TatraFile, TatraWebhookFile,
+};
 pub use push::PushConfig;
 pub use server::ServerLimits;
 use server::server_limits;
@@ -49,6 +51,27 @@ pub struct SandboxConfig {
     /// HTTPS (and mutual TLS) when set; plain HTTP otherwise.
     pub tls: Option<TlsConfig>,
     pub tatra: TatraConfig,
+    /// `[server] addr`: where to listen when `--addr` is not given.
+    pub addr: Option<String>,
+    /// `[server] db`: the database when `--db` (or `OBEVENTS_DB`) is not given.
+    pub db: Option<String>,
+}
+
+/// Why a sandbox bound to `bound` with this public URL would name itself by an address no
+/// client can reach: a wildcard address without `public_url` puts `http://0.0.0.0:…` into the
+/// issuer, the JWKS URL and every SET. `None` when the URLs it publishes are usable.
+pub fn unreachable_identity(
+    public_url: Option<&str>,
+    bound: std::net::SocketAddr,
+) -> Option<String> {
+    (public_url.is_none() && bound.ip().is_unspecified()).then(|| {
+        format!(
+            "listening on the wildcard address {bound} without public_url: the issuer, the JWKS \
+             URL and every SET will name {}, which no client can reach; set public_url (or \
+             [server] public_url, or --public-url) to the URL clients use",
+            bound
+        )
+    })
 }
 
 impl SandboxConfig {
@@ -73,6 +96,8 @@ impl SandboxConfig {
             server: ServerLimits::default(),
             tls: None,
             tatra: TatraConfig::default(),
+            addr: None,
+            db: None,
         }
     }
 
@@ -165,11 +190,41 @@ impl SandboxConfig {
             cfg.tatra = tatra_config(t)?;
         }
         server_limits(&mut cfg.server, &file)?;
+        if let Some(server) = file.server.take() {
+            cfg.addr = server
+                .addr
+                .map(|a| non_empty("server.addr", a))
+                .transpose()?;
+            cfg.db = server.db.map(|d| non_empty("server.db", d)).transpose()?;
+            if let Some(log) = server.log {
+                tracing_subscriber::EnvFilter::try_new(&log)
+                    .map_err(|e| format!("config field server.log: {e}"))?;
+            }
+        }
         Ok(cfg)
+    }
+
+    /// `--public-url` (or `OBEVENTS_PUBLIC_URL`) over the config file's `public_url`.
+    pub fn with_public_url(mut self, flag: Option<&str>) -> Result<Self, String> {
+        if let Some(u) = flag {
+            let valid = valid_base_url("public_url", u)
+                .map_err(|_| format!("--public-url {u:?}: not an absolute http(s) URL"))?;
+            self.public_url = Some(valid);
+        }
+        Ok(self)
     }
 
     /// Who the sandbox says it is: its public URL, issuer and OB signing identity.
     fn identity(&mut self, file: &mut ConfigFile) -> Result<(), String> {
+        let in_server = file.server.as_mut().and_then(|s| s.public_url.take());
+        if in_server.is_some() && file.public_url.is_some() {
+            return Err(
+                "config fields public_url and server.public_url: give the public URL once".into(),
+            );
+        }
+        if let Some(u) = in_server {
+            self.public_url = Some(valid_base_url("server.public_url", &u)?);
+        }
         if let Some(u) = file.public_url.take() {
             self.public_url = Some(valid_base_url("public_url", &u)?);
         }
@@ -229,6 +284,14 @@ fn admin(admin: AdminFile) -> Result<AdminFile, String> {
         return Err("config field admin: username and password must be non-empty and the username free of ':'".into());
     }
     Ok(admin)
+}
+
+/// `[server] log` of the config file at `path`, if it names one: read before logging starts,
+/// so the filter applies from the first line. A file that does not parse yields `None` here;
+/// loading it properly then reports the error.
+pub fn log_filter_in(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    toml::from_str::<ConfigFile>(&text).ok()?.server?.log
 }
 
 fn one_line(s: &str) -> String {

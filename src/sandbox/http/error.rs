@@ -52,6 +52,11 @@ pub mod codes {
     /// … nor for a resource that belongs to another TPP.
     pub const FORBIDDEN_NOT_OWNER: &str = "GB.OBEvents.Forbidden.NotOwner";
     pub const NOT_FOUND: &str = "GB.OBEvents.NotFound";
+    /// … nor for a helper request the resource's state refuses (a delivery already
+    /// acknowledged, or with an attempt in flight).
+    pub const CONFLICT: &str = "GB.OBEvents.Conflict";
+    /// … nor for a credential locked out after failed attempts.
+    pub const TOO_MANY_REQUESTS: &str = "GB.OBEvents.TooManyRequests";
     pub const METHOD_NOT_ALLOWED: &str = "GB.OBEvents.MethodNotAllowed";
     pub const NOT_ACCEPTABLE: &str = "GB.OBEvents.NotAcceptable";
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "GB.OBEvents.UnsupportedMediaType";
@@ -97,7 +102,19 @@ impl ErrorItem {
 pub enum EdgeError {
     /// G-10: missing, invalid or expired token; rendered with no body.
     #[error("unauthorised")]
-    Unauthorized { invalid_token: bool },
+    /// `reason`: said in the challenge's `error_description` when the token is valid but the
+    /// connection is wrong for it (a certificate-bound token without its certificate).
+    Unauthorized {
+        invalid_token: bool,
+        reason: Option<&'static str>,
+    },
+    /// Basic credentials that are not the admin credential: 401 with a Basic challenge (the
+    /// caller tried Basic, so a Bearer challenge would mislead), no body (G-10).
+    #[error("unauthorised (Basic)")]
+    BasicUnauthorized,
+    /// Too many failed attempts at this credential lately: 429 with `Retry-After` (seconds).
+    #[error("too many requests")]
+    TooManyRequests(u64),
     /// A token without the scope, or a helper call naming another TPP.
     #[error("forbidden: {}", .0.message)]
     Forbidden(ErrorItem),
@@ -139,7 +156,10 @@ impl EdgeError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            EdgeError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            EdgeError::Unauthorized { .. } | EdgeError::BasicUnauthorized => {
+                StatusCode::UNAUTHORIZED
+            }
+            EdgeError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             EdgeError::Forbidden(_) => StatusCode::FORBIDDEN,
             EdgeError::BadRequest(_) => StatusCode::BAD_REQUEST,
             EdgeError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -154,7 +174,13 @@ impl EdgeError {
     /// The `OBError1` items of this error (empty for 401, which has no body).
     pub fn items(&self) -> Vec<ErrorItem> {
         match self {
-            EdgeError::Unauthorized { .. } => Vec::new(),
+            EdgeError::Unauthorized { .. } | EdgeError::BasicUnauthorized => Vec::new(),
+            EdgeError::TooManyRequests(secs) => vec![ErrorItem::new(
+                codes::TOO_MANY_REQUESTS,
+                format!(
+                    "too many failed authentications with this credential; retry after {secs} s"
+                ),
+            )],
             EdgeError::Forbidden(i) | EdgeError::NotFound(i) => vec![i.clone()],
             EdgeError::BadRequest(items) => items.clone(),
             EdgeError::MethodNotAllowed => vec![ErrorItem::new(
@@ -255,21 +281,35 @@ pub fn internal(cause: &str) -> Response {
 impl IntoResponse for EdgeError {
     fn into_response(self) -> Response {
         match &self {
-            EdgeError::Unauthorized { invalid_token } => {
+            EdgeError::Unauthorized {
+                invalid_token,
+                reason,
+            } => {
                 // G-10: 401 carries no body; RFC 6750 §3 / R8936-28: name the scheme.
-                let challenge = if *invalid_token {
-                    r#"Bearer realm="obevents", error="invalid_token""#
-                } else {
-                    r#"Bearer realm="obevents""#
+                let challenge = match (invalid_token, reason) {
+                    (_, Some(why)) => format!(
+                        r#"Bearer realm="obevents", error="invalid_token", error_description="{why}""#
+                    ),
+                    (true, None) => r#"Bearer realm="obevents", error="invalid_token""#.into(),
+                    (false, None) => r#"Bearer realm="obevents""#.into(),
                 };
-                (
-                    self.status(),
-                    [(
-                        header::WWW_AUTHENTICATE,
-                        HeaderValue::from_static(challenge),
-                    )],
-                )
-                    .into_response()
+                let value = HeaderValue::from_str(&challenge)
+                    .unwrap_or(HeaderValue::from_static(r#"Bearer realm="obevents""#));
+                (self.status(), [(header::WWW_AUTHENTICATE, value)]).into_response()
+            }
+            EdgeError::BasicUnauthorized => (
+                self.status(),
+                [(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Basic realm="obevents""#),
+                )],
+            )
+                .into_response(),
+            EdgeError::TooManyRequests(secs) => {
+                let mut resp = ob_response(self.status(), self.items());
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+                resp
             }
             EdgeError::Internal(cause) => internal(cause),
             _ => ob_response(self.status(), self.items()),

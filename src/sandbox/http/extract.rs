@@ -13,7 +13,9 @@ use axum::http::{HeaderMap, header};
 use serde_json::Value;
 
 use super::error::{EdgeError, ErrorItem, codes};
-use crate::sandbox::domain::Tpp;
+use crate::sandbox::auth::TokenRefused;
+use crate::sandbox::auth::basic::Admin;
+use crate::sandbox::domain::{ClientId, Tpp};
 use crate::sandbox::state::AppState;
 use crate::sandbox::tls::{ClientCert, PeerCert};
 
@@ -35,13 +37,15 @@ impl<S: Send + Sync> FromRequestParts<S> for InteractionId {
 /// A resource id from the URL path. Ids this API issues are ASCII, so a path segment that is not
 /// valid UTF-8 names no resource: 400 `UK.OBIE.Resource.NotFound` (G-11) in the OBIE error body,
 /// never axum's plain-text rejection. Put it after the `Authed` extractor so 401 comes first.
-pub struct ResourceId(pub String);
+/// `T` is the kind of id the route names (`ResourceId<SubscriptionId>`), so a handler cannot
+/// hand it to an operation that expects another kind.
+pub struct ResourceId<T = String>(pub T);
 
-impl<S: Send + Sync> FromRequestParts<S> for ResourceId {
+impl<S: Send + Sync, T: From<String>> FromRequestParts<S> for ResourceId<T> {
     type Rejection = EdgeError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, EdgeError> {
         match axum::extract::Path::<String>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(id)) => Ok(ResourceId(id)),
+            Ok(axum::extract::Path(id)) => Ok(ResourceId(T::from(id))),
             Err(_) => Err(EdgeError::bad_request(ErrorItem::new(
                 codes::RESOURCE_NOT_FOUND,
                 "the id in the path is not valid UTF-8, so it names no resource",
@@ -92,17 +96,27 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The TPP a request's bearer token stands for, or the 401 saying why not.
+async fn bearer_tpp(state: &AppState, parts: &Parts) -> Result<Tpp, EdgeError> {
+    let presented = parts.headers.contains_key(header::AUTHORIZATION);
+    let refused = |reason| EdgeError::Unauthorized {
+        invalid_token: presented,
+        reason,
+    };
+    let Some(token) = bearer(&parts.headers) else {
+        return Err(refused(None));
+    };
+    match crate::sandbox::auth::validate_token(state, token, peer_cert(parts)).await? {
+        Ok(tpp) => Ok(tpp),
+        Err(TokenRefused::Invalid) => Err(refused(None)),
+        Err(TokenRefused::Unbound(why)) => Err(refused(Some(why))),
+    }
+}
+
 impl<P: ScopePolicy> FromRequestParts<AppState> for Authed<P> {
     type Rejection = EdgeError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, EdgeError> {
-        let presented = parts.headers.contains_key(header::AUTHORIZATION);
-        let tpp = match bearer(&parts.headers) {
-            Some(t) => crate::sandbox::auth::validate_token(state, t, peer_cert(parts)).await?,
-            None => None,
-        }
-        .ok_or(EdgeError::Unauthorized {
-            invalid_token: presented,
-        })?;
+        let tpp = bearer_tpp(state, parts).await?;
         let allowed = P::allowed(state);
         if !allowed.is_empty() && !tpp.has_any_scope(allowed) {
             return Err(EdgeError::Forbidden(ErrorItem::new(
@@ -114,7 +128,7 @@ impl<P: ScopePolicy> FromRequestParts<AppState> for Authed<P> {
             )));
         }
         if let Some(slot) = parts.extensions.get::<super::middleware::ClientSlot>() {
-            slot.set(&tpp.client_id);
+            slot.set(tpp.client_id.as_str());
         }
         parts.extensions.insert(tpp.clone());
         Ok(Authed {
@@ -142,21 +156,21 @@ impl FromRequestParts<AppState> for Caller {
             .extensions
             .get::<super::middleware::ClientSlot>()
             .cloned();
-        if value.is_some_and(|v| state.admin.accepts(v)) {
-            if let Some(slot) = slot {
-                slot.set("(admin)");
+        match crate::sandbox::auth::basic::admin(state, value) {
+            Admin::Accepted => {
+                if let Some(slot) = slot {
+                    slot.set("(admin)");
+                }
+                return Ok(Caller::Admin);
             }
-            return Ok(Caller::Admin);
+            // Basic on a helper is always an attempt at the admin credential.
+            Admin::Refused => return Err(EdgeError::BasicUnauthorized),
+            Admin::Locked(secs) => return Err(EdgeError::TooManyRequests(secs)),
+            Admin::NotBasic => {}
         }
-        let tpp = match bearer(&parts.headers) {
-            Some(t) => crate::sandbox::auth::validate_token(state, t, peer_cert(parts)).await?,
-            None => None,
-        }
-        .ok_or(EdgeError::Unauthorized {
-            invalid_token: value.is_some(),
-        })?;
+        let tpp = bearer_tpp(state, parts).await?;
         if let Some(slot) = slot {
-            slot.set(&tpp.client_id);
+            slot.set(tpp.client_id.as_str());
         }
         parts.extensions.insert(tpp.clone());
         Ok(Caller::Tpp(tpp))
@@ -167,16 +181,16 @@ impl Caller {
     /// The client id a call acts on. A TPP acts on itself: naming any other id, existing or
     /// not, is the same 403, so the answer tells nothing about other TPPs. The admin must name
     /// one (`field` says where).
-    pub fn acting_on(&self, requested: Option<&str>, field: &str) -> Result<String, EdgeError> {
+    pub fn acting_on(&self, requested: Option<&str>, field: &str) -> Result<ClientId, EdgeError> {
         match (self, requested) {
             (Caller::Tpp(t), None) => Ok(t.client_id.clone()),
-            (Caller::Tpp(t), Some(id)) if id == t.client_id => Ok(t.client_id.clone()),
+            (Caller::Tpp(t), Some(id)) if t.client_id == id => Ok(t.client_id.clone()),
             (Caller::Tpp(_), Some(_)) => Err(EdgeError::Forbidden(ErrorItem::at(
                 codes::FORBIDDEN_NOT_OWNER,
                 field,
                 "a TPP's token acts only on its own client id; the operator's admin credential acts on any",
             ))),
-            (Caller::Admin, Some(id)) => Ok(id.to_string()),
+            (Caller::Admin, Some(id)) => Ok(ClientId::from(id)),
             (Caller::Admin, None) => Err(EdgeError::missing(
                 field,
                 format!("{field} is required with the admin credential"),

@@ -7,8 +7,6 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use super::error::json_response;
@@ -19,6 +17,7 @@ use crate::jose;
 use crate::sandbox::auth::{self, mtls};
 use crate::sandbox::auth::{ClientCredentials, OAuthError};
 use crate::sandbox::config::SCOPES;
+use crate::sandbox::domain::ClientId;
 use crate::sandbox::state::AppState;
 use crate::sandbox::tls::PeerCert;
 
@@ -161,7 +160,7 @@ async fn register(
             let mut out = json!({
                 "client_id": r.client.client_id,
                 "client_secret": r.client_secret,
-                "client_id_issued_at": r.client.created_at,
+                "client_id_issued_at": r.client.created_at.as_secs(),
                 "client_secret_expires_at": 0,
                 "client_name": r.client.client_name,
                 "scope": r.client.scopes.join(" "),
@@ -191,50 +190,6 @@ async fn register(
         }
         Err(e) => oauth_error(e),
     }
-}
-
-/// The client named by HTTP Basic `client_id:client_secret`, when both are right: how the
-/// dialect APIs (Yapily, Tatra) authenticate an application. `None` for missing or wrong ones.
-pub async fn basic_application(
-    s: &AppState,
-    headers: &HeaderMap,
-) -> Result<Option<String>, crate::sandbox::store::StoreError> {
-    let Some(Ok((id, secret))) = basic_credentials(headers) else {
-        return Ok(None);
-    };
-    let secret_hash = crate::sandbox::auth::hash_secret(&secret);
-    Ok(s.store
-        .client(&id)
-        .await?
-        .filter(|c| c.secret_hash == secret_hash)
-        .map(|c| c.client_id))
-}
-
-/// RFC 6749 §2.3.1: id and secret in Basic are form-urlencoded before base64.
-pub fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), OAuthError>> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, rest) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let bad = || OAuthError::new("invalid_client", "malformed Basic credentials");
-    let decoded = STANDARD
-        .decode(rest.trim())
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok());
-    Some(
-        decoded
-            .and_then(|d| {
-                let (id, secret) = d.split_once(':')?;
-                let dec = |s: &str| {
-                    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                        .next()
-                        .map(|(_, v)| v.into_owned())
-                };
-                Some((dec(id)?, dec(secret)?))
-            })
-            .ok_or_else(bad),
-    )
 }
 
 async fn token(
@@ -315,7 +270,7 @@ fn client_credentials(
     headers: &HeaderMap,
     form: &std::collections::HashMap<String, String>,
 ) -> Result<ClientCredentials, OAuthError> {
-    let basic = basic_credentials(headers);
+    let basic = auth::basic::credentials(headers);
     let post = form
         .get("client_secret")
         .map(|secret| (form.get("client_id").cloned(), secret.clone()));
@@ -331,13 +286,15 @@ fn client_credentials(
         ));
     }
     match (basic, post, assertion) {
-        (Some(Ok((client_id, secret))), _, _) => {
-            Ok(ClientCredentials::Secret { client_id, secret })
-        }
+        (Some(Ok((client_id, secret))), _, _) => Ok(ClientCredentials::Secret {
+            client_id: client_id.into(),
+            secret,
+        }),
         (Some(Err(e)), _, _) => Err(e),
-        (_, Some((Some(client_id), secret)), _) => {
-            Ok(ClientCredentials::Secret { client_id, secret })
-        }
+        (_, Some((Some(client_id), secret)), _) => Ok(ClientCredentials::Secret {
+            client_id: client_id.into(),
+            secret,
+        }),
         (_, Some((None, _)), _) => Err(OAuthError::new(
             "invalid_request",
             "client_secret without client_id",
@@ -350,13 +307,13 @@ fn client_credentials(
                 ));
             }
             Ok(ClientCredentials::Assertion {
-                client_id: form.get("client_id").cloned(),
+                client_id: form.get("client_id").map(|id| ClientId::from(id.as_str())),
                 assertion,
             })
         }
         (None, None, None) => match form.get("client_id") {
             Some(client_id) => Ok(ClientCredentials::Certificate {
-                client_id: client_id.clone(),
+                client_id: ClientId::from(client_id.as_str()),
             }),
             None => Err(OAuthError::new(
                 "invalid_client",

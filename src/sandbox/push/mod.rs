@@ -12,7 +12,7 @@ pub mod worker;
 use std::time::Duration;
 
 use super::config::PushConfig;
-use super::domain::{AttemptVerdict, Dialect};
+use super::domain::{AttemptVerdict, Dialect, Timestamp};
 use super::faults::{Fault, Faults};
 
 /// What one attempt came to, before the policy judges it.
@@ -41,13 +41,13 @@ impl Outcome {
 
 impl PushConfig {
     /// The delivery's next state after attempt number `attempt` (1 = first try) ended at
-    /// `now_ms`, for a delivery created at `created_ms`.
+    /// `now`, for a delivery created at `created`.
     pub fn verdict(
         &self,
         outcome: &Outcome,
         attempt: i64,
-        created_ms: i64,
-        now_ms: i64,
+        created: Timestamp,
+        now: Timestamp,
     ) -> AttemptVerdict {
         if let Outcome::Status(s) = outcome
             && (200..300).contains(s)
@@ -62,10 +62,9 @@ impl PushConfig {
         let Some(delay) = delay else {
             return AttemptVerdict::Failed;
         };
-        let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
-        let next = now_ms.saturating_add(delay_ms);
+        let next = now.saturating_add(delay);
         let limit_ms = i64::try_from(self.max_interval.as_millis()).unwrap_or(i64::MAX);
-        if next.saturating_sub(created_ms) > limit_ms {
+        if next.millis_since(created) > limit_ms {
             return AttemptVerdict::Failed;
         }
         AttemptVerdict::RetryAt(next)
@@ -81,12 +80,10 @@ impl PushConfig {
         format: Dialect,
         outcome: &Outcome,
         attempt: i64,
-        created_ms: i64,
-        now_ms: i64,
+        created: Timestamp,
+        now: Timestamp,
     ) -> AttemptVerdict {
-        let delay_ms = |d: Option<&Duration>| {
-            d.map_or(1_000, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        };
+        let delay = |d: Option<&Duration>| d.copied().unwrap_or(Duration::from_secs(1));
         let status = match outcome {
             Outcome::Status(s) => Some(*s),
             _ => None,
@@ -110,8 +107,8 @@ impl PushConfig {
             Dialect::Tatra => false,
         };
         if repeat && attempt == 1 && status.is_some_and(ok) {
-            let first = delay_ms(self.retry_schedule.first());
-            return AttemptVerdict::RetryAt(now_ms.saturating_add(first));
+            let first = delay(self.retry_schedule.first());
+            return AttemptVerdict::RetryAt(now.saturating_add(first));
         }
         let judged = match status {
             Some(s) if webhook && !ok(s) => Outcome::Status(503),
@@ -120,18 +117,18 @@ impl PushConfig {
             }
             _ => outcome.clone(),
         };
-        let mut v = self.verdict(&judged, attempt, created_ms, now_ms);
+        let mut v = self.verdict(&judged, attempt, created, now);
         if v == AttemptVerdict::Failed
             && judged.retryable()
             && faults.has(Fault::PushRetriesForever)
         {
-            let last = delay_ms(self.retry_schedule.last());
-            v = AttemptVerdict::RetryAt(now_ms.saturating_add(last));
+            let last = delay(self.retry_schedule.last());
+            v = AttemptVerdict::RetryAt(now.saturating_add(last));
         }
         if faults.has(Fault::PushNoBackoff)
             && let AttemptVerdict::RetryAt(_) = v
         {
-            v = AttemptVerdict::RetryAt(now_ms);
+            v = AttemptVerdict::RetryAt(now);
         }
         v
     }
@@ -140,6 +137,10 @@ impl PushConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ms(n: i64) -> Timestamp {
+        Timestamp::from_millis(n)
+    }
 
     fn cfg() -> PushConfig {
         PushConfig {
@@ -153,28 +154,28 @@ mod tests {
     fn two_xx_delivers_five_xx_retries_on_schedule_then_fails() {
         let c = cfg();
         assert_eq!(
-            c.verdict(&Outcome::Status(202), 1, 0, 10),
+            c.verdict(&Outcome::Status(202), 1, ms(0), ms(10)),
             AttemptVerdict::Delivered
         );
         assert_eq!(
-            c.verdict(&Outcome::Status(200), 1, 0, 10),
+            c.verdict(&Outcome::Status(200), 1, ms(0), ms(10)),
             AttemptVerdict::Delivered
         );
         assert_eq!(
-            c.verdict(&Outcome::Status(503), 1, 0, 10),
-            AttemptVerdict::RetryAt(110)
+            c.verdict(&Outcome::Status(503), 1, ms(0), ms(10)),
+            AttemptVerdict::RetryAt(ms(110))
         );
         assert_eq!(
-            c.verdict(&Outcome::Timeout, 2, 0, 500),
-            AttemptVerdict::RetryAt(700)
+            c.verdict(&Outcome::Timeout, 2, ms(0), ms(500)),
+            AttemptVerdict::RetryAt(ms(700))
         );
         assert_eq!(
-            c.verdict(&Outcome::Status(503), 3, 0, 900),
+            c.verdict(&Outcome::Status(503), 3, ms(0), ms(900)),
             AttemptVerdict::Failed
         );
         assert_eq!(
-            c.verdict(&Outcome::Status(429), 1, 0, 0),
-            AttemptVerdict::RetryAt(100)
+            c.verdict(&Outcome::Status(429), 1, ms(0), ms(0)),
+            AttemptVerdict::RetryAt(ms(100))
         );
     }
 
@@ -186,10 +187,14 @@ mod tests {
             Outcome::Status(404),
             Outcome::Status(301),
         ] {
-            assert_eq!(c.verdict(&o, 1, 0, 0), AttemptVerdict::Failed, "{o:?}");
+            assert_eq!(
+                c.verdict(&o, 1, ms(0), ms(0)),
+                AttemptVerdict::Failed,
+                "{o:?}"
+            );
         }
         let refused = Outcome::Refused("private".into());
-        assert_eq!(c.verdict(&refused, 1, 0, 0), AttemptVerdict::Failed);
+        assert_eq!(c.verdict(&refused, 1, ms(0), ms(0)), AttemptVerdict::Failed);
     }
 
     #[test]
@@ -199,11 +204,11 @@ mod tests {
             ..cfg()
         };
         assert_eq!(
-            c.verdict(&Outcome::Status(500), 1, 0, 10),
-            AttemptVerdict::RetryAt(110)
+            c.verdict(&Outcome::Status(500), 1, ms(0), ms(10)),
+            AttemptVerdict::RetryAt(ms(110))
         );
         assert_eq!(
-            c.verdict(&Outcome::Status(500), 2, 0, 120),
+            c.verdict(&Outcome::Status(500), 2, ms(0), ms(120)),
             AttemptVerdict::Failed
         );
     }
@@ -213,7 +218,7 @@ mod tests {
         let c = cfg();
         let with = |f: Fault| Faults::new([f]);
         let v = |f: Fault, o: Outcome, attempt: i64, now: i64| {
-            c.faulty_verdict(&with(f), Dialect::Obie, &o, attempt, 0, now)
+            c.faulty_verdict(&with(f), Dialect::Obie, &o, attempt, ms(0), ms(now))
         };
         assert_eq!(
             v(Fault::PushNoRetry5xx, Outcome::Status(503), 1, 0),
@@ -221,31 +226,31 @@ mod tests {
         );
         assert_eq!(
             v(Fault::PushRetry4xx, Outcome::Status(400), 1, 0),
-            AttemptVerdict::RetryAt(100)
+            AttemptVerdict::RetryAt(ms(100))
         );
         assert_eq!(
             v(Fault::PushRetriesForever, Outcome::Status(503), 9, 50),
-            AttemptVerdict::RetryAt(250)
+            AttemptVerdict::RetryAt(ms(250))
         );
         assert_eq!(
             v(Fault::PushNoBackoff, Outcome::Status(503), 1, 7),
-            AttemptVerdict::RetryAt(7)
+            AttemptVerdict::RetryAt(ms(7))
         );
         assert_eq!(
             v(Fault::PushRepeatAfter202, Outcome::Status(202), 1, 0),
-            AttemptVerdict::RetryAt(100)
+            AttemptVerdict::RetryAt(ms(100))
         );
         assert_eq!(
             v(Fault::PushRepeatAfter202, Outcome::Status(202), 2, 0),
             AttemptVerdict::Delivered
         );
         let y = |f: Fault, o: Outcome, attempt: i64| {
-            c.faulty_verdict(&with(f), Dialect::Yapily, &o, attempt, 0, 0)
+            c.faulty_verdict(&with(f), Dialect::Yapily, &o, attempt, ms(0), ms(0))
         };
         // YA-09: any non-2xx is retried for a Yapily webhook; the Yapily faults bend only it.
         assert_eq!(
             y(Fault::PushUnsigned, Outcome::Status(400), 1),
-            AttemptVerdict::RetryAt(100)
+            AttemptVerdict::RetryAt(ms(100))
         );
         assert_eq!(
             y(Fault::YapilyNoRetry, Outcome::Status(404), 1),
@@ -253,15 +258,15 @@ mod tests {
         );
         assert_eq!(
             y(Fault::YapilyRepeatAfter2xx, Outcome::Status(200), 1),
-            AttemptVerdict::RetryAt(100)
+            AttemptVerdict::RetryAt(ms(100))
         );
         let t = |f: Fault, o: Outcome, attempt: i64| {
-            c.faulty_verdict(&with(f), Dialect::Tatra, &o, attempt, 0, 0)
+            c.faulty_verdict(&with(f), Dialect::Tatra, &o, attempt, ms(0), ms(0))
         };
         // TB-11: a Tatra webhook is retried on any non-2xx, except with its no-retry fault.
         assert_eq!(
             t(Fault::PushUnsigned, Outcome::Status(404), 1),
-            AttemptVerdict::RetryAt(100)
+            AttemptVerdict::RetryAt(ms(100))
         );
         assert_eq!(
             t(Fault::TatraNoRetry, Outcome::Status(503), 1),
@@ -269,11 +274,11 @@ mod tests {
         );
         assert_eq!(
             t(Fault::YapilyNoRetry, Outcome::Status(503), 1),
-            AttemptVerdict::RetryAt(100)
+            AttemptVerdict::RetryAt(ms(100))
         );
         assert_eq!(
             v(Fault::YapilyNoRetry, Outcome::Status(503), 1, 0),
-            AttemptVerdict::RetryAt(100)
+            AttemptVerdict::RetryAt(ms(100))
         );
         // Faults that are not about retries leave the policy alone.
         assert_eq!(

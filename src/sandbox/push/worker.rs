@@ -14,9 +14,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Outcome;
 use super::guard::{Guard, GuardedResolver};
-use crate::sandbox::domain::{Attempt, AttemptVerdict, Dialect, DueDelivery};
+use crate::sandbox::domain::{Attempt, AttemptVerdict, Dialect, DueDelivery, Timestamp};
 use crate::sandbox::state::AppState;
-use crate::sandbox::store::{EXCERPT_CHARS, now_ms};
+use crate::sandbox::store::EXCERPT_CHARS;
 
 /// Longest sleep between looks at the table: bounds how late rows written by another replica
 /// (or left by a replica that died mid-attempt) are picked up.
@@ -47,7 +47,7 @@ pub async fn run(state: AppState, guard: Guard) {
     let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
     let mut per_url: HashMap<String, Arc<Semaphore>> = HashMap::new();
     // A crashed attempt's lease runs out after the request could have finished.
-    let lease = i64::try_from(cfg.request_timeout.as_millis()).unwrap_or(i64::MAX / 4) + 5_000;
+    let lease = cfg.request_timeout.saturating_add(Duration::from_secs(5));
     loop {
         if state.shutdown.is_cancelled() {
             return;
@@ -56,8 +56,12 @@ pub async fn run(state: AppState, guard: Guard) {
         let claimed = if free == 0 {
             Vec::new()
         } else {
-            let now = now_ms();
-            match state.store.claim_due(now, now + lease, free).await {
+            let now = Timestamp::now();
+            match state
+                .store
+                .claim_due(now, now.saturating_add(lease), free)
+                .await
+            {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "push worker cannot read deliveries");
@@ -85,7 +89,8 @@ pub async fn run(state: AppState, guard: Guard) {
         }
         let wait = match state.store.next_due().await {
             Ok(Some(at)) => {
-                Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0)).min(MAX_IDLE)
+                let ms = at.millis_since(Timestamp::now());
+                Duration::from_millis(u64::try_from(ms).unwrap_or(0)).min(MAX_IDLE)
             }
             _ => MAX_IDLE,
         };
@@ -119,11 +124,29 @@ async fn attempt(
     };
     let number = d.attempts + 1;
     let interaction_id = uuid::Uuid::new_v4().to_string();
-    let started_at = now_ms();
+    let started_at = Timestamp::now();
+    // Recorded before anything is sent, so a crash mid-attempt leaves it visible; refused
+    // when another attempt of this delivery took the number (a lease that ran out while this
+    // one was still claimed): then nothing is sent twice.
+    match state
+        .store
+        .begin_attempt(&d.id, number, started_at, &interaction_id)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::debug!(delivery = %d.id, attempt = number, "attempt taken by another worker");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(delivery = %d.id, error = %e, "cannot record a push attempt as started");
+            return;
+        }
+    }
     let clock = Instant::now();
     let (outcome, excerpt, note) = send(&state, &client, guard, &d, &interaction_id).await;
     let latency_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
-    let ended = now_ms();
+    let ended = Timestamp::now();
     let verdict = state.cfg.push.faulty_verdict(
         &state.cfg.faults,
         d.format,
@@ -150,9 +173,11 @@ async fn attempt(
         interaction_id: Some(interaction_id),
         response_excerpt: excerpt,
         note,
+        in_flight: false,
     };
     if let Err(e) = state.store.record_attempt(&d.id, &record, verdict).await {
-        // The lease runs out and the delivery is tried again: at least once, never lost.
+        // The lease runs out and the delivery is tried again: at least once, never lost; the
+        // started attempt is then shown as interrupted.
         tracing::warn!(delivery = %d.id, error = %e, "cannot record a push attempt");
         return;
     }

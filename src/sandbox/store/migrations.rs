@@ -50,6 +50,11 @@ pub const SQLITE: &[Migration] = &[
         name: "tatra",
         sql: include_str!("migrations/sqlite/0005_tatra.sql"),
     },
+    Migration {
+        version: 6,
+        name: "attempts_in_flight",
+        sql: include_str!("migrations/sqlite/0006_attempts_in_flight.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first (the engine arrived at SQLite's version 2: its version
@@ -79,6 +84,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 5,
         name: "tatra",
         sql: include_str!("migrations/postgres/0005_tatra.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "attempts_in_flight",
+        sql: include_str!("migrations/postgres/0006_attempts_in_flight.sql"),
     },
 ];
 
@@ -147,14 +157,17 @@ mod tests {
         assert_eq!(pending(SQLITE, &[]).map(|p| p.len()), Ok(n));
         assert_eq!(
             pending(SQLITE, &upto(1)).map(versions),
-            Ok(vec![2, 3, 4, 5])
+            Ok((2..=newest).collect::<Vec<_>>())
         );
         assert_eq!(pending(SQLITE, &upto(newest)).map(|p| p.len()), Ok(0));
         assert_eq!(
             pending(SQLITE, &upto(newest + 1)).map(|p| p.len()),
             Err(newest + 1)
         );
-        assert_eq!(pending(POSTGRES, &[1, 3, 4, 5]).map(versions), Ok(vec![2]));
+        assert_eq!(
+            pending(POSTGRES, &[1, 3, 4, 5, 6]).map(versions),
+            Ok(vec![2])
+        );
     }
 
     /// What PostgreSQL databases of the releases before the shared numbering record.

@@ -11,6 +11,10 @@
 //! refuse a database written by a newer binary. [`schema`] spells once what their SQL shares
 //! (state codes, column lists). A write that changes several rows (a trigger with its events,
 //! a subscription with its pending deliveries) is one `Store` method and one transaction.
+//!
+//! The methods take and return typed ids and [`Timestamp`]s; the engines bind an id's text and
+//! a time in the unit its column has always held (seconds, milliseconds or RFC 3339 text, see
+//! `domain::timestamp`), so the schema is the same as before the types existed.
 
 pub mod migrations;
 pub mod postgres;
@@ -22,9 +26,10 @@ pub mod testing;
 use tokio_util::sync::CancellationToken;
 
 use super::domain::{
-    Attempt, AttemptVerdict, CallbackUrl, Client, Consent, ConsentStatus, ConsentStatusChange,
-    DeliveryRecord, DueDelivery, EventRecord, NewEvent, PollBatch, PollOps, Subscription,
-    TatraConsent, TatraSettings, TatraTask, YapilySubscription,
+    Attempt, AttemptVerdict, CallbackUrl, CallbackUrlId, Client, ClientId, Consent, ConsentId,
+    ConsentStatus, ConsentStatusChange, DeliveryId, DeliveryRecord, DueDelivery, EventRecord,
+    NewEvent, PollBatch, PollOps, RetryOutcome, Subscription, SubscriptionId, TaskId, TatraConsent,
+    TatraSettings, TatraTask, Timestamp, YapilySubscription,
 };
 
 /// Store-layer errors; the HTTP layer maps them once (`sandbox::http::error`).
@@ -153,24 +158,24 @@ impl Store {
         dispatch!(self.upsert_client(c))
     }
 
-    pub async fn client(&self, client_id: &str) -> Result<Option<Client>> {
+    pub async fn client(&self, client_id: &ClientId) -> Result<Option<Client>> {
         dispatch!(self.client(client_id))
     }
 
     /// Removes clients seeded from an earlier config that the current one (`keep`) no longer
     /// names: a `[[clients]]` entry taken out stops working after a restart.
-    pub async fn prune_seeded_clients(&self, keep: &[String]) -> Result<usize> {
+    pub async fn prune_seeded_clients(&self, keep: &[ClientId]) -> Result<usize> {
         dispatch!(self.prune_seeded_clients(keep))
     }
 
     // ---- event subscriptions ----------------------------------------------------------------
 
     /// The client's subscriptions, oldest first (normally zero or one).
-    pub async fn subscriptions_of(&self, client_id: &str) -> Result<Vec<Subscription>> {
+    pub async fn subscriptions_of(&self, client_id: &ClientId) -> Result<Vec<Subscription>> {
         dispatch!(self.subscriptions_of(client_id))
     }
 
-    pub async fn subscription(&self, id: &str) -> Result<Option<Subscription>> {
+    pub async fn subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>> {
         dispatch!(self.subscription(id))
     }
 
@@ -189,7 +194,11 @@ impl Store {
 
     /// Deletes the subscription and, if `cancel_pending`, cancels the pending pushes to its
     /// CallbackUrl, in one transaction; false when there was no such subscription.
-    pub async fn delete_subscription(&self, id: &str, cancel_pending: bool) -> Result<bool> {
+    pub async fn delete_subscription(
+        &self,
+        id: &SubscriptionId,
+        cancel_pending: bool,
+    ) -> Result<bool> {
         dispatch!(self.delete_subscription(id, cancel_pending))
     }
 
@@ -209,7 +218,7 @@ impl Store {
     /// `with_deleted`.
     pub async fn yapily_subscriptions_of(
         &self,
-        client_id: &str,
+        client_id: &ClientId,
         with_deleted: bool,
     ) -> Result<Vec<YapilySubscription>> {
         dispatch!(self.yapily_subscriptions_of(client_id, with_deleted))
@@ -220,28 +229,29 @@ impl Store {
     /// the application's subscriptions (YA-06). One transaction; false when there was none.
     pub async fn delete_yapily_subscription(
         &self,
-        client_id: &str,
+        client_id: &ClientId,
         event_type_id: &str,
         keep: bool,
     ) -> Result<bool> {
-        dispatch!(self.delete_yapily_subscription(client_id, event_type_id, keep, now_ms()))
+        let now = Timestamp::now();
+        dispatch!(self.delete_yapily_subscription(client_id, event_type_id, keep, now))
     }
 
     /// The newest webhook URL of another application; only the `yapily-to-other-app` fault asks.
-    pub async fn foreign_yapily_url(&self, client_id: &str) -> Result<Option<String>> {
+    pub async fn foreign_yapily_url(&self, client_id: &ClientId) -> Result<Option<String>> {
         dispatch!(self.foreign_yapily_url(client_id))
     }
 
     // ---- Tatra-style webhooks ---------------------------------------------------------------
 
     /// The application's webhook settings, if it ever stored any.
-    pub async fn tatra_settings(&self, client_id: &str) -> Result<Option<TatraSettings>> {
+    pub async fn tatra_settings(&self, client_id: &ClientId) -> Result<Option<TatraSettings>> {
         dispatch!(self.tatra_settings(client_id))
     }
 
     /// Inserts or replaces the application's one settings row (the primary key keeps it one).
     pub async fn put_tatra_settings(&self, s: &TatraSettings) -> Result<()> {
-        dispatch!(self.put_tatra_settings(s, now_ms()))
+        dispatch!(self.put_tatra_settings(s, Timestamp::now()))
     }
 
     /// Stores a settings change with what it does to pending deliveries, in one transaction
@@ -252,12 +262,13 @@ impl Store {
         s: &TatraSettings,
         cancel_when_disabled: bool,
     ) -> Result<()> {
-        dispatch!(self.replace_tatra_settings(s, cancel_when_disabled, now_ms()))
+        let now = Timestamp::now();
+        dispatch!(self.replace_tatra_settings(s, cancel_when_disabled, now))
     }
 
     /// The most recently set enabled webhook url of another application; only the
     /// `tatra-to-other-tpp` fault asks.
-    pub async fn foreign_tatra_url(&self, client_id: &str) -> Result<Option<String>> {
+    pub async fn foreign_tatra_url(&self, client_id: &ClientId) -> Result<Option<String>> {
         dispatch!(self.foreign_tatra_url(client_id))
     }
 
@@ -266,20 +277,25 @@ impl Store {
     }
 
     /// The consent if `client_id` owns it (another application's is `None`, as an unknown one).
-    pub async fn tatra_consent(&self, client_id: &str, id: &str) -> Result<Option<TatraConsent>> {
+    pub async fn tatra_consent(
+        &self,
+        client_id: &ClientId,
+        id: &ConsentId,
+    ) -> Result<Option<TatraConsent>> {
         dispatch!(self.tatra_consent(client_id, id))
     }
 
     /// Removes the application's consent and cancels the pending Tatra deliveries of its
     /// events, in one transaction; false when it owns no such consent.
-    pub async fn delete_tatra_consent(&self, client_id: &str, id: &str) -> Result<bool> {
-        dispatch!(self.delete_tatra_consent(client_id, id, now_ms()))
+    pub async fn delete_tatra_consent(&self, client_id: &ClientId, id: &ConsentId) -> Result<bool> {
+        let now = Timestamp::now();
+        dispatch!(self.delete_tatra_consent(client_id, id, now))
     }
 
     /// Records that the accounts were refreshed; per account, true when this is the first time
     /// (`ADDED`), false when it was refreshed before (`UPDATED`).
     pub async fn mark_tatra_refreshed(&self, account_ids: &[String]) -> Result<Vec<bool>> {
-        dispatch!(self.mark_tatra_refreshed(account_ids, now_ms()))
+        dispatch!(self.mark_tatra_refreshed(account_ids, Timestamp::now()))
     }
 
     pub async fn insert_tatra_task(&self, t: &TatraTask) -> Result<()> {
@@ -287,23 +303,23 @@ impl Store {
     }
 
     /// The refresh task if `client_id` started it.
-    pub async fn tatra_task(&self, client_id: &str, id: &str) -> Result<Option<TatraTask>> {
+    pub async fn tatra_task(&self, client_id: &ClientId, id: &TaskId) -> Result<Option<TatraTask>> {
         dispatch!(self.tatra_task(client_id, id))
     }
 
     // ---- callback urls ----------------------------------------------------------------------
 
-    pub async fn callback_urls_of(&self, client_id: &str) -> Result<Vec<CallbackUrl>> {
+    pub async fn callback_urls_of(&self, client_id: &ClientId) -> Result<Vec<CallbackUrl>> {
         dispatch!(self.callback_urls_of(client_id))
     }
 
     /// The CallbackUrl of the newest subscription of any TPP other than `client_id`; only the
     /// `push-to-other-tpp` fault asks.
-    pub async fn foreign_callback_url(&self, client_id: &str) -> Result<Option<String>> {
+    pub async fn foreign_callback_url(&self, client_id: &ClientId) -> Result<Option<String>> {
         dispatch!(self.foreign_callback_url(client_id))
     }
 
-    pub async fn callback_url(&self, id: &str) -> Result<Option<CallbackUrl>> {
+    pub async fn callback_url(&self, id: &CallbackUrlId) -> Result<Option<CallbackUrl>> {
         dispatch!(self.callback_url(id))
     }
 
@@ -320,7 +336,11 @@ impl Store {
 
     /// Deletes the registration and, if `cancel_pending`, cancels the pending pushes to its
     /// url, in one transaction; false when there was no such registration.
-    pub async fn delete_callback_url(&self, id: &str, cancel_pending: bool) -> Result<bool> {
+    pub async fn delete_callback_url(
+        &self,
+        id: &CallbackUrlId,
+        cancel_pending: bool,
+    ) -> Result<bool> {
         dispatch!(self.delete_callback_url(id, cancel_pending))
     }
 
@@ -330,7 +350,7 @@ impl Store {
         dispatch!(self.insert_consent(c))
     }
 
-    pub async fn consent(&self, consent_id: &str) -> Result<Option<Consent>> {
+    pub async fn consent(&self, consent_id: &ConsentId) -> Result<Option<Consent>> {
         dispatch!(self.consent(consent_id))
     }
 
@@ -338,16 +358,16 @@ impl Store {
     /// `from`; false (and nothing changed) when it is not.
     pub async fn set_consent_status(
         &self,
-        consent_id: &str,
+        consent_id: &ConsentId,
         from: ConsentStatus,
         status: ConsentStatus,
-        at: &str,
+        at: Timestamp,
     ) -> Result<bool> {
         let change = ConsentStatusChange {
-            consent_id: consent_id.to_string(),
+            consent_id: consent_id.clone(),
             from,
             status,
-            at: at.to_string(),
+            at,
         };
         self.commit_trigger(Some(&change), &[]).await
     }
@@ -373,7 +393,7 @@ impl Store {
     }
 
     /// Which of `jtis` were never stored for `client_id` (HSBC's unknown-ack check).
-    pub async fn unknown_jtis(&self, client_id: &str, jtis: &[String]) -> Result<Vec<String>> {
+    pub async fn unknown_jtis(&self, client_id: &ClientId, jtis: &[String]) -> Result<Vec<String>> {
         dispatch!(self.unknown_jtis(client_id, jtis))
     }
 
@@ -384,31 +404,31 @@ impl Store {
     }
 
     /// Deletes every stored event of a client (sandbox reset) with its deliveries.
-    pub async fn reset_events(&self, client_id: &str) -> Result<usize> {
+    pub async fn reset_events(&self, client_id: &ClientId) -> Result<usize> {
         dispatch!(self.reset_events(client_id))
     }
 
     /// A client's stored events, newest first, for the sandbox inspection endpoint.
-    pub async fn events_of(&self, client_id: &str, limit: usize) -> Result<Vec<EventRecord>> {
+    pub async fn events_of(&self, client_id: &ClientId, limit: usize) -> Result<Vec<EventRecord>> {
         dispatch!(self.events_of(client_id, limit))
     }
 
     // ---- deliveries -------------------------------------------------------------------------
 
-    /// Claims up to `limit` pending deliveries due at `now_ms`, soonest first: their next
-    /// attempt moves to `lease_until_ms`, so no other worker (on any replica) takes them while
+    /// Claims up to `limit` pending deliveries due at `now`, soonest first: their next
+    /// attempt moves to `lease_until`, so no other worker (on any replica) takes them while
     /// this one tries; if it dies, the lease runs out and they are tried again.
     pub async fn claim_due(
         &self,
-        now_ms: i64,
-        lease_until_ms: i64,
+        now: Timestamp,
+        lease_until: Timestamp,
         limit: usize,
     ) -> Result<Vec<DueDelivery>> {
-        dispatch!(self.claim_due(now_ms, lease_until_ms, limit))
+        dispatch!(self.claim_due(now, lease_until, limit))
     }
 
-    /// When the soonest pending delivery is due (unix ms), if any.
-    pub async fn next_due(&self) -> Result<Option<i64>> {
+    /// When the soonest pending delivery is due, if any.
+    pub async fn next_due(&self) -> Result<Option<Timestamp>> {
         dispatch!(self.next_due())
     }
 
@@ -416,7 +436,7 @@ impl Store {
     /// SET counts as acknowledged; one that finally failed stays awaiting for polling.
     pub async fn record_attempt(
         &self,
-        delivery_id: &str,
+        delivery_id: &DeliveryId,
         attempt: &Attempt,
         verdict: AttemptVerdict,
     ) -> Result<()> {
@@ -426,21 +446,43 @@ impl Store {
     /// A client's deliveries with their attempts, newest first.
     pub async fn deliveries_of(
         &self,
-        client_id: &str,
+        client_id: &ClientId,
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>> {
         dispatch!(self.deliveries_of(client_id, limit))
     }
 
-    /// Makes a delivery of `client_id` due at `now_ms` again (pending, whatever it was); false
-    /// when there is no such delivery of that client.
+    /// Makes a delivery of `client_id` due at `now` again (pending) unless it was delivered
+    /// or an attempt of it is in flight; says which.
     pub async fn retry_delivery(
         &self,
-        client_id: &str,
-        delivery_id: &str,
-        now_ms: i64,
+        client_id: &ClientId,
+        delivery_id: &DeliveryId,
+        now: Timestamp,
+    ) -> Result<RetryOutcome> {
+        dispatch!(self.retry_delivery(client_id, delivery_id, now))
+    }
+
+    /// Records an attempt as started before its request is sent (see the engines'
+    /// `begin_attempt`); false when another attempt of the delivery took the number.
+    pub async fn begin_attempt(
+        &self,
+        delivery_id: &DeliveryId,
+        attempt: i64,
+        started_at: Timestamp,
+        interaction_id: &str,
     ) -> Result<bool> {
-        dispatch!(self.retry_delivery(client_id, delivery_id, now_ms))
+        dispatch!(self.begin_attempt(delivery_id, attempt, started_at, interaction_id))
+    }
+
+    /// At start: on SQLite, which no other process can share, the attempts a previous process
+    /// left in flight are marked interrupted and their deliveries made due now. On PostgreSQL
+    /// another replica may be making them, so their leases are left to run out.
+    pub async fn reclaim_leases(&self, now: Timestamp) -> Result<usize> {
+        match self {
+            Store::Sqlite(s) => s.reclaim_leases(now),
+            Store::Postgres(_) => Ok(0),
+        }
     }
 }
 
@@ -488,11 +530,6 @@ pub(crate) fn tatra_destination(s: &TatraSettings, cancel_when_disabled: bool) -
 
 pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
-}
-
-/// Now, in unix milliseconds (delivery times).
-pub fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// How much of a response body an attempt row keeps.

@@ -11,7 +11,9 @@
 //! they are history and never change.
 
 use super::{Result, StoreError, parse_list};
-use crate::sandbox::domain::{Consent, ConsentStatus, DeliveryState, Dialect, EventState};
+use crate::sandbox::domain::{
+    Consent, ConsentStatus, DeliveryState, Dialect, EventState, Timestamp,
+};
 
 /// Joins string constants into one `&'static str` at compile time (see the module docs).
 macro_rules! sql {
@@ -160,8 +162,8 @@ pub const DUE_DELIVERY_COLUMNS: &str =
 pub const DELIVERY_RECORD_COLUMNS: &str =
     "d.id, e.event_id, e.event_type, d.format, d.url, d.state, d.next_attempt_at, d.created_at";
 /// `delivery_attempts` as an [`crate::sandbox::domain::Attempt`] (inserted after `delivery_id`).
-pub const ATTEMPT_COLUMNS: &str =
-    "attempt, started_at, latency_ms, status_code, error, interaction_id, response_excerpt, note";
+pub const ATTEMPT_COLUMNS: &str = "attempt, started_at, latency_ms, status_code, error, \
+     interaction_id, response_excerpt, note, in_flight";
 /// `yapily_subscriptions` as a [`crate::sandbox::domain::YapilySubscription`].
 pub const YAPILY_COLUMNS: &str =
     "id, client_id, event_type_id, url, created_at, deleted_at IS NOT NULL";
@@ -169,6 +171,7 @@ pub const YAPILY_COLUMNS: &str =
 pub const TATRA_SETTINGS_COLUMNS: &str = "client_id, enabled, url, security_header, active_from";
 
 /// A consent row as text columns ([`CONSENT_COLUMNS`]); both engines decode it the same way.
+/// Its times are RFC 3339 text in whole seconds, as every release has written them.
 pub(crate) struct ConsentRow {
     pub consent_id: String,
     pub client_id: String,
@@ -187,15 +190,21 @@ impl ConsentRow {
             status: ConsentStatus::parse(&self.status)
                 .ok_or_else(|| StoreError::Corrupt(format!("consent status {}", self.status)))?,
             permissions: parse_list(&self.permissions)?,
-            consent_id: self.consent_id,
-            client_id: self.client_id,
+            created_at: rfc3339_column("created_at", &self.created_at)?,
+            status_updated_at: rfc3339_column("status_updated_at", &self.status_updated_at)?,
+            consent_id: self.consent_id.into(),
+            client_id: self.client_id.into(),
             expiration: self.expiration,
             transaction_from: self.transaction_from,
             transaction_to: self.transaction_to,
-            created_at: self.created_at,
-            status_updated_at: self.status_updated_at,
         })
     }
+}
+
+/// A stored RFC 3339 time; one that does not parse is corruption.
+fn rfc3339_column(column: &str, text: &str) -> Result<Timestamp> {
+    Timestamp::parse_rfc3339(text)
+        .ok_or_else(|| StoreError::Corrupt(format!("consent {column} {text:?}")))
 }
 
 #[cfg(test)]

@@ -4,7 +4,40 @@
 
 use super::testing::{TempPg, server_or_skip};
 use super::*;
-use crate::sandbox::domain::{DeliveryState, Dialect, NewDelivery};
+use crate::sandbox::domain::{DeliveryState, Dialect, INTERRUPTED, NewDelivery, RetryOutcome};
+
+/// A client id from a literal.
+pub(super) fn cid(s: &str) -> ClientId {
+    ClientId::from(s)
+}
+
+/// A time from a literal of unix milliseconds.
+pub(super) fn ms(n: i64) -> Timestamp {
+    Timestamp::from_millis(n)
+}
+
+/// A SQLite file path of one test, removed (with its WAL files) when this is dropped.
+pub(super) struct TempSqlite(pub String);
+
+impl TempSqlite {
+    pub(super) fn new() -> TempSqlite {
+        let file = format!("obevents-store-{}", uuid::Uuid::new_v4());
+        TempSqlite(
+            std::env::temp_dir()
+                .join(file)
+                .to_string_lossy()
+                .to_string(),
+        )
+    }
+}
+
+impl Drop for TempSqlite {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0));
+        }
+    }
+}
 
 fn event(client: &str, jti: &str) -> NewEvent {
     NewEvent {
@@ -16,11 +49,11 @@ fn event(client: &str, jti: &str) -> NewEvent {
         resource_type: "x".into(),
         resource_links: Vec::new(),
         txn: Some(format!("txn-{jti}")),
-        toe: 0,
+        toe: Timestamp::from_secs(0),
         details: Default::default(),
         token: Some(format!("token-{jti}")),
         poll: true,
-        created_at: 0,
+        created_at: Timestamp::from_secs(0),
         deliveries: Vec::new(),
     }
 }
@@ -28,12 +61,13 @@ fn event(client: &str, jti: &str) -> NewEvent {
 async fn poll(store: &Store, client: &str, ack: &[String], limit: usize) -> PollBatch {
     store
         .poll(&PollOps {
-            client_id: client,
+            client_id: &cid(client),
             scope_acks: true,
             ack,
+            set_errs: &[],
+            drop_errored: false,
             scope_select: true,
             limit,
-            ..Default::default()
         })
         .await
         .unwrap()
@@ -75,7 +109,7 @@ async fn poll_is_oldest_first_scoped_and_acks_first(store: Store) {
     assert_eq!(poll(&store, "b", &[], 10).await.sets.len(), 1);
     assert_eq!(
         store
-            .unknown_jtis("a", &["a0".into(), "zz".into()])
+            .unknown_jtis(&cid("a"), &["a0".into(), "zz".into()])
             .await
             .unwrap(),
         vec!["zz".to_string()]
@@ -96,7 +130,7 @@ fn sub(id: &str, client: &str) -> Subscription {
         version: "3.1".into(),
         callback_url: None,
         event_types: None,
-        created_at: 1,
+        created_at: Timestamp::from_secs(1),
     }
 }
 
@@ -122,7 +156,7 @@ async fn one_subscription_per_client_held_by_the_database(store: Store) {
     for pair in 0..50 {
         assert_eq!(
             store
-                .subscriptions_of(&format!("c{pair}"))
+                .subscriptions_of(&cid(&format!("c{pair}")))
                 .await
                 .unwrap()
                 .len(),
@@ -136,9 +170,9 @@ async fn one_subscription_per_client_held_by_the_database(store: Store) {
             .await
             .unwrap()
     );
-    assert_eq!(store.subscriptions_of("c0").await.unwrap().len(), 2);
+    assert_eq!(store.subscriptions_of(&cid("c0")).await.unwrap().len(), 2);
     // Deleting frees the slot.
-    for s in store.subscriptions_of("c1").await.unwrap() {
+    for s in store.subscriptions_of(&cid("c1")).await.unwrap() {
         assert!(store.delete_subscription(&s.id, true).await.unwrap());
     }
     assert!(
@@ -153,7 +187,7 @@ async fn one_subscription_per_client_held_by_the_database(store: Store) {
         client_id: "c9".into(),
         url: "https://x/v3.1/event-notifications".into(),
         version: "3.1".into(),
-        created_at: 1,
+        created_at: Timestamp::from_secs(1),
     };
     assert!(store.insert_callback_url(&cb("u1"), false).await.unwrap());
     assert!(!store.insert_callback_url(&cb("u2"), false).await.unwrap());
@@ -191,8 +225,9 @@ fn consent(id: &str) -> Consent {
         expiration: None,
         transaction_from: None,
         transaction_to: None,
-        created_at: "2026-01-01T00:00:00Z".into(),
-        status_updated_at: "2026-01-01T00:00:00Z".into(),
+        // 2026-01-01T00:00:00Z, as the consents table spells it.
+        created_at: Timestamp::from_secs(1_767_225_600),
+        status_updated_at: Timestamp::from_secs(1_767_225_600),
     }
 }
 
@@ -202,12 +237,16 @@ async fn a_trigger_commits_whole_or_not_at_all(store: Store) {
         consent_id: "c1".into(),
         from: ConsentStatus::Authorised,
         status: ConsentStatus::Revoked,
-        at: "2026-01-02T00:00:00Z".into(),
+        at: Timestamp::from_secs(1_767_312_000),
     };
     // The second event repeats the first one's key: the whole trigger must roll back.
     let bad = [event("a", "e1"), event("a", "e1")];
     assert!(store.commit_trigger(Some(&revoke), &bad).await.is_err());
-    let c = store.consent("c1").await.unwrap().unwrap();
+    let c = store
+        .consent(&ConsentId::from("c1"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.status, ConsentStatus::Authorised);
     assert!(poll(&store, "a", &[], 10).await.sets.is_empty());
     // A good one stores both.
@@ -218,7 +257,12 @@ async fn a_trigger_commits_whole_or_not_at_all(store: Store) {
             .unwrap()
     );
     assert_eq!(
-        store.consent("c1").await.unwrap().unwrap().status,
+        store
+            .consent(&ConsentId::from("c1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         ConsentStatus::Revoked
     );
     assert_eq!(jtis(&poll(&store, "a", &[], 10).await), ["e1"]);
@@ -231,7 +275,7 @@ fn with_delivery(client: &str, jti: &str, id: &str) -> NewEvent {
         id: id.into(),
         format: Dialect::Obie,
         url: URL.into(),
-        next_attempt_at: 1_000,
+        next_attempt_at: ms(1_000),
     });
     e
 }
@@ -239,13 +283,14 @@ fn with_delivery(client: &str, jti: &str, id: &str) -> NewEvent {
 fn attempt(n: i64, status: Option<i64>) -> Attempt {
     Attempt {
         attempt: n,
-        started_at: 1_000 * n,
+        started_at: ms(1_000 * n),
         latency_ms: 3,
         status_code: status,
         error: status.is_none().then(|| "connection refused".into()),
         interaction_id: Some(format!("i{n}")),
         response_excerpt: None,
         note: None,
+        in_flight: false,
     }
 }
 
@@ -259,38 +304,69 @@ async fn deliveries_move_through_their_states(store: Store) {
         ])
         .await
         .unwrap();
-    assert!(store.claim_due(999, 2_000, 10).await.unwrap().is_empty());
-    let due = store.claim_due(1_000, 2_000, 10).await.unwrap();
+    assert!(
+        store
+            .claim_due(ms(999), ms(2_000), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let due = store.claim_due(ms(1_000), ms(2_000), 10).await.unwrap();
     assert_eq!(due.len(), 2);
     assert_eq!(due[0].token.as_deref(), Some("token-p1"));
     // Claimed: not due again until the lease runs out.
-    assert!(store.claim_due(1_500, 3_000, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_due(ms(1_500), ms(3_000), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // d1: a 503, then retried and accepted: the SET leaves the polling queue.
     store
-        .record_attempt("d1", &attempt(1, Some(503)), AttemptVerdict::RetryAt(5_000))
+        .record_attempt(
+            &DeliveryId::from("d1"),
+            &attempt(1, Some(503)),
+            AttemptVerdict::RetryAt(ms(5_000)),
+        )
         .await
         .unwrap();
-    assert_eq!(store.next_due().await.unwrap(), Some(2_000));
-    assert_eq!(store.claim_due(4_999, 6_000, 10).await.unwrap().len(), 1);
+    assert_eq!(store.next_due().await.unwrap(), Some(ms(2_000)));
+    assert_eq!(
+        store
+            .claim_due(ms(4_999), ms(6_000), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     store
-        .record_attempt("d1", &attempt(2, Some(202)), AttemptVerdict::Delivered)
+        .record_attempt(
+            &DeliveryId::from("d1"),
+            &attempt(2, Some(202)),
+            AttemptVerdict::Delivered,
+        )
         .await
         .unwrap();
     // d2: failed for good: its SET stays awaiting for polling.
     store
-        .record_attempt("d2", &attempt(1, None), AttemptVerdict::Failed)
+        .record_attempt(
+            &DeliveryId::from("d2"),
+            &attempt(1, None),
+            AttemptVerdict::Failed,
+        )
         .await
         .unwrap();
     assert!(
         store
-            .claim_due(i64::MAX - 1, i64::MAX, 10)
+            .claim_due(ms(i64::MAX - 1), ms(i64::MAX), 10)
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(store.next_due().await.unwrap(), None);
     assert_eq!(jtis(&poll(&store, "a", &[], 10).await), ["p2"]);
-    let records = store.deliveries_of("a", 10).await.unwrap();
+    let records = store.deliveries_of(&cid("a"), 10).await.unwrap();
     let d1 = records.iter().find(|d| d.id == "d1").unwrap();
     assert_eq!(d1.state, DeliveryState::Delivered);
     assert_eq!(
@@ -304,36 +380,143 @@ async fn deliveries_move_through_their_states(store: Store) {
     assert_eq!(d2.state, DeliveryState::Failed);
     assert_eq!(d2.attempts[0].error.as_deref(), Some("connection refused"));
     // A retry on demand makes it due again; only for its own client.
-    assert!(!store.retry_delivery("b", "d2", 7_000).await.unwrap());
-    assert!(store.retry_delivery("a", "d2", 7_000).await.unwrap());
-    assert_eq!(store.claim_due(7_000, 8_000, 10).await.unwrap()[0].id, "d2");
+    assert_eq!(
+        store
+            .retry_delivery(&cid("b"), &DeliveryId::from("d2"), ms(7_000))
+            .await
+            .unwrap(),
+        RetryOutcome::Unknown
+    );
+    assert_eq!(
+        store
+            .retry_delivery(&cid("a"), &DeliveryId::from("d1"), ms(7_000))
+            .await
+            .unwrap(),
+        RetryOutcome::Delivered
+    );
+    assert_eq!(
+        store
+            .retry_delivery(&cid("a"), &DeliveryId::from("d2"), ms(7_000))
+            .await
+            .unwrap(),
+        RetryOutcome::Due
+    );
+    assert_eq!(
+        store.claim_due(ms(7_000), ms(8_000), 10).await.unwrap()[0].id,
+        "d2"
+    );
     // Cancelling stops it (the subscription went away).
-    assert!(store.retry_delivery("a", "d2", 9_000).await.unwrap());
+    assert_eq!(
+        store
+            .retry_delivery(&cid("a"), &DeliveryId::from("d2"), ms(9_000))
+            .await
+            .unwrap(),
+        RetryOutcome::Due
+    );
     cancel_by_deleting_a_subscription(&store).await;
     // An attempt that was in flight when it was cancelled does not bring it back.
     store
         .record_attempt(
-            "d2",
+            &DeliveryId::from("d2"),
             &attempt(3, Some(503)),
-            AttemptVerdict::RetryAt(10_000),
+            AttemptVerdict::RetryAt(ms(10_000)),
         )
         .await
         .unwrap();
-    let d2 = store.deliveries_of("a", 10).await.unwrap();
+    let d2 = store.deliveries_of(&cid("a"), 10).await.unwrap();
     let d2 = d2.iter().find(|d| d.id == "d2").unwrap();
     assert_eq!(d2.state, DeliveryState::Cancelled);
     assert!(
         store
-            .claim_due(i64::MAX - 1, i64::MAX, 10)
+            .claim_due(ms(i64::MAX - 1), ms(i64::MAX), 10)
             .await
             .unwrap()
             .is_empty()
     );
     // Resetting a client's events takes their deliveries with them.
-    store.reset_events("a").await.unwrap();
-    assert!(store.deliveries_of("a", 10).await.unwrap().is_empty());
+    store.reset_events(&cid("a")).await.unwrap();
+    assert!(store.deliveries_of(&cid("a"), 10).await.unwrap().is_empty());
 }
 on_both_engines!(deliveries, deliveries_move_through_their_states);
+
+/// An attempt is recorded before it is sent: while it is in flight no second attempt of the
+/// delivery starts and no retry is accepted; its outcome completes the same row; one left in
+/// flight by a dead process is marked interrupted when the next attempt starts.
+async fn attempts_are_recorded_before_they_are_sent(store: Store) {
+    store
+        .insert_events(&[with_delivery("a", "x1", "d1")])
+        .await
+        .unwrap();
+    let d1 = DeliveryId::from("d1");
+    let due = store
+        .claim_due(ms(i64::MAX / 2), ms(i64::MAX / 2 + 1), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert!(store.begin_attempt(&d1, 1, ms(1_000), "i1").await.unwrap());
+    // The same number again (a stale claim): refused, nothing written.
+    assert!(!store.begin_attempt(&d1, 1, ms(1_001), "i1b").await.unwrap());
+    assert_eq!(
+        store
+            .retry_delivery(&cid("a"), &d1, ms(1_500))
+            .await
+            .unwrap(),
+        RetryOutcome::InFlight
+    );
+    let shown = store.deliveries_of(&cid("a"), 10).await.unwrap();
+    assert!(shown[0].attempts[0].in_flight, "{:?}", shown[0].attempts);
+    // The process died; the lease ran out; the next attempt marks the first interrupted.
+    assert!(store.begin_attempt(&d1, 2, ms(9_000), "i2").await.unwrap());
+    store
+        .record_attempt(
+            &d1,
+            &attempt(2, Some(503)),
+            AttemptVerdict::RetryAt(ms(20_000)),
+        )
+        .await
+        .unwrap();
+    let shown = store.deliveries_of(&cid("a"), 10).await.unwrap();
+    let attempts = &shown[0].attempts;
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    assert_eq!(
+        (attempts[0].status_code, attempts[0].in_flight),
+        (Some(503), false)
+    );
+    assert_eq!(attempts[1].error.as_deref(), Some(INTERRUPTED));
+    assert!(!attempts[1].in_flight);
+    assert_eq!(
+        store
+            .retry_delivery(&cid("a"), &d1, ms(10_000))
+            .await
+            .unwrap(),
+        RetryOutcome::Due
+    );
+}
+
+on_both_engines!(
+    attempts_before_sending,
+    attempts_are_recorded_before_they_are_sent
+);
+
+/// SQLite, held by one process only, reclaims at start what a previous process left in flight.
+#[tokio::test]
+async fn sqlite_reclaims_its_own_leases_at_start() {
+    let store = Store::open(":memory:").await.unwrap();
+    store
+        .insert_events(&[with_delivery("a", "x1", "d1")])
+        .await
+        .unwrap();
+    let d1 = DeliveryId::from("d1");
+    store
+        .claim_due(ms(i64::MAX / 2), ms(i64::MAX / 2 + 1), 10)
+        .await
+        .unwrap();
+    assert!(store.begin_attempt(&d1, 1, ms(1_000), "i1").await.unwrap());
+    assert_eq!(store.reclaim_leases(ms(5_000)).await.unwrap(), 1);
+    assert_eq!(store.next_due().await.unwrap(), Some(ms(5_000)));
+    let shown = store.deliveries_of(&cid("a"), 10).await.unwrap();
+    assert_eq!(shown[0].attempts[0].error.as_deref(), Some(INTERRUPTED));
+}
 
 /// Stops a's pending delivery to `URL` the way the API does: a's subscription with that
 /// CallbackUrl goes away (b's going away leaves it alone).
@@ -345,7 +528,7 @@ async fn cancel_by_deleting_a_subscription(store: &Store) {
         };
         assert!(store.insert_subscription(&s, false).await.unwrap());
         assert!(store.delete_subscription(&s.id, true).await.unwrap());
-        let pending = store.claim_due(9_000, 9_000, 10).await.unwrap();
+        let pending = store.claim_due(ms(9_000), ms(9_000), 10).await.unwrap();
         assert_eq!(pending.len(), usize::from(client == "b"), "after {client}");
     }
 }
@@ -358,7 +541,7 @@ fn ysub(id: &str, client: &str, t: &str) -> crate::sandbox::domain::YapilySubscr
         client_id: client.into(),
         event_type_id: t.into(),
         url: format!("https://{client}.example/hook"),
-        created_at: 1,
+        created_at: ms(1),
         deleted: false,
     }
 }
@@ -399,26 +582,36 @@ async fn yapily_subscriptions_one_per_type(store: Store) {
     );
     assert_eq!(
         store
-            .yapily_subscriptions_of("a", false)
+            .yapily_subscriptions_of(&cid("a"), false)
             .await
             .unwrap()
             .len(),
         2
     );
     assert_eq!(
-        store.foreign_yapily_url("a").await.unwrap().as_deref(),
+        store
+            .foreign_yapily_url(&cid("a"))
+            .await
+            .unwrap()
+            .as_deref(),
         Some("https://b.example/hook")
     );
     // A kept (fault) deletion hides the row from the API but frees the slot.
     assert!(
         store
-            .delete_yapily_subscription("a", t, true)
+            .delete_yapily_subscription(&cid("a"), t, true)
             .await
             .unwrap()
     );
-    let live = store.yapily_subscriptions_of("a", false).await.unwrap();
+    let live = store
+        .yapily_subscriptions_of(&cid("a"), false)
+        .await
+        .unwrap();
     assert_eq!(live.len(), 1);
-    let all = store.yapily_subscriptions_of("a", true).await.unwrap();
+    let all = store
+        .yapily_subscriptions_of(&cid("a"), true)
+        .await
+        .unwrap();
     assert!(all.iter().any(|s| s.deleted && s.event_type_id == t));
     assert!(
         store
@@ -429,13 +622,13 @@ async fn yapily_subscriptions_one_per_type(store: Store) {
     // A real deletion removes it.
     assert!(
         store
-            .delete_yapily_subscription("a", t, false)
+            .delete_yapily_subscription(&cid("a"), t, false)
             .await
             .unwrap()
     );
     assert!(
         !store
-            .delete_yapily_subscription("a", t, false)
+            .delete_yapily_subscription(&cid("a"), t, false)
             .await
             .unwrap()
     );
@@ -444,15 +637,15 @@ on_both_engines!(yapily_subscriptions, yapily_subscriptions_one_per_type);
 
 #[tokio::test]
 async fn sqlite_data_survives_reopen_and_newer_databases_are_refused() {
-    let dir = std::env::temp_dir().join(format!("obevents-store-{}", uuid::Uuid::new_v4()));
-    let path = dir.to_string_lossy().to_string();
+    let file = TempSqlite::new();
+    let path = &file.0;
     {
-        let store = Store::open(&path).await.unwrap();
+        let store = Store::open(path).await.unwrap();
         store.insert_events(&[event("a", "x")]).await.unwrap();
         store.meta_get_or_insert("k", || "v1".into()).await.unwrap();
     }
     {
-        let store = Store::open(&path).await.unwrap();
+        let store = Store::open(path).await.unwrap();
         assert_eq!(
             store.meta_get_or_insert("k", || "v2".into()).await.unwrap(),
             "v1"
@@ -460,19 +653,16 @@ async fn sqlite_data_survives_reopen_and_newer_databases_are_refused() {
         assert_eq!(poll(&store, "a", &[], 5).await.sets.len(), 1);
     }
     {
-        let conn = rusqlite::Connection::open(&path).unwrap();
+        let conn = rusqlite::Connection::open(path).unwrap();
         conn.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', 0)",
             [],
         )
         .unwrap();
     }
-    let err = Store::open(&path).await.unwrap_err();
+    let err = Store::open(path).await.unwrap_err();
     assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
     assert!(err.to_string().contains("newer obevents"), "{err}");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{path}{suffix}"));
-    }
 }
 
 #[tokio::test]
@@ -501,3 +691,4 @@ async fn postgres_refuses_a_newer_database() {
 mod migrations;
 mod tatra;
 mod transactions;
+mod units;

@@ -1,6 +1,7 @@
-//! Throwaway certificates made at run time (never stored): a CA, a server certificate for
-//! the loopback addresses, and client certificates, CA-issued or self-signed. The main job's
-//! HTTPS + mTLS pass and the tests use them, so nothing private is committed.
+//! Development certificates made at run time: a CA, a server certificate, and client
+//! certificates, CA-issued or self-signed. The main job's HTTPS + mTLS pass and the tests use
+//! throwaway ones for loopback (never stored, so nothing private is committed); `obevents
+//! certs` writes longer-lived ones for an operator's development sandbox.
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -11,6 +12,8 @@ use serde_json::Value;
 /// A CA and a server certificate it issued for `127.0.0.1`, `::1` and `localhost`.
 pub struct DevPki {
     pub ca_pem: String,
+    /// The CA's private key (PKCS#8 PEM), for `obevents certs` to write beside it.
+    pub ca_key_pem: String,
     pub server: DevIdentity,
     issuer: Issuer<'static, KeyPair>,
 }
@@ -33,16 +36,21 @@ fn err(e: rcgen::Error) -> String {
     format!("cannot make a test certificate: {e}")
 }
 
-/// Valid from an hour ago (clock skew) for a day: these live for one run.
-fn params(cn: &str, sans: Vec<String>) -> Result<CertificateParams, String> {
+/// Valid from an hour ago (clock skew) for `days`.
+fn params_for(cn: &str, sans: Vec<String>, days: i64) -> Result<CertificateParams, String> {
     let mut p = CertificateParams::new(sans).map_err(err)?;
     p.distinguished_name
         .push(DnType::OrganizationName, "obevents");
     p.distinguished_name.push(DnType::CommonName, cn);
     let now = time::OffsetDateTime::now_utc();
     p.not_before = now - time::Duration::hours(1);
-    p.not_after = now + time::Duration::days(1);
+    p.not_after = now + time::Duration::days(days);
     Ok(p)
+}
+
+/// For one run: valid for a day.
+fn params(cn: &str, sans: Vec<String>) -> Result<CertificateParams, String> {
+    params_for(cn, sans, 1)
 }
 
 fn identity(cert: rcgen::Certificate, key: &KeyPair) -> DevIdentity {
@@ -54,8 +62,16 @@ fn identity(cert: rcgen::Certificate, key: &KeyPair) -> DevIdentity {
 }
 
 impl DevPki {
+    /// A CA and a loopback server certificate that live for one run.
     pub fn generate() -> Result<DevPki, String> {
-        let mut ca = params("obevents test CA", Vec::new())?;
+        let loopback = ["localhost", "127.0.0.1", "::1"].map(String::from);
+        DevPki::issue("obevents test CA", &loopback, 1)
+    }
+
+    /// A CA named `ca_name` and a server certificate for `names` (DNS names or IP
+    /// addresses), both valid for `days`.
+    pub fn issue(ca_name: &str, names: &[String], days: i64) -> Result<DevPki, String> {
+        let mut ca = params_for(ca_name, Vec::new(), days)?;
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
@@ -63,11 +79,9 @@ impl DevPki {
         ];
         let ca_key = KeyPair::generate().map_err(err)?;
         let ca_cert = ca.self_signed(&ca_key).map_err(err)?;
+        let ca_key_pem = ca_key.serialize_pem();
         let issuer = Issuer::new(ca, ca_key);
-        let mut sp = params(
-            "obevents sandbox",
-            vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
-        )?;
+        let mut sp = params_for("obevents sandbox", names.to_vec(), days)?;
         sp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let server_key = KeyPair::generate().map_err(err)?;
         let server = identity(
@@ -76,14 +90,20 @@ impl DevPki {
         );
         Ok(DevPki {
             ca_pem: ca_cert.pem(),
+            ca_key_pem,
             server,
             issuer,
         })
     }
 
-    /// A client certificate with subject `CN=cn,O=obevents` issued by the CA.
+    /// A client certificate with subject `CN=cn,O=obevents` issued by the CA, for one run.
     pub fn client(&self, cn: &str) -> Result<DevIdentity, String> {
-        let mut p = params(cn, Vec::new())?;
+        self.client_for(cn, 1)
+    }
+
+    /// A client certificate with subject `CN=cn,O=obevents` issued by the CA, valid `days`.
+    pub fn client_for(&self, cn: &str, days: i64) -> Result<DevIdentity, String> {
+        let mut p = params_for(cn, Vec::new(), days)?;
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         let key = KeyPair::generate().map_err(err)?;
         Ok(identity(

@@ -4,7 +4,7 @@
 
 use super::error::{ObError, ObResult};
 use super::requests::CallbackUrlFields;
-use crate::sandbox::domain::{CallbackUrl, Tpp};
+use crate::sandbox::domain::{CallbackUrl, CallbackUrlId, Timestamp, Tpp};
 use crate::sandbox::faults::Fault;
 use crate::sandbox::http::error::{ErrorItem, codes};
 use crate::sandbox::state::AppState;
@@ -12,11 +12,11 @@ use crate::sandbox::state::AppState;
 /// POST /callback-urls (CB-02, CB-03).
 pub async fn create(st: &AppState, tpp: &Tpp, fields: CallbackUrlFields) -> ObResult<CallbackUrl> {
     let cb = CallbackUrl {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: CallbackUrlId::random(),
         client_id: tpp.client_id.clone(),
         url: fields.url,
         version: fields.version,
-        created_at: time::OffsetDateTime::now_utc().unix_timestamp(),
+        created_at: Timestamp::now(),
     };
     if !st
         .store
@@ -35,13 +35,13 @@ pub async fn list(st: &AppState, tpp: &Tpp) -> ObResult<Vec<CallbackUrl>> {
 }
 
 /// The registration `id` if the caller owns it (400 NotFound / 403 otherwise).
-pub async fn owned(st: &AppState, tpp: &Tpp, id: &str) -> ObResult<CallbackUrl> {
+pub async fn owned(st: &AppState, tpp: &Tpp, id: &CallbackUrlId) -> ObResult<CallbackUrl> {
     match st.store.callback_url(id).await? {
         None if st.has_fault(Fault::UnknownId404) => Err(ObError::NotFound(ErrorItem::new(
             codes::RESOURCE_NOT_FOUND,
             format!("no callback URL with id {id}"),
         ))),
-        None => Err(ObError::unknown_id("callback URL", id)),
+        None => Err(ObError::unknown_id("callback URL", id.as_str())),
         Some(c) if c.client_id != tpp.client_id => Err(ObError::NotOwner("callback URL")),
         Some(c) => Ok(c),
     }
@@ -67,7 +67,7 @@ pub async fn replace(
 }
 
 /// DELETE /callback-urls/{id}: pushes to it stop.
-pub async fn delete(st: &AppState, tpp: &Tpp, id: &str) -> ObResult<CallbackUrl> {
+pub async fn delete(st: &AppState, tpp: &Tpp, id: &CallbackUrlId) -> ObResult<CallbackUrl> {
     let existing = owned(st, tpp, id).await?;
     st.store
         .delete_callback_url(id, !st.has_fault(Fault::PushAfterDelete))

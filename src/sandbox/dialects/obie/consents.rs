@@ -7,32 +7,29 @@ use super::error::{ObError, ObResult};
 use super::events::{self, EventSpec, RaiseOutcome};
 use super::requests::NewConsent;
 use crate::model::EventType;
-use crate::sandbox::domain::{Consent, ConsentStatus, ConsentStatusChange, Tpp};
+use crate::sandbox::domain::{
+    Consent, ConsentId, ConsentStatus, ConsentStatusChange, Timestamp, Tpp,
+};
 use crate::sandbox::state::AppState;
 
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
+/// Now, whole seconds: the consent's times are shown (and stored) in RFC 3339 seconds, so the
+/// record answered now is the one a later GET reads back.
+fn now_whole_secs() -> Timestamp {
+    Timestamp::from_secs(Timestamp::now().as_secs())
 }
 
 /// POST /aisp/account-access-consents: a new consent awaiting authorisation.
 pub async fn create(st: &AppState, tpp: &Tpp, new: NewConsent) -> ObResult<Consent> {
-    let now = now_rfc3339();
+    let now = now_whole_secs();
     let consent = Consent {
-        consent_id: format!("aac-{}", uuid::Uuid::new_v4()),
+        consent_id: ConsentId::from(format!("aac-{}", uuid::Uuid::new_v4())),
         client_id: tpp.client_id.clone(),
         status: ConsentStatus::AwaitingAuthorisation,
         permissions: new.permissions,
         expiration: new.expiration,
         transaction_from: new.transaction_from,
         transaction_to: new.transaction_to,
-        created_at: now.clone(),
+        created_at: now,
         status_updated_at: now,
     };
     st.store.insert_consent(&consent).await?;
@@ -40,16 +37,16 @@ pub async fn create(st: &AppState, tpp: &Tpp, new: NewConsent) -> ObResult<Conse
 }
 
 /// A consent the caller owns (400 NotFound / 403 otherwise).
-pub async fn owned(st: &AppState, tpp: &Tpp, id: &str) -> ObResult<Consent> {
+pub async fn owned(st: &AppState, tpp: &Tpp, id: &ConsentId) -> ObResult<Consent> {
     match st.store.consent(id).await? {
-        None => Err(ObError::unknown_id("account-access-consent", id)),
+        None => Err(ObError::unknown_id("account-access-consent", id.as_str())),
         Some(c) if c.client_id != tpp.client_id => Err(ObError::NotOwner("account-access-consent")),
         Some(c) => Ok(c),
     }
 }
 
 /// Sandbox: the PSU authorises the consent.
-pub async fn authorise(st: &AppState, tpp: &Tpp, id: &str) -> ObResult<Consent> {
+pub async fn authorise(st: &AppState, tpp: &Tpp, id: &ConsentId) -> ObResult<Consent> {
     let mut consent = owned(st, tpp, id).await?;
     if consent.status != ConsentStatus::AwaitingAuthorisation {
         return Err(ObError::consent_status(format!(
@@ -57,14 +54,14 @@ pub async fn authorise(st: &AppState, tpp: &Tpp, id: &str) -> ObResult<Consent> 
             consent.status.as_str()
         )));
     }
-    let at = now_rfc3339();
+    let at = now_whole_secs();
     if !st
         .store
         .set_consent_status(
             id,
             ConsentStatus::AwaitingAuthorisation,
             ConsentStatus::Authorised,
-            &at,
+            at,
         )
         .await?
     {
@@ -83,7 +80,7 @@ pub async fn authorise(st: &AppState, tpp: &Tpp, id: &str) -> ObResult<Consent> 
 pub async fn revoke(
     st: &AppState,
     tpp: &Tpp,
-    id: &str,
+    id: &ConsentId,
     txn: Option<String>,
 ) -> ObResult<RaiseOutcome> {
     let consent = owned(st, tpp, id).await?;
@@ -97,12 +94,12 @@ pub async fn revoke(
         consent_id: consent.consent_id.clone(),
         from: ConsentStatus::Authorised,
         status: ConsentStatus::Revoked,
-        at: now_rfc3339(),
+        at: now_whole_secs(),
     };
     let spec = EventSpec {
         client_id: tpp.client_id.clone(),
         event_type: EventType::ConsentAuthorizationRevoked,
-        resource_id: consent.consent_id,
+        resource_id: consent.consent_id.into_string(),
         resource_type: "account-access-consent".into(),
         reason: None,
         txn,

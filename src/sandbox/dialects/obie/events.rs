@@ -6,11 +6,12 @@
 use super::error::{ObError, ObResult};
 use super::set;
 use crate::model::EventType;
-use crate::sandbox::domain::{ConsentStatusChange, Dialect, NewDelivery, NewEvent};
+use crate::sandbox::domain::{
+    ClientId, ConsentStatusChange, DeliveryId, Dialect, NewDelivery, NewEvent, Timestamp,
+};
 use crate::sandbox::faults::Fault;
 use crate::sandbox::http::error::{ErrorItem, codes};
 use crate::sandbox::state::AppState;
-use crate::sandbox::store::now_ms;
 
 /// Reasons a linked-account-update may carry (N-07).
 pub const LINKED_ACCOUNT_REASONS: [&str; 2] = ["UK.OBIE.AccountClosure", "UK.OBIE.CASS"];
@@ -18,7 +19,7 @@ pub const LINKED_ACCOUNT_REASONS: [&str; 2] = ["UK.OBIE.AccountClosure", "UK.OBI
 /// An event that happened, before subscription filtering.
 #[derive(Debug, Clone)]
 pub struct EventSpec {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub event_type: EventType,
     pub resource_id: String,
     pub resource_type: String,
@@ -33,7 +34,7 @@ pub struct RaiseOutcome {
     pub queued: bool,
     pub jti: Option<String>,
     /// The push delivery of the event, when the TPP has a callback URL for it.
-    pub delivery_id: Option<String>,
+    pub delivery_id: Option<DeliveryId>,
     pub reason: Option<&'static str>,
 }
 
@@ -172,10 +173,10 @@ async fn prepare(st: &AppState, spec: &EventSpec) -> ObResult<(Option<NewEvent>,
     };
     for url in dest.push.into_iter().chain(misdirected) {
         event.deliveries.push(NewDelivery {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: DeliveryId::random(),
             format: Dialect::Obie,
             url,
-            next_attempt_at: now_ms(),
+            next_attempt_at: Timestamp::now(),
         });
     }
     let outcome = RaiseOutcome {
@@ -200,7 +201,7 @@ async fn commit(
         ));
     }
     for e in &events {
-        st.notifier.wake(&e.client_id);
+        st.notifier.wake(e.client_id.as_str());
     }
     if events.iter().any(|e| !e.deliveries.is_empty()) {
         st.push_wake.notify_one();

@@ -14,6 +14,7 @@ use super::requests::{self, Rules};
 use super::{consents, render};
 use crate::model::Dialect;
 use crate::sandbox::dialects::yapily;
+use crate::sandbox::domain::ConsentId;
 use crate::sandbox::http::error::json_response;
 use crate::sandbox::http::extract::{AnyScope, Authed, Caller, InteractionId, ObJson, ResourceId};
 use crate::sandbox::http::routes::Routes;
@@ -41,7 +42,7 @@ pub fn routes() -> Routes {
 async fn authorise(
     State(s): State<AppState>,
     auth: Authed<AnyScope>,
-    ResourceId(id): ResourceId,
+    ResourceId(id): ResourceId<ConsentId>,
 ) -> ObResult<Response> {
     let consent = consents::authorise(&s, &auth, &id).await?;
     Ok(json_response(
@@ -54,7 +55,7 @@ async fn revoke(
     State(s): State<AppState>,
     iid: InteractionId,
     auth: Authed<AnyScope>,
-    ResourceId(id): ResourceId,
+    ResourceId(id): ResourceId<ConsentId>,
 ) -> ObResult<Response> {
     consents::revoke(&s, &auth, &id, Some(iid.0)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::error::{ObError, ObResult};
 pub use super::requests::poll::PollRequest;
 use crate::sandbox::domain::Tpp;
-use crate::sandbox::domain::{PollBatch, PollOps};
+use crate::sandbox::domain::{ClientId, PollBatch, PollOps};
 use crate::sandbox::faults::Fault;
 use crate::sandbox::http::error::{ErrorItem, codes};
 use crate::sandbox::personality::{LongPolling, UnknownAck};
@@ -120,9 +120,9 @@ async fn refuse_deviations(st: &AppState, tpp: &Tpp, req: &PollRequest) -> ObRes
 
 /// Holds the request until a SET is available or the configured timeout passes. Interest
 /// is registered before each read of the store, so an event stored in between wakes us.
-async fn hold(st: &AppState, client_id: &str, ops: &PollOps<'_>) -> ObResult<PollBatch> {
+async fn hold(st: &AppState, client_id: &ClientId, ops: &PollOps<'_>) -> ObResult<PollBatch> {
     let deadline = Instant::now() + st.cfg.long_poll_timeout;
-    let notify = st.notifier.of(client_id);
+    let notify = st.notifier.of(client_id.as_str());
     let mut first = true;
     loop {
         let notified = notify.notified();

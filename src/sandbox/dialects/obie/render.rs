@@ -7,7 +7,7 @@ use super::polling::PollResult;
 use crate::model::resources::{
     CallbackUrlData, ConsentData, ConsentResponse, EventSubscriptionData, Links, Meta, Risk,
 };
-use crate::sandbox::domain::{CallbackUrl, Consent, Subscription};
+use crate::sandbox::domain::{CallbackUrl, Consent, DeliveryId, Subscription};
 use crate::sandbox::state::AppState;
 
 /// `Links.Self` of `path` under `/open-banking/v3.1`.
@@ -20,7 +20,7 @@ pub fn links(st: &AppState, path: &str) -> Links {
 /// `Data` of one subscription (absent optional fields omitted, G-15).
 pub fn subscription(s: &Subscription) -> EventSubscriptionData {
     EventSubscriptionData {
-        event_subscription_id: s.id.clone(),
+        event_subscription_id: s.id.to_string(),
         callback_url: s.callback_url.clone(),
         version: s.version.clone(),
         event_types: s.event_types.clone(),
@@ -29,7 +29,7 @@ pub fn subscription(s: &Subscription) -> EventSubscriptionData {
 
 pub fn callback_url(c: &CallbackUrl) -> CallbackUrlData {
     CallbackUrlData {
-        callback_url_id: c.id.clone(),
+        callback_url_id: c.id.to_string(),
         url: c.url.clone(),
         version: c.version.clone(),
     }
@@ -39,10 +39,10 @@ pub fn callback_url(c: &CallbackUrl) -> CallbackUrlData {
 pub fn consent(st: &AppState, c: &Consent) -> ConsentResponse {
     ConsentResponse {
         data: ConsentData {
-            consent_id: c.consent_id.clone(),
-            creation_date_time: c.created_at.clone(),
+            consent_id: c.consent_id.to_string(),
+            creation_date_time: c.created_at.rfc3339(),
             status: c.status.as_str().to_string(),
-            status_update_date_time: c.status_updated_at.clone(),
+            status_update_date_time: c.status_updated_at.rfc3339(),
             permissions: c.permissions.clone(),
             expiration_date_time: c.expiration.clone(),
             transaction_from_date_time: c.transaction_from.clone(),
@@ -77,7 +77,7 @@ pub fn injected(o: &RaiseOutcome) -> Injected<'_> {
     Injected {
         queued: o.queued,
         jti: o.jti.as_deref(),
-        delivery_id: o.delivery_id.as_deref(),
+        delivery_id: o.delivery_id.as_ref().map(DeliveryId::as_str),
         reason: o.reason,
     }
 }

@@ -15,6 +15,7 @@ use super::openapi as doc;
 use super::requests::{self, Rules};
 use super::{callback_urls, consents, polling, render, subscriptions};
 use crate::model::resources::{CallbackUrlList, Envelope, EventSubscriptionList, Meta};
+use crate::sandbox::domain::{CallbackUrlId, ConsentId, SubscriptionId};
 use crate::sandbox::faults::Fault;
 use crate::sandbox::http::error::json_response;
 use crate::sandbox::http::extract::{Authed, ObJson, ResourceId};
@@ -168,7 +169,7 @@ async fn list_subscriptions(
 async fn replace_subscription(
     State(s): State<AppState>,
     auth: Authed<EventApiScopes>,
-    ResourceId(id): ResourceId,
+    ResourceId(id): ResourceId<SubscriptionId>,
     SignedJson(body): SignedJson,
 ) -> ObResult<Response> {
     // Ownership before the body: another TPP's id is a 403 whatever the body says.
@@ -185,7 +186,7 @@ async fn replace_subscription(
 async fn delete_subscription(
     State(s): State<AppState>,
     auth: Authed<EventApiScopes>,
-    ResourceId(id): ResourceId,
+    ResourceId(id): ResourceId<SubscriptionId>,
 ) -> ObResult<Response> {
     let sub = subscriptions::delete(&s, &auth, &id).await?;
     Ok(deleted(&s, render::subscription(&sub)))
@@ -225,7 +226,7 @@ async fn list_callback_urls(
 async fn replace_callback_url(
     State(s): State<AppState>,
     auth: Authed<EventApiScopes>,
-    ResourceId(id): ResourceId,
+    ResourceId(id): ResourceId<CallbackUrlId>,
     SignedJson(body): SignedJson,
 ) -> ObResult<Response> {
     let existing = callback_urls::owned(&s, &auth, &id).await?;
@@ -241,7 +242,7 @@ async fn replace_callback_url(
 async fn delete_callback_url(
     State(s): State<AppState>,
     auth: Authed<EventApiScopes>,
-    ResourceId(id): ResourceId,
+    ResourceId(id): ResourceId<CallbackUrlId>,
 ) -> ObResult<Response> {
     let cb = callback_urls::delete(&s, &auth, &id).await?;
     Ok(deleted(&s, render::callback_url(&cb)))
@@ -282,7 +283,7 @@ async fn create_consent(
 async fn get_consent(
     State(s): State<AppState>,
     auth: Authed<AccountsScope>,
-    ResourceId(id): ResourceId,
+    ResourceId(id): ResourceId<ConsentId>,
 ) -> ObResult<Response> {
     let consent = consents::owned(&s, &auth, &id).await?;
     Ok(json_response(

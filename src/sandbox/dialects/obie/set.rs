@@ -9,7 +9,7 @@ use super::error::ObResult;
 use super::events::EventSpec;
 use crate::jose::{self, Alg, JoseError};
 use crate::model::set::{self, SetClaims};
-use crate::sandbox::domain::{EventDetails, NewEvent, ResourceLink};
+use crate::sandbox::domain::{EventDetails, EventId, NewEvent, ResourceLink, Timestamp};
 use crate::sandbox::faults::Fault;
 use crate::sandbox::state::AppState;
 
@@ -34,12 +34,14 @@ fn resource_path(rty: &str, rid: &str) -> String {
 /// Records what happened (format-neutral) and builds and signs its OBIE SET once. Faults in
 /// the SET area bend exactly one claim or header of the SET here, never the event's facts.
 pub fn build(st: &AppState, spec: &EventSpec) -> ObResult<NewEvent> {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let event_id = uuid::Uuid::new_v4().to_string();
+    let now = Timestamp::now();
+    // `iat`, `toe` and the header's `iat` are NumericDates: whole seconds.
+    let secs = now.as_secs();
+    let event_id = EventId::random();
     let key = if st.has_fault(Fault::SetsKeyNotJti) {
         uuid::Uuid::new_v4().to_string()
     } else {
-        event_id.clone()
+        event_id.to_string()
     };
     let url = format!(
         "{}{}",
@@ -51,24 +53,24 @@ pub fn build(st: &AppState, spec: &EventSpec) -> ObResult<NewEvent> {
         link: url.clone(),
     }];
     // N-03: the interaction id of the causing call, else the event's own id.
-    let txn = spec.txn.clone().unwrap_or_else(|| event_id.clone());
+    let txn = spec.txn.clone().unwrap_or_else(|| event_id.to_string());
     let mut events = events_member(spec, &links);
     let claims = SetClaims {
         iss: st.issuer.clone(),
         iat: if st.has_fault(Fault::SetIatFuture) {
-            now + 3600
+            secs + 3600
         } else {
-            now
+            secs
         },
-        jti: event_id.clone(),
+        jti: event_id.to_string(),
         aud: if st.has_fault(Fault::SetWrongAud) {
             "obevents-someone-else".into()
         } else {
-            spec.client_id.clone()
+            spec.client_id.to_string()
         },
         sub: url,
         txn: (!st.has_fault(Fault::SetMissingTxn)).then(|| txn.clone()),
-        toe: now,
+        toe: secs,
         events: Value::Null,
     };
     if st.has_fault(Fault::SetEventsString) {
@@ -79,7 +81,7 @@ pub fn build(st: &AppState, spec: &EventSpec) -> ObResult<NewEvent> {
     if let Value::Object(m) = &mut payload {
         m.insert("events".into(), events);
     }
-    let token = sign(st, &payload, now)?;
+    let token = sign(st, &payload, secs)?;
     Ok(NewEvent {
         event_id,
         jti: key,

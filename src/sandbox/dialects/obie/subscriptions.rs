@@ -5,7 +5,7 @@
 
 use super::error::{ObError, ObResult};
 use super::requests::SubscriptionFields;
-use crate::sandbox::domain::{Subscription, Tpp};
+use crate::sandbox::domain::{Subscription, SubscriptionId, Timestamp, Tpp};
 use crate::sandbox::faults::Fault;
 use crate::sandbox::http::error::{ErrorItem, codes};
 use crate::sandbox::state::AppState;
@@ -17,12 +17,12 @@ pub async fn create(
     fields: SubscriptionFields,
 ) -> ObResult<Subscription> {
     let sub = Subscription {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: SubscriptionId::random(),
         client_id: tpp.client_id.clone(),
         version: fields.version,
         callback_url: fields.callback_url,
         event_types: fields.event_types,
-        created_at: time::OffsetDateTime::now_utc().unix_timestamp(),
+        created_at: Timestamp::now(),
     };
     if !st
         .store
@@ -43,13 +43,13 @@ pub async fn list(st: &AppState, tpp: &Tpp) -> ObResult<Vec<Subscription>> {
 
 /// The subscription `id` if the caller owns it: unknown → 400 NotFound (G-11), another TPP's →
 /// 403 (G-10). Checked before the body of a PUT is looked at.
-pub async fn owned(st: &AppState, tpp: &Tpp, id: &str) -> ObResult<Subscription> {
+pub async fn owned(st: &AppState, tpp: &Tpp, id: &SubscriptionId) -> ObResult<Subscription> {
     match st.store.subscription(id).await? {
         None if st.has_fault(Fault::UnknownId404) => Err(ObError::NotFound(ErrorItem::new(
             codes::RESOURCE_NOT_FOUND,
             format!("no event subscription with id {id}"),
         ))),
-        None => Err(ObError::unknown_id("event subscription", id)),
+        None => Err(ObError::unknown_id("event subscription", id.as_str())),
         Some(s) if s.client_id != tpp.client_id => Err(ObError::NotOwner("event subscription")),
         Some(s) => Ok(s),
     }
@@ -78,7 +78,7 @@ pub async fn replace(
 }
 
 /// DELETE /event-subscriptions/{id} (ES-11): pushes to its CallbackUrl stop.
-pub async fn delete(st: &AppState, tpp: &Tpp, id: &str) -> ObResult<Subscription> {
+pub async fn delete(st: &AppState, tpp: &Tpp, id: &SubscriptionId) -> ObResult<Subscription> {
     let existing = owned(st, tpp, id).await?;
     st.store
         .delete_subscription(id, !st.has_fault(Fault::PushAfterDelete))

@@ -292,6 +292,9 @@ pub fn links_and_meta(c: &mut Check, top: &Map<String, Value>) {
 
 /// ES-05 / CB-04: an absolute http(s) URI ending in `/v{major}.{minor}/event-notifications`.
 pub fn callback_url_problem(url: &str, check_suffix: bool) -> Option<String> {
+    if let Some(p) = crate::sandbox::urls::destination_problem(url, crate::sandbox::urls::MAX_URL) {
+        return Some(p);
+    }
     let parsed = match url::Url::parse(url) {
         Ok(u) => u,
         Err(e) => return Some(format!("not an absolute URI: {e}")),

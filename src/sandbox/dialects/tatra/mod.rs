@@ -17,11 +17,12 @@ pub mod wire;
 use serde::Serialize;
 
 use crate::sandbox::domain::{
-    Dialect, NewDelivery, NewEvent, TatraAccount, TatraConsent, TatraTask, TatraTaskBank,
+    ClientId, ConsentId, DeliveryId, Dialect, EventId, NewDelivery, NewEvent, TaskId, TatraAccount,
+    TatraConsent, TatraTask, TatraTaskBank, Timestamp,
 };
 use crate::sandbox::faults::Fault;
 use crate::sandbox::state::AppState;
-use crate::sandbox::store::{StoreError, now_ms};
+use crate::sandbox::store::StoreError;
 
 pub use settings::SettingsChange;
 use settings::{drop_reason, settings_of};
@@ -73,20 +74,12 @@ pub enum TatraError {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TransactionRaised {
-    pub consent_id: String,
+    pub consent_id: ConsentId,
     pub account_ids: Vec<String>,
     /// The delivery to the owner's webhook, when one was written.
-    pub delivery: Option<String>,
+    pub delivery: Option<DeliveryId>,
     /// Why nothing was written, when nothing was.
     pub dropped: Option<String>,
-}
-
-/// A unix-ms time as RFC 3339 UTC.
-pub fn rfc3339(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// A plausible Slovak IBAN at `bank` (numeric code), with correct ISO 7064 check digits.
@@ -104,7 +97,7 @@ fn iban(bank: &str) -> String {
 /// one account per requested bank, or the default mix.
 pub async fn create_consent(
     st: &AppState,
-    client_id: &str,
+    client_id: &ClientId,
     banks: Option<Vec<String>>,
 ) -> Result<TatraConsent, TatraError> {
     let banks = banks.unwrap_or_else(|| DEFAULT_BANKS.iter().map(|b| b.to_string()).collect());
@@ -127,10 +120,10 @@ pub async fn create_consent(
         });
     }
     let c = TatraConsent {
-        id: uuid::Uuid::new_v4().to_string(),
-        client_id: client_id.into(),
+        id: ConsentId::random(),
+        client_id: client_id.clone(),
         accounts,
-        created_at: now_ms(),
+        created_at: Timestamp::now(),
     };
     st.store.insert_tatra_consent(&c).await?;
     Ok(c)
@@ -139,8 +132,8 @@ pub async fn create_consent(
 /// The application's own consent; another application's is as unknown as a missing one.
 pub async fn consent(
     st: &AppState,
-    client_id: &str,
-    consent_id: &str,
+    client_id: &ClientId,
+    consent_id: &ConsentId,
 ) -> Result<TatraConsent, TatraError> {
     st.store
         .tatra_consent(client_id, consent_id)
@@ -151,8 +144,8 @@ pub async fn consent(
 /// Deletes the consent; its pending webhooks stop with it.
 pub async fn delete_consent(
     st: &AppState,
-    client_id: &str,
-    consent_id: &str,
+    client_id: &ClientId,
+    consent_id: &ConsentId,
 ) -> Result<(), TatraError> {
     if st.store.delete_tatra_consent(client_id, consent_id).await? {
         Ok(())
@@ -162,7 +155,11 @@ pub async fn delete_consent(
 }
 
 /// The application's own refresh task.
-pub async fn task(st: &AppState, client_id: &str, task_id: &str) -> Result<TatraTask, TatraError> {
+pub async fn task(
+    st: &AppState,
+    client_id: &ClientId,
+    task_id: &TaskId,
+) -> Result<TatraTask, TatraError> {
     st.store
         .tatra_task(client_id, task_id)
         .await?
@@ -173,8 +170,8 @@ pub async fn task(st: &AppState, client_id: &str, task_id: &str) -> Result<Tatra
 /// bank, each due when its bank finishes, and answers at once.
 pub async fn refresh(
     st: &AppState,
-    client_id: &str,
-    consent_id: &str,
+    client_id: &ClientId,
+    consent_id: &ConsentId,
 ) -> Result<TatraTask, TatraError> {
     let consent = consent(st, client_id, consent_id).await?;
     let mut order: Vec<&str> = Vec::new();
@@ -186,13 +183,13 @@ pub async fn refresh(
     if order.is_empty() {
         return Err(TatraError::NothingToRefresh);
     }
-    let now = now_ms();
-    let step = i64::try_from(st.cfg.tatra.refresh_delay.as_millis()).unwrap_or(i64::MAX / 64);
+    let now = Timestamp::now();
+    let step = st.cfg.tatra.refresh_delay;
     let task = TatraTask {
-        id: uuid::Uuid::new_v4().to_string(),
-        client_id: client_id.into(),
+        id: TaskId::random(),
+        client_id: client_id.clone(),
         consent_id: consent.id.clone(),
-        banks: (1i64..)
+        banks: (1u32..)
             .zip(&order)
             .map(|(i, code)| TatraTaskBank {
                 bank_code: code.to_string(),
@@ -202,7 +199,7 @@ pub async fn refresh(
         created_at: now,
     };
     st.store.insert_tatra_task(&task).await?;
-    tracing::debug!(client = client_id, task = %task.id, banks = task.banks.len(), "tatra refresh started");
+    tracing::debug!(client = %client_id, task = %task.id, banks = task.banks.len(), "tatra refresh started");
     let others: Vec<&TatraAccount> = consent
         .accounts
         .iter()
@@ -229,8 +226,8 @@ pub async fn refresh(
 /// consent (all of them by default); one aggregated transactionEvent.
 pub async fn trigger_transaction(
     st: &AppState,
-    client_id: &str,
-    consent_id: &str,
+    client_id: &ClientId,
+    consent_id: &ConsentId,
     account_ids: Option<Vec<String>>,
 ) -> Result<TransactionRaised, TatraError> {
     let consent = consent(st, client_id, consent_id).await?;
@@ -256,13 +253,13 @@ pub async fn trigger_transaction(
         dropped: None,
     };
     let settings = settings_of(st, client_id).await?;
-    let now = now_ms();
+    let now = Timestamp::now();
     let url = match (drop_reason(st, &settings, now), settings.url) {
         (None, Some(url)) => url,
         (why, _) => {
             // No reason but no url: disabled and never given one (a fault sends anyway).
             let why = why.unwrap_or_else(|| "webhooks disabled".into());
-            tracing::debug!(client = client_id, %why, "tatra transactionEvent dropped");
+            tracing::debug!(client = %client_id, %why, "tatra transactionEvent dropped");
             raised.dropped = Some(why);
             return Ok(raised);
         }
@@ -288,12 +285,12 @@ pub async fn trigger_transaction(
 /// the `tatra-to-other-tpp` fault, to another application's.
 async fn event(
     st: &AppState,
-    client_id: &str,
-    consent_id: &str,
+    client_id: &ClientId,
+    consent_id: &ConsentId,
     kind: &str,
     body: String,
     url: &str,
-    at: i64,
+    at: Timestamp,
 ) -> Result<NewEvent, TatraError> {
     let misdirected = if st.has_fault(Fault::TatraToOtherTpp) {
         st.store.foreign_tatra_url(client_id).await?
@@ -307,10 +304,10 @@ async fn event(
     );
     // The body's bytes are fixed now, so every attempt sends them unchanged (TB-11).
     Ok(NewEvent::webhook(
-        uuid::Uuid::new_v4().to_string(),
+        EventId::random(),
         client_id,
         kind,
-        (consent_id, "tatra-consent"),
+        (consent_id.as_str(), "tatra-consent"),
         body,
         deliveries,
     ))
@@ -352,10 +349,5 @@ mod tests {
                 .fold(0u32, |r, b| (r * 10 + u32::from(b - b'0')) % 97);
             assert_eq!(rem, 1, "{i}");
         }
-    }
-
-    #[test]
-    fn rfc3339_is_utc() {
-        assert_eq!(rfc3339(3_600_000), "1970-01-01T01:00:00Z");
     }
 }

@@ -9,22 +9,24 @@
 
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::sandbox::auth::basic;
 use crate::sandbox::dialects::tatra::openapi as doc;
-use crate::sandbox::dialects::tatra::{SettingsChange, TatraError, bank_name, rfc3339};
-use crate::sandbox::domain::{TatraConsent, TatraSettings, TatraTask};
+use crate::sandbox::dialects::tatra::{SettingsChange, TatraError, bank_name};
+use crate::sandbox::domain::{
+    ClientId, ConsentId, TaskId, TatraConsent, TatraSettings, TatraTask, Timestamp,
+};
 use crate::sandbox::http::error::json_response;
 use crate::sandbox::http::extract::InteractionId;
 use crate::sandbox::http::routes::Routes;
 use crate::sandbox::http::routes::Verb::{Delete, Get, Post, Put};
 use crate::sandbox::state::AppState;
-use crate::sandbox::store::now_ms;
 
 /// Largest request body of this API: settings and consents are small.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -95,12 +97,18 @@ pub fn routes() -> Routes {
         .map_router(|r| r.layer(DefaultBodyLimit::max(BODY_LIMIT)))
 }
 
-/// A refusal: status, `errorCode`, `errorDescription`.
-pub(super) struct Refusal(StatusCode, &'static str, String);
+/// A refusal: status, `errorCode`, `errorDescription`, and for a locked-out application the
+/// seconds of its `Retry-After`.
+pub(super) struct Refusal(StatusCode, &'static str, String, Option<u64>);
 
 impl Refusal {
     fn invalid(message: impl Into<String>) -> Self {
-        Refusal(StatusCode::BAD_REQUEST, "INVALID_REQUEST", message.into())
+        Refusal(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            message.into(),
+            None,
+        )
     }
 }
 
@@ -110,15 +118,19 @@ fn code(e: TatraError) -> Refusal {
     match e {
         TatraError::InvalidRequest(_) => Refusal::invalid(m),
         TatraError::InvalidWebhookUrl(_) => {
-            Refusal(StatusCode::BAD_REQUEST, "INVALID_WEBHOOK_URL", m)
+            Refusal(StatusCode::BAD_REQUEST, "INVALID_WEBHOOK_URL", m, None)
         }
         TatraError::InvalidSecurityHeader(_) => {
-            Refusal(StatusCode::BAD_REQUEST, "INVALID_SECURITY_HEADER", m)
+            Refusal(StatusCode::BAD_REQUEST, "INVALID_SECURITY_HEADER", m, None)
         }
-        TatraError::ConsentNotFound => Refusal(StatusCode::NOT_FOUND, "CONSENT_NOT_FOUND", m),
-        TatraError::TaskNotFound => Refusal(StatusCode::NOT_FOUND, "TASK_NOT_FOUND", m),
-        TatraError::NothingToRefresh => Refusal(StatusCode::BAD_REQUEST, "NOTHING_TO_REFRESH", m),
-        TatraError::WebhookNotEnabled => Refusal(StatusCode::CONFLICT, "WEBHOOK_NOT_ENABLED", m),
+        TatraError::ConsentNotFound => Refusal(StatusCode::NOT_FOUND, "CONSENT_NOT_FOUND", m, None),
+        TatraError::TaskNotFound => Refusal(StatusCode::NOT_FOUND, "TASK_NOT_FOUND", m, None),
+        TatraError::NothingToRefresh => {
+            Refusal(StatusCode::BAD_REQUEST, "NOTHING_TO_REFRESH", m, None)
+        }
+        TatraError::WebhookNotEnabled => {
+            Refusal(StatusCode::CONFLICT, "WEBHOOK_NOT_ENABLED", m, None)
+        }
         TatraError::Store(cause) => {
             // The cause is logged, never shown.
             tracing::error!(%cause, "tatra request failed");
@@ -126,6 +138,7 @@ fn code(e: TatraError) -> Refusal {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "INTERNAL_ERROR",
                 "internal error".into(),
+                None,
             )
         }
     }
@@ -146,7 +159,7 @@ pub(super) fn reply(headers: &HeaderMap, result: Result<(StatusCode, Value), Ref
             r
         }
         Ok((status, body)) => json_response(status, &body),
-        Err(Refusal(status, code, message)) => {
+        Err(Refusal(status, code, message, retry_after)) => {
             let mut r = json_response(
                 status,
                 &json!({ "errorCode": code, "errorDescription": message }),
@@ -156,6 +169,10 @@ pub(super) fn reply(headers: &HeaderMap, result: Result<(StatusCode, Value), Ref
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(r#"Basic realm="obevents""#),
                 );
+            }
+            if let Some(secs) = retry_after {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
             }
             r
         }
@@ -167,13 +184,20 @@ pub(super) fn reply(headers: &HeaderMap, result: Result<(StatusCode, Value), Ref
 }
 
 /// The application named by HTTP Basic credentials, if they are right.
-async fn application(s: &AppState, headers: &HeaderMap) -> Result<String, Refusal> {
-    match crate::sandbox::http::oauth::basic_application(s, headers).await {
-        Ok(Some(app)) => Ok(app),
-        Ok(None) => Err(Refusal(
+async fn application(s: &AppState, headers: &HeaderMap) -> Result<ClientId, Refusal> {
+    match basic::application(s, headers).await {
+        Ok(basic::Application::Known(app)) => Ok(app),
+        Ok(basic::Application::Refused) => Err(Refusal(
             StatusCode::UNAUTHORIZED,
             "UNAUTHORIZED",
             "send the application's client id and secret as HTTP Basic credentials".into(),
+            None,
+        )),
+        Ok(basic::Application::Locked(secs)) => Err(Refusal(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_REQUESTS",
+            format!("too many failed authentications for this client id; retry after {secs} s"),
+            Some(secs),
         )),
         Err(e) => Err(code(TatraError::Store(e))),
     }
@@ -182,7 +206,7 @@ async fn application(s: &AppState, headers: &HeaderMap) -> Result<String, Refusa
 /// Authenticates the application, runs `work` for it and answers.
 async fn answer<F, Fut>(s: AppState, headers: HeaderMap, work: F) -> Response
 where
-    F: FnOnce(AppState, String) -> Fut,
+    F: FnOnce(AppState, ClientId) -> Fut,
     Fut: std::future::Future<Output = Result<(StatusCode, Value), Refusal>>,
 {
     let result = match application(&s, &headers).await {
@@ -190,6 +214,13 @@ where
         Err(r) => Err(r),
     };
     reply(&headers, result)
+}
+
+/// The id in the path; one that is not valid UTF-8 names nothing: `INVALID_REQUEST`, in the
+/// dialect's shape rather than axum's plain-text rejection.
+fn path_id<T>(path: Result<Path<T>, PathRejection>) -> Result<T, Refusal> {
+    path.map(|Path(id)| id)
+        .map_err(|_| Refusal::invalid("the id in the path is not valid UTF-8"))
 }
 
 /// A JSON body of at most [`BODY_LIMIT`]; anything else (too large, malformed, wrong fields)
@@ -206,6 +237,10 @@ fn parse<T: serde::de::DeserializeOwned>(
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
+    // JSON is UTF-8 throughout (RFC 8259 §8.1), also inside members this API ignores.
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        return Err(Refusal::invalid(format!("malformed request body: {e}")));
+    }
     serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|e| Refusal::invalid(format!("malformed request body: {e}")))
@@ -221,8 +256,8 @@ fn settings_view(s: &TatraSettings) -> Value {
         "enabled": s.enabled,
         "url": s.url,
         "securityHeader": s.security_header,
-        "activeFrom": s.active_from.map(rfc3339),
-        "active": s.active_at(now_ms()),
+        "activeFrom": s.active_from.map(Timestamp::rfc3339_millis),
+        "active": s.active_at(Timestamp::now()),
     })
 }
 
@@ -241,7 +276,7 @@ fn consent_view(c: &TatraConsent) -> Value {
 }
 
 fn task_view(t: &TatraTask) -> Value {
-    let now = now_ms();
+    let now = Timestamp::now();
     let status = |done: bool| if done { "FINISHED" } else { "IN_PROGRESS" };
     let banks: Vec<Value> = t
         .banks
@@ -336,9 +371,10 @@ async fn create_consent(
 async fn get_consent(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    path: Result<Path<ConsentId>, PathRejection>,
 ) -> Response {
     answer(s, headers, |s, app| async move {
+        let id = path_id(path)?;
         let consent = super::consent(&s, &app, &id).await?;
         Ok((StatusCode::OK, consent_view(&consent)))
     })
@@ -348,9 +384,10 @@ async fn get_consent(
 async fn delete_consent(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    path: Result<Path<ConsentId>, PathRejection>,
 ) -> Response {
     answer(s, headers, |s, app| async move {
+        let id = path_id(path)?;
         super::delete_consent(&s, &app, &id).await?;
         Ok((StatusCode::NO_CONTENT, Value::Null))
     })
@@ -360,9 +397,10 @@ async fn delete_consent(
 async fn refresh(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    path: Result<Path<ConsentId>, PathRejection>,
 ) -> Response {
     answer(s, headers, |s, app| async move {
+        let id = path_id(path)?;
         let task = super::refresh(&s, &app, &id).await?;
         Ok((StatusCode::ACCEPTED, json!({ "taskId": task.id })))
     })
@@ -372,9 +410,10 @@ async fn refresh(
 async fn get_task(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    path: Result<Path<TaskId>, PathRejection>,
 ) -> Response {
     answer(s, headers, |s, app| async move {
+        let id = path_id(path)?;
         let task = super::task(&s, &app, &id).await?;
         Ok((StatusCode::OK, task_view(&task)))
     })
@@ -384,7 +423,7 @@ async fn get_task(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TransactionBody {
-    consent_id: String,
+    consent_id: ConsentId,
     account_ids: Option<Vec<String>>,
 }
 
@@ -425,5 +464,5 @@ fn refusal(
     } else {
         "NOT_FOUND"
     };
-    reply(headers, Err(Refusal(status, code, message)))
+    reply(headers, Err(Refusal(status, code, message, None)))
 }

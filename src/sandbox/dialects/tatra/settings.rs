@@ -2,12 +2,11 @@
 //! header, activation at the next full hour (or at once, by configuration or the activate
 //! helper), and what a settings change does to pending deliveries.
 
-use crate::sandbox::config::Activation;
+use crate::sandbox::config::{Activation, SandboxConfig, TatraWebhookFile};
 use crate::sandbox::dialects::tatra::TatraError;
-use crate::sandbox::domain::TatraSettings;
+use crate::sandbox::domain::{ClientId, TatraSettings, Timestamp};
 use crate::sandbox::faults::Fault;
 use crate::sandbox::state::AppState;
-use crate::sandbox::store::now_ms;
 
 /// Longest webhook url accepted.
 pub const MAX_URL: usize = 2048;
@@ -15,24 +14,24 @@ pub const MAX_URL: usize = 2048;
 pub const MAX_HEADER: usize = 1024;
 const HOUR_MS: i64 = 3_600_000;
 
-/// A settings change as the API (or a `[[clients]]` entry) asks for it.
+/// A settings change as the API (or a `[[clients]]` entry) asks for it: a partial update. A
+/// member left out (`None`) keeps its stored value; an empty string clears it.
 #[derive(Debug, Clone, Default)]
 pub struct SettingsChange {
     pub enabled: bool,
     pub url: Option<String>,
-    /// `None` means empty: the header is optional and defaults to none.
     pub security_header: Option<String>,
 }
 
-/// TB-04: the next full hour strictly after `now_ms` (11:31:10 → 12:00; 12:00:00.000 → 13:00).
-pub fn next_full_hour(now_ms: i64) -> i64 {
-    (now_ms.div_euclid(HOUR_MS) + 1) * HOUR_MS
+/// TB-04: the next full hour strictly after `now` (11:31:10 → 12:00; 12:00:00.000 → 13:00).
+pub fn next_full_hour(now: Timestamp) -> Timestamp {
+    Timestamp::from_millis((now.as_millis().div_euclid(HOUR_MS) + 1) * HOUR_MS)
 }
 
 /// The settings of an application that never stored any: disabled, no url, no header.
-pub fn unset(client_id: &str) -> TatraSettings {
+pub fn unset(client_id: &ClientId) -> TatraSettings {
     TatraSettings {
-        client_id: client_id.into(),
+        client_id: client_id.clone(),
         enabled: false,
         url: None,
         security_header: String::new(),
@@ -58,8 +57,15 @@ fn header_problem(h: &str, pattern_checked: bool) -> Option<String> {
 /// TB-01: an absolute http(s) url with a host and no query (not even an empty `?`), no
 /// fragment, no credentials; plain http only to loopback when private networks are allowed.
 pub fn url_problem(st: &AppState, url: &str) -> Option<String> {
-    if url.len() > MAX_URL {
-        return Some(format!("webhook url is longer than {MAX_URL} characters"));
+    url_problem_for(&st.cfg, &st.base_url, url)
+}
+
+/// [`url_problem`] for a sandbox configured with `cfg` and reached at `base_url`: usable before
+/// the sandbox's state exists (a configured client's settings are checked before anything is
+/// opened).
+pub fn url_problem_for(cfg: &SandboxConfig, base_url: &str, url: &str) -> Option<String> {
+    if let Some(p) = crate::sandbox::urls::destination_problem(url, MAX_URL) {
+        return Some(format!("webhook url {p}"));
     }
     let Ok(u) = url::Url::parse(url) else {
         return Some("webhook url must be an absolute URL".into());
@@ -68,7 +74,7 @@ pub fn url_problem(st: &AppState, url: &str) -> Option<String> {
         return Some("webhook url has no host".into());
     };
     // `Url::query` is `Some("")` for a bare `?`, so that is refused too.
-    if u.query().is_some() && !st.has_fault(Fault::TatraUrlQueryAccepted) {
+    if u.query().is_some() && !cfg.faults.has(Fault::TatraUrlQueryAccepted) {
         return Some("webhook url must not contain parameters".into());
     }
     if u.fragment().is_some() {
@@ -81,7 +87,7 @@ pub fn url_problem(st: &AppState, url: &str) -> Option<String> {
         "https" => None,
         "http"
             if crate::sandbox::urls::is_loopback_host(host)
-                && crate::sandbox::urls::webhook_http_allowed(st) =>
+                && crate::sandbox::urls::webhook_http_allowed(cfg, base_url) =>
         {
             None
         }
@@ -89,8 +95,30 @@ pub fn url_problem(st: &AppState, url: &str) -> Option<String> {
     }
 }
 
+/// Why a configured client's `tatra_webhook` cannot be applied, if it cannot: checked before
+/// the sandbox opens anything, so a bad entry stops the start with one line.
+pub fn seed_problem(
+    cfg: &SandboxConfig,
+    base_url: &str,
+    hook: &TatraWebhookFile,
+) -> Option<String> {
+    if let Some(p) = hook
+        .url
+        .as_deref()
+        .filter(|u| !u.is_empty())
+        .and_then(|u| url_problem_for(cfg, base_url, u))
+    {
+        return Some(p);
+    }
+    if hook.enabled && hook.url.as_deref().is_none_or(str::is_empty) {
+        return Some("url is required when enabled is true".into());
+    }
+    let checked = !cfg.faults.has(Fault::TatraHeaderPatternAccepted);
+    header_problem(hook.security_header.as_deref().unwrap_or_default(), checked)
+}
+
 /// The application's settings, or the unset ones.
-pub async fn settings_of(st: &AppState, client_id: &str) -> Result<TatraSettings, TatraError> {
+pub async fn settings_of(st: &AppState, client_id: &ClientId) -> Result<TatraSettings, TatraError> {
     Ok(st
         .store
         .tatra_settings(client_id)
@@ -103,17 +131,17 @@ pub async fn settings_of(st: &AppState, client_id: &str) -> Result<TatraSettings
 /// cancels pending deliveries; a new url moves them.
 pub async fn put_settings(
     st: &AppState,
-    client_id: &str,
+    client_id: &ClientId,
     change: SettingsChange,
 ) -> Result<TatraSettings, TatraError> {
     let old = settings_of(st, client_id).await?;
-    let next = next_settings(st, &old, change, now_ms())?;
+    let next = next_settings(st, &old, change, Timestamp::now())?;
     // TB-05: disabling stops what is pending; otherwise a new url takes it along.
     st.store
         .replace_tatra_settings(&next, !st.has_fault(Fault::TatraSendsWhileDisabled))
         .await?;
     tracing::debug!(
-        client = client_id,
+        client = %client_id,
         enabled = next.enabled,
         "tatra webhook settings"
     );
@@ -123,24 +151,25 @@ pub async fn put_settings(
 /// Stores the settings of a `[[clients]]` entry, active at once.
 pub async fn seed_settings(
     st: &AppState,
-    client_id: &str,
+    client_id: &ClientId,
     change: SettingsChange,
 ) -> Result<(), TatraError> {
-    let mut next = next_settings(st, &unset(client_id), change, now_ms())?;
+    let now = Timestamp::now();
+    let mut next = next_settings(st, &unset(client_id), change, now)?;
     if next.enabled {
-        next.active_from = Some(now_ms());
+        next.active_from = Some(now);
     }
     st.store.put_tatra_settings(&next).await?;
     Ok(())
 }
 
 /// The sandbox helper: active from now. Refused while disabled.
-pub async fn activate(st: &AppState, client_id: &str) -> Result<TatraSettings, TatraError> {
+pub async fn activate(st: &AppState, client_id: &ClientId) -> Result<TatraSettings, TatraError> {
     let mut s = settings_of(st, client_id).await?;
     if !s.enabled {
         return Err(TatraError::WebhookNotEnabled);
     }
-    s.active_from = Some(now_ms());
+    s.active_from = Some(Timestamp::now());
     st.store.put_tatra_settings(&s).await?;
     Ok(s)
 }
@@ -149,17 +178,24 @@ fn next_settings(
     st: &AppState,
     old: &TatraSettings,
     change: SettingsChange,
-    now: i64,
+    now: Timestamp,
 ) -> Result<TatraSettings, TatraError> {
-    if let Some(p) = change.url.as_deref().and_then(|u| url_problem(st, u)) {
-        return Err(TatraError::InvalidWebhookUrl(p));
-    }
-    let header = change.security_header.unwrap_or_default();
+    // A member left out keeps its value; an empty string clears it.
+    let url = match change.url {
+        None => old.url.clone(),
+        Some(u) if u.is_empty() => None,
+        Some(u) => match url_problem(st, &u) {
+            Some(p) => return Err(TatraError::InvalidWebhookUrl(p)),
+            None => Some(u),
+        },
+    };
+    let header = change
+        .security_header
+        .unwrap_or_else(|| old.security_header.clone());
     let checked = !st.has_fault(Fault::TatraHeaderPatternAccepted);
     if let Some(p) = header_problem(&header, checked) {
         return Err(TatraError::InvalidSecurityHeader(p));
     }
-    let url = change.url.or_else(|| old.url.clone());
     if change.enabled && url.is_none() {
         return Err(TatraError::InvalidRequest(
             "url is required when enabled is true".into(),
@@ -184,13 +220,13 @@ fn next_settings(
 
 /// Why an event of the application must not be sent at `now`, if so (TB-04, TB-05): the
 /// dropped-not-held rule, asked when an event is raised and again at each attempt.
-pub fn drop_reason(st: &AppState, s: &TatraSettings, now: i64) -> Option<String> {
+pub fn drop_reason(st: &AppState, s: &TatraSettings, now: Timestamp) -> Option<String> {
     if !s.enabled && !st.has_fault(Fault::TatraSendsWhileDisabled) {
         return Some("webhooks disabled".into());
     }
     match s.active_from {
         Some(from) if now < from && !st.has_fault(Fault::TatraSendsBeforeActivation) => Some(
-            format!("webhooks not active until {}", super::rfc3339(from)),
+            format!("webhooks not active until {}", from.rfc3339_millis()),
         ),
         _ => None,
     }
@@ -202,7 +238,9 @@ mod tests {
 
     #[test]
     fn the_next_full_hour_is_strictly_after_now() {
-        let t = |h: i64, m: i64, s: i64, ms: i64| ((h * 60 + m) * 60 + s) * 1000 + ms;
+        let t = |h: i64, m: i64, s: i64, ms: i64| {
+            Timestamp::from_millis(((h * 60 + m) * 60 + s) * 1000 + ms)
+        };
         assert_eq!(next_full_hour(t(11, 31, 10, 0)), t(12, 0, 0, 0));
         assert_eq!(next_full_hour(t(12, 0, 0, 0)), t(13, 0, 0, 0));
         assert_eq!(next_full_hour(t(12, 59, 59, 999)), t(13, 0, 0, 0));

@@ -7,10 +7,10 @@ use serde::Serialize;
 
 use crate::sandbox::dialects::tatra::{TatraError, bank_name};
 use crate::sandbox::domain::Wire;
-use crate::sandbox::domain::{DueDelivery, TatraAccount, TatraTask};
+use crate::sandbox::domain::{ConsentId, DueDelivery, TatraAccount, TatraTask, Timestamp};
 use crate::sandbox::faults::Fault;
 use crate::sandbox::state::AppState;
-use crate::sandbox::store::{StoreError, now_ms};
+use crate::sandbox::store::StoreError;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -56,7 +56,7 @@ fn wrapped<T: Serialize>(kind: &str, inner: &T) -> Result<String, TatraError> {
 /// TB-06: `{"transactionEvent": {consentId, eventType: "NEW", accounts: [{accountId}]}}`.
 pub fn transaction_event(
     state: &AppState,
-    consent_id: &str,
+    consent_id: &ConsentId,
     account_ids: &[String],
 ) -> Result<String, TatraError> {
     let event_type = if state.has_fault(Fault::TatraWrongTransactionType) {
@@ -65,7 +65,7 @@ pub fn transaction_event(
         "NEW"
     };
     let e = TransactionEvent {
-        consent_id,
+        consent_id: consent_id.as_str(),
         event_type,
         accounts: account_ids
             .iter()
@@ -76,7 +76,7 @@ pub fn transaction_event(
 }
 
 /// One accountEvent to render: bank code, when it is due, the accounts with their first-time flag.
-type Group<'a> = (&'a str, i64, Vec<&'a (&'a TatraAccount, bool)>);
+type Group<'a> = (&'a str, Timestamp, Vec<&'a (&'a TatraAccount, bool)>);
 
 /// TB-07..TB-09: one `{"accountEvent": {…}}` per bank of the task with its accounts, each
 /// paired with when that bank finishes. `refreshed` says per account whether it is new (ADDED).
@@ -84,7 +84,7 @@ pub fn account_events(
     state: &AppState,
     task: &TatraTask,
     refreshed: &[(&TatraAccount, bool)],
-) -> Result<Vec<(i64, String)>, TatraError> {
+) -> Result<Vec<(Timestamp, String)>, TatraError> {
     let merged = state.has_fault(Fault::TatraMergedAccountEvent);
     // Merged: the first bank's name over every bank's accounts, when the last one finishes.
     let groups: Vec<Group<'_>> = if merged {
@@ -112,7 +112,7 @@ pub fn account_events(
             task.id.as_str()
         };
         let e = AccountEvent {
-            consent_id: &task.consent_id,
+            consent_id: task.consent_id.as_str(),
             task_id,
             task_status: "FINISHED",
             bank_code: code,
@@ -143,7 +143,7 @@ pub async fn render(state: &AppState, d: &DueDelivery) -> Result<Wire, String> {
     let settings = super::settings::settings_of(state, &d.client_id)
         .await
         .map_err(|e| format!("cannot read the webhook settings: {e}"))?;
-    if let Some(why) = super::settings::drop_reason(state, &settings, now_ms()) {
+    if let Some(why) = super::settings::drop_reason(state, &settings, Timestamp::now()) {
         return Err(format!("dropped: {why}"));
     }
     let mut headers = vec![(CONTENT_TYPE, "application/json".to_string())];

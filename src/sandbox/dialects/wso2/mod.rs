@@ -22,6 +22,8 @@ use serde_json::{Value, json};
 
 use super::obie::events::{self, EventSpec};
 use crate::model::EventType;
+use crate::sandbox::auth::basic::{self, Admin};
+use crate::sandbox::domain::{ClientId, ConsentId};
 use crate::sandbox::http::error::json_response;
 use crate::sandbox::http::routes::Routes;
 use crate::sandbox::http::routes::Verb::Post;
@@ -61,6 +63,9 @@ pub enum Wso2Error {
     /// A client, resource or subscription the request names does not exist.
     #[error("{0}")]
     InvalidRequest(String),
+    /// Too many wrong admin passwords lately: 429 with `Retry-After` (seconds).
+    #[error("too many failed authentications; retry after {0} s")]
+    Locked(u64),
     /// A failure of the sandbox itself: logged, shown only as `server_error`.
     #[error("{0}")]
     Internal(String),
@@ -76,6 +81,7 @@ impl IntoResponse for Wso2Error {
     fn into_response(self) -> Response {
         let (status, error) = match &self {
             Wso2Error::Unauthorized => (StatusCode::UNAUTHORIZED, "invalid_client"),
+            Wso2Error::Locked(_) => (StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable"),
             Wso2Error::MissingHeader(_) => (StatusCode::BAD_REQUEST, "missing_request_header"),
             Wso2Error::MissingPayload => (StatusCode::BAD_REQUEST, "missing_request_payload"),
             Wso2Error::InvalidPayload(_) => (StatusCode::BAD_REQUEST, "invalid_request_payload"),
@@ -99,6 +105,10 @@ impl IntoResponse for Wso2Error {
                 HeaderValue::from_static(r#"Basic realm="obevents""#),
             );
         }
+        if let Wso2Error::Locked(secs) = self {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         resp
     }
 }
@@ -106,8 +116,9 @@ impl IntoResponse for Wso2Error {
 /// A create-events request, parsed: the TPP, the consent and one entry per event type.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateEvents {
-    pub client_id: String,
-    pub resource_id: String,
+    pub client_id: ClientId,
+    /// The account-access-consent the events are about.
+    pub resource_id: ConsentId,
     /// Each type with the `reason` of its detail object, if any.
     pub events: Vec<(EventType, Option<String>)>,
 }
@@ -162,8 +173,8 @@ pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<CreateEvents, Wso2Error
         events.push((t, reason));
     }
     Ok(CreateEvents {
-        client_id: client_id.to_string(),
-        resource_id: resource_id.to_string(),
+        client_id: ClientId::from(client_id),
+        resource_id: ConsentId::from(resource_id),
         events,
     })
 }
@@ -192,7 +203,7 @@ pub async fn create(st: &AppState, cmd: CreateEvents) -> Result<String, Wso2Erro
         .map(|(event_type, reason)| EventSpec {
             client_id: cmd.client_id.clone(),
             event_type,
-            resource_id: cmd.resource_id.clone(),
+            resource_id: cmd.resource_id.to_string(),
             resource_type: "account-access-consent".into(),
             reason,
             txn: None,
@@ -212,13 +223,15 @@ pub async fn create(st: &AppState, cmd: CreateEvents) -> Result<String, Wso2Erro
 }
 
 async fn create_events(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let accepted = headers
+    let authorization = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| s.admin.accepts(v));
+        .and_then(|v| v.to_str().ok());
+    let admin = basic::admin(&s, authorization);
     let result = async {
-        if !accepted {
-            return Err(Wso2Error::Unauthorized);
+        match admin {
+            Admin::Accepted => {}
+            Admin::Locked(secs) => return Err(Wso2Error::Locked(secs)),
+            Admin::Refused | Admin::NotBasic => return Err(Wso2Error::Unauthorized),
         }
         create(&s, parse(&headers, &body)?).await
     };

@@ -11,10 +11,13 @@ pub mod wire;
 
 use serde_json::{Value, json};
 
-use crate::sandbox::domain::{Dialect, NewDelivery, NewEvent, YapilySubscription};
+use crate::sandbox::domain::{
+    ClientId, DeliveryId, Dialect, EventId, NewDelivery, NewEvent, SubscriptionId, Timestamp,
+    YapilySubscription,
+};
 use crate::sandbox::faults::Fault;
 use crate::sandbox::state::AppState;
-use crate::sandbox::store::{StoreError, now_ms};
+use crate::sandbox::store::StoreError;
 use crate::sandbox::urls::is_loopback_host;
 
 /// The event types an application can subscribe to. The subscription API names them by a dotted
@@ -105,7 +108,7 @@ pub enum YapilyError {
 /// An event a trigger asks for.
 #[derive(Debug, Clone)]
 pub struct YapilyEventSpec {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub event_type: YapilyEventType,
     /// The resource the event is about; a fresh id when the trigger gives none.
     pub object_id: Option<String>,
@@ -116,17 +119,17 @@ pub struct YapilyEventSpec {
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct YapilyRaised {
-    pub id: String,
+    pub id: EventId,
     pub event_type_id: &'static str,
     pub object_id: String,
     /// Ids of the deliveries written (empty: nobody subscribes to the type).
-    pub deliveries: Vec<String>,
+    pub deliveries: Vec<DeliveryId>,
 }
 
 /// YA-04: an absolute https URL without credentials; http only to loopback when allowed.
 pub fn url_problem(st: &AppState, url: &str) -> Option<String> {
-    if url.len() > 2048 {
-        return Some("notification.url is longer than 2048 characters".into());
+    if let Some(p) = crate::sandbox::urls::destination_problem(url, crate::sandbox::urls::MAX_URL) {
+        return Some(format!("notification.url {p}"));
     }
     let Ok(u) = url::Url::parse(url) else {
         return Some("notification.url must be an absolute URL".into());
@@ -139,7 +142,12 @@ pub fn url_problem(st: &AppState, url: &str) -> Option<String> {
     }
     match u.scheme() {
         "https" => None,
-        "http" if is_loopback_host(host) && crate::sandbox::urls::webhook_http_allowed(st) => None,
+        "http"
+            if is_loopback_host(host)
+                && crate::sandbox::urls::webhook_http_allowed(&st.cfg, &st.base_url) =>
+        {
+            None
+        }
         _ => Some("notification.url must be an https URL".into()),
     }
 }
@@ -147,7 +155,7 @@ pub fn url_problem(st: &AppState, url: &str) -> Option<String> {
 /// YA-02/YA-03: subscribes the application to one type; a second one is a conflict.
 pub async fn subscribe(
     st: &AppState,
-    client_id: &str,
+    client_id: &ClientId,
     event_type: YapilyEventType,
     url: &str,
 ) -> Result<YapilySubscription, YapilyError> {
@@ -155,11 +163,11 @@ pub async fn subscribe(
         return Err(YapilyError::BadRequest(p));
     }
     let s = YapilySubscription {
-        id: uuid::Uuid::new_v4().to_string(),
-        client_id: client_id.into(),
+        id: SubscriptionId::random(),
+        client_id: client_id.clone(),
         event_type_id: event_type.id().into(),
         url: url.into(),
-        created_at: now_ms(),
+        created_at: Timestamp::now(),
         deleted: false,
     };
     let allow_second = st.has_fault(Fault::YapilyDuplicateSubscription);
@@ -180,7 +188,7 @@ pub async fn subscribe(
 /// serves another of the application's subscriptions.
 pub async fn unsubscribe(
     st: &AppState,
-    client_id: &str,
+    client_id: &ClientId,
     event_type: YapilyEventType,
 ) -> Result<(), YapilyError> {
     let keep = st.has_fault(Fault::YapilyAfterDelete);
@@ -201,7 +209,7 @@ pub async fn raise(st: &AppState, spec: YapilyEventSpec) -> Result<YapilyRaised,
         .object_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let event_id = uuid::Uuid::new_v4().to_string();
+    let event_id = EventId::random();
     let mut raised = YapilyRaised {
         id: event_id.clone(),
         event_type_id: spec.event_type.id(),
@@ -228,7 +236,7 @@ pub async fn raise(st: &AppState, spec: YapilyEventSpec) -> Result<YapilyRaised,
     let body = wire::EventObject {
         id: (!st.has_fault(Fault::YapilyNoEventId)).then_some(event_id.as_str()),
         event_type: event_type.event_type(),
-        application_id: &spec.client_id,
+        application_id: spec.client_id.as_str(),
         organisation_id: &st.cfg.org_id,
         institution_id: wire::INSTITUTION_ID,
         event_payload: &payload,
@@ -243,7 +251,7 @@ pub async fn raise(st: &AppState, spec: YapilyEventSpec) -> Result<YapilyRaised,
     let deliveries = NewDelivery::to_each(
         Dialect::Yapily,
         std::iter::once(url).chain(misdirected),
-        now_ms(),
+        Timestamp::now(),
     );
     raised.deliveries = deliveries.iter().map(|d| d.id.clone()).collect();
     // The event object's bytes are fixed now, so every attempt sends them unchanged (YA-09).

@@ -11,7 +11,7 @@ use crate::sandbox::dialects::yapily::openapi as doc;
 use crate::sandbox::http::routes::Routes;
 use crate::sandbox::http::routes::Verb::{Delete, Get, Post};
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -19,9 +19,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::jose;
+use crate::sandbox::auth::basic;
 use crate::sandbox::dialects::obie::error::{ObError, ObResult};
 use crate::sandbox::dialects::yapily::{YapilyError, YapilyEventSpec, YapilyEventType};
-use crate::sandbox::domain::YapilySubscription;
+use crate::sandbox::domain::{ClientId, YapilySubscription};
 use crate::sandbox::http::error::json_response;
 use crate::sandbox::http::extract::{Caller, InteractionId, ObJson};
 use crate::sandbox::state::AppState;
@@ -55,6 +56,8 @@ pub fn routes() -> Routes {
 struct Refusal {
     status: StatusCode,
     message: String,
+    /// Seconds of `Retry-After`, for an application locked out after failed authentications.
+    retry_after: Option<u64>,
 }
 
 impl Refusal {
@@ -62,6 +65,7 @@ impl Refusal {
         Refusal {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
     fn bad(message: impl Into<String>) -> Self {
@@ -113,6 +117,10 @@ fn reply(iid: &InteractionId, result: Result<(StatusCode, Value), Refusal>) -> R
                     HeaderValue::from_static(r#"Basic realm="obevents""#),
                 );
             }
+            if let Some(secs) = r.retry_after {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
             resp
         }
     }
@@ -123,16 +131,25 @@ fn envelope(iid: &InteractionId, data: Value) -> Value {
 }
 
 /// YA-01: the application named by HTTP Basic credentials, if they are right.
-async fn application(s: &AppState, headers: &HeaderMap) -> Result<String, Refusal> {
+async fn application(s: &AppState, headers: &HeaderMap) -> Result<ClientId, Refusal> {
     let unauthorized = || {
         Refusal::new(
             StatusCode::UNAUTHORIZED,
             "send the application key and secret as HTTP Basic credentials",
         )
     };
-    match crate::sandbox::http::oauth::basic_application(s, headers).await {
-        Ok(Some(app)) => Ok(app),
-        Ok(None) => Err(unauthorized()),
+    match basic::application(s, headers).await {
+        Ok(basic::Application::Known(app)) => Ok(app),
+        Ok(basic::Application::Refused) => Err(unauthorized()),
+        Ok(basic::Application::Locked(secs)) => Err(Refusal {
+            retry_after: Some(secs),
+            ..Refusal::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "too many failed authentications for this application; retry after {secs} s"
+                ),
+            )
+        }),
         Err(e) => Err(YapilyError::Store(e).into()),
     }
 }
@@ -142,6 +159,10 @@ fn parse<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, Refusal> {
     let bytes = body.map_err(|r| Refusal::new(r.status(), r.body_text()))?;
+    // JSON is UTF-8 throughout (RFC 8259 §8.1), also inside members this API ignores.
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        return Err(Refusal::bad(format!("malformed request body: {e}")));
+    }
     serde_json::from_slice(&bytes).map_err(|e| Refusal::bad(format!("malformed request body: {e}")))
 }
 
@@ -159,7 +180,7 @@ fn event_type(id: &str) -> Result<YapilyEventType, Refusal> {
 
 /// The subscription as the API shows it (`created` in the docs' `dd-MM-yyyy HH:mm:ss`).
 fn subscription_data(s: &YapilySubscription) -> Value {
-    let created = time::OffsetDateTime::from_unix_timestamp(s.created_at / 1000)
+    let created = time::OffsetDateTime::from_unix_timestamp(s.created_at.as_secs())
         .map(|t| {
             format!(
                 "{:02}-{:02}-{:04} {:02}:{:02}:{:02}",
@@ -250,7 +271,7 @@ async fn list(State(s): State<AppState>, iid: InteractionId, headers: HeaderMap)
 /// The application's subscription to `t`, or 404.
 async fn subscription_of(
     s: &AppState,
-    app: &str,
+    app: &ClientId,
     t: YapilyEventType,
 ) -> Result<YapilySubscription, Refusal> {
     let subs = s
@@ -272,10 +293,12 @@ async fn read(
     State(s): State<AppState>,
     iid: InteractionId,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Response {
     let result = async {
         let app = application(&s, &headers).await?;
+        let Path(id) =
+            path.map_err(|_| Refusal::bad("the eventTypeId in the path is not valid UTF-8"))?;
         let sub = subscription_of(&s, &app, event_type(&id)?).await?;
         Ok((StatusCode::OK, envelope(&iid, subscription_data(&sub))))
     };
@@ -286,10 +309,12 @@ async fn unsubscribe(
     State(s): State<AppState>,
     iid: InteractionId,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Response {
     let result = async {
         let app = application(&s, &headers).await?;
+        let Path(id) =
+            path.map_err(|_| Refusal::bad("the eventTypeId in the path is not valid UTF-8"))?;
         let t = event_type(&id)?;
         let gone = subscription_of(&s, &app, t).await?;
         super::unsubscribe(&s, &app, t).await?;

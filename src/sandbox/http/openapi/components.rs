@@ -225,6 +225,14 @@ pub fn responses() -> Value {
         "ObPayloadTooLarge": ob("Body above body_limit_bytes"),
         "ObUnsupportedMediaType": ob("Content-Type other than application/json"),
         "ObServerError": ob("Unexpected error (UK.OBIE.UnexpectedError)"),
+        "ObTooManyRequests": {
+            "description": "Too many failed attempts at the admin credential lately (GB.OBEvents.TooManyRequests)",
+            "headers": {
+                "Retry-After": { "schema": { "type": "integer" } },
+                "x-fapi-interaction-id": { "$ref": "#/components/headers/InteractionId" },
+            },
+            "content": { JSON: { "schema": { "$ref": "#/components/schemas/OBErrorResponse1" } } },
+        },
         "Unauthorized": {
             "description": "Missing, invalid or expired credentials; no body",
             "headers": {

@@ -150,6 +150,7 @@ pub const NOT_ACCEPTABLE: Reply = Reply::Shared(406, "ObNotAcceptable");
 pub const TOO_LARGE: Reply = Reply::Shared(413, "ObPayloadTooLarge");
 pub const MEDIA_TYPE: Reply = Reply::Shared(415, "ObUnsupportedMediaType");
 pub const SERVER_ERROR: Reply = Reply::Shared(500, "ObServerError");
+pub const TOO_MANY: Reply = Reply::Shared(429, "ObTooManyRequests");
 
 /// Errors every OBIE endpoint may answer (README "Rules every OBIE endpoint follows").
 pub const OB_ERRORS: &[Reply] = &[
@@ -162,12 +163,13 @@ pub const OB_ERRORS: &[Reply] = &[
     SERVER_ERROR,
 ];
 /// Sandbox helpers answer in the OBIE shape, without the `Accept` check.
-pub const HELPER_ERRORS: &[Reply] = &[BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, SERVER_ERROR];
+pub const HELPER_ERRORS: &[Reply] = &[BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, TOO_MANY, SERVER_ERROR];
 /// Helpers that read a JSON body.
 pub const HELPER_BODY_ERRORS: &[Reply] = &[
     BAD_REQUEST,
     UNAUTHORIZED,
     FORBIDDEN,
+    TOO_MANY,
     TOO_LARGE,
     MEDIA_TYPE,
     SERVER_ERROR,
@@ -294,7 +296,15 @@ pub const RETRY_DELIVERY: OpDoc = OpDoc {
     id: "sandboxRetryDelivery",
     summary: "Make one of the caller's deliveries due now",
     security: Security::AnyToken,
-    responses: &[Reply::Body(202, "Accepted", JSON, "DeliveryRetry")],
+    responses: &[
+        Reply::Body(202, "Accepted", JSON, "DeliveryRetry"),
+        Reply::Body(
+            409,
+            "Already acknowledged, or an attempt is in flight",
+            JSON,
+            "OBErrorResponse1",
+        ),
+    ],
     ..HELPER
 };
 

@@ -7,17 +7,18 @@ use std::sync::{Arc, Mutex};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use super::{PgStore, WAKE_CHANNEL};
+use super::{PgStore, WAKE_CHANNEL, id, millis, secs};
 use crate::sandbox::domain::{
-    Attempt, AttemptVerdict, ConsentStatusChange, DeliveryRecord, DeliveryState, Dialect,
-    DueDelivery, EventRecord, EventState, NewEvent, PollBatch, PollOps,
+    Attempt, AttemptVerdict, ClientId, ConsentStatusChange, DeliveryId, DeliveryRecord,
+    DeliveryState, Dialect, DueDelivery, EventRecord, EventState, INTERRUPTED, NewEvent, PollBatch,
+    PollOps, RetryOutcome, Timestamp,
 };
 use crate::sandbox::store::schema::{
     ATTEMPT_COLUMNS, DELIVERY_INSERT_COLUMNS, DELIVERY_RECORD_COLUMNS, DUE_DELIVERY_COLUMNS,
     EVENT_INSERT_COLUMNS, EVENT_RECORD_COLUMNS, delivery_code, delivery_state, delivery_state_of,
     event_code, event_state, event_state_of, format_of, sql,
 };
-use crate::sandbox::store::{Result, StoreError, follow, now_ms, to_json};
+use crate::sandbox::store::{Result, StoreError, follow, to_json};
 
 /// Events stored by one commit from which the table's statistics are refreshed at once.
 const BULK_ANALYZE: usize = 1_000;
@@ -38,9 +39,9 @@ impl PgStore {
                     "UPDATE consents SET status = $2, status_updated_at = $3
                      WHERE consent_id = $1 AND status = $4",
                     &[
-                        &ch.consent_id,
+                        &ch.consent_id.as_str(),
                         &ch.status.as_str(),
-                        &ch.at,
+                        &ch.at.rfc3339(),
                         &ch.from.as_str(),
                     ],
                 )
@@ -69,7 +70,7 @@ impl PgStore {
         Ok(true)
     }
 
-    pub async fn unknown_jtis(&self, client_id: &str, jtis: &[String]) -> Result<Vec<String>> {
+    pub async fn unknown_jtis(&self, client_id: &ClientId, jtis: &[String]) -> Result<Vec<String>> {
         if jtis.is_empty() {
             return Ok(Vec::new());
         }
@@ -78,7 +79,7 @@ impl PgStore {
             .await?
             .query(
                 "SELECT jti FROM events WHERE client_id = $1 AND jti = ANY($2)",
-                &[&client_id, &jtis],
+                &[&client_id.as_str(), &jtis],
             )
             .await?;
         let known = rows
@@ -107,7 +108,7 @@ impl PgStore {
                         " WHERE client_id = $1 AND jti = ANY($2) AND state <> ",
                         event_state::ACKNOWLEDGED
                     ),
-                    &[&ops.client_id, &ops.ack],
+                    &[&ops.client_id.as_str(), &ops.ack],
                 )
                 .await?;
             } else {
@@ -134,7 +135,7 @@ impl PgStore {
                     " ELSE state END
                      WHERE client_id = $1 AND jti = $2"
                 ),
-                &[&ops.client_id, jti, err, desc, &ops.drop_errored],
+                &[&ops.client_id.as_str(), jti, err, desc, &ops.drop_errored],
             )
             .await?;
         }
@@ -143,15 +144,18 @@ impl PgStore {
         Ok(batch)
     }
 
-    pub async fn reset_events(&self, client_id: &str) -> Result<usize> {
+    pub async fn reset_events(&self, client_id: &ClientId) -> Result<usize> {
         Ok(self
             .conn()
             .await?
-            .execute("DELETE FROM events WHERE client_id = $1", &[&client_id])
+            .execute(
+                "DELETE FROM events WHERE client_id = $1",
+                &[&client_id.as_str()],
+            )
             .await? as usize)
     }
 
-    pub async fn events_of(&self, client_id: &str, limit: usize) -> Result<Vec<EventRecord>> {
+    pub async fn events_of(&self, client_id: &ClientId, limit: usize) -> Result<Vec<EventRecord>> {
         let rows = self
             .conn()
             .await?
@@ -161,19 +165,19 @@ impl PgStore {
                     EVENT_RECORD_COLUMNS,
                     " FROM events WHERE client_id = $1 ORDER BY seq DESC LIMIT $2"
                 ),
-                &[&client_id, &(limit as i64)],
+                &[&client_id.as_str(), &(limit as i64)],
             )
             .await?;
         rows.iter()
             .map(|r| {
                 Ok(EventRecord {
                     jti: r.try_get(0)?,
-                    client_id: r.try_get(1)?,
+                    client_id: id(r, 1)?,
                     event_type: r.try_get(2)?,
                     resource_id: r.try_get(3)?,
                     resource_type: r.try_get(4)?,
                     state: event_state_of(r.try_get(5)?),
-                    created_at: r.try_get(6)?,
+                    created_at: secs(r, 6)?,
                     err: r.try_get(7)?,
                     err_description: r.try_get(8)?,
                 })
@@ -183,12 +187,12 @@ impl PgStore {
 
     // ---- deliveries -------------------------------------------------------------------------
 
-    /// Claims up to `limit` due deliveries by moving their next attempt to `lease_until_ms`;
+    /// Claims up to `limit` due deliveries by moving their next attempt to `lease_until`;
     /// `SKIP LOCKED` lets replicas claim side by side without waiting on each other.
     pub async fn claim_due(
         &self,
-        now_ms: i64,
-        lease_until_ms: i64,
+        now: Timestamp,
+        lease_until: Timestamp,
         limit: usize,
     ) -> Result<Vec<DueDelivery>> {
         let rows = self
@@ -206,27 +210,27 @@ impl PgStore {
                      RETURNING ",
                     DUE_DELIVERY_COLUMNS
                 ),
-                &[&now_ms, &lease_until_ms, &(limit as i64)],
+                &[&now.as_millis(), &lease_until.as_millis(), &(limit as i64)],
             )
             .await?;
         rows.iter()
             .map(|r| {
                 Ok(DueDelivery {
-                    id: r.try_get(0)?,
-                    client_id: r.try_get(1)?,
+                    id: id(r, 0)?,
+                    client_id: id(r, 1)?,
                     format: format_of(r.try_get(2)?)?,
                     url: r.try_get(3)?,
                     attempts: r.try_get(4)?,
                     event_seq: r.try_get(5)?,
-                    created_at: r.try_get(6)?,
+                    created_at: millis(r, 6)?,
                     token: r.try_get(7)?,
                 })
             })
             .collect()
     }
 
-    pub async fn next_due(&self) -> Result<Option<i64>> {
-        Ok(self
+    pub async fn next_due(&self) -> Result<Option<Timestamp>> {
+        let at: Option<i64> = self
             .conn()
             .await?
             .query_one(
@@ -237,27 +241,36 @@ impl PgStore {
                 &[],
             )
             .await?
-            .try_get(0)?)
+            .try_get(0)?;
+        Ok(at.map(Timestamp::from_millis))
     }
 
     pub async fn record_attempt(
         &self,
-        delivery_id: &str,
+        delivery_id: &DeliveryId,
         a: &Attempt,
         verdict: AttemptVerdict,
     ) -> Result<()> {
+        let delivery_id = delivery_id.as_str();
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
+        // The row `begin_attempt` wrote gets the outcome (an attempt from before that step
+        // existed is inserted whole).
         tx.execute(
             sql!(
                 "INSERT INTO delivery_attempts (delivery_id, ",
                 ATTEMPT_COLUMNS,
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE)
+                 ON CONFLICT (delivery_id, attempt) DO UPDATE SET
+                   latency_ms = EXCLUDED.latency_ms, status_code = EXCLUDED.status_code,
+                   error = EXCLUDED.error, interaction_id = EXCLUDED.interaction_id,
+                   response_excerpt = EXCLUDED.response_excerpt, note = EXCLUDED.note,
+                   in_flight = FALSE"
             ),
             &[
                 &delivery_id,
                 &a.attempt,
-                &a.started_at,
+                &a.started_at.as_millis(),
                 &a.latency_ms,
                 &a.status_code,
                 &a.error,
@@ -269,7 +282,7 @@ impl PgStore {
         .await?;
         let (state, next) = match verdict {
             AttemptVerdict::Delivered => (DeliveryState::Delivered, None),
-            AttemptVerdict::RetryAt(at) => (DeliveryState::Pending, Some(at)),
+            AttemptVerdict::RetryAt(at) => (DeliveryState::Pending, Some(at.as_millis())),
             AttemptVerdict::Failed => (DeliveryState::Failed, None),
         };
         // A delivery cancelled while this attempt was in flight stays cancelled, unless the
@@ -286,7 +299,7 @@ impl PgStore {
                 &delivery_code(state),
                 &a.attempt,
                 &next,
-                &now_ms(),
+                &Timestamp::now().as_millis(),
                 &(verdict == AttemptVerdict::Delivered),
             ],
         )
@@ -311,7 +324,7 @@ impl PgStore {
 
     pub async fn deliveries_of(
         &self,
-        client_id: &str,
+        client_id: &ClientId,
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>> {
         let c = self.conn().await?;
@@ -323,12 +336,12 @@ impl PgStore {
                     " FROM deliveries d JOIN events e ON e.seq = d.event_seq
                      WHERE d.client_id = $1 ORDER BY d.created_at DESC, d.id DESC LIMIT $2"
                 ),
-                &[&client_id, &(limit as i64)],
+                &[&client_id.as_str(), &(limit as i64)],
             )
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
-            let id: String = r.try_get(0)?;
+            let delivery: DeliveryId = id(r, 0)?;
             let state: i64 = r.try_get(5)?;
             let attempts = c
                 .query(
@@ -337,46 +350,114 @@ impl PgStore {
                         ATTEMPT_COLUMNS,
                         " FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt DESC"
                     ),
-                    &[&id],
+                    &[&delivery.as_str()],
                 )
                 .await?
                 .iter()
                 .map(attempt_from_row)
                 .collect::<Result<Vec<_>>>()?;
+            let next: Option<i64> = r.try_get(6)?;
             out.push(DeliveryRecord {
-                event_id: r.try_get(1)?,
+                event_id: id(r, 1)?,
                 event_type: r.try_get(2)?,
                 format: format_of(r.try_get(3)?)?,
                 url: r.try_get(4)?,
                 state: delivery_state_of(state)?,
-                next_attempt_at: r.try_get(6)?,
-                created_at: r.try_get(7)?,
-                id,
+                next_attempt_at: next.map(Timestamp::from_millis),
+                created_at: millis(r, 7)?,
+                id: delivery,
                 attempts,
             });
         }
         Ok(out)
     }
 
+    /// Records attempt `attempt` of a delivery as started, before its request is sent: false
+    /// (nothing written) when another attempt took that number first, so at most one attempt
+    /// of a delivery is in flight. Earlier attempts still marked in flight (their lease ran
+    /// out: the replica making them died) are marked interrupted.
+    pub async fn begin_attempt(
+        &self,
+        delivery_id: &DeliveryId,
+        attempt: i64,
+        started_at: Timestamp,
+        interaction_id: &str,
+    ) -> Result<bool> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        let taken = tx
+            .execute(
+                "UPDATE deliveries SET attempts = $2 WHERE id = $1 AND attempts = $3",
+                &[&delivery_id.as_str(), &attempt, &(attempt - 1)],
+            )
+            .await?;
+        if taken == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE delivery_attempts SET in_flight = FALSE, error = $2
+             WHERE delivery_id = $1 AND in_flight",
+            &[&delivery_id.as_str(), &INTERRUPTED],
+        )
+        .await?;
+        tx.execute(
+            sql!(
+                "INSERT INTO delivery_attempts (delivery_id, ",
+                ATTEMPT_COLUMNS,
+                ") VALUES ($1, $2, $3, 0, NULL, NULL, $4, NULL, NULL, TRUE)"
+            ),
+            &[
+                &delivery_id.as_str(),
+                &attempt,
+                &started_at.as_millis(),
+                &interaction_id,
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Makes a delivery of `client_id` due at `now` again, unless it was delivered or an
+    /// attempt is in flight. The row is locked, so a concurrent attempt or retry waits.
     pub async fn retry_delivery(
         &self,
-        client_id: &str,
-        delivery_id: &str,
-        now_ms: i64,
-    ) -> Result<bool> {
-        Ok(self
-            .conn()
-            .await?
-            .execute(
-                sql!(
-                    "UPDATE deliveries SET state = ",
-                    delivery_state::PENDING,
-                    ", next_attempt_at = $3, updated_at = $3 WHERE id = $1 AND client_id = $2"
-                ),
-                &[&delivery_id, &client_id, &now_ms],
+        client_id: &ClientId,
+        delivery_id: &DeliveryId,
+        now: Timestamp,
+    ) -> Result<RetryOutcome> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        let found = tx
+            .query_opt(
+                "SELECT d.state, EXISTS (SELECT 1 FROM delivery_attempts a
+                   WHERE a.delivery_id = d.id AND a.in_flight)
+                 FROM deliveries d WHERE d.id = $1 AND d.client_id = $2 FOR UPDATE",
+                &[&delivery_id.as_str(), &client_id.as_str()],
             )
-            .await?
-            > 0)
+            .await?;
+        let outcome = match found {
+            None => RetryOutcome::Unknown,
+            Some(r) if r.try_get::<_, bool>(1)? => RetryOutcome::InFlight,
+            Some(r) if delivery_state_of(r.try_get(0)?)? == DeliveryState::Delivered => {
+                RetryOutcome::Delivered
+            }
+            Some(_) => {
+                tx.execute(
+                    sql!(
+                        "UPDATE deliveries SET state = ",
+                        delivery_state::PENDING,
+                        ", next_attempt_at = $2, updated_at = $2 WHERE id = $1"
+                    ),
+                    &[&delivery_id.as_str(), &now.as_millis()],
+                )
+                .await?;
+                RetryOutcome::Due
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
     }
 }
 
@@ -413,19 +494,19 @@ async fn insert_events<'e>(
             .query_one(
                 &insert,
                 &[
-                    &e.event_id,
+                    &e.event_id.as_str(),
                     &e.jti,
-                    &e.client_id,
+                    &e.client_id.as_str(),
                     &e.event_type,
                     &e.resource_id,
                     &e.resource_type,
                     &to_json(&e.resource_links),
                     &e.txn,
-                    &e.toe,
+                    &e.toe.as_secs(),
                     &to_json(&e.details),
                     &e.token,
                     &event_code(state),
-                    &e.created_at,
+                    &e.created_at.as_secs(),
                 ],
             )
             .await?;
@@ -437,13 +518,13 @@ async fn insert_events<'e>(
             tx.execute(
                 &delivery,
                 &[
-                    &d.id,
+                    &d.id.as_str(),
                     &seq,
-                    &e.client_id,
+                    &e.client_id.as_str(),
                     &d.format.name(),
                     &d.url,
-                    &d.next_attempt_at,
-                    &now_ms(),
+                    &d.next_attempt_at.as_millis(),
+                    &Timestamp::now().as_millis(),
                 ],
             )
             .await?;
@@ -494,7 +575,7 @@ async fn move_pending(
                     delivery_state::PENDING,
                     " AND url = $2"
                 ),
-                &[&client_id, &from, &to, &now_ms()],
+                &[&client_id, &from, &to, &Timestamp::now().as_millis()],
             )
             .await?
         }
@@ -507,7 +588,7 @@ async fn move_pending(
                     delivery_state::PENDING,
                     " AND url = $2"
                 ),
-                &[&client_id, &from, &now_ms()],
+                &[&client_id, &from, &Timestamp::now().as_millis()],
             )
             .await?
         }
@@ -518,13 +599,14 @@ async fn move_pending(
 fn attempt_from_row(r: &Row) -> Result<Attempt> {
     Ok(Attempt {
         attempt: r.try_get(0)?,
-        started_at: r.try_get(1)?,
+        started_at: millis(r, 1)?,
         latency_ms: r.try_get(2)?,
         status_code: r.try_get(3)?,
         error: r.try_get(4)?,
         interaction_id: r.try_get(5)?,
         response_excerpt: r.try_get(6)?,
         note: r.try_get(7)?,
+        in_flight: r.try_get(8)?,
     })
 }
 
@@ -563,7 +645,7 @@ async fn select_batch(
     if ops.limit == 0 {
         let exists = if ops.scope_select {
             let stmt = c.prepare_cached(ANY_AWAITING_OF_CLIENT).await?;
-            c.query_one(&stmt, &[&ops.client_id]).await?
+            c.query_one(&stmt, &[&ops.client_id.as_str()]).await?
         } else {
             c.query_one(ANY_AWAITING, &[]).await?
         };
@@ -573,7 +655,7 @@ async fn select_batch(
     let fetch = i64::try_from(ops.limit.saturating_add(1)).unwrap_or(i64::MAX);
     let rows = if ops.scope_select {
         let stmt = c.prepare_cached(AWAITING_OF_CLIENT).await?;
-        c.query(&stmt, &[&ops.client_id, &fetch]).await?
+        c.query(&stmt, &[&ops.client_id.as_str(), &fetch]).await?
     } else {
         c.query(AWAITING, &[&fetch]).await?
     };

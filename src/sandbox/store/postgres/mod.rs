@@ -25,7 +25,10 @@ use super::schema::{
     CALLBACK_URL_COLUMNS, CLIENT_COLUMNS, CONSENT_COLUMNS, ConsentRow, SUBSCRIPTION_COLUMNS, sql,
 };
 use super::{Result, StoreError, json_list, parse_list};
-use crate::sandbox::domain::{CallbackUrl, Client, Consent, Subscription};
+use crate::sandbox::domain::{
+    CallbackUrl, CallbackUrlId, Client, ClientId, Consent, ConsentId, Subscription, SubscriptionId,
+    Timestamp,
+};
 
 /// The LISTEN/NOTIFY channel of "an event was stored for this client".
 pub const WAKE_CHANNEL: &str = "obevents_wake";
@@ -67,6 +70,21 @@ impl From<deadpool_postgres::PoolError> for StoreError {
             other => StoreError::Pool(other.to_string()),
         }
     }
+}
+
+/// Column `i` (text) as an id of its kind: ids are stored as their plain text.
+pub(super) fn id<T: From<String>>(r: &Row, i: usize) -> Result<T> {
+    Ok(T::from(r.try_get::<_, String>(i)?))
+}
+
+/// Column `i` holding unix seconds (clients, subscriptions, callback urls, events).
+pub(super) fn secs(r: &Row, i: usize) -> Result<Timestamp> {
+    Ok(Timestamp::from_secs(r.try_get(i)?))
+}
+
+/// Column `i` holding unix milliseconds (deliveries, attempts, Yapily and Tatra rows).
+pub(super) fn millis(r: &Row, i: usize) -> Result<Timestamp> {
+    Ok(Timestamp::from_millis(r.try_get(i)?))
 }
 
 /// True when `e` is a unique-index violation (the database refusing a second row).
@@ -250,12 +268,12 @@ impl PgStore {
                    seeded = excluded.seeded, auth_method = excluded.auth_method,
                tls_subject_dn = excluded.tls_subject_dn",
                 &[
-                    &c.client_id,
+                    &c.client_id.as_str(),
                     &c.secret_hash,
                     &c.client_name,
                     &c.scopes.join(" "),
                     &c.jwks,
-                    &c.created_at,
+                    &c.created_at.as_secs(),
                     &c.seeded,
                     &c.auth_method,
                     &c.tls_subject_dn,
@@ -265,7 +283,7 @@ impl PgStore {
         Ok(())
     }
 
-    pub async fn client(&self, client_id: &str) -> Result<Option<Client>> {
+    pub async fn client(&self, client_id: &ClientId) -> Result<Option<Client>> {
         let c = self.conn().await?;
         let stmt = c
             .prepare_cached(sql!(
@@ -274,24 +292,25 @@ impl PgStore {
                 " FROM clients WHERE client_id = $1"
             ))
             .await?;
-        let Some(r) = c.query_opt(&stmt, &[&client_id]).await? else {
+        let Some(r) = c.query_opt(&stmt, &[&client_id.as_str()]).await? else {
             return Ok(None);
         };
         let scope: String = r.try_get(3)?;
         Ok(Some(Client {
-            client_id: r.try_get(0)?,
+            client_id: id(&r, 0)?,
             secret_hash: r.try_get(1)?,
             client_name: r.try_get(2)?,
             scopes: scope.split_whitespace().map(String::from).collect(),
             jwks: r.try_get(4)?,
-            created_at: r.try_get(5)?,
+            created_at: secs(&r, 5)?,
             seeded: r.try_get(6)?,
             auth_method: r.try_get(7)?,
             tls_subject_dn: r.try_get(8)?,
         }))
     }
 
-    pub async fn prune_seeded_clients(&self, keep: &[String]) -> Result<usize> {
+    pub async fn prune_seeded_clients(&self, keep: &[ClientId]) -> Result<usize> {
+        let keep: Vec<&str> = keep.iter().map(ClientId::as_str).collect();
         Ok(self
             .conn()
             .await?
@@ -307,16 +326,16 @@ impl PgStore {
     fn subscription_from_row(r: &Row) -> Result<Subscription> {
         let types: Option<String> = r.try_get(4)?;
         Ok(Subscription {
-            id: r.try_get(0)?,
-            client_id: r.try_get(1)?,
+            id: id(r, 0)?,
+            client_id: id(r, 1)?,
             version: r.try_get(2)?,
             callback_url: r.try_get(3)?,
             event_types: types.as_deref().map(parse_list).transpose()?,
-            created_at: r.try_get(5)?,
+            created_at: secs(r, 5)?,
         })
     }
 
-    pub async fn subscriptions_of(&self, client_id: &str) -> Result<Vec<Subscription>> {
+    pub async fn subscriptions_of(&self, client_id: &ClientId) -> Result<Vec<Subscription>> {
         let c = self.conn().await?;
         let stmt = c
             .prepare_cached(sql!(
@@ -325,14 +344,14 @@ impl PgStore {
                 " FROM event_subscriptions WHERE client_id = $1 ORDER BY created_at, ord"
             ))
             .await?;
-        c.query(&stmt, &[&client_id])
+        c.query(&stmt, &[&client_id.as_str()])
             .await?
             .iter()
             .map(Self::subscription_from_row)
             .collect()
     }
 
-    pub async fn foreign_callback_url(&self, client_id: &str) -> Result<Option<String>> {
+    pub async fn foreign_callback_url(&self, client_id: &ClientId) -> Result<Option<String>> {
         let c = self.conn().await?;
         let stmt = c
             .prepare_cached(
@@ -341,10 +360,11 @@ impl PgStore {
                  ORDER BY created_at DESC, ord DESC LIMIT 1",
             )
             .await?;
-        Ok(c.query_opt(&stmt, &[&client_id]).await?.map(|r| r.get(0)))
+        let row = c.query_opt(&stmt, &[&client_id.as_str()]).await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
-    pub async fn subscription(&self, id: &str) -> Result<Option<Subscription>> {
+    pub async fn subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>> {
         let c = self.conn().await?;
         c.query_opt(
             sql!(
@@ -352,7 +372,7 @@ impl PgStore {
                 SUBSCRIPTION_COLUMNS,
                 " FROM event_subscriptions WHERE id = $1"
             ),
-            &[&id],
+            &[&id.as_str()],
         )
         .await?
         .as_ref()
@@ -369,12 +389,12 @@ impl PgStore {
                  VALUES ($1, $2, $3, $4, $5, $6,
                    $7 AND EXISTS (SELECT 1 FROM event_subscriptions WHERE client_id = $2))",
                 &[
-                    &s.id,
-                    &s.client_id,
+                    &s.id.as_str(),
+                    &s.client_id.as_str(),
                     &s.version,
                     &s.callback_url,
                     &s.event_types.as_deref().map(json_list),
-                    &s.created_at,
+                    &s.created_at.as_secs(),
                     &allow_second,
                 ],
             )
@@ -390,24 +410,29 @@ impl PgStore {
         let old = events::url_of(
             &tx,
             "SELECT callback_url FROM event_subscriptions WHERE id = $1 FOR UPDATE",
-            &s.id,
+            s.id.as_str(),
         )
         .await?;
         tx.execute(
             "UPDATE event_subscriptions SET version = $2, callback_url = $3, event_types = $4 WHERE id = $1",
-            &[&s.id, &s.version, &s.callback_url, &s.event_types.as_deref().map(json_list)],
+            &[&s.id.as_str(), &s.version, &s.callback_url, &s.event_types.as_deref().map(json_list)],
         )
         .await?;
         let new = s.callback_url.as_deref();
-        events::carry_pending(&tx, &s.client_id, old.as_deref(), new, cancel_removed).await?;
+        let client = s.client_id.as_str();
+        events::carry_pending(&tx, client, old.as_deref(), new, cancel_removed).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    pub async fn delete_subscription(&self, id: &str, cancel_pending: bool) -> Result<bool> {
+    pub async fn delete_subscription(
+        &self,
+        id: &SubscriptionId,
+        cancel_pending: bool,
+    ) -> Result<bool> {
         self.delete_carrying(
             "DELETE FROM event_subscriptions WHERE id = $1 RETURNING client_id, callback_url",
-            id,
+            id.as_str(),
             cancel_pending,
         )
         .await
@@ -432,15 +457,15 @@ impl PgStore {
 
     fn callback_from_row(r: &Row) -> Result<CallbackUrl> {
         Ok(CallbackUrl {
-            id: r.try_get(0)?,
-            client_id: r.try_get(1)?,
+            id: id(r, 0)?,
+            client_id: id(r, 1)?,
             url: r.try_get(2)?,
             version: r.try_get(3)?,
-            created_at: r.try_get(4)?,
+            created_at: secs(r, 4)?,
         })
     }
 
-    pub async fn callback_urls_of(&self, client_id: &str) -> Result<Vec<CallbackUrl>> {
+    pub async fn callback_urls_of(&self, client_id: &ClientId) -> Result<Vec<CallbackUrl>> {
         self.conn()
             .await?
             .query(
@@ -449,7 +474,7 @@ impl PgStore {
                     CALLBACK_URL_COLUMNS,
                     " FROM callback_urls WHERE client_id = $1 ORDER BY created_at, ord"
                 ),
-                &[&client_id],
+                &[&client_id.as_str()],
             )
             .await?
             .iter()
@@ -457,7 +482,7 @@ impl PgStore {
             .collect()
     }
 
-    pub async fn callback_url(&self, id: &str) -> Result<Option<CallbackUrl>> {
+    pub async fn callback_url(&self, id: &CallbackUrlId) -> Result<Option<CallbackUrl>> {
         self.conn()
             .await?
             .query_opt(
@@ -466,7 +491,7 @@ impl PgStore {
                     CALLBACK_URL_COLUMNS,
                     " FROM callback_urls WHERE id = $1"
                 ),
-                &[&id],
+                &[&id.as_str()],
             )
             .await?
             .as_ref()
@@ -483,11 +508,11 @@ impl PgStore {
                  VALUES ($1, $2, $3, $4, $5,
                    $6 AND EXISTS (SELECT 1 FROM callback_urls WHERE client_id = $2))",
                 &[
-                    &c.id,
-                    &c.client_id,
+                    &c.id.as_str(),
+                    &c.client_id.as_str(),
                     &c.url,
                     &c.version,
-                    &c.created_at,
+                    &c.created_at.as_secs(),
                     &allow_second,
                 ],
             )
@@ -502,23 +527,28 @@ impl PgStore {
         let old = events::url_of(
             &tx,
             "SELECT url FROM callback_urls WHERE id = $1 FOR UPDATE",
-            &cb.id,
+            cb.id.as_str(),
         )
         .await?;
         tx.execute(
             "UPDATE callback_urls SET url = $2, version = $3 WHERE id = $1",
-            &[&cb.id, &cb.url, &cb.version],
+            &[&cb.id.as_str(), &cb.url, &cb.version],
         )
         .await?;
-        events::carry_pending(&tx, &cb.client_id, old.as_deref(), Some(&cb.url), true).await?;
+        let client = cb.client_id.as_str();
+        events::carry_pending(&tx, client, old.as_deref(), Some(&cb.url), true).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    pub async fn delete_callback_url(&self, id: &str, cancel_pending: bool) -> Result<bool> {
+    pub async fn delete_callback_url(
+        &self,
+        id: &CallbackUrlId,
+        cancel_pending: bool,
+    ) -> Result<bool> {
         self.delete_carrying(
             "DELETE FROM callback_urls WHERE id = $1 RETURNING client_id, url",
-            id,
+            id.as_str(),
             cancel_pending,
         )
         .await
@@ -536,22 +566,22 @@ impl PgStore {
                     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
                 ),
                 &[
-                    &c.consent_id,
-                    &c.client_id,
+                    &c.consent_id.as_str(),
+                    &c.client_id.as_str(),
                     &c.status.as_str(),
                     &json_list(&c.permissions),
                     &c.expiration,
                     &c.transaction_from,
                     &c.transaction_to,
-                    &c.created_at,
-                    &c.status_updated_at,
+                    &c.created_at.rfc3339(),
+                    &c.status_updated_at.rfc3339(),
                 ],
             )
             .await?;
         Ok(())
     }
 
-    pub async fn consent(&self, consent_id: &str) -> Result<Option<Consent>> {
+    pub async fn consent(&self, consent_id: &ConsentId) -> Result<Option<Consent>> {
         let Some(r) = self
             .conn()
             .await?
@@ -561,7 +591,7 @@ impl PgStore {
                     CONSENT_COLUMNS,
                     " FROM consents WHERE consent_id = $1"
                 ),
-                &[&consent_id],
+                &[&consent_id.as_str()],
             )
             .await?
         else {

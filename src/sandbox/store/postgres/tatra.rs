@@ -4,13 +4,15 @@
 
 use deadpool_postgres::GenericClient;
 
-use super::{PgStore, events};
-use crate::sandbox::domain::{Dialect, TatraConsent, TatraSettings, TatraTask};
+use super::{PgStore, events, id, millis};
+use crate::sandbox::domain::{
+    ClientId, ConsentId, Dialect, TaskId, TatraConsent, TatraSettings, TatraTask, Timestamp,
+};
 use crate::sandbox::store::schema::{TATRA_SETTINGS_COLUMNS, delivery_state, sql};
 use crate::sandbox::store::{Result, json_of, tatra_destination, to_json};
 
 impl PgStore {
-    pub async fn tatra_settings(&self, client_id: &str) -> Result<Option<TatraSettings>> {
+    pub async fn tatra_settings(&self, client_id: &ClientId) -> Result<Option<TatraSettings>> {
         let row = self
             .conn()
             .await?
@@ -20,23 +22,24 @@ impl PgStore {
                     TATRA_SETTINGS_COLUMNS,
                     " FROM tatra_webhook_settings WHERE client_id = $1"
                 ),
-                &[&client_id],
+                &[&client_id.as_str()],
             )
             .await?;
         row.map(|r| {
+            let active_from: Option<i64> = r.try_get(4)?;
             Ok(TatraSettings {
-                client_id: r.try_get(0)?,
+                client_id: id(&r, 0)?,
                 enabled: r.try_get(1)?,
                 url: r.try_get(2)?,
                 security_header: r.try_get(3)?,
-                active_from: r.try_get(4)?,
+                active_from: active_from.map(Timestamp::from_millis),
             })
         })
         .transpose()
     }
 
-    pub async fn put_tatra_settings(&self, s: &TatraSettings, now_ms: i64) -> Result<()> {
-        upsert_settings(&self.conn().await?, s, now_ms).await
+    pub async fn put_tatra_settings(&self, s: &TatraSettings, now: Timestamp) -> Result<()> {
+        upsert_settings(&self.conn().await?, s, now).await
     }
 
     /// The old url is read under the row's lock, so two changes at once move the pending
@@ -45,24 +48,24 @@ impl PgStore {
         &self,
         s: &TatraSettings,
         cancel_when_disabled: bool,
-        now_ms: i64,
+        now: Timestamp,
     ) -> Result<()> {
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
         let old = events::url_of(
             &tx,
             "SELECT url FROM tatra_webhook_settings WHERE client_id = $1 FOR UPDATE",
-            &s.client_id,
+            s.client_id.as_str(),
         )
         .await?;
-        upsert_settings(&tx, s, now_ms).await?;
+        upsert_settings(&tx, s, now).await?;
         let new = tatra_destination(s, cancel_when_disabled);
-        events::carry_pending(&tx, &s.client_id, old.as_deref(), new, true).await?;
+        events::carry_pending(&tx, s.client_id.as_str(), old.as_deref(), new, true).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    pub async fn foreign_tatra_url(&self, client_id: &str) -> Result<Option<String>> {
+    pub async fn foreign_tatra_url(&self, client_id: &ClientId) -> Result<Option<String>> {
         let row = self
             .conn()
             .await?
@@ -70,7 +73,7 @@ impl PgStore {
                 "SELECT url FROM tatra_webhook_settings
                  WHERE client_id <> $1 AND enabled AND url IS NOT NULL
                  ORDER BY updated_at DESC, client_id LIMIT 1",
-                &[&client_id],
+                &[&client_id.as_str()],
             )
             .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
@@ -82,28 +85,37 @@ impl PgStore {
             .execute(
                 "INSERT INTO tatra_consents (id, client_id, accounts, created_at)
                  VALUES ($1, $2, $3, $4)",
-                &[&c.id, &c.client_id, &to_json(&c.accounts), &c.created_at],
+                &[
+                    &c.id.as_str(),
+                    &c.client_id.as_str(),
+                    &to_json(&c.accounts),
+                    &c.created_at.as_millis(),
+                ],
             )
             .await?;
         Ok(())
     }
 
-    pub async fn tatra_consent(&self, client_id: &str, id: &str) -> Result<Option<TatraConsent>> {
+    pub async fn tatra_consent(
+        &self,
+        client_id: &ClientId,
+        id: &ConsentId,
+    ) -> Result<Option<TatraConsent>> {
         let row = self
             .conn()
             .await?
             .query_opt(
                 "SELECT accounts, created_at FROM tatra_consents WHERE id = $1 AND client_id = $2",
-                &[&id, &client_id],
+                &[&id.as_str(), &client_id.as_str()],
             )
             .await?;
         row.map(|r| {
             let accounts: String = r.try_get(0)?;
             Ok(TatraConsent {
-                id: id.into(),
-                client_id: client_id.into(),
+                id: id.clone(),
+                client_id: client_id.clone(),
                 accounts: json_of(&accounts)?,
-                created_at: r.try_get(1)?,
+                created_at: millis(&r, 1)?,
             })
         })
         .transpose()
@@ -111,10 +123,11 @@ impl PgStore {
 
     pub async fn delete_tatra_consent(
         &self,
-        client_id: &str,
-        id: &str,
-        now_ms: i64,
+        client_id: &ClientId,
+        id: &ConsentId,
+        now: Timestamp,
     ) -> Result<bool> {
+        let (client_id, id) = (client_id.as_str(), id.as_str());
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
         let n = tx
@@ -133,7 +146,7 @@ impl PgStore {
                     " AND format = $4 AND event_seq IN
                        (SELECT seq FROM events WHERE client_id = $1 AND resource_id = $2)"
                 ),
-                &[&client_id, &id, &now_ms, &Dialect::Tatra.name()],
+                &[&client_id, &id, &now.as_millis(), &Dialect::Tatra.name()],
             )
             .await?;
         }
@@ -144,7 +157,7 @@ impl PgStore {
     pub async fn mark_tatra_refreshed(
         &self,
         account_ids: &[String],
-        now_ms: i64,
+        now: Timestamp,
     ) -> Result<Vec<bool>> {
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
@@ -154,7 +167,7 @@ impl PgStore {
                 .execute(
                     "INSERT INTO tatra_refreshed_accounts (account_id, first_at) VALUES ($1, $2)
                      ON CONFLICT (account_id) DO NOTHING",
-                    &[a, &now_ms],
+                    &[a, &now.as_millis()],
                 )
                 .await?;
             first.push(n > 0);
@@ -170,35 +183,35 @@ impl PgStore {
                 "INSERT INTO tatra_refresh_tasks (id, client_id, consent_id, banks, created_at)
                  VALUES ($1, $2, $3, $4, $5)",
                 &[
-                    &t.id,
-                    &t.client_id,
-                    &t.consent_id,
+                    &t.id.as_str(),
+                    &t.client_id.as_str(),
+                    &t.consent_id.as_str(),
                     &to_json(&t.banks),
-                    &t.created_at,
+                    &t.created_at.as_millis(),
                 ],
             )
             .await?;
         Ok(())
     }
 
-    pub async fn tatra_task(&self, client_id: &str, id: &str) -> Result<Option<TatraTask>> {
+    pub async fn tatra_task(&self, client_id: &ClientId, id: &TaskId) -> Result<Option<TatraTask>> {
         let row = self
             .conn()
             .await?
             .query_opt(
                 "SELECT consent_id, banks, created_at FROM tatra_refresh_tasks
                  WHERE id = $1 AND client_id = $2",
-                &[&id, &client_id],
+                &[&id.as_str(), &client_id.as_str()],
             )
             .await?;
         row.map(|r| {
             let banks: String = r.try_get(1)?;
             Ok(TatraTask {
-                id: id.into(),
-                client_id: client_id.into(),
-                consent_id: r.try_get(0)?,
+                id: id.clone(),
+                client_id: client_id.clone(),
+                consent_id: super::id(&r, 0)?,
                 banks: json_of(&banks)?,
-                created_at: r.try_get(2)?,
+                created_at: millis(&r, 2)?,
             })
         })
         .transpose()
@@ -206,7 +219,7 @@ impl PgStore {
 }
 
 /// Inserts or replaces the application's settings row.
-async fn upsert_settings(c: &impl GenericClient, s: &TatraSettings, now_ms: i64) -> Result<()> {
+async fn upsert_settings(c: &impl GenericClient, s: &TatraSettings, now: Timestamp) -> Result<()> {
     c.execute(
         "INSERT INTO tatra_webhook_settings
            (client_id, enabled, url, security_header, active_from, updated_at)
@@ -215,12 +228,12 @@ async fn upsert_settings(c: &impl GenericClient, s: &TatraSettings, now_ms: i64)
            url = excluded.url, security_header = excluded.security_header,
            active_from = excluded.active_from, updated_at = excluded.updated_at",
         &[
-            &s.client_id,
+            &s.client_id.as_str(),
             &s.enabled,
             &s.url,
             &s.security_header,
-            &s.active_from,
-            &now_ms,
+            &s.active_from.map(Timestamp::as_millis),
+            &now.as_millis(),
         ],
     )
     .await?;

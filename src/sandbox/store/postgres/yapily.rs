@@ -3,18 +3,18 @@
 
 use tokio_postgres::Row;
 
-use super::{PgStore, events, unless_unique};
-use crate::sandbox::domain::YapilySubscription;
+use super::{PgStore, events, id, millis, unless_unique};
+use crate::sandbox::domain::{ClientId, Timestamp, YapilySubscription};
 use crate::sandbox::store::Result;
 use crate::sandbox::store::schema::{YAPILY_COLUMNS, sql};
 
 fn from_row(r: &Row) -> Result<YapilySubscription> {
     Ok(YapilySubscription {
-        id: r.try_get(0)?,
-        client_id: r.try_get(1)?,
+        id: id(r, 0)?,
+        client_id: id(r, 1)?,
         event_type_id: r.try_get(2)?,
         url: r.try_get(3)?,
-        created_at: r.try_get(4)?,
+        created_at: millis(r, 4)?,
         deleted: r.try_get(5)?,
     })
 }
@@ -33,7 +33,14 @@ impl PgStore {
                  VALUES ($1, $2, $3, $4, $5,
                    $6 AND EXISTS (SELECT 1 FROM yapily_subscriptions
                                   WHERE client_id = $2 AND event_type_id = $3 AND deleted_at IS NULL))",
-                &[&s.id, &s.client_id, &s.event_type_id, &s.url, &s.created_at, &allow_second],
+                &[
+                    &s.id.as_str(),
+                    &s.client_id.as_str(),
+                    &s.event_type_id,
+                    &s.url,
+                    &s.created_at.as_millis(),
+                    &allow_second,
+                ],
             )
             .await;
         unless_unique(inserted)
@@ -41,7 +48,7 @@ impl PgStore {
 
     pub async fn yapily_subscriptions_of(
         &self,
-        client_id: &str,
+        client_id: &ClientId,
         with_deleted: bool,
     ) -> Result<Vec<YapilySubscription>> {
         let c = self.conn().await?;
@@ -53,7 +60,7 @@ impl PgStore {
                     " FROM yapily_subscriptions
                      WHERE client_id = $1 AND ($2 OR deleted_at IS NULL) ORDER BY created_at, id"
                 ),
-                &[&client_id, &with_deleted],
+                &[&client_id.as_str(), &with_deleted],
             )
             .await?;
         rows.iter().map(from_row).collect()
@@ -61,11 +68,12 @@ impl PgStore {
 
     pub async fn delete_yapily_subscription(
         &self,
-        client_id: &str,
+        client_id: &ClientId,
         event_type_id: &str,
         keep: bool,
-        now_ms: i64,
+        now: Timestamp,
     ) -> Result<bool> {
+        let client_id = client_id.as_str();
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
         if keep {
@@ -73,7 +81,7 @@ impl PgStore {
                 .execute(
                     "UPDATE yapily_subscriptions SET deleted_at = $3
                      WHERE client_id = $1 AND event_type_id = $2 AND deleted_at IS NULL",
-                    &[&client_id, &event_type_id, &now_ms],
+                    &[&client_id, &event_type_id, &now.as_millis()],
                 )
                 .await?;
             tx.commit().await?;
@@ -109,12 +117,12 @@ impl PgStore {
         Ok(!gone.is_empty())
     }
 
-    pub async fn foreign_yapily_url(&self, client_id: &str) -> Result<Option<String>> {
+    pub async fn foreign_yapily_url(&self, client_id: &ClientId) -> Result<Option<String>> {
         let c = self.conn().await?;
         Ok(c.query_opt(
             "SELECT url FROM yapily_subscriptions WHERE client_id <> $1 AND deleted_at IS NULL
              ORDER BY created_at DESC, id DESC LIMIT 1",
-            &[&client_id],
+            &[&client_id.as_str()],
         )
         .await?
         .map(|r| r.get(0)))

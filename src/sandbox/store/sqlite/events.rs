@@ -3,17 +3,18 @@
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::SqliteStore;
+use super::{SqliteStore, id, millis, secs};
 use crate::sandbox::domain::{
-    Attempt, AttemptVerdict, ConsentStatusChange, DeliveryRecord, DeliveryState, Dialect,
-    DueDelivery, EventRecord, EventState, NewEvent, PollBatch, PollOps,
+    Attempt, AttemptVerdict, ClientId, ConsentStatusChange, DeliveryId, DeliveryRecord,
+    DeliveryState, Dialect, DueDelivery, EventRecord, EventState, INTERRUPTED, NewEvent, PollBatch,
+    PollOps, RetryOutcome, Timestamp,
 };
 use crate::sandbox::store::schema::{
     ATTEMPT_COLUMNS, DELIVERY_INSERT_COLUMNS, DELIVERY_RECORD_COLUMNS, DUE_DELIVERY_COLUMNS,
     EVENT_INSERT_COLUMNS, EVENT_RECORD_COLUMNS, delivery_code, delivery_state, delivery_state_of,
     event_code, event_state, event_state_of, format_of, sql,
 };
-use crate::sandbox::store::{Result, follow, now_ms, to_json};
+use crate::sandbox::store::{Result, follow, to_json};
 
 fn insert_event(tx: &Transaction<'_>, e: &NewEvent) -> Result<()> {
     tx.prepare_cached(sql!(
@@ -22,15 +23,15 @@ fn insert_event(tx: &Transaction<'_>, e: &NewEvent) -> Result<()> {
         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
     ))?
     .execute(params![
-        e.event_id,
+        e.event_id.as_str(),
         e.jti,
-        e.client_id,
+        e.client_id.as_str(),
         e.event_type,
         e.resource_id,
         e.resource_type,
         to_json(&e.resource_links),
         e.txn,
-        e.toe,
+        e.toe.as_secs(),
         to_json(&e.details),
         e.token,
         // Only a SET for a subscribed TPP enters the polling queue (AP-03).
@@ -39,7 +40,7 @@ fn insert_event(tx: &Transaction<'_>, e: &NewEvent) -> Result<()> {
         } else {
             EventState::NotQueued
         }),
-        e.created_at
+        e.created_at.as_secs()
     ])?;
     if e.deliveries.is_empty() {
         return Ok(());
@@ -54,13 +55,13 @@ fn insert_event(tx: &Transaction<'_>, e: &NewEvent) -> Result<()> {
     ))?;
     for d in &e.deliveries {
         stmt.execute(params![
-            d.id,
+            d.id.as_str(),
             seq,
-            e.client_id,
+            e.client_id.as_str(),
             d.format.name(),
             d.url,
-            d.next_attempt_at,
-            now_ms()
+            d.next_attempt_at.as_millis(),
+            Timestamp::now().as_millis()
         ])?;
     }
     Ok(())
@@ -81,9 +82,9 @@ impl SqliteStore {
                      WHERE consent_id = ?1 AND status = ?4",
                 )?
                 .execute(params![
-                    c.consent_id,
+                    c.consent_id.as_str(),
                     c.status.as_str(),
-                    c.at,
+                    c.at.rfc3339(),
                     c.from.as_str()
                 ])?;
             if changed == 0 {
@@ -98,14 +99,14 @@ impl SqliteStore {
         Ok(true)
     }
 
-    pub fn unknown_jtis(&self, client_id: &str, jtis: &[String]) -> Result<Vec<String>> {
+    pub fn unknown_jtis(&self, client_id: &ClientId, jtis: &[String]) -> Result<Vec<String>> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM events WHERE client_id = ?1 AND jti = ?2)",
         )?;
         let mut unknown = Vec::new();
         for jti in jtis {
-            let known: bool = stmt.query_row(params![client_id, jti], |r| r.get(0))?;
+            let known: bool = stmt.query_row(params![client_id.as_str(), jti], |r| r.get(0))?;
             if !known {
                 unknown.push(jti.clone());
             }
@@ -135,7 +136,7 @@ impl SqliteStore {
             ))?;
             for jti in ops.ack {
                 if ops.scope_acks {
-                    scoped.execute(params![ops.client_id, jti])?;
+                    scoped.execute(params![ops.client_id.as_str(), jti])?;
                 } else {
                     unscoped.execute(params![jti])?;
                 }
@@ -152,7 +153,13 @@ impl SqliteStore {
                  WHERE client_id = ?1 AND jti = ?2"
             ))?;
             for (jti, err, desc) in ops.set_errs {
-                stmt.execute(params![ops.client_id, jti, err, desc, ops.drop_errored])?;
+                stmt.execute(params![
+                    ops.client_id.as_str(),
+                    jti,
+                    err,
+                    desc,
+                    ops.drop_errored
+                ])?;
             }
         }
         let batch = select_batch(&tx, ops)?;
@@ -160,28 +167,29 @@ impl SqliteStore {
         Ok(batch)
     }
 
-    pub fn reset_events(&self, client_id: &str) -> Result<usize> {
-        Ok(self
-            .lock()
-            .execute("DELETE FROM events WHERE client_id = ?1", [client_id])?)
+    pub fn reset_events(&self, client_id: &ClientId) -> Result<usize> {
+        Ok(self.lock().execute(
+            "DELETE FROM events WHERE client_id = ?1",
+            [client_id.as_str()],
+        )?)
     }
 
-    pub fn events_of(&self, client_id: &str, limit: usize) -> Result<Vec<EventRecord>> {
+    pub fn events_of(&self, client_id: &ClientId, limit: usize) -> Result<Vec<EventRecord>> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(sql!(
             "SELECT ",
             EVENT_RECORD_COLUMNS,
             " FROM events WHERE client_id = ?1 ORDER BY seq DESC LIMIT ?2"
         ))?;
-        let rows = stmt.query_map(params![client_id, limit as i64], |r| {
+        let rows = stmt.query_map(params![client_id.as_str(), limit as i64], |r| {
             Ok(EventRecord {
                 jti: r.get(0)?,
-                client_id: r.get(1)?,
+                client_id: id(r, 1)?,
                 event_type: r.get(2)?,
                 resource_id: r.get(3)?,
                 resource_type: r.get(4)?,
                 state: event_state_of(r.get(5)?),
-                created_at: r.get(6)?,
+                created_at: secs(r, 6)?,
                 err: r.get(7)?,
                 err_description: r.get(8)?,
             })
@@ -191,13 +199,13 @@ impl SqliteStore {
 
     // ---- deliveries -------------------------------------------------------------------------
 
-    /// Claims up to `limit` due deliveries: their next attempt moves to `lease_until_ms`, so
+    /// Claims up to `limit` due deliveries: their next attempt moves to `lease_until`, so
     /// no other worker takes them while this one tries (a crash lets the lease run out, and the
     /// delivery is tried again).
     pub fn claim_due(
         &self,
-        now_ms: i64,
-        lease_until_ms: i64,
+        now: Timestamp,
+        lease_until: Timestamp,
         limit: usize,
     ) -> Result<Vec<DueDelivery>> {
         let mut conn = self.lock();
@@ -212,15 +220,15 @@ impl SqliteStore {
                 " AND d.next_attempt_at <= ?1
                  ORDER BY d.next_attempt_at LIMIT ?2"
             ))?;
-            let rows = stmt.query_map(params![now_ms, limit as i64], |r| {
+            let rows = stmt.query_map(params![now.as_millis(), limit as i64], |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
+                    id::<DeliveryId>(r, 0)?,
+                    id::<ClientId>(r, 1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, i64>(4)?,
                     r.get::<_, i64>(5)?,
-                    r.get::<_, i64>(6)?,
+                    millis(r, 6)?,
                     r.get::<_, Option<String>>(7)?,
                 ))
             })?;
@@ -243,7 +251,7 @@ impl SqliteStore {
             let mut lease =
                 tx.prepare_cached("UPDATE deliveries SET next_attempt_at = ?2 WHERE id = ?1")?;
             for d in &due {
-                lease.execute(params![d.id, lease_until_ms])?;
+                lease.execute(params![d.id.as_str(), lease_until.as_millis()])?;
             }
         }
         tx.commit()?;
@@ -251,33 +259,41 @@ impl SqliteStore {
     }
 
     /// When the soonest pending delivery is due, if any.
-    pub fn next_due(&self) -> Result<Option<i64>> {
-        Ok(self
+    pub fn next_due(&self) -> Result<Option<Timestamp>> {
+        let at: Option<i64> = self
             .lock()
             .prepare_cached(sql!(
                 "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = ",
                 delivery_state::PENDING
             ))?
-            .query_row([], |r| r.get(0))?)
+            .query_row([], |r| r.get(0))?;
+        Ok(at.map(Timestamp::from_millis))
     }
 
     pub fn record_attempt(
         &self,
-        delivery_id: &str,
+        delivery_id: &DeliveryId,
         a: &Attempt,
         verdict: AttemptVerdict,
     ) -> Result<()> {
+        let delivery_id = delivery_id.as_str();
         let mut conn = self.lock();
         let tx = conn.transaction()?;
+        // The row `begin_attempt` wrote gets the outcome (an attempt from before that step
+        // existed is inserted whole).
         tx.prepare_cached(sql!(
             "INSERT INTO delivery_attempts (delivery_id, ",
             ATTEMPT_COLUMNS,
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)
+             ON CONFLICT (delivery_id, attempt) DO UPDATE SET latency_ms = excluded.latency_ms,
+               status_code = excluded.status_code, error = excluded.error,
+               interaction_id = excluded.interaction_id,
+               response_excerpt = excluded.response_excerpt, note = excluded.note, in_flight = 0"
         ))?
         .execute(params![
             delivery_id,
             a.attempt,
-            a.started_at,
+            a.started_at.as_millis(),
             a.latency_ms,
             a.status_code,
             a.error,
@@ -287,7 +303,7 @@ impl SqliteStore {
         ])?;
         let (state, next) = match verdict {
             AttemptVerdict::Delivered => (DeliveryState::Delivered, None),
-            AttemptVerdict::RetryAt(at) => (DeliveryState::Pending, Some(at)),
+            AttemptVerdict::RetryAt(at) => (DeliveryState::Pending, Some(at.as_millis())),
             AttemptVerdict::Failed => (DeliveryState::Failed, None),
         };
         // A delivery cancelled while this attempt was in flight stays cancelled, unless the
@@ -303,7 +319,7 @@ impl SqliteStore {
             delivery_code(state),
             a.attempt,
             next,
-            now_ms(),
+            Timestamp::now().as_millis(),
             verdict == AttemptVerdict::Delivered
         ])?;
         if verdict == AttemptVerdict::Delivered {
@@ -321,7 +337,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub fn deliveries_of(&self, client_id: &str, limit: usize) -> Result<Vec<DeliveryRecord>> {
+    pub fn deliveries_of(&self, client_id: &ClientId, limit: usize) -> Result<Vec<DeliveryRecord>> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(sql!(
             "SELECT ",
@@ -330,22 +346,22 @@ impl SqliteStore {
              WHERE d.client_id = ?1 ORDER BY d.created_at DESC, d.rowid DESC LIMIT ?2"
         ))?;
         let rows = stmt
-            .query_map(params![client_id, limit as i64], |r| {
+            .query_map(params![client_id.as_str(), limit as i64], |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
+                    id::<DeliveryId>(r, 0)?,
+                    id(r, 1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, String>(4)?,
                     r.get::<_, i64>(5)?,
-                    r.get::<_, Option<i64>>(6)?,
-                    r.get::<_, i64>(7)?,
+                    r.get::<_, Option<i64>>(6)?.map(Timestamp::from_millis),
+                    millis(r, 7)?,
                 ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut out = Vec::with_capacity(rows.len());
         for (id, event_id, event_type, format, url, state, next, created_at) in rows {
-            let attempts = attempts_of(&conn, &id)?;
+            let attempts = attempts_of(&conn, id.as_str())?;
             out.push(DeliveryRecord {
                 format: format_of(&format)?,
                 state: delivery_state_of(state)?,
@@ -361,15 +377,106 @@ impl SqliteStore {
         Ok(out)
     }
 
-    pub fn retry_delivery(&self, client_id: &str, delivery_id: &str, now_ms: i64) -> Result<bool> {
-        Ok(self.lock().execute(
+    /// Records attempt `attempt` of a delivery as started, before its request is sent: false
+    /// (nothing written) when another attempt took that number first, so at most one attempt
+    /// of a delivery is in flight. Earlier attempts still marked in flight (their lease ran
+    /// out: the process making them died) are marked interrupted.
+    pub fn begin_attempt(
+        &self,
+        delivery_id: &DeliveryId,
+        attempt: i64,
+        started_at: Timestamp,
+        interaction_id: &str,
+    ) -> Result<bool> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let taken = tx
+            .prepare_cached("UPDATE deliveries SET attempts = ?2 WHERE id = ?1 AND attempts = ?3")?
+            .execute(params![delivery_id.as_str(), attempt, attempt - 1])?;
+        if taken == 0 {
+            return Ok(false);
+        }
+        tx.prepare_cached(
+            "UPDATE delivery_attempts SET in_flight = 0, error = ?2
+             WHERE delivery_id = ?1 AND in_flight = 1",
+        )?
+        .execute(params![delivery_id.as_str(), INTERRUPTED])?;
+        tx.prepare_cached(sql!(
+            "INSERT INTO delivery_attempts (delivery_id, ",
+            ATTEMPT_COLUMNS,
+            ") VALUES (?1, ?2, ?3, 0, NULL, NULL, ?4, NULL, NULL, 1)"
+        ))?
+        .execute(params![
+            delivery_id.as_str(),
+            attempt,
+            started_at.as_millis(),
+            interaction_id
+        ])?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// At start, with the database to itself: attempts left in flight by a previous process
+    /// are marked interrupted and their deliveries made due at once, not when the lease would
+    /// have run out.
+    pub fn reclaim_leases(&self, now: Timestamp) -> Result<usize> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let due = tx.execute(
             sql!(
-                "UPDATE deliveries SET state = ",
+                "UPDATE deliveries SET next_attempt_at = ?1 WHERE state = ",
                 delivery_state::PENDING,
-                ", next_attempt_at = ?3, updated_at = ?3 WHERE id = ?1 AND client_id = ?2"
+                " AND id IN (SELECT delivery_id FROM delivery_attempts WHERE in_flight = 1)"
             ),
-            params![delivery_id, client_id, now_ms],
-        )? > 0)
+            params![now.as_millis()],
+        )?;
+        tx.execute(
+            "UPDATE delivery_attempts SET in_flight = 0, error = ?1 WHERE in_flight = 1",
+            params![INTERRUPTED],
+        )?;
+        tx.commit()?;
+        Ok(due)
+    }
+
+    /// Makes a delivery of `client_id` due at `now` again, unless it was delivered or an
+    /// attempt is in flight.
+    pub fn retry_delivery(
+        &self,
+        client_id: &ClientId,
+        delivery_id: &DeliveryId,
+        now: Timestamp,
+    ) -> Result<RetryOutcome> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let found: Option<(i64, bool)> = tx
+            .query_row(
+                "SELECT d.state, EXISTS (SELECT 1 FROM delivery_attempts a
+                   WHERE a.delivery_id = d.id AND a.in_flight = 1)
+                 FROM deliveries d WHERE d.id = ?1 AND d.client_id = ?2",
+                params![delivery_id.as_str(), client_id.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let outcome = match found {
+            None => RetryOutcome::Unknown,
+            Some((_, true)) => RetryOutcome::InFlight,
+            Some((state, false)) if delivery_state_of(state)? == DeliveryState::Delivered => {
+                RetryOutcome::Delivered
+            }
+            Some(_) => {
+                tx.execute(
+                    sql!(
+                        "UPDATE deliveries SET state = ",
+                        delivery_state::PENDING,
+                        ", next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1"
+                    ),
+                    params![delivery_id.as_str(), now.as_millis()],
+                )?;
+                RetryOutcome::Due
+            }
+        };
+        tx.commit()?;
+        Ok(outcome)
     }
 }
 
@@ -409,7 +516,7 @@ fn move_pending(conn: &Connection, client_id: &str, from: &str, to: Option<&str>
                 delivery_state::PENDING,
                 " AND url = ?2"
             ),
-            params![client_id, from, to, now_ms()],
+            params![client_id, from, to, Timestamp::now().as_millis()],
         )?,
         None => conn.execute(
             sql!(
@@ -420,7 +527,7 @@ fn move_pending(conn: &Connection, client_id: &str, from: &str, to: Option<&str>
                 delivery_state::PENDING,
                 " AND url = ?2"
             ),
-            params![client_id, from, now_ms()],
+            params![client_id, from, Timestamp::now().as_millis()],
         )?,
     };
     Ok(n)
@@ -436,13 +543,14 @@ fn attempts_of(conn: &Connection, delivery_id: &str) -> Result<Vec<Attempt>> {
     let rows = stmt.query_map([delivery_id], |r| {
         Ok(Attempt {
             attempt: r.get(0)?,
-            started_at: r.get(1)?,
+            started_at: millis(r, 1)?,
             latency_ms: r.get(2)?,
             status_code: r.get(3)?,
             error: r.get(4)?,
             interaction_id: r.get(5)?,
             response_excerpt: r.get(6)?,
             note: r.get(7)?,
+            in_flight: r.get(8)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -452,7 +560,7 @@ fn attempts_of(conn: &Connection, delivery_id: &str) -> Result<Vec<Attempt>> {
 /// (AP-12); an index range scan of at most `limit + 1` rows.
 fn select_batch(conn: &Connection, ops: &PollOps<'_>) -> Result<PollBatch> {
     let mut batch = PollBatch::default();
-    let client = ops.scope_select.then_some(ops.client_id);
+    let client = ops.scope_select.then_some(ops.client_id.as_str());
     if ops.limit > 0 {
         // Neither ORDER BY nor LIMIT in the SQL: a bound LIMIT, or an ORDER BY with a new
         // client_id, makes SQLite's STAT4 planner re-prepare the statement on every run

@@ -23,7 +23,10 @@ use super::schema::{
     CALLBACK_URL_COLUMNS, CLIENT_COLUMNS, CONSENT_COLUMNS, ConsentRow, SUBSCRIPTION_COLUMNS, sql,
 };
 use super::{Result, StoreError, json_list, parse_list};
-use crate::sandbox::domain::{CallbackUrl, Client, Consent, Subscription};
+use crate::sandbox::domain::{
+    CallbackUrl, CallbackUrlId, Client, ClientId, Consent, ConsentId, Subscription, SubscriptionId,
+    Timestamp,
+};
 
 /// The SQLite engine; cheap to clone.
 #[derive(Clone)]
@@ -36,6 +39,21 @@ impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SqliteStore")
     }
+}
+
+/// Column `i` (text) as an id of its kind: ids are stored as their plain text.
+pub(super) fn id<T: From<String>>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<T> {
+    r.get::<_, String>(i).map(T::from)
+}
+
+/// Column `i` holding unix seconds (clients, subscriptions, callback urls, events).
+pub(super) fn secs(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Timestamp> {
+    r.get(i).map(Timestamp::from_secs)
+}
+
+/// Column `i` holding unix milliseconds (deliveries, attempts, Yapily and Tatra rows).
+pub(super) fn millis(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Timestamp> {
+    r.get(i).map(Timestamp::from_millis)
 }
 
 /// True when `e` is a unique-index violation (the database refusing a second row).
@@ -180,12 +198,12 @@ impl SqliteStore {
                seeded = excluded.seeded, auth_method = excluded.auth_method,
                tls_subject_dn = excluded.tls_subject_dn",
             params![
-                c.client_id,
+                c.client_id.as_str(),
                 c.secret_hash,
                 c.client_name,
                 c.scopes.join(" "),
                 c.jwks,
-                c.created_at,
+                c.created_at.as_secs(),
                 c.seeded,
                 c.auth_method,
                 c.tls_subject_dn
@@ -194,7 +212,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub fn client(&self, client_id: &str) -> Result<Option<Client>> {
+    pub fn client(&self, client_id: &ClientId) -> Result<Option<Client>> {
         Ok(self
             .lock()
             .prepare_cached(sql!(
@@ -202,15 +220,15 @@ impl SqliteStore {
                 CLIENT_COLUMNS,
                 " FROM clients WHERE client_id = ?1"
             ))?
-            .query_row([client_id], |r| {
+            .query_row([client_id.as_str()], |r| {
                 let scope: String = r.get(3)?;
                 Ok(Client {
-                    client_id: r.get(0)?,
+                    client_id: id(r, 0)?,
                     secret_hash: r.get(1)?,
                     client_name: r.get(2)?,
                     scopes: scope.split_whitespace().map(String::from).collect(),
                     jwks: r.get(4)?,
-                    created_at: r.get(5)?,
+                    created_at: secs(r, 5)?,
                     seeded: r.get(6)?,
                     auth_method: r.get(7)?,
                     tls_subject_dn: r.get(8)?,
@@ -219,7 +237,7 @@ impl SqliteStore {
             .optional()?)
     }
 
-    pub fn prune_seeded_clients(&self, keep: &[String]) -> Result<usize> {
+    pub fn prune_seeded_clients(&self, keep: &[ClientId]) -> Result<usize> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let seeded: Vec<String> = tx
@@ -227,7 +245,10 @@ impl SqliteStore {
             .query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         let mut removed = 0;
-        for id in seeded.iter().filter(|id| !keep.contains(id)) {
+        for id in seeded
+            .iter()
+            .filter(|id| !keep.iter().any(|k| k == id.as_str()))
+        {
             removed += tx.execute("DELETE FROM clients WHERE client_id = ?1", [id])?;
         }
         tx.commit()?;
@@ -241,12 +262,12 @@ impl SqliteStore {
     ) -> rusqlite::Result<(Subscription, Option<String>)> {
         Ok((
             Subscription {
-                id: r.get(0)?,
-                client_id: r.get(1)?,
+                id: id(r, 0)?,
+                client_id: id(r, 1)?,
                 version: r.get(2)?,
                 callback_url: r.get(3)?,
                 event_types: None,
-                created_at: r.get(5)?,
+                created_at: secs(r, 5)?,
             },
             r.get(4)?,
         ))
@@ -257,18 +278,18 @@ impl SqliteStore {
         Ok(s)
     }
 
-    pub fn subscriptions_of(&self, client_id: &str) -> Result<Vec<Subscription>> {
+    pub fn subscriptions_of(&self, client_id: &ClientId) -> Result<Vec<Subscription>> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(sql!(
             "SELECT ",
             SUBSCRIPTION_COLUMNS,
             " FROM event_subscriptions WHERE client_id = ?1 ORDER BY created_at, rowid"
         ))?;
-        let rows = stmt.query_map([client_id], Self::subscription_from_row)?;
+        let rows = stmt.query_map([client_id.as_str()], Self::subscription_from_row)?;
         rows.map(|r| Self::finish_subscription(r?)).collect()
     }
 
-    pub fn foreign_callback_url(&self, client_id: &str) -> Result<Option<String>> {
+    pub fn foreign_callback_url(&self, client_id: &ClientId) -> Result<Option<String>> {
         let conn = self.lock();
         let url = conn
             .prepare_cached(
@@ -276,12 +297,12 @@ impl SqliteStore {
                  WHERE client_id <> ?1 AND callback_url IS NOT NULL
                  ORDER BY created_at DESC, rowid DESC LIMIT 1",
             )?
-            .query_row([client_id], |r| r.get(0))
+            .query_row([client_id.as_str()], |r| r.get(0))
             .optional()?;
         Ok(url)
     }
 
-    pub fn subscription(&self, id: &str) -> Result<Option<Subscription>> {
+    pub fn subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>> {
         let conn = self.lock();
         let row = conn
             .prepare_cached(sql!(
@@ -289,7 +310,7 @@ impl SqliteStore {
                 SUBSCRIPTION_COLUMNS,
                 " FROM event_subscriptions WHERE id = ?1"
             ))?
-            .query_row([id], Self::subscription_from_row)
+            .query_row([id.as_str()], Self::subscription_from_row)
             .optional()?;
         row.map(Self::finish_subscription).transpose()
     }
@@ -300,12 +321,12 @@ impl SqliteStore {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6,
                ?7 AND EXISTS (SELECT 1 FROM event_subscriptions WHERE client_id = ?2))",
             params![
-                s.id,
-                s.client_id,
+                s.id.as_str(),
+                s.client_id.as_str(),
                 s.version,
                 s.callback_url,
                 s.event_types.as_deref().map(json_list),
-                s.created_at,
+                s.created_at.as_secs(),
                 allow_second
             ],
         );
@@ -320,22 +341,33 @@ impl SqliteStore {
         let old = events::url_of(
             &tx,
             "SELECT callback_url FROM event_subscriptions WHERE id = ?1",
-            &s.id,
+            s.id.as_str(),
         )?;
         tx.execute(
             "UPDATE event_subscriptions SET version = ?2, callback_url = ?3, event_types = ?4 WHERE id = ?1",
-            params![s.id, s.version, s.callback_url, s.event_types.as_deref().map(json_list)],
+            params![
+                s.id.as_str(),
+                s.version,
+                s.callback_url,
+                s.event_types.as_deref().map(json_list)
+            ],
         )?;
         let new = s.callback_url.as_deref();
-        events::carry_pending(&tx, &s.client_id, old.as_deref(), new, cancel_removed)?;
+        events::carry_pending(
+            &tx,
+            s.client_id.as_str(),
+            old.as_deref(),
+            new,
+            cancel_removed,
+        )?;
         tx.commit()?;
         Ok(())
     }
 
-    pub fn delete_subscription(&self, id: &str, cancel_pending: bool) -> Result<bool> {
+    pub fn delete_subscription(&self, id: &SubscriptionId, cancel_pending: bool) -> Result<bool> {
         self.delete_carrying(
             "DELETE FROM event_subscriptions WHERE id = ?1 RETURNING client_id, callback_url",
-            id,
+            id.as_str(),
             cancel_pending,
         )
     }
@@ -360,26 +392,26 @@ impl SqliteStore {
 
     fn callback_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallbackUrl> {
         Ok(CallbackUrl {
-            id: r.get(0)?,
-            client_id: r.get(1)?,
+            id: id(r, 0)?,
+            client_id: id(r, 1)?,
             url: r.get(2)?,
             version: r.get(3)?,
-            created_at: r.get(4)?,
+            created_at: secs(r, 4)?,
         })
     }
 
-    pub fn callback_urls_of(&self, client_id: &str) -> Result<Vec<CallbackUrl>> {
+    pub fn callback_urls_of(&self, client_id: &ClientId) -> Result<Vec<CallbackUrl>> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(sql!(
             "SELECT ",
             CALLBACK_URL_COLUMNS,
             " FROM callback_urls WHERE client_id = ?1 ORDER BY created_at, rowid"
         ))?;
-        let rows = stmt.query_map([client_id], Self::callback_from_row)?;
+        let rows = stmt.query_map([client_id.as_str()], Self::callback_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    pub fn callback_url(&self, id: &str) -> Result<Option<CallbackUrl>> {
+    pub fn callback_url(&self, id: &CallbackUrlId) -> Result<Option<CallbackUrl>> {
         Ok(self
             .lock()
             .prepare_cached(sql!(
@@ -387,7 +419,7 @@ impl SqliteStore {
                 CALLBACK_URL_COLUMNS,
                 " FROM callback_urls WHERE id = ?1"
             ))?
-            .query_row([id], Self::callback_from_row)
+            .query_row([id.as_str()], Self::callback_from_row)
             .optional()?)
     }
 
@@ -397,11 +429,11 @@ impl SqliteStore {
              VALUES (?1, ?2, ?3, ?4, ?5,
                ?6 AND EXISTS (SELECT 1 FROM callback_urls WHERE client_id = ?2))",
             params![
-                c.id,
-                c.client_id,
+                c.id.as_str(),
+                c.client_id.as_str(),
                 c.url,
                 c.version,
-                c.created_at,
+                c.created_at.as_secs(),
                 allow_second
             ],
         );
@@ -411,20 +443,30 @@ impl SqliteStore {
     pub fn replace_callback_url(&self, c: &CallbackUrl) -> Result<()> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let old = events::url_of(&tx, "SELECT url FROM callback_urls WHERE id = ?1", &c.id)?;
+        let old = events::url_of(
+            &tx,
+            "SELECT url FROM callback_urls WHERE id = ?1",
+            c.id.as_str(),
+        )?;
         tx.execute(
             "UPDATE callback_urls SET url = ?2, version = ?3 WHERE id = ?1",
-            params![c.id, c.url, c.version],
+            params![c.id.as_str(), c.url, c.version],
         )?;
-        events::carry_pending(&tx, &c.client_id, old.as_deref(), Some(&c.url), true)?;
+        events::carry_pending(
+            &tx,
+            c.client_id.as_str(),
+            old.as_deref(),
+            Some(&c.url),
+            true,
+        )?;
         tx.commit()?;
         Ok(())
     }
 
-    pub fn delete_callback_url(&self, id: &str, cancel_pending: bool) -> Result<bool> {
+    pub fn delete_callback_url(&self, id: &CallbackUrlId, cancel_pending: bool) -> Result<bool> {
         self.delete_carrying(
             "DELETE FROM callback_urls WHERE id = ?1 RETURNING client_id, url",
-            id,
+            id.as_str(),
             cancel_pending,
         )
     }
@@ -439,21 +481,21 @@ impl SqliteStore {
                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ),
             params![
-                c.consent_id,
-                c.client_id,
+                c.consent_id.as_str(),
+                c.client_id.as_str(),
                 c.status.as_str(),
                 json_list(&c.permissions),
                 c.expiration,
                 c.transaction_from,
                 c.transaction_to,
-                c.created_at,
-                c.status_updated_at
+                c.created_at.rfc3339(),
+                c.status_updated_at.rfc3339()
             ],
         )?;
         Ok(())
     }
 
-    pub fn consent(&self, consent_id: &str) -> Result<Option<Consent>> {
+    pub fn consent(&self, consent_id: &ConsentId) -> Result<Option<Consent>> {
         let conn = self.lock();
         let row = conn
             .prepare_cached(sql!(
@@ -461,7 +503,7 @@ impl SqliteStore {
                 CONSENT_COLUMNS,
                 " FROM consents WHERE consent_id = ?1"
             ))?
-            .query_row([consent_id], |r| {
+            .query_row([consent_id.as_str()], |r| {
                 Ok(ConsentRow {
                     consent_id: r.get(0)?,
                     client_id: r.get(1)?,

@@ -4,23 +4,25 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{SqliteStore, events};
-use crate::sandbox::domain::{Dialect, TatraConsent, TatraSettings, TatraTask};
+use super::{SqliteStore, events, id};
+use crate::sandbox::domain::{
+    ClientId, ConsentId, Dialect, TaskId, TatraConsent, TatraSettings, TatraTask, Timestamp,
+};
 use crate::sandbox::store::schema::{TATRA_SETTINGS_COLUMNS, delivery_state, sql};
 use crate::sandbox::store::{Result, json_of, tatra_destination, to_json};
 
 fn settings_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TatraSettings> {
     Ok(TatraSettings {
-        client_id: r.get(0)?,
+        client_id: id(r, 0)?,
         enabled: r.get(1)?,
         url: r.get(2)?,
         security_header: r.get(3)?,
-        active_from: r.get(4)?,
+        active_from: r.get::<_, Option<i64>>(4)?.map(Timestamp::from_millis),
     })
 }
 
 impl SqliteStore {
-    pub fn tatra_settings(&self, client_id: &str) -> Result<Option<TatraSettings>> {
+    pub fn tatra_settings(&self, client_id: &ClientId) -> Result<Option<TatraSettings>> {
         Ok(self
             .lock()
             .prepare_cached(sql!(
@@ -28,12 +30,12 @@ impl SqliteStore {
                 TATRA_SETTINGS_COLUMNS,
                 " FROM tatra_webhook_settings WHERE client_id = ?1"
             ))?
-            .query_row([client_id], settings_from_row)
+            .query_row([client_id.as_str()], settings_from_row)
             .optional()?)
     }
 
-    pub fn put_tatra_settings(&self, s: &TatraSettings, now_ms: i64) -> Result<()> {
-        upsert_settings(&self.lock(), s, now_ms)
+    pub fn put_tatra_settings(&self, s: &TatraSettings, now: Timestamp) -> Result<()> {
+        upsert_settings(&self.lock(), s, now)
     }
 
     /// The old url is read inside the transaction, so pending deliveries follow the url this
@@ -42,23 +44,23 @@ impl SqliteStore {
         &self,
         s: &TatraSettings,
         cancel_when_disabled: bool,
-        now_ms: i64,
+        now: Timestamp,
     ) -> Result<()> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let old = events::url_of(
             &tx,
             "SELECT url FROM tatra_webhook_settings WHERE client_id = ?1",
-            &s.client_id,
+            s.client_id.as_str(),
         )?;
-        upsert_settings(&tx, s, now_ms)?;
+        upsert_settings(&tx, s, now)?;
         let new = tatra_destination(s, cancel_when_disabled);
-        events::carry_pending(&tx, &s.client_id, old.as_deref(), new, true)?;
+        events::carry_pending(&tx, s.client_id.as_str(), old.as_deref(), new, true)?;
         tx.commit()?;
         Ok(())
     }
 
-    pub fn foreign_tatra_url(&self, client_id: &str) -> Result<Option<String>> {
+    pub fn foreign_tatra_url(&self, client_id: &ClientId) -> Result<Option<String>> {
         Ok(self
             .lock()
             .prepare_cached(
@@ -66,7 +68,7 @@ impl SqliteStore {
                  WHERE client_id <> ?1 AND enabled AND url IS NOT NULL
                  ORDER BY updated_at DESC, client_id LIMIT 1",
             )?
-            .query_row([client_id], |r| r.get(0))
+            .query_row([client_id.as_str()], |r| r.get(0))
             .optional()?)
     }
 
@@ -74,31 +76,48 @@ impl SqliteStore {
         self.lock().execute(
             "INSERT INTO tatra_consents (id, client_id, accounts, created_at)
              VALUES (?1, ?2, ?3, ?4)",
-            params![c.id, c.client_id, to_json(&c.accounts), c.created_at],
+            params![
+                c.id.as_str(),
+                c.client_id.as_str(),
+                to_json(&c.accounts),
+                c.created_at.as_millis()
+            ],
         )?;
         Ok(())
     }
 
-    pub fn tatra_consent(&self, client_id: &str, id: &str) -> Result<Option<TatraConsent>> {
+    pub fn tatra_consent(
+        &self,
+        client_id: &ClientId,
+        id: &ConsentId,
+    ) -> Result<Option<TatraConsent>> {
         let row: Option<(String, i64)> = self
             .lock()
             .prepare_cached(
                 "SELECT accounts, created_at FROM tatra_consents WHERE id = ?1 AND client_id = ?2",
             )?
-            .query_row(params![id, client_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(params![id.as_str(), client_id.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?;
         row.map(|(accounts, created_at)| {
             Ok(TatraConsent {
-                id: id.into(),
-                client_id: client_id.into(),
+                id: id.clone(),
+                client_id: client_id.clone(),
                 accounts: json_of(&accounts)?,
-                created_at,
+                created_at: Timestamp::from_millis(created_at),
             })
         })
         .transpose()
     }
 
-    pub fn delete_tatra_consent(&self, client_id: &str, id: &str, now_ms: i64) -> Result<bool> {
+    pub fn delete_tatra_consent(
+        &self,
+        client_id: &ClientId,
+        id: &ConsentId,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let (client_id, id) = (client_id.as_str(), id.as_str());
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let n = tx.execute(
@@ -115,14 +134,18 @@ impl SqliteStore {
                     " AND format = ?4 AND event_seq IN
                        (SELECT seq FROM events WHERE client_id = ?1 AND resource_id = ?2)"
                 ),
-                params![client_id, id, now_ms, Dialect::Tatra.name()],
+                params![client_id, id, now.as_millis(), Dialect::Tatra.name()],
             )?;
         }
         tx.commit()?;
         Ok(n > 0)
     }
 
-    pub fn mark_tatra_refreshed(&self, account_ids: &[String], now_ms: i64) -> Result<Vec<bool>> {
+    pub fn mark_tatra_refreshed(
+        &self,
+        account_ids: &[String],
+        now: Timestamp,
+    ) -> Result<Vec<bool>> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let mut first = Vec::with_capacity(account_ids.len());
@@ -132,7 +155,7 @@ impl SqliteStore {
                  ON CONFLICT (account_id) DO NOTHING",
             )?;
             for a in account_ids {
-                first.push(stmt.execute(params![a, now_ms])? > 0);
+                first.push(stmt.execute(params![a, now.as_millis()])? > 0);
             }
         }
         tx.commit()?;
@@ -144,34 +167,34 @@ impl SqliteStore {
             "INSERT INTO tatra_refresh_tasks (id, client_id, consent_id, banks, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
-                t.id,
-                t.client_id,
-                t.consent_id,
+                t.id.as_str(),
+                t.client_id.as_str(),
+                t.consent_id.as_str(),
                 to_json(&t.banks),
-                t.created_at
+                t.created_at.as_millis()
             ],
         )?;
         Ok(())
     }
 
-    pub fn tatra_task(&self, client_id: &str, id: &str) -> Result<Option<TatraTask>> {
+    pub fn tatra_task(&self, client_id: &ClientId, id: &TaskId) -> Result<Option<TatraTask>> {
         let row: Option<(String, String, i64)> = self
             .lock()
             .prepare_cached(
                 "SELECT consent_id, banks, created_at FROM tatra_refresh_tasks
                  WHERE id = ?1 AND client_id = ?2",
             )?
-            .query_row(params![id, client_id], |r| {
+            .query_row(params![id.as_str(), client_id.as_str()], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .optional()?;
         row.map(|(consent_id, banks, created_at)| {
             Ok(TatraTask {
-                id: id.into(),
-                client_id: client_id.into(),
-                consent_id,
+                id: id.clone(),
+                client_id: client_id.clone(),
+                consent_id: consent_id.into(),
                 banks: json_of(&banks)?,
-                created_at,
+                created_at: Timestamp::from_millis(created_at),
             })
         })
         .transpose()
@@ -179,7 +202,7 @@ impl SqliteStore {
 }
 
 /// Inserts or replaces the application's settings row.
-fn upsert_settings(conn: &Connection, s: &TatraSettings, now_ms: i64) -> Result<()> {
+fn upsert_settings(conn: &Connection, s: &TatraSettings, now: Timestamp) -> Result<()> {
     conn.execute(
         "INSERT INTO tatra_webhook_settings
            (client_id, enabled, url, security_header, active_from, updated_at)
@@ -188,12 +211,12 @@ fn upsert_settings(conn: &Connection, s: &TatraSettings, now_ms: i64) -> Result<
            url = excluded.url, security_header = excluded.security_header,
            active_from = excluded.active_from, updated_at = excluded.updated_at",
         params![
-            s.client_id,
+            s.client_id.as_str(),
             s.enabled,
             s.url,
             s.security_header,
-            s.active_from,
-            now_ms
+            s.active_from.map(Timestamp::as_millis),
+            now.as_millis()
         ],
     )?;
     Ok(())

@@ -28,7 +28,7 @@ fn tatra_settings() -> TatraSettings {
         enabled: true,
         url: Some("https://a.example/hook".into()),
         security_header: String::new(),
-        active_from: Some(1),
+        active_from: Some(ms(1)),
     }
 }
 
@@ -105,7 +105,7 @@ async fn an_old_postgres_database_is_renumbered_not_migrated_twice() {
             current(migrations::POSTGRES)
         );
         if upto == OLD_POSTGRES.len() {
-            let kept = store.tatra_settings("a").await.unwrap().unwrap();
+            let kept = store.tatra_settings(&cid("a")).await.unwrap().unwrap();
             assert_eq!(kept.url, tatra_settings().url);
         }
         store.put_tatra_settings(&tatra_settings()).await.unwrap();
@@ -121,11 +121,11 @@ async fn an_old_postgres_database_is_renumbered_not_migrated_twice() {
 
 #[tokio::test]
 async fn an_old_sqlite_database_at_version_5_opens() {
-    let dir = std::env::temp_dir().join(format!("obevents-store-{}", uuid::Uuid::new_v4()));
-    let path = dir.to_string_lossy().to_string();
+    let file = TempSqlite::new();
+    let path = &file.0;
     {
         // What the previous release left: its five migrations recorded, user_version 5.
-        let conn = rusqlite::Connection::open(&path).unwrap();
+        let conn = rusqlite::Connection::open(path).unwrap();
         conn.execute_batch(migrations::TABLE_SQL).unwrap();
         for m in migrations::SQLITE {
             conn.execute_batch(m.sql).unwrap();
@@ -143,11 +143,11 @@ async fn an_old_sqlite_database_at_version_5_opens() {
         )
         .unwrap();
     }
-    let store = Store::open(&path).await.unwrap();
-    let kept = store.tatra_settings("a").await.unwrap().unwrap();
+    let store = Store::open(path).await.unwrap();
+    let kept = store.tatra_settings(&cid("a")).await.unwrap().unwrap();
     assert_eq!(kept.url, tatra_settings().url);
     drop(store);
-    let conn = rusqlite::Connection::open(&path).unwrap();
+    let conn = rusqlite::Connection::open(path).unwrap();
     let recorded: Vec<(i64, String)> = conn
         .prepare("SELECT version, name FROM schema_migrations ORDER BY version")
         .unwrap()
@@ -156,8 +156,4 @@ async fn an_old_sqlite_database_at_version_5_opens() {
         .collect::<rusqlite::Result<_>>()
         .unwrap();
     assert_eq!(recorded, current(migrations::SQLITE));
-    drop(conn);
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{path}{suffix}"));
-    }
 }

@@ -3,7 +3,9 @@
 //! consent cancelling its pending webhooks in the same transaction.
 
 use super::*;
-use crate::sandbox::domain::{TatraAccount, TatraConsent, TatraSettings, TatraTask, TatraTaskBank};
+use crate::sandbox::domain::{
+    EventId, TatraAccount, TatraConsent, TatraSettings, TatraTask, TatraTaskBank,
+};
 
 fn settings(client: &str, enabled: bool, url: &str) -> TatraSettings {
     TatraSettings {
@@ -11,7 +13,7 @@ fn settings(client: &str, enabled: bool, url: &str) -> TatraSettings {
         enabled,
         url: Some(url.into()),
         security_header: "Basic eA==".into(),
-        active_from: enabled.then_some(5),
+        active_from: enabled.then_some(ms(5)),
     }
 }
 
@@ -24,12 +26,12 @@ fn consent(id: &str, client: &str) -> TatraConsent {
             bank_code: "SLSP".into(),
             iban: "SK0000000000000000000000".into(),
         }],
-        created_at: 1,
+        created_at: ms(1),
     }
 }
 
 async fn settings_are_one_row_per_application(store: Store) {
-    assert_eq!(store.tatra_settings("a").await.unwrap(), None);
+    assert_eq!(store.tatra_settings(&cid("a")).await.unwrap(), None);
     store
         .put_tatra_settings(&settings("a", true, "https://a.example/1"))
         .await
@@ -38,15 +40,15 @@ async fn settings_are_one_row_per_application(store: Store) {
         .put_tatra_settings(&settings("a", false, "https://a.example/2"))
         .await
         .unwrap();
-    let s = store.tatra_settings("a").await.unwrap().unwrap();
+    let s = store.tatra_settings(&cid("a")).await.unwrap().unwrap();
     assert_eq!(s, settings("a", false, "https://a.example/2"));
-    assert_eq!(store.foreign_tatra_url("b").await.unwrap(), None);
+    assert_eq!(store.foreign_tatra_url(&cid("b")).await.unwrap(), None);
     store
         .put_tatra_settings(&settings("b", true, "https://b.example/"))
         .await
         .unwrap();
     assert_eq!(
-        store.foreign_tatra_url("a").await.unwrap().as_deref(),
+        store.foreign_tatra_url(&cid("a")).await.unwrap().as_deref(),
         Some("https://b.example/")
     );
     // Enabled without a url is refused by the database itself.
@@ -62,23 +64,44 @@ async fn consents_tasks_and_refreshed_accounts(store: Store) {
         .await
         .unwrap();
     assert_eq!(
-        store.tatra_consent("a", "c1").await.unwrap(),
+        store
+            .tatra_consent(&cid("a"), &ConsentId::from("c1"))
+            .await
+            .unwrap(),
         Some(consent("c1", "a"))
     );
-    assert_eq!(store.tatra_consent("b", "c1").await.unwrap(), None);
+    assert_eq!(
+        store
+            .tatra_consent(&cid("b"), &ConsentId::from("c1"))
+            .await
+            .unwrap(),
+        None
+    );
     let task = TatraTask {
         id: "t1".into(),
         client_id: "a".into(),
         consent_id: "c1".into(),
         banks: vec![TatraTaskBank {
             bank_code: "SLSP".into(),
-            finish_at: 9,
+            finish_at: ms(9),
         }],
-        created_at: 1,
+        created_at: ms(1),
     };
     store.insert_tatra_task(&task).await.unwrap();
-    assert_eq!(store.tatra_task("a", "t1").await.unwrap(), Some(task));
-    assert_eq!(store.tatra_task("b", "t1").await.unwrap(), None);
+    assert_eq!(
+        store
+            .tatra_task(&cid("a"), &TaskId::from("t1"))
+            .await
+            .unwrap(),
+        Some(task)
+    );
+    assert_eq!(
+        store
+            .tatra_task(&cid("b"), &TaskId::from("t1"))
+            .await
+            .unwrap(),
+        None
+    );
     let ids = ["x".to_string(), "y".to_string()];
     assert_eq!(store.mark_tatra_refreshed(&ids[..1]).await.unwrap(), [true]);
     assert_eq!(
@@ -99,16 +122,31 @@ async fn deleting_a_consent_cancels_its_webhooks(store: Store) {
     let mut e = event("a", "w1");
     e.resource_id = "c1".into();
     e.poll = false;
-    e.deliveries = NewDelivery::to_each(Dialect::Tatra, ["https://a.example/".into()], 50);
+    e.deliveries = NewDelivery::to_each(Dialect::Tatra, ["https://a.example/".into()], ms(50));
     let mut other = event("a", "w2");
     other.poll = false;
-    other.deliveries = NewDelivery::to_each(Dialect::Tatra, ["https://a.example/".into()], 50);
+    other.deliveries = NewDelivery::to_each(Dialect::Tatra, ["https://a.example/".into()], ms(50));
     store.insert_events(&[e, other]).await.unwrap();
-    assert!(!store.delete_tatra_consent("b", "c1").await.unwrap());
-    assert!(store.delete_tatra_consent("a", "c1").await.unwrap());
-    assert!(!store.delete_tatra_consent("a", "c1").await.unwrap());
-    let states: Vec<(String, DeliveryState)> = store
-        .deliveries_of("a", 10)
+    assert!(
+        !store
+            .delete_tatra_consent(&cid("b"), &ConsentId::from("c1"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .delete_tatra_consent(&cid("a"), &ConsentId::from("c1"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_tatra_consent(&cid("a"), &ConsentId::from("c1"))
+            .await
+            .unwrap()
+    );
+    let states: Vec<(EventId, DeliveryState)> = store
+        .deliveries_of(&cid("a"), 10)
         .await
         .unwrap()
         .into_iter()

@@ -14,10 +14,10 @@ async fn pending_to(store: &Store, client: &str, url: &str, format: Dialect) {
     let jti = uuid::Uuid::new_v4().to_string();
     let mut e = event(client, &jti);
     e.deliveries.push(NewDelivery {
-        id: format!("d-{jti}"),
+        id: format!("d-{jti}").into(),
         format,
         url: url.into(),
-        next_attempt_at: 1_000,
+        next_attempt_at: ms(1_000),
     });
     store.insert_events(&[e]).await.unwrap();
 }
@@ -25,7 +25,7 @@ async fn pending_to(store: &Store, client: &str, url: &str, format: Dialect) {
 /// The urls of `client`'s pending deliveries, sorted.
 async fn pending_urls(store: &Store, client: &str) -> Vec<String> {
     let mut urls: Vec<String> = store
-        .deliveries_of(client, 1_000)
+        .deliveries_of(&cid(client), 1_000)
         .await
         .unwrap()
         .into_iter()
@@ -41,7 +41,7 @@ fn revoke(id: &str) -> ConsentStatusChange {
         consent_id: id.into(),
         from: ConsentStatus::Authorised,
         status: ConsentStatus::Revoked,
-        at: "2026-01-02T00:00:00Z".into(),
+        at: Timestamp::from_secs(1_767_312_000),
     }
 }
 
@@ -69,9 +69,10 @@ async fn two_revokes_at_once_commit_one(store: Store) {
     }
     assert_eq!(committed, 20);
     // A refused revoke stored none of its events.
-    assert_eq!(store.events_of("a", 100).await.unwrap().len(), 20);
+    assert_eq!(store.events_of(&cid("a"), 100).await.unwrap().len(), 20);
     for i in 0..20 {
-        let c = store.consent(&format!("c{i}")).await.unwrap().unwrap();
+        let id = ConsentId::from(format!("c{i}"));
+        let c = store.consent(&id).await.unwrap().unwrap();
         assert_eq!(c.status, ConsentStatus::Revoked);
     }
     // Authorising is guarded the same way: only an AwaitingAuthorisation consent.
@@ -83,10 +84,10 @@ async fn two_revokes_at_once_commit_one(store: Store) {
     for expected in [true, false] {
         let authorised = store
             .set_consent_status(
-                "w",
+                &ConsentId::from("w"),
                 ConsentStatus::AwaitingAuthorisation,
                 ConsentStatus::Authorised,
-                "2026-01-03T00:00:00Z",
+                Timestamp::from_secs(1_767_398_400),
             )
             .await
             .unwrap();
@@ -143,7 +144,8 @@ async fn subscription_writes_carry_their_deliveries(store: Store) {
         .await
         .unwrap();
     pending_to(&store, "a", U2, Dialect::Obie).await;
-    assert!(store.delete_subscription("s", false).await.unwrap());
+    let s = SubscriptionId::from("s");
+    assert!(store.delete_subscription(&s, false).await.unwrap());
     assert_eq!(pending_urls(&store, "a").await, [U2]);
     assert!(
         store
@@ -151,8 +153,8 @@ async fn subscription_writes_carry_their_deliveries(store: Store) {
             .await
             .unwrap()
     );
-    assert!(store.delete_subscription("s", true).await.unwrap());
-    assert!(!store.delete_subscription("s", true).await.unwrap());
+    assert!(store.delete_subscription(&s, true).await.unwrap());
+    assert!(!store.delete_subscription(&s, true).await.unwrap());
     assert!(pending_urls(&store, "a").await.is_empty());
     // Another client's delivery to the same url was never touched.
     assert_eq!(pending_urls(&store, "b").await, [U1]);
@@ -168,17 +170,18 @@ async fn callback_url_writes_carry_their_deliveries(store: Store) {
         client_id: "a".into(),
         url: url.into(),
         version: "3.1".into(),
-        created_at: 1,
+        created_at: Timestamp::from_secs(1),
     };
     assert!(store.insert_callback_url(&cb(U1), false).await.unwrap());
     pending_to(&store, "a", U1, Dialect::Obie).await;
     store.replace_callback_url(&cb(U2)).await.unwrap();
     assert_eq!(pending_urls(&store, "a").await, [U2]);
-    assert!(store.delete_callback_url("cb", false).await.unwrap());
+    let id = CallbackUrlId::from("cb");
+    assert!(store.delete_callback_url(&id, false).await.unwrap());
     assert_eq!(pending_urls(&store, "a").await, [U2]);
     assert!(store.insert_callback_url(&cb(U2), false).await.unwrap());
-    assert!(store.delete_callback_url("cb", true).await.unwrap());
-    assert!(!store.delete_callback_url("cb", true).await.unwrap());
+    assert!(store.delete_callback_url(&id, true).await.unwrap());
+    assert!(!store.delete_callback_url(&id, true).await.unwrap());
     assert!(pending_urls(&store, "a").await.is_empty());
 }
 on_both_engines!(
@@ -207,26 +210,26 @@ async fn yapily_unsubscribe_cancels_unless_the_url_is_shared(store: Store) {
     // U1 still serves t2; a kept (fault) deletion stops nothing.
     assert!(
         store
-            .delete_yapily_subscription("a", "t1", false)
+            .delete_yapily_subscription(&cid("a"), "t1", false)
             .await
             .unwrap()
     );
     assert!(
         store
-            .delete_yapily_subscription("a", "t3", true)
+            .delete_yapily_subscription(&cid("a"), "t3", true)
             .await
             .unwrap()
     );
     assert_eq!(pending_urls(&store, "a").await, [U1, U2]);
     assert!(
         store
-            .delete_yapily_subscription("a", "t2", false)
+            .delete_yapily_subscription(&cid("a"), "t2", false)
             .await
             .unwrap()
     );
     assert!(
         !store
-            .delete_yapily_subscription("a", "t2", false)
+            .delete_yapily_subscription(&cid("a"), "t2", false)
             .await
             .unwrap()
     );
@@ -243,7 +246,7 @@ async fn tatra_settings_carry_their_deliveries(store: Store) {
         enabled,
         url: Some(url.into()),
         security_header: String::new(),
-        active_from: enabled.then_some(1),
+        active_from: enabled.then_some(ms(1)),
     };
     store.put_tatra_settings(&settings(true, U1)).await.unwrap();
     pending_to(&store, "a", U1, Dialect::Tatra).await;
@@ -293,7 +296,7 @@ async fn racing_replaces_leave_pushes_at_the_final_url(store: Store) {
             t.await.unwrap().unwrap();
         }
         let now = store
-            .subscription("s")
+            .subscription(&SubscriptionId::from("s"))
             .await
             .unwrap()
             .unwrap()
@@ -325,7 +328,9 @@ async fn racing_unsubscribes_cancel_a_shared_url(store: Store) {
             .into_iter()
             .map(|t| {
                 let store = store.clone();
-                tokio::spawn(async move { store.delete_yapily_subscription("a", t, false).await })
+                tokio::spawn(
+                    async move { store.delete_yapily_subscription(&cid("a"), t, false).await },
+                )
             })
             .collect();
         for t in tasks {

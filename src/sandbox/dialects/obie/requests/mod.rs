@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::error::ObResult;
 use super::validate::{Check, bounds, callback_url_problem, join, links_and_meta, version_problem};
 use crate::model::EventType;
+use crate::sandbox::domain::{CallbackUrlId, SubscriptionId};
 use crate::sandbox::faults::Fault;
 use crate::sandbox::http::error::{ErrorItem, codes};
 use crate::sandbox::state::AppState;
@@ -66,7 +67,11 @@ pub fn new_subscription(body: &Value, rules: &Rules) -> ObResult<SubscriptionFie
 
 /// `PUT /event-subscriptions/{id}` (ES-10): a full `OBEventSubscriptionResponse1` whose
 /// `Data.EventSubscriptionId` is the path's.
-pub fn subscription_update(body: &Value, id: &str, rules: &Rules) -> ObResult<SubscriptionFields> {
+pub fn subscription_update(
+    body: &Value,
+    id: &SubscriptionId,
+    rules: &Rules,
+) -> ObResult<SubscriptionFields> {
     let mut c = Check::new();
     let fields = c.object(body, "").and_then(|top| {
         if let Some(allowed) = rules.closed_members(&["Data", "Links", "Meta"]) {
@@ -78,7 +83,7 @@ pub fn subscription_update(body: &Value, id: &str, rules: &Rules) -> ObResult<Su
         if let Some(body_id) = c
             .required(data, "EventSubscriptionId", "Data")
             .and_then(|v| c.string(v, &join("Data", "EventSubscriptionId"), 1, 40))
-            && body_id != id
+            && id.as_str() != body_id
         {
             c.invalid(
                 "Data.EventSubscriptionId",
@@ -170,7 +175,7 @@ pub struct CallbackUrlFields {
 /// `POST /callback-urls` (`path_id` `None`) or `PUT /callback-urls/{id}` (CB-02..CB-04).
 pub fn callback_url(
     body: &Value,
-    path_id: Option<&str>,
+    path_id: Option<&CallbackUrlId>,
     rules: &Rules,
 ) -> ObResult<CallbackUrlFields> {
     let mut c = Check::new();
@@ -179,7 +184,7 @@ pub fn callback_url(
         let data = c.object(data, "Data")?;
         if let Some(id) = path_id
             && let Some(Value::String(body_id)) = data.get("CallbackUrlId")
-            && body_id != id
+            && id.as_str() != body_id
         {
             c.invalid(
                 "Data.CallbackUrlId",
@@ -419,7 +424,7 @@ mod tests {
         assert_eq!(
             paths(subscription_update(
                 &json!({"Data": {"EventSubscriptionId": "b", "Version": "3.1"}}),
-                "a",
+                &SubscriptionId::from("a"),
                 &rules()
             )),
             ["Data.EventSubscriptionId"]

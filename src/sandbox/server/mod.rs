@@ -10,25 +10,24 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::time::{Instant, Sleep};
 use tokio_rustls::server::TlsStream;
 use tower::ServiceExt as _;
+
+mod timeouts;
 
 use super::edge_io::EdgeIo;
 use super::state::AppState;
 use super::tls::{PeerCert, TlsConfig};
+use timeouts::{Phase, TimedIo};
 
 /// Binds `addr` with the configured listen backlog.
 pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
@@ -60,17 +59,18 @@ pub async fn serve(state: AppState, router: axum::Router, listener: TcpListener)
     let idle = limits
         .idle_timeout
         .max(state.cfg.long_poll_timeout + Duration::from_secs(1));
-    let service = TowerToHyperService::new(router.clone());
     let tls = state.cfg.tls.as_ref().map(|t| Handshake {
         tls: t.clone(),
         acceptor: t.acceptor(),
         timeout: limits.header_read_timeout,
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // hyper's own header timeout is off: it would cut kept-alive connections after it while
+    // they wait for the next request; `timeouts` enforces both timeouts on the socket.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+        .header_read_timeout(None);
     let graceful = GracefulShutdown::new();
     let active = Arc::new(AtomicUsize::new(0));
     let shutdown = state.shutdown.clone();
@@ -99,14 +99,16 @@ pub async fn serve(state: AppState, router: axum::Router, listener: TcpListener)
         }
         let _ = stream.set_nodelay(true);
         let slot = ConnectionSlot::take(&active);
-        let io = IdleIo::new(stream, idle);
+        let phase = Phase::new();
+        let io = TimedIo::new(stream, phase.clone(), limits.header_read_timeout, idle);
         if let Some(handshake) = &tls {
-            handshake.spawn(io, slot, &builder, &router, graceful.watcher());
+            handshake.spawn(io, phase, slot, &builder, &router, graceful.watcher());
             continue;
         }
         let io = EdgeIo::new(io);
+        let service = TowerToHyperService::new(phased(&router, &phase, None));
         let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(io), service.clone())
+            .serve_connection_with_upgrades(TokioIo::new(io), service)
             .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
@@ -120,6 +122,37 @@ pub async fn serve(state: AppState, router: axum::Router, listener: TcpListener)
             tracing::warn!("connections still open 10 s after shutdown began; closing");
         }
     }
+}
+
+/// One connection's service: the router, telling `phase` when a request's head was parsed and
+/// when its response is finished, with the TLS client certificate (if any) on every request.
+fn phased(
+    router: &axum::Router,
+    phase: &Arc<Phase>,
+    peer: Option<PeerCert>,
+) -> impl tower::Service<
+    axum::extract::Request<hyper::body::Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<axum::response::Response, std::convert::Infallible>>
+             + Send
+             + 'static,
+> + Clone
++ Send
++ 'static {
+    let (on_request, on_response) = (phase.clone(), phase.clone());
+    router
+        .clone()
+        .map_request(
+            move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                on_request.request_started();
+                if let Some(peer) = &peer {
+                    req.extensions_mut().insert(peer.clone());
+                }
+                req
+            },
+        )
+        .map_response(move |resp| on_response.track(resp))
 }
 
 /// A TLS handshake bounded by the header read timeout, so a client that connects and stays
@@ -137,7 +170,8 @@ impl Handshake {
     /// certificate on every request, watched by the graceful shutdown like any connection.
     fn spawn(
         &self,
-        io: IdleIo,
+        io: TimedIo,
+        phase: Arc<Phase>,
         slot: ConnectionSlot,
         builder: &auto::Builder<TokioExecutor>,
         router: &axum::Router,
@@ -146,12 +180,7 @@ impl Handshake {
         let (handshake, builder, router) = (self.clone(), builder.clone(), router.clone());
         tokio::spawn(async move {
             if let Some((io, peer)) = handshake.run(io).await {
-                let service = TowerToHyperService::new(router.map_request(
-                    move |mut req: axum::extract::Request<hyper::body::Incoming>| {
-                        req.extensions_mut().insert(peer.clone());
-                        req
-                    },
-                ));
+                let service = TowerToHyperService::new(phased(&router, &phase, Some(peer)));
                 let conn =
                     builder.serve_connection_with_upgrades(TokioIo::new(EdgeIo::new(io)), service);
                 let _ = watcher.watch(conn.into_owned()).await;
@@ -162,7 +191,7 @@ impl Handshake {
 
     /// The encrypted stream and the client certificate it presented, or `None` (logged at
     /// debug: failed handshakes are the client's business) when the handshake failed.
-    async fn run(self, io: IdleIo) -> Option<(TlsStream<IdleIo>, PeerCert)> {
+    async fn run(self, io: TimedIo) -> Option<(TlsStream<TimedIo>, PeerCert)> {
         let stream = match tokio::time::timeout(self.timeout, self.acceptor.accept(io)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
@@ -208,92 +237,5 @@ impl ConnectionSlot {
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// A TCP stream that fails a read with `TimedOut` once nothing was read or written for
-/// `timeout`: hyper then closes the connection. Only waiting reads time out, so a response
-/// being produced (a held long poll) is not cut while hyper is not reading.
-struct IdleIo {
-    inner: TcpStream,
-    deadline: Pin<Box<Sleep>>,
-    timeout: Duration,
-}
-
-impl IdleIo {
-    fn new(inner: TcpStream, timeout: Duration) -> IdleIo {
-        IdleIo {
-            inner,
-            deadline: Box::pin(tokio::time::sleep(timeout)),
-            timeout,
-        }
-    }
-
-    fn touch(&mut self) {
-        let next = Instant::now() + self.timeout;
-        self.deadline.as_mut().reset(next);
-    }
-}
-
-impl AsyncRead for IdleIo {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(r) => {
-                this.touch();
-                Poll::Ready(r)
-            }
-            Poll::Pending => match this.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "connection idle past the idle timeout",
-                ))),
-                Poll::Pending => Poll::Pending,
-            },
-        }
-    }
-}
-
-impl AsyncWrite for IdleIo {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        let r = Pin::new(&mut this.inner).poll_write(cx, data);
-        if matches!(r, Poll::Ready(Ok(_))) {
-            this.touch();
-        }
-        r
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if matches!(r, Poll::Ready(Ok(_))) {
-            this.touch();
-        }
-        r
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
     }
 }

@@ -1,21 +1,30 @@
 //! Domain records of the sandbox: what the store keeps and the services act on. No I/O here.
+//! Ids are typed by kind ([`ids`]) and every time is a [`Timestamp`] ([`timestamp`]); the store
+//! and the renderers convert both to what their columns and wire fields have always held.
+
+pub mod ids;
+pub mod timestamp;
 
 use serde::Serialize;
 
+pub use self::ids::{
+    CallbackUrlId, ClientId, ConsentId, DeliveryId, EventId, SubscriptionId, TaskId,
+};
+pub use self::timestamp::Timestamp;
 pub use crate::model::Dialect;
 use crate::model::EventType;
 
 /// A registered TPP client (sandbox DCR or seeded from config).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Client {
-    pub client_id: String,
+    pub client_id: ClientId,
     /// SHA-256 of the secret, hex: the secret itself is shown once at registration.
     pub secret_hash: String,
     pub client_name: String,
     pub scopes: Vec<String>,
     /// The client's JWKS (JSON), used to verify its `x-jws-signature` (G-14).
     pub jwks: Option<String>,
-    pub created_at: i64,
+    pub created_at: Timestamp,
     /// Seeded from `[[clients]]` in the config (removed again when the entry goes), rather
     /// than registered through `/register`.
     pub seeded: bool,
@@ -28,7 +37,7 @@ pub struct Client {
 /// An authenticated TPP, as access-token validation yields it.
 #[derive(Debug, Clone)]
 pub struct Tpp {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub scopes: Vec<String>,
     /// The `x5t#S256` the token is bound to (RFC 8705 §3), if it was issued over mTLS.
     pub cnf: Option<String>,
@@ -43,13 +52,13 @@ impl Tpp {
 /// An event subscription (one per client unless a fault allows more, ES-03).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Subscription {
-    pub id: String,
-    pub client_id: String,
+    pub id: SubscriptionId,
+    pub client_id: ClientId,
     pub version: String,
     pub callback_url: Option<String>,
     /// As the TPP sent them (code or URN spelling); `None` means every supported type (ES-07).
     pub event_types: Option<Vec<String>>,
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
 impl Subscription {
@@ -68,11 +77,11 @@ impl Subscription {
 /// A legacy callback-url registration (CB-02).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallbackUrl {
-    pub id: String,
-    pub client_id: String,
+    pub id: CallbackUrlId,
+    pub client_id: ClientId,
     pub url: String,
     pub version: String,
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
 /// Status of an account-access-consent.
@@ -108,15 +117,15 @@ impl ConsentStatus {
 /// An AIS account-access-consent: enough to own the resources events refer to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Consent {
-    pub consent_id: String,
-    pub client_id: String,
+    pub consent_id: ConsentId,
+    pub client_id: ClientId,
     pub status: ConsentStatus,
     pub permissions: Vec<String>,
     pub expiration: Option<String>,
     pub transaction_from: Option<String>,
     pub transaction_to: Option<String>,
-    pub created_at: String,
-    pub status_updated_at: String,
+    pub created_at: Timestamp,
+    pub status_updated_at: Timestamp,
 }
 
 /// An event ready to store: what happened, independent of any wire format, with the OBIE SET
@@ -124,10 +133,10 @@ pub struct Consent {
 #[derive(Debug, Clone)]
 pub struct NewEvent {
     /// The event's own id (the SET's `jti` claim).
-    pub event_id: String,
+    pub event_id: EventId,
     /// The key the SET is served under in `sets`: the `jti` unless a fault bends it.
     pub jti: String,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub event_type: String,
     /// Subject: the resource the event is about, with its links per API version (N-05).
     pub resource_id: String,
@@ -135,14 +144,14 @@ pub struct NewEvent {
     pub resource_links: Vec<ResourceLink>,
     /// Interaction id of the call that caused the change (N-03).
     pub txn: Option<String>,
-    /// Time of event, unix seconds.
-    pub toe: i64,
+    /// Time of event (the SET's `toe`, whole seconds on the wire).
+    pub toe: Timestamp,
     pub details: EventDetails,
     /// The signed OBIE SET, or `None` for an event no OBIE TPP receives.
     pub token: Option<String>,
     /// Whether the SET enters the polling queue (the TPP has an event subscription, AP-03).
     pub poll: bool,
-    pub created_at: i64,
+    pub created_at: Timestamp,
     /// Push destinations that want this event, written in the same transaction.
     pub deliveries: Vec<NewDelivery>,
 }
@@ -151,18 +160,18 @@ impl NewEvent {
     /// An event of a JSON webhook dialect (Yapily, Tatra): `body` is the wire body, fixed now so
     /// every attempt sends the same bytes; it never enters the polling queue (`poll: false`).
     pub fn webhook(
-        id: String,
-        client_id: &str,
+        id: EventId,
+        client_id: &ClientId,
         event_type: &str,
         (resource_id, resource_type): (&str, &str),
         body: String,
         deliveries: Vec<NewDelivery>,
     ) -> NewEvent {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let now = Timestamp::now();
         NewEvent {
-            event_id: id.clone(),
-            jti: id,
-            client_id: client_id.into(),
+            jti: id.to_string(),
+            event_id: id,
+            client_id: client_id.clone(),
             event_type: event_type.into(),
             resource_id: resource_id.into(),
             resource_type: resource_type.into(),
@@ -196,23 +205,23 @@ pub struct EventDetails {
 /// A push destination for an event: the wire format and the URL, first attempt due at once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewDelivery {
-    pub id: String,
+    pub id: DeliveryId,
     pub format: Dialect,
     pub url: String,
-    /// Unix milliseconds of the first attempt.
-    pub next_attempt_at: i64,
+    /// When the first attempt is due.
+    pub next_attempt_at: Timestamp,
 }
 
 impl NewDelivery {
-    /// One delivery in `format` to each of `urls`, first attempt due at `at` (unix ms).
+    /// One delivery in `format` to each of `urls`, first attempt due at `at`.
     pub fn to_each(
         format: Dialect,
         urls: impl IntoIterator<Item = String>,
-        at: i64,
+        at: Timestamp,
     ) -> Vec<NewDelivery> {
         urls.into_iter()
             .map(|url| NewDelivery {
-                id: uuid::Uuid::new_v4().to_string(),
+                id: DeliveryId::random(),
                 format,
                 url,
                 next_attempt_at: at,
@@ -244,15 +253,15 @@ pub enum DeliveryState {
 /// A delivery due now, with what the worker needs to send it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DueDelivery {
-    pub id: String,
-    pub client_id: String,
+    pub id: DeliveryId,
+    pub client_id: ClientId,
     pub format: Dialect,
     pub url: String,
     /// Attempts made so far.
     pub attempts: i64,
     pub event_seq: i64,
-    /// When the delivery was created (unix ms): the start of its maximum interval.
-    pub created_at: i64,
+    /// When the delivery was created: the start of its maximum interval.
+    pub created_at: Timestamp,
     /// The stored SET, for the OBIE format.
     pub token: Option<String>,
 }
@@ -262,8 +271,9 @@ pub struct DueDelivery {
 #[serde(rename_all = "camelCase")]
 pub struct Attempt {
     pub attempt: i64,
-    /// Unix milliseconds.
-    pub started_at: i64,
+    /// Unix milliseconds on the wire.
+    #[serde(with = "timestamp::millis")]
+    pub started_at: Timestamp,
     pub latency_ms: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_code: Option<i64>,
@@ -276,13 +286,32 @@ pub struct Attempt {
     /// A deviation of the TPP's answer worth knowing (e.g. 200 where R-05 asks for 202).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Sent, outcome not yet recorded (shown as `"inFlight": true`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub in_flight: bool,
+}
+
+/// What an attempt cut by a crash (or a lease that ran out) shows as its error.
+pub const INTERRUPTED: &str = "interrupted: the sandbox stopped during this attempt, so whether the TPP received it is unknown";
+
+/// What became of a request to retry a delivery now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryOutcome {
+    /// Made due now.
+    Due,
+    /// The TPP acknowledged it already: nothing to send again.
+    Delivered,
+    /// An attempt is being made right now.
+    InFlight,
+    /// No such delivery of that client.
+    Unknown,
 }
 
 /// What the worker decided after an attempt: the delivery's next state, and when to try again.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum AttemptVerdict {
     Delivered,
-    RetryAt(i64),
+    RetryAt(Timestamp),
     Failed,
 }
 
@@ -290,27 +319,32 @@ pub enum AttemptVerdict {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryRecord {
-    pub id: String,
-    pub event_id: String,
+    pub id: DeliveryId,
+    pub event_id: EventId,
     pub event_type: String,
     pub format: Dialect,
     pub url: String,
     pub state: DeliveryState,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_attempt_at: Option<i64>,
-    pub created_at: i64,
+    /// Unix milliseconds on the wire, like every time of a delivery.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "timestamp::opt_millis::serialize"
+    )]
+    pub next_attempt_at: Option<Timestamp>,
+    #[serde(with = "timestamp::millis")]
+    pub created_at: Timestamp,
     pub attempts: Vec<Attempt>,
 }
 
 /// A consent status change that a trigger commits together with the event it raises.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsentStatusChange {
-    pub consent_id: String,
+    pub consent_id: ConsentId,
     /// The status the consent must still be in: the change (and the trigger's events) is
     /// stored only if it is, so two racing requests cannot both make it.
     pub from: ConsentStatus,
     pub status: ConsentStatus,
-    pub at: String,
+    pub at: Timestamp,
 }
 
 /// Delivery state of a stored SET (AP-09, AP-10).
@@ -330,12 +364,14 @@ pub enum EventState {
 #[serde(rename_all = "camelCase")]
 pub struct EventRecord {
     pub jti: String,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub event_type: String,
     pub resource_id: String,
     pub resource_type: String,
     pub state: EventState,
-    pub created_at: i64,
+    /// Whole unix seconds on the wire, as the events table keeps it.
+    #[serde(with = "timestamp::secs")]
+    pub created_at: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub err: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -343,10 +379,10 @@ pub struct EventRecord {
 }
 
 /// What one poll asks the store to do, in order: acks, then errors, then choose a batch.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PollOps<'a> {
     /// The polling TPP.
-    pub client_id: &'a str,
+    pub client_id: &'a ClientId,
     /// False only when a fault lets acks release any TPP's SETs.
     pub scope_acks: bool,
     pub ack: &'a [String],
@@ -370,14 +406,13 @@ pub struct PollBatch {
 /// (YA-03: one per application and event type).
 #[derive(Debug, Clone, PartialEq)]
 pub struct YapilySubscription {
-    pub id: String,
+    pub id: SubscriptionId,
     /// The application: a registered or configured client.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The dotted id the application subscribed with (`payment.status.completed`).
     pub event_type_id: String,
     pub url: String,
-    /// Unix milliseconds.
-    pub created_at: i64,
+    pub created_at: Timestamp,
     /// Deleted, but kept by the `yapily-after-delete` fault.
     pub deleted: bool,
 }
@@ -385,20 +420,20 @@ pub struct YapilySubscription {
 /// A Tatra-style application's webhook settings (TB-01..TB-04): one row per application.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TatraSettings {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub enabled: bool,
     /// Kept when webhooks are disabled, so re-enabling without a url reuses it.
     pub url: Option<String>,
     /// Sent as `Authorization` exactly, when not empty.
     pub security_header: String,
-    /// Unix milliseconds from which events are sent; `None` while disabled.
-    pub active_from: Option<i64>,
+    /// From when events are sent; `None` while disabled.
+    pub active_from: Option<Timestamp>,
 }
 
 impl TatraSettings {
-    /// Webhooks enabled and active at `now_ms`.
-    pub fn active_at(&self, now_ms: i64) -> bool {
-        self.enabled && self.active_from.is_some_and(|from| now_ms >= from)
+    /// Webhooks enabled and active at `now`.
+    pub fn active_at(&self, now: Timestamp) -> bool {
+        self.enabled && self.active_from.is_some_and(|from| now >= from)
     }
 }
 
@@ -414,28 +449,27 @@ pub struct TatraAccount {
 /// A Tatra-style Premium API consent, owned by one application.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TatraConsent {
-    pub id: String,
-    pub client_id: String,
+    pub id: ConsentId,
+    pub client_id: ClientId,
     pub accounts: Vec<TatraAccount>,
-    /// Unix milliseconds.
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
-/// One bank of a refresh task and when it finishes (unix ms).
+/// One bank of a refresh task and when it finishes (unix ms in the task's JSON column).
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TatraTaskBank {
     pub bank_code: String,
-    pub finish_at: i64,
+    #[serde(with = "timestamp::millis")]
+    pub finish_at: Timestamp,
 }
 
 /// A `PUT /refresh` task: its banks finish one after another.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TatraTask {
-    pub id: String,
-    pub client_id: String,
-    pub consent_id: String,
+    pub id: TaskId,
+    pub client_id: ClientId,
+    pub consent_id: ConsentId,
     pub banks: Vec<TatraTaskBank>,
-    /// Unix milliseconds.
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
