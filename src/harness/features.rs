@@ -159,6 +159,24 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
     ("push-catch-up", "push.catch_up_polling = true"),
     ("push-timeout", "push.request_timeout_ms set"),
     (
+        "pending-retries-stop",
+        "push.pending_retries = \"cancel\" or \"follow\" (retries already scheduled stop when \
+         the subscription is deleted or its URL removed)",
+    ),
+    (
+        "pending-retries-cancel",
+        "push.pending_retries = \"cancel\" (retries already scheduled stop when the URL changes)",
+    ),
+    (
+        "pending-retries-follow",
+        "push.pending_retries = \"follow\" (retries already scheduled move to a changed URL)",
+    ),
+    (
+        "pending-retries-keep",
+        "push.pending_retries = \"keep\" (retries already scheduled go on to the URL of the \
+         event's time)",
+    ),
+    (
         "request-signing",
         "bank.request_signatures = \"verified\" or \"required\"",
     ),
@@ -179,6 +197,17 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
     (
         "oldest-first",
         "bank.oldest_first = true (the bank documents oldest-first delivery)",
+    ),
+    (
+        "answers-awaiting-at-once",
+        "bank.answers_awaiting_at_once = true (RFC 8936 lets a bank hold a long poll even with \
+         SETs awaiting, R8936-18)",
+    ),
+    (
+        "redelivers-unacked",
+        "bank.redelivers_unacked = true (the default with conformance = \"obie\"; RFC 8936 \
+         makes redelivery a MAY, R8936-19, and OBIE lets a bank operate without \
+         acknowledgements, AP-15)",
     ),
 ];
 

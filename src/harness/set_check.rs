@@ -316,6 +316,12 @@ impl RunContext {
                 .problems
                 .push(format!("{rule}: poll answer: {problem}"));
         }
+        match v.get("moreAvailable") {
+            Some(m) if !m.is_boolean() && !obie => check.problems.push(format!(
+                "R8936-17: moreAvailable is {m}, not a JSON boolean"
+            )),
+            _ => {}
+        }
         check.more_available = v.get("moreAvailable").and_then(Value::as_bool);
         let Some(sets) = v.get("sets").and_then(Value::as_object) else {
             check

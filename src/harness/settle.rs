@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use super::client::Exchange;
-use super::outcome::{ScenarioRecord, StepKind, Verdict, classify, finding_key, rules_in};
+use super::outcome::{
+    ReceiverLog, ScenarioRecord, StepKind, Verdict, classify, finding_key, rules_in,
+};
 
 /// A problem of a check run on every answer that concerns one of the scenario's own rules: it
 /// fails the scenario even when no step asserted that rule.
@@ -36,6 +38,8 @@ pub struct Checks {
 #[derive(Debug, Default)]
 pub struct Ran {
     pub evidence: Vec<Exchange>,
+    /// What the scenario's mailboxes at the callback receiver got.
+    pub receiver: Vec<ReceiverLog>,
     /// The first step that failed: its text, kind and message.
     pub failure: Option<(String, StepKind, String)>,
     pub checks: Checks,
@@ -98,6 +102,7 @@ pub fn settle(record: &mut ScenarioRecord, ran: Option<Ran>, fail_fast: bool) {
     };
     record.duration_ms = ran.duration_ms;
     record.verdict = Verdict::Passed;
+    record.receiver = ran.receiver.clone();
     if let Some((step, kind, message)) = &ran.failure {
         let (verdict, failed_rules) = classify(&record.rules, *kind, message);
         record.verdict = verdict;
@@ -189,6 +194,7 @@ mod tests {
             duration_ms: 0,
             evidence: Vec::new(),
             unfold: Vec::new(),
+            receiver: Vec::new(),
         }
     }
 

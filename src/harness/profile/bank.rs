@@ -75,6 +75,14 @@ pub(super) fn bank(
             .more_available_required
             .unwrap_or(conformance == Conformance::Obie),
         oldest_first: b.oldest_first.unwrap_or(false),
+        // A MAY of RFC 8936 that OBIE leaves open too: judged only when declared.
+        answers_awaiting_at_once: b.answers_awaiting_at_once.unwrap_or(false),
+        // OBIE serves "awaiting events" (not yet acknowledged) until acknowledged, unless the
+        // bank documents operating without acknowledgements (AP-15); RFC 8936 makes
+        // redelivery a MAY (R8936-19).
+        redelivers_unacked: b
+            .redelivers_unacked
+            .unwrap_or(conformance == Conformance::Obie),
     })
 }
 

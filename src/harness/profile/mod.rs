@@ -23,7 +23,7 @@ mod trigger;
 mod yapily;
 
 pub use clients::RegistrationAuth;
-pub use push::{PushPolicy, RetrySpacing};
+pub use push::{PendingRetries, PushPolicy, RetrySpacing};
 pub use sandbox::sandbox_profile_toml;
 pub use tatra::{Activation, TatraSettings};
 pub use yapily::{Dialect, YapilySettings};
@@ -197,6 +197,11 @@ pub struct BankSettings {
     pub more_available_required: bool,
     /// The bank documents that polls return the oldest SETs first (R8936-06 leaves it open).
     pub oldest_first: bool,
+    /// A long poll with SETs already awaiting is answered at once (R8936-18, a MAY: declared).
+    pub answers_awaiting_at_once: bool,
+    /// An unacknowledged SET is offered again by later polls (OBIE's "awaiting events"; a MAY
+    /// of RFC 8936, R8936-19; false for a bank operating without acknowledgements, AP-15).
+    pub redelivers_unacked: bool,
 }
 
 /// How the target treats `x-jws-signature` on requests.
