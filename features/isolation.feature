@@ -18,7 +18,7 @@ Feature: Isolation and delivery filtering
     When TPP A polls
     Then the poll returns every expected event
 
-  @AP-11 @AP-17 @R8936-11 @unacked-redelivered
+  @AP-11 @AP-17 @R8936-11 @redelivers-unacked
   Scenario: Acknowledging another TPP's jti does not release it
     Given TPP A is subscribed for polling
     And TPP B is subscribed for polling
@@ -29,7 +29,7 @@ Feature: Isolation and delivery filtering
     When TPP A polls
     Then the poll returns the SETs received before, with identical claims
 
-  @AP-11 @AP-17 @R8936-11 @unacked-redelivered
+  @AP-11 @AP-17 @R8936-11 @redelivers-unacked
   Scenario: Reporting another TPP's jti as an error changes nothing for that TPP
     Given TPP A is subscribed for polling
     And TPP B is subscribed for polling

@@ -35,7 +35,7 @@ Feature: Long polling
     And the poll returns every expected event
     And the held poll was answered within 1000 ms of the event
 
-  @long-polling @R8936-18
+  @long-polling @answers-awaiting-at-once @R8936-18
   Scenario: A long poll with SETs already awaiting is answered at once
     Given 1 event happened for TPP A
     When TPP A long-polls with:

@@ -168,7 +168,7 @@ Feature: Aggregated polling: poll, acknowledge, report errors
     Then the poll succeeds
     And the poll returns every expected event
 
-  @R8936-19 @R8417-08 @unacked-redelivered
+  @R8936-19 @R8417-08 @redelivers-unacked
   Scenario: An unacknowledged SET is offered again with the same jti and claims
     Given 1 event happened for TPP A
     And TPP A has polled the awaiting SETs

@@ -3,7 +3,8 @@ Feature: Real-time event notification (push)
   A TPP whose subscription names a CallbackUrl gets each event it subscribed to as a POST of
   the signed SET to that URL, retried with back-off while it answers 5xx, up to the bank's
   declared maximum (obie-rules.md section 7, RFC 8935). The harness's receiver plays the TPP:
-  each scenario and TPP gets its own URL ending in /v3.1/event-notifications.
+  each scenario and TPP gets its own URL ending in /v3.1/event-notifications. What retries
+  already scheduled do when the subscription changes is declared by push.pending_retries.
 
   Background:
     Given TPP A starts clean
@@ -90,8 +91,10 @@ Feature: Real-time event notification (push)
     When an event is triggered for TPP A
     Then after the last attempt TPP A finds the SET by polling
 
-  @R-02 @push-retry-policy @push-unregister
-  Scenario: Deleting the subscription stops the pushes
+  # What retries already scheduled do when the subscription changes is the bank's choice (no
+  # specification says): push.pending_retries declares it, and each of these scenarios needs it.
+  @R-08 @push-retry-policy @pending-retries-stop @push-unregister
+  Scenario: Deleting the subscription stops the retries already scheduled, as declared
     Given TPP A's receiver answers 503 to every push
     And TPP A is subscribed for push to its receiver
     When an event is triggered for TPP A
@@ -99,8 +102,8 @@ Feature: Real-time event notification (push)
     When TPP A deletes its event subscription
     Then TPP A's receiver gets no push after the subscription changed
 
-  @R-02 @push-retry-policy @subscription-api
-  Scenario: Removing the CallbackUrl with PUT stops the pushes
+  @R-08 @push-retry-policy @pending-retries-stop @subscription-api
+  Scenario: Removing the CallbackUrl with PUT stops the retries already scheduled, as declared
     Given TPP A's receiver answers 503 to every push
     And TPP A is subscribed for push to its receiver
     When an event is triggered for TPP A
@@ -108,8 +111,8 @@ Feature: Real-time event notification (push)
     When TPP A removes the CallbackUrl from its subscription
     Then TPP A's receiver gets no push after the subscription changed
 
-  @R-02 @push-retry-policy @push-reregister
-  Scenario: A PUT that changes the CallbackUrl moves the delivery
+  @R-08 @push-retry-policy @pending-retries-follow @push-reregister
+  Scenario: A PUT that changes the CallbackUrl moves the retries already scheduled, as declared
     Given TPP A's receiver answers 503 to every push
     And TPP A's second receiver accepts every push
     And TPP A is subscribed for push to its receiver
@@ -118,6 +121,58 @@ Feature: Real-time event notification (push)
     When TPP A moves its CallbackUrl to its second receiver
     Then TPP A's second receiver gets the next attempt
     And TPP A's receiver gets no push after the subscription changed
+
+  @R-08 @push-retry-policy @pending-retries-cancel @push-reregister
+  Scenario: A PUT that changes the CallbackUrl ends the retries already scheduled, as declared
+    Given TPP A's receiver answers 503 to every push
+    And TPP A's second receiver accepts every push
+    And TPP A is subscribed for push to its receiver
+    When an event is triggered for TPP A
+    Then TPP A's receiver gets a push of the triggered event
+    When TPP A moves its CallbackUrl to its second receiver
+    Then TPP A's receiver gets no push after the subscription changed
+    And TPP A's second receiver gets no retry of an earlier event
+
+  @R-08 @push-retry-policy @pending-retries-keep @push-unregister
+  Scenario: Deleting the subscription leaves the retries already scheduled running, as declared
+    Given TPP A's receiver answers 503 to every push
+    And TPP A is subscribed for push to its receiver
+    When an event is triggered for TPP A
+    Then TPP A's receiver gets a push of the triggered event
+    When TPP A deletes its event subscription
+    Then TPP A's receiver gets every declared attempt, spaced as declared, then no more
+
+  # An event raised after the change is a new event: R-02 sends it only to a CallbackUrl the
+  # subscription names, whatever the bank does with retries already scheduled.
+  @R-02 @push-unregister
+  Scenario: An event raised after the subscription was deleted is not pushed to its old CallbackUrl
+    Given TPP A's receiver accepts every push
+    And TPP A is subscribed for push to its receiver
+    When an event is triggered for TPP A
+    Then TPP A's receiver gets a push of the triggered event
+    When TPP A deletes its event subscription
+    And a new event is raised for TPP A
+    Then TPP A's receiver gets no push of an event raised after the subscription changed
+
+  @R-02 @subscription-api
+  Scenario: An event raised after a PUT removed the CallbackUrl is not pushed to it
+    Given TPP A's receiver accepts every push
+    And TPP A is subscribed for push to its receiver
+    When an event is triggered for TPP A
+    Then TPP A's receiver gets a push of the triggered event
+    When TPP A removes the CallbackUrl from its subscription
+    And a new event is raised for TPP A
+    Then TPP A's receiver gets no push of an event raised after the subscription changed
+
+  @R-02 @N-11 @two-event-types @subscription-api
+  Scenario: An event of a type a PUT removed from the subscription is not pushed
+    Given TPP A's receiver accepts every push
+    And TPP A is subscribed for push to its receiver for the first triggerable type only
+    When an event is triggered for TPP A
+    Then TPP A's receiver gets a push of the triggered event
+    When TPP A changes its subscription to the second triggerable type only
+    And a new event of the first triggerable type is raised for TPP A
+    Then TPP A's receiver gets no push of an event raised after the subscription changed
 
   @R-02 @N-11 @two-event-types
   Scenario: Event types outside the subscription are not pushed

@@ -7,7 +7,8 @@ Feature: Tatra-banka-style webhooks
   Authorization (webhook-dialects.md section 2).
 
   Background:
-    Given TPP A's receiver accepts every push
+    Given TPP A starts clean
+    And TPP A's receiver accepts every push
 
   @TB-01 @tatra-settings-api
   Scenario: A webhook endpoint with parameters is refused
@@ -66,7 +67,8 @@ Feature: Tatra-banka-style webhooks
 
   @TB-10 @tatra-active @tatra-consent @trigger
   Scenario: One application's webhooks never reach another application's endpoint
-    Given TPP B's receiver accepts every push
+    Given TPP B starts clean
+    And TPP B's receiver accepts every push
     And TPP A's webhooks are active at its receiver with security header "Basic dXNlcjpwYXNzd29yZA=="
     And TPP B's webhooks are active at its receiver with security header "Basic b3RoZXI6dHBw"
     And TPP A has a consent with accounts at several banks

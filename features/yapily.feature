@@ -6,7 +6,8 @@ Feature: Yapily-style notifications
   (webhook-dialects.md section 1, rfc-rules.md section 6).
 
   Background:
-    Given TPP A's receiver accepts every push
+    Given TPP A starts clean
+    And TPP A's receiver accepts every push
 
   @YA-02
   Scenario: Subscribing a webhook URL to an event type answers the subscription
@@ -16,7 +17,8 @@ Feature: Yapily-style notifications
 
   @YA-05
   Scenario: The list holds exactly the application's subscription, and one can be read
-    Given TPP B's receiver accepts every push
+    Given TPP B starts clean
+    And TPP B's receiver accepts every push
     And TPP A is subscribed to the first Yapily event type at its receiver
     When TPP A lists its Yapily subscriptions
     Then the Yapily answer is 200
@@ -91,14 +93,34 @@ Feature: Yapily-style notifications
     When a Yapily event of the first type is triggered for TPP A
     Then TPP A's receiver gets one push and no retry
 
-  @YA-06 @push-retry-policy
-  Scenario: Nothing is delivered after the subscription is deleted
+  # What retries already scheduled do when the subscription is deleted is the bank's choice
+  # (the seed does not say): push.pending_retries declares it.
+  @YA-09 @push-retry-policy @pending-retries-stop
+  Scenario: Deleting the subscription stops the retries already scheduled, as declared
     Given TPP A's receiver answers 503 to every push
     And TPP A is subscribed to the first Yapily event type at its receiver
     When a Yapily event of the first type is triggered for TPP A
     Then TPP A's receiver gets a first attempt
     When TPP A deletes its Yapily subscription
     Then TPP A's receiver gets no push after the subscription changed
+
+  @YA-09 @push-retry-policy @pending-retries-keep
+  Scenario: Deleting the subscription leaves the retries already scheduled running, as declared
+    Given TPP A's receiver answers 503 to every push
+    And TPP A is subscribed to the first Yapily event type at its receiver
+    When a Yapily event of the first type is triggered for TPP A
+    Then TPP A's receiver gets a first attempt
+    When TPP A deletes its Yapily subscription
+    Then TPP A's receiver gets every declared attempt, spaced as declared, then no more
+
+  @YA-06
+  Scenario: An event raised after the subscription was deleted is not delivered to its URL
+    Given TPP A is subscribed to the first Yapily event type at its receiver
+    When a Yapily event of the first type is triggered for TPP A
+    Then TPP A's receiver gets a first attempt
+    When TPP A deletes its Yapily subscription
+    And a Yapily event of the first type is triggered for TPP A
+    Then TPP A's receiver gets no push of an event raised after the subscription changed
 
   @YA-11 @yapily-two-types
   Scenario: Event types the application did not subscribe to are not delivered
@@ -108,7 +130,8 @@ Feature: Yapily-style notifications
 
   @YA-12
   Scenario: One application's events never reach another application's URL
-    Given TPP B's receiver accepts every push
+    Given TPP B starts clean
+    And TPP B's receiver accepts every push
     And TPP A is subscribed to the first Yapily event type at its receiver
     And TPP B is subscribed to the first Yapily event type at its receiver
     When a Yapily event of the first type is triggered for TPP A

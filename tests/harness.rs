@@ -9,7 +9,8 @@
 //!   (the detection table and `faults detected: N/N` are printed);
 //! - the command line: the main job writes its reports, bad input exits 2;
 //! - `profiles`: an RFC 8936 transmitter with static tokens and no JWKS, a bank without polling;
-//! - `tatra_bank`: an independent Tatra-style bank, clean and with one defect at a time;
+//! - `push_bank`, `yapily_bank`, `tatra_bank`: independent push, Yapily-style and Tatra-style
+//!   banks written from the rule texts, clean and with one defect at a time;
 //! - `independent` with `rfc_transmitter` and `obie_bank` (its subscription API in
 //!   `obie_bank_subscriptions`): an RFC 8936 transmitter and an OBIE bank written from the
 //!   specifications, clean and with one deviation or defect at a time: each fails exactly the
@@ -32,18 +33,24 @@ use obevents::sandbox::embedded::declaration;
 use obevents::sandbox::faults::Area;
 use obevents::sandbox::{Bank, Fault, Faults, Personality, Sandbox, SandboxConfig};
 
+#[path = "harness/bank_kit.rs"]
+mod bank_kit;
 #[path = "harness/independent.rs"]
 mod independent;
 #[path = "harness/obie_bank.rs"]
 mod obie_bank;
 #[path = "harness/profiles.rs"]
 mod profiles;
+#[path = "harness/push_bank.rs"]
+mod push_bank;
 #[path = "harness/rfc_transmitter.rs"]
 mod rfc_transmitter;
 #[path = "harness/tatra_bank.rs"]
 mod tatra_bank;
 #[path = "harness/verdicts.rs"]
 mod verdicts;
+#[path = "harness/yapily_bank.rs"]
+mod yapily_bank;
 
 /// Long-poll hold of the test sandboxes: long enough to tell a hold from an immediate answer.
 const LONG_POLL: Duration = Duration::from_millis(600);
@@ -53,6 +60,16 @@ fn sandbox_config(bank: Bank, faults: &[Fault]) -> SandboxConfig {
     cfg.long_poll_timeout = LONG_POLL;
     cfg.faults = Faults::new(faults.iter().copied());
     cfg.push = PushConfig::quick();
+    // The faults about retries already scheduled show only if a retry is still pending when
+    // the harness's DELETE lands, a step or two after the first attempt arrived: under load
+    // that can take longer than the quick schedule's 900 ms, so their bank waits longer
+    // before its last retry (and its profile declares so).
+    if faults
+        .iter()
+        .any(|f| matches!(f, Fault::PushAfterDelete | Fault::YapilyAfterDelete))
+    {
+        cfg.push.retry_schedule = vec![Duration::from_millis(300), Duration::from_millis(2_000)];
+    }
     cfg
 }
 
@@ -83,8 +100,11 @@ async fn run_sandbox(bank: Bank, faults: &[Fault], profile_bank: Option<Bank>) -
     let sandbox = Sandbox::start(cfg.clone(), ":memory:", "127.0.0.1:0".parse().unwrap())
         .await
         .expect("sandbox starts");
-    // The profile declares what `profile_bank` documents, whatever the sandbox really is.
-    let declared = declaration(&sandbox_config(profile_bank.unwrap_or(bank), &[]));
+    // The profile declares what `profile_bank` documents, whatever the sandbox really is, and
+    // the sandbox's own push policy.
+    let mut documented = sandbox_config(profile_bank.unwrap_or(bank), &[]);
+    documented.push = cfg.push.clone();
+    let declared = declaration(&documented);
     let profile = Profile::for_sandbox(&sandbox.url(), &declared).expect("built-in profile");
     let outcome = run_with(profile, None).await;
     sandbox.stop().await;
@@ -508,6 +528,65 @@ fn a_fault_makes_the_run_exit_1_with_evidence() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A push failure's report says what to fix: an index at the top, the rule's text and source
+/// at the failure, rule ids linked to the rule table, and the attempts as the receiver saw
+/// them (arrival, delay from the previous one, answer, headers, body).
+#[test]
+fn a_push_failure_report_shows_the_rule_and_what_the_receiver_got() {
+    let dir = temp_dir("push-report");
+    let out = obevents()
+        .args([
+            "test",
+            "--fault",
+            "push-no-backoff",
+            "--tags",
+            "@realtime and @R8935-15",
+            "--report-dir",
+        ])
+        .arg(&dir)
+        .env("OBEVENTS_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    let index = html.find("id=\"index\"").expect("an index of what to fix");
+    let failures = html.find("id=\"failed\"").expect("the failures");
+    assert!(index < failures, "the index comes first");
+    let at_failure = &html[failures..];
+    for expected in [
+        "<a href=\"#rule-R-08\">R-08</a> <b>MUST</b>: Unacked or 5xx pushes are retried",
+        "Source: OBIE D-EN",
+        "arrived (UTC)",
+        "<td>503</td>",
+        "content-type: application/jwt",
+    ] {
+        assert!(
+            at_failure.contains(expected),
+            "the failure shows {expected:?}"
+        );
+    }
+    assert!(
+        at_failure.contains("<td>+") && at_failure.contains(" ms</td>"),
+        "each attempt's delay from the one before"
+    );
+    assert!(
+        html.contains("<tr id=\"rule-R-08\">"),
+        "rule ids link to the table"
+    );
+    // The exchange unfolded at the failure is a push the check judged, not the subscription
+    // POST that came before it.
+    let open = at_failure
+        .split("<details open><summary><code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .expect("an exchange unfolded at the failure");
+    assert!(
+        open.contains("event-notifications") && !open.contains("event-subscriptions"),
+        "unfolded: {open}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 fn one_line_exit_2(args: &[&str], expect_in_message: &str) {
     let out = obevents()
         .args(args)
@@ -724,5 +803,206 @@ async fn an_independent_tatra_style_bank_fails_exactly_the_rules_its_defects_bre
                 );
             }
         }
+    }
+}
+
+/// The rules the failed scenarios of `o` failed on, and the rules of its findings.
+fn failed_rules(o: &RunOutcome) -> Vec<String> {
+    let mut rules: Vec<String> = o
+        .failed()
+        .flat_map(|s| s.failed_rules.iter().cloned())
+        .chain(o.findings.iter().flat_map(|f| f.rules.iter().cloned()))
+        .collect();
+    rules.sort();
+    rules.dedup();
+    rules
+}
+
+/// Judges one independent bank's runs: the clean ones (`None`) pass with nothing failed or
+/// blocked; each defect fails at least one scenario, only under the rules it breaks, and
+/// blocks nothing. Prints what each run found.
+fn judge_defects<D: std::fmt::Debug>(bank: &str, runs: &[(Option<D>, &[&str], RunOutcome)]) {
+    for (defect, breaks, o) in runs {
+        let failed = failed_rules(o);
+        let scenarios: Vec<String> = o
+            .failed()
+            .map(|s| format!("{}:{}", s.name, s.line))
+            .collect();
+        eprintln!(
+            "independent {bank} bank, defect {defect:?}: passed {}, failed {}, blocked {}, n/a {}, \
+             failed rules {failed:?}, failed scenarios {scenarios:?}",
+            o.count(Verdict::Passed),
+            o.count(Verdict::Failed),
+            o.count(Verdict::Blocked),
+            o.count(Verdict::NotApplicable)
+        );
+        match defect {
+            None => assert_clean(o, &format!("the independent {bank} bank")),
+            Some(d) => {
+                assert!(!failed.is_empty(), "{bank}: {d:?} went unnoticed");
+                assert_eq!(
+                    o.count(Verdict::Blocked),
+                    0,
+                    "{bank}: {d:?} blocked scenarios\n{}",
+                    describe_failures(o)
+                );
+                assert!(
+                    failed.iter().all(|r| breaks.contains(&r.as_str())),
+                    "{bank}: {d:?} (breaks {breaks:?}) failed rules {failed:?}\n{}",
+                    describe_failures(o)
+                );
+            }
+        }
+    }
+}
+
+/// An independent OBIE push bank (`harness/push_bank.rs`), profiled from the README alone: clean
+/// it passes every applicable `@realtime` scenario whether it keeps, moves or cancels retries
+/// already scheduled (as its profile declares), and each defect fails a scenario under the rule it
+/// breaks and no other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_independent_push_bank_fails_exactly_the_rules_its_defects_break() {
+    use push_bank::Defect::*;
+    use push_bank::Pending::{Cancel, Follow, Keep};
+    let cases: Vec<(Option<push_bank::Defect>, push_bank::Pending, &[&str])> = vec![
+        (None, Keep, &[]),
+        (None, Follow, &[]),
+        (None, Cancel, &[]),
+        (Some(PushAfterUnsubscribe), Keep, &["R-02"]),
+        (Some(JsonContentType), Keep, &["R-04"]),
+        (Some(NoInteractionId), Keep, &["R-04"]),
+        (Some(NoRetry), Keep, &["R-08"]),
+        (Some(Retries4xx), Keep, &["R-08"]),
+        (Some(RetriesForever), Keep, &["R-08"]),
+        (Some(NoBackoff), Keep, &["R-08"]),
+        (Some(StopsDespiteKeep), Keep, &["R-08"]),
+        (Some(MovesDespiteCancel), Cancel, &["R-08"]),
+        (Some(ToOtherTpp), Keep, &["R-02"]),
+        (Some(UrlRewritten), Keep, &["R-03"]),
+    ];
+    let outcomes: Vec<RunOutcome> = futures::stream::iter(cases.iter())
+        .map(|(d, p, _)| push_bank::run(*d, *p))
+        .buffered(4)
+        .collect()
+        .await;
+    for ((d, pending, _), o) in cases.iter().zip(&outcomes) {
+        if d.is_some() {
+            continue;
+        }
+        // Keep runs the keep scenario, Follow the stop and move ones, Cancel the stop and
+        // end ones: at least 17 apply whichever the bank declares.
+        assert!(o.count(Verdict::Passed) >= 17, "{}", describe_failures(o));
+        let declared = match pending {
+            Keep => "pending-retries-keep",
+            Follow => "pending-retries-follow",
+            Cancel => "pending-retries-cancel",
+        };
+        let with = |tag: &str| -> Vec<&obevents::harness::outcome::ScenarioRecord> {
+            o.scenarios
+                .iter()
+                .filter(|s| s.tags.iter().any(|t| t == tag))
+                .collect()
+        };
+        assert!(
+            !with(declared).is_empty()
+                && with(declared).iter().all(|s| s.verdict == Verdict::Passed),
+            "{pending:?}: the @{declared} scenarios did not all pass"
+        );
+        // The scenarios of the other choices are not applicable, naming the setting.
+        let stop = *pending == Keep;
+        let others = [
+            "pending-retries-keep",
+            "pending-retries-follow",
+            "pending-retries-cancel",
+        ]
+        .into_iter()
+        .filter(|t| *t != declared)
+        .chain(stop.then_some("pending-retries-stop"));
+        for s in others.flat_map(&with) {
+            assert!(
+                s.verdict == Verdict::NotApplicable
+                    && s.reason
+                        .as_deref()
+                        .is_some_and(|r| r.contains("push.pending_retries")),
+                "{pending:?}: {} is {:?} ({:?})",
+                s.name,
+                s.verdict,
+                s.reason
+            );
+        }
+    }
+    let runs: Vec<_> = cases
+        .iter()
+        .zip(outcomes)
+        .map(|((d, _, breaks), o)| (*d, *breaks, o))
+        .collect();
+    judge_defects("push", &runs);
+}
+
+/// An independent Yapily-style bank with fixed applications (`harness/yapily_bank.rs`),
+/// profiled from the README's minimal Yapily profile: clean it passes every applicable
+/// `@yapily` scenario, each scenario starting from an application without subscriptions; each
+/// defect fails a scenario under the rule it breaks and no other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_independent_yapily_style_bank_fails_exactly_the_rules_its_defects_break() {
+    use yapily_bank::Defect::*;
+    let cases: Vec<(Option<yapily_bank::Defect>, &[&str])> = vec![
+        (None, &[]),
+        (Some(DeliveredAfterDelete), &["YA-06"]),
+        (Some(RetriesAfterDelete), &["YA-09"]),
+        (Some(NoRetry), &["YA-09"]),
+        (Some(DuplicateAccepted), &["YA-03"]),
+        (Some(UnsubscribedTypes), &["YA-11"]),
+        (Some(ToOtherApp), &["YA-12"]),
+        (Some(NoEventId), &["YA-07", "YA-09"]),
+        (Some(WrongDigest), &["JWD-06"]),
+        (Some(Expired), &["JWD-05"]),
+    ];
+    let outcomes: Vec<RunOutcome> = futures::stream::iter(cases.iter())
+        .map(|(d, _)| yapily_bank::run(*d))
+        .buffered(4)
+        .collect()
+        .await;
+    let runs: Vec<_> = cases
+        .iter()
+        .zip(outcomes)
+        .map(|((d, breaks), o)| (*d, *breaks, o))
+        .collect();
+    let clean = &runs[0].2;
+    assert!(
+        clean.count(Verdict::Passed) >= 16,
+        "{}",
+        describe_failures(clean)
+    );
+    judge_defects("yapily", &runs);
+}
+
+/// A Yapily-style bank whose fixed applications cannot list their subscriptions (YA-05): the
+/// preflight lets the run go on (the credentials were accepted), and every applicable scenario
+/// is blocked at its `starts clean` step, saying the list was refused — no scenario meets a
+/// subscription an earlier one left, none is failed for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_yapily_bank_that_cannot_list_blocks_each_scenario_at_its_start_clean_step() {
+    let o = yapily_bank::run(Some(yapily_bank::Defect::NoList)).await;
+    assert_eq!(o.exit_code(), 1);
+    let applicable: Vec<_> = o
+        .scenarios
+        .iter()
+        .filter(|s| s.verdict != Verdict::NotApplicable)
+        .collect();
+    assert!(applicable.len() >= 10, "{}", describe_failures(&o));
+    for s in applicable {
+        let step = s.failed_step.as_deref().unwrap_or_default();
+        let reason = s.reason.as_deref().unwrap_or_default();
+        assert!(
+            s.verdict == Verdict::Blocked
+                && step.starts_with("Given TPP ")
+                && step.ends_with(" starts clean")
+                && reason.contains("cannot list TPP")
+                && reason.contains("405"),
+            "{} {:?} at {step:?}: {reason}",
+            s.name,
+            s.verdict
+        );
     }
 }

@@ -115,7 +115,7 @@ impl Request {
 
 /// Masks secrets in a header value: for `Authorization` the scheme stays and the credential
 /// goes; any header whose name suggests a credential (a trigger's admin key, say) is hidden.
-fn mask_header(name: &str, value: &str) -> String {
+pub fn mask_header(name: &str, value: &str) -> String {
     let n = name.to_ascii_lowercase();
     if n == "authorization" || n == "proxy-authorization" {
         let scheme = value.split_whitespace().next().unwrap_or("");

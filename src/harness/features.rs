@@ -114,10 +114,6 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
     ("unknown-ack-rejected", "bank.unknown_ack = \"reject\""),
     ("errored-redelivered", "bank.errored_redelivered = true"),
     ("errored-dropped", "bank.errored_redelivered = false"),
-    (
-        "unacked-redelivered",
-        "bank.unacked_redelivered = true (the default): a SET polled and not acknowledged is offered again",
-    ),
     ("callback-urls", "bank.callback_urls = true"),
     (
         "obie-api",
@@ -175,6 +171,24 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
         "the subscription API, or push.stream_update with push.registration = \"stream\"",
     ),
     (
+        "pending-retries-stop",
+        "push.pending_retries = \"cancel\" or \"follow\" (retries already scheduled stop when \
+         the subscription is deleted or its URL removed)",
+    ),
+    (
+        "pending-retries-cancel",
+        "push.pending_retries = \"cancel\" (retries already scheduled stop when the URL changes)",
+    ),
+    (
+        "pending-retries-follow",
+        "push.pending_retries = \"follow\" (retries already scheduled move to a changed URL)",
+    ),
+    (
+        "pending-retries-keep",
+        "push.pending_retries = \"keep\" (retries already scheduled go on to the URL of the \
+         event's time)",
+    ),
+    (
         "request-signing",
         "bank.request_signatures = \"verified\" or \"required\"",
     ),
@@ -195,6 +209,17 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
     (
         "oldest-first",
         "bank.oldest_first = true (the bank documents oldest-first delivery)",
+    ),
+    (
+        "answers-awaiting-at-once",
+        "bank.answers_awaiting_at_once = true (RFC 8936 lets a bank hold a long poll even with \
+         SETs awaiting, R8936-18)",
+    ),
+    (
+        "redelivers-unacked",
+        "bank.redelivers_unacked = true (the default with conformance = \"obie\"; RFC 8936 \
+         makes redelivery a MAY, R8936-19, and OBIE lets a bank operate without \
+         acknowledgements, AP-15)",
     ),
 ];
 

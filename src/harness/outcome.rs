@@ -73,6 +73,36 @@ pub struct ScenarioRecord {
     /// them).
     #[serde(skip)]
     pub unfold: Vec<usize>,
+    /// What each of the scenario's mailboxes at the callback receiver got, as the receiver
+    /// saw it (push and webhook scenarios).
+    #[serde(skip)]
+    pub receiver: Vec<ReceiverLog>,
+}
+
+/// The requests one mailbox of the callback receiver got in a scenario, in arrival order.
+#[derive(Debug, Clone, Default)]
+pub struct ReceiverLog {
+    /// `A`, `A2`, `B`: whose receiver.
+    pub mailbox: String,
+    /// The URL the scenario registered.
+    pub url: String,
+    pub requests: Vec<ReceivedRequest>,
+}
+
+/// One request the receiver got, with what it answered.
+#[derive(Debug, Clone, Default)]
+pub struct ReceivedRequest {
+    /// Arrival time, UTC, to the millisecond.
+    pub arrived: String,
+    /// Milliseconds since the request before it arrived.
+    pub after_previous_ms: Option<u128>,
+    pub method: String,
+    pub path: String,
+    /// What the receiver answered (`503`, or `held` past the bank's timeout).
+    pub answered: String,
+    /// Headers, credentials masked.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
 }
 
 pub use super::defects::Finding;

@@ -9,7 +9,7 @@ use cucumber::tag::Ext as _;
 use super::features::{self, is_capability, is_rule_id};
 use super::outcome::{ScenarioRecord, Verdict};
 use super::profile::{
-    Activation, BankSettings, Clients, Conformance, Dialect, Profile, PushPolicy,
+    Activation, BankSettings, Clients, Conformance, Dialect, PendingRetries, Profile, PushPolicy,
     RequestSignatures, RetrySpacing, TatraSettings,
 };
 use crate::model::bank::{LongPolling, SpecVersion, UnknownAck};
@@ -106,11 +106,14 @@ fn polling_capabilities(b: &BankSettings, caps: &mut Vec<&'static str>) {
     } else {
         "errored-dropped"
     });
-    if b.unacked_redelivered {
-        caps.push("unacked-redelivered");
-    }
     if b.oldest_first {
         caps.push("oldest-first");
+    }
+    if b.answers_awaiting_at_once {
+        caps.push("answers-awaiting-at-once");
+    }
+    if b.redelivers_unacked {
+        caps.push("redelivers-unacked");
     }
 }
 
@@ -124,6 +127,22 @@ fn push_capabilities(push: &PushPolicy, caps: &mut Vec<&'static str>) {
         (!push.retries_4xx, "push-4xx-final"),
         (push.catch_up_polling, "push-catch-up"),
         (push.request_timeout.is_some(), "push-timeout"),
+        (
+            push.pending_retries.is_some_and(PendingRetries::stop),
+            "pending-retries-stop",
+        ),
+        (
+            push.pending_retries == Some(PendingRetries::Cancel),
+            "pending-retries-cancel",
+        ),
+        (
+            push.pending_retries == Some(PendingRetries::Follow),
+            "pending-retries-follow",
+        ),
+        (
+            push.pending_retries == Some(PendingRetries::Keep),
+            "pending-retries-keep",
+        ),
     ];
     caps.extend(flags.iter().filter(|(on, _)| *on).map(|(_, c)| *c));
 }
@@ -273,6 +292,7 @@ pub fn plan(
                     duration_ms: 0,
                     evidence: Vec::new(),
                     unfold: Vec::new(),
+                    receiver: Vec::new(),
                 },
             });
         }

@@ -38,6 +38,8 @@ pub enum Answer {
 pub struct Received {
     /// When it arrived (run clock).
     pub at: Instant,
+    /// When it arrived (wall clock), for the report.
+    pub wall: std::time::SystemTime,
     pub method: String,
     /// The path and query as sent.
     pub path: String,
@@ -273,6 +275,7 @@ async fn receive(
 ) -> Response {
     let record = Received {
         at: Instant::now(),
+        wall: std::time::SystemTime::now(),
         method: method.to_string(),
         path: uri
             .path_and_query()

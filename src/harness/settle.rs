@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use super::client::Exchange;
-use super::outcome::{BLOCKED, Judging, ScenarioRecord, StepKind, Verdict, classify};
+use super::outcome::{BLOCKED, Judging, ReceiverLog, ScenarioRecord, StepKind, Verdict, classify};
 use super::profile::Conformance;
 
 /// A problem of a check run on every answer that concerns one of the scenario's own rules: it
@@ -39,6 +39,8 @@ pub struct Checks {
 #[derive(Debug, Default)]
 pub struct Ran {
     pub evidence: Vec<Exchange>,
+    /// What the scenario's mailboxes at the callback receiver got.
+    pub receiver: Vec<ReceiverLog>,
     /// The first step that failed: its text, kind and message.
     pub failure: Option<(String, StepKind, String)>,
     pub checks: Checks,
@@ -112,6 +114,7 @@ pub fn settle(
         primary: record.primary.clone(),
         conformance,
     };
+    record.receiver = ran.receiver.clone();
     if let Some((step, kind, message)) = &ran.failure {
         let (verdict, failed_rules) = classify(&judging, *kind, message);
         record.verdict = verdict;
@@ -201,6 +204,7 @@ mod tests {
             duration_ms: 0,
             evidence: Vec::new(),
             unfold: Vec::new(),
+            receiver: Vec::new(),
         }
     }
 

@@ -289,6 +289,11 @@ fn http_request(
             .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
             .map(|(_, v)| v.as_str());
         let context = Context::of_body(content_type, b);
+        // A body the harness renders as JSON is sent as JSON unless the profile says otherwise:
+        // what a bank's JSON endpoint expects, and what the README promises.
+        if content_type.is_none() && context == Context::Json {
+            req.set_header("Content-Type", Some("application/json".into()));
+        }
         req.body = Some(render(b, vars, context).into_bytes());
     }
     Ok(req)

@@ -80,7 +80,7 @@ faults! {
         "a poll carrying setErrs is refused with 400";
     MaxEventsIgnored = "max-events-ignored", Polling, ["AP-07", "R8936-03"],
         "maxEvents is ignored: every awaiting SET is returned";
-    MoreAvailableAlwaysFalse = "more-available-always-false", Polling, ["AP-12", "R8936-17"],
+    MoreAvailableAlwaysFalse = "more-available-always-false", Polling, ["AP-12"],
         "moreAvailable is false even when awaiting SETs were left out";
     MoreAvailableOmitted = "more-available-omitted", Polling, ["AP-05"],
         "the poll response has no moreAvailable member";
@@ -136,8 +136,12 @@ faults! {
         "pushed SETs are unsigned (alg none), though polled ones are signed";
     PushUrlRewritten = "push-url-rewritten", Push, ["R-03"],
         "pushes go to the CallbackUrl with /event-notifications appended again";
-    PushAfterDelete = "push-after-delete", Push, ["R-02"],
-        "deleting the subscription (or removing its CallbackUrl) does not stop pending pushes";
+    PushAfterDelete = "push-after-delete", Push, ["R-08"],
+        "deleting the subscription (or removing its CallbackUrl) does not stop the retries \
+         already scheduled, though the bank's declared policy cancels them";
+    PushAfterUnsubscribe = "push-after-unsubscribe", Push, ["R-02"],
+        "events raised after the subscription was deleted, or after a PUT removed its CallbackUrl \
+         or the event's type, are still pushed to the last CallbackUrl";
     PushUnsubscribedTypes = "push-unsubscribed-types", Push, ["R-02", "N-11"],
         "events of types outside the subscription's EventTypes are pushed to its CallbackUrl";
     PushToOtherTpp = "push-to-other-tpp", Push, ["R-02"],
@@ -164,8 +168,11 @@ faults! {
         "a webhook the application answered 2xx is sent once more";
     YapilyUnsubscribedTypes = "yapily-unsubscribed-types", Yapily, ["YA-11"],
         "events of types the application did not subscribe to go to its webhook";
-    YapilyAfterDelete = "yapily-after-delete", Yapily, ["YA-06"],
-        "DELETE succeeds but events of the type are still delivered";
+    YapilyAfterDelete = "yapily-after-delete", Yapily, ["YA-09"],
+        "DELETE does not stop the retries already scheduled, though the declared policy cancels \
+         them";
+    YapilyAfterDeleteDelivered = "yapily-after-delete-delivered", Yapily, ["YA-06"],
+        "DELETE succeeds but events of the type raised afterwards are still delivered to its URL";
     YapilyToOtherApp = "yapily-to-other-app", Yapily, ["YA-12"],
         "each event is also delivered to another application's webhook URL";
     YapilyNoEventId = "yapily-no-event-id", Yapily, ["YA-07"],

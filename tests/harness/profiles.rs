@@ -229,8 +229,9 @@ async fn a_bank_without_a_subscription_api_is_subscribed_through_the_profile() {
 
 /// A bank with its own push policy (three retries with jittered back-off), declared by bounds
 /// as a bank engineer would from its documentation: every applicable push scenario passes, and
-/// the scenarios needing what the profile leaves undeclared (catch-up, request timeout) are not
-/// applicable.
+/// the scenarios needing what the profile leaves undeclared (catch-up, request timeout) or
+/// declares otherwise (retries already scheduled `follow` the subscription, so the `cancel` and
+/// `keep` scenarios) are not applicable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bank_with_its_own_push_policy_is_judged_by_its_declared_bounds() {
     let mut cfg = sandbox_config(Bank::Obie, &[]);
@@ -247,12 +248,14 @@ async fn a_bank_with_its_own_push_policy_is_judged_by_its_declared_bounds() {
     push.insert("min_retry_delay_ms".into(), 150.into());
     push.insert("max_retry_delay_ms".into(), 1_000.into());
     push.insert("max_attempts".into(), 4.into());
+    push.insert("pending_retries".into(), "follow".into());
     t.insert("push".into(), push.into());
     let o = run_tags(load(t), Some("@push"), None).await;
     sandbox.stop().await;
     assert_clean(&o);
     let na = not_applicable(&o);
-    assert_eq!(na.len(), 2, "{na:?}");
+    // Catch-up and the held answer, and the pending-retries choices other than follow.
+    assert_eq!(na.len(), 4, "{na:?}");
     assert!(
         o.count(Verdict::Passed) >= 14,
         "{}",
@@ -264,8 +267,8 @@ async fn a_bank_with_its_own_push_policy_is_judged_by_its_declared_bounds() {
 /// subscription API whose receiver is registered through a stream configuration call, moved by
 /// an update and removed by a delete — here calls that happen to reach the sandbox's own API,
 /// written as a bank engineer would write them for an SSF `/streams` endpoint. The push
-/// scenarios run through those calls and pass; the one that needs a subscription's PUT
-/// (removing a CallbackUrl) is not applicable.
+/// scenarios run through those calls and pass; those that need a subscription's PUT (removing a
+/// CallbackUrl or a type) are not applicable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bank_that_registers_push_receivers_by_stream_is_judged_through_its_stream_calls() {
     let cfg = sandbox_config(Bank::Obie, &[]);
@@ -337,9 +340,17 @@ async fn a_bank_that_registers_push_receivers_by_stream_is_judged_through_its_st
     sandbox.stop().await;
     assert_clean(&o);
     let na = not_applicable(&o);
+    // A subscription's PUT (removing the CallbackUrl or a type) has no stream counterpart; the
+    // sandbox declares pending_retries = "follow", so the other choices' scenarios do not apply.
     assert_eq!(
         na,
-        ["Removing the CallbackUrl with PUT stops the pushes"],
+        [
+            "Removing the CallbackUrl with PUT stops the retries already scheduled, as declared",
+            "A PUT that changes the CallbackUrl ends the retries already scheduled, as declared",
+            "Deleting the subscription leaves the retries already scheduled running, as declared",
+            "An event raised after a PUT removed the CallbackUrl is not pushed to it",
+            "An event of a type a PUT removed from the subscription is not pushed",
+        ],
         "{na:?}"
     );
     assert!(

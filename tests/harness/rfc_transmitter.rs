@@ -324,6 +324,7 @@ expect_status = [201]
 [bank]
 subscription_api = false
 event_types = ["{SESSION_REVOKED}"]
+redelivers_unacked = true
 long_poll_timeout_ms = 700
 {long_polling}
 [timing]

@@ -395,14 +395,27 @@ async fn subscription_and_retry_faults() {
     assert_eq!(receiver.received().len(), 1);
     bank.stop().await;
 
-    // yapily-after-delete: still delivered after DELETE.
-    let (bank, tpp, receiver) = subscribed_app(&[Fault::YapilyAfterDelete], &[]).await;
+    // yapily-after-delete: the retries already scheduled go on after DELETE.
+    let (bank, tpp, receiver) = subscribed_app(&[Fault::YapilyAfterDelete], &[500, 500]).await;
     let one = "/notifications/event-subscriptions/consent.revoked";
+    trigger(&bank, &tpp, "consent.revoked").await.expect(201);
+    receiver.wait_for(1).await;
+    Resp::of(basic(&bank, &tpp, Method::DELETE, one))
+        .await
+        .expect(200);
+    receiver.wait_for(2).await;
+    bank.stop().await;
+
+    // yapily-after-delete-delivered: an event raised after DELETE still reaches the old URL.
+    let faults = [Fault::YapilyAfterDeleteDelivered];
+    let (bank, tpp, receiver) = subscribed_app(&faults, &[]).await;
+    trigger(&bank, &tpp, "consent.revoked").await.expect(201);
+    receiver.wait_for(1).await;
     Resp::of(basic(&bank, &tpp, Method::DELETE, one))
         .await
         .expect(200);
     trigger(&bank, &tpp, "consent.revoked").await.expect(201);
-    receiver.wait_for(1).await;
+    receiver.wait_for(2).await;
     bank.stop().await;
 }
 

@@ -70,7 +70,6 @@ pub(super) fn bank(
         unknown_ack,
         poll_success_status,
         errored_redelivered: b.errored_redelivered.unwrap_or(true),
-        unacked_redelivered: b.unacked_redelivered.unwrap_or(true),
         event_types: bank_types,
         subscription_version: b.subscription_version.unwrap_or_else(|| "3.1".into()),
         callback_urls: b.callback_urls.unwrap_or(false),
@@ -82,6 +81,14 @@ pub(super) fn bank(
             .more_available_required
             .unwrap_or(conformance == Conformance::Obie),
         oldest_first: b.oldest_first.unwrap_or(false),
+        // A MAY of RFC 8936 that OBIE leaves open too: judged only when declared.
+        answers_awaiting_at_once: b.answers_awaiting_at_once.unwrap_or(false),
+        // OBIE serves "awaiting events" (not yet acknowledged) until acknowledged, unless the
+        // bank documents operating without acknowledgements (AP-15); RFC 8936 makes
+        // redelivery a MAY (R8936-19).
+        redelivers_unacked: b
+            .redelivers_unacked
+            .unwrap_or(conformance == Conformance::Obie),
     })
 }
 

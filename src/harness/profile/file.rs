@@ -131,7 +131,6 @@ pub struct BankFile {
     pub unknown_ack: Option<String>,
     pub poll_success_status: Option<Vec<u16>>,
     pub errored_redelivered: Option<bool>,
-    pub unacked_redelivered: Option<bool>,
     pub event_types: Option<Vec<String>>,
     /// The `events` member (URI) of SETs of each of the bank's own types named without one.
     #[serde(default)]
@@ -143,6 +142,8 @@ pub struct BankFile {
     pub response_signatures: Option<bool>,
     pub more_available_required: Option<bool>,
     pub oldest_first: Option<bool>,
+    pub answers_awaiting_at_once: Option<bool>,
+    pub redelivers_unacked: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -164,6 +165,11 @@ pub struct PushFile {
     pub min_retry_delay_ms: Option<u64>,
     pub max_retry_delay_ms: Option<u64>,
     pub max_attempts: Option<u32>,
+    /// The last delay of `retry_schedule_ms` repeats until `max_attempts`.
+    pub repeat_last: Option<bool>,
+    /// What retries already scheduled do when the subscription is deleted or its URL removed
+    /// or changed: `cancel`, `keep` or `follow`.
+    pub pending_retries: Option<String>,
     pub retries_4xx: Option<bool>,
     pub catch_up_polling: Option<bool>,
     pub accepts_http_callbacks: Option<bool>,

@@ -25,7 +25,7 @@ mod yapily;
 
 pub use clients::RegistrationAuth;
 pub use event_types::BankEventType;
-pub use push::{PushPolicy, RetrySpacing};
+pub use push::{PendingRetries, PushPolicy, RetrySpacing};
 pub use sandbox::sandbox_profile_toml;
 pub use stream::{PushRegistration, StreamActions};
 pub use tatra::{Activation, TatraSettings};
@@ -213,9 +213,6 @@ pub struct BankSettings {
     pub unknown_ack: UnknownAck,
     pub poll_success_status: Vec<u16>,
     pub errored_redelivered: bool,
-    /// A SET polled and not acknowledged is offered again by the next poll (RFC 8936 §2.4
-    /// leaves redelivery open; OBIE expects it unless documented, AP-15).
-    pub unacked_redelivered: bool,
     /// The event types the bank documents (OBIE's or its own); empty: it names none.
     pub event_types: Vec<BankEventType>,
     pub subscription_version: String,
@@ -226,6 +223,11 @@ pub struct BankSettings {
     pub more_available_required: bool,
     /// The bank documents that polls return the oldest SETs first (R8936-06 leaves it open).
     pub oldest_first: bool,
+    /// A long poll with SETs already awaiting is answered at once (R8936-18, a MAY: declared).
+    pub answers_awaiting_at_once: bool,
+    /// An unacknowledged SET is offered again by later polls (OBIE's "awaiting events"; a MAY
+    /// of RFC 8936, R8936-19; false for a bank operating without acknowledgements, AP-15).
+    pub redelivers_unacked: bool,
 }
 
 /// How the target treats `x-jws-signature` on requests.

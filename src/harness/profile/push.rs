@@ -1,6 +1,7 @@
 //! The `[push]` section: what the bank declares about real-time push (R-08's retry policy:
-//! back-off, maximum retries, whether 4xx is retried, catch-up by polling after the last
-//! attempt) and where the harness's callback receiver listens and is reachable.
+//! back-off, maximum retries — a schedule whose last delay may repeat —, whether 4xx is
+//! retried, catch-up by polling after the last attempt, what retries already scheduled do when
+//! the subscription changes) and where the harness's callback receiver listens and is reachable.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -18,6 +19,35 @@ pub enum RetrySpacing {
     Undeclared,
 }
 
+/// What retries already scheduled do when the subscription that asked for them is deleted, or
+/// its URL removed or changed. No specification says (R-02 lets the bank identify the URL
+/// when the event occurs; the Yapily seed is silent), so a bank declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingRetries {
+    /// They stop; a changed URL gets nothing of them either.
+    Cancel,
+    /// They go on to the URL of the event's time, whatever happens to the subscription.
+    Keep,
+    /// They stop when the subscription or its URL goes, and move to a changed URL.
+    Follow,
+}
+
+impl PendingRetries {
+    fn parse(v: &str) -> Option<PendingRetries> {
+        match v {
+            "cancel" => Some(PendingRetries::Cancel),
+            "keep" => Some(PendingRetries::Keep),
+            "follow" => Some(PendingRetries::Follow),
+            _ => None,
+        }
+    }
+
+    /// Whether they stop when the subscription is deleted or its URL removed.
+    pub fn stop(self) -> bool {
+        self != PendingRetries::Keep
+    }
+}
+
 /// The validated `[push]` section.
 #[derive(Debug, Clone)]
 pub struct PushPolicy {
@@ -26,9 +56,12 @@ pub struct PushPolicy {
     pub receiver_public_url: Option<String>,
     /// The receiver's certificate chain and key (PEM): it serves HTTPS.
     pub receiver_tls: Option<(Vec<u8>, Vec<u8>)>,
+    /// A schedule whose last delay repeats is given here at full length.
     pub spacing: RetrySpacing,
     /// Attempts in all, the first included.
     pub max_attempts: Option<u32>,
+    /// Declared: what scheduled retries do when the subscription changes; `None` = not judged.
+    pub pending_retries: Option<PendingRetries>,
     pub retries_4xx: bool,
     pub catch_up_polling: bool,
     pub accepts_http_callbacks: bool,
@@ -85,8 +118,21 @@ pub(super) fn push(
     dir: &std::path::Path,
 ) -> Result<PushPolicy, ProfileError> {
     let receiver = receiver(&p, dir)?;
-    let spacing = spacing(&p)?;
-    let max_attempts = max_attempts(p.max_attempts, &spacing)?;
+    let declared = spacing(&p)?;
+    let max_attempts = max_attempts(p.max_attempts, p.repeat_last, &declared)?;
+    let spacing = repeated(declared, max_attempts);
+    let pending_retries = match p.pending_retries.as_deref() {
+        None => None,
+        Some(v) => match PendingRetries::parse(v) {
+            Some(p) => Some(p),
+            None => {
+                return err(
+                    "push.pending_retries",
+                    format!("{v:?} is not one of cancel, keep, follow"),
+                );
+            }
+        },
+    };
     let tolerance_percent = p.tolerance_percent.unwrap_or(10);
     if tolerance_percent > 100 {
         return err("push.tolerance_percent", "must be between 0 and 100");
@@ -99,6 +145,7 @@ pub(super) fn push(
         receiver_tls: receiver.tls,
         spacing,
         max_attempts,
+        pending_retries,
         retries_4xx: p.retries_4xx.unwrap_or(false),
         catch_up_polling: p.catch_up_polling.unwrap_or(false),
         accepts_http_callbacks: receiver.accepts_http_callbacks,
@@ -228,24 +275,62 @@ fn spacing(p: &PushFile) -> Result<RetrySpacing, ProfileError> {
     )
 }
 
-/// Attempts in all: as declared, which a schedule must agree with, or what the schedule says.
+/// Attempts in all: as declared, or what the schedule says. A schedule gives the delay before
+/// each retry; `max_attempts` beyond its length + 1 (or `repeat_last = true`) repeats its last
+/// delay, as banks that describe their policy as "then every N minutes" do.
 fn max_attempts(
     declared: Option<u32>,
+    repeat_last: Option<bool>,
     spacing: &RetrySpacing,
 ) -> Result<Option<u32>, ProfileError> {
-    match (declared, spacing) {
-        (Some(0), _) => err("push.max_attempts", "must be at least 1"),
-        (Some(n), RetrySpacing::Schedule(s)) if n as usize != s.len() + 1 => err(
+    let listed = match spacing {
+        RetrySpacing::Schedule(s) => Some(s.len() + 1),
+        _ => None,
+    };
+    match (declared, repeat_last, listed) {
+        (Some(0), _, _) => err("push.max_attempts", "must be at least 1"),
+        (_, Some(true), None) => err(
+            "push.repeat_last",
+            "repeats the last delay of push.retry_schedule_ms, which is not given",
+        ),
+        (None, Some(true), Some(_)) => err(
+            "push.repeat_last",
+            "needs push.max_attempts: how many attempts in all (R-08: the policy defines a \
+             maximum number of retries)",
+        ),
+        (Some(n), _, Some(l)) if (n as usize) < l => err(
             "push.max_attempts",
             format!(
-                "is {n}, but retry_schedule_ms declares {} retries ({} attempts)",
-                s.len(),
-                s.len() + 1
+                "is {n}, but retry_schedule_ms declares {} retries ({l} attempts); list only \
+                 the delays used",
+                l - 1
             ),
         ),
-        (Some(n), _) => Ok(Some(n)),
-        (None, RetrySpacing::Schedule(s)) => Ok(u32::try_from(s.len() + 1).ok()),
-        (None, _) => Ok(None),
+        (Some(n), Some(false), Some(l)) if n as usize > l => err(
+            "push.max_attempts",
+            format!(
+                "is {n}, more than the {l} attempts retry_schedule_ms declares, although \
+                 repeat_last = false"
+            ),
+        ),
+        (Some(n), _, _) if n > 1000 => err("push.max_attempts", "must be at most 1000"),
+        (Some(n), _, _) => Ok(Some(n)),
+        (None, _, Some(l)) => Ok(u32::try_from(l).ok()),
+        (None, _, None) => Ok(None),
+    }
+}
+
+/// The schedule at full length: its last delay repeated up to `max_attempts`.
+fn repeated(spacing: RetrySpacing, max_attempts: Option<u32>) -> RetrySpacing {
+    match (spacing, max_attempts) {
+        (RetrySpacing::Schedule(mut s), Some(n)) => {
+            let retries = (n as usize).saturating_sub(1);
+            if let Some(last) = s.last().copied() {
+                s.resize(retries.max(s.len()), last);
+            }
+            RetrySpacing::Schedule(s)
+        }
+        (other, _) => other,
     }
 }
 
@@ -289,12 +374,51 @@ mod tests {
     }
 
     #[test]
+    fn a_last_delay_that_repeats_fills_the_schedule_up_to_max_attempts() {
+        for text in [
+            "retry_schedule_ms = [100, 400]\nmax_attempts = 5",
+            "retry_schedule_ms = [100, 400]\nmax_attempts = 5\nrepeat_last = true",
+        ] {
+            let p = push(
+                file(text),
+                Duration::from_secs(5),
+                std::path::Path::new("."),
+            )
+            .unwrap();
+            assert_eq!(p.max_attempts, Some(5));
+            let ms = Duration::from_millis;
+            assert_eq!(
+                p.spacing,
+                RetrySpacing::Schedule(vec![ms(100), ms(400), ms(400), ms(400)])
+            );
+            assert!(p.retry_window(3).is_some() && p.retry_window(4).is_none());
+        }
+        let keep = push(
+            file("pending_retries = \"keep\""),
+            Duration::from_secs(5),
+            std::path::Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(keep.pending_retries, Some(PendingRetries::Keep));
+        assert!(!PendingRetries::Keep.stop() && PendingRetries::Follow.stop());
+    }
+
+    #[test]
     fn contradictions_name_the_field() {
         for (text, field) in [
             (
-                "retry_schedule_ms = [1]\nmax_attempts = 5",
+                "retry_schedule_ms = [1, 2]\nmax_attempts = 2",
                 "push.max_attempts",
             ),
+            (
+                "retry_schedule_ms = [1]\nmax_attempts = 5\nrepeat_last = false",
+                "push.max_attempts",
+            ),
+            (
+                "retry_schedule_ms = [1]\nrepeat_last = true",
+                "push.repeat_last",
+            ),
+            ("pending_retries = \"maybe\"", "push.pending_retries"),
             (
                 "retry_schedule_ms = [1]\nmin_retry_delay_ms = 1",
                 "push.retry_schedule_ms",

@@ -104,6 +104,8 @@ request_signatures = "{sigs}"
 response_signatures = true
 more_available_required = true
 oldest_first = true
+answers_awaiting_at_once = true
+redelivers_unacked = true
 "#,
         lpt = p.long_poll_timeout.as_millis(),
         cap = p.max_events_cap,
@@ -120,7 +122,8 @@ oldest_first = true
 }
 
 /// The `[push]` section declaring the sandbox's push policy: retries per its schedule, 4xx
-/// final, failed SETs left for polling (R-09), plain http callbacks on loopback.
+/// final, failed SETs left for polling (R-09), retries already scheduled cancelled with the
+/// subscription and moved with its URL (`follow`), plain http callbacks on loopback.
 fn push_toml(d: &PushDeclaration) -> String {
     let schedule: Vec<String> = d
         .retry_schedule
@@ -133,6 +136,7 @@ fn push_toml(d: &PushDeclaration) -> String {
 retry_schedule_ms = [{schedule}]
 request_timeout_ms = {timeout}
 retries_4xx = false
+pending_retries = "follow"
 catch_up_polling = true
 accepts_http_callbacks = true
 first_push_timeout_ms = 5000

@@ -245,14 +245,16 @@ fn prepare_world(world: &mut HarnessWorld, ctx: &Arc<RunContext>, f: &Feature, s
     world.rules = judged_rules(&all_tags(f, s), ctx.profile.conformance);
 }
 
-/// Keeps what a finished scenario's world recorded (evidence, findings, checks).
+/// Keeps what a finished scenario's world recorded (evidence, findings, checks, what its
+/// receiver got).
 fn keep_world(collector: &Mutex<Collector>, key: Key, world: Option<&mut HarnessWorld>) {
-    let (evidence, findings, checks) = world
+    let (evidence, findings, checks, receiver) = world
         .map(|w| {
             (
                 std::mem::take(&mut w.evidence),
                 std::mem::take(&mut w.findings),
                 std::mem::take(&mut w.checks),
+                w.receiver_logs(),
             )
         })
         .unwrap_or_default();
@@ -261,6 +263,7 @@ fn keep_world(collector: &Mutex<Collector>, key: Key, world: Option<&mut Harness
         let ran = Ran {
             evidence,
             checks,
+            receiver,
             ..Ran::default()
         };
         c.ran.insert(key, ran);

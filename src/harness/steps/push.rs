@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 use cucumber::{given, then, when};
 
 use super::params::Tpp;
-use crate::harness::profile::{Conformance, Dialect, PushPolicy};
+use super::setup::nth_trigger_type;
+use crate::harness::outcome::BLOCKED;
+use crate::harness::profile::{Conformance, Dialect, PendingRetries, PushPolicy};
 use crate::harness::receiver::{Answer, Received};
-use crate::harness::world::{HarnessWorld, StepResult, label};
+use crate::harness::world::{HarnessWorld, StepResult, event_id, label};
 
 fn policy(w: &HarnessWorld) -> Result<PushPolicy, String> {
     Ok(w.ctx()?.profile.push.clone())
@@ -160,6 +162,14 @@ async fn removes_callback(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     w.replace_callback(&tpp.0, None).await
 }
 
+#[when(expr = "TPP {tpp} changes its subscription to the second triggerable type only")]
+async fn changes_types(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let second = nth_trigger_type(w, 1)?;
+    let url = w.mailbox(&tpp.0, &label(&tpp.0, false)).await?.url;
+    w.replace_push_subscription(&tpp.0, Some(&url), Some(vec![second]))
+        .await
+}
+
 #[when(expr = "TPP {tpp} moves its CallbackUrl to its second receiver")]
 async fn moves_callback(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     let url = w.mailbox(&tpp.0, &label(&tpp.0, true)).await?.url;
@@ -176,13 +186,21 @@ async fn triggered(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
 
 #[when(expr = "an event of the second triggerable type is triggered for TPP {tpp}")]
 async fn triggered_second(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
-    let t = w
-        .ctx()?
-        .profile
-        .trigger_types
-        .get(1)
-        .cloned()
-        .ok_or("the profile's trigger produces fewer than two event types")?;
+    let t = nth_trigger_type(w, 1)?;
+    w.fire(&tpp.0, t, false).await
+}
+
+/// An event after the subscription changed: raised for the TPP, but not expected anywhere (a
+/// push of it is what the scenario watches for; it is not polled for).
+#[when(expr = "a new event is raised for TPP {tpp}")]
+async fn raised_after_change(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let t = w.default_event_type()?;
+    w.fire(&tpp.0, t, false).await
+}
+
+#[when(expr = "a new event of the first triggerable type is raised for TPP {tpp}")]
+async fn raised_first_after_change(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let t = nth_trigger_type(w, 0)?;
     w.fire(&tpp.0, t, false).await
 }
 
@@ -256,7 +274,8 @@ fn every_push(
     let problems: Vec<String> = got
         .iter()
         .enumerate()
-        // The rule first, so the failure is charged to it.
+        // The rule leads each line, so the failure is charged to it (not to every rule of the
+        // scenario).
         .filter_map(|(i, r)| check(r).map(|p| format!("{p} (push {})", i + 1)))
         .collect();
     if problems.is_empty() {
@@ -502,6 +521,34 @@ async fn retry_after_hold(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
             ms(wait)
         ));
     }
+    held_retry_spacing(&p, &got, rules(w).retry)
+}
+
+/// The retry after a timed-out attempt counts its delay from the attempt's start or from its
+/// end (the bank giving up after `request_timeout_ms`): either reading is accepted, so it must
+/// come no earlier than the first delay after the attempt arrived and no later than the
+/// timeout plus that delay.
+fn held_retry_spacing(p: &PushPolicy, got: &[Received], rule: &str) -> StepResult {
+    let (Some((lo, hi)), Some(timeout)) = (p.retry_window(0), p.request_timeout) else {
+        return Ok(());
+    };
+    let gap = got[1].at.saturating_duration_since(got[0].at);
+    if gap < lo {
+        return Err(format!(
+            "{rule}: the retry came {} ms after the attempt that timed out began; the declared \
+             back-off asks for at least {} ms",
+            ms(gap),
+            ms(lo)
+        ));
+    }
+    if gap > timeout + hi {
+        return Err(format!(
+            "{rule}: the retry came {} ms after the attempt that timed out began; the declared \
+             timeout and first delay allow at most {} ms",
+            ms(gap),
+            ms(timeout + hi)
+        ));
+    }
     Ok(())
 }
 
@@ -532,24 +579,102 @@ async fn no_push(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     ))
 }
 
+/// When the bank accepted the scenario's change of the subscription; without one, the
+/// scenario cannot judge what follows it.
+fn changed_at(w: &HarnessWorld) -> Result<Instant, String> {
+    w.changed_at.ok_or_else(|| {
+        format!(
+            "{BLOCKED}no change of the subscription was answered 2xx, so nothing after it can be \
+             judged"
+        )
+    })
+}
+
+/// The declared `push.pending_retries`, in words, for messages.
+fn declared_pending(p: &PushPolicy) -> String {
+    match p.pending_retries {
+        Some(PendingRetries::Cancel) => "push.pending_retries = \"cancel\"".into(),
+        Some(PendingRetries::Follow) => "push.pending_retries = \"follow\"".into(),
+        Some(PendingRetries::Keep) => "push.pending_retries = \"keep\"".into(),
+        None => "no push.pending_retries".into(),
+    }
+}
+
+/// Retries already scheduled (declared to stop) must not reach the old URL once the change was
+/// answered.
 #[then(expr = "TPP {tpp}'s receiver gets no push after the subscription changed")]
 async fn none_after_change(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     let p = policy(w)?;
-    let changed = w
-        .last
-        .as_ref()
-        .and_then(|e| e.finished)
-        .unwrap_or_else(Instant::now);
     // An attempt already on the wire when the change was answered may still land.
-    let since = changed + p.slack;
+    let since = changed_at(w)? + p.slack;
     let late = w.quiet(&label(&tpp.0, false), 0, Some(since)).await?;
     if late.is_empty() {
         return Ok(());
     }
+    let r = rules(w);
     Err(format!(
-        "{}: {} push(es) reached the old CallbackUrl after the subscription no longer named it",
-        rules(w).stop,
-        late.len()
+        "{}: {} retry(ies) reached the old {} after the subscription no longer named it; the \
+         bank declares {} (retries already scheduled stop); first at +{} ms after the change",
+        r.retry,
+        late.len(),
+        r.endpoint,
+        declared_pending(&p),
+        ms(late[0].at.saturating_duration_since(since - p.slack))
+    ))
+}
+
+/// An event raised after the change must not reach the URL the subscription no longer names
+/// (retries of events from before it are left to `push.pending_retries`).
+#[then(
+    expr = "TPP {tpp}'s receiver gets no push of an event raised after the subscription changed"
+)]
+async fn no_new_event_after_change(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let changed = changed_at(w)?;
+    let lbl = label(&tpp.0, false);
+    w.mailbox(&tpp.0, &lbl).await?;
+    let all = w.quiet(&lbl, 0, None).await?;
+    let before: HashSet<String> = all
+        .iter()
+        .filter(|r| r.at <= changed)
+        .map(event_id)
+        .collect();
+    let new: Vec<&Received> = all
+        .iter()
+        .filter(|r| r.at > changed && !before.contains(&event_id(r)))
+        .collect();
+    let Some(first) = new.first() else {
+        return Ok(());
+    };
+    let r = rules(w);
+    Err(format!(
+        "{}: {} push(es) of an event raised after the subscription stopped asking for it reached \
+         the old {}, the first {} ms after the change: {}",
+        r.stop,
+        new.len(),
+        r.endpoint,
+        ms(first.at.saturating_duration_since(changed)),
+        one_line(&first.body_text())
+    ))
+}
+
+#[then(expr = "TPP {tpp}'s second receiver gets no retry of an earlier event")]
+async fn second_gets_nothing(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
+    let p = policy(w)?;
+    // The quiet period counts from the change (an earlier step may have watched part of it).
+    let until = changed_at(w)? + p.quiet_period;
+    tokio::time::sleep_until(until.into()).await;
+    let got = w
+        .await_pushes(&label(&tpp.0, true), 0, Duration::ZERO)
+        .await?;
+    if got.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: {} retry(ies) of an event from before the change reached the new URL; the bank \
+         declares {} (retries already scheduled end when the URL changes)",
+        rules(w).retry,
+        got.len(),
+        declared_pending(&p)
     ))
 }
 
@@ -560,8 +685,11 @@ async fn second_gets(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     let got = w.await_pushes(&label(&tpp.0, true), 1, wait).await?;
     if got.is_empty() {
         return Err(format!(
-            "R-02: after the CallbackUrl changed, no attempt reached the new URL within {} ms",
-            ms(wait)
+            "{}: after the CallbackUrl changed, no retry reached the new URL within {} ms; the \
+             bank declares {} (retries already scheduled move to a changed URL)",
+            rules(w).retry,
+            ms(wait),
+            declared_pending(&p)
         ));
     }
     Ok(())
@@ -602,6 +730,7 @@ mod tests {
             receiver_tls: None,
             spacing,
             max_attempts: Some(3),
+            pending_retries: None,
             retries_4xx: false,
             catch_up_polling: false,
             accepts_http_callbacks: true,
@@ -623,6 +752,7 @@ mod tests {
             .iter()
             .map(|ms| Received {
                 at: start + Duration::from_millis(*ms),
+                wall: std::time::SystemTime::UNIX_EPOCH,
                 method: "POST".into(),
                 path: "/".into(),
                 headers: vec![],
@@ -644,6 +774,22 @@ mod tests {
         assert!(early[0].starts_with("R-08: retry 1 came 5 ms"));
         let late = spacing_problems_r08(&p, &at(&[0, 300, 2_000]));
         assert!(late[0].contains("at most 760 ms"), "{late:?}");
+    }
+
+    #[test]
+    fn a_retry_after_a_timeout_may_count_its_delay_from_either_end_of_the_attempt() {
+        let ms = |v: u64| Duration::from_millis(v);
+        let mut p = policy(RetrySpacing::Schedule(vec![ms(300), ms(600)]));
+        p.request_timeout = Some(ms(1_000));
+        // From the start: 300 ms; from the end: 1 000 + 300 ms; both on time.
+        assert!(held_retry_spacing(&p, &at(&[0, 300]), "R-08").is_ok());
+        assert!(held_retry_spacing(&p, &at(&[0, 1_300]), "R-08").is_ok());
+        assert!(
+            held_retry_spacing(&p, &at(&[0, 10]), "R-08")
+                .unwrap_err()
+                .starts_with("R-08: the retry came 10 ms")
+        );
+        assert!(held_retry_spacing(&p, &at(&[0, 3_000]), "R-08").is_err());
     }
 
     #[test]

@@ -132,7 +132,9 @@ async fn delete_own(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
         Method::DELETE,
         format!("/event-subscriptions/{id}"),
     )
-    .await
+    .await?;
+    w.note_change();
+    Ok(())
 }
 
 #[when(expr = "TPP {tpp} deletes the event subscription of TPP {tpp}")]

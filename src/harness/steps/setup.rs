@@ -25,7 +25,8 @@ async fn subscribed_to(w: &mut HarnessWorld, tpp: Tpp, t: Event) -> StepResult {
     w.subscribe(&tpp.0, Some(vec![t.0])).await
 }
 
-fn nth_trigger_type(w: &HarnessWorld, n: usize) -> Result<BankEventType, String> {
+/// The `n`-th event type (from 0) the profile's trigger can raise.
+pub(super) fn nth_trigger_type(w: &HarnessWorld, n: usize) -> Result<BankEventType, String> {
     w.ctx()?
         .profile
         .trigger_types

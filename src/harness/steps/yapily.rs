@@ -101,6 +101,7 @@ async fn deletes(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     let t = w.yapily_type(false)?;
     w.yapily_request(&tpp.0, Method::DELETE, &format!("/{t}"), None, Creds::Own)
         .await?;
+    w.note_change();
     Ok(())
 }
 

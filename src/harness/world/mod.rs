@@ -106,7 +106,7 @@ mod tatra;
 mod tracking;
 mod yapily;
 
-pub use push::{Mailbox, label};
+pub use push::{Mailbox, event_id, label};
 pub use tatra::TatraConsent;
 pub use yapily::Creds;
 
@@ -147,6 +147,9 @@ pub struct HarnessWorld {
     pub checks: Checks,
     /// The scenario's mailboxes at the callback receiver, by label (`A`, `A2`, `B`).
     pub mailboxes: HashMap<String, Mailbox>,
+    /// When the bank last answered 2xx to a change of the subscription pushes follow (DELETE,
+    /// a PUT of its URL or types): pushes are judged against it.
+    pub changed_at: Option<Instant>,
     /// Dialect events the scenario triggered: (TPP, event type id).
     pub dialect_fired: Vec<(String, String)>,
     /// Every problem found in a dialect webhook (kept for the assertions of its own rules).
@@ -190,6 +193,7 @@ impl HarnessWorld {
             findings: Vec::new(),
             checks: Checks::default(),
             mailboxes: HashMap::new(),
+            changed_at: None,
             dialect_fired: Vec::new(),
             push_problems: Vec::new(),
             signature_jtis: HashSet::new(),

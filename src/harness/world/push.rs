@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::{HarnessWorld, StepResult, fail};
-use crate::harness::client::Exchange;
+use crate::harness::client::{Exchange, mask_header};
 use crate::harness::defects::Problem;
+use crate::harness::outcome::{ReceivedRequest, ReceiverLog};
 use crate::harness::profile::BankEventType;
 use crate::harness::profile::Dialect;
 use crate::harness::receiver::{Answer, Received};
@@ -111,7 +112,6 @@ impl HarnessWorld {
                 None => fail("a stream's endpoint cannot be removed, only the stream deleted"),
             };
         }
-        let id = self.subscription_id(tpp).await?;
         let ctx = self.ctx()?;
         let types = self
             .tpp(tpp)
@@ -125,16 +125,40 @@ impl HarnessWorld {
                     .filter_map(|v| v.as_str().and_then(|c| ctx.profile.event_type(c)))
                     .collect::<Vec<_>>()
             });
+        self.replace_push_subscription(tpp, url, types).await
+    }
+
+    /// PUT of TPP `tpp`'s subscription with CallbackUrl `url` (none: removed) and `types` (all:
+    /// `None`); a refusal fails the step (ES-10), an acceptance is the moment pushes are judged
+    /// from.
+    pub async fn replace_push_subscription(
+        &mut self,
+        tpp: &str,
+        url: Option<&str>,
+        types: Option<Vec<BankEventType>>,
+    ) -> StepResult {
+        let id = self.subscription_id(tpp).await?;
         let mut body = self.push_subscription_body(url, types)?;
         body["Data"]["EventSubscriptionId"] = json!(id);
         let ex = self.put_subscription(tpp, &id, body).await?;
         if ex.status() != 200 {
             return fail(format!(
-                "ES-10: cannot change TPP {tpp}'s CallbackUrl: {}",
+                "ES-10: cannot change TPP {tpp}'s subscription: {}",
                 ex.summary()
             ));
         }
+        self.note_change();
         Ok(())
+    }
+
+    /// Remembers that the bank just accepted a change of the subscription pushes follow, if the
+    /// last answer was a 2xx.
+    pub fn note_change(&mut self) {
+        if let Some(ex) = &self.last
+            && (200..300).contains(&ex.status())
+        {
+            self.changed_at = Some(ex.finished.unwrap_or_else(Instant::now));
+        }
     }
 
     /// Waits until mailbox `label` holds `n` pushes of its TPP's events or `timeout` passes;
@@ -191,6 +215,7 @@ impl HarnessWorld {
                 let found = found.iter().map(|m| Problem::from_message(m)).collect();
                 problems.extend(self.triage(found, Some(&ex)));
                 self.evidence.push(ex);
+                self.checks.last = Some(self.evidence.len() - 1);
                 if !foreign {
                     kept.push(r.clone());
                 }
@@ -225,6 +250,8 @@ impl HarnessWorld {
             problems.extend(self.triage(checked.problems.clone(), Some(&ex)));
             self.evidence.push(ex);
             self.sets.push(checked);
+            // A failed push assertion looks at the pushes, not at the request that subscribed.
+            self.checks.last = Some(self.evidence.len() - 1);
             kept.push(r.clone());
         }
         if let Some(mm) = self.mailboxes.get_mut(label) {
@@ -275,6 +302,81 @@ impl HarnessWorld {
             None => all.into_iter().skip(after).collect(),
         })
     }
+}
+
+impl HarnessWorld {
+    /// What each of the scenario's mailboxes got, as the receiver saw it: arrival time, the
+    /// delay from the request before, the answer, headers (credentials masked) and body.
+    pub fn receiver_logs(&self) -> Vec<ReceiverLog> {
+        let Ok(ctx) = self.ctx() else {
+            return Vec::new();
+        };
+        let Ok(receiver) = ctx.receiver() else {
+            return Vec::new();
+        };
+        let mut labels: Vec<&String> = self.mailboxes.keys().collect();
+        labels.sort();
+        labels
+            .into_iter()
+            .filter_map(|l| {
+                let m = &self.mailboxes[l];
+                let got = receiver.received(&m.id);
+                (!got.is_empty()).then(|| ReceiverLog {
+                    mailbox: l.clone(),
+                    url: m.url.clone(),
+                    requests: received_requests(&got),
+                })
+            })
+            .collect()
+    }
+}
+
+/// `got` as the report shows it.
+fn received_requests(got: &[Received]) -> Vec<ReceivedRequest> {
+    let mut previous: Option<Instant> = None;
+    got.iter()
+        .map(|r| {
+            let after = previous.map(|p| r.at.saturating_duration_since(p).as_millis());
+            previous = Some(r.at);
+            let arrived = time::OffsetDateTime::from(r.wall)
+                .format(time::macros::format_description!(
+                    "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]"
+                ))
+                .unwrap_or_default();
+            ReceivedRequest {
+                arrived,
+                after_previous_ms: after,
+                method: r.method.clone(),
+                path: r.path.clone(),
+                answered: match r.answered {
+                    Answer::Status(s) => s.to_string(),
+                    Answer::Hold(d) => format!("held {} ms, then 202", d.as_millis()),
+                },
+                headers: r
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), mask_header(k, v)))
+                    .collect(),
+                body: r.body_text(),
+            }
+        })
+        .collect()
+}
+
+/// What identifies the event a push carries, so a retry of it can be told from a push of
+/// another event: a SET's `jti`, a JSON event's `id`, else the body itself (a Tatra-style body
+/// is fixed when its event is raised).
+pub fn event_id(r: &Received) -> String {
+    let text = r.body_text();
+    if let Some(jti) =
+        push_claims(&text).and_then(|c| c.get("jti").and_then(Value::as_str).map(String::from))
+    {
+        return jti;
+    }
+    serde_json::from_slice::<Value>(&r.body)
+        .ok()
+        .and_then(|v| v.get("id").and_then(Value::as_str).map(String::from))
+        .unwrap_or(text)
 }
 
 /// The claims of a pushed compact JWT, read without verifying it.

@@ -1,5 +1,6 @@
 //! The scene a scenario starts from: a TPP made clean (its queue drained, its subscriptions and
-//! callback URLs deleted) and subscribed for polling through the target's subscription API.
+//! callback URLs deleted; in the other dialects, `yapily` and `tatra`) and subscribed for
+//! polling through the target's subscription API.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -7,8 +8,7 @@ use serde_json::{Value, json};
 use super::{Drain, HarnessWorld, StepResult, fail};
 use crate::harness::client::Exchange;
 use crate::harness::context::Purpose;
-use crate::harness::profile::BankEventType;
-use crate::harness::profile::Clients;
+use crate::harness::profile::{BankEventType, Clients, Dialect};
 
 impl HarnessWorld {
     /// The ids listed by `GET path` (`pointer` to the array, `field` the id member). A list
@@ -128,6 +128,11 @@ impl HarnessWorld {
     /// polling working.
     pub async fn start_clean(&mut self, name: &str) -> StepResult {
         let ctx = self.ctx()?;
+        match ctx.profile.dialect {
+            Dialect::Yapily => return self.yapily_start_clean(name).await,
+            Dialect::Tatra => return self.tatra_start_clean(name).await,
+            Dialect::Obie | Dialect::Wso2 => {}
+        }
         let fresh =
             !self.tpps.contains_key(name) && matches!(ctx.profile.clients, Clients::Register(_));
         let mut drained = fresh;

@@ -19,7 +19,8 @@ impl HarnessWorld {
     }
 
     /// Runs stream `action` for TPP `name` with the stream placeholders `extra`; returns the
-    /// answer's JSON.
+    /// answer's JSON. An accepted call is the moment pushes are judged from
+    /// ([`changed_at`](HarnessWorld::changed_at)), as an accepted change of a subscription is.
     async fn stream_call(
         &mut self,
         name: &str,
@@ -34,6 +35,8 @@ impl HarnessWorld {
         let mut request = self.trigger_request(name, event_type, true).await?;
         request.extra = extra;
         let outcome = ctx.fire_with(action, &request).await?;
+        let answered = outcome.exchange.as_ref().and_then(|ex| ex.finished);
+        self.changed_at = Some(answered.unwrap_or_else(std::time::Instant::now));
         self.evidence.extend(outcome.exchange);
         Ok(outcome.output)
     }

@@ -146,6 +146,32 @@ impl HarnessWorld {
         Ok(())
     }
 
+    /// Starts TPP `tpp` from nothing: a fixed application's webhooks, which an earlier scenario
+    /// may have left enabled (with its header, at its receiver, with deliveries pending), are
+    /// disabled at a URL no scenario watches. Applications registered for the scenario, settings
+    /// applied by hand (`manual`) and applications that must stay active (`already_active`)
+    /// are left as they are.
+    pub async fn tatra_start_clean(&mut self, tpp: &str) -> StepResult {
+        let ctx = self.ctx()?;
+        let fresh =
+            !self.tpps.contains_key(tpp) && matches!(ctx.profile.clients, Clients::Register(_));
+        self.tpp(tpp).await?;
+        let t = self.tatra_settings()?;
+        let automatic = matches!(
+            t.settings,
+            Some(Trigger::Http { .. } | Trigger::Command { .. })
+        );
+        if fresh || !automatic || t.already_active {
+            return Ok(());
+        }
+        let parked = self.mailbox(tpp, &format!("{tpp}-parked")).await?.url;
+        self.tatra_apply(tpp, false, &parked, "", true).await?;
+        self.tatra.headers.remove(tpp);
+        self.tatra.last = None;
+        self.last = None;
+        Ok(())
+    }
+
     /// Creates a consent for TPP `tpp` through `tatra.consent` and reads its accounts.
     pub async fn tatra_consent(&mut self, tpp: &str) -> Result<TatraConsent, String> {
         let t = self.tatra_settings()?;

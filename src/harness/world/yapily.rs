@@ -1,5 +1,6 @@
 //! The Yapily-style notification API as a scenario uses it (webhook-dialects.md §1): requests
-//! with the application's HTTP Basic credentials to the subscription resource, events raised
+//! with the application's HTTP Basic credentials to the subscription resource (a fixed
+//! application started clean by deleting what it holds), events raised
 //! through the profile's trigger, and the checks every received webhook gets (YA-07, YA-08,
 //! YA-12 and the `yapily-signature` rules JWD-01..07).
 
@@ -11,7 +12,7 @@ use serde_json::{Value, json};
 use super::{HarnessWorld, StepResult, fail};
 use crate::harness::client::{self, Exchange, Request};
 use crate::harness::dialects::yapily as sig;
-use crate::harness::profile::{ClientAuth, YapilySettings};
+use crate::harness::profile::{ClientAuth, Clients, YapilySettings};
 use crate::harness::receiver::Received;
 
 /// Which credentials a request presents.
@@ -76,6 +77,75 @@ impl HarnessWorld {
         }
         self.record(ex.clone());
         Ok(ex)
+    }
+
+    /// Starts TPP `tpp` from nothing: every subscription its application holds (left by an
+    /// earlier scenario of a fixed application) deleted, and the list then checked empty. A
+    /// list the bank refuses blocks the scenario; one still full after the DELETEs fails YA-06.
+    pub async fn yapily_start_clean(&mut self, tpp: &str) -> StepResult {
+        let ctx = self.ctx()?;
+        let fresh =
+            !self.tpps.contains_key(tpp) && matches!(ctx.profile.clients, Clients::Register(_));
+        self.tpp(tpp).await?;
+        if fresh {
+            // An application registered for this scenario has subscribed to nothing.
+            return Ok(());
+        }
+        let listed = self.yapily_listed(tpp).await?;
+        for type_id in &listed {
+            let ex = self
+                .yapily_request(
+                    tpp,
+                    Method::DELETE,
+                    &format!("/{type_id}"),
+                    None,
+                    Creds::Own,
+                )
+                .await?;
+            if !(200..300).contains(&ex.status()) && ex.status() != 404 {
+                return fail(format!(
+                    "cannot delete TPP {tpp}'s subscription to {type_id} to start clean: {}",
+                    ex.summary()
+                ));
+            }
+        }
+        if !listed.is_empty() {
+            let left = self.yapily_listed(tpp).await?;
+            if !left.is_empty() {
+                return fail(format!(
+                    "YA-06: after DELETE answered, the list of TPP {tpp}'s subscriptions still \
+                     holds {left:?}"
+                ));
+            }
+        }
+        self.last = None;
+        Ok(())
+    }
+
+    /// The event type ids of TPP `tpp`'s subscriptions, from `GET` of the subscription resource.
+    async fn yapily_listed(&mut self, tpp: &str) -> Result<Vec<String>, String> {
+        let ex = self
+            .yapily_request(tpp, Method::GET, "", None, Creds::Own)
+            .await?;
+        let items = ex
+            .json()
+            .filter(|_| ex.status() == 200)
+            .and_then(|v| v.get("data").and_then(Value::as_array).cloned());
+        let Some(items) = items else {
+            return fail(format!(
+                "cannot list TPP {tpp}'s subscriptions to start clean (a 200 whose data is an \
+                 array): {}",
+                ex.summary()
+            ));
+        };
+        Ok(items
+            .iter()
+            .filter_map(|i| {
+                i.get("eventTypeId")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            })
+            .collect())
     }
 
     /// POST of a subscription to `type_id` at mailbox `label`.

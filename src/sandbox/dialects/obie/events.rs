@@ -151,7 +151,7 @@ pub async fn raise_all(
 
 /// The event one spec becomes (if anyone wants it) with its delivery rows, and its outcome.
 async fn prepare(st: &AppState, spec: &EventSpec) -> ObResult<(Option<NewEvent>, RaiseOutcome)> {
-    let dest = match destination(st, spec).await? {
+    let dest = match remembered(st, spec, destination(st, spec).await?).await? {
         Err(reason) => {
             let outcome = RaiseOutcome {
                 queued: false,
@@ -208,6 +208,31 @@ async fn commit(
         st.push_wake.notify_one();
     }
     Ok(())
+}
+
+/// The `push-after-unsubscribe` fault: a bank that remembers where it last pushed and keeps
+/// pushing there after the subscription no longer names that URL.
+async fn remembered(
+    st: &AppState,
+    spec: &EventSpec,
+    dest: Result<Destination, &'static str>,
+) -> ObResult<Result<Destination, &'static str>> {
+    if !st.has_fault(Fault::PushAfterUnsubscribe) || dest.as_ref().is_ok_and(|d| d.push.is_some()) {
+        return Ok(dest);
+    }
+    let last = st.store.deliveries_of(&spec.client_id, 20).await?;
+    let Some(url) = last
+        .into_iter()
+        .find(|d| d.format == Dialect::Obie)
+        .map(|d| d.url)
+    else {
+        return Ok(dest);
+    };
+    let poll = dest.as_ref().is_ok_and(|d| d.poll);
+    Ok(Ok(Destination {
+        poll,
+        push: Some(url),
+    }))
 }
 
 /// Where an event for this TPP goes, or why nowhere. With an event subscription: the

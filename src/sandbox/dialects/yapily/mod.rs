@@ -272,10 +272,9 @@ pub async fn raise(st: &AppState, spec: YapilyEventSpec) -> Result<YapilyRaised,
 
 /// YA-11: the webhook of the application's subscription to the type, if any.
 async fn destination(st: &AppState, spec: &YapilyEventSpec) -> Result<Option<String>, YapilyError> {
-    let with_deleted = st.has_fault(Fault::YapilyAfterDelete);
     let subs = st
         .store
-        .yapily_subscriptions_of(&spec.client_id, with_deleted)
+        .yapily_subscriptions_of(&spec.client_id, false)
         .await?;
     let wanted = subs
         .iter()
@@ -285,7 +284,21 @@ async fn destination(st: &AppState, spec: &YapilyEventSpec) -> Result<Option<Str
                 .then(|| subs.first())
                 .flatten()
         });
-    Ok(wanted.map(|s| s.url.clone()))
+    match wanted {
+        Some(s) => Ok(Some(s.url.clone())),
+        None if st.has_fault(Fault::YapilyAfterDeleteDelivered) => remembered(st, spec).await,
+        None => Ok(None),
+    }
+}
+
+/// The `yapily-after-delete-delivered` fault: the URL the type was last delivered to, which a
+/// bank that forgets to unsubscribe keeps using (YA-06).
+async fn remembered(st: &AppState, spec: &YapilyEventSpec) -> Result<Option<String>, YapilyError> {
+    let last = st.store.deliveries_of(&spec.client_id, 20).await?;
+    Ok(last
+        .into_iter()
+        .find(|d| d.format == Dialect::Yapily && d.event_type == spec.event_type.id())
+        .map(|d| d.url))
 }
 
 fn not_subscribed(t: YapilyEventType) -> YapilyError {
