@@ -51,6 +51,20 @@ pub async fn spawn_sandbox_lines(db: &str, extra: &[&str]) -> (Child, String, Ve
     (child, url, before)
 }
 
+/// `obevents sandbox ARGS` with the log filter `log`, stdout and stderr piped, killed on drop:
+/// the command the tests that read the binary's output start from.
+pub fn sandbox_command(args: &[&str], log: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_obevents"));
+    cmd.arg("sandbox")
+        .args(args)
+        .env("OBEVENTS_LOG", log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
 pub async fn sigkill(mut child: Child) {
     child.kill().await.expect("SIGKILL");
     let status = tokio::time::timeout(LIMIT, child.wait())

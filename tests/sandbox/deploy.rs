@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use super::binary::sandbox_command;
 use super::common::*;
 use super::persistence::run_cli;
 
@@ -37,16 +38,9 @@ impl Drop for TempConfig {
 /// Starts `obevents sandbox ARGS` with no `--addr`/`--db` of its own; returns the child, the
 /// URL of its listening line, and the stderr lines printed before it (the log, at `warn`).
 async fn start(args: &[&str]) -> (Child, String, Vec<String>) {
-    let mut child = Command::new(BIN)
-        .arg("sandbox")
-        .args(args)
-        .env("OBEVENTS_LOG", "warn")
+    let mut child = sandbox_command(args, "warn")
         .env_remove("OBEVENTS_DB")
         .env_remove("OBEVENTS_PUBLIC_URL")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .expect("spawn obevents");
     let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();

@@ -3,7 +3,6 @@
 //! trusted proxy), one `info` line per push attempt with the destination's host only, and
 //! `--log-format json` (every line one JSON object, the event's fields at its top level).
 
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use reqwest::Method;
@@ -43,15 +42,11 @@ impl Lines {
 /// stderr; returns the child, its lines and its base URL.
 async fn spawn_logged(args: &[&str], log: &str) -> (Child, Lines, String, TestDb) {
     let db = TestDb::new().await;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_obevents"))
-        .args(["sandbox", "--addr", "127.0.0.1:0", "--db", &db.path()])
-        .args(args)
-        .env("OBEVENTS_LOG", log)
+    let path = db.path();
+    let mut all = vec!["--addr", "127.0.0.1:0", "--db", &path];
+    all.extend_from_slice(args);
+    let mut child = super::binary::sandbox_command(&all, log)
         .env_remove("OBEVENTS_LOG_FORMAT")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .expect("spawn obevents");
     let lines = Lines::default();

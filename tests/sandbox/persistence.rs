@@ -241,15 +241,10 @@ async fn a_second_sandbox_on_a_locked_database_fails_at_once_with_one_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn localhost_addresses_and_an_access_log_without_secrets() {
-    let mut child = Command::new(BIN)
-        .args(["sandbox", "--addr", "localhost:0", "--db", ":memory:"])
-        .env("OBEVENTS_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn obevents");
+    let mut child =
+        super::binary::sandbox_command(&["--addr", "localhost:0", "--db", ":memory:"], "info")
+            .spawn()
+            .expect("spawn obevents");
     use tokio::io::{AsyncBufReadExt, BufReader};
     let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let url = tokio::time::timeout(LIMIT, async {

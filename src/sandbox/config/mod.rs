@@ -342,10 +342,11 @@ fn valid_base_url(field: &str, u: &str) -> Result<String, String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<SandboxConfig, String> {
+    /// A config file's text loaded as the sandbox would (shared by the section modules' tests).
+    pub(in crate::sandbox::config) fn parse(text: &str) -> Result<SandboxConfig, String> {
         let file: ConfigFile = toml::from_str(text).map_err(|e| e.to_string())?;
         SandboxConfig::from_file(file, None, &[], None)
     }

@@ -118,13 +118,8 @@ pub(super) fn limits_config(l: LimitsFile) -> Result<TppBounds, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{ConfigFile, SandboxConfig};
+    use super::super::tests::parse;
     use super::*;
-
-    fn parse(text: &str) -> Result<SandboxConfig, String> {
-        let file: ConfigFile = toml::from_str(text).map_err(|e| e.to_string())?;
-        SandboxConfig::from_file(file, None, &[], None)
-    }
 
     #[test]
     fn retention_is_off_and_bounds_on_by_default() {
