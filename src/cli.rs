@@ -46,9 +46,53 @@ pub enum Command {
     Test(TestArgs),
     /// Measure the sandbox's throughput and latency (figures quoted in the README).
     Bench(BenchArgs),
+    /// The reference TPP: a conformant OBIE / RFC 8935 push receiver with switchable faults.
+    Tpp(TppArgs),
     /// Write a development CA, a server certificate and TPP client certificates (PEM) for
     /// running the sandbox over HTTPS with mutual TLS.
     Certs(CertsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TppArgs {
+    #[command(subcommand)]
+    pub command: TppCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TppCommand {
+    /// Receive pushed SETs: verify each against the bank's JWKS, issuer and this TPP's
+    /// audience, answer per RFC 8935 (202, or 400 with an error code), act on each jti once.
+    Receive(ReceiveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReceiveArgs {
+    /// Address to listen on, `HOST:PORT` (port 0 picks a free one; the first line printed
+    /// says which).
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub addr: String,
+    /// The path pushes arrive at.
+    #[arg(long, default_value = "/event-notifications")]
+    pub path: String,
+    /// The bank's JWKS URL (the SETs' signing keys).
+    #[arg(long, value_name = "URL", required_unless_present = "list_faults")]
+    pub jwks_url: Option<String>,
+    /// The `iss` the bank's SETs carry.
+    #[arg(long, required_unless_present = "list_faults")]
+    pub issuer: Option<String>,
+    /// This TPP's audience: the `aud` of SETs meant for it (its client id at the bank).
+    #[arg(long, required_unless_present = "list_faults")]
+    pub audience: Option<String>,
+    /// Append each processed jti to this file (one per line; also served at GET /processed).
+    #[arg(long, value_name = "FILE")]
+    pub processed: Option<PathBuf>,
+    /// Switch on a deliberate TPP defect (repeatable); see --list-faults.
+    #[arg(long = "fault", value_name = "NAME")]
+    pub faults: Vec<crate::tpp::TppFault>,
+    /// Print every TPP fault with the rules it breaks, then exit.
+    #[arg(long)]
+    pub list_faults: bool,
 }
 
 #[derive(Debug, Args)]
@@ -139,6 +183,9 @@ pub struct TestArgs {
     /// Target profile (TOML). Without one, the embedded sandbox is started and tested.
     #[arg(long)]
     pub profile: Option<PathBuf>,
+    /// TPP profile (TOML): referee the TPP it describes instead of testing a bank.
+    #[arg(long, value_name = "PROFILE", conflicts_with_all = ["profile", "bank", "faults"])]
+    pub tpp: Option<PathBuf>,
     /// Replace the profile's target.base_url (paths and `{base_url}` in the profile follow it).
     #[arg(long, requires = "profile")]
     pub base_url: Option<String>,

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use clap::error::ErrorKind;
 use obevents::cli::{Cli, Command, LogFormat};
-use obevents::{bench, certs, harness, sandbox};
+use obevents::{bench, certs, harness, sandbox, tpp};
 
 fn main() -> ExitCode {
     let cli = match parse() {
@@ -32,6 +32,7 @@ fn main() -> ExitCode {
             Command::Test(args) => ExitCode::from(harness::command::run_cli(args).await),
             Command::Bench(args) => ExitCode::from(bench::run_cli(args).await),
             Command::Certs(args) => ExitCode::from(certs::run_cli(args)),
+            Command::Tpp(args) => ExitCode::from(tpp::run_cli(args).await),
         }
     })
 }

@@ -60,7 +60,7 @@ mod tests {
     fn every_rule_tag_of_the_features_is_in_the_catalogue() {
         let cat = Catalogue::embedded().unwrap();
         assert!(cat.rules.len() > 100);
-        for f in crate::harness::features::embedded().unwrap() {
+        for f in crate::harness::features::embedded_all().unwrap() {
             for s in &f.scenarios {
                 for t in f
                     .tags

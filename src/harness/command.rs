@@ -1,12 +1,15 @@
-//! `obevents test` from the command line: the bank a profile describes, or without one the
-//! main job; then the reports and the exit code (0 every applicable scenario passed, 1 a
+//! `obevents test` from the command line: the bank a profile describes, the TPP a TPP profile
+//! describes (`--tpp`), or without either the main job; then the reports and the exit code (0 every applicable scenario passed, 1 a
 //! scenario failed, 2 bad configuration or an unreachable target).
 
 use super::catalogue::Catalogue;
 use super::main_job;
 use super::profile::Profile;
+use super::profile::tpp::TppProfile;
 use super::report;
-use super::runner::{self, ConfigError, RunOptions, RunOutcome};
+use super::runner::{
+    self, ConfigError, FeatureSource, Progress, RunOptions, RunOutcome, TppRunOptions,
+};
 use crate::cli::TestArgs;
 
 /// `obevents test`; returns the exit code.
@@ -21,13 +24,23 @@ pub async fn run_cli(args: TestArgs) -> u8 {
 }
 
 async fn run_and_report(args: &TestArgs) -> Result<u8, ConfigError> {
-    let outcome = match &args.profile {
-        Some(path) => {
+    let outcome = match (&args.profile, &args.tpp) {
+        (_, Some(path)) => {
+            let profile = TppProfile::load(path).map_err(|e| ConfigError(e.to_string()))?;
+            let mut opts = TppRunOptions::quiet(profile);
+            opts.features = FeatureSource::of_cli(args);
+            opts.tags = args.tags.clone();
+            opts.concurrency = args.concurrency;
+            opts.fail_fast = args.fail_fast;
+            opts.progress = Progress::Auto;
+            runner::run_tpp(opts, Some(&args.report_dir)).await?
+        }
+        (Some(path), None) => {
             let profile = Profile::load(path, args.base_url.as_deref())
                 .map_err(|e| ConfigError(e.to_string()))?;
             runner::run(RunOptions::for_cli(profile, args), Some(&args.report_dir)).await?
         }
-        None => main_job::run(args).await?,
+        (None, None) => main_job::run(args).await?,
     };
     write_reports(&outcome, args)?;
     Ok(outcome.exit_code())

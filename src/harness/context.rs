@@ -44,6 +44,8 @@ pub struct RunContext {
     created: Mutex<HashMap<(String, String), Vec<String>>>,
     /// The callback receiver, when the profile declares real-time push (`bank.realtime`).
     pub receiver: Option<super::receiver::Receiver>,
+    /// The TPP a TPP run referees (`obevents test --tpp`).
+    pub tpp: Option<std::sync::Arc<super::referee::TppRun>>,
 }
 
 impl std::fmt::Debug for RunContext {
@@ -122,6 +124,7 @@ impl RunContext {
             acked: Mutex::new(HashMap::new()),
             created: Mutex::new(HashMap::new()),
             receiver: None,
+            tpp: None,
         })
     }
 

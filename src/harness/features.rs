@@ -63,6 +63,12 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ),
 ];
 
+/// The built-in TPP suite (`obevents test --tpp`): `(path, text)`.
+pub const EMBEDDED_TPP: &[(&str, &str)] = &[(
+    "features/tpp_push.feature",
+    include_str!("../../features/tpp_push.feature"),
+)];
+
 /// Capability tags: a scenario carrying one runs only if the profile declares it.
 pub const CAPABILITIES: &[(&str, &str)] = &[
     (
@@ -216,6 +222,14 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
          SETs awaiting, R8936-18)",
     ),
     (
+        "tpp-receiver",
+        "the TPP profile names a push receiver ([push] url)",
+    ),
+    (
+        "tpp-observation",
+        "the TPP profile says how to see what the TPP processed ([observe])",
+    ),
+    (
         "redelivers-unacked",
         "bank.redelivers_unacked = true (the default with conformance = \"obie\"; RFC 8936 \
          makes redelivery a MAY, R8936-19, and OBIE lets a bank operate without \
@@ -238,6 +252,7 @@ pub const AREAS: &[&str] = &[
     "push",
     "yapily",
     "tatra",
+    "tpp-push",
 ];
 
 pub fn is_area(tag: &str) -> bool {
@@ -291,6 +306,18 @@ pub fn embedded() -> Result<Vec<Feature>, String> {
     EMBEDDED.iter().map(|(p, t)| parse_one(p, t)).collect()
 }
 
+/// The built-in TPP features, parsed and expanded.
+pub fn embedded_tpp() -> Result<Vec<Feature>, String> {
+    EMBEDDED_TPP.iter().map(|(p, t)| parse_one(p, t)).collect()
+}
+
+/// Both built-in suites: the bank's, then the TPP's.
+pub fn embedded_all() -> Result<Vec<Feature>, String> {
+    let mut all = embedded()?;
+    all.extend(embedded_tpp()?);
+    Ok(all)
+}
+
 /// Every `.feature` file in `dir` (sorted), parsed and expanded.
 pub fn from_dir(dir: &Path) -> Result<Vec<Feature>, String> {
     let mut paths: Vec<_> = std::fs::read_dir(dir)
@@ -320,7 +347,7 @@ mod tests {
 
     #[test]
     fn every_builtin_scenario_has_a_rule_tag_and_only_known_tags() {
-        for f in embedded().unwrap() {
+        for f in embedded_all().unwrap() {
             for s in f
                 .scenarios
                 .iter()

@@ -19,6 +19,7 @@ pub mod plan;
 pub mod preflight;
 pub mod profile;
 pub mod receiver;
+pub mod referee;
 pub mod report;
 pub mod runner;
 pub mod schema;

@@ -244,10 +244,12 @@ pub fn plan(
             {
                 continue;
             }
-            // Every scenario speaks one dialect: one tagged with a dialect speaks it, the others
-            // speak OBIE's API.
-            let obie =
-                (!tag_list.iter().any(|t| t == "yapily" || t == "tatra")).then_some("obie-api");
+            // Every bank scenario speaks one dialect: one tagged with a dialect speaks it, the
+            // others speak OBIE's API. A TPP scenario (area `tpp-…`) judges no bank API.
+            let obie = (!tag_list
+                .iter()
+                .any(|t| t == "yapily" || t == "tatra" || t.starts_with("tpp-")))
+            .then_some("obie-api");
             let missing: Vec<String> = tag_list
                 .iter()
                 .map(String::as_str)

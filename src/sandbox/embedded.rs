@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::config::SeedClient;
 use super::tls::dev::DevPki;
 use super::tls::{ClientAuthMode, TlsConfig, TlsPem};
 use super::{Faults, Sandbox, SandboxConfig};
@@ -64,6 +65,22 @@ impl Embedded {
         &self.declaration
     }
 
+    /// The `iss` of the sandbox's SETs.
+    pub fn issuer(&self) -> &str {
+        &self.sandbox.state.issuer
+    }
+
+    /// The key the sandbox signs SETs with (its public half is at `/jwks`): a referee bank
+    /// signs the SETs it makes up for a TPP with it.
+    pub fn signing_key(&self) -> &crate::jose::SigningKey {
+        &self.sandbox.state.key
+    }
+
+    /// The OB private header members of its signatures (J-05).
+    pub fn ob_header(&self) -> &crate::jose::ObHeader {
+        &self.sandbox.state.ob_header
+    }
+
     /// Stops the sandbox and waits for it to end.
     pub async fn stop(self) {
         self.sandbox.stop().await;
@@ -95,6 +112,44 @@ async fn launch(cfg: SandboxConfig) -> anyhow::Result<Embedded> {
 /// delay per bank with activation at the next full hour.
 pub async fn start(bank: Option<Bank>, faults: &[Fault]) -> anyhow::Result<Embedded> {
     launch(config(bank, faults)).await
+}
+
+/// A TPP client a referee bank knows from its start (`client_id`, `client_secret`).
+pub struct RefereeClient {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+/// Starts a **referee bank** for judging a TPP: the OBIE sandbox on `addr` (port 0 picks a
+/// free one) with an in-memory database, its SETs issued as `issuer` (default: its URL), and
+/// `clients` seeded with every API scope.
+pub async fn start_referee(
+    addr: std::net::SocketAddr,
+    issuer: Option<String>,
+    clients: &[RefereeClient],
+) -> anyhow::Result<Embedded> {
+    let mut cfg = config(Some(Bank::Obie), &[]);
+    cfg.issuer = issuer;
+    cfg.clients = clients
+        .iter()
+        .map(|c| SeedClient {
+            client_id: c.client_id.clone(),
+            client_secret: c.client_secret.clone(),
+            client_name: format!("refereed TPP {}", c.client_id),
+            scopes: super::config::DEFAULT_SCOPES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            jwks: None,
+            tatra_webhook: None,
+        })
+        .collect();
+    let declaration = declaration(&cfg);
+    let sandbox = Sandbox::start(cfg, ":memory:", addr).await?;
+    Ok(Embedded {
+        sandbox,
+        declaration,
+    })
 }
 
 /// The client side of [`start_mtls`]: the TPP's certificate and key (PEM) and the CA that

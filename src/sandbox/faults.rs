@@ -4,8 +4,6 @@
 //! descriptions; the domain code asks [`Faults::has`] at the few places a fault bends behaviour.
 
 use std::collections::BTreeSet;
-use std::fmt;
-use std::str::FromStr;
 
 /// Where in the product a fault takes effect, used to group the `--list-faults` output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,35 +33,8 @@ impl Area {
     }
 }
 
-macro_rules! faults {
-    ($( $variant:ident = $name:literal, $area:ident, [$($rule:literal),+], $desc:literal; )+) => {
-        /// A named defect.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub enum Fault { $( $variant, )+ }
-
-        impl Fault {
-            pub const ALL: &'static [Fault] = &[ $( Fault::$variant, )+ ];
-
-            /// The name used on the command line and in config files.
-            pub fn name(self) -> &'static str {
-                match self { $( Fault::$variant => $name, )+ }
-            }
-            /// Rule IDs (from the shared catalogues) this fault violates.
-            pub fn rules(self) -> &'static [&'static str] {
-                match self { $( Fault::$variant => &[$($rule),+], )+ }
-            }
-            /// One line saying what the bank does wrong.
-            pub fn description(self) -> &'static str {
-                match self { $( Fault::$variant => $desc, )+ }
-            }
-            pub fn area(self) -> Area {
-                match self { $( Fault::$variant => Area::$area, )+ }
-            }
-        }
-    };
-}
-
-faults! {
+crate::fault_table::fault_table! {
+    Fault, Area, "see `obevents sandbox --list-faults`";
     SubscriptionNo409 = "subscription-no-409", Subscriptions, ["ES-03"],
         "a second POST /event-subscriptions for the same TPP is accepted instead of 409";
     UnknownId404 = "unknown-id-404", Subscriptions, ["G-11", "ES-10"],
@@ -205,23 +176,6 @@ faults! {
         "each event is also sent to another application's enabled webhook url";
 }
 
-impl fmt::Display for Fault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Fault {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Fault::ALL
-            .iter()
-            .copied()
-            .find(|f| f.name() == s)
-            .ok_or_else(|| format!("unknown fault {s:?} (see `obevents sandbox --list-faults`)"))
-    }
-}
-
 /// The set of faults switched on for one sandbox.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Faults(BTreeSet<Fault>);
@@ -243,21 +197,7 @@ impl Faults {
 
 /// The `--list-faults` text: one line per fault, grouped by area.
 pub fn listing() -> String {
-    let mut out = String::new();
-    let mut last = None;
-    for f in Fault::ALL {
-        if last != Some(f.area()) {
-            out.push_str(&format!("{}:\n", f.area().name()));
-            last = Some(f.area());
-        }
-        out.push_str(&format!(
-            "  {:<30} {:<22} {}\n",
-            f.name(),
-            f.rules().join(","),
-            f.description()
-        ));
-    }
-    out
+    crate::fault_table::listing(Fault::ALL)
 }
 
 #[cfg(test)]

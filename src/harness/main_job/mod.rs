@@ -1,12 +1,14 @@
 //! The main job: `obevents test` without a profile. It is a list of passes ([`PASSES`]), each
 //! one [`runner::run`] of part of the suite against an embedded sandbox of its own: the
 //! sandbox of `--bank` with its built-in profile first, then the same bank over HTTPS + mTLS
-//! ([`mtls`]) and the Yapily and Tatra dialects ([`dialect`]). This module starts each pass's
+//! ([`mtls`]), the Yapily and Tatra dialects ([`dialect`]), and the TPP side: the reference TPP
+//! refereed by a referee bank ([`tpp`]). This module starts each pass's
 //! sandbox, runs the passes and merges their results into one outcome; the runner knows
 //! nothing of passes.
 
 pub mod dialect;
 pub mod mtls;
+pub mod tpp;
 
 use std::time::Instant;
 
@@ -26,15 +28,18 @@ pub enum Pass {
     Mtls,
     /// A sandbox of a dialect's personality judged as a bank of that dialect ([`dialect`]).
     Dialect(Bank),
+    /// The reference TPP judged by a referee bank with the TPP features ([`tpp`]).
+    Tpp,
 }
 
 /// The main job's passes, in the order their results join the outcome; the first is the
 /// outcome the others join.
-pub const PASSES: [Pass; 4] = [
+pub const PASSES: [Pass; 5] = [
     Pass::Embedded,
     Pass::Mtls,
     Pass::Dialect(Bank::Yapily),
     Pass::Dialect(Bank::Tatra),
+    Pass::Tpp,
 ];
 
 impl Pass {
@@ -51,6 +56,9 @@ impl Pass {
             Pass::Embedded => start_embedded(args).await,
             Pass::Mtls => mtls::start(args.bank, &args.faults).await,
             Pass::Dialect(bank) => dialect::start(bank, &args.faults).await,
+            Pass::Tpp => Err(ConfigError(
+                "the TPP pass starts its own referee (harness bug)".into(),
+            )),
         }
     }
 
@@ -62,6 +70,7 @@ impl Pass {
             Pass::Embedded => return opts,
             Pass::Mtls => mtls::TAGS,
             Pass::Dialect(bank) => dialect::tags(bank),
+            Pass::Tpp => return opts,
         };
         opts.features = FeatureSource::Embedded;
         opts.tags = Some(tags.into());
@@ -73,6 +82,10 @@ impl Pass {
 
     /// Starts the pass's sandbox, runs the pass's scenarios against it, stops it.
     async fn run(self, args: &TestArgs) -> Result<RunOutcome, ConfigError> {
+        if self == Pass::Tpp {
+            // The bank's --fault switches apply to banks; the reference TPP runs clean.
+            return tpp::run(Vec::new(), Progress::Auto).await;
+        }
         let (sandbox, profile) = self.start(args).await?;
         let report_dir = (self == Pass::Embedded).then_some(args.report_dir.as_path());
         let outcome = runner::run(self.options(profile, args), report_dir).await;
@@ -87,6 +100,7 @@ impl Pass {
             Pass::Embedded => *main = pass,
             Pass::Mtls => mtls::merge(main, pass),
             Pass::Dialect(_) => dialect::merge(main, pass),
+            Pass::Tpp => tpp::merge(main, pass),
         }
     }
 }

@@ -20,6 +20,7 @@ mod sandbox;
 mod stream;
 mod target;
 mod tatra;
+pub mod tpp;
 mod trigger;
 mod yapily;
 

@@ -5,6 +5,9 @@
 //! run knows nothing of passes).
 
 mod progress;
+mod tpp;
+
+pub use self::tpp::{TppRunOptions, run_tpp};
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -23,6 +26,7 @@ pub use super::outcome::{RunOutcome, ScenarioRecord, Verdict};
 pub use super::plan::capabilities;
 use super::plan::{Planned, all_tags, judged_rules, plan};
 use super::profile::{Clients, Conformance, Dialect, Profile};
+use super::referee::TppRun;
 use super::settle::{Ran, settle};
 use super::world::HarnessWorld;
 use crate::cli::TestArgs;
@@ -48,8 +52,11 @@ impl FeatureSource {
         }
     }
 
-    fn load(&self) -> Result<Vec<Feature>, ConfigError> {
+    /// The features: the embedded bank suite, or with `tpp` the embedded TPP suite, or the
+    /// directory's.
+    fn load(&self, tpp: bool) -> Result<Vec<Feature>, ConfigError> {
         match self {
+            FeatureSource::Embedded if tpp => features::embedded_tpp(),
             FeatureSource::Embedded => features::embedded(),
             FeatureSource::Dir(d) => features::from_dir(d),
         }
@@ -75,6 +82,9 @@ pub struct RunOptions {
     pub concurrency: Option<usize>,
     pub fail_fast: bool,
     pub progress: Progress,
+    /// Set when the run referees a TPP: `profile` is then the referee bank's, and the TPP
+    /// features run against the TPP this names.
+    pub tpp: Option<Arc<TppRun>>,
 }
 
 impl RunOptions {
@@ -87,6 +97,7 @@ impl RunOptions {
             concurrency: args.concurrency,
             fail_fast: args.fail_fast,
             progress: Progress::Auto,
+            tpp: None,
         }
     }
 }
@@ -122,9 +133,12 @@ fn install_quiet_step_panics() {
 /// Runs the suite against `opts.profile`; with `report_dir`, cucumber's JSON is written there.
 pub async fn run(opts: RunOptions, report_dir: Option<&Path>) -> Result<RunOutcome, ConfigError> {
     let started = Instant::now();
-    let features = opts.features.load()?;
+    let features = opts.features.load(opts.tpp.is_some())?;
     let planned = plan_run(&opts, &features)?;
-    let ctx = start_context(&opts.profile).await?;
+    let ctx = match &opts.tpp {
+        Some(tpp) => tpp_context(&opts.profile, tpp)?,
+        None => start_context(&opts.profile).await?,
+    };
     let to_run: HashSet<Key> = planned
         .iter()
         .filter(|p| p.run)
@@ -137,7 +151,11 @@ pub async fn run(opts: RunOptions, report_dir: Option<&Path>) -> Result<RunOutco
         to_run.len(),
         opts.progress == Progress::Auto,
     );
-    let concurrency = concurrency(&ctx.profile, opts.concurrency)?;
+    let concurrency = match &opts.tpp {
+        // The scenarios push SETs with jtis of their own: they may overlap.
+        Some(_) => opts.concurrency.unwrap_or(4),
+        None => concurrency(&ctx.profile, opts.concurrency)?,
+    };
     install_quiet_step_panics();
     let json_out = json_output(report_dir)?;
     let (before_ctx, after_collector) = (ctx.clone(), collector.clone());
@@ -169,9 +187,13 @@ pub async fn run(opts: RunOptions, report_dir: Option<&Path>) -> Result<RunOutco
         .lock()
         .map_err(|_| ConfigError("the run's collector was poisoned".into()))?;
     let (scenarios, seen) = settle_all(planned, &mut c, ctx.profile.conformance, opts.fail_fast);
+    let (profile_name, target) = match &opts.tpp {
+        Some(t) => (t.profile.name.clone(), t.target()),
+        None => (ctx.profile.name.clone(), ctx.profile.base_url.clone()),
+    };
     Ok(RunOutcome {
-        profile_name: ctx.profile.name.clone(),
-        target: ctx.profile.base_url.clone(),
+        profile_name,
+        target,
         scenarios,
         findings: group(seen),
         duration: started.elapsed(),
@@ -188,7 +210,10 @@ fn plan_run(opts: &RunOptions, features: &[Feature]) -> Result<Vec<Planned>, Con
         ),
         None => None,
     };
-    let caps = capabilities(&opts.profile);
+    let caps = match &opts.tpp {
+        Some(t) => super::referee::capabilities(t),
+        None => capabilities(&opts.profile),
+    };
     let planned = plan(features, opts.profile.conformance, &caps, tag_expr.as_ref());
     if planned.is_empty() {
         return Err(ConfigError("no scenario matches --tags".into()));
@@ -208,6 +233,14 @@ async fn start_context(profile: &Profile) -> Result<Arc<RunContext>, ConfigError
         .await
         .map_err(ConfigError)?;
     Ok(ctx)
+}
+
+/// The run's context for refereeing `tpp`: the referee bank's `profile` (no receiver, no
+/// bank preflight: the referee is the harness's own sandbox) and the TPP.
+fn tpp_context(profile: &Profile, tpp: &Arc<TppRun>) -> Result<Arc<RunContext>, ConfigError> {
+    let mut ctx = RunContext::new(profile.clone()).map_err(ConfigError)?;
+    ctx.tpp = Some(tpp.clone());
+    Ok(Arc::new(ctx))
 }
 
 /// How many scenarios run at once: `asked` (`--concurrency`), or what the profile's clients

@@ -12,4 +12,5 @@ pub mod responses;
 pub mod sets;
 pub mod setup;
 pub mod tatra;
+pub mod tpp_push;
 pub mod yapily;

@@ -100,6 +100,7 @@ pub struct PollView {
 
 mod push;
 mod recording;
+mod referee;
 mod resources;
 mod stream;
 mod tatra;
@@ -158,6 +159,8 @@ pub struct HarnessWorld {
     pub signature_jtis: HashSet<String>,
     /// What the scenario did at a Tatra-style bank.
     pub tatra: tatra::TatraState,
+    /// What a TPP scenario pushed to the refereed TPP and observed of it.
+    pub referee: referee::RefereeState,
 }
 
 impl std::fmt::Debug for HarnessWorld {
@@ -198,6 +201,7 @@ impl HarnessWorld {
             push_problems: Vec::new(),
             signature_jtis: HashSet::new(),
             tatra: tatra::TatraState::default(),
+            referee: referee::RefereeState::default(),
         }
     }
 

@@ -7,6 +7,10 @@
 //! josekit's serializers because OB's private `crit` header names and the unencoded-payload (`b64`)
 //! variant of v3.1.2 need exact control; josekit supplies the keys and the RSA/EC primitives.
 
+mod confusion;
+
+pub use confusion::{rsa_public_pem, sign_compact_hs256, verify_hs256};
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use josekit::jwk::{Jwk, JwkSet};

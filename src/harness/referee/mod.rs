@@ -1,0 +1,282 @@
+//! Refereeing a TPP (`obevents test --tpp PROFILE`): the harness plays the bank. It starts a
+//! **referee bank** — the sandbox engine in-process (`sandbox::embedded::start_referee`) with
+//! its own key, issuer, JWKS and a client for the TPP — fills the TPP profile's placeholders
+//! from it ([`Vars`]), starts the TPP if the profile says how ([`launch`]), and gives the
+//! scenarios what they need to judge it: SETs made up by the referee ([`sets`]), the TPP's
+//! receiver ([`push`]) and what the TPP processed ([`observe`]). The runner runs the TPP
+//! features against a [`TppRun`] exactly as it runs the bank features against a bank.
+
+pub mod launch;
+pub mod observe;
+pub mod push;
+pub mod sets;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use self::launch::Launched;
+use self::observe::Observer;
+use self::push::PushTarget;
+use self::sets::SetMaker;
+use crate::harness::profile::tpp::{ObserveSource, TppProfile, Vars};
+use crate::jose::SigningKey;
+use crate::sandbox::embedded::{self, Embedded, RefereeClient};
+
+/// What the scenarios of a TPP run share: the profile, the referee's SET maker, and how the
+/// TPP is reached and observed.
+#[derive(Debug)]
+pub struct TppRun {
+    pub profile: TppProfile,
+    pub sets: SetMaker,
+    pub push: Option<PushTarget>,
+    pub observer: Option<Observer>,
+    pub vars: Vars,
+    /// The referee bank's base URL.
+    pub referee_url: String,
+}
+
+/// The capability tags a TPP profile declares (matched against the TPP scenarios' tags).
+pub fn capabilities(run: &TppRun) -> HashSet<String> {
+    let mut caps = HashSet::new();
+    if run.push.is_some() {
+        caps.insert("tpp-receiver".to_string());
+    }
+    if run.observer.is_some() {
+        caps.insert("tpp-observation".to_string());
+    }
+    caps
+}
+
+/// A TPP the caller runs in-process (the main job's reference TPP): started with the run's
+/// placeholders once the referee runs, stopped by cancelling `stop` and awaiting `task`.
+pub struct InProcessTpp {
+    pub stop: tokio_util::sync::CancellationToken,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Starts an in-process TPP for the run's [`Vars`].
+pub type StartInProcess = Box<dyn FnOnce(&Vars) -> Result<InProcessTpp, String> + Send>;
+
+/// How the TPP runs for this run.
+enum Running {
+    /// Already running (the profile has no `[start]`).
+    Outside,
+    Command(Launched),
+    InProcess(InProcessTpp),
+}
+
+/// A started referee and TPP; [`Started::stop`] ends both.
+pub struct Started {
+    pub run: std::sync::Arc<TppRun>,
+    pub referee: Embedded,
+    tpp: Running,
+    run_dir: PathBuf,
+}
+
+impl Started {
+    /// Ends the TPP (its whole process group) and the referee, and removes the run folder.
+    pub async fn stop(self) {
+        match self.tpp {
+            Running::Outside => {}
+            Running::Command(l) => l.stop().await,
+            Running::InProcess(p) => {
+                p.stop.cancel();
+                let _ = tokio::time::timeout(Duration::from_secs(5), p.task).await;
+            }
+        }
+        self.referee.stop().await;
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+    }
+}
+
+/// A free port on 127.0.0.1 for `{port}` (free when asked; the TPP binds it right after).
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("cannot find a free port: {e}"))
+}
+
+async fn referee_addr(addr: &str) -> Result<std::net::SocketAddr, String> {
+    tokio::net::lookup_host(addr)
+        .await
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| format!("TPP profile field referee.addr: cannot resolve {addr:?}"))
+}
+
+/// Starts the referee for `profile`, then the TPP (`in_process`, else the profile's
+/// `[start] command` with its output in `log`, else it is expected to run already), and waits until its receiver
+/// accepts connections (the preflight: a TPP that cannot be reached is a configuration error).
+pub async fn start(
+    profile: TppProfile,
+    in_process: Option<StartInProcess>,
+    log: Option<PathBuf>,
+) -> Result<Started, String> {
+    let addr = referee_addr(&profile.referee.addr).await?;
+    let short = || uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    let client = RefereeClient {
+        client_id: profile
+            .referee
+            .client_id
+            .clone()
+            .unwrap_or_else(|| format!("tpp-{}", short())),
+        client_secret: profile
+            .referee
+            .client_secret
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+    };
+    let other = RefereeClient {
+        client_id: format!("other-tpp-{}", short()),
+        client_secret: uuid::Uuid::new_v4().simple().to_string(),
+    };
+    let referee = embedded::start_referee(
+        addr,
+        profile.referee.issuer.clone(),
+        &[
+            RefereeClient {
+                client_id: client.client_id.clone(),
+                client_secret: client.client_secret.clone(),
+            },
+            RefereeClient {
+                client_id: other.client_id.clone(),
+                client_secret: other.client_secret.clone(),
+            },
+        ],
+    )
+    .await
+    .map_err(|e| format!("cannot start the referee bank on {addr}: {e}"))?;
+    let run_dir = std::env::temp_dir().join(format!("obevents-tpp-{}", short()));
+    let prepared = prepare(profile, &referee, &client, &other.client_id, &run_dir);
+    let run = match prepared {
+        Ok(run) => run,
+        Err(e) => {
+            referee.stop().await;
+            return Err(e);
+        }
+    };
+    let mut started = Started {
+        run: std::sync::Arc::new(run),
+        referee,
+        tpp: Running::Outside,
+        run_dir,
+    };
+    match launch_and_wait(&mut started, in_process, log.as_deref()).await {
+        Ok(()) => Ok(started),
+        Err(e) => {
+            started.stop().await;
+            Err(e)
+        }
+    }
+}
+
+/// The run's placeholders, SET maker, receiver and observer.
+fn prepare(
+    profile: TppProfile,
+    referee: &Embedded,
+    client: &RefereeClient,
+    other_audience: &str,
+    run_dir: &std::path::Path,
+) -> Result<TppRun, String> {
+    std::fs::create_dir_all(run_dir)
+        .map_err(|e| format!("cannot create {}: {e}", run_dir.display()))?;
+    let base = referee.url();
+    let vars = Vars(vec![
+        ("port", free_port()?.to_string()),
+        ("run_dir", run_dir.display().to_string()),
+        ("base_url", base.clone()),
+        ("issuer", referee.issuer().to_string()),
+        ("jwks_url", format!("{base}/jwks")),
+        ("token_url", format!("{base}/token")),
+        ("client_id", client.client_id.clone()),
+        ("client_secret", client.client_secret.clone()),
+        ("audience", client.client_id.clone()),
+        ("profile_dir", profile.dir.display().to_string()),
+    ]);
+    let key = SigningKey::from_private_json(&referee.signing_key().to_private_json())
+        .map_err(|e| format!("the referee's key: {e}"))?;
+    let foreign = SigningKey::generate().map_err(|e| format!("cannot make a key: {e}"))?;
+    let sets = SetMaker {
+        key,
+        foreign,
+        ob: referee.ob_header().clone(),
+        issuer: referee.issuer().to_string(),
+        audience: client.client_id.clone(),
+        other_audience: other_audience.to_string(),
+        base_url: base.clone(),
+    };
+    let push = profile
+        .push
+        .as_ref()
+        .map(|p| PushTarget::new(p, vars.render(&p.url)))
+        .transpose()?;
+    let observer = profile.observe.as_ref().map(|o| {
+        let source = match &o.source {
+            ObserveSource::File(p) => {
+                let p = vars.render(p);
+                let full = profile.dir.join(&p);
+                ObserveSource::File(full.display().to_string())
+            }
+            ObserveSource::Http(u) => ObserveSource::Http(vars.render(u)),
+            ObserveSource::Command(c) => {
+                ObserveSource::Command(c.iter().map(|a| vars.render(a)).collect())
+            }
+        };
+        Observer::new(source, o.wait)
+    });
+    Ok(TppRun {
+        profile,
+        sets,
+        push,
+        observer,
+        vars,
+        referee_url: base,
+    })
+}
+
+/// Starts the TPP as the run says, then waits for its receiver.
+async fn launch_and_wait(
+    started: &mut Started,
+    in_process: Option<StartInProcess>,
+    log: Option<&std::path::Path>,
+) -> Result<(), String> {
+    let run = &started.run;
+    let timeout = run
+        .profile
+        .start
+        .as_ref()
+        .map_or(Duration::from_secs(10), |s| s.ready_timeout);
+    started.tpp = match (in_process, &run.profile.start) {
+        (Some(f), _) => Running::InProcess(f(&run.vars)?),
+        (None, Some(s)) => Running::Command(launch::launch(s, &run.vars, log)?),
+        (None, None) => Running::Outside,
+    };
+    let Some(push) = &started.run.push else {
+        return Ok(());
+    };
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = match push.reachable().await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if let Running::Command(l) = &mut started.tpp
+            && let Some(status) = l.exited()
+        {
+            return Err(format!(
+                "the TPP's start.command ended ({status}) before its receiver {} answered",
+                push.url
+            ));
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "the TPP's receiver {} does not accept connections after {} ms: {last}",
+                push.url,
+                timeout.as_millis()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,85 @@
+//! A TPP run (`obevents test --tpp PROFILE`): start the referee bank and the TPP
+//! (`harness::referee`), run the TPP features against them as one ordinary run (same plan,
+//! verdicts, findings and reports as a bank run), and stop both — also when the run fails or
+//! Ctrl-C interrupts it, so no TPP process outlives the run.
+
+use std::path::Path;
+
+use super::{ConfigError, FeatureSource, Progress, RunOptions, RunOutcome, run};
+use crate::harness::profile::Profile;
+use crate::harness::profile::tpp::TppProfile;
+use crate::harness::referee::{self, StartInProcess, TppRun};
+
+/// What a TPP run selects and how it shows progress.
+pub struct TppRunOptions {
+    pub profile: TppProfile,
+    /// Starts the TPP in-process instead of the profile's `[start] command`.
+    pub in_process: Option<StartInProcess>,
+    pub features: FeatureSource,
+    pub tags: Option<String>,
+    pub concurrency: Option<usize>,
+    pub fail_fast: bool,
+    pub progress: Progress,
+}
+
+impl TppRunOptions {
+    /// A run of `profile` with the embedded TPP features, quietly (library callers).
+    pub fn quiet(profile: TppProfile) -> TppRunOptions {
+        TppRunOptions {
+            profile,
+            in_process: None,
+            features: FeatureSource::Embedded,
+            tags: None,
+            concurrency: None,
+            fail_fast: false,
+            progress: Progress::Quiet,
+        }
+    }
+}
+
+impl TppRun {
+    /// What the report names as the target: the TPP's receiver.
+    pub fn target(&self) -> String {
+        match &self.push {
+            Some(p) => format!("TPP receiver {}", p.url),
+            None => format!("TPP refereed by {}", self.referee_url),
+        }
+    }
+}
+
+/// Referees the TPP of `opts.profile`; with `report_dir`, cucumber's JSON and the output of
+/// the TPP's `[start] command` (`tpp.log`) are written there.
+pub async fn run_tpp(
+    opts: TppRunOptions,
+    report_dir: Option<&Path>,
+) -> Result<RunOutcome, ConfigError> {
+    // The TPP's own output goes beside the reports, where a failed run sends the reader.
+    let log = report_dir.map(|d| d.join("tpp.log"));
+    let started = referee::start(opts.profile, opts.in_process, log)
+        .await
+        .map_err(ConfigError)?;
+    let bank = Profile::for_sandbox(&started.referee.url(), started.referee.declaration())
+        .map_err(|e| ConfigError(e.to_string()));
+    let outcome = match bank {
+        Ok(bank) => {
+            let run_opts = RunOptions {
+                profile: bank,
+                features: opts.features,
+                tags: opts.tags,
+                concurrency: opts.concurrency,
+                fail_fast: opts.fail_fast,
+                progress: opts.progress,
+                tpp: Some(started.run.clone()),
+            };
+            tokio::select! {
+                outcome = run(run_opts, report_dir) => outcome,
+                _ = tokio::signal::ctrl_c() => {
+                    Err(ConfigError("interrupted: the TPP and the referee were stopped".into()))
+                }
+            }
+        }
+        Err(e) => Err(e),
+    };
+    started.stop().await;
+    outcome
+}

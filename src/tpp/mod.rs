@@ -1,0 +1,63 @@
+//! The reference TPP (`obevents tpp …`): a conformant TPP-side implementation the harness's TPP
+//! scenarios are proven against, and a starting point for a TPP's own. `tpp receive` is an
+//! OBIE / RFC 8935 push receiver ([`receiver`]) that verifies each SET against the bank's JWKS,
+//! issuer and the TPP's audience ([`verify`]), answers per RFC 8935 and records what it
+//! processed; switchable [`faults`] make it misbehave one rule at a time. It knows nothing of
+//! the harness: it is configured by the command line only.
+
+pub mod faults;
+pub mod receiver;
+pub mod verify;
+
+pub use faults::{TppFault, TppFaults};
+
+use crate::cli::{ReceiveArgs, TppArgs, TppCommand};
+
+/// `obevents tpp`; returns the exit code (2 with one line on stderr for bad input).
+pub async fn run_cli(args: TppArgs) -> u8 {
+    match args.command {
+        TppCommand::Receive(r) => receive(r).await,
+    }
+}
+
+async fn receive(args: ReceiveArgs) -> u8 {
+    if args.list_faults {
+        print!("{}", faults::listing());
+        return 0;
+    }
+    let (Some(jwks_url), Some(issuer), Some(audience)) =
+        (args.jwks_url, args.issuer, args.audience)
+    else {
+        eprintln!("error: --jwks-url, --issuer and --audience are required (see --help)");
+        return 2;
+    };
+    if !args.path.starts_with('/') {
+        eprintln!("error: --path {:?} must start with /", args.path);
+        return 2;
+    }
+    let listener = match tokio::net::TcpListener::bind(args.addr.as_str()).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {}: {e}", args.addr);
+            return 2;
+        }
+    };
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or(args.addr.clone());
+    let cfg = receiver::ReceiverConfig {
+        jwks_url,
+        expect: verify::Expect { issuer, audience },
+        path: args.path.clone(),
+        processed: args.processed,
+        faults: TppFaults::new(args.faults),
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = receiver::spawn(cfg, listener, stop.clone());
+    println!("listening on http://{addr}{}", args.path);
+    let _ = tokio::signal::ctrl_c().await;
+    stop.cancel();
+    let _ = task.await;
+    0
+}

@@ -1,0 +1,243 @@
+//! Integration tests of the TPP side (`obevents test --tpp`, `obevents tpp receive`): the
+//! referee bank judges the reference TPP —
+//!
+//! - clean, it passes every TPP scenario (none blocked, none not applicable);
+//! - with each TPP fault switched on, a scenario tagged with a rule the fault breaks fails,
+//!   and no scenario fails under any other rule (the detection table and `faults detected:
+//!   N/N` are printed);
+//! - from the command line, with the reference TPP started by the profile's `[start] command`
+//!   and observed through a file: exit 0, reports written, the TPP's process group ended; bad
+//!   profiles and a TPP that cannot start exit 2 with one line.
+// Tests assert with unwrap/expect: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+
+use futures::StreamExt;
+use obevents::harness::main_job::tpp;
+use obevents::harness::runner::{Progress, RunOutcome, Verdict};
+use obevents::tpp::TppFault;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_obevents")
+}
+
+fn describe(o: &RunOutcome) -> String {
+    o.scenarios
+        .iter()
+        .filter(|s| !matches!(s.verdict, Verdict::Passed))
+        .map(|s| {
+            format!(
+                "{} [{}] {:?}: {}",
+                s.name,
+                s.verdict.label(),
+                s.failed_rules,
+                s.reason.as_deref().unwrap_or("")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tpp_fault_is_caught_under_the_rule_it_breaks_and_no_other() {
+    let clean = tpp::run(Vec::new(), Progress::Quiet).await.unwrap();
+    assert_eq!(
+        (clean.exit_code(), clean.count(Verdict::Passed)),
+        (0, clean.scenarios.len()),
+        "the reference TPP must pass every TPP scenario:\n{}",
+        describe(&clean)
+    );
+    assert!(clean.scenarios.len() >= 15);
+
+    let mut results: Vec<(TppFault, RunOutcome)> =
+        futures::stream::iter(TppFault::ALL.iter().copied())
+            .map(|f| async move { (f, tpp::run(vec![f], Progress::Quiet).await.unwrap()) })
+            .buffer_unordered(4)
+            .collect()
+            .await;
+    results.sort_by_key(|(f, _)| *f);
+    let mut table = String::from("TPP fault                  | breaks            | caught by\n");
+    let (mut detected, mut problems) = (0, Vec::new());
+    for (fault, o) in &results {
+        let own = |r: &String| fault.rules().contains(&r.as_str());
+        let catching: Vec<String> = o
+            .failed()
+            .filter(|s| s.failed_rules.iter().any(own))
+            .map(|s| format!("tpp_push:{}", s.line))
+            .collect();
+        let unrelated: Vec<String> = o
+            .failed()
+            .filter(|s| !s.failed_rules.iter().all(own))
+            .map(|s| format!("{} {:?}", s.name, s.failed_rules))
+            .collect();
+        if catching.is_empty() || !unrelated.is_empty() || o.exit_code() != 1 {
+            problems.push(format!(
+                "{fault}: caught by {catching:?}, unrelated failures {unrelated:?}\n{}",
+                describe(o)
+            ));
+        } else {
+            detected += 1;
+        }
+        table.push_str(&format!(
+            "{:<26} | {:<17} | {}\n",
+            fault.name(),
+            fault.rules().join(","),
+            if catching.is_empty() {
+                "NOT CAUGHT".to_string()
+            } else {
+                catching.join(" ")
+            }
+        ));
+    }
+    println!("{table}");
+    println!("faults detected: {detected}/{}", results.len());
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+    assert!(results.len() >= 8);
+}
+
+fn write_profile(dir: &Path, start: &str) -> std::path::PathBuf {
+    let p = dir.join("tpp.toml");
+    std::fs::write(
+        &p,
+        format!(
+            r#"name = "reference TPP from the command line"
+
+[start]
+command = {start}
+ready_timeout_ms = 10000
+
+[push]
+url = "http://127.0.0.1:{{port}}/event-notifications"
+answer_within_ms = 1000
+
+[observe]
+kind = "file"
+path = "{{run_dir}}/processed.txt"
+"#
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("obevents-tpp-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn the_command_line_referees_a_tpp_it_starts_and_stops_it() {
+    let dir = tempdir("cli");
+    let start = format!(
+        r#"["{}", "tpp", "receive", "--addr", "127.0.0.1:{{port}}", "--jwks-url", "{{jwks_url}}",
+           "--issuer", "{{issuer}}", "--audience", "{{audience}}", "--processed", "{{run_dir}}/processed.txt"]"#,
+        bin()
+    );
+    let profile = write_profile(&dir, &start);
+    let reports = dir.join("reports");
+    let out = Command::new(bin())
+        .args(["test", "--tpp"])
+        .arg(&profile)
+        .arg("--report-dir")
+        .arg(&reports)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("0 failed, 0 blocked, 0 not applicable"),
+        "{stdout}"
+    );
+    for f in [
+        "report.html",
+        "junit.xml",
+        "summary.json",
+        "cucumber.json",
+        "tpp.log",
+    ] {
+        assert!(reports.join(f).exists(), "{f} missing");
+    }
+    // The TPP's log names its port; nothing listens there any more.
+    let log = std::fs::read_to_string(reports.join("tpp.log")).unwrap();
+    let addr = log
+        .lines()
+        .find_map(|l| l.strip_prefix("listening on http://"))
+        .and_then(|l| l.split('/').next())
+        .expect("the TPP printed its address")
+        .to_string();
+    assert!(
+        std::net::TcpStream::connect(&addr).is_err(),
+        "the TPP at {addr} outlived the run"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_tpp_profiles_and_a_tpp_that_cannot_start_exit_2() {
+    let dir = tempdir("bad");
+    let run = |profile: &Path| {
+        Command::new(bin())
+            .args(["test", "--tpp"])
+            .arg(profile)
+            .arg("--report-dir")
+            .arg(dir.join("reports"))
+            .output()
+            .unwrap()
+    };
+    let typo = dir.join("typo.toml");
+    std::fs::write(
+        &typo,
+        "[push]\nurl = \"http://127.0.0.1:1/x\"\nanswer_within = 5\n",
+    )
+    .unwrap();
+    let out = run(&typo);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("answer_within"), "{err}");
+
+    let dead = write_profile(&dir, r#"["true"]"#);
+    let out = run(&dead);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: ") && last.contains("ended"),
+        "{err}"
+    );
+
+    let out = Command::new(bin())
+        .args(["tpp", "receive", "--list-faults"])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    for f in TppFault::ALL {
+        assert!(listing.contains(f.name()), "{listing}");
+    }
+    let out = Command::new(bin())
+        .args([
+            "tpp",
+            "receive",
+            "--fault",
+            "no-such-fault",
+            "--jwks-url",
+            "x",
+            "--issuer",
+            "i",
+            "--audience",
+            "a",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
