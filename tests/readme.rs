@@ -46,10 +46,16 @@ fn numbers_before(words: &str) -> Vec<usize> {
     out
 }
 
-/// The scenarios of the embedded features, outlines expanded into their example rows.
-fn scenario_names() -> Vec<(String, BTreeSet<String>)> {
+/// The scenarios of the embedded bank features (with `tpp`, the TPP features), outlines
+/// expanded into their example rows.
+fn scenario_names_of(tpp: bool) -> Vec<(String, BTreeSet<String>)> {
+    let suite = if tpp {
+        features::embedded_tpp()
+    } else {
+        features::embedded()
+    };
     let mut out = Vec::new();
-    for f in features::embedded().unwrap() {
+    for f in suite.unwrap() {
         let scenarios = f
             .scenarios
             .iter()
@@ -71,6 +77,10 @@ fn scenario_names() -> Vec<(String, BTreeSet<String>)> {
         }
     }
     out
+}
+
+fn scenario_names() -> Vec<(String, BTreeSet<String>)> {
+    scenario_names_of(false)
 }
 
 #[test]
@@ -98,6 +108,17 @@ fn fault_counts_are_the_fault_list() {
         .filter(|f| f.name().starts_with("tatra-"))
         .count();
     assert_eq!(numbers_before(" `tatra-*` faults"), [tatra]);
+    let tpp = obevents::tpp::TppFault::ALL.len();
+    let stated = numbers_before(" TPP faults");
+    assert!(
+        !stated.is_empty() && stated.iter().all(|&s| s == tpp),
+        "README says {stated:?} TPP faults; there are {tpp}"
+    );
+    let caught = format!("faults detected: {tpp}/{tpp}");
+    assert!(
+        prose().contains(&caught),
+        "README says every TPP fault is caught ({caught})"
+    );
 }
 
 #[test]
@@ -111,9 +132,21 @@ fn scenario_feature_and_rule_counts_are_the_features() {
         assert_eq!(n, scenarios.len(), "README's scenario count");
     }
     assert_eq!(numbers_before(" feature files"), [files]);
+    let tpp = scenario_names_of(true);
+    let stated = numbers_before(" TPP scenarios");
+    assert!(
+        !stated.is_empty(),
+        "the README states how many TPP scenarios there are"
+    );
+    assert!(
+        stated.iter().all(|&n| n == tpp.len()),
+        "README says {stated:?} TPP scenarios; there are {}",
+        tpp.len()
+    );
     let catalogue = Catalogue::embedded().unwrap();
     let tagged: BTreeSet<&str> = scenarios
         .iter()
+        .chain(tpp.iter())
         .flat_map(|(_, tags)| tags.iter().map(String::as_str))
         .collect();
     let with_scenarios = catalogue

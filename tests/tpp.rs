@@ -97,6 +97,26 @@ async fn every_tpp_fault_is_caught_under_the_rule_it_breaks_and_no_other() {
     assert!(results.len() >= 8);
 }
 
+/// Without `[observe]` the scenarios that judge what the TPP processed do not apply, and say
+/// what they need; the rest still pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_observation_the_processing_scenarios_are_not_applicable() {
+    let mut profile = tpp::reference_profile();
+    profile.observe = None;
+    let mut opts = obevents::harness::runner::TppRunOptions::quiet(profile);
+    opts.in_process = Some(tpp::in_process(Vec::new()));
+    let o = obevents::harness::runner::run_tpp(opts, None)
+        .await
+        .unwrap();
+    let na: Vec<_> = o.with(Verdict::NotApplicable).collect();
+    assert_eq!(na.len(), 2, "{}", describe(&o));
+    for s in na {
+        let reason = s.reason.as_deref().unwrap_or_default();
+        assert!(reason.contains("[observe]"), "{}: {reason}", s.name);
+    }
+    assert_eq!(o.exit_code(), 0, "{}", describe(&o));
+}
+
 fn write_profile(dir: &Path, start: &str) -> std::path::PathBuf {
     let p = dir.join("tpp.toml");
     std::fs::write(
@@ -177,6 +197,62 @@ fn the_command_line_referees_a_tpp_it_starts_and_stops_it() {
     assert!(
         std::net::TcpStream::connect(&addr).is_err(),
         "the TPP at {addr} outlived the run"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Ctrl-C (SIGINT) during a run ends the TPP's process group and the run, with exit code 2.
+#[test]
+fn an_interrupted_run_leaves_no_tpp_behind() {
+    let dir = tempdir("interrupt");
+    // A slow TPP keeps the run going long enough to interrupt it.
+    let start = format!(
+        r#"["{}", "tpp", "receive", "--addr", "127.0.0.1:{{port}}", "--jwks-url", "{{jwks_url}}",
+           "--issuer", "{{issuer}}", "--audience", "{{audience}}", "--fault", "slow-answer"]"#,
+        bin()
+    );
+    let profile = write_profile(&dir, &start);
+    let reports = dir.join("reports");
+    let mut child = Command::new(bin())
+        .args(["test", "--tpp"])
+        .arg(&profile)
+        .arg("--report-dir")
+        .arg(&reports)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) for the TPP to be up: its log names its address.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let addr = loop {
+        let log = std::fs::read_to_string(reports.join("tpp.log")).unwrap_or_default();
+        if let Some(a) = log
+            .lines()
+            .find_map(|l| l.strip_prefix("listening on http://"))
+            .and_then(|l| l.split('/').next())
+        {
+            break a.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the TPP never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(
+        std::net::TcpStream::connect(&addr).is_err(),
+        "the TPP at {addr} outlived the interrupted run"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -52,8 +52,14 @@ fn write_reports(outcome: &RunOutcome, args: &TestArgs) -> Result<(), ConfigErro
     report::write_all(outcome, &catalogue, &args.report_dir, args.junit.as_deref())
         .map_err(ConfigError)?;
     println!("{}", report::console::render(outcome, &catalogue));
+    // A TPP run started with a command leaves the TPP's output beside the reports.
+    let tpp_log = if args.tpp.is_some() && args.report_dir.join("tpp.log").exists() {
+        ", tpp.log"
+    } else {
+        ""
+    };
     println!(
-        "reports: {} (report.html, junit.xml, summary.json, cucumber.json){}",
+        "reports: {} (report.html, junit.xml, summary.json, cucumber.json{tpp_log}){}",
         args.report_dir.display(),
         args.junit
             .as_ref()

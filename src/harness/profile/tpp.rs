@@ -384,6 +384,18 @@ mod tests {
     }
 
     #[test]
+    fn the_fixture_profile_loads() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/profiles/tpp-reference.toml");
+        let p = TppProfile::load(&path).unwrap();
+        assert_eq!(p.start.unwrap().command[0], "obevents");
+        assert_eq!(
+            p.observe.unwrap().source,
+            ObserveSource::File("{run_dir}/processed.txt".into())
+        );
+    }
+
+    #[test]
     fn placeholders_are_rendered_and_exported() {
         let v = Vars(vec![
             ("port", "8123".into()),

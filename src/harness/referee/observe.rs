@@ -103,3 +103,29 @@ async fn run(argv: &[String]) -> Result<String, String> {
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_file_and_a_command_are_read_one_id_per_line() {
+        let dir = std::env::temp_dir().join(format!("obevents-observe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("processed.txt");
+        let path = file.display().to_string();
+        let wait = Duration::from_millis(200);
+        let from_file = Observer::new(ObserveSource::File(path.clone()), wait);
+        assert!(
+            from_file.read().await.unwrap().is_empty(),
+            "no file yet: nothing processed"
+        );
+        std::fs::write(&file, "a\n\n  b \n").unwrap();
+        assert_eq!(from_file.read().await.unwrap(), ["a", "b"]);
+        let from_command = Observer::new(ObserveSource::Command(vec!["cat".into(), path]), wait);
+        assert_eq!(from_command.wait_for("b").await.unwrap(), ["a", "b"]);
+        let missing = from_command.wait_for("c").await.unwrap_err();
+        assert!(missing.contains("did not show"), "{missing}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
