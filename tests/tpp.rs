@@ -149,14 +149,19 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     d
 }
 
+/// A `[start] command` running the reference TPP with `extra` arguments.
+fn reference_command(extra: &str) -> String {
+    format!(
+        r#"["{}", "tpp", "receive", "--addr", "127.0.0.1:{{port}}", "--jwks-url", "{{jwks_url}}",
+           "--issuer", "{{issuer}}", "--audience", "{{audience}}", {extra}]"#,
+        bin()
+    )
+}
+
 #[test]
 fn the_command_line_referees_a_tpp_it_starts_and_stops_it() {
     let dir = tempdir("cli");
-    let start = format!(
-        r#"["{}", "tpp", "receive", "--addr", "127.0.0.1:{{port}}", "--jwks-url", "{{jwks_url}}",
-           "--issuer", "{{issuer}}", "--audience", "{{audience}}", "--processed", "{{run_dir}}/processed.txt"]"#,
-        bin()
-    );
+    let start = reference_command(r#""--processed", "{run_dir}/processed.txt""#);
     let profile = write_profile(&dir, &start);
     let reports = dir.join("reports");
     let out = Command::new(bin())
@@ -206,11 +211,7 @@ fn the_command_line_referees_a_tpp_it_starts_and_stops_it() {
 fn an_interrupted_run_leaves_no_tpp_behind() {
     let dir = tempdir("interrupt");
     // A slow TPP keeps the run going long enough to interrupt it.
-    let start = format!(
-        r#"["{}", "tpp", "receive", "--addr", "127.0.0.1:{{port}}", "--jwks-url", "{{jwks_url}}",
-           "--issuer", "{{issuer}}", "--audience", "{{audience}}", "--fault", "slow-answer"]"#,
-        bin()
-    );
+    let start = reference_command(r#""--fault", "slow-answer""#);
     let profile = write_profile(&dir, &start);
     let reports = dir.join("reports");
     let mut child = Command::new(bin())
