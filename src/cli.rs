@@ -53,6 +53,17 @@ pub enum Command {
     Certs(CertsArgs),
 }
 
+/// The certificate and key a server (the sandbox, the reference TPP) serves HTTPS with.
+#[derive(Debug, Args)]
+pub struct ServeTlsArgs {
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct TppArgs {
     #[command(subcommand)]
@@ -87,6 +98,11 @@ pub struct ReceiveArgs {
     /// Append each processed jti to this file (one per line; also served at GET /processed).
     #[arg(long, value_name = "FILE")]
     pub processed: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: ServeTlsArgs,
+    /// Require client certificates issued by these CAs (PEM): mutual TLS with the bank.
+    #[arg(long, value_name = "PEM")]
+    pub client_ca: Option<PathBuf>,
     /// Switch on a deliberate TPP defect (repeatable); see --list-faults.
     #[arg(long = "fault", value_name = "NAME")]
     pub faults: Vec<crate::tpp::TppFault>,
@@ -140,12 +156,8 @@ pub struct SandboxArgs {
     /// Print every fault with the rules it violates, then exit.
     #[arg(long)]
     pub list_faults: bool,
-    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
-    #[arg(long, value_name = "PEM")]
-    pub tls_cert: Option<PathBuf>,
-    /// Private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
-    #[arg(long, value_name = "PEM")]
-    pub tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: ServeTlsArgs,
     /// CA certificates (PEM) that vouch for client certificates (mutual TLS,
     /// `tls_client_auth`); asks for client certificates (--client-auth optional) by default.
     #[arg(long, value_name = "PEM")]
@@ -170,8 +182,8 @@ impl SandboxArgs {
     /// The TLS flags, to merge over the config file's `[tls]`.
     pub fn tls_flags(&self) -> TlsFlags {
         TlsFlags {
-            cert: self.tls_cert.clone(),
-            key: self.tls_key.clone(),
+            cert: self.tls.tls_cert.clone(),
+            key: self.tls.tls_key.clone(),
             client_ca: self.client_ca.clone(),
             client_auth: self.client_auth,
         }

@@ -206,6 +206,70 @@ fn the_command_line_referees_a_tpp_it_starts_and_stops_it() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The receiver over HTTPS asking for the bank's client certificate: the profile's `ca_cert`
+/// and `client_cert`/`client_key` reach it; without the client certificate the preflight
+/// stops the run (exit 2) naming the handshake.
+#[test]
+fn a_receiver_over_https_with_mutual_tls_is_reached_with_the_profiles_certificates() {
+    let dir = tempdir("tls");
+    let pki = dir.join("pki");
+    let made = Command::new(bin())
+        .args(["certs", "--client", "referee", "--out"])
+        .arg(&pki)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let pem = |f: &str| pki.join(f).display().to_string();
+    let start = reference_command(&format!(
+        r#""--tls-cert", "{}", "--tls-key", "{}", "--client-ca", "{}""#,
+        pem("server.pem"),
+        pem("server-key.pem"),
+        pem("ca.pem")
+    ));
+    let profile = |client: bool| {
+        let p = dir.join(format!("tls-{client}.toml"));
+        let cert = if client {
+            format!(
+                "client_cert = \"{}\"\nclient_key = \"{}\"\n",
+                pem("client-referee.pem"),
+                pem("client-referee-key.pem")
+            )
+        } else {
+            String::new()
+        };
+        std::fs::write(
+            &p,
+            format!(
+                "[start]\ncommand = {start}\n\n[push]\nurl = \"https://127.0.0.1:{{port}}/event-notifications\"\nca_cert = \"{}\"\n{cert}",
+                pem("ca.pem")
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let run = |p: std::path::PathBuf| {
+        Command::new(bin())
+            .args(["test", "--tpp"])
+            .arg(p)
+            .arg("--report-dir")
+            .arg(dir.join("reports"))
+            .output()
+            .unwrap()
+    };
+    let out = run(profile(true));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("16 passed, 0 failed, 0 blocked, 2 not applicable"),
+        "{stdout}"
+    );
+    let out = run(profile(false));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("accepts connections but no request"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Ctrl-C (SIGINT) during a run ends the TPP's process group and the run, with exit code 2.
 #[test]
 fn an_interrupted_run_leaves_no_tpp_behind() {

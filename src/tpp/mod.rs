@@ -2,11 +2,13 @@
 //! scenarios are proven against, and a starting point for a TPP's own. `tpp receive` is an
 //! OBIE / RFC 8935 push receiver ([`receiver`]) that verifies each SET against the bank's JWKS,
 //! issuer and the TPP's audience ([`verify`]), answers per RFC 8935 and records what it
-//! processed; switchable [`faults`] make it misbehave one rule at a time. It knows nothing of
+//! processed, over HTTP or HTTPS ([`tls`], optionally asking for the bank's client
+//! certificate); switchable [`faults`] make it misbehave one rule at a time. It knows nothing of
 //! the harness: it is configured by the command line only.
 
 pub mod faults;
 pub mod receiver;
+pub mod tls;
 pub mod verify;
 
 pub use faults::{TppFault, TppFaults};
@@ -35,6 +37,21 @@ async fn receive(args: ReceiveArgs) -> u8 {
         eprintln!("error: --path {:?} must start with /", args.path);
         return 2;
     }
+    let tls = match (&args.tls.tls_cert, &args.tls.tls_key) {
+        (Some(c), Some(k)) => match tls::config(c, k, args.client_ca.as_deref()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        },
+        (None, None) if args.client_ca.is_none() => None,
+        _ => {
+            eprintln!("error: --tls-cert and --tls-key go together (and --client-ca needs them)");
+            return 2;
+        }
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = match tokio::net::TcpListener::bind(args.addr.as_str()).await {
         Ok(l) => l,
         Err(e) => {
@@ -54,8 +71,8 @@ async fn receive(args: ReceiveArgs) -> u8 {
         faults: TppFaults::new(args.faults),
     };
     let stop = tokio_util::sync::CancellationToken::new();
-    let task = receiver::spawn(cfg, listener, stop.clone());
-    println!("listening on http://{addr}{}", args.path);
+    let task = receiver::spawn(cfg, listener, tls, stop.clone());
+    println!("listening on {scheme}://{addr}{}", args.path);
     let _ = tokio::signal::ctrl_c().await;
     stop.cancel();
     let _ = task.await;

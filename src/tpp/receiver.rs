@@ -60,14 +60,18 @@ pub fn router(cfg: ReceiverConfig) -> Router {
         .with_state(shared)
 }
 
-/// Serves `cfg` on `listener` until `stop` is cancelled.
+/// Serves `cfg` on `listener` (over TLS with `tls`) until `stop` is cancelled.
 pub fn spawn(
     cfg: ReceiverConfig,
     listener: tokio::net::TcpListener,
+    tls: Option<crate::sandbox::tls::TlsConfig>,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     let app = router(cfg);
     tokio::spawn(async move {
+        if let Some(tls) = tls {
+            return super::tls::serve(listener, tls, app, stop).await;
+        }
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await;

@@ -74,7 +74,7 @@ pub fn in_process(faults: Vec<TppFault>) -> StartInProcess {
         let listener = tokio::net::TcpListener::from_std(std_listener)
             .map_err(|e| format!("the reference TPP's listener: {e}"))?;
         let stop = tokio_util::sync::CancellationToken::new();
-        let task = receiver::spawn(cfg, listener, stop.clone());
+        let task = receiver::spawn(cfg, listener, None, stop.clone());
         Ok(InProcessTpp { stop, task })
     })
 }

@@ -107,8 +107,9 @@ async fn referee_addr(addr: &str) -> Result<std::net::SocketAddr, String> {
 }
 
 /// Starts the referee for `profile`, then the TPP (`in_process`, else the profile's
-/// `[start] command` with its output in `log`, else it is expected to run already), and waits until its receiver
-/// accepts connections (the preflight: a TPP that cannot be reached is a configuration error).
+/// `[start] command` with its output in `log`, else it is expected to run already), and waits
+/// until its receiver accepts connections and answers one request (the preflight: a TPP that
+/// cannot be reached, or not with the profile's TLS settings, is a configuration error).
 pub async fn start(
     profile: TppProfile,
     in_process: Option<StartInProcess>,
@@ -259,7 +260,14 @@ async fn launch_and_wait(
     let deadline = Instant::now() + timeout;
     loop {
         let last = match push.reachable().await {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                return push.answers().await.map_err(|e| {
+                    format!(
+                        "the TPP's receiver {} accepts connections but no request: {e}",
+                        push.url
+                    )
+                });
+            }
             Err(e) => e,
         };
         if let Running::Command(l) = &mut started.tpp

@@ -58,6 +58,17 @@ impl PushTarget {
         client::send(&self.http, req).await
     }
 
+    /// Whether the receiver answers HTTP(S) at all (any status: a GET on a push endpoint may
+    /// well be 405): a TLS or certificate problem shows here, before any scenario.
+    pub async fn answers(&self) -> Result<(), String> {
+        self.http
+            .get(&self.url)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| crate::harness::client::describe(&e))
+    }
+
     /// Whether something accepts TCP connections at the receiver's host and port.
     pub async fn reachable(&self) -> Result<(), String> {
         let u = url::Url::parse(&self.url).map_err(|e| format!("{}: {e}", self.url))?;

@@ -47,17 +47,67 @@ impl TppRun {
     }
 }
 
+/// Ctrl-C (SIGINT) and SIGTERM, listened for from the start of a TPP run that starts the TPP
+/// as a command (its process group would outlive the harness), so an interrupt at any moment
+/// stops the TPP and the referee before the run ends. Other runs leave the signals alone:
+/// tokio keeps a signal's handler for the life of the process, and the main job's other passes
+/// must still stop on Ctrl-C.
+struct Interrupts {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Interrupts {
+    fn listen(wanted: bool) -> Interrupts {
+        use tokio::signal::unix::{SignalKind, signal};
+        if !wanted {
+            return Interrupts {
+                int: None,
+                term: None,
+            };
+        }
+        Interrupts {
+            int: signal(SignalKind::interrupt()).ok(),
+            term: signal(SignalKind::terminate()).ok(),
+        }
+    }
+
+    /// Resolves at the first interrupt (never, if neither could be listened for).
+    async fn next(&mut self) {
+        async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            _ = one(&mut self.int) => {}
+            _ = one(&mut self.term) => {}
+        }
+    }
+}
+
+fn interrupted() -> ConfigError {
+    ConfigError("interrupted: the TPP and the referee were stopped".into())
+}
+
 /// Referees the TPP of `opts.profile`; with `report_dir`, cucumber's JSON and the output of
 /// the TPP's `[start] command` (`tpp.log`) are written there.
 pub async fn run_tpp(
     opts: TppRunOptions,
     report_dir: Option<&Path>,
 ) -> Result<RunOutcome, ConfigError> {
+    let mut interrupts =
+        Interrupts::listen(opts.in_process.is_none() && opts.profile.start.is_some());
     // The TPP's own output goes beside the reports, where a failed run sends the reader.
     let log = report_dir.map(|d| d.join("tpp.log"));
-    let started = referee::start(opts.profile, opts.in_process, log)
-        .await
-        .map_err(ConfigError)?;
+    // Dropping a half-done start ends the TPP's process group (its guard) and the referee.
+    let started = tokio::select! {
+        s = referee::start(opts.profile, opts.in_process, log) => s.map_err(ConfigError)?,
+        _ = interrupts.next() => return Err(interrupted()),
+    };
     let bank = Profile::for_sandbox(&started.referee.url(), started.referee.declaration())
         .map_err(|e| ConfigError(e.to_string()));
     let outcome = match bank {
@@ -73,9 +123,7 @@ pub async fn run_tpp(
             };
             tokio::select! {
                 outcome = run(run_opts, report_dir) => outcome,
-                _ = tokio::signal::ctrl_c() => {
-                    Err(ConfigError("interrupted: the TPP and the referee were stopped".into()))
-                }
+                _ = interrupts.next() => Err(interrupted()),
             }
         }
         Err(e) => Err(e),
