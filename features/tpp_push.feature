@@ -82,7 +82,7 @@ Feature: A TPP's push receiver (OBIE real-time event notifications, RFC 8935 rec
     Then the TPP's error answer carries Content-Language
 
   @R8935-13
-  Scenario: The same SET pushed twice is accepted both times
+  Scenario: The same SET pushed again is answered as its first delivery was
     When the referee pushes a valid SET to the TPP
     And the referee pushes the same SET again
     Then the TPP answered the repeat as it answered the first delivery

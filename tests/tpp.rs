@@ -270,6 +270,71 @@ fn a_receiver_over_https_with_mutual_tls_is_reached_with_the_profiles_certificat
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A TPP that is already running, configured beforehand: the profile fixes the referee's
+/// address, issuer and the TPP's client id, so the TPP's JWKS URL, issuer and audience are
+/// known before the run.
+#[test]
+fn a_tpp_already_running_is_refereed_with_a_fixed_referee() {
+    let dir = tempdir("outside");
+    let (referee, tpp_port) = (free_port(), free_port());
+    let processed = dir.join("processed.txt");
+    let mut tpp = Command::new(bin())
+        .args(["tpp", "receive", "--addr", &format!("127.0.0.1:{tpp_port}")])
+        .args(["--jwks-url", &format!("http://127.0.0.1:{referee}/jwks")])
+        .args([
+            "--issuer",
+            "https://referee.obevents.test",
+            "--audience",
+            "my-tpp",
+        ])
+        .arg("--processed")
+        .arg(&processed)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let profile = dir.join("outside.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            r#"[referee]
+addr = "127.0.0.1:{referee}"
+issuer = "https://referee.obevents.test"
+client_id = "my-tpp"
+
+[push]
+url = "http://127.0.0.1:{tpp_port}/event-notifications"
+
+[observe]
+kind = "file"
+path = "processed.txt"
+"#
+        ),
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .args(["test", "--tpp"])
+        .arg(&profile)
+        .arg("--report-dir")
+        .arg(dir.join("reports"))
+        .output()
+        .unwrap();
+    tpp.kill().unwrap();
+    tpp.wait().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("18 passed, 0 failed"), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Ctrl-C (SIGINT) during a run ends the TPP's process group and the run, with exit code 2.
 #[test]
 fn an_interrupted_run_leaves_no_tpp_behind() {
