@@ -35,6 +35,7 @@ pub fn reference_profile() -> TppProfile {
             ca_pem: None,
             identity_pem: None,
             answer_within: ANSWER_WITHIN,
+            headers: Vec::new(),
         }),
         observe: Some(Observation {
             source: ObserveSource::Http("http://127.0.0.1:{port}/processed".into()),

@@ -43,6 +43,8 @@ struct StartFile {
 #[serde(deny_unknown_fields)]
 struct PushFile {
     url: String,
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, String>,
     ca_cert: Option<PathBuf>,
     client_cert: Option<PathBuf>,
     client_key: Option<PathBuf>,
@@ -104,6 +106,8 @@ pub struct PushReceiver {
     pub identity_pem: Option<Vec<u8>>,
     /// The answer time the TPP declares; a slower answer fails R8935-07.
     pub answer_within: Duration,
+    /// Extra headers on every push (e.g. an `Authorization` the TPP's gateway wants).
+    pub headers: Vec<(String, String)>,
 }
 
 /// Where the harness reads which SETs the TPP processed: one jti (or event id) per line.
@@ -131,7 +135,7 @@ pub struct Vars(pub Vec<(&'static str, String)>);
 
 impl Vars {
     /// The placeholder names, in the order the README lists them.
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 12] = [
         "port",
         "run_dir",
         "base_url",
@@ -141,6 +145,8 @@ impl Vars {
         "client_id",
         "client_secret",
         "audience",
+        "ob_iss",
+        "trust_anchor",
         "profile_dir",
     ];
 
@@ -279,6 +285,14 @@ fn push(p: PushFile, dir: &Path) -> Result<PushReceiver, ProfileError> {
         .as_deref()
         .map(|c| read(dir, "push.ca_cert", c))
         .transpose()?;
+    for (name, value) in &p.headers {
+        let ok = reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok()
+            && reqwest::header::HeaderValue::from_str(value).is_ok();
+        if !ok {
+            return err(&format!("push.headers.{name}"), "not a valid HTTP header");
+        }
+        known_placeholders(&format!("push.headers.{name}"), value)?;
+    }
     let within = p.answer_within_ms.unwrap_or(5_000);
     if within == 0 {
         return err("push.answer_within_ms", "must be at least 1");
@@ -288,6 +302,7 @@ fn push(p: PushFile, dir: &Path) -> Result<PushReceiver, ProfileError> {
         ca_pem,
         identity_pem,
         answer_within: Duration::from_millis(within),
+        headers: p.headers.into_iter().collect(),
     })
 }
 
@@ -376,6 +391,10 @@ mod tests {
             (
                 "[push]\nurl = \"http://x\"\n[referee]\nclient_secret = \"s\"\n",
                 "field referee.client_secret",
+            ),
+            (
+                "[push]\nurl = \"http://x\"\nheaders = { \"bad name\" = \"v\" }\n",
+                "field push.headers.bad name",
             ),
         ] {
             let e = parse(text).unwrap_err().0;

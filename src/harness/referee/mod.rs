@@ -194,6 +194,8 @@ fn prepare(
         ("client_id", client.client_id.clone()),
         ("client_secret", client.client_secret.clone()),
         ("audience", client.client_id.clone()),
+        ("ob_iss", referee.ob_header().iss.clone()),
+        ("trust_anchor", referee.ob_header().tan.clone()),
         ("profile_dir", profile.dir.display().to_string()),
     ]);
     let key = SigningKey::from_private_json(&referee.signing_key().to_private_json())
@@ -211,7 +213,7 @@ fn prepare(
     let push = profile
         .push
         .as_ref()
-        .map(|p| PushTarget::new(p, vars.render(&p.url)))
+        .map(|p| PushTarget::new(p, &vars, referee.ob_header().iss.clone()))
         .transpose()?;
     let observer = profile.observe.as_ref().map(|o| {
         let source = match &o.source {
