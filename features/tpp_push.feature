@@ -13,6 +13,7 @@ Feature: A TPP's push receiver (OBIE real-time event notifications, RFC 8935 rec
 
   @R8935-07
   Scenario: A valid SET is answered within the time the TPP declares
+    Given the TPP has accepted a valid SET
     When the referee pushes a valid SET to the TPP
     Then the TPP answers within its declared time
 
@@ -30,6 +31,12 @@ Feature: A TPP's push receiver (OBIE real-time event notifications, RFC 8935 rec
   Scenario: A SET signed by a key the issuer's JWKS does not hold is refused
     When the referee pushes a SET signed with an unknown kid to the TPP
     Then the TPP refuses it with 400 and an RFC 8935 error, expected err "invalid_key"
+
+  @R8935-06
+  Scenario: A SET signed by a key the issuer has just published is accepted (one JWKS refresh)
+    Given the TPP has accepted a valid SET
+    When the referee rotates to a new signing key and pushes a valid SET signed with it
+    Then the TPP accepts it with 202 and an empty body
 
   @R8935-23 @R8935-09 @R8935-22 @J-06
   Scenario: An unsigned SET (alg none) is refused

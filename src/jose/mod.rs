@@ -477,6 +477,21 @@ pub fn ob_header_problems(
     problems
 }
 
+/// Runs one PS256 signature and its verification (a verifier built from the public JWK) through
+/// OpenSSL before a server verifies on many threads at once: OpenSSL 3 can fail the first
+/// algorithm and decoder fetches made concurrently (openssl/openssl#13682; seen here as a
+/// spurious `X509_PUBKEY_get0: decode error` on a receiver's first SETs), and one fetch done
+/// alone fills its tables for good.
+pub fn warm_up() -> Result<(), JoseError> {
+    let key = SigningKey::generate()?;
+    let mut header = Map::new();
+    header.insert("alg".into(), Value::String("PS256".into()));
+    header.insert("kid".into(), Value::String(key.kid().into()));
+    let token = sign_compact(&key, &header, b"{}")?;
+    let jwks = parse_jwks(jwks_json(&[key.public_jwk()]).to_string().as_bytes())?;
+    verify(&decode_compact(&token)?, &jwks)
+}
+
 /// A JWKS document (`{"keys":[…]}`) holding the given public keys.
 pub fn jwks_json(keys: &[&Jwk]) -> Value {
     let keys: Vec<Value> = keys

@@ -108,6 +108,7 @@ pub async fn build_state(
         issuer,
         key,
         foreign_key,
+        published_keys: Default::default(),
         ob_header,
         token_secret,
         admin,

@@ -81,6 +81,11 @@ impl Embedded {
         &self.sandbox.state.ob_header
     }
 
+    /// A handle that publishes more keys in the sandbox's JWKS while it runs.
+    pub fn key_publisher(&self) -> KeyPublisher {
+        KeyPublisher(self.sandbox.state.clone())
+    }
+
     /// Stops the sandbox and waits for it to end.
     pub async fn stop(self) {
         self.sandbox.stop().await;
@@ -112,6 +117,25 @@ async fn launch(cfg: SandboxConfig) -> anyhow::Result<Embedded> {
 /// delay per bank with activation at the next full hour.
 pub async fn start(bank: Option<Bank>, faults: &[Fault]) -> anyhow::Result<Embedded> {
     launch(config(bank, faults)).await
+}
+
+/// Publishes public keys in a running sandbox's JWKS (`/jwks`) beside its signing key: a
+/// referee bank rotates to a new key this way, to see whether a TPP refreshes its copy.
+#[derive(Clone)]
+pub struct KeyPublisher(super::AppState);
+
+impl std::fmt::Debug for KeyPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyPublisher")
+    }
+}
+
+impl KeyPublisher {
+    pub fn publish(&self, jwk: &josekit::jwk::Jwk) {
+        if let Ok(mut keys) = self.0.published_keys.write() {
+            keys.push(jwk.clone());
+        }
+    }
 }
 
 /// A TPP client a referee bank knows from its start (`client_id`, `client_secret`).

@@ -37,6 +37,9 @@ pub struct Inner {
     /// A key that is never published, used only by the `set-foreign-key` and
     /// `yapily-foreign-key` faults.
     pub foreign_key: Option<SigningKey>,
+    /// Public keys published in the JWKS beside `key`: the keys a referee bank rotates to
+    /// while it judges a TPP (`embedded::KeyPublisher`). Empty for a sandbox.
+    pub published_keys: std::sync::RwLock<Vec<josekit::jwk::Jwk>>,
     pub ob_header: ObHeader,
     /// HMAC secret of access tokens, persisted so tokens survive restarts.
     pub token_secret: Vec<u8>,

@@ -26,6 +26,8 @@ crate::fault_table::fault_table! {
         "a SET whose signature does not verify is accepted (the check's result is ignored)";
     AcceptsUnknownKid = "accepts-unknown-kid", Push, ["R8935-05", "J-06"],
         "a SET whose kid is not in the issuer's JWKS (after one refresh) is accepted unverified";
+    JwksNeverRefreshed = "jwks-never-refreshed", Push, ["R8935-06"],
+        "the issuer's JWKS is fetched once and never again: a SET signed by a newly published key is refused";
     AcceptsAlgNone = "accepts-alg-none", Push, ["R8935-23", "J-06"],
         "an unsigned SET (alg none) is accepted";
     AcceptsHs256 = "accepts-hs256", Push, ["R8935-23", "J-06"],
@@ -57,7 +59,7 @@ crate::fault_table::fault_table! {
     ProcessesRefused = "processes-refused", Push, ["R8935-05"],
         "a refused SET is answered 400 but processed all the same";
     SlowAnswer = "slow-answer", Push, ["R8935-07"],
-        "every answer waits 1.5 s (validation and processing before answering)";
+        "every answer waits 3 s (validation and processing before answering)";
 }
 
 /// The faults switched on for one reference TPP.

@@ -43,7 +43,7 @@ struct Shared {
 }
 
 /// How long the `slow-answer` fault holds every answer.
-const SLOW: Duration = Duration::from_millis(1500);
+const SLOW: Duration = Duration::from_millis(3000);
 
 /// The receiver's routes: `POST {path}` and `GET /processed`.
 pub fn router(cfg: ReceiverConfig) -> Router {
@@ -69,6 +69,13 @@ pub fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     let app = router(cfg);
     tokio::spawn(async move {
+        // Before the first SETs arrive together (see jose::warm_up), off the async workers;
+        // connections wait in the listener's backlog meanwhile.
+        match tokio::task::spawn_blocking(crate::jose::warm_up).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("cannot warm up the JOSE stack: {e}"),
+            Err(e) => tracing::warn!("cannot warm up the JOSE stack: {e}"),
+        }
         if let Some(tls) = tls {
             return super::tls::serve(listener, tls, app, stop).await;
         }

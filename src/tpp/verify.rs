@@ -76,13 +76,14 @@ impl Keys {
         jose::parse_jwks(&bytes).map_err(|e| format!("the JWKS {}: {e}", self.url))
     }
 
-    /// The set holding `kid`, refreshing the cache once if it does not; `None` if no key has it.
-    async fn holding(&self, kid: &str) -> Result<Option<JwkSet>, String> {
+    /// The set holding `kid`, refreshing the cache once if it does not (unless `refresh` is
+    /// off and there is a cache); `None` if no key has it.
+    async fn holding(&self, kid: &str, refresh: bool) -> Result<Option<JwkSet>, String> {
         let mut cache = self.cache.lock().await;
         if let Some(set) = cache.as_ref()
-            && !set.get(kid).is_empty()
+            && (!set.get(kid).is_empty() || !refresh)
         {
-            return Ok(Some(set.clone()));
+            return Ok((!set.get(kid).is_empty()).then(|| set.clone()));
         }
         let fresh = self.fetch().await?;
         let found = !fresh.get(kid).is_empty();
@@ -184,7 +185,8 @@ async fn signature(keys: &Keys, faults: &TppFaults, jws: &DecodedJws) -> Result<
         }
     }
     let kid = jws.kid().unwrap_or_default();
-    let set = match keys.holding(kid).await {
+    let refresh = !faults.has(TppFault::JwksNeverRefreshed);
+    let set = match keys.holding(kid, refresh).await {
         Ok(Some(set)) => set,
         Ok(None) if faults.has(TppFault::AcceptsUnknownKid) => return Ok(()),
         Ok(None) => {
@@ -205,7 +207,7 @@ async fn signature(keys: &Keys, faults: &TppFaults, jws: &DecodedJws) -> Result<
 /// The `accepts-hs256` fault: HMAC keyed with the PEM of the issuer's key (any kid).
 async fn hs256(keys: &Keys, jws: &DecodedJws) -> Result<(), Refusal> {
     let kid = jws.kid().unwrap_or_default();
-    let set = match keys.holding(kid).await {
+    let set = match keys.holding(kid, true).await {
         Ok(Some(set)) => set,
         _ => return refuse("invalid_key", format!("kid {kid:?} is unknown")),
     };

@@ -83,6 +83,8 @@ impl Launched {
                 .is_err()
         {
             signal_group(self.pgid, "KILL");
+            // The command itself, directly (no kill(1) needed), should that have failed.
+            let _ = child.start_kill();
             let _ = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
         }
         // Whatever the command left behind in its group.

@@ -34,6 +34,8 @@ pub struct TppRun {
     pub vars: Vars,
     /// The referee bank's base URL.
     pub referee_url: String,
+    /// Publishes new keys in the referee's JWKS (key rotation).
+    pub keys: embedded::KeyPublisher,
 }
 
 /// The capability tags a TPP profile declares (matched against the TPP scenarios' tags).
@@ -150,7 +152,22 @@ pub async fn start(
     .await
     .map_err(|e| format!("cannot start the referee bank on {addr}: {e}"))?;
     let run_dir = std::env::temp_dir().join(format!("obevents-tpp-{}", short()));
-    let prepared = prepare(profile, &referee, &client, &other.client_id, &run_dir);
+    // RSA key generation takes a while: off the async workers.
+    let foreign = tokio::task::spawn_blocking(SigningKey::generate)
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|k| k.map_err(|e| e.to_string()))
+        .map_err(|e| format!("cannot make a key: {e}"));
+    let prepared = foreign.and_then(|foreign| {
+        prepare(
+            profile,
+            &referee,
+            &client,
+            &other.client_id,
+            &run_dir,
+            foreign,
+        )
+    });
     let run = match prepared {
         Ok(run) => run,
         Err(e) => {
@@ -180,6 +197,7 @@ fn prepare(
     client: &RefereeClient,
     other_audience: &str,
     run_dir: &std::path::Path,
+    foreign: SigningKey,
 ) -> Result<TppRun, String> {
     std::fs::create_dir_all(run_dir)
         .map_err(|e| format!("cannot create {}: {e}", run_dir.display()))?;
@@ -200,7 +218,6 @@ fn prepare(
     ]);
     let key = SigningKey::from_private_json(&referee.signing_key().to_private_json())
         .map_err(|e| format!("the referee's key: {e}"))?;
-    let foreign = SigningKey::generate().map_err(|e| format!("cannot make a key: {e}"))?;
     let sets = SetMaker {
         key,
         foreign,
@@ -236,6 +253,7 @@ fn prepare(
         observer,
         vars,
         referee_url: base,
+        keys: referee.key_publisher(),
     })
 }
 

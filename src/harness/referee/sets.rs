@@ -100,6 +100,24 @@ impl SetMaker {
         })
     }
 
+    /// A fresh valid SET signed (PS256, OB header) by `key` under its own `kid` — a key the
+    /// referee has just published (key rotation).
+    pub fn signed_by(&self, key: &SigningKey) -> Result<Crafted, String> {
+        let jti = uuid::Uuid::new_v4().to_string();
+        let iat = now();
+        let payload =
+            serde_json::to_vec(&self.claims(&jti, Defect::Valid, iat)).unwrap_or_default();
+        let header = jose::ob_header(Alg::PS256, key.kid(), &self.ob, iat, false);
+        let body = jose::sign_compact(key, &header, &payload)
+            .map_err(|e| format!("cannot sign a SET: {e}"))?;
+        Ok(Crafted {
+            jti,
+            body,
+            content_type: SET_MEDIA_TYPE,
+            defect: Defect::Valid,
+        })
+    }
+
     fn claims(&self, jti: &str, defect: Defect, iat: i64) -> Value {
         let rid = uuid::Uuid::new_v4().to_string();
         let link = format!(

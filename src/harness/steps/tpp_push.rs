@@ -5,7 +5,7 @@
 //! A defect the TPP accepts is charged to the scenario's primary rule (the rule that says the
 //! SET must be refused); a malformed refusal to the RFC 8935 answer rules.
 
-use cucumber::{then, when};
+use cucumber::{given, then, when};
 
 use crate::harness::client::Exchange;
 use crate::harness::referee::sets::Defect;
@@ -44,6 +44,24 @@ fn defect(phrase: &str) -> Option<Defect> {
 async fn pushes(w: &mut HarnessWorld, phrase: String) -> StepResult {
     let d = defect(&phrase).ok_or_else(|| format!("unknown SET {phrase:?} (harness bug)"))?;
     w.push_to_tpp(d).await
+}
+
+#[given("the TPP has accepted a valid SET")]
+async fn has_accepted(w: &mut HarnessWorld) -> StepResult {
+    w.push_to_tpp(Defect::Valid).await?;
+    let (_, ex) = w.last_push()?;
+    if !(200..300).contains(&ex.status()) {
+        return Err(format!(
+            "blocked: the TPP did not accept a valid SET: {}",
+            ex.summary()
+        ));
+    }
+    Ok(())
+}
+
+#[when("the referee rotates to a new signing key and pushes a valid SET signed with it")]
+async fn rotates(w: &mut HarnessWorld) -> StepResult {
+    w.push_with_new_key().await
 }
 
 #[when("the referee pushes the same SET again")]

@@ -40,6 +40,20 @@ impl HarnessWorld {
         self.push_crafted(&run, set).await
     }
 
+    /// Rotates the referee to a fresh key — published in its JWKS from now on — and pushes a
+    /// valid SET signed with it.
+    pub async fn push_with_new_key(&mut self) -> Result<(), String> {
+        let run = self.tpp_run()?;
+        // RSA key generation takes a while: off the async workers, which time other pushes.
+        let key = tokio::task::spawn_blocking(crate::jose::SigningKey::generate)
+            .await
+            .map_err(|e| format!("cannot make a key: {e}"))?
+            .map_err(|e| format!("cannot make a key: {e}"))?;
+        run.keys.publish(key.public_jwk());
+        let set = run.sets.signed_by(&key)?;
+        self.push_crafted(&run, set).await
+    }
+
     /// Pushes the scenario's first SET again, unchanged.
     pub async fn push_again(&mut self) -> Result<(), String> {
         let run = self.tpp_run()?;

@@ -103,7 +103,14 @@ async fn discovery(State(s): State<AppState>) -> Response {
 }
 
 async fn jwks(State(s): State<AppState>) -> Response {
-    json_response(StatusCode::OK, &jose::jwks_json(&[s.key.public_jwk()]))
+    let published = s
+        .published_keys
+        .read()
+        .map(|k| k.clone())
+        .unwrap_or_default();
+    let mut keys = vec![s.key.public_jwk()];
+    keys.extend(published.iter());
+    json_response(StatusCode::OK, &jose::jwks_json(&keys))
 }
 
 /// The OAuth JSON error for a body that could not be read (too large, bad chunking, cut
