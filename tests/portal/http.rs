@@ -541,6 +541,27 @@ async fn the_live_stream_announces_changes_of_its_tpp_only() {
     bank.inject_update(&a.client_id, "p-a").await;
     read_until("event: change", &mut seen).await;
     assert_eq!(seen.matches("event: change").count(), 1, "{seen}");
+    // A page rendered before a change: its stream announces the change at once.
+    let stale = client
+        .get(format!(
+            "{}{}?mark=rendered-earlier",
+            bank.url,
+            Portal::tpp(&a.client_id, "/live")
+        ))
+        .header("cookie", p.session.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let mut first = String::new();
+    let mut stale = stale;
+    while !first.contains("event: change") {
+        let chunk = tokio::time::timeout(LIMIT, stale.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        first.push_str(&String::from_utf8_lossy(&chunk));
+    }
     bank.stop().await;
 }
 

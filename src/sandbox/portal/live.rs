@@ -1,12 +1,13 @@
-//! Live updates: `GET /portal/tpps/{ClientId}/live`, a server-sent-events stream that says
-//! `change` whenever the TPP's events, deliveries or attempts change, so the open page fetches
-//! itself again and swaps its live region in place (no reload; `assets/portal.js`).
+//! Live updates: `GET /portal/tpps/{ClientId}/live?mark=…`, a server-sent-events stream that
+//! says `change` whenever the TPP's events, deliveries or attempts change, so the open page
+//! fetches itself again and swaps its live region in place (no reload; `assets/portal.js`).
 //!
 //! What wakes it: the TPP's long-poll [`Notify`](tokio::sync::Notify) (an event stored for it,
 //! also from another replica through PostgreSQL's LISTEN/NOTIFY) or a short tick, after which
-//! it compares the TPP's activity mark (`Store::activity`, one query). The tick is what catches
-//! push attempts, which wake no poll, and changes made on another replica's worker; it keeps
-//! the page at most [`TICK`] behind. Bounded: at most [`MAX_STREAMS`] streams per replica (one
+//! it compares the TPP's activity mark (`Store::activity`, one query) with the last one. It
+//! starts from the mark the page was rendered at (`mark`), so a change between rendering and
+//! connecting is announced too. The tick is what catches push attempts, which wake no poll,
+//! and changes made on another replica's worker; it keeps the page at most [`TICK`] behind. Bounded: at most [`MAX_STREAMS`] streams per replica (one
 //! more is a 503 and the page simply does not update live), each ends with its session, after
 //! [`MAX_LIFE`] (the browser reconnects by itself) or when the sandbox stops. A stream only
 //! ever carries the viewer's own TPP (checked as for every page) and no data beyond "changed".
@@ -14,7 +15,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::OwnedSemaphorePermit;
@@ -39,11 +40,18 @@ struct Live {
     _permit: OwnedSemaphorePermit,
 }
 
-/// `GET /portal/tpps/{ClientId}/live`.
+#[derive(serde::Deserialize)]
+pub struct Since {
+    /// The activity mark the page was rendered at: a change since then is announced at once.
+    mark: Option<String>,
+}
+
+/// `GET /portal/tpps/{ClientId}/live?mark=…`.
 pub async fn stream(
     State(st): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
+    Query(since): Query<Since>,
 ) -> Result<Response, PortalError> {
     let client = viewer.may_see(&st, &id).await?;
     let permit = st
@@ -51,7 +59,10 @@ pub async fn stream(
         .clone()
         .try_acquire_owned()
         .map_err(|_| PortalError::Busy)?;
-    let mark = st.store.activity(&client).await?;
+    let mark = match since.mark {
+        Some(m) => m,
+        None => st.store.activity(&client).await?,
+    };
     let ends = viewer
         .expires
         .min(Timestamp::now().saturating_add(MAX_LIFE));

@@ -104,7 +104,10 @@ impl Nav {
         }
     }
 
-    pub fn for_tpp(mut self, id: &ClientId, name: &str) -> Nav {
+    /// The frame of TPP `id`'s pages; `mark` is its activity mark when the page was read
+    /// (the live stream announces any change after it).
+    pub fn for_tpp(mut self, id: &ClientId, name: &str, mark: &str) -> Nav {
+        let mark: String = url::form_urlencoded::byte_serialize(mark.as_bytes()).collect();
         self.tpp = Some(TppNav {
             id: id.to_string(),
             name: name.to_string(),
@@ -112,7 +115,7 @@ impl Nav {
             events: tpp_path(id, "/events"),
             deliveries: tpp_path(id, "/deliveries"),
             triggers: tpp_path(id, "/triggers"),
-            live: tpp_path(id, "/live"),
+            live: tpp_path(id, &format!("/live?mark={mark}")),
         });
         self
     }

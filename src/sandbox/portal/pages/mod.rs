@@ -32,8 +32,14 @@ pub async fn tpp_ctx(
 ) -> Result<Ctx, PortalError> {
     let id = viewer.may_see(st, requested).await?;
     let client = st.store.client(&id).await?.ok_or(PortalError::NotFound)?;
-    let nav =
-        Nav::new(viewer, st.cfg.personality.bank.name(), tab).for_tpp(&id, &client.client_name);
+    // Read before the page's data: the live stream starts from this mark, so a change made
+    // while the page renders or loads is still announced (at worst one needless refresh).
+    let mark = st.store.activity(&id).await?;
+    let nav = Nav::new(viewer, st.cfg.personality.bank.name(), tab).for_tpp(
+        &id,
+        &client.client_name,
+        &mark,
+    );
     Ok(Ctx {
         id,
         client,
