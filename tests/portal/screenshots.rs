@@ -94,7 +94,7 @@ async fn screenshots_of_every_page() {
     b.click("#tatra-enabled").await;
     b.fill("#tatra-url", "https://tpp.example/hook?x=1").await;
     b.click("#tatra-settings button").await;
-    b.js("document.getElementById('tatra-settings').scrollIntoView(); return true;")
+    b.js("document.getElementById('tatra-error').parentElement.scrollIntoView(); return true;")
         .await;
     shoot(&b, "tatra-settings", 1280, 800, "INVALID_WEBHOOK_URL").await;
     b.close().await;

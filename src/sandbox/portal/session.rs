@@ -83,7 +83,7 @@ impl Viewer {
     pub fn label(&self) -> String {
         match &self.role {
             Role::Tpp(id) => format!("TPP {id}"),
-            Role::Operator(user) => format!("operator {user}"),
+            Role::Operator(user) => format!("operator: {user}"),
         }
     }
 
@@ -126,7 +126,7 @@ pub fn issue(st: &AppState, role: &Role) -> Result<(String, Viewer), PortalError
     let _ = p.set_claim("csrf", Some(Value::from(csrf.clone())));
     let _ = p.set_claim("exp", Some(Value::from(expires.as_secs())));
     let signer = HS256
-        .signer_from_bytes(&key(st))
+        .signer_from_bytes(key(st))
         .map_err(|e| PortalError::Internal(format!("session key: {e}")))?;
     let value = jwt::encode_with_signer(&p, &josekit::jws::JwsHeader::new(), &signer)
         .map_err(|e| PortalError::Internal(format!("signing a session: {e}")))?;
@@ -140,7 +140,7 @@ pub fn issue(st: &AppState, role: &Role) -> Result<(String, Viewer), PortalError
 
 /// The session a cookie value stands for, if it is ours and unexpired.
 fn verify(st: &AppState, value: &str) -> Option<Viewer> {
-    let verifier = HS256.verifier_from_bytes(&key(st)).ok()?;
+    let verifier = HS256.verifier_from_bytes(key(st)).ok()?;
     let (p, _) = jwt::decode_with_verifier(value, &verifier).ok()?;
     let exp = p.claim("exp").and_then(Value::as_i64)?;
     if exp <= Timestamp::now().as_secs() {

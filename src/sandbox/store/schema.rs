@@ -207,28 +207,6 @@ fn rfc3339_column(column: &str, text: &str) -> Result<Timestamp> {
         .ok_or_else(|| StoreError::Corrupt(format!("consent {column} {text:?}")))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn codes_round_trip_and_are_distinct() {
-        for (s, _) in DELIVERY_STATES {
-            assert_eq!(delivery_state_of(delivery_code(s)).ok(), Some(s));
-        }
-        for (s, _) in EVENT_STATES {
-            assert_eq!(event_state_of(event_code(s)), s);
-        }
-        assert!(delivery_state_of(9).is_err());
-    }
-
-    #[test]
-    fn sql_joins_at_compile_time() {
-        const S: &str = sql!("state = ", delivery_state::CANCELLED, " AND x");
-        assert_eq!(S, "state = 3 AND x");
-    }
-}
-
 /// A TPP's activity mark on SQLite (`?1` = client id): counts, sums and latest times of its
 /// events, deliveries and attempts. Any stored event, acknowledgement, attempt begun or
 /// finished, or delivery state change moves it; equal marks mean nothing the portal shows
@@ -253,3 +231,25 @@ pub const ACTIVITY_POSTGRES: &str = "SELECT concat_ws('|',
      FROM deliveries WHERE client_id = $1),
   (SELECT concat_ws(':', COUNT(*), COUNT(*) FILTER (WHERE a.in_flight))
      FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.client_id = $1))";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_are_distinct() {
+        for (s, _) in DELIVERY_STATES {
+            assert_eq!(delivery_state_of(delivery_code(s)).ok(), Some(s));
+        }
+        for (s, _) in EVENT_STATES {
+            assert_eq!(event_state_of(event_code(s)), s);
+        }
+        assert!(delivery_state_of(9).is_err());
+    }
+
+    #[test]
+    fn sql_joins_at_compile_time() {
+        const S: &str = sql!("state = ", delivery_state::CANCELLED, " AND x");
+        assert_eq!(S, "state = 3 AND x");
+    }
+}
