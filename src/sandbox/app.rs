@@ -19,7 +19,7 @@ use super::push::{self, guard::Guard};
 use super::state::{AppState, Inner};
 use super::store::postgres::Wakeup;
 use super::store::{Store, StoreError};
-use super::{dialects, http, inspect, retention, server};
+use super::{dialects, http, inspect, portal, retention, server};
 use crate::cli::SandboxArgs;
 use crate::jose::{ObHeader, SigningKey};
 
@@ -118,6 +118,9 @@ pub async fn build_state(
         admin_failures: Default::default(),
         push_wake: tokio::sync::Notify::new(),
         tokens: Default::default(),
+        live_streams: Arc::new(tokio::sync::Semaphore::new(
+            super::portal::live::MAX_STREAMS,
+        )),
         shutdown: CancellationToken::new(),
         cfg,
     }));
@@ -264,7 +267,9 @@ impl Sandbox {
 
 /// Serves `state` on `listener` until its shutdown token is cancelled (see `server`).
 pub async fn serve(state: AppState, listener: TcpListener) {
-    let table = dialects::routes(&state).include(inspect::routes());
+    let table = dialects::routes(&state)
+        .include(inspect::routes())
+        .include(portal::routes());
     let router = http::router(state.clone(), table);
     server::serve(state, router, listener).await;
 }

@@ -15,6 +15,7 @@
 //! - [`dialects`]: one folder per API style (OBIE, WSO2, Yapily, Tatra) with its routes,
 //!   typed requests, operations, error type, rendering and push format, and the dialect list;
 //!   [`inspect`]: the cross-dialect `/sandbox/events`, `/sandbox/reset`, `/sandbox/deliveries`;
+//!   [`portal`]: the browser portal (`/portal`) over the same operations, not part of the API;
 //! - [`push`]: the one delivery worker over delivery rows, rendering through the dialect list;
 //!   [`retention`]: the background sweeps of `[retention]`;
 //! - [`server`] (connections, [`edge_io`]) and [`app`] (assembly and `obevents sandbox`).
@@ -37,6 +38,7 @@ pub mod limits;
 pub mod metrics;
 pub mod notify;
 pub mod personality;
+pub mod portal;
 pub mod push;
 pub mod retention;
 pub mod server;

@@ -59,6 +59,9 @@ pub struct Inner {
     pub tokens: TokenCache,
     /// What `/metrics` reports; every service counts through it.
     pub metrics: Metrics,
+    /// Permits for the portal's live-update streams (`sandbox::portal::live`), so open browser
+    /// tabs cannot hold unbounded connections and queries.
+    pub live_streams: Arc<tokio::sync::Semaphore>,
     /// Cancelled when the sandbox stops: ends the server and answers held long polls at once.
     pub shutdown: CancellationToken,
 }

@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use base64::Engine;
 use obevents::harness::profile::Profile;
 use obevents::harness::runner::RunOutcome;
 use serde_json::{Value, json};
@@ -50,6 +51,8 @@ pub enum Defect {
     ToOtherTpp,
     /// `/event-notifications` appended again to the CallbackUrl.
     UrlRewritten,
+    /// The body is the claims as base64-encoded JSON, not a compact JWS (R-04, J-01).
+    Base64Body,
 }
 
 /// What the bank does with retries already scheduled when the subscription changes.
@@ -365,12 +368,22 @@ async fn attempt(b: &Bank, url: &str, token: &str) -> bool {
     } else {
         "application/jwt"
     };
+    let body = if b.has(Defect::Base64Body) {
+        // The claims of the compact JWS, re-encoded as standard base64 of their JSON.
+        let claims = token.split('.').nth(1).unwrap_or("");
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(claims)
+            .unwrap_or_default();
+        base64::engine::general_purpose::STANDARD.encode(json)
+    } else {
+        token.to_string()
+    };
     let mut req = b
         .http
         .post(target)
         .header("Content-Type", media)
         .header("x-fapi-financial-id", ORG)
-        .body(token.to_string());
+        .body(body);
     if !b.has(Defect::NoInteractionId) {
         req = req.header("x-fapi-interaction-id", uuid::Uuid::new_v4().to_string());
     }

@@ -102,6 +102,7 @@ async fn a_bank_that_ignores_acks_fails_ap09_and_blocks_almost_nothing() {
         fail_fast: false,
         progress: Progress::Quiet,
         tpp: None,
+        shard: None,
     };
     let o = runner::run(opts, None).await.expect("the run started");
     sandbox.stop().await;
@@ -214,6 +215,7 @@ async fn wrong_401s_and_refused_long_polls_are_charged_to_their_own_rules() {
         fail_fast: false,
         progress: Progress::Quiet,
         tpp: None,
+        shard: None,
     };
     let o = runner::run(opts, None).await.expect("the run started");
     let detail = detail(&o);

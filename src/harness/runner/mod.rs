@@ -85,6 +85,10 @@ pub struct RunOptions {
     /// Set when the run referees a TPP: `profile` is then the referee bank's, and the TPP
     /// features run against the TPP this names.
     pub tpp: Option<Arc<TppRun>>,
+    /// `Some((k, n))`: only the selected scenarios whose position is `k` modulo `n` run, the
+    /// others are left out of this run altogether. The main job splits a pass whose scenarios
+    /// must run one at a time over several sandboxes this way.
+    pub shard: Option<(usize, usize)>,
 }
 
 impl RunOptions {
@@ -98,6 +102,7 @@ impl RunOptions {
             fail_fast: args.fail_fast,
             progress: Progress::Auto,
             tpp: None,
+            shard: None,
         }
     }
 }
@@ -214,7 +219,15 @@ fn plan_run(opts: &RunOptions, features: &[Feature]) -> Result<Vec<Planned>, Con
         Some(t) => super::referee::capabilities(t),
         None => capabilities(&opts.profile),
     };
-    let planned = plan(features, opts.profile.conformance, &caps, tag_expr.as_ref());
+    let mut planned = plan(features, opts.profile.conformance, &caps, tag_expr.as_ref());
+    if let Some((k, n)) = opts.shard.filter(|(k, n)| k < n) {
+        planned = planned
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % n == k)
+            .map(|(_, p)| p)
+            .collect();
+    }
     if planned.is_empty() {
         return Err(ConfigError("no scenario matches --tags".into()));
     }

@@ -120,6 +120,7 @@ pub async fn run_tpp(
                 fail_fast: opts.fail_fast,
                 progress: opts.progress,
                 tpp: Some(started.run.clone()),
+                shard: None,
             };
             tokio::select! {
                 outcome = run(run_opts, report_dir) => outcome,

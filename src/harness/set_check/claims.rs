@@ -62,7 +62,7 @@ pub(super) fn events_problems(events: Option<&Value>) -> Vec<Problem> {
     match events {
         None => p.push(Problem::new(
             "R8417-01",
-            "events:missing",
+            "claims:events",
             "the SET has no events claim",
         )),
         Some(Value::Object(events)) => {
@@ -102,7 +102,7 @@ pub(super) fn events_problems(events: Option<&Value>) -> Vec<Problem> {
         }
         Some(other) => p.push(Problem::new(
             "R8417-02",
-            "events:not-object",
+            "claims:events",
             format!(
                 "events is not a JSON object but {}",
                 crate::model::json_type_name(other)

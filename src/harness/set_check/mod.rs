@@ -145,6 +145,31 @@ pub fn duplicate_member(raw: &[u8]) -> Option<String> {
     found
 }
 
+/// An unsigned SET (alg none) is one defect: the header members that only a signature needs
+/// (`kid`, the OB `iat`/`iss`/`tan`, `crit`) are folded into it, with their rules, rather than
+/// reported as defects of their own.
+fn unsigned(header_problems: Vec<Problem>) -> Problem {
+    let mut out = Problem::new(
+        "R8417-16/J-02",
+        "set-header:alg-none",
+        "the SET is unsigned (alg none)",
+    );
+    let others: Vec<Problem> = header_problems
+        .into_iter()
+        .filter(|p| p.kind != out.kind)
+        .collect();
+    if !others.is_empty() {
+        let texts: Vec<&str> = others.iter().map(|p| p.text.as_str()).collect();
+        out.text = format!("{}; its header also: {}", out.text, texts.join("; "));
+    }
+    for r in others.into_iter().flat_map(|p| p.rules) {
+        if !out.rules.contains(&r) {
+            out.rules.push(r);
+        }
+    }
+    out
+}
+
 fn is_absolute_uri(s: &str) -> bool {
     url::Url::parse(s).is_ok()
 }
@@ -270,6 +295,9 @@ impl RunContext {
                     format!("{member} is {got:?}, expected {want:?}"),
                 ));
             }
+        }
+        if alg == "none" {
+            return vec![unsigned(p)];
         }
         p
     }

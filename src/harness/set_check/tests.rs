@@ -128,7 +128,7 @@ async fn set_checks_accept_a_good_set_and_name_the_rule_of_each_defect() {
             checked
                 .problems
                 .iter()
-                .any(|p| p.message().starts_with(rule)),
+                .any(|p| rule.split('/').all(|r| p.rules.iter().any(|x| x == r))),
             "{fault}: expected a {rule} problem, got {:?}",
             checked.problems
         );

@@ -80,7 +80,10 @@ impl HarnessWorld {
         }
         let acked_now = acks_of(ex);
         let mut problems = check.problems.clone();
-        problems.extend(self.acknowledged(name, &client, &acked_now, &check).await?);
+        problems.extend(
+            self.acknowledged(name, &client, &aud, &acked_now, &check)
+                .await?,
+        );
         // SETs the bank keeps serving after they were acknowledged belong to no scenario:
         // leaving them out keeps later expectations about this scenario.
         let stuck_ids: Vec<String> = check
@@ -125,6 +128,7 @@ impl HarnessWorld {
         &mut self,
         name: &str,
         client: &str,
+        aud: &str,
         acked_now: &[String],
         check: &PollCheck,
     ) -> Result<Vec<Problem>, String> {
@@ -136,9 +140,12 @@ impl HarnessWorld {
             .cloned()
             .collect();
         // Acknowledged before this request (served again), or in it (served with its ack).
+        // A SET addressed to another TPP is that TPP's to acknowledge: served again after this
+        // one's ack it is the leak (aud, R-02), not an ack ignored, so it is one defect.
         let (again, with_ack): (Vec<String>, Vec<String>) = check
             .sets
             .iter()
+            .filter(|s| s.addressed_to(aud))
             .map(|s| s.id().to_string())
             .filter(|id| !ctx.is_stuck(id))
             .filter(|id| ctx.was_acked(client, id) || own.contains(id))

@@ -221,33 +221,7 @@ pub async fn issue_token(
     scope: Option<&str>,
     cert: Option<&ClientCert>,
 ) -> Result<IssuedToken, OAuthError> {
-    let named = creds.client_id().cloned();
-    if let Some(id) = &named
-        && let Some(secs) = st.auth_failures.locked_for(id.as_str())
-    {
-        return Err(OAuthError {
-            retry_after: Some(secs),
-            ..OAuthError::new(
-                "temporarily_unavailable",
-                format!(
-                    "too many failed authentications for this client id ({} in {} s); retry after {secs} s",
-                    AuthFailures::LIMIT,
-                    AuthFailures::WINDOW.as_secs()
-                ),
-            )
-        });
-    }
-    let client = match authenticate_client(st, creds, cert).await {
-        Ok(c) => c,
-        Err(e) => {
-            if let (Some(id), "invalid_client") = (&named, e.error)
-                && st.auth_failures.failed(id.as_str())
-            {
-                st.metrics.lockout("client");
-            }
-            return Err(e);
-        }
-    };
+    let client = authenticate(st, creds, cert).await?;
     let scopes = match scope {
         None => client.scopes.clone(),
         Some(s) => {
@@ -292,6 +266,44 @@ pub async fn issue_token(
         expires_in: ttl,
         scope: scopes.join(" "),
     })
+}
+
+/// Client authentication with the lockout of `/token`: a locked client id is refused even
+/// with the right secret (`temporarily_unavailable` with `retry_after`), and a failure counts
+/// against its budget. The token endpoint and the portal's TPP sign-in both come through here,
+/// so neither is a way around the other's lockout.
+pub async fn authenticate(
+    st: &AppState,
+    creds: ClientCredentials,
+    cert: Option<&ClientCert>,
+) -> Result<Client, OAuthError> {
+    let named = creds.client_id().cloned();
+    if let Some(id) = &named
+        && let Some(secs) = st.auth_failures.locked_for(id.as_str())
+    {
+        return Err(OAuthError {
+            retry_after: Some(secs),
+            ..OAuthError::new(
+                "temporarily_unavailable",
+                format!(
+                    "too many failed authentications for this client id ({} in {} s); retry after {secs} s",
+                    AuthFailures::LIMIT,
+                    AuthFailures::WINDOW.as_secs()
+                ),
+            )
+        });
+    }
+    match authenticate_client(st, creds, cert).await {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            if let (Some(id), "invalid_client") = (&named, e.error)
+                && st.auth_failures.failed(id.as_str())
+            {
+                st.metrics.lockout("client");
+            }
+            Err(e)
+        }
+    }
 }
 
 async fn authenticate_client(

@@ -378,6 +378,13 @@ pub struct EventRecord {
     pub err: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub err_description: Option<String>,
+    /// The event's own id (the SET's `jti` claim; deliveries name it). Not on the wire of
+    /// `/sandbox/events`, which has always keyed events by `jti` alone.
+    #[serde(skip)]
+    pub event_id: EventId,
+    /// The stored compact JWS (`None` for an event no OBIE TPP receives), for the portal.
+    #[serde(skip)]
+    pub token: Option<String>,
 }
 
 /// What one poll asks the store to do, in order: acks, then errors, then choose a batch.

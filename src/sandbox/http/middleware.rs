@@ -272,6 +272,10 @@ pub async fn sign_response(State(state): State<AppState>, req: Request, next: Ne
 /// The common-area faults (`401-with-body`, `error-without-errors`, `wrong-error-code`): they
 /// rewrite error responses after the fact, so no handler knows about them.
 pub async fn bend_errors(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    // The portal's HTML pages are no API: the faults bend API error bodies only.
+    if req.uri().path().starts_with("/portal") {
+        return next.run(req).await;
+    }
     let resp = next.run(req).await;
     let status = resp.status();
     let faults = &state.cfg.faults;

@@ -127,6 +127,20 @@ impl Routes {
         self
     }
 
+    /// Serves `verb path` with `handler` as a browser page of the sandbox portal
+    /// (`sandbox::portal`), which is not part of any API: it is left out of `/openapi.json` on
+    /// purpose (HTML forms, a session cookie and CSRF tokens are not an API a client generator
+    /// should see). Only paths under `/portal/` may enter this way.
+    pub fn add_page<H, T>(mut self, verb: Verb, path: &str, handler: H) -> Routes
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        debug_assert!(path == "/portal" || path.starts_with("/portal/"));
+        self.router = self.router.route(path, on(verb.filter(), handler));
+        self
+    }
+
     /// Both tables' routes.
     pub fn include(mut self, other: Routes) -> Routes {
         self.router = self.router.merge(other.router);

@@ -639,5 +639,7 @@ pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
 /// How much of a response body an attempt row keeps.
 pub const EXCERPT_CHARS: usize = 512;
 
+mod portal;
+
 #[cfg(test)]
 mod tests;

@@ -150,7 +150,7 @@ pub const EVENT_INSERT_COLUMNS: &str = "event_id, jti, client_id, event_type, re
      resource_type, resource_links, txn, toe, details, token, state, created_at";
 /// `events` as an [`crate::sandbox::domain::EventRecord`].
 pub const EVENT_RECORD_COLUMNS: &str = "jti, client_id, event_type, resource_id, resource_type, \
-     state, created_at, err, err_description";
+     state, created_at, err, err_description, event_id, token";
 /// `deliveries` as inserted with their event.
 pub const DELIVERY_INSERT_COLUMNS: &str =
     "id, event_seq, client_id, format, url, state, next_attempt_at, created_at, updated_at";
@@ -206,6 +206,31 @@ fn rfc3339_column(column: &str, text: &str) -> Result<Timestamp> {
     Timestamp::parse_rfc3339(text)
         .ok_or_else(|| StoreError::Corrupt(format!("consent {column} {text:?}")))
 }
+
+/// A TPP's activity mark on SQLite (`?1` = client id): counts, sums and latest times of its
+/// events, deliveries and attempts. Any stored event, acknowledgement, attempt begun or
+/// finished, or delivery state change moves it; equal marks mean nothing the portal shows
+/// changed.
+pub const ACTIVITY_SQLITE: &str = "SELECT
+  (SELECT COUNT(*) || ':' || IFNULL(MAX(seq), 0) || ':' || IFNULL(SUM(state), 0) || ':' || COUNT(err)
+     FROM events WHERE client_id = ?1)
+  || '|' ||
+  (SELECT COUNT(*) || ':' || IFNULL(SUM(attempts), 0) || ':' || IFNULL(MAX(updated_at), 0) || ':'
+          || IFNULL(SUM(state), 0) || ':' || IFNULL(SUM(next_attempt_at), 0)
+     FROM deliveries WHERE client_id = ?1)
+  || '|' ||
+  (SELECT COUNT(*) || ':' || IFNULL(SUM(a.in_flight), 0)
+     FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.client_id = ?1)";
+
+/// [`ACTIVITY_SQLITE`] on PostgreSQL (`$1` = client id).
+pub const ACTIVITY_POSTGRES: &str = "SELECT concat_ws('|',
+  (SELECT concat_ws(':', COUNT(*), COALESCE(MAX(seq), 0), COALESCE(SUM(state), 0), COUNT(err))
+     FROM events WHERE client_id = $1),
+  (SELECT concat_ws(':', COUNT(*), COALESCE(SUM(attempts), 0), COALESCE(MAX(updated_at), 0),
+                    COALESCE(SUM(state), 0), COALESCE(SUM(next_attempt_at), 0))
+     FROM deliveries WHERE client_id = $1),
+  (SELECT concat_ws(':', COUNT(*), COUNT(*) FILTER (WHERE a.in_flight))
+     FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.client_id = $1))";
 
 #[cfg(test)]
 mod tests {

@@ -689,6 +689,7 @@ async fn postgres_refuses_a_newer_database() {
 }
 
 mod migrations;
+mod portal;
 mod retention;
 mod tatra;
 mod transactions;

@@ -70,6 +70,23 @@ pub enum TatraError {
     Store(#[from] StoreError),
 }
 
+impl TatraError {
+    /// The API's `errorCode` for this refusal (the portal shows it beside the message).
+    pub fn code(&self) -> &'static str {
+        match self {
+            TatraError::InvalidRequest(_) => "INVALID_REQUEST",
+            TatraError::InvalidWebhookUrl(_) => "INVALID_WEBHOOK_URL",
+            TatraError::InvalidSecurityHeader(_) => "INVALID_SECURITY_HEADER",
+            TatraError::ConsentNotFound => "CONSENT_NOT_FOUND",
+            TatraError::TaskNotFound => "TASK_NOT_FOUND",
+            TatraError::NothingToRefresh => "NOTHING_TO_REFRESH",
+            TatraError::WebhookNotEnabled => "WEBHOOK_NOT_ENABLED",
+            TatraError::Store(StoreError::BoundReached(_)) => "LIMIT_REACHED",
+            TatraError::Store(_) => "INTERNAL_ERROR",
+        }
+    }
+}
+
 /// What the transaction trigger did.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

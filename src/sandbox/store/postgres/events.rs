@@ -185,6 +185,8 @@ impl PgStore {
                     created_at: secs(r, 6)?,
                     err: r.try_get(7)?,
                     err_description: r.try_get(8)?,
+                    event_id: id(r, 9)?,
+                    token: r.try_get(10)?,
                 })
             })
             .collect()

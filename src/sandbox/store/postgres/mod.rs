@@ -10,6 +10,7 @@
 //! dedicated connection and wakes its own long polls for that client.
 
 mod events;
+mod portal;
 mod retention;
 mod tatra;
 mod yapily;
@@ -78,6 +79,22 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 /// Column `i` (text) as an id of its kind: ids are stored as their plain text.
 pub(super) fn id<T: From<String>>(r: &Row, i: usize) -> Result<T> {
     Ok(T::from(r.try_get::<_, String>(i)?))
+}
+
+/// A row of [`CLIENT_COLUMNS`].
+pub(super) fn client_row(r: &Row) -> Result<Client> {
+    let scope: String = r.try_get(3)?;
+    Ok(Client {
+        client_id: id(r, 0)?,
+        secret_hash: r.try_get(1)?,
+        client_name: r.try_get(2)?,
+        scopes: scope.split_whitespace().map(String::from).collect(),
+        jwks: r.try_get(4)?,
+        created_at: secs(r, 5)?,
+        seeded: r.try_get(6)?,
+        auth_method: r.try_get(7)?,
+        tls_subject_dn: r.try_get(8)?,
+    })
 }
 
 /// Column `i` holding unix seconds (clients, subscriptions, callback urls, events).
@@ -317,21 +334,10 @@ impl PgStore {
                 " FROM clients WHERE client_id = $1"
             ))
             .await?;
-        let Some(r) = c.query_opt(&stmt, &[&client_id.as_str()]).await? else {
-            return Ok(None);
-        };
-        let scope: String = r.try_get(3)?;
-        Ok(Some(Client {
-            client_id: id(&r, 0)?,
-            secret_hash: r.try_get(1)?,
-            client_name: r.try_get(2)?,
-            scopes: scope.split_whitespace().map(String::from).collect(),
-            jwks: r.try_get(4)?,
-            created_at: secs(&r, 5)?,
-            seeded: r.try_get(6)?,
-            auth_method: r.try_get(7)?,
-            tls_subject_dn: r.try_get(8)?,
-        }))
+        c.query_opt(&stmt, &[&client_id.as_str()])
+            .await?
+            .map(|r| client_row(&r))
+            .transpose()
     }
 
     pub async fn prune_seeded_clients(&self, keep: &[ClientId]) -> Result<usize> {

@@ -198,6 +198,8 @@ impl SqliteStore {
                 created_at: secs(r, 6)?,
                 err: r.get(7)?,
                 err_description: r.get(8)?,
+                event_id: id(r, 9)?,
+                token: r.get(10)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

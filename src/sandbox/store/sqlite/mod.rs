@@ -11,6 +11,7 @@
 //! killed; only power loss can take the last transactions.
 
 mod events;
+mod portal;
 mod retention;
 mod tatra;
 mod yapily;
@@ -47,6 +48,22 @@ impl std::fmt::Debug for SqliteStore {
 /// Column `i` (text) as an id of its kind: ids are stored as their plain text.
 pub(super) fn id<T: From<String>>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<T> {
     r.get::<_, String>(i).map(T::from)
+}
+
+/// A row of [`CLIENT_COLUMNS`].
+pub(super) fn client_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Client> {
+    let scope: String = r.get(3)?;
+    Ok(Client {
+        client_id: id(r, 0)?,
+        secret_hash: r.get(1)?,
+        client_name: r.get(2)?,
+        scopes: scope.split_whitespace().map(String::from).collect(),
+        jwks: r.get(4)?,
+        created_at: secs(r, 5)?,
+        seeded: r.get(6)?,
+        auth_method: r.get(7)?,
+        tls_subject_dn: r.get(8)?,
+    })
 }
 
 /// Column `i` holding unix seconds (clients, subscriptions, callback urls, events).
@@ -237,20 +254,7 @@ impl SqliteStore {
                 CLIENT_COLUMNS,
                 " FROM clients WHERE client_id = ?1"
             ))?
-            .query_row([client_id.as_str()], |r| {
-                let scope: String = r.get(3)?;
-                Ok(Client {
-                    client_id: id(r, 0)?,
-                    secret_hash: r.get(1)?,
-                    client_name: r.get(2)?,
-                    scopes: scope.split_whitespace().map(String::from).collect(),
-                    jwks: r.get(4)?,
-                    created_at: secs(r, 5)?,
-                    seeded: r.get(6)?,
-                    auth_method: r.get(7)?,
-                    tls_subject_dn: r.get(8)?,
-                })
-            })
+            .query_row([client_id.as_str()], client_row)
             .optional()?)
     }
 
