@@ -68,12 +68,23 @@ enum Running {
     InProcess(InProcessTpp),
 }
 
+/// The run's `{run_dir}`, removed when dropped — also when a start is abandoned half-way
+/// (an interrupt drops it).
+struct RunDir(PathBuf);
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A started referee and TPP; [`Started::stop`] ends both.
 pub struct Started {
     pub run: std::sync::Arc<TppRun>,
     pub referee: Embedded,
     tpp: Running,
-    run_dir: PathBuf,
+    /// Removed with the `Started` (after the TPP is stopped).
+    _run_dir: RunDir,
 }
 
 impl Started {
@@ -88,7 +99,6 @@ impl Started {
             }
         }
         self.referee.stop().await;
-        let _ = std::fs::remove_dir_all(&self.run_dir);
     }
 }
 
@@ -151,7 +161,7 @@ pub async fn start(
     )
     .await
     .map_err(|e| format!("cannot start the referee bank on {addr}: {e}"))?;
-    let run_dir = std::env::temp_dir().join(format!("obevents-tpp-{}", short()));
+    let run_dir = RunDir(std::env::temp_dir().join(format!("obevents-tpp-{}", short())));
     // RSA key generation takes a while: off the async workers.
     let foreign = tokio::task::spawn_blocking(SigningKey::generate)
         .await
@@ -164,7 +174,7 @@ pub async fn start(
             &referee,
             &client,
             &other.client_id,
-            &run_dir,
+            &run_dir.0,
             foreign,
         )
     });
@@ -179,7 +189,7 @@ pub async fn start(
         run: std::sync::Arc::new(run),
         referee,
         tpp: Running::Outside,
-        run_dir,
+        _run_dir: run_dir,
     };
     match launch_and_wait(&mut started, in_process, log.as_deref()).await {
         Ok(()) => Ok(started),
