@@ -89,12 +89,11 @@ pub async fn build_state(
         );
     }
     let (admin, shown) = AdminCredential::load(cfg.admin.as_ref(), &store).await?;
-    let foreign_key =
-        if cfg.faults.has(Fault::SetForeignKey) || cfg.faults.has(Fault::YapilyForeignKey) {
-            Some(SigningKey::generate()?)
-        } else {
-            None
-        };
+    // Made now when the whole sandbox needs it; a TPP's own choice makes it on first use.
+    let foreign_key = std::sync::OnceLock::new();
+    if cfg.faults.has(Fault::SetForeignKey) || cfg.faults.has(Fault::YapilyForeignKey) {
+        let _ = foreign_key.set(SigningKey::generate()?);
+    }
     let issuer = cfg.issuer.clone().unwrap_or_else(|| base_url.clone());
     let ob_header = ObHeader {
         iss: cfg.org_id.clone(),
@@ -117,6 +116,7 @@ pub async fn build_state(
         admin_failures: Default::default(),
         push_wake: tokio::sync::Notify::new(),
         tokens: Default::default(),
+        tpp_faults: Default::default(),
         live_streams: Arc::new(tokio::sync::Semaphore::new(
             super::portal::live::MAX_STREAMS,
         )),

@@ -7,7 +7,8 @@
 //! - [`store`]: all SQL, over SQLite or PostgreSQL, one transaction per multi-step write;
 //! - [`state`]: the shared handles ([`AppState`]) — store, config, keys, wake-ups — with
 //!   [`admin`] (the operator's credential), [`limits`] (per-replica auth guards),
-//!   [`metrics`] (what `/metrics` reports) and [`notify`] (long-poll wake-ups);
+//!   [`metrics`] (what `/metrics` reports), [`notify`] (long-poll wake-ups) and
+//!   [`tpp_faults`] (which faults a TPP may choose for itself, and each TPP's effective set);
 //! - services over the state: [`auth`] (the authorisation server's domain, RFC 8705 in
 //!   `auth::mtls`), [`urls`] (destination URL checks shared by the dialects);
 //! - [`http`]: what every API shares on the wire — the route table and router, extractors,
@@ -45,6 +46,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod tpp_faults;
 pub mod urls;
 
 pub use app::Sandbox;

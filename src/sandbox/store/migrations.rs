@@ -60,6 +60,11 @@ pub const SQLITE: &[Migration] = &[
         name: "retention",
         sql: include_str!("migrations/sqlite/0007_retention.sql"),
     },
+    Migration {
+        version: 8,
+        name: "tpp_faults",
+        sql: include_str!("migrations/sqlite/0008_tpp_faults.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first (the engine arrived at SQLite's version 2: its version
@@ -99,6 +104,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 7,
         name: "retention",
         sql: include_str!("migrations/postgres/0007_retention.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "tpp_faults",
+        sql: include_str!("migrations/postgres/0008_tpp_faults.sql"),
     },
 ];
 
