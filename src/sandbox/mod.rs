@@ -16,6 +16,7 @@
 //! - [`dialects`]: one folder per API style (OBIE, WSO2, Yapily, Tatra) with its routes,
 //!   typed requests, operations, error type, rendering and push format, and the dialect list;
 //!   [`inspect`]: the cross-dialect `/sandbox/events`, `/sandbox/reset`, `/sandbox/deliveries`;
+//!   [`fault_choice`]: the bank faults each TPP chooses for itself (`/sandbox/faults`);
 //!   [`portal`]: the browser portal (`/portal`) over the same operations, not part of the API;
 //! - [`push`]: the one delivery worker over delivery rows, rendering through the dialect list;
 //!   [`retention`]: the background sweeps of `[retention]`;
@@ -32,6 +33,7 @@ pub mod dialects;
 pub mod domain;
 pub mod edge_io;
 pub mod embedded;
+pub mod fault_choice;
 pub mod faults;
 pub mod http;
 pub mod inspect;

@@ -44,6 +44,13 @@ impl Fault {
     }
 }
 
+/// A fault on the wire (the helpers' JSON, the portal): its name.
+impl serde::Serialize for Fault {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 /// Why a TPP's choice of faults is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChoiceError {
@@ -178,8 +185,14 @@ mod tests {
     fn a_choice_is_checked_whole() {
         let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            parse_choice(&names(&["more-available-always-false", "acked-redelivered"])),
-            Ok(vec![Fault::AckedRedelivered, Fault::MoreAvailableAlwaysFalse])
+            parse_choice(&names(&[
+                "more-available-always-false",
+                "acked-redelivered"
+            ])),
+            Ok(vec![
+                Fault::AckedRedelivered,
+                Fault::MoreAvailableAlwaysFalse
+            ])
         );
         assert_eq!(
             parse_choice(&names(&["acked-redelivered", "acked-redelivered"])),
@@ -206,7 +219,11 @@ mod tests {
             fault: f.into(),
             created_at: crate::sandbox::domain::Timestamp::from_secs(0),
         };
-        let rows = [row("acked-redelivered"), row("from-a-newer-release"), row("push-to-other-tpp")];
+        let rows = [
+            row("acked-redelivered"),
+            row("from-a-newer-release"),
+            row("push-to-other-tpp"),
+        ];
         assert_eq!(known(&rows), vec![Fault::AckedRedelivered]);
     }
 }

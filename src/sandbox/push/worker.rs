@@ -150,14 +150,11 @@ async fn attempt(
     let took = clock.elapsed();
     let latency_ms = i64::try_from(took.as_millis()).unwrap_or(i64::MAX);
     let ended = Timestamp::now();
-    let verdict = state.cfg.push.faulty_verdict(
-        &faults,
-        d.format,
-        &outcome,
-        number,
-        d.created_at,
-        ended,
-    );
+    let verdict =
+        state
+            .cfg
+            .push
+            .faulty_verdict(&faults, d.format, &outcome, number, d.created_at, ended);
     let sent_as = (number, interaction_id.as_str());
     super::observe::attempt(&state, &d, sent_as, &outcome, verdict, took);
     let (status_code, error) = match &outcome {

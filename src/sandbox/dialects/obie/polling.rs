@@ -82,8 +82,7 @@ pub async fn poll(st: &AppState, tpp: &Tpp, req: PollRequest) -> ObResult<PollRe
     }
     Ok(PollResult {
         sets: batch.sets,
-        more_available: (!faults.has(Fault::MoreAvailableOmitted))
-            .then_some(batch.more_available),
+        more_available: (!faults.has(Fault::MoreAvailableOmitted)).then_some(batch.more_available),
     })
 }
 

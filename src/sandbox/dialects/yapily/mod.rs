@@ -289,7 +289,8 @@ async fn destination(
         .iter()
         .find(|s| s.event_type_id == spec.event_type.id())
         .or_else(|| {
-            faults.has(Fault::YapilyUnsubscribedTypes)
+            faults
+                .has(Fault::YapilyUnsubscribedTypes)
                 .then(|| subs.first())
                 .flatten()
         });
