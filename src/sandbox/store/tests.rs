@@ -692,5 +692,6 @@ mod migrations;
 mod portal;
 mod retention;
 mod tatra;
+mod tpp_faults;
 mod transactions;
 mod units;
