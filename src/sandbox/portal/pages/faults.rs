@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
+use super::overview::NoFields;
 use super::{Ctx, notice, tpp_ctx};
 use crate::sandbox::fault_choice::{self, ChooseError};
 use crate::sandbox::faults::Fault;
@@ -141,9 +142,6 @@ pub async fn save(
         )),
     }
 }
-
-#[derive(Deserialize)]
-pub struct NoFields {}
 
 /// `POST /portal/tpps/{ClientId}/faults/clear`.
 pub async fn clear(

@@ -4,20 +4,6 @@
 
 use super::*;
 
-fn client(id: &str, seeded: bool) -> Client {
-    Client {
-        client_id: cid(id),
-        secret_hash: "h".into(),
-        client_name: format!("name {id}"),
-        scopes: vec!["accounts".into()],
-        jwks: None,
-        created_at: Timestamp::from_secs(1),
-        seeded,
-        auth_method: "client_secret_basic".into(),
-        tls_subject_dn: None,
-    }
-}
-
 async fn names(store: &Store, id: &str) -> Vec<String> {
     store
         .tpp_faults_of(&cid(id))
@@ -29,8 +15,12 @@ async fn names(store: &Store, id: &str) -> Vec<String> {
 }
 
 async fn chosen_faults_per_tpp(store: Store) {
-    store.upsert_client(&client("a", true)).await.unwrap();
-    store.upsert_client(&client("b", false)).await.unwrap();
+    let seeded = Client {
+        seeded: true,
+        ..client("a", 1)
+    };
+    store.upsert_client(&seeded).await.unwrap();
+    store.upsert_client(&client("b", 1)).await.unwrap();
     assert!(
         store
             .replace_tpp_faults(&cid("a"), &["x", "y", "x"])
