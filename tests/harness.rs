@@ -86,6 +86,7 @@ async fn run_tags(profile: Profile, tags: Option<&str>, concurrency: Option<usiz
         concurrency,
         fail_fast: false,
         progress: Progress::Quiet,
+        shard: None,
     };
     tokio::time::timeout(Duration::from_secs(120), runner::run(opts, None))
         .await

@@ -101,6 +101,7 @@ async fn a_bank_that_ignores_acks_fails_ap09_and_blocks_almost_nothing() {
         concurrency: None,
         fail_fast: false,
         progress: Progress::Quiet,
+        shard: None,
     };
     let o = runner::run(opts, None).await.expect("the run started");
     sandbox.stop().await;
@@ -212,6 +213,7 @@ async fn wrong_401s_and_refused_long_polls_are_charged_to_their_own_rules() {
         concurrency: None,
         fail_fast: false,
         progress: Progress::Quiet,
+        shard: None,
     };
     let o = runner::run(opts, None).await.expect("the run started");
     let detail = detail(&o);

@@ -263,6 +263,7 @@ async fn the_conformance_suite_passes_on_one_replica_with_events_triggered_throu
         concurrency: None,
         fail_fast: false,
         progress: Progress::Quiet,
+        shard: None,
     };
     let outcome = tokio::time::timeout(Duration::from_secs(120), runner::run(opts, None))
         .await

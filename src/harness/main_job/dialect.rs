@@ -44,8 +44,9 @@ pub async fn start(bank: Bank, faults: &[Fault]) -> Result<(Embedded, Profile), 
 }
 
 /// Puts the pass's scenarios in place of the main outcome's entries for the same scenarios
-/// (there they were not applicable: the main pass speaks OBIE) and adds its findings.
-pub fn merge(main: &mut RunOutcome, pass: RunOutcome) {
+/// (there they were not applicable: the main pass speaks OBIE) and adds its findings. The
+/// target is named once per dialect (by its `first` shard).
+pub fn merge(main: &mut RunOutcome, pass: RunOutcome, first: bool) {
     let keys: std::collections::HashSet<(String, usize)> = pass
         .scenarios
         .iter()
@@ -55,6 +56,8 @@ pub fn merge(main: &mut RunOutcome, pass: RunOutcome) {
         .retain(|s| !keys.contains(&(s.path.clone(), s.line)));
     main.scenarios.extend(pass.scenarios);
     main.findings.extend(pass.findings);
-    main.target = format!("{} and {}", main.target, pass.target);
+    if first {
+        main.target = format!("{} and {}", main.target, pass.target);
+    }
     main.duration += pass.duration;
 }

@@ -4,6 +4,13 @@
 //! ([`mtls`]) and the Yapily and Tatra dialects ([`dialect`]). This module starts each pass's
 //! sandbox, runs the passes and merges their results into one outcome; the runner knows
 //! nothing of passes.
+//!
+//! The passes run at the same time: most of their time is spent waiting (retry schedules,
+//! quiet periods), not computing, and each has its own sandbox and TPPs, so none can see
+//! another's events. The Tatra-style scenarios must run one at a time against one sandbox (a
+//! misdirected webhook must land in the scenario that watches for it), so that pass is split
+//! into [`TATRA_SHARDS`] shards, each with a sandbox of its own. Under `--fail-fast` the passes
+//! run one after another and stop at the first that fails.
 
 pub mod dialect;
 pub mod mtls;
@@ -24,59 +31,64 @@ pub enum Pass {
     Embedded,
     /// The same bank over HTTPS with mutual TLS ([`mtls`]).
     Mtls,
-    /// A sandbox of a dialect's personality judged as a bank of that dialect ([`dialect`]).
-    Dialect(Bank),
+    /// A sandbox of a dialect's personality judged as a bank of that dialect ([`dialect`]):
+    /// the dialect, and which shard of its scenarios (of how many) the pass runs.
+    Dialect(Bank, usize, usize),
 }
+
+/// How many sandboxes the Tatra-style scenarios, which run one at a time, are split over.
+pub const TATRA_SHARDS: usize = 4;
 
 /// The main job's passes, in the order their results join the outcome; the first is the
 /// outcome the others join.
-pub const PASSES: [Pass; 4] = [
+pub const PASSES: [Pass; 3 + TATRA_SHARDS] = [
     Pass::Embedded,
     Pass::Mtls,
-    Pass::Dialect(Bank::Yapily),
-    Pass::Dialect(Bank::Tatra),
+    Pass::Dialect(Bank::Yapily, 0, 1),
+    Pass::Dialect(Bank::Tatra, 0, TATRA_SHARDS),
+    Pass::Dialect(Bank::Tatra, 1, TATRA_SHARDS),
+    Pass::Dialect(Bank::Tatra, 2, TATRA_SHARDS),
+    Pass::Dialect(Bank::Tatra, 3, TATRA_SHARDS),
 ];
 
 impl Pass {
-    /// The Tatra pass runs its scenarios one at a time and mostly waits out quiet periods, so
-    /// it runs beside the others, and without progress lines of its own (its results are in
-    /// the table and the reports like every pass's).
-    fn runs_beside(self) -> bool {
-        self == Pass::Dialect(Bank::Tatra)
-    }
-
     /// The pass's sandbox, started, with the profile it is judged by.
     async fn start(self, args: &TestArgs) -> Result<(Embedded, Profile), ConfigError> {
         match self {
             Pass::Embedded => start_embedded(args).await,
             Pass::Mtls => mtls::start(args.bank, &args.faults).await,
-            Pass::Dialect(bank) => dialect::start(bank, &args.faults).await,
+            Pass::Dialect(bank, ..) => dialect::start(bank, &args.faults).await,
         }
     }
 
     /// How the pass's scenarios are chosen and run against `profile`: the first as the
-    /// command line says, the others with their own tags from the embedded features.
+    /// command line says, the others with their own tags from the embedded features and
+    /// without progress lines of their own (they run beside the first; their results are in
+    /// the table and the reports like every pass's).
     fn options(self, profile: Profile, args: &TestArgs) -> RunOptions {
         let mut opts = RunOptions::for_cli(profile, args);
         let tags = match self {
             Pass::Embedded => return opts,
             Pass::Mtls => mtls::TAGS,
-            Pass::Dialect(bank) => dialect::tags(bank),
+            Pass::Dialect(bank, k, n) => {
+                opts.shard = (n > 1).then_some((k, n));
+                dialect::tags(bank)
+            }
         };
         opts.features = FeatureSource::Embedded;
         opts.tags = Some(tags.into());
-        if self.runs_beside() {
-            opts.progress = Progress::Quiet;
-        }
+        opts.progress = Progress::Quiet;
         opts
     }
 
     /// Starts the pass's sandbox, runs the pass's scenarios against it, stops it.
     async fn run(self, args: &TestArgs) -> Result<RunOutcome, ConfigError> {
+        let began = Instant::now();
         let (sandbox, profile) = self.start(args).await?;
         let report_dir = (self == Pass::Embedded).then_some(args.report_dir.as_path());
         let outcome = runner::run(self.options(profile, args), report_dir).await;
         sandbox.stop().await;
+        tracing::debug!("main job pass {self:?} took {:?}", began.elapsed());
         outcome
     }
 
@@ -86,7 +98,7 @@ impl Pass {
             // The first pass's results are the outcome itself.
             Pass::Embedded => *main = pass,
             Pass::Mtls => mtls::merge(main, pass),
-            Pass::Dialect(_) => dialect::merge(main, pass),
+            Pass::Dialect(_, k, _) => dialect::merge(main, pass, k == 0),
         }
     }
 }
@@ -94,15 +106,25 @@ impl Pass {
 /// Runs the main job for `args` (which name no profile).
 pub async fn run(args: &TestArgs) -> Result<RunOutcome, ConfigError> {
     let began = Instant::now();
-    let [first, later @ ..] = PASSES;
-    let mut outcome = first.run(args).await?;
     // The later passes belong to the whole suite; a run narrowed by --tags or its own
     // features is about those scenarios only.
     let narrowed = args.tags.is_some() || args.features.is_some();
-    if narrowed || (args.fail_fast && outcome.exit_code() != 0) {
-        return Ok(outcome);
-    }
-    for (pass, result) in run_later(&later, args).await? {
+    let passes: &[Pass] = if narrowed { &PASSES[..1] } else { &PASSES };
+    let done = if args.fail_fast {
+        in_turn(passes, args).await?
+    } else {
+        let all = futures::future::join_all(passes.iter().map(|p| p.run(args))).await;
+        let mut done = Vec::new();
+        for (pass, outcome) in passes.iter().zip(all) {
+            done.push((*pass, outcome?));
+        }
+        done
+    };
+    let mut done = done.into_iter();
+    let Some((_, mut outcome)) = done.next() else {
+        return Err(ConfigError("the main job ran no pass".into()));
+    };
+    for (pass, result) in done {
         pass.merge(&mut outcome, result);
     }
     // The passes overlap: the run took its wall time, not the sum of theirs.
@@ -110,33 +132,18 @@ pub async fn run(args: &TestArgs) -> Result<RunOutcome, ConfigError> {
     Ok(outcome)
 }
 
-/// Runs `passes`: those that run beside the others at the same time as the rest, which run
-/// one after another (under --fail-fast, until one fails). Returns each pass that ran with its
-/// outcome, in the order of `passes`.
-async fn run_later(
-    passes: &[Pass],
-    args: &TestArgs,
-) -> Result<Vec<(Pass, RunOutcome)>, ConfigError> {
-    let (beside, in_turn): (Vec<Pass>, Vec<Pass>) = passes.iter().partition(|p| p.runs_beside());
-    let beside_runs = futures::future::join_all(beside.iter().map(|p| p.run(args)));
-    let in_turn_runs = async {
-        let mut done = Vec::new();
-        for pass in in_turn {
-            let outcome = pass.run(args).await?;
-            let failed = outcome.exit_code() != 0;
-            done.push((pass, outcome));
-            if args.fail_fast && failed {
-                break;
-            }
+/// Runs `passes` one after another until one fails (`--fail-fast`); returns each pass that
+/// ran with its outcome.
+async fn in_turn(passes: &[Pass], args: &TestArgs) -> Result<Vec<(Pass, RunOutcome)>, ConfigError> {
+    let mut done = Vec::new();
+    for pass in passes {
+        let outcome = pass.run(args).await?;
+        let failed = outcome.exit_code() != 0;
+        done.push((*pass, outcome));
+        if failed {
+            break;
         }
-        Ok::<_, ConfigError>(done)
-    };
-    let (beside_done, in_turn_done) = tokio::join!(beside_runs, in_turn_runs);
-    let mut done = in_turn_done?;
-    for (pass, outcome) in beside.into_iter().zip(beside_done) {
-        done.push((pass, outcome?));
     }
-    done.sort_by_key(|(pass, _)| passes.iter().position(|p| p == pass));
     Ok(done)
 }
 

@@ -75,6 +75,10 @@ pub struct RunOptions {
     pub concurrency: Option<usize>,
     pub fail_fast: bool,
     pub progress: Progress,
+    /// `Some((k, n))`: only the selected scenarios whose position is `k` modulo `n` run, the
+    /// others are left out of this run altogether. The main job splits a pass whose scenarios
+    /// must run one at a time over several sandboxes this way.
+    pub shard: Option<(usize, usize)>,
 }
 
 impl RunOptions {
@@ -87,6 +91,7 @@ impl RunOptions {
             concurrency: args.concurrency,
             fail_fast: args.fail_fast,
             progress: Progress::Auto,
+            shard: None,
         }
     }
 }
@@ -189,7 +194,15 @@ fn plan_run(opts: &RunOptions, features: &[Feature]) -> Result<Vec<Planned>, Con
         None => None,
     };
     let caps = capabilities(&opts.profile);
-    let planned = plan(features, opts.profile.conformance, &caps, tag_expr.as_ref());
+    let mut planned = plan(features, opts.profile.conformance, &caps, tag_expr.as_ref());
+    if let Some((k, n)) = opts.shard.filter(|(k, n)| k < n) {
+        planned = planned
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % n == k)
+            .map(|(_, p)| p)
+            .collect();
+    }
     if planned.is_empty() {
         return Err(ConfigError("no scenario matches --tags".into()));
     }
