@@ -17,7 +17,7 @@ pub mod mtls;
 
 use std::time::Instant;
 
-use super::profile::{Profile, ProfileError};
+use super::profile::{Clients, Profile, ProfileError};
 use super::runner::{self, ConfigError, FeatureSource, Progress, RunOptions, RunOutcome};
 use crate::cli::TestArgs;
 use crate::sandbox::embedded::{self, Bank, Embedded};
@@ -37,7 +37,10 @@ pub enum Pass {
 }
 
 /// How many sandboxes the Tatra-style scenarios, which run one at a time, are split over.
-pub const TATRA_SHARDS: usize = 4;
+pub const TATRA_SHARDS: usize = 5;
+
+/// Scenarios of the first pass run at once unless `--concurrency` says otherwise.
+pub const MAIN_JOB_CONCURRENCY: usize = 32;
 
 /// The main job's passes, in the order their results join the outcome; the first is the
 /// outcome the others join.
@@ -49,6 +52,7 @@ pub const PASSES: [Pass; 3 + TATRA_SHARDS] = [
     Pass::Dialect(Bank::Tatra, 1, TATRA_SHARDS),
     Pass::Dialect(Bank::Tatra, 2, TATRA_SHARDS),
     Pass::Dialect(Bank::Tatra, 3, TATRA_SHARDS),
+    Pass::Dialect(Bank::Tatra, 4, TATRA_SHARDS),
 ];
 
 impl Pass {
@@ -66,9 +70,21 @@ impl Pass {
     /// without progress lines of their own (they run beside the first; their results are in
     /// the table and the reports like every pass's).
     fn options(self, profile: Profile, args: &TestArgs) -> RunOptions {
+        let registers = matches!(profile.clients, Clients::Register(_));
         let mut opts = RunOptions::for_cli(profile, args);
+        // `--concurrency` is about the first pass; the others keep their profile's own
+        // (one at a time for the Tatra-style scenarios).
+        opts.concurrency = None;
         let tags = match self {
-            Pass::Embedded => return opts,
+            Pass::Embedded => {
+                // Most of the suite's time is spent waiting for pushes, retries and quiet
+                // periods: against its own sandbox, with a fresh TPP per scenario, the main job
+                // overlaps more scenarios than a run against a foreign bank does by default.
+                opts.concurrency = args
+                    .concurrency
+                    .or(registers.then_some(MAIN_JOB_CONCURRENCY));
+                return opts;
+            }
             Pass::Mtls => mtls::TAGS,
             Pass::Dialect(bank, k, n) => {
                 opts.shard = (n > 1).then_some((k, n));
