@@ -1,6 +1,6 @@
 //! The README is the product's manual, so what it counts and where it says things live must
 //! stay true: every count it states (faults, scenarios, feature files, rules with scenarios) is
-//! computed here from the code and compared, and every path of its Layout section must exist
+//! computed here from the code and compared, so is the table of faults a TPP may choose, and every path of its Layout section must exist
 //! while every entry of the main source folders must be named there. (The total of tests is
 //! checked by `.ci/run` against the run's own closing line.)
 // Tests assert with unwrap/expect: a panic is the failure report.
@@ -118,6 +118,50 @@ fn fault_counts_are_the_fault_list() {
     assert!(
         prose().contains(&caught),
         "README says every TPP fault is caught ({caught})"
+    );
+}
+
+/// The README's per-TPP fault table is `Fault::per_tpp`: every fault once, in the column the
+/// code puts it in, and the count stated under the table.
+#[test]
+fn per_tpp_fault_table_is_the_code() {
+    let section = README
+        .split("#### Per-TPP faults")
+        .nth(1)
+        .expect("a Per-TPP faults section");
+    let rows: Vec<&str> = section
+        .lines()
+        .skip_while(|l| !l.starts_with("| area | chosen per TPP |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    assert!(!rows.is_empty(), "the per-TPP fault table");
+    let names = |cell: &str| -> Vec<String> {
+        cell.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    };
+    let (mut per_tpp, mut global) = (Vec::new(), Vec::new());
+    for row in rows {
+        let cells: Vec<&str> = row.split('|').collect();
+        assert_eq!(cells.len(), 5, "three columns: {row}");
+        per_tpp.extend(names(cells[2]));
+        global.extend(names(cells[3]));
+    }
+    let of = |per: bool| -> Vec<String> {
+        Fault::ALL
+            .iter()
+            .filter(|f| f.per_tpp() == per)
+            .map(|f| f.name().to_string())
+            .collect()
+    };
+    assert_eq!(per_tpp, of(true), "the \"chosen per TPP\" column");
+    assert_eq!(global, of(false), "the \"--fault only\" column");
+    assert_eq!(
+        numbers_before(" of the faults can be chosen per TPP"),
+        [per_tpp.len()]
     );
 }
 

@@ -26,6 +26,8 @@
 //! - `observability`: `/readyz`, `/metrics` and its README list (issue 21).
 //! - `operator_logs`: the access log and push attempt lines, text and JSON (issue 21).
 //! - `retention`: `[retention]` sweeps and the per-TPP bounds of `[limits]` (issue 21).
+//! - `tpp_faults`: bank faults a TPP chooses for its own client, and the operator's view
+//!   (issue 22).
 // Tests assert with unwrap/expect: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -80,5 +82,7 @@ mod subscriptions;
 mod tenancy;
 #[path = "sandbox/tls.rs"]
 mod tls;
+#[path = "sandbox/tpp_faults.rs"]
+mod tpp_faults;
 #[path = "sandbox/yapily.rs"]
 mod yapily;

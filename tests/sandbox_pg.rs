@@ -78,6 +78,9 @@ mod subscriptions;
 #[path = "sandbox/tenancy.rs"]
 mod tenancy;
 #[cfg(obevents_pg_tests)]
+#[path = "sandbox/tpp_faults.rs"]
+mod tpp_faults;
+#[cfg(obevents_pg_tests)]
 #[path = "sandbox/yapily.rs"]
 mod yapily;
 // The tatra personality's tests (`tatra_sandbox.rs` runs them on SQLite).

@@ -119,6 +119,7 @@ async fn throughput_row(http: &reqwest::Client, sandbox: &Sandbox) -> anyhow::Re
     }
     let sample = crate::sandbox::dialects::obie::set::build(
         &sandbox.state,
+        &sandbox.state.cfg.faults,
         &EventSpec {
             client_id: clients[0].0.clone(),
             event_type: EventType::ResourceUpdate,

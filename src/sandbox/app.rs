@@ -19,7 +19,7 @@ use super::push::{self, guard::Guard};
 use super::state::{AppState, Inner};
 use super::store::postgres::Wakeup;
 use super::store::{Store, StoreError};
-use super::{dialects, http, inspect, portal, retention, server};
+use super::{dialects, fault_choice, http, inspect, portal, retention, server};
 use crate::cli::SandboxArgs;
 use crate::jose::{ObHeader, SigningKey};
 
@@ -89,12 +89,11 @@ pub async fn build_state(
         );
     }
     let (admin, shown) = AdminCredential::load(cfg.admin.as_ref(), &store).await?;
-    let foreign_key =
-        if cfg.faults.has(Fault::SetForeignKey) || cfg.faults.has(Fault::YapilyForeignKey) {
-            Some(SigningKey::generate()?)
-        } else {
-            None
-        };
+    // Made now when the whole sandbox needs it; a TPP's own choice makes it on first use.
+    let foreign_key = std::sync::OnceLock::new();
+    if cfg.faults.has(Fault::SetForeignKey) || cfg.faults.has(Fault::YapilyForeignKey) {
+        let _ = foreign_key.set(SigningKey::generate()?);
+    }
     let issuer = cfg.issuer.clone().unwrap_or_else(|| base_url.clone());
     let ob_header = ObHeader {
         iss: cfg.org_id.clone(),
@@ -118,6 +117,7 @@ pub async fn build_state(
         admin_failures: Default::default(),
         push_wake: tokio::sync::Notify::new(),
         tokens: Default::default(),
+        tpp_faults: Default::default(),
         live_streams: Arc::new(tokio::sync::Semaphore::new(
             super::portal::live::MAX_STREAMS,
         )),
@@ -269,6 +269,7 @@ impl Sandbox {
 pub async fn serve(state: AppState, listener: TcpListener) {
     let table = dialects::routes(&state)
         .include(inspect::routes())
+        .include(fault_choice::routes())
         .include(portal::routes());
     let router = http::router(state.clone(), table);
     server::serve(state, router, listener).await;

@@ -7,7 +7,8 @@
 //! - [`store`]: all SQL, over SQLite or PostgreSQL, one transaction per multi-step write;
 //! - [`state`]: the shared handles ([`AppState`]) — store, config, keys, wake-ups — with
 //!   [`admin`] (the operator's credential), [`limits`] (per-replica auth guards),
-//!   [`metrics`] (what `/metrics` reports) and [`notify`] (long-poll wake-ups);
+//!   [`metrics`] (what `/metrics` reports), [`notify`] (long-poll wake-ups) and
+//!   [`tpp_faults`] (which faults a TPP may choose for itself, and each TPP's effective set);
 //! - services over the state: [`auth`] (the authorisation server's domain, RFC 8705 in
 //!   `auth::mtls`), [`urls`] (destination URL checks shared by the dialects);
 //! - [`http`]: what every API shares on the wire — the route table and router, extractors,
@@ -15,6 +16,7 @@
 //! - [`dialects`]: one folder per API style (OBIE, WSO2, Yapily, Tatra) with its routes,
 //!   typed requests, operations, error type, rendering and push format, and the dialect list;
 //!   [`inspect`]: the cross-dialect `/sandbox/events`, `/sandbox/reset`, `/sandbox/deliveries`;
+//!   [`fault_choice`]: the bank faults each TPP chooses for itself (`/sandbox/faults`);
 //!   [`portal`]: the browser portal (`/portal`) over the same operations, not part of the API;
 //! - [`push`]: the one delivery worker over delivery rows, rendering through the dialect list;
 //!   [`retention`]: the background sweeps of `[retention]`;
@@ -31,6 +33,7 @@ pub mod dialects;
 pub mod domain;
 pub mod edge_io;
 pub mod embedded;
+pub mod fault_choice;
 pub mod faults;
 pub mod http;
 pub mod inspect;
@@ -45,6 +48,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod tpp_faults;
 pub mod urls;
 
 pub use app::Sandbox;

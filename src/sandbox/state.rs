@@ -12,12 +12,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::admin::AdminCredential;
 use super::config::SandboxConfig;
-use super::faults::Fault;
+use super::domain::ClientId;
+use super::faults::{Fault, Faults};
 use super::limits::{AuthFailures, TokenCache};
 use super::metrics::Metrics;
 use super::notify::Notifier;
-use super::store::Store;
-use crate::jose::{ObHeader, SigningKey};
+use super::store::{Store, StoreError};
+use super::tpp_faults::FaultCache;
+use crate::jose::{JoseError, ObHeader, SigningKey};
 
 /// Shared state of a running sandbox; cheap to clone (one `Arc`).
 #[derive(Clone, Debug)]
@@ -35,8 +37,9 @@ pub struct Inner {
     /// The bank's signing key, persisted so its `kid` survives restarts.
     pub key: SigningKey,
     /// A key that is never published, used only by the `set-foreign-key` and
-    /// `yapily-foreign-key` faults.
-    pub foreign_key: Option<SigningKey>,
+    /// `yapily-foreign-key` faults: made at start when the sandbox has one of them, else
+    /// when a TPP that chose one first needs it ([`AppState::foreign_key`]).
+    pub foreign_key: std::sync::OnceLock<SigningKey>,
     /// Public keys published in the JWKS beside `key`: the keys a referee bank rotates to
     /// while it judges a TPP (`embedded::KeyPublisher`). Empty for a sandbox.
     pub published_keys: std::sync::RwLock<Vec<josekit::jwk::Jwk>>,
@@ -57,6 +60,8 @@ pub struct Inner {
     pub push_wake: tokio::sync::Notify,
     /// Access tokens verified so far (see `auth::validate_token`).
     pub tokens: TokenCache,
+    /// Each TPP's effective faults (the sandbox's and its own choice), cached briefly.
+    pub tpp_faults: FaultCache,
     /// What `/metrics` reports; every service counts through it.
     pub metrics: Metrics,
     /// Permits for the portal's live-update streams (`sandbox::portal::live`), so open browser
@@ -79,7 +84,29 @@ impl AppState {
         format!("{}/open-banking/v3.1{path}", self.base_url)
     }
 
-    pub fn has_fault(&self, f: Fault) -> bool {
+    /// Whether the whole sandbox has fault `f` (`--fault`): only for the faults no TPP can
+    /// choose, asked where no TPP is known yet (the middleware). Where the TPP is known, ask
+    /// its effective set ([`faults_for`](Self::faults_for)) instead.
+    pub fn has_global_fault(&self, f: Fault) -> bool {
+        debug_assert!(!f.per_tpp(), "{f} is per TPP: ask faults_for(client)");
         self.cfg.faults.has(f)
+    }
+
+    /// The faults in effect for `client_id`'s traffic and events: the sandbox's united with
+    /// those the TPP chose (`/sandbox/faults`). Resolved once per request, per event built or
+    /// per delivery attempt; cached per replica for `FaultCache::TTL`.
+    pub async fn faults_for(&self, client_id: &ClientId) -> Result<Arc<Faults>, StoreError> {
+        self.tpp_faults
+            .effective(&self.store, &self.cfg.faults, client_id)
+            .await
+    }
+
+    /// The unpublished key of the foreign-key faults, made on first use (once per process).
+    pub fn foreign_key(&self) -> Result<&SigningKey, JoseError> {
+        if let Some(k) = self.foreign_key.get() {
+            return Ok(k);
+        }
+        let made = SigningKey::generate()?;
+        Ok(self.foreign_key.get_or_init(|| made))
     }
 }

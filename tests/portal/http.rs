@@ -702,3 +702,104 @@ async fn yapily_events_are_raised_from_the_portal() {
     assert!(r.body.contains("does not subscribe"));
     bank.stop().await;
 }
+
+/// Issue 22 item 8 / issue 23 "Faults for this TPP": a TPP ticks faults for itself and its
+/// polls meet them, another TPP's do not; it cannot reach another TPP's choice nor clear every
+/// TPP's; the operator changes any TPP's and clears them all. Same store rows as
+/// `/sandbox/faults`.
+#[tokio::test]
+async fn faults_are_chosen_from_the_portal_for_one_tpp_only() {
+    let bank = TestBank::start(common::obie()).await;
+    let (a, b) = (bank.subscribed_tpp().await, bank.subscribed_tpp().await);
+    let own = |t: &common::Tpp| {
+        let t = t.clone();
+        async move {
+            let r = Resp::of(t.request(Method::GET, "/sandbox/faults")).await;
+            r.expect(200);
+            r.json()["faults"].clone()
+        }
+    };
+    let pa = tpp_portal(&bank.url, &a.client_id, &a.client_secret).await;
+    let page = pa.get(&Portal::tpp(&a.client_id, "/faults")).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains(r#"name="fault-more-available-always-false""#)
+    );
+    assert!(!page.body.contains(r#"name="fault-push-to-other-tpp""#));
+    assert!(page.body.contains(">Faults</a>"), "a tab in the frame");
+    let save = Portal::tpp(&a.client_id, "/faults");
+    let r = pa
+        .post(&save, &[("fault-more-available-always-false", "on")])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(
+        r.location()
+            .unwrap()
+            .ends_with("/faults?notice=faults-saved")
+    );
+    let page = pa.get(&Portal::tpp(&a.client_id, "/faults")).await;
+    assert!(
+        page.body
+            .contains(r#"id="fault-more-available-always-false" checked"#)
+    );
+    assert_eq!(own(&a).await, json!(["more-available-always-false"]));
+    assert_eq!(own(&b).await, json!([]));
+    for t in [&a, &b] {
+        for i in 0..2 {
+            bank.inject_update(&t.client_id, &format!("p-{i}")).await;
+        }
+    }
+    let one = json!({"returnImmediately": true, "maxEvents": 1});
+    assert_eq!(a.poll_ok(one.clone()).await.more_available, Some(false));
+    assert_eq!(b.poll_ok(one).await.more_available, Some(true));
+
+    // Nothing of B's, no forged token, no clearing everyone's, no hand-made global fault.
+    let b_faults = Portal::tpp(&b.client_id, "/faults");
+    assert_eq!(pa.get(&b_faults).await.status, 404);
+    let r = pa
+        .post(&b_faults, &[("fault-acked-redelivered", "on")])
+        .await;
+    assert_eq!(r.status, 404);
+    let forged = [("fault-acked-redelivered", "on"), ("csrf", "forged")];
+    assert_eq!(pa.post(&save, &forged).await.status, 403);
+    assert_eq!(pa.post("/portal/faults/clear-all", &[]).await.status, 403);
+    let r = pa.post(&save, &[("fault-push-to-other-tpp", "on")]).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("not chosen per TPP"), "{}", r.body);
+    assert_eq!(own(&a).await, json!(["more-available-always-false"]));
+    assert_eq!(own(&b).await, json!([]));
+
+    // The operator: sees A's choice in the list, chooses for B, clears everyone's.
+    let op = common_operator(&bank).await;
+    let list = op.get("/portal/tpps").await;
+    assert!(
+        list.body
+            .contains("<code>more-available-always-false</code>")
+    );
+    let r = op
+        .post(&b_faults, &[("fault-acked-redelivered", "on")])
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(own(&b).await, json!(["acked-redelivered"]));
+    let r = op.post("/portal/faults/clear-all", &[]).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.location(), Some("/portal/tpps?notice=faults-cleared-all"));
+    assert_eq!((own(&a).await, own(&b).await), (json!([]), json!([])));
+    // A TPP clears its own.
+    pa.post(&save, &[("fault-empty-queue-404", "on")]).await;
+    let r = pa
+        .post(&Portal::tpp(&a.client_id, "/faults/clear"), &[])
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(own(&a).await, json!([]));
+    op.post("/portal/sign-out", &[]).await;
+    bank.stop().await;
+}
+
+/// The operator signed in to `bank`'s portal.
+async fn common_operator(bank: &TestBank) -> Portal {
+    let mut op = Portal::new(&bank.url);
+    assert_eq!(op.sign_in_operator().await.status, 303);
+    op
+}

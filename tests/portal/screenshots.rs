@@ -82,6 +82,12 @@ async fn screenshots_of_every_page() {
         "consent-authorization-revoked",
     )
     .await;
+    // The TPP's own faults, ticked and saved in the browser.
+    b.goto(&page("/faults")).await;
+    b.click("#fault-acked-redelivered").await;
+    b.click("#fault-more-available-always-false").await;
+    b.click("#faults-form button").await;
+    shoot(&b, "faults", 1280, 1000, "Faults saved").await;
     b.close().await;
     bank.stop().await;
 

@@ -1,7 +1,8 @@
 //! Several `obevents sandbox` processes on one PostgreSQL database behave as one sandbox:
 //! tokens and keys are shared, resources and events are visible everywhere, the one-subscription
 //! rule holds across replicas, long polls are woken by events raised on another replica, and a
-//! replica killed under load loses nothing it accepted.
+//! replica killed under load loses nothing it accepted, and a TPP's own faults chosen on one
+//! replica apply on the others.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -291,4 +292,40 @@ async fn the_conformance_suite_passes_on_one_replica_with_events_triggered_throu
         outcome.count(Verdict::Passed) > 50,
         "too few scenarios passed"
     );
+}
+
+/// Issue 22 item 8: a TPP's own faults live in the database, so a choice made through one
+/// replica applies on another once that replica's short cache of the TPP's set runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tpps_own_faults_chosen_on_one_replica_apply_on_the_other() {
+    let db = TestDb::new().await;
+    let a = TestBank::start_db(obie(), &db.path()).await;
+    let b = TestBank::start_db(obie(), &db.path()).await;
+    let tpp_a = a.subscribed_tpp().await;
+    let tpp_b = tpp_a.at(&b.url);
+    for i in 0..2 {
+        a.inject_update(&tpp_a.client_id, &format!("pay-{i}")).await;
+    }
+    let one = json!({"returnImmediately": true, "maxEvents": 1});
+    // B has read (and cached) the TPP's set: no faults.
+    assert_eq!(tpp_b.poll_ok(one.clone()).await.more_available, Some(true));
+    Resp::of(
+        tpp_a
+            .request(Method::PUT, "/sandbox/faults")
+            .header("content-type", "application/json")
+            .body(r#"{"faults": ["more-available-omitted"]}"#),
+    )
+    .await
+    .expect(200);
+    assert_eq!(tpp_a.poll_ok(one.clone()).await.more_available, None);
+    let deadline = Instant::now() + LIMIT;
+    while tpp_b.poll_ok(one.clone()).await.more_available.is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "replica B never applied the choice"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.stop().await;
+    b.stop().await;
 }

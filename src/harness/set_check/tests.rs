@@ -19,6 +19,7 @@ async fn set_from(url: &str, faults: &[Fault]) -> (AppState, String, String) {
         .unwrap();
     let event = crate::sandbox::dialects::obie::set::build(
         &state,
+        &state.cfg.faults,
         &EventSpec {
             client_id: "tpp-1".into(),
             event_type: EventType::ConsentAuthorizationRevoked,
@@ -156,7 +157,8 @@ fn build_with_key(faulty: &AppState, keyed: &AppState) -> (String, String) {
         reason: None,
         txn: None,
     };
-    let event = crate::sandbox::dialects::obie::set::build(faulty, &spec).unwrap();
+    let event =
+        crate::sandbox::dialects::obie::set::build(faulty, &faulty.cfg.faults, &spec).unwrap();
     let decoded = crate::jose::decode_compact(event.token.as_deref().unwrap()).unwrap();
     let mut header = decoded.header.clone();
     if header.get("kid").and_then(Value::as_str) == Some(faulty.key.kid()) {

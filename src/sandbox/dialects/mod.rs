@@ -29,6 +29,7 @@ pub mod wso2;
 pub mod yapily;
 
 use super::domain::{Dialect, DueDelivery, Wire};
+use super::faults::Faults;
 use super::http::routes::Routes;
 use super::state::AppState;
 
@@ -48,17 +49,18 @@ pub fn routes(state: &AppState) -> Routes {
 }
 
 /// The request of one push attempt of `d`, in its dialect's wire format, or why nothing can be
-/// sent.
+/// sent; `faults` are those in effect for the delivery's TPP.
 pub async fn render(
     state: &AppState,
+    faults: &Faults,
     d: &DueDelivery,
     interaction_id: &str,
 ) -> Result<Wire, String> {
     match d.format {
         // Events raised through WSO2's API are OBIE SETs and are pushed as such.
-        Dialect::Obie | Dialect::Wso2 => obie::push::render(state, d, interaction_id),
-        Dialect::Yapily => yapily::wire::render(state, d),
+        Dialect::Obie | Dialect::Wso2 => obie::push::render(state, faults, d, interaction_id),
+        Dialect::Yapily => yapily::wire::render(state, faults, d),
         // Async: the Authorization header is the settings' at the time of the attempt.
-        Dialect::Tatra => tatra::wire::render(state, d).await,
+        Dialect::Tatra => tatra::wire::render(state, faults, d).await,
     }
 }

@@ -482,3 +482,13 @@ pub struct TatraTask {
     pub banks: Vec<TatraTaskBank>,
     pub created_at: Timestamp,
 }
+
+/// A bank fault a TPP chose for its own client (`/sandbox/faults`), as the store keeps it: the
+/// fault by its name, which `sandbox::tpp_faults` parses (a name this binary does not know,
+/// stored by a newer one, is left out there).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChosenFault {
+    pub client_id: ClientId,
+    pub fault: String,
+    pub created_at: Timestamp,
+}

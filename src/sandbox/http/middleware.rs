@@ -44,7 +44,7 @@ pub async fn interaction_id(
     }
     req.extensions_mut().insert(InteractionId(id.clone()));
     let mut resp = next.run(req).await;
-    if !state.has_fault(Fault::NoInteractionId)
+    if !state.has_global_fault(Fault::NoInteractionId)
         && let Ok(v) = HeaderValue::from_str(&id)
     {
         resp.headers_mut().insert(INTERACTION_ID, v);

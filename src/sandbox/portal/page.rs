@@ -89,6 +89,7 @@ pub struct TppNav {
     pub events: String,
     pub deliveries: String,
     pub triggers: String,
+    pub faults: String,
     pub live: String,
 }
 
@@ -115,6 +116,7 @@ impl Nav {
             events: tpp_path(id, "/events"),
             deliveries: tpp_path(id, "/deliveries"),
             triggers: tpp_path(id, "/triggers"),
+            faults: tpp_path(id, "/faults"),
             live: tpp_path(id, &format!("/live?mark={mark}")),
         });
         self

@@ -15,6 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::Outcome;
 use super::guard::{Guard, GuardedResolver};
 use crate::sandbox::domain::{Attempt, AttemptVerdict, Dialect, DueDelivery, Timestamp};
+use crate::sandbox::faults::Faults;
 use crate::sandbox::state::AppState;
 use crate::sandbox::store::EXCERPT_CHARS;
 
@@ -143,19 +144,17 @@ async fn attempt(
             return;
         }
     }
+    let faults = faults_of(&state, &d).await;
     let clock = Instant::now();
-    let (outcome, excerpt, note) = send(&state, &client, guard, &d, &interaction_id).await;
+    let (outcome, excerpt, note) = send(&state, &faults, &client, guard, &d, &interaction_id).await;
     let took = clock.elapsed();
     let latency_ms = i64::try_from(took.as_millis()).unwrap_or(i64::MAX);
     let ended = Timestamp::now();
-    let verdict = state.cfg.push.faulty_verdict(
-        &state.cfg.faults,
-        d.format,
-        &outcome,
-        number,
-        d.created_at,
-        ended,
-    );
+    let verdict =
+        state
+            .cfg
+            .push
+            .faulty_verdict(&faults, d.format, &outcome, number, d.created_at, ended);
     let sent_as = (number, interaction_id.as_str());
     super::observe::attempt(&state, &d, sent_as, &outcome, verdict, took);
     let (status_code, error) = match &outcome {
@@ -189,9 +188,23 @@ async fn attempt(
     }
 }
 
+/// The faults in effect for the delivery's TPP, read once per attempt (rendering and the
+/// retry verdict both use them). If the store cannot say, the sandbox's own: the attempt goes
+/// ahead as a bank without the TPP's choice would make it, rather than not at all.
+async fn faults_of(state: &AppState, d: &DueDelivery) -> Arc<Faults> {
+    match state.faults_for(&d.client_id).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(delivery = %d.id, error = %e, "cannot read the TPP's own faults");
+            Arc::new(state.cfg.faults.clone())
+        }
+    }
+}
+
 /// Sends the delivery once: `(outcome, response excerpt, note on the TPP's answer)`.
 async fn send(
     state: &AppState,
+    faults: &Faults,
     client: &reqwest::Client,
     guard: Guard,
     d: &DueDelivery,
@@ -208,7 +221,7 @@ async fn send(
         Ok(None) => {}
         Err(_) => return (Outcome::Timeout, None, None),
     }
-    let wire = match crate::sandbox::dialects::render(state, d, interaction_id).await {
+    let wire = match crate::sandbox::dialects::render(state, faults, d, interaction_id).await {
         Ok(w) => w,
         Err(why) => return (Outcome::Refused(why), None, None),
     };

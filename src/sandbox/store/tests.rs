@@ -16,6 +16,21 @@ pub(super) fn ms(n: i64) -> Timestamp {
     Timestamp::from_millis(n)
 }
 
+/// A registered (not seeded) client created at `created_secs`.
+pub(super) fn client(id: &str, created_secs: i64) -> Client {
+    Client {
+        client_id: cid(id),
+        secret_hash: "h".into(),
+        client_name: format!("name {id}"),
+        scopes: vec!["accounts".into()],
+        jwks: None,
+        created_at: Timestamp::from_secs(created_secs),
+        seeded: false,
+        auth_method: "client_secret_basic".into(),
+        tls_subject_dn: None,
+    }
+}
+
 /// A SQLite file path of one test, removed (with its WAL files) when this is dropped.
 pub(super) struct TempSqlite(pub String);
 
@@ -692,5 +707,6 @@ mod migrations;
 mod portal;
 mod retention;
 mod tatra;
+mod tpp_faults;
 mod transactions;
 mod units;

@@ -5,12 +5,17 @@
 use super::error::{ObError, ObResult};
 use super::requests::CallbackUrlFields;
 use crate::sandbox::domain::{CallbackUrl, CallbackUrlId, Timestamp, Tpp};
-use crate::sandbox::faults::Fault;
+use crate::sandbox::faults::{Fault, Faults};
 use crate::sandbox::http::error::{ErrorItem, codes};
 use crate::sandbox::state::AppState;
 
 /// POST /callback-urls (CB-02, CB-03).
-pub async fn create(st: &AppState, tpp: &Tpp, fields: CallbackUrlFields) -> ObResult<CallbackUrl> {
+pub async fn create(
+    st: &AppState,
+    faults: &Faults,
+    tpp: &Tpp,
+    fields: CallbackUrlFields,
+) -> ObResult<CallbackUrl> {
     let cb = CallbackUrl {
         id: CallbackUrlId::random(),
         client_id: tpp.client_id.clone(),
@@ -20,7 +25,7 @@ pub async fn create(st: &AppState, tpp: &Tpp, fields: CallbackUrlFields) -> ObRe
     };
     if !st
         .store
-        .insert_callback_url(&cb, st.has_fault(Fault::SubscriptionNo409))
+        .insert_callback_url(&cb, faults.has(Fault::SubscriptionNo409))
         .await?
     {
         return Err(ObError::AlreadyExists(
@@ -35,9 +40,14 @@ pub async fn list(st: &AppState, tpp: &Tpp) -> ObResult<Vec<CallbackUrl>> {
 }
 
 /// The registration `id` if the caller owns it (400 NotFound / 403 otherwise).
-pub async fn owned(st: &AppState, tpp: &Tpp, id: &CallbackUrlId) -> ObResult<CallbackUrl> {
+pub async fn owned(
+    st: &AppState,
+    faults: &Faults,
+    tpp: &Tpp,
+    id: &CallbackUrlId,
+) -> ObResult<CallbackUrl> {
     match st.store.callback_url(id).await? {
-        None if st.has_fault(Fault::UnknownId404) => Err(ObError::NotFound(ErrorItem::new(
+        None if faults.has(Fault::UnknownId404) => Err(ObError::NotFound(ErrorItem::new(
             codes::RESOURCE_NOT_FOUND,
             format!("no callback URL with id {id}"),
         ))),
@@ -51,10 +61,11 @@ pub async fn owned(st: &AppState, tpp: &Tpp, id: &CallbackUrlId) -> ObResult<Cal
 /// new URL.
 pub async fn replace(
     st: &AppState,
+    faults: &Faults,
     existing: CallbackUrl,
     fields: CallbackUrlFields,
 ) -> ObResult<CallbackUrl> {
-    if st.has_fault(Fault::PutIgnoresBody) {
+    if faults.has(Fault::PutIgnoresBody) {
         return Ok(existing);
     }
     let updated = CallbackUrl {
@@ -67,10 +78,15 @@ pub async fn replace(
 }
 
 /// DELETE /callback-urls/{id}: pushes to it stop.
-pub async fn delete(st: &AppState, tpp: &Tpp, id: &CallbackUrlId) -> ObResult<CallbackUrl> {
-    let existing = owned(st, tpp, id).await?;
+pub async fn delete(
+    st: &AppState,
+    faults: &Faults,
+    tpp: &Tpp,
+    id: &CallbackUrlId,
+) -> ObResult<CallbackUrl> {
+    let existing = owned(st, faults, tpp, id).await?;
     st.store
-        .delete_callback_url(id, !st.has_fault(Fault::PushAfterDelete))
+        .delete_callback_url(id, !faults.has(Fault::PushAfterDelete))
         .await?;
     Ok(existing)
 }

@@ -9,7 +9,7 @@ use crate::model::EventType;
 use crate::sandbox::domain::{
     ClientId, ConsentStatusChange, DeliveryId, Dialect, NewDelivery, NewEvent, Timestamp,
 };
-use crate::sandbox::faults::Fault;
+use crate::sandbox::faults::{Fault, Faults};
 use crate::sandbox::http::error::{ErrorItem, codes};
 use crate::sandbox::state::AppState;
 
@@ -151,7 +151,11 @@ pub async fn raise_all(
 
 /// The event one spec becomes (if anyone wants it) with its delivery rows, and its outcome.
 async fn prepare(st: &AppState, spec: &EventSpec) -> ObResult<(Option<NewEvent>, RaiseOutcome)> {
-    let dest = match remembered(st, spec, destination(st, spec).await?).await? {
+    // The faults of the TPP the event is for (not of the caller: an operator's trigger
+    // raises it with the TPP's own choice).
+    let faults = st.faults_for(&spec.client_id).await?;
+    let dest = destination(st, &faults, spec).await?;
+    let dest = match remembered(st, &faults, spec, dest).await? {
         Err(reason) => {
             let outcome = RaiseOutcome {
                 queued: false,
@@ -163,10 +167,10 @@ async fn prepare(st: &AppState, spec: &EventSpec) -> ObResult<(Option<NewEvent>,
         }
         Ok(dest) => dest,
     };
-    let mut event = set::build(st, spec)?;
+    let mut event = set::build(st, &faults, spec)?;
     event.poll = dest.poll;
     let misdirected = match &dest.push {
-        Some(_) if st.has_fault(Fault::PushToOtherTpp) => {
+        Some(_) if faults.has(Fault::PushToOtherTpp) => {
             st.store.foreign_callback_url(&spec.client_id).await?
         }
         _ => None,
@@ -214,10 +218,11 @@ async fn commit(
 /// pushing there after the subscription no longer names that URL.
 async fn remembered(
     st: &AppState,
+    faults: &Faults,
     spec: &EventSpec,
     dest: Result<Destination, &'static str>,
 ) -> ObResult<Result<Destination, &'static str>> {
-    if !st.has_fault(Fault::PushAfterUnsubscribe) || dest.as_ref().is_ok_and(|d| d.push.is_some()) {
+    if !faults.has(Fault::PushAfterUnsubscribe) || dest.as_ref().is_ok_and(|d| d.push.is_some()) {
         return Ok(dest);
     }
     let last = st.store.deliveries_of(&spec.client_id, 20).await?;
@@ -241,6 +246,7 @@ async fn remembered(
 /// supersedes it) receives resource-update events by push only (CB-05).
 async fn destination(
     st: &AppState,
+    faults: &Faults,
     spec: &EventSpec,
 ) -> ObResult<Result<Destination, &'static str>> {
     let subs = st.store.subscriptions_of(&spec.client_id).await?;
@@ -250,11 +256,11 @@ async fn destination(
             && spec.event_type == EventType::ResourceUpdate
         {
             return Ok(Ok(Destination {
-                poll: st.has_fault(Fault::EventsWithoutSubscription),
+                poll: faults.has(Fault::EventsWithoutSubscription),
                 push: Some(cb.url.clone()),
             }));
         }
-        if st.has_fault(Fault::EventsWithoutSubscription) {
+        if faults.has(Fault::EventsWithoutSubscription) {
             return Ok(Ok(Destination {
                 poll: true,
                 push: None,
@@ -267,11 +273,11 @@ async fn destination(
             poll: true,
             push: s.callback_url.clone(),
         })),
-        None if st.has_fault(Fault::UnsubscribedTypesDelivered) => Ok(Ok(Destination {
+        None if faults.has(Fault::UnsubscribedTypesDelivered) => Ok(Ok(Destination {
             poll: true,
             push: None,
         })),
-        None if st.has_fault(Fault::PushUnsubscribedTypes) => {
+        None if faults.has(Fault::PushUnsubscribedTypes) => {
             match subs.iter().find_map(|s| s.callback_url.clone()) {
                 Some(url) => Ok(Ok(Destination {
                     poll: false,

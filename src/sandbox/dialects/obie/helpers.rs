@@ -82,7 +82,7 @@ async fn inject(
     // Who the event is for is settled first: naming another TPP is a 403 whatever the body.
     let requested = body.value.get("clientId").and_then(Value::as_str);
     let client_id = caller.acting_on(requested, "clientId")?;
-    let injection = requests::injection(&body.value, &Rules::of(&s))?;
+    let injection = requests::injection(&body.value, &Rules::of(&s, &s.cfg.faults))?;
     if caller.is_admin() && s.store.client(&client_id).await?.is_none() {
         return Err(ObError::invalid(
             "clientId",

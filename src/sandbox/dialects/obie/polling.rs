@@ -10,7 +10,7 @@ use super::error::{ObError, ObResult};
 pub use super::requests::poll::PollRequest;
 use crate::sandbox::domain::Tpp;
 use crate::sandbox::domain::{ClientId, PollBatch, PollOps};
-use crate::sandbox::faults::Fault;
+use crate::sandbox::faults::{Fault, Faults};
 use crate::sandbox::http::error::{ErrorItem, codes};
 use crate::sandbox::personality::{LongPolling, UnknownAck};
 use crate::sandbox::state::AppState;
@@ -26,15 +26,17 @@ pub struct PollResult {
 /// One `POST /events`, its body parsed at the edge (`requests::poll`).
 pub async fn poll(st: &AppState, tpp: &Tpp, req: PollRequest) -> ObResult<PollResult> {
     let p = &st.cfg.personality;
+    // The sandbox's faults with the ones this TPP chose, read once for the whole request.
+    let faults = st.faults_for(&tpp.client_id).await?;
 
-    refuse_deviations(st, tpp, &req).await?;
+    refuse_deviations(st, &faults, tpp, &req).await?;
 
     // A documented maxEvents limit (HSBC) is also the most a poll ever returns.
     let cap = st
         .cfg
         .max_events_cap
         .min(p.max_events_limit.unwrap_or(usize::MAX));
-    let limit = if st.has_fault(Fault::MaxEventsIgnored) {
+    let limit = if faults.has(Fault::MaxEventsIgnored) {
         cap
     } else {
         match req.max_events {
@@ -47,20 +49,20 @@ pub async fn poll(st: &AppState, tpp: &Tpp, req: PollRequest) -> ObResult<PollRe
     let long_poll = limit > 0
         && p.long_polling == LongPolling::Supported
         && req.return_immediately != Some(true)
-        && !st.has_fault(Fault::LongPollImmediate);
+        && !faults.has(Fault::LongPollImmediate);
 
-    let ack: &[String] = if st.has_fault(Fault::AckedRedelivered) {
+    let ack: &[String] = if faults.has(Fault::AckedRedelivered) {
         &[]
     } else {
         &req.ack
     };
     let ops = PollOps {
         client_id: &tpp.client_id,
-        scope_acks: !st.has_fault(Fault::AckNotScoped),
+        scope_acks: !faults.has(Fault::AckNotScoped),
         ack,
         set_errs: &req.set_errs,
         drop_errored: !p.errored_redelivered,
-        scope_select: !st.has_fault(Fault::EventsLeakToOtherTpp),
+        scope_select: !faults.has(Fault::EventsLeakToOtherTpp),
         limit,
     };
     let mut batch = if long_poll {
@@ -69,25 +71,29 @@ pub async fn poll(st: &AppState, tpp: &Tpp, req: PollRequest) -> ObResult<PollRe
         st.store.poll(&ops).await?
     };
     st.metrics.poll(long_poll, batch.sets.len());
-    if st.has_fault(Fault::EmptyQueue404) && batch.sets.is_empty() && limit > 0 {
+    if faults.has(Fault::EmptyQueue404) && batch.sets.is_empty() && limit > 0 {
         return Err(ObError::NotFound(ErrorItem::new(
             codes::RESOURCE_NOT_FOUND,
             "no events",
         )));
     }
-    if st.has_fault(Fault::MoreAvailableAlwaysFalse) {
+    if faults.has(Fault::MoreAvailableAlwaysFalse) {
         batch.more_available = false;
     }
     Ok(PollResult {
         sets: batch.sets,
-        more_available: (!st.has_fault(Fault::MoreAvailableOmitted))
-            .then_some(batch.more_available),
+        more_available: (!faults.has(Fault::MoreAvailableOmitted)).then_some(batch.more_available),
     })
 }
 
 /// The personality's documented deviations (obie-rules §10) and the polling faults that refuse
 /// a request, checked before anything changes state.
-async fn refuse_deviations(st: &AppState, tpp: &Tpp, req: &PollRequest) -> ObResult<()> {
+async fn refuse_deviations(
+    st: &AppState,
+    faults: &Faults,
+    tpp: &Tpp,
+    req: &PollRequest,
+) -> ObResult<()> {
     let p = &st.cfg.personality;
     if let (Some(limit), Some(n)) = (p.max_events_limit, req.max_events)
         && n > limit
@@ -113,7 +119,7 @@ async fn refuse_deviations(st: &AppState, tpp: &Tpp, req: &PollRequest) -> ObRes
             )]));
         }
     }
-    if st.has_fault(Fault::SetErrsRejected) && !req.set_errs.is_empty() {
+    if faults.has(Fault::SetErrsRejected) && !req.set_errs.is_empty() {
         return Err(ObError::invalid("setErrs", "setErrs is not accepted"));
     }
     Ok(())

@@ -8,28 +8,34 @@ use crate::sandbox::domain::Wire;
 
 use crate::jose;
 use crate::sandbox::domain::DueDelivery;
-use crate::sandbox::faults::Fault;
+use crate::sandbox::faults::{Fault, Faults};
 use crate::sandbox::state::AppState;
 
 /// `POST` of the signed SET as `application/jwt` with `x-fapi-interaction-id` and
-/// `x-fapi-financial-id`, no bearer token, to the registered URL unchanged.
-pub fn render(state: &AppState, d: &DueDelivery, interaction_id: &str) -> Result<Wire, String> {
+/// `x-fapi-financial-id`, no bearer token, to the registered URL unchanged. `faults`
+/// are those in effect for the delivery's TPP.
+pub fn render(
+    state: &AppState,
+    faults: &Faults,
+    d: &DueDelivery,
+    interaction_id: &str,
+) -> Result<Wire, String> {
     let token = d
         .token
         .as_deref()
         .ok_or_else(|| "the event has no SET to send".to_string())?;
-    let body = if state.has_fault(Fault::PushUnsigned) {
+    let body = if faults.has(Fault::PushUnsigned) {
         unsigned(token)?
     } else {
         token.to_string()
     };
-    let content_type = if state.has_fault(Fault::PushJsonContentType) {
+    let content_type = if faults.has(Fault::PushJsonContentType) {
         "application/json"
     } else {
         "application/jwt"
     };
     let mut headers = vec![(CONTENT_TYPE, content_type.to_string())];
-    if !state.has_fault(Fault::PushNoInteractionId) {
+    if !faults.has(Fault::PushNoInteractionId) {
         headers.push((
             HeaderName::from_static("x-fapi-interaction-id"),
             interaction_id.to_string(),
@@ -39,7 +45,7 @@ pub fn render(state: &AppState, d: &DueDelivery, interaction_id: &str) -> Result
         HeaderName::from_static("x-fapi-financial-id"),
         state.cfg.org_id.clone(),
     ));
-    let url = if state.has_fault(Fault::PushUrlRewritten) {
+    let url = if faults.has(Fault::PushUrlRewritten) {
         // The v3.0 reading of R-03: the resource name appended to an URL that already has it.
         format!("{}/event-notifications", d.url.trim_end_matches('/'))
     } else {

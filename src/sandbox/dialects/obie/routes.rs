@@ -16,7 +16,7 @@ use super::requests::{self, Rules};
 use super::{callback_urls, consents, polling, render, subscriptions};
 use crate::model::resources::{CallbackUrlList, Envelope, EventSubscriptionList, Meta};
 use crate::sandbox::domain::{CallbackUrlId, ConsentId, SubscriptionId};
-use crate::sandbox::faults::Fault;
+use crate::sandbox::faults::{Fault, Faults};
 use crate::sandbox::http::error::json_response;
 use crate::sandbox::http::extract::{Authed, ObJson, ResourceId};
 use crate::sandbox::http::middleware;
@@ -118,8 +118,8 @@ fn envelope<D>(st: &AppState, data: D, self_path: &str) -> Envelope<D> {
 }
 
 /// DELETE's answer: 204 without a body (ES-11), unless the `delete-200-with-body` fault is on.
-fn deleted<D: Serialize>(st: &AppState, data: D) -> Response {
-    if st.has_fault(Fault::Delete200WithBody) {
+fn deleted<D: Serialize>(faults: &Faults, data: D) -> Response {
+    if faults.has(Fault::Delete200WithBody) {
         json_response(StatusCode::OK, &json!({ "Data": data }))
     } else {
         StatusCode::NO_CONTENT.into_response()
@@ -141,8 +141,9 @@ async fn create_subscription(
     auth: Authed<EventApiScopes>,
     SignedJson(body): SignedJson,
 ) -> ObResult<Response> {
-    let fields = requests::new_subscription(&body.value, &Rules::of(&s))?;
-    let sub = subscriptions::create(&s, &auth, fields).await?;
+    let faults = s.faults_for(&auth.client_id).await?;
+    let fields = requests::new_subscription(&body.value, &Rules::of(&s, &faults))?;
+    let sub = subscriptions::create(&s, &faults, &auth, fields).await?;
     let path = format!("/event-subscriptions/{}", sub.id);
     Ok(created(
         s.api_url(&path),
@@ -172,10 +173,11 @@ async fn replace_subscription(
     ResourceId(id): ResourceId<SubscriptionId>,
     SignedJson(body): SignedJson,
 ) -> ObResult<Response> {
+    let faults = s.faults_for(&auth.client_id).await?;
     // Ownership before the body: another TPP's id is a 403 whatever the body says.
-    let existing = subscriptions::owned(&s, &auth, &id).await?;
-    let fields = requests::subscription_update(&body.value, &id, &Rules::of(&s))?;
-    let sub = subscriptions::replace(&s, existing, fields).await?;
+    let existing = subscriptions::owned(&s, &faults, &auth, &id).await?;
+    let fields = requests::subscription_update(&body.value, &id, &Rules::of(&s, &faults))?;
+    let sub = subscriptions::replace(&s, &faults, existing, fields).await?;
     let path = format!("/event-subscriptions/{}", sub.id);
     Ok(json_response(
         StatusCode::OK,
@@ -188,8 +190,9 @@ async fn delete_subscription(
     auth: Authed<EventApiScopes>,
     ResourceId(id): ResourceId<SubscriptionId>,
 ) -> ObResult<Response> {
-    let sub = subscriptions::delete(&s, &auth, &id).await?;
-    Ok(deleted(&s, render::subscription(&sub)))
+    let faults = s.faults_for(&auth.client_id).await?;
+    let sub = subscriptions::delete(&s, &faults, &auth, &id).await?;
+    Ok(deleted(&faults, render::subscription(&sub)))
 }
 
 // ---- callback urls -----------------------------------------------------------------------------
@@ -199,8 +202,9 @@ async fn create_callback_url(
     auth: Authed<EventApiScopes>,
     SignedJson(body): SignedJson,
 ) -> ObResult<Response> {
-    let fields = requests::callback_url(&body.value, None, &Rules::of(&s))?;
-    let cb = callback_urls::create(&s, &auth, fields).await?;
+    let faults = s.faults_for(&auth.client_id).await?;
+    let fields = requests::callback_url(&body.value, None, &Rules::of(&s, &faults))?;
+    let cb = callback_urls::create(&s, &faults, &auth, fields).await?;
     let path = format!("/callback-urls/{}", cb.id);
     Ok(created(
         s.api_url(&path),
@@ -229,9 +233,10 @@ async fn replace_callback_url(
     ResourceId(id): ResourceId<CallbackUrlId>,
     SignedJson(body): SignedJson,
 ) -> ObResult<Response> {
-    let existing = callback_urls::owned(&s, &auth, &id).await?;
-    let fields = requests::callback_url(&body.value, Some(&id), &Rules::of(&s))?;
-    let cb = callback_urls::replace(&s, existing, fields).await?;
+    let faults = s.faults_for(&auth.client_id).await?;
+    let existing = callback_urls::owned(&s, &faults, &auth, &id).await?;
+    let fields = requests::callback_url(&body.value, Some(&id), &Rules::of(&s, &faults))?;
+    let cb = callback_urls::replace(&s, &faults, existing, fields).await?;
     let path = format!("/callback-urls/{}", cb.id);
     Ok(json_response(
         StatusCode::OK,
@@ -244,8 +249,9 @@ async fn delete_callback_url(
     auth: Authed<EventApiScopes>,
     ResourceId(id): ResourceId<CallbackUrlId>,
 ) -> ObResult<Response> {
-    let cb = callback_urls::delete(&s, &auth, &id).await?;
-    Ok(deleted(&s, render::callback_url(&cb)))
+    let faults = s.faults_for(&auth.client_id).await?;
+    let cb = callback_urls::delete(&s, &faults, &auth, &id).await?;
+    Ok(deleted(&faults, render::callback_url(&cb)))
 }
 
 // ---- aggregated polling ------------------------------------------------------------------------

@@ -10,7 +10,7 @@ use super::events::EventSpec;
 use crate::jose::{self, Alg, JoseError};
 use crate::model::set::{self, SetClaims};
 use crate::sandbox::domain::{EventDetails, EventId, NewEvent, ResourceLink, Timestamp};
-use crate::sandbox::faults::Fault;
+use crate::sandbox::faults::{Fault, Faults};
 use crate::sandbox::state::AppState;
 
 /// The API path of a resource of type `rty`, used for `rlk` links and `sub`.
@@ -32,13 +32,14 @@ fn resource_path(rty: &str, rid: &str) -> String {
 }
 
 /// Records what happened (format-neutral) and builds and signs its OBIE SET once. Faults in
-/// the SET area bend exactly one claim or header of the SET here, never the event's facts.
-pub fn build(st: &AppState, spec: &EventSpec) -> ObResult<NewEvent> {
+/// the SET area (`faults`: those in effect for the event's TPP) bend exactly one claim or
+/// header of the SET here, never the event's facts.
+pub fn build(st: &AppState, faults: &Faults, spec: &EventSpec) -> ObResult<NewEvent> {
     let now = Timestamp::now();
     // `iat`, `toe` and the header's `iat` are NumericDates: whole seconds.
     let secs = now.as_secs();
     let event_id = EventId::random();
-    let key = if st.has_fault(Fault::SetsKeyNotJti) {
+    let key = if faults.has(Fault::SetsKeyNotJti) {
         uuid::Uuid::new_v4().to_string()
     } else {
         event_id.to_string()
@@ -57,23 +58,23 @@ pub fn build(st: &AppState, spec: &EventSpec) -> ObResult<NewEvent> {
     let mut events = events_member(spec, &links);
     let claims = SetClaims {
         iss: st.issuer.clone(),
-        iat: if st.has_fault(Fault::SetIatFuture) {
+        iat: if faults.has(Fault::SetIatFuture) {
             secs + 3600
         } else {
             secs
         },
         jti: event_id.to_string(),
-        aud: if st.has_fault(Fault::SetWrongAud) {
+        aud: if faults.has(Fault::SetWrongAud) {
             "obevents-someone-else".into()
         } else {
             spec.client_id.to_string()
         },
         sub: url,
-        txn: (!st.has_fault(Fault::SetMissingTxn)).then(|| txn.clone()),
+        txn: (!faults.has(Fault::SetMissingTxn)).then(|| txn.clone()),
         toe: secs,
         events: Value::Null,
     };
-    if st.has_fault(Fault::SetEventsString) {
+    if faults.has(Fault::SetEventsString) {
         events = Value::String(events.to_string());
     }
     let mut payload = serde_json::to_value(&claims)
@@ -81,7 +82,7 @@ pub fn build(st: &AppState, spec: &EventSpec) -> ObResult<NewEvent> {
     if let Value::Object(m) = &mut payload {
         m.insert("events".into(), events);
     }
-    let token = sign(st, &payload, secs)?;
+    let token = sign(st, faults, &payload, secs)?;
     Ok(NewEvent {
         event_id,
         jti: key,
@@ -120,19 +121,20 @@ fn events_member(spec: &EventSpec, links: &[ResourceLink]) -> Value {
 }
 
 /// Signs a SET payload with the bank's key and OB header (J-02..J-05), as faults allow.
-fn sign(st: &AppState, payload: &Value, now: i64) -> ObResult<String> {
-    let alg = if st.has_fault(Fault::SetUnsigned) {
+fn sign(st: &AppState, faults: &Faults, payload: &Value, now: i64) -> ObResult<String> {
+    let alg = if faults.has(Fault::SetUnsigned) {
         Alg::None
-    } else if st.has_fault(Fault::SetRs256) {
+    } else if faults.has(Fault::SetRs256) {
         Alg::RS256
     } else {
         Alg::PS256
     };
-    let signing_key = match &st.foreign_key {
-        Some(k) if st.has_fault(Fault::SetForeignKey) => k,
-        _ => &st.key,
+    let signing_key = if faults.has(Fault::SetForeignKey) {
+        st.foreign_key()?
+    } else {
+        &st.key
     };
-    let kid = if st.has_fault(Fault::SetWrongKid) {
+    let kid = if faults.has(Fault::SetWrongKid) {
         "obevents-no-such-kid"
     } else {
         signing_key.kid()

@@ -6,13 +6,14 @@
 use super::error::{ObError, ObResult};
 use super::requests::SubscriptionFields;
 use crate::sandbox::domain::{Subscription, SubscriptionId, Timestamp, Tpp};
-use crate::sandbox::faults::Fault;
+use crate::sandbox::faults::{Fault, Faults};
 use crate::sandbox::http::error::{ErrorItem, codes};
 use crate::sandbox::state::AppState;
 
 /// POST /event-subscriptions (ES-02, ES-03, ES-04).
 pub async fn create(
     st: &AppState,
+    faults: &Faults,
     tpp: &Tpp,
     fields: SubscriptionFields,
 ) -> ObResult<Subscription> {
@@ -26,7 +27,7 @@ pub async fn create(
     };
     if !st
         .store
-        .insert_subscription(&sub, st.has_fault(Fault::SubscriptionNo409))
+        .insert_subscription(&sub, faults.has(Fault::SubscriptionNo409))
         .await?
     {
         return Err(ObError::AlreadyExists(
@@ -43,9 +44,14 @@ pub async fn list(st: &AppState, tpp: &Tpp) -> ObResult<Vec<Subscription>> {
 
 /// The subscription `id` if the caller owns it: unknown → 400 NotFound (G-11), another TPP's →
 /// 403 (G-10). Checked before the body of a PUT is looked at.
-pub async fn owned(st: &AppState, tpp: &Tpp, id: &SubscriptionId) -> ObResult<Subscription> {
+pub async fn owned(
+    st: &AppState,
+    faults: &Faults,
+    tpp: &Tpp,
+    id: &SubscriptionId,
+) -> ObResult<Subscription> {
     match st.store.subscription(id).await? {
-        None if st.has_fault(Fault::UnknownId404) => Err(ObError::NotFound(ErrorItem::new(
+        None if faults.has(Fault::UnknownId404) => Err(ObError::NotFound(ErrorItem::new(
             codes::RESOURCE_NOT_FOUND,
             format!("no event subscription with id {id}"),
         ))),
@@ -59,10 +65,11 @@ pub async fn owned(st: &AppState, tpp: &Tpp, id: &SubscriptionId) -> ObResult<Su
 /// updated resource. Pending pushes follow the CallbackUrl, or stop when it was removed.
 pub async fn replace(
     st: &AppState,
+    faults: &Faults,
     existing: Subscription,
     fields: SubscriptionFields,
 ) -> ObResult<Subscription> {
-    if st.has_fault(Fault::PutIgnoresBody) {
+    if faults.has(Fault::PutIgnoresBody) {
         return Ok(existing);
     }
     let updated = Subscription {
@@ -72,16 +79,21 @@ pub async fn replace(
         ..existing
     };
     st.store
-        .replace_subscription(&updated, !st.has_fault(Fault::PushAfterDelete))
+        .replace_subscription(&updated, !faults.has(Fault::PushAfterDelete))
         .await?;
     Ok(updated)
 }
 
 /// DELETE /event-subscriptions/{id} (ES-11): pushes to its CallbackUrl stop.
-pub async fn delete(st: &AppState, tpp: &Tpp, id: &SubscriptionId) -> ObResult<Subscription> {
-    let existing = owned(st, tpp, id).await?;
+pub async fn delete(
+    st: &AppState,
+    faults: &Faults,
+    tpp: &Tpp,
+    id: &SubscriptionId,
+) -> ObResult<Subscription> {
+    let existing = owned(st, faults, tpp, id).await?;
     st.store
-        .delete_subscription(id, !st.has_fault(Fault::PushAfterDelete))
+        .delete_subscription(id, !faults.has(Fault::PushAfterDelete))
         .await?;
     Ok(existing)
 }

@@ -229,7 +229,8 @@ pub async fn refresh(
     let ids: Vec<String> = others.iter().map(|a| a.account_id.clone()).collect();
     let first = st.store.mark_tatra_refreshed(&ids).await?;
     let refreshed: Vec<(&TatraAccount, bool)> = others.into_iter().zip(first).collect();
-    let events = wire::account_events(st, &task, &refreshed)?;
+    let faults = st.faults_for(client_id).await?;
+    let events = wire::account_events(&faults, &task, &refreshed)?;
     // Written whenever there is a url: the attempt decides whether they are still wanted.
     if let Some(url) = settings.url.clone() {
         let mut stored = Vec::with_capacity(events.len());
@@ -291,8 +292,9 @@ pub async fn trigger_transaction(
         dropped: None,
     };
     let settings = settings_of(st, client_id).await?;
+    let faults = st.faults_for(client_id).await?;
     let now = Timestamp::now();
-    let url = match (drop_reason(st, &settings, now), settings.url) {
+    let url = match (drop_reason(&faults, &settings, now), settings.url) {
         (None, Some(url)) => url,
         (why, _) => {
             // No reason but no url: disabled and never given one (a fault sends anyway).
@@ -302,7 +304,7 @@ pub async fn trigger_transaction(
             return Ok(raised);
         }
     };
-    let body = wire::transaction_event(st, &consent.id, &ids)?;
+    let body = wire::transaction_event(&faults, &consent.id, &ids)?;
     let event = event(
         st,
         client_id,
@@ -332,7 +334,7 @@ async fn event(
     url: &str,
     at: Timestamp,
 ) -> Result<NewEvent, TatraError> {
-    let misdirected = if st.has_fault(Fault::TatraToOtherTpp) {
+    let misdirected = if st.has_global_fault(Fault::TatraToOtherTpp) {
         st.store.foreign_tatra_url(client_id).await?
     } else {
         None

@@ -5,7 +5,7 @@
 use crate::sandbox::config::{Activation, SandboxConfig, TatraWebhookFile};
 use crate::sandbox::dialects::tatra::TatraError;
 use crate::sandbox::domain::{ClientId, TatraSettings, Timestamp};
-use crate::sandbox::faults::Fault;
+use crate::sandbox::faults::{Fault, Faults};
 use crate::sandbox::state::AppState;
 
 /// Longest webhook url accepted.
@@ -56,14 +56,20 @@ fn header_problem(h: &str, pattern_checked: bool) -> Option<String> {
 
 /// TB-01: an absolute http(s) url with a host and no query (not even an empty `?`), no
 /// fragment, no credentials; plain http only to loopback when private networks are allowed.
-pub fn url_problem(st: &AppState, url: &str) -> Option<String> {
-    url_problem_for(&st.cfg, &st.base_url, url)
+/// `faults`: those in effect for the application.
+pub fn url_problem(st: &AppState, faults: &Faults, url: &str) -> Option<String> {
+    url_problem_for(&st.cfg, faults, &st.base_url, url)
 }
 
 /// [`url_problem`] for a sandbox configured with `cfg` and reached at `base_url`: usable before
 /// the sandbox's state exists (a configured client's settings are checked before anything is
 /// opened).
-pub fn url_problem_for(cfg: &SandboxConfig, base_url: &str, url: &str) -> Option<String> {
+pub fn url_problem_for(
+    cfg: &SandboxConfig,
+    faults: &Faults,
+    base_url: &str,
+    url: &str,
+) -> Option<String> {
     if let Some(p) = crate::sandbox::urls::destination_problem(url, MAX_URL) {
         return Some(format!("webhook url {p}"));
     }
@@ -74,7 +80,7 @@ pub fn url_problem_for(cfg: &SandboxConfig, base_url: &str, url: &str) -> Option
         return Some("webhook url has no host".into());
     };
     // `Url::query` is `Some("")` for a bare `?`, so that is refused too.
-    if u.query().is_some() && !cfg.faults.has(Fault::TatraUrlQueryAccepted) {
+    if u.query().is_some() && !faults.has(Fault::TatraUrlQueryAccepted) {
         return Some("webhook url must not contain parameters".into());
     }
     if u.fragment().is_some() {
@@ -106,7 +112,7 @@ pub fn seed_problem(
         .url
         .as_deref()
         .filter(|u| !u.is_empty())
-        .and_then(|u| url_problem_for(cfg, base_url, u))
+        .and_then(|u| url_problem_for(cfg, &cfg.faults, base_url, u))
     {
         return Some(p);
     }
@@ -134,11 +140,12 @@ pub async fn put_settings(
     client_id: &ClientId,
     change: SettingsChange,
 ) -> Result<TatraSettings, TatraError> {
+    let faults = st.faults_for(client_id).await?;
     let old = settings_of(st, client_id).await?;
-    let next = next_settings(st, &old, change, Timestamp::now())?;
+    let next = next_settings(st, &faults, &old, change, Timestamp::now())?;
     // TB-05: disabling stops what is pending; otherwise a new url takes it along.
     st.store
-        .replace_tatra_settings(&next, !st.has_fault(Fault::TatraSendsWhileDisabled))
+        .replace_tatra_settings(&next, !faults.has(Fault::TatraSendsWhileDisabled))
         .await?;
     tracing::debug!(
         client = %client_id,
@@ -155,7 +162,8 @@ pub async fn seed_settings(
     change: SettingsChange,
 ) -> Result<(), TatraError> {
     let now = Timestamp::now();
-    let mut next = next_settings(st, &unset(client_id), change, now)?;
+    // The sandbox's own faults: seeding happens at start, before any TPP chose its own.
+    let mut next = next_settings(st, &st.cfg.faults, &unset(client_id), change, now)?;
     if next.enabled {
         next.active_from = Some(now);
     }
@@ -176,6 +184,7 @@ pub async fn activate(st: &AppState, client_id: &ClientId) -> Result<TatraSettin
 
 fn next_settings(
     st: &AppState,
+    faults: &Faults,
     old: &TatraSettings,
     change: SettingsChange,
     now: Timestamp,
@@ -184,7 +193,7 @@ fn next_settings(
     let url = match change.url {
         None => old.url.clone(),
         Some(u) if u.is_empty() => None,
-        Some(u) => match url_problem(st, &u) {
+        Some(u) => match url_problem(st, faults, &u) {
             Some(p) => return Err(TatraError::InvalidWebhookUrl(p)),
             None => Some(u),
         },
@@ -192,7 +201,7 @@ fn next_settings(
     let header = change
         .security_header
         .unwrap_or_else(|| old.security_header.clone());
-    let checked = !st.has_fault(Fault::TatraHeaderPatternAccepted);
+    let checked = !faults.has(Fault::TatraHeaderPatternAccepted);
     if let Some(p) = header_problem(&header, checked) {
         return Err(TatraError::InvalidSecurityHeader(p));
     }
@@ -219,13 +228,14 @@ fn next_settings(
 }
 
 /// Why an event of the application must not be sent at `now`, if so (TB-04, TB-05): the
-/// dropped-not-held rule, asked when an event is raised and again at each attempt.
-pub fn drop_reason(st: &AppState, s: &TatraSettings, now: Timestamp) -> Option<String> {
-    if !s.enabled && !st.has_fault(Fault::TatraSendsWhileDisabled) {
+/// dropped-not-held rule, asked when an event is raised and again at each attempt, with the
+/// `faults` in effect for the application.
+pub fn drop_reason(faults: &Faults, s: &TatraSettings, now: Timestamp) -> Option<String> {
+    if !s.enabled && !faults.has(Fault::TatraSendsWhileDisabled) {
         return Some("webhooks disabled".into());
     }
     match s.active_from {
-        Some(from) if now < from && !st.has_fault(Fault::TatraSendsBeforeActivation) => Some(
+        Some(from) if now < from && !faults.has(Fault::TatraSendsBeforeActivation) => Some(
             format!("webhooks not active until {}", from.rfc3339_millis()),
         ),
         _ => None,

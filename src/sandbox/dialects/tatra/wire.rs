@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::sandbox::dialects::tatra::{TatraError, bank_name};
 use crate::sandbox::domain::Wire;
 use crate::sandbox::domain::{ConsentId, DueDelivery, TatraAccount, TatraTask, Timestamp};
-use crate::sandbox::faults::Fault;
+use crate::sandbox::faults::{Fault, Faults};
 use crate::sandbox::state::AppState;
 use crate::sandbox::store::StoreError;
 
@@ -55,11 +55,11 @@ fn wrapped<T: Serialize>(kind: &str, inner: &T) -> Result<String, TatraError> {
 
 /// TB-06: `{"transactionEvent": {consentId, eventType: "NEW", accounts: [{accountId}]}}`.
 pub fn transaction_event(
-    state: &AppState,
+    faults: &Faults,
     consent_id: &ConsentId,
     account_ids: &[String],
 ) -> Result<String, TatraError> {
-    let event_type = if state.has_fault(Fault::TatraWrongTransactionType) {
+    let event_type = if faults.has(Fault::TatraWrongTransactionType) {
         "UPDATED"
     } else {
         "NEW"
@@ -81,11 +81,11 @@ type Group<'a> = (&'a str, Timestamp, Vec<&'a (&'a TatraAccount, bool)>);
 /// TB-07..TB-09: one `{"accountEvent": {…}}` per bank of the task with its accounts, each
 /// paired with when that bank finishes. `refreshed` says per account whether it is new (ADDED).
 pub fn account_events(
-    state: &AppState,
+    faults: &Faults,
     task: &TatraTask,
     refreshed: &[(&TatraAccount, bool)],
 ) -> Result<Vec<(Timestamp, String)>, TatraError> {
-    let merged = state.has_fault(Fault::TatraMergedAccountEvent);
+    let merged = faults.has(Fault::TatraMergedAccountEvent);
     // Merged: the first bank's name over every bank's accounts, when the last one finishes.
     let groups: Vec<Group<'_>> = if merged {
         let first = task.banks.first().map_or("", |b| b.bank_code.as_str());
@@ -106,7 +106,7 @@ pub fn account_events(
     let mut out = Vec::with_capacity(groups.len());
     for (code, at, accounts) in groups {
         let wrong_id = uuid::Uuid::new_v4().to_string();
-        let task_id = if state.has_fault(Fault::TatraWrongTaskId) {
+        let task_id = if faults.has(Fault::TatraWrongTaskId) {
             wrong_id.as_str()
         } else {
             task.id.as_str()
@@ -133,7 +133,7 @@ pub fn account_events(
 /// The request of one attempt: the stored body as JSON to the delivery's url, with the
 /// application's security header as `Authorization` when it has one. An application whose
 /// webhooks are off (or not yet active) at this moment gets nothing: the event is dropped.
-pub async fn render(state: &AppState, d: &DueDelivery) -> Result<Wire, String> {
+pub async fn render(state: &AppState, faults: &Faults, d: &DueDelivery) -> Result<Wire, String> {
     let body = d
         .token
         .as_deref()
@@ -143,13 +143,13 @@ pub async fn render(state: &AppState, d: &DueDelivery) -> Result<Wire, String> {
     let settings = super::settings::settings_of(state, &d.client_id)
         .await
         .map_err(|e| format!("cannot read the webhook settings: {e}"))?;
-    if let Some(why) = super::settings::drop_reason(state, &settings, Timestamp::now()) {
+    if let Some(why) = super::settings::drop_reason(faults, &settings, Timestamp::now()) {
         return Err(format!("dropped: {why}"));
     }
     let mut headers = vec![(CONTENT_TYPE, "application/json".to_string())];
     let header = settings.security_header;
-    if !header.is_empty() && !state.has_fault(Fault::TatraNoAuthorization) {
-        let value = if state.has_fault(Fault::TatraAuthorizationPrefixed) {
+    if !header.is_empty() && !faults.has(Fault::TatraNoAuthorization) {
+        let value = if faults.has(Fault::TatraAuthorizationPrefixed) {
             format!("Bearer {header}")
         } else {
             header

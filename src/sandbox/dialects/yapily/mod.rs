@@ -15,7 +15,7 @@ use crate::sandbox::domain::{
     ClientId, DeliveryId, Dialect, EventId, NewDelivery, NewEvent, SubscriptionId, Timestamp,
     YapilySubscription,
 };
-use crate::sandbox::faults::Fault;
+use crate::sandbox::faults::{Fault, Faults};
 use crate::sandbox::state::AppState;
 use crate::sandbox::store::StoreError;
 use crate::sandbox::urls::is_loopback_host;
@@ -170,7 +170,8 @@ pub async fn subscribe(
         created_at: Timestamp::now(),
         deleted: false,
     };
-    let allow_second = st.has_fault(Fault::YapilyDuplicateSubscription);
+    let faults = st.faults_for(client_id).await?;
+    let allow_second = faults.has(Fault::YapilyDuplicateSubscription);
     if !st
         .store
         .insert_yapily_subscription(&s, allow_second)
@@ -191,7 +192,10 @@ pub async fn unsubscribe(
     client_id: &ClientId,
     event_type: YapilyEventType,
 ) -> Result<(), YapilyError> {
-    let keep = st.has_fault(Fault::YapilyAfterDelete);
+    let keep = st
+        .faults_for(client_id)
+        .await?
+        .has(Fault::YapilyAfterDelete);
     if !st
         .store
         .delete_yapily_subscription(client_id, event_type.id(), keep)
@@ -216,15 +220,16 @@ pub async fn raise(st: &AppState, spec: YapilyEventSpec) -> Result<YapilyRaised,
         object_id: object_id.clone(),
         deliveries: Vec::new(),
     };
-    let Some(url) = destination(st, &spec).await? else {
+    let faults = st.faults_for(&spec.client_id).await?;
+    let Some(url) = destination(st, &faults, &spec).await? else {
         return Ok(raised);
     };
-    let misdirected = if st.has_fault(Fault::YapilyToOtherApp) {
+    let misdirected = if faults.has(Fault::YapilyToOtherApp) {
         st.store.foreign_yapily_url(&spec.client_id).await?
     } else {
         None
     };
-    let event_type = if st.has_fault(Fault::YapilyWrongEventType) {
+    let event_type = if faults.has(Fault::YapilyWrongEventType) {
         spec.event_type.other()
     } else {
         spec.event_type
@@ -234,7 +239,7 @@ pub async fn raise(st: &AppState, spec: YapilyEventSpec) -> Result<YapilyRaised,
         .clone()
         .unwrap_or_else(|| spec.event_type.default_payload(&object_id));
     let body = wire::EventObject {
-        id: (!st.has_fault(Fault::YapilyNoEventId)).then_some(event_id.as_str()),
+        id: (!faults.has(Fault::YapilyNoEventId)).then_some(event_id.as_str()),
         event_type: event_type.event_type(),
         application_id: spec.client_id.as_str(),
         organisation_id: &st.cfg.org_id,
@@ -271,7 +276,11 @@ pub async fn raise(st: &AppState, spec: YapilyEventSpec) -> Result<YapilyRaised,
 }
 
 /// YA-11: the webhook of the application's subscription to the type, if any.
-async fn destination(st: &AppState, spec: &YapilyEventSpec) -> Result<Option<String>, YapilyError> {
+async fn destination(
+    st: &AppState,
+    faults: &Faults,
+    spec: &YapilyEventSpec,
+) -> Result<Option<String>, YapilyError> {
     let subs = st
         .store
         .yapily_subscriptions_of(&spec.client_id, false)
@@ -280,13 +289,14 @@ async fn destination(st: &AppState, spec: &YapilyEventSpec) -> Result<Option<Str
         .iter()
         .find(|s| s.event_type_id == spec.event_type.id())
         .or_else(|| {
-            st.has_fault(Fault::YapilyUnsubscribedTypes)
+            faults
+                .has(Fault::YapilyUnsubscribedTypes)
                 .then(|| subs.first())
                 .flatten()
         });
     match wanted {
         Some(s) => Ok(Some(s.url.clone())),
-        None if st.has_fault(Fault::YapilyAfterDeleteDelivered) => remembered(st, spec).await,
+        None if faults.has(Fault::YapilyAfterDeleteDelivered) => remembered(st, spec).await,
         None => Ok(None),
     }
 }

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::jose::{self, Alg};
 use crate::sandbox::domain::DueDelivery;
 use crate::sandbox::domain::Wire;
-use crate::sandbox::faults::Fault;
+use crate::sandbox::faults::{Fault, Faults};
 use crate::sandbox::state::AppState;
 
 /// The `institutionId` of every event: the sandbox stands for one institution.
@@ -72,7 +72,8 @@ pub fn digest_hex(bytes: &[u8]) -> String {
 }
 
 /// The request of one attempt: the stored event object as JSON with a fresh signature.
-pub fn render(state: &AppState, d: &DueDelivery) -> Result<Wire, String> {
+/// `faults` are those in effect for the delivery's application.
+pub fn render(state: &AppState, faults: &Faults, d: &DueDelivery) -> Result<Wire, String> {
     let body = d
         .token
         .as_deref()
@@ -80,11 +81,11 @@ pub fn render(state: &AppState, d: &DueDelivery) -> Result<Wire, String> {
         .as_bytes()
         .to_vec();
     let mut headers = vec![(CONTENT_TYPE, "application/json".to_string())];
-    if !state.has_fault(Fault::YapilyNoSignature) {
+    if !faults.has(Fault::YapilyNoSignature) {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         headers.push((
             HeaderName::from_static(SIGNATURE_HEADER),
-            signature(state, &body, now)?,
+            signature(state, faults, &body, now)?,
         ));
     }
     Ok(Wire {
@@ -95,19 +96,19 @@ pub fn render(state: &AppState, d: &DueDelivery) -> Result<Wire, String> {
 }
 
 /// The `yapily-signature` JWT over `body` (JWD-01..JWD-06), as the faults allow.
-fn signature(state: &AppState, body: &[u8], now: i64) -> Result<String, String> {
-    let digested = if state.has_fault(Fault::YapilyDigestReserialised) {
+fn signature(state: &AppState, faults: &Faults, body: &[u8], now: i64) -> Result<String, String> {
+    let digested = if faults.has(Fault::YapilyDigestReserialised) {
         let v: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
         serde_json::to_vec_pretty(&v).map_err(|e| e.to_string())?
     } else {
         body.to_vec()
     };
     let mut digest = digest_hex(&digested);
-    if state.has_fault(Fault::YapilyWrongDigest) {
+    if faults.has(Fault::YapilyWrongDigest) {
         // The digest of the body with one more byte: well-formed, but not this body's.
         digest = digest_hex(&[&digested[..], b" "].concat());
     }
-    let iat = if state.has_fault(Fault::YapilyExpired) {
+    let iat = if faults.has(Fault::YapilyExpired) {
         now - 2 * SIGNATURE_LIFETIME_S
     } else {
         now
@@ -120,14 +121,15 @@ fn signature(state: &AppState, body: &[u8], now: i64) -> Result<String, String> 
         "jti": uuid::Uuid::new_v4().to_string(),
     });
     let payload = serde_json::to_vec(&claims).map_err(|e| e.to_string())?;
-    let alg = if state.has_fault(Fault::YapilyAlgNone) {
+    let alg = if faults.has(Fault::YapilyAlgNone) {
         Alg::None
     } else {
         Alg::PS256
     };
-    let key = match &state.foreign_key {
-        Some(k) if state.has_fault(Fault::YapilyForeignKey) => k,
-        _ => &state.key,
+    let key = if faults.has(Fault::YapilyForeignKey) {
+        state.foreign_key().map_err(|e| e.to_string())?
+    } else {
+        &state.key
     };
     let mut header = Map::new();
     header.insert("alg".into(), json!(alg.name()));

@@ -4,6 +4,7 @@
 
 pub mod deliveries;
 pub mod events;
+pub mod faults;
 pub mod overview;
 pub mod sign_in;
 pub mod tpps;
@@ -60,6 +61,9 @@ pub fn notice(code: Option<&str>) -> Option<&'static str> {
         }
         "retry-in-flight" => "An attempt of that delivery is in flight; retry once it is recorded.",
         "retry-unknown" => "There is no such delivery of this TPP.",
+        "faults-saved" => "Faults saved: this TPP's traffic meets them from now on.",
+        "faults-cleared" => "This TPP's own faults are cleared.",
+        "faults-cleared-all" => "Every TPP's own faults are cleared.",
         _ => return None,
     })
 }

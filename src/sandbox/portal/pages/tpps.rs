@@ -1,11 +1,15 @@
-//! The operator's list of TPPs, to switch between them (a TPP asking for it is refused).
+//! The operator's list of TPPs, to switch between them (a TPP asking for it is refused), with
+//! the bank faults each chose for itself and a form clearing every TPP's at once.
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use super::faults::NoticeQuery;
+use super::notice;
 use crate::sandbox::domain::Timestamp;
+use crate::sandbox::fault_choice;
 use crate::sandbox::portal::page::{Nav, PortalError, html, tpp_path};
 use crate::sandbox::portal::session::Viewer;
 use crate::sandbox::portal::view::{When, when};
@@ -21,18 +25,27 @@ pub struct TppRow {
     pub scopes: String,
     pub origin: &'static str,
     pub created: When,
+    /// The faults the TPP chose for itself, by name.
+    pub faults: String,
 }
 
 #[derive(Template)]
 #[template(path = "tpps.html")]
 struct TppsPage {
     nav: Nav,
+    notice: Option<&'static str>,
+    /// Some TPP has faults of its own (the clear-all form is shown).
+    any_faults: bool,
     rows: Vec<TppRow>,
     more: bool,
 }
 
 /// `GET /portal/tpps`.
-pub async fn show(State(st): State<AppState>, viewer: Viewer) -> Result<Response, PortalError> {
+pub async fn show(
+    State(st): State<AppState>,
+    Query(q): Query<NoticeQuery>,
+    viewer: Viewer,
+) -> Result<Response, PortalError> {
     if !viewer.is_operator() {
         return Err(PortalError::OperatorOnly);
     }
@@ -40,9 +53,24 @@ pub async fn show(State(st): State<AppState>, viewer: Viewer) -> Result<Response
     let mut clients = st.store.clients(LIMIT + 1).await?;
     let more = clients.len() > LIMIT;
     clients.truncate(LIMIT);
+    let (chosen, _) = fault_choice::all(&st).await?;
+    let faults_of = |id: &crate::sandbox::domain::ClientId| {
+        chosen
+            .iter()
+            .find(|c| &c.client_id == id)
+            .map(|c| {
+                c.faults
+                    .iter()
+                    .map(|f| f.name())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default()
+    };
     let rows = clients
         .into_iter()
         .map(|c| TppRow {
+            faults: faults_of(&c.client_id),
             link: tpp_path(&c.client_id, ""),
             id: c.client_id.to_string(),
             name: c.client_name,
@@ -53,6 +81,8 @@ pub async fn show(State(st): State<AppState>, viewer: Viewer) -> Result<Response
         .collect();
     let page = TppsPage {
         nav: Nav::new(&viewer, st.cfg.personality.bank.name(), "tpps"),
+        notice: notice(q.notice.as_deref()),
+        any_faults: !chosen.is_empty(),
         rows,
         more,
     };

@@ -265,7 +265,7 @@ pub async fn inject(
         body["reason"] = Value::String(f.reason);
     }
     let result = async {
-        let i = requests::injection(&body, &Rules::of(&st))?;
+        let i = requests::injection(&body, &Rules::of(&st, &st.cfg.faults))?;
         let spec = EventSpec {
             client_id: ctx.id.clone(),
             event_type: i.event_type,

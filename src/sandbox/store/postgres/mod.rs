@@ -13,6 +13,7 @@ mod events;
 mod portal;
 mod retention;
 mod tatra;
+mod tpp_faults;
 mod yapily;
 
 use std::time::Duration;

@@ -14,6 +14,7 @@ mod events;
 mod portal;
 mod retention;
 mod tatra;
+mod tpp_faults;
 mod yapily;
 
 use std::sync::{Arc, Mutex, MutexGuard};

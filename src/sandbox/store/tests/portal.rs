@@ -4,20 +4,6 @@
 
 use super::*;
 
-fn client(id: &str, created_secs: i64) -> Client {
-    Client {
-        client_id: cid(id),
-        secret_hash: "h".into(),
-        client_name: format!("name {id}"),
-        scopes: vec!["accounts".into()],
-        jwks: None,
-        created_at: Timestamp::from_secs(created_secs),
-        seeded: false,
-        auth_method: "client_secret_basic".into(),
-        tls_subject_dn: None,
-    }
-}
-
 /// Asserts `a`'s activity mark is new, and keeps it.
 async fn changed(store: &Store, marks: &mut Vec<String>) {
     let m = store.activity(&cid("a")).await.unwrap();

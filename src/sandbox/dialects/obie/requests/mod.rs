@@ -10,7 +10,7 @@ use super::error::ObResult;
 use super::validate::{Check, bounds, callback_url_problem, join, links_and_meta, version_problem};
 use crate::model::EventType;
 use crate::sandbox::domain::{CallbackUrlId, SubscriptionId};
-use crate::sandbox::faults::Fault;
+use crate::sandbox::faults::{Fault, Faults};
 use crate::sandbox::http::error::{ErrorItem, codes};
 use crate::sandbox::state::AppState;
 
@@ -28,10 +28,11 @@ pub struct Rules {
 }
 
 impl Rules {
-    pub fn of(st: &AppState) -> Rules {
+    /// The rules for a caller with `faults` in effect (the sandbox's, or a TPP's own set).
+    pub fn of(st: &AppState, faults: &Faults) -> Rules {
         Rules {
             closed: st.cfg.personality.closed_objects(),
-            check_suffix: !st.has_fault(Fault::CallbackSuffixUnchecked),
+            check_suffix: !faults.has(Fault::CallbackSuffixUnchecked),
             event_types: st.cfg.personality.event_types,
             event_types_url: format!("{}/sandbox/event-types", st.base_url),
         }
