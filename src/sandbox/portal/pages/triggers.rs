@@ -297,10 +297,7 @@ pub async fn yapily_event(
     Path(id): Path<String>,
     posted: Posted<YapilyFields>,
 ) -> Result<Response, PortalError> {
-    let ctx = tpp_ctx(&st, &posted.viewer, &id, "triggers").await?;
-    if !st.cfg.personality.serves(Dialect::Yapily) {
-        return Err(PortalError::NotFound);
-    }
+    let ctx = dialect_ctx(&st, &posted.viewer, &id, Dialect::Yapily).await?;
     let f = posted.form;
     let Some(t) = YapilyEventType::parse(&f.event_type) else {
         let o = Outcome::refused("Event not raised", "unknown eventTypeId");
@@ -382,10 +379,7 @@ pub async fn tatra_consent(
     Path(id): Path<String>,
     posted: Posted<NoFields>,
 ) -> Result<Response, PortalError> {
-    let ctx = tpp_ctx(&st, &posted.viewer, &id, "triggers").await?;
-    if !st.cfg.personality.serves(Dialect::Tatra) {
-        return Err(PortalError::NotFound);
-    }
+    let ctx = dialect_ctx(&st, &posted.viewer, &id, Dialect::Tatra).await?;
     let outcome = match tatra::create_consent(&st, &ctx.id, None).await {
         Ok(c) => {
             let mut o =
@@ -410,10 +404,7 @@ pub async fn tatra_transaction(
     Path(id): Path<String>,
     posted: Posted<ConsentField>,
 ) -> Result<Response, PortalError> {
-    let ctx = tpp_ctx(&st, &posted.viewer, &id, "triggers").await?;
-    if !st.cfg.personality.serves(Dialect::Tatra) {
-        return Err(PortalError::NotFound);
-    }
+    let ctx = dialect_ctx(&st, &posted.viewer, &id, Dialect::Tatra).await?;
     let consent = ConsentId::from(posted.form.consent_id.trim());
     let outcome = match tatra::trigger_transaction(&st, &ctx.id, &consent, None).await {
         Ok(r) => {
@@ -443,10 +434,7 @@ pub async fn tatra_refresh(
     Path(id): Path<String>,
     posted: Posted<ConsentField>,
 ) -> Result<Response, PortalError> {
-    let ctx = tpp_ctx(&st, &posted.viewer, &id, "triggers").await?;
-    if !st.cfg.personality.serves(Dialect::Tatra) {
-        return Err(PortalError::NotFound);
-    }
+    let ctx = dialect_ctx(&st, &posted.viewer, &id, Dialect::Tatra).await?;
     let consent = ConsentId::from(posted.form.consent_id.trim());
     let outcome = match tatra::refresh(&st, &ctx.id, &consent).await {
         Ok(task) => {
@@ -467,4 +455,18 @@ pub async fn tatra_refresh(
         Err(e) => tatra_refusal("Refresh not started", e)?,
     };
     Ok(page(&st, ctx, Some(outcome)))
+}
+
+/// The triggers page's context for a dialect's form: a personality that does not serve
+/// `dialect` has no such form (404), found before any store read.
+async fn dialect_ctx(
+    st: &AppState,
+    viewer: &Viewer,
+    id: &str,
+    dialect: Dialect,
+) -> Result<Ctx, PortalError> {
+    if !st.cfg.personality.serves(dialect) {
+        return Err(PortalError::NotFound);
+    }
+    tpp_ctx(st, viewer, id, "triggers").await
 }
