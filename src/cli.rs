@@ -242,4 +242,13 @@ pub struct BenchArgs {
     /// PostgreSQL URL (its tables are used as they are: give it an empty database).
     #[arg(long)]
     pub db: Option<String>,
+    /// Long polls held at once in the held-polls phase (0 skips it).
+    #[arg(long, default_value_t = 10_000)]
+    pub held_polls: usize,
+    /// Wake-up rounds measured while the polls are held.
+    #[arg(long, default_value_t = 200)]
+    pub wake_rounds: usize,
+    /// Also write every figure, its limit and ratio as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
