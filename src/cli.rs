@@ -232,7 +232,7 @@ pub struct BenchArgs {
     /// Seconds per measured phase.
     #[arg(long, default_value_t = 3)]
     pub seconds: u64,
-    /// Concurrent client connections.
+    /// Concurrent client connections (with --profile: requests in flight per stream).
     #[arg(long, default_value_t = 32)]
     pub connections: usize,
     /// Stored events for the poll-latency-vs-store-size phase (comma-separated).
@@ -251,4 +251,16 @@ pub struct BenchArgs {
     /// Also write every figure, its limit and ratio as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Bench the bank this target profile describes (poll/ack loops, triggers, pushes);
+    /// needs --rate and --duration. With --rate and --duration but no profile: the embedded
+    /// sandbox through its built-in profile.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Open-loop rate: triggers per second over the TPPs, and polls per second per polling
+    /// TPP (requests start on schedule whatever the answers take).
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<f64>,
+    /// Seconds of load with --profile.
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<u64>,
 }

@@ -4,7 +4,8 @@
 //! embedded SQLite sandbox's polls for PostgreSQL's. The sandbox runs in-process on
 //! 127.0.0.1:0 with a temporary database file (WAL, as in normal use), or on the PostgreSQL
 //! database `--db` names; the held-polls phase runs it as a child process. The load generator
-//! shares the machine.
+//! shares the machine. With `--profile` (or `--rate` and `--duration` alone, for the embedded
+//! sandbox) it benches any bank instead, open-loop (`profile`, `load`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +15,9 @@ use serde_json::{Value, json};
 
 mod held;
 mod limits;
+mod load;
 mod poll;
+mod profile;
 mod push;
 pub mod report;
 
@@ -158,10 +161,15 @@ fn bench_config() -> SandboxConfig {
     cfg
 }
 
-/// `obevents bench`; returns the exit code (2 with one line on stderr when it cannot run).
+/// `obevents bench`; returns the exit code (2 with one line on stderr when it cannot run, 1
+/// when a `--profile` run stopped on an error burst).
 pub async fn run_cli(args: BenchArgs) -> u8 {
     match run(args).await {
-        Ok(()) => 0,
+        Ok(None) => 0,
+        Ok(Some(why)) => {
+            eprintln!("bench: {why}");
+            1
+        }
         Err(e) => {
             eprintln!("error: {e}");
             2
@@ -169,13 +177,29 @@ pub async fn run_cli(args: BenchArgs) -> u8 {
     }
 }
 
-/// `obevents bench`.
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+/// `obevents bench`: the report is printed (and written with `--json`); returns why a
+/// `--profile` run stopped early, if it did.
+pub async fn run(args: BenchArgs) -> anyhow::Result<Option<String>> {
+    let bench_bank = args.profile.is_some() || args.rate.is_some() || args.duration.is_some();
+    let bounds = match (args.rate, args.duration) {
+        (Some(rate), Some(secs)) if rate > 0.0 && secs > 0 => Some(profile::Bounds {
+            rate,
+            duration: Duration::from_secs(secs),
+            connections: args.connections.max(1),
+        }),
+        _ if bench_bank => anyhow::bail!(
+            "bench --profile needs --rate (> 0 per second) and --duration (> 0 seconds): the load on a bank must be bounded"
+        ),
+        _ => None,
+    };
     let dir = std::env::temp_dir().join(format!("obevents-bench-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir)?;
-    let result = measure(&args, &dir).await;
+    let result = match bounds {
+        Some(b) => bench_bank_run(&args, &dir, b).await,
+        None => measure(&args, &dir).await.map(|r| (r, None)),
+    };
     let _ = std::fs::remove_dir_all(&dir);
-    let report = result?;
+    let (report, stopped) = result?;
     println!("{}", report::table(&report.figures));
     eprintln!(
         "bench: load average {} before, {} after",
@@ -185,7 +209,51 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     }
-    Ok(())
+    Ok(stopped)
+}
+
+/// `--profile`: the bank the profile describes, or an embedded sandbox through its built-in
+/// profile when none is given.
+async fn bench_bank_run(
+    args: &BenchArgs,
+    dir: &std::path::Path,
+    bounds: profile::Bounds,
+) -> anyhow::Result<(Report, Option<String>)> {
+    let load_before = report::load_average();
+    let (path, embedded) = match &args.profile {
+        Some(p) => (p.clone(), None),
+        None => {
+            let db = dir.join("profile.db").display().to_string();
+            let cfg = bench_config();
+            let declaration = crate::sandbox::embedded::declaration(&cfg);
+            let sandbox = Sandbox::start(cfg, &db, "127.0.0.1:0".parse()?).await?;
+            let toml = crate::harness::profile::sandbox_profile_toml(&sandbox.url(), &declaration);
+            let path = dir.join("sandbox-profile.toml");
+            std::fs::write(&path, toml)?;
+            (path, Some(sandbox))
+        }
+    };
+    let outcome = profile::run(&path, bounds).await;
+    if let Some(s) = embedded {
+        s.stop().await;
+    }
+    let (figures, stopped) = outcome?;
+    Ok((
+        Report {
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            engine: args
+                .profile
+                .as_ref()
+                .map_or("embedded sandbox".into(), |p| {
+                    format!("profile {}", p.display())
+                }),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            load_before,
+            load_after: report::load_average(),
+            figures,
+        },
+        stopped,
+    ))
 }
 
 /// Every phase, in turn; each measure is interleaved with its own limit.

@@ -177,7 +177,7 @@ pub(super) fn fail<T>(msg: impl Into<String>) -> Result<T, String> {
 }
 
 impl HarnessWorld {
-    fn new() -> Self {
+    pub fn new() -> Self {
         HarnessWorld {
             ctx: None,
             tpps: HashMap::new(),
