@@ -35,6 +35,8 @@ use obevents::sandbox::{Bank, Fault, Faults, Personality, Sandbox, SandboxConfig
 
 #[path = "harness/bank_kit.rs"]
 mod bank_kit;
+#[path = "harness/bench_profile.rs"]
+mod bench_profile;
 #[path = "harness/independent.rs"]
 mod independent;
 #[path = "harness/obie_bank.rs"]

@@ -462,7 +462,13 @@ pub async fn start(defect: Option<Defect>) -> String {
 
 /// The bank's profile, as its engineer would write it from the README.
 pub fn profile(url: &str) -> Profile {
-    let text = format!(
+    let file: ProfileFile = toml::from_str(&profile_text(url)).expect("profile TOML");
+    Profile::from_file(file, std::path::Path::new("."), None).expect("valid profile")
+}
+
+/// The TOML of [`profile`].
+pub fn profile_text(url: &str) -> String {
+    format!(
         r#"name = "independent OBIE bank"
 
 [target]
@@ -498,9 +504,7 @@ response_signatures = false
 event_timeout_ms = 3000
 clock_skew_secs = 5
 "#
-    );
-    let file: ProfileFile = toml::from_str(&text).expect("profile TOML");
-    Profile::from_file(file, std::path::Path::new("."), None).expect("valid profile")
+    )
 }
 
 /// Runs the whole embedded suite against a fresh bank with `defect`.
