@@ -251,6 +251,9 @@ pub struct BenchArgs {
     /// Also write every figure, its limit and ratio as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Print the table as Markdown (the README's performance table is pasted from it).
+    #[arg(long)]
+    pub markdown: bool,
     /// Bench the bank this target profile describes (poll/ack loops, triggers, pushes);
     /// needs --rate and --duration. With --rate and --duration but no profile: the embedded
     /// sandbox through its built-in profile.

@@ -273,3 +273,77 @@ fn every_quoted_path_exists() {
         "the README quotes paths that do not exist: {missing:?}"
     );
 }
+
+/// The README's performance table (the first table of the "Performance" section): its header
+/// cells and the measure of each row.
+fn performance_table() -> (Vec<String>, BTreeSet<String>) {
+    let section = README
+        .split("\n## Performance")
+        .nth(1)
+        .expect("a Performance section");
+    let cells = |line: &str| -> Vec<String> {
+        line.trim()
+            .trim_matches('|')
+            .split(" | ")
+            .map(|c| c.trim().replace("\\|", "|"))
+            .collect()
+    };
+    let mut lines = section
+        .lines()
+        .skip_while(|l| !l.starts_with("| measure |"));
+    let header = cells(lines.next().expect("the table's header"));
+    let rows = lines
+        .skip(1)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| cells(l)[0].clone())
+        .collect();
+    (header, rows)
+}
+
+/// The README's performance table has the columns `bench --markdown` prints and one row per
+/// measure `bench --json` writes (a short run: the numbers are not compared).
+#[test]
+fn performance_table_rows_and_columns_are_what_bench_json_writes() {
+    let dir = std::env::temp_dir().join(format!("obevents-readme-bench-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("bench.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_obevents"))
+        .args([
+            "--log",
+            "warn",
+            "bench",
+            "--seconds",
+            "1",
+            "--connections",
+            "4",
+        ])
+        .args([
+            "--store-sizes",
+            "100,200",
+            "--held-polls",
+            "50",
+            "--wake-rounds",
+            "5",
+        ])
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let measures: BTreeSet<String> = report["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["measure"].as_str().unwrap().to_string())
+        .collect();
+    let (header, rows) = performance_table();
+    assert_eq!(header, obevents::bench::report::COLUMNS);
+    assert_eq!(rows, measures);
+}

@@ -144,6 +144,12 @@ pub struct Ids {
     prefix: String,
 }
 
+impl Default for Ids {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Ids {
     pub fn new() -> Ids {
         let run = uuid::Uuid::new_v4().simple().to_string();

@@ -200,7 +200,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Option<String>> {
     };
     let _ = std::fs::remove_dir_all(&dir);
     let (report, stopped) = result?;
-    println!("{}", report::table(&report.figures));
+    if args.markdown {
+        print!("{}", report::markdown(&report.figures));
+    } else {
+        println!("{}", report::table(&report.figures));
+    }
     eprintln!(
         "bench: load average {} before, {} after",
         report.load_before, report.load_after

@@ -251,18 +251,7 @@ async fn drive(
     )
     .await;
     let polling: Vec<u64> = polls.iter().map(|(i, _)| *i as u64).collect();
-    let count = tpps.len() as u64;
-    let deadline = Instant::now() + ctx.profile.event_timeout.min(Duration::from_secs(5));
-    while !stop.stopped() && Instant::now() < deadline {
-        let wanted = lock(&seen.sent)
-            .keys()
-            .filter(|n| polling.contains(&(*n % count)))
-            .count();
-        if lock(&seen.polled).len() >= wanted {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    await_polled(ctx, &seen, &polling, tpps.len() as u64, &stop).await;
     polls_done.finish();
     for s in streams {
         let _ = s.await;
@@ -271,6 +260,22 @@ async fn drive(
         stop.finish_with(why);
     }
     (seen, triggers, polls, stop)
+}
+
+/// Waits (at most the profile's event timeout, 5 s at most) until every event triggered for a
+/// polling TPP (`polling`, by index among `count` TPPs) was polled.
+async fn await_polled(ctx: &RunContext, seen: &Seen, polling: &[u64], count: u64, stop: &Stop) {
+    let deadline = Instant::now() + ctx.profile.event_timeout.min(Duration::from_secs(5));
+    while !stop.stopped() && Instant::now() < deadline {
+        let wanted = lock(&seen.sent)
+            .keys()
+            .filter(|n| polling.contains(&(*n % count)))
+            .count();
+        if lock(&seen.polled).len() >= wanted {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn spread(v: &[f64]) -> String {

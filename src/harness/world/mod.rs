@@ -176,7 +176,15 @@ pub(super) fn fail<T>(msg: impl Into<String>) -> Result<T, String> {
     Err(msg.into())
 }
 
+impl Default for HarnessWorld {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl HarnessWorld {
+    /// A world without a run context yet (the runner's `before` hook, or `bench --profile`,
+    /// sets it).
     pub fn new() -> Self {
         HarnessWorld {
             ctx: None,
