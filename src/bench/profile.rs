@@ -64,7 +64,11 @@ fn fail(e: String) -> anyhow::Error {
 }
 
 /// Loads the profile and prepares TPPs A and B (fresh subscriptions, tokens, a mailbox).
-async fn prepare(path: &Path, ids: &Ids) -> anyhow::Result<(Arc<RunContext>, Vec<Tpp>)> {
+async fn prepare(
+    path: &Path,
+    ids: &Ids,
+    bounds: &Bounds,
+) -> anyhow::Result<(Arc<RunContext>, Vec<Tpp>)> {
     let profile = Profile::load(path, None).map_err(|e| anyhow::anyhow!("{e}"))?;
     if matches!(profile.dialect, Dialect::Yapily | Dialect::Tatra) {
         anyhow::bail!(
@@ -76,6 +80,12 @@ async fn prepare(path: &Path, ids: &Ids) -> anyhow::Result<(Arc<RunContext>, Vec
     let pushes = ctx.profile.bank.realtime;
     if pushes {
         ctx.start_receiver().await.map_err(fail)?;
+        // Every push of the run is counted: room for each event, and as many again for
+        // repeats (bounded by the run's own rate and duration).
+        let events = bounds.rate * bounds.duration.as_secs_f64();
+        ctx.receiver()
+            .map_err(fail)?
+            .keep_up_to(events as usize * 2 + 16);
     }
     anyhow::ensure!(
         ctx.profile.bank.polling || pushes,
@@ -313,7 +323,7 @@ fn delays(
 /// `obevents bench --profile`: the figures, and why the run stopped early if it did.
 pub async fn run(path: &Path, bounds: Bounds) -> anyhow::Result<(Vec<Figure>, Option<String>)> {
     let ids = Arc::new(Ids::new());
-    let (ctx, tpps) = prepare(path, &ids).await?;
+    let (ctx, tpps) = prepare(path, &ids, &bounds).await?;
     let started = Instant::now();
     let (seen, triggers, polls, stop) = drive(&ctx, &tpps, &bounds, &ids).await;
     let secs = started.elapsed().as_secs_f64();
@@ -359,7 +369,11 @@ pub async fn run(path: &Path, bounds: Bounds) -> anyhow::Result<(Vec<Figure>, Op
         let Role::Pushed(mailbox) = &tpp.role else {
             continue;
         };
-        let got = ctx.receiver().map_err(fail)?.received(&mailbox.id);
+        // Pushes still on their way get the same grace as the polls.
+        let wanted_here = sent.keys().filter(|n| *n % count == i as u64).count();
+        let grace = ctx.profile.event_timeout.min(Duration::from_secs(5));
+        let receiver = ctx.receiver().map_err(fail)?;
+        let got = receiver.wait_for(&mailbox.id, wanted_here, grace).await;
         let mut pushed = HashMap::new();
         for r in &got {
             if let Some(n) = ids.find(&r.body_text()) {

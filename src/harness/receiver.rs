@@ -80,6 +80,9 @@ struct Shared {
     boxes: Mutex<HashMap<String, Mailbox>>,
     strays: Mutex<Vec<Received>>,
     arrived: tokio::sync::Notify,
+    /// Requests kept per mailbox when more than [`KEEP`] are wanted (`bench --profile` counts
+    /// every push of its bounded run); 0: `KEEP`.
+    keep: std::sync::atomic::AtomicUsize,
 }
 
 /// A running receiver; stops when dropped.
@@ -97,6 +100,13 @@ impl Drop for Receiver {
 }
 
 impl Receiver {
+    /// Keeps up to `n` requests per mailbox (never fewer than the default 200).
+    pub fn keep_up_to(&self, n: usize) {
+        self.shared
+            .keep
+            .store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Listens on `listen`, over HTTPS with `tls` (certificate chain and key, PEM); mailbox
     /// URLs start with `public_url`, or `http(s)://{bound address}`.
     pub async fn start(
@@ -339,7 +349,8 @@ impl Shared {
                 .unwrap_or(Answer::Status(202))
         };
         record.answered = answer;
-        if b.received.len() < KEEP {
+        let keep = KEEP.max(self.keep.load(std::sync::atomic::Ordering::Relaxed));
+        if b.received.len() < keep {
             b.received.push(record);
         }
         Some(answer)
