@@ -167,7 +167,7 @@ async fn prepare(st: &AppState, spec: &EventSpec) -> ObResult<(Option<NewEvent>,
         }
         Ok(dest) => dest,
     };
-    let mut event = set::build(st, &faults, spec)?;
+    let mut event = set::build_off_thread(st, faults.clone(), spec).await?;
     event.poll = dest.poll;
     let misdirected = match &dest.push {
         Some(_) if faults.has(Fault::PushToOtherTpp) => {

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::error::ObResult;
+use super::error::{ObError, ObResult};
 use super::events::EventSpec;
 use crate::jose::{self, Alg, JoseError};
 use crate::model::set::{self, SetClaims};
@@ -29,6 +29,32 @@ fn resource_path(rty: &str, rid: &str) -> String {
         other => return format!("/{other}s/{rid}"),
     };
     format!("/{collection}/{rid}")
+}
+
+/// Signing slots for the whole process, one per core (the cores are the process's, not a
+/// sandbox's).
+static SIGNING: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+
+/// [`build`] on the blocking pool, at most one per core at once: a PS256 signature is about a
+/// millisecond of CPU, which inline would hold a runtime thread the other requests' tasks wait
+/// on; bounded, so a burst of triggers queues here instead of growing the pool.
+pub async fn build_off_thread(
+    st: &AppState,
+    faults: std::sync::Arc<Faults>,
+    spec: &EventSpec,
+) -> ObResult<NewEvent> {
+    let slots = SIGNING.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    });
+    let _slot = slots
+        .acquire()
+        .await
+        .map_err(|e| JoseError::Header(format!("the signing slots are closed: {e}")))?;
+    let (st, spec) = (st.clone(), spec.clone());
+    tokio::task::spawn_blocking(move || build(&st, &faults, &spec))
+        .await
+        .map_err(|e| ObError::Signing(JoseError::Header(format!("the signing task failed: {e}"))))?
 }
 
 /// Records what happened (format-neutral) and builds and signs its OBIE SET once. Faults in
