@@ -19,7 +19,7 @@ use super::push::{self, guard::Guard};
 use super::state::{AppState, Inner};
 use super::store::postgres::Wakeup;
 use super::store::{Store, StoreError};
-use super::{dialects, fault_choice, http, inspect, portal, retention, server};
+use super::{dialects, fault_choice, http, inspect, portal, referee_runs, retention, server};
 use crate::cli::SandboxArgs;
 use crate::jose::{ObHeader, SigningKey};
 
@@ -118,6 +118,7 @@ pub async fn build_state(
         push_wake: tokio::sync::Notify::new(),
         tokens: Default::default(),
         tpp_faults: Default::default(),
+        throttle: Default::default(),
         live_streams: Arc::new(tokio::sync::Semaphore::new(
             super::portal::live::MAX_STREAMS,
         )),
@@ -270,6 +271,7 @@ pub async fn serve(state: AppState, listener: TcpListener) {
     let table = dialects::routes(&state)
         .include(inspect::routes())
         .include(fault_choice::routes())
+        .include(referee_runs::routes())
         .include(portal::routes());
     let router = http::router(state.clone(), table);
     server::serve(state, router, listener).await;

@@ -28,6 +28,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod behaviours;
 pub mod config;
 pub mod dialects;
 pub mod domain;
@@ -43,6 +44,7 @@ pub mod notify;
 pub mod personality;
 pub mod portal;
 pub mod push;
+pub mod referee_runs;
 pub mod retention;
 pub mod server;
 pub mod state;
