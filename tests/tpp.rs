@@ -67,14 +67,17 @@ async fn every_tpp_fault_is_caught_under_the_rule_it_breaks_and_no_other() {
             .collect()
             .await;
     results.sort_by_key(|(f, _)| *f);
-    let mut table = String::from("TPP fault                  | breaks            | caught by\n");
+    let mut table = String::from("TPP fault                   | breaks            | caught by\n");
     let (mut detected, mut problems) = (0, Vec::new());
     for (fault, o) in &results {
         let own = |r: &String| fault.rules().contains(&r.as_str());
         let catching: Vec<String> = o
             .failed()
             .filter(|s| s.failed_rules.iter().any(own))
-            .map(|s| format!("tpp_push:{}", s.line))
+            .map(|s| {
+                let stem = Path::new(&s.path).file_stem().unwrap_or_default();
+                format!("{}:{}", stem.to_string_lossy(), s.line)
+            })
             .collect();
         let unrelated: Vec<String> = o
             .failed()
@@ -90,7 +93,7 @@ async fn every_tpp_fault_is_caught_under_the_rule_it_breaks_and_no_other() {
             detected += 1;
         }
         table.push_str(&format!(
-            "{:<26} | {:<17} | {}\n",
+            "{:<27} | {:<17} | {}\n",
             fault.name(),
             fault.rules().join(","),
             if catching.is_empty() {

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ProfileError, err, read};
+pub use super::tpp_dialects::{HookReceiver, TatraReceiver, YapilyReceiver};
+use super::{ProfileError, err};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,6 +22,8 @@ struct TppProfileFile {
     start: Option<StartFile>,
     push: Option<PushFile>,
     observe: Option<ObserveFile>,
+    yapily: Option<super::tpp_dialects::YapilyFile>,
+    tatra: Option<super::tpp_dialects::TatraFile>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -69,6 +72,10 @@ pub struct TppProfile {
     pub start: Option<StartSettings>,
     pub push: Option<PushReceiver>,
     pub observe: Option<Observation>,
+    /// The TPP's Yapily-style notification receiver.
+    pub yapily: Option<YapilyReceiver>,
+    /// The TPP's Tatra-style webhook receiver.
+    pub tatra: Option<TatraReceiver>,
     /// The folder of the profile file: relative paths are read from here.
     pub dir: PathBuf,
 }
@@ -211,10 +218,18 @@ impl TppProfile {
         let start = f.start.map(start).transpose()?;
         let push = f.push.map(|p| push(p, dir)).transpose()?;
         let observe = f.observe.map(observe).transpose()?;
-        if push.is_none() {
+        let yapily = f
+            .yapily
+            .map(|y| super::tpp_dialects::yapily(y, dir, known_placeholders))
+            .transpose()?;
+        let tatra = f
+            .tatra
+            .map(|t| super::tpp_dialects::tatra(t, dir, known_placeholders))
+            .transpose()?;
+        if push.is_none() && yapily.is_none() && tatra.is_none() {
             return err(
                 "push",
-                "the profile names no way to reach the TPP (a [push] receiver)",
+                "the profile names no way to reach the TPP (a [push], [yapily] or [tatra] receiver)",
             );
         }
         Ok(TppProfile {
@@ -223,6 +238,8 @@ impl TppProfile {
             start,
             push,
             observe,
+            yapily,
+            tatra,
             dir: dir.to_path_buf(),
         })
     }
@@ -262,29 +279,14 @@ fn start(s: StartFile) -> Result<StartSettings, ProfileError> {
 
 fn push(p: PushFile, dir: &Path) -> Result<PushReceiver, ProfileError> {
     known_placeholders("push.url", &p.url)?;
-    let probe = p.url.replace("{port}", "1");
-    let scheme_ok = url::Url::parse(&probe)
-        .ok()
-        .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-    if !scheme_ok {
-        return err("push.url", format!("{:?} is not an http(s) URL", p.url));
-    }
-    let identity_pem = match (&p.client_cert, &p.client_key) {
-        (Some(c), Some(k)) => {
-            let mut pem = read(dir, "push.client_cert", c)?;
-            pem.push(b'\n');
-            pem.extend(read(dir, "push.client_key", k)?);
-            Some(pem)
-        }
-        (Some(c), None) => Some(read(dir, "push.client_cert", c)?),
-        (None, Some(_)) => return err("push.client_key", "needs push.client_cert"),
-        (None, None) => None,
-    };
-    let ca_pem = p
-        .ca_cert
-        .as_deref()
-        .map(|c| read(dir, "push.ca_cert", c))
-        .transpose()?;
+    super::tpp_dialects::http_url("push.url", &p.url)?;
+    let (ca_pem, identity_pem) = super::tpp_dialects::tls_files(
+        dir,
+        "push",
+        p.ca_cert.as_deref(),
+        p.client_cert.as_deref(),
+        p.client_key.as_deref(),
+    )?;
     for (name, value) in &p.headers {
         let ok = reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok()
             && reqwest::header::HeaderValue::from_str(value).is_ok();

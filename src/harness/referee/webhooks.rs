@@ -1,0 +1,312 @@
+//! The Yapily-style and Tatra-style webhooks the referee bank sends a TPP's receivers
+//! (`[yapily]`, `[tatra]` in the TPP profile), rendered and signed by the sandbox's own dialect
+//! code (`sandbox::dialects::yapily::wire`, `…::tatra::wire`) so the referee sends exactly what
+//! the sandbox sends — and each deliberate defect a receiver must refuse: for Yapily a tampered
+//! body (digest mismatch, JWD-06), a signature by a key the sender never published (JWD-03), an
+//! expired signature (JWD-05), a reused `jti` (JWD-07), no signature (JWD-01), `alg: none`
+//! (JWD-02); for Tatra a missing or wrong `Authorization` (TB-13).
+
+use std::time::Duration;
+
+use reqwest::Method;
+
+use super::sets::SetMaker;
+use crate::harness::client::{self, Exchange, Request};
+use crate::harness::profile::tpp::{HookReceiver, Vars};
+use crate::jose::Alg;
+use crate::sandbox::dialects::tatra::wire as tatra_wire;
+use crate::sandbox::dialects::yapily::YapilyEventType;
+use crate::sandbox::dialects::yapily::wire::{self as yapily_wire, EventObject};
+use crate::sandbox::domain::{
+    ClientId, ConsentId, TaskId, TatraAccount, TatraTask, TatraTaskBank, Timestamp,
+};
+use crate::sandbox::faults::Faults;
+
+/// What is wrong with a Yapily-style webhook the referee sends (`Valid`: nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum YapilyDefect {
+    Valid,
+    /// The body changed after it was signed: the digest is not the body's.
+    TamperedBody,
+    /// Signed by a key the sender's JWKS does not hold, under a `kid` it does not list.
+    UnknownKey,
+    /// `exp` passed five minutes ago.
+    Expired,
+    /// A new event whose signature carries a `jti` an earlier webhook used.
+    ReusedJti,
+    /// No `yapily-signature` header.
+    NoSignature,
+    /// `alg: none` and an empty signature.
+    AlgNone,
+}
+
+/// The two kinds of Tatra-style webhook (TB-06, TB-07).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TatraKind {
+    TransactionEvent,
+    AccountEvent,
+}
+
+/// The `Authorization` a Tatra-style webhook carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TatraAuth {
+    /// The security header the TPP configured (none when it configured none).
+    Configured,
+    Missing,
+    /// Another value of the right form.
+    Wrong,
+}
+
+/// A webhook ready to send, with what identifies it.
+#[derive(Debug, Clone)]
+pub struct Hook {
+    /// What it is, for messages ("a Yapily webhook with a tampered body").
+    pub what: String,
+    /// The event's id (Yapily `id`, Tatra `consentId`).
+    pub event_id: String,
+    /// The signature's `jti` (Yapily).
+    pub jti: Option<String>,
+    pub body: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+/// A TPP's webhook receiver as this run reaches it.
+#[derive(Debug, Clone)]
+pub struct HookTarget {
+    pub url: String,
+    pub answer_within: Duration,
+    http: reqwest::Client,
+}
+
+/// An HTTP(S) client for a TPP's receiver: its TLS settings (`section` names the profile's
+/// section in errors), giving up 10 s after the declared answer time.
+pub fn receiver_client(
+    section: &str,
+    ca_pem: Option<&[u8]>,
+    identity_pem: Option<&[u8]>,
+    answer_within: Duration,
+) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder()
+        .timeout(answer_within + Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(pem) = identity_pem {
+        let id = reqwest::Identity::from_pem(pem)
+            .map_err(|e| format!("TPP profile field {section}.client_cert: {e}"))?;
+        b = b.identity(id);
+    }
+    if let Some(pem) = ca_pem {
+        for cert in reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| format!("TPP profile field {section}.ca_cert: {e}"))?
+        {
+            b = b.add_root_certificate(cert);
+        }
+    }
+    b.build()
+        .map_err(|e| format!("cannot build the {section} client: {e}"))
+}
+
+/// A receiver the run waits for before any scenario: its URL and client.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub url: String,
+    pub http: reqwest::Client,
+}
+
+impl Probe {
+    /// Whether the receiver answers HTTP(S) at all (any status: a GET on a webhook endpoint
+    /// may well be 405): a TLS or certificate problem shows here, before any scenario.
+    pub async fn answers(&self) -> Result<(), String> {
+        self.http
+            .get(&self.url)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| client::describe(&e))
+    }
+
+    /// Whether something accepts TCP connections at the receiver's host and port.
+    pub async fn reachable(&self) -> Result<(), String> {
+        let u = url::Url::parse(&self.url).map_err(|e| format!("{}: {e}", self.url))?;
+        let host = u.host_str().unwrap_or("127.0.0.1").to_string();
+        let port = u.port_or_known_default().unwrap_or(80);
+        tokio::net::TcpStream::connect((host.as_str(), port))
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("{host}:{port}: {e}"))
+    }
+}
+
+impl HookTarget {
+    /// The receiver of `r` (its URL rendered with `vars`) for the profile's `section`.
+    pub fn new(r: &HookReceiver, vars: &Vars, section: &str) -> Result<HookTarget, String> {
+        Ok(HookTarget {
+            url: vars.render(&r.url),
+            answer_within: r.answer_within,
+            http: receiver_client(
+                section,
+                r.ca_pem.as_deref(),
+                r.identity_pem.as_deref(),
+                r.answer_within,
+            )?,
+        })
+    }
+
+    pub fn probe(&self) -> Probe {
+        Probe {
+            url: self.url.clone(),
+            http: self.http.clone(),
+        }
+    }
+
+    /// Sends `hook` once (`POST`, JSON); the exchange records what was sent and answered.
+    pub async fn send(&self, hook: &Hook) -> Exchange {
+        let mut req = Request::new(Method::POST, self.url.clone());
+        for (k, v) in &hook.headers {
+            req.set_header(k, Some(v.clone()));
+        }
+        client::send(&self.http, req.raw("application/json", hook.body.clone())).await
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// A Yapily-style notification (`payment.status.completed`, the common event object for the
+/// TPP's application, YA-07) to `url`, signed by the referee as `defect` says; `reuse_jti` is
+/// the `jti` a [`YapilyDefect::ReusedJti`] signature carries.
+pub fn yapily(
+    sets: &SetMaker,
+    url: &str,
+    defect: YapilyDefect,
+    reuse_jti: Option<&str>,
+) -> Result<Hook, String> {
+    let event_id = uuid::Uuid::new_v4().to_string();
+    let object_id = uuid::Uuid::new_v4().to_string();
+    let ty = YapilyEventType::PaymentStatusCompleted;
+    let payload = ty.default_payload(&object_id);
+    let signed = EventObject {
+        id: Some(&event_id),
+        event_type: ty.event_type(),
+        application_id: &sets.audience,
+        organisation_id: &sets.ob.iss,
+        institution_id: yapily_wire::INSTITUTION_ID,
+        event_payload: &payload,
+        object_id: &object_id,
+        consent_token: None,
+        created: yapily_wire::iso_now(),
+        url,
+        notification_status: "DELIVERED",
+    }
+    .to_json()
+    .map_err(|e| format!("cannot render a Yapily event: {e}"))?;
+    let digest = yapily_wire::digest_hex(signed.as_bytes());
+    let jti = match (defect, reuse_jti) {
+        (YapilyDefect::ReusedJti, Some(j)) => j.to_string(),
+        (YapilyDefect::ReusedJti, None) => return Err("no jti to reuse (harness bug)".into()),
+        _ => uuid::Uuid::new_v4().to_string(),
+    };
+    let iat = match defect {
+        YapilyDefect::Expired => now() - 2 * yapily_wire::SIGNATURE_LIFETIME_S,
+        _ => now(),
+    };
+    let (key, kid, alg) = match defect {
+        YapilyDefect::UnknownKey => (
+            &sets.foreign,
+            format!("unknown-{}", sets.foreign.kid()),
+            Alg::PS256,
+        ),
+        YapilyDefect::AlgNone => (&sets.key, String::new(), Alg::None),
+        _ => (&sets.key, sets.key.kid().to_string(), Alg::PS256),
+    };
+    let signature = yapily_wire::signature_jwt(key, &kid, alg, &digest, iat, &jti)
+        .map_err(|e| format!("cannot sign a Yapily webhook: {e}"))?;
+    let body = if defect == YapilyDefect::TamperedBody {
+        // Same shape, one value changed after signing: a payment that "completed" now "failed".
+        signed.replacen("\"COMPLETED\"", "\"FAILED\"", 1)
+    } else {
+        signed
+    };
+    let mut headers = Vec::new();
+    if defect != YapilyDefect::NoSignature {
+        headers.push((yapily_wire::SIGNATURE_HEADER.to_string(), signature));
+    }
+    Ok(Hook {
+        what: format!("a Yapily webhook ({defect:?})"),
+        event_id,
+        jti: Some(jti),
+        body: body.into_bytes(),
+        headers,
+    })
+}
+
+/// The `Authorization` a wrong Tatra call carries: well-formed, not the configured one.
+fn wrong_authorization(configured: Option<&str>) -> String {
+    let wrong = "Basic b2JldmVudHM6bm90LXRoZS1zZWNyZXQ=";
+    if configured == Some(wrong) {
+        "Basic b2JldmVudHM6YWxzby1ub3QtaXQ=".into()
+    } else {
+        wrong.into()
+    }
+}
+
+/// A Tatra-style webhook of `kind` (the sandbox's body: TB-06 or TB-07..TB-09) for the TPP's
+/// application, carrying the `Authorization` `auth` says; `configured` is the TPP's security
+/// header.
+pub fn tatra(
+    sets: &SetMaker,
+    kind: TatraKind,
+    auth: TatraAuth,
+    configured: Option<&str>,
+) -> Result<Hook, String> {
+    let consent = ConsentId::random();
+    let account = uuid::Uuid::new_v4().to_string();
+    let none = Faults::default();
+    let body = match kind {
+        TatraKind::TransactionEvent => {
+            tatra_wire::transaction_event(&none, &consent, std::slice::from_ref(&account))
+                .map_err(|e| e.to_string())?
+        }
+        TatraKind::AccountEvent => {
+            let task = TatraTask {
+                id: TaskId::random(),
+                client_id: ClientId::from(sets.audience.as_str()),
+                consent_id: consent.clone(),
+                banks: vec![TatraTaskBank {
+                    bank_code: "SLSP".into(),
+                    finish_at: Timestamp::now(),
+                }],
+                created_at: Timestamp::now(),
+            };
+            let acc = TatraAccount {
+                account_id: account,
+                bank_code: "SLSP".into(),
+                iban: "SK3109000000000123456789".into(),
+            };
+            let events = tatra_wire::account_events(&none, &task, &[(&acc, true)])
+                .map_err(|e| e.to_string())?;
+            events
+                .into_iter()
+                .next()
+                .map(|(_, b)| b)
+                .ok_or("no accountEvent rendered (harness bug)")?
+        }
+    };
+    let mut headers = Vec::new();
+    match (auth, configured) {
+        (TatraAuth::Configured, Some(v)) => headers.push(("authorization".into(), v.into())),
+        (TatraAuth::Configured, None) | (TatraAuth::Missing, _) => {}
+        (TatraAuth::Wrong, c) => headers.push(("authorization".into(), wrong_authorization(c))),
+    }
+    Ok(Hook {
+        what: format!("a Tatra {kind:?} ({auth:?} Authorization)"),
+        event_id: consent.into_string(),
+        jti: None,
+        body: body.into_bytes(),
+        headers,
+    })
+}
