@@ -32,7 +32,11 @@ function answer(req, res, status, body) {
   const headers = {};
   const interactionId = req.headers['x-fapi-interaction-id'];
   if (interactionId) headers['x-fapi-interaction-id'] = interactionId;
-  if (body) headers['content-type'] = 'application/json';
+  if (body) {
+    // RFC 8935 §2.3: an error answer says its language.
+    headers['content-type'] = 'application/json';
+    headers['content-language'] = 'en';
+  }
   res.writeHead(status, headers).end(body ? JSON.stringify(body) : undefined);
 }
 

@@ -56,7 +56,9 @@ def make_handler(verify_set, jwks, issuer, client_id):
             if interaction_id:
                 self.send_header("x-fapi-interaction-id", interaction_id)
             if body is not None:
+                # RFC 8935 §2.3: an error answer says its language.
                 self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Language", "en")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

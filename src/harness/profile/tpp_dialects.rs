@@ -59,6 +59,9 @@ pub struct TatraReceiver {
     pub authorization: Option<String>,
 }
 
+/// PEM bytes: a CA bundle, or a client certificate with its key.
+type Pem = Option<Vec<u8>>;
+
 /// TLS material for a receiver: (CA bundle, client identity), read relative to `dir`.
 pub(super) fn tls_files(
     dir: &Path,
@@ -66,7 +69,7 @@ pub(super) fn tls_files(
     ca_cert: Option<&Path>,
     client_cert: Option<&Path>,
     client_key: Option<&Path>,
-) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), ProfileError> {
+) -> Result<(Pem, Pem), ProfileError> {
     let field = |f: &str| format!("{section}.{f}");
     let identity_pem = match (client_cert, client_key) {
         (Some(c), Some(k)) => {
