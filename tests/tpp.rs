@@ -1,7 +1,8 @@
 //! Integration tests of the TPP side (`obevents test --tpp`, `obevents tpp receive`): the
 //! referee bank judges the reference TPP —
 //!
-//! - clean, it passes every TPP scenario (none blocked, none not applicable);
+//! - clean, it passes every TPP scenario — push, Yapily-style and Tatra-style receivers (none
+//!   blocked, none not applicable);
 //! - with each TPP fault switched on, a scenario tagged with a rule the fault breaks fails,
 //!   and no scenario fails under any other rule (the detection table and `faults detected:
 //!   N/N` are printed);
