@@ -57,3 +57,42 @@ pub fn check(
     let consent = event["consentId"].as_str().unwrap_or_default().to_string();
     Ok((kind, consent))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TX: &[u8] =
+        br#"{"transactionEvent": {"consentId": "c1", "eventType": "NEW", "accounts": []}}"#;
+    const ACC: &[u8] = br#"{"accountEvent": {"consentId": "c2", "taskId": "t"}}"#;
+
+    #[test]
+    fn the_security_header_and_the_two_kinds() {
+        let clean = TppFaults::default();
+        let conf = Some("Basic YQ==");
+        let ok = check(conf, &clean, Some(b"Basic YQ=="), TX).unwrap();
+        assert_eq!(ok, ("transactionEvent".into(), "c1".into()));
+        assert!(check(conf, &clean, Some(b"Basic YQ=="), ACC).is_ok());
+        assert_eq!(check(conf, &clean, None, TX).unwrap_err().status, 401);
+        assert_eq!(
+            check(conf, &clean, Some(b"Basic Yg=="), TX)
+                .unwrap_err()
+                .status,
+            401
+        );
+        assert!(check(None, &clean, None, TX).is_ok());
+        assert_eq!(check(None, &clean, None, b"[1]").unwrap_err().status, 400);
+        assert_eq!(
+            check(None, &clean, None, br#"{"x": {}}"#)
+                .unwrap_err()
+                .status,
+            400
+        );
+
+        let lax = TppFaults::new([TppFault::TatraIgnoresAuthorization]);
+        assert!(check(conf, &lax, None, TX).is_ok());
+        let picky = TppFaults::new([TppFault::TatraRefusesRefresh]);
+        assert_eq!(check(None, &picky, None, ACC).unwrap_err().status, 400);
+        assert!(check(None, &picky, None, TX).is_ok());
+    }
+}

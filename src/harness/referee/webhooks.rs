@@ -310,3 +310,94 @@ pub fn tatra(
         headers,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jose::{ObHeader, SigningKey};
+    use serde_json::Value;
+
+    fn maker() -> SetMaker {
+        SetMaker {
+            key: SigningKey::generate().unwrap(),
+            foreign: SigningKey::generate().unwrap(),
+            ob: ObHeader {
+                iss: "0015800001041RObev".into(),
+                tan: "openbanking.org.uk".into(),
+            },
+            issuer: "http://referee".into(),
+            audience: "tpp-1".into(),
+            other_audience: "tpp-2".into(),
+            base_url: "http://referee".into(),
+        }
+    }
+
+    fn claims(hook: &Hook) -> (Value, Value) {
+        let (_, sig) = hook
+            .headers
+            .iter()
+            .find(|(k, _)| k == yapily_wire::SIGNATURE_HEADER)
+            .unwrap();
+        let jws = crate::jose::decode_compact(sig).unwrap();
+        (
+            Value::Object(jws.header.clone()),
+            jws.payload_json().unwrap(),
+        )
+    }
+
+    /// Each Yapily defect bends exactly what it names: the valid webhook's digest is its body's
+    /// and its `kid` the referee's; the others differ in that one point.
+    #[test]
+    fn yapily_defects_bend_one_thing_each() {
+        let m = maker();
+        let valid = yapily(&m, "http://tpp/y", YapilyDefect::Valid, None).unwrap();
+        let (h, c) = claims(&valid);
+        assert_eq!(c["digest"], yapily_wire::digest_hex(&valid.body));
+        assert_eq!(h["kid"], m.key.kid());
+        let body: Value = serde_json::from_slice(&valid.body).unwrap();
+        assert_eq!(body["applicationId"], "tpp-1");
+        assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 300);
+
+        let tampered = yapily(&m, "http://tpp/y", YapilyDefect::TamperedBody, None).unwrap();
+        assert_ne!(
+            claims(&tampered).1["digest"],
+            yapily_wire::digest_hex(&tampered.body)
+        );
+        let unknown = yapily(&m, "http://tpp/y", YapilyDefect::UnknownKey, None).unwrap();
+        assert_ne!(claims(&unknown).0["kid"], m.key.kid());
+        let expired = yapily(&m, "http://tpp/y", YapilyDefect::Expired, None).unwrap();
+        assert!(claims(&expired).1["exp"].as_i64().unwrap() < now() - 200);
+        let first = valid.jti.clone().unwrap();
+        let again = yapily(&m, "http://tpp/y", YapilyDefect::ReusedJti, Some(&first)).unwrap();
+        assert_eq!(claims(&again).1["jti"], first.as_str());
+        assert_ne!(again.event_id, valid.event_id);
+        let none = yapily(&m, "http://tpp/y", YapilyDefect::NoSignature, None).unwrap();
+        assert!(none.headers.is_empty());
+        let alg_none = yapily(&m, "http://tpp/y", YapilyDefect::AlgNone, None).unwrap();
+        assert_eq!(claims(&alg_none).0["alg"], "none");
+    }
+
+    #[test]
+    fn tatra_calls_carry_the_authorization_asked_for() {
+        let m = maker();
+        let conf = Some("Basic dXNlcjpwYXNzd29yZA==");
+        let auth = |h: &Hook| {
+            h.headers
+                .iter()
+                .find(|(k, _)| k == "authorization")
+                .map(|(_, v)| v.clone())
+        };
+        let tx = tatra(&m, TatraKind::TransactionEvent, TatraAuth::Configured, conf).unwrap();
+        assert_eq!(auth(&tx).as_deref(), conf);
+        let body: Value = serde_json::from_slice(&tx.body).unwrap();
+        assert_eq!(body["transactionEvent"]["eventType"], "NEW");
+        let acc = tatra(&m, TatraKind::AccountEvent, TatraAuth::Missing, conf).unwrap();
+        assert_eq!(auth(&acc), None);
+        let body: Value = serde_json::from_slice(&acc.body).unwrap();
+        assert_eq!(body["accountEvent"]["bankCode"], "SLSP");
+        let wrong = tatra(&m, TatraKind::TransactionEvent, TatraAuth::Wrong, conf).unwrap();
+        assert!(auth(&wrong).is_some_and(|a| Some(a.as_str()) != conf));
+        let unset = tatra(&m, TatraKind::TransactionEvent, TatraAuth::Configured, None).unwrap();
+        assert_eq!(auth(&unset), None);
+    }
+}
