@@ -513,3 +513,54 @@ fn bad_tpp_profiles_and_a_tpp_that_cannot_start_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A Tatra-style receiver without a security header: the calls carry no `Authorization`, the
+/// two kinds are accepted, and the scenarios about a missing or wrong header are not
+/// applicable, naming `[tatra] authorization`; a Tatra-only profile needs no `[push]`.
+#[test]
+fn a_tatra_receiver_without_a_security_header_is_judged_on_what_applies() {
+    let dir = tempdir("tatra-open");
+    let profile = dir.join("tatra.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            r#"[start]
+command = ["{}", "tpp", "receive", "--addr", "127.0.0.1:{{port}}", "--jwks-url", "{{jwks_url}}",
+           "--issuer", "{{issuer}}", "--audience", "{{audience}}"]
+
+[tatra]
+url = "http://127.0.0.1:{{port}}/webhooks/tatra"
+"#,
+            bin()
+        ),
+    )
+    .unwrap();
+    let reports = dir.join("reports");
+    let out = Command::new(bin())
+        .args(["test", "--tpp"])
+        .arg(&profile)
+        .args(["--tags", "@tpp-tatra", "--report-dir"])
+        .arg(&reports)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        (
+            summary["passed"].as_u64(),
+            summary["not_applicable"].as_u64()
+        ),
+        (Some(2), Some(2)),
+        "{stdout}"
+    );
+    for s in summary["scenarios"].as_array().unwrap() {
+        if s["verdict"] == "not-applicable" {
+            let reason = s["reason"].as_str().unwrap_or_default();
+            assert!(reason.contains("[tatra] authorization"), "{reason}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
