@@ -48,6 +48,7 @@ pub fn reference_profile() -> TppProfile {
         tatra: Some(TatraReceiver {
             hook: hook(crate::tpp::hooks::TATRA_PATH),
             authorization: Some(TATRA_AUTHORIZATION.into()),
+            consent_id: None,
         }),
         dir: ".".into(),
     }

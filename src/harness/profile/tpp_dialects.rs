@@ -25,6 +25,7 @@ pub(super) struct YapilyFile {
 pub(super) struct TatraFile {
     url: String,
     authorization: Option<String>,
+    consent_id: Option<String>,
     ca_cert: Option<PathBuf>,
     client_cert: Option<PathBuf>,
     client_key: Option<PathBuf>,
@@ -57,6 +58,9 @@ pub struct TatraReceiver {
     /// The Webhook Security Header the TPP configured: sent as `Authorization` on every call
     /// (TB-03). `None`: the TPP configured none, so calls carry no `Authorization`.
     pub authorization: Option<String>,
+    /// The `consentId` the webhooks name (a TPP may check it is one of its consents);
+    /// `None`: a fresh one per webhook.
+    pub consent_id: Option<String>,
 }
 
 /// PEM bytes: a CA bundle, or a client certificate with its key.
@@ -157,6 +161,9 @@ pub(super) fn tatra(
             "a Webhook Security Header matches [ a-zA-Z0-9=+/]* (e.g. \"Basic dXNlcjpwYXNzd29yZA==\")",
         );
     }
+    if f.consent_id.as_ref().is_some_and(|c| c.trim().is_empty()) {
+        return err("tatra.consent_id", "must not be empty");
+    }
     let (ca_pem, identity_pem) = tls_files(
         dir,
         "tatra",
@@ -172,6 +179,7 @@ pub(super) fn tatra(
             answer_within: within("tatra", f.answer_within_ms)?,
         },
         authorization: f.authorization.filter(|a| !a.is_empty()),
+        consent_id: f.consent_id,
     })
 }
 

@@ -254,16 +254,27 @@ fn wrong_authorization(configured: Option<&str>) -> String {
     }
 }
 
+/// What the TPP's `[tatra]` section says the calls carry.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TatraSide<'a> {
+    /// The security header it configured.
+    pub authorization: Option<&'a str>,
+    /// The consent the webhooks are about (else a fresh one each).
+    pub consent_id: Option<&'a str>,
+}
+
 /// A Tatra-style webhook of `kind` (the sandbox's body: TB-06 or TB-07..TB-09) for the TPP's
-/// application, carrying the `Authorization` `auth` says; `configured` is the TPP's security
-/// header.
+/// application, carrying the `Authorization` `auth` says.
 pub fn tatra(
     sets: &SetMaker,
     kind: TatraKind,
     auth: TatraAuth,
-    configured: Option<&str>,
+    side: TatraSide<'_>,
 ) -> Result<Hook, String> {
-    let consent = ConsentId::random();
+    let configured = side.authorization;
+    let consent = side
+        .consent_id
+        .map_or_else(ConsentId::random, ConsentId::from);
     let account = uuid::Uuid::new_v4().to_string();
     let none = Faults::default();
     let body = match kind {
@@ -381,23 +392,46 @@ mod tests {
     fn tatra_calls_carry_the_authorization_asked_for() {
         let m = maker();
         let conf = Some("Basic dXNlcjpwYXNzd29yZA==");
+        let side = |a| TatraSide {
+            authorization: a,
+            consent_id: Some("consent-1"),
+        };
         let auth = |h: &Hook| {
             h.headers
                 .iter()
                 .find(|(k, _)| k == "authorization")
                 .map(|(_, v)| v.clone())
         };
-        let tx = tatra(&m, TatraKind::TransactionEvent, TatraAuth::Configured, conf).unwrap();
+        let tx = tatra(
+            &m,
+            TatraKind::TransactionEvent,
+            TatraAuth::Configured,
+            side(conf),
+        )
+        .unwrap();
         assert_eq!(auth(&tx).as_deref(), conf);
         let body: Value = serde_json::from_slice(&tx.body).unwrap();
         assert_eq!(body["transactionEvent"]["eventType"], "NEW");
-        let acc = tatra(&m, TatraKind::AccountEvent, TatraAuth::Missing, conf).unwrap();
+        assert_eq!(body["transactionEvent"]["consentId"], "consent-1");
+        let acc = tatra(&m, TatraKind::AccountEvent, TatraAuth::Missing, side(conf)).unwrap();
         assert_eq!(auth(&acc), None);
         let body: Value = serde_json::from_slice(&acc.body).unwrap();
         assert_eq!(body["accountEvent"]["bankCode"], "SLSP");
-        let wrong = tatra(&m, TatraKind::TransactionEvent, TatraAuth::Wrong, conf).unwrap();
+        let wrong = tatra(
+            &m,
+            TatraKind::TransactionEvent,
+            TatraAuth::Wrong,
+            side(conf),
+        )
+        .unwrap();
         assert!(auth(&wrong).is_some_and(|a| Some(a.as_str()) != conf));
-        let unset = tatra(&m, TatraKind::TransactionEvent, TatraAuth::Configured, None).unwrap();
+        let unset = tatra(
+            &m,
+            TatraKind::TransactionEvent,
+            TatraAuth::Configured,
+            TatraSide::default(),
+        )
+        .unwrap();
         assert_eq!(auth(&unset), None);
     }
 }

@@ -45,12 +45,16 @@ impl HarnessWorld {
     pub async fn send_tatra(&mut self, kind: TatraKind, auth: TatraAuth) -> Result<(), String> {
         let run = self.tpp_run()?;
         let target = Self::tatra_target(&run)?;
-        let configured = run
+        let side = run
             .profile
             .tatra
             .as_ref()
-            .and_then(|t| t.authorization.as_deref());
-        let hook = webhooks::tatra(&run.sets, kind, auth, configured)?;
+            .map(|t| webhooks::TatraSide {
+                authorization: t.authorization.as_deref(),
+                consent_id: t.consent_id.as_deref(),
+            })
+            .unwrap_or_default();
+        let hook = webhooks::tatra(&run.sets, kind, auth, side)?;
         let ex = target.send(&hook).await;
         self.keep_hook(hook, ex);
         Ok(())
