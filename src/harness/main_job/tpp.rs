@@ -50,6 +50,7 @@ pub fn reference_profile() -> TppProfile {
             authorization: Some(TATRA_AUTHORIZATION.into()),
             consent_id: None,
         }),
+        publish: None,
         dir: ".".into(),
     }
 }

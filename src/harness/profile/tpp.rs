@@ -1,9 +1,9 @@
 //! TPP profiles (`obevents test --tpp FILE`): how the harness reaches a TPP it referees — the
 //! referee bank it plays (`[referee]`), how the TPP is started for the run (`[start]`), its
-//! push receiver (`[push]`) and how to see what it processed (`[observe]`). Read like a bank
-//! profile: unknown fields are refused and every error names the field. Strings may hold the
-//! run's placeholders (`{port}`, `{jwks_url}`, …, see [`Vars`]), filled in once the referee
-//! runs.
+//! push receiver (`[push]`), how to see what it processed (`[observe]`) and where its
+//! verdicts are published (`[publish]`, `tpp_publish`). Read like a bank profile: unknown
+//! fields are refused and every error names the field. Strings may hold the run's
+//! placeholders (`{port}`, `{jwks_url}`, …, see [`Vars`]), filled in once the referee runs.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use super::tpp_dialects::{HookReceiver, TatraReceiver, YapilyReceiver};
-use super::{ProfileError, err};
+use super::{ProfileError, err, tls_pems};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,6 +24,7 @@ struct TppProfileFile {
     observe: Option<ObserveFile>,
     yapily: Option<super::tpp_dialects::YapilyFile>,
     tatra: Option<super::tpp_dialects::TatraFile>,
+    publish: Option<super::tpp_publish::PublishFile>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -76,6 +77,8 @@ pub struct TppProfile {
     pub yapily: Option<YapilyReceiver>,
     /// The TPP's Tatra-style webhook receiver.
     pub tatra: Option<TatraReceiver>,
+    /// Where the run's summary is published when it ends (`[publish]`).
+    pub publish: Option<super::tpp_publish::PublishSettings>,
     /// The folder of the profile file: relative paths are read from here.
     pub dir: PathBuf,
 }
@@ -218,6 +221,10 @@ impl TppProfile {
         let start = f.start.map(start).transpose()?;
         let push = f.push.map(|p| push(p, dir)).transpose()?;
         let observe = f.observe.map(observe).transpose()?;
+        let publish = f
+            .publish
+            .map(|p| super::tpp_publish::publish(p, dir))
+            .transpose()?;
         let yapily = f
             .yapily
             .map(|y| super::tpp_dialects::yapily(y, dir, known_placeholders))
@@ -240,6 +247,7 @@ impl TppProfile {
             observe,
             yapily,
             tatra,
+            publish,
             dir: dir.to_path_buf(),
         })
     }
@@ -280,7 +288,7 @@ fn start(s: StartFile) -> Result<StartSettings, ProfileError> {
 fn push(p: PushFile, dir: &Path) -> Result<PushReceiver, ProfileError> {
     known_placeholders("push.url", &p.url)?;
     super::tpp_dialects::http_url("push.url", &p.url)?;
-    let (ca_pem, identity_pem) = super::tpp_dialects::tls_files(
+    let (ca_pem, identity_pem) = tls_pems(
         dir,
         "push",
         p.ca_cert.as_deref(),

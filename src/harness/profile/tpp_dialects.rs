@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ProfileError, err, read};
+use super::{ProfileError, err, tls_pems};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,37 +63,6 @@ pub struct TatraReceiver {
     pub consent_id: Option<String>,
 }
 
-/// PEM bytes: a CA bundle, or a client certificate with its key.
-type Pem = Option<Vec<u8>>;
-
-/// TLS material for a receiver: (CA bundle, client identity), read relative to `dir`.
-pub(super) fn tls_files(
-    dir: &Path,
-    section: &str,
-    ca_cert: Option<&Path>,
-    client_cert: Option<&Path>,
-    client_key: Option<&Path>,
-) -> Result<(Pem, Pem), ProfileError> {
-    let field = |f: &str| format!("{section}.{f}");
-    let identity_pem = match (client_cert, client_key) {
-        (Some(c), Some(k)) => {
-            let mut pem = read(dir, &field("client_cert"), c)?;
-            pem.push(b'\n');
-            pem.extend(read(dir, &field("client_key"), k)?);
-            Some(pem)
-        }
-        (Some(c), None) => Some(read(dir, &field("client_cert"), c)?),
-        (None, Some(_)) => {
-            return err(&field("client_key"), format!("needs {section}.client_cert"));
-        }
-        (None, None) => None,
-    };
-    let ca_pem = ca_cert
-        .map(|c| read(dir, &field("ca_cert"), c))
-        .transpose()?;
-    Ok((ca_pem, identity_pem))
-}
-
 /// An http(s) URL (placeholders allowed, checked by the caller's `check`).
 pub(super) fn http_url(field: &str, url: &str) -> Result<(), ProfileError> {
     let probe = url.replace("{port}", "1");
@@ -122,7 +91,7 @@ pub(super) fn yapily(
 ) -> Result<YapilyReceiver, ProfileError> {
     placeholders("yapily.url", &f.url)?;
     http_url("yapily.url", &f.url)?;
-    let (ca_pem, identity_pem) = tls_files(
+    let (ca_pem, identity_pem) = tls_pems(
         dir,
         "yapily",
         f.ca_cert.as_deref(),
@@ -164,7 +133,7 @@ pub(super) fn tatra(
     if f.consent_id.as_ref().is_some_and(|c| c.trim().is_empty()) {
         return err("tatra.consent_id", "must not be empty");
     }
-    let (ca_pem, identity_pem) = tls_files(
+    let (ca_pem, identity_pem) = tls_pems(
         dir,
         "tatra",
         f.ca_cert.as_deref(),

@@ -8,8 +8,10 @@
 
 pub mod launch;
 pub mod observe;
+pub mod publish;
 pub mod push;
 pub mod sets;
+pub mod tls;
 pub mod webhooks;
 
 use std::collections::HashSet;

@@ -86,22 +86,11 @@ pub fn receiver_client(
     identity_pem: Option<&[u8]>,
     answer_within: Duration,
 ) -> Result<reqwest::Client, String> {
-    let mut b = reqwest::Client::builder()
+    let b = reqwest::Client::builder()
         .timeout(answer_within + Duration::from_secs(10))
         .connect_timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none());
-    if let Some(pem) = identity_pem {
-        let id = reqwest::Identity::from_pem(pem)
-            .map_err(|e| format!("TPP profile field {section}.client_cert: {e}"))?;
-        b = b.identity(id);
-    }
-    if let Some(pem) = ca_pem {
-        for cert in reqwest::Certificate::from_pem_bundle(pem)
-            .map_err(|e| format!("TPP profile field {section}.ca_cert: {e}"))?
-        {
-            b = b.add_root_certificate(cert);
-        }
-    }
+    let b = super::tls::with_pems(b, section, ca_pem, identity_pem)?;
     b.build()
         .map_err(|e| format!("cannot build the {section} client: {e}"))
 }
