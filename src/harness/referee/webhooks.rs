@@ -14,13 +14,7 @@ use super::sets::SetMaker;
 use crate::harness::client::{self, Exchange, Request};
 use crate::harness::profile::tpp::{HookReceiver, Vars};
 use crate::jose::Alg;
-use crate::sandbox::dialects::tatra::wire as tatra_wire;
-use crate::sandbox::dialects::yapily::YapilyEventType;
-use crate::sandbox::dialects::yapily::wire::{self as yapily_wire, EventObject};
-use crate::sandbox::domain::{
-    ClientId, ConsentId, TaskId, TatraAccount, TatraTask, TatraTaskBank, Timestamp,
-};
-use crate::sandbox::faults::Faults;
+use crate::sandbox::embedded::webhooks as wire;
 
 /// What is wrong with a Yapily-style webhook the referee sends (`Valid`: nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,33 +168,15 @@ pub fn yapily(
     defect: YapilyDefect,
     reuse_jti: Option<&str>,
 ) -> Result<Hook, String> {
-    let event_id = uuid::Uuid::new_v4().to_string();
-    let object_id = uuid::Uuid::new_v4().to_string();
-    let ty = YapilyEventType::PaymentStatusCompleted;
-    let payload = ty.default_payload(&object_id);
-    let signed = EventObject {
-        id: Some(&event_id),
-        event_type: ty.event_type(),
-        application_id: &sets.audience,
-        organisation_id: &sets.ob.iss,
-        institution_id: yapily_wire::INSTITUTION_ID,
-        event_payload: &payload,
-        object_id: &object_id,
-        consent_token: None,
-        created: yapily_wire::iso_now(),
-        url,
-        notification_status: "DELIVERED",
-    }
-    .to_json()
-    .map_err(|e| format!("cannot render a Yapily event: {e}"))?;
-    let digest = yapily_wire::digest_hex(signed.as_bytes());
+    let (event_id, signed) = wire::yapily_event(&sets.audience, &sets.ob.iss, url)?;
+    let digest = wire::yapily_digest(signed.as_bytes());
     let jti = match (defect, reuse_jti) {
         (YapilyDefect::ReusedJti, Some(j)) => j.to_string(),
         (YapilyDefect::ReusedJti, None) => return Err("no jti to reuse (harness bug)".into()),
         _ => uuid::Uuid::new_v4().to_string(),
     };
     let iat = match defect {
-        YapilyDefect::Expired => now() - 2 * yapily_wire::SIGNATURE_LIFETIME_S,
+        YapilyDefect::Expired => now() - 2 * wire::SIGNATURE_LIFETIME_S,
         _ => now(),
     };
     let (key, kid, alg) = match defect {
@@ -212,8 +188,7 @@ pub fn yapily(
         YapilyDefect::AlgNone => (&sets.key, String::new(), Alg::None),
         _ => (&sets.key, sets.key.kid().to_string(), Alg::PS256),
     };
-    let signature = yapily_wire::signature_jwt(key, &kid, alg, &digest, iat, &jti)
-        .map_err(|e| format!("cannot sign a Yapily webhook: {e}"))?;
+    let signature = wire::yapily_signature(key, &kid, alg, &digest, iat, &jti)?;
     let body = if defect == YapilyDefect::TamperedBody {
         // Same shape, one value changed after signing: a payment that "completed" now "failed".
         signed.replacen("\"COMPLETED\"", "\"FAILED\"", 1)
@@ -222,7 +197,7 @@ pub fn yapily(
     };
     let mut headers = Vec::new();
     if defect != YapilyDefect::NoSignature {
-        headers.push((yapily_wire::SIGNATURE_HEADER.to_string(), signature));
+        headers.push((wire::YAPILY_SIGNATURE_HEADER.to_string(), signature));
     }
     Ok(Hook {
         what: format!("a Yapily webhook ({defect:?})"),
@@ -263,38 +238,11 @@ pub fn tatra(
     let configured = side.authorization;
     let consent = side
         .consent_id
-        .map_or_else(ConsentId::random, ConsentId::from);
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), String::from);
     let account = uuid::Uuid::new_v4().to_string();
-    let none = Faults::default();
     let body = match kind {
-        TatraKind::TransactionEvent => {
-            tatra_wire::transaction_event(&none, &consent, std::slice::from_ref(&account))
-                .map_err(|e| e.to_string())?
-        }
-        TatraKind::AccountEvent => {
-            let task = TatraTask {
-                id: TaskId::random(),
-                client_id: ClientId::from(sets.audience.as_str()),
-                consent_id: consent.clone(),
-                banks: vec![TatraTaskBank {
-                    bank_code: "SLSP".into(),
-                    finish_at: Timestamp::now(),
-                }],
-                created_at: Timestamp::now(),
-            };
-            let acc = TatraAccount {
-                account_id: account,
-                bank_code: "SLSP".into(),
-                iban: "SK3109000000000123456789".into(),
-            };
-            let events = tatra_wire::account_events(&none, &task, &[(&acc, true)])
-                .map_err(|e| e.to_string())?;
-            events
-                .into_iter()
-                .next()
-                .map(|(_, b)| b)
-                .ok_or("no accountEvent rendered (harness bug)")?
-        }
+        TatraKind::TransactionEvent => wire::tatra_transaction_event(&consent, &account)?,
+        TatraKind::AccountEvent => wire::tatra_account_event(&sets.audience, &consent, &account)?,
     };
     let mut headers = Vec::new();
     match (auth, configured) {
@@ -304,7 +252,7 @@ pub fn tatra(
     }
     Ok(Hook {
         what: format!("a Tatra {kind:?} ({auth:?} Authorization)"),
-        event_id: consent.into_string(),
+        event_id: consent,
         jti: None,
         body: body.into_bytes(),
         headers,
@@ -336,7 +284,7 @@ mod tests {
         let (_, sig) = hook
             .headers
             .iter()
-            .find(|(k, _)| k == yapily_wire::SIGNATURE_HEADER)
+            .find(|(k, _)| k == wire::YAPILY_SIGNATURE_HEADER)
             .unwrap();
         let jws = crate::jose::decode_compact(sig).unwrap();
         (
@@ -352,7 +300,7 @@ mod tests {
         let m = maker();
         let valid = yapily(&m, "http://tpp/y", YapilyDefect::Valid, None).unwrap();
         let (h, c) = claims(&valid);
-        assert_eq!(c["digest"], yapily_wire::digest_hex(&valid.body));
+        assert_eq!(c["digest"], wire::yapily_digest(&valid.body));
         assert_eq!(h["kid"], m.key.kid());
         let body: Value = serde_json::from_slice(&valid.body).unwrap();
         assert_eq!(body["applicationId"], "tpp-1");
@@ -361,7 +309,7 @@ mod tests {
         let tampered = yapily(&m, "http://tpp/y", YapilyDefect::TamperedBody, None).unwrap();
         assert_ne!(
             claims(&tampered).1["digest"],
-            yapily_wire::digest_hex(&tampered.body)
+            wire::yapily_digest(&tampered.body)
         );
         let unknown = yapily(&m, "http://tpp/y", YapilyDefect::UnknownKey, None).unwrap();
         assert_ne!(claims(&unknown).0["kid"], m.key.kid());
