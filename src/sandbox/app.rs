@@ -118,6 +118,7 @@ pub async fn build_state(
         push_wake: tokio::sync::Notify::new(),
         tokens: Default::default(),
         tpp_faults: Default::default(),
+        throttle: Default::default(),
         live_streams: Arc::new(tokio::sync::Semaphore::new(
             super::portal::live::MAX_STREAMS,
         )),

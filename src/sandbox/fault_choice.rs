@@ -1,6 +1,6 @@
-//! Choosing bank faults per TPP (issue 22 item 8): the operations a TPP (for itself) and the
-//! operator (for any TPP) use — read, replace and clear a TPP's choice, list and clear every
-//! TPP's — and the sandbox helpers over them: `GET`/`PUT`/`DELETE /sandbox/faults` with the
+//! Choosing bank faults and practice behaviours per TPP (issue 22 item 8): the operations a
+//! TPP (for itself) and the operator (for any TPP) use — read, replace and clear a TPP's
+//! choice, list and clear every TPP's — and the sandbox helpers over them: `GET`/`PUT`/`DELETE /sandbox/faults` with the
 //! TPP's own token (any scope), `GET`/`DELETE /sandbox/admin/faults` and
 //! `DELETE /sandbox/admin/faults/{ClientId}` with the admin credential. The portal's Faults
 //! page calls the same operations. Which faults may be chosen and how a TPP's set takes
@@ -12,6 +12,7 @@ use axum::response::Response;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::behaviours::{self, Behaviour};
 use super::domain::{ClientId, Timestamp};
 use super::faults::Fault;
 use super::http::error::{EdgeError, ErrorItem, codes, json_response};
@@ -34,6 +35,8 @@ pub const LIST_LIMIT: usize = 10_000;
 pub struct Chosen {
     pub client_id: ClientId,
     pub faults: Vec<Fault>,
+    /// The practice behaviours it chose (`behaviours`: no rule broken).
+    pub behaviours: Vec<Behaviour>,
     /// When the current choice was made (its newest row), if there is one.
     #[serde(
         skip_serializing_if = "Option::is_none",
@@ -48,6 +51,7 @@ pub async fn chosen(st: &AppState, client_id: &ClientId) -> Result<Chosen> {
     Ok(Chosen {
         client_id: client_id.clone(),
         faults: tpp_faults::known(&rows),
+        behaviours: tpp_faults::known_behaviours(&rows).list().to_vec(),
         chosen_at: rows.iter().map(|r| r.created_at).max(),
     })
 }
@@ -57,27 +61,37 @@ pub async fn chosen(st: &AppState, client_id: &ClientId) -> Result<Chosen> {
 pub enum ChooseError {
     #[error("the choice of faults is refused")]
     Refused(Vec<ChoiceError>),
+    /// Behaviour names this binary does not know, each with why.
+    #[error("the choice of behaviours is refused")]
+    RefusedBehaviours(Vec<String>),
     #[error("no client with id {0}")]
     UnknownClient(ClientId),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Replaces `client_id`'s chosen faults with `names` (checked whole: nothing is stored when
-/// any name is refused). Applies on this replica at once, on the others within
-/// [`FaultCache::TTL`].
+/// Replaces `client_id`'s chosen faults with `names` and its practice behaviours with
+/// `behaviours` (both checked whole: nothing is stored when any name is refused). Applies on
+/// this replica at once, on the others within [`FaultCache::TTL`].
 pub async fn choose(
     st: &AppState,
     client_id: &ClientId,
     names: &[String],
+    behaviours: &[String],
 ) -> std::result::Result<Chosen, ChooseError> {
     let faults = tpp_faults::parse_choice(names).map_err(ChooseError::Refused)?;
-    let stored: Vec<&str> = faults.iter().map(|f| f.name()).collect();
+    let behaviours =
+        behaviours::parse_choice(behaviours).map_err(ChooseError::RefusedBehaviours)?;
+    let stored: Vec<&str> = faults
+        .iter()
+        .map(|f| f.name())
+        .chain(behaviours.list().iter().map(|b| b.name()))
+        .collect();
     if !st.store.replace_tpp_faults(client_id, &stored).await? {
         return Err(ChooseError::UnknownClient(client_id.clone()));
     }
     st.tpp_faults.forget(Some(client_id));
-    tracing::info!(client = %client_id, faults = ?stored, "TPP's own faults chosen");
+    tracing::info!(client = %client_id, chosen = ?stored, "TPP's own faults and behaviours chosen");
     Ok(chosen(st, client_id).await?)
 }
 
@@ -98,10 +112,12 @@ pub async fn all(st: &AppState) -> Result<(Vec<Chosen>, bool)> {
     let mut out: Vec<Chosen> = Vec::new();
     for chunk in rows.chunk_by(|a, b| a.client_id == b.client_id) {
         let faults = tpp_faults::known(chunk);
-        if let (Some(first), false) = (chunk.first(), faults.is_empty()) {
+        let behaviours = tpp_faults::known_behaviours(chunk).list().to_vec();
+        if let (Some(first), false) = (chunk.first(), faults.is_empty() && behaviours.is_empty()) {
             out.push(Chosen {
                 client_id: first.client_id.clone(),
                 faults,
+                behaviours,
                 chosen_at: chunk.iter().map(|r| r.created_at).max(),
             });
         }
@@ -141,6 +157,14 @@ fn available() -> Vec<Value> {
         .collect()
 }
 
+/// The practice behaviours a TPP may choose, as the helpers list them.
+fn available_behaviours() -> Vec<Value> {
+    Behaviour::ALL
+        .iter()
+        .map(|b| json!({ "name": b.name(), "description": b.description() }))
+        .collect()
+}
+
 /// The answer of `GET` and `PUT /sandbox/faults`.
 fn own_answer(st: &AppState, c: &Chosen) -> Response {
     json_response(
@@ -148,8 +172,10 @@ fn own_answer(st: &AppState, c: &Chosen) -> Response {
         &json!({
             "clientId": c.client_id,
             "faults": c.faults,
+            "behaviours": c.behaviours,
             "sandboxFaults": st.cfg.faults.iter().collect::<Vec<_>>(),
             "available": available(),
+            "availableBehaviours": available_behaviours(),
             "appliesWithinSeconds": FaultCache::TTL.as_secs(),
         }),
     )
@@ -159,41 +185,61 @@ async fn get_own(State(s): State<AppState>, auth: Authed<AnyScope>) -> Result<Re
     Ok(own_answer(&s, &chosen(&s, &auth.client_id).await?))
 }
 
-/// `{"faults": [NAME, …]}`: the names, checked before anything is stored.
-fn names_of(body: &Value) -> Result<Vec<String>, EdgeError> {
+/// The names of `member` (an array of strings) in `members`; empty when absent and not
+/// `required`.
+fn names_in(
+    members: &serde_json::Map<String, Value>,
+    member: &str,
+    required: bool,
+) -> Result<Vec<String>, EdgeError> {
+    let Some(list) = members.get(member) else {
+        if required {
+            return Err(EdgeError::missing(
+                member,
+                format!("{member} (an array of fault names) is required"),
+            ));
+        }
+        return Ok(Vec::new());
+    };
+    let Some(list) = list.as_array() else {
+        return Err(EdgeError::invalid(
+            member,
+            format!("{member} must be an array of names"),
+        ));
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| EdgeError::invalid(format!("{member}[{i}]"), "a name is a string"))
+        })
+        .collect()
+}
+
+/// `{"faults": [NAME, …], "behaviours"?: [NAME, …]}`: the names, checked before anything is
+/// stored.
+fn names_of(body: &Value) -> Result<(Vec<String>, Vec<String>), EdgeError> {
     let Some(members) = body.as_object() else {
         return Err(EdgeError::bad_request(ErrorItem::new(
             codes::FIELD_INVALID,
             "the body must be a JSON object with a faults member",
         )));
     };
-    if let Some(other) = members.keys().find(|k| k.as_str() != "faults") {
+    if let Some(other) = members
+        .keys()
+        .find(|k| !matches!(k.as_str(), "faults" | "behaviours"))
+    {
         return Err(EdgeError::bad_request(ErrorItem::at(
             codes::FIELD_UNEXPECTED,
             other.as_str(),
-            format!("{other} is not a member of this request; only faults is"),
+            format!("{other} is not a member of this request; only faults and behaviours are"),
         )));
     }
-    let Some(list) = members.get("faults") else {
-        return Err(EdgeError::missing(
-            "faults",
-            "faults (an array of fault names) is required",
-        ));
-    };
-    let Some(list) = list.as_array() else {
-        return Err(EdgeError::invalid(
-            "faults",
-            "faults must be an array of fault names",
-        ));
-    };
-    list.iter()
-        .enumerate()
-        .map(|(i, v)| {
-            v.as_str().map(str::to_string).ok_or_else(|| {
-                EdgeError::invalid(format!("faults[{i}]"), "a fault name is a string")
-            })
-        })
-        .collect()
+    Ok((
+        names_in(members, "faults", true)?,
+        names_in(members, "behaviours", false)?,
+    ))
 }
 
 /// A refused choice as OBIE errors, one per problem, each at the name it is about.
@@ -224,10 +270,16 @@ async fn put_own(
     auth: Authed<AnyScope>,
     body: ObJson,
 ) -> Result<Response, EdgeError> {
-    let names = names_of(&body.value)?;
-    match choose(&s, &auth.client_id, &names).await {
+    let (names, behaviours) = names_of(&body.value)?;
+    match choose(&s, &auth.client_id, &names, &behaviours).await {
         Ok(c) => Ok(own_answer(&s, &c)),
         Err(ChooseError::Refused(problems)) => Err(refused(&names, problems)),
+        Err(ChooseError::RefusedBehaviours(problems)) => Err(EdgeError::BadRequest(
+            problems
+                .into_iter()
+                .map(|p| ErrorItem::at(codes::FIELD_INVALID, "behaviours", p))
+                .collect(),
+        )),
         // The token's client was removed meanwhile: its token names nobody.
         Err(ChooseError::UnknownClient(_)) => Err(EdgeError::Unauthorized {
             invalid_token: true,
@@ -344,22 +396,29 @@ fn schemas() -> Value {
     json!({
         "TppFaultsChoice": {
             "type": "object",
-            "properties": { "faults": { "type": "array", "items": string(), "maxItems": tpp_faults::max_choice() } },
+            "properties": {
+                "faults": { "type": "array", "items": string(), "maxItems": tpp_faults::max_choice() },
+                "behaviours": { "type": "array", "items": string(), "maxItems": Behaviour::ALL.len() },
+            },
             "required": ["faults"],
             "additionalProperties": false,
         },
         "TppFaults": obj(json!({
             "clientId": string(),
             "faults": names,
+            "behaviours": names,
             "sandboxFaults": names,
             "available": { "type": "array", "items": obj(json!({
                 "name": string(), "area": string(), "rules": names, "description": string(),
             }), &["name", "area", "rules", "description"]) },
+            "availableBehaviours": { "type": "array", "items": obj(json!({
+                "name": string(), "description": string(),
+            }), &["name", "description"]) },
             "appliesWithinSeconds": { "type": "integer" },
         }), &["clientId", "faults", "sandboxFaults", "available"]),
         "AllTppFaults": obj(json!({
             "tpps": { "type": "array", "items": obj(json!({
-                "clientId": string(), "faults": names, "chosenAt": { "type": "integer" },
+                "clientId": string(), "faults": names, "behaviours": names, "chosenAt": { "type": "integer" },
             }), &["clientId", "faults"]) },
             "sandboxFaults": names,
             "more": { "type": "boolean" },

@@ -28,6 +28,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod behaviours;
 pub mod config;
 pub mod dialects;
 pub mod domain;

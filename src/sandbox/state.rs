@@ -11,6 +11,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::admin::AdminCredential;
+use super::behaviours::{Behaviours, Throttle};
 use super::config::SandboxConfig;
 use super::domain::ClientId;
 use super::faults::{Fault, Faults};
@@ -62,6 +63,8 @@ pub struct Inner {
     pub tokens: TokenCache,
     /// Each TPP's effective faults (the sandbox's and its own choice), cached briefly.
     pub tpp_faults: FaultCache,
+    /// Per-TPP poll times of the `throttle-429` behaviour.
+    pub throttle: Throttle,
     /// What `/metrics` reports; every service counts through it.
     pub metrics: Metrics,
     /// Permits for the portal's live-update streams (`sandbox::portal::live`), so open browser
@@ -98,6 +101,13 @@ impl AppState {
     pub async fn faults_for(&self, client_id: &ClientId) -> Result<Arc<Faults>, StoreError> {
         self.tpp_faults
             .effective(&self.store, &self.cfg.faults, client_id)
+            .await
+    }
+
+    /// The practice behaviours `client_id` chose (`behaviours`), from the same cache.
+    pub async fn behaviours_for(&self, client_id: &ClientId) -> Result<Behaviours, StoreError> {
+        self.tpp_faults
+            .behaviours(&self.store, &self.cfg.faults, client_id)
             .await
     }
 

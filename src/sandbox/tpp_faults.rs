@@ -5,12 +5,14 @@
 //! of each TPP's effective set ([`FaultCache`]): the sandbox's own `--fault` list united with
 //! the TPP's choice, read from the store (`tpp_faults`) at most once a [`FaultCache::TTL`] per
 //! TPP, so the polling hot path costs one map lookup, and a choice made through another
-//! replica applies here within the TTL.
+//! replica applies here within the TTL. The same rows and cache carry the TPP's practice
+//! behaviours (`behaviours`), which break no rule.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::behaviours::{Behaviour, Behaviours};
 use super::domain::{ChosenFault, ClientId};
 use super::faults::{Area, Fault, Faults};
 use super::store::{Result, Store};
@@ -109,11 +111,29 @@ pub fn known(rows: &[ChosenFault]) -> Vec<Fault> {
         .collect()
 }
 
-/// Each TPP's effective faults, per replica, read again after [`FaultCache::TTL`]. Bounded:
-/// past [`FaultCache::MAX_TPPS`] entries the stale ones are dropped (all of them if none is).
+/// The practice behaviours stored rows name that this binary knows (the same table holds a
+/// TPP's faults and behaviours; a name is one or the other).
+pub fn known_behaviours(rows: &[ChosenFault]) -> Behaviours {
+    Behaviours::new(
+        rows.iter()
+            .filter_map(|r| r.fault.parse::<Behaviour>().ok()),
+    )
+}
+
+/// What one TPP meets, as cached: the effective faults and its behaviours.
+#[derive(Debug, Clone)]
+struct Entry {
+    at: Instant,
+    faults: Arc<Faults>,
+    behaviours: Behaviours,
+}
+
+/// Each TPP's effective faults and practice behaviours, per replica, read again after
+/// [`FaultCache::TTL`]. Bounded: past [`FaultCache::MAX_TPPS`] entries the stale ones are
+/// dropped (all of them if none is).
 #[derive(Debug, Default)]
 pub struct FaultCache {
-    map: Mutex<HashMap<ClientId, (Instant, Arc<Faults>)>>,
+    map: Mutex<HashMap<ClientId, Entry>>,
 }
 
 impl FaultCache {
@@ -122,7 +142,7 @@ impl FaultCache {
     pub const TTL: Duration = Duration::from_secs(1);
     const MAX_TPPS: usize = 10_000;
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<ClientId, (Instant, Arc<Faults>)>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<ClientId, Entry>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -134,22 +154,41 @@ impl FaultCache {
         global: &Faults,
         client_id: &ClientId,
     ) -> Result<Arc<Faults>> {
-        if let Some((at, set)) = self.lock().get(client_id)
-            && at.elapsed() < Self::TTL
+        Ok(self.entry(store, global, client_id).await?.faults)
+    }
+
+    /// The practice behaviours `client_id` chose, read as [`FaultCache::effective`] reads its
+    /// faults (one cache entry holds both).
+    pub async fn behaviours(
+        &self,
+        store: &Store,
+        global: &Faults,
+        client_id: &ClientId,
+    ) -> Result<Behaviours> {
+        Ok(self.entry(store, global, client_id).await?.behaviours)
+    }
+
+    async fn entry(&self, store: &Store, global: &Faults, client_id: &ClientId) -> Result<Entry> {
+        if let Some(e) = self.lock().get(client_id)
+            && e.at.elapsed() < Self::TTL
         {
-            return Ok(Arc::clone(set));
+            return Ok(e.clone());
         }
-        let own = known(&store.tpp_faults_of(client_id).await?);
-        let set = Arc::new(Faults::new(global.iter().chain(own)));
+        let rows = store.tpp_faults_of(client_id).await?;
+        let entry = Entry {
+            at: Instant::now(),
+            faults: Arc::new(Faults::new(global.iter().chain(known(&rows)))),
+            behaviours: known_behaviours(&rows),
+        };
         let mut map = self.lock();
         if map.len() >= Self::MAX_TPPS {
-            map.retain(|_, (at, _)| at.elapsed() < Self::TTL);
+            map.retain(|_, e| e.at.elapsed() < Self::TTL);
             if map.len() >= Self::MAX_TPPS {
                 map.clear();
             }
         }
-        map.insert(client_id.clone(), (Instant::now(), Arc::clone(&set)));
-        Ok(set)
+        map.insert(client_id.clone(), entry.clone());
+        Ok(entry)
     }
 
     /// Forgets `client_id`'s set (every TPP's with `None`) after a change made here, so this

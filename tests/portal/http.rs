@@ -745,6 +745,26 @@ async fn faults_are_chosen_from_the_portal_for_one_tpp_only() {
     );
     assert_eq!(own(&a).await, json!(["more-available-always-false"]));
     assert_eq!(own(&b).await, json!([]));
+    // Practice behaviours sit beside the faults on the same form.
+    let r = pa
+        .post(
+            &save,
+            &[
+                ("fault-more-available-always-false", "on"),
+                ("behaviour-sets-newest-first", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = pa.get(&Portal::tpp(&a.client_id, "/faults")).await;
+    assert!(
+        page.body
+            .contains(r#"id="behaviour-sets-newest-first" checked"#)
+    );
+    let r = Resp::of(a.request(Method::GET, "/sandbox/faults")).await;
+    assert_eq!(r.json()["behaviours"], json!(["sets-newest-first"]));
+    pa.post(&save, &[("fault-more-available-always-false", "on")])
+        .await;
     for t in [&a, &b] {
         for i in 0..2 {
             bank.inject_update(&t.client_id, &format!("p-{i}")).await;

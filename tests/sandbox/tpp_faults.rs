@@ -282,3 +282,79 @@ async fn a_tpps_choice_survives_a_restart() {
     assert_eq!(tpp.poll_now().await.more_available, None);
     bank.stop().await;
 }
+
+/// The practice behaviours (no rule broken): chosen beside the faults, they throttle, slow
+/// and reorder that TPP's polls only; an unknown one is refused naming `behaviours`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tpps_practice_behaviours_shape_its_polls_and_not_another_tpps() {
+    let bank = TestBank::start(obie()).await;
+    let (a, b) = (bank.subscribed_tpp().await, bank.subscribed_tpp().await);
+    let r = choose(&a, &json!({"faults": [], "behaviours": ["nope"]})).await;
+    r.expect(400).assert_json_type();
+    assert_eq!(r.json()["Errors"][0]["Path"], "behaviours");
+    let r = choose(
+        &a,
+        &json!({"faults": [], "behaviours": ["throttle-429", "sets-newest-first"]}),
+    )
+    .await;
+    r.expect(200);
+    let j = r.json();
+    assert_eq!(
+        names(&j["behaviours"]),
+        ["throttle-429", "sets-newest-first"]
+    );
+    assert_eq!(j["availableBehaviours"].as_array().unwrap().len(), 3);
+    assert_eq!(own_faults(&a).await, Vec::<String>::new());
+
+    let (ja, jb) = (three_events(&bank, &a).await, three_events(&bank, &b).await);
+    // Newest first for A (the same three SETs), in order for B.
+    let now = json!({"returnImmediately": true});
+    let pa = a.poll_ok(now.clone()).await;
+    let mut newest_first: Vec<&str> = ja.iter().map(String::as_str).collect();
+    newest_first.reverse();
+    assert_eq!(pa.keys(), newest_first);
+    // A second poll at once is throttled: 429, Retry-After, OBIE body; its ack is not applied.
+    let r = a
+        .poll(json!({"returnImmediately": true, "ack": [ja[0]]}))
+        .await;
+    r.expect(429).assert_json_type();
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(
+        r.json()["Errors"][0]["Message"]
+            .as_str()
+            .unwrap()
+            .contains("throttle-429")
+    );
+    // B polls as fast as it likes.
+    assert_eq!(b.poll_ok(now.clone()).await.keys(), jb);
+    assert_eq!(b.poll_ok(now.clone()).await.keys(), jb);
+    // After Retry-After, A's poll goes through and its ack applies.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let pa = a
+        .poll_ok(json!({"returnImmediately": true, "ack": [ja[0]]}))
+        .await;
+    assert!(!pa.keys().contains(&ja[0].as_str()), "{:?}", pa.keys());
+
+    // slow-polls: A's answer comes 2 s late (a lower bound, not a speed target).
+    choose(&a, &json!({"faults": [], "behaviours": ["slow-polls"]}))
+        .await
+        .expect(200);
+    let started = std::time::Instant::now();
+    a.poll_ok(now.clone()).await;
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1900));
+    // The operator's list shows behaviours beside faults; clearing clears both.
+    let r = Resp::of(admin(&bank, Method::GET, "/sandbox/admin/faults")).await;
+    r.expect(200);
+    let mine = r.json()["tpps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["clientId"] == a.client_id.as_str())
+        .cloned()
+        .expect("A is listed");
+    assert_eq!(names(&mine["behaviours"]), ["slow-polls"]);
+    let r = Resp::of(a.request(Method::DELETE, "/sandbox/faults")).await;
+    assert_eq!(r.json()["cleared"], 1);
+    let r = Resp::of(a.request(Method::GET, "/sandbox/faults")).await;
+    assert_eq!(names(&r.json()["behaviours"]), Vec::<String>::new());
+}

@@ -129,6 +129,9 @@ pub enum EdgeError {
     /// Too many failed attempts at this credential lately: 429 with `Retry-After` (seconds).
     #[error("too many requests")]
     TooManyRequests(u64),
+    /// The TPP's own practice behaviour `throttle-429`: 429 with `Retry-After` (seconds).
+    #[error("throttled")]
+    Throttled(u64),
     /// A token without the scope, or a helper call naming another TPP.
     #[error("forbidden: {}", .0.message)]
     Forbidden(ErrorItem),
@@ -173,7 +176,9 @@ impl EdgeError {
             EdgeError::Unauthorized { .. } | EdgeError::BasicUnauthorized => {
                 StatusCode::UNAUTHORIZED
             }
-            EdgeError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            EdgeError::TooManyRequests(_) | EdgeError::Throttled(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             EdgeError::Forbidden(_) => StatusCode::FORBIDDEN,
             EdgeError::BadRequest(_) => StatusCode::BAD_REQUEST,
             EdgeError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -193,6 +198,12 @@ impl EdgeError {
                 codes::TOO_MANY_REQUESTS,
                 format!(
                     "too many failed authentications with this credential; retry after {secs} s"
+                ),
+            )],
+            EdgeError::Throttled(secs) => vec![ErrorItem::new(
+                codes::TOO_MANY_REQUESTS,
+                format!(
+                    "polled again too soon (this TPP's practice behaviour throttle-429); retry after {secs} s"
                 ),
             )],
             EdgeError::Forbidden(i) | EdgeError::NotFound(i) => vec![i.clone()],
@@ -319,7 +330,7 @@ impl IntoResponse for EdgeError {
                 )],
             )
                 .into_response(),
-            EdgeError::TooManyRequests(secs) => {
+            EdgeError::TooManyRequests(secs) | EdgeError::Throttled(secs) => {
                 let mut resp = ob_response(self.status(), self.items());
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*secs));

@@ -8,10 +8,11 @@ use tokio::time::Instant;
 
 use super::error::{ObError, ObResult};
 pub use super::requests::poll::PollRequest;
+use crate::sandbox::behaviours::{self, Behaviour};
 use crate::sandbox::domain::Tpp;
 use crate::sandbox::domain::{ClientId, PollBatch, PollOps};
 use crate::sandbox::faults::{Fault, Faults};
-use crate::sandbox::http::error::{ErrorItem, codes};
+use crate::sandbox::http::error::{EdgeError, ErrorItem, codes};
 use crate::sandbox::personality::{LongPolling, UnknownAck};
 use crate::sandbox::state::AppState;
 
@@ -28,6 +29,17 @@ pub async fn poll(st: &AppState, tpp: &Tpp, req: PollRequest) -> ObResult<PollRe
     let p = &st.cfg.personality;
     // The sandbox's faults with the ones this TPP chose, read once for the whole request.
     let faults = st.faults_for(&tpp.client_id).await?;
+    let behaviours = st.behaviours_for(&tpp.client_id).await?;
+    // Practice behaviours: checked before anything changes, so a throttled poll's acks wait
+    // for the poll that is let through.
+    if behaviours.has(Behaviour::Throttle429)
+        && let Some(secs) = st.throttle.check(&tpp.client_id)
+    {
+        return Err(EdgeError::Throttled(secs).into());
+    }
+    if behaviours.has(Behaviour::SlowPolls) {
+        tokio::time::sleep(behaviours::SLOW_BY).await;
+    }
 
     refuse_deviations(st, &faults, tpp, &req).await?;
 
@@ -79,6 +91,9 @@ pub async fn poll(st: &AppState, tpp: &Tpp, req: PollRequest) -> ObResult<PollRe
     }
     if faults.has(Fault::MoreAvailableAlwaysFalse) {
         batch.more_available = false;
+    }
+    if behaviours.has(Behaviour::NewestFirst) {
+        batch.sets.reverse();
     }
     Ok(PollResult {
         sets: batch.sets,

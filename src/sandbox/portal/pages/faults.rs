@@ -1,5 +1,6 @@
 //! The Faults page of one TPP (issue 23 "Faults for this TPP", issue 22 item 8): the bank
-//! faults the TPP chose for its own client, as checkboxes it can change and clear, beside the
+//! faults and practice behaviours the TPP chose for its own client, as checkboxes it can
+//! change and clear, beside the
 //! sandbox's own faults (on for every TPP); the operator sees and changes any TPP's and can
 //! clear every TPP's at once. The forms call `fault_choice`'s operations, the same as
 //! `/sandbox/faults`.
@@ -14,6 +15,7 @@ use serde::Deserialize;
 
 use super::overview::NoFields;
 use super::{Ctx, notice, tpp_ctx};
+use crate::sandbox::behaviours::Behaviour;
 use crate::sandbox::fault_choice::{self, ChooseError};
 use crate::sandbox::faults::Fault;
 use crate::sandbox::portal::page::{Nav, PortalError, html, see_other, tpp_path};
@@ -24,6 +26,8 @@ use crate::sandbox::tpp_faults::FaultCache;
 
 /// A checkbox's field name: this prefix and the fault's name.
 const FIELD: &str = "fault-";
+/// A behaviour's checkbox: this prefix and the behaviour's name.
+const BEHAVIOUR: &str = "behaviour-";
 
 pub struct FaultRow {
     pub name: &'static str,
@@ -33,6 +37,13 @@ pub struct FaultRow {
     pub checked: bool,
     /// On for every TPP already (`--fault`): the box changes nothing while it is.
     pub global: bool,
+}
+
+pub struct BehaviourRow {
+    pub name: &'static str,
+    pub field: String,
+    pub description: &'static str,
+    pub checked: bool,
 }
 
 pub struct AreaRows {
@@ -48,6 +59,7 @@ struct FaultsPage {
     action: String,
     clear_action: String,
     areas: Vec<AreaRows>,
+    behaviours: Vec<BehaviourRow>,
     chosen: usize,
     chosen_at: Option<When>,
     sandbox_faults: Vec<&'static str>,
@@ -95,7 +107,16 @@ async fn page(
         action: tpp_path(&ctx.id, "/faults"),
         clear_action: tpp_path(&ctx.id, "/faults/clear"),
         areas: areas(st, &chosen.faults),
-        chosen: chosen.faults.len(),
+        behaviours: Behaviour::ALL
+            .iter()
+            .map(|b| BehaviourRow {
+                name: b.name(),
+                field: format!("{BEHAVIOUR}{}", b.name()),
+                description: b.description(),
+                checked: chosen.behaviours.contains(b),
+            })
+            .collect(),
+        chosen: chosen.faults.len() + chosen.behaviours.len(),
         chosen_at: chosen.chosen_at.map(|t| when(t, ctx.now)),
         sandbox_faults: st.cfg.faults.iter().map(Fault::name).collect(),
         ttl_secs: FaultCache::TTL.as_secs(),
@@ -122,13 +143,16 @@ pub async fn save(
     posted: Posted<BTreeMap<String, String>>,
 ) -> Result<Response, PortalError> {
     let ctx = tpp_ctx(&st, &posted.viewer, &id, "faults").await?;
-    let names: Vec<String> = posted
-        .form
-        .keys()
-        .filter_map(|k| k.strip_prefix(FIELD))
-        .map(str::to_string)
-        .collect();
-    match fault_choice::choose(&st, &ctx.id, &names).await {
+    let ticked = |prefix: &str| -> Vec<String> {
+        posted
+            .form
+            .keys()
+            .filter_map(|k| k.strip_prefix(prefix))
+            .map(str::to_string)
+            .collect()
+    };
+    let (names, behaviours) = (ticked(FIELD), ticked(BEHAVIOUR));
+    match fault_choice::choose(&st, &ctx.id, &names, &behaviours).await {
         Ok(_) => Ok(see_other(&tpp_path(&ctx.id, "/faults?notice=faults-saved"))),
         Err(ChooseError::Store(e)) => Err(e.into()),
         Err(ChooseError::UnknownClient(_)) => Err(PortalError::NotFound),
@@ -140,6 +164,9 @@ pub async fn save(
                 .collect::<Vec<_>>()
                 .join("; "),
         )),
+        Err(ChooseError::RefusedBehaviours(problems)) => {
+            Err(PortalError::BadRequest(problems.join("; ")))
+        }
     }
 }
 

@@ -62,6 +62,7 @@ pub async fn show(
                 c.faults
                     .iter()
                     .map(|f| f.name())
+                    .chain(c.behaviours.iter().map(|b| b.name()))
                     .collect::<Vec<_>>()
                     .join(" ")
             })
