@@ -103,6 +103,14 @@ pub struct ReceiveArgs {
     /// Require client certificates issued by these CAs (PEM): mutual TLS with the bank.
     #[arg(long, value_name = "PEM")]
     pub client_ca: Option<PathBuf>,
+    /// This TPP's application id at a Yapily-style sender: the `applicationId` its
+    /// notifications carry (default: --audience). Served at POST /webhooks/yapily.
+    #[arg(long, value_name = "ID")]
+    pub application_id: Option<String>,
+    /// The Webhook Security Header configured at a Tatra-style bank: webhooks at POST
+    /// /webhooks/tatra must carry it as Authorization (default: none, any call is taken).
+    #[arg(long, value_name = "VALUE")]
+    pub tatra_authorization: Option<String>,
     /// Switch on a deliberate TPP defect (repeatable); see --list-faults.
     #[arg(long = "fault", value_name = "NAME")]
     pub faults: Vec<crate::tpp::TppFault>,

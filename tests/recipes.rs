@@ -4,7 +4,8 @@
 //! answer 202 with the interaction id echoed, and the recipe's verifier must accept a polled SET
 //! and refuse a tampered one and ones whose `crit` is not exactly the three OB members. The
 //! Yapily-style receiver recipe must accept a webhook of the `yapily` sandbox and refuse unsigned
-//! ones.
+//! ones. Under `obevents test --tpp` ([`under_tpp`]) the push, Yapily-style and Tatra-style
+//! receivers pass every TPP scenario that applies to them.
 //!
 //! The libraries come from `examples/tpp/install.sh` (into `target/py-recipes` and
 //! `target/js-recipes`). When an interpreter or a library is missing the test says so and skips,
@@ -23,6 +24,9 @@ use reqwest::header::CONTENT_TYPE;
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
+
+#[path = "recipes/under_tpp.rs"]
+mod under_tpp;
 
 const LIMIT: Duration = Duration::from_secs(10);
 const API: &str = "/open-banking/v3.1";

@@ -1,7 +1,8 @@
 //! Integration tests of the TPP side (`obevents test --tpp`, `obevents tpp receive`): the
 //! referee bank judges the reference TPP —
 //!
-//! - clean, it passes every TPP scenario (none blocked, none not applicable);
+//! - clean, it passes every TPP scenario — push, Yapily-style and Tatra-style receivers (none
+//!   blocked, none not applicable);
 //! - with each TPP fault switched on, a scenario tagged with a rule the fault breaks fails,
 //!   and no scenario fails under any other rule (the detection table and `faults detected:
 //!   N/N` are printed);
@@ -27,6 +28,23 @@ fn tpp_scenarios() -> usize {
         .map(|f| f.scenarios.len())
         .sum()
 }
+
+/// How many of them judge the push receiver (`features/tpp_push.feature`).
+fn push_scenarios() -> usize {
+    obevents::harness::features::embedded_tpp()
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            f.path
+                .as_ref()
+                .is_some_and(|p| p.ends_with("tpp_push.feature"))
+        })
+        .map(|f| f.scenarios.len())
+        .sum()
+}
+
+/// The security header the tests' reference TPPs configure for Tatra-style webhooks.
+const TATRA_AUTH: &str = "Basic b2JldmVudHM6dGVzdA==";
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_obevents")
@@ -67,14 +85,17 @@ async fn every_tpp_fault_is_caught_under_the_rule_it_breaks_and_no_other() {
             .collect()
             .await;
     results.sort_by_key(|(f, _)| *f);
-    let mut table = String::from("TPP fault                  | breaks            | caught by\n");
+    let mut table = String::from("TPP fault                   | breaks            | caught by\n");
     let (mut detected, mut problems) = (0, Vec::new());
     for (fault, o) in &results {
         let own = |r: &String| fault.rules().contains(&r.as_str());
         let catching: Vec<String> = o
             .failed()
             .filter(|s| s.failed_rules.iter().any(own))
-            .map(|s| format!("tpp_push:{}", s.line))
+            .map(|s| {
+                let stem = Path::new(&s.path).file_stem().unwrap_or_default();
+                format!("{}:{}", stem.to_string_lossy(), s.line)
+            })
             .collect();
         let unrelated: Vec<String> = o
             .failed()
@@ -90,7 +111,7 @@ async fn every_tpp_fault_is_caught_under_the_rule_it_breaks_and_no_other() {
             detected += 1;
         }
         table.push_str(&format!(
-            "{:<26} | {:<17} | {}\n",
+            "{:<27} | {:<17} | {}\n",
             fault.name(),
             fault.rules().join(","),
             if catching.is_empty() {
@@ -144,6 +165,13 @@ ready_timeout_ms = 10000
 url = "http://127.0.0.1:{{port}}/event-notifications"
 answer_within_ms = 2000
 
+[yapily]
+url = "http://127.0.0.1:{{port}}/webhooks/yapily"
+
+[tatra]
+url = "http://127.0.0.1:{{port}}/webhooks/tatra"
+authorization = "{TATRA_AUTH}"
+
 [observe]
 kind = "file"
 path = "{{run_dir}}/processed.txt"
@@ -165,7 +193,8 @@ fn tempdir(name: &str) -> std::path::PathBuf {
 fn reference_command(extra: &str) -> String {
     format!(
         r#"["{}", "tpp", "receive", "--addr", "127.0.0.1:{{port}}", "--jwks-url", "{{jwks_url}}",
-           "--issuer", "{{issuer}}", "--audience", "{{audience}}", {extra}]"#,
+           "--issuer", "{{issuer}}", "--audience", "{{audience}}",
+           "--tatra-authorization", "{TATRA_AUTH}", {extra}]"#,
         bin()
     )
 }
@@ -270,8 +299,9 @@ fn a_receiver_over_https_with_mutual_tls_is_reached_with_the_profiles_certificat
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(
         stdout.contains(&format!(
-            "{} passed, 0 failed, 0 blocked, 2 not applicable",
-            tpp_scenarios() - 2
+            "{} passed, 0 failed, 0 blocked, {} not applicable",
+            push_scenarios() - 2,
+            tpp_scenarios() - push_scenarios() + 2
         )),
         "{stdout}"
     );
@@ -322,6 +352,7 @@ fn a_tpp_already_running_is_refereed_with_a_fixed_referee() {
         ])
         .arg("--processed")
         .arg(&processed)
+        .args(["--tatra-authorization", TATRA_AUTH])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -337,6 +368,13 @@ client_id = "my-tpp"
 
 [push]
 url = "http://127.0.0.1:{tpp_port}/event-notifications"
+
+[yapily]
+url = "http://127.0.0.1:{tpp_port}/webhooks/yapily"
+
+[tatra]
+url = "http://127.0.0.1:{tpp_port}/webhooks/tatra"
+authorization = "{TATRA_AUTH}"
 
 [observe]
 kind = "file"
@@ -473,5 +511,56 @@ fn bad_tpp_profiles_and_a_tpp_that_cannot_start_exit_2() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A Tatra-style receiver without a security header: the calls carry no `Authorization`, the
+/// two kinds are accepted, and the scenarios about a missing or wrong header are not
+/// applicable, naming `[tatra] authorization`; a Tatra-only profile needs no `[push]`.
+#[test]
+fn a_tatra_receiver_without_a_security_header_is_judged_on_what_applies() {
+    let dir = tempdir("tatra-open");
+    let profile = dir.join("tatra.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            r#"[start]
+command = ["{}", "tpp", "receive", "--addr", "127.0.0.1:{{port}}", "--jwks-url", "{{jwks_url}}",
+           "--issuer", "{{issuer}}", "--audience", "{{audience}}"]
+
+[tatra]
+url = "http://127.0.0.1:{{port}}/webhooks/tatra"
+"#,
+            bin()
+        ),
+    )
+    .unwrap();
+    let reports = dir.join("reports");
+    let out = Command::new(bin())
+        .args(["test", "--tpp"])
+        .arg(&profile)
+        .args(["--tags", "@tpp-tatra", "--report-dir"])
+        .arg(&reports)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        (
+            summary["passed"].as_u64(),
+            summary["not_applicable"].as_u64()
+        ),
+        (Some(2), Some(2)),
+        "{stdout}"
+    );
+    for s in summary["scenarios"].as_array().unwrap() {
+        if s["verdict"] == "not-applicable" {
+            let reason = s["reason"].as_str().unwrap_or_default();
+            assert!(reason.contains("[tatra] authorization"), "{reason}");
+        }
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

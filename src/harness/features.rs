@@ -64,10 +64,20 @@ pub const EMBEDDED: &[(&str, &str)] = &[
 ];
 
 /// The built-in TPP suite (`obevents test --tpp`): `(path, text)`.
-pub const EMBEDDED_TPP: &[(&str, &str)] = &[(
-    "features/tpp_push.feature",
-    include_str!("../../features/tpp_push.feature"),
-)];
+pub const EMBEDDED_TPP: &[(&str, &str)] = &[
+    (
+        "features/tpp_push.feature",
+        include_str!("../../features/tpp_push.feature"),
+    ),
+    (
+        "features/tpp_yapily.feature",
+        include_str!("../../features/tpp_yapily.feature"),
+    ),
+    (
+        "features/tpp_tatra.feature",
+        include_str!("../../features/tpp_tatra.feature"),
+    ),
+];
 
 /// Capability tags: a scenario carrying one runs only if the profile declares it.
 pub const CAPABILITIES: &[(&str, &str)] = &[
@@ -230,6 +240,19 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
         "the TPP profile says how to see what the TPP processed ([observe])",
     ),
     (
+        "tpp-yapily-receiver",
+        "the TPP profile names a Yapily-style receiver ([yapily] url)",
+    ),
+    (
+        "tpp-tatra-receiver",
+        "the TPP profile names a Tatra-style receiver ([tatra] url)",
+    ),
+    (
+        "tpp-tatra-authorization",
+        "the TPP profile's [tatra] section names the security header the TPP configured \
+         ([tatra] authorization)",
+    ),
+    (
         "redelivers-unacked",
         "bank.redelivers_unacked = true (the default with conformance = \"obie\"; RFC 8936 \
          makes redelivery a MAY, R8936-19, and OBIE lets a bank operate without \
@@ -253,6 +276,8 @@ pub const AREAS: &[&str] = &[
     "yapily",
     "tatra",
     "tpp-push",
+    "tpp-yapily",
+    "tpp-tatra",
 ];
 
 pub fn is_area(tag: &str) -> bool {

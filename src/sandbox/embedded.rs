@@ -2,6 +2,8 @@
 //! an in-process sandbox, and the [`Declaration`] of what its personality documents, so the
 //! harness builds its profile from `model` types and never reaches into sandbox internals.
 
+pub mod webhooks;
+
 use std::time::Duration;
 
 use super::config::SeedClient;
@@ -10,6 +12,9 @@ use super::tls::{ClientAuthMode, TlsConfig, TlsPem};
 use super::{Faults, Sandbox, SandboxConfig};
 
 pub use super::{Bank, Fault};
+
+/// What the sandbox keeps of one text of a published referee run (the harness cuts to it).
+pub use super::referee_runs::MAX_TEXT as REFEREE_RUN_MAX_TEXT;
 
 /// Certificate helpers a TPP client needs to register for RFC 8705 client authentication.
 pub use super::tls::cert::{certificate_jwk, subject_dn};

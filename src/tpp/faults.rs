@@ -10,12 +10,16 @@ use std::collections::BTreeSet;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Area {
     Push,
+    Yapily,
+    Tatra,
 }
 
 impl Area {
     pub fn name(self) -> &'static str {
         match self {
             Area::Push => "push receiver",
+            Area::Yapily => "Yapily-style receiver",
+            Area::Tatra => "Tatra-style receiver",
         }
     }
 }
@@ -60,6 +64,20 @@ crate::fault_table::fault_table! {
         "a refused SET is answered 400 but processed all the same";
     SlowAnswer = "slow-answer", Push, ["R8935-07"],
         "every answer waits 3 s (validation and processing before answering)";
+    YapilyIgnoresDigest = "yapily-ignores-digest", Yapily, ["JWD-06"],
+        "the signature's digest is not compared with the body: a tampered body is accepted";
+    YapilyIgnoresExpiry = "yapily-ignores-expiry", Yapily, ["JWD-05"],
+        "the signature's exp is not checked: an expired signature is accepted";
+    YapilyAcceptsReplay = "yapily-accepts-replay", Yapily, ["JWD-07"],
+        "signature jtis are not remembered: a jti used before is accepted again";
+    YapilyAcceptsUnknownKey = "yapily-accepts-unknown-key", Yapily, ["JWD-03", "JWD-04"],
+        "a signature whose kid is not in the sender's JWKS (after one refresh) is accepted unverified";
+    YapilyAcceptsAlgNone = "yapily-accepts-alg-none", Yapily, ["JWD-02"],
+        "an unsigned signature (alg none) is accepted";
+    TatraIgnoresAuthorization = "tatra-ignores-authorization", Tatra, ["TB-13"],
+        "the Authorization is not compared with the configured security header: any or none is accepted";
+    TatraRefusesRefresh = "tatra-refuses-refresh", Tatra, ["TB-14"],
+        "an accountEvent (the result of a refresh) is refused with 400 as an unknown kind";
 }
 
 /// The faults switched on for one reference TPP.

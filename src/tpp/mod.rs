@@ -3,13 +3,18 @@
 //! OBIE / RFC 8935 push receiver ([`receiver`]) that verifies each SET against the bank's JWKS,
 //! issuer and the TPP's audience ([`verify`]), answers per RFC 8935 and records what it
 //! processed, over HTTP or HTTPS ([`tls`], optionally asking for the bank's client
-//! certificate); switchable [`faults`] make it misbehave one rule at a time. It knows nothing of
+//! certificate); beside it, Yapily-style and Tatra-style webhook receivers ([`hooks`]: the
+//! `yapily-signature` checked by [`yapily`], the security header by [`tatra`]); switchable
+//! [`faults`] make it misbehave one rule at a time. It knows nothing of
 //! the harness: it is configured by the command line only.
 
 pub mod faults;
+pub mod hooks;
 pub mod receiver;
+pub mod tatra;
 pub mod tls;
 pub mod verify;
+pub mod yapily;
 
 pub use faults::{TppFault, TppFaults};
 
@@ -65,14 +70,23 @@ async fn receive(args: ReceiveArgs) -> u8 {
         .unwrap_or(args.addr.clone());
     let cfg = receiver::ReceiverConfig {
         jwks_url,
-        expect: verify::Expect { issuer, audience },
+        expect: verify::Expect {
+            issuer,
+            audience: audience.clone(),
+        },
         path: args.path.clone(),
         processed: args.processed,
         faults: TppFaults::new(args.faults),
+        hooks: hooks::HooksConfig {
+            application_id: args.application_id.unwrap_or_else(|| audience.clone()),
+            tatra_authorization: args.tatra_authorization.filter(|a| !a.is_empty()),
+        },
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let task = receiver::spawn(cfg, listener, tls, stop.clone());
     println!("listening on {scheme}://{addr}{}", args.path);
+    println!("yapily webhooks at {scheme}://{addr}{}", hooks::YAPILY_PATH);
+    println!("tatra webhooks at {scheme}://{addr}{}", hooks::TATRA_PATH);
     let _ = tokio::signal::ctrl_c().await;
     stop.cancel();
     let _ = task.await;

@@ -33,6 +33,8 @@ pub struct ReceiverConfig {
     /// The file processed jtis are appended to.
     pub processed: Option<PathBuf>,
     pub faults: TppFaults,
+    /// The Yapily-style and Tatra-style webhook receivers' settings.
+    pub hooks: super::hooks::HooksConfig,
 }
 
 struct Shared {
@@ -45,9 +47,11 @@ struct Shared {
 /// How long the `slow-answer` fault holds every answer.
 const SLOW: Duration = Duration::from_millis(3000);
 
-/// The receiver's routes: `POST {path}` and `GET /processed`.
+/// The receiver's routes: `POST {path}`, `GET /processed` and the webhook receivers
+/// (`tpp::hooks`).
 pub fn router(cfg: ReceiverConfig) -> Router {
     let path = cfg.path.clone();
+    let hooks = super::hooks::router(cfg.hooks.clone(), cfg.faults.clone(), cfg.jwks_url.clone());
     let shared = Arc::new(Shared {
         keys: Keys::new(cfg.jwks_url.clone()),
         cfg,
@@ -58,6 +62,7 @@ pub fn router(cfg: ReceiverConfig) -> Router {
         .route(&path, post(receive))
         .route("/processed", get(processed))
         .with_state(shared)
+        .merge(hooks)
 }
 
 /// Serves `cfg` on `listener` (over TLS with `tls`) until `stop` is cancelled.

@@ -78,7 +78,7 @@ impl Keys {
 
     /// The set holding `kid`, refreshing the cache once if it does not (unless `refresh` is
     /// off and there is a cache); `None` if no key has it.
-    async fn holding(&self, kid: &str, refresh: bool) -> Result<Option<JwkSet>, String> {
+    pub async fn holding(&self, kid: &str, refresh: bool) -> Result<Option<JwkSet>, String> {
         let mut cache = self.cache.lock().await;
         if let Some(set) = cache.as_ref()
             && (!set.get(kid).is_empty() || !refresh)

@@ -9,7 +9,7 @@
 // line per SET: `accepted JTI`, `duplicate JTI` or `refused ERR: DESCRIPTION`.
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
-import { createRemoteJWKSet } from 'jose';
+import { createRemoteJWKSet, errors } from 'jose';
 import { SetRejected, verifySet } from './ob-set.mjs';
 
 const PATH = '/open-banking/v3.1/event-notifications';
@@ -24,7 +24,18 @@ const { values: opt } = parseArgs({
     port: { type: 'string', default: '0' },
   },
 });
-const keys = createRemoteJWKSet(new URL(opt['jwks-uri']));
+const remote = createRemoteJWKSet(new URL(opt['jwks-uri']));
+// createRemoteJWKSet fetches again on an unknown kid only 30 s after its last fetch; a bank
+// that rotates its key may sign with the new one at once, so an unknown kid reloads the set once.
+async function keys(header, token) {
+  try {
+    return await remote(header, token);
+  } catch (e) {
+    if (!(e instanceof errors.JWKSNoMatchingKey)) throw e;
+    await remote.reload();
+    return remote(header, token);
+  }
+}
 const expected = { issuer: opt.issuer, clientId: opt['client-id'] };
 const seen = new Set();
 
@@ -32,7 +43,11 @@ function answer(req, res, status, body) {
   const headers = {};
   const interactionId = req.headers['x-fapi-interaction-id'];
   if (interactionId) headers['x-fapi-interaction-id'] = interactionId;
-  if (body) headers['content-type'] = 'application/json';
+  if (body) {
+    // RFC 8935 §2.3: an error answer says its language.
+    headers['content-type'] = 'application/json';
+    headers['content-language'] = 'en';
+  }
   res.writeHead(status, headers).end(body ? JSON.stringify(body) : undefined);
 }
 

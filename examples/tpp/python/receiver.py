@@ -10,6 +10,7 @@ SET: `accepted JTI`, `duplicate JTI` or `refused ERR: DESCRIPTION`.
 """
 
 import argparse
+import base64
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +19,35 @@ from ob_set import SetRejected, fetch_jwks
 
 PATH = "/open-banking/v3.1/event-notifications"
 MAX_BODY = 64 * 1024
+
+
+def header_kid(token):
+    """The `kid` of a compact JWS's protected header, unverified (None if unreadable)."""
+    try:
+        part = token.split(".")[0]
+        header = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        return header.get("kid") if isinstance(header, dict) else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+class Jwks:
+    """The bank's JWKS, fetched again once when a SET names a kid it lacks (key rotation)."""
+
+    def __init__(self, uri):
+        self.uri = uri
+        self.lock = threading.Lock()
+        self.jwks = fetch_jwks(uri)
+
+    def for_token(self, token):
+        kid = header_kid(token)
+        with self.lock:
+            if isinstance(kid, str) and not any(k.get("kid") == kid for k in self.jwks["keys"]):
+                try:
+                    self.jwks = fetch_jwks(self.uri)
+                except (OSError, ValueError) as e:
+                    print(f"cannot refresh the JWKS: {e}", flush=True)
+            return self.jwks
 
 
 def make_handler(verify_set, jwks, issuer, client_id):
@@ -38,7 +68,7 @@ def make_handler(verify_set, jwks, issuer, client_id):
                 return self.answer(413 if length > MAX_BODY else 400)
             token = self.rfile.read(length).decode("ascii", "replace").strip()
             try:
-                claims = verify_set(token, jwks, issuer, client_id)
+                claims = verify_set(token, jwks.for_token(token), issuer, client_id)
             except SetRejected as e:
                 print(f"refused {e.err}: {e.description}", flush=True)
                 return self.answer(400, {"err": e.err, "description": e.description})
@@ -56,7 +86,9 @@ def make_handler(verify_set, jwks, issuer, client_id):
             if interaction_id:
                 self.send_header("x-fapi-interaction-id", interaction_id)
             if body is not None:
+                # RFC 8935 §2.3: an error answer says its language.
                 self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Language", "en")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -80,7 +112,7 @@ def main():
         from verify_pyjwt import verify_set
     else:
         from verify_jwcrypto import verify_set
-    jwks = fetch_jwks(a.jwks_uri)
+    jwks = Jwks(a.jwks_uri)
     server = ThreadingHTTPServer((a.host, a.port), make_handler(verify_set, jwks, a.issuer, a.client_id))
     host, port = server.server_address[:2]
     print(f"listening on http://{host}:{port}{PATH}", flush=True)

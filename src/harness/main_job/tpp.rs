@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use crate::harness::profile::tpp::{
-    Observation, ObserveSource, PushReceiver, RefereeSettings, TppProfile, Vars,
+    HookReceiver, Observation, ObserveSource, PushReceiver, RefereeSettings, TatraReceiver,
+    TppProfile, Vars, YapilyReceiver,
 };
 use crate::harness::referee::{InProcessTpp, StartInProcess};
 use crate::harness::runner::{ConfigError, Progress, RunOutcome, TppRunOptions, run_tpp};
@@ -41,8 +42,29 @@ pub fn reference_profile() -> TppProfile {
             source: ObserveSource::Http("http://127.0.0.1:{port}/processed".into()),
             wait: Duration::from_secs(5),
         }),
+        yapily: Some(YapilyReceiver {
+            hook: hook(crate::tpp::hooks::YAPILY_PATH),
+        }),
+        tatra: Some(TatraReceiver {
+            hook: hook(crate::tpp::hooks::TATRA_PATH),
+            authorization: Some(TATRA_AUTHORIZATION.into()),
+            consent_id: None,
+        }),
         publish: None,
         dir: ".".into(),
+    }
+}
+
+/// The security header the reference TPP configures for its Tatra-style webhooks.
+pub const TATRA_AUTHORIZATION: &str = "Basic b2JldmVudHM6cmVmZXJlbmNlLXRwcA==";
+
+/// A webhook receiver of the reference TPP at `path` on the run's `{port}`.
+fn hook(path: &str) -> HookReceiver {
+    HookReceiver {
+        url: format!("http://127.0.0.1:{{port}}{path}"),
+        ca_pem: None,
+        identity_pem: None,
+        answer_within: ANSWER_WITHIN,
     }
 }
 
@@ -69,6 +91,10 @@ pub fn in_process(faults: Vec<TppFault>) -> StartInProcess {
             path: "/event-notifications".into(),
             processed: None,
             faults: TppFaults::new(faults),
+            hooks: crate::tpp::hooks::HooksConfig {
+                application_id: var(vars, "client_id")?.to_string(),
+                tatra_authorization: Some(TATRA_AUTHORIZATION.into()),
+            },
         };
         let std_listener = std::net::TcpListener::bind(("127.0.0.1", port))
             .and_then(|l| l.set_nonblocking(true).map(|()| l))

@@ -21,6 +21,7 @@ mod stream;
 mod target;
 mod tatra;
 pub mod tpp;
+pub mod tpp_dialects;
 pub mod tpp_publish;
 mod trigger;
 mod yapily;

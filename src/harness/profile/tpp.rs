@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use super::tpp_dialects::{HookReceiver, TatraReceiver, YapilyReceiver};
 use super::{ProfileError, err, tls_pems};
 
 #[derive(Debug, Deserialize)]
@@ -21,6 +22,8 @@ struct TppProfileFile {
     start: Option<StartFile>,
     push: Option<PushFile>,
     observe: Option<ObserveFile>,
+    yapily: Option<super::tpp_dialects::YapilyFile>,
+    tatra: Option<super::tpp_dialects::TatraFile>,
     publish: Option<super::tpp_publish::PublishFile>,
 }
 
@@ -70,6 +73,10 @@ pub struct TppProfile {
     pub start: Option<StartSettings>,
     pub push: Option<PushReceiver>,
     pub observe: Option<Observation>,
+    /// The TPP's Yapily-style notification receiver.
+    pub yapily: Option<YapilyReceiver>,
+    /// The TPP's Tatra-style webhook receiver.
+    pub tatra: Option<TatraReceiver>,
     /// Where the run's summary is published when it ends (`[publish]`).
     pub publish: Option<super::tpp_publish::PublishSettings>,
     /// The folder of the profile file: relative paths are read from here.
@@ -218,10 +225,18 @@ impl TppProfile {
             .publish
             .map(|p| super::tpp_publish::publish(p, dir))
             .transpose()?;
-        if push.is_none() {
+        let yapily = f
+            .yapily
+            .map(|y| super::tpp_dialects::yapily(y, dir, known_placeholders))
+            .transpose()?;
+        let tatra = f
+            .tatra
+            .map(|t| super::tpp_dialects::tatra(t, dir, known_placeholders))
+            .transpose()?;
+        if push.is_none() && yapily.is_none() && tatra.is_none() {
             return err(
                 "push",
-                "the profile names no way to reach the TPP (a [push] receiver)",
+                "the profile names no way to reach the TPP (a [push], [yapily] or [tatra] receiver)",
             );
         }
         Ok(TppProfile {
@@ -230,6 +245,8 @@ impl TppProfile {
             start,
             push,
             observe,
+            yapily,
+            tatra,
             publish,
             dir: dir.to_path_buf(),
         })
@@ -270,13 +287,7 @@ fn start(s: StartFile) -> Result<StartSettings, ProfileError> {
 
 fn push(p: PushFile, dir: &Path) -> Result<PushReceiver, ProfileError> {
     known_placeholders("push.url", &p.url)?;
-    let probe = p.url.replace("{port}", "1");
-    let scheme_ok = url::Url::parse(&probe)
-        .ok()
-        .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-    if !scheme_ok {
-        return err("push.url", format!("{:?} is not an http(s) URL", p.url));
-    }
+    super::tpp_dialects::http_url("push.url", &p.url)?;
     let (ca_pem, identity_pem) = tls_pems(
         dir,
         "push",

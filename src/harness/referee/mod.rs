@@ -12,6 +12,7 @@ pub mod publish;
 pub mod push;
 pub mod sets;
 pub mod tls;
+pub mod webhooks;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -38,6 +39,9 @@ pub struct TppRun {
     pub referee_url: String,
     /// Publishes new keys in the referee's JWKS (key rotation).
     pub keys: embedded::KeyPublisher,
+    /// The TPP's Yapily-style and Tatra-style webhook receivers.
+    pub yapily: Option<webhooks::HookTarget>,
+    pub tatra: Option<webhooks::HookTarget>,
 }
 
 /// The capability tags a TPP profile declares (matched against the TPP scenarios' tags).
@@ -49,6 +53,7 @@ pub fn capabilities(run: &TppRun) -> HashSet<String> {
     if run.observer.is_some() {
         caps.insert("tpp-observation".to_string());
     }
+    webhooks_capabilities(run, &mut caps);
     caps
 }
 
@@ -258,6 +263,12 @@ fn prepare(
         };
         Observer::new(source, o.wait)
     });
+    let hook = |r: Option<&crate::harness::profile::tpp::HookReceiver>, section: &str| {
+        r.map(|r| webhooks::HookTarget::new(r, &vars, section))
+            .transpose()
+    };
+    let yapily = hook(profile.yapily.as_ref().map(|y| &y.hook), "yapily")?;
+    let tatra = hook(profile.tatra.as_ref().map(|t| &t.hook), "tatra")?;
     Ok(TppRun {
         profile,
         sets,
@@ -266,6 +277,8 @@ fn prepare(
         vars,
         referee_url: base,
         keys: referee.key_publisher(),
+        yapily,
+        tatra,
     })
 }
 
@@ -286,17 +299,53 @@ async fn launch_and_wait(
         (None, Some(s)) => Running::Command(launch::launch(s, &run.vars, log)?),
         (None, None) => Running::Outside,
     };
-    let Some(push) = &started.run.push else {
-        return Ok(());
-    };
+    let probes: Vec<webhooks::Probe> = [
+        started.run.push.as_ref().map(|p| p.probe()),
+        started.run.yapily.as_ref().map(|h| h.probe()),
+        started.run.tatra.as_ref().map(|h| h.probe()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let deadline = Instant::now() + timeout;
+    for probe in &probes {
+        wait_for(started, probe, deadline, timeout).await?;
+    }
+    Ok(())
+}
+
+/// The capability tags of the TPP's webhook receivers.
+fn webhooks_capabilities(run: &TppRun, caps: &mut HashSet<String>) {
+    if run.yapily.is_some() {
+        caps.insert("tpp-yapily-receiver".to_string());
+    }
+    if run.tatra.is_some() {
+        caps.insert("tpp-tatra-receiver".to_string());
+    }
+    if run
+        .profile
+        .tatra
+        .as_ref()
+        .is_some_and(|t| t.authorization.is_some())
+    {
+        caps.insert("tpp-tatra-authorization".to_string());
+    }
+}
+
+/// Waits until the receiver `probe` accepts connections and answers one request.
+async fn wait_for(
+    started: &mut Started,
+    probe: &webhooks::Probe,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<(), String> {
     loop {
-        let last = match push.reachable().await {
+        let last = match probe.reachable().await {
             Ok(()) => {
-                return push.answers().await.map_err(|e| {
+                return probe.answers().await.map_err(|e| {
                     format!(
                         "the TPP's receiver {} accepts connections but no request: {e}",
-                        push.url
+                        probe.url
                     )
                 });
             }
@@ -307,13 +356,13 @@ async fn launch_and_wait(
         {
             return Err(format!(
                 "the TPP's start.command ended ({status}) before its receiver {} answered",
-                push.url
+                probe.url
             ));
         }
         if Instant::now() >= deadline {
             return Err(format!(
                 "the TPP's receiver {} does not accept connections after {} ms: {last}",
-                push.url,
+                probe.url,
                 timeout.as_millis()
             ));
         }

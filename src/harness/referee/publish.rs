@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::harness::profile::tpp_publish::PublishSettings;
 
 /// What the sandbox keeps of one text (`sandbox::referee_runs::MAX_TEXT`).
-const MAX_TEXT: usize = crate::sandbox::referee_runs::MAX_TEXT;
+const MAX_TEXT: usize = crate::sandbox::embedded::REFEREE_RUN_MAX_TEXT;
 /// The whole exchange (token and upload) must end within this.
 const WITHIN: Duration = Duration::from_secs(20);
 

@@ -32,19 +32,12 @@ impl PushTarget {
         vars: &Vars,
         financial_id: String,
     ) -> Result<PushTarget, String> {
-        let b = reqwest::Client::builder()
-            .timeout(push.answer_within + Duration::from_secs(10))
-            .connect_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none());
-        let b = super::tls::with_pems(
-            b,
+        let http = super::webhooks::receiver_client(
             "push",
             push.ca_pem.as_deref(),
             push.identity_pem.as_deref(),
+            push.answer_within,
         )?;
-        let http = b
-            .build()
-            .map_err(|e| format!("cannot build the push client: {e}"))?;
         Ok(PushTarget {
             url: vars.render(&push.url),
             answer_within: push.answer_within,
@@ -75,26 +68,12 @@ impl PushTarget {
         .await
     }
 
-    /// Whether the receiver answers HTTP(S) at all (any status: a GET on a push endpoint may
-    /// well be 405): a TLS or certificate problem shows here, before any scenario.
-    pub async fn answers(&self) -> Result<(), String> {
-        self.http
-            .get(&self.url)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| crate::harness::client::describe(&e))
-    }
-
-    /// Whether something accepts TCP connections at the receiver's host and port.
-    pub async fn reachable(&self) -> Result<(), String> {
-        let u = url::Url::parse(&self.url).map_err(|e| format!("{}: {e}", self.url))?;
-        let host = u.host_str().unwrap_or("127.0.0.1").to_string();
-        let port = u.port_or_known_default().unwrap_or(80);
-        tokio::net::TcpStream::connect((host.as_str(), port))
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("{host}:{port}: {e}"))
+    /// The receiver as the run's readiness check probes it.
+    pub fn probe(&self) -> super::webhooks::Probe {
+        super::webhooks::Probe {
+            url: self.url.clone(),
+            http: self.http.clone(),
+        }
     }
 }
 

@@ -40,9 +40,18 @@ impl TppRunOptions {
 impl TppRun {
     /// What the report names as the target: the TPP's receiver.
     pub fn target(&self) -> String {
-        match &self.push {
-            Some(p) => format!("TPP receiver {}", p.url),
-            None => format!("TPP refereed by {}", self.referee_url),
+        let urls: Vec<&str> = [
+            self.push.as_ref().map(|p| p.url.as_str()),
+            self.yapily.as_ref().map(|h| h.url.as_str()),
+            self.tatra.as_ref().map(|h| h.url.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        match urls.as_slice() {
+            [] => format!("TPP refereed by {}", self.referee_url),
+            [one] => format!("TPP receiver {one}"),
+            many => format!("TPP receivers {}", many.join(", ")),
         }
     }
 }

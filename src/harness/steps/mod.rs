@@ -13,4 +13,5 @@ pub mod sets;
 pub mod setup;
 pub mod tatra;
 pub mod tpp_push;
+pub mod tpp_webhooks;
 pub mod yapily;

@@ -104,6 +104,7 @@ mod referee;
 mod resources;
 mod stream;
 mod tatra;
+mod tpp_webhooks;
 mod tracking;
 mod yapily;
 

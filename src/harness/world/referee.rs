@@ -17,6 +17,8 @@ pub struct RefereeState {
     pub pushed: Vec<(Crafted, Exchange)>,
     /// The processed list as read once the control SET showed in it.
     pub processed: Option<Vec<String>>,
+    /// Every Yapily-style or Tatra-style webhook sent, in order, with the TPP's answer.
+    pub hooks: Vec<(crate::harness::referee::webhooks::Hook, Exchange)>,
 }
 
 impl HarnessWorld {

@@ -73,7 +73,8 @@ impl YapilyEventType {
     }
 
     /// The default `eventPayload` when the trigger gives none: the object with its new status.
-    fn default_payload(self, object_id: &str) -> Value {
+    /// The `eventPayload` of an event of this type about `object_id`.
+    pub fn default_payload(self, object_id: &str) -> Value {
         let (kind, status) = match self {
             YapilyEventType::PaymentStatusCompleted => ("payment", "COMPLETED"),
             YapilyEventType::PaymentStatusFailed => ("payment", "FAILED"),

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::jose::{self, Alg};
+use crate::jose::{self, Alg, SigningKey};
 use crate::sandbox::domain::DueDelivery;
 use crate::sandbox::domain::Wire;
 use crate::sandbox::faults::{Fault, Faults};
@@ -113,14 +113,6 @@ fn signature(state: &AppState, faults: &Faults, body: &[u8], now: i64) -> Result
     } else {
         now
     };
-    let claims = json!({
-        "digest": digest,
-        "enc": "SHA256",
-        "iat": iat,
-        "exp": iat + SIGNATURE_LIFETIME_S,
-        "jti": uuid::Uuid::new_v4().to_string(),
-    });
-    let payload = serde_json::to_vec(&claims).map_err(|e| e.to_string())?;
     let alg = if faults.has(Fault::YapilyAlgNone) {
         Alg::None
     } else {
@@ -131,13 +123,36 @@ fn signature(state: &AppState, faults: &Faults, body: &[u8], now: i64) -> Result
     } else {
         &state.key
     };
+    let jti = uuid::Uuid::new_v4().to_string();
+    signature_jwt(key, key.kid(), alg, &digest, iat, &jti).map_err(|e| e.to_string())
+}
+
+/// A `yapily-signature` JWT: `{digest, enc: "SHA256", iat, exp = iat + lifetime, jti}` signed
+/// by `key` under `kid` (no `kid` with `alg: none`). The harness's referee signs the webhooks
+/// it sends a TPP with it too.
+pub fn signature_jwt(
+    key: &SigningKey,
+    kid: &str,
+    alg: Alg,
+    digest: &str,
+    iat: i64,
+    jti: &str,
+) -> Result<String, jose::JoseError> {
+    let claims = json!({
+        "digest": digest,
+        "enc": "SHA256",
+        "iat": iat,
+        "exp": iat + SIGNATURE_LIFETIME_S,
+        "jti": jti,
+    });
+    let payload = serde_json::to_vec(&claims).unwrap_or_default();
     let mut header = Map::new();
     header.insert("alg".into(), json!(alg.name()));
     header.insert("typ".into(), json!("JWT"));
     if alg != Alg::None {
-        header.insert("kid".into(), json!(key.kid()));
+        header.insert("kid".into(), json!(kid));
     }
-    jose::sign_compact(key, &header, &payload).map_err(|e| e.to_string())
+    jose::sign_compact(key, &header, &payload)
 }
 
 #[cfg(test)]
