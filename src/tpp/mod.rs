@@ -7,6 +7,8 @@
 //! the harness: it is configured by the command line only.
 
 pub mod faults;
+pub mod poll_cli;
+pub mod poller;
 pub mod receiver;
 pub mod tls;
 pub mod verify;
@@ -19,6 +21,7 @@ use crate::cli::{ReceiveArgs, TppArgs, TppCommand};
 pub async fn run_cli(args: TppArgs) -> u8 {
     match args.command {
         TppCommand::Receive(r) => receive(r).await,
+        TppCommand::Poll(p) => poll_cli::poll(p).await,
     }
 }
 
@@ -63,18 +66,31 @@ async fn receive(args: ReceiveArgs) -> u8 {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or(args.addr.clone());
+    let faults = TppFaults::new(args.faults);
+    let expect = verify::Expect { issuer, audience };
+    let poller = match poll_cli::config(&args.poll, &jwks_url, &expect, None, &faults) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
     let cfg = receiver::ReceiverConfig {
         jwks_url,
-        expect: verify::Expect { issuer, audience },
+        expect,
         path: args.path.clone(),
         processed: args.processed,
-        faults: TppFaults::new(args.faults),
+        faults,
     };
     let stop = tokio_util::sync::CancellationToken::new();
+    let polling = poller.map(|p| poller::spawn(p, stop.clone()));
     let task = receiver::spawn(cfg, listener, tls, stop.clone());
     println!("listening on {scheme}://{addr}{}", args.path);
     let _ = tokio::signal::ctrl_c().await;
     stop.cancel();
     let _ = task.await;
+    if let Some(p) = polling {
+        let _ = p.await;
+    }
     0
 }

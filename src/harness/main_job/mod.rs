@@ -16,6 +16,7 @@
 pub mod dialect;
 pub mod mtls;
 pub mod tpp;
+pub mod tpp_polling;
 
 use std::time::Instant;
 

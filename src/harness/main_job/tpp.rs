@@ -37,6 +37,7 @@ pub fn reference_profile() -> TppProfile {
             answer_within: ANSWER_WITHIN,
             headers: Vec::new(),
         }),
+        polling: Some(super::tpp_polling::reference_polling()),
         observe: Some(Observation {
             source: ObserveSource::Http("http://127.0.0.1:{port}/processed".into()),
             wait: Duration::from_secs(5),
@@ -67,7 +68,7 @@ pub fn in_process(faults: Vec<TppFault>) -> StartInProcess {
             },
             path: "/event-notifications".into(),
             processed: None,
-            faults: TppFaults::new(faults),
+            faults: TppFaults::new(faults.clone()),
         };
         let std_listener = std::net::TcpListener::bind(("127.0.0.1", port))
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
@@ -75,7 +76,12 @@ pub fn in_process(faults: Vec<TppFault>) -> StartInProcess {
         let listener = tokio::net::TcpListener::from_std(std_listener)
             .map_err(|e| format!("the reference TPP's listener: {e}"))?;
         let stop = tokio_util::sync::CancellationToken::new();
-        let task = receiver::spawn(cfg, listener, None, stop.clone());
+        let polling = super::tpp_polling::start(vars, TppFaults::new(faults), stop.clone())?;
+        let receiving = receiver::spawn(cfg, listener, None, stop.clone());
+        let task = tokio::spawn(async move {
+            let _ = receiving.await;
+            let _ = polling.await;
+        });
         Ok(InProcessTpp { stop, task })
     })
 }

@@ -21,6 +21,7 @@ mod stream;
 mod target;
 mod tatra;
 pub mod tpp;
+pub mod tpp_polling;
 mod trigger;
 mod yapily;
 

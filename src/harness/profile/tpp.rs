@@ -20,6 +20,7 @@ struct TppProfileFile {
     referee: RefereeFile,
     start: Option<StartFile>,
     push: Option<PushFile>,
+    polling: Option<super::tpp_polling::PollingFile>,
     observe: Option<ObserveFile>,
 }
 
@@ -68,6 +69,8 @@ pub struct TppProfile {
     pub referee: RefereeSettings,
     pub start: Option<StartSettings>,
     pub push: Option<PushReceiver>,
+    /// The TPP's polling client (`[polling]`).
+    pub polling: Option<super::tpp_polling::PollingClient>,
     pub observe: Option<Observation>,
     /// The folder of the profile file: relative paths are read from here.
     pub dir: PathBuf,
@@ -135,7 +138,7 @@ pub struct Vars(pub Vec<(&'static str, String)>);
 
 impl Vars {
     /// The placeholder names, in the order the README lists them.
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 13] = [
         "port",
         "run_dir",
         "base_url",
@@ -148,6 +151,7 @@ impl Vars {
         "ob_iss",
         "trust_anchor",
         "profile_dir",
+        "events_url",
     ];
 
     /// `text` with every `{name}` replaced.
@@ -210,11 +214,12 @@ impl TppProfile {
         let referee = referee(f.referee)?;
         let start = f.start.map(start).transpose()?;
         let push = f.push.map(|p| push(p, dir)).transpose()?;
+        let polling = f.polling.map(super::tpp_polling::polling).transpose()?;
         let observe = f.observe.map(observe).transpose()?;
-        if push.is_none() {
+        if push.is_none() && polling.is_none() {
             return err(
                 "push",
-                "the profile names no way to reach the TPP (a [push] receiver)",
+                "the profile names no way to reach the TPP (a [push] receiver or a [polling] client)",
             );
         }
         Ok(TppProfile {
@@ -222,6 +227,7 @@ impl TppProfile {
             referee,
             start,
             push,
+            polling,
             observe,
             dir: dir.to_path_buf(),
         })

@@ -8,6 +8,9 @@
 
 pub mod launch;
 pub mod observe;
+pub mod poll_judge;
+pub mod poll_script;
+pub mod polling;
 pub mod push;
 pub mod sets;
 
@@ -36,6 +39,8 @@ pub struct TppRun {
     pub referee_url: String,
     /// Publishes new keys in the referee's JWKS (key rotation).
     pub keys: embedded::KeyPublisher,
+    /// The polling session and request log (a profile with `[polling]`).
+    pub polling: Option<std::sync::Arc<polling::PollingReferee>>,
 }
 
 /// The capability tags a TPP profile declares (matched against the TPP scenarios' tags).
@@ -46,6 +51,9 @@ pub fn capabilities(run: &TppRun) -> HashSet<String> {
     }
     if run.observer.is_some() {
         caps.insert("tpp-observation".to_string());
+    }
+    if run.polling.is_some() {
+        caps.insert("tpp-poller".to_string());
     }
     caps
 }
@@ -90,6 +98,9 @@ pub struct Started {
 impl Started {
     /// Ends the TPP (its whole process group) and the referee, and removes the run folder.
     pub async fn stop(self) {
+        if let Some(p) = &self.run.polling {
+            p.shutdown();
+        }
         match self.tpp {
             Running::Outside => {}
             Running::Command(l) => l.stop().await,
@@ -168,6 +179,10 @@ pub async fn start(
         .map_err(|e| e.to_string())
         .and_then(|k| k.map_err(|e| e.to_string()))
         .map_err(|e| format!("cannot make a key: {e}"));
+    let front = match profile.polling {
+        Some(_) => polling::bind().map(Some),
+        None => Ok(None),
+    };
     let prepared = foreign.and_then(|foreign| {
         prepare(
             profile,
@@ -176,6 +191,7 @@ pub async fn start(
             &other.client_id,
             &run_dir.0,
             foreign,
+            front?,
         )
     });
     let run = match prepared {
@@ -208,23 +224,27 @@ fn prepare(
     other_audience: &str,
     run_dir: &std::path::Path,
     foreign: SigningKey,
+    front: Option<(std::net::TcpListener, String)>,
 ) -> Result<TppRun, String> {
     std::fs::create_dir_all(run_dir)
         .map_err(|e| format!("cannot create {}: {e}", run_dir.display()))?;
     let base = referee.url();
+    // A polling client meets the bank through the front, which records its requests.
+    let seen = front.as_ref().map_or(base.clone(), |(_, url)| url.clone());
     let vars = Vars(vec![
         ("port", free_port()?.to_string()),
         ("run_dir", run_dir.display().to_string()),
-        ("base_url", base.clone()),
+        ("base_url", seen.clone()),
         ("issuer", referee.issuer().to_string()),
-        ("jwks_url", format!("{base}/jwks")),
-        ("token_url", format!("{base}/token")),
+        ("jwks_url", format!("{seen}/jwks")),
+        ("token_url", format!("{seen}/token")),
         ("client_id", client.client_id.clone()),
         ("client_secret", client.client_secret.clone()),
         ("audience", client.client_id.clone()),
         ("ob_iss", referee.ob_header().iss.clone()),
         ("trust_anchor", referee.ob_header().tan.clone()),
         ("profile_dir", profile.dir.display().to_string()),
+        ("events_url", format!("{seen}{}", polling::EVENTS_PATH)),
     ]);
     let key = SigningKey::from_private_json(&referee.signing_key().to_private_json())
         .map_err(|e| format!("the referee's key: {e}"))?;
@@ -256,6 +276,13 @@ fn prepare(
         };
         Observer::new(source, o.wait)
     });
+    let polling = front
+        .map(|(listener, url)| {
+            let script = poll_script::session(&sets)?;
+            polling::PollingReferee::start(listener, url, base.clone(), script)
+        })
+        .transpose()?
+        .map(std::sync::Arc::new);
     Ok(TppRun {
         profile,
         sets,
@@ -264,6 +291,7 @@ fn prepare(
         vars,
         referee_url: base,
         keys: referee.key_publisher(),
+        polling,
     })
 }
 
