@@ -64,10 +64,16 @@ pub const EMBEDDED: &[(&str, &str)] = &[
 ];
 
 /// The built-in TPP suite (`obevents test --tpp`): `(path, text)`.
-pub const EMBEDDED_TPP: &[(&str, &str)] = &[(
-    "features/tpp_push.feature",
-    include_str!("../../features/tpp_push.feature"),
-)];
+pub const EMBEDDED_TPP: &[(&str, &str)] = &[
+    (
+        "features/tpp_push.feature",
+        include_str!("../../features/tpp_push.feature"),
+    ),
+    (
+        "features/tpp_polling.feature",
+        include_str!("../../features/tpp_polling.feature"),
+    ),
+];
 
 /// Capability tags: a scenario carrying one runs only if the profile declares it.
 pub const CAPABILITIES: &[(&str, &str)] = &[
@@ -230,6 +236,10 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
         "the TPP profile says how to see what the TPP processed ([observe])",
     ),
     (
+        "tpp-poller",
+        "the TPP profile describes its polling client ([polling])",
+    ),
+    (
         "redelivers-unacked",
         "bank.redelivers_unacked = true (the default with conformance = \"obie\"; RFC 8936 \
          makes redelivery a MAY, R8936-19, and OBIE lets a bank operate without \
@@ -253,6 +263,7 @@ pub const AREAS: &[&str] = &[
     "yapily",
     "tatra",
     "tpp-push",
+    "tpp-polling",
 ];
 
 pub fn is_area(tag: &str) -> bool {

@@ -64,7 +64,7 @@ crate::fault_table::fault_table! {
         "every answer waits 3 s (validation and processing before answering)";
     NeverAcks = "never-acks", Polling, ["R8936-21", "R8936-22"],
         "the polling client verifies and processes SETs but never acknowledges them";
-    AcksUnservedJti = "acks-unserved-jti", Polling, ["R8936-10", "R8936-12"],
+    AcksUnservedJti = "acks-unserved-jti", Polling, ["R8936-34", "R8936-10", "R8936-12"],
         "every poll also acknowledges a jti the bank never served";
     UsesAcksMember = "uses-acks-member", Polling, ["AP-04", "R8936-01", "R8936-21", "R8936-22"],
         "acknowledgements go in an `acks` member (OBEventPolling1 names it `ack`)";

@@ -98,7 +98,7 @@ pub fn only_served(r: &Record) -> Judged {
         return Ok(());
     }
     Err(format!(
-        "R8936-10/R8936-12: ack/setErrs name jtis the referee never served to this client: {}",
+        "R8936-34: ack/setErrs name jtis the referee never served to this client: {}",
         unknown.join(", ")
     ))
 }

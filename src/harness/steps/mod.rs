@@ -12,5 +12,6 @@ pub mod responses;
 pub mod sets;
 pub mod setup;
 pub mod tatra;
+pub mod tpp_polling;
 pub mod tpp_push;
 pub mod yapily;
