@@ -236,6 +236,37 @@ fn the_command_line_referees_a_tpp_it_starts_and_stops_it() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A polling-only profile: `obevents tpp poll` started by the profile's `[start] command` passes
+/// every polling scenario; the push scenarios are not applicable and name `[push]`.
+#[test]
+fn a_polling_only_profile_referees_the_reference_poller() {
+    let dir = tempdir("poll");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/profiles/tpp-poller.toml");
+    let text = std::fs::read_to_string(fixture)
+        .unwrap()
+        .replacen("\"obevents\"", &format!("{:?}", bin()), 1);
+    let profile = dir.join("poller.toml");
+    std::fs::write(&profile, text).unwrap();
+    let out = Command::new(bin())
+        .args(["test", "--tpp"])
+        .arg(&profile)
+        .arg("--report-dir")
+        .arg(dir.join("reports"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let polling = tpp_scenarios() - push_scenarios();
+    assert!(
+        stdout.contains(&format!(
+            "{polling} passed, 0 failed, 0 blocked, {} not applicable",
+            push_scenarios()
+        )),
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// The receiver over HTTPS asking for the bank's client certificate: the profile's `ca_cert`
 /// and `client_cert`/`client_key` reach it; without the client certificate the preflight
 /// stops the run (exit 2) naming the handshake.

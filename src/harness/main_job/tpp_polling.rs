@@ -14,13 +14,14 @@ use crate::tpp::verify::Expect;
 
 /// The reference poller's wait after an empty poll: short for a quick run, and long enough
 /// for "at once" after `moreAvailable` (under it) to be told from a pace on a loaded machine.
-pub const PACE: Duration = Duration::from_millis(400);
+pub const PACE: Duration = Duration::from_millis(600);
 
 /// What the reference polling client declares (`[polling]`).
 pub fn reference_polling() -> PollingClient {
     PollingClient {
         err_codes: ErrCodes::Rfc8935,
-        min_empty_wait: Duration::from_millis(300),
+        min_empty_wait: Duration::from_millis(500),
+        addr: None,
         long_poll: false,
         session_timeout: Duration::from_secs(15),
     }

@@ -421,6 +421,16 @@ mod tests {
     }
 
     #[test]
+    fn a_polling_only_profile_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/profiles/tpp-poller.toml");
+        let p = TppProfile::load(&path).unwrap();
+        assert!(p.push.is_none());
+        let polling = p.polling.unwrap();
+        assert_eq!(polling.min_empty_wait, Duration::from_millis(500));
+        assert_eq!(p.start.unwrap().command[1], "tpp");
+    }
+
+    #[test]
     fn placeholders_are_rendered_and_exported() {
         let v = Vars(vec![
             ("port", "8123".into()),

@@ -17,6 +17,7 @@ pub(super) struct PollingFile {
     min_empty_wait_ms: Option<u64>,
     long_poll: Option<bool>,
     session_timeout_ms: Option<u64>,
+    addr: Option<String>,
 }
 
 /// Which `err` codes the client puts in `setErrs` for a SET it refuses.
@@ -77,6 +78,9 @@ pub struct PollingClient {
     /// How long the referee's polling session may take before the judgments are made on what
     /// the client did so far.
     pub session_timeout: Duration,
+    /// `HOST:PORT` the referee's polling front listens on (None: a free 127.0.0.1 port), for
+    /// a client configured before the run.
+    pub addr: Option<String>,
 }
 
 pub(super) fn polling(p: PollingFile) -> Result<PollingClient, ProfileError> {
@@ -102,7 +106,13 @@ pub(super) fn polling(p: PollingFile) -> Result<PollingClient, ProfileError> {
             "must be between 1000 and 600000",
         );
     }
+    if let Some(a) = &p.addr
+        && a.parse::<std::net::SocketAddr>().is_err()
+    {
+        return err("polling.addr", format!("{a:?} is not an IP:PORT address"));
+    }
     Ok(PollingClient {
+        addr: p.addr,
         err_codes,
         min_empty_wait: Duration::from_millis(min_empty_wait),
         long_poll: p.long_poll.unwrap_or(false),
@@ -129,6 +139,7 @@ mod tests {
             ("min_empty_wait_ms = 90000", "polling.min_empty_wait_ms"),
             ("session_timeout_ms = 5", "polling.session_timeout_ms"),
             ("nope = 1", "unknown field `nope`"),
+            ("addr = \"here\"", "polling.addr"),
         ] {
             let e = parse(text).unwrap_err().0;
             assert!(e.contains(field), "{text}: {e}");

@@ -179,8 +179,8 @@ pub async fn start(
         .map_err(|e| e.to_string())
         .and_then(|k| k.map_err(|e| e.to_string()))
         .map_err(|e| format!("cannot make a key: {e}"));
-    let front = match profile.polling {
-        Some(_) => polling::bind().map(Some),
+    let front = match &profile.polling {
+        Some(p) => polling::bind(p.addr.as_deref()).map(Some),
         None => Ok(None),
     };
     let prepared = foreign.and_then(|foreign| {
@@ -313,6 +313,9 @@ async fn launch_and_wait(
         (None, None) => Running::Outside,
     };
     let Some(push) = &started.run.push else {
+        if matches!(started.tpp, Running::Outside) {
+            polling::prompt(&run.vars);
+        }
         return Ok(());
     };
     let deadline = Instant::now() + timeout;

@@ -113,6 +113,12 @@ impl Script {
 
     /// The answer to an authorised poll `ask`; moves the session on.
     pub fn answer(&mut self, ask: &Ask) -> Answer {
+        let serving = matches!(self.step, Step::Repeat | Step::AfterToken);
+        if serving && ask.max_events == Some(0) {
+            // Acknowledge-only (R8936-05): nothing served; the SET still awaits (AP-12).
+            self.note_acks(ask);
+            return serve(Vec::new(), true, None);
+        }
         match self.step {
             Step::Pages => self.page(ask),
             Step::Repeat => {

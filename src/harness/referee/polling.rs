@@ -144,14 +144,38 @@ impl std::fmt::Debug for PollingReferee {
 }
 
 /// A bound port for the front, before the session exists (its URL goes into the placeholders).
-pub fn bind() -> Result<(std::net::TcpListener, String), String> {
-    let l = std::net::TcpListener::bind(("127.0.0.1", 0))
+pub fn bind(addr: Option<&str>) -> Result<(std::net::TcpListener, String), String> {
+    let l = std::net::TcpListener::bind(addr.unwrap_or("127.0.0.1:0"))
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
-        .map_err(|e| format!("cannot listen for the polling referee: {e}"))?;
+        .map_err(|e| format!("cannot listen for the polling referee (polling.addr): {e}"))?;
     let addr = l
         .local_addr()
         .map_err(|e| format!("the polling referee's address: {e}"))?;
     Ok((l, format!("http://{addr}")))
+}
+
+/// Without a `[start] command`, the polling client is started by hand: what to give it.
+pub fn prompt(vars: &crate::harness::profile::tpp::Vars) {
+    let wanted = [
+        "base_url",
+        "events_url",
+        "token_url",
+        "jwks_url",
+        "issuer",
+        "client_id",
+        "client_secret",
+    ];
+    let lines: Vec<String> = vars
+        .0
+        .iter()
+        .filter(|(k, _)| wanted.contains(k))
+        .map(|(k, v)| format!("  {k} = {v}"))
+        .collect();
+    eprintln!(
+        "start the TPP's polling client now (the session waits for it up to \
+         [polling] session_timeout_ms):\n{}",
+        lines.join("\n")
+    );
 }
 
 impl PollingReferee {
