@@ -242,9 +242,11 @@ fn the_command_line_referees_a_tpp_it_starts_and_stops_it() {
 fn a_polling_only_profile_referees_the_reference_poller() {
     let dir = tempdir("poll");
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/profiles/tpp-poller.toml");
-    let text = std::fs::read_to_string(fixture)
-        .unwrap()
-        .replacen("\"obevents\"", &format!("{:?}", bin()), 1);
+    let text = std::fs::read_to_string(fixture).unwrap().replacen(
+        "\"obevents\"",
+        &format!("{:?}", bin()),
+        1,
+    );
     let profile = dir.join("poller.toml");
     std::fs::write(&profile, text).unwrap();
     let out = Command::new(bin())

@@ -69,7 +69,12 @@ pub fn spawn(cfg: PollerConfig, stop: CancellationToken) -> tokio::task::JoinHan
 }
 
 /// One poll (getting a token first if needed); how long to wait before the next.
-async fn round(cfg: &PollerConfig, http: &reqwest::Client, keys: &Keys, st: &mut State) -> Duration {
+async fn round(
+    cfg: &PollerConfig,
+    http: &reqwest::Client,
+    keys: &Keys,
+    st: &mut State,
+) -> Duration {
     let token = match &st.token {
         Some(t) => t.clone(),
         None => match fetch_token(cfg, http).await {
@@ -147,7 +152,14 @@ async fn took(cfg: &PollerConfig, keys: &Keys, st: &mut State, body: &Value) -> 
     let none = TppFaults::default();
     for (jti, set) in &sets {
         let text = set.as_str().unwrap_or_default();
-        let checked = verify::check(keys, &cfg.expect, &none, Some("application/jwt"), text.as_bytes()).await;
+        let checked = verify::check(
+            keys,
+            &cfg.expect,
+            &none,
+            Some("application/jwt"),
+            text.as_bytes(),
+        )
+        .await;
         match checked {
             Ok(_) => {
                 if !cfg.faults.has(TppFault::NeverAcks) {
@@ -163,8 +175,10 @@ async fn took(cfg: &PollerConfig, keys: &Keys, st: &mut State, body: &Value) -> 
                 } else {
                     r.err
                 };
-                st.errs
-                    .insert(jti.clone(), json!({"err": err, "description": r.description}));
+                st.errs.insert(
+                    jti.clone(),
+                    json!({"err": err, "description": r.description}),
+                );
                 if cfg.faults.has(TppFault::AcksBadSignature) {
                     st.ack.push(jti.clone());
                 }
@@ -206,7 +220,10 @@ fn record(cfg: &PollerConfig, jti: &str) {
         .open(path)
         .and_then(|mut f| writeln!(f, "{jti}"));
     if let Err(e) = written {
-        tracing::warn!("reference poller: cannot record {jti} in {}: {e}", path.display());
+        tracing::warn!(
+            "reference poller: cannot record {jti} in {}: {e}",
+            path.display()
+        );
     }
 }
 

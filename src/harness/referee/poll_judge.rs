@@ -53,7 +53,11 @@ pub fn acknowledged(r: &Record) -> Judged {
             continue;
         }
         let later = next_ok(&polls, i);
-        for jti in p.served.iter().filter(|j| r.script.valid_served.contains_key(*j)) {
+        for jti in p
+            .served
+            .iter()
+            .filter(|j| r.script.valid_served.contains_key(*j))
+        {
             if later.is_empty() {
                 continue;
             }
@@ -86,7 +90,10 @@ pub fn only_served(r: &Record) -> Judged {
     let mut served: HashSet<&str> = HashSet::new();
     let mut unknown = Vec::new();
     for p in &polls {
-        let named = p.acks().into_iter().chain(set_errs(p).into_iter().map(|(k, _)| k));
+        let named = p
+            .acks()
+            .into_iter()
+            .chain(set_errs(p).into_iter().map(|(k, _)| k));
         for jti in named {
             if !served.contains(jti.as_str()) {
                 unknown.push(format!("{jti} (at {} ms)", p.at.as_millis()));
@@ -108,7 +115,10 @@ fn bad_served(r: &Record, polls: &[&Logged]) -> Result<usize, String> {
     polls
         .iter()
         .position(|p| p.status == 200 && p.served.contains(&r.script.bad_jti))
-        .map_or_else(|| blocked("the SET with a bad signature was never served"), Ok)
+        .map_or_else(
+            || blocked("the SET with a bad signature was never served"),
+            Ok,
+        )
 }
 
 /// The SET whose signature does not verify is never acknowledged.
@@ -138,10 +148,12 @@ pub fn bad_reported(r: &Record, client: &PollingClient) -> Judged {
         return blocked("no successful poll followed the SET with a bad signature");
     }
     let jti = &r.script.bad_jti;
-    let Some(report) = later
-        .iter()
-        .find_map(|p| set_errs(p).into_iter().find(|(k, _)| k == jti).map(|(_, v)| v))
-    else {
+    let Some(report) = later.iter().find_map(|p| {
+        set_errs(p)
+            .into_iter()
+            .find(|(k, _)| k == jti)
+            .map(|(_, v)| v)
+    }) else {
         return Err(format!(
             "R8936-12/R8936-13: the SET {jti} whose signature does not verify is not in the \
              setErrs of the next {NEXT_POLLS} successful polls"
@@ -204,12 +216,19 @@ pub fn bodies_valid(r: &Record, schemas: &crate::harness::schema::Schemas) -> Ju
             continue;
         }
         let Some(body) = &p.body else {
-            bad.push(format!("a body that is not JSON at {} ms", p.at.as_millis()));
+            bad.push(format!(
+                "a body that is not JSON at {} ms",
+                p.at.as_millis()
+            ));
             continue;
         };
         let problems = schemas.problems("OBEventPolling1", body);
         if !problems.is_empty() {
-            bad.push(format!("{body} at {} ms: {}", p.at.as_millis(), problems.join("; ")));
+            bad.push(format!(
+                "{body} at {} ms: {}",
+                p.at.as_millis(),
+                problems.join("; ")
+            ));
         }
     }
     if bad.is_empty() {

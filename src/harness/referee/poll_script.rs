@@ -181,7 +181,10 @@ impl Script {
     fn repeat(&mut self) -> Answer {
         let mut served: Vec<(&String, &String)> = self.valid_served.iter().collect();
         served.sort();
-        let acked = served.iter().find(|(j, _)| self.acked.contains(*j)).copied();
+        let acked = served
+            .iter()
+            .find(|(j, _)| self.acked.contains(*j))
+            .copied();
         let Some((jti, body)) = acked.or(served.first().copied()) else {
             return serve(Vec::new(), false, None);
         };

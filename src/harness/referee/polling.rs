@@ -96,7 +96,11 @@ impl Logged {
 
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -365,8 +369,10 @@ impl Front {
                 }
                 entry.served = sets.iter().map(|(j, _)| j.clone()).collect();
                 entry.more_available = Some(more);
-                let sets: Map<String, Value> =
-                    sets.into_iter().map(|(j, s)| (j, Value::String(s))).collect();
+                let sets: Map<String, Value> = sets
+                    .into_iter()
+                    .map(|(j, s)| (j, Value::String(s)))
+                    .collect();
                 let body = json!({"sets": sets, "moreAvailable": more});
                 reply(StatusCode::OK, &json_headers, body.to_string())
             }
@@ -436,7 +442,12 @@ impl Front {
         let headers: Vec<(String, String)> = answer
             .headers()
             .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "content-length" | "transfer-encoding" | "connection"))
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "content-length" | "transfer-encoding" | "connection"
+                )
+            })
             .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
             .collect();
         let body = answer.bytes().await.unwrap_or_default();
@@ -477,7 +488,10 @@ fn unauthorized(iid: &str, invalid: bool) -> Response<Body> {
     };
     reply(
         StatusCode::UNAUTHORIZED,
-        &[("www-authenticate", challenge), ("x-fapi-interaction-id", iid.into())],
+        &[
+            ("www-authenticate", challenge),
+            ("x-fapi-interaction-id", iid.into()),
+        ],
         String::new(),
     )
 }
