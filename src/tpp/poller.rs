@@ -212,18 +212,8 @@ fn retry_after(cfg: &PollerConfig, answer: &reqwest::Response) -> Duration {
 }
 
 fn record(cfg: &PollerConfig, jti: &str) {
-    let Some(path) = &cfg.processed else { return };
-    use std::io::Write;
-    let written = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .and_then(|mut f| writeln!(f, "{jti}"));
-    if let Err(e) = written {
-        tracing::warn!(
-            "reference poller: cannot record {jti} in {}: {e}",
-            path.display()
-        );
+    if let Some(path) = &cfg.processed {
+        super::receiver::append_processed(path, jti);
     }
 }
 

@@ -10,6 +10,8 @@ pub mod launch;
 pub mod observe;
 pub mod poll_judge;
 pub mod poll_script;
+#[cfg(test)]
+mod poll_tests;
 pub mod polling;
 pub mod push;
 pub mod sets;
