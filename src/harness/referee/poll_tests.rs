@@ -247,9 +247,12 @@ fn a_conformant_client_passes_every_judgment() {
     assert_eq!(failing(&record(long), &client(true)), Vec::<&str>::new());
 }
 
+/// A change that makes a clean session defective.
+type Change = Box<dyn Fn(&mut Vec<Poll>)>;
+
 #[test]
 fn each_defect_fails_its_own_judgment_only() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<Poll>)>)> = vec![
+    let cases: Vec<(&str, Change)> = vec![
         (
             "R8936-20",
             Box::new(|v| v[3..=5].iter_mut().for_each(|p| p.body["ack"] = json!([]))),
