@@ -181,10 +181,6 @@ pub async fn start(
         .map_err(|e| e.to_string())
         .and_then(|k| k.map_err(|e| e.to_string()))
         .map_err(|e| format!("cannot make a key: {e}"));
-    let front = match &profile.polling {
-        Some(p) => polling::bind(p.addr.as_deref()).map(Some),
-        None => Ok(None),
-    };
     let prepared = foreign.and_then(|foreign| {
         prepare(
             profile,
@@ -193,7 +189,6 @@ pub async fn start(
             &other.client_id,
             &run_dir.0,
             foreign,
-            front?,
         )
     });
     let run = match prepared {
@@ -226,10 +221,14 @@ fn prepare(
     other_audience: &str,
     run_dir: &std::path::Path,
     foreign: SigningKey,
-    front: Option<(std::net::TcpListener, String)>,
 ) -> Result<TppRun, String> {
     std::fs::create_dir_all(run_dir)
         .map_err(|e| format!("cannot create {}: {e}", run_dir.display()))?;
+    let front = profile
+        .polling
+        .as_ref()
+        .map(|p| polling::bind(p.addr.as_deref()))
+        .transpose()?;
     let base = referee.url();
     // A polling client meets the bank through the front, which records its requests.
     let seen = front.as_ref().map_or(base.clone(), |(_, url)| url.clone());
@@ -279,12 +278,8 @@ fn prepare(
         Observer::new(source, o.wait)
     });
     let polling = front
-        .map(|(listener, url)| {
-            let script = poll_script::session(&sets)?;
-            polling::PollingReferee::start(listener, url, base.clone(), script)
-        })
-        .transpose()?
-        .map(std::sync::Arc::new);
+        .map(|(listener, url)| start_front(listener, url, &sets, &base))
+        .transpose()?;
     Ok(TppRun {
         profile,
         sets,
@@ -295,6 +290,18 @@ fn prepare(
         keys: referee.key_publisher(),
         polling,
     })
+}
+
+/// Starts the polling front on `listener` with a fresh session of SETs from `sets`.
+fn start_front(
+    listener: std::net::TcpListener,
+    url: String,
+    sets: &SetMaker,
+    upstream: &str,
+) -> Result<std::sync::Arc<polling::PollingReferee>, String> {
+    let script = poll_script::session(sets)?;
+    polling::PollingReferee::start(listener, url, upstream.to_string(), script)
+        .map(std::sync::Arc::new)
 }
 
 /// Starts the TPP as the run says, then waits for its receiver.
