@@ -102,6 +102,10 @@ pub struct PollFlags {
     /// How long to wait after an empty poll, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     pub pace_ms: u64,
+    /// Long-poll (`returnImmediately: false`): the bank holds an empty poll, so no wait after
+    /// one (errors still wait --pace-ms).
+    #[arg(long)]
+    pub long_poll: bool,
 }
 
 #[derive(Debug, Args)]

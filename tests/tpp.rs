@@ -237,7 +237,8 @@ fn the_command_line_referees_a_tpp_it_starts_and_stops_it() {
 }
 
 /// A polling-only profile: `obevents tpp poll` started by the profile's `[start] command` passes
-/// every polling scenario; the push scenarios are not applicable and name `[push]`.
+/// every polling scenario — short-polling and long-polling — and the push scenarios are not
+/// applicable.
 #[test]
 fn a_polling_only_profile_referees_the_reference_poller() {
     let dir = tempdir("poll");
@@ -247,25 +248,34 @@ fn a_polling_only_profile_referees_the_reference_poller() {
         &format!("{:?}", bin()),
         1,
     );
-    let profile = dir.join("poller.toml");
-    std::fs::write(&profile, text).unwrap();
-    let out = Command::new(bin())
-        .args(["test", "--tpp"])
-        .arg(&profile)
-        .arg("--report-dir")
-        .arg(dir.join("reports"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
-    let polling = tpp_scenarios() - push_scenarios();
-    assert!(
-        stdout.contains(&format!(
-            "{polling} passed, 0 failed, 0 blocked, {} not applicable",
-            push_scenarios()
-        )),
-        "{stdout}"
-    );
+    let long = text
+        .replacen("\"--pace-ms\"", "\"--long-poll\", \"--pace-ms\"", 1)
+        .replacen(
+            "min_empty_wait_ms = 500",
+            "min_empty_wait_ms = 0\nlong_poll = true",
+            1,
+        );
+    for (name, text) in [("short", text), ("long", long)] {
+        let profile = dir.join(format!("{name}.toml"));
+        std::fs::write(&profile, text).unwrap();
+        let out = Command::new(bin())
+            .args(["test", "--tpp"])
+            .arg(&profile)
+            .arg("--report-dir")
+            .arg(dir.join(name))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{name}: {stdout}");
+        let polling = tpp_scenarios() - push_scenarios();
+        assert!(
+            stdout.contains(&format!(
+                "{polling} passed, 0 failed, 0 blocked, {} not applicable",
+                push_scenarios()
+            )),
+            "{name}: {stdout}"
+        );
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -39,6 +39,7 @@ pub fn config(
         jwks_url: jwks_url.to_string(),
         expect: expect.clone(),
         pace: Duration::from_millis(flags.pace_ms),
+        long_poll: flags.long_poll,
         processed,
         faults: faults.clone(),
     }))

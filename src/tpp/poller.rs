@@ -31,6 +31,8 @@ pub struct PollerConfig {
     pub expect: Expect,
     /// The wait after an empty answer.
     pub pace: Duration,
+    /// Long-poll (`returnImmediately: false`): the bank's hold paces the polls, no wait.
+    pub long_poll: bool,
     /// The file processed jtis are appended to.
     pub processed: Option<PathBuf>,
     pub faults: TppFaults,
@@ -126,7 +128,7 @@ async fn round(
 
 /// The poll's body: what is owed, as the faults allow.
 fn request_body(cfg: &PollerConfig, st: &State) -> Value {
-    let mut body = json!({"returnImmediately": true});
+    let mut body = json!({"returnImmediately": !cfg.long_poll});
     let mut ack = st.ack.clone();
     if cfg.faults.has(TppFault::AcksUnservedJti) {
         ack.push(uuid::Uuid::new_v4().to_string());
@@ -194,6 +196,9 @@ async fn took(cfg: &PollerConfig, keys: &Keys, st: &mut State, body: &Value) -> 
     }
     if sets.is_empty() && cfg.faults.has(TppFault::HotLoopEmptyPolls) {
         return Duration::from_millis(5);
+    }
+    if cfg.long_poll {
+        return Duration::ZERO;
     }
     cfg.pace
 }

@@ -53,6 +53,7 @@ pub fn start(
             audience: var(vars, "audience")?,
         },
         pace: PACE,
+        long_poll: false,
         processed: None,
         faults,
     };
