@@ -25,6 +25,8 @@ mod driver;
 mod http;
 #[path = "sandbox/receiver.rs"]
 mod receiver;
+#[path = "portal/referee.rs"]
+mod referee;
 #[path = "portal/screenshots.rs"]
 mod screenshots;
 #[path = "portal/web.rs"]

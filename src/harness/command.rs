@@ -1,12 +1,14 @@
 //! `obevents test` from the command line: the bank a profile describes, the TPP a TPP profile
-//! describes (`--tpp`), or without either the main job; then the reports and the exit code (0 every applicable scenario passed, 1 a
-//! scenario failed, 2 bad configuration or an unreachable target).
+//! describes (`--tpp`), or without either the main job; then the reports, a TPP run's
+//! publication (`[publish]`) and the exit code (0 every applicable scenario passed, 1 a
+//! scenario failed, 2 bad configuration, an unreachable target or a publication refused).
 
 use super::catalogue::Catalogue;
 use super::main_job;
 use super::profile::Profile;
 use super::profile::tpp::TppProfile;
-use super::report;
+use super::referee;
+use super::report::{self, RunMode};
 use super::runner::{
     self, ConfigError, FeatureSource, Progress, RunOptions, RunOutcome, TppRunOptions,
 };
@@ -24,9 +26,11 @@ pub async fn run_cli(args: TestArgs) -> u8 {
 }
 
 async fn run_and_report(args: &TestArgs) -> Result<u8, ConfigError> {
+    let mut publish = None;
     let outcome = match (&args.profile, &args.tpp) {
         (_, Some(path)) => {
             let profile = TppProfile::load(path).map_err(|e| ConfigError(e.to_string()))?;
+            publish = profile.publish.clone();
             let mut opts = TppRunOptions::quiet(profile);
             opts.features = FeatureSource::of_cli(args);
             opts.tags = args.tags.clone();
@@ -42,15 +46,38 @@ async fn run_and_report(args: &TestArgs) -> Result<u8, ConfigError> {
         }
         (None, None) => main_job::run(args).await?,
     };
-    write_reports(&outcome, args)?;
+    let mode = match (&args.profile, &args.tpp) {
+        (_, Some(_)) => RunMode::Tpp,
+        (Some(_), None) => RunMode::Bank,
+        (None, None) => RunMode::MainJob,
+    };
+    let summary = write_reports(&outcome, args, mode)?;
+    if let Some(p) = &publish {
+        // Asked for and not done is a configuration problem, whatever the verdicts.
+        let page = referee::publish::publish(p, &summary)
+            .await
+            .map_err(ConfigError)?;
+        println!("published: {page}");
+    }
     Ok(outcome.exit_code())
 }
 
-/// Writes every report of `outcome` and prints the console summary.
-fn write_reports(outcome: &RunOutcome, args: &TestArgs) -> Result<(), ConfigError> {
+/// Writes every report of `outcome` and prints the console summary; the run's
+/// `summary.json`.
+fn write_reports(
+    outcome: &RunOutcome,
+    args: &TestArgs,
+    mode: RunMode,
+) -> Result<serde_json::Value, ConfigError> {
     let catalogue = Catalogue::embedded().map_err(ConfigError)?;
-    report::write_all(outcome, &catalogue, &args.report_dir, args.junit.as_deref())
-        .map_err(ConfigError)?;
+    let summary = report::write_all(
+        outcome,
+        &catalogue,
+        mode,
+        &args.report_dir,
+        args.junit.as_deref(),
+    )
+    .map_err(ConfigError)?;
     println!("{}", report::console::render(outcome, &catalogue));
     // A TPP run started with a command leaves the TPP's output beside the reports.
     let tpp_log = if args.tpp.is_some() && args.report_dir.join("tpp.log").exists() {
@@ -66,5 +93,5 @@ fn write_reports(outcome: &RunOutcome, args: &TestArgs) -> Result<(), ConfigErro
             .map(|j| format!(", JUnit also at {}", j.display()))
             .unwrap_or_default()
     );
-    Ok(())
+    Ok(summary)
 }

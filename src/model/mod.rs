@@ -10,6 +10,7 @@ pub mod event_type;
 pub mod resources;
 pub mod schemas;
 pub mod set;
+pub mod verdict;
 
 pub use dialect::Dialect;
 pub use error::{ObError1, ObErrorResponse1};

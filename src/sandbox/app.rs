@@ -19,7 +19,7 @@ use super::push::{self, guard::Guard};
 use super::state::{AppState, Inner};
 use super::store::postgres::Wakeup;
 use super::store::{Store, StoreError};
-use super::{dialects, fault_choice, http, inspect, portal, retention, server};
+use super::{dialects, fault_choice, http, inspect, portal, referee_runs, retention, server};
 use crate::cli::SandboxArgs;
 use crate::jose::{ObHeader, SigningKey};
 
@@ -270,6 +270,7 @@ pub async fn serve(state: AppState, listener: TcpListener) {
     let table = dialects::routes(&state)
         .include(inspect::routes())
         .include(fault_choice::routes())
+        .include(referee_runs::routes())
         .include(portal::routes());
     let router = http::router(state.clone(), table);
     server::serve(state, router, listener).await;

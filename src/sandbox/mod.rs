@@ -43,6 +43,7 @@ pub mod notify;
 pub mod personality;
 pub mod portal;
 pub mod push;
+pub mod referee_runs;
 pub mod retention;
 pub mod server;
 pub mod state;

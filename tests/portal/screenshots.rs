@@ -88,6 +88,10 @@ async fn screenshots_of_every_page() {
     b.click("#fault-more-available-always-false").await;
     b.click("#faults-form button").await;
     shoot(&b, "faults", 1280, 1000, "Faults saved").await;
+    // The verdicts of a referee run of a faulty reference TPP, published by `test --tpp`.
+    crate::referee::run_published(&bank, &t, &["accepts-bad-signature"]).await;
+    b.goto(&page("/referee")).await;
+    shoot(&b, "referee", 1280, 1400, "broken: ").await;
     b.close().await;
     bank.stop().await;
 

@@ -42,6 +42,7 @@ pub fn reference_profile() -> TppProfile {
             source: ObserveSource::Http("http://127.0.0.1:{port}/processed".into()),
             wait: Duration::from_secs(5),
         }),
+        publish: None,
         dir: ".".into(),
     }
 }

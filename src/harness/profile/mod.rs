@@ -22,6 +22,7 @@ mod target;
 mod tatra;
 pub mod tpp;
 pub mod tpp_polling;
+pub mod tpp_publish;
 mod trigger;
 mod yapily;
 
@@ -298,6 +299,41 @@ pub struct TlsSettings {
     pub client_cert_pem: Option<Vec<u8>>,
     pub ca_pem: Option<Vec<u8>>,
     pub accept_invalid_certs: bool,
+}
+
+/// PEM bytes read from a profile's files (`None` when the field is absent).
+type Pem = Option<Vec<u8>>;
+
+/// A TPP-profile section's `ca_cert` and `client_cert`/`client_key` (read from `dir`): the CA
+/// bundle, and the identity as the certificate followed by its key (one PEM, or the
+/// certificate's file alone when it holds both).
+fn tls_pems(
+    dir: &Path,
+    section: &str,
+    ca: Option<&Path>,
+    cert: Option<&Path>,
+    key: Option<&Path>,
+) -> Result<(Pem, Pem), ProfileError> {
+    let identity = match (cert, key) {
+        (Some(c), Some(k)) => {
+            let mut pem = read(dir, &format!("{section}.client_cert"), c)?;
+            pem.push(b'\n');
+            pem.extend(read(dir, &format!("{section}.client_key"), k)?);
+            Some(pem)
+        }
+        (Some(c), None) => Some(read(dir, &format!("{section}.client_cert"), c)?),
+        (None, Some(_)) => {
+            return err(
+                &format!("{section}.client_key"),
+                format!("needs {section}.client_cert"),
+            );
+        }
+        (None, None) => None,
+    };
+    let ca = ca
+        .map(|c| read(dir, &format!("{section}.ca_cert"), c))
+        .transpose()?;
+    Ok((ca, identity))
 }
 
 fn read(dir: &Path, field: &str, p: &Path) -> Result<Vec<u8>, ProfileError> {

@@ -1,16 +1,16 @@
 //! TPP profiles (`obevents test --tpp FILE`): how the harness reaches a TPP it referees — the
 //! referee bank it plays (`[referee]`), how the TPP is started for the run (`[start]`), its
-//! push receiver (`[push]`) and how to see what it processed (`[observe]`). Read like a bank
-//! profile: unknown fields are refused and every error names the field. Strings may hold the
-//! run's placeholders (`{port}`, `{jwks_url}`, …, see [`Vars`]), filled in once the referee
-//! runs.
+//! push receiver (`[push]`), how to see what it processed (`[observe]`) and where its
+//! verdicts are published (`[publish]`, `tpp_publish`). Read like a bank profile: unknown
+//! fields are refused and every error names the field. Strings may hold the run's
+//! placeholders (`{port}`, `{jwks_url}`, …, see [`Vars`]), filled in once the referee runs.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ProfileError, err, read};
+use super::{ProfileError, err, tls_pems};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +22,7 @@ struct TppProfileFile {
     push: Option<PushFile>,
     polling: Option<super::tpp_polling::PollingFile>,
     observe: Option<ObserveFile>,
+    publish: Option<super::tpp_publish::PublishFile>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -72,6 +73,8 @@ pub struct TppProfile {
     /// The TPP's polling client (`[polling]`).
     pub polling: Option<super::tpp_polling::PollingClient>,
     pub observe: Option<Observation>,
+    /// Where the run's summary is published when it ends (`[publish]`).
+    pub publish: Option<super::tpp_publish::PublishSettings>,
     /// The folder of the profile file: relative paths are read from here.
     pub dir: PathBuf,
 }
@@ -216,6 +219,10 @@ impl TppProfile {
         let push = f.push.map(|p| push(p, dir)).transpose()?;
         let polling = f.polling.map(super::tpp_polling::polling).transpose()?;
         let observe = f.observe.map(observe).transpose()?;
+        let publish = f
+            .publish
+            .map(|p| super::tpp_publish::publish(p, dir))
+            .transpose()?;
         if push.is_none() && polling.is_none() {
             return err(
                 "push",
@@ -229,6 +236,7 @@ impl TppProfile {
             push,
             polling,
             observe,
+            publish,
             dir: dir.to_path_buf(),
         })
     }
@@ -275,22 +283,13 @@ fn push(p: PushFile, dir: &Path) -> Result<PushReceiver, ProfileError> {
     if !scheme_ok {
         return err("push.url", format!("{:?} is not an http(s) URL", p.url));
     }
-    let identity_pem = match (&p.client_cert, &p.client_key) {
-        (Some(c), Some(k)) => {
-            let mut pem = read(dir, "push.client_cert", c)?;
-            pem.push(b'\n');
-            pem.extend(read(dir, "push.client_key", k)?);
-            Some(pem)
-        }
-        (Some(c), None) => Some(read(dir, "push.client_cert", c)?),
-        (None, Some(_)) => return err("push.client_key", "needs push.client_cert"),
-        (None, None) => None,
-    };
-    let ca_pem = p
-        .ca_cert
-        .as_deref()
-        .map(|c| read(dir, "push.ca_cert", c))
-        .transpose()?;
+    let (ca_pem, identity_pem) = tls_pems(
+        dir,
+        "push",
+        p.ca_cert.as_deref(),
+        p.client_cert.as_deref(),
+        p.client_key.as_deref(),
+    )?;
     for (name, value) in &p.headers {
         let ok = reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok()
             && reqwest::header::HeaderValue::from_str(value).is_ok();

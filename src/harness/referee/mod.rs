@@ -13,8 +13,10 @@ pub mod poll_script;
 #[cfg(test)]
 mod poll_tests;
 pub mod polling;
+pub mod publish;
 pub mod push;
 pub mod sets;
+pub mod tls;
 
 use std::collections::HashSet;
 use std::path::PathBuf;

@@ -32,22 +32,16 @@ impl PushTarget {
         vars: &Vars,
         financial_id: String,
     ) -> Result<PushTarget, String> {
-        let mut b = reqwest::Client::builder()
+        let b = reqwest::Client::builder()
             .timeout(push.answer_within + Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none());
-        if let Some(pem) = &push.identity_pem {
-            let id = reqwest::Identity::from_pem(pem)
-                .map_err(|e| format!("TPP profile field push.client_cert: {e}"))?;
-            b = b.identity(id);
-        }
-        if let Some(pem) = &push.ca_pem {
-            for cert in reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| format!("TPP profile field push.ca_cert: {e}"))?
-            {
-                b = b.add_root_certificate(cert);
-            }
-        }
+        let b = super::tls::with_pems(
+            b,
+            "push",
+            push.ca_pem.as_deref(),
+            push.identity_pem.as_deref(),
+        )?;
         let http = b
             .build()
             .map_err(|e| format!("cannot build the push client: {e}"))?;

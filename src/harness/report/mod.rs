@@ -125,27 +125,32 @@ pub fn catalogue_verdicts(
         .collect()
 }
 
-/// Writes every report file into `dir` (and the JUnit XML also to `junit`, if given).
-pub fn write_all(
-    outcome: &RunOutcome,
-    catalogue: &Catalogue,
-    dir: &Path,
-    junit: Option<&Path>,
-) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("--report-dir {}: {e}", dir.display()))?;
-    let xml = junit::render(outcome)?;
-    let write = |path: &Path, text: &str| {
-        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
-    };
-    write(&dir.join("junit.xml"), &xml)?;
-    if let Some(p) = junit {
-        if let Some(parent) = p.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| format!("--junit {}: {e}", p.display()))?;
+/// What a run judged, as `summary.json` names it (`mode`): a bank (`--profile`), a TPP
+/// (`--tpp`) or both halves (the main job).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    Bank,
+    Tpp,
+    MainJob,
+}
+
+impl RunMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunMode::Bank => "bank",
+            RunMode::Tpp => "tpp",
+            RunMode::MainJob => "main-job",
         }
-        write(p, &xml)?;
     }
-    write(&dir.join("report.html"), &html::render(outcome, catalogue))?;
-    let summary = serde_json::json!({
+}
+
+/// `summary.json`: the counts, every scenario with its verdict, rules and reason, the
+/// findings and every catalogue rule's verdict. A TPP run's is also what `[publish]` sends to
+/// a sandbox (`PUT /sandbox/referee-run`).
+pub fn summary(outcome: &RunOutcome, catalogue: &Catalogue, mode: RunMode) -> serde_json::Value {
+    serde_json::json!({
+        "mode": mode.as_str(),
+        "harness": format!("obevents {}", env!("CARGO_PKG_VERSION")),
         "profile": outcome.profile_name,
         "target": outcome.target,
         "duration_ms": outcome.duration.as_millis() as u64,
@@ -161,10 +166,35 @@ pub fn write_all(
         })).collect::<Vec<_>>(),
         "findings": outcome.findings,
         "rules": catalogue_verdicts(outcome, catalogue).iter().map(|(id, v, _)| serde_json::json!({"id": id, "verdict": v})).collect::<Vec<_>>(),
-    });
+    })
+}
+
+/// Writes every report file into `dir` (and the JUnit XML also to `junit`, if given); the
+/// run's summary.
+pub fn write_all(
+    outcome: &RunOutcome,
+    catalogue: &Catalogue,
+    mode: RunMode,
+    dir: &Path,
+    junit: Option<&Path>,
+) -> Result<serde_json::Value, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("--report-dir {}: {e}", dir.display()))?;
+    let xml = junit::render(outcome)?;
+    let write = |path: &Path, text: &str| {
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    write(&dir.join("junit.xml"), &xml)?;
+    if let Some(p) = junit {
+        if let Some(parent) = p.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| format!("--junit {}: {e}", p.display()))?;
+        }
+        write(p, &xml)?;
+    }
+    write(&dir.join("report.html"), &html::render(outcome, catalogue))?;
+    let summary = summary(outcome, catalogue, mode);
     write(
         &dir.join("summary.json"),
         &serde_json::to_string_pretty(&summary).unwrap_or_default(),
     )?;
-    Ok(())
+    Ok(summary)
 }

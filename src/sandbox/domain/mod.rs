@@ -492,3 +492,12 @@ pub struct ChosenFault {
     pub fault: String,
     pub created_at: Timestamp,
 }
+
+/// The last TPP-side referee run a TPP published (`referee_runs`): its summary as JSON text,
+/// checked and re-serialised by `sandbox::referee_runs` before it was stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRefereeRun {
+    pub client_id: ClientId,
+    pub received_at: Timestamp,
+    pub summary: String,
+}

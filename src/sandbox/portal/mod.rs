@@ -6,7 +6,8 @@
 //! - [`session`]: signed, stateless session cookies (why stateless: replicas) and CSRF tokens;
 //! - [`page`]: security headers (strict CSP), the portal's error type and page frame;
 //! - [`pages`]: sign-in, the operator's TPP list, and per TPP the overview (with Tatra webhook
-//!   settings), events, deliveries (with retry), triggers and the TPP's own faults;
+//!   settings), events, deliveries (with retry), triggers, the TPP's own faults and the
+//!   verdicts of the last referee run it published;
 //! - [`live`]: server-sent events telling an open page that something changed;
 //! - [`view`]: how times and SETs are shown (ISO 8601 UTC with relative time).
 //!
@@ -27,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::sandbox::http::routes::Routes;
 use crate::sandbox::http::routes::Verb::{Get, Post};
-use pages::{deliveries, events, faults, overview, sign_in, tpps, triggers};
+use pages::{deliveries, events, faults, overview, referee, sign_in, tpps, triggers};
 
 const CSS: &str = include_str!("assets/portal.css");
 const JS: &str = include_str!("assets/portal.js");
@@ -75,6 +76,8 @@ pub fn routes() -> Routes {
         .add_page(Post, &t("/faults"), faults::save)
         .add_page(Post, &t("/faults/clear"), faults::clear)
         .add_page(Post, "/portal/faults/clear-all", faults::clear_all)
+        .add_page(Get, &t("/referee"), referee::show)
+        .add_page(Post, &t("/referee/forget"), referee::forget)
         .add_page(Get, &t("/live"), live::stream)
         .refuse_with(&["/portal"], page::refusal)
 }

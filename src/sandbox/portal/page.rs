@@ -90,6 +90,7 @@ pub struct TppNav {
     pub deliveries: String,
     pub triggers: String,
     pub faults: String,
+    pub referee: String,
     pub live: String,
 }
 
@@ -117,6 +118,7 @@ impl Nav {
             deliveries: tpp_path(id, "/deliveries"),
             triggers: tpp_path(id, "/triggers"),
             faults: tpp_path(id, "/faults"),
+            referee: tpp_path(id, "/referee"),
             live: tpp_path(id, &format!("/live?mark={mark}")),
         });
         self

@@ -65,6 +65,11 @@ pub const SQLITE: &[Migration] = &[
         name: "tpp_faults",
         sql: include_str!("migrations/sqlite/0008_tpp_faults.sql"),
     },
+    Migration {
+        version: 9,
+        name: "referee_runs",
+        sql: include_str!("migrations/sqlite/0009_referee_runs.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first (the engine arrived at SQLite's version 2: its version
@@ -109,6 +114,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 8,
         name: "tpp_faults",
         sql: include_str!("migrations/postgres/0008_tpp_faults.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "referee_runs",
+        sql: include_str!("migrations/postgres/0009_referee_runs.sql"),
     },
 ];
 

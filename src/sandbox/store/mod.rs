@@ -640,6 +640,7 @@ pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
 pub const EXCERPT_CHARS: usize = 512;
 
 mod portal;
+mod referee_runs;
 mod tpp_faults;
 
 #[cfg(test)]

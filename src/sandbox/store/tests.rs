@@ -705,6 +705,7 @@ async fn postgres_refuses_a_newer_database() {
 
 mod migrations;
 mod portal;
+mod referee_runs;
 mod retention;
 mod tatra;
 mod tpp_faults;

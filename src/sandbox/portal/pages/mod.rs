@@ -6,6 +6,7 @@ pub mod deliveries;
 pub mod events;
 pub mod faults;
 pub mod overview;
+pub mod referee;
 pub mod sign_in;
 pub mod tpps;
 pub mod triggers;
@@ -64,6 +65,7 @@ pub fn notice(code: Option<&str>) -> Option<&'static str> {
         "faults-saved" => "Faults saved: this TPP's traffic meets them from now on.",
         "faults-cleared" => "This TPP's own faults are cleared.",
         "faults-cleared-all" => "Every TPP's own faults are cleared.",
+        "referee-forgotten" => "The published referee run is forgotten.",
         _ => return None,
     })
 }

@@ -12,6 +12,7 @@
 
 mod events;
 mod portal;
+mod referee_runs;
 mod retention;
 mod tatra;
 mod tpp_faults;
