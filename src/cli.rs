@@ -75,6 +75,61 @@ pub enum TppCommand {
     /// Receive pushed SETs: verify each against the bank's JWKS, issuer and this TPP's
     /// audience, answer per RFC 8935 (202, or 400 with an error code), act on each jti once.
     Receive(ReceiveArgs),
+    /// Poll the bank's `POST /events` (OBIE aggregated polling, RFC 8936): token by client
+    /// credentials, verify each SET as `receive` does, ack the valid ones, report the others in
+    /// setErrs, follow moreAvailable, honour Retry-After, re-token on 401, pace empty polls.
+    Poll(PollArgs),
+}
+
+/// Where a polling client reaches the bank (`tpp poll`, or `tpp receive` polling as well).
+#[derive(Debug, Args)]
+pub struct PollFlags {
+    /// The bank's polling endpoint (`…/open-banking/v3.1/events`); with `receive`, polls too.
+    #[arg(long, value_name = "URL")]
+    pub events_url: Option<String>,
+    /// The bank's token endpoint (client credentials, HTTP Basic).
+    #[arg(long, value_name = "URL")]
+    pub token_url: Option<String>,
+    /// This TPP's client id at the bank.
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// This TPP's client secret at the bank.
+    #[arg(long)]
+    pub client_secret: Option<String>,
+    /// The scope asked for at the token endpoint.
+    #[arg(long, default_value = "accounts")]
+    pub scope: String,
+    /// How long to wait after an empty poll, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub pace_ms: u64,
+    /// Long-poll (`returnImmediately: false`): the bank holds an empty poll, so no wait after
+    /// one (errors still wait --pace-ms).
+    #[arg(long)]
+    pub long_poll: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PollArgs {
+    #[command(flatten)]
+    pub poll: PollFlags,
+    /// The bank's JWKS URL (the SETs' signing keys).
+    #[arg(long, value_name = "URL")]
+    pub jwks_url: Option<String>,
+    /// The `iss` the bank's SETs carry.
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// This TPP's audience: the `aud` of SETs meant for it (its client id at the bank).
+    #[arg(long)]
+    pub audience: Option<String>,
+    /// Append each processed jti to this file (one per line).
+    #[arg(long, value_name = "FILE")]
+    pub processed: Option<PathBuf>,
+    /// Switch on a deliberate TPP defect (repeatable); see --list-faults.
+    #[arg(long = "fault", value_name = "NAME")]
+    pub faults: Vec<crate::tpp::TppFault>,
+    /// Print every TPP fault with the rules it breaks, then exit.
+    #[arg(long)]
+    pub list_faults: bool,
 }
 
 #[derive(Debug, Args)]
@@ -111,6 +166,8 @@ pub struct ReceiveArgs {
     /// /webhooks/tatra must carry it as Authorization (default: none, any call is taken).
     #[arg(long, value_name = "VALUE")]
     pub tatra_authorization: Option<String>,
+    #[command(flatten)]
+    pub poll: PollFlags,
     /// Switch on a deliberate TPP defect (repeatable); see --list-faults.
     #[arg(long = "fault", value_name = "NAME")]
     pub faults: Vec<crate::tpp::TppFault>,

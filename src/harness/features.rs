@@ -77,6 +77,10 @@ pub const EMBEDDED_TPP: &[(&str, &str)] = &[
         "features/tpp_tatra.feature",
         include_str!("../../features/tpp_tatra.feature"),
     ),
+    (
+        "features/tpp_polling.feature",
+        include_str!("../../features/tpp_polling.feature"),
+    ),
 ];
 
 /// Capability tags: a scenario carrying one runs only if the profile declares it.
@@ -253,6 +257,10 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
          ([tatra] authorization)",
     ),
     (
+        "tpp-poller",
+        "the TPP profile describes its polling client ([polling])",
+    ),
+    (
         "redelivers-unacked",
         "bank.redelivers_unacked = true (the default with conformance = \"obie\"; RFC 8936 \
          makes redelivery a MAY, R8936-19, and OBIE lets a bank operate without \
@@ -278,6 +286,7 @@ pub const AREAS: &[&str] = &[
     "tpp-push",
     "tpp-yapily",
     "tpp-tatra",
+    "tpp-polling",
 ];
 
 pub fn is_area(tag: &str) -> bool {

@@ -12,6 +12,7 @@ pub enum Area {
     Push,
     Yapily,
     Tatra,
+    Polling,
 }
 
 impl Area {
@@ -20,6 +21,7 @@ impl Area {
             Area::Push => "push receiver",
             Area::Yapily => "Yapily-style receiver",
             Area::Tatra => "Tatra-style receiver",
+            Area::Polling => "polling client",
         }
     }
 }
@@ -78,6 +80,24 @@ crate::fault_table::fault_table! {
         "the Authorization is not compared with the configured security header: any or none is accepted";
     TatraRefusesRefresh = "tatra-refuses-refresh", Tatra, ["TB-14"],
         "an accountEvent (the result of a refresh) is refused with 400 as an unknown kind";
+    NeverAcks = "never-acks", Polling, ["R8936-21", "R8936-22"],
+        "the polling client verifies and processes SETs but never acknowledges them";
+    AcksUnservedJti = "acks-unserved-jti", Polling, ["R8936-34", "R8936-10", "R8936-12"],
+        "every poll also acknowledges a jti the bank never served";
+    UsesAcksMember = "uses-acks-member", Polling, ["AP-04", "R8936-01", "R8936-21", "R8936-22"],
+        "acknowledgements go in an `acks` member (OBEventPolling1 names it `ack`)";
+    IgnoresMoreAvailable = "ignores-more-available", Polling, ["R8936-33"],
+        "moreAvailable is ignored: the client waits its empty-poll pace after every answer";
+    IgnoresRetryAfter = "ignores-retry-after", Polling, ["AP-19"],
+        "a 429's Retry-After is ignored: the client polls again after 50 ms";
+    HotLoopEmptyPolls = "hot-loop-empty-polls", Polling, ["AP-20"],
+        "an empty short poll is followed by the next one after 5 ms, not the declared pace";
+    AcksBadSignature = "acks-bad-signature", Polling, ["R8935-05", "J-06"],
+        "a SET whose verification fails is reported in setErrs but acknowledged as well";
+    WrongSetErrCode = "wrong-seterr-code", Polling, ["R8936-12", "R8936-13"],
+        "a refused SET is reported in setErrs with a home-made err (bad_signature)";
+    RetriesDeadToken = "retries-dead-token", Polling, ["AP-21"],
+        "a token refused with 401 is retried five more times before a new one is fetched";
 }
 
 /// The faults switched on for one reference TPP.

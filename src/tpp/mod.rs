@@ -10,6 +10,8 @@
 
 pub mod faults;
 pub mod hooks;
+pub mod poll_cli;
+pub mod poller;
 pub mod receiver;
 pub mod tatra;
 pub mod tls;
@@ -24,6 +26,7 @@ use crate::cli::{ReceiveArgs, TppArgs, TppCommand};
 pub async fn run_cli(args: TppArgs) -> u8 {
     match args.command {
         TppCommand::Receive(r) => receive(r).await,
+        TppCommand::Poll(p) => poll_cli::poll(p).await,
     }
 }
 
@@ -68,21 +71,28 @@ async fn receive(args: ReceiveArgs) -> u8 {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or(args.addr.clone());
+    let faults = TppFaults::new(args.faults);
+    let expect = verify::Expect { issuer, audience };
+    let poller = match poll_cli::config(&args.poll, &jwks_url, &expect, None, &faults) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
     let cfg = receiver::ReceiverConfig {
         jwks_url,
-        expect: verify::Expect {
-            issuer,
-            audience: audience.clone(),
-        },
+        expect: expect.clone(),
         path: args.path.clone(),
         processed: args.processed,
-        faults: TppFaults::new(args.faults),
+        faults,
         hooks: hooks::HooksConfig {
-            application_id: args.application_id.unwrap_or_else(|| audience.clone()),
+            application_id: args.application_id.unwrap_or_else(|| expect.audience.clone()),
             tatra_authorization: args.tatra_authorization.filter(|a| !a.is_empty()),
         },
     };
     let stop = tokio_util::sync::CancellationToken::new();
+    let polling = poller.map(|p| poller::spawn(p, stop.clone()));
     let task = receiver::spawn(cfg, listener, tls, stop.clone());
     println!("listening on {scheme}://{addr}{}", args.path);
     println!("yapily webhooks at {scheme}://{addr}{}", hooks::YAPILY_PATH);
@@ -90,5 +100,8 @@ async fn receive(args: ReceiveArgs) -> u8 {
     let _ = tokio::signal::ctrl_c().await;
     stop.cancel();
     let _ = task.await;
+    if let Some(p) = polling {
+        let _ = p.await;
+    }
     0
 }

@@ -98,6 +98,19 @@ async fn processed(State(s): State<Arc<Shared>>) -> Response {
     ([("content-type", "text/plain; charset=utf-8")], list).into_response()
 }
 
+/// Appends `jti` to the processed file `path` (one per line).
+pub fn append_processed(path: &std::path::Path, jti: &str) {
+    use std::io::Write as _;
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| writeln!(f, "{jti}"));
+    if let Err(e) = written {
+        tracing::warn!("cannot record {jti} in {}: {e}", path.display());
+    }
+}
+
 impl Shared {
     fn has(&self, f: TppFault) -> bool {
         self.cfg.faults.has(f)
@@ -107,15 +120,7 @@ impl Shared {
     /// the file lacks).
     fn process(&self, jti: &str) {
         if let Some(path) = &self.cfg.processed {
-            use std::io::Write as _;
-            let written = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .and_then(|mut f| writeln!(f, "{jti}"));
-            if let Err(e) = written {
-                tracing::warn!("cannot record {jti} in {}: {e}", path.display());
-            }
+            append_processed(path, jti);
         }
         if let Ok(mut l) = self.processed.lock() {
             l.push(jti.to_string());

@@ -16,6 +16,7 @@
 pub mod dialect;
 pub mod mtls;
 pub mod tpp;
+pub mod tpp_polling;
 
 use std::time::Instant;
 
@@ -112,7 +113,9 @@ impl Pass {
         if self == Pass::Tpp {
             // The bank's --fault switches apply to banks; the reference TPP runs clean, beside
             // the other passes, without progress lines of its own.
-            return tpp::run(Vec::new(), Progress::Quiet).await;
+            let outcome = tpp::run(Vec::new(), Progress::Quiet).await;
+            tracing::debug!("main job pass {self:?} took {:?}", began.elapsed());
+            return outcome;
         }
         let (sandbox, profile) = self.start(args).await?;
         let report_dir = (self == Pass::Embedded).then_some(args.report_dir.as_path());

@@ -38,6 +38,7 @@ pub fn reference_profile() -> TppProfile {
             answer_within: ANSWER_WITHIN,
             headers: Vec::new(),
         }),
+        polling: Some(super::tpp_polling::reference_polling()),
         observe: Some(Observation {
             source: ObserveSource::Http("http://127.0.0.1:{port}/processed".into()),
             wait: Duration::from_secs(5),
@@ -90,7 +91,7 @@ pub fn in_process(faults: Vec<TppFault>) -> StartInProcess {
             },
             path: "/event-notifications".into(),
             processed: None,
-            faults: TppFaults::new(faults),
+            faults: TppFaults::new(faults.clone()),
             hooks: crate::tpp::hooks::HooksConfig {
                 application_id: var(vars, "client_id")?.to_string(),
                 tatra_authorization: Some(TATRA_AUTHORIZATION.into()),
@@ -102,7 +103,12 @@ pub fn in_process(faults: Vec<TppFault>) -> StartInProcess {
         let listener = tokio::net::TcpListener::from_std(std_listener)
             .map_err(|e| format!("the reference TPP's listener: {e}"))?;
         let stop = tokio_util::sync::CancellationToken::new();
-        let task = receiver::spawn(cfg, listener, None, stop.clone());
+        let polling = super::tpp_polling::start(vars, TppFaults::new(faults), stop.clone())?;
+        let receiving = receiver::spawn(cfg, listener, None, stop.clone());
+        let task = tokio::spawn(async move {
+            let _ = receiving.await;
+            let _ = polling.await;
+        });
         Ok(InProcessTpp { stop, task })
     })
 }

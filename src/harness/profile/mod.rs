@@ -22,6 +22,7 @@ mod target;
 mod tatra;
 pub mod tpp;
 pub mod tpp_dialects;
+pub mod tpp_polling;
 pub mod tpp_publish;
 mod trigger;
 mod yapily;

@@ -21,6 +21,7 @@ struct TppProfileFile {
     referee: RefereeFile,
     start: Option<StartFile>,
     push: Option<PushFile>,
+    polling: Option<super::tpp_polling::PollingFile>,
     observe: Option<ObserveFile>,
     yapily: Option<super::tpp_dialects::YapilyFile>,
     tatra: Option<super::tpp_dialects::TatraFile>,
@@ -72,6 +73,8 @@ pub struct TppProfile {
     pub referee: RefereeSettings,
     pub start: Option<StartSettings>,
     pub push: Option<PushReceiver>,
+    /// The TPP's polling client (`[polling]`).
+    pub polling: Option<super::tpp_polling::PollingClient>,
     pub observe: Option<Observation>,
     /// The TPP's Yapily-style notification receiver.
     pub yapily: Option<YapilyReceiver>,
@@ -145,7 +148,7 @@ pub struct Vars(pub Vec<(&'static str, String)>);
 
 impl Vars {
     /// The placeholder names, in the order the README lists them.
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 13] = [
         "port",
         "run_dir",
         "base_url",
@@ -158,6 +161,7 @@ impl Vars {
         "ob_iss",
         "trust_anchor",
         "profile_dir",
+        "events_url",
     ];
 
     /// `text` with every `{name}` replaced.
@@ -220,6 +224,7 @@ impl TppProfile {
         let referee = referee(f.referee)?;
         let start = f.start.map(start).transpose()?;
         let push = f.push.map(|p| push(p, dir)).transpose()?;
+        let polling = f.polling.map(super::tpp_polling::polling).transpose()?;
         let observe = f.observe.map(observe).transpose()?;
         let publish = f
             .publish
@@ -233,10 +238,10 @@ impl TppProfile {
             .tatra
             .map(|t| super::tpp_dialects::tatra(t, dir, known_placeholders))
             .transpose()?;
-        if push.is_none() && yapily.is_none() && tatra.is_none() {
+        if push.is_none() && yapily.is_none() && tatra.is_none() && polling.is_none() {
             return err(
                 "push",
-                "the profile names no way to reach the TPP (a [push], [yapily] or [tatra] receiver)",
+                "the profile names no way to reach the TPP (a [push], [yapily] or [tatra] receiver, or a [polling] client)",
             );
         }
         Ok(TppProfile {
@@ -244,6 +249,7 @@ impl TppProfile {
             referee,
             start,
             push,
+            polling,
             observe,
             yapily,
             tatra,
@@ -422,6 +428,16 @@ mod tests {
             p.observe.unwrap().source,
             ObserveSource::File("{run_dir}/processed.txt".into())
         );
+    }
+
+    #[test]
+    fn a_polling_only_profile_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/profiles/tpp-poller.toml");
+        let p = TppProfile::load(&path).unwrap();
+        assert!(p.push.is_none());
+        let polling = p.polling.unwrap();
+        assert_eq!(polling.min_empty_wait, Duration::from_millis(500));
+        assert_eq!(p.start.unwrap().command[1], "tpp");
     }
 
     #[test]

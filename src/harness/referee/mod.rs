@@ -8,6 +8,11 @@
 
 pub mod launch;
 pub mod observe;
+pub mod poll_judge;
+pub mod poll_script;
+#[cfg(test)]
+mod poll_tests;
+pub mod polling;
 pub mod publish;
 pub mod push;
 pub mod sets;
@@ -42,6 +47,8 @@ pub struct TppRun {
     /// The TPP's Yapily-style and Tatra-style webhook receivers.
     pub yapily: Option<webhooks::HookTarget>,
     pub tatra: Option<webhooks::HookTarget>,
+    /// The polling session and request log (a profile with `[polling]`).
+    pub polling: Option<std::sync::Arc<polling::PollingReferee>>,
 }
 
 /// The capability tags a TPP profile declares (matched against the TPP scenarios' tags).
@@ -54,6 +61,9 @@ pub fn capabilities(run: &TppRun) -> HashSet<String> {
         caps.insert("tpp-observation".to_string());
     }
     webhooks_capabilities(run, &mut caps);
+    if run.polling.is_some() {
+        caps.insert("tpp-poller".to_string());
+    }
     caps
 }
 
@@ -97,6 +107,9 @@ pub struct Started {
 impl Started {
     /// Ends the TPP (its whole process group) and the referee, and removes the run folder.
     pub async fn stop(self) {
+        if let Some(p) = &self.run.polling {
+            p.shutdown();
+        }
         match self.tpp {
             Running::Outside => {}
             Running::Command(l) => l.stop().await,
@@ -218,20 +231,28 @@ fn prepare(
 ) -> Result<TppRun, String> {
     std::fs::create_dir_all(run_dir)
         .map_err(|e| format!("cannot create {}: {e}", run_dir.display()))?;
+    let front = profile
+        .polling
+        .as_ref()
+        .map(|p| polling::bind(p.addr.as_deref()))
+        .transpose()?;
     let base = referee.url();
+    // A polling client meets the bank through the front, which records its requests.
+    let seen = front.as_ref().map_or(base.clone(), |(_, url)| url.clone());
     let vars = Vars(vec![
         ("port", free_port()?.to_string()),
         ("run_dir", run_dir.display().to_string()),
-        ("base_url", base.clone()),
+        ("base_url", seen.clone()),
         ("issuer", referee.issuer().to_string()),
-        ("jwks_url", format!("{base}/jwks")),
-        ("token_url", format!("{base}/token")),
+        ("jwks_url", format!("{seen}/jwks")),
+        ("token_url", format!("{seen}/token")),
         ("client_id", client.client_id.clone()),
         ("client_secret", client.client_secret.clone()),
         ("audience", client.client_id.clone()),
         ("ob_iss", referee.ob_header().iss.clone()),
         ("trust_anchor", referee.ob_header().tan.clone()),
         ("profile_dir", profile.dir.display().to_string()),
+        ("events_url", format!("{seen}{}", polling::EVENTS_PATH)),
     ]);
     let key = SigningKey::from_private_json(&referee.signing_key().to_private_json())
         .map_err(|e| format!("the referee's key: {e}"))?;
@@ -269,6 +290,9 @@ fn prepare(
     };
     let yapily = hook(profile.yapily.as_ref().map(|y| &y.hook), "yapily")?;
     let tatra = hook(profile.tatra.as_ref().map(|t| &t.hook), "tatra")?;
+    let polling = front
+        .map(|(listener, url)| start_front(listener, url, &sets, &base))
+        .transpose()?;
     Ok(TppRun {
         profile,
         sets,
@@ -279,7 +303,20 @@ fn prepare(
         keys: referee.key_publisher(),
         yapily,
         tatra,
+        polling,
     })
+}
+
+/// Starts the polling front on `listener` with a fresh session of SETs from `sets`.
+fn start_front(
+    listener: std::net::TcpListener,
+    url: String,
+    sets: &SetMaker,
+    upstream: &str,
+) -> Result<std::sync::Arc<polling::PollingReferee>, String> {
+    let script = poll_script::session(sets)?;
+    polling::PollingReferee::start(listener, url, upstream.to_string(), script)
+        .map(std::sync::Arc::new)
 }
 
 /// Starts the TPP as the run says, then waits for its receiver.
@@ -307,6 +344,10 @@ async fn launch_and_wait(
     .into_iter()
     .flatten()
     .collect();
+    // A polling client nobody starts for the run is started by hand, once the referee runs.
+    if started.run.polling.is_some() && matches!(started.tpp, Running::Outside) {
+        polling::prompt(&started.run.vars);
+    }
     let deadline = Instant::now() + timeout;
     for probe in &probes {
         wait_for(started, probe, deadline, timeout).await?;

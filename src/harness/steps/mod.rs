@@ -12,6 +12,7 @@ pub mod responses;
 pub mod sets;
 pub mod setup;
 pub mod tatra;
+pub mod tpp_polling;
 pub mod tpp_push;
 pub mod tpp_webhooks;
 pub mod yapily;

@@ -12,14 +12,7 @@ use crate::harness::referee::sets::Defect;
 use crate::harness::world::{HarnessWorld, StepResult};
 
 /// The registered SET error codes (RFC 8935 §7.1, IANA "Security Event Token Error Codes").
-pub const REGISTERED_ERRS: [&str; 6] = [
-    "invalid_request",
-    "invalid_key",
-    "invalid_issuer",
-    "invalid_audience",
-    "authentication_failed",
-    "access_denied",
-];
+pub use crate::harness::profile::tpp_polling::RFC8935_CODES as REGISTERED_ERRS;
 
 fn defect(phrase: &str) -> Option<Defect> {
     Some(match phrase {
