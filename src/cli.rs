@@ -46,8 +46,10 @@ pub enum Command {
     Test(TestArgs),
     /// Measure the sandbox's throughput and latency (figures quoted in the README).
     Bench(BenchArgs),
-    /// The reference TPP: a conformant OBIE / RFC 8935 push receiver with switchable faults.
-    Tpp(TppArgs),
+    /// The reference TPP: a conformant push and webhook receiver and polling client, with
+    /// switchable faults.
+    // Boxed: its receive and poll flags make it several times larger than the other variants.
+    Tpp(Box<TppArgs>),
     /// Write a development CA, a server certificate and TPP client certificates (PEM) for
     /// running the sandbox over HTTPS with mutual TLS.
     Certs(CertsArgs),

@@ -32,7 +32,7 @@ fn main() -> ExitCode {
             Command::Test(args) => ExitCode::from(harness::command::run_cli(args).await),
             Command::Bench(args) => ExitCode::from(bench::run_cli(args).await),
             Command::Certs(args) => ExitCode::from(certs::run_cli(args)),
-            Command::Tpp(args) => ExitCode::from(tpp::run_cli(args).await),
+            Command::Tpp(args) => ExitCode::from(tpp::run_cli(*args).await),
         }
     })
 }

@@ -87,7 +87,9 @@ async fn receive(args: ReceiveArgs) -> u8 {
         processed: args.processed,
         faults,
         hooks: hooks::HooksConfig {
-            application_id: args.application_id.unwrap_or_else(|| expect.audience.clone()),
+            application_id: args
+                .application_id
+                .unwrap_or_else(|| expect.audience.clone()),
             tatra_authorization: args.tatra_authorization.filter(|a| !a.is_empty()),
         },
     };
