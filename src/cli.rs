@@ -315,6 +315,9 @@ pub struct BenchArgs {
     /// Wake-up rounds measured while the polls are held.
     #[arg(long, default_value_t = 200)]
     pub wake_rounds: usize,
+    /// Run the held-polls phase only (its two figures), skipping the polls, ingest and push.
+    #[arg(long, conflicts_with_all = ["profile", "rate", "duration", "db"])]
+    pub held_only: bool,
     /// Also write every figure, its limit and ratio as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,

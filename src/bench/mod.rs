@@ -260,8 +260,30 @@ async fn bench_bank_run(
     ))
 }
 
+/// `--held-only`: the held-polls phase alone (its child sandbox runs on SQLite).
+async fn measure_held(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<Report> {
+    anyhow::ensure!(
+        args.held_polls > 0,
+        "bench --held-only needs --held-polls above 0"
+    );
+    let load_before = report::load_average();
+    let http = reqwest::Client::new();
+    let figures = held::figures(&http, dir, args.held_polls, args.wake_rounds).await?;
+    Ok(Report {
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        engine: "sqlite".into(),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        load_before,
+        load_after: report::load_average(),
+        figures,
+    })
+}
+
 /// Every phase, in turn; each measure is interleaved with its own limit.
 async fn measure(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<Report> {
+    if args.held_only {
+        return measure_held(args, dir).await;
+    }
     let load_before = report::load_average();
     let db = args
         .db

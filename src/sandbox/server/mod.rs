@@ -6,6 +6,7 @@
 //! With TLS configured, each connection's handshake runs in its own task, bounded by the header
 //! read timeout, and the client certificate it presented rides on each of its requests.
 //! Below hyper, `edge_io` reshapes hyper's own parse-error answers and closes lingeringly.
+//! Each connection is served by a builder fixed to its HTTP version (`version`).
 
 use std::future::Future;
 use std::io;
@@ -24,11 +25,13 @@ use tokio_rustls::server::TlsStream;
 use tower::ServiceExt as _;
 
 mod timeouts;
+mod version;
 
 use super::edge_io::EdgeIo;
 use super::state::AppState;
 use super::tls::{PeerCert, TlsConfig};
 use timeouts::{Phase, TimedIo};
+use version::Builders;
 
 /// Binds `addr` with the configured listen backlog.
 pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
@@ -76,11 +79,6 @@ async fn serve_with(
     let idle = limits
         .idle_timeout
         .max(state.cfg.long_poll_timeout + Duration::from_secs(1));
-    let tls = tls.map(|t| Handshake {
-        tls: t.clone(),
-        acceptor: t.acceptor(),
-        timeout: limits.header_read_timeout,
-    });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // hyper's own header timeout is off: it would cut kept-alive connections after it while
     // they wait for the next request; `timeouts` enforces both timeouts on the socket.
@@ -88,6 +86,13 @@ async fn serve_with(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(None);
+    let builders = Arc::new(Builders::new(builder));
+    let tls = tls.map(|t| Handshake {
+        tls: t.clone(),
+        acceptor: t.acceptor(),
+        timeout: limits.header_read_timeout,
+        builders: builders.clone(),
+    });
     let graceful = GracefulShutdown::new();
     let active = Arc::new(AtomicUsize::new(0));
     let shutdown = state.shutdown.clone();
@@ -120,17 +125,22 @@ async fn serve_with(
         let io = TimedIo::new(stream, phase.clone(), limits.header_read_timeout, idle);
         if let Some(handshake) = &tls {
             let conn = Conn { phase, slot, peer };
-            handshake.spawn(io, conn, &builder, &router, graceful.watcher());
+            handshake.spawn(io, conn, &router, graceful.watcher());
             continue;
         }
-        let io = EdgeIo::new(io);
+        // The version is read within the header timeout, counted from the connection's start
+        // as `TimedIo` counts it; a client that sends nothing in time is closed.
+        let within = tokio::time::Instant::now() + limits.header_read_timeout;
         let service = TowerToHyperService::new(phased(&router, &phase, peer, None));
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(io), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let (builders, watcher) = (builders.clone(), graceful.watcher());
         tokio::spawn(async move {
-            let _ = conn.await;
+            let sniffed = tokio::time::timeout_at(within, version::plain(io.stream())).await;
+            if let Ok(Ok(Some(v))) = sniffed {
+                let conn = builders
+                    .of(Some(v))
+                    .serve_connection(TokioIo::new(EdgeIo::new(io)), service);
+                let _ = watcher.watch(conn.into_owned()).await;
+            }
             drop(slot);
         });
     }
@@ -184,26 +194,24 @@ struct Handshake {
     tls: TlsConfig,
     acceptor: tokio_rustls::TlsAcceptor,
     timeout: Duration,
+    builders: Arc<Builders>,
 }
 
 impl Handshake {
-    /// Serves one TLS connection in its own task: the handshake, then HTTP with the client
-    /// certificate on every request, watched by the graceful shutdown like any connection.
-    fn spawn(
-        &self,
-        io: TimedIo,
-        conn: Conn,
-        builder: &auto::Builder<TokioExecutor>,
-        router: &axum::Router,
-        watcher: Watcher,
-    ) {
-        let (handshake, builder, router) = (self.clone(), builder.clone(), router.clone());
+    /// Serves one TLS connection in its own task: the handshake, then HTTP (the version ALPN
+    /// negotiated) with the client certificate on every request, watched by the graceful
+    /// shutdown like any connection.
+    fn spawn(&self, io: TimedIo, conn: Conn, router: &axum::Router, watcher: Watcher) {
+        let (handshake, router) = (self.clone(), router.clone());
+        let builders = self.builders.clone();
         tokio::spawn(async move {
             if let Some((io, cert)) = handshake.run(io).await {
                 let service =
                     TowerToHyperService::new(phased(&router, &conn.phase, conn.peer, Some(cert)));
-                let served =
-                    builder.serve_connection_with_upgrades(TokioIo::new(EdgeIo::new(io)), service);
+                let v = version::negotiated(io.get_ref().1.alpn_protocol());
+                let served = builders
+                    .of(v)
+                    .serve_connection(TokioIo::new(EdgeIo::new(io)), service);
                 let _ = watcher.watch(served.into_owned()).await;
             }
             drop(conn.slot);

@@ -177,6 +177,11 @@ impl TimedIo {
         }
     }
 
+    /// The socket, for looking at what arrived without reading it (`version::plain`).
+    pub fn stream(&self) -> &TcpStream {
+        &self.inner
+    }
+
     fn touch(&mut self) {
         self.busy_until = Instant::now() + self.idle;
     }
