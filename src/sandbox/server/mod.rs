@@ -22,11 +22,13 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_rustls::server::TlsStream;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
 mod timeouts;
 mod version;
 
+use super::config::ServerLimits;
 use super::edge_io::EdgeIo;
 use super::state::AppState;
 use super::tls::{PeerCert, TlsConfig};
@@ -123,26 +125,14 @@ async fn serve_with(
         let slot = ConnectionSlot::take(&active);
         let phase = Phase::new();
         let io = TimedIo::new(stream, phase.clone(), limits.header_read_timeout, idle);
-        if let Some(handshake) = &tls {
-            let conn = Conn { phase, slot, peer };
-            handshake.spawn(io, conn, &router, graceful.watcher());
-            continue;
-        }
-        // The version is read within the header timeout, counted from the connection's start
-        // as `TimedIo` counts it; a client that sends nothing in time is closed.
-        let within = tokio::time::Instant::now() + limits.header_read_timeout;
-        let service = TowerToHyperService::new(phased(&router, &phase, peer, None));
-        let (builders, watcher) = (builders.clone(), graceful.watcher());
-        tokio::spawn(async move {
-            let sniffed = tokio::time::timeout_at(within, version::plain(io.stream())).await;
-            if let Ok(Ok(Some(v))) = sniffed {
-                let conn = builders
-                    .of(Some(v))
-                    .serve_connection(TokioIo::new(EdgeIo::new(io)), service);
-                let _ = watcher.watch(conn.into_owned()).await;
+        let conn = Conn { phase, slot, peer };
+        match &tls {
+            Some(handshake) => handshake.spawn(io, conn, &router, graceful.watcher()),
+            None => {
+                let (watcher, stop) = (graceful.watcher(), shutdown.clone());
+                spawn_plain(io, conn, &router, &builders, watcher, stop, &limits);
             }
-            drop(slot);
-        });
+        }
     }
     tokio::select! {
         _ = graceful.shutdown() => {}
@@ -150,6 +140,37 @@ async fn serve_with(
             tracing::warn!("connections still open 10 s after shutdown began; closing");
         }
     }
+}
+
+/// Serves one plain-text connection in its own task: its HTTP version read within the header
+/// timeout, counted from the connection's start as `TimedIo` counts it (a client that sends
+/// nothing in time, or is still silent when the sandbox stops, is closed), then HTTP, watched
+/// by the graceful shutdown.
+fn spawn_plain(
+    io: TimedIo,
+    conn: Conn,
+    router: &axum::Router,
+    builders: &Arc<Builders>,
+    watcher: Watcher,
+    stop: CancellationToken,
+    limits: &ServerLimits,
+) {
+    let within = tokio::time::Instant::now() + limits.header_read_timeout;
+    let service = TowerToHyperService::new(phased(router, &conn.phase, conn.peer, None));
+    let builders = builders.clone();
+    tokio::spawn(async move {
+        let sniffed = tokio::select! {
+            v = tokio::time::timeout_at(within, version::plain(io.stream())) => v,
+            _ = stop.cancelled() => Ok(Ok(None)),
+        };
+        if let Ok(Ok(Some(v))) = sniffed {
+            let served = builders
+                .of(Some(v))
+                .serve_connection(TokioIo::new(EdgeIo::new(io)), service);
+            let _ = watcher.watch(served.into_owned()).await;
+        }
+        drop(conn.slot);
+    });
 }
 
 /// One connection's service: the router, telling `phase` when a request's head was parsed and
@@ -242,7 +263,7 @@ impl Handshake {
     }
 }
 
-/// What a TLS connection's task carries beside its stream: its phase, its counted slot and
+/// What a connection's task carries beside its stream: its phase, its counted slot and
 /// the peer's address.
 struct Conn {
     phase: Arc<Phase>,
