@@ -15,6 +15,7 @@ mod referee_runs;
 mod retention;
 mod tatra;
 mod tpp_faults;
+mod writes;
 mod yapily;
 
 use std::time::Duration;
