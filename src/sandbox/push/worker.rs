@@ -8,8 +8,8 @@
 //!
 //! The stored SET is sent as it is: signing happened once, when the event was raised.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -17,7 +17,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::Outcome;
 use super::guard::{Guard, GuardedResolver};
 use crate::sandbox::config::PushConfig;
-use crate::sandbox::domain::{Attempt, AttemptVerdict, Dialect, DueDelivery, Timestamp};
+use crate::sandbox::domain::{
+    Attempt, AttemptVerdict, DeliveryId, Dialect, DueDelivery, Timestamp,
+};
 use crate::sandbox::faults::Faults;
 use crate::sandbox::state::AppState;
 use crate::sandbox::store::EXCERPT_CHARS;
@@ -45,6 +47,7 @@ pub async fn run(state: AppState, guard: Guard) {
     };
     let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
     let claim_floor = (cfg.concurrency / 8).clamp(1, BATCH);
+    let in_progress = Arc::new(Mutex::new(HashSet::new()));
     let mut per_url: HashMap<String, Arc<Semaphore>> = HashMap::new();
     // A crashed attempt's lease runs out after the request could have finished.
     let lease = cfg.request_timeout.saturating_add(Duration::from_secs(5));
@@ -71,6 +74,12 @@ pub async fn run(state: AppState, guard: Guard) {
         };
         let full = !claimed.is_empty() && claimed.len() == free;
         for d in claimed {
+            // Claimed again while this worker's attempt of it runs (a manual retry made it
+            // due between our claim and our attempt's start): that attempt carries on, and
+            // a second one would send the same SET twice at once.
+            let Some(running) = Running::enter(&in_progress, &d.id) else {
+                continue;
+            };
             let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
                 return;
             };
@@ -82,7 +91,15 @@ pub async fn run(state: AppState, guard: Guard) {
                     .entry(d.url.clone())
                     .or_insert_with(|| Arc::new(Semaphore::new(cfg.per_destination.max(1)))),
             );
-            tokio::spawn(attempt(state.clone(), client.clone(), guard, d, slot, lane));
+            let slots = (slot, running);
+            tokio::spawn(attempt(
+                state.clone(),
+                client.clone(),
+                guard,
+                d,
+                slots,
+                lane,
+            ));
         }
         if full {
             continue;
@@ -125,13 +142,37 @@ pub fn client_builder(cfg: &PushConfig) -> reqwest::ClientBuilder {
         .pool_max_idle_per_host(cfg.concurrency.max(cfg.per_destination))
 }
 
+/// A delivery this worker is attempting; leaves the set when the attempt's task ends.
+struct Running {
+    set: Arc<Mutex<HashSet<DeliveryId>>>,
+    id: DeliveryId,
+}
+
+impl Running {
+    /// `None` when an attempt of `id` is already running here.
+    fn enter(set: &Arc<Mutex<HashSet<DeliveryId>>>, id: &DeliveryId) -> Option<Running> {
+        let mut ids = set.lock().unwrap_or_else(|p| p.into_inner());
+        ids.insert(id.clone()).then(|| Running {
+            set: Arc::clone(set),
+            id: id.clone(),
+        })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let mut ids = self.set.lock().unwrap_or_else(|p| p.into_inner());
+        ids.remove(&self.id);
+    }
+}
+
 /// One try of one delivery, recorded whatever happens.
 async fn attempt(
     state: AppState,
     client: reqwest::Client,
     guard: Guard,
     d: DueDelivery,
-    _slot: OwnedSemaphorePermit,
+    _held: (OwnedSemaphorePermit, Running),
     lane: Arc<Semaphore>,
 ) {
     let Ok(_lane) = lane.acquire_owned().await else {
