@@ -39,12 +39,14 @@ impl PgStore {
     pub async fn poll(&self, ops: &PollOps<'_>) -> Result<PollBatch> {
         let fetch = i64::try_from(ops.limit.saturating_add(1)).unwrap_or(i64::MAX);
         let reads_only = ops.ack.is_empty() && ops.set_errs.is_empty();
-        if reads_only && ops.scope_select && ops.limit > 0 {
-            if let Some(keys) = self.reads.read(ops.client_id.as_str(), fetch).await {
-                return batch_of(keys, ops.limit, &self.tokens, &self.pool).await;
-            }
-            // The combined read failed (or its task is gone): this poll reads alone, and
-            // reports its own error if it fails too.
+        // When the combined read fails, this poll reads alone below (and reports its own
+        // error if that fails too).
+        if reads_only
+            && ops.scope_select
+            && ops.limit > 0
+            && let Some(keys) = self.reads.read(ops.client_id.as_str(), fetch).await
+        {
+            return batch_of(keys, ops.limit, &self.tokens, &self.pool).await;
         }
         let mut c = self.conn().await?;
         if reads_only {
