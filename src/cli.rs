@@ -309,6 +309,15 @@ pub struct BenchArgs {
     /// PostgreSQL URL (its tables are used as they are: give it an empty database).
     #[arg(long)]
     pub db: Option<String>,
+    /// Which phases to run, comma-separated, in this order whatever the list's order:
+    /// polls, ingest, latency, push, held (default: all; with a PostgreSQL --db the polls phase
+    /// includes the cross-replica and SQLite comparisons).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "polls,ingest,latency,push,held"
+    )]
+    pub phases: Vec<BenchPhase>,
     /// Long polls held at once in the held-polls phase (0 skips it).
     #[arg(long, default_value_t = 10_000)]
     pub held_polls: usize,
@@ -333,4 +342,19 @@ pub struct BenchArgs {
     /// Seconds of load with --profile.
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<u64>,
+}
+
+/// A phase of the sandbox bench (`--phases`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchPhase {
+    /// Short polls against `/healthz` (and, on PostgreSQL, cross-replica wake-up and SQLite's polls).
+    Polls,
+    /// Event ingest against the signing limit.
+    Ingest,
+    /// Poll latency against the store's size.
+    Latency,
+    /// Push throughput against a plain POST loop, and retry timing.
+    Push,
+    /// Long polls held at once: wake-up and memory.
+    Held,
 }

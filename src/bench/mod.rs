@@ -21,7 +21,7 @@ mod profile;
 mod push;
 pub mod report;
 
-use crate::cli::BenchArgs;
+use crate::cli::{BenchArgs, BenchPhase};
 use crate::model::EventType;
 use crate::sandbox::dialects::obie::events::EventSpec;
 use crate::sandbox::domain::ClientId;
@@ -260,7 +260,29 @@ async fn bench_bank_run(
     ))
 }
 
-/// Every phase, in turn; each measure is interleaved with its own limit.
+/// The PostgreSQL sandbox's polls against the same polls on an embedded SQLite sandbox, in
+/// alternating half-second slices.
+async fn versus_sqlite(
+    http: &reqwest::Client,
+    dir: &std::path::Path,
+    conns: usize,
+    secs: u64,
+    empty_poll: impl poll::Poller,
+    ten_poll: impl poll::Poller,
+) -> anyhow::Result<Vec<report::Figure>> {
+    let lite_db = dir.join("compare.db").display().to_string();
+    let lite = Sandbox::start(bench_config(), &lite_db, "127.0.0.1:0".parse()?).await?;
+    let sq = poll::empty_poller(http, &lite).await?;
+    let what = "empty short poll";
+    let a = poll::versus_sqlite("pg_empty_poll", what, conns, secs, empty_poll, sq).await;
+    let sq = poll::ten_poller(http, &lite).await?;
+    let what = "10-SET poll";
+    let b = poll::versus_sqlite("pg_ten_set_poll", what, conns, secs, ten_poll, sq).await;
+    lite.stop().await;
+    Ok(vec![a, b])
+}
+
+/// Every phase `--phases` names, in turn; each measure is interleaved with its own limit.
 async fn measure(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<Report> {
     let load_before = report::load_average();
     let db = args
@@ -280,25 +302,27 @@ async fn measure(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<Repo
         crate::sandbox::store::redacted(&db)
     );
     let postgres = crate::sandbox::store::is_postgres_url(&db);
-    let (mut figures, empty_poll, ten_poll) = poll::figures(&http, &sandbox, conns, secs).await?;
-    if postgres {
-        figures.push(poll::cross_replica(&http, &sandbox, &db, bench_config()).await?);
-        // The same polls on an embedded SQLite sandbox, alternating half-second slices.
-        let lite_db = dir.join("compare.db").display().to_string();
-        let lite = Sandbox::start(bench_config(), &lite_db, "127.0.0.1:0".parse()?).await?;
-        let sq = poll::empty_poller(&http, &lite).await?;
-        let what = "empty short poll";
-        figures.push(poll::versus_sqlite("pg_empty_poll", what, conns, secs, empty_poll, sq).await);
-        let sq = poll::ten_poller(&http, &lite).await?;
-        let what = "10-SET poll";
-        figures.push(poll::versus_sqlite("pg_ten_set_poll", what, conns, secs, ten_poll, sq).await);
-        lite.stop().await;
+    let on = |p: BenchPhase| args.phases.contains(&p);
+    let mut figures = Vec::new();
+    if on(BenchPhase::Polls) {
+        let (polls, empty_poll, ten_poll) = poll::figures(&http, &sandbox, conns, secs).await?;
+        figures.extend(polls);
+        if postgres {
+            figures.push(poll::cross_replica(&http, &sandbox, &db, bench_config()).await?);
+            figures.extend(versus_sqlite(&http, dir, conns, secs, empty_poll, ten_poll).await?);
+        }
     }
-    figures.push(limits::ingest_figure(&http, &sandbox, conns, secs).await?);
-    figures.extend(poll::latency_figure(&http, &sandbox, &args.store_sizes).await?);
+    if on(BenchPhase::Ingest) {
+        figures.push(limits::ingest_figure(&http, &sandbox, conns, secs).await?);
+    }
+    if on(BenchPhase::Latency) {
+        figures.extend(poll::latency_figure(&http, &sandbox, &args.store_sizes).await?);
+    }
     sandbox.stop().await;
-    figures.extend(push::figures(&http, dir).await?);
-    if args.held_polls > 0 {
+    if on(BenchPhase::Push) {
+        figures.extend(push::figures(&http, dir).await?);
+    }
+    if on(BenchPhase::Held) && args.held_polls > 0 {
         figures.extend(held::figures(&http, dir, args.held_polls, args.wake_rounds).await?);
     }
     Ok(Report {

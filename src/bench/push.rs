@@ -120,12 +120,7 @@ async fn post_loop(
     body: &str,
     span: Duration,
 ) -> anyhow::Result<f64> {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(cfg.request_timeout)
-        .no_proxy()
-        .pool_max_idle_per_host(cfg.per_destination)
-        .build()?;
+    let client = crate::sandbox::push::worker::client_builder(cfg).build()?;
     let workers = cfg.concurrency.min(urls.len() * cfg.per_destination).max(1);
     let next = Arc::new(AtomicU64::new(0));
     let (urls, body) = (Arc::new(urls.to_vec()), Arc::new(body.to_string()));

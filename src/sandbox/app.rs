@@ -100,8 +100,10 @@ pub async fn build_state(
         tan: cfg.trust_anchor.clone(),
     };
     let metrics = Metrics::new(store.pool_use().is_some());
+    let writes = super::store::group::GroupCommit::start(store.clone());
     let state = AppState(Arc::new(Inner {
         store,
+        writes,
         metrics,
         base_url,
         issuer,
@@ -263,6 +265,8 @@ impl Sandbox {
         if let Some(m) = self.metrics {
             let _ = m.await;
         }
+        // Last: the writes of the requests and attempts that just finished are committed.
+        self.state.writes.close().await;
     }
 }
 

@@ -18,6 +18,7 @@ use super::faults::{Fault, Faults};
 use super::limits::{AuthFailures, TokenCache};
 use super::metrics::Metrics;
 use super::notify::Notifier;
+use super::store::group::GroupCommit;
 use super::store::{Store, StoreError};
 use super::tpp_faults::FaultCache;
 use crate::jose::{JoseError, ObHeader, SigningKey};
@@ -53,6 +54,9 @@ pub struct Inner {
     /// stored); an in-process sandbox never shows it.
     pub admin_to_show: std::sync::Mutex<Option<String>>,
     pub notifier: Notifier,
+    /// The group commit the hot writes go through (triggers, push attempts): see
+    /// `store::group`.
+    pub writes: GroupCommit,
     /// Failed client authentications at `/token`, per client id (rate limit).
     pub auth_failures: AuthFailures,
     /// Failed attempts at the admin credential (its own budget: one key).

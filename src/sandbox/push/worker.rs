@@ -1,6 +1,8 @@
 //! The push worker: treats due delivery rows as its queue. It claims due rows (a lease, so
 //! replicas never send the same attempt twice), sends each under a global semaphore and a
-//! per-URL one, records the attempt and the delivery's next state in one transaction, and
+//! per-URL one, records the attempt as started before sending and its outcome with the
+//! delivery's next state after (both through the group commit, `store::group`, so attempts
+//! ending together share a transaction), and
 //! sleeps until the next row is due, a new delivery is stored (`AppState::push_wake`), or the
 //! sandbox stops. Other replicas' rows are picked up at least once a second.
 //!
@@ -14,6 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Outcome;
 use super::guard::{Guard, GuardedResolver};
+use crate::sandbox::config::PushConfig;
 use crate::sandbox::domain::{Attempt, AttemptVerdict, Dialect, DueDelivery, Timestamp};
 use crate::sandbox::faults::Faults;
 use crate::sandbox::state::AppState;
@@ -30,13 +33,8 @@ const MAX_DESTINATIONS: usize = 1_024;
 /// Runs the worker of `state` until the sandbox's shutdown token is cancelled.
 pub async fn run(state: AppState, guard: Guard) {
     let cfg = state.cfg.push.clone();
-    let client = match reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(cfg.request_timeout)
-        .connect_timeout(cfg.request_timeout.min(Duration::from_secs(10)))
-        .no_proxy()
+    let client = match client_builder(&cfg)
         .dns_resolver(GuardedResolver::shared(guard))
-        .pool_max_idle_per_host(cfg.per_destination)
         .build()
     {
         Ok(c) => c,
@@ -46,6 +44,7 @@ pub async fn run(state: AppState, guard: Guard) {
         }
     };
     let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+    let claim_floor = (cfg.concurrency / 8).clamp(1, BATCH);
     let mut per_url: HashMap<String, Arc<Semaphore>> = HashMap::new();
     // A crashed attempt's lease runs out after the request could have finished.
     let lease = cfg.request_timeout.saturating_add(Duration::from_secs(5));
@@ -95,11 +94,13 @@ pub async fn run(state: AppState, guard: Guard) {
             }
             _ => MAX_IDLE,
         };
-        if wait.is_zero() && slots.available_permits() == 0 {
-            // Due rows wait for a free slot, not in a busy loop.
+        if wait.is_zero() && slots.available_permits() < claim_floor {
+            // Due rows wait for free slots, not in a busy loop, and for a few of them: a
+            // saturated worker then claims several rows per transaction, not one per attempt
+            // that ends. The slots free as attempts end (each bounded by the request timeout).
             tokio::select! {
                 _ = state.shutdown.cancelled() => return,
-                p = Arc::clone(&slots).acquire_owned() => drop(p),
+                p = Arc::clone(&slots).acquire_many_owned(claim_floor as u32) => drop(p),
             }
             continue;
         }
@@ -109,6 +110,19 @@ pub async fn run(state: AppState, guard: Guard) {
             _ = tokio::time::sleep(wait) => {}
         }
     }
+}
+
+/// How the worker's HTTP client is built, but for the guarded resolver: the bench's plain
+/// POST loop (the push limit) builds its client from this too. Connections are kept alive
+/// for as many attempts as may be in flight at once, so a busy destination is not
+/// reconnected for each delivery (several callback URLs often share one host).
+pub fn client_builder(cfg: &PushConfig) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(cfg.request_timeout)
+        .connect_timeout(cfg.request_timeout.min(Duration::from_secs(10)))
+        .no_proxy()
+        .pool_max_idle_per_host(cfg.concurrency.max(cfg.per_destination))
 }
 
 /// One try of one delivery, recorded whatever happens.
@@ -130,8 +144,8 @@ async fn attempt(
     // when another attempt of this delivery took the number (a lease that ran out while this
     // one was still claimed): then nothing is sent twice.
     match state
-        .store
-        .begin_attempt(&d.id, number, started_at, &interaction_id)
+        .writes
+        .begin_attempt(d.id.clone(), number, started_at, interaction_id.clone())
         .await
     {
         Ok(true) => {}
@@ -177,7 +191,11 @@ async fn attempt(
         note,
         in_flight: false,
     };
-    if let Err(e) = state.store.record_attempt(&d.id, &record, verdict).await {
+    if let Err(e) = state
+        .writes
+        .record_attempt(d.id.clone(), record, verdict)
+        .await
+    {
         // The lease runs out and the delivery is tried again: at least once, never lost; the
         // started attempt is then shown as interrupted.
         tracing::warn!(delivery = %d.id, error = %e, "cannot record a push attempt");

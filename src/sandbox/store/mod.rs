@@ -16,6 +16,7 @@
 //! a time in the unit its column has always held (seconds, milliseconds or RFC 3339 text, see
 //! `domain::timestamp`), so the schema is the same as before the types existed.
 
+pub mod group;
 pub mod migrations;
 pub mod postgres;
 pub(crate) mod schema;
@@ -53,6 +54,42 @@ pub enum StoreError {
     /// A write that would take a TPP past a `[limits]` bound; nothing of it was stored.
     #[error(transparent)]
     BoundReached(#[from] BoundReached),
+    /// The group commit holding this write failed as a whole (`group`); every write in it
+    /// gets the one error.
+    #[error(transparent)]
+    Batch(std::sync::Arc<StoreError>),
+}
+
+/// One write of a group commit ([`Store::apply_writes`]): what [`Store::commit_trigger`],
+/// [`Store::begin_attempt`] and [`Store::record_attempt`] do alone.
+#[derive(Debug, Clone)]
+pub enum Write {
+    Trigger {
+        change: Option<ConsentStatusChange>,
+        /// Shared, so the caller keeps them to wake and count after the commit.
+        events: std::sync::Arc<[NewEvent]>,
+    },
+    BeginAttempt {
+        delivery_id: DeliveryId,
+        attempt: i64,
+        started_at: Timestamp,
+        interaction_id: String,
+    },
+    RecordAttempt {
+        delivery_id: DeliveryId,
+        attempt: Attempt,
+        verdict: AttemptVerdict,
+    },
+}
+
+impl Write {
+    /// Events the write stores (bounds how many one transaction takes).
+    pub fn events(&self) -> usize {
+        match self {
+            Write::Trigger { events, .. } => events.len().max(1),
+            _ => 1,
+        }
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -465,6 +502,14 @@ impl Store {
         events: &[NewEvent],
     ) -> Result<bool> {
         dispatch!(self.commit_trigger(change, events))
+    }
+
+    /// Applies `writes` in one transaction, each in a savepoint of its own: a write that fails
+    /// or whose guard no longer holds (`Ok(false)`) is rolled back alone and the rest commit.
+    /// Per write, what its own method returns (`true` for a recorded attempt). `Err` when the
+    /// transaction itself failed: then nothing of any of them was stored.
+    pub async fn apply_writes(&self, writes: &[Write]) -> Result<Vec<Result<bool>>> {
+        dispatch!(self.apply_writes(writes))
     }
 
     /// Stores events without a state change (injection, bulk fill): all or nothing.

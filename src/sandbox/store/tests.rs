@@ -703,6 +703,7 @@ async fn postgres_refuses_a_newer_database() {
     assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
 }
 
+mod group;
 mod migrations;
 mod polling;
 mod portal;

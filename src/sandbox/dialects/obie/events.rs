@@ -198,14 +198,15 @@ async fn commit(
     change: Option<ConsentStatusChange>,
     events: Vec<NewEvent>,
 ) -> ObResult<()> {
-    if !st.store.commit_trigger(change.as_ref(), &events).await? {
+    let events: std::sync::Arc<[NewEvent]> = events.into();
+    if !st.writes.commit_trigger(change, events.clone()).await? {
         // The guarded status change found the consent changed by a concurrent request.
         return Err(ObError::consent_status(
             "the consent's status changed while this request was handled",
         ));
     }
     st.metrics.events_raised(Dialect::Obie, &events);
-    for e in &events {
+    for e in events.iter() {
         st.notifier.wake(e.client_id.as_str());
     }
     if events.iter().any(|e| !e.deliveries.is_empty()) {

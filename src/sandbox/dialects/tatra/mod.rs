@@ -237,7 +237,8 @@ pub async fn refresh(
         for (at, body) in events {
             stored.push(event(st, client_id, &consent.id, "accountEvent", body, &url, at).await?);
         }
-        st.store.commit_trigger(None, &stored).await?;
+        let stored: std::sync::Arc<[NewEvent]> = stored.into();
+        st.writes.commit_trigger(None, stored.clone()).await?;
         st.metrics.events_raised(Dialect::Tatra, &stored);
         st.push_wake.notify_one();
     }
@@ -316,8 +317,8 @@ pub async fn trigger_transaction(
     )
     .await?;
     raised.delivery = event.deliveries.first().map(|d| d.id.clone());
-    let stored = [event];
-    st.store.commit_trigger(None, &stored).await?;
+    let stored: std::sync::Arc<[NewEvent]> = std::sync::Arc::new([event]);
+    st.writes.commit_trigger(None, stored.clone()).await?;
     st.metrics.events_raised(Dialect::Tatra, &stored);
     st.push_wake.notify_one();
     Ok(raised)

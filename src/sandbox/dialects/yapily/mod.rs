@@ -269,8 +269,8 @@ pub async fn raise(st: &AppState, spec: YapilyEventSpec) -> Result<YapilyRaised,
         body,
         deliveries,
     );
-    let stored = [event];
-    st.store.commit_trigger(None, &stored).await?;
+    let stored: std::sync::Arc<[NewEvent]> = std::sync::Arc::new([event]);
+    st.writes.commit_trigger(None, stored.clone()).await?;
     st.metrics.events_raised(Dialect::Yapily, &stored);
     st.push_wake.notify_one();
     Ok(raised)

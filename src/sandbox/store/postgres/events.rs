@@ -8,18 +8,18 @@ use std::sync::Arc;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use super::{PgStore, WAKE_CHANNEL, id, millis, secs};
+use super::writes::{begin_in, record_in, trigger_in};
+use super::{PgStore, id, millis, secs};
 use crate::sandbox::domain::{
     Attempt, AttemptVerdict, ClientId, ConsentStatusChange, DeliveryId, DeliveryRecord,
-    DeliveryState, Dialect, DueDelivery, EventRecord, EventState, INTERRUPTED, NewEvent,
-    RetryOutcome, Timestamp,
+    DeliveryState, DueDelivery, EventRecord, EventState, NewEvent, RetryOutcome, Timestamp,
 };
 use crate::sandbox::store::schema::{
     ATTEMPT_COLUMNS, DELIVERY_INSERT_COLUMNS, DELIVERY_RECORD_COLUMNS, DUE_DELIVERY_COLUMNS,
-    EVENT_INSERT_COLUMNS, EVENT_RECORD_COLUMNS, delivery_code, delivery_state, delivery_state_of,
-    event_code, event_state, event_state_of, format_of, sql,
+    EVENT_INSERT_COLUMNS, EVENT_RECORD_COLUMNS, delivery_state, delivery_state_of, event_code,
+    event_state_of, format_of, sql,
 };
-use crate::sandbox::store::{Result, StoreError, follow, to_json};
+use crate::sandbox::store::{Result, follow, to_json};
 
 /// Events stored by one commit from which the table's statistics are refreshed at once.
 const BULK_ANALYZE: usize = 1_000;
@@ -32,41 +32,10 @@ impl PgStore {
     ) -> Result<bool> {
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
-        if let Some(ch) = change {
-            // Under READ COMMITTED a second writer waits for the first one's row lock, then
-            // re-checks the guard against the committed row: one of two revokes changes it.
-            let changed = tx
-                .execute(
-                    "UPDATE consents SET status = $2, status_updated_at = $3
-                     WHERE consent_id = $1 AND status = $4",
-                    &[
-                        &ch.consent_id.as_str(),
-                        &ch.status.as_str(),
-                        &ch.at.rfc3339(),
-                        &ch.from.as_str(),
-                    ],
-                )
-                .await?;
-            if changed == 0 {
-                tx.rollback().await?;
-                return Ok(false);
-            }
-        }
-        let stored = insert_events(&tx, events).await?;
-        // Delivered on commit only, to every replica's listener (this one's included).
-        let notices = async {
-            // Prepared once per connection: an unprepared statement costs a round trip more.
-            let notify = tx.prepare_cached("SELECT pg_notify($1, $2)").await?;
-            for payload in super::wake::payloads(&stored, events) {
-                tx.execute(&notify, &[&WAKE_CHANNEL, &payload]).await?;
-            }
-            Ok::<_, StoreError>(())
+        let Some(stored) = trigger_in(&tx, change, events, self.bounds.max_events).await? else {
+            tx.rollback().await?;
+            return Ok(false);
         };
-        // Last before the commit: the TPPs' count rows stay locked until it, so other commits
-        // for the same TPPs wait as briefly as possible. Sent with the notices, in one round
-        // trip (the connection pipelines them; neither depends on the other's answer).
-        let counted = super::retention::count_events(&tx, events, self.bounds.max_events);
-        futures::try_join!(notices, counted)?;
         tx.commit().await?;
         if events.len() >= BULK_ANALYZE {
             // A bulk import changes the table faster than autovacuum re-analyzes it; plans
@@ -230,73 +199,9 @@ impl PgStore {
         a: &Attempt,
         verdict: AttemptVerdict,
     ) -> Result<()> {
-        let delivery_id = delivery_id.as_str();
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
-        // The row `begin_attempt` wrote gets the outcome (an attempt from before that step
-        // existed is inserted whole).
-        tx.execute(
-            sql!(
-                "INSERT INTO delivery_attempts (delivery_id, ",
-                ATTEMPT_COLUMNS,
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE)
-                 ON CONFLICT (delivery_id, attempt) DO UPDATE SET
-                   latency_ms = EXCLUDED.latency_ms, status_code = EXCLUDED.status_code,
-                   error = EXCLUDED.error, interaction_id = EXCLUDED.interaction_id,
-                   response_excerpt = EXCLUDED.response_excerpt, note = EXCLUDED.note,
-                   in_flight = FALSE"
-            ),
-            &[
-                &delivery_id,
-                &a.attempt,
-                &a.started_at.as_millis(),
-                &a.latency_ms,
-                &a.status_code,
-                &a.error,
-                &a.interaction_id,
-                &a.response_excerpt,
-                &a.note,
-            ],
-        )
-        .await?;
-        let (state, next) = match verdict {
-            AttemptVerdict::Delivered => (DeliveryState::Delivered, None),
-            AttemptVerdict::RetryAt(at) => (DeliveryState::Pending, Some(at.as_millis())),
-            AttemptVerdict::Failed => (DeliveryState::Failed, None),
-        };
-        // A delivery cancelled while this attempt was in flight stays cancelled, unless the
-        // attempt did deliver it.
-        tx.execute(
-            sql!(
-                "UPDATE deliveries SET state = $2, attempts = $3, next_attempt_at = $4,
-                   updated_at = $5 WHERE id = $1 AND (state = ",
-                delivery_state::PENDING,
-                " OR $6)"
-            ),
-            &[
-                &delivery_id,
-                &delivery_code(state),
-                &a.attempt,
-                &next,
-                &Timestamp::now().as_millis(),
-                &(verdict == AttemptVerdict::Delivered),
-            ],
-        )
-        .await?;
-        if verdict == AttemptVerdict::Delivered {
-            // R-09: a SET pushed and accepted is not served again by polling.
-            tx.execute(
-                sql!(
-                    "UPDATE events SET state = ",
-                    event_state::ACKNOWLEDGED,
-                    " WHERE state = ",
-                    event_state::AWAITING,
-                    " AND seq = (SELECT event_seq FROM deliveries WHERE id = $1 AND format = $2)"
-                ),
-                &[&delivery_id, &Dialect::Obie.name()],
-            )
-            .await?;
-        }
+        record_in(&tx, delivery_id, a, verdict).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -364,36 +269,10 @@ impl PgStore {
     ) -> Result<bool> {
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
-        let taken = tx
-            .execute(
-                "UPDATE deliveries SET attempts = $2 WHERE id = $1 AND attempts = $3",
-                &[&delivery_id.as_str(), &attempt, &(attempt - 1)],
-            )
-            .await?;
-        if taken == 0 {
+        if !begin_in(&tx, delivery_id, attempt, started_at, interaction_id).await? {
             tx.rollback().await?;
             return Ok(false);
         }
-        tx.execute(
-            "UPDATE delivery_attempts SET in_flight = FALSE, error = $2
-             WHERE delivery_id = $1 AND in_flight",
-            &[&delivery_id.as_str(), &INTERRUPTED],
-        )
-        .await?;
-        tx.execute(
-            sql!(
-                "INSERT INTO delivery_attempts (delivery_id, ",
-                ATTEMPT_COLUMNS,
-                ") VALUES ($1, $2, $3, 0, NULL, NULL, $4, NULL, NULL, TRUE)"
-            ),
-            &[
-                &delivery_id.as_str(),
-                &attempt,
-                &started_at.as_millis(),
-                &interaction_id,
-            ],
-        )
-        .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -442,7 +321,7 @@ impl PgStore {
 
 /// Inserts the events with their delivery rows; returns the stored SETs: `(seq, client id,
 /// SET)`.
-async fn insert_events<'e>(
+pub(super) async fn insert_events<'e>(
     tx: &impl GenericClient,
     events: &'e [NewEvent],
 ) -> Result<Vec<(i64, &'e str, &'e str)>> {

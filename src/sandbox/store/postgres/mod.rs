@@ -18,6 +18,7 @@ mod retention;
 mod tatra;
 mod tpp_faults;
 mod wake;
+mod writes;
 mod yapily;
 
 pub use wake::Wakeup;

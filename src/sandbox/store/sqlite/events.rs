@@ -1,71 +1,20 @@
 //! SQLite: events (format-neutral rows with the signed SET), the polling queue, triggers that
 //! commit a state change with their events, and push deliveries with their attempts.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
+use super::writes::{begin_in, record_in, trigger_in};
 use super::{SqliteStore, id, millis, secs};
 use crate::sandbox::domain::{
     Attempt, AttemptVerdict, ClientId, ConsentStatusChange, DeliveryId, DeliveryRecord,
-    DeliveryState, Dialect, DueDelivery, EventRecord, EventState, INTERRUPTED, NewEvent, PollBatch,
-    PollOps, RetryOutcome, Timestamp,
+    DeliveryState, DueDelivery, EventRecord, INTERRUPTED, NewEvent, PollBatch, PollOps,
+    RetryOutcome, Timestamp,
 };
 use crate::sandbox::store::schema::{
-    ATTEMPT_COLUMNS, DELIVERY_INSERT_COLUMNS, DELIVERY_RECORD_COLUMNS, DUE_DELIVERY_COLUMNS,
-    EVENT_INSERT_COLUMNS, EVENT_RECORD_COLUMNS, delivery_code, delivery_state, delivery_state_of,
-    event_code, event_state, event_state_of, format_of, sql,
+    ATTEMPT_COLUMNS, DELIVERY_RECORD_COLUMNS, DUE_DELIVERY_COLUMNS, EVENT_RECORD_COLUMNS,
+    delivery_state, delivery_state_of, event_state, event_state_of, format_of, sql,
 };
-use crate::sandbox::store::{Result, follow, to_json};
-
-fn insert_event(tx: &Transaction<'_>, e: &NewEvent) -> Result<()> {
-    tx.prepare_cached(sql!(
-        "INSERT INTO events (",
-        EVENT_INSERT_COLUMNS,
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-    ))?
-    .execute(params![
-        e.event_id.as_str(),
-        e.jti,
-        e.client_id.as_str(),
-        e.event_type,
-        e.resource_id,
-        e.resource_type,
-        to_json(&e.resource_links),
-        e.txn,
-        e.toe.as_secs(),
-        to_json(&e.details),
-        e.token,
-        // Only a SET for a subscribed TPP enters the polling queue (AP-03).
-        event_code(if e.poll && e.token.is_some() {
-            EventState::Awaiting
-        } else {
-            EventState::NotQueued
-        }),
-        e.created_at.as_secs()
-    ])?;
-    if e.deliveries.is_empty() {
-        return Ok(());
-    }
-    let seq = tx.last_insert_rowid();
-    let mut stmt = tx.prepare_cached(sql!(
-        "INSERT INTO deliveries (",
-        DELIVERY_INSERT_COLUMNS,
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ",
-        delivery_state::PENDING,
-        ", ?6, ?7, ?7)"
-    ))?;
-    for d in &e.deliveries {
-        stmt.execute(params![
-            d.id.as_str(),
-            seq,
-            e.client_id.as_str(),
-            d.format.name(),
-            d.url,
-            d.next_attempt_at.as_millis(),
-            Timestamp::now().as_millis()
-        ])?;
-    }
-    Ok(())
-}
+use crate::sandbox::store::{Result, follow};
 
 impl SqliteStore {
     pub fn commit_trigger(
@@ -75,27 +24,10 @@ impl SqliteStore {
     ) -> Result<bool> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        if let Some(c) = change {
-            let changed = tx
-                .prepare_cached(
-                    "UPDATE consents SET status = ?2, status_updated_at = ?3
-                     WHERE consent_id = ?1 AND status = ?4",
-                )?
-                .execute(params![
-                    c.consent_id.as_str(),
-                    c.status.as_str(),
-                    c.at.rfc3339(),
-                    c.from.as_str()
-                ])?;
-            if changed == 0 {
-                // Not in `from` any more: the transaction, dropped unfinished, rolls back.
-                return Ok(false);
-            }
+        // Not applied: the transaction, dropped unfinished, rolls back.
+        if !trigger_in(&tx, change, events, self.bounds.max_events)? {
+            return Ok(false);
         }
-        for e in events {
-            insert_event(&tx, e)?;
-        }
-        super::retention::count_events(&tx, events, self.bounds.max_events)?;
         tx.commit()?;
         Ok(true)
     }
@@ -298,63 +230,9 @@ impl SqliteStore {
         a: &Attempt,
         verdict: AttemptVerdict,
     ) -> Result<()> {
-        let delivery_id = delivery_id.as_str();
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        // The row `begin_attempt` wrote gets the outcome (an attempt from before that step
-        // existed is inserted whole).
-        tx.prepare_cached(sql!(
-            "INSERT INTO delivery_attempts (delivery_id, ",
-            ATTEMPT_COLUMNS,
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)
-             ON CONFLICT (delivery_id, attempt) DO UPDATE SET latency_ms = excluded.latency_ms,
-               status_code = excluded.status_code, error = excluded.error,
-               interaction_id = excluded.interaction_id,
-               response_excerpt = excluded.response_excerpt, note = excluded.note, in_flight = 0"
-        ))?
-        .execute(params![
-            delivery_id,
-            a.attempt,
-            a.started_at.as_millis(),
-            a.latency_ms,
-            a.status_code,
-            a.error,
-            a.interaction_id,
-            a.response_excerpt,
-            a.note
-        ])?;
-        let (state, next) = match verdict {
-            AttemptVerdict::Delivered => (DeliveryState::Delivered, None),
-            AttemptVerdict::RetryAt(at) => (DeliveryState::Pending, Some(at.as_millis())),
-            AttemptVerdict::Failed => (DeliveryState::Failed, None),
-        };
-        // A delivery cancelled while this attempt was in flight stays cancelled, unless the
-        // attempt did deliver it.
-        tx.prepare_cached(sql!(
-            "UPDATE deliveries SET state = ?2, attempts = ?3, next_attempt_at = ?4, updated_at = ?5
-             WHERE id = ?1 AND (state = ",
-            delivery_state::PENDING,
-            " OR ?6)"
-        ))?
-        .execute(params![
-            delivery_id,
-            delivery_code(state),
-            a.attempt,
-            next,
-            Timestamp::now().as_millis(),
-            verdict == AttemptVerdict::Delivered
-        ])?;
-        if verdict == AttemptVerdict::Delivered {
-            // R-09: a SET pushed and accepted is not served again by polling.
-            tx.prepare_cached(sql!(
-                "UPDATE events SET state = ",
-                event_state::ACKNOWLEDGED,
-                " WHERE state = ",
-                event_state::AWAITING,
-                " AND seq = (SELECT event_seq FROM deliveries WHERE id = ?1 AND format = ?2)"
-            ))?
-            .execute(params![delivery_id, Dialect::Obie.name()])?;
-        }
+        record_in(&tx, delivery_id, a, verdict)?;
         tx.commit()?;
         Ok(())
     }
@@ -412,28 +290,9 @@ impl SqliteStore {
     ) -> Result<bool> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let taken = tx
-            .prepare_cached("UPDATE deliveries SET attempts = ?2 WHERE id = ?1 AND attempts = ?3")?
-            .execute(params![delivery_id.as_str(), attempt, attempt - 1])?;
-        if taken == 0 {
+        if !begin_in(&tx, delivery_id, attempt, started_at, interaction_id)? {
             return Ok(false);
         }
-        tx.prepare_cached(
-            "UPDATE delivery_attempts SET in_flight = 0, error = ?2
-             WHERE delivery_id = ?1 AND in_flight = 1",
-        )?
-        .execute(params![delivery_id.as_str(), INTERRUPTED])?;
-        tx.prepare_cached(sql!(
-            "INSERT INTO delivery_attempts (delivery_id, ",
-            ATTEMPT_COLUMNS,
-            ") VALUES (?1, ?2, ?3, 0, NULL, NULL, ?4, NULL, NULL, 1)"
-        ))?
-        .execute(params![
-            delivery_id.as_str(),
-            attempt,
-            started_at.as_millis(),
-            interaction_id
-        ])?;
         tx.commit()?;
         Ok(true)
     }

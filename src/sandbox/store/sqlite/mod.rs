@@ -16,6 +16,7 @@ mod referee_runs;
 mod retention;
 mod tatra;
 mod tpp_faults;
+mod writes;
 mod yapily;
 
 use std::sync::{Arc, Mutex, MutexGuard};

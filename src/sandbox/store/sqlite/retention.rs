@@ -5,7 +5,7 @@
 //! `ON DELETE CASCADE`. One connection serialises every writer, so a check and its insert
 //! cannot interleave with another's.
 
-use rusqlite::{Connection, OptionalExtension, Params, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Params, params};
 
 use super::{SqliteStore, unless_unique};
 use crate::sandbox::domain::{Bound, ClientId, NewEvent, Timestamp};
@@ -14,11 +14,7 @@ use crate::sandbox::store::{Result, Sweep, per_client, within};
 
 /// Counts `events` to their TPPs; `Err` (the caller's transaction then rolls back) when one
 /// goes past `max`.
-pub(super) fn count_events(
-    tx: &Transaction<'_>,
-    events: &[NewEvent],
-    max: Option<u64>,
-) -> Result<()> {
+pub(super) fn count_events(tx: &Connection, events: &[NewEvent], max: Option<u64>) -> Result<()> {
     let mut add = tx.prepare_cached(
         "INSERT INTO tpp_event_counts (client_id, stored) VALUES (?1, ?2)
          ON CONFLICT (client_id) DO UPDATE SET stored = stored + excluded.stored

@@ -1,0 +1,235 @@
+//! PostgreSQL: the writes the group commit batches (`store::group`): a trigger's change,
+//! events and wake-up notices, a push attempt started, a push attempt's outcome. Each is a
+//! function over an open transaction or savepoint, used alone by the engine's single-write
+//! methods (`events.rs`) and many to a transaction by [`PgStore::apply_writes`].
+
+use std::sync::Arc;
+
+use deadpool_postgres::GenericClient;
+
+use super::events::insert_events;
+use super::{PgStore, WAKE_CHANNEL};
+use crate::sandbox::domain::{
+    Attempt, AttemptVerdict, ConsentStatusChange, DeliveryId, DeliveryState, Dialect, INTERRUPTED,
+    NewEvent, Timestamp,
+};
+use crate::sandbox::store::schema::{
+    ATTEMPT_COLUMNS, delivery_code, delivery_state, event_state, sql,
+};
+use crate::sandbox::store::{Result, StoreError, Write};
+
+impl PgStore {
+    /// Many writes in one transaction, each in a savepoint (see `Store::apply_writes`).
+    pub async fn apply_writes(&self, writes: &[Write]) -> Result<Vec<Result<bool>>> {
+        let mut c = self.conn().await?;
+        let mut tx = c.transaction().await?;
+        let mut out = Vec::with_capacity(writes.len());
+        let mut stored = Vec::new();
+        for w in writes {
+            let sp = tx.savepoint("write").await?;
+            let done = match w {
+                Write::Trigger { change, events } => {
+                    match trigger_in(&sp, change.as_ref(), events, self.bounds.max_events).await {
+                        Ok(Some(tokens)) => {
+                            stored.extend(tokens);
+                            Ok(true)
+                        }
+                        Ok(None) => Ok(false),
+                        Err(e) => Err(e),
+                    }
+                }
+                Write::BeginAttempt {
+                    delivery_id,
+                    attempt,
+                    started_at,
+                    interaction_id,
+                } => begin_in(&sp, delivery_id, *attempt, *started_at, interaction_id).await,
+                Write::RecordAttempt {
+                    delivery_id,
+                    attempt,
+                    verdict,
+                } => record_in(&sp, delivery_id, attempt, *verdict)
+                    .await
+                    .map(|()| true),
+            };
+            // A failed or unapplied write is rolled back alone.
+            if matches!(done, Ok(true)) {
+                sp.commit().await?;
+            } else {
+                sp.rollback().await?;
+            }
+            out.push(done);
+        }
+        tx.commit().await?;
+        for (seq, _, token) in stored {
+            self.tokens.put(seq, Arc::from(token));
+        }
+        Ok(out)
+    }
+}
+
+/// What one trigger did, inside the caller's transaction: the guarded consent status change,
+/// the events with their deliveries and wake-up notices, and the TPPs' counts. `None`, with
+/// the change not made, when the consent is no longer in the status the change starts from;
+/// else the stored SETs: `(seq, client id, SET)`.
+pub(super) async fn trigger_in<'e>(
+    tx: &impl GenericClient,
+    change: Option<&ConsentStatusChange>,
+    events: &'e [NewEvent],
+    max_events: Option<u64>,
+) -> Result<Option<Vec<(i64, &'e str, &'e str)>>> {
+    if let Some(ch) = change {
+        // Under READ COMMITTED a second writer waits for the first one's row lock, then
+        // re-checks the guard against the committed row: one of two revokes changes it.
+        let changed = tx
+            .execute(
+                "UPDATE consents SET status = $2, status_updated_at = $3
+                 WHERE consent_id = $1 AND status = $4",
+                &[
+                    &ch.consent_id.as_str(),
+                    &ch.status.as_str(),
+                    &ch.at.rfc3339(),
+                    &ch.from.as_str(),
+                ],
+            )
+            .await?;
+        if changed == 0 {
+            return Ok(None);
+        }
+    }
+    let stored = insert_events(tx, events).await?;
+    // Delivered on commit only, to every replica's listener (this one's included); a notice
+    // in a savepoint rolled back is dropped with it. Each carries its client's SETs when they
+    // fit (`wake.rs`).
+    let notices = async {
+        // Prepared once per connection: an unprepared statement costs a round trip more.
+        let notify = tx.prepare_cached("SELECT pg_notify($1, $2)").await?;
+        for payload in super::wake::payloads(&stored, events) {
+            tx.execute(&notify, &[&WAKE_CHANNEL, &payload]).await?;
+        }
+        Ok::<_, StoreError>(())
+    };
+    // Last before the commit: the TPPs' count rows stay locked until it, so other commits
+    // for the same TPPs wait as briefly as possible. Sent with the notices, in one round trip
+    // (the connection pipelines them; neither depends on the other's answer).
+    let counted = super::retention::count_events(tx, events, max_events);
+    futures::try_join!(notices, counted)?;
+    Ok(Some(stored))
+}
+
+/// Records one attempt and moves its delivery on (see `Store::record_attempt`), inside the
+/// caller's transaction.
+pub(super) async fn record_in(
+    tx: &impl GenericClient,
+    delivery_id: &DeliveryId,
+    a: &Attempt,
+    verdict: AttemptVerdict,
+) -> Result<()> {
+    let delivery_id = delivery_id.as_str();
+    // The row `begin_attempt` wrote gets the outcome (an attempt from before that step
+    // existed is inserted whole).
+    tx.execute(
+        sql!(
+            "INSERT INTO delivery_attempts (delivery_id, ",
+            ATTEMPT_COLUMNS,
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE)
+             ON CONFLICT (delivery_id, attempt) DO UPDATE SET
+               latency_ms = EXCLUDED.latency_ms, status_code = EXCLUDED.status_code,
+               error = EXCLUDED.error, interaction_id = EXCLUDED.interaction_id,
+               response_excerpt = EXCLUDED.response_excerpt, note = EXCLUDED.note,
+               in_flight = FALSE"
+        ),
+        &[
+            &delivery_id,
+            &a.attempt,
+            &a.started_at.as_millis(),
+            &a.latency_ms,
+            &a.status_code,
+            &a.error,
+            &a.interaction_id,
+            &a.response_excerpt,
+            &a.note,
+        ],
+    )
+    .await?;
+    let (state, next) = match verdict {
+        AttemptVerdict::Delivered => (DeliveryState::Delivered, None),
+        AttemptVerdict::RetryAt(at) => (DeliveryState::Pending, Some(at.as_millis())),
+        AttemptVerdict::Failed => (DeliveryState::Failed, None),
+    };
+    // A delivery cancelled while this attempt was in flight stays cancelled, unless the
+    // attempt did deliver it.
+    tx.execute(
+        sql!(
+            "UPDATE deliveries SET state = $2, attempts = $3, next_attempt_at = $4,
+               updated_at = $5 WHERE id = $1 AND (state = ",
+            delivery_state::PENDING,
+            " OR $6)"
+        ),
+        &[
+            &delivery_id,
+            &delivery_code(state),
+            &a.attempt,
+            &next,
+            &Timestamp::now().as_millis(),
+            &(verdict == AttemptVerdict::Delivered),
+        ],
+    )
+    .await?;
+    if verdict == AttemptVerdict::Delivered {
+        // R-09: a SET pushed and accepted is not served again by polling.
+        tx.execute(
+            sql!(
+                "UPDATE events SET state = ",
+                event_state::ACKNOWLEDGED,
+                " WHERE state = ",
+                event_state::AWAITING,
+                " AND seq = (SELECT event_seq FROM deliveries WHERE id = $1 AND format = $2)"
+            ),
+            &[&delivery_id, &Dialect::Obie.name()],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Records attempt `attempt` as started, inside the caller's transaction: false, with
+/// nothing written, when another attempt took the number.
+pub(super) async fn begin_in(
+    tx: &impl GenericClient,
+    delivery_id: &DeliveryId,
+    attempt: i64,
+    started_at: Timestamp,
+    interaction_id: &str,
+) -> Result<bool> {
+    let taken = tx
+        .execute(
+            "UPDATE deliveries SET attempts = $2 WHERE id = $1 AND attempts = $3",
+            &[&delivery_id.as_str(), &attempt, &(attempt - 1)],
+        )
+        .await?;
+    if taken == 0 {
+        return Ok(false);
+    }
+    tx.execute(
+        "UPDATE delivery_attempts SET in_flight = FALSE, error = $2
+         WHERE delivery_id = $1 AND in_flight",
+        &[&delivery_id.as_str(), &INTERRUPTED],
+    )
+    .await?;
+    tx.execute(
+        sql!(
+            "INSERT INTO delivery_attempts (delivery_id, ",
+            ATTEMPT_COLUMNS,
+            ") VALUES ($1, $2, $3, 0, NULL, NULL, $4, NULL, NULL, TRUE)"
+        ),
+        &[
+            &delivery_id.as_str(),
+            &attempt,
+            &started_at.as_millis(),
+            &interaction_id,
+        ],
+    )
+    .await?;
+    Ok(true)
+}

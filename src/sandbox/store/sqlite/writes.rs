@@ -1,0 +1,235 @@
+//! SQLite: the writes the group commit batches (`store::group`): a trigger's change and
+//! events, a push attempt started, a push attempt's outcome. Each is a function over an open
+//! transaction or savepoint, used alone by the engine's single-write methods (`events.rs`)
+//! and many to a transaction by [`SqliteStore::apply_writes`].
+
+use rusqlite::{Connection, params};
+
+use super::SqliteStore;
+use crate::sandbox::domain::{
+    Attempt, AttemptVerdict, ConsentStatusChange, DeliveryId, DeliveryState, Dialect, EventState,
+    INTERRUPTED, NewEvent, Timestamp,
+};
+use crate::sandbox::store::schema::{
+    ATTEMPT_COLUMNS, DELIVERY_INSERT_COLUMNS, EVENT_INSERT_COLUMNS, delivery_code, delivery_state,
+    event_code, event_state, sql,
+};
+use crate::sandbox::store::{Result, Write, to_json};
+
+impl SqliteStore {
+    /// Many writes in one transaction, each in a savepoint (see `Store::apply_writes`).
+    pub fn apply_writes(&self, writes: &[Write]) -> Result<Vec<Result<bool>>> {
+        let mut conn = self.lock();
+        let mut tx = conn.transaction()?;
+        let mut out = Vec::with_capacity(writes.len());
+        for w in writes {
+            let sp = tx.savepoint()?;
+            let done = match w {
+                Write::Trigger { change, events } => {
+                    trigger_in(&sp, change.as_ref(), events, self.bounds.max_events)
+                }
+                Write::BeginAttempt {
+                    delivery_id,
+                    attempt,
+                    started_at,
+                    interaction_id,
+                } => begin_in(&sp, delivery_id, *attempt, *started_at, interaction_id),
+                Write::RecordAttempt {
+                    delivery_id,
+                    attempt,
+                    verdict,
+                } => record_in(&sp, delivery_id, attempt, *verdict).map(|()| true),
+            };
+            // A savepoint dropped unreleased rolls back: a failed or unapplied write alone.
+            if matches!(done, Ok(true)) {
+                sp.commit()?;
+            }
+            out.push(done);
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+fn insert_event(tx: &Connection, e: &NewEvent) -> Result<()> {
+    tx.prepare_cached(sql!(
+        "INSERT INTO events (",
+        EVENT_INSERT_COLUMNS,
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+    ))?
+    .execute(params![
+        e.event_id.as_str(),
+        e.jti,
+        e.client_id.as_str(),
+        e.event_type,
+        e.resource_id,
+        e.resource_type,
+        to_json(&e.resource_links),
+        e.txn,
+        e.toe.as_secs(),
+        to_json(&e.details),
+        e.token,
+        // Only a SET for a subscribed TPP enters the polling queue (AP-03).
+        event_code(if e.poll && e.token.is_some() {
+            EventState::Awaiting
+        } else {
+            EventState::NotQueued
+        }),
+        e.created_at.as_secs()
+    ])?;
+    if e.deliveries.is_empty() {
+        return Ok(());
+    }
+    let seq = tx.last_insert_rowid();
+    let mut stmt = tx.prepare_cached(sql!(
+        "INSERT INTO deliveries (",
+        DELIVERY_INSERT_COLUMNS,
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ",
+        delivery_state::PENDING,
+        ", ?6, ?7, ?7)"
+    ))?;
+    for d in &e.deliveries {
+        stmt.execute(params![
+            d.id.as_str(),
+            seq,
+            e.client_id.as_str(),
+            d.format.name(),
+            d.url,
+            d.next_attempt_at.as_millis(),
+            Timestamp::now().as_millis()
+        ])?;
+    }
+    Ok(())
+}
+
+/// What one trigger did, inside the caller's transaction: the guarded consent status change,
+/// the events with their deliveries, and the TPPs' counts. False, with the change not made,
+/// when the consent is no longer in the status the change starts from.
+pub(super) fn trigger_in(
+    tx: &Connection,
+    change: Option<&ConsentStatusChange>,
+    events: &[NewEvent],
+    max_events: Option<u64>,
+) -> Result<bool> {
+    if let Some(c) = change {
+        let changed = tx
+            .prepare_cached(
+                "UPDATE consents SET status = ?2, status_updated_at = ?3
+                 WHERE consent_id = ?1 AND status = ?4",
+            )?
+            .execute(params![
+                c.consent_id.as_str(),
+                c.status.as_str(),
+                c.at.rfc3339(),
+                c.from.as_str()
+            ])?;
+        if changed == 0 {
+            return Ok(false);
+        }
+    }
+    for e in events {
+        insert_event(tx, e)?;
+    }
+    super::retention::count_events(tx, events, max_events)?;
+    Ok(true)
+}
+
+/// Records one attempt and moves its delivery on (see `Store::record_attempt`), inside the
+/// caller's transaction.
+pub(super) fn record_in(
+    tx: &Connection,
+    delivery_id: &DeliveryId,
+    a: &Attempt,
+    verdict: AttemptVerdict,
+) -> Result<()> {
+    let delivery_id = delivery_id.as_str();
+    // The row `begin_attempt` wrote gets the outcome (an attempt from before that step
+    // existed is inserted whole).
+    tx.prepare_cached(sql!(
+        "INSERT INTO delivery_attempts (delivery_id, ",
+        ATTEMPT_COLUMNS,
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)
+         ON CONFLICT (delivery_id, attempt) DO UPDATE SET latency_ms = excluded.latency_ms,
+           status_code = excluded.status_code, error = excluded.error,
+           interaction_id = excluded.interaction_id,
+           response_excerpt = excluded.response_excerpt, note = excluded.note, in_flight = 0"
+    ))?
+    .execute(params![
+        delivery_id,
+        a.attempt,
+        a.started_at.as_millis(),
+        a.latency_ms,
+        a.status_code,
+        a.error,
+        a.interaction_id,
+        a.response_excerpt,
+        a.note
+    ])?;
+    let (state, next) = match verdict {
+        AttemptVerdict::Delivered => (DeliveryState::Delivered, None),
+        AttemptVerdict::RetryAt(at) => (DeliveryState::Pending, Some(at.as_millis())),
+        AttemptVerdict::Failed => (DeliveryState::Failed, None),
+    };
+    // A delivery cancelled while this attempt was in flight stays cancelled, unless the
+    // attempt did deliver it.
+    tx.prepare_cached(sql!(
+        "UPDATE deliveries SET state = ?2, attempts = ?3, next_attempt_at = ?4, updated_at = ?5
+         WHERE id = ?1 AND (state = ",
+        delivery_state::PENDING,
+        " OR ?6)"
+    ))?
+    .execute(params![
+        delivery_id,
+        delivery_code(state),
+        a.attempt,
+        next,
+        Timestamp::now().as_millis(),
+        verdict == AttemptVerdict::Delivered
+    ])?;
+    if verdict == AttemptVerdict::Delivered {
+        // R-09: a SET pushed and accepted is not served again by polling.
+        tx.prepare_cached(sql!(
+            "UPDATE events SET state = ",
+            event_state::ACKNOWLEDGED,
+            " WHERE state = ",
+            event_state::AWAITING,
+            " AND seq = (SELECT event_seq FROM deliveries WHERE id = ?1 AND format = ?2)"
+        ))?
+        .execute(params![delivery_id, Dialect::Obie.name()])?;
+    }
+    Ok(())
+}
+
+/// Records attempt `attempt` as started (see `SqliteStore::begin_attempt`), inside the
+/// caller's transaction: false, with nothing written, when another attempt took the number.
+pub(super) fn begin_in(
+    tx: &Connection,
+    delivery_id: &DeliveryId,
+    attempt: i64,
+    started_at: Timestamp,
+    interaction_id: &str,
+) -> Result<bool> {
+    let taken = tx
+        .prepare_cached("UPDATE deliveries SET attempts = ?2 WHERE id = ?1 AND attempts = ?3")?
+        .execute(params![delivery_id.as_str(), attempt, attempt - 1])?;
+    if taken == 0 {
+        return Ok(false);
+    }
+    tx.prepare_cached(
+        "UPDATE delivery_attempts SET in_flight = 0, error = ?2
+         WHERE delivery_id = ?1 AND in_flight = 1",
+    )?
+    .execute(params![delivery_id.as_str(), INTERRUPTED])?;
+    tx.prepare_cached(sql!(
+        "INSERT INTO delivery_attempts (delivery_id, ",
+        ATTEMPT_COLUMNS,
+        ") VALUES (?1, ?2, ?3, 0, NULL, NULL, ?4, NULL, NULL, 1)"
+    ))?
+    .execute(params![
+        delivery_id.as_str(),
+        attempt,
+        started_at.as_millis(),
+        interaction_id
+    ])?;
+    Ok(true)
+}
