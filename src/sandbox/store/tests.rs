@@ -705,6 +705,7 @@ async fn postgres_refuses_a_newer_database() {
 
 mod group;
 mod migrations;
+mod polling;
 mod portal;
 mod referee_runs;
 mod retention;

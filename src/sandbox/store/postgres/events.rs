@@ -1,8 +1,9 @@
-//! PostgreSQL: events (format-neutral rows with the signed SET), the polling queue, triggers
-//! that commit a state change with their events and wake-up notices, and push deliveries.
+//! PostgreSQL: events (format-neutral rows with the signed SET), triggers that commit a state
+//! change with their events and wake-up notices, and push deliveries (the polling queue's reads
+//! are `polling.rs`).
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
@@ -11,15 +12,14 @@ use super::writes::{begin_in, record_in, trigger_in};
 use super::{PgStore, id, millis, secs};
 use crate::sandbox::domain::{
     Attempt, AttemptVerdict, ClientId, ConsentStatusChange, DeliveryId, DeliveryRecord,
-    DeliveryState, DueDelivery, EventRecord, EventState, NewEvent, PollBatch, PollOps,
-    RetryOutcome, Timestamp,
+    DeliveryState, DueDelivery, EventRecord, EventState, NewEvent, RetryOutcome, Timestamp,
 };
 use crate::sandbox::store::schema::{
     ATTEMPT_COLUMNS, DELIVERY_INSERT_COLUMNS, DELIVERY_RECORD_COLUMNS, DUE_DELIVERY_COLUMNS,
     EVENT_INSERT_COLUMNS, EVENT_RECORD_COLUMNS, delivery_state, delivery_state_of, event_code,
-    event_state, event_state_of, format_of, sql,
+    event_state_of, format_of, sql,
 };
-use crate::sandbox::store::{Result, StoreError, follow, to_json};
+use crate::sandbox::store::{Result, follow, to_json};
 
 /// Events stored by one commit from which the table's statistics are refreshed at once.
 const BULK_ANALYZE: usize = 1_000;
@@ -42,7 +42,7 @@ impl PgStore {
             // cached on the old statistics would otherwise scan instead of seek.
             c.batch_execute("ANALYZE events").await?;
         }
-        for (seq, token) in stored {
+        for (seq, _, token) in stored {
             self.tokens.put(seq, Arc::from(token));
         }
         Ok(true)
@@ -69,57 +69,6 @@ impl PgStore {
             .filter(|j| !known.contains(*j))
             .cloned()
             .collect())
-    }
-
-    pub async fn poll(&self, ops: &PollOps<'_>) -> Result<PollBatch> {
-        let mut c = self.conn().await?;
-        if ops.ack.is_empty() && ops.set_errs.is_empty() {
-            return select_batch(&c, ops, &self.tokens).await;
-        }
-        let tx = c.transaction().await?;
-        if !ops.ack.is_empty() {
-            if ops.scope_acks {
-                tx.execute(
-                    sql!(
-                        "UPDATE events SET state = ",
-                        event_state::ACKNOWLEDGED,
-                        " WHERE client_id = $1 AND jti = ANY($2) AND state <> ",
-                        event_state::ACKNOWLEDGED
-                    ),
-                    &[&ops.client_id.as_str(), &ops.ack],
-                )
-                .await?;
-            } else {
-                tx.execute(
-                    sql!(
-                        "UPDATE events SET state = ",
-                        event_state::ACKNOWLEDGED,
-                        " WHERE jti = ANY($1) AND state <> ",
-                        event_state::ACKNOWLEDGED
-                    ),
-                    &[&ops.ack],
-                )
-                .await?;
-            }
-        }
-        for (jti, err, desc) in ops.set_errs {
-            tx.execute(
-                sql!(
-                    "UPDATE events SET err = $3, err_description = $4,
-                       state = CASE WHEN $5 AND state = ",
-                    event_state::AWAITING,
-                    " THEN ",
-                    event_state::DROPPED,
-                    " ELSE state END
-                     WHERE client_id = $1 AND jti = $2"
-                ),
-                &[&ops.client_id.as_str(), jti, err, desc, &ops.drop_errored],
-            )
-            .await?;
-        }
-        let batch = select_batch(&tx, ops, &self.tokens).await?;
-        tx.commit().await?;
-        Ok(batch)
     }
 
     pub async fn reset_events(&self, client_id: &ClientId) -> Result<usize> {
@@ -370,11 +319,12 @@ impl PgStore {
     }
 }
 
-/// Inserts the events with their delivery rows; returns the stored SETs by `seq`.
+/// Inserts the events with their delivery rows; returns the stored SETs: `(seq, client id,
+/// SET)`.
 pub(super) async fn insert_events<'e>(
     tx: &impl GenericClient,
     events: &'e [NewEvent],
-) -> Result<Vec<(i64, &'e str)>> {
+) -> Result<Vec<(i64, &'e str, &'e str)>> {
     let insert = tx
         .prepare_cached(sql!(
             "INSERT INTO events (",
@@ -421,7 +371,7 @@ pub(super) async fn insert_events<'e>(
             .await?;
         let seq: i64 = row.try_get(0)?;
         if let Some(t) = &e.token {
-            stored.push((seq, t.as_str()));
+            stored.push((seq, e.client_id.as_str(), t.as_str()));
         }
         for d in &e.deliveries {
             tx.execute(
@@ -517,119 +467,4 @@ fn attempt_from_row(r: &Row) -> Result<Attempt> {
         note: r.try_get(7)?,
         in_flight: r.try_get(8)?,
     })
-}
-
-/// The poll's reads: whether any SET awaits, and the keys of the oldest awaiting ones (the
-/// unscoped forms serve only the events-leak fault).
-const ANY_AWAITING_OF_CLIENT: &str = sql!(
-    "SELECT EXISTS (SELECT 1 FROM events WHERE client_id = $1 AND state = ",
-    event_state::AWAITING,
-    ")"
-);
-const ANY_AWAITING: &str = sql!(
-    "SELECT EXISTS (SELECT 1 FROM events WHERE state = ",
-    event_state::AWAITING,
-    ")"
-);
-const AWAITING_OF_CLIENT: &str = sql!(
-    "SELECT seq, jti FROM events WHERE client_id = $1 AND state = ",
-    event_state::AWAITING,
-    " ORDER BY seq LIMIT $2"
-);
-const AWAITING: &str = sql!(
-    "SELECT seq, jti FROM events WHERE state = ",
-    event_state::AWAITING,
-    " ORDER BY seq LIMIT $1"
-);
-
-/// The oldest awaiting SETs and whether any were left out (AP-12): one indexed range scan of
-/// at most `limit + 1` rows for the keys (index-only where the visibility map allows), then the
-/// tokens this replica does not hold yet.
-async fn select_batch(
-    c: &impl GenericClient,
-    ops: &PollOps<'_>,
-    tokens: &TokenCache,
-) -> Result<PollBatch> {
-    let mut batch = PollBatch::default();
-    if ops.limit == 0 {
-        let exists = if ops.scope_select {
-            let stmt = c.prepare_cached(ANY_AWAITING_OF_CLIENT).await?;
-            c.query_one(&stmt, &[&ops.client_id.as_str()]).await?
-        } else {
-            c.query_one(ANY_AWAITING, &[]).await?
-        };
-        batch.more_available = exists.try_get(0)?;
-        return Ok(batch);
-    }
-    let fetch = i64::try_from(ops.limit.saturating_add(1)).unwrap_or(i64::MAX);
-    let rows = if ops.scope_select {
-        let stmt = c.prepare_cached(AWAITING_OF_CLIENT).await?;
-        c.query(&stmt, &[&ops.client_id.as_str(), &fetch]).await?
-    } else {
-        c.query(AWAITING, &[&fetch]).await?
-    };
-    batch.more_available = rows.len() > ops.limit;
-    let mut keys = Vec::with_capacity(ops.limit.min(rows.len()));
-    for r in rows.iter().take(ops.limit) {
-        keys.push((r.try_get::<_, i64>(0)?, r.try_get::<_, String>(1)?));
-    }
-    let mut found = tokens.get_many(keys.iter().map(|k| k.0));
-    let missing: Vec<i64> = keys
-        .iter()
-        .map(|k| k.0)
-        .filter(|seq| !found.contains_key(seq))
-        .collect();
-    if !missing.is_empty() {
-        let stmt = c
-            .prepare_cached("SELECT seq, token FROM events WHERE seq = ANY($1)")
-            .await?;
-        for r in c.query(&stmt, &[&missing]).await? {
-            let seq: i64 = r.try_get(0)?;
-            // Awaiting rows always hold a token (CHECK); an empty one would mean corruption.
-            let token: Option<String> = r.try_get(1)?;
-            let token: Arc<str> = token
-                .ok_or_else(|| StoreError::Corrupt(format!("awaiting event {seq} has no SET")))?
-                .into();
-            tokens.put(seq, Arc::clone(&token));
-            found.insert(seq, token);
-        }
-    }
-    for (seq, jti) in keys {
-        // A row acknowledged and deleted between the two reads is simply not served.
-        if let Some(token) = found.get(&seq) {
-            batch.sets.push((jti, token.to_string()));
-        }
-    }
-    Ok(batch)
-}
-
-/// Signed SETs by event `seq`. A stored SET never changes, so a replica may keep copies: the
-/// poll path then reads only keys from the database, not ~1 KB per SET. Bounded: emptied
-/// when full, which costs a few re-reads, never a wrong answer.
-#[derive(Debug, Default)]
-pub struct TokenCache {
-    map: Mutex<HashMap<i64, Arc<str>>>,
-}
-
-impl TokenCache {
-    /// At most this many SETs (about 10 MB) per replica.
-    const CAPACITY: usize = 10_000;
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<str>>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn get_many(&self, seqs: impl Iterator<Item = i64>) -> HashMap<i64, Arc<str>> {
-        let map = self.lock();
-        seqs.filter_map(|s| map.get(&s).map(|t| (s, Arc::clone(t))))
-            .collect()
-    }
-
-    pub(super) fn put(&self, seq: i64, token: Arc<str>) {
-        let mut map = self.lock();
-        if map.len() >= Self::CAPACITY {
-            map.clear();
-        }
-        map.insert(seq, token);
-    }
 }

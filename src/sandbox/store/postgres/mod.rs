@@ -4,26 +4,29 @@
 //! and consents; `events.rs` owns events, polling and deliveries.
 //!
 //! Nothing here relies on process state: one subscription per TPP is a partial unique index,
-//! keys are inserted conflict-free, a poll's acks and select share a transaction, and
+//! keys are inserted conflict-free, a poll's acks and select are one statement, and
 //! migrations run under an advisory lock so two replicas starting at once apply them once.
-//! Every event commit sends `NOTIFY obevents_wake, '<client id>'`; each replica LISTENs on a
-//! dedicated connection and wakes its own long polls for that client.
+//! Every event commit sends `NOTIFY obevents_wake` per client (the id, with the SETs stored
+//! for it when they fit: `wake.rs`); each replica LISTENs on a dedicated connection, keeps
+//! the SETs and wakes its own long polls for that client.
 
 mod events;
+mod polling;
 mod portal;
 mod referee_runs;
 mod retention;
 mod tatra;
 mod tpp_faults;
+mod wake;
 mod writes;
 mod yapily;
+
+pub use wake::Wakeup;
 
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use futures::StreamExt;
-use tokio_postgres::{AsyncMessage, NoTls, Row};
-use tokio_util::sync::CancellationToken;
+use tokio_postgres::{NoTls, Row};
 
 use super::migrations::{self, Migration};
 use super::schema::{
@@ -43,15 +46,6 @@ const MIGRATION_LOCK: i64 = 0x6f62_6576_656e_7473;
 /// re-reading after a wake-up; a held poll holds no connection while it waits.
 const POOL_SIZE: usize = 16;
 
-/// What a wake-up notice asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wakeup<'a> {
-    /// An event was stored for this client on some replica.
-    Client(&'a str),
-    /// Notices may have been missed (the listener reconnected): wake every waiter to re-read.
-    All,
-}
-
 /// The PostgreSQL engine; cheap to clone.
 #[derive(Clone)]
 pub struct PgStore {
@@ -59,7 +53,9 @@ pub struct PgStore {
     /// For the listener's own connection (boxed: the engines of `Store` stay small).
     config: std::sync::Arc<tokio_postgres::Config>,
     /// Copies of stored SETs (immutable), so polls read keys only; safe to lose.
-    tokens: std::sync::Arc<events::TokenCache>,
+    tokens: std::sync::Arc<polling::TokenCache>,
+    /// Combines read-only polls arriving together into one statement.
+    reads: std::sync::Arc<polling::Reads>,
     /// The per-TPP bounds checked in the inserting transactions.
     bounds: TppBounds,
 }
@@ -213,6 +209,7 @@ impl PgStore {
             .map_err(|e| StoreError::Open(e.to_string()))?;
         migrate(&pool, migrations::POSTGRES).await?;
         Ok(PgStore {
+            reads: std::sync::Arc::new(polling::Reads::new(pool.clone())),
             pool,
             config: std::sync::Arc::new(config),
             tokens: Default::default(),
@@ -226,33 +223,6 @@ impl PgStore {
 
     pub(crate) async fn conn(&self) -> Result<deadpool_postgres::Object> {
         Ok(self.pool.get().await?)
-    }
-
-    /// Listens for other replicas' wake-up notices on a dedicated connection until `stop`;
-    /// reconnects after a failure (and then wakes everyone, since notices may have been lost).
-    pub fn spawn_listener(
-        &self,
-        wake: impl Fn(Wakeup<'_>) + Send + Sync + 'static,
-        stop: CancellationToken,
-    ) {
-        let config = std::sync::Arc::clone(&self.config);
-        tokio::spawn(async move {
-            let mut first = true;
-            loop {
-                let run = listen(&config, &wake, first);
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    r = run => if let Err(e) = r {
-                        tracing::warn!(error = %e, "wake-up listener lost its connection; reconnecting");
-                    },
-                }
-                first = false;
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                }
-            }
-        });
     }
 
     // ---- operations -------------------------------------------------------------------------
@@ -639,46 +609,4 @@ impl PgStore {
         .into_consent()
         .map(Some)
     }
-}
-
-/// One LISTEN session: connect, subscribe, forward notices until the connection fails.
-async fn listen(
-    config: &tokio_postgres::Config,
-    wake: &(impl Fn(Wakeup<'_>) + Send + Sync),
-    first: bool,
-) -> Result<()> {
-    let (client, mut connection) = config.connect(NoTls).await?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<
-        std::result::Result<String, tokio_postgres::Error>,
-    >();
-    // The connection must be polled for the LISTEN below to complete, so drive it first.
-    let driver = tokio::spawn(async move {
-        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(m) = messages.next().await {
-            let item = match m {
-                Ok(AsyncMessage::Notification(n)) => Ok(n.payload().to_string()),
-                Ok(_) => continue,
-                Err(e) => Err(e),
-            };
-            let failed = item.is_err();
-            if tx.send(item).is_err() || failed {
-                return;
-            }
-        }
-    });
-    let result = async {
-        client
-            .batch_execute(&format!("LISTEN {WAKE_CHANNEL}"))
-            .await?;
-        if !first {
-            wake(Wakeup::All);
-        }
-        while let Some(item) = rx.recv().await {
-            wake(Wakeup::Client(&item?));
-        }
-        Err(StoreError::Open("the wake-up connection closed".into()))
-    }
-    .await;
-    driver.abort();
-    result
 }

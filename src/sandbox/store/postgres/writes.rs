@@ -3,7 +3,6 @@
 //! function over an open transaction or savepoint, used alone by the engine's single-write
 //! methods (`events.rs`) and many to a transaction by [`PgStore::apply_writes`].
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use deadpool_postgres::GenericClient;
@@ -17,7 +16,7 @@ use crate::sandbox::domain::{
 use crate::sandbox::store::schema::{
     ATTEMPT_COLUMNS, delivery_code, delivery_state, event_state, sql,
 };
-use crate::sandbox::store::{Result, Write};
+use crate::sandbox::store::{Result, StoreError, Write};
 
 impl PgStore {
     /// Many writes in one transaction, each in a savepoint (see `Store::apply_writes`).
@@ -62,7 +61,7 @@ impl PgStore {
             out.push(done);
         }
         tx.commit().await?;
-        for (seq, token) in stored {
+        for (seq, _, token) in stored {
             self.tokens.put(seq, Arc::from(token));
         }
         Ok(out)
@@ -72,13 +71,13 @@ impl PgStore {
 /// What one trigger did, inside the caller's transaction: the guarded consent status change,
 /// the events with their deliveries and wake-up notices, and the TPPs' counts. `None`, with
 /// the change not made, when the consent is no longer in the status the change starts from;
-/// else the stored SETs by sequence number.
+/// else the stored SETs: `(seq, client id, SET)`.
 pub(super) async fn trigger_in<'e>(
     tx: &impl GenericClient,
     change: Option<&ConsentStatusChange>,
     events: &'e [NewEvent],
     max_events: Option<u64>,
-) -> Result<Option<Vec<(i64, &'e str)>>> {
+) -> Result<Option<Vec<(i64, &'e str, &'e str)>>> {
     if let Some(ch) = change {
         // Under READ COMMITTED a second writer waits for the first one's row lock, then
         // re-checks the guard against the committed row: one of two revokes changes it.
@@ -100,15 +99,21 @@ pub(super) async fn trigger_in<'e>(
     }
     let stored = insert_events(tx, events).await?;
     // Delivered on commit only, to every replica's listener (this one's included); a notice
-    // in a savepoint rolled back is dropped with it.
-    let woken: BTreeSet<&str> = events.iter().map(|e| e.client_id.as_str()).collect();
-    for client in woken {
-        tx.execute("SELECT pg_notify($1, $2)", &[&WAKE_CHANNEL, &client])
-            .await?;
-    }
+    // in a savepoint rolled back is dropped with it. Each carries its client's SETs when they
+    // fit (`wake.rs`).
+    let notices = async {
+        // Prepared once per connection: an unprepared statement costs a round trip more.
+        let notify = tx.prepare_cached("SELECT pg_notify($1, $2)").await?;
+        for payload in super::wake::payloads(&stored, events) {
+            tx.execute(&notify, &[&WAKE_CHANNEL, &payload]).await?;
+        }
+        Ok::<_, StoreError>(())
+    };
     // Last before the commit: the TPPs' count rows stay locked until it, so other commits
-    // for the same TPPs wait as briefly as possible.
-    super::retention::count_events(tx, events, max_events).await?;
+    // for the same TPPs wait as briefly as possible. Sent with the notices, in one round trip
+    // (the connection pipelines them; neither depends on the other's answer).
+    let counted = super::retention::count_events(tx, events, max_events);
+    futures::try_join!(notices, counted)?;
     Ok(Some(stored))
 }
 
