@@ -269,6 +269,15 @@ pub async fn sign_response(State(state): State<AppState>, req: Request, next: Ne
     Response::from_parts(parts, Body::from(bytes))
 }
 
+/// Whether the sandbox's faults bend error bodies at all: without one of them [`bend_errors`]
+/// is not layered, so a request does not carry its boxed future for nothing (a held long poll
+/// keeps it for as long as it is held).
+pub fn bends_errors(faults: &crate::sandbox::faults::Faults) -> bool {
+    faults.has(Fault::Unauthorized401WithBody)
+        || faults.has(Fault::ErrorWithoutErrors)
+        || faults.has(Fault::WrongErrorCode)
+}
+
 /// The common-area faults (`401-with-body`, `error-without-errors`, `wrong-error-code`): they
 /// rewrite error responses after the fact, so no handler knows about them.
 pub async fn bend_errors(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -279,10 +288,7 @@ pub async fn bend_errors(State(state): State<AppState>, req: Request, next: Next
     let resp = next.run(req).await;
     let status = resp.status();
     let faults = &state.cfg.faults;
-    let active = faults.has(Fault::Unauthorized401WithBody)
-        || faults.has(Fault::ErrorWithoutErrors)
-        || faults.has(Fault::WrongErrorCode);
-    if !active || !(status.is_client_error() || status.is_server_error()) {
+    if !bends_errors(faults) || !(status.is_client_error() || status.is_server_error()) {
         return resp;
     }
     if status == StatusCode::UNAUTHORIZED {

@@ -109,8 +109,13 @@ pub fn router(state: AppState, table: Routes) -> Router {
         .router
         .fallback(on_404)
         .method_not_allowed_fallback(on_405)
-        .layer(DefaultBodyLimit::max(state.cfg.body_limit))
-        .layer(from_fn_with_state(state.clone(), middleware::bend_errors))
+        .layer(DefaultBodyLimit::max(state.cfg.body_limit));
+    let app = if middleware::bends_errors(&state.cfg.faults) {
+        app.layer(from_fn_with_state(state.clone(), middleware::bend_errors))
+    } else {
+        app
+    };
+    let app = app
         .layer(from_fn_with_state(
             state.clone(),
             middleware::interaction_id,
