@@ -20,9 +20,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Version, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::BodyExt;
@@ -43,15 +42,18 @@ fn has_body(headers: &HeaderMap) -> bool {
             .is_some_and(|v| v.as_bytes() != b"0")
 }
 
-/// The layer: see the module doc.
-pub async fn drain_unread_body(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
-    // HTTP/2 resets a single stream instead, and forbids `Connection`.
+/// What [`finish`] needs of a request whose body [`track`] watches.
+pub struct Watch {
+    expects_continue: bool,
+    leftover: Leftover,
+}
+
+/// Before the request runs: watch its body, if it has one (HTTP/1 only: HTTP/2 resets a
+/// single stream instead, and forbids `Connection`). Part of the edge layer
+/// (`middleware::edge`); see the module doc.
+pub fn track(req: Request) -> (Request, Option<Watch>) {
     if req.version() >= Version::HTTP_2 || !has_body(req.headers()) {
-        return next.run(req).await;
+        return (req, None);
     }
     let expects_continue = req
         .headers()
@@ -66,14 +68,30 @@ pub async fn drain_unread_body(
             leftover: Arc::clone(&leftover),
         })
     });
-    let mut resp = next.run(req).await;
-    let unread = leftover.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let watch = Watch {
+        expects_continue,
+        leftover,
+    };
+    (req, Some(watch))
+}
+
+/// After the answer is made: read what the handler left of the body, or say the connection
+/// closes.
+pub async fn finish(state: &AppState, mut resp: Response, watch: Option<Watch>) -> Response {
+    let Some(watch) = watch else {
+        return resp;
+    };
+    let unread = watch
+        .leftover
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
     let Some((body, read)) = unread else {
         return resp;
     };
     // A client waiting for 100-continue has sent nothing; asking for the body now would
     // only make it send what nobody wants.
-    let drained = !(expects_continue && read == 0)
+    let drained = !(watch.expects_continue && read == 0)
         && drain(body, state.cfg.body_limit.saturating_sub(read)).await;
     if !drained {
         resp.headers_mut()

@@ -25,12 +25,9 @@ const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// Largest response body the signing/fault layers buffer (our own JSON, never near this).
 const BUFFER_LIMIT: usize = 16 * 1024 * 1024;
 
-/// G-06: play back the caller's `x-fapi-interaction-id`, or mint an RFC 4122 UUID.
-pub async fn interaction_id(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+/// G-06: the caller's `x-fapi-interaction-id`, or a minted RFC 4122 UUID, made known to the
+/// handlers (`InteractionId`) and the access log; [`play_back`] puts it on the answer.
+fn interaction_id(mut req: Request) -> (Request, String) {
     let id = req
         .headers()
         .get(&INTERACTION_ID)
@@ -43,9 +40,13 @@ pub async fn interaction_id(
         slot.set_interaction(&id);
     }
     req.extensions_mut().insert(InteractionId(id.clone()));
-    let mut resp = next.run(req).await;
+    (req, id)
+}
+
+/// G-06: the interaction id on every answer (unless the `no-interaction-id` fault is on).
+fn play_back(state: &AppState, mut resp: Response, id: &str) -> Response {
     if !state.has_global_fault(Fault::NoInteractionId)
-        && let Ok(v) = HeaderValue::from_str(&id)
+        && let Ok(v) = HeaderValue::from_str(id)
     {
         resp.headers_mut().insert(INTERACTION_ID, v);
     }
@@ -73,7 +74,7 @@ impl ClientSlot {
     }
 }
 
-/// The state of [`observe`]: the sandbox (its metrics, its trusted proxies) and whether the
+/// The state of [`edge`]: the sandbox (its metrics, its trusted proxies) and whether the
 /// access log is on (decided once, when the router is built).
 #[derive(Clone)]
 pub struct Observer {
@@ -81,16 +82,24 @@ pub struct Observer {
     pub access_log: bool,
 }
 
-/// Every request: counted in `obevents_http_request_duration_seconds` by method, route
-/// template and status with its latency, and — when `obevents::access` is on — logged.
-pub async fn observe(State(obs): State<Observer>, mut req: Request, next: Next) -> Response {
+/// The edge layer, one layer for what every request passes through (one boxed future per
+/// request rather than one per concern: a held long poll keeps it for as long as it is
+/// held). Outermost first: every request is counted in
+/// `obevents_http_request_duration_seconds` by method, route template and status with its
+/// latency, and — when `obevents::access` is on — logged; an unread request body is drained
+/// after the answer (`drain`); the interaction id is taken or minted and played back (G-06).
+pub async fn edge(State(obs): State<Observer>, mut req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let method = metrics::method_label(req.method());
     let route = metrics::Route::new(req.extensions().get::<MatchedPath>());
     let line = obs
         .access_log
         .then(|| AccessLine::start(&mut req, &obs.state.cfg.observe.trusted_proxies));
+    let (req, watch) = super::drain::track(req);
+    let (req, id) = interaction_id(req);
     let resp = next.run(req).await;
+    let resp = play_back(&obs.state, resp, &id);
+    let resp = super::drain::finish(&obs.state, resp, watch).await;
     let took = started.elapsed();
     let status = resp.status().as_u16();
     obs.state.metrics.request(method, route, status, took);

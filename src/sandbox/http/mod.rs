@@ -115,22 +115,16 @@ pub fn router(state: AppState, table: Routes) -> Router {
     } else {
         app
     };
-    let app = app
-        .layer(from_fn_with_state(
-            state.clone(),
-            middleware::interaction_id,
-        ))
-        // Outside the rules' layers, so it sees every answer given before the body was read.
-        .layer(from_fn_with_state(state.clone(), drain::drain_unread_body))
-        .with_state(state.clone());
-    // Outermost of all, so the metrics and the access log see every answer and its whole
-    // latency. The access log only when its target is enabled (`obevents sandbox` by default;
-    // not in `test` or `bench`), so a disabled log costs nothing on the hot path.
+    let app = app.with_state(state.clone());
+    // Outside the rules' layers, so it sees every answer (also one given before the body was
+    // read) and its whole latency. The access log only when its target is enabled
+    // (`obevents sandbox` by default; not in `test` or `bench`), so a disabled log costs
+    // nothing on the hot path.
     let observer = middleware::Observer {
         access_log: tracing::enabled!(target: "obevents::access", tracing::Level::INFO),
         state,
     };
-    let app = app.layer(from_fn_with_state(observer, middleware::observe));
+    let app = app.layer(from_fn_with_state(observer, middleware::edge));
     // With `--log debug`, one span per request shows its status and latency; otherwise the
     // layer is left out so the hot path does not pay for disabled spans.
     if tracing::enabled!(tracing::Level::DEBUG) {
