@@ -1,6 +1,7 @@
-//! Layers for rules that hold on every response: the interaction id (G-06), the `Accept` check
-//! (G-08), detached response signatures (G-14), the one place the common-area faults bend
-//! error responses, and the observing layer around them all (request metrics, access log).
+//! Layers for rules that hold on every response: the edge layer around them all (request
+//! metrics, access log, the unread-body drain of `drain`, the interaction id of G-06), the
+//! `Accept` check (G-08), detached response signatures (G-14), and the one place the
+//! common-area faults bend error responses.
 
 use std::net::{IpAddr, SocketAddr};
 
