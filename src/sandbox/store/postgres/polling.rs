@@ -74,8 +74,10 @@ async fn apply_acks(tx: &impl GenericClient, ops: &PollOps<'_>) -> Result<()> {
             sql!(
                 "UPDATE events SET state = ",
                 event_state::ACKNOWLEDGED,
-                " WHERE client_id = $1 AND jti = ANY($2) AND state <> ",
-                event_state::ACKNOWLEDGED
+                " WHERE seq IN (SELECT seq FROM events WHERE client_id = $1 AND jti = ANY($2)
+                   AND state <> ",
+                event_state::ACKNOWLEDGED,
+                " ORDER BY seq FOR UPDATE)"
             ),
             &[&ops.client_id.as_str(), &ops.ack],
         )
@@ -85,8 +87,9 @@ async fn apply_acks(tx: &impl GenericClient, ops: &PollOps<'_>) -> Result<()> {
             sql!(
                 "UPDATE events SET state = ",
                 event_state::ACKNOWLEDGED,
-                " WHERE jti = ANY($1) AND state <> ",
-                event_state::ACKNOWLEDGED
+                " WHERE seq IN (SELECT seq FROM events WHERE jti = ANY($1) AND state <> ",
+                event_state::ACKNOWLEDGED,
+                " ORDER BY seq FOR UPDATE)"
             ),
             &[&ops.ack],
         )
@@ -115,6 +118,11 @@ async fn apply_errors(tx: &impl GenericClient, ops: &PollOps<'_>) -> Result<()> 
     Ok(())
 }
 
+/// Every acknowledging statement locks the rows it changes in `seq` order (`FOR UPDATE` in
+/// a sorted subquery): two polls acknowledging overlapping SETs in different orders would
+/// otherwise each hold a row the other waits for, and PostgreSQL would abort one of them as a
+/// deadlock (a 500 to that TPP).
+///
 /// The acknowledgement and the select of one poll as one statement. The select reads the
 /// snapshot the statement started with, so it still sees the rows its own `UPDATE` changes;
 /// it leaves out every jti the poll acknowledges, whether this statement or a concurrent one
@@ -122,9 +130,9 @@ async fn apply_errors(tx: &impl GenericClient, ops: &PollOps<'_>) -> Result<()> 
 const ACK_THEN_SELECT: &str = sql!(
     "WITH acked AS (UPDATE events SET state = ",
     event_state::ACKNOWLEDGED,
-    " WHERE client_id = $1 AND jti = ANY($2) AND state <> ",
+    " WHERE seq IN (SELECT seq FROM events WHERE client_id = $1 AND jti = ANY($2) AND state <> ",
     event_state::ACKNOWLEDGED,
-    ") SELECT seq, jti FROM events WHERE client_id = $1 AND state = ",
+    " ORDER BY seq FOR UPDATE)) SELECT seq, jti FROM events WHERE client_id = $1 AND state = ",
     event_state::AWAITING,
     " AND jti <> ALL($2) ORDER BY seq LIMIT $3"
 );
@@ -132,9 +140,9 @@ const ACK_THEN_SELECT: &str = sql!(
 const ACK_THEN_ANY: &str = sql!(
     "WITH acked AS (UPDATE events SET state = ",
     event_state::ACKNOWLEDGED,
-    " WHERE client_id = $1 AND jti = ANY($2) AND state <> ",
+    " WHERE seq IN (SELECT seq FROM events WHERE client_id = $1 AND jti = ANY($2) AND state <> ",
     event_state::ACKNOWLEDGED,
-    ") SELECT EXISTS (SELECT 1 FROM events WHERE client_id = $1 AND state = ",
+    " ORDER BY seq FOR UPDATE)) SELECT EXISTS (SELECT 1 FROM events WHERE client_id = $1 AND state = ",
     event_state::AWAITING,
     " AND jti <> ALL($2))"
 );
