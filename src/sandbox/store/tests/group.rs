@@ -4,18 +4,10 @@
 
 use std::sync::Arc;
 
+use super::transactions::revoke;
 use super::*;
 use crate::sandbox::domain::{Bound, TppBounds};
 use crate::sandbox::store::group::GroupCommit;
-
-fn revoke(id: &str) -> ConsentStatusChange {
-    ConsentStatusChange {
-        consent_id: id.into(),
-        from: ConsentStatus::Authorised,
-        status: ConsentStatus::Revoked,
-        at: Timestamp::from_secs(1_767_312_000),
-    }
-}
 
 fn trigger(change: Option<ConsentStatusChange>, events: Vec<NewEvent>) -> Write {
     Write::Trigger {

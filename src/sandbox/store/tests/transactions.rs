@@ -36,7 +36,8 @@ async fn pending_urls(store: &Store, client: &str) -> Vec<String> {
     urls
 }
 
-fn revoke(id: &str) -> ConsentStatusChange {
+/// The change that revokes an authorised consent `id`.
+pub(super) fn revoke(id: &str) -> ConsentStatusChange {
     ConsentStatusChange {
         consent_id: id.into(),
         from: ConsentStatus::Authorised,
