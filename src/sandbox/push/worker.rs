@@ -143,12 +143,8 @@ async fn attempt(
     leased: Leased,
     lane: Arc<Semaphore>,
 ) {
-    let Leased {
-        d,
-        lease,
-        slot: _slot,
-    } = leased;
-    let Ok(_lane) = lane.acquire_owned().await else {
+    let Leased { d, lease, slot } = leased;
+    let Ok(lane) = lane.acquire_owned().await else {
         return;
     };
     let number = d.attempts + 1;
@@ -180,6 +176,12 @@ async fn attempt(
     let clock = Instant::now();
     let (outcome, excerpt, note) = send(&state, &faults, &client, guard, &d, &interaction_id).await;
     let took = clock.elapsed();
+    // The request is over: its slot and lane go to the next attempt while this one's outcome
+    // waits for its group commit (the delivery stays leased until then, so it is not claimed
+    // again). Held through the commit, they left the worker waiting on the database, not
+    // sending, for most of each attempt. The writer's bounded queue still bounds how many
+    // outcomes wait.
+    drop((slot, lane));
     let latency_ms = i64::try_from(took.as_millis()).unwrap_or(i64::MAX);
     let ended = Timestamp::now();
     let verdict =

@@ -138,14 +138,15 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Pending>, closing: Canc
         }
         let (writes, replies): (Vec<Write>, Vec<_>) =
             batch.into_iter().map(|p| (p.write, p.reply)).unzip();
-        match store.apply_writes(&writes).await {
+        let count = writes.len();
+        match store.apply_batch(writes).await {
             Ok(results) => {
                 for (reply, r) in replies.into_iter().zip(results) {
                     let _ = reply.send(r);
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, writes = writes.len(), "a group commit failed; none of its writes were stored");
+                tracing::warn!(error = %e, writes = count, "a group commit failed; none of its writes were stored");
                 let shared = Arc::new(e);
                 for reply in replies {
                     let _ = reply.send(Err(StoreError::Batch(Arc::clone(&shared))));

@@ -521,6 +521,21 @@ impl Store {
         dispatch!(self.apply_writes(writes))
     }
 
+    /// [`Store::apply_writes`] for the group commit's writer: on SQLite on the blocking pool,
+    /// because a batch's transaction takes milliseconds, too long to hold a runtime thread
+    /// (the engine's other calls are single statements and run inline).
+    pub(crate) async fn apply_batch(&self, writes: Vec<Write>) -> Result<Vec<Result<bool>>> {
+        match self {
+            Store::Sqlite(s) => {
+                let s = s.clone();
+                tokio::task::spawn_blocking(move || s.apply_writes(&writes))
+                    .await
+                    .map_err(|e| StoreError::Open(format!("the group commit's task failed: {e}")))?
+            }
+            Store::Postgres(p) => p.apply_writes(&writes).await,
+        }
+    }
+
     /// Stores events without a state change (injection, bulk fill): all or nothing.
     pub async fn insert_events(&self, events: &[NewEvent]) -> Result<()> {
         self.commit_trigger(None, events).await.map(drop)
