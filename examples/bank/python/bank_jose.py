@@ -1,0 +1,77 @@
+"""Signing for the example bank: one RSA key made at start, PS256 compact JWS for SETs and
+detached JWS for the `x-jws-signature` of subscription responses, both with the OB JOSE header.
+
+The OB Read/Write profile ("Message Signing", rules J-02..J-06 and G-14 of obie-rules.md) asks for
+`alg` PS256, a `kid` the verifier can resolve (here: in the bank's `/jwks`), the three OB private
+header members `http://openbanking.org.uk/iat`, `/iss`, `/tan`, and a `crit` that names exactly
+those three. `typ`, when present, must be `JOSE` (J-04), so that is what is sent. From 3.1.4 on
+there is no `b64` member: the payload is base64url encoded in the signing input, also when the
+signature is detached (RFC 7515 appendix F).
+"""
+
+import base64
+import hashlib
+import json
+import time
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm, RSAPSSAlgorithm
+
+OB_IAT = "http://openbanking.org.uk/iat"
+OB_ISS = "http://openbanking.org.uk/iss"
+OB_TAN = "http://openbanking.org.uk/tan"
+
+
+def b64url(data):
+    """Base64url without padding (RFC 7515 section 2)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _json_bytes(value):
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+class Signer:
+    """The bank's signing key and its OB identity (`ob_iss`, the trust anchor `tan`)."""
+
+    def __init__(self, ob_iss, tan):
+        self.ob_iss = ob_iss
+        self.tan = tan
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._alg = RSAPSSAlgorithm(RSAPSSAlgorithm.SHA256)
+        public = RSAAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
+        # RFC 7638 thumbprint: the kid names this key and no other.
+        canonical = _json_bytes({"e": public["e"], "kty": "RSA", "n": public["n"]})
+        self.kid = b64url(hashlib.sha256(canonical).digest())
+        self._jwk = {"kty": "RSA", "n": public["n"], "e": public["e"],
+                     "kid": self.kid, "use": "sig", "alg": "PS256"}
+
+    def jwks(self):
+        """The public JWKS document served at `/jwks`."""
+        return {"keys": [dict(self._jwk)]}
+
+    def _header(self):
+        return {
+            "alg": "PS256",
+            "kid": self.kid,
+            "typ": "JOSE",
+            OB_IAT: int(time.time()),
+            OB_ISS: self.ob_iss,
+            OB_TAN: self.tan,
+            "crit": [OB_IAT, OB_ISS, OB_TAN],
+        }
+
+    def _sign(self, header_b64, payload_b64):
+        signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
+        return b64url(self._alg.sign(signing_input, self._key))
+
+    def compact(self, claims):
+        """A compact JWS of `claims` (a SET): header.payload.signature."""
+        header_b64 = b64url(_json_bytes(self._header()))
+        payload_b64 = b64url(_json_bytes(claims))
+        return f"{header_b64}.{payload_b64}.{self._sign(header_b64, payload_b64)}"
+
+    def detached(self, body):
+        """A detached JWS over the response body bytes: header..signature."""
+        header_b64 = b64url(_json_bytes(self._header()))
+        return f"{header_b64}..{self._sign(header_b64, b64url(body))}"
