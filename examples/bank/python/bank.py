@@ -120,12 +120,13 @@ class Handler(BaseHTTPRequestHandler):
             path = urlsplit(self.path).path
             table, path_id = self.routes(path)
             if table is None:
-                raise BankError(404, "GB.ExampleBank.Path.Unknown", f"no resource at {path[:200]}")
+                raise BankError(404, "GB.ExampleBank.Path.Unknown",
+                                f"no resource at {path[:200]}")
             handler = table.get(method)
             if handler is None:
                 self.allow = ", ".join(sorted(table))
-                raise BankError(405, "GB.ExampleBank.Method.NotAllowed", f"{method} is not allowed here; "
-                                f"allowed: {self.allow}")
+                raise BankError(405, "GB.ExampleBank.Method.NotAllowed",
+                                f"{method} is not allowed here; allowed: {self.allow}")
             self.signed = path.startswith(self.bank.config.api_base + "/event-subscriptions")
             handler(path_id) if path_id is not None else handler()
         except BankError as e:
@@ -186,8 +187,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def ob_error(self, e):
         """OBErrorResponse1 (G-12): Code, Id, Message, Errors[ErrorCode, Message, Path]."""
-        reason = HTTPStatus(e.status).phrase if e.status in HTTPStatus._value2member_map_ \
-            else "Error"
+        try:
+            reason = HTTPStatus(e.status).phrase
+        except ValueError:
+            reason = "Error"
         item = {"ErrorCode": e.code, "Message": e.message[:500] or "error"}
         if e.path:
             item["Path"] = e.path[:500]
