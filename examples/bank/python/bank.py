@@ -73,6 +73,9 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "obevents-example-bank/1"
     timeout = 30  # a client silent this long loses its connection (and its thread)
+    # Headers and body are written separately: without TCP_NODELAY the body waits for the
+    # client's delayed ACK (about 40 ms on Linux) on a kept-alive connection.
+    disable_nagle_algorithm = True
     bank: Bank = None
     log_requests = False
 
@@ -378,7 +381,7 @@ def arguments():
     p.add_argument("--client", type=client_pair, action="append", metavar="ID:SECRET",
                    help="a TPP client (repeat); replaces tpp-a and tpp-b")
     p.add_argument("--long-poll-timeout-ms", type=positive, default=2000)
-    p.add_argument("--max-events-cap", type=positive, default=100)
+    p.add_argument("--max-events-cap", type=positive, default=20)
     p.add_argument("--retry-schedule-ms", type=delays, default=(0.2, 0.4),
                    help="delays before each push retry [200,400]")
     p.add_argument("--push-timeout-ms", type=positive, default=1000)

@@ -77,7 +77,7 @@ class Config:
     base_url: str
     api_base: str = "/open-banking/v3.1"
     long_poll_timeout: float = 2.0
-    max_events_cap: int = 100
+    max_events_cap: int = 20
     retry_schedule: tuple = (0.2, 0.4)
     push_timeout: float = 1.0
     token_ttl: int = 3600
