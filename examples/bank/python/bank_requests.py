@@ -67,7 +67,10 @@ def _callback_url(data):
         return None
     if not isinstance(url, str) or len(url) > 2000:
         raise _invalid("Data.CallbackUrl", "Data.CallbackUrl must be a URI")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise _invalid("Data.CallbackUrl", "Data.CallbackUrl must be a URI") from None
     if parts.scheme not in ("http", "https") or not parts.netloc or " " in url:
         raise _invalid("Data.CallbackUrl", "Data.CallbackUrl must be an absolute http(s) URI")
     if parts.query or parts.fragment or not CALLBACK_SUFFIX.search(parts.path):
