@@ -1,5 +1,7 @@
 //! The push worker: treats due delivery rows as its queue. It claims due rows (a lease, so
-//! replicas never send the same attempt twice), sends each under a global semaphore and a
+//! replicas never send the same attempt twice; the store also refuses to start an attempt
+//! while another of the same delivery is in flight within its lease, which covers a manual
+//! retry that makes a claimed delivery due again), sends each under a global semaphore and a
 //! per-URL one, records the attempt as started before sending and its outcome with the
 //! delivery's next state after (both through the group commit, `store::group`, so attempts
 //! ending together share a transaction), and
@@ -8,8 +10,8 @@
 //!
 //! The stored SET is sent as it is: signing happened once, when the event was raised.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -17,12 +19,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::Outcome;
 use super::guard::{Guard, GuardedResolver};
 use crate::sandbox::config::PushConfig;
-use crate::sandbox::domain::{
-    Attempt, AttemptVerdict, DeliveryId, Dialect, DueDelivery, Timestamp,
-};
+use crate::sandbox::domain::{Attempt, AttemptVerdict, Dialect, DueDelivery, Timestamp};
 use crate::sandbox::faults::Faults;
 use crate::sandbox::state::AppState;
-use crate::sandbox::store::EXCERPT_CHARS;
+use crate::sandbox::store::{AttemptStart, EXCERPT_CHARS};
 
 /// Longest sleep between looks at the table: bounds how late rows written by another replica
 /// (or left by a replica that died mid-attempt) are picked up.
@@ -47,7 +47,6 @@ pub async fn run(state: AppState, guard: Guard) {
     };
     let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
     let claim_floor = (cfg.concurrency / 8).clamp(1, BATCH);
-    let in_progress = Arc::new(Mutex::new(HashSet::new()));
     let mut per_url: HashMap<String, Arc<Semaphore>> = HashMap::new();
     // A crashed attempt's lease runs out after the request could have finished.
     let lease = cfg.request_timeout.saturating_add(Duration::from_secs(5));
@@ -74,12 +73,6 @@ pub async fn run(state: AppState, guard: Guard) {
         };
         let full = !claimed.is_empty() && claimed.len() == free;
         for d in claimed {
-            // Claimed again while this worker's attempt of it runs (a manual retry made it
-            // due between our claim and our attempt's start): that attempt carries on, and
-            // a second one would send the same SET twice at once.
-            let Some(running) = Running::enter(&in_progress, &d.id) else {
-                continue;
-            };
             let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
                 return;
             };
@@ -91,15 +84,8 @@ pub async fn run(state: AppState, guard: Guard) {
                     .entry(d.url.clone())
                     .or_insert_with(|| Arc::new(Semaphore::new(cfg.per_destination.max(1)))),
             );
-            let slots = (slot, running);
-            tokio::spawn(attempt(
-                state.clone(),
-                client.clone(),
-                guard,
-                d,
-                slots,
-                lane,
-            ));
+            let leased = Leased { d, lease, slot };
+            tokio::spawn(attempt(state.clone(), client.clone(), guard, leased, lane));
         }
         if full {
             continue;
@@ -142,28 +128,11 @@ pub fn client_builder(cfg: &PushConfig) -> reqwest::ClientBuilder {
         .pool_max_idle_per_host(cfg.concurrency.max(cfg.per_destination))
 }
 
-/// A delivery this worker is attempting; leaves the set when the attempt's task ends.
-struct Running {
-    set: Arc<Mutex<HashSet<DeliveryId>>>,
-    id: DeliveryId,
-}
-
-impl Running {
-    /// `None` when an attempt of `id` is already running here.
-    fn enter(set: &Arc<Mutex<HashSet<DeliveryId>>>, id: &DeliveryId) -> Option<Running> {
-        let mut ids = set.lock().unwrap_or_else(|p| p.into_inner());
-        ids.insert(id.clone()).then(|| Running {
-            set: Arc::clone(set),
-            id: id.clone(),
-        })
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let mut ids = self.set.lock().unwrap_or_else(|p| p.into_inner());
-        ids.remove(&self.id);
-    }
+/// A claimed delivery with its lease and the worker slot its attempt holds.
+struct Leased {
+    d: DueDelivery,
+    lease: Duration,
+    slot: OwnedSemaphorePermit,
 }
 
 /// One try of one delivery, recorded whatever happens.
@@ -171,10 +140,14 @@ async fn attempt(
     state: AppState,
     client: reqwest::Client,
     guard: Guard,
-    d: DueDelivery,
-    _held: (OwnedSemaphorePermit, Running),
+    leased: Leased,
     lane: Arc<Semaphore>,
 ) {
+    let Leased {
+        d,
+        lease,
+        slot: _slot,
+    } = leased;
     let Ok(_lane) = lane.acquire_owned().await else {
         return;
     };
@@ -183,12 +156,16 @@ async fn attempt(
     let started_at = Timestamp::now();
     // Recorded before anything is sent, so a crash mid-attempt leaves it visible; refused
     // when another attempt of this delivery took the number (a lease that ran out while this
-    // one was still claimed): then nothing is sent twice.
-    match state
-        .writes
-        .begin_attempt(d.id.clone(), number, started_at, interaction_id.clone())
-        .await
-    {
+    // one was still claimed) or is still being sent (a manual retry made the delivery due
+    // again after another worker's claim): then nothing is sent twice.
+    let start = AttemptStart {
+        delivery_id: d.id.clone(),
+        attempt: number,
+        started_at,
+        interaction_id: interaction_id.clone(),
+        live_since: started_at.saturating_sub(lease),
+    };
+    match state.writes.begin_attempt(start).await {
         Ok(true) => {}
         Ok(false) => {
             tracing::debug!(delivery = %d.id, attempt = number, "attempt taken by another worker");

@@ -16,10 +16,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::{Result, Store, StoreError, Write};
-use crate::sandbox::domain::{
-    Attempt, AttemptVerdict, ConsentStatusChange, DeliveryId, NewEvent, Timestamp,
-};
+use super::{AttemptStart, Result, Store, StoreError, Write};
+use crate::sandbox::domain::{Attempt, AttemptVerdict, ConsentStatusChange, DeliveryId, NewEvent};
 
 /// Writes waiting for the writer at most; senders wait beyond it.
 const QUEUE: usize = 1_024;
@@ -71,20 +69,8 @@ impl GroupCommit {
     }
 
     /// Records an attempt as started (see [`Store::begin_attempt`]).
-    pub async fn begin_attempt(
-        &self,
-        delivery_id: DeliveryId,
-        attempt: i64,
-        started_at: Timestamp,
-        interaction_id: String,
-    ) -> Result<bool> {
-        self.submit(Write::BeginAttempt {
-            delivery_id,
-            attempt,
-            started_at,
-            interaction_id,
-        })
-        .await
+    pub async fn begin_attempt(&self, start: AttemptStart) -> Result<bool> {
+        self.submit(Write::BeginAttempt(start)).await
     }
 
     /// Records an attempt's outcome (see [`Store::record_attempt`]).

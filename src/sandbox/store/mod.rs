@@ -69,12 +69,7 @@ pub enum Write {
         /// Shared, so the caller keeps them to wake and count after the commit.
         events: std::sync::Arc<[NewEvent]>,
     },
-    BeginAttempt {
-        delivery_id: DeliveryId,
-        attempt: i64,
-        started_at: Timestamp,
-        interaction_id: String,
-    },
+    BeginAttempt(AttemptStart),
     RecordAttempt {
         delivery_id: DeliveryId,
         attempt: Attempt,
@@ -93,6 +88,20 @@ impl Write {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// An attempt of a delivery about to be sent ([`Store::begin_attempt`]).
+#[derive(Debug, Clone)]
+pub struct AttemptStart {
+    pub delivery_id: DeliveryId,
+    /// One more than the attempts the delivery had when it was claimed.
+    pub attempt: i64,
+    pub started_at: Timestamp,
+    pub interaction_id: String,
+    /// An attempt in flight that started at or after this still holds its lease: its sender
+    /// may be sending right now (in this process or another replica), so no other attempt
+    /// starts. One that started earlier outlived its lease: its sender died.
+    pub live_since: Timestamp,
+}
 
 /// A connection pool's use at one moment (PostgreSQL), as `/metrics` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -590,15 +599,10 @@ impl Store {
     }
 
     /// Records an attempt as started before its request is sent (see the engines'
-    /// `begin_attempt`); false when another attempt of the delivery took the number.
-    pub async fn begin_attempt(
-        &self,
-        delivery_id: &DeliveryId,
-        attempt: i64,
-        started_at: Timestamp,
-        interaction_id: &str,
-    ) -> Result<bool> {
-        dispatch!(self.begin_attempt(delivery_id, attempt, started_at, interaction_id))
+    /// `begin_attempt`); false when another attempt of the delivery took the number or is
+    /// still in flight within its lease.
+    pub async fn begin_attempt(&self, start: &AttemptStart) -> Result<bool> {
+        dispatch!(self.begin_attempt(start))
     }
 
     /// At start: on SQLite, which no other process can share, the attempts a previous process

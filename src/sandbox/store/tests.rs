@@ -11,6 +11,20 @@ pub(super) fn cid(s: &str) -> ClientId {
     ClientId::from(s)
 }
 
+/// The lease of the attempts these tests start.
+const LEASE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Attempt `n` of `d` starting at `at`, with a 5 s lease.
+pub(super) fn start(d: &str, n: i64, at: Timestamp, interaction_id: &str) -> AttemptStart {
+    AttemptStart {
+        delivery_id: d.into(),
+        attempt: n,
+        started_at: at,
+        interaction_id: interaction_id.into(),
+        live_since: at.saturating_sub(LEASE),
+    }
+}
+
 /// A time from a literal of unix milliseconds.
 pub(super) fn ms(n: i64) -> Timestamp {
     Timestamp::from_millis(n)
@@ -468,9 +482,19 @@ async fn attempts_are_recorded_before_they_are_sent(store: Store) {
         .await
         .unwrap();
     assert_eq!(due.len(), 1);
-    assert!(store.begin_attempt(&d1, 1, ms(1_000), "i1").await.unwrap());
+    assert!(
+        store
+            .begin_attempt(&start(d1.as_str(), 1, ms(1_000), "i1"))
+            .await
+            .unwrap()
+    );
     // The same number again (a stale claim): refused, nothing written.
-    assert!(!store.begin_attempt(&d1, 1, ms(1_001), "i1b").await.unwrap());
+    assert!(
+        !store
+            .begin_attempt(&start(d1.as_str(), 1, ms(1_001), "i1b"))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store
             .retry_delivery(&cid("a"), &d1, ms(1_500))
@@ -480,8 +504,27 @@ async fn attempts_are_recorded_before_they_are_sent(store: Store) {
     );
     let shown = store.deliveries_of(&cid("a"), 10).await.unwrap();
     assert!(shown[0].attempts[0].in_flight, "{:?}", shown[0].attempts);
+    // The next number while the first is in flight within its lease (claimed again after
+    // a manual retry, here or on another replica): refused, nothing written.
+    assert!(
+        !store
+            .begin_attempt(&start("d1", 2, ms(5_999), "i2a"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.deliveries_of(&cid("a"), 10).await.unwrap()[0]
+            .attempts
+            .len(),
+        1
+    );
     // The process died; the lease ran out; the next attempt marks the first interrupted.
-    assert!(store.begin_attempt(&d1, 2, ms(9_000), "i2").await.unwrap());
+    assert!(
+        store
+            .begin_attempt(&start(d1.as_str(), 2, ms(9_000), "i2"))
+            .await
+            .unwrap()
+    );
     store
         .record_attempt(
             &d1,
@@ -506,6 +549,30 @@ async fn attempts_are_recorded_before_they_are_sent(store: Store) {
             .unwrap(),
         RetryOutcome::Due
     );
+    // Delivered by attempt 3: a stale claim of it (made before the outcome was recorded)
+    // cannot start attempt 4.
+    assert!(
+        store
+            .begin_attempt(&start("d1", 3, ms(20_000), "i3"))
+            .await
+            .unwrap()
+    );
+    store
+        .record_attempt(&d1, &attempt(3, Some(202)), AttemptVerdict::Delivered)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .begin_attempt(&start("d1", 4, ms(30_000), "i4"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.deliveries_of(&cid("a"), 10).await.unwrap()[0]
+            .attempts
+            .len(),
+        3
+    );
 }
 
 on_both_engines!(
@@ -526,7 +593,12 @@ async fn sqlite_reclaims_its_own_leases_at_start() {
         .claim_due(ms(i64::MAX / 2), ms(i64::MAX / 2 + 1), 10)
         .await
         .unwrap();
-    assert!(store.begin_attempt(&d1, 1, ms(1_000), "i1").await.unwrap());
+    assert!(
+        store
+            .begin_attempt(&start(d1.as_str(), 1, ms(1_000), "i1"))
+            .await
+            .unwrap()
+    );
     assert_eq!(store.reclaim_leases(ms(5_000)).await.unwrap(), 1);
     assert_eq!(store.next_due().await.unwrap(), Some(ms(5_000)));
     let shown = store.deliveries_of(&cid("a"), 10).await.unwrap();

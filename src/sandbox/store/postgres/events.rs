@@ -19,7 +19,7 @@ use crate::sandbox::store::schema::{
     EVENT_INSERT_COLUMNS, EVENT_RECORD_COLUMNS, delivery_state, delivery_state_of, event_code,
     event_state_of, format_of, sql,
 };
-use crate::sandbox::store::{Result, follow, to_json};
+use crate::sandbox::store::{AttemptStart, Result, follow, to_json};
 
 /// Events stored by one commit from which the table's statistics are refreshed at once.
 const BULK_ANALYZE: usize = 1_000;
@@ -256,20 +256,15 @@ impl PgStore {
         Ok(out)
     }
 
-    /// Records attempt `attempt` of a delivery as started, before its request is sent: false
-    /// (nothing written) when another attempt took that number first, so at most one attempt
-    /// of a delivery is in flight. Earlier attempts still marked in flight (their lease ran
-    /// out: the replica making them died) are marked interrupted.
-    pub async fn begin_attempt(
-        &self,
-        delivery_id: &DeliveryId,
-        attempt: i64,
-        started_at: Timestamp,
-        interaction_id: &str,
-    ) -> Result<bool> {
+    /// Records an attempt of a delivery as started, before its request is sent: false
+    /// (nothing written) when another attempt took that number first or is in flight within
+    /// its lease (a manual retry made the delivery due again while a replica was sending
+    /// it), so at most one attempt of a delivery is in flight. Earlier attempts still marked
+    /// in flight (their lease ran out: the replica making them died) are marked interrupted.
+    pub async fn begin_attempt(&self, start: &AttemptStart) -> Result<bool> {
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
-        if !begin_in(&tx, delivery_id, attempt, started_at, interaction_id).await? {
+        if !begin_in(&tx, start).await? {
             tx.rollback().await?;
             return Ok(false);
         }

@@ -16,7 +16,7 @@ use crate::sandbox::domain::{
 use crate::sandbox::store::schema::{
     ATTEMPT_COLUMNS, delivery_code, delivery_state, event_state, sql,
 };
-use crate::sandbox::store::{Result, StoreError, Write};
+use crate::sandbox::store::{AttemptStart, Result, StoreError, Write};
 
 impl PgStore {
     /// Many writes in one transaction, each in a savepoint (see `Store::apply_writes`).
@@ -38,12 +38,7 @@ impl PgStore {
                         Err(e) => Err(e),
                     }
                 }
-                Write::BeginAttempt {
-                    delivery_id,
-                    attempt,
-                    started_at,
-                    interaction_id,
-                } => begin_in(&sp, delivery_id, *attempt, *started_at, interaction_id).await,
+                Write::BeginAttempt(start) => begin_in(&sp, start).await,
                 Write::RecordAttempt {
                     delivery_id,
                     attempt,
@@ -195,17 +190,32 @@ pub(super) async fn record_in(
 
 /// Records attempt `attempt` as started, inside the caller's transaction: false, with
 /// nothing written, when another attempt took the number.
-pub(super) async fn begin_in(
-    tx: &impl GenericClient,
-    delivery_id: &DeliveryId,
-    attempt: i64,
-    started_at: Timestamp,
-    interaction_id: &str,
-) -> Result<bool> {
+pub(super) async fn begin_in(tx: &impl GenericClient, start: &AttemptStart) -> Result<bool> {
+    let AttemptStart {
+        delivery_id,
+        attempt,
+        started_at,
+        interaction_id,
+        live_since,
+    } = start;
+    // Two begins of the same number queue on the delivery row's lock and the second finds
+    // the count moved; a begin of the next number finds the first one's committed attempt
+    // row still in flight and, within its lease, leaves it alone; a stale claim of a
+    // delivery that was delivered, failed or cancelled since finds it no longer pending.
     let taken = tx
         .execute(
-            "UPDATE deliveries SET attempts = $2 WHERE id = $1 AND attempts = $3",
-            &[&delivery_id.as_str(), &attempt, &(attempt - 1)],
+            sql!(
+                "UPDATE deliveries SET attempts = $2 WHERE id = $1 AND attempts = $3 AND state = ",
+                delivery_state::PENDING,
+                " AND NOT EXISTS (SELECT 1 FROM delivery_attempts
+                   WHERE delivery_id = $1 AND in_flight AND started_at >= $4)"
+            ),
+            &[
+                &delivery_id.as_str(),
+                attempt,
+                &(attempt - 1),
+                &live_since.as_millis(),
+            ],
         )
         .await?;
     if taken == 0 {

@@ -14,7 +14,7 @@ use crate::sandbox::store::schema::{
     ATTEMPT_COLUMNS, DELIVERY_RECORD_COLUMNS, DUE_DELIVERY_COLUMNS, EVENT_RECORD_COLUMNS,
     delivery_state, delivery_state_of, event_state, event_state_of, format_of, sql,
 };
-use crate::sandbox::store::{Result, follow};
+use crate::sandbox::store::{AttemptStart, Result, follow};
 
 impl SqliteStore {
     pub fn commit_trigger(
@@ -277,20 +277,15 @@ impl SqliteStore {
         Ok(out)
     }
 
-    /// Records attempt `attempt` of a delivery as started, before its request is sent: false
-    /// (nothing written) when another attempt took that number first, so at most one attempt
-    /// of a delivery is in flight. Earlier attempts still marked in flight (their lease ran
-    /// out: the process making them died) are marked interrupted.
-    pub fn begin_attempt(
-        &self,
-        delivery_id: &DeliveryId,
-        attempt: i64,
-        started_at: Timestamp,
-        interaction_id: &str,
-    ) -> Result<bool> {
+    /// Records an attempt of a delivery as started, before its request is sent: false
+    /// (nothing written) when another attempt took that number first or is in flight within
+    /// its lease, so at most one attempt of a delivery is in flight. Earlier attempts still
+    /// marked in flight (their lease ran out: the process making them died) are marked
+    /// interrupted.
+    pub fn begin_attempt(&self, start: &AttemptStart) -> Result<bool> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        if !begin_in(&tx, delivery_id, attempt, started_at, interaction_id)? {
+        if !begin_in(&tx, start)? {
             return Ok(false);
         }
         tx.commit()?;

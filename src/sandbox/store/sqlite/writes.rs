@@ -14,7 +14,7 @@ use crate::sandbox::store::schema::{
     ATTEMPT_COLUMNS, DELIVERY_INSERT_COLUMNS, EVENT_INSERT_COLUMNS, delivery_code, delivery_state,
     event_code, event_state, sql,
 };
-use crate::sandbox::store::{Result, Write, to_json};
+use crate::sandbox::store::{AttemptStart, Result, Write, to_json};
 
 impl SqliteStore {
     /// Many writes in one transaction, each in a savepoint (see `Store::apply_writes`).
@@ -28,12 +28,7 @@ impl SqliteStore {
                 Write::Trigger { change, events } => {
                     trigger_in(&sp, change.as_ref(), events, self.bounds.max_events)
                 }
-                Write::BeginAttempt {
-                    delivery_id,
-                    attempt,
-                    started_at,
-                    interaction_id,
-                } => begin_in(&sp, delivery_id, *attempt, *started_at, interaction_id),
+                Write::BeginAttempt(start) => begin_in(&sp, start),
                 Write::RecordAttempt {
                     delivery_id,
                     attempt,
@@ -201,17 +196,29 @@ pub(super) fn record_in(
 }
 
 /// Records attempt `attempt` as started (see `SqliteStore::begin_attempt`), inside the
-/// caller's transaction: false, with nothing written, when another attempt took the number.
-pub(super) fn begin_in(
-    tx: &Connection,
-    delivery_id: &DeliveryId,
-    attempt: i64,
-    started_at: Timestamp,
-    interaction_id: &str,
-) -> Result<bool> {
+/// caller's transaction: false, with nothing written, when another attempt took the number,
+/// one is in flight within its lease, or the delivery is no longer pending (a stale claim).
+pub(super) fn begin_in(tx: &Connection, start: &AttemptStart) -> Result<bool> {
+    let AttemptStart {
+        delivery_id,
+        attempt,
+        started_at,
+        interaction_id,
+        live_since,
+    } = start;
     let taken = tx
-        .prepare_cached("UPDATE deliveries SET attempts = ?2 WHERE id = ?1 AND attempts = ?3")?
-        .execute(params![delivery_id.as_str(), attempt, attempt - 1])?;
+        .prepare_cached(sql!(
+            "UPDATE deliveries SET attempts = ?2 WHERE id = ?1 AND attempts = ?3 AND state = ",
+            delivery_state::PENDING,
+            " AND NOT EXISTS (SELECT 1 FROM delivery_attempts
+               WHERE delivery_id = ?1 AND in_flight = 1 AND started_at >= ?4)"
+        ))?
+        .execute(params![
+            delivery_id.as_str(),
+            attempt,
+            attempt - 1,
+            live_since.as_millis()
+        ])?;
     if taken == 0 {
         return Ok(false);
     }

@@ -35,19 +35,9 @@ async fn each_write_of_a_batch_stands_alone(store: Store) {
         trigger(None, vec![event("b", "b1"), event("b", "b1")]),
         // Past a's bound of 3 stored events (x1 and e1 are stored): refused alone.
         trigger(None, vec![event("a", "e3"), event("a", "e4")]),
-        Write::BeginAttempt {
-            delivery_id: "d1".into(),
-            attempt: 1,
-            started_at: ms(1_000),
-            interaction_id: "i1".into(),
-        },
+        Write::BeginAttempt(start("d1", 1, ms(1_000), "i1")),
         // The number is taken by the write before, in the same transaction.
-        Write::BeginAttempt {
-            delivery_id: "d1".into(),
-            attempt: 1,
-            started_at: ms(1_001),
-            interaction_id: "i1b".into(),
-        },
+        Write::BeginAttempt(start("d1", 1, ms(1_001), "i1b")),
         Write::RecordAttempt {
             delivery_id: "d1".into(),
             attempt: attempt(1, Some(202)),

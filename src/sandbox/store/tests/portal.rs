@@ -40,7 +40,12 @@ async fn clients_and_activity_marks(store: Store) {
         "another TPP's event leaves the mark alone"
     );
     let d1 = DeliveryId::from("d1");
-    assert!(store.begin_attempt(&d1, 1, ms(1_000), "i1").await.unwrap());
+    assert!(
+        store
+            .begin_attempt(&start(d1.as_str(), 1, ms(1_000), "i1"))
+            .await
+            .unwrap()
+    );
     changed(&store, marks).await;
     store
         .record_attempt(

@@ -26,7 +26,7 @@ async fn finish_all(store: &Store, verdict: AttemptVerdict) {
     for d in due {
         assert!(
             store
-                .begin_attempt(&d.id, 1, ms(1_000), "i1")
+                .begin_attempt(&start(d.id.as_str(), 1, ms(1_000), "i1"))
                 .await
                 .unwrap()
         );
@@ -139,7 +139,7 @@ async fn deliveries_and_attempts_sweeps_keep_work_in_progress(store: Store) {
     store.claim_due(later(), later(), 100).await.unwrap();
     assert!(
         store
-            .begin_attempt(&"d3".into(), 1, ms(1_000), "i")
+            .begin_attempt(&start("d3", 1, ms(1_000), "i"))
             .await
             .unwrap()
     );
