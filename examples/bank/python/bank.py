@@ -397,7 +397,7 @@ def main():
     args = arguments()
     try:
         server = Server((args.host, args.port), Handler)
-    except OSError as e:
+    except (OSError, OverflowError) as e:
         print(f"cannot listen on {args.host}:{args.port}: {e}", file=sys.stderr)
         return 2
     host, port = server.server_address[:2]
@@ -420,6 +420,9 @@ def main():
         # serve_forever runs in this thread: shut it down from another one.
         threading.Thread(target=server.shutdown, daemon=True).start()
 
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        print(f"warning: {host} is not loopback, and POST /test/events raises events for any "
+              "client without authentication", file=sys.stderr, flush=True)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     print(f"listening on {url}", flush=True)
