@@ -199,6 +199,8 @@ async fn conformance(r: &Recipe) -> Value {
 async fn example_python_bank_under_bench_and_the_conformance_suite() {
     let mut r = python("pyjwt");
     r.name = "pyjwt (example bank)";
+    // The bank signs with PyJWT's RSA-PSS, which needs `cryptography` (pyjwt[crypto]).
+    r.probe = vec!["-c", "import cryptography, jwt.algorithms"];
     let Some(r) = runnable(r).await else {
         return;
     };
