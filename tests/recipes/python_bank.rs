@@ -2,7 +2,9 @@
 //! the two commands that take its profile, `examples/bank/python/bank.toml`, with the base URL
 //! of a bank started on a free port: `obevents bench --profile` (every triggered event polled by
 //! TPP A and pushed to TPP B) and `obevents test --profile` (the conformance suite: every
-//! scenario passed or not applicable, none failed or blocked, no finding). Each command gets a
+//! scenario passed or not applicable, none failed or blocked, no finding) — once as the profile
+//! stands, once with the bank given a TPP key (`--tpp-jwks`) and the profile declaring
+//! `request_signatures = "required"` with that key in `[request_signing]`. Each command gets a
 //! fresh bank, killed afterwards; every wait is bounded.
 
 use std::path::{Path, PathBuf};
@@ -27,12 +29,13 @@ struct PyBank {
 }
 
 impl PyBank {
-    /// Starts `bank.py --port 0` and reads the URL from its one line of output.
-    async fn start(r: &Recipe, dir: &Path) -> PyBank {
+    /// Starts `bank.py --port 0 ARGS` and reads the URL from its one line of output.
+    async fn start(r: &Recipe, dir: &Path, args: &[&str]) -> PyBank {
         let log = dir.join("bank.log");
         let mut child = Command::new(r.program)
             .arg(root().join("examples/bank/python/bank.py"))
             .args(["--port", "0"])
+            .args(args)
             .current_dir(root())
             .envs(r.env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
@@ -68,14 +71,14 @@ impl PyBank {
         assert!(status.success(), "{status}: {}", tail(&self.log));
     }
 
-    /// A copy of `bank.toml` in `dir` pointing at this bank.
-    fn profile(&self, dir: &Path) -> PathBuf {
+    /// A copy of `bank.toml` in `dir` pointing at this bank, then changed by `edit`.
+    fn profile(&self, dir: &Path, edit: impl FnOnce(String) -> String) -> PathBuf {
         let text = std::fs::read_to_string(root().join("examples/bank/python/bank.toml"))
             .expect("read bank.toml");
         let default = "base_url = \"http://127.0.0.1:8090\"";
         assert!(text.contains(default), "bank.toml names no {default}");
         let path = dir.join("bank.toml");
-        let text = text.replace(default, &format!("base_url = \"{}\"", self.url));
+        let text = edit(text.replace(default, &format!("base_url = \"{}\"", self.url)));
         std::fs::write(&path, text).expect("write the profile");
         path
     }
@@ -135,8 +138,8 @@ fn seen(report: &Value, id: &str, tpp: &str) -> (u64, u64) {
 /// `bench --profile`: 40 triggers in 1 s alternating A (polls) and B (pushed), each seen.
 async fn bench(r: &Recipe) {
     let dir = temp_dir("bench");
-    let bank = PyBank::start(r, &dir).await;
-    let profile = bank.profile(&dir);
+    let bank = PyBank::start(r, &dir, &[]).await;
+    let profile = bank.profile(&dir, |t| t);
     let json = dir.join("bench.json");
     let args = [
         "bench",
@@ -162,11 +165,59 @@ async fn bench(r: &Recipe) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `test --profile`: the suite; its summary.
-async fn conformance(r: &Recipe) -> Value {
-    let dir = temp_dir("test");
-    let bank = PyBank::start(r, &dir).await;
-    let profile = bank.profile(&dir);
+/// Writes a TPP signing key into `dir`: `tpp.key` (PKCS#8 PEM) and `tpp.jwks.json` (its public
+/// key, kid `tpp-signing`).
+async fn tpp_key(r: &Recipe, dir: &Path) {
+    const MAKE_KEY: &str = "import json, sys
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+open(sys.argv[1], 'wb').write(key.private_bytes(serialization.Encoding.PEM,
+    serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+jwk.update(kid='tpp-signing', use='sig', alg='PS256')
+json.dump({'keys': [jwk]}, open(sys.argv[2], 'w'))";
+    let out = tokio::time::timeout(
+        LIMIT,
+        Command::new(r.program)
+            .args(["-c", MAKE_KEY])
+            .arg(dir.join("tpp.key"))
+            .arg(dir.join("tpp.jwks.json"))
+            .envs(r.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output(),
+    )
+    .await
+    .expect("the key was made in time")
+    .expect("run python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The profile with request signatures required and signed with `tpp.key`.
+fn signing_required(text: String) -> String {
+    let ignored = "request_signatures = \"ignored\"";
+    assert!(text.contains(ignored), "bank.toml declares no {ignored}");
+    text.replace(ignored, "request_signatures = \"required\"")
+        + "\n[request_signing]\nprivate_key = \"tpp.key\"\nkey_id = \"tpp-signing\"\n\
+           iss = \"0015800001041RETPP\"\ntan = \"openbanking.org.uk\"\n"
+}
+
+/// `test --profile`: the suite (with `signing`, against a bank that requires request
+/// signatures); its summary.
+async fn conformance(r: &Recipe, signing: bool) -> Value {
+    let dir = temp_dir(if signing { "test-signed" } else { "test" });
+    let bank = if signing {
+        tpp_key(r, &dir).await;
+        let jwks = dir.join("tpp.jwks.json");
+        PyBank::start(r, &dir, &["--tpp-jwks", jwks.to_str().unwrap()]).await
+    } else {
+        PyBank::start(r, &dir, &[]).await
+    };
+    let profile = bank.profile(&dir, if signing { signing_required } else { |t| t });
     let reports = dir.join("reports");
     let args = [
         "test",
@@ -193,7 +244,45 @@ async fn conformance(r: &Recipe) -> Value {
     summary
 }
 
-/// The bench and then the suite, one after the other in one runtime (see
+/// Every scenario passed or not applicable, none failed or blocked, no finding, and the main
+/// areas ran; `signed` scenarios of message signing passed.
+fn clean(summary: &Value, signed: usize) {
+    let scenarios = summary["scenarios"].as_array().expect("scenarios");
+    for s in scenarios {
+        let verdict = s["verdict"].as_str().unwrap_or_default();
+        assert!(
+            verdict == "passed" || verdict == "not-applicable",
+            "{}\n{}",
+            s["name"],
+            not_passed(summary)
+        );
+    }
+    assert_eq!(summary["failed"], 0, "{}", not_passed(summary));
+    assert_eq!(summary["blocked"], 0, "{}", not_passed(summary));
+    assert_eq!(summary["findings"], serde_json::json!([]), "findings");
+    let passed = |area: &str| {
+        scenarios
+            .iter()
+            .filter(|s| s["feature"].as_str().unwrap_or("").contains(area))
+            .filter(|s| s["verdict"] == "passed")
+            .count()
+    };
+    // Polling, long polls, subscriptions, SETs, isolation and push all ran.
+    for area in [
+        "polling",
+        "long_polling",
+        "subscriptions",
+        "sets",
+        "isolation",
+        "realtime",
+        "common",
+    ] {
+        assert!(passed(area) >= 3, "{area}: only {} passed", passed(area));
+    }
+    assert_eq!(passed("message_signing"), signed, "{}", not_passed(summary));
+}
+
+/// The bench and then the suite twice, one after the other in one runtime (see
 /// `recipes_pyjwt_jwcrypto_and_jose`), each against a fresh bank.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn example_python_bank_under_bench_and_the_conformance_suite() {
@@ -205,36 +294,8 @@ async fn example_python_bank_under_bench_and_the_conformance_suite() {
         return;
     };
     bench(&r).await;
-    let summary = conformance(&r).await;
-    for s in summary["scenarios"].as_array().expect("scenarios") {
-        let verdict = s["verdict"].as_str().unwrap_or_default();
-        assert!(
-            verdict == "passed" || verdict == "not-applicable",
-            "{}\n{}",
-            s["name"],
-            not_passed(&summary)
-        );
-    }
-    assert_eq!(summary["failed"], 0, "{}", not_passed(&summary));
-    assert_eq!(summary["blocked"], 0, "{}", not_passed(&summary));
-    assert_eq!(summary["findings"], serde_json::json!([]), "findings");
-    // Polling, long polls, subscriptions, SETs, isolation and push all ran.
-    for area in [
-        "polling",
-        "long_polling",
-        "subscriptions",
-        "sets",
-        "isolation",
-        "realtime",
-        "common",
-    ] {
-        let passed = summary["scenarios"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|s| s["feature"].as_str().unwrap_or("").contains(area))
-            .filter(|s| s["verdict"] == "passed")
-            .count();
-        assert!(passed >= 3, "{area}: only {passed} passed");
-    }
+    // Unsigned: only the response signatures are judged.
+    clean(&conformance(&r, false).await, 1);
+    // Required and verified: the three request-signing scenarios too.
+    clean(&conformance(&r, true).await, 4);
 }

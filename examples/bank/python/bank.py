@@ -11,7 +11,8 @@ Prints exactly one line to stdout, `listening on http://HOST:PORT`; logs go to s
   (event scopes) and `openid` (not enough for the event API: 403).
 - `GET /jwks`: the RSA key (made at start) that signs SETs and responses, PS256.
 - under `/open-banking/v3.1`: `POST`/`GET /event-subscriptions`, `PUT`/`DELETE
-  /event-subscriptions/{id}` and `POST /events` (aggregated polling with long polls).
+  /event-subscriptions/{id}` (answers signed with `x-jws-signature`; with `--tpp-jwks FILE`
+  requests must be signed too) and `POST /events` (aggregated polling with long polls).
 - `POST /test/events` `{"client_id", "event_type", "resource_id"[, "resource_type"]}`: raises an
   event for a TPP (a test trigger, without authentication: run the bank on loopback) and answers
   201 `{"jti", "delivery"}`, `delivery` being `push`, `polling` or `none` (no subscription for it).
@@ -34,7 +35,7 @@ from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 import bank_requests as parse
 from bank_core import EVENT_SCOPES, Bank, BankError, Config, OAuthError
-from bank_jose import Signer
+from bank_jose import RequestSignatureError, RequestVerifier, Signer
 from bank_push import PushQueue
 
 MAX_BODY = 64 * 1024
@@ -77,6 +78,7 @@ class Handler(BaseHTTPRequestHandler):
     # client's delayed ACK (about 40 ms on Linux) on a kept-alive connection.
     disable_nagle_algorithm = True
     bank: Bank = None
+    verifier: RequestVerifier = None  # with --tpp-jwks: subscription requests must be signed
     log_requests = False
 
     # ---- dispatch ------------------------------------------------------------------------
@@ -236,10 +238,17 @@ class Handler(BaseHTTPRequestHandler):
             raise BankError(406, "UK.OBIE.Header.Invalid", "only application/json", "Accept")
         return client_id
 
-    def json_body(self):
+    def json_body(self, signed=False):
+        """The JSON body (415 unless application/json); with `signed` and --tpp-jwks, after its
+        x-jws-signature verified (G-14: 400 UK.OBIE.Signature.*)."""
         if media_type(self.headers.get("Content-Type")) != "application/json":
             raise BankError(415, "UK.OBIE.Header.Invalid", "send application/json",
                             "Content-Type")
+        if signed and self.verifier is not None:
+            try:
+                self.verifier.verify(self.headers.get("x-jws-signature"), self.body)
+            except RequestSignatureError as e:
+                raise BankError(400, e.code, e.message, "x-jws-signature") from None
         return parse.parse_json(self.body)
 
     # ---- endpoints -------------------------------------------------------------------------
@@ -297,7 +306,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def create_subscription(self):
         client_id = self.client()
-        version, callback, types = parse.subscription(self.json_body())
+        version, callback, types = parse.subscription(self.json_body(signed=True))
         data = self.bank.create_subscription(client_id, version, callback, types)
         self.answer(201, self.subscription_doc(data))
 
@@ -308,7 +317,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def replace_subscription(self, sub_id):
         client_id = self.client()
-        doc = self.json_body()
+        doc = self.json_body(signed=True)
         self.bank.check_subscription(client_id, sub_id)
         version, callback, types = parse.replacement(doc, sub_id)
         data = self.bank.replace_subscription(client_id, sub_id, version, callback, types)
@@ -389,12 +398,22 @@ def arguments():
     p.add_argument("--ob-iss", default="0015800001041REBANK",
                    help="http://openbanking.org.uk/iss of signatures")
     p.add_argument("--tan", default="openbanking.org.uk", help="trust anchor of signatures")
+    p.add_argument("--tpp-jwks", metavar="FILE",
+                   help="the TPPs' public keys (JWKS): POST and PUT of subscriptions must then "
+                   "carry an x-jws-signature that verifies with one of them")
     p.add_argument("--log-requests", action="store_true", help="an access line per request")
     return p.parse_args()
 
 
 def main():
     args = arguments()
+    if args.tpp_jwks:
+        try:
+            with open(args.tpp_jwks, encoding="utf-8") as f:
+                Handler.verifier = RequestVerifier(json.load(f))
+        except Exception as e:  # an unreadable file or key: one line, exit 2
+            print(f"--tpp-jwks {args.tpp_jwks}: {e}", file=sys.stderr)
+            return 2
     try:
         server = Server((args.host, args.port), Handler)
     except (OSError, OverflowError) as e:

@@ -75,3 +75,84 @@ class Signer:
         """A detached JWS over the response body bytes: header..signature."""
         header_b64 = b64url(_json_bytes(self._header()))
         return f"{header_b64}..{self._sign(header_b64, b64url(body))}"
+
+
+class RequestSignatureError(Exception):
+    """Why a request's `x-jws-signature` is refused: an OBIE `UK.OBIE.Signature.*` code."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _b64url_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class RequestVerifier:
+    """Verifies the detached `x-jws-signature` of a TPP's request (G-14) with the TPPs' public
+    keys (a JWKS file given with `--tpp-jwks`): PS256, a `kid` of that JWKS, the OB header
+    members named by `crit`, the signature over the body as sent."""
+
+    def __init__(self, jwks, skew=60):
+        self.skew = skew
+        self.keys = {}
+        for jwk in jwks.get("keys", []):
+            if jwk.get("kty") == "RSA" and isinstance(jwk.get("kid"), str):
+                self.keys[jwk["kid"]] = RSAAlgorithm.from_jwk(json.dumps(jwk))
+        if not self.keys:
+            raise ValueError("the JWKS has no RSA key with a kid")
+        self._alg = RSAPSSAlgorithm(RSAPSSAlgorithm.SHA256)
+
+    def verify(self, signature, body):
+        if not signature:
+            raise RequestSignatureError("UK.OBIE.Signature.Missing",
+                                        "this request must carry an x-jws-signature")
+        parts = signature.strip().split(".")
+        if len(parts) != 3 or parts[1]:
+            raise RequestSignatureError(
+                "UK.OBIE.Signature.Malformed",
+                "x-jws-signature must be a detached JWS (header..signature)")
+        try:
+            header = json.loads(_b64url_decode(parts[0]))
+            sig = _b64url_decode(parts[2])
+        except (ValueError, UnicodeDecodeError):
+            raise RequestSignatureError("UK.OBIE.Signature.Malformed",
+                                        "x-jws-signature is not base64url JSON") from None
+        if not isinstance(header, dict):
+            raise RequestSignatureError("UK.OBIE.Signature.Malformed",
+                                        "the JOSE header is not an object")
+        self._check_header(header)
+        # RFC 7797: with b64 false (3.1.2/3.1.3) the body itself is signed, else its base64url.
+        payload = body if header.get("b64") is False else b64url(body).encode("ascii")
+        key = self.keys.get(header.get("kid"))
+        if key is None:
+            raise RequestSignatureError("UK.OBIE.Signature.Invalid",
+                                        "the kid names no key of this TPP")
+        if not self._alg.verify(parts[0].encode("ascii") + b"." + payload, key, sig):
+            raise RequestSignatureError("UK.OBIE.Signature.Invalid",
+                                        "the signature does not verify over the body")
+
+    def _check_header(self, header):
+        if header.get("alg") != "PS256":
+            raise RequestSignatureError("UK.OBIE.Signature.InvalidClaim", "alg must be PS256")
+        for name in ("kid", OB_IAT, OB_ISS, OB_TAN, "crit"):
+            if name not in header:
+                raise RequestSignatureError("UK.OBIE.Signature.MissingClaim",
+                                            f"the JOSE header lacks {name}")
+        crit = header["crit"]
+        known = {OB_IAT, OB_ISS, OB_TAN, "b64"}
+        if not isinstance(crit, list) or not {OB_IAT, OB_ISS, OB_TAN} <= set(crit) \
+                or not set(crit) <= known:
+            raise RequestSignatureError("UK.OBIE.Signature.InvalidClaim",
+                                        "crit must name the three OB header members")
+        iat = header[OB_IAT]
+        if isinstance(iat, bool) or not isinstance(iat, (int, float)) \
+                or iat > time.time() + self.skew:
+            raise RequestSignatureError("UK.OBIE.Signature.InvalidClaim",
+                                        f"{OB_IAT} must be a time in the past")
+        for name in (OB_ISS, OB_TAN):
+            if not isinstance(header[name], str) or not header[name]:
+                raise RequestSignatureError("UK.OBIE.Signature.InvalidClaim",
+                                            f"{name} must be a non-empty string")
