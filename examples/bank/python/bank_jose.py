@@ -126,7 +126,8 @@ class RequestVerifier:
         self._check_header(header)
         # RFC 7797: with b64 false (3.1.2/3.1.3) the body itself is signed, else its base64url.
         payload = body if header.get("b64") is False else b64url(body).encode("ascii")
-        key = self.keys.get(header.get("kid"))
+        kid = header.get("kid")
+        key = self.keys.get(kid) if isinstance(kid, str) else None
         if key is None:
             raise RequestSignatureError("UK.OBIE.Signature.Invalid",
                                         "the kid names no key of this TPP")
@@ -143,8 +144,9 @@ class RequestVerifier:
                                             f"the JOSE header lacks {name}")
         crit = header["crit"]
         known = {OB_IAT, OB_ISS, OB_TAN, "b64"}
-        if not isinstance(crit, list) or not {OB_IAT, OB_ISS, OB_TAN} <= set(crit) \
-                or not set(crit) <= known:
+        names = set(crit) if isinstance(crit, list) and all(
+            isinstance(c, str) for c in crit) else set()
+        if not {OB_IAT, OB_ISS, OB_TAN} <= names or not names <= known:
             raise RequestSignatureError("UK.OBIE.Signature.InvalidClaim",
                                         "crit must name the three OB header members")
         iat = header[OB_IAT]
