@@ -5,7 +5,9 @@
 //! and refuse a tampered one and ones whose `crit` is not exactly the three OB members. The
 //! Yapily-style receiver recipe must accept a webhook of the `yapily` sandbox and refuse unsigned
 //! ones. Under `obevents test --tpp` ([`under_tpp`]) the push, Yapily-style and Tatra-style
-//! receivers pass every TPP scenario that applies to them.
+//! receivers pass every TPP scenario that applies to them. The example Python bank of
+//! `examples/bank/python/` runs under `obevents bench --profile` and `obevents test --profile`
+//! ([`python_bank`]).
 //!
 //! The libraries come from `examples/tpp/install.sh` (into `target/py-recipes` and
 //! `target/js-recipes`). When an interpreter or a library is missing the test says so and skips,
@@ -25,6 +27,8 @@ use serde_json::{Map, Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
+#[path = "recipes/python_bank.rs"]
+mod python_bank;
 #[path = "recipes/under_tpp.rs"]
 mod under_tpp;
 

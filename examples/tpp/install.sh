@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the JWT libraries the TPP recipes use into git-ignored folders under target/, so
 # `cargo test --test recipes` can run them: PyJWT and jwcrypto for Python, jose for Node.
+# The example bank (examples/bank/python/bank.py) runs with the same PyJWT and its
+# `cryptography`: PYTHONPATH=target/py-recipes.
 # Skips a language whose interpreter is missing (the test then says so, and fails under CI).
 # Runs from any directory; a second run finds the pinned versions already there and does little.
 set -euo pipefail

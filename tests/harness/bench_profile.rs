@@ -1,8 +1,9 @@
 //! `obevents bench --profile`: against the embedded sandbox through its built-in profile (with
-//! push, through the harness receiver), against the independent OBIE bank of `obie_bank` (the
-//! issue's "example Python bank" does not exist in this repository), and its refusal without
-//! bounds; and `bench --phases held`. Short durations; only counts and shapes are asserted,
-//! never a time.
+//! push, through the harness receiver), against the independent OBIE bank of `obie_bank`, and
+//! its refusal without bounds; and `bench --phases held`. The example Python bank of
+//! `examples/bank/python/` is benched through its profile by the `recipes` test binary
+//! (`tests/recipes/python_bank.rs`), which has its interpreter and libraries. Short durations;
+//! only counts and shapes are asserted, never a time.
 
 use std::time::Duration;
 

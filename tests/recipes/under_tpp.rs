@@ -54,7 +54,7 @@ async fn referee(r: &Recipe, profile: &str, cwd: &Path) -> Value {
 }
 
 /// The scenarios that did not pass, one line each.
-fn not_passed(summary: &Value) -> String {
+pub(super) fn not_passed(summary: &Value) -> String {
     summary["scenarios"]
         .as_array()
         .into_iter()
