@@ -468,6 +468,13 @@ async fn deliveries_move_through_their_states(store: Store) {
 }
 on_both_engines!(deliveries, deliveries_move_through_their_states);
 
+/// How many attempts a's first delivery shows.
+async fn attempts_shown(store: &Store) -> usize {
+    store.deliveries_of(&cid("a"), 10).await.unwrap()[0]
+        .attempts
+        .len()
+}
+
 /// An attempt is recorded before it is sent: while it is in flight no second attempt of the
 /// delivery starts and no retry is accepted; its outcome completes the same row; one left in
 /// flight by a dead process is marked interrupted when the next attempt starts.
@@ -512,12 +519,7 @@ async fn attempts_are_recorded_before_they_are_sent(store: Store) {
             .await
             .unwrap()
     );
-    assert_eq!(
-        store.deliveries_of(&cid("a"), 10).await.unwrap()[0]
-            .attempts
-            .len(),
-        1
-    );
+    assert_eq!(attempts_shown(&store).await, 1);
     // The process died; the lease ran out; the next attempt marks the first interrupted.
     assert!(
         store
@@ -567,12 +569,7 @@ async fn attempts_are_recorded_before_they_are_sent(store: Store) {
             .await
             .unwrap()
     );
-    assert_eq!(
-        store.deliveries_of(&cid("a"), 10).await.unwrap()[0]
-            .attempts
-            .len(),
-        3
-    );
+    assert_eq!(attempts_shown(&store).await, 3);
 }
 
 on_both_engines!(
