@@ -82,11 +82,26 @@ fn lock_why(m: &Mutex<Option<String>>) -> std::sync::MutexGuard<'_, Option<Strin
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Runs `make(k)` for k = 0, 1, … at `rate` per second until `until` (or a stop), at most
-/// `connections` at once; waits for the requests in flight. Returns how many were started.
+/// When an open-loop stream's requests are due: `rate` per second from `first`, none at or
+/// after `until`.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    pub rate: f64,
+    pub first: Instant,
+    pub until: Instant,
+}
+
+impl Schedule {
+    /// The time between two requests.
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / self.rate.max(0.001))
+    }
+}
+
+/// Runs `make(k)` for k = 0, 1, … as `schedule` says (until a stop), at most `connections`
+/// at once; waits for the requests in flight. Returns how many were started.
 pub async fn open_loop<F, Fut>(
-    rate: f64,
-    until: Instant,
+    schedule: Schedule,
     connections: usize,
     rec: Arc<Recorder>,
     stop: Arc<Stop>,
@@ -96,14 +111,13 @@ where
     F: Fn(u64) -> Fut,
     Fut: Future<Output = Result<(), String>> + Send + 'static,
 {
-    let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
+    let interval = schedule.interval();
     let slots = Arc::new(Semaphore::new(connections.max(1)));
-    let start = Instant::now();
     let mut k = 0u64;
     let mut tasks = Vec::new();
     loop {
-        let due = start + interval.mul_f64(k as f64);
-        if due >= until || stop.stopped() {
+        let due = schedule.first + interval.mul_f64(k as f64);
+        if due >= schedule.until || stop.stopped() {
             break;
         }
         tokio::time::sleep_until(due.into()).await;

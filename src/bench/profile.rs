@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::load::{Ids, Recorder, Stop, open_loop};
+use super::load::{Ids, Recorder, Schedule, Stop, open_loop};
 use super::percentile;
 use super::report::Figure;
 use crate::harness::context::{Purpose, RunContext};
@@ -212,7 +212,20 @@ async fn drive(
     // Ends the polls once every event is polled (the grace period bounds it).
     let polls_done = Arc::new(Stop::default());
     let triggers = Arc::new(Recorder::default());
-    let until = Instant::now() + bounds.duration;
+    let begin = Instant::now();
+    let until = begin + bounds.duration;
+    let triggered = Schedule {
+        rate: bounds.rate,
+        first: begin,
+        until,
+    };
+    // Polls fall half an interval after the triggers, not in step with them: in step, every
+    // event would wait a whole interval for the poll after the one that just missed it, and
+    // trigger → SET polled would read as the poll interval whatever the bank did.
+    let polled = Schedule {
+        first: begin + triggered.interval() / 2,
+        ..triggered
+    };
     let mut polls = Vec::new();
     let mut streams = Vec::new();
     for (i, t) in tpps.iter().enumerate() {
@@ -231,10 +244,13 @@ async fn drive(
         );
         // Polling goes on past the triggers' end, long enough for their last events.
         let grace = ctx.profile.event_timeout.min(Duration::from_secs(5));
+        let schedule = Schedule {
+            until: until + grace,
+            ..polled
+        };
         let conns = bounds.connections;
-        let rate = bounds.rate;
         streams.push(tokio::spawn(async move {
-            open_loop(rate, until + grace, conns, rec, stop, move |_| {
+            open_loop(schedule, conns, rec, stop, move |_| {
                 poll_once(
                     ctx.clone(),
                     token.clone(),
@@ -249,8 +265,7 @@ async fn drive(
     let requests: Vec<TriggerRequest> = tpps.iter().map(|t| t.trigger.clone()).collect();
     let (c, s, i) = (ctx.clone(), seen.clone(), ids.clone());
     open_loop(
-        bounds.rate,
-        until,
+        triggered,
         bounds.connections,
         triggers.clone(),
         stop.clone(),
