@@ -30,6 +30,7 @@ pub mod app;
 pub mod auth;
 pub mod behaviours;
 pub mod config;
+pub mod cpu_pool;
 pub mod dialects;
 pub mod domain;
 pub mod edge_io;

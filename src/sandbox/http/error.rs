@@ -17,14 +17,19 @@ pub const JSON: &str = "application/json; charset=utf-8";
 /// Serialises `value` as an `application/json; charset=utf-8` response with `status`.
 pub fn json_response<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
-        Ok(body) => (
-            status,
-            [(header::CONTENT_TYPE, HeaderValue::from_static(JSON))],
-            body,
-        )
-            .into_response(),
+        Ok(body) => json_body(status, body),
         Err(e) => EdgeError::Internal(format!("serialising a response: {e}")).into_response(),
     }
+}
+
+/// An answer whose JSON body is already written.
+pub fn json_body(status: StatusCode, body: Vec<u8>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(JSON))],
+        body,
+    )
+        .into_response()
 }
 
 /// `ErrorCode` values used by the sandbox (G-13), plus the bank-namespaced codes for cases the

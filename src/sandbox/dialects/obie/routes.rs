@@ -17,7 +17,7 @@ use super::{callback_urls, consents, polling, render, subscriptions};
 use crate::model::resources::{CallbackUrlList, Envelope, EventSubscriptionList, Meta};
 use crate::sandbox::domain::{CallbackUrlId, ConsentId, SubscriptionId};
 use crate::sandbox::faults::{Fault, Faults};
-use crate::sandbox::http::error::json_response;
+use crate::sandbox::http::error::{json_body, json_response};
 use crate::sandbox::http::extract::{Authed, ObJson, ResourceId};
 use crate::sandbox::http::middleware;
 use crate::sandbox::http::routes::Routes;
@@ -263,9 +263,9 @@ async fn poll_events(
 ) -> ObResult<Response> {
     let req = requests::poll::parse_poll_request(&body.value, s.cfg.personality.closed_objects())?;
     let result = polling::poll(&s, &auth, req).await?;
-    Ok(json_response(
+    Ok(json_body(
         s.cfg.personality.poll_status,
-        &render::PollingResponse(&result),
+        render::polling_body(&result),
     ))
 }
 

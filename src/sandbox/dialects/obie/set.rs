@@ -31,32 +31,17 @@ fn resource_path(rty: &str, rid: &str) -> String {
     format!("/{collection}/{rid}")
 }
 
-/// Signing slots for the whole process, two per core (the cores are the process's, not a
-/// sandbox's).
-static SIGNING: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-
-/// [`build`] on the blocking pool, at most two per core at once: a PS256 signature is a few
-/// hundred microseconds of CPU, which inline would hold a runtime thread the other requests'
-/// tasks wait on; bounded, so a burst of triggers queues here instead of growing the pool.
-/// Two per core, not one: with one, the cores sat idle about a quarter of the time under a
-/// stream of triggers (`vmstat` during `bench --phases ingest`: a slot stays empty while the
-/// next request is handed from the runtime to the blocking pool); two kept them busy (ingest
-/// 38–46 % → 45–53 % of the signing limit in alternating runs).
+/// [`build`] on the process's CPU pool (`sandbox::cpu_pool`, one thread per core): a PS256
+/// signature is a few hundred microseconds of CPU, which inline would hold a runtime thread the
+/// other requests' tasks wait on; the pool's bounded queue makes a burst of triggers wait there.
+/// The trigger is still answered only after its event is stored.
 pub async fn build_off_thread(
     st: &AppState,
     faults: std::sync::Arc<Faults>,
     spec: &EventSpec,
 ) -> ObResult<NewEvent> {
-    let slots = SIGNING.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        tokio::sync::Semaphore::new(cores * 2)
-    });
-    let _slot = slots
-        .acquire()
-        .await
-        .map_err(|e| JoseError::Header(format!("the signing slots are closed: {e}")))?;
     let (st, spec) = (st.clone(), spec.clone());
-    tokio::task::spawn_blocking(move || build(&st, &faults, &spec))
+    crate::sandbox::cpu_pool::run(move || build(&st, &faults, &spec))
         .await
         .map_err(|e| ObError::Signing(JoseError::Header(format!("the signing task failed: {e}"))))?
 }
