@@ -115,9 +115,9 @@ pub fn polling_body(result: &PollResult) -> Vec<u8> {
 
 /// `s` as a JSON string, exactly as serde_json writes it.
 fn json_string(out: &mut Vec<u8>, s: &str) {
-    let escapes = s
-        .bytes()
-        .fold(false, |any, b| any | (b < 0x20) | (b == b'"') | (b == b'\\'));
+    let escapes = s.bytes().fold(false, |any, b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
     if escapes {
         // Writing a `str` into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *out, s);
