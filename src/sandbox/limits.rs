@@ -3,6 +3,8 @@
 //! tokens already verified. Losing either (a restart) only forgets recent history; neither is
 //! an invariant, so neither belongs in the database.
 
+use std::sync::Arc;
+
 use super::domain::Tpp;
 
 /// Failed client authentications per client id at `/token`, so a client's secret cannot be
@@ -62,13 +64,14 @@ impl AuthFailures {
 /// entries (a sandbox has few live tokens; a flood of distinct ones only costs re-verification).
 #[derive(Debug, Default)]
 pub struct TokenCache {
-    map: std::sync::RwLock<std::collections::HashMap<String, (Tpp, std::time::SystemTime)>>,
+    map: std::sync::RwLock<std::collections::HashMap<String, (Arc<Tpp>, std::time::SystemTime)>>,
 }
 
 impl TokenCache {
     const MAX: usize = 10_000;
 
-    pub fn get(&self, token: &str) -> Option<Tpp> {
+    /// Shared, so the request path clones a pointer rather than the TPP's strings.
+    pub fn get(&self, token: &str) -> Option<Arc<Tpp>> {
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
         match map.get(token) {
             Some((tpp, exp)) if *exp > std::time::SystemTime::now() => Some(tpp.clone()),
@@ -76,7 +79,7 @@ impl TokenCache {
         }
     }
 
-    pub fn put(&self, token: &str, tpp: Tpp, exp: std::time::SystemTime) {
+    pub fn put(&self, token: &str, tpp: Arc<Tpp>, exp: std::time::SystemTime) {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         if map.len() >= Self::MAX {
             map.clear();

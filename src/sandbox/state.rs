@@ -108,10 +108,14 @@ impl AppState {
             .await
     }
 
-    /// The practice behaviours `client_id` chose (`behaviours`), from the same cache.
-    pub async fn behaviours_for(&self, client_id: &ClientId) -> Result<Behaviours, StoreError> {
+    /// [`AppState::faults_for`] with the practice behaviours `client_id` chose (`behaviours`),
+    /// in one look at the cache (a poll needs both).
+    pub async fn choices_for(
+        &self,
+        client_id: &ClientId,
+    ) -> Result<(Arc<Faults>, Behaviours), StoreError> {
         self.tpp_faults
-            .behaviours(&self.store, &self.cfg.faults, client_id)
+            .choices(&self.store, &self.cfg.faults, client_id)
             .await
     }
 

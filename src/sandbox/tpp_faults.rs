@@ -157,15 +157,16 @@ impl FaultCache {
         Ok(self.entry(store, global, client_id).await?.faults)
     }
 
-    /// The practice behaviours `client_id` chose, read as [`FaultCache::effective`] reads its
-    /// faults (one cache entry holds both).
-    pub async fn behaviours(
+    /// [`FaultCache::effective`] with the practice behaviours `client_id` chose (one cache
+    /// entry holds both).
+    pub async fn choices(
         &self,
         store: &Store,
         global: &Faults,
         client_id: &ClientId,
-    ) -> Result<Behaviours> {
-        Ok(self.entry(store, global, client_id).await?.behaviours)
+    ) -> Result<(Arc<Faults>, Behaviours)> {
+        let e = self.entry(store, global, client_id).await?;
+        Ok((e.faults, e.behaviours))
     }
 
     async fn entry(&self, store: &Store, global: &Faults, client_id: &ClientId) -> Result<Entry> {

@@ -4,6 +4,8 @@
 //! database read; the HMAC secret is persisted, so tokens outlive a restart). The mTLS methods
 //! and certificate-bound tokens (RFC 8705) are in [`mtls`].
 
+use std::sync::Arc;
+
 use josekit::jws::HS256;
 use josekit::jwt::{self, JwtPayload};
 use serde_json::Value;
@@ -410,13 +412,14 @@ pub async fn validate_token(
     st: &AppState,
     token: &str,
     cert: Option<&ClientCert>,
-) -> Result<Result<Tpp, TokenRefused>, StoreError> {
+) -> Result<Result<Arc<Tpp>, TokenRefused>, StoreError> {
     let tpp = match st.tokens.get(token) {
         Some(tpp) => tpp,
         None => {
             let Some((tpp, exp)) = verify_token(st, token) else {
                 return Ok(Err(TokenRefused::Invalid));
             };
+            let tpp = Arc::new(tpp);
             if st.store.client(&tpp.client_id).await?.is_none() {
                 return Ok(Err(TokenRefused::Invalid));
             }

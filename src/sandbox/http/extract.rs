@@ -5,6 +5,7 @@
 //! against the connection's client certificate here too (RFC 8705 §3).
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -75,7 +76,7 @@ fn peer_cert(parts: &Parts) -> Option<&ClientCert> {
 
 /// A caller authenticated by a client-credentials bearer token holding a scope `P` allows.
 pub struct Authed<P: ScopePolicy> {
-    pub tpp: Tpp,
+    pub tpp: Arc<Tpp>,
     _policy: PhantomData<P>,
 }
 
@@ -97,7 +98,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The TPP a request's bearer token stands for, or the 401 saying why not.
-async fn bearer_tpp(state: &AppState, parts: &Parts) -> Result<Tpp, EdgeError> {
+async fn bearer_tpp(state: &AppState, parts: &Parts) -> Result<Arc<Tpp>, EdgeError> {
     let presented = parts.headers.contains_key(header::AUTHORIZATION);
     let refused = |reason| EdgeError::Unauthorized {
         invalid_token: presented,
@@ -141,7 +142,7 @@ impl<P: ScopePolicy> FromRequestParts<AppState> for Authed<P> {
 /// Who calls a sandbox helper: a TPP by its own bearer token (any scope), acting only on
 /// itself, or the operator by the admin credential (HTTP Basic), acting on any TPP.
 pub enum Caller {
-    Tpp(Tpp),
+    Tpp(Arc<Tpp>),
     Admin,
 }
 

@@ -1,7 +1,7 @@
 //! Layers for rules that hold on every response: the edge layer around them all (request
-//! metrics, access log, the unread-body drain of `drain`, the interaction id of G-06), the
-//! `Accept` check (G-08), detached response signatures (G-14), and the one place the
-//! common-area faults bend error responses.
+//! metrics, access log, the unread-body drain of `drain`, the interaction id of G-06),
+//! detached response signatures (G-14), and the one place the common-area faults bend error
+//! responses. The `Accept` check (G-08) is `accept`.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -220,30 +220,6 @@ fn client_addr(peer: Option<SocketAddr>, headers: &HeaderMap, trusted: &[IpAddr]
     ClientAddr::Peer(peer)
 }
 
-/// G-08: a request whose `Accept` admits no JSON gets 406. Absent `Accept` means JSON.
-pub async fn check_accept(req: Request, next: Next) -> Response {
-    // An empty Accept is treated like an absent one (any media type).
-    if let Some(accept) = req.headers().get(header::ACCEPT)
-        && !accept.as_bytes().iter().all(u8::is_ascii_whitespace)
-        && !accepts_json(accept.to_str().unwrap_or(""))
-    {
-        return EdgeError::NotAcceptable.into_response();
-    }
-    next.run(req).await
-}
-
-fn accepts_json(accept: &str) -> bool {
-    accept.split(',').any(|range| {
-        let mut parts = range.split(';');
-        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-        let q_zero = parts.any(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            k.trim().eq_ignore_ascii_case("q") && v.trim().parse::<f32>().is_ok_and(|q| q == 0.0)
-        });
-        !q_zero && matches!(media.as_str(), "*/*" | "application/*" | "application/json")
-    })
-}
-
 /// G-14: responses of POST, PUT and GET on subscriptions and callback URLs (errors with a body
 /// too, as the R/W profile recommends) carry a detached `x-jws-signature` over the exact body.
 pub async fn sign_response(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -379,16 +355,5 @@ mod tests {
             ClientAddr::Peer(peer)
         );
         assert_eq!(client_addr(None, &h, &proxies), ClientAddr::Unknown);
-    }
-
-    #[test]
-    fn accept_header() {
-        assert!(accepts_json("application/json"));
-        assert!(accepts_json("text/html, application/json;q=0.5"));
-        assert!(accepts_json("*/*"));
-        assert!(accepts_json("application/json; charset=utf-8"));
-        assert!(!accepts_json("text/xml"));
-        assert!(!accepts_json("application/json;q=0"));
-        assert!(!accepts_json("application/jose+jwe"));
     }
 }

@@ -7,6 +7,7 @@
 //! dialects' own routes, requests and errors live in `sandbox::dialects`; this module does not
 //! know them.
 
+pub mod accept;
 mod drain;
 pub mod error;
 pub mod extract;

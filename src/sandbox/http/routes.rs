@@ -82,6 +82,8 @@ pub struct Op {
 /// of the dialects it holds and their extra OpenAPI component schemas.
 pub struct Routes {
     router: Router<AppState>,
+    /// Put before every path [`Routes::add`] is given (see [`Routes::under`]).
+    prefix: &'static str,
     ops: Vec<Op>,
     refusals: Vec<Refusals>,
     schemas: Vec<fn() -> Value>,
@@ -103,8 +105,18 @@ impl Default for Routes {
 
 impl Routes {
     pub fn new() -> Routes {
+        Routes::under("")
+    }
+
+    /// A table whose paths all start with `prefix` (e.g. `/open-banking/v3.1`). The routes are
+    /// added with their full paths rather than nested under the prefix: axum serves a nested
+    /// router through a second routing step (strip the prefix, match again, clone the inner
+    /// route), measured at about 3 % of an empty poll's server CPU. Layers applied with
+    /// [`Routes::map_router`] still wrap only this table's routes.
+    pub fn under(prefix: &'static str) -> Routes {
         Routes {
             router: Router::new(),
+            prefix,
             ops: Vec::new(),
             refusals: Vec::new(),
             schemas: Vec::new(),
@@ -118,12 +130,9 @@ impl Routes {
         H: Handler<T, AppState>,
         T: 'static,
     {
-        self.router = self.router.route(path, on(verb.filter(), handler));
-        self.ops.push(Op {
-            verb,
-            path: path.to_string(),
-            doc,
-        });
+        let path = format!("{}{path}", self.prefix);
+        self.router = self.router.route(&path, on(verb.filter(), handler));
+        self.ops.push(Op { verb, path, doc });
         self
     }
 
@@ -160,18 +169,6 @@ impl Routes {
     /// Component schemas the table's operations name beyond the shared ones.
     pub fn with_schemas(mut self, schemas: fn() -> Value) -> Routes {
         self.schemas.push(schemas);
-        self
-    }
-
-    /// `other`'s routes under `prefix` (e.g. `/open-banking/v3.1`).
-    pub fn mount(mut self, prefix: &str, other: Routes) -> Routes {
-        self.router = self.router.nest(prefix, other.router);
-        self.ops.extend(other.ops.into_iter().map(|op| Op {
-            path: format!("{prefix}{}", op.path),
-            ..op
-        }));
-        self.refusals.extend(other.refusals);
-        self.schemas.extend(other.schemas);
         self
     }
 

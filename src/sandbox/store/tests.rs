@@ -152,6 +152,46 @@ on_both_engines!(
     poll_is_oldest_first_scoped_and_acks_first
 );
 
+/// A TPP found with nothing awaiting (which SQLite then answers from memory) still gets what
+/// any later trigger queues for it, by either write path, and after its own acks emptied it.
+async fn an_empty_queue_sees_every_later_event(store: Store) {
+    assert!(poll(&store, "q", &[], 10).await.sets.is_empty());
+    assert!(poll(&store, "q", &[], 0).await.sets.is_empty());
+    store.insert_events(&[event("q", "q0")]).await.unwrap();
+    assert_eq!(jtis(&poll(&store, "q", &[], 10).await), ["q0"]);
+    // Acked empty, then fed through the group commit's path.
+    assert!(poll(&store, "q", &["q0".into()], 10).await.sets.is_empty());
+    assert!(poll(&store, "q", &[], 10).await.sets.is_empty());
+    let write = Write::Trigger {
+        change: None,
+        events: vec![event("q", "q1")].into(),
+    };
+    let done = store.apply_writes(&[write]).await.unwrap();
+    assert!(matches!(done[..], [Ok(true)]));
+    let b = poll(&store, "q", &[], 0).await;
+    assert!(b.more_available, "an acknowledge-only poll sees q1 waiting");
+    assert_eq!(jtis(&poll(&store, "q", &[], 10).await), ["q1"]);
+    // Another TPP's event and a leaking (unscoped) select are not answered from memory.
+    assert!(poll(&store, "q", &["q1".into()], 10).await.sets.is_empty());
+    store.insert_events(&[event("r", "r0")]).await.unwrap();
+    assert!(poll(&store, "q", &[], 10).await.sets.is_empty());
+    let leak = PollOps {
+        client_id: &cid("q"),
+        scope_acks: true,
+        ack: &[],
+        set_errs: &[],
+        drop_errored: false,
+        scope_select: false,
+        limit: 10,
+    };
+    let leaked = store.poll(&leak).await.unwrap();
+    assert_eq!(jtis(&leaked), ["r0"]);
+}
+on_both_engines!(
+    empty_queue_sees_later_events,
+    an_empty_queue_sees_every_later_event
+);
+
 fn sub(id: &str, client: &str) -> Subscription {
     Subscription {
         id: id.into(),

@@ -2,6 +2,8 @@
 //! body that may or must carry the TPP's detached `x-jws-signature` (G-14, J-06), verified
 //! against the client's registered JWKS.
 
+use std::sync::Arc;
+
 use axum::extract::{FromRequest, Request};
 
 use crate::jose;
@@ -42,7 +44,7 @@ pub struct SignedJson(pub ObJson);
 impl FromRequest<AppState> for SignedJson {
     type Rejection = EdgeError;
     async fn from_request(req: Request, state: &AppState) -> Result<Self, EdgeError> {
-        let tpp = req.extensions().get::<Tpp>().cloned();
+        let tpp = req.extensions().get::<Arc<Tpp>>().cloned();
         let signature = req
             .headers()
             .get("x-jws-signature")

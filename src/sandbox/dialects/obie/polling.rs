@@ -28,8 +28,7 @@ pub struct PollResult {
 pub async fn poll(st: &AppState, tpp: &Tpp, req: PollRequest) -> ObResult<PollResult> {
     let p = &st.cfg.personality;
     // The sandbox's faults with the ones this TPP chose, read once for the whole request.
-    let faults = st.faults_for(&tpp.client_id).await?;
-    let behaviours = st.behaviours_for(&tpp.client_id).await?;
+    let (faults, behaviours) = st.choices_for(&tpp.client_id).await?;
     // Practice behaviours: checked before anything changes, so a throttled poll's acks wait
     // for the poll that is let through.
     if behaviours.has(Behaviour::Throttle429)

@@ -4,7 +4,7 @@
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
@@ -17,12 +17,16 @@ use super::{callback_urls, consents, polling, render, subscriptions};
 use crate::model::resources::{CallbackUrlList, Envelope, EventSubscriptionList, Meta};
 use crate::sandbox::domain::{CallbackUrlId, ConsentId, SubscriptionId};
 use crate::sandbox::faults::{Fault, Faults};
+use crate::sandbox::http::accept::AcceptLayer;
 use crate::sandbox::http::error::{json_body, json_response};
 use crate::sandbox::http::extract::{Authed, ObJson, ResourceId};
 use crate::sandbox::http::middleware;
 use crate::sandbox::http::routes::Routes;
 use crate::sandbox::http::routes::Verb::{Delete, Get, Post, Put};
 use crate::sandbox::state::AppState;
+
+/// Where the OBIE resources are served.
+const PREFIX: &str = "/open-banking/v3.1";
 
 /// The OBIE resources under `/open-banking/v3.1` (signed where G-14 asks, all behind the G-08
 /// `Accept` check) and the OBIE-shaped sandbox triggers.
@@ -31,15 +35,13 @@ pub fn routes(state: &AppState) -> Routes {
     let signed = signed_routes().map_router(|r| r.layer(sign));
     let open_banking = signed
         .include(unsigned_routes())
-        .map_router(|r| r.layer(from_fn(middleware::check_accept)));
-    Routes::new()
-        .mount("/open-banking/v3.1", open_banking)
-        .include(super::helpers::routes())
+        .map_router(|r| r.layer(AcceptLayer));
+    open_banking.include(super::helpers::routes())
 }
 
 /// Routes whose responses carry `x-jws-signature` (G-14).
 fn signed_routes() -> Routes {
-    Routes::new()
+    Routes::under(PREFIX)
         .add(
             Post,
             "/event-subscriptions",
@@ -92,7 +94,7 @@ fn signed_routes() -> Routes {
 
 /// Routes without message signing (`POST /events`: "Message Signing: N/A", AP-02).
 fn unsigned_routes() -> Routes {
-    Routes::new()
+    Routes::under(PREFIX)
         .add(Post, "/events", &doc::POLL_EVENTS, poll_events)
         .add(
             Post,

@@ -23,6 +23,7 @@ impl SqliteStore {
         events: &[NewEvent],
     ) -> Result<bool> {
         let mut conn = self.lock();
+        self.quiet.unmark(events.iter().map(|e| &e.client_id));
         let tx = conn.transaction()?;
         // Not applied: the transaction, dropped unfinished, rolls back.
         if !trigger_in(&tx, change, events, self.bounds.max_events)? {
@@ -51,7 +52,12 @@ impl SqliteStore {
     pub fn poll(&self, ops: &PollOps<'_>) -> Result<PollBatch> {
         let mut conn = self.lock();
         if ops.ack.is_empty() && ops.set_errs.is_empty() {
-            return select_batch(&conn, ops);
+            if let Some(nothing) = self.quiet.known_empty(ops) {
+                return Ok(nothing);
+            }
+            let batch = select_batch(&conn, ops)?;
+            self.quiet.observe(ops, &batch);
+            return Ok(batch);
         }
         let tx = conn.transaction()?;
         if !ops.ack.is_empty() {
@@ -97,6 +103,7 @@ impl SqliteStore {
         }
         let batch = select_batch(&tx, ops)?;
         tx.commit()?;
+        self.quiet.observe(ops, &batch);
         Ok(batch)
     }
 

@@ -12,6 +12,7 @@
 
 mod events;
 mod portal;
+mod quiet;
 mod referee_runs;
 mod retention;
 mod tatra;
@@ -40,6 +41,8 @@ pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     /// The per-TPP bounds checked in the inserting transactions.
     bounds: TppBounds,
+    /// TPPs with nothing awaiting, so their polls skip the statement (`quiet`).
+    quiet: Arc<quiet::QuietClients>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -184,6 +187,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             bounds: TppBounds::default(),
+            quiet: Arc::default(),
         })
     }
 

@@ -20,6 +20,11 @@ impl SqliteStore {
     /// Many writes in one transaction, each in a savepoint (see `Store::apply_writes`).
     pub fn apply_writes(&self, writes: &[Write]) -> Result<Vec<Result<bool>>> {
         let mut conn = self.lock();
+        let triggered = writes.iter().flat_map(|w| match w {
+            Write::Trigger { events, .. } => &events[..],
+            _ => &[],
+        });
+        self.quiet.unmark(triggered.map(|e| &e.client_id));
         let mut tx = conn.transaction()?;
         let mut out = Vec::with_capacity(writes.len());
         for w in writes {
