@@ -38,6 +38,30 @@ on_both_engines!(
     concurrent_polls_get_their_own_sets
 );
 
+/// One TPP with 5 SETs polled 36 times at once with limits 1 to 6 (on PostgreSQL many of them
+/// share a combined read, which scans the TPP once for its largest poll): each poll gets the
+/// oldest SETs up to its own limit, and `moreAvailable` by that limit.
+async fn concurrent_polls_of_one_tpp_keep_their_limits(store: Store) {
+    let events: Vec<NewEvent> = (0..5).map(|i| event("one", &format!("one-{i}"))).collect();
+    store.insert_events(&events).await.unwrap();
+    let mut polls = tokio::task::JoinSet::new();
+    for round in 0..36 {
+        let store = store.clone();
+        let limit = round % 6 + 1;
+        polls.spawn(async move { (limit, poll(&store, "one", &[], limit).await) });
+    }
+    while let Some(done) = polls.join_next().await {
+        let (limit, batch) = done.unwrap();
+        let want: Vec<String> = (0..5.min(limit)).map(|i| format!("one-{i}")).collect();
+        assert_eq!(jtis(&batch), want, "limit {limit}");
+        assert_eq!(batch.more_available, limit < 5, "limit {limit}");
+    }
+}
+on_both_engines!(
+    concurrent_polls_of_one_tpp,
+    concurrent_polls_of_one_tpp_keep_their_limits
+);
+
 /// Two polls of one TPP acknowledging the same SETs at once: neither answer holds a SET it
 /// acknowledged, and afterwards only the unacknowledged ones await.
 async fn a_poll_never_returns_what_it_acknowledged(store: Store) {
