@@ -259,13 +259,17 @@ pub struct DueDelivery {
     pub client_id: ClientId,
     pub format: Dialect,
     pub url: String,
-    /// Attempts made so far.
-    pub attempts: i64,
+    /// The number of the attempt the claim started (1 = first try).
+    pub attempt: i64,
     pub event_seq: i64,
     /// When the delivery was created: the start of its maximum interval.
     pub created_at: Timestamp,
     /// The stored SET, for the OBIE format.
     pub token: Option<String>,
+    /// When the claim started the attempt (its row says so from then on).
+    pub started_at: Timestamp,
+    /// Sent as `x-fapi-interaction-id` and kept on the attempt row.
+    pub interaction_id: String,
 }
 
 /// The outcome of one try, as its attempt row keeps it.

@@ -1,12 +1,12 @@
-//! The push worker: treats due delivery rows as its queue. It claims due rows (a lease, so
-//! replicas never send the same attempt twice; the store also refuses to start an attempt
-//! while another of the same delivery is in flight within its lease, which covers a manual
-//! retry that makes a claimed delivery due again), sends each under a global semaphore and a
-//! per-URL one, records the attempt as started before sending and its outcome with the
-//! delivery's next state after (both through the group commit, `store::group`, so attempts
-//! ending together share a transaction), and
-//! sleeps until the next row is due, a new delivery is stored (`AppState::push_wake`), or the
-//! sandbox stops. Other replicas' rows are picked up at least once a second.
+//! The push worker: treats due delivery rows as its queue. Each look for work is one claim
+//! (`store::claim`): due rows whose URL has a free lane are leased (so replicas never send
+//! the same attempt twice) and their attempts written as started, in one transaction, before
+//! anything is sent. Each claimed delivery is then sent at once, under a global slot and its
+//! URL's lane, and its outcome recorded with the delivery's next state through the group
+//! commit (`store::group`, so attempts ending together share a transaction). The worker
+//! sleeps until the next row is due, a new delivery is stored (`AppState::push_wake`), an
+//! attempt ends (freeing a lane that due rows wait for), or the sandbox stops. Other
+//! replicas' rows are picked up at least once a second.
 //!
 //! The stored SET is sent as it is: signing happened once, when the event was raised.
 
@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::Outcome;
 use super::guard::{Guard, GuardedResolver};
@@ -22,15 +22,66 @@ use crate::sandbox::config::PushConfig;
 use crate::sandbox::domain::{Attempt, AttemptVerdict, Dialect, DueDelivery, Timestamp};
 use crate::sandbox::faults::Faults;
 use crate::sandbox::state::AppState;
-use crate::sandbox::store::{AttemptStart, EXCERPT_CHARS};
+use crate::sandbox::store::EXCERPT_CHARS;
+use crate::sandbox::store::claim::Claim;
 
 /// Longest sleep between looks at the table: bounds how late rows written by another replica
 /// (or left by a replica that died mid-attempt) are picked up.
 const MAX_IDLE: Duration = Duration::from_secs(1);
 /// Rows claimed per look.
 const BATCH: usize = 256;
-/// Per-URL semaphores kept before idle ones are dropped.
+/// Per-URL lanes kept before idle ones are dropped.
 const MAX_DESTINATIONS: usize = 1_024;
+
+/// The worker's limits on what it sends at once: slots across all destinations, lanes per
+/// URL (as a real TPP endpoint is not sent more than a few requests at once).
+struct Limits {
+    slots: Arc<Semaphore>,
+    lanes: HashMap<String, Arc<Semaphore>>,
+    per_destination: usize,
+    /// Signalled whenever an attempt's request is over and its slot and lane are free.
+    freed: Arc<Notify>,
+}
+
+impl Limits {
+    /// A claim for as many deliveries as there are free slots, within each URL's free lanes.
+    fn claim(&mut self, lease: Duration) -> Option<Claim> {
+        let limit = self.slots.available_permits().min(BATCH);
+        if limit == 0 {
+            return None;
+        }
+        if self.lanes.len() > MAX_DESTINATIONS {
+            let per = self.per_destination;
+            self.lanes.retain(|_, s| s.available_permits() < per);
+        }
+        let room = self
+            .lanes
+            .iter()
+            .map(|(url, lane)| (url.clone(), lane.available_permits()))
+            .collect();
+        Some(Claim {
+            now: Timestamp::now(),
+            lease,
+            limit,
+            room,
+            default_room: self.per_destination,
+        })
+    }
+
+    /// The slot and the lane for a claimed delivery. The claim counted both as free and only
+    /// this loop takes them, so neither waits; an attempt ending meanwhile only frees more.
+    async fn take(&mut self, url: &str) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
+        let per = self.per_destination;
+        let lane = Arc::clone(
+            self.lanes
+                .entry(url.to_string())
+                .or_insert_with(|| Arc::new(Semaphore::new(per))),
+        );
+        let slot = Arc::clone(&self.slots).acquire_owned().await.ok()?;
+        let lane = lane.acquire_owned().await.ok()?;
+        Some((slot, lane))
+    }
+}
 
 /// Runs the worker of `state` until the sandbox's shutdown token is cancelled.
 pub async fn run(state: AppState, guard: Guard) {
@@ -45,49 +96,41 @@ pub async fn run(state: AppState, guard: Guard) {
             return;
         }
     };
-    let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+    let mut limits = Limits {
+        slots: Arc::new(Semaphore::new(cfg.concurrency.max(1))),
+        lanes: HashMap::new(),
+        per_destination: cfg.per_destination.max(1),
+        freed: Arc::new(Notify::new()),
+    };
     let claim_floor = (cfg.concurrency / 8).clamp(1, BATCH);
-    let mut per_url: HashMap<String, Arc<Semaphore>> = HashMap::new();
     // A crashed attempt's lease runs out after the request could have finished.
     let lease = cfg.request_timeout.saturating_add(Duration::from_secs(5));
     loop {
         if state.shutdown.is_cancelled() {
             return;
         }
-        let free = slots.available_permits().min(BATCH);
-        let claimed = if free == 0 {
-            Vec::new()
-        } else {
-            let now = Timestamp::now();
-            match state
-                .store
-                .claim_due(now, now.saturating_add(lease), free)
-                .await
-            {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "push worker cannot read deliveries");
-                    Vec::new()
-                }
-            }
+        let claim = limits.claim(lease);
+        let asked = claim.as_ref().map_or(0, |c| c.limit);
+        let claimed = match &claim {
+            None => Vec::new(),
+            Some(c) => state.store.claim_due(c).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "push worker cannot claim deliveries");
+                Vec::new()
+            }),
         };
-        let full = !claimed.is_empty() && claimed.len() == free;
+        let got = claimed.len();
         for d in claimed {
-            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            let Some((slot, lane)) = limits.take(&d.url).await else {
                 return;
             };
-            if per_url.len() > MAX_DESTINATIONS {
-                per_url.retain(|_, s| s.available_permits() < cfg.per_destination);
-            }
-            let lane = Arc::clone(
-                per_url
-                    .entry(d.url.clone())
-                    .or_insert_with(|| Arc::new(Semaphore::new(cfg.per_destination.max(1)))),
-            );
-            let leased = Leased { d, lease, slot };
-            tokio::spawn(attempt(state.clone(), client.clone(), guard, leased, lane));
+            let held = Held {
+                slot: Some(slot),
+                lane: Some(lane),
+                freed: Arc::clone(&limits.freed),
+            };
+            tokio::spawn(attempt(state.clone(), client.clone(), guard, d, held));
         }
-        if full {
+        if got > 0 && got == asked {
             continue;
         }
         let wait = match state.store.next_due().await {
@@ -97,13 +140,25 @@ pub async fn run(state: AppState, guard: Guard) {
             }
             _ => MAX_IDLE,
         };
-        if wait.is_zero() && slots.available_permits() < claim_floor {
-            // Due rows wait for free slots, not in a busy loop, and for a few of them: a
-            // saturated worker then claims several rows per transaction, not one per attempt
-            // that ends. The slots free as attempts end (each bounded by the request timeout).
-            tokio::select! {
-                _ = state.shutdown.cancelled() => return,
-                p = Arc::clone(&slots).acquire_many_owned(claim_floor as u32) => drop(p),
+        if wait.is_zero() {
+            // Rows are due but were not all claimed: the slots or their URLs' lanes are
+            // busy. Wait for attempts to end rather than look again at once; when the slots
+            // are the limit, for a few of them, so a saturated worker claims several rows per
+            // transaction, not one per attempt that ends. Each wait is bounded by the
+            // request timeout of the attempts it waits for.
+            let freed = Arc::clone(&limits.freed);
+            if limits.slots.available_permits() < claim_floor {
+                tokio::select! {
+                    _ = state.shutdown.cancelled() => return,
+                    p = Arc::clone(&limits.slots).acquire_many_owned(claim_floor as u32) => drop(p),
+                }
+            } else {
+                tokio::select! {
+                    _ = state.shutdown.cancelled() => return,
+                    _ = state.push_wake.notified() => {}
+                    _ = freed.notified() => {}
+                    _ = tokio::time::sleep(MAX_IDLE) => {}
+                }
             }
             continue;
         }
@@ -128,50 +183,33 @@ pub fn client_builder(cfg: &PushConfig) -> reqwest::ClientBuilder {
         .pool_max_idle_per_host(cfg.concurrency.max(cfg.per_destination))
 }
 
-/// A claimed delivery with its lease and the worker slot its attempt holds.
-struct Leased {
-    d: DueDelivery,
-    lease: Duration,
-    slot: OwnedSemaphorePermit,
+/// What an attempt holds while its request is out: a worker slot and its URL's lane.
+struct Held {
+    slot: Option<OwnedSemaphorePermit>,
+    lane: Option<OwnedSemaphorePermit>,
+    freed: Arc<Notify>,
 }
 
-/// One try of one delivery, recorded whatever happens.
+impl Drop for Held {
+    fn drop(&mut self) {
+        // Released before the worker is told, so the room its next claim counts includes them.
+        drop((self.slot.take(), self.lane.take()));
+        self.freed.notify_one();
+    }
+}
+
+/// One try of one claimed delivery (its attempt already recorded as started), its outcome
+/// recorded whatever happens.
 async fn attempt(
     state: AppState,
     client: reqwest::Client,
     guard: Guard,
-    leased: Leased,
-    lane: Arc<Semaphore>,
+    d: DueDelivery,
+    held: Held,
 ) {
-    let Leased { d, lease, slot } = leased;
-    let Ok(lane) = lane.acquire_owned().await else {
-        return;
-    };
-    let number = d.attempts + 1;
-    let interaction_id = uuid::Uuid::new_v4().to_string();
-    let started_at = Timestamp::now();
-    // Recorded before anything is sent, so a crash mid-attempt leaves it visible; refused
-    // when another attempt of this delivery took the number (a lease that ran out while this
-    // one was still claimed) or is still being sent (a manual retry made the delivery due
-    // again after another worker's claim): then nothing is sent twice.
-    let start = AttemptStart {
-        delivery_id: d.id.clone(),
-        attempt: number,
-        started_at,
-        interaction_id: interaction_id.clone(),
-        live_since: started_at.saturating_sub(lease),
-    };
-    match state.writes.begin_attempt(start).await {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::debug!(delivery = %d.id, attempt = number, "attempt taken by another worker");
-            return;
-        }
-        Err(e) => {
-            tracing::warn!(delivery = %d.id, error = %e, "cannot record a push attempt as started");
-            return;
-        }
-    }
+    let number = d.attempt;
+    let started_at = d.started_at;
+    let interaction_id = d.interaction_id.clone();
     let faults = faults_of(&state, &d).await;
     let clock = Instant::now();
     let (outcome, excerpt, note) = send(&state, &faults, &client, guard, &d, &interaction_id).await;
@@ -181,7 +219,7 @@ async fn attempt(
     // again). Held through the commit, they left the worker waiting on the database, not
     // sending, for most of each attempt. The writer's bounded queue still bounds how many
     // outcomes wait.
-    drop((slot, lane));
+    drop(held);
     let latency_ms = i64::try_from(took.as_millis()).unwrap_or(i64::MAX);
     let ended = Timestamp::now();
     let verdict =

@@ -1,6 +1,6 @@
-//! Group commit: the sandbox's hot writes (a trigger's events, a push attempt started, a push
-//! attempt's outcome) are queued to one writer task, which commits whatever is waiting in one
-//! transaction, each write inside a savepoint of its own ([`Store::apply_writes`]). A caller is
+//! Group commit: the sandbox's hot writes (a trigger's events, a push attempt's outcome) are
+//! queued to one writer task, which commits whatever is waiting in one transaction, each
+//! write inside a savepoint of its own ([`Store::apply_writes`]). A caller is
 //! answered only once the transaction holding its write has committed, so nothing is
 //! acknowledged before it is durable; a write that fails (a bound reached, a guard that no
 //! longer holds) rolls back alone and its caller gets its own error.
@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::{AttemptStart, Result, Store, StoreError, Write};
+use super::{Result, Store, StoreError, Write};
 use crate::sandbox::domain::{Attempt, AttemptVerdict, ConsentStatusChange, DeliveryId, NewEvent};
 
 /// Writes waiting for the writer at most; senders wait beyond it.
@@ -66,11 +66,6 @@ impl GroupCommit {
         events: Arc<[NewEvent]>,
     ) -> Result<bool> {
         self.submit(Write::Trigger { change, events }).await
-    }
-
-    /// Records an attempt as started (see [`Store::begin_attempt`]).
-    pub async fn begin_attempt(&self, start: AttemptStart) -> Result<bool> {
-        self.submit(Write::BeginAttempt(start)).await
     }
 
     /// Records an attempt's outcome (see [`Store::record_attempt`]).

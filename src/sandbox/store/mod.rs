@@ -16,6 +16,7 @@
 //! a time in the unit its column has always held (seconds, milliseconds or RFC 3339 text, see
 //! `domain::timestamp`), so the schema is the same as before the types existed.
 
+pub mod claim;
 pub mod group;
 pub mod migrations;
 pub mod postgres;
@@ -61,7 +62,7 @@ pub enum StoreError {
 }
 
 /// One write of a group commit ([`Store::apply_writes`]): what [`Store::commit_trigger`],
-/// [`Store::begin_attempt`] and [`Store::record_attempt`] do alone.
+/// and [`Store::record_attempt`] do alone.
 #[derive(Debug, Clone)]
 pub enum Write {
     Trigger {
@@ -69,7 +70,6 @@ pub enum Write {
         /// Shared, so the caller keeps them to wake and count after the commit.
         events: std::sync::Arc<[NewEvent]>,
     },
-    BeginAttempt(AttemptStart),
     RecordAttempt {
         delivery_id: DeliveryId,
         attempt: Attempt,
@@ -88,20 +88,6 @@ impl Write {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-/// An attempt of a delivery about to be sent ([`Store::begin_attempt`]).
-#[derive(Debug, Clone)]
-pub struct AttemptStart {
-    pub delivery_id: DeliveryId,
-    /// One more than the attempts the delivery had when it was claimed.
-    pub attempt: i64,
-    pub started_at: Timestamp,
-    pub interaction_id: String,
-    /// An attempt in flight that started at or after this still holds its lease: its sender
-    /// may be sending right now (in this process or another replica), so no other attempt
-    /// starts. One that started earlier outlived its lease: its sender died.
-    pub live_since: Timestamp,
-}
 
 /// A connection pool's use at one moment (PostgreSQL), as `/metrics` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -568,16 +554,25 @@ impl Store {
 
     // ---- deliveries -------------------------------------------------------------------------
 
-    /// Claims up to `limit` pending deliveries due at `now`, soonest first: their next
-    /// attempt moves to `lease_until`, so no other worker (on any replica) takes them while
-    /// this one tries; if it dies, the lease runs out and they are tried again.
-    pub async fn claim_due(
-        &self,
-        now: Timestamp,
-        lease_until: Timestamp,
-        limit: usize,
-    ) -> Result<Vec<DueDelivery>> {
-        dispatch!(self.claim_due(now, lease_until, limit))
+    /// Claims and starts pending deliveries due at `claim.now`, soonest first, within each
+    /// URL's room (see [`claim`]): each one's next attempt moves to the lease's end, so no
+    /// other worker (on any replica) takes it while this one tries, and its attempt row is
+    /// written in flight in the same transaction. If the worker dies, the lease runs out, the
+    /// delivery is claimed again and the attempt is shown as interrupted.
+    ///
+    /// On SQLite the claim runs on the blocking pool: it may wait for the connection while
+    /// the group commit's writer holds it for a batch, and a runtime thread waiting there
+    /// would stall the requests and sends scheduled on it.
+    pub async fn claim_due(&self, claim: &claim::Claim) -> Result<Vec<DueDelivery>> {
+        match self {
+            Store::Sqlite(s) => {
+                let (s, claim) = (s.clone(), claim.clone());
+                tokio::task::spawn_blocking(move || s.claim_due(&claim))
+                    .await
+                    .map_err(|e| StoreError::Open(format!("the claim's task failed: {e}")))?
+            }
+            Store::Postgres(p) => p.claim_due(claim).await,
+        }
     }
 
     /// When the soonest pending delivery is due, if any.
@@ -614,13 +609,6 @@ impl Store {
         now: Timestamp,
     ) -> Result<RetryOutcome> {
         dispatch!(self.retry_delivery(client_id, delivery_id, now))
-    }
-
-    /// Records an attempt as started before its request is sent (see the engines'
-    /// `begin_attempt`); false when another attempt of the delivery took the number or is
-    /// still in flight within its lease.
-    pub async fn begin_attempt(&self, start: &AttemptStart) -> Result<bool> {
-        dispatch!(self.begin_attempt(start))
     }
 
     /// At start: on SQLite, which no other process can share, the attempts a previous process

@@ -11,17 +11,17 @@ pub(super) fn cid(s: &str) -> ClientId {
     ClientId::from(s)
 }
 
-/// The lease of the attempts these tests start.
-const LEASE: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Attempt `n` of `d` starting at `at`, with a 5 s lease.
-pub(super) fn start(d: &str, n: i64, at: Timestamp, interaction_id: &str) -> AttemptStart {
-    AttemptStart {
-        delivery_id: d.into(),
-        attempt: n,
-        started_at: at,
-        interaction_id: interaction_id.into(),
-        live_since: at.saturating_sub(LEASE),
+/// A claim at `now` with leases until `until`, for up to `n` deliveries, every URL with room
+/// for all of them.
+pub(super) fn claims(now: Timestamp, until: Timestamp, n: usize) -> claim::Claim {
+    claim::Claim {
+        now,
+        lease: std::time::Duration::from_millis(
+            u64::try_from(until.millis_since(now)).unwrap_or(0),
+        ),
+        limit: n,
+        room: Default::default(),
+        default_room: n,
     }
 }
 
@@ -375,18 +375,21 @@ async fn deliveries_move_through_their_states(store: Store) {
         .unwrap();
     assert!(
         store
-            .claim_due(ms(999), ms(2_000), 10)
+            .claim_due(&claims(ms(999), ms(2_000), 10))
             .await
             .unwrap()
             .is_empty()
     );
-    let due = store.claim_due(ms(1_000), ms(2_000), 10).await.unwrap();
+    let due = store
+        .claim_due(&claims(ms(1_000), ms(2_000), 10))
+        .await
+        .unwrap();
     assert_eq!(due.len(), 2);
     assert_eq!(due[0].token.as_deref(), Some("token-p1"));
     // Claimed: not due again until the lease runs out.
     assert!(
         store
-            .claim_due(ms(1_500), ms(3_000), 10)
+            .claim_due(&claims(ms(1_500), ms(3_000), 10))
             .await
             .unwrap()
             .is_empty()
@@ -403,7 +406,7 @@ async fn deliveries_move_through_their_states(store: Store) {
     assert_eq!(store.next_due().await.unwrap(), Some(ms(2_000)));
     assert_eq!(
         store
-            .claim_due(ms(4_999), ms(6_000), 10)
+            .claim_due(&claims(ms(4_999), ms(6_000), 10))
             .await
             .unwrap()
             .len(),
@@ -417,18 +420,19 @@ async fn deliveries_move_through_their_states(store: Store) {
         )
         .await
         .unwrap();
-    // d2: failed for good: its SET stays awaiting for polling.
+    // d2: its first attempt outlived its lease (the claim at 4,999 took it again and started
+    // attempt 2); attempt 2 fails for good: its SET stays awaiting for polling.
     store
         .record_attempt(
             &DeliveryId::from("d2"),
-            &attempt(1, None),
+            &attempt(2, None),
             AttemptVerdict::Failed,
         )
         .await
         .unwrap();
     assert!(
         store
-            .claim_due(ms(i64::MAX - 1), ms(i64::MAX), 10)
+            .claim_due(&claims(ms(i64::MAX - 1), ms(i64::MAX), 10))
             .await
             .unwrap()
             .is_empty()
@@ -471,23 +475,29 @@ async fn deliveries_move_through_their_states(store: Store) {
         RetryOutcome::Due
     );
     assert_eq!(
-        store.claim_due(ms(7_000), ms(8_000), 10).await.unwrap()[0].id,
+        store
+            .claim_due(&claims(ms(7_000), ms(8_000), 10))
+            .await
+            .unwrap()[0]
+            .id,
         "d2"
     );
-    // Cancelling stops it (the subscription went away).
+    // Claimed, its attempt 3 is in flight: no retry on demand until it ends.
     assert_eq!(
         store
-            .retry_delivery(&cid("a"), &DeliveryId::from("d2"), ms(9_000))
+            .retry_delivery(&cid("a"), &DeliveryId::from("d2"), ms(7_500))
             .await
             .unwrap(),
-        RetryOutcome::Due
+        RetryOutcome::InFlight
     );
+    // Cancelling stops it (the subscription went away); attempt 3's lease ran out, so the
+    // claim in there starts attempt 4 first.
     cancel_by_deleting_a_subscription(&store).await;
     // An attempt that was in flight when it was cancelled does not bring it back.
     store
         .record_attempt(
             &DeliveryId::from("d2"),
-            &attempt(3, Some(503)),
+            &attempt(4, Some(503)),
             AttemptVerdict::RetryAt(ms(10_000)),
         )
         .await
@@ -497,7 +507,7 @@ async fn deliveries_move_through_their_states(store: Store) {
     assert_eq!(d2.state, DeliveryState::Cancelled);
     assert!(
         store
-            .claim_due(ms(i64::MAX - 1), ms(i64::MAX), 10)
+            .claim_due(&claims(ms(i64::MAX - 1), ms(i64::MAX), 10))
             .await
             .unwrap()
             .is_empty()
@@ -515,33 +525,22 @@ async fn attempts_shown(store: &Store) -> usize {
         .len()
 }
 
-/// An attempt is recorded before it is sent: while it is in flight no second attempt of the
-/// delivery starts and no retry is accepted; its outcome completes the same row; one left in
-/// flight by a dead process is marked interrupted when the next attempt starts.
-async fn attempts_are_recorded_before_they_are_sent(store: Store) {
+/// A claim starts the attempt it takes, before anything is sent: while it is in flight no
+/// retry is accepted and no claim takes the delivery again; its outcome completes the same
+/// row; one left in flight by a dead process is marked interrupted when its lease has run out
+/// and a claim starts the next.
+async fn claims_start_attempts(store: Store) {
     store
         .insert_events(&[with_delivery("a", "x1", "d1")])
         .await
         .unwrap();
     let d1 = DeliveryId::from("d1");
     let due = store
-        .claim_due(ms(i64::MAX / 2), ms(i64::MAX / 2 + 1), 10)
+        .claim_due(&claims(ms(1_000), ms(6_000), 10))
         .await
         .unwrap();
     assert_eq!(due.len(), 1);
-    assert!(
-        store
-            .begin_attempt(&start(d1.as_str(), 1, ms(1_000), "i1"))
-            .await
-            .unwrap()
-    );
-    // The same number again (a stale claim): refused, nothing written.
-    assert!(
-        !store
-            .begin_attempt(&start(d1.as_str(), 1, ms(1_001), "i1b"))
-            .await
-            .unwrap()
-    );
+    assert_eq!((due[0].attempt, due[0].started_at), (1, ms(1_000)));
     assert_eq!(
         store
             .retry_delivery(&cid("a"), &d1, ms(1_500))
@@ -550,23 +549,28 @@ async fn attempts_are_recorded_before_they_are_sent(store: Store) {
         RetryOutcome::InFlight
     );
     let shown = store.deliveries_of(&cid("a"), 10).await.unwrap();
-    assert!(shown[0].attempts[0].in_flight, "{:?}", shown[0].attempts);
-    // The next number while the first is in flight within its lease (claimed again after
-    // a manual retry, here or on another replica): refused, nothing written.
-    assert!(
-        !store
-            .begin_attempt(&start("d1", 2, ms(5_999), "i2a"))
-            .await
-            .unwrap()
+    let first = &shown[0].attempts[0];
+    assert!(first.in_flight, "{first:?}");
+    assert_eq!(
+        first.interaction_id.as_deref(),
+        Some(&*due[0].interaction_id)
     );
-    assert_eq!(attempts_shown(&store).await, 1);
-    // The process died; the lease ran out; the next attempt marks the first interrupted.
+    // Within the lease: not claimed again.
     assert!(
         store
-            .begin_attempt(&start(d1.as_str(), 2, ms(9_000), "i2"))
+            .claim_due(&claims(ms(5_999), ms(10_999), 10))
             .await
             .unwrap()
+            .is_empty()
     );
+    // The process died; the lease ran out; the next claim marks the first interrupted.
+    let again = store
+        .claim_due(&claims(ms(9_000), ms(14_000), 10))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempt, 2);
+    assert_ne!(again[0].interaction_id, due[0].interaction_id);
     store
         .record_attempt(
             &d1,
@@ -591,31 +595,60 @@ async fn attempts_are_recorded_before_they_are_sent(store: Store) {
             .unwrap(),
         RetryOutcome::Due
     );
-    // Delivered by attempt 3: a stale claim of it (made before the outcome was recorded)
-    // cannot start attempt 4.
-    assert!(
-        store
-            .begin_attempt(&start("d1", 3, ms(20_000), "i3"))
-            .await
-            .unwrap()
-    );
+    let third = store
+        .claim_due(&claims(ms(10_000), ms(15_000), 10))
+        .await
+        .unwrap();
+    assert_eq!(third[0].attempt, 3);
     store
         .record_attempt(&d1, &attempt(3, Some(202)), AttemptVerdict::Delivered)
         .await
         .unwrap();
     assert!(
-        !store
-            .begin_attempt(&start("d1", 4, ms(30_000), "i4"))
+        store
+            .claim_due(&claims(ms(30_000), ms(35_000), 10))
             .await
             .unwrap()
+            .is_empty()
     );
     assert_eq!(attempts_shown(&store).await, 3);
 }
 
-on_both_engines!(
-    attempts_before_sending,
-    attempts_are_recorded_before_they_are_sent
-);
+on_both_engines!(claims_start, claims_start_attempts);
+
+/// A claim takes no more deliveries to one URL than the URL's room (the worker's free lanes
+/// for it), oldest first, and leaves the rest due for the next claim.
+async fn claims_keep_each_urls_room(store: Store) {
+    let to = |jti: &str, id: &str, url: &str| {
+        let mut e = with_delivery("a", jti, id);
+        e.deliveries[0].url = url.into();
+        e
+    };
+    store
+        .insert_events(&[
+            to("x1", "d1", "https://one.example/hook"),
+            to("x2", "d2", "https://one.example/hook"),
+            to("x3", "d3", "https://one.example/hook"),
+            to("x4", "d4", "https://two.example/hook"),
+            to("x5", "d5", "https://three.example/hook"),
+        ])
+        .await
+        .unwrap();
+    let mut claim = claims(ms(1_000), ms(6_000), 10);
+    claim.default_room = 2;
+    claim.room.insert("https://three.example/hook".into(), 0);
+    let ids = |due: Vec<DueDelivery>| -> Vec<String> {
+        let mut ids: Vec<String> = due.into_iter().map(|d| d.id.to_string()).collect();
+        ids.sort();
+        ids
+    };
+    let first = store.claim_due(&claim).await.unwrap();
+    assert_eq!(ids(first), ["d1", "d2", "d4"]);
+    claim.room.clear();
+    assert_eq!(ids(store.claim_due(&claim).await.unwrap()), ["d3", "d5"]);
+}
+
+on_both_engines!(claims_room, claims_keep_each_urls_room);
 
 /// SQLite, held by one process only, reclaims at start what a previous process left in flight.
 #[tokio::test]
@@ -625,17 +658,11 @@ async fn sqlite_reclaims_its_own_leases_at_start() {
         .insert_events(&[with_delivery("a", "x1", "d1")])
         .await
         .unwrap();
-    let d1 = DeliveryId::from("d1");
-    store
-        .claim_due(ms(i64::MAX / 2), ms(i64::MAX / 2 + 1), 10)
+    let due = store
+        .claim_due(&claims(ms(1_000), ms(6_000), 10))
         .await
         .unwrap();
-    assert!(
-        store
-            .begin_attempt(&start(d1.as_str(), 1, ms(1_000), "i1"))
-            .await
-            .unwrap()
-    );
+    assert_eq!(due.len(), 1);
     assert_eq!(store.reclaim_leases(ms(5_000)).await.unwrap(), 1);
     assert_eq!(store.next_due().await.unwrap(), Some(ms(5_000)));
     let shown = store.deliveries_of(&cid("a"), 10).await.unwrap();
@@ -652,7 +679,10 @@ async fn cancel_by_deleting_a_subscription(store: &Store) {
         };
         assert!(store.insert_subscription(&s, false).await.unwrap());
         assert!(store.delete_subscription(&s.id, true).await.unwrap());
-        let pending = store.claim_due(ms(9_000), ms(9_000), 10).await.unwrap();
+        let pending = store
+            .claim_due(&claims(ms(9_000), ms(9_000), 10))
+            .await
+            .unwrap();
         assert_eq!(pending.len(), usize::from(client == "b"), "after {client}");
     }
 }

@@ -8,18 +8,19 @@ use std::sync::Arc;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use super::writes::{begin_in, record_in, trigger_in};
+use super::writes::{record_in, start_in, trigger_in};
 use super::{PgStore, id, millis, secs};
 use crate::sandbox::domain::{
     Attempt, AttemptVerdict, ClientId, ConsentStatusChange, DeliveryId, DeliveryRecord,
     DeliveryState, DueDelivery, EventRecord, EventState, NewEvent, RetryOutcome, Timestamp,
 };
+use crate::sandbox::store::claim::Claim;
 use crate::sandbox::store::schema::{
     ATTEMPT_COLUMNS, DELIVERY_INSERT_COLUMNS, DELIVERY_RECORD_COLUMNS, DUE_DELIVERY_COLUMNS,
     EVENT_INSERT_COLUMNS, EVENT_RECORD_COLUMNS, delivery_state, delivery_state_of, event_code,
     event_state_of, format_of, sql,
 };
-use crate::sandbox::store::{AttemptStart, Result, follow, to_json};
+use crate::sandbox::store::{Result, follow, to_json};
 
 /// Events stored by one commit from which the table's statistics are refreshed at once.
 const BULK_ANALYZE: usize = 1_000;
@@ -118,46 +119,57 @@ impl PgStore {
 
     // ---- deliveries -------------------------------------------------------------------------
 
-    /// Claims up to `limit` due deliveries by moving their next attempt to `lease_until`;
-    /// `SKIP LOCKED` lets replicas claim side by side without waiting on each other.
-    pub async fn claim_due(
-        &self,
-        now: Timestamp,
-        lease_until: Timestamp,
-        limit: usize,
-    ) -> Result<Vec<DueDelivery>> {
-        let rows = self
-            .conn()
-            .await?
+    /// Claims and starts due deliveries (see `Store::claim_due`): the candidates are read
+    /// and locked in one statement (`SKIP LOCKED` lets replicas claim side by side without
+    /// waiting on each other), the ones within their URL's room started in a second.
+    pub async fn claim_due(&self, claim: &Claim) -> Result<Vec<DueDelivery>> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        // A delivery with an attempt still in flight within its lease (made due again by
+        // hand meanwhile) is left for that attempt to finish.
+        let rows = tx
             .query(
                 sql!(
-                    "WITH due AS (
-                       SELECT id FROM deliveries WHERE state = ",
+                    "SELECT ",
+                    DUE_DELIVERY_COLUMNS,
+                    " FROM deliveries d JOIN events e ON e.seq = d.event_seq
+                     WHERE d.state = ",
                     delivery_state::PENDING,
-                    " AND next_attempt_at <= $1
-                       ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-                     UPDATE deliveries d SET next_attempt_at = $2
-                     FROM due, events e WHERE d.id = due.id AND e.seq = d.event_seq
-                     RETURNING ",
-                    DUE_DELIVERY_COLUMNS
+                    " AND d.next_attempt_at <= $1 AND NOT (d.url = ANY($3))
+                       AND NOT EXISTS (SELECT 1 FROM delivery_attempts a
+                         WHERE a.delivery_id = d.id AND a.in_flight AND a.started_at >= $4)
+                     ORDER BY d.next_attempt_at LIMIT $2
+                     FOR UPDATE OF d SKIP LOCKED"
                 ),
-                &[&now.as_millis(), &lease_until.as_millis(), &(limit as i64)],
+                &[
+                    &claim.now.as_millis(),
+                    &(claim.window() as i64),
+                    &claim.full_urls(),
+                    &claim.live_since().as_millis(),
+                ],
             )
             .await?;
-        rows.iter()
+        let candidates = rows
+            .iter()
             .map(|r| {
                 Ok(DueDelivery {
                     id: id(r, 0)?,
                     client_id: id(r, 1)?,
                     format: format_of(r.try_get(2)?)?,
                     url: r.try_get(3)?,
-                    attempts: r.try_get(4)?,
+                    attempt: r.try_get::<_, i64>(4)? + 1,
                     event_seq: r.try_get(5)?,
                     created_at: millis(r, 6)?,
                     token: r.try_get(7)?,
+                    started_at: claim.now,
+                    interaction_id: String::new(),
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        let chosen = claim.choose(candidates);
+        start_in(&tx, claim, &chosen).await?;
+        tx.commit().await?;
+        Ok(chosen)
     }
 
     pub async fn due_count(&self, now: Timestamp) -> Result<u64> {
@@ -254,22 +266,6 @@ impl PgStore {
             });
         }
         Ok(out)
-    }
-
-    /// Records an attempt of a delivery as started, before its request is sent: false
-    /// (nothing written) when another attempt took that number first or is in flight within
-    /// its lease (a manual retry made the delivery due again while a replica was sending
-    /// it), so at most one attempt of a delivery is in flight. Earlier attempts still marked
-    /// in flight (their lease ran out: the replica making them died) are marked interrupted.
-    pub async fn begin_attempt(&self, start: &AttemptStart) -> Result<bool> {
-        let mut c = self.conn().await?;
-        let tx = c.transaction().await?;
-        if !begin_in(&tx, start).await? {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        tx.commit().await?;
-        Ok(true)
     }
 
     /// Makes a delivery of `client_id` due at `now` again, unless it was delivered or an

@@ -1,5 +1,6 @@
 //! PostgreSQL: the writes the group commit batches (`store::group`): a trigger's change,
-//! events and wake-up notices, a push attempt started, a push attempt's outcome. Each is a
+//! events and wake-up notices, a push attempt's outcome; and the start of the attempts a
+//! claim takes. Each is a
 //! function over an open transaction or savepoint, used alone by the engine's single-write
 //! methods (`events.rs`) and many to a transaction by [`PgStore::apply_writes`].
 
@@ -10,13 +11,14 @@ use deadpool_postgres::GenericClient;
 use super::events::insert_events;
 use super::{PgStore, WAKE_CHANNEL};
 use crate::sandbox::domain::{
-    Attempt, AttemptVerdict, ConsentStatusChange, DeliveryId, DeliveryState, Dialect, INTERRUPTED,
-    NewEvent, Timestamp,
+    Attempt, AttemptVerdict, ConsentStatusChange, DeliveryId, DeliveryState, Dialect, DueDelivery,
+    INTERRUPTED, NewEvent, Timestamp,
 };
+use crate::sandbox::store::claim::Claim;
 use crate::sandbox::store::schema::{
     ATTEMPT_COLUMNS, delivery_code, delivery_state, event_state, sql,
 };
-use crate::sandbox::store::{AttemptStart, Result, StoreError, Write};
+use crate::sandbox::store::{Result, StoreError, Write};
 
 impl PgStore {
     /// Many writes in one transaction, each in a savepoint (see `Store::apply_writes`).
@@ -38,7 +40,6 @@ impl PgStore {
                         Err(e) => Err(e),
                     }
                 }
-                Write::BeginAttempt(start) => begin_in(&sp, start).await,
                 Write::RecordAttempt {
                     delivery_id,
                     attempt,
@@ -121,7 +122,7 @@ pub(super) async fn record_in(
     verdict: AttemptVerdict,
 ) -> Result<()> {
     let delivery_id = delivery_id.as_str();
-    // The row `begin_attempt` wrote gets the outcome (an attempt from before that step
+    // The row the claim wrote gets the outcome (an attempt from before that step
     // existed is inserted whole).
     tx.execute(
         sql!(
@@ -188,58 +189,43 @@ pub(super) async fn record_in(
     Ok(())
 }
 
-/// Records attempt `attempt` as started, inside the caller's transaction: false, with
-/// nothing written, when another attempt took the number.
-pub(super) async fn begin_in(tx: &impl GenericClient, start: &AttemptStart) -> Result<bool> {
-    let AttemptStart {
-        delivery_id,
-        attempt,
-        started_at,
-        interaction_id,
-        live_since,
-    } = start;
-    // Two begins of the same number queue on the delivery row's lock and the second finds
-    // the count moved; a begin of the next number finds the first one's committed attempt
-    // row still in flight and, within its lease, leaves it alone; a stale claim of a
-    // delivery that was delivered, failed or cancelled since finds it no longer pending.
-    let taken = tx
-        .execute(
-            sql!(
-                "UPDATE deliveries SET attempts = $2 WHERE id = $1 AND attempts = $3 AND state = ",
-                delivery_state::PENDING,
-                " AND NOT EXISTS (SELECT 1 FROM delivery_attempts
-                   WHERE delivery_id = $1 AND in_flight AND started_at >= $4)"
-            ),
-            &[
-                &delivery_id.as_str(),
-                attempt,
-                &(attempt - 1),
-                &live_since.as_millis(),
-            ],
-        )
-        .await?;
-    if taken == 0 {
-        return Ok(false);
+/// Starts the attempts of `chosen` (deliveries a claim took, their rows locked by it),
+/// inside the claim's transaction: each delivery leased until the lease's end with its
+/// attempt row written in flight, in one statement. Earlier attempts still in flight (their
+/// lease ran out: the replica making them died) are marked interrupted.
+pub(super) async fn start_in(
+    tx: &impl GenericClient,
+    claim: &Claim,
+    chosen: &[DueDelivery],
+) -> Result<()> {
+    if chosen.is_empty() {
+        return Ok(());
     }
-    tx.execute(
-        "UPDATE delivery_attempts SET in_flight = FALSE, error = $2
-         WHERE delivery_id = $1 AND in_flight",
-        &[&delivery_id.as_str(), &INTERRUPTED],
-    )
-    .await?;
+    let ids: Vec<&str> = chosen.iter().map(|d| d.id.as_str()).collect();
+    let numbers: Vec<i64> = chosen.iter().map(|d| d.attempt).collect();
+    let interaction_ids: Vec<&str> = chosen.iter().map(|d| d.interaction_id.as_str()).collect();
     tx.execute(
         sql!(
-            "INSERT INTO delivery_attempts (delivery_id, ",
+            "WITH c AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])
+                          AS c(id, attempt, interaction_id)),
+             leased AS (UPDATE deliveries d SET attempts = c.attempt, next_attempt_at = $4
+                        FROM c WHERE d.id = c.id),
+             interrupted AS (UPDATE delivery_attempts a SET in_flight = FALSE, error = $5
+                             FROM c WHERE a.delivery_id = c.id AND a.in_flight)
+             INSERT INTO delivery_attempts (delivery_id, ",
             ATTEMPT_COLUMNS,
-            ") VALUES ($1, $2, $3, 0, NULL, NULL, $4, NULL, NULL, TRUE)"
+            ") SELECT c.id, c.attempt, $6, 0, NULL, NULL, c.interaction_id, NULL, NULL, TRUE
+               FROM c"
         ),
         &[
-            &delivery_id.as_str(),
-            &attempt,
-            &started_at.as_millis(),
-            &interaction_id,
+            &ids,
+            &numbers,
+            &interaction_ids,
+            &claim.lease_until().as_millis(),
+            &INTERRUPTED,
+            &claim.now.as_millis(),
         ],
     )
     .await?;
-    Ok(true)
+    Ok(())
 }

@@ -10,11 +10,12 @@ use crate::sandbox::domain::{
     DeliveryState, DueDelivery, EventRecord, INTERRUPTED, NewEvent, PollBatch, PollOps,
     RetryOutcome, Timestamp,
 };
+use crate::sandbox::store::claim::Claim;
 use crate::sandbox::store::schema::{
     ATTEMPT_COLUMNS, DELIVERY_RECORD_COLUMNS, DUE_DELIVERY_COLUMNS, EVENT_RECORD_COLUMNS,
     delivery_state, delivery_state_of, event_state, event_state_of, format_of, sql,
 };
-use crate::sandbox::store::{AttemptStart, Result, follow};
+use crate::sandbox::store::{Result, follow};
 
 impl SqliteStore {
     pub fn commit_trigger(
@@ -146,18 +147,13 @@ impl SqliteStore {
 
     // ---- deliveries -------------------------------------------------------------------------
 
-    /// Claims up to `limit` due deliveries: their next attempt moves to `lease_until`, so
-    /// no other worker takes them while this one tries (a crash lets the lease run out, and the
-    /// delivery is tried again).
-    pub fn claim_due(
-        &self,
-        now: Timestamp,
-        lease_until: Timestamp,
-        limit: usize,
-    ) -> Result<Vec<DueDelivery>> {
+    /// Claims and starts due deliveries (see `Store::claim_due`) in one transaction.
+    pub fn claim_due(&self, claim: &Claim) -> Result<Vec<DueDelivery>> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let due = {
+        let chosen = {
+            // A delivery with an attempt still in flight within its lease (made due again
+            // by hand meanwhile) is left for that attempt to finish.
             let mut stmt = tx.prepare_cached(sql!(
                 "SELECT ",
                 DUE_DELIVERY_COLUMNS,
@@ -165,44 +161,51 @@ impl SqliteStore {
                  WHERE d.state = ",
                 delivery_state::PENDING,
                 " AND d.next_attempt_at <= ?1
+                   AND d.url NOT IN (SELECT value FROM json_each(?3))
+                   AND NOT EXISTS (SELECT 1 FROM delivery_attempts a
+                     WHERE a.delivery_id = d.id AND a.in_flight = 1 AND a.started_at >= ?4)
                  ORDER BY d.next_attempt_at LIMIT ?2"
             ))?;
-            let rows = stmt.query_map(params![now.as_millis(), limit as i64], |r| {
-                Ok((
-                    id::<DeliveryId>(r, 0)?,
-                    id::<ClientId>(r, 1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, i64>(5)?,
-                    millis(r, 6)?,
-                    r.get::<_, Option<String>>(7)?,
-                ))
-            })?;
-            rows.map(|r| {
-                let (id, client_id, format, url, attempts, event_seq, created_at, token) = r?;
-                Ok(DueDelivery {
-                    format: format_of(&format)?,
-                    id,
-                    client_id,
+            let full = serde_json::to_string(&claim.full_urls()).unwrap_or_else(|_| "[]".into());
+            let mut rows = stmt.query(params![
+                claim.now.as_millis(),
+                claim.window() as i64,
+                full,
+                claim.live_since().as_millis()
+            ])?;
+            // Rows are read as they are chosen: the window past what the claim takes is not
+            // read, and a row whose URL has no room left is skipped before its SET is read.
+            let mut chooser = claim.chooser();
+            let mut chosen = Vec::new();
+            while !chooser.done() {
+                let Some(r) = rows.next()? else { break };
+                let url: String = r.get(3)?;
+                if !chooser.take(&url) {
+                    continue;
+                }
+                chosen.push(claim.started(DueDelivery {
+                    id: id::<DeliveryId>(r, 0)?,
+                    client_id: id::<ClientId>(r, 1)?,
+                    format: format_of(&r.get::<_, String>(2)?)?,
                     url,
-                    attempts,
-                    event_seq,
-                    created_at,
-                    token,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?
+                    attempt: r.get::<_, i64>(4)? + 1,
+                    event_seq: r.get(5)?,
+                    created_at: millis(r, 6)?,
+                    token: r.get(7)?,
+                    started_at: claim.now,
+                    interaction_id: String::new(),
+                }));
+            }
+            chosen
         };
-        {
-            let mut lease =
-                tx.prepare_cached("UPDATE deliveries SET next_attempt_at = ?2 WHERE id = ?1")?;
-            for d in &due {
-                lease.execute(params![d.id.as_str(), lease_until.as_millis()])?;
+        let mut started = Vec::new();
+        for d in chosen {
+            if begin_in(&tx, &claim.start_of(&d))? {
+                started.push(d);
             }
         }
         tx.commit()?;
-        Ok(due)
+        Ok(started)
     }
 
     /// Pending deliveries due at `now` and not claimed (a claim moves `next_attempt_at` to the
@@ -282,21 +285,6 @@ impl SqliteStore {
             });
         }
         Ok(out)
-    }
-
-    /// Records an attempt of a delivery as started, before its request is sent: false
-    /// (nothing written) when another attempt took that number first or is in flight within
-    /// its lease, so at most one attempt of a delivery is in flight. Earlier attempts still
-    /// marked in flight (their lease ran out: the process making them died) are marked
-    /// interrupted.
-    pub fn begin_attempt(&self, start: &AttemptStart) -> Result<bool> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        if !begin_in(&tx, start)? {
-            return Ok(false);
-        }
-        tx.commit()?;
-        Ok(true)
     }
 
     /// At start, with the database to itself: attempts left in flight by a previous process

@@ -1,5 +1,5 @@
 //! SQLite: the writes the group commit batches (`store::group`): a trigger's change and
-//! events, a push attempt started, a push attempt's outcome. Each is a function over an open
+//! events, a push attempt's outcome; and the start of an attempt, which a claim writes. Each is a function over an open
 //! transaction or savepoint, used alone by the engine's single-write methods (`events.rs`)
 //! and many to a transaction by [`SqliteStore::apply_writes`].
 
@@ -10,11 +10,12 @@ use crate::sandbox::domain::{
     Attempt, AttemptVerdict, ConsentStatusChange, DeliveryId, DeliveryState, Dialect, EventState,
     INTERRUPTED, NewEvent, Timestamp,
 };
+use crate::sandbox::store::claim::AttemptStart;
 use crate::sandbox::store::schema::{
     ATTEMPT_COLUMNS, DELIVERY_INSERT_COLUMNS, EVENT_INSERT_COLUMNS, delivery_code, delivery_state,
     event_code, event_state, sql,
 };
-use crate::sandbox::store::{AttemptStart, Result, Write, to_json};
+use crate::sandbox::store::{Result, Write, to_json};
 
 impl SqliteStore {
     /// Many writes in one transaction, each in a savepoint (see `Store::apply_writes`).
@@ -33,7 +34,6 @@ impl SqliteStore {
                 Write::Trigger { change, events } => {
                     trigger_in(&sp, change.as_ref(), events, self.bounds.max_events)
                 }
-                Write::BeginAttempt(start) => begin_in(&sp, start),
                 Write::RecordAttempt {
                     delivery_id,
                     attempt,
@@ -143,18 +143,10 @@ pub(super) fn record_in(
     verdict: AttemptVerdict,
 ) -> Result<()> {
     let delivery_id = delivery_id.as_str();
-    // The row `begin_attempt` wrote gets the outcome (an attempt from before that step
-    // existed is inserted whole).
-    tx.prepare_cached(sql!(
-        "INSERT INTO delivery_attempts (delivery_id, ",
-        ATTEMPT_COLUMNS,
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)
-         ON CONFLICT (delivery_id, attempt) DO UPDATE SET latency_ms = excluded.latency_ms,
-           status_code = excluded.status_code, error = excluded.error,
-           interaction_id = excluded.interaction_id,
-           response_excerpt = excluded.response_excerpt, note = excluded.note, in_flight = 0"
-    ))?
-    .execute(params![
+    // The row the claim wrote gets the outcome; an attempt from before claims wrote one is
+    // inserted whole. (An upsert would try the insert first: the common case pays for an
+    // index probe and a failed insert.)
+    let values = params![
         delivery_id,
         a.attempt,
         a.started_at.as_millis(),
@@ -164,7 +156,23 @@ pub(super) fn record_in(
         a.interaction_id,
         a.response_excerpt,
         a.note
-    ])?;
+    ];
+    // ?3, the start, is left as the claim wrote it.
+    let updated = tx
+        .prepare_cached(
+            "UPDATE delivery_attempts SET latency_ms = ?4, status_code = ?5, error = ?6,
+               interaction_id = ?7, response_excerpt = ?8, note = ?9, in_flight = 0
+             WHERE delivery_id = ?1 AND attempt = ?2",
+        )?
+        .execute(values)?;
+    if updated == 0 {
+        tx.prepare_cached(sql!(
+            "INSERT INTO delivery_attempts (delivery_id, ",
+            ATTEMPT_COLUMNS,
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)"
+        ))?
+        .execute(values)?;
+    }
     let (state, next) = match verdict {
         AttemptVerdict::Delivered => (DeliveryState::Delivered, None),
         AttemptVerdict::RetryAt(at) => (DeliveryState::Pending, Some(at.as_millis())),
@@ -200,20 +208,24 @@ pub(super) fn record_in(
     Ok(())
 }
 
-/// Records attempt `attempt` as started (see `SqliteStore::begin_attempt`), inside the
-/// caller's transaction: false, with nothing written, when another attempt took the number,
-/// one is in flight within its lease, or the delivery is no longer pending (a stale claim).
+/// Starts attempt `attempt` of a claimed delivery (see `store::claim`), inside the claim's
+/// transaction: its row is written in flight and the delivery leased until `lease_until`.
+/// False, with nothing written, when another attempt took the number, one is in flight
+/// within its lease, or the delivery is no longer pending. Earlier attempts still in flight
+/// (their lease ran out: the process making them died) are marked interrupted.
 pub(super) fn begin_in(tx: &Connection, start: &AttemptStart) -> Result<bool> {
     let AttemptStart {
         delivery_id,
         attempt,
         started_at,
         interaction_id,
+        lease_until,
         live_since,
     } = start;
     let taken = tx
         .prepare_cached(sql!(
-            "UPDATE deliveries SET attempts = ?2 WHERE id = ?1 AND attempts = ?3 AND state = ",
+            "UPDATE deliveries SET attempts = ?2, next_attempt_at = ?5
+             WHERE id = ?1 AND attempts = ?3 AND state = ",
             delivery_state::PENDING,
             " AND NOT EXISTS (SELECT 1 FROM delivery_attempts
                WHERE delivery_id = ?1 AND in_flight = 1 AND started_at >= ?4)"
@@ -222,7 +234,8 @@ pub(super) fn begin_in(tx: &Connection, start: &AttemptStart) -> Result<bool> {
             delivery_id.as_str(),
             attempt,
             attempt - 1,
-            live_since.as_millis()
+            live_since.as_millis(),
+            lease_until.as_millis()
         ])?;
     if taken == 0 {
         return Ok(false);

@@ -40,12 +40,8 @@ async fn clients_and_activity_marks(store: Store) {
         "another TPP's event leaves the mark alone"
     );
     let d1 = DeliveryId::from("d1");
-    assert!(
-        store
-            .begin_attempt(&start(d1.as_str(), 1, ms(1_000), "i1"))
-            .await
-            .unwrap()
-    );
+    let claimed = store.claim_due(&claims(ms(1_000), ms(6_000), 10)).await;
+    assert_eq!(claimed.unwrap().len(), 1);
     changed(&store, marks).await;
     store
         .record_attempt(

@@ -1,0 +1,205 @@
+//! What the push worker asks of the store each time it looks for work ([`Claim`]), and the
+//! part of answering it both engines share: which due deliveries to take given each
+//! destination's room, and the attempt each one starts.
+//!
+//! A claim *starts* the attempts it takes: in the transaction that leases a delivery, its
+//! attempt row is written as in flight. So an attempt is on record before anything is sent
+//! (a crash mid-send leaves it visible, shown as interrupted when the next attempt starts),
+//! and no second attempt of the delivery (a manual retry, another replica) can begin while
+//! it runs — without a transaction per attempt between the claim and the send. The room per
+//! destination is the worker's per-URL lanes: a delivery is only claimed when its URL has a
+//! free lane, so an attempt is sent as soon as it is started and its `started_at` is when it
+//! went out, not when it began waiting for a lane.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::sandbox::domain::{DeliveryId, DueDelivery, Timestamp};
+
+/// Candidate rows read per claim, per delivery asked for: the room per URL skips some, so
+/// more are read than taken (bounded: the read never grows with the table).
+const WINDOW: usize = 4;
+/// Candidate rows read per claim at most.
+const MAX_WINDOW: usize = 1_024;
+
+/// One look for work: up to `limit` deliveries due at `now`, each leased for `lease` and
+/// started as its next attempt.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub now: Timestamp,
+    /// How long the claiming worker holds a delivery: past it, the worker is taken for dead
+    /// and its attempt for interrupted.
+    pub lease: Duration,
+    pub limit: usize,
+    /// Deliveries to a URL listed here are claimed up to its number; 0 leaves them due.
+    pub room: HashMap<String, usize>,
+    /// The room of a URL not listed.
+    pub default_room: usize,
+}
+
+/// One attempt a claim starts (the row written in flight).
+#[derive(Debug, Clone)]
+pub struct AttemptStart {
+    pub delivery_id: DeliveryId,
+    /// One more than the attempts the delivery had.
+    pub attempt: i64,
+    pub started_at: Timestamp,
+    pub interaction_id: String,
+    pub lease_until: Timestamp,
+    /// An attempt in flight that started at or after this still holds its lease: its sender
+    /// may be sending right now (in this process or another replica), so no other attempt
+    /// starts. One that started earlier outlived its lease: its sender died.
+    pub live_since: Timestamp,
+}
+
+impl Claim {
+    /// When the deliveries claimed now are due again if their attempts never finish.
+    pub fn lease_until(&self) -> Timestamp {
+        self.now.saturating_add(self.lease)
+    }
+
+    /// See [`AttemptStart::live_since`].
+    pub fn live_since(&self) -> Timestamp {
+        self.now.saturating_sub(self.lease)
+    }
+
+    /// How many candidate rows to read.
+    pub fn window(&self) -> usize {
+        self.limit.saturating_mul(WINDOW).clamp(1, MAX_WINDOW)
+    }
+
+    /// URLs with no room: their deliveries are not even read.
+    pub fn full_urls(&self) -> Vec<String> {
+        let mut full: Vec<String> = self
+            .room
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(u, _)| u.clone())
+            .collect();
+        full.sort();
+        full
+    }
+
+    /// Decides, one candidate at a time (oldest due first), which this claim takes.
+    pub fn chooser(&self) -> Chooser<'_> {
+        Chooser {
+            claim: self,
+            taken: HashMap::new(),
+            count: 0,
+        }
+    }
+
+    /// From `candidates` (oldest due first), those this claim takes: at most `limit`, and per
+    /// URL no more than its room. Each gets the attempt it starts.
+    pub fn choose(&self, candidates: Vec<DueDelivery>) -> Vec<DueDelivery> {
+        let mut chooser = self.chooser();
+        candidates
+            .into_iter()
+            .filter(|d| chooser.take(&d.url))
+            .map(|d| self.started(d))
+            .collect()
+    }
+
+    /// `d`, taken by this claim, with the attempt it starts.
+    pub fn started(&self, mut d: DueDelivery) -> DueDelivery {
+        d.started_at = self.now;
+        d.interaction_id = uuid::Uuid::new_v4().to_string();
+        d
+    }
+
+    /// The attempt row `d` (one this claim chose) starts.
+    pub fn start_of(&self, d: &DueDelivery) -> AttemptStart {
+        AttemptStart {
+            delivery_id: d.id.clone(),
+            attempt: d.attempt,
+            started_at: self.now,
+            interaction_id: d.interaction_id.clone(),
+            lease_until: self.lease_until(),
+            live_since: self.live_since(),
+        }
+    }
+}
+
+/// A claim's choice in progress: how many it took, per URL and in all.
+pub struct Chooser<'a> {
+    claim: &'a Claim,
+    taken: HashMap<String, usize>,
+    count: usize,
+}
+
+impl Chooser<'_> {
+    /// Whether the claim has all it asked for.
+    pub fn done(&self) -> bool {
+        self.count >= self.claim.limit
+    }
+
+    /// Takes the next candidate, to `url`, if the claim wants more and the URL has room.
+    pub fn take(&mut self, url: &str) -> bool {
+        if self.done() {
+            return false;
+        }
+        let room = self
+            .claim
+            .room
+            .get(url)
+            .copied()
+            .unwrap_or(self.claim.default_room);
+        let used = self.taken.get(url).copied().unwrap_or(0);
+        if used >= room {
+            return false;
+        }
+        self.taken.insert(url.to_string(), used + 1);
+        self.count += 1;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::domain::Dialect;
+
+    fn due(id: &str, url: &str) -> DueDelivery {
+        DueDelivery {
+            id: id.into(),
+            client_id: "a".into(),
+            format: Dialect::Obie,
+            url: url.into(),
+            attempt: 1,
+            event_seq: 1,
+            created_at: Timestamp::from_millis(0),
+            token: None,
+            started_at: Timestamp::from_millis(0),
+            interaction_id: String::new(),
+        }
+    }
+
+    #[test]
+    fn takes_the_oldest_within_each_urls_room_and_the_limit() {
+        let claim = Claim {
+            now: Timestamp::from_millis(7),
+            lease: Duration::from_millis(10),
+            limit: 3,
+            room: HashMap::from([("u1".to_string(), 1), ("u0".to_string(), 0)]),
+            default_room: 2,
+        };
+        assert_eq!(claim.full_urls(), ["u0"]);
+        assert_eq!(claim.lease_until(), Timestamp::from_millis(17));
+        assert_eq!(claim.live_since(), Timestamp::from_millis(-3));
+        let got = claim.choose(vec![
+            due("a", "u1"),
+            due("b", "u1"),
+            due("c", "u0"),
+            due("d", "u2"),
+            due("e", "u2"),
+            due("f", "u2"),
+            due("g", "u3"),
+        ]);
+        let ids: Vec<&str> = got.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, ["a", "d", "e"]);
+        assert!(got.iter().all(|d| d.started_at == claim.now));
+        assert!(got.iter().all(|d| !d.interaction_id.is_empty()));
+        assert_ne!(got[0].interaction_id, got[1].interaction_id);
+        assert_eq!(claim.start_of(&got[0]).attempt, 1);
+    }
+}
