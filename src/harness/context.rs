@@ -104,7 +104,7 @@ impl RunContext {
                 let key = match &s.pem {
                     Some(pem) => SigningKey::from_pem(pem)
                         .map_err(|e| format!("profile field request_signing.private_key: {e}"))?,
-                    None => SigningKey::generate()
+                    None => SigningKey::for_process(crate::jose::KeyRole::Client)
                         .map_err(|e| format!("cannot generate a signing key: {e}"))?,
                 };
                 let kid = s.key_id.clone().unwrap_or_else(|| key.kid().to_string());

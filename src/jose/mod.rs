@@ -126,10 +126,51 @@ impl std::fmt::Debug for SigningKey {
     }
 }
 
+/// Whose key [`SigningKey::for_process`] hands out: each role has its own, so a TPP never
+/// signs with its bank's key and an unpublished key is never one a JWKS holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRole {
+    /// A bank's SET signing key, for a database that has none yet.
+    Bank,
+    /// A TPP's request-signing key the harness makes when its profile names none.
+    Client,
+    /// A key nobody publishes (the foreign-key faults and checks).
+    Unpublished,
+}
+
+/// The private JWK made for each [`KeyRole`] in this process, once made.
+static PROCESS_KEYS: [std::sync::Mutex<Option<Jwk>>; 3] = [
+    std::sync::Mutex::new(None),
+    std::sync::Mutex::new(None),
+    std::sync::Mutex::new(None),
+];
+
 impl SigningKey {
     /// A fresh 2048-bit RSA key.
     pub fn generate() -> Result<Self, JoseError> {
         let jwk = Jwk::generate_rsa_key(2048).map_err(key_err)?;
+        Self::from_private_jwk(jwk)
+    }
+
+    /// The 2048-bit RSA key of `role` for this process: generated on first use, the same key
+    /// after. Generating one costs a tenth to a third of a second of a core, varying with the
+    /// prime search; a process that starts a dozen sandboxes and harness runs (the main job)
+    /// spent most of its CPU on them. A bank still keeps the key its database first stored,
+    /// so one process's banks share a key only when their databases are new together.
+    pub fn for_process(role: KeyRole) -> Result<Self, JoseError> {
+        let slot = &PROCESS_KEYS[role as usize];
+        let mut made = slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let jwk = match made.as_ref() {
+            Some(jwk) => jwk.clone(),
+            None => {
+                let jwk = Jwk::generate_rsa_key(2048).map_err(key_err)?;
+                *made = Some(jwk.clone());
+                jwk
+            }
+        };
+        drop(made);
         Self::from_private_jwk(jwk)
     }
 
@@ -483,7 +524,7 @@ pub fn ob_header_problems(
 /// spurious `X509_PUBKEY_get0: decode error` on a receiver's first SETs), and one fetch done
 /// alone fills its tables for good.
 pub fn warm_up() -> Result<(), JoseError> {
-    let key = SigningKey::generate()?;
+    let key = SigningKey::for_process(KeyRole::Unpublished)?;
     let mut header = Map::new();
     header.insert("alg".into(), Value::String("PS256".into()));
     header.insert("kid".into(), Value::String(key.kid().into()));
@@ -602,6 +643,19 @@ mod tests {
         ));
         let none = sign_compact(&key, &ob_header(Alg::None, "", &ob(), 1, false), b"{}").unwrap();
         assert!(verify(&decode_compact(&none).unwrap(), &jwks).is_err());
+    }
+
+    #[test]
+    fn each_role_has_one_key_per_process_and_roles_differ() {
+        let kid = |r: KeyRole| SigningKey::for_process(r).unwrap().kid().to_string();
+        let bank = kid(KeyRole::Bank);
+        assert_eq!(kid(KeyRole::Bank), bank);
+        let client = kid(KeyRole::Client);
+        let unpublished = kid(KeyRole::Unpublished);
+        assert_ne!(bank, client);
+        assert_ne!(bank, unpublished);
+        assert_ne!(client, unpublished);
+        assert_eq!(kid(KeyRole::Unpublished), unpublished);
     }
 
     #[test]

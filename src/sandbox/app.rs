@@ -21,7 +21,7 @@ use super::store::postgres::Wakeup;
 use super::store::{Store, StoreError};
 use super::{dialects, fault_choice, http, inspect, portal, referee_runs, retention, server};
 use crate::cli::SandboxArgs;
-use crate::jose::{ObHeader, SigningKey};
+use crate::jose::{KeyRole, ObHeader, SigningKey};
 
 /// The bank's signing key and the HMAC secret of access tokens: created on first start and
 /// kept in the database, so SETs still verify and tokens still work after a restart, and
@@ -29,7 +29,7 @@ use crate::jose::{ObHeader, SigningKey};
 async fn persisted_secrets(store: &Store) -> anyhow::Result<(SigningKey, Vec<u8>)> {
     // Generated before the store is asked, so a failure never leaves an empty key stored.
     // The spare key is discarded when the database already holds one.
-    let fresh = SigningKey::generate()
+    let fresh = SigningKey::for_process(KeyRole::Bank)
         .map_err(|e| anyhow::anyhow!("cannot generate the signing key: {e}"))?;
     let key_json = store
         .meta_get_or_insert("signing_key", || fresh.to_private_json())
@@ -92,7 +92,7 @@ pub async fn build_state(
     // Made now when the whole sandbox needs it; a TPP's own choice makes it on first use.
     let foreign_key = std::sync::OnceLock::new();
     if cfg.faults.has(Fault::SetForeignKey) || cfg.faults.has(Fault::YapilyForeignKey) {
-        let _ = foreign_key.set(SigningKey::generate()?);
+        let _ = foreign_key.set(SigningKey::for_process(KeyRole::Unpublished)?);
     }
     let issuer = cfg.issuer.clone().unwrap_or_else(|| base_url.clone());
     let ob_header = ObHeader {

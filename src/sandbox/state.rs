@@ -124,7 +124,7 @@ impl AppState {
         if let Some(k) = self.foreign_key.get() {
             return Ok(k);
         }
-        let made = SigningKey::generate()?;
+        let made = SigningKey::for_process(crate::jose::KeyRole::Unpublished)?;
         Ok(self.foreign_key.get_or_init(|| made))
     }
 }

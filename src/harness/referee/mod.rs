@@ -183,11 +183,12 @@ pub async fn start(
     .map_err(|e| format!("cannot start the referee bank on {addr}: {e}"))?;
     let run_dir = RunDir(std::env::temp_dir().join(format!("obevents-tpp-{}", short())));
     // RSA key generation takes a while: off the async workers.
-    let foreign = tokio::task::spawn_blocking(SigningKey::generate)
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|k| k.map_err(|e| e.to_string()))
-        .map_err(|e| format!("cannot make a key: {e}"));
+    let foreign =
+        tokio::task::spawn_blocking(|| SigningKey::for_process(crate::jose::KeyRole::Unpublished))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|k| k.map_err(|e| e.to_string()))
+            .map_err(|e| format!("cannot make a key: {e}"));
     let prepared = foreign.and_then(|foreign| {
         prepare(
             profile,

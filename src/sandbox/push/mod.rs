@@ -4,8 +4,8 @@
 //! is logged and counted by `observe`.
 //!
 //! What a delivery is, where it stands and every attempt are rows (`deliveries`,
-//! `delivery_attempts`), written with the event and after each attempt: a restart resumes from
-//! them, and nothing about delivery lives only in memory.
+//! `delivery_attempts`), written with the event, when an attempt is claimed and after it: a
+//! restart resumes from them, and nothing about delivery lives only in memory.
 
 pub mod guard;
 mod observe;
