@@ -104,6 +104,8 @@ async fn screenshots_of_every_page() {
     b.click("#tatra-enabled").await;
     b.fill("#tatra-url", "https://tpp.example/hook?x=1").await;
     b.click("#tatra-settings button").await;
+    // The form's answer is a new page: wait for it before scrolling to its error.
+    b.wait_text("INVALID_WEBHOOK_URL").await;
     b.js("document.getElementById('tatra-error').parentElement.scrollIntoView(); return true;")
         .await;
     shoot(&b, "tatra-settings", 1280, 800, "INVALID_WEBHOOK_URL").await;
