@@ -166,9 +166,10 @@ impl PgStore {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let chosen = claim.choose(candidates);
-        start_in(&tx, claim, &chosen).await?;
+        let mut chosen = claim.choose(candidates);
+        let started = start_in(&tx, claim, &chosen).await?;
         tx.commit().await?;
+        chosen.retain(|d| started.iter().any(|id| d.id.as_str() == id));
         Ok(chosen)
     }
 

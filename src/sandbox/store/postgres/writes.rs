@@ -154,13 +154,16 @@ pub(super) async fn record_in(
         AttemptVerdict::Failed => (DeliveryState::Failed, None),
     };
     // A delivery cancelled while this attempt was in flight stays cancelled, unless the
-    // attempt did deliver it.
+    // attempt did deliver it; so does one whose later attempt already started (this outcome
+    // came back after its lease ran out): only a delivery moves it then, and the count of
+    // attempts never goes back, so the next claim's number is never one already taken.
     tx.execute(
         sql!(
-            "UPDATE deliveries SET state = $2, attempts = $3, next_attempt_at = $4,
-               updated_at = $5 WHERE id = $1 AND (state = ",
+            "UPDATE deliveries SET state = $2, attempts = GREATEST(attempts, $3),
+               next_attempt_at = $4, updated_at = $5
+             WHERE id = $1 AND ((state = ",
             delivery_state::PENDING,
-            " OR $6)"
+            " AND attempts <= $3) OR $6)"
         ),
         &[
             &delivery_id,
@@ -190,42 +193,53 @@ pub(super) async fn record_in(
 }
 
 /// Starts the attempts of `chosen` (deliveries a claim took, their rows locked by it),
-/// inside the claim's transaction: each delivery leased until the lease's end with its
-/// attempt row written in flight, in one statement. Earlier attempts still in flight (their
-/// lease ran out: the replica making them died) are marked interrupted.
+/// inside the claim's transaction, in one statement: each delivery leased until the lease's
+/// end with its attempt row written in flight; earlier attempts still in flight (their lease
+/// ran out: the replica making them died) are marked interrupted. The guards are checked
+/// again here, with this statement's fresh snapshot: a manual retry committed while the
+/// claim waited for a row's lock may have made it due with an attempt still in flight.
+/// Returns the ids of the deliveries started.
 pub(super) async fn start_in(
     tx: &impl GenericClient,
     claim: &Claim,
     chosen: &[DueDelivery],
-) -> Result<()> {
+) -> Result<Vec<String>> {
     if chosen.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let ids: Vec<&str> = chosen.iter().map(|d| d.id.as_str()).collect();
     let numbers: Vec<i64> = chosen.iter().map(|d| d.attempt).collect();
     let interaction_ids: Vec<&str> = chosen.iter().map(|d| d.interaction_id.as_str()).collect();
-    tx.execute(
-        sql!(
-            "WITH c AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])
-                          AS c(id, attempt, interaction_id)),
-             leased AS (UPDATE deliveries d SET attempts = c.attempt, next_attempt_at = $4
-                        FROM c WHERE d.id = c.id),
-             interrupted AS (UPDATE delivery_attempts a SET in_flight = FALSE, error = $5
-                             FROM c WHERE a.delivery_id = c.id AND a.in_flight)
-             INSERT INTO delivery_attempts (delivery_id, ",
-            ATTEMPT_COLUMNS,
-            ") SELECT c.id, c.attempt, $6, 0, NULL, NULL, c.interaction_id, NULL, NULL, TRUE
-               FROM c"
-        ),
-        &[
-            &ids,
-            &numbers,
-            &interaction_ids,
-            &claim.lease_until().as_millis(),
-            &INTERRUPTED,
-            &claim.now.as_millis(),
-        ],
-    )
-    .await?;
-    Ok(())
+    let rows = tx
+        .query(
+            sql!(
+                "WITH c AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])
+                              AS c(id, attempt, interaction_id)),
+                 leased AS (UPDATE deliveries d SET attempts = c.attempt, next_attempt_at = $4
+                            FROM c WHERE d.id = c.id AND d.attempts = c.attempt - 1
+                              AND d.state = ",
+                delivery_state::PENDING,
+                " AND NOT EXISTS (SELECT 1 FROM delivery_attempts a
+                                WHERE a.delivery_id = d.id AND a.in_flight AND a.started_at >= $7)
+                            RETURNING d.id),
+                 interrupted AS (UPDATE delivery_attempts a SET in_flight = FALSE, error = $5
+                                 FROM leased l WHERE a.delivery_id = l.id AND a.in_flight)
+                 INSERT INTO delivery_attempts (delivery_id, ",
+                ATTEMPT_COLUMNS,
+                ") SELECT c.id, c.attempt, $6, 0, NULL, NULL, c.interaction_id, NULL, NULL, TRUE
+                   FROM c JOIN leased l ON l.id = c.id
+                   RETURNING delivery_id"
+            ),
+            &[
+                &ids,
+                &numbers,
+                &interaction_ids,
+                &claim.lease_until().as_millis(),
+                &INTERRUPTED,
+                &claim.now.as_millis(),
+                &claim.live_since().as_millis(),
+            ],
+        )
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
 }

@@ -179,12 +179,15 @@ pub(super) fn record_in(
         AttemptVerdict::Failed => (DeliveryState::Failed, None),
     };
     // A delivery cancelled while this attempt was in flight stays cancelled, unless the
-    // attempt did deliver it.
+    // attempt did deliver it; so does one whose later attempt already started (this outcome
+    // came back after its lease ran out): only a delivery moves it then, and the count of
+    // attempts never goes back, so the next claim's number is never one already taken.
     tx.prepare_cached(sql!(
-        "UPDATE deliveries SET state = ?2, attempts = ?3, next_attempt_at = ?4, updated_at = ?5
-         WHERE id = ?1 AND (state = ",
+        "UPDATE deliveries SET state = ?2, attempts = max(attempts, ?3), next_attempt_at = ?4,
+           updated_at = ?5
+         WHERE id = ?1 AND ((state = ",
         delivery_state::PENDING,
-        " OR ?6)"
+        " AND attempts <= ?3) OR ?6)"
     ))?
     .execute(params![
         delivery_id,
