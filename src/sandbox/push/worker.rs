@@ -54,10 +54,14 @@ impl Limits {
             let per = self.per_destination;
             self.lanes.retain(|_, s| s.available_permits() < per);
         }
+        // Only lanes in use differ from the default room: the idle ones are not copied.
+        let per = self.per_destination;
         let room = self
             .lanes
             .iter()
-            .map(|(url, lane)| (url.clone(), lane.available_permits()))
+            .map(|(url, lane)| (url, lane.available_permits()))
+            .filter(|(_, free)| *free < per)
+            .map(|(url, free)| (url.clone(), free))
             .collect();
         Some(Claim {
             now: Timestamp::now(),
