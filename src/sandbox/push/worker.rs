@@ -3,7 +3,9 @@
 //! the same attempt twice) and their attempts written as started, in one transaction, before
 //! anything is sent. Each claimed delivery is then sent at once, under a global slot and its
 //! URL's lane, and its outcome recorded with the delivery's next state through the group
-//! commit (`store::group`, so attempts ending together share a transaction). The worker
+//! commit (`store::group`, so attempts ending together share a transaction). A claim cut
+//! short by one URL's backlog (`Claimed::cut_short`) is followed by another at once, with
+//! that URL now full and left out, so its backlog does not hold back other URLs. The worker
 //! sleeps until the next row is due, a new delivery is stored (`AppState::push_wake`), an
 //! attempt ends (freeing a lane that due rows wait for), or the sandbox stops. Other
 //! replicas' rows are picked up at least once a second.
@@ -23,7 +25,7 @@ use crate::sandbox::domain::{Attempt, AttemptVerdict, Dialect, DueDelivery, Time
 use crate::sandbox::faults::Faults;
 use crate::sandbox::state::AppState;
 use crate::sandbox::store::EXCERPT_CHARS;
-use crate::sandbox::store::claim::Claim;
+use crate::sandbox::store::claim::{Claim, Claimed};
 
 /// Longest sleep between looks at the table: bounds how late rows written by another replica
 /// (or left by a replica that died mid-attempt) are picked up.
@@ -115,11 +117,14 @@ pub async fn run(state: AppState, guard: Guard) {
         }
         let claim = limits.claim(lease);
         let asked = claim.as_ref().map_or(0, |c| c.limit);
-        let claimed = match &claim {
-            None => Vec::new(),
+        let Claimed {
+            started: claimed,
+            cut_short,
+        } = match &claim {
+            None => Claimed::default(),
             Some(c) => state.store.claim_due(c).await.unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "push worker cannot claim deliveries");
-                Vec::new()
+                Claimed::default()
             }),
         };
         let got = claimed.len();
@@ -134,7 +139,9 @@ pub async fn run(state: AppState, guard: Guard) {
             };
             tokio::spawn(attempt(state.clone(), client.clone(), guard, d, held));
         }
-        if got > 0 && got == asked {
+        // Cut short: the URLs that filled the window are full now (their lanes were just
+        // taken) and the next claim leaves them out, so it reaches other URLs' due rows.
+        if got > 0 && (got == asked || cut_short) {
             continue;
         }
         let wait = match state.store.next_due().await {
@@ -373,7 +380,89 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, Instant};
+
     use super::answer_note;
+    use crate::sandbox::domain::{Dialect, NewDelivery, NewEvent, Timestamp};
+    use crate::sandbox::{Bank, Sandbox, SandboxConfig};
+
+    /// A receiver on 127.0.0.1 that answers 202 after `hold`; its base URL, and a channel
+    /// that gets a message per request received.
+    async fn receiver(hold: Duration) -> (String, tokio::sync::mpsc::UnboundedReceiver<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let app = axum::Router::new().fallback(move || {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(());
+                tokio::time::sleep(hold).await;
+                axum::http::StatusCode::ACCEPTED
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (base, rx)
+    }
+
+    fn event(n: usize, client: &str, url: &str, due: Timestamp) -> NewEvent {
+        NewEvent {
+            event_id: format!("e{n}").into(),
+            jti: format!("e{n}"),
+            client_id: client.into(),
+            event_type: "urn:uk:org:openbanking:events:resource-update".into(),
+            resource_id: format!("r{n}"),
+            resource_type: "domestic-payment".into(),
+            resource_links: Vec::new(),
+            txn: None,
+            toe: Timestamp::now(),
+            details: Default::default(),
+            token: Some("e30.e30.c2ln".into()),
+            poll: false,
+            created_at: Timestamp::now(),
+            deliveries: vec![NewDelivery {
+                id: format!("d{n}").into(),
+                format: Dialect::Obie,
+                url: url.into(),
+                next_attempt_at: due,
+            }],
+        }
+    }
+
+    /// A slow TPP's backlog, longer than one claim reads, does not hold back a delivery to
+    /// another TPP due just after it: the claim that takes the slow URL's free lanes is cut
+    /// short and the worker claims again at once, rather than when the slow attempts end or
+    /// its idle wait (a second) runs out.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_urls_backlog_does_not_hold_back_another_urls_delivery() {
+        let (slow, _slow_seen) = receiver(Duration::from_secs(3)).await;
+        let (quick, mut quick_seen) = receiver(Duration::ZERO).await;
+        let mut cfg = SandboxConfig::for_bank(Bank::Obie);
+        cfg.push.request_timeout = Duration::from_secs(5);
+        let sandbox = Sandbox::start(cfg, ":memory:", "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        // Let the worker find nothing and settle into its idle wait, so the wake below is the
+        // only one it gets (a wake sent while it is busy is kept and would end a later wait).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = Timestamp::now();
+        let backlog = 600;
+        let mut events: Vec<NewEvent> = (0..backlog)
+            .map(|n| event(n, "slow-tpp", &format!("{slow}/hook"), now))
+            .collect();
+        let later = now.saturating_add(Duration::from_millis(1));
+        events.push(event(backlog, "quick-tpp", &format!("{quick}/hook"), later));
+        sandbox.state.store.insert_events(&events).await.unwrap();
+        let started = Instant::now();
+        sandbox.state.push_wake.notify_one();
+        let got = tokio::time::timeout(Duration::from_secs(10), quick_seen.recv()).await;
+        let took = started.elapsed();
+        sandbox.stop().await;
+        assert!(matches!(got, Ok(Some(()))), "the quick TPP got nothing");
+        assert!(
+            took < Duration::from_millis(700),
+            "the quick TPP's delivery waited {took:?} behind the slow TPP's backlog"
+        );
+    }
 
     #[test]
     fn notes_on_the_tpps_answer() {

@@ -37,6 +37,18 @@ pub struct Claim {
     pub default_room: usize,
 }
 
+/// What one claim took.
+#[derive(Debug, Default)]
+pub struct Claimed {
+    /// The deliveries it took, each with its attempt started.
+    pub started: Vec<DueDelivery>,
+    /// It read as many candidates as its window holds and passed some over because their URL
+    /// had no room left: more due rows may lie past the window (one URL's backlog can fill
+    /// it), so the worker claims again at once, with those URLs now full and left out, rather
+    /// than leave other URLs' rows waiting until the backlogged URL's attempts end.
+    pub cut_short: bool,
+}
+
 /// One attempt a claim starts (the row written in flight).
 #[derive(Debug, Clone)]
 pub struct AttemptStart {
@@ -86,18 +98,24 @@ impl Claim {
             claim: self,
             taken: HashMap::new(),
             count: 0,
+            read: 0,
+            passed_over: false,
         }
     }
 
     /// From `candidates` (oldest due first), those this claim takes: at most `limit`, and per
     /// URL no more than its room. Each gets the attempt it starts.
-    pub fn choose(&self, candidates: Vec<DueDelivery>) -> Vec<DueDelivery> {
+    pub fn choose(&self, candidates: Vec<DueDelivery>) -> Claimed {
         let mut chooser = self.chooser();
-        candidates
+        let started = candidates
             .into_iter()
             .filter(|d| chooser.take(&d.url))
             .map(|d| self.started(d))
-            .collect()
+            .collect();
+        Claimed {
+            started,
+            cut_short: chooser.cut_short(),
+        }
     }
 
     /// `d`, taken by this claim, with the attempt it starts.
@@ -125,6 +143,10 @@ pub struct Chooser<'a> {
     claim: &'a Claim,
     taken: HashMap<String, usize>,
     count: usize,
+    /// Candidates looked at before the claim had all it asked for.
+    read: usize,
+    /// Whether one of them was passed over for its URL's room.
+    passed_over: bool,
 }
 
 impl Chooser<'_> {
@@ -138,6 +160,7 @@ impl Chooser<'_> {
         if self.done() {
             return false;
         }
+        self.read += 1;
         let room = self
             .claim
             .room
@@ -146,11 +169,17 @@ impl Chooser<'_> {
             .unwrap_or(self.claim.default_room);
         let used = self.taken.get(url).copied().unwrap_or(0);
         if used >= room {
+            self.passed_over = true;
             return false;
         }
         self.taken.insert(url.to_string(), used + 1);
         self.count += 1;
         true
+    }
+
+    /// See [`Claimed::cut_short`].
+    pub fn cut_short(&self) -> bool {
+        self.passed_over && !self.done() && self.read >= self.claim.window()
     }
 }
 
@@ -186,7 +215,10 @@ mod tests {
         assert_eq!(claim.full_urls(), ["u0"]);
         assert_eq!(claim.lease_until(), Timestamp::from_millis(17));
         assert_eq!(claim.live_since(), Timestamp::from_millis(-3));
-        let got = claim.choose(vec![
+        let Claimed {
+            started: got,
+            cut_short,
+        } = claim.choose(vec![
             due("a", "u1"),
             due("b", "u1"),
             due("c", "u0"),
@@ -197,9 +229,33 @@ mod tests {
         ]);
         let ids: Vec<&str> = got.iter().map(|d| d.id.as_str()).collect();
         assert_eq!(ids, ["a", "d", "e"]);
+        assert!(!cut_short, "it had all it asked for");
         assert!(got.iter().all(|d| d.started_at == claim.now));
         assert!(got.iter().all(|d| !d.interaction_id.is_empty()));
         assert_ne!(got[0].interaction_id, got[1].interaction_id);
         assert_eq!(claim.start_of(&got[0]).attempt, 1);
+    }
+
+    #[test]
+    fn a_window_filled_by_a_url_without_room_is_cut_short() {
+        let claim = Claim {
+            now: Timestamp::from_millis(7),
+            lease: Duration::from_millis(10),
+            limit: 2,
+            room: HashMap::new(),
+            default_room: 1,
+        };
+        assert_eq!(claim.window(), 8);
+        let backlog = |n: usize| (0..n).map(|i| due(&format!("b{i}"), "busy")).collect();
+        let full = claim.choose(backlog(8));
+        assert_eq!(full.started.len(), 1);
+        assert!(full.cut_short, "rows past the window may be other URLs'");
+        // Fewer candidates than the window: every due row was seen.
+        assert!(!claim.choose(backlog(7)).cut_short);
+        // A window of rows all taken (none passed over) says nothing about the rest.
+        let spread = (0..8)
+            .map(|i| due(&format!("s{i}"), &format!("u{i}")))
+            .collect();
+        assert!(!claim.choose(spread).cut_short);
     }
 }

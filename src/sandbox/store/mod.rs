@@ -30,9 +30,8 @@ use tokio_util::sync::CancellationToken;
 use super::domain::{
     Attempt, AttemptVerdict, Bound, BoundReached, CallbackUrl, CallbackUrlId, Client, ClientId,
     Consent, ConsentId, ConsentStatus, ConsentStatusChange, DeliveryId, DeliveryRecord,
-    DueDelivery, EventRecord, NewEvent, PollBatch, PollOps, RetryOutcome, Subscription,
-    SubscriptionId, TaskId, TatraConsent, TatraSettings, TatraTask, Timestamp, TppBounds,
-    YapilySubscription,
+    EventRecord, NewEvent, PollBatch, PollOps, RetryOutcome, Subscription, SubscriptionId, TaskId,
+    TatraConsent, TatraSettings, TatraTask, Timestamp, TppBounds, YapilySubscription,
 };
 
 /// Store-layer errors; the HTTP layer maps them once (`sandbox::http::error`).
@@ -563,7 +562,7 @@ impl Store {
     /// On SQLite the claim runs on the blocking pool: it may wait for the connection while
     /// the group commit's writer holds it for a batch, and a runtime thread waiting there
     /// would stall the requests and sends scheduled on it.
-    pub async fn claim_due(&self, claim: &claim::Claim) -> Result<Vec<DueDelivery>> {
+    pub async fn claim_due(&self, claim: &claim::Claim) -> Result<claim::Claimed> {
         match self {
             Store::Sqlite(s) => {
                 let (s, claim) = (s.clone(), claim.clone());

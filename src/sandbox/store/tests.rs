@@ -4,7 +4,9 @@
 
 use super::testing::{TempPg, server_or_skip};
 use super::*;
-use crate::sandbox::domain::{DeliveryState, Dialect, INTERRUPTED, NewDelivery, RetryOutcome};
+use crate::sandbox::domain::{
+    DeliveryState, Dialect, DueDelivery, INTERRUPTED, NewDelivery, RetryOutcome,
+};
 
 /// A client id from a literal.
 pub(super) fn cid(s: &str) -> ClientId {
@@ -378,12 +380,14 @@ async fn deliveries_move_through_their_states(store: Store) {
             .claim_due(&claims(ms(999), ms(2_000), 10))
             .await
             .unwrap()
+            .started
             .is_empty()
     );
     let due = store
         .claim_due(&claims(ms(1_000), ms(2_000), 10))
         .await
-        .unwrap();
+        .unwrap()
+        .started;
     assert_eq!(due.len(), 2);
     assert_eq!(due[0].token.as_deref(), Some("token-p1"));
     // Claimed: not due again until the lease runs out.
@@ -392,6 +396,7 @@ async fn deliveries_move_through_their_states(store: Store) {
             .claim_due(&claims(ms(1_500), ms(3_000), 10))
             .await
             .unwrap()
+            .started
             .is_empty()
     );
     // d1: a 503, then retried and accepted: the SET leaves the polling queue.
@@ -409,6 +414,7 @@ async fn deliveries_move_through_their_states(store: Store) {
             .claim_due(&claims(ms(4_999), ms(6_000), 10))
             .await
             .unwrap()
+            .started
             .len(),
         1
     );
@@ -435,6 +441,7 @@ async fn deliveries_move_through_their_states(store: Store) {
             .claim_due(&claims(ms(i64::MAX - 1), ms(i64::MAX), 10))
             .await
             .unwrap()
+            .started
             .is_empty()
     );
     assert_eq!(store.next_due().await.unwrap(), None);
@@ -478,7 +485,8 @@ async fn deliveries_move_through_their_states(store: Store) {
         store
             .claim_due(&claims(ms(7_000), ms(8_000), 10))
             .await
-            .unwrap()[0]
+            .unwrap()
+            .started[0]
             .id,
         "d2"
     );
@@ -510,6 +518,7 @@ async fn deliveries_move_through_their_states(store: Store) {
             .claim_due(&claims(ms(i64::MAX - 1), ms(i64::MAX), 10))
             .await
             .unwrap()
+            .started
             .is_empty()
     );
     // Resetting a client's events takes their deliveries with them.
@@ -538,7 +547,8 @@ async fn claims_start_attempts(store: Store) {
     let due = store
         .claim_due(&claims(ms(1_000), ms(6_000), 10))
         .await
-        .unwrap();
+        .unwrap()
+        .started;
     assert_eq!(due.len(), 1);
     assert_eq!((due[0].attempt, due[0].started_at), (1, ms(1_000)));
     assert_eq!(
@@ -561,13 +571,15 @@ async fn claims_start_attempts(store: Store) {
             .claim_due(&claims(ms(5_999), ms(10_999), 10))
             .await
             .unwrap()
+            .started
             .is_empty()
     );
     // The process died; the lease ran out; the next claim marks the first interrupted.
     let again = store
         .claim_due(&claims(ms(9_000), ms(14_000), 10))
         .await
-        .unwrap();
+        .unwrap()
+        .started;
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempt, 2);
     assert_ne!(again[0].interaction_id, due[0].interaction_id);
@@ -588,6 +600,7 @@ async fn claims_start_attempts(store: Store) {
             .claim_due(&claims(ms(9_600), ms(14_600), 10))
             .await
             .unwrap()
+            .started
             .is_empty()
     );
     store
@@ -617,7 +630,8 @@ async fn claims_start_attempts(store: Store) {
     let third = store
         .claim_due(&claims(ms(10_000), ms(15_000), 10))
         .await
-        .unwrap();
+        .unwrap()
+        .started;
     assert_eq!(third[0].attempt, 3);
     store
         .record_attempt(&d1, &attempt(3, Some(202)), AttemptVerdict::Delivered)
@@ -628,6 +642,7 @@ async fn claims_start_attempts(store: Store) {
             .claim_due(&claims(ms(30_000), ms(35_000), 10))
             .await
             .unwrap()
+            .started
             .is_empty()
     );
     assert_eq!(attempts_shown(&store).await, 3);
@@ -661,13 +676,46 @@ async fn claims_keep_each_urls_room(store: Store) {
         ids.sort();
         ids
     };
-    let first = store.claim_due(&claim).await.unwrap();
+    let first = store.claim_due(&claim).await.unwrap().started;
     assert_eq!(ids(first), ["d1", "d2", "d4"]);
     claim.room.clear();
-    assert_eq!(ids(store.claim_due(&claim).await.unwrap()), ["d3", "d5"]);
+    assert_eq!(
+        ids(store.claim_due(&claim).await.unwrap().started),
+        ["d3", "d5"]
+    );
 }
 
 on_both_engines!(claims_room, claims_keep_each_urls_room);
+
+/// One URL's backlog filling a claim's window (its room taken, other URLs' rows past the
+/// window unseen) makes the claim say so; the next claim, with that URL full, reaches the
+/// row behind it.
+async fn claims_cut_short_by_one_urls_backlog(store: Store) {
+    let (busy, quiet) = ("https://busy.example/hook", "https://quiet.example/hook");
+    let to = |n: usize, url: &str, due: i64| {
+        let mut e = with_delivery("a", &format!("x{n}"), &format!("d{n}"));
+        e.deliveries[0].url = url.into();
+        e.deliveries[0].next_attempt_at = ms(due);
+        e
+    };
+    let mut events: Vec<NewEvent> = (0..8).map(|n| to(n, busy, 1_000)).collect();
+    events.push(to(8, quiet, 1_001));
+    store.insert_events(&events).await.unwrap();
+    let mut claim = claims(ms(2_000), ms(7_000), 2);
+    claim.default_room = 1;
+    assert_eq!(claim.window(), 8);
+    let first = store.claim_due(&claim).await.unwrap();
+    assert_eq!(first.started.len(), 1);
+    assert_eq!(first.started[0].url, busy);
+    assert!(first.cut_short, "the busy URL's rows filled the window");
+    claim.room.insert(busy.into(), 0);
+    let next = store.claim_due(&claim).await.unwrap();
+    let ids: Vec<String> = next.started.iter().map(|d| d.id.to_string()).collect();
+    assert_eq!(ids, ["d8"]);
+    assert!(!next.cut_short, "every due row it could take was seen");
+}
+
+on_both_engines!(claims_cut_short, claims_cut_short_by_one_urls_backlog);
 
 /// SQLite, held by one process only, reclaims at start what a previous process left in flight.
 #[tokio::test]
@@ -680,7 +728,8 @@ async fn sqlite_reclaims_its_own_leases_at_start() {
     let due = store
         .claim_due(&claims(ms(1_000), ms(6_000), 10))
         .await
-        .unwrap();
+        .unwrap()
+        .started;
     assert_eq!(due.len(), 1);
     assert_eq!(store.reclaim_leases(ms(5_000)).await.unwrap(), 1);
     assert_eq!(store.next_due().await.unwrap(), Some(ms(5_000)));
@@ -701,7 +750,8 @@ async fn cancel_by_deleting_a_subscription(store: &Store) {
         let pending = store
             .claim_due(&claims(ms(9_000), ms(9_000), 10))
             .await
-            .unwrap();
+            .unwrap()
+            .started;
         assert_eq!(pending.len(), usize::from(client == "b"), "after {client}");
     }
 }

@@ -14,7 +14,7 @@ use crate::sandbox::domain::{
     Attempt, AttemptVerdict, ClientId, ConsentStatusChange, DeliveryId, DeliveryRecord,
     DeliveryState, DueDelivery, EventRecord, EventState, NewEvent, RetryOutcome, Timestamp,
 };
-use crate::sandbox::store::claim::Claim;
+use crate::sandbox::store::claim::{Claim, Claimed};
 use crate::sandbox::store::schema::{
     ATTEMPT_COLUMNS, DELIVERY_INSERT_COLUMNS, DELIVERY_RECORD_COLUMNS, DUE_DELIVERY_COLUMNS,
     EVENT_INSERT_COLUMNS, EVENT_RECORD_COLUMNS, delivery_state, delivery_state_of, event_code,
@@ -122,7 +122,7 @@ impl PgStore {
     /// Claims and starts due deliveries (see `Store::claim_due`): the candidates are read
     /// and locked in one statement (`SKIP LOCKED` lets replicas claim side by side without
     /// waiting on each other), the ones within their URL's room started in a second.
-    pub async fn claim_due(&self, claim: &Claim) -> Result<Vec<DueDelivery>> {
+    pub async fn claim_due(&self, claim: &Claim) -> Result<Claimed> {
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
         // A delivery with an attempt still in flight within its lease (made due again by
@@ -167,9 +167,11 @@ impl PgStore {
             })
             .collect::<Result<Vec<_>>>()?;
         let mut chosen = claim.choose(candidates);
-        let started = start_in(&tx, claim, &chosen).await?;
+        let started = start_in(&tx, claim, &chosen.started).await?;
         tx.commit().await?;
-        chosen.retain(|d| started.iter().any(|id| d.id.as_str() == id));
+        chosen
+            .started
+            .retain(|d| started.iter().any(|id| d.id.as_str() == id));
         Ok(chosen)
     }
 

@@ -10,7 +10,7 @@ use crate::sandbox::domain::{
     DeliveryState, DueDelivery, EventRecord, INTERRUPTED, NewEvent, PollBatch, PollOps,
     RetryOutcome, Timestamp,
 };
-use crate::sandbox::store::claim::Claim;
+use crate::sandbox::store::claim::{Claim, Claimed};
 use crate::sandbox::store::schema::{
     ATTEMPT_COLUMNS, DELIVERY_RECORD_COLUMNS, DUE_DELIVERY_COLUMNS, EVENT_RECORD_COLUMNS,
     delivery_state, delivery_state_of, event_state, event_state_of, format_of, sql,
@@ -148,10 +148,10 @@ impl SqliteStore {
     // ---- deliveries -------------------------------------------------------------------------
 
     /// Claims and starts due deliveries (see `Store::claim_due`) in one transaction.
-    pub fn claim_due(&self, claim: &Claim) -> Result<Vec<DueDelivery>> {
+    pub fn claim_due(&self, claim: &Claim) -> Result<Claimed> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let chosen = {
+        let (chosen, cut_short) = {
             // A delivery with an attempt still in flight within its lease (made due again
             // by hand meanwhile) is left for that attempt to finish.
             let mut stmt = tx.prepare_cached(sql!(
@@ -196,7 +196,7 @@ impl SqliteStore {
                     interaction_id: String::new(),
                 }));
             }
-            chosen
+            (chosen, chooser.cut_short())
         };
         let mut started = Vec::new();
         for d in chosen {
@@ -205,7 +205,7 @@ impl SqliteStore {
             }
         }
         tx.commit()?;
-        Ok(started)
+        Ok(Claimed { started, cut_short })
     }
 
     /// Pending deliveries due at `now` and not claimed (a claim moves `next_attempt_at` to the

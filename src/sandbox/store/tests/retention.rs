@@ -26,7 +26,8 @@ async fn finish_all(store: &Store, verdict: AttemptVerdict) {
     let due = store
         .claim_due(&claims(ms(1_000), later(), 100))
         .await
-        .unwrap();
+        .unwrap()
+        .started;
     for d in due {
         assert_eq!(d.attempt, 1);
         store
@@ -138,7 +139,8 @@ async fn deliveries_and_attempts_sweeps_keep_work_in_progress(store: Store) {
     let due = store
         .claim_due(&claims(ms(1_000), later(), 100))
         .await
-        .unwrap();
+        .unwrap()
+        .started;
     assert_eq!(due.len(), 1);
 
     // Attempts: the two completed ones go, the one in flight stays.
