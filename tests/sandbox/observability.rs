@@ -119,7 +119,10 @@ async fn metrics_need_the_admin_credential_and_label_requests_by_route_template(
     // Raw paths never become labels: not the consent id, not the unknown path.
     assert!(!text.contains(&consent) && !text.contains("4711"), "{text}");
     let rise = sample(&text, unmatched).unwrap_or(0.0) - unmatched_before;
-    assert!(rise >= 1.0, "the unknown path was not counted as unmatched:\n{text}");
+    assert!(
+        rise >= 1.0,
+        "the unknown path was not counted as unmatched:\n{text}"
+    );
     let bucket = format!(
         r#"obevents_http_request_duration_seconds_bucket{{method="GET",route="{route}",status="200",le="+Inf"}}"#
     );

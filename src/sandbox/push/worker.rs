@@ -120,6 +120,7 @@ pub async fn run(state: AppState, guard: Guard) {
         let Claimed {
             started: claimed,
             cut_short,
+            next_due,
         } = match &claim {
             None => Claimed::default(),
             Some(c) => state.store.claim_due(c).await.unwrap_or_else(|e| {
@@ -144,12 +145,14 @@ pub async fn run(state: AppState, guard: Guard) {
         if got > 0 && (got == asked || cut_short) {
             continue;
         }
-        let wait = match state.store.next_due().await {
-            Ok(Some(at)) => {
+        // No claim (every slot busy): rows may be due, so wait for slots as if they were.
+        let wait = match (&claim, next_due) {
+            (None, _) => Duration::ZERO,
+            (Some(_), Some(at)) => {
                 let ms = at.millis_since(Timestamp::now());
                 Duration::from_millis(u64::try_from(ms).unwrap_or(0)).min(MAX_IDLE)
             }
-            _ => MAX_IDLE,
+            (Some(_), None) => MAX_IDLE,
         };
         if wait.is_zero() {
             // Rows are due but were not all claimed: the slots or their URLs' lanes are

@@ -47,6 +47,11 @@ pub struct Claimed {
     /// it), so the worker claims again at once, with those URLs now full and left out, rather
     /// than leave other URLs' rows waiting until the backlogged URL's attempts end.
     pub cut_short: bool,
+    /// When the soonest pending delivery is due once this claim's leases are taken (theirs
+    /// included), read in the claim's transaction: the worker sleeps until then without
+    /// asking the store again (on SQLite that would wait for the connection on a runtime
+    /// thread while the group commit holds it).
+    pub next_due: Option<Timestamp>,
 }
 
 /// One attempt a claim starts (the row written in flight).
@@ -115,6 +120,7 @@ impl Claim {
         Claimed {
             started,
             cut_short: chooser.cut_short(),
+            next_due: None,
         }
     }
 
@@ -218,6 +224,7 @@ mod tests {
         let Claimed {
             started: got,
             cut_short,
+            ..
         } = claim.choose(vec![
             due("a", "u1"),
             due("b", "u1"),

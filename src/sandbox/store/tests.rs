@@ -708,11 +708,22 @@ async fn claims_cut_short_by_one_urls_backlog(store: Store) {
     assert_eq!(first.started.len(), 1);
     assert_eq!(first.started[0].url, busy);
     assert!(first.cut_short, "the busy URL's rows filled the window");
+    assert_eq!(first.next_due, Some(ms(1_000)), "the rows it left are due");
     claim.room.insert(busy.into(), 0);
     let next = store.claim_due(&claim).await.unwrap();
     let ids: Vec<String> = next.started.iter().map(|d| d.id.to_string()).collect();
     assert_eq!(ids, ["d8"]);
     assert!(!next.cut_short, "every due row it could take was seen");
+    let rest = store
+        .claim_due(&claims(ms(2_000), ms(7_000), 10))
+        .await
+        .unwrap();
+    assert_eq!(rest.started.len(), 7);
+    assert_eq!(
+        rest.next_due,
+        Some(ms(7_000)),
+        "all leased: due when the leases end"
+    );
 }
 
 on_both_engines!(claims_cut_short, claims_cut_short_by_one_urls_backlog);

@@ -168,6 +168,7 @@ impl PgStore {
             .collect::<Result<Vec<_>>>()?;
         let mut chosen = claim.choose(candidates);
         let started = start_in(&tx, claim, &chosen.started).await?;
+        chosen.next_due = next_due_in(&tx).await?;
         tx.commit().await?;
         chosen
             .started
@@ -193,19 +194,7 @@ impl PgStore {
     }
 
     pub async fn next_due(&self) -> Result<Option<Timestamp>> {
-        let at: Option<i64> = self
-            .conn()
-            .await?
-            .query_one(
-                sql!(
-                    "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = ",
-                    delivery_state::PENDING
-                ),
-                &[],
-            )
-            .await?
-            .try_get(0)?;
-        Ok(at.map(Timestamp::from_millis))
+        next_due_in(&self.conn().await?).await
     }
 
     pub async fn record_attempt(
@@ -461,4 +450,19 @@ fn attempt_from_row(r: &Row) -> Result<Attempt> {
         note: r.try_get(7)?,
         in_flight: r.try_get(8)?,
     })
+}
+
+/// When the soonest pending delivery is due, if any, as `c` (or its transaction) sees it.
+async fn next_due_in(c: &impl GenericClient) -> Result<Option<Timestamp>> {
+    let at: Option<i64> = c
+        .query_one(
+            sql!(
+                "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = ",
+                delivery_state::PENDING
+            ),
+            &[],
+        )
+        .await?
+        .try_get(0)?;
+    Ok(at.map(Timestamp::from_millis))
 }

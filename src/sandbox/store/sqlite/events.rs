@@ -204,8 +204,13 @@ impl SqliteStore {
                 started.push(d);
             }
         }
+        let next_due = next_due_in(&tx)?;
         tx.commit()?;
-        Ok(Claimed { started, cut_short })
+        Ok(Claimed {
+            started,
+            cut_short,
+            next_due,
+        })
     }
 
     /// Pending deliveries due at `now` and not claimed (a claim moves `next_attempt_at` to the
@@ -224,14 +229,7 @@ impl SqliteStore {
 
     /// When the soonest pending delivery is due, if any.
     pub fn next_due(&self) -> Result<Option<Timestamp>> {
-        let at: Option<i64> = self
-            .lock()
-            .prepare_cached(sql!(
-                "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = ",
-                delivery_state::PENDING
-            ))?
-            .query_row([], |r| r.get(0))?;
-        Ok(at.map(Timestamp::from_millis))
+        next_due_in(&self.lock())
     }
 
     pub fn record_attempt(
@@ -479,4 +477,15 @@ fn select_batch(conn: &Connection, ops: &PollOps<'_>) -> Result<PollBatch> {
         };
     }
     Ok(batch)
+}
+
+/// When the soonest pending delivery is due, if any, as `conn` (or its transaction) sees it.
+fn next_due_in(conn: &Connection) -> Result<Option<Timestamp>> {
+    let at: Option<i64> = conn
+        .prepare_cached(sql!(
+            "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = ",
+            delivery_state::PENDING
+        ))?
+        .query_row([], |r| r.get(0))?;
+    Ok(at.map(Timestamp::from_millis))
 }
