@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::writes::{begin_in, record_in, trigger_in};
+use super::writes::{record_in, trigger_in};
 use super::{SqliteStore, id, millis, secs};
 use crate::sandbox::domain::{
     Attempt, AttemptVerdict, ClientId, ConsentStatusChange, DeliveryId, DeliveryRecord,
@@ -198,16 +198,11 @@ impl SqliteStore {
             }
             (chosen, chooser.cut_short())
         };
-        let mut started = Vec::new();
-        for d in chosen {
-            if begin_in(&tx, &claim.start_of(&d))? {
-                started.push(d);
-            }
-        }
+        super::batch::start_many_in(&tx, claim, &chosen)?;
         let next_due = next_due_in(&tx)?;
         tx.commit()?;
         Ok(Claimed {
-            started,
+            started: chosen,
             cut_short,
             next_due,
         })

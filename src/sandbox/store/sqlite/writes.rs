@@ -1,16 +1,16 @@
 //! SQLite: the writes the group commit batches (`store::group`): a trigger's change and
-//! events, a push attempt's outcome; and the start of an attempt, which a claim writes. Each is a function over an open
-//! transaction or savepoint, used alone by the engine's single-write methods (`events.rs`)
-//! and many to a transaction by [`SqliteStore::apply_writes`].
+//! events, a push attempt's outcome. Each is a function over an open transaction or
+//! savepoint, used alone by the engine's single-write methods (`events.rs`) and many to a
+//! transaction by [`SqliteStore::apply_writes`], which records a run of outcomes with the
+//! set-based statements of `batch`.
 
 use rusqlite::{Connection, params};
 
 use super::SqliteStore;
 use crate::sandbox::domain::{
     Attempt, AttemptVerdict, ConsentStatusChange, DeliveryId, DeliveryState, Dialect, EventState,
-    INTERRUPTED, NewEvent, Timestamp,
+    NewEvent, Timestamp,
 };
-use crate::sandbox::store::claim::AttemptStart;
 use crate::sandbox::store::schema::{
     ATTEMPT_COLUMNS, DELIVERY_INSERT_COLUMNS, EVENT_INSERT_COLUMNS, delivery_code, delivery_state,
     event_code, event_state, sql,
@@ -28,27 +28,82 @@ impl SqliteStore {
         self.quiet.unmark(triggered.map(|e| &e.client_id));
         let mut tx = conn.transaction()?;
         let mut out = Vec::with_capacity(writes.len());
-        for w in writes {
-            let sp = tx.savepoint()?;
-            let done = match w {
-                Write::Trigger { change, events } => {
-                    trigger_in(&sp, change.as_ref(), events, self.bounds.max_events)
+        let mut rest = writes;
+        while !rest.is_empty() {
+            // A run of outcomes goes in set-based statements, in one savepoint; if it fails,
+            // its writes go one by one below, so each gets its own answer.
+            let run = outcomes(rest);
+            if run.len() > 1 {
+                let sp = tx.savepoint()?;
+                match super::batch::record_many_in(&sp, &run) {
+                    Ok(()) => {
+                        sp.commit()?;
+                        out.extend(run.iter().map(|_| Ok(true)));
+                        rest = &rest[run.len()..];
+                        continue;
+                    }
+                    Err(e) => tracing::warn!(
+                        error = %e,
+                        outcomes = run.len(),
+                        "recording push outcomes together failed; recording them one by one"
+                    ),
                 }
-                Write::RecordAttempt {
-                    delivery_id,
-                    attempt,
-                    verdict,
-                } => record_in(&sp, delivery_id, attempt, *verdict).map(|()| true),
-            };
-            // A savepoint dropped unreleased rolls back: a failed or unapplied write alone.
-            if matches!(done, Ok(true)) {
-                sp.commit()?;
             }
-            out.push(done);
+            let take = run.len().max(1);
+            for w in &rest[..take] {
+                out.push(self.apply_one(&mut tx, w)?);
+            }
+            rest = &rest[take..];
         }
         tx.commit()?;
         Ok(out)
     }
+
+    /// One write in a savepoint of its own: its result, or the error that stops the batch.
+    fn apply_one(&self, tx: &mut rusqlite::Transaction<'_>, w: &Write) -> Result<Result<bool>> {
+        let sp = tx.savepoint()?;
+        let done = match w {
+            Write::Trigger { change, events } => {
+                trigger_in(&sp, change.as_ref(), events, self.bounds.max_events)
+            }
+            Write::RecordAttempt {
+                delivery_id,
+                attempt,
+                verdict,
+            } => record_in(&sp, delivery_id, attempt, *verdict).map(|()| true),
+        };
+        // A savepoint dropped unreleased rolls back: a failed or unapplied write alone.
+        if matches!(done, Ok(true)) {
+            sp.commit()?;
+        }
+        Ok(done)
+    }
+}
+
+/// The outcomes at the head of `writes`, up to the first other write or the first second
+/// outcome of one delivery (see `batch::record_many_in`).
+fn outcomes(writes: &[Write]) -> Vec<super::batch::Outcome<'_>> {
+    let mut run: Vec<super::batch::Outcome<'_>> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for w in writes {
+        let Write::RecordAttempt {
+            delivery_id,
+            attempt,
+            verdict,
+        } = w
+        else {
+            break;
+        };
+        if !seen.insert(delivery_id) {
+            break;
+        }
+        run.push(super::batch::Outcome {
+            delivery_id,
+            attempt,
+            verdict: *verdict,
+        });
+    }
+    run
 }
 
 fn insert_event(tx: &Connection, e: &NewEvent) -> Result<()> {
@@ -209,55 +264,4 @@ pub(super) fn record_in(
         .execute(params![delivery_id, Dialect::Obie.name()])?;
     }
     Ok(())
-}
-
-/// Starts attempt `attempt` of a claimed delivery (see `store::claim`), inside the claim's
-/// transaction: its row is written in flight and the delivery leased until `lease_until`.
-/// False, with nothing written, when another attempt took the number, one is in flight
-/// within its lease, or the delivery is no longer pending. Earlier attempts still in flight
-/// (their lease ran out: the process making them died) are marked interrupted.
-pub(super) fn begin_in(tx: &Connection, start: &AttemptStart) -> Result<bool> {
-    let AttemptStart {
-        delivery_id,
-        attempt,
-        started_at,
-        interaction_id,
-        lease_until,
-        live_since,
-    } = start;
-    let taken = tx
-        .prepare_cached(sql!(
-            "UPDATE deliveries SET attempts = ?2, next_attempt_at = ?5
-             WHERE id = ?1 AND attempts = ?3 AND state = ",
-            delivery_state::PENDING,
-            " AND NOT EXISTS (SELECT 1 FROM delivery_attempts
-               WHERE delivery_id = ?1 AND in_flight = 1 AND started_at >= ?4)"
-        ))?
-        .execute(params![
-            delivery_id.as_str(),
-            attempt,
-            attempt - 1,
-            live_since.as_millis(),
-            lease_until.as_millis()
-        ])?;
-    if taken == 0 {
-        return Ok(false);
-    }
-    tx.prepare_cached(
-        "UPDATE delivery_attempts SET in_flight = 0, error = ?2
-         WHERE delivery_id = ?1 AND in_flight = 1",
-    )?
-    .execute(params![delivery_id.as_str(), INTERRUPTED])?;
-    tx.prepare_cached(sql!(
-        "INSERT INTO delivery_attempts (delivery_id, ",
-        ATTEMPT_COLUMNS,
-        ") VALUES (?1, ?2, ?3, 0, NULL, NULL, ?4, NULL, NULL, 1)"
-    ))?
-    .execute(params![
-        delivery_id.as_str(),
-        attempt,
-        started_at.as_millis(),
-        interaction_id
-    ])?;
-    Ok(true)
 }

@@ -119,3 +119,148 @@ on_both_engines!(
     group_writer,
     the_writer_answers_each_caller_with_its_own_result
 );
+
+/// d4 claimed at 500 for a second, then d1..d5 claimed at 7,000 (attempt 1 in flight; d4's
+/// attempt 2, its attempt 1 interrupted), d6 never claimed; and outcomes:
+/// delivered, retried, failed, delivered, a late one (d4's attempt 1), one with no row of its
+/// own (d6), and a second for d2 (a run of outcomes stops at it).
+async fn outcome_scene(store: &Store) -> Vec<Write> {
+    let mut events: Vec<NewEvent> = (1..=6)
+        .map(|n| with_delivery("a", &format!("x{n}"), &format!("d{n}")))
+        .collect();
+    events[3].deliveries[0].next_attempt_at = ms(500);
+    events[5].deliveries[0].next_attempt_at = ms(100_000);
+    store.insert_events(&events).await.unwrap();
+    let early = store
+        .claim_due(&claims(ms(500), ms(1_500), 5))
+        .await
+        .unwrap();
+    assert_eq!(early.started.len(), 1, "d4 alone");
+    let first = store
+        .claim_due(&claims(ms(7_000), ms(12_000), 5))
+        .await
+        .unwrap();
+    let ids: Vec<(&str, i64)> = first
+        .started
+        .iter()
+        .map(|d| (d.id.as_str(), d.attempt))
+        .collect();
+    assert_eq!(ids.len(), 5);
+    assert!(ids.contains(&("d4", 2)), "{ids:?}");
+    let outcome = |d: &str, n: i64, status: Option<i64>, verdict| Write::RecordAttempt {
+        delivery_id: d.into(),
+        attempt: attempt(n, status),
+        verdict,
+    };
+    vec![
+        outcome("d1", 1, Some(202), AttemptVerdict::Delivered),
+        outcome("d2", 1, Some(503), AttemptVerdict::RetryAt(ms(9_000))),
+        outcome("d3", 1, Some(404), AttemptVerdict::Failed),
+        outcome("d5", 1, Some(202), AttemptVerdict::Delivered),
+        outcome("d4", 1, None, AttemptVerdict::RetryAt(ms(8_000))),
+        outcome("d6", 1, Some(202), AttemptVerdict::Delivered),
+        outcome("d2", 1, Some(410), AttemptVerdict::Failed),
+    ]
+}
+
+/// What the store shows of a's deliveries and events, but when they were stored and the
+/// interaction ids a claim made up for attempts still in flight.
+async fn shown(store: &Store) -> (Vec<String>, Vec<String>) {
+    let mut deliveries: Vec<String> = store
+        .deliveries_of(&cid("a"), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|mut d| {
+            d.created_at = ms(0);
+            for a in d.attempts.iter_mut().filter(|a| a.in_flight) {
+                a.interaction_id = None;
+            }
+            format!("{d:?}")
+        })
+        .collect();
+    deliveries.sort();
+    let mut events: Vec<String> = store
+        .events_of(&cid("a"), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| format!("{} {:?}", e.jti, e.state))
+        .collect();
+    events.sort();
+    (deliveries, events)
+}
+
+/// Outcomes committed together (on SQLite a run of them goes in set-based statements) leave
+/// the same rows as the same outcomes committed one at a time.
+async fn outcomes_together_land_as_one_at_a_time(one_by_one: Store, together: Store) {
+    let writes = outcome_scene(&one_by_one).await;
+    for w in &writes {
+        let r = one_by_one
+            .apply_writes(std::slice::from_ref(w))
+            .await
+            .unwrap();
+        assert!(matches!(r[0], Ok(true)), "{r:?}");
+    }
+    assert_eq!(outcome_scene(&together).await.len(), writes.len());
+    let results = together.apply_writes(&writes).await.unwrap();
+    assert!(results.iter().all(|r| matches!(r, Ok(true))), "{results:?}");
+    let (deliveries, events) = shown(&together).await;
+    assert_eq!(
+        (deliveries.clone(), events.clone()),
+        shown(&one_by_one).await
+    );
+    // And they are what the outcomes say.
+    let states: Vec<&str> = deliveries
+        .iter()
+        .map(|d| {
+            d.split("state: ")
+                .nth(1)
+                .unwrap_or("")
+                .split(',')
+                .next()
+                .unwrap_or("")
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "Delivered",
+            "Failed",
+            "Failed",
+            "Pending",
+            "Delivered",
+            "Delivered"
+        ]
+    );
+    assert!(
+        deliveries[3].contains("next_attempt_at: Some(Timestamp(12000))"),
+        "{}",
+        deliveries[3]
+    );
+    let acknowledged = events
+        .iter()
+        .filter(|e| e.ends_with("Acknowledged"))
+        .count();
+    assert_eq!(acknowledged, 3, "{events:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outcomes_together() {
+    outcomes_together_land_as_one_at_a_time(
+        Store::open(":memory:").await.unwrap(),
+        Store::open(":memory:").await.unwrap(),
+    )
+    .await;
+    if let Some(server) = server_or_skip("outcomes_together") {
+        let (a, b) = (
+            TempPg::create(&server).await.unwrap(),
+            TempPg::create(&server).await.unwrap(),
+        );
+        outcomes_together_land_as_one_at_a_time(
+            Store::open(&a.url).await.unwrap(),
+            Store::open(&b.url).await.unwrap(),
+        )
+        .await;
+    }
+}
