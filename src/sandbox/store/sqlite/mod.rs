@@ -183,14 +183,6 @@ impl SqliteStore {
             conn.pragma_update(None, "journal_mode", "WAL")?;
         }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // Checkpoints ten times rarer than SQLite's default (every 10,000 WAL pages, ~40 MiB):
-        // a checkpoint copies each page changed since the last one back to the database
-        // file and syncs it, on the connection every write waits for. Hot pages (the
-        // delivery queue's, the polling queue's) are rewritten many times between two
-        // checkpoints but copied once (in a replay of the push writes, commits cost a third
-        // as much without checkpoints). The WAL file is cut back to 64 MiB after one.
-        conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
-        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         // Statement journals in memory: each write of a group commit runs in a savepoint,
         // whose journal of the pages it changes outgrew SQLite's in-memory spill size and
         // went through a temporary file (a `pwrite` per page: a tenth of the push phase's
