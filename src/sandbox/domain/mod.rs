@@ -321,6 +321,17 @@ pub enum AttemptVerdict {
     Failed,
 }
 
+impl AttemptVerdict {
+    /// The delivery's state after the attempt, and when it is due again (pending only).
+    pub fn next_state(self) -> (DeliveryState, Option<Timestamp>) {
+        match self {
+            AttemptVerdict::Delivered => (DeliveryState::Delivered, None),
+            AttemptVerdict::RetryAt(at) => (DeliveryState::Pending, Some(at)),
+            AttemptVerdict::Failed => (DeliveryState::Failed, None),
+        }
+    }
+}
+
 /// A delivery with its attempts, as the TPP's inspection endpoint shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

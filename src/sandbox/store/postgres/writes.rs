@@ -11,8 +11,8 @@ use deadpool_postgres::GenericClient;
 use super::events::insert_events;
 use super::{PgStore, WAKE_CHANNEL};
 use crate::sandbox::domain::{
-    Attempt, AttemptVerdict, ConsentStatusChange, DeliveryId, DeliveryState, Dialect, DueDelivery,
-    INTERRUPTED, NewEvent, Timestamp,
+    Attempt, AttemptVerdict, ConsentStatusChange, DeliveryId, Dialect, DueDelivery, INTERRUPTED,
+    NewEvent, Timestamp,
 };
 use crate::sandbox::store::claim::Claim;
 use crate::sandbox::store::schema::{
@@ -148,11 +148,8 @@ pub(super) async fn record_in(
         ],
     )
     .await?;
-    let (state, next) = match verdict {
-        AttemptVerdict::Delivered => (DeliveryState::Delivered, None),
-        AttemptVerdict::RetryAt(at) => (DeliveryState::Pending, Some(at.as_millis())),
-        AttemptVerdict::Failed => (DeliveryState::Failed, None),
-    };
+    let (state, next) = verdict.next_state();
+    let next = next.map(Timestamp::as_millis);
     // A delivery cancelled while this attempt was in flight stays cancelled, unless the
     // attempt did deliver it; so does one whose later attempt already started (this outcome
     // came back after its lease ran out): only a delivery moves it then, and the count of

@@ -9,7 +9,7 @@ use rusqlite::{Connection, params};
 use serde_json::json;
 
 use crate::sandbox::domain::{
-    Attempt, AttemptVerdict, DeliveryId, DeliveryState, Dialect, DueDelivery, INTERRUPTED,
+    Attempt, AttemptVerdict, DeliveryId, Dialect, DueDelivery, INTERRUPTED,
 };
 use crate::sandbox::store::claim::Claim;
 use crate::sandbox::store::schema::{
@@ -81,11 +81,7 @@ pub(super) fn record_many_in(tx: &Connection, outcomes: &[Outcome<'_>]) -> Resul
         .iter()
         .map(|o| {
             let a = o.attempt;
-            let (state, next) = match o.verdict {
-                AttemptVerdict::Delivered => (DeliveryState::Delivered, None),
-                AttemptVerdict::RetryAt(at) => (DeliveryState::Pending, Some(at.as_millis())),
-                AttemptVerdict::Failed => (DeliveryState::Failed, None),
-            };
+            let (state, next) = o.verdict.next_state();
             json!([
                 o.delivery_id.as_str(),
                 a.attempt,
@@ -97,7 +93,7 @@ pub(super) fn record_many_in(tx: &Connection, outcomes: &[Outcome<'_>]) -> Resul
                 a.response_excerpt,
                 a.note,
                 delivery_code(state),
-                next,
+                next.map(|at| at.as_millis()),
                 o.verdict == AttemptVerdict::Delivered,
             ])
         })
@@ -166,7 +162,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::sandbox::domain::{NewDelivery, NewEvent, Timestamp};
+    use crate::sandbox::domain::{DeliveryState, NewDelivery, NewEvent, Timestamp};
     use crate::sandbox::store::Store;
 
     fn event(n: usize) -> NewEvent {

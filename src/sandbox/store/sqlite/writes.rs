@@ -8,8 +8,8 @@ use rusqlite::{Connection, params};
 
 use super::SqliteStore;
 use crate::sandbox::domain::{
-    Attempt, AttemptVerdict, ConsentStatusChange, DeliveryId, DeliveryState, Dialect, EventState,
-    NewEvent, Timestamp,
+    Attempt, AttemptVerdict, ConsentStatusChange, DeliveryId, Dialect, EventState, NewEvent,
+    Timestamp,
 };
 use crate::sandbox::store::schema::{
     ATTEMPT_COLUMNS, DELIVERY_INSERT_COLUMNS, EVENT_INSERT_COLUMNS, delivery_code, delivery_state,
@@ -228,11 +228,8 @@ pub(super) fn record_in(
         ))?
         .execute(values)?;
     }
-    let (state, next) = match verdict {
-        AttemptVerdict::Delivered => (DeliveryState::Delivered, None),
-        AttemptVerdict::RetryAt(at) => (DeliveryState::Pending, Some(at.as_millis())),
-        AttemptVerdict::Failed => (DeliveryState::Failed, None),
-    };
+    let (state, next) = verdict.next_state();
+    let next = next.map(Timestamp::as_millis);
     // A delivery cancelled while this attempt was in flight stays cancelled, unless the
     // attempt did deliver it; so does one whose later attempt already started (this outcome
     // came back after its lease ran out): only a delivery moves it then, and the count of
