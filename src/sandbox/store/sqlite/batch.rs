@@ -1,9 +1,11 @@
 //! SQLite: the push worker's per-delivery writes as set-based statements, one statement per
-//! table for a whole claim or a whole run of outcomes, the rows passed as one JSON array
-//! (`json_each`). The same rows change as with one statement per delivery; what goes is the
-//! per-statement cost (binding, stepping, opening a cursor on every index of the table),
-//! which was more than half of the push path's time on the connection every write waits for
-//! (README, Performance).
+//! table for a whole claim or a whole run of outcomes (a lone outcome is a run of one), the
+//! rows passed as one JSON array (`json_each`). The same rows change as with one statement
+//! per delivery; what goes is the per-statement cost (binding, stepping, opening a cursor on
+//! every index of the table), most of each row-at-a-time statement's time in a replay of the
+//! push path's writes (README, Performance).
+
+use std::collections::HashSet;
 
 use rusqlite::{Connection, params};
 use serde_json::json;
@@ -15,42 +17,50 @@ use crate::sandbox::store::claim::Claim;
 use crate::sandbox::store::schema::{
     ATTEMPT_COLUMNS, delivery_code, delivery_state, event_state, sql,
 };
-use crate::sandbox::store::{Result, StoreError};
+use crate::sandbox::store::{Result, to_json};
 
 /// Starts the attempts of `chosen`, claimed in `tx` by `claim` (see `store::claim`): each
 /// delivery is leased and counts one more attempt, any earlier attempt of it still in flight
 /// (its lease ran out: the process making it died) is marked interrupted, and the new attempt
-/// is written in flight.
+/// is written in flight. Returns the deliveries started.
 ///
-/// No guard is repeated here: the claim's read in the same transaction found each delivery
-/// pending with no live attempt, and nothing else writes in between (the process holds the
-/// database's only connection, and the claim holds that). A delivery that changed anyway
-/// aborts the claim rather than start an attempt twice.
-pub(super) fn start_many_in(tx: &Connection, claim: &Claim, chosen: &[DueDelivery]) -> Result<()> {
+/// The claim's read in the same transaction found each delivery pending with no live attempt,
+/// and nothing else writes in between (the process holds the database's only connection, and
+/// the claim holds that), so all of them start. The lease still checks the count of attempts
+/// and the state, as the per-row start did: a delivery that changed anyway is left out
+/// rather than started twice, and the rest of the claim goes ahead.
+pub(super) fn start_many_in(
+    tx: &Connection,
+    claim: &Claim,
+    chosen: Vec<DueDelivery>,
+) -> Result<Vec<DueDelivery>> {
     if chosen.is_empty() {
-        return Ok(());
+        return Ok(chosen);
     }
-    let rows: Vec<serde_json::Value> = chosen
-        .iter()
-        .map(|d| json!([d.id.as_str(), d.attempt, d.interaction_id]))
-        .collect();
-    let rows = serde_json::to_string(&rows).map_err(|e| StoreError::Open(e.to_string()))?;
-    let leased = tx
+    let rows = |ds: &[DueDelivery]| {
+        let rows: Vec<serde_json::Value> = ds
+            .iter()
+            .map(|d| json!([d.id.as_str(), d.attempt, d.interaction_id]))
+            .collect();
+        to_json(&rows)
+    };
+    let leased: HashSet<String> = tx
         .prepare_cached(sql!(
             "WITH o AS (SELECT value ->> 0 AS d, value ->> 1 AS n FROM json_each(?1))
              UPDATE deliveries SET attempts = o.n, next_attempt_at = ?2
                FROM o WHERE deliveries.id = o.d AND deliveries.attempts = o.n - 1
                  AND deliveries.state = ",
-            delivery_state::PENDING
+            delivery_state::PENDING,
+            " RETURNING deliveries.id"
         ))?
-        .execute(params![rows, claim.lease_until().as_millis()])?;
-    if leased != chosen.len() {
-        return Err(StoreError::Open(format!(
-            "{} of {} claimed deliveries changed during their claim",
-            chosen.len() - leased,
-            chosen.len()
-        )));
-    }
+        .query_map(
+            params![rows(&chosen), claim.lease_until().as_millis()],
+            |r| r.get(0),
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut started = chosen;
+    started.retain(|d| leased.contains(d.id.as_str()));
+    let rows = rows(&started);
     tx.prepare_cached(
         "UPDATE delivery_attempts SET in_flight = 0, error = ?2
          WHERE in_flight = 1 AND delivery_id IN (SELECT value ->> 0 FROM json_each(?1))",
@@ -63,7 +73,7 @@ pub(super) fn start_many_in(tx: &Connection, claim: &Claim, chosen: &[DueDeliver
            FROM json_each(?1)"
     ))?
     .execute(params![rows, claim.now.as_millis()])?;
-    Ok(())
+    Ok(started)
 }
 
 /// One attempt's outcome, as [`record_many_in`] takes it.
@@ -73,8 +83,8 @@ pub(super) struct Outcome<'a> {
     pub verdict: AttemptVerdict,
 }
 
-/// Records many attempts' outcomes and moves their deliveries on, as `record_in` does one
-/// at a time (same guards, same rows). No two may be of the same delivery: which of two
+/// Records attempts' outcomes and moves their deliveries on (see `Store::record_attempt`);
+/// `writes::record_in` is a run of one. No two may be of the same delivery: which of two
 /// would win a set-based update is not defined.
 pub(super) fn record_many_in(tx: &Connection, outcomes: &[Outcome<'_>]) -> Result<()> {
     let rows: Vec<serde_json::Value> = outcomes
@@ -98,7 +108,7 @@ pub(super) fn record_many_in(tx: &Connection, outcomes: &[Outcome<'_>]) -> Resul
             ])
         })
         .collect();
-    let rows = serde_json::to_string(&rows).map_err(|e| StoreError::Open(e.to_string()))?;
+    let rows = to_json(&rows);
     // The rows the claims wrote get their outcomes (the start left as written); an attempt
     // from before claims wrote one is inserted whole.
     let updated = tx
@@ -123,8 +133,10 @@ pub(super) fn record_many_in(tx: &Connection, outcomes: &[Outcome<'_>]) -> Resul
         ))?
         .execute(params![rows])?;
     }
-    // As in `record_in`: a cancelled delivery, or one whose later attempt already started,
-    // moves only if this attempt delivered it, and its count of attempts never goes back.
+    // A delivery cancelled while its attempt was in flight stays cancelled, unless the
+    // attempt delivered it; so does one whose later attempt already started (this outcome
+    // came back after its lease ran out): only a delivery moves it then, and the count of
+    // attempts never goes back, so the next claim's number is never one already taken.
     tx.prepare_cached(sql!(
         "WITH o AS (SELECT value ->> 0 AS d, value ->> 1 AS n, value ->> 9 AS state,
              value ->> 10 AS next, value ->> 11 AS delivered FROM json_each(?1))
@@ -189,6 +201,17 @@ mod tests {
         }
     }
 
+    /// A claim at 2,000 for up to `n` deliveries, each URL with room for all of them.
+    fn claim_of(n: usize) -> Claim {
+        Claim {
+            now: Timestamp::from_millis(2_000),
+            lease: Duration::from_secs(5),
+            limit: n,
+            room: Default::default(),
+            default_room: n,
+        }
+    }
+
     fn attempt(status: i64) -> Attempt {
         Attempt {
             attempt: 1,
@@ -208,40 +231,36 @@ mod tests {
     #[tokio::test]
     async fn a_claim_and_its_outcomes_go_in_one_statement_per_table() {
         let store = Store::open(":memory:").await.unwrap();
+        // d4 is never claimed: its outcome has no row to complete (the insert path).
+        let mut unclaimed = event(4);
+        unclaimed.deliveries[0].next_attempt_at = Timestamp::from_millis(100_000);
         store
-            .insert_events(&[event(1), event(2), event(3)])
+            .insert_events(&[event(1), event(2), event(3), unclaimed])
             .await
             .unwrap();
-        let claim = Claim {
-            now: Timestamp::from_millis(2_000),
-            lease: Duration::from_secs(5),
-            limit: 3,
-            room: Default::default(),
-            default_room: 3,
-        };
+        let claim = claim_of(3);
         assert_eq!(store.claim_due(&claim).await.unwrap().started.len(), 3);
         let Store::Sqlite(s) = &store else {
             unreachable!("opened in memory")
         };
         let (ok, retry, gone) = (attempt(202), attempt(503), attempt(410));
         let retry_at = AttemptVerdict::RetryAt(Timestamp::from_millis(9_000));
-        let outcomes = [
-            Outcome {
-                delivery_id: &"d1".into(),
-                attempt: &ok,
-                verdict: AttemptVerdict::Delivered,
-            },
-            Outcome {
-                delivery_id: &"d2".into(),
-                attempt: &retry,
-                verdict: retry_at,
-            },
-            Outcome {
-                delivery_id: &"d3".into(),
-                attempt: &gone,
-                verdict: AttemptVerdict::Failed,
-            },
+        let ids: Vec<DeliveryId> = ["d1", "d2", "d3", "d4"].map(DeliveryId::from).into();
+        let verdicts = [
+            (&ok, AttemptVerdict::Delivered),
+            (&retry, retry_at),
+            (&gone, AttemptVerdict::Failed),
+            (&ok, AttemptVerdict::Delivered),
         ];
+        let outcomes: Vec<Outcome<'_>> = ids
+            .iter()
+            .zip(verdicts)
+            .map(|(delivery_id, (attempt, verdict))| Outcome {
+                delivery_id,
+                attempt,
+                verdict,
+            })
+            .collect();
         {
             let mut conn = s.lock();
             let tx = conn.transaction().unwrap();
@@ -256,9 +275,16 @@ mod tests {
             [
                 DeliveryState::Delivered,
                 DeliveryState::Pending,
-                DeliveryState::Failed
+                DeliveryState::Failed,
+                DeliveryState::Delivered
             ]
         );
+        assert_eq!(
+            shown[3].attempts.len(),
+            1,
+            "the insert path wrote d4's attempt"
+        );
+        assert_eq!(shown[3].attempts[0].status_code, Some(202));
         assert_eq!(
             shown[1].next_attempt_at,
             Some(Timestamp::from_millis(9_000))
@@ -274,6 +300,46 @@ mod tests {
             .filter(|e| e.state == crate::sandbox::domain::EventState::Acknowledged)
             .map(|e| e.jti.as_str())
             .collect();
-        assert_eq!(acknowledged, ["e1"]);
+        let mut acknowledged = acknowledged;
+        acknowledged.sort();
+        assert_eq!(acknowledged, ["e1", "e4"]);
+    }
+
+    /// A claimed delivery whose row no longer matches what the claim read (its count of
+    /// attempts moved) is left out; the others start.
+    #[tokio::test]
+    async fn a_delivery_changed_under_its_claim_is_left_out() {
+        let store = Store::open(":memory:").await.unwrap();
+        store.insert_events(&[event(1), event(2)]).await.unwrap();
+        let claim = claim_of(2);
+        let due = |id: &str, attempt| DueDelivery {
+            id: id.into(),
+            client_id: "a".into(),
+            format: Dialect::Obie,
+            url: "https://tpp.example/hook".into(),
+            attempt,
+            event_seq: 0,
+            created_at: Timestamp::from_millis(0),
+            token: None,
+            started_at: claim.now,
+            interaction_id: format!("i-{id}"),
+        };
+        let Store::Sqlite(s) = &store else {
+            unreachable!("opened in memory")
+        };
+        let started = {
+            let mut conn = s.lock();
+            let tx = conn.transaction().unwrap();
+            let started = start_many_in(&tx, &claim, vec![due("d1", 1), due("d2", 3)]).unwrap();
+            tx.commit().unwrap();
+            started
+        };
+        let ids: Vec<&str> = started.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, ["d1"]);
+        let mut shown = store.deliveries_of(&"a".into(), 10).await.unwrap();
+        shown.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        assert_eq!(shown[0].attempts.len(), 1);
+        assert!(shown[0].attempts[0].in_flight);
+        assert!(shown[1].attempts.is_empty(), "nothing started for d2");
     }
 }

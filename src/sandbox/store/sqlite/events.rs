@@ -198,11 +198,11 @@ impl SqliteStore {
             }
             (chosen, chooser.cut_short())
         };
-        super::batch::start_many_in(&tx, claim, &chosen)?;
+        let started = super::batch::start_many_in(&tx, claim, chosen)?;
         let next_due = next_due_in(&tx)?;
         tx.commit()?;
         Ok(Claimed {
-            started: chosen,
+            started,
             cut_short,
             next_due,
         })

@@ -8,12 +8,10 @@ use rusqlite::{Connection, params};
 
 use super::SqliteStore;
 use crate::sandbox::domain::{
-    Attempt, AttemptVerdict, ConsentStatusChange, DeliveryId, Dialect, EventState, NewEvent,
-    Timestamp,
+    Attempt, AttemptVerdict, ConsentStatusChange, DeliveryId, EventState, NewEvent, Timestamp,
 };
 use crate::sandbox::store::schema::{
-    ATTEMPT_COLUMNS, DELIVERY_INSERT_COLUMNS, EVENT_INSERT_COLUMNS, delivery_code, delivery_state,
-    event_code, event_state, sql,
+    DELIVERY_INSERT_COLUMNS, EVENT_INSERT_COLUMNS, delivery_state, event_code, sql,
 };
 use crate::sandbox::store::{Result, Write, to_json};
 
@@ -190,75 +188,20 @@ pub(super) fn trigger_in(
 }
 
 /// Records one attempt and moves its delivery on (see `Store::record_attempt`), inside the
-/// caller's transaction.
+/// caller's transaction: a run of one for the set-based statements of `batch`, so one
+/// outcome and many go through the same SQL.
 pub(super) fn record_in(
     tx: &Connection,
     delivery_id: &DeliveryId,
-    a: &Attempt,
+    attempt: &Attempt,
     verdict: AttemptVerdict,
 ) -> Result<()> {
-    let delivery_id = delivery_id.as_str();
-    // The row the claim wrote gets the outcome; an attempt from before claims wrote one is
-    // inserted whole. (An upsert would try the insert first: the common case pays for an
-    // index probe and a failed insert.)
-    let values = params![
-        delivery_id,
-        a.attempt,
-        a.started_at.as_millis(),
-        a.latency_ms,
-        a.status_code,
-        a.error,
-        a.interaction_id,
-        a.response_excerpt,
-        a.note
-    ];
-    // ?3, the start, is left as the claim wrote it.
-    let updated = tx
-        .prepare_cached(
-            "UPDATE delivery_attempts SET latency_ms = ?4, status_code = ?5, error = ?6,
-               interaction_id = ?7, response_excerpt = ?8, note = ?9, in_flight = 0
-             WHERE delivery_id = ?1 AND attempt = ?2",
-        )?
-        .execute(values)?;
-    if updated == 0 {
-        tx.prepare_cached(sql!(
-            "INSERT INTO delivery_attempts (delivery_id, ",
-            ATTEMPT_COLUMNS,
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)"
-        ))?
-        .execute(values)?;
-    }
-    let (state, next) = verdict.next_state();
-    let next = next.map(Timestamp::as_millis);
-    // A delivery cancelled while this attempt was in flight stays cancelled, unless the
-    // attempt did deliver it; so does one whose later attempt already started (this outcome
-    // came back after its lease ran out): only a delivery moves it then, and the count of
-    // attempts never goes back, so the next claim's number is never one already taken.
-    tx.prepare_cached(sql!(
-        "UPDATE deliveries SET state = ?2, attempts = max(attempts, ?3), next_attempt_at = ?4,
-           updated_at = ?5
-         WHERE id = ?1 AND ((state = ",
-        delivery_state::PENDING,
-        " AND attempts <= ?3) OR ?6)"
-    ))?
-    .execute(params![
-        delivery_id,
-        delivery_code(state),
-        a.attempt,
-        next,
-        Timestamp::now().as_millis(),
-        verdict == AttemptVerdict::Delivered
-    ])?;
-    if verdict == AttemptVerdict::Delivered {
-        // R-09: a SET pushed and accepted is not served again by polling.
-        tx.prepare_cached(sql!(
-            "UPDATE events SET state = ",
-            event_state::ACKNOWLEDGED,
-            " WHERE state = ",
-            event_state::AWAITING,
-            " AND seq = (SELECT event_seq FROM deliveries WHERE id = ?1 AND format = ?2)"
-        ))?
-        .execute(params![delivery_id, Dialect::Obie.name()])?;
-    }
-    Ok(())
+    super::batch::record_many_in(
+        tx,
+        &[super::batch::Outcome {
+            delivery_id,
+            attempt,
+            verdict,
+        }],
+    )
 }
