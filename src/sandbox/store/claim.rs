@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::sandbox::domain::{DeliveryId, DueDelivery, Timestamp};
+use crate::sandbox::domain::{DueDelivery, Timestamp};
 
 /// Candidate rows read per claim, per delivery asked for: the room per URL skips some, so
 /// more are read than taken (bounded: the read never grows with the table).
@@ -54,28 +54,15 @@ pub struct Claimed {
     pub next_due: Option<Timestamp>,
 }
 
-/// One attempt a claim starts (the row written in flight).
-#[derive(Debug, Clone)]
-pub struct AttemptStart {
-    pub delivery_id: DeliveryId,
-    /// One more than the attempts the delivery had.
-    pub attempt: i64,
-    pub started_at: Timestamp,
-    pub interaction_id: String,
-    pub lease_until: Timestamp,
-    /// An attempt in flight that started at or after this still holds its lease: its sender
-    /// may be sending right now (in this process or another replica), so no other attempt
-    /// starts. One that started earlier outlived its lease: its sender died.
-    pub live_since: Timestamp,
-}
-
 impl Claim {
     /// When the deliveries claimed now are due again if their attempts never finish.
     pub fn lease_until(&self) -> Timestamp {
         self.now.saturating_add(self.lease)
     }
 
-    /// See [`AttemptStart::live_since`].
+    /// An attempt in flight that started at or after this still holds its lease: its sender
+    /// may be sending right now (in this process or another replica), so no other attempt
+    /// starts. One that started earlier outlived its lease: its sender died.
     pub fn live_since(&self) -> Timestamp {
         self.now.saturating_sub(self.lease)
     }
@@ -129,18 +116,6 @@ impl Claim {
         d.started_at = self.now;
         d.interaction_id = uuid::Uuid::new_v4().to_string();
         d
-    }
-
-    /// The attempt row `d` (one this claim chose) starts.
-    pub fn start_of(&self, d: &DueDelivery) -> AttemptStart {
-        AttemptStart {
-            delivery_id: d.id.clone(),
-            attempt: d.attempt,
-            started_at: self.now,
-            interaction_id: d.interaction_id.clone(),
-            lease_until: self.lease_until(),
-            live_since: self.live_since(),
-        }
     }
 }
 
@@ -240,7 +215,7 @@ mod tests {
         assert!(got.iter().all(|d| d.started_at == claim.now));
         assert!(got.iter().all(|d| !d.interaction_id.is_empty()));
         assert_ne!(got[0].interaction_id, got[1].interaction_id);
-        assert_eq!(claim.start_of(&got[0]).attempt, 1);
+        assert_eq!(got[0].attempt, 1);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use rusqlite::{Connection, params};
 use serde_json::json;
 
 use crate::sandbox::domain::{
-    Attempt, AttemptVerdict, DeliveryId, Dialect, DueDelivery, INTERRUPTED,
+    Attempt, AttemptVerdict, DeliveryId, Dialect, DueDelivery, INTERRUPTED, Timestamp,
 };
 use crate::sandbox::store::claim::Claim;
 use crate::sandbox::store::schema::{
@@ -146,10 +146,7 @@ pub(super) fn record_many_in(tx: &Connection, outcomes: &[Outcome<'_>]) -> Resul
         delivery_state::PENDING,
         " AND deliveries.attempts <= o.n) OR o.delivered)"
     ))?
-    .execute(params![
-        rows,
-        crate::sandbox::domain::Timestamp::now().as_millis()
-    ])?;
+    .execute(params![rows, Timestamp::now().as_millis()])?;
     if outcomes
         .iter()
         .any(|o| o.verdict == AttemptVerdict::Delivered)
