@@ -101,7 +101,12 @@ impl Receiver {
 
     /// Waits (bounded by [`LIMIT`]) until at least `n` requests arrived; returns them all.
     pub async fn wait_for(&self, n: usize) -> Vec<Received> {
-        let deadline = tokio::time::Instant::now() + LIMIT;
+        self.wait_for_within(n, LIMIT).await
+    }
+
+    /// [`Receiver::wait_for`] bounded by `limit` instead.
+    pub async fn wait_for_within(&self, n: usize, limit: Duration) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + limit;
         loop {
             let got = self.received();
             if got.len() >= n {

@@ -266,7 +266,8 @@ pub struct DueDelivery {
     pub created_at: Timestamp,
     /// The stored SET, for the OBIE format.
     pub token: Option<String>,
-    /// When the claim started the attempt (its row says so from then on).
+    /// When the claim started the attempt (its row says so while it is in flight; its
+    /// outcome records when it was sent).
     pub started_at: Timestamp,
     /// Sent as `x-fapi-interaction-id` and kept on the attempt row.
     pub interaction_id: String,

@@ -8,6 +8,7 @@
 //! restart resumes from them, and nothing about delivery lives only in memory.
 
 pub mod guard;
+mod lanes;
 mod observe;
 pub mod worker;
 

@@ -1,95 +1,80 @@
 //! The push worker: treats due delivery rows as its queue. Each look for work is one claim
-//! (`store::claim`): due rows whose URL has a free lane are leased (so replicas never send
-//! the same attempt twice) and their attempts written as started, in one transaction, before
-//! anything is sent. Each claimed delivery is then sent at once, under a global slot and its
-//! URL's lane, and its outcome recorded with the delivery's next state through the group
-//! commit (`store::group`, so attempts ending together share a transaction). A claim cut
-//! short by one URL's backlog (`Claimed::cut_short`) is followed by another at once, with
+//! (`store::claim`): due rows within each URL's room are leased (so replicas never send the
+//! same attempt twice) and their attempts written as started, in one transaction, before
+//! anything is sent. Claimed deliveries wait in the worker ([`lanes`](super::lanes)) for a
+//! global slot and their URL's lane, and are sent the moment both are free; the worker holds
+//! up to one more round of each limit claimed ahead, so requests keep going out while the
+//! next claim runs. Each outcome is recorded with the delivery's next state through the
+//! group commit (`store::group`, so attempts ending together share a transaction). A claim
+//! cut short by one URL's backlog (`Claimed::cut_short`) is followed by another at once, with
 //! that URL now full and left out, so its backlog does not hold back other URLs. The worker
 //! sleeps until the next row is due, a new delivery is stored (`AppState::push_wake`), an
-//! attempt ends (freeing a lane that due rows wait for), or the sandbox stops. Other
-//! replicas' rows are picked up at least once a second.
+//! attempt ends (freeing a slot and a lane), a claim comes back, or the sandbox stops.
+//! Other replicas' rows are picked up at least once a second.
 //!
 //! The stored SET is sent as it is: signing happened once, when the event was raised.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use super::Outcome;
 use super::guard::{Guard, GuardedResolver};
+use super::lanes::{self, Held, Lanes};
 use crate::sandbox::config::PushConfig;
 use crate::sandbox::domain::{Attempt, AttemptVerdict, Dialect, DueDelivery, Timestamp};
 use crate::sandbox::faults::Faults;
 use crate::sandbox::state::AppState;
-use crate::sandbox::store::EXCERPT_CHARS;
-use crate::sandbox::store::claim::{Claim, Claimed};
+use crate::sandbox::store::claim::Claimed;
+use crate::sandbox::store::{EXCERPT_CHARS, StoreError};
 
 /// Longest sleep between looks at the table: bounds how late rows written by another replica
 /// (or left by a replica that died mid-attempt) are picked up.
 const MAX_IDLE: Duration = Duration::from_secs(1);
-/// Rows claimed per look.
-const BATCH: usize = 256;
-/// Per-URL lanes kept before idle ones are dropped.
-const MAX_DESTINATIONS: usize = 1_024;
 
-/// The worker's limits on what it sends at once: slots across all destinations, lanes per
-/// URL (as a real TPP endpoint is not sent more than a few requests at once).
-struct Limits {
-    slots: Arc<Semaphore>,
-    lanes: HashMap<String, Arc<Semaphore>>,
-    per_destination: usize,
-    /// Signalled whenever an attempt's request is over and its slot and lane are free.
-    freed: Arc<Notify>,
+/// When the worker next claims.
+#[derive(Debug, Clone, Copy)]
+enum Look {
+    /// From this instant, as soon as the worker may hold enough more to be worth a claim.
+    At(Instant),
+    /// Rows are due but their URLs' lanes (or the slots) are full: after the next attempt
+    /// ends, or at this instant at the latest.
+    WhenFreed(Instant),
 }
 
-impl Limits {
-    /// A claim for as many deliveries as there are free slots, within each URL's free lanes.
-    fn claim(&mut self, lease: Duration) -> Option<Claim> {
-        let limit = self.slots.available_permits().min(BATCH);
-        if limit == 0 {
-            return None;
+impl Look {
+    fn due(self, now: Instant) -> bool {
+        match self {
+            Look::At(t) | Look::WhenFreed(t) => t <= now,
         }
-        if self.lanes.len() > MAX_DESTINATIONS {
-            let per = self.per_destination;
-            self.lanes.retain(|_, s| s.available_permits() < per);
-        }
-        // Only lanes in use differ from the default room: the idle ones are not copied.
-        let per = self.per_destination;
-        let room = self
-            .lanes
-            .iter()
-            .map(|(url, lane)| (url, lane.available_permits()))
-            .filter(|(_, free)| *free < per)
-            .map(|(url, free)| (url.clone(), free))
-            .collect();
-        Some(Claim {
-            now: Timestamp::now(),
-            lease,
-            limit,
-            room,
-            default_room: self.per_destination,
-        })
     }
 
-    /// The slot and the lane for a claimed delivery. The claim counted both as free and only
-    /// this loop takes them, so neither waits; an attempt ending meanwhile only frees more.
-    async fn take(&mut self, url: &str) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
-        let per = self.per_destination;
-        let lane = Arc::clone(
-            self.lanes
-                .entry(url.to_string())
-                .or_insert_with(|| Arc::new(Semaphore::new(per))),
-        );
-        let slot = Arc::clone(&self.slots).acquire_owned().await.ok()?;
-        let lane = lane.acquire_owned().await.ok()?;
-        Some((slot, lane))
+    /// What the last claim says about the next one: `asked` for as of `claimed_at`, what it
+    /// came to.
+    fn after(asked: usize, claimed_at: Timestamp, claimed: &Claimed, now: Instant) -> Look {
+        let got = claimed.started.len();
+        // Full, or cut short by one URL's backlog: more rows are due now.
+        if got > 0 && (got == asked || claimed.cut_short) {
+            return Look::At(now);
+        }
+        match claimed.next_due {
+            None => Look::At(now + MAX_IDLE),
+            // Due when the claim chose and not taken: no room for it.
+            Some(at) if at <= claimed_at => Look::WhenFreed(now + MAX_IDLE),
+            // Due since, or later: that moment (the claim's answer took time to come back).
+            Some(at) => {
+                let ms = u64::try_from(at.millis_since(Timestamp::now())).unwrap_or(0);
+                Look::At(now + Duration::from_millis(ms).min(MAX_IDLE))
+            }
+        }
     }
 }
 
-/// Runs the worker of `state` until the sandbox's shutdown token is cancelled.
+/// Runs the worker of `state` until the sandbox's shutdown token is cancelled. Deliveries
+/// claimed but not yet sent when it stops keep their in-flight attempt, shown as interrupted
+/// when the delivery is next claimed (as a crash would leave them): at least once, never lost.
 pub async fn run(state: AppState, guard: Guard) {
     let cfg = state.cfg.push.clone();
     let client = match client_builder(&cfg)
@@ -102,84 +87,80 @@ pub async fn run(state: AppState, guard: Guard) {
             return;
         }
     };
-    let mut limits = Limits {
-        slots: Arc::new(Semaphore::new(cfg.concurrency.max(1))),
-        lanes: HashMap::new(),
-        per_destination: cfg.per_destination.max(1),
-        freed: Arc::new(Notify::new()),
-    };
-    let claim_floor = (cfg.concurrency / 8).clamp(1, BATCH);
-    // A crashed attempt's lease runs out after the request could have finished.
-    let lease = cfg.request_timeout.saturating_add(Duration::from_secs(5));
+    let mut lanes = Lanes::new(cfg.concurrency, cfg.per_destination);
+    let freed = Arc::clone(&lanes.freed);
+    // A busy worker claims once half its slots' worth may be held again: each claim's
+    // transaction then starts many attempts, while those already waiting keep slots busy.
+    let floor = (cfg.concurrency / 2).max(1);
+    let lease = lanes::lease_for(cfg.request_timeout);
+    let mut claims: JoinSet<(usize, Timestamp, Result<Claimed, StoreError>)> = JoinSet::new();
+    let mut look = Look::At(Instant::now());
+    // Wakes that came while a claim was out: its answer predates them, so they stand.
+    let (mut pushed, mut freed_since) = (false, false);
     loop {
         if state.shutdown.is_cancelled() {
             return;
         }
-        let claim = limits.claim(lease);
-        let asked = claim.as_ref().map_or(0, |c| c.limit);
-        let Claimed {
-            started: claimed,
-            cut_short,
-            next_due,
-        } = match &claim {
-            None => Claimed::default(),
-            Some(c) => state.store.claim_due(c).await.unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "push worker cannot claim deliveries");
-                Claimed::default()
-            }),
-        };
-        let got = claimed.len();
-        for d in claimed {
-            let Some((slot, lane)) = limits.take(&d.url).await else {
-                return;
-            };
-            let held = Held {
-                slot: Some(slot),
-                lane: Some(lane),
-                freed: Arc::clone(&limits.freed),
-            };
+        for (d, held) in lanes.ready() {
             tokio::spawn(attempt(state.clone(), client.clone(), guard, d, held));
         }
-        // Cut short: the URLs that filled the window are full now (their lanes were just
-        // taken) and the next claim leaves them out, so it reaches other URLs' due rows.
-        if got > 0 && (got == asked || cut_short) {
-            continue;
+        let now = Instant::now();
+        let mut claiming = !claims.is_empty();
+        if !claiming
+            && look.due(now)
+            && let Some(claim) = lanes.claim(lease, floor)
+        {
+            let store = state.store.clone();
+            claims.spawn(async move { (claim.limit, claim.now, store.claim_due(&claim).await) });
+            claiming = true;
+            (pushed, freed_since) = (false, false);
         }
-        // No claim (every slot busy): rows may be due, so wait for slots as if they were.
-        let wait = match (&claim, next_due) {
-            (None, _) => Duration::ZERO,
-            (Some(_), Some(at)) => {
-                let ms = at.millis_since(Timestamp::now());
-                Duration::from_millis(u64::try_from(ms).unwrap_or(0)).min(MAX_IDLE)
-            }
-            (Some(_), None) => MAX_IDLE,
+        // Waiting for a claim to come back, or for attempts to end before the next, is
+        // woken by that; the timer only bounds it.
+        let timer = match look {
+            Look::At(t) | Look::WhenFreed(t) if t > now && !claiming => t,
+            _ => now + MAX_IDLE,
         };
-        if wait.is_zero() {
-            // Rows are due but were not all claimed: the slots or their URLs' lanes are
-            // busy. Wait for attempts to end rather than look again at once; when the slots
-            // are the limit, for a few of them, so a saturated worker claims several rows per
-            // transaction, not one per attempt that ends. Each wait is bounded by the
-            // request timeout of the attempts it waits for.
-            let freed = Arc::clone(&limits.freed);
-            if limits.slots.available_permits() < claim_floor {
-                tokio::select! {
-                    _ = state.shutdown.cancelled() => return,
-                    p = Arc::clone(&limits.slots).acquire_many_owned(claim_floor as u32) => drop(p),
-                }
-            } else {
-                tokio::select! {
-                    _ = state.shutdown.cancelled() => return,
-                    _ = state.push_wake.notified() => {}
-                    _ = freed.notified() => {}
-                    _ = tokio::time::sleep(MAX_IDLE) => {}
+        tokio::select! {
+            biased;
+            _ = state.shutdown.cancelled() => return,
+            Some(joined) = claims.join_next(), if claiming => {
+                look = match joined {
+                    Ok((asked, claimed_at, Ok(claimed))) => {
+                        let now = Instant::now();
+                        let next = match Look::after(asked, claimed_at, &claimed, now) {
+                            _ if pushed => Look::At(now),
+                            Look::WhenFreed(_) if freed_since => Look::At(now),
+                            next => next,
+                        };
+                        lanes.push(claimed.started);
+                        next
+                    }
+                    Ok((_, _, Err(e))) => {
+                        tracing::warn!(error = %e, "push worker cannot claim deliveries");
+                        Look::At(Instant::now() + MAX_IDLE)
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "push worker's claim task failed");
+                        Look::At(Instant::now() + MAX_IDLE)
+                    }
+                };
+            }
+            _ = freed.notified() => {
+                freed_since = true;
+                if let Look::WhenFreed(_) = look {
+                    look = Look::At(Instant::now());
                 }
             }
-            continue;
-        }
-        tokio::select! {
-            _ = state.shutdown.cancelled() => return,
-            _ = state.push_wake.notified() => {}
-            _ = tokio::time::sleep(wait) => {}
+            _ = state.push_wake.notified() => {
+                pushed = true;
+                look = Look::At(Instant::now());
+            }
+            _ = tokio::time::sleep_until(timer) => {
+                if !claiming {
+                    look = Look::At(Instant::now());
+                }
+            }
         }
     }
 }
@@ -197,23 +178,9 @@ pub fn client_builder(cfg: &PushConfig) -> reqwest::ClientBuilder {
         .pool_max_idle_per_host(cfg.concurrency.max(cfg.per_destination))
 }
 
-/// What an attempt holds while its request is out: a worker slot and its URL's lane.
-struct Held {
-    slot: Option<OwnedSemaphorePermit>,
-    lane: Option<OwnedSemaphorePermit>,
-    freed: Arc<Notify>,
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        // Released before the worker is told, so the room its next claim counts includes them.
-        drop((self.slot.take(), self.lane.take()));
-        self.freed.notify_one();
-    }
-}
-
-/// One try of one claimed delivery (its attempt already recorded as started), its outcome
-/// recorded whatever happens.
+/// One try of one claimed delivery (its attempt already recorded as started by the claim),
+/// its outcome recorded whatever happens, with `started_at` now when it was sent rather than
+/// claimed (it may have waited for a slot or its URL's lane).
 async fn attempt(
     state: AppState,
     client: reqwest::Client,
@@ -222,10 +189,10 @@ async fn attempt(
     held: Held,
 ) {
     let number = d.attempt;
-    let started_at = d.started_at;
+    let started_at = Timestamp::now();
     let interaction_id = d.interaction_id.clone();
     let faults = faults_of(&state, &d).await;
-    let clock = Instant::now();
+    let clock = std::time::Instant::now();
     let (outcome, excerpt, note) = send(&state, &faults, &client, guard, &d, &interaction_id).await;
     let took = clock.elapsed();
     // The request is over: its slot and lane go to the next attempt while this one's outcome
@@ -464,6 +431,73 @@ mod tests {
         assert!(
             took < Duration::from_millis(700),
             "the quick TPP's delivery waited {took:?} behind the slow TPP's backlog"
+        );
+    }
+
+    /// A slow URL's deliveries are claimed one round of its lanes ahead, not more: with one
+    /// lane, one is sent and one waits in the worker (both attempts on record, in flight). The
+    /// waiting one's `startedAt` shows its claim while it waits and, with its outcome, when
+    /// it was sent: after the first one's answer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_urls_deliveries_wait_one_round_ahead_and_start_when_sent() {
+        let hold = Duration::from_millis(400);
+        let (slow, mut seen) = receiver(hold).await;
+        let mut cfg = SandboxConfig::for_bank(Bank::Obie);
+        cfg.push.request_timeout = Duration::from_secs(5);
+        cfg.push.per_destination = 1;
+        let sandbox = Sandbox::start(cfg, ":memory:", "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let now = Timestamp::now();
+        let events: Vec<NewEvent> = (0..6)
+            .map(|n| event(n, "slow-tpp", &format!("{slow}/hook"), now))
+            .collect();
+        sandbox.state.store.insert_events(&events).await.unwrap();
+        sandbox.state.push_wake.notify_one();
+        let first = tokio::time::timeout(Duration::from_secs(5), seen.recv()).await;
+        assert!(matches!(first, Ok(Some(()))), "nothing was sent");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let client = "slow-tpp".into();
+        let store = &sandbox.state.store;
+        let claimed: Vec<(String, Timestamp)> = store
+            .deliveries_of(&client, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|d| {
+                let a = d.attempts.first().filter(|a| a.in_flight)?;
+                Some((d.id.to_string(), a.started_at))
+            })
+            .collect();
+        assert_eq!(claimed.len(), 2, "one sent, one waiting: {claimed:?}");
+        // Both answered: the second was sent after the first's answer.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let sent = loop {
+            let shown = store.deliveries_of(&client, 10).await.unwrap();
+            let done: Vec<Timestamp> = claimed
+                .iter()
+                .filter_map(|(id, _)| {
+                    let d = shown.iter().find(|d| d.id.as_str() == id)?;
+                    let a = d.attempts.first().filter(|a| !a.in_flight)?;
+                    Some(a.started_at)
+                })
+                .collect();
+            if done.len() == 2 {
+                break done;
+            }
+            assert!(Instant::now() < deadline, "the two attempts did not end");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        sandbox.stop().await;
+        let (first_sent, second_sent) = (sent[0].min(sent[1]), sent[0].max(sent[1]));
+        let claimed_at = claimed.iter().map(|(_, at)| *at).max().unwrap();
+        assert!(
+            second_sent.millis_since(first_sent) >= 350,
+            "sent at {first_sent:?} and {second_sent:?}"
+        );
+        assert!(
+            second_sent.millis_since(claimed_at) >= 350,
+            "claimed at {claimed_at:?}, its start still says {second_sent:?}"
         );
     }
 

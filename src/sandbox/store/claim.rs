@@ -7,9 +7,10 @@
 //! (a crash mid-send leaves it visible, shown as interrupted when the next attempt starts),
 //! and no second attempt of the delivery (a manual retry, another replica) can begin while
 //! it runs — without a transaction per attempt between the claim and the send. The room per
-//! destination is the worker's per-URL lanes: a delivery is only claimed when its URL has a
-//! free lane, so an attempt is sent as soon as it is started and its `started_at` is when it
-//! went out, not when it began waiting for a lane.
+//! destination is what the worker may hold for that URL: its free lanes and one more round of
+//! them claimed ahead (`push::lanes`), so a claimed attempt waits in the worker at most for
+//! one attempt of its URL to end; its `started_at` is the claim's time while it is in flight
+//! and becomes when it was sent with its outcome.
 
 use std::collections::HashMap;
 use std::time::Duration;

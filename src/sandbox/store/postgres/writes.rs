@@ -122,15 +122,16 @@ pub(super) async fn record_in(
     verdict: AttemptVerdict,
 ) -> Result<()> {
     let delivery_id = delivery_id.as_str();
-    // The row the claim wrote gets the outcome (an attempt from before that step
-    // existed is inserted whole).
+    // The row the claim wrote gets the outcome, and the start becomes when the request was
+    // sent (a claimed delivery may wait for its URL's lane); an attempt from before that
+    // step existed is inserted whole.
     tx.execute(
         sql!(
             "INSERT INTO delivery_attempts (delivery_id, ",
             ATTEMPT_COLUMNS,
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE)
              ON CONFLICT (delivery_id, attempt) DO UPDATE SET
-               latency_ms = EXCLUDED.latency_ms, status_code = EXCLUDED.status_code,
+               started_at = EXCLUDED.started_at, latency_ms = EXCLUDED.latency_ms, status_code = EXCLUDED.status_code,
                error = EXCLUDED.error, interaction_id = EXCLUDED.interaction_id,
                response_excerpt = EXCLUDED.response_excerpt, note = EXCLUDED.note,
                in_flight = FALSE"

@@ -264,3 +264,58 @@ async fn outcomes_together() {
         .await;
     }
 }
+
+/// A claimed delivery may wait in the worker for its URL's lane, so its attempt row shows the
+/// claim's time while in flight and, with its outcome, when the request was really sent: alone
+/// or in a batch of outcomes (on SQLite a run of one and a set-based run).
+async fn the_outcome_sets_when_the_attempt_was_sent(store: Store) {
+    let events: Vec<NewEvent> = (1..=3)
+        .map(|n| with_delivery("a", &format!("x{n}"), &format!("d{n}")))
+        .collect();
+    store.insert_events(&events).await.unwrap();
+    let claimed = store
+        .claim_due(&claims(ms(7_000), ms(12_000), 3))
+        .await
+        .unwrap();
+    assert_eq!(claimed.started.len(), 3);
+    let in_flight = store.deliveries_of(&cid("a"), 10).await.unwrap();
+    assert!(
+        in_flight
+            .iter()
+            .all(|d| d.attempts[0].in_flight && d.attempts[0].started_at == ms(7_000)),
+        "{in_flight:?}"
+    );
+    let sent = |d: &str, at: i64| Write::RecordAttempt {
+        delivery_id: d.into(),
+        attempt: Attempt {
+            started_at: ms(at),
+            ..attempt(1, Some(202))
+        },
+        verdict: AttemptVerdict::Delivered,
+    };
+    let alone = store.apply_writes(&[sent("d1", 7_040)]).await.unwrap();
+    let together = store
+        .apply_writes(&[sent("d2", 7_050), sent("d3", 7_060)])
+        .await
+        .unwrap();
+    assert!(alone.iter().chain(&together).all(|r| matches!(r, Ok(true))));
+    let mut done = store.deliveries_of(&cid("a"), 10).await.unwrap();
+    done.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    let starts: Vec<(bool, Timestamp)> = done
+        .iter()
+        .map(|d| (d.attempts[0].in_flight, d.attempts[0].started_at))
+        .collect();
+    assert_eq!(
+        starts,
+        [(false, ms(7_040)), (false, ms(7_050)), (false, ms(7_060))]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outcomes_set_when_sent() {
+    the_outcome_sets_when_the_attempt_was_sent(Store::open(":memory:").await.unwrap()).await;
+    if let Some(server) = server_or_skip("outcomes_set_when_sent") {
+        let db = TempPg::create(&server).await.unwrap();
+        the_outcome_sets_when_the_attempt_was_sent(Store::open(&db.url).await.unwrap()).await;
+    }
+}
