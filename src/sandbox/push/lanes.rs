@@ -12,9 +12,11 @@
 //! hands its slot to a waiting delivery at once while the next claim runs.
 //!
 //! What that costs: a delivery's attempt is on record (in flight) from its claim, a few
-//! milliseconds before it is sent when the worker is busy, up to one attempt of its URL
-//! when that URL is slow; the attempt's `started_at` is set again to when it was sent with
-//! its outcome, and the lease covers the wait (see [`lease_for`]).
+//! milliseconds before it is sent when the worker is busy, about one attempt of its URL when
+//! that URL is slow; the attempt's `started_at` is set again to when its turn came with its
+//! outcome. The lease covers one request timeout of waiting (see [`lease_for`]): a delivery
+//! that waited longer is not sent at all but left to its lease, then claimed again with its
+//! attempt shown as interrupted, so a claim's lease never runs out while its attempt waits.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -33,11 +35,11 @@ const MAX_DESTINATIONS: usize = 1_024;
 /// one more lane's worth per URL.
 const AHEAD: usize = 1;
 
-/// How long a claim holds its deliveries: an attempt may wait for its URL's lane while one
-/// attempt of that URL runs, then runs its own, each request bounded by `request_timeout`;
-/// the 5 s are for the rest (a lookup, the outcome's commit). Past it, the claiming worker is
-/// taken for dead and its attempt for interrupted, so a longer lease would also make a
-/// PostgreSQL replica wait longer to take over a dead one's deliveries.
+/// How long a claim holds its deliveries: an attempt waits in the worker for at most one
+/// `request_timeout` (see [`Lanes::ready`]), then runs its request, bounded by the same; the
+/// 5 s are for the rest (a lookup, the outcome's commit). Past it, the claiming worker is taken
+/// for dead and its attempt for interrupted, so a longer lease would also make a PostgreSQL
+/// replica wait longer to take over a dead one's deliveries.
 pub fn lease_for(request_timeout: Duration) -> Duration {
     request_timeout
         .saturating_mul(2)
@@ -65,6 +67,8 @@ pub struct Lanes {
     concurrency: usize,
     lanes: HashMap<String, Arc<Semaphore>>,
     per_destination: usize,
+    /// The longest a claimed delivery may wait to be sent (the lease allows for no more).
+    max_wait: Duration,
     /// Claimed (attempt started), not yet sent; oldest claimed first.
     waiting: VecDeque<DueDelivery>,
     /// How many of `waiting` go to each URL (absent = none).
@@ -74,13 +78,14 @@ pub struct Lanes {
 }
 
 impl Lanes {
-    pub fn new(concurrency: usize, per_destination: usize) -> Lanes {
+    pub fn new(concurrency: usize, per_destination: usize, max_wait: Duration) -> Lanes {
         let concurrency = concurrency.max(1);
         Lanes {
             slots: Arc::new(Semaphore::new(concurrency)),
             concurrency,
             lanes: HashMap::new(),
             per_destination: per_destination.max(1),
+            max_wait,
             waiting: VecDeque::new(),
             waiting_per_url: HashMap::new(),
             freed: Arc::new(Notify::new()),
@@ -104,12 +109,14 @@ impl Lanes {
     }
 
     /// A claim for what the worker may still hold, within each URL's lanes and the
-    /// deliveries already waiting for them; `None` while that is fewer than `floor` (a busy
-    /// worker waits until a claim is worth its transaction: the waiting deliveries keep its
-    /// slots busy meanwhile).
+    /// deliveries already waiting for them; `None` while that is fewer than `floor` and every
+    /// slot is busy (a busy worker waits until a claim is worth its transaction, while the
+    /// waiting deliveries keep its slots busy). Called after [`Lanes::ready`]: a slot still
+    /// free then is one no waiting delivery can use (their URLs' lanes are full), so any
+    /// claim is worth it, for other URLs' rows.
     pub fn claim(&mut self, lease: Duration, floor: usize) -> Option<Claim> {
         let limit = self.free().min(BATCH);
-        let floor = if self.sending() + self.waiting() == 0 {
+        let floor = if self.slots.available_permits() > 0 {
             1
         } else {
             floor.max(1)
@@ -152,8 +159,11 @@ impl Lanes {
     }
 
     /// The waiting deliveries that can be sent now (a slot free and their URL's lane free),
-    /// oldest claimed first, each with its hold; the rest keep waiting in their order.
+    /// oldest claimed first, each with its hold; the rest keep waiting in their order. One
+    /// that has waited longer than the lease allows for is dropped unsent (see the module
+    /// doc).
     pub fn ready(&mut self) -> Vec<(DueDelivery, Held)> {
+        self.drop_overdue();
         let mut out = Vec::new();
         let mut i = 0;
         while i < self.waiting.len() && self.slots.available_permits() > 0 {
@@ -171,15 +181,9 @@ impl Lanes {
             let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
                 break;
             };
-            let Some(d) = self.waiting.remove(i) else {
+            let Some(d) = self.take(i) else {
                 break;
             };
-            if let Some(n) = self.waiting_per_url.get_mut(&d.url) {
-                *n -= 1;
-                if *n == 0 {
-                    self.waiting_per_url.remove(&d.url);
-                }
-            }
             let held = Held {
                 slot: Some(slot),
                 lane: Some(lane),
@@ -188,6 +192,40 @@ impl Lanes {
             out.push((d, held));
         }
         out
+    }
+
+    /// Removes the waiting delivery at `i`.
+    fn take(&mut self, i: usize) -> Option<DueDelivery> {
+        let d = self.waiting.remove(i)?;
+        if let Some(n) = self.waiting_per_url.get_mut(&d.url) {
+            *n -= 1;
+            if *n == 0 {
+                self.waiting_per_url.remove(&d.url);
+            }
+        }
+        Some(d)
+    }
+
+    /// Drops the deliveries claimed longer ago than `max_wait`: sent now, their attempt could
+    /// outlive its lease and be claimed again while it runs.
+    fn drop_overdue(&mut self) {
+        let limit = i64::try_from(self.max_wait.as_millis()).unwrap_or(i64::MAX);
+        let now = Timestamp::now();
+        let mut i = 0;
+        while i < self.waiting.len() {
+            if now.millis_since(self.waiting[i].started_at) <= limit {
+                i += 1;
+                continue;
+            }
+            if let Some(d) = self.take(i) {
+                tracing::warn!(
+                    delivery = %d.id,
+                    url = %d.url,
+                    "a claimed delivery waited longer than its lease allows and was not sent; \
+                     it is claimed again when the lease runs out"
+                );
+            }
+        }
     }
 }
 
@@ -206,7 +244,7 @@ mod tests {
             event_seq: 1,
             created_at: Timestamp::from_millis(0),
             token: None,
-            started_at: Timestamp::from_millis(0),
+            started_at: Timestamp::now(),
             interaction_id: String::new(),
         }
     }
@@ -217,7 +255,7 @@ mod tests {
 
     #[test]
     fn waiting_deliveries_go_out_in_claim_order_within_slots_and_lanes() {
-        let mut lanes = Lanes::new(3, 1);
+        let mut lanes = Lanes::new(3, 1, Duration::from_secs(60));
         lanes.push(vec![due("a", "u1"), due("b", "u1"), due("c", "u2")]);
         lanes.push(vec![due("d", "u3"), due("e", "u4")]);
         let mut first = lanes.ready();
@@ -234,23 +272,46 @@ mod tests {
     #[test]
     fn a_claim_asks_for_what_may_be_held_and_each_urls_room_less_what_waits() {
         let lease = Duration::from_secs(1);
-        let mut lanes = Lanes::new(4, 2);
+        let mut lanes = Lanes::new(2, 2, Duration::from_secs(60));
         // Idle: one delivery is worth a claim, whatever the floor.
         let idle = lanes.claim(lease, 100).unwrap();
-        assert_eq!((idle.limit, idle.default_room), (8, 4));
+        assert_eq!((idle.limit, idle.default_room), (4, 4));
         assert!(idle.room.is_empty());
         lanes.push(vec![due("a", "u1"), due("b", "u1"), due("c", "u1")]);
         let held = lanes.ready();
         assert_eq!(ids(&held), ["a", "b"]);
+        // Every slot busy: fewer free than the floor waits for more to end.
+        assert!(lanes.claim(lease, 2).is_none());
         let c = lanes.claim(lease, 1).unwrap();
-        // 8 in all less 2 sending and 1 waiting; u1: 4 less 2 sending and 1 waiting.
-        assert_eq!(c.limit, 5);
+        // 4 in all less 2 sending and 1 waiting; u1: 4 less 2 sending and 1 waiting.
+        assert_eq!(c.limit, 1);
         assert_eq!(c.room.get("u1"), Some(&1));
         assert_eq!(c.room.len(), 1);
-        // Busy: fewer free than the floor waits for more to end.
-        assert!(lanes.claim(lease, 6).is_none());
         drop(held);
-        assert_eq!(lanes.claim(lease, 6).unwrap().limit, 7);
+        assert_eq!(lanes.claim(lease, 2).unwrap().limit, 3);
+    }
+
+    #[test]
+    fn a_delivery_that_waited_past_what_the_lease_allows_is_not_sent() {
+        let mut lanes = Lanes::new(2, 1, Duration::from_secs(10));
+        let mut old = due("old", "u1");
+        old.started_at = Timestamp::now().saturating_sub(Duration::from_secs(11));
+        let mut fresh = due("fresh", "u1");
+        fresh.started_at = Timestamp::now();
+        lanes.push(vec![old, fresh]);
+        assert_eq!(ids(&lanes.ready()), ["fresh"]);
+        assert_eq!(lanes.waiting(), 0);
+    }
+
+    #[test]
+    fn a_free_slot_no_waiting_delivery_can_use_is_worth_a_claim() {
+        let lease = Duration::from_secs(1);
+        let mut lanes = Lanes::new(4, 1, Duration::from_secs(60));
+        lanes.push(vec![due("a", "u1"), due("b", "u1")]);
+        let held = lanes.ready();
+        assert_eq!(ids(&held), ["a"]);
+        // b waits for u1's lane; three slots are free, so even a high floor claims.
+        assert_eq!(lanes.claim(lease, 100).map(|c| c.limit), Some(6));
     }
 
     #[test]

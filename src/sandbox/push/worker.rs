@@ -39,8 +39,8 @@ const MAX_IDLE: Duration = Duration::from_secs(1);
 enum Look {
     /// From this instant, as soon as the worker may hold enough more to be worth a claim.
     At(Instant),
-    /// Rows are due but their URLs' lanes (or the slots) are full: after the next attempt
-    /// ends, or at this instant at the latest.
+    /// Rows were due but their URLs had no room: after the next attempt ends, or at this
+    /// instant at the latest.
     WhenFreed(Instant),
 }
 
@@ -87,7 +87,7 @@ pub async fn run(state: AppState, guard: Guard) {
             return;
         }
     };
-    let mut lanes = Lanes::new(cfg.concurrency, cfg.per_destination);
+    let mut lanes = Lanes::new(cfg.concurrency, cfg.per_destination, cfg.request_timeout);
     let freed = Arc::clone(&lanes.freed);
     // A busy worker claims once half its slots' worth may be held again: each claim's
     // transaction then starts many attempts, while those already waiting keep slots busy.
@@ -179,8 +179,8 @@ pub fn client_builder(cfg: &PushConfig) -> reqwest::ClientBuilder {
 }
 
 /// One try of one claimed delivery (its attempt already recorded as started by the claim),
-/// its outcome recorded whatever happens, with `started_at` now when it was sent rather than
-/// claimed (it may have waited for a slot or its URL's lane).
+/// its outcome recorded whatever happens, with `started_at` now, when its turn came to be
+/// sent, rather than when it was claimed (it may have waited for a slot or its URL's lane).
 async fn attempt(
     state: AppState,
     client: reqwest::Client,
