@@ -374,7 +374,7 @@ async fn sigkill_during_an_attempt_leaves_it_shown_as_interrupted() {
     receiver.hold(Duration::ZERO);
     let restarted = std::time::Instant::now();
     let (child, url) = spawn_sandbox_with(&db.path(), &["--config", &config_arg]).await;
-    // On PostgreSQL the lease (two request timeouts + 5 s = 9 s) runs out first.
+    // On PostgreSQL the lease (two request timeouts + 10 s = 14 s) runs out first.
     receiver.wait_for_within(2, Duration::from_secs(20)).await;
     if matches!(crate::ENGINE, Engine::Sqlite) {
         // The lease was not waited out.

@@ -14,9 +14,10 @@
 //! What that costs: a delivery's attempt is on record (in flight) from its claim, a few
 //! milliseconds before it is sent when the worker is busy, about one attempt of its URL when
 //! that URL is slow; the attempt's `started_at` is set again to when its turn came with its
-//! outcome. The lease covers one request timeout of waiting (see [`lease_for`]): a delivery
-//! that waited longer is not sent at all but left to its lease, then claimed again with its
-//! attempt shown as interrupted, so a claim's lease never runs out while its attempt waits.
+//! outcome. The lease covers a wait of one request timeout and 5 s (see [`lease_for`]), the
+//! longest one attempt of the same URL can hold a lane: a delivery that waited longer (slots
+//! congested) is not sent at all but left to its lease, then claimed again with its attempt
+//! shown as interrupted, so a claim's lease never runs out while its attempt waits.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -35,14 +36,20 @@ const MAX_DESTINATIONS: usize = 1_024;
 /// one more lane's worth per URL.
 const AHEAD: usize = 1;
 
-/// How long a claim holds its deliveries: an attempt waits in the worker for at most one
-/// `request_timeout` (see [`Lanes::ready`]), then runs its request, bounded by the same; the
-/// 5 s are for the rest (a lookup, the outcome's commit). Past it, the claiming worker is taken
-/// for dead and its attempt for interrupted, so a longer lease would also make a PostgreSQL
-/// replica wait longer to take over a dead one's deliveries.
+/// The longest a claimed delivery waits in the worker: one attempt of its URL (a request
+/// bounded by `request_timeout`, with 5 s for its lookup and scheduling) holding the lane.
+pub fn max_wait_for(request_timeout: Duration) -> Duration {
+    request_timeout.saturating_add(Duration::from_secs(5))
+}
+
+/// How long a claim holds its deliveries: the longest wait in the worker
+/// ([`max_wait_for`]), then its own request, with 5 s for the rest (its lookup, the outcome's
+/// commit). Past it, the claiming worker is taken for dead and its attempt for interrupted, so
+/// a longer lease would also make a PostgreSQL replica wait longer to take over a dead one's
+/// deliveries.
 pub fn lease_for(request_timeout: Duration) -> Duration {
-    request_timeout
-        .saturating_mul(2)
+    max_wait_for(request_timeout)
+        .saturating_add(request_timeout)
         .saturating_add(Duration::from_secs(5))
 }
 
@@ -316,6 +323,6 @@ mod tests {
 
     #[test]
     fn the_lease_covers_a_wait_for_the_lane_and_the_attempt() {
-        assert_eq!(lease_for(Duration::from_secs(10)), Duration::from_secs(25));
+        assert_eq!(lease_for(Duration::from_secs(10)), Duration::from_secs(30));
     }
 }

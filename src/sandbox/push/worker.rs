@@ -87,7 +87,8 @@ pub async fn run(state: AppState, guard: Guard) {
             return;
         }
     };
-    let mut lanes = Lanes::new(cfg.concurrency, cfg.per_destination, cfg.request_timeout);
+    let max_wait = lanes::max_wait_for(cfg.request_timeout);
+    let mut lanes = Lanes::new(cfg.concurrency, cfg.per_destination, max_wait);
     let freed = Arc::clone(&lanes.freed);
     // A busy worker claims once half its slots' worth may be held again: each claim's
     // transaction then starts many attempts, while those already waiting keep slots busy.
@@ -499,6 +500,31 @@ mod tests {
             second_sent.millis_since(claimed_at) >= 350,
             "claimed at {claimed_at:?}, its start still says {second_sent:?}"
         );
+    }
+
+    /// A TPP that never answers holds its lane for a whole request timeout: the delivery
+    /// claimed behind it still goes out after that wait (the lease allows for it), rather than
+    /// being left to its lease and shown as interrupted.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_delivery_waiting_behind_a_timed_out_attempt_is_still_sent() {
+        let (hanging, mut seen) = receiver(Duration::from_secs(30)).await;
+        let mut cfg = SandboxConfig::for_bank(Bank::Obie);
+        cfg.push.request_timeout = Duration::from_millis(500);
+        cfg.push.per_destination = 1;
+        let sandbox = Sandbox::start(cfg, ":memory:", "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let now = Timestamp::now();
+        let events: Vec<NewEvent> = (0..2)
+            .map(|n| event(n, "hanging-tpp", &format!("{hanging}/hook"), now))
+            .collect();
+        sandbox.state.store.insert_events(&events).await.unwrap();
+        sandbox.state.push_wake.notify_one();
+        for n in 1..=2 {
+            let got = tokio::time::timeout(Duration::from_secs(5), seen.recv()).await;
+            assert!(matches!(got, Ok(Some(()))), "request {n} was not sent");
+        }
+        sandbox.stop().await;
     }
 
     #[test]
