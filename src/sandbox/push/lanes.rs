@@ -239,22 +239,7 @@ impl Lanes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::domain::Dialect;
-
-    fn due(id: &str, url: &str) -> DueDelivery {
-        DueDelivery {
-            id: id.into(),
-            client_id: "a".into(),
-            format: Dialect::Obie,
-            url: url.into(),
-            attempt: 1,
-            event_seq: 1,
-            created_at: Timestamp::from_millis(0),
-            token: None,
-            started_at: Timestamp::now(),
-            interaction_id: String::new(),
-        }
-    }
+    use crate::sandbox::store::claim::tests::due;
 
     fn ids(ready: &[(DueDelivery, Held)]) -> Vec<&str> {
         ready.iter().map(|(d, _)| d.id.as_str()).collect()

@@ -166,11 +166,12 @@ impl Chooser<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::sandbox::domain::Dialect;
 
-    fn due(id: &str, url: &str) -> DueDelivery {
+    /// A due delivery `id` to `url`, its attempt 1 claimed now (for the worker's tests too).
+    pub(crate) fn due(id: &str, url: &str) -> DueDelivery {
         DueDelivery {
             id: id.into(),
             client_id: "a".into(),
@@ -180,7 +181,7 @@ mod tests {
             event_seq: 1,
             created_at: Timestamp::from_millis(0),
             token: None,
-            started_at: Timestamp::from_millis(0),
+            started_at: Timestamp::now(),
             interaction_id: String::new(),
         }
     }
