@@ -400,7 +400,7 @@ mod tests {
     }
 
     /// A slow TPP's backlog, longer than one claim reads, does not hold back a delivery to
-    /// another TPP due just after it: the claim that takes the slow URL's free lanes is cut
+    /// another TPP due just after it: the claim that fills the slow URL's room is cut
     /// short and the worker claims again at once, rather than when the slow attempts end or
     /// its idle wait (a second) runs out.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -650,8 +650,8 @@ async fn claims_start_attempts(store: Store) {
 
 on_both_engines!(claims_start, claims_start_attempts);
 
-/// A claim takes no more deliveries to one URL than the URL's room (the worker's free lanes
-/// for it), oldest first, and leaves the rest due for the next claim.
+/// A claim takes no more deliveries to one URL than the URL's room (what the worker may
+/// still hold for it), oldest first, and leaves the rest due for the next claim.
 async fn claims_keep_each_urls_room(store: Store) {
     let to = |jti: &str, id: &str, url: &str| {
         let mut e = with_delivery("a", jti, id);
