@@ -72,6 +72,40 @@ impl Look {
     }
 }
 
+/// What a claim task returns: how many it asked for, as of when, and the store's answer.
+type ClaimAnswer = (usize, Timestamp, Result<Claimed, StoreError>);
+
+/// The next look once a claim came back (`joined`), its deliveries queued in `lanes`. Wakes
+/// that came while it was out (`pushed`: new rows; `freed_since`: an attempt ended) stand
+/// over its answer, which predates them.
+fn came_back(
+    joined: Result<ClaimAnswer, tokio::task::JoinError>,
+    lanes: &mut Lanes,
+    pushed: bool,
+    freed_since: bool,
+) -> Look {
+    match joined {
+        Ok((asked, claimed_at, Ok(claimed))) => {
+            let now = Instant::now();
+            let next = match Look::after(asked, claimed_at, &claimed, now) {
+                _ if pushed => Look::At(now),
+                Look::WhenFreed(_) if freed_since => Look::At(now),
+                next => next,
+            };
+            lanes.push(claimed.started);
+            next
+        }
+        Ok((_, _, Err(e))) => {
+            tracing::warn!(error = %e, "push worker cannot claim deliveries");
+            Look::At(Instant::now() + MAX_IDLE)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "push worker's claim task failed");
+            Look::At(Instant::now() + MAX_IDLE)
+        }
+    }
+}
+
 /// Runs the worker of `state` until the sandbox's shutdown token is cancelled. Deliveries
 /// claimed but not yet sent when it stops keep their in-flight attempt, shown as interrupted
 /// when the delivery is next claimed (as a crash would leave them): at least once, never lost.
@@ -94,7 +128,7 @@ pub async fn run(state: AppState, guard: Guard) {
     // transaction then starts many attempts, while those already waiting keep slots busy.
     let floor = (cfg.concurrency / 2).max(1);
     let lease = lanes::lease_for(cfg.request_timeout);
-    let mut claims: JoinSet<(usize, Timestamp, Result<Claimed, StoreError>)> = JoinSet::new();
+    let mut claims: JoinSet<ClaimAnswer> = JoinSet::new();
     let mut look = Look::At(Instant::now());
     // Wakes that came while a claim was out: its answer predates them, so they stand.
     let (mut pushed, mut freed_since) = (false, false);
@@ -126,26 +160,7 @@ pub async fn run(state: AppState, guard: Guard) {
             biased;
             _ = state.shutdown.cancelled() => return,
             Some(joined) = claims.join_next(), if claiming => {
-                look = match joined {
-                    Ok((asked, claimed_at, Ok(claimed))) => {
-                        let now = Instant::now();
-                        let next = match Look::after(asked, claimed_at, &claimed, now) {
-                            _ if pushed => Look::At(now),
-                            Look::WhenFreed(_) if freed_since => Look::At(now),
-                            next => next,
-                        };
-                        lanes.push(claimed.started);
-                        next
-                    }
-                    Ok((_, _, Err(e))) => {
-                        tracing::warn!(error = %e, "push worker cannot claim deliveries");
-                        Look::At(Instant::now() + MAX_IDLE)
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "push worker's claim task failed");
-                        Look::At(Instant::now() + MAX_IDLE)
-                    }
-                };
+                look = came_back(joined, &mut lanes, pushed, freed_since);
             }
             _ = freed.notified() => {
                 freed_since = true;
