@@ -450,26 +450,33 @@ mod tests {
         );
     }
 
+    /// A sandbox whose worker sends one request at a time to a URL, each bounded by
+    /// `timeout`, with `n` deliveries from `client` to `base`'s `/hook` due now and the
+    /// worker woken.
+    async fn one_lane(timeout: Duration, client: &str, base: &str, n: usize) -> Sandbox {
+        let mut cfg = SandboxConfig::for_bank(Bank::Obie);
+        cfg.push.request_timeout = timeout;
+        cfg.push.per_destination = 1;
+        let sandbox = Sandbox::start(cfg, ":memory:", "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let now = Timestamp::now();
+        let events: Vec<NewEvent> = (0..n)
+            .map(|i| event(i, client, &format!("{base}/hook"), now))
+            .collect();
+        sandbox.state.store.insert_events(&events).await.unwrap();
+        sandbox.state.push_wake.notify_one();
+        sandbox
+    }
+
     /// A slow URL's deliveries are claimed one round of its lanes ahead, not more: with one
     /// lane, one is sent and one waits in the worker (both attempts on record, in flight). The
     /// waiting one's `startedAt` shows its claim while it waits and, with its outcome, when
     /// it was sent: after the first one's answer.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_slow_urls_deliveries_wait_one_round_ahead_and_start_when_sent() {
-        let hold = Duration::from_millis(400);
-        let (slow, mut seen) = receiver(hold).await;
-        let mut cfg = SandboxConfig::for_bank(Bank::Obie);
-        cfg.push.request_timeout = Duration::from_secs(5);
-        cfg.push.per_destination = 1;
-        let sandbox = Sandbox::start(cfg, ":memory:", "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let now = Timestamp::now();
-        let events: Vec<NewEvent> = (0..6)
-            .map(|n| event(n, "slow-tpp", &format!("{slow}/hook"), now))
-            .collect();
-        sandbox.state.store.insert_events(&events).await.unwrap();
-        sandbox.state.push_wake.notify_one();
+        let (slow, mut seen) = receiver(Duration::from_millis(400)).await;
+        let sandbox = one_lane(Duration::from_secs(5), "slow-tpp", &slow, 6).await;
         let first = tokio::time::timeout(Duration::from_secs(5), seen.recv()).await;
         assert!(matches!(first, Ok(Some(()))), "nothing was sent");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -523,18 +530,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_delivery_waiting_behind_a_timed_out_attempt_is_still_sent() {
         let (hanging, mut seen) = receiver(Duration::from_secs(30)).await;
-        let mut cfg = SandboxConfig::for_bank(Bank::Obie);
-        cfg.push.request_timeout = Duration::from_millis(500);
-        cfg.push.per_destination = 1;
-        let sandbox = Sandbox::start(cfg, ":memory:", "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let now = Timestamp::now();
-        let events: Vec<NewEvent> = (0..2)
-            .map(|n| event(n, "hanging-tpp", &format!("{hanging}/hook"), now))
-            .collect();
-        sandbox.state.store.insert_events(&events).await.unwrap();
-        sandbox.state.push_wake.notify_one();
+        let sandbox = one_lane(Duration::from_millis(500), "hanging-tpp", &hanging, 2).await;
         for n in 1..=2 {
             let got = tokio::time::timeout(Duration::from_secs(5), seen.recv()).await;
             assert!(matches!(got, Ok(Some(()))), "request {n} was not sent");
