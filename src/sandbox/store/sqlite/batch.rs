@@ -78,6 +78,18 @@ pub(super) fn start_many_in(
     Ok(started)
 }
 
+/// R-09: a SET pushed and accepted is not served again by polling (`?1`: the outcomes' rows,
+/// `?2`: the OBIE format).
+const ACKNOWLEDGE_PUSHED: &str = sql!(
+    "UPDATE events SET state = ",
+    event_state::ACKNOWLEDGED,
+    " WHERE state = ",
+    event_state::AWAITING,
+    " AND seq IN (SELECT d.event_seq FROM jsonb_each(?1) j
+         JOIN deliveries d ON d.id = j.value ->> 0
+         WHERE j.value ->> 11 AND d.format = ?2)"
+);
+
 /// One attempt's outcome, as [`record_many_in`] takes it.
 pub(super) struct Outcome<'a> {
     pub delivery_id: &'a DeliveryId,
@@ -156,17 +168,8 @@ pub(super) fn record_many_in(tx: &Connection, outcomes: &[Outcome<'_>]) -> Resul
         .iter()
         .any(|o| o.verdict == AttemptVerdict::Delivered)
     {
-        // R-09: a SET pushed and accepted is not served again by polling.
-        tx.prepare_cached(sql!(
-            "UPDATE events SET state = ",
-            event_state::ACKNOWLEDGED,
-            " WHERE state = ",
-            event_state::AWAITING,
-            " AND seq IN (SELECT d.event_seq FROM jsonb_each(?1) j
-                 JOIN deliveries d ON d.id = j.value ->> 0
-                 WHERE j.value ->> 11 AND d.format = ?2)"
-        ))?
-        .execute(params![rows, Dialect::Obie.name()])?;
+        tx.prepare_cached(ACKNOWLEDGE_PUSHED)?
+            .execute(params![rows, Dialect::Obie.name()])?;
     }
     Ok(())
 }
@@ -305,6 +308,51 @@ mod tests {
         let mut acknowledged = acknowledged;
         acknowledged.sort();
         assert_eq!(acknowledged, ["e1", "e4"]);
+    }
+
+    /// Cached statements keep their plan from run to run (the query planner stability
+    /// guarantee set at open): without it the claim was prepared again for each new window,
+    /// a trigger's subscription read for each new TPP, and the acknowledgement of pushed SETs
+    /// on every run.
+    #[tokio::test]
+    async fn hot_statements_are_not_prepared_again() {
+        let store = Store::open(":memory:").await.unwrap();
+        let mut events: Vec<NewEvent> = (1..=4).map(event).collect();
+        events[3].client_id = "b".into();
+        store.insert_events(&events).await.unwrap();
+        let Store::Sqlite(s) = &store else {
+            unreachable!("opened in memory")
+        };
+        for (n, id) in [(1, "d1"), (2, "d2"), (3, "d4")] {
+            let claimed = store.claim_due(&claim_of(n)).await.unwrap();
+            assert!(!claimed.started.is_empty());
+            let ok = attempt(202);
+            let delivery_id = DeliveryId::from(id);
+            let mut conn = s.lock();
+            let tx = conn.transaction().unwrap();
+            let outcome = |verdict| Outcome {
+                delivery_id: &delivery_id,
+                attempt: &ok,
+                verdict,
+            };
+            record_many_in(&tx, &[outcome(AttemptVerdict::Delivered)]).unwrap();
+            tx.commit().unwrap();
+        }
+        for client in ["a", "b", "c"] {
+            store.subscriptions_of(&client.into()).await.unwrap();
+        }
+        let conn = s.lock();
+        for sql in [
+            super::super::events::CLAIM_READ,
+            super::super::SUBSCRIPTIONS_OF,
+            ACKNOWLEDGE_PUSHED,
+        ] {
+            let stmt = conn.prepare_cached(sql).unwrap();
+            let runs = stmt.get_status(rusqlite::StatementStatus::Run);
+            assert!(runs >= 3, "{runs} runs of {sql}");
+            let again = stmt.get_status(rusqlite::StatementStatus::RePrepare);
+            assert_eq!(again, 0, "{sql}");
+        }
     }
 
     /// A claimed delivery whose row no longer matches what the claim read (its count of

@@ -17,6 +17,21 @@ use crate::sandbox::store::schema::{
 };
 use crate::sandbox::store::{Result, follow};
 
+/// A claim's candidates, oldest due first. A delivery with an attempt still in flight within
+/// its lease (made due again by hand meanwhile) is left for that attempt to finish.
+pub(super) const CLAIM_READ: &str = sql!(
+    "SELECT ",
+    DUE_DELIVERY_COLUMNS,
+    " FROM deliveries d JOIN events e ON e.seq = d.event_seq
+     WHERE d.state = ",
+    delivery_state::PENDING,
+    " AND d.next_attempt_at <= ?1
+       AND d.url NOT IN (SELECT value FROM json_each(?3))
+       AND NOT EXISTS (SELECT 1 FROM delivery_attempts a
+         WHERE a.delivery_id = d.id AND a.in_flight = 1 AND a.started_at >= ?4)
+     ORDER BY d.next_attempt_at LIMIT ?2"
+);
+
 impl SqliteStore {
     pub fn commit_trigger(
         &self,
@@ -152,20 +167,7 @@ impl SqliteStore {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let (chosen, cut_short) = {
-            // A delivery with an attempt still in flight within its lease (made due again
-            // by hand meanwhile) is left for that attempt to finish.
-            let mut stmt = tx.prepare_cached(sql!(
-                "SELECT ",
-                DUE_DELIVERY_COLUMNS,
-                " FROM deliveries d JOIN events e ON e.seq = d.event_seq
-                 WHERE d.state = ",
-                delivery_state::PENDING,
-                " AND d.next_attempt_at <= ?1
-                   AND d.url NOT IN (SELECT value FROM json_each(?3))
-                   AND NOT EXISTS (SELECT 1 FROM delivery_attempts a
-                     WHERE a.delivery_id = d.id AND a.in_flight = 1 AND a.started_at >= ?4)
-                 ORDER BY d.next_attempt_at LIMIT ?2"
-            ))?;
+            let mut stmt = tx.prepare_cached(CLAIM_READ)?;
             let full = serde_json::to_string(&claim.full_urls()).unwrap_or_else(|_| "[]".into());
             let mut rows = stmt.query(params![
                 claim.now.as_millis(),
@@ -426,11 +428,11 @@ fn select_batch(conn: &Connection, ops: &PollOps<'_>) -> Result<PollBatch> {
     let mut batch = PollBatch::default();
     let client = ops.scope_select.then_some(ops.client_id.as_str());
     if ops.limit > 0 {
-        // Neither ORDER BY nor LIMIT in the SQL: a bound LIMIT, or an ORDER BY with a new
-        // client_id, makes SQLite's STAT4 planner re-prepare the statement on every run
-        // (measured: ~15 % of a poll's CPU). The forced index (client_id, state, seq) yields
-        // rows oldest first, and stepping stops after `fetch` rows, so the work stays
-        // O(batch). The store tests pin the order. Awaiting rows always have a token (CHECK).
+        // Neither ORDER BY nor LIMIT in the SQL: written before the planner stability
+        // guarantee was set at open, when a bound LIMIT, or an ORDER BY with a new client_id,
+        // made SQLite re-prepare the statement on every run (~15 % of a poll's CPU). The
+        // forced index (client_id, state, seq) yields rows oldest first, and stepping stops
+        // after `fetch` rows, so the work stays O(batch). The store tests pin the order. Awaiting rows always have a token (CHECK).
         let fetch = ops.limit.saturating_add(1);
         let rows: Vec<(String, String)> = match client {
             Some(client) => conn
