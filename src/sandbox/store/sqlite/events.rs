@@ -432,7 +432,8 @@ fn select_batch(conn: &Connection, ops: &PollOps<'_>) -> Result<PollBatch> {
         // guarantee was set at open, when a bound LIMIT, or an ORDER BY with a new client_id,
         // made SQLite re-prepare the statement on every run (~15 % of a poll's CPU). The
         // forced index (client_id, state, seq) yields rows oldest first, and stepping stops
-        // after `fetch` rows, so the work stays O(batch). The store tests pin the order. Awaiting rows always have a token (CHECK).
+        // after `fetch` rows, so the work stays O(batch). The store tests pin the order.
+        // Awaiting rows always have a token (CHECK).
         let fetch = ops.limit.saturating_add(1);
         let rows: Vec<(String, String)> = match client {
             Some(client) => conn
