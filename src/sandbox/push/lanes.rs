@@ -157,6 +157,12 @@ impl Lanes {
         })
     }
 
+    /// Takes out every delivery still waiting, oldest claimed first (the worker is stopping).
+    pub fn take_waiting(&mut self) -> Vec<DueDelivery> {
+        self.waiting_per_url.clear();
+        self.waiting.drain(..).collect()
+    }
+
     /// Queues claimed deliveries behind those already waiting.
     pub fn push(&mut self, claimed: Vec<DueDelivery>) {
         for d in claimed {

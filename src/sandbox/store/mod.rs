@@ -610,6 +610,21 @@ impl Store {
         dispatch!(self.retry_delivery(client_id, delivery_id, now))
     }
 
+    /// Hands back deliveries the push worker claimed and never sent (it stopped with them
+    /// still waiting for a slot or their URL's lane), each as `(delivery, its attempt's
+    /// number)`: the in-flight attempt the claim wrote is removed and the delivery made due at
+    /// `now` with the count of attempts it had before the claim, so the next claim (after a
+    /// restart, or by another replica) sends it as that same attempt, and its history shows no
+    /// attempt that never went out. A delivery changed since its claim (cancelled, or its
+    /// count of attempts moved) is left as it is. Returns how many were handed back.
+    pub async fn release_unsent(
+        &self,
+        unsent: &[(DeliveryId, i64)],
+        now: Timestamp,
+    ) -> Result<usize> {
+        dispatch!(self.release_unsent(unsent, now))
+    }
+
     /// At start: on SQLite, which no other process can share, the attempts a previous process
     /// left in flight are marked interrupted and their deliveries made due now. On PostgreSQL
     /// another replica may be making them, so their leases are left to run out.

@@ -260,6 +260,41 @@ impl PgStore {
         Ok(out)
     }
 
+    /// Hands back deliveries claimed and never sent (see `Store::release_unsent`).
+    pub async fn release_unsent(
+        &self,
+        unsent: &[(DeliveryId, i64)],
+        now: Timestamp,
+    ) -> Result<usize> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        let mut released = 0;
+        for (delivery_id, attempt) in unsent {
+            let reset = tx
+                .execute(
+                    sql!(
+                        "UPDATE deliveries SET attempts = $2 - 1, next_attempt_at = $3
+                         WHERE id = $1 AND attempts = $2 AND state = ",
+                        delivery_state::PENDING
+                    ),
+                    &[&delivery_id.as_str(), attempt, &now.as_millis()],
+                )
+                .await?;
+            if reset == 0 {
+                continue;
+            }
+            tx.execute(
+                "DELETE FROM delivery_attempts
+                 WHERE delivery_id = $1 AND attempt = $2 AND in_flight",
+                &[&delivery_id.as_str(), attempt],
+            )
+            .await?;
+            released += 1;
+        }
+        tx.commit().await?;
+        Ok(released)
+    }
+
     /// Makes a delivery of `client_id` due at `now` again, unless it was delivered or an
     /// attempt is in flight. The row is locked, so a concurrent attempt or retry waits.
     pub async fn retry_delivery(

@@ -304,6 +304,33 @@ impl SqliteStore {
         Ok(due)
     }
 
+    /// Hands back deliveries claimed and never sent (see `Store::release_unsent`).
+    pub fn release_unsent(&self, unsent: &[(DeliveryId, i64)], now: Timestamp) -> Result<usize> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let mut released = 0;
+        for (delivery_id, attempt) in unsent {
+            let reset = tx
+                .prepare_cached(sql!(
+                    "UPDATE deliveries SET attempts = ?2 - 1, next_attempt_at = ?3
+                     WHERE id = ?1 AND attempts = ?2 AND state = ",
+                    delivery_state::PENDING
+                ))?
+                .execute(params![delivery_id.as_str(), attempt, now.as_millis()])?;
+            if reset == 0 {
+                continue;
+            }
+            tx.prepare_cached(
+                "DELETE FROM delivery_attempts
+                 WHERE delivery_id = ?1 AND attempt = ?2 AND in_flight = 1",
+            )?
+            .execute(params![delivery_id.as_str(), attempt])?;
+            released += 1;
+        }
+        tx.commit()?;
+        Ok(released)
+    }
+
     /// Makes a delivery of `client_id` due at `now` again, unless it was delivered or an
     /// attempt is in flight.
     pub fn retry_delivery(

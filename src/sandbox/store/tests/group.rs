@@ -311,6 +311,65 @@ async fn the_outcome_sets_when_the_attempt_was_sent(store: Store) {
     );
 }
 
+/// Deliveries claimed and never sent go back as they were before their claim: no attempt on
+/// record, due again, and claimed next as the same attempt. One whose row moved since its
+/// claim (here: cancelled) and one named with another attempt's number are left as they are.
+async fn unsent_deliveries_go_back_as_before_their_claim(store: Store) {
+    let events = [
+        with_delivery("a", "x1", "d1"),
+        with_delivery("a", "x2", "d2"),
+        with_delivery("b", "x3", "d3"),
+    ];
+    store.insert_events(&events).await.unwrap();
+    let claimed = store
+        .claim_due(&claims(ms(7_000), ms(60_000), 3))
+        .await
+        .unwrap();
+    assert_eq!(claimed.started.len(), 3);
+    // d3 is cancelled while it waits: its TPP deleted its subscription.
+    let s = Subscription {
+        callback_url: Some(URL.into()),
+        ..sub("sub-b", "b")
+    };
+    assert!(store.insert_subscription(&s, false).await.unwrap());
+    assert!(store.delete_subscription(&s.id, true).await.unwrap());
+    let unsent = [
+        (DeliveryId::from("d1"), 1),
+        (DeliveryId::from("d2"), 2),
+        (DeliveryId::from("d3"), 1),
+    ];
+    let released = store.release_unsent(&unsent, ms(8_000)).await.unwrap();
+    assert_eq!(released, 1, "only d1 matched what its claim left");
+    let mut shown = store.deliveries_of(&cid("a"), 10).await.unwrap();
+    shown.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    assert!(shown[0].attempts.is_empty(), "{:?}", shown[0]);
+    assert_eq!(shown[0].state, DeliveryState::Pending);
+    assert_eq!(shown[0].next_attempt_at, Some(ms(8_000)));
+    assert!(shown[1].attempts[0].in_flight, "d2 keeps its claim");
+    let d3 = store.deliveries_of(&cid("b"), 10).await.unwrap();
+    assert_eq!(d3[0].state, DeliveryState::Cancelled);
+    assert_eq!(d3[0].attempts.len(), 1, "cancelled d3 keeps its attempt");
+    let again = store
+        .claim_due(&claims(ms(8_000), ms(60_000), 3))
+        .await
+        .unwrap();
+    let ids: Vec<(&str, i64)> = again
+        .started
+        .iter()
+        .map(|d| (d.id.as_str(), d.attempt))
+        .collect();
+    assert_eq!(ids, [("d1", 1)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsent_go_back() {
+    unsent_deliveries_go_back_as_before_their_claim(Store::open(":memory:").await.unwrap()).await;
+    if let Some(server) = server_or_skip("unsent_go_back") {
+        let db = TempPg::create(&server).await.unwrap();
+        unsent_deliveries_go_back_as_before_their_claim(Store::open(&db.url).await.unwrap()).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outcomes_set_when_sent() {
     the_outcome_sets_when_the_attempt_was_sent(Store::open(":memory:").await.unwrap()).await;

@@ -24,7 +24,9 @@ use super::Outcome;
 use super::guard::{Guard, GuardedResolver};
 use super::lanes::{self, Held, Lanes};
 use crate::sandbox::config::PushConfig;
-use crate::sandbox::domain::{Attempt, AttemptVerdict, Dialect, DueDelivery, Timestamp};
+use crate::sandbox::domain::{
+    Attempt, AttemptVerdict, DeliveryId, Dialect, DueDelivery, Timestamp,
+};
 use crate::sandbox::faults::Faults;
 use crate::sandbox::state::AppState;
 use crate::sandbox::store::claim::Claimed;
@@ -106,9 +108,10 @@ fn came_back(
     }
 }
 
-/// Runs the worker of `state` until the sandbox's shutdown token is cancelled. Deliveries
-/// claimed but not yet sent when it stops keep their in-flight attempt, shown as interrupted
-/// when the delivery is next claimed (as a crash would leave them): at least once, never lost.
+/// Runs the worker of `state` until the sandbox's shutdown token is cancelled, then hands back
+/// the deliveries it claimed and has not sent ([`hand_back`]). A crash cannot: its claimed
+/// deliveries keep their in-flight attempts, shown as interrupted when next claimed (at least
+/// once, never lost).
 pub async fn run(state: AppState, guard: Guard) {
     let cfg = state.cfg.push.clone();
     let client = match client_builder(&cfg)
@@ -134,7 +137,7 @@ pub async fn run(state: AppState, guard: Guard) {
     let (mut pushed, mut freed_since) = (false, false);
     loop {
         if state.shutdown.is_cancelled() {
-            return;
+            return hand_back(&state, lanes, claims).await;
         }
         for (d, held) in lanes.ready() {
             tokio::spawn(attempt(state.clone(), client.clone(), guard, d, held));
@@ -158,7 +161,7 @@ pub async fn run(state: AppState, guard: Guard) {
         };
         tokio::select! {
             biased;
-            _ = state.shutdown.cancelled() => return,
+            _ = state.shutdown.cancelled() => return hand_back(&state, lanes, claims).await,
             Some(joined) = claims.join_next(), if claiming => {
                 look = came_back(joined, &mut lanes, pushed, freed_since);
             }
@@ -178,6 +181,43 @@ pub async fn run(state: AppState, guard: Guard) {
                 }
             }
         }
+    }
+}
+
+/// The longest a stopping worker waits for a claim still out, to hand its deliveries back.
+const LAST_CLAIM_WAIT: Duration = Duration::from_secs(5);
+
+/// The worker is stopping: the deliveries it claimed and has not sent, a claim still out
+/// included, go back to the table as they were before their claim (`Store::release_unsent`),
+/// rather than staying leased and later shown as interrupted attempts that never went out.
+/// Attempts already sent are left to end: an outcome that comes back before the sandbox's
+/// writer closes is committed; a later one is lost, and that attempt is shown as interrupted.
+async fn hand_back(state: &AppState, mut lanes: Lanes, mut claims: JoinSet<ClaimAnswer>) {
+    match tokio::time::timeout(LAST_CLAIM_WAIT, claims.join_next()).await {
+        Ok(Some(Ok((_, _, Ok(claimed))))) => lanes.push(claimed.started),
+        Ok(_) => {}
+        Err(_) => tracing::warn!(
+            "push worker stopped with a claim still out; its deliveries show as interrupted when next claimed"
+        ),
+    }
+    let unsent: Vec<(DeliveryId, i64)> = lanes
+        .take_waiting()
+        .into_iter()
+        .map(|d| (d.id, d.attempt))
+        .collect();
+    if unsent.is_empty() {
+        return;
+    }
+    match state.store.release_unsent(&unsent, Timestamp::now()).await {
+        Ok(n) => tracing::info!(
+            released = n,
+            "push worker stopped; deliveries claimed and not sent were handed back"
+        ),
+        Err(e) => tracing::warn!(
+            error = %e,
+            unsent = unsent.len(),
+            "push worker stopped; cannot hand back the deliveries it had not sent (shown as interrupted when next claimed)"
+        ),
     }
 }
 
@@ -365,188 +405,4 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::{Duration, Instant};
-
-    use super::answer_note;
-    use crate::sandbox::domain::{Dialect, NewDelivery, NewEvent, Timestamp};
-    use crate::sandbox::{Bank, Sandbox, SandboxConfig};
-
-    /// A receiver on 127.0.0.1 that answers 202 after `hold`; its base URL, and a channel
-    /// that gets a message per request received.
-    async fn receiver(hold: Duration) -> (String, tokio::sync::mpsc::UnboundedReceiver<()>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let app = axum::Router::new().fallback(move || {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send(());
-                tokio::time::sleep(hold).await;
-                axum::http::StatusCode::ACCEPTED
-            }
-        });
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        (base, rx)
-    }
-
-    fn event(n: usize, client: &str, url: &str, due: Timestamp) -> NewEvent {
-        NewEvent {
-            event_id: format!("e{n}").into(),
-            jti: format!("e{n}"),
-            client_id: client.into(),
-            event_type: "urn:uk:org:openbanking:events:resource-update".into(),
-            resource_id: format!("r{n}"),
-            resource_type: "domestic-payment".into(),
-            resource_links: Vec::new(),
-            txn: None,
-            toe: Timestamp::now(),
-            details: Default::default(),
-            token: Some("e30.e30.c2ln".into()),
-            poll: false,
-            created_at: Timestamp::now(),
-            deliveries: vec![NewDelivery {
-                id: format!("d{n}").into(),
-                format: Dialect::Obie,
-                url: url.into(),
-                next_attempt_at: due,
-            }],
-        }
-    }
-
-    /// A slow TPP's backlog, longer than one claim reads, does not hold back a delivery to
-    /// another TPP due just after it: the claim that fills the slow URL's room is cut
-    /// short and the worker claims again at once, rather than when the slow attempts end or
-    /// its idle wait (a second) runs out.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn one_urls_backlog_does_not_hold_back_another_urls_delivery() {
-        let (slow, _slow_seen) = receiver(Duration::from_secs(3)).await;
-        let (quick, mut quick_seen) = receiver(Duration::ZERO).await;
-        let mut cfg = SandboxConfig::for_bank(Bank::Obie);
-        cfg.push.request_timeout = Duration::from_secs(5);
-        let sandbox = Sandbox::start(cfg, ":memory:", "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        // Let the worker find nothing and settle into its idle wait, so the wake below is the
-        // only one it gets (a wake sent while it is busy is kept and would end a later wait).
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let now = Timestamp::now();
-        let backlog = 600;
-        let mut events: Vec<NewEvent> = (0..backlog)
-            .map(|n| event(n, "slow-tpp", &format!("{slow}/hook"), now))
-            .collect();
-        let later = now.saturating_add(Duration::from_millis(1));
-        events.push(event(backlog, "quick-tpp", &format!("{quick}/hook"), later));
-        sandbox.state.store.insert_events(&events).await.unwrap();
-        let started = Instant::now();
-        sandbox.state.push_wake.notify_one();
-        let got = tokio::time::timeout(Duration::from_secs(10), quick_seen.recv()).await;
-        let took = started.elapsed();
-        sandbox.stop().await;
-        assert!(matches!(got, Ok(Some(()))), "the quick TPP got nothing");
-        assert!(
-            took < Duration::from_millis(700),
-            "the quick TPP's delivery waited {took:?} behind the slow TPP's backlog"
-        );
-    }
-
-    /// A sandbox whose worker sends one request at a time to a URL, each bounded by
-    /// `timeout`, with `n` deliveries from `client` to `base`'s `/hook` due now and the
-    /// worker woken.
-    async fn one_lane(timeout: Duration, client: &str, base: &str, n: usize) -> Sandbox {
-        let mut cfg = SandboxConfig::for_bank(Bank::Obie);
-        cfg.push.request_timeout = timeout;
-        cfg.push.per_destination = 1;
-        let sandbox = Sandbox::start(cfg, ":memory:", "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let now = Timestamp::now();
-        let events: Vec<NewEvent> = (0..n)
-            .map(|i| event(i, client, &format!("{base}/hook"), now))
-            .collect();
-        sandbox.state.store.insert_events(&events).await.unwrap();
-        sandbox.state.push_wake.notify_one();
-        sandbox
-    }
-
-    /// A slow URL's deliveries are claimed one round of its lanes ahead, not more: with one
-    /// lane, one is sent and one waits in the worker (both attempts on record, in flight). The
-    /// waiting one's `startedAt` shows its claim while it waits and, with its outcome, when
-    /// it was sent: after the first one's answer.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_slow_urls_deliveries_wait_one_round_ahead_and_start_when_sent() {
-        let (slow, mut seen) = receiver(Duration::from_millis(400)).await;
-        let sandbox = one_lane(Duration::from_secs(5), "slow-tpp", &slow, 6).await;
-        let first = tokio::time::timeout(Duration::from_secs(5), seen.recv()).await;
-        assert!(matches!(first, Ok(Some(()))), "nothing was sent");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let client = "slow-tpp".into();
-        let store = &sandbox.state.store;
-        let claimed: Vec<(String, Timestamp)> = store
-            .deliveries_of(&client, 10)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter_map(|d| {
-                let a = d.attempts.first().filter(|a| a.in_flight)?;
-                Some((d.id.to_string(), a.started_at))
-            })
-            .collect();
-        assert_eq!(claimed.len(), 2, "one sent, one waiting: {claimed:?}");
-        // Both answered: the second was sent after the first's answer.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let sent = loop {
-            let shown = store.deliveries_of(&client, 10).await.unwrap();
-            let done: Vec<Timestamp> = claimed
-                .iter()
-                .filter_map(|(id, _)| {
-                    let d = shown.iter().find(|d| d.id.as_str() == id)?;
-                    let a = d.attempts.first().filter(|a| !a.in_flight)?;
-                    Some(a.started_at)
-                })
-                .collect();
-            if done.len() == 2 {
-                break done;
-            }
-            assert!(Instant::now() < deadline, "the two attempts did not end");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        sandbox.stop().await;
-        let (first_sent, second_sent) = (sent[0].min(sent[1]), sent[0].max(sent[1]));
-        let claimed_at = claimed.iter().map(|(_, at)| *at).max().unwrap();
-        assert!(
-            second_sent.millis_since(first_sent) >= 350,
-            "sent at {first_sent:?} and {second_sent:?}"
-        );
-        assert!(
-            second_sent.millis_since(claimed_at) >= 350,
-            "claimed at {claimed_at:?}, its start still says {second_sent:?}"
-        );
-    }
-
-    /// A TPP that never answers holds its lane for a whole request timeout: the delivery
-    /// claimed behind it still goes out after that wait (the lease allows for it), rather than
-    /// being left to its lease and shown as interrupted.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_delivery_waiting_behind_a_timed_out_attempt_is_still_sent() {
-        let (hanging, mut seen) = receiver(Duration::from_secs(30)).await;
-        let sandbox = one_lane(Duration::from_millis(500), "hanging-tpp", &hanging, 2).await;
-        for n in 1..=2 {
-            let got = tokio::time::timeout(Duration::from_secs(5), seen.recv()).await;
-            assert!(matches!(got, Ok(Some(()))), "request {n} was not sent");
-        }
-        sandbox.stop().await;
-    }
-
-    #[test]
-    fn notes_on_the_tpps_answer() {
-        assert_eq!(answer_note(202, Some("i"), "i"), None);
-        assert!(answer_note(200, Some("i"), "i").unwrap().contains("202"));
-        assert!(
-            answer_note(202, None, "i")
-                .unwrap()
-                .contains("x-fapi-interaction-id")
-        );
-        assert_eq!(answer_note(503, None, "i"), None);
-    }
-}
+mod tests;
