@@ -140,6 +140,55 @@ async fn post_loop(
     .await)
 }
 
+/// What the worker's gauges showed over a round, sampled every millisecond: how many of its
+/// slots were sending, and how often nothing claimed was waiting to be sent (the worker then
+/// sends only what it has out, until a claim comes back).
+#[derive(Debug, Default, Clone, Copy)]
+struct Slots {
+    samples: u64,
+    sending: u64,
+    nothing_waiting: u64,
+}
+
+impl Slots {
+    fn add(&mut self, other: Slots) {
+        self.samples += other.samples;
+        self.sending += other.sending;
+        self.nothing_waiting += other.nothing_waiting;
+    }
+
+    /// "on average N of its M slots sending, nothing claimed waiting in P % of samples".
+    fn describe(&self, slots: usize) -> String {
+        let n = self.samples.max(1) as f64;
+        format!(
+            "the worker: on average {:.0} of its {slots} slots sending, nothing claimed waiting in {:.0} % of samples",
+            self.sending as f64 / n,
+            100.0 * self.nothing_waiting as f64 / n
+        )
+    }
+}
+
+/// Samples the push worker's gauges (`Metrics::push_worker`) until `stop` is cancelled.
+async fn sample_slots(
+    state: crate::sandbox::state::AppState,
+    stop: tokio_util::sync::CancellationToken,
+) -> Slots {
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut seen = Slots::default();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return seen,
+            _ = tick.tick() => {
+                let (sending, waiting) = state.metrics.push_worker();
+                seen.samples += 1;
+                seen.sending += u64::try_from(sending).unwrap_or(0);
+                seen.nothing_waiting += u64::from(waiting == 0);
+            }
+        }
+    }
+}
+
 /// `DELIVERIES` stored deliveries of copies of `sample` to `clients`, numbered from `from`.
 fn deliveries(sample: &NewEvent, clients: &[(ClientId, String)], from: usize) -> Vec<NewEvent> {
     let now = Timestamp::now();
@@ -186,6 +235,7 @@ async fn throughput_figure(http: &reqwest::Client, sandbox: &Sandbox) -> anyhow:
     let token = sample.token.clone().unwrap_or_default();
     let urls: Vec<String> = clients.iter().map(|(_, cb)| cb.clone()).collect();
     let (mut push_secs, mut limit_sum) = (0.0, 0.0);
+    let mut slots = Slots::default();
     for round in 0..ROUNDS {
         let events = deliveries(&sample, &clients, round * DELIVERIES);
         let before = received.load(Ordering::Relaxed) as usize;
@@ -193,9 +243,14 @@ async fn throughput_figure(http: &reqwest::Client, sandbox: &Sandbox) -> anyhow:
         // is ingest's work, not push's.
         sandbox.state.store.insert_events(&events).await?;
         let started = Instant::now();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let sampler = tokio::spawn(sample_slots(sandbox.state.clone(), stop.clone()));
         sandbox.state.push_wake.notify_one();
-        drained(sandbox, Duration::from_secs(120)).await?;
+        let done = drained(sandbox, Duration::from_secs(120)).await;
         push_secs += started.elapsed().as_secs_f64();
+        stop.cancel();
+        slots.add(sampler.await?);
+        done?;
         let got = received.load(Ordering::Relaxed) as usize - before;
         anyhow::ensure!(got >= DELIVERIES, "the receiver got {got} of {DELIVERIES}");
         let span = Duration::from_millis(500);
@@ -214,7 +269,11 @@ async fn throughput_figure(http: &reqwest::Client, sandbox: &Sandbox) -> anyhow:
         limit,
         0.5,
     )
-    .detail(format!("{} to {TPPS} TPPs", ROUNDS * DELIVERIES)))
+    .detail(format!(
+        "{} to {TPPS} TPPs; {}",
+        ROUNDS * DELIVERIES,
+        slots.describe(sandbox.state.cfg.push.concurrency)
+    )))
 }
 
 /// Retry timing: every attempt answered 503, so each delivery runs its whole schedule; the

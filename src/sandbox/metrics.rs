@@ -201,6 +201,9 @@ pub struct Metrics {
     attempts: Family<AttemptLabels, Counter>,
     attempt_latency: Family<DialectLabel, Histogram, fn() -> Histogram>,
     due: Gauge,
+    /// The push worker's requests out and claimed deliveries waiting, as of its last look.
+    push_sending: Gauge,
+    push_waiting: Gauge,
     lockouts: Family<CredentialLabel, Counter>,
     pool: PoolGauges,
 }
@@ -299,6 +302,18 @@ impl Metrics {
             "Pending deliveries whose next attempt is due now and not yet claimed (read from the store at scrape time)",
             Gauge::default(),
         );
+        let push_sending = register(
+            &mut r,
+            "push_requests_in_flight",
+            "Push requests this replica's worker has sent and not yet had answered",
+            Gauge::default(),
+        );
+        let push_waiting = register(
+            &mut r,
+            "push_claimed_waiting",
+            "Deliveries this replica's worker has claimed and not yet sent, waiting for a free slot or their URL's lane",
+            Gauge::default(),
+        );
         let lockouts = register(
             &mut r,
             "auth_lockouts",
@@ -319,6 +334,8 @@ impl Metrics {
             attempts,
             attempt_latency,
             due,
+            push_sending,
+            push_waiting,
             lockouts,
             pool,
         }
@@ -398,6 +415,19 @@ impl Metrics {
         self.due.set(i64::try_from(due).unwrap_or(i64::MAX));
     }
 
+    /// What the push worker holds now: requests out, and claimed deliveries waiting to be sent.
+    pub fn set_push_worker(&self, sending: usize, waiting: usize) {
+        self.push_sending
+            .set(i64::try_from(sending).unwrap_or(i64::MAX));
+        self.push_waiting
+            .set(i64::try_from(waiting).unwrap_or(i64::MAX));
+    }
+
+    /// The push worker's `(requests out, claimed deliveries waiting)` as last set.
+    pub fn push_worker(&self) -> (i64, i64) {
+        (self.push_sending.get(), self.push_waiting.get())
+    }
+
     /// The pool's use read at scrape time.
     pub fn set_pool(&self, p: PoolUse) {
         let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
@@ -462,6 +492,7 @@ mod tests {
         );
         m.lockout("client");
         m.set_due(7);
+        m.set_push_worker(5, 9);
         m.set_pool(PoolUse {
             busy: 2,
             idle: 3,
@@ -478,6 +509,8 @@ mod tests {
             r#"obevents_push_attempts_total{dialect="yapily",outcome="retry",answer="5xx"} 1"#,
             r#"obevents_auth_lockouts_total{credential="client"} 1"#,
             "obevents_push_due_deliveries 7",
+            "obevents_push_requests_in_flight 5",
+            "obevents_push_claimed_waiting 9",
             r#"obevents_store_pool_connections{state="busy"} 2"#,
             "obevents_store_pool_max_connections 16",
         ] {

@@ -136,6 +136,8 @@ async fn metrics_need_the_admin_credential_and_label_requests_by_route_template(
         ),
         ("obevents_long_polls_held", 0.0),
         ("obevents_push_due_deliveries", 0.0),
+        ("obevents_push_requests_in_flight", 0.0),
+        ("obevents_push_claimed_waiting", 0.0),
     ] {
         assert_eq!(sample(&text, name), Some(value), "{name} in\n{text}");
     }
@@ -205,6 +207,65 @@ async fn metrics_count_held_long_polls_lockouts_and_push_attempts() {
     assert_eq!(sample(&text, retry), Some(1.0), "{text}");
     let timed = r#"obevents_push_attempt_duration_seconds_count{dialect="obie"}"#;
     assert_eq!(sample(&text, timed), Some(2.0), "{text}");
+    bank.stop().await;
+}
+
+/// A callback receiver on 127.0.0.1 that answers 202 only once `release` is notified
+/// (each request waits at most [`LIMIT`]); its URL.
+async fn held_receiver(release: std::sync::Arc<tokio::sync::Notify>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/open-banking/v3.1/event-notifications",
+        listener.local_addr().unwrap()
+    );
+    let app = axum::Router::new().fallback(move || {
+        let release = release.clone();
+        async move {
+            let _ = tokio::time::timeout(LIMIT, release.notified()).await;
+            axum::http::StatusCode::ACCEPTED
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_the_push_workers_requests_out_and_deliveries_claimed_waiting() {
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let url = held_receiver(release.clone()).await;
+    let mut cfg = push_config(&[50]);
+    cfg.push.request_timeout = Duration::from_secs(5);
+    // One request at a time to the URL: the worker holds one more claimed behind it.
+    cfg.push.per_destination = 1;
+    let bank = TestBank::start(cfg).await;
+    let tpp = bank.tpp().await;
+    tpp.subscribe(json!({"Data": {"Version": "3.1", "CallbackUrl": url}}))
+        .await;
+    for n in 1..=3 {
+        bank.inject_update(&tpp.client_id, &format!("pay-{n}"))
+            .await;
+    }
+    wait_sample(&bank, "obevents_push_requests_in_flight", 1.0).await;
+    wait_sample(&bank, "obevents_push_claimed_waiting", 1.0).await;
+    // Answered one by one, all three go: nothing out, nothing waiting.
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        release.notify_waiters();
+        let text = scrape(&bank).await;
+        let delivered =
+            r#"obevents_push_attempts_total{dialect="obie",outcome="delivered",answer="2xx"}"#;
+        if sample(&text, delivered) == Some(3.0)
+            && sample(&text, "obevents_push_requests_in_flight") == Some(0.0)
+            && sample(&text, "obevents_push_claimed_waiting") == Some(0.0)
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the three pushes did not all end:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     bank.stop().await;
 }
 

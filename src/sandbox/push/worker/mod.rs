@@ -142,6 +142,9 @@ pub async fn run(state: AppState, guard: Guard) {
         for (d, held) in lanes.ready() {
             tokio::spawn(attempt(state.clone(), client.clone(), guard, d, held));
         }
+        state
+            .metrics
+            .set_push_worker(lanes.sending(), lanes.waiting());
         let now = Instant::now();
         let mut claiming = !claims.is_empty();
         if !claiming
