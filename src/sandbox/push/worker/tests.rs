@@ -103,16 +103,23 @@ async fn one_lane(timeout: Duration, client: &str, base: &str, n: usize) -> Sand
     sandbox
 }
 
+/// [`one_lane`] to a receiver that answers after 400 ms, with six deliveries of `slow-tpp`,
+/// once the first request has arrived.
+async fn slow_lane_sending() -> Sandbox {
+    let (slow, mut seen) = receiver(Duration::from_millis(400)).await;
+    let sandbox = one_lane(Duration::from_secs(5), "slow-tpp", &slow, 6).await;
+    let first = tokio::time::timeout(Duration::from_secs(5), seen.recv()).await;
+    assert!(matches!(first, Ok(Some(()))), "nothing was sent");
+    sandbox
+}
+
 /// A slow URL's deliveries are claimed one round of its lanes ahead, not more: with one
 /// lane, one is sent and one waits in the worker (both attempts on record, in flight). The
 /// waiting one's `startedAt` shows its claim while it waits and, with its outcome, when
 /// it was sent: after the first one's answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_urls_deliveries_wait_one_round_ahead_and_start_when_sent() {
-    let (slow, mut seen) = receiver(Duration::from_millis(400)).await;
-    let sandbox = one_lane(Duration::from_secs(5), "slow-tpp", &slow, 6).await;
-    let first = tokio::time::timeout(Duration::from_secs(5), seen.recv()).await;
-    assert!(matches!(first, Ok(Some(()))), "nothing was sent");
+    let sandbox = slow_lane_sending().await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let client = "slow-tpp".into();
     let store = &sandbox.state.store;
@@ -163,10 +170,7 @@ async fn a_slow_urls_deliveries_wait_one_round_ahead_and_start_when_sent() {
 /// attempt on record, and the waiting one is due again with the never-claimed ones.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopping_worker_hands_back_the_deliveries_it_did_not_send() {
-    let (slow, mut seen) = receiver(Duration::from_millis(400)).await;
-    let sandbox = one_lane(Duration::from_secs(5), "slow-tpp", &slow, 6).await;
-    let first = tokio::time::timeout(Duration::from_secs(5), seen.recv()).await;
-    assert!(matches!(first, Ok(Some(()))), "nothing was sent");
+    let sandbox = slow_lane_sending().await;
     let store = sandbox.state.store.clone();
     let client = "slow-tpp".into();
     let deadline = Instant::now() + Duration::from_secs(5);
