@@ -331,6 +331,29 @@ async fn every_state_change_needs_the_sessions_csrf_token() {
             .iter()
             .all(|c| { !c.to_str().unwrap().starts_with("obevents_portal=e") })
     );
+    // A cookie and a field that agree are not enough: the pair must be one the portal issued
+    // (a made-up pair, an empty one).
+    for token in ["guess", ""] {
+        let r = raw
+            .post(format!("{}/portal/sign-in", bank.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", format!("obevents_portal_signin={token}"))
+            .body(format!(
+                "kind=tpp&client_id={}&client_secret={}&csrf={token}",
+                a.client_id, a.client_secret
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "pair {token:?}");
+        assert!(
+            r.headers()
+                .get_all("set-cookie")
+                .iter()
+                .all(|c| { !c.to_str().unwrap().starts_with("obevents_portal=e") }),
+            "pair {token:?}"
+        );
+    }
     bank.stop().await;
 }
 
@@ -653,6 +676,38 @@ async fn tatra_settings_are_edited_with_the_dialects_validation() {
         .await;
     assert_eq!(r.status, 400);
     assert!(r.body.contains("CONSENT_NOT_FOUND"));
+    bank.stop().await;
+}
+
+/// Path and query parameters the portal cannot read (an id that is not UTF-8 once decoded, a
+/// query field given twice) get the portal's 400 page, on pages and on forms alike.
+#[tokio::test]
+async fn addresses_the_portal_cannot_read_get_its_400_page() {
+    let bank = TestBank::start(common::obie()).await;
+    let t = bank.tpp().await;
+    let mut p = Portal::new(&bank.url);
+    assert_eq!(
+        p.sign_in_tpp(&t.client_id, &t.client_secret).await.status,
+        303
+    );
+    let own = Portal::tpp(&t.client_id, "");
+    let pages = [
+        p.get("/portal/tpps/%ff/events").await,
+        p.get("/portal/tpps/%ff/live").await,
+        p.get(&format!("{own}/events?type=a&type=b")).await,
+        p.get(&format!("{own}?notice=a&notice=b")).await,
+        p.post(&format!("{own}/deliveries/%ff/retry"), &[]).await,
+        p.post("/portal/tpps/%ff/triggers/consent", &[]).await,
+    ];
+    for (i, r) in pages.iter().enumerate() {
+        assert_eq!(r.status, 400, "case {i}: {}", r.body);
+        assert!(
+            r.header("content-type").unwrap().starts_with("text/html"),
+            "case {i}"
+        );
+        assert!(r.header("content-security-policy").is_some(), "case {i}");
+        assert!(r.body.contains("cannot be read"), "case {i}: {}", r.body);
+    }
     bank.stop().await;
 }
 

@@ -215,6 +215,40 @@ async fn no_malformed_body_gets_a_5xx_or_a_foreign_error_shape() {
     bank.stop().await;
 }
 
+/// The WSO2 Event Creation API answers a body it cannot read in its own shape: too large is
+/// 413 `invalid_request_payload` (with `Connection: close`), but only once the caller's
+/// credentials are accepted; without them it is 401 `invalid_client` as for any body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wso2_answers_a_body_too_large_in_its_own_shape_after_the_credentials() {
+    let mut cfg = config(obevents::sandbox::Bank::Wso2);
+    cfg.body_limit = 16 * 1024;
+    let bank = TestBank::start(cfg).await;
+    let path = "/api/fs/event-notifications/create-events";
+    let big = vec![b'a'; 64 * 1024];
+    let send = |auth: bool| {
+        let rb = bank
+            .request(Method::POST, path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-wso2-client-id", "tpp")
+            .header("x-wso2-resource-id", "aac")
+            .body(big.clone());
+        if auth {
+            rb.basic_auth(ADMIN.0, Some(ADMIN.1))
+        } else {
+            rb
+        }
+    };
+    let r = Resp::of(send(true)).await;
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert_eq!(r.json()["error"], "invalid_request_payload", "{}", r.text());
+    assert!(r.json()["error_description"].is_string());
+    assert_eq!(r.header("connection"), Some("close"));
+    let r = Resp::of(send(false)).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(r.json()["error"], "invalid_client", "{}", r.text());
+    bank.stop().await;
+}
+
 /// Sends `raw` on a fresh connection and reads until the server closes it.
 async fn raw_exchange(bank: &TestBank, raw: &[u8]) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -15,12 +15,12 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::page::{PortalError, secure};
+use super::page::{PortalError, PortalPath, PortalQuery, secure};
 use super::session::Viewer;
 use crate::sandbox::domain::{ClientId, Timestamp};
 use crate::sandbox::state::AppState;
@@ -50,8 +50,8 @@ pub struct Since {
 pub async fn stream(
     State(st): State<AppState>,
     viewer: Viewer,
-    Path(id): Path<String>,
-    Query(since): Query<Since>,
+    PortalPath(id): PortalPath<String>,
+    PortalQuery(since): PortalQuery<Since>,
 ) -> Result<Response, PortalError> {
     let client = viewer.may_see(&st, &id).await?;
     let permit = st

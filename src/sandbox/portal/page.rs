@@ -1,9 +1,13 @@
 //! How a portal answer is made: every page through [`html`] (the security headers: a strict
 //! Content-Security-Policy with no inline script or style, `nosniff`, no framing, no caching),
 //! redirects through [`see_other`], and the portal's one error type, [`PortalError`], rendered
-//! as a page in one place.
+//! as a page in one place; [`PortalPath`] and [`PortalQuery`] read a route's path and query
+//! parameters so that ones the portal cannot read are that page too, not axum's plain-text
+//! rejections.
 
 use askama::Template;
+use axum::extract::{FromRequestParts, Path, Query};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -222,4 +226,46 @@ pub fn refusal(
             interaction_id: &iid.0,
         },
     )
+}
+
+/// A portal route's path parameters (`String`, or a tuple of them). A parameter that is not
+/// valid UTF-8 once decoded is the portal's 400 page.
+pub struct PortalPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for PortalPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = PortalError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PortalError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(PortalPath(v)),
+            Err(e) => Err(PortalError::BadRequest(format!(
+                "this address cannot be read: {}",
+                e.body_text()
+            ))),
+        }
+    }
+}
+
+/// A portal page's query parameters (`T`'s fields). A query that does not fit `T` (a field
+/// given twice, say) is the portal's 400 page.
+pub struct PortalQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for PortalQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = PortalError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PortalError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(PortalQuery(v)),
+            Err(e) => Err(PortalError::BadRequest(format!(
+                "this address's query cannot be read: {}",
+                e.body_text()
+            ))),
+        }
+    }
 }

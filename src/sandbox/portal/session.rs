@@ -14,7 +14,8 @@
 //! **CSRF**: each session carries a random token, put in a hidden field of every form; a POST
 //! whose field does not match its session's token is refused before anything is done (and the
 //! cookie is `SameSite=Strict` besides). The sign-in form, which has no session yet, is
-//! protected the same way by a short-lived pre-session cookie holding the token.
+//! protected the same way by a short-lived pre-session cookie holding the token, signed like a
+//! session so that only a pair the portal issued passes.
 
 use std::time::Duration;
 
@@ -137,6 +138,43 @@ pub fn issue(st: &AppState, role: &Role) -> Result<(String, Viewer), PortalError
     };
     Ok((value, viewer))
 }
+
+/// A sign-in form's token and its pre-session cookie value. The cookie is the token signed
+/// with the session key (and a purpose, so it is never a session), expiring after `ttl`: a
+/// sign-in is accepted only with a pair this portal issued, not with any cookie and field
+/// that merely agree (an empty pair included).
+pub fn issue_sign_in(st: &AppState, ttl: Duration) -> Result<(String, String), PortalError> {
+    let csrf = random_token();
+    let mut p = JwtPayload::new();
+    let _ = p.set_claim("use", Some(Value::from(SIGN_IN_USE)));
+    let _ = p.set_claim("csrf", Some(Value::from(csrf.clone())));
+    let expires = Timestamp::now().saturating_add(ttl);
+    let _ = p.set_claim("exp", Some(Value::from(expires.as_secs())));
+    let signer = HS256
+        .signer_from_bytes(key(st))
+        .map_err(|e| PortalError::Internal(format!("session key: {e}")))?;
+    let value = jwt::encode_with_signer(&p, &josekit::jws::JwsHeader::new(), &signer)
+        .map_err(|e| PortalError::Internal(format!("signing a sign-in token: {e}")))?;
+    Ok((csrf, value))
+}
+
+/// The token a pre-session cookie value carries, if this portal issued it and it is unexpired.
+pub fn sign_in_token(st: &AppState, value: &str) -> Option<String> {
+    let verifier = HS256.verifier_from_bytes(key(st)).ok()?;
+    let (p, _) = jwt::decode_with_verifier(value, &verifier).ok()?;
+    if p.claim("use").and_then(Value::as_str) != Some(SIGN_IN_USE) {
+        return None;
+    }
+    let exp = p.claim("exp").and_then(Value::as_i64)?;
+    if exp <= Timestamp::now().as_secs() {
+        return None;
+    }
+    let csrf = p.claim("csrf").and_then(Value::as_str)?;
+    (!csrf.is_empty()).then(|| csrf.to_string())
+}
+
+/// The `use` claim of a sign-in form's pre-session cookie.
+const SIGN_IN_USE: &str = "sign-in";
 
 /// The session a cookie value stands for, if it is ours and unexpired.
 fn verify(st: &AppState, value: &str) -> Option<Viewer> {

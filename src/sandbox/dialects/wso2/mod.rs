@@ -14,6 +14,7 @@ pub mod openapi;
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -61,6 +62,9 @@ pub enum Wso2Error {
     MissingPayload,
     #[error("{0}")]
     InvalidPayload(String),
+    /// The body could not be read: too large (413), bad chunking or cut short (400).
+    #[error("the request body could not be read: {1}")]
+    Body(StatusCode, String),
     /// A client, resource or subscription the request names does not exist.
     #[error("{0}")]
     InvalidRequest(String),
@@ -92,6 +96,7 @@ impl IntoResponse for Wso2Error {
             Wso2Error::MissingHeader(_) => (StatusCode::BAD_REQUEST, "missing_request_header"),
             Wso2Error::MissingPayload => (StatusCode::BAD_REQUEST, "missing_request_payload"),
             Wso2Error::InvalidPayload(_) => (StatusCode::BAD_REQUEST, "invalid_request_payload"),
+            Wso2Error::Body(status, _) => (*status, "invalid_request_payload"),
             Wso2Error::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             Wso2Error::LimitReached(_) => (StatusCode::CONFLICT, "limit_reached"),
             Wso2Error::Internal(cause) => {
@@ -112,6 +117,11 @@ impl IntoResponse for Wso2Error {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(r#"Basic realm="obevents""#),
             );
+        }
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body is not read, so the connection cannot be reused.
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         if let Wso2Error::Locked(secs) = self {
             resp.headers_mut()
@@ -174,10 +184,17 @@ pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<CreateEvents, Wso2Error
         let Value::Object(details) = details else {
             return Err(payload_error());
         };
-        let reason = details
-            .get("reason")
-            .and_then(Value::as_str)
-            .map(String::from);
+        // A reason of another type is refused rather than dropped: the SET would otherwise
+        // go out without the reason the caller meant to send. `null` reads as absent.
+        let reason = match details.get("reason") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(r)) => Some(r.clone()),
+            Some(_) => {
+                return Err(Wso2Error::InvalidPayload(format!(
+                    "reason of {key} must be a string"
+                )));
+            }
+        };
         events.push((t, reason));
     }
     Ok(CreateEvents {
@@ -233,7 +250,11 @@ pub async fn create(st: &AppState, cmd: CreateEvents) -> Result<String, Wso2Erro
     })
 }
 
-async fn create_events(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn create_events(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
@@ -244,6 +265,9 @@ async fn create_events(State(s): State<AppState>, headers: HeaderMap, body: Byte
             Admin::Locked(secs) => return Err(Wso2Error::Locked(secs)),
             Admin::Refused | Admin::NotBasic => return Err(Wso2Error::Unauthorized),
         }
+        // Credentials are judged before the body: an unauthenticated caller learns nothing
+        // about the body's limits.
+        let body = body.map_err(|r| Wso2Error::Body(r.status(), r.body_text()))?;
         create(&s, parse(&headers, &body)?).await
     };
     match result.await {
@@ -307,5 +331,23 @@ mod tests {
             ),
             Err(Wso2Error::InvalidPayload(_))
         ));
+    }
+
+    #[test]
+    fn a_reason_that_is_not_a_string_is_refused_and_null_reads_as_absent() {
+        let t = "urn:uk:org:openbanking:events:consent-authorization-revoked";
+        for reason in ["5", r#"["x"]"#, r#"{"a":1}"#, "true"] {
+            let body = form(&format!(r#"{{"{t}":{{"reason":{reason}}}}}"#));
+            assert!(
+                matches!(parse(&headers(), &body), Err(Wso2Error::InvalidPayload(m)) if m.contains("must be a string")),
+                "reason {reason} was not refused"
+            );
+        }
+        let cmd = parse(
+            &headers(),
+            &form(&format!(r#"{{"{t}":{{"reason":null}}}}"#)),
+        )
+        .unwrap();
+        assert_eq!(cmd.events, [(EventType::ConsentAuthorizationRevoked, None)]);
     }
 }

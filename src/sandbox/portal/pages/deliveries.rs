@@ -4,14 +4,16 @@
 //! `POST /sandbox/deliveries/{id}/retry` does (the same store operation).
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::overview::{NoFields, NoticeQuery};
 use super::{notice, tpp_ctx};
 use crate::sandbox::domain::{Attempt, DeliveryId, DeliveryRecord, RetryOutcome, Timestamp};
-use crate::sandbox::portal::page::{Nav, PortalError, html, see_other, tpp_path};
+use crate::sandbox::portal::page::{
+    Nav, PortalError, PortalPath, PortalQuery, html, see_other, tpp_path,
+};
 use crate::sandbox::portal::session::{Posted, Viewer};
 use crate::sandbox::portal::view::{When, when};
 use crate::sandbox::state::AppState;
@@ -58,8 +60,8 @@ struct DeliveriesPage {
 pub async fn show(
     State(st): State<AppState>,
     viewer: Viewer,
-    Path(id): Path<String>,
-    Query(q): Query<NoticeQuery>,
+    PortalPath(id): PortalPath<String>,
+    PortalQuery(q): PortalQuery<NoticeQuery>,
 ) -> Result<Response, PortalError> {
     let ctx = tpp_ctx(&st, &viewer, &id, "deliveries").await?;
     let mut deliveries = st.store.deliveries_of(&ctx.id, LIMIT + 1).await?;
@@ -134,7 +136,7 @@ fn attempt(a: &Attempt, now: Timestamp) -> AttemptRow {
 /// `POST /sandbox/deliveries/{id}/retry` does it, then back to the list with its outcome.
 pub async fn retry(
     State(st): State<AppState>,
-    Path((id, delivery)): Path<(String, String)>,
+    PortalPath((id, delivery)): PortalPath<(String, String)>,
     posted: Posted<NoFields>,
 ) -> Result<Response, PortalError> {
     let ctx = tpp_ctx(&st, &posted.viewer, &id, "deliveries").await?;

@@ -5,14 +5,14 @@
 use std::collections::BTreeSet;
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
 use super::tpp_ctx;
 use crate::sandbox::domain::{EventRecord, EventState};
-use crate::sandbox::portal::page::{Nav, PortalError, html, tpp_path};
+use crate::sandbox::portal::page::{Nav, PortalError, PortalPath, PortalQuery, html, tpp_path};
 use crate::sandbox::portal::session::Viewer;
 use crate::sandbox::portal::view::{When, decode_jws, when};
 use crate::sandbox::state::AppState;
@@ -85,8 +85,8 @@ const STATES: [EventState; 4] = [
 pub async fn show(
     State(st): State<AppState>,
     viewer: Viewer,
-    Path(id): Path<String>,
-    Query(f): Query<Filter>,
+    PortalPath(id): PortalPath<String>,
+    PortalQuery(f): PortalQuery<Filter>,
 ) -> Result<Response, PortalError> {
     let ctx = tpp_ctx(&st, &viewer, &id, "events").await?;
     let mut events = st.store.events_of(&ctx.id, LIMIT + 1).await?;

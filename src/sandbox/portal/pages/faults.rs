@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -18,7 +18,9 @@ use super::{Ctx, notice, tpp_ctx};
 use crate::sandbox::behaviours::Behaviour;
 use crate::sandbox::fault_choice::{self, ChooseError};
 use crate::sandbox::faults::Fault;
-use crate::sandbox::portal::page::{Nav, PortalError, html, see_other, tpp_path};
+use crate::sandbox::portal::page::{
+    Nav, PortalError, PortalPath, PortalQuery, html, see_other, tpp_path,
+};
 use crate::sandbox::portal::session::{Posted, Viewer};
 use crate::sandbox::portal::view::{When, when};
 use crate::sandbox::state::AppState;
@@ -127,8 +129,8 @@ async fn page(
 /// `GET /portal/tpps/{ClientId}/faults`.
 pub async fn show(
     State(st): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<NoticeQuery>,
+    PortalPath(id): PortalPath<String>,
+    PortalQuery(q): PortalQuery<NoticeQuery>,
     viewer: Viewer,
 ) -> Result<Response, PortalError> {
     let ctx = tpp_ctx(&st, &viewer, &id, "faults").await?;
@@ -139,7 +141,7 @@ pub async fn show(
 /// `POST /portal/tpps/{ClientId}/faults`: the ticked boxes become the TPP's whole choice.
 pub async fn save(
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    PortalPath(id): PortalPath<String>,
     posted: Posted<BTreeMap<String, String>>,
 ) -> Result<Response, PortalError> {
     let ctx = tpp_ctx(&st, &posted.viewer, &id, "faults").await?;
@@ -173,7 +175,7 @@ pub async fn save(
 /// `POST /portal/tpps/{ClientId}/faults/clear`.
 pub async fn clear(
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    PortalPath(id): PortalPath<String>,
     posted: Posted<NoFields>,
 ) -> Result<Response, PortalError> {
     let ctx = tpp_ctx(&st, &posted.viewer, &id, "faults").await?;

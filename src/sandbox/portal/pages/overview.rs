@@ -4,7 +4,7 @@
 //! and recipe snippets filled in with its own ids.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -12,7 +12,9 @@ use serde::Deserialize;
 use super::{Ctx, notice, tpp_ctx};
 use crate::model::Dialect;
 use crate::sandbox::dialects::tatra::{self, SettingsChange, TatraError};
-use crate::sandbox::portal::page::{Nav, PortalError, html, see_other, tpp_path};
+use crate::sandbox::portal::page::{
+    Nav, PortalError, PortalPath, PortalQuery, html, see_other, tpp_path,
+};
 use crate::sandbox::portal::session::{Posted, Viewer};
 use crate::sandbox::portal::view::{When, when};
 use crate::sandbox::state::AppState;
@@ -77,8 +79,8 @@ pub struct NoticeQuery {
 pub async fn show(
     State(st): State<AppState>,
     viewer: Viewer,
-    Path(id): Path<String>,
-    Query(q): Query<NoticeQuery>,
+    PortalPath(id): PortalPath<String>,
+    PortalQuery(q): PortalQuery<NoticeQuery>,
 ) -> Result<Response, PortalError> {
     let ctx = tpp_ctx(&st, &viewer, &id, "overview").await?;
     let tatra = if st.cfg.personality.serves(Dialect::Tatra) {
@@ -251,7 +253,7 @@ pub struct TatraFields {
 /// own `put_settings` (its validation messages shown beside the form on a refusal).
 pub async fn save_tatra(
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    PortalPath(id): PortalPath<String>,
     posted: Posted<TatraFields>,
 ) -> Result<Response, PortalError> {
     let ctx = tpp_ctx(&st, &posted.viewer, &id, "overview").await?;
@@ -288,7 +290,7 @@ pub struct NoFields {}
 /// `POST /portal/tpps/{ClientId}/tatra-settings/activate`: the sandbox helper, active now.
 pub async fn activate_tatra(
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    PortalPath(id): PortalPath<String>,
     posted: Posted<NoFields>,
 ) -> Result<Response, PortalError> {
     let ctx = tpp_ctx(&st, &posted.viewer, &id, "overview").await?;

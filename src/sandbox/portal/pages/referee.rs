@@ -5,14 +5,16 @@
 //! either can forget it.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::faults::NoticeQuery;
 use super::overview::NoFields;
 use super::{Ctx, notice, tpp_ctx};
-use crate::sandbox::portal::page::{Nav, PortalError, html, see_other, tpp_path};
+use crate::sandbox::portal::page::{
+    Nav, PortalError, PortalPath, PortalQuery, html, see_other, tpp_path,
+};
 use crate::sandbox::portal::session::{Posted, Viewer};
 use crate::sandbox::portal::view::{When, when};
 use crate::sandbox::referee_runs::{self, Published, Verdict};
@@ -130,8 +132,8 @@ fn view(p: Published, ctx: &Ctx) -> RunView {
 /// `GET /portal/tpps/{ClientId}/referee`.
 pub async fn show(
     State(st): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<NoticeQuery>,
+    PortalPath(id): PortalPath<String>,
+    PortalQuery(q): PortalQuery<NoticeQuery>,
     viewer: Viewer,
 ) -> Result<Response, PortalError> {
     let ctx = tpp_ctx(&st, &viewer, &id, "referee").await?;
@@ -150,7 +152,7 @@ pub async fn show(
 /// `POST /portal/tpps/{ClientId}/referee/forget`.
 pub async fn forget(
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    PortalPath(id): PortalPath<String>,
     posted: Posted<NoFields>,
 ) -> Result<Response, PortalError> {
     let ctx = tpp_ctx(&st, &posted.viewer, &id, "referee").await?;

@@ -56,19 +56,22 @@ fn page(
     client_id: String,
     retry_after: Option<u64>,
 ) -> Response {
-    let csrf = session::random_token();
+    let (csrf, pre_cookie) = match session::issue_sign_in(st, PRE_TTL) {
+        Ok(pair) => pair,
+        Err(e) => return e.into_response(),
+    };
     let mut resp = html(
         status,
         &SignIn {
             bank: st.cfg.personality.bank.to_string(),
-            csrf: csrf.clone(),
+            csrf,
             message,
             client_id,
         },
     );
     resp.headers_mut().append(
         header::SET_COOKIE,
-        session::set_cookie(st, PRE_COOKIE, &csrf, PRE_TTL),
+        session::set_cookie(st, PRE_COOKIE, &pre_cookie, PRE_TTL),
     );
     if let Some(secs) = retry_after {
         resp.headers_mut()
@@ -80,7 +83,8 @@ fn page(
 /// `POST /portal/sign-in`: `kind=tpp` with `client_id`/`client_secret`, or `kind=operator`
 /// with `username`/`password`.
 pub async fn submit(State(st): State<AppState>, req: Request) -> Response {
-    let pre = session::cookie(req.headers(), PRE_COOKIE).map(str::to_string);
+    let pre =
+        session::cookie(req.headers(), PRE_COOKIE).and_then(|v| session::sign_in_token(&st, v));
     let fields = match form_fields(req).await {
         Ok(f) => f,
         Err(e) => return e.into_response(),

@@ -2,7 +2,7 @@
 //! the bank faults each chose for itself and a form clearing every TPP's at once.
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
@@ -10,7 +10,7 @@ use super::faults::NoticeQuery;
 use super::notice;
 use crate::sandbox::domain::Timestamp;
 use crate::sandbox::fault_choice;
-use crate::sandbox::portal::page::{Nav, PortalError, html, tpp_path};
+use crate::sandbox::portal::page::{Nav, PortalError, PortalQuery, html, tpp_path};
 use crate::sandbox::portal::session::Viewer;
 use crate::sandbox::portal::view::{When, when};
 use crate::sandbox::state::AppState;
@@ -43,7 +43,7 @@ struct TppsPage {
 /// `GET /portal/tpps`.
 pub async fn show(
     State(st): State<AppState>,
-    Query(q): Query<NoticeQuery>,
+    PortalQuery(q): PortalQuery<NoticeQuery>,
     viewer: Viewer,
 ) -> Result<Response, PortalError> {
     if !viewer.is_operator() {

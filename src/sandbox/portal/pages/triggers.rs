@@ -5,7 +5,7 @@
 //! `obie::events`, `yapily::raise`, `tatra::*`), so validation and outcomes are the API's.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -22,7 +22,7 @@ use crate::sandbox::dialects::tatra::{self, TatraError};
 use crate::sandbox::dialects::yapily::{self, YapilyError, YapilyEventSpec, YapilyEventType};
 use crate::sandbox::domain::{ConsentId, Tpp};
 use crate::sandbox::http::InteractionId;
-use crate::sandbox::portal::page::{Nav, PortalError, html, tpp_path};
+use crate::sandbox::portal::page::{Nav, PortalError, PortalPath, html, tpp_path};
 use crate::sandbox::portal::session::{Posted, Viewer};
 use crate::sandbox::state::AppState;
 
@@ -121,7 +121,7 @@ fn page(st: &AppState, ctx: Ctx, outcome: Option<Outcome>) -> Response {
 pub async fn show(
     State(st): State<AppState>,
     viewer: Viewer,
-    Path(id): Path<String>,
+    PortalPath(id): PortalPath<String>,
 ) -> Result<Response, PortalError> {
     let ctx = tpp_ctx(&st, &viewer, &id, "triggers").await?;
     Ok(page(&st, ctx, None))
@@ -178,7 +178,7 @@ fn raised(ctx: &Ctx, title: &str, o: &RaiseOutcome) -> Outcome {
 /// `POST …/triggers/consent`: an account-access-consent, created and authorised at once.
 pub async fn consent(
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    PortalPath(id): PortalPath<String>,
     posted: Posted<NoFields>,
 ) -> Result<Response, PortalError> {
     let ctx = tpp_ctx(&st, &posted.viewer, &id, "triggers").await?;
@@ -222,7 +222,7 @@ pub struct ConsentField {
 /// /sandbox/account-access-consents/{id}` does it.
 pub async fn revoke(
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    PortalPath(id): PortalPath<String>,
     iid: InteractionId,
     posted: Posted<ConsentField>,
 ) -> Result<Response, PortalError> {
@@ -250,7 +250,7 @@ pub struct InjectFields {
 /// `POST /sandbox/events` validates it.
 pub async fn inject(
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    PortalPath(id): PortalPath<String>,
     iid: InteractionId,
     posted: Posted<InjectFields>,
 ) -> Result<Response, PortalError> {
@@ -294,7 +294,7 @@ pub struct YapilyFields {
 /// `POST …/triggers/yapily`: a Yapily-style event, as `POST /sandbox/yapily/events`.
 pub async fn yapily_event(
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    PortalPath(id): PortalPath<String>,
     posted: Posted<YapilyFields>,
 ) -> Result<Response, PortalError> {
     let ctx = dialect_ctx(&st, &posted.viewer, &id, Dialect::Yapily).await?;
@@ -376,7 +376,7 @@ fn tatra_follow_ups(ctx: &Ctx, consent: &str) -> Vec<FollowUp> {
 /// `POST …/triggers/tatra-consent`: a consent with the default banks' accounts.
 pub async fn tatra_consent(
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    PortalPath(id): PortalPath<String>,
     posted: Posted<NoFields>,
 ) -> Result<Response, PortalError> {
     let ctx = dialect_ctx(&st, &posted.viewer, &id, Dialect::Tatra).await?;
@@ -401,7 +401,7 @@ pub async fn tatra_consent(
 /// `POST …/triggers/tatra-transaction`: as `POST /sandbox/tatra/transactions`.
 pub async fn tatra_transaction(
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    PortalPath(id): PortalPath<String>,
     posted: Posted<ConsentField>,
 ) -> Result<Response, PortalError> {
     let ctx = dialect_ctx(&st, &posted.viewer, &id, Dialect::Tatra).await?;
@@ -431,7 +431,7 @@ pub async fn tatra_transaction(
 /// `POST …/triggers/tatra-refresh`: as `PUT /premium/sandbox/v1/consents/{id}/refresh`.
 pub async fn tatra_refresh(
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    PortalPath(id): PortalPath<String>,
     posted: Posted<ConsentField>,
 ) -> Result<Response, PortalError> {
     let ctx = dialect_ctx(&st, &posted.viewer, &id, Dialect::Tatra).await?;
