@@ -11,10 +11,18 @@ use super::domain::Tpp;
 /// guessed at line rate: after [`AuthFailures::LIMIT`] failures in a window of
 /// [`AuthFailures::WINDOW`], the client id is refused (429 with `Retry-After`) until the window
 /// ends. Per replica and in memory: losing it only forgets recent failures. Bounded: windows
-/// that ended are dropped when the map grows past [`AuthFailures::MAX_IDS`].
+/// that ended are dropped when the map grows past [`AuthFailures::MAX_IDS`], and a client id
+/// is kept as its SHA-256, so an entry's size does not depend on the id a caller made up (a
+/// request of megabytes would otherwise pin megabytes until its entry is dropped).
 #[derive(Debug, Default)]
 pub struct AuthFailures {
-    map: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u32)>>,
+    map: std::sync::Mutex<std::collections::HashMap<[u8; 32], (std::time::Instant, u32)>>,
+}
+
+/// The key a client id is counted under.
+fn key(client_id: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(client_id.as_bytes()).into()
 }
 
 impl AuthFailures {
@@ -24,7 +32,7 @@ impl AuthFailures {
 
     fn lock(
         &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (std::time::Instant, u32)>>
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<[u8; 32], (std::time::Instant, u32)>>
     {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -32,7 +40,7 @@ impl AuthFailures {
     /// Seconds until `client_id` may try again, when it is locked out now.
     pub fn locked_for(&self, client_id: &str) -> Option<u64> {
         let map = self.lock();
-        let (start, count) = map.get(client_id)?;
+        let (start, count) = map.get(&key(client_id))?;
         let left = Self::WINDOW.checked_sub(start.elapsed())?;
         // Rounded up: a client that waits exactly this long is not refused again.
         (*count >= Self::LIMIT).then(|| left.as_millis().div_ceil(1000).max(1) as u64)
@@ -50,7 +58,7 @@ impl AuthFailures {
             }
         }
         let entry = map
-            .entry(client_id.to_string())
+            .entry(key(client_id))
             .or_insert((std::time::Instant::now(), 0));
         if entry.0.elapsed() >= Self::WINDOW {
             *entry = (std::time::Instant::now(), 0);
@@ -104,5 +112,19 @@ mod tests {
         // Just locked: the whole window is left, and a partial second counts as a second.
         assert_eq!(secs, AuthFailures::WINDOW.as_secs());
         assert_eq!(f.locked_for("b"), None);
+    }
+
+    #[test]
+    fn ids_of_any_length_are_counted_apart_in_a_fixed_size() {
+        let f = AuthFailures::default();
+        let long = "x".repeat(4 << 20);
+        let longer = format!("{long}y");
+        for _ in 0..AuthFailures::LIMIT {
+            let _ = f.failed(&long);
+        }
+        assert!(f.locked_for(&long).is_some());
+        assert_eq!(f.locked_for(&longer), None, "a different id is not locked");
+        // What the map keeps of each id is a digest, whatever the id's length.
+        assert_eq!(f.lock().keys().map(|k| k.len()).sum::<usize>(), 32);
     }
 }

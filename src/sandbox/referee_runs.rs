@@ -233,14 +233,16 @@ pub enum PublishError {
     Store(#[from] StoreError),
 }
 
-/// Keeps `run` as `client_id`'s last referee run.
+/// Keeps `run` as `client_id`'s last referee run; when it was received, as stored (to the
+/// second, so the answer to the PUT says what a later GET will).
 pub async fn publish(
     st: &AppState,
     client_id: &ClientId,
     run: &RunSummary,
-) -> Result<(), PublishError> {
+) -> Result<Timestamp, PublishError> {
     let text = serde_json::to_string(run).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    if !st.store.put_referee_run(client_id, &text).await? {
+    let at = Timestamp::from_secs(Timestamp::now().as_secs());
+    if !st.store.put_referee_run(client_id, &text, at).await? {
         return Err(PublishError::UnknownClient(client_id.clone()));
     }
     tracing::info!(
@@ -249,7 +251,7 @@ pub async fn publish(
         failed = run.failed,
         "referee run published"
     );
-    Ok(())
+    Ok(at)
 }
 
 /// `client_id`'s last published run. A stored row this binary cannot read (written by a
@@ -326,8 +328,8 @@ async fn put_own(
     }
     let run = RunSummary::parse(body.value)
         .map_err(|r| EdgeError::invalid(r.path, format!("the run summary: {}", r.message)))?;
-    match publish(&s, &auth.client_id, &run).await {
-        Ok(()) => {}
+    let received_at = match publish(&s, &auth.client_id, &run).await {
+        Ok(at) => at,
         // The token's client was removed meanwhile: its token names nobody.
         Err(PublishError::UnknownClient(_)) => {
             return Err(EdgeError::Unauthorized {
@@ -336,10 +338,10 @@ async fn put_own(
             });
         }
         Err(PublishError::Store(e)) => return Err(e.into()),
-    }
+    };
     let published = Published {
         client_id: auth.client_id.clone(),
-        received_at: Timestamp::now(),
+        received_at,
         run,
     };
     Ok(answer(StatusCode::OK, &published))

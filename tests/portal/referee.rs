@@ -196,7 +196,12 @@ async fn a_published_referee_run_shows_on_the_tpps_referee_page() {
 
     // What B publishes is shown escaped, failures first.
     let hostile = r#"<script>window.__xss=1</script>"><img src=x onerror=alert(1)>"#;
-    put(&b, &one(hostile, "failed", hostile)).await.expect(200);
+    let answered = put(&b, &one(hostile, "failed", hostile)).await;
+    answered.expect(200);
+    // The PUT says when the run was received as a later GET does (kept to the second).
+    let read = Resp::of(b.request(Method::GET, "/sandbox/referee-run")).await;
+    assert_eq!(answered.json()["receivedAt"], read.json()["receivedAt"]);
+    assert_eq!(answered.json()["receivedAt"].as_i64().unwrap() % 1000, 0);
     let page_b = pb.get(&Portal::tpp(&b.client_id, "/referee")).await;
     assert!(
         page_b.body.contains("1 failed, 0 blocked"),

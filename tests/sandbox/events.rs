@@ -380,6 +380,17 @@ async fn inject_validation_errors_are_400() {
     bank.inject(&tpp.client_id, URN_LINKED, "p", "domestic-payment")
         .await
         .ob_error(400, "UK.OBIE.Field.Invalid", Some("resourceType"));
+    // Both become segments of the SET's sub and rlk URIs, so they must be segments as they are.
+    for (id, kind, path) in [
+        ("a b?c#d", "domestic-payment", "resourceId"),
+        ("p\u{0}\n", "domestic-payment", "resourceId"),
+        ("..", "domestic-payment", "resourceId"),
+        ("p", "weird type/../x", "resourceType"),
+    ] {
+        bank.inject(&tpp.client_id, "resource-update", id, kind)
+            .await
+            .ob_error(400, "UK.OBIE.Field.Invalid", Some(path));
+    }
     assert!(tpp.poll_now().await.sets.is_empty());
 }
 

@@ -219,7 +219,7 @@ async fn no_malformed_body_gets_a_5xx_or_a_foreign_error_shape() {
 /// 413 `invalid_request_payload` (with `Connection: close`), but only once the caller's
 /// credentials are accepted; without them it is 401 `invalid_client` as for any body.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wso2_answers_a_body_too_large_in_its_own_shape_after_the_credentials() {
+async fn wso2_answers_bodies_too_large_wrong_methods_and_paths_in_its_own_shape() {
     let mut cfg = config(obevents::sandbox::Bank::Wso2);
     cfg.body_limit = 16 * 1024;
     let bank = TestBank::start(cfg).await;
@@ -246,6 +246,16 @@ async fn wso2_answers_a_body_too_large_in_its_own_shape_after_the_credentials() 
     let r = Resp::of(send(false)).await;
     assert_eq!(r.status, 401, "{}", r.text());
     assert_eq!(r.json()["error"], "invalid_client", "{}", r.text());
+    // A wrong method or an unknown path under the API's prefix: WSO2's shape too.
+    for (method, p, status) in [
+        (Method::GET, path.to_string(), 405),
+        (Method::POST, format!("{path}/"), 404),
+    ] {
+        let r = Resp::of(bank.request(method, &p)).await;
+        assert_eq!(r.status, status, "{p}: {}", r.text());
+        assert_eq!(r.json()["error"], "invalid_request", "{p}: {}", r.text());
+        assert!(r.json()["error_description"].is_string());
+    }
     bank.stop().await;
 }
 
@@ -263,6 +273,55 @@ async fn raw_exchange(bank: &TestBank, raw: &[u8]) -> String {
         .expect("the server closes after a parse error")
         .expect("read");
     String::from_utf8_lossy(&got).into_owned()
+}
+
+/// A body declared longer than `body_limit_bytes` is refused at once with each API's own
+/// 413 and `Connection: close`, not after waiting for bytes the client never sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_declared_over_the_limit_is_refused_at_once_in_each_shape() {
+    let mut cfg = config(obevents::sandbox::Bank::Wso2);
+    cfg.body_limit = 64 * 1024;
+    let bank = TestBank::start(cfg).await;
+    let tpp = bank.subscribed_tpp().await;
+    let admin = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("{}:{}", ADMIN.0, ADMIN.1),
+    );
+    let cases = [
+        (
+            format!("{API}/events"),
+            format!(
+                "Authorization: Bearer {}\r\nContent-Type: application/json\r\n",
+                tpp.token
+            ),
+            "\"Code\":\"413",
+        ),
+        (
+            "/token".to_string(),
+            "Content-Type: application/x-www-form-urlencoded\r\n".to_string(),
+            "\"error\":\"invalid_request\"",
+        ),
+        (
+            "/api/fs/event-notifications/create-events".to_string(),
+            format!(
+                "Authorization: Basic {admin}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            ),
+            "\"error\":\"invalid_request_payload\"",
+        ),
+    ];
+    for (path, headers, shape) in cases {
+        let raw = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: 60000000\r\n\r\n{{}}"
+        );
+        // Bounded by `raw_exchange`'s wait, well short of the idle timeout a body that never
+        // arrives would otherwise run into.
+        let text = raw_exchange(&bank, raw.as_bytes()).await;
+        let head = text.to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 413 "), "{path}: {text}");
+        assert!(head.contains("connection: close"), "{path}: {text}");
+        assert!(text.contains(shape), "{path}: {text}");
+    }
+    bank.stop().await;
 }
 
 /// Requests hyper cannot parse are answered before routing; they still get an

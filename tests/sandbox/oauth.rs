@@ -455,3 +455,37 @@ async fn framing_errors_on_register_and_token_are_oauth_json() {
     );
     bank.stop().await;
 }
+
+/// The authorisation server answers in its OAuth JSON shape also for a wrong method or an
+/// unknown path under `/token` and `/register`, and its error descriptions do not grow with
+/// what the client sent (a long scope is quoted clipped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_methods_paths_and_long_echoes_stay_oauth_json_and_small() {
+    let bank = TestBank::start(obie()).await;
+    for (method, path, status) in [
+        (Method::GET, "/token", 405),
+        (Method::DELETE, "/token", 405),
+        (Method::GET, "/register", 405),
+        (Method::POST, "/token/", 404),
+    ] {
+        let r = Resp::of(bank.request(method.clone(), path)).await;
+        assert_oauth_error(&r, status, "invalid_request");
+        if status == 405 {
+            assert_eq!(r.header("allow"), Some("POST"), "{method} {path}");
+        }
+    }
+    let t = bank.tpp().await;
+    let r = Resp::of(
+        bank.request(Method::POST, "/token")
+            .basic_auth(&t.client_id, Some(&t.client_secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=client_credentials&scope={}",
+                "a".repeat(200_000)
+            )),
+    )
+    .await;
+    assert_oauth_error(&r, 400, "invalid_scope");
+    assert!(r.body.len() < 2_048, "a {}-byte error body", r.body.len());
+    bank.stop().await;
+}

@@ -46,12 +46,43 @@ fn has_body(headers: &HeaderMap) -> bool {
 pub struct Watch {
     expects_continue: bool,
     leftover: Leftover,
+    /// The body was declared longer than the limit and never read (see [`track`]).
+    over_limit: bool,
+}
+
+/// The declared `Content-Length`, if the request has a valid one.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// A body no read of which can succeed: `Limited` with nothing allowed fails its first frame
+/// with `LengthLimitError`, the error axum's body extractors answer 413 for.
+fn over_limit_body() -> Body {
+    Body::new(http_body_util::Limited::new(
+        http_body_util::Full::new(Bytes::from_static(b"\0")),
+        0,
+    ))
 }
 
 /// Before the request runs: watch its body, if it has one (HTTP/1 only: HTTP/2 resets a
 /// single stream instead, and forbids `Connection`). Part of the edge layer
-/// (`middleware::edge`); see the module doc.
-pub fn track(req: Request) -> (Request, Option<Watch>) {
+/// (`middleware::edge`); see the module doc. A body declared longer than `limit` is not
+/// read at all: the handler gets one that fails at once as over the limit, so each API
+/// answers its own 413 without waiting for bytes a client may send slowly or never, and the
+/// answer closes the connection.
+pub fn track(mut req: Request, limit: usize) -> (Request, Option<Watch>) {
+    if declared_length(req.headers()).is_some_and(|n| n > limit as u64) {
+        *req.body_mut() = over_limit_body();
+        let watch = (req.version() < Version::HTTP_2).then(|| Watch {
+            expects_continue: false,
+            leftover: Leftover::default(),
+            over_limit: true,
+        });
+        return (req, watch);
+    }
     if req.version() >= Version::HTTP_2 || !has_body(req.headers()) {
         return (req, None);
     }
@@ -71,6 +102,7 @@ pub fn track(req: Request) -> (Request, Option<Watch>) {
     let watch = Watch {
         expects_continue,
         leftover,
+        over_limit: false,
     };
     (req, Some(watch))
 }
@@ -81,6 +113,11 @@ pub async fn finish(state: &AppState, mut resp: Response, watch: Option<Watch>) 
     let Some(watch) = watch else {
         return resp;
     };
+    if watch.over_limit {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return resp;
+    }
     let unread = watch
         .leftover
         .lock()

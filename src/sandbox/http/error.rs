@@ -246,8 +246,9 @@ impl From<StoreError> for EdgeError {
 }
 
 /// G-12 bounds `Message` and `Path` to 500 characters; messages quote what the client sent,
-/// which can be longer.
-fn clip(s: String) -> String {
+/// which can be longer. The other error shapes (OAuth, WSO2, Yapily, Tatra) bound their
+/// descriptions the same way, so no error body grows with the request.
+pub fn clip(s: String) -> String {
     const MAX: usize = 500;
     if s.chars().count() <= MAX {
         s

@@ -96,7 +96,7 @@ pub async fn edge(State(obs): State<Observer>, mut req: Request, next: Next) -> 
     let line = obs
         .access_log
         .then(|| AccessLine::start(&mut req, &obs.state.cfg.observe.trusted_proxies));
-    let (req, watch) = super::drain::track(req);
+    let (req, watch) = super::drain::track(req, obs.state.cfg.body_limit);
     let (req, id) = interaction_id(req);
     let resp = next.run(req).await;
     let resp = play_back(&obs.state, resp, &id);

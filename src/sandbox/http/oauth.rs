@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::error::json_response;
+use super::error::{clip, json_response};
 use super::openapi::ops;
 use super::routes::Routes;
 use super::routes::Verb::{Get, Post};
@@ -32,6 +32,20 @@ pub fn routes() -> Routes {
         .add(Get, "/jwks", &ops::JWKS, jwks)
         .add(Post, "/register", &ops::REGISTER, register)
         .add(Post, "/token", &ops::TOKEN, token)
+        .refuse_with(&["/token", "/register"], refusal)
+}
+
+/// A wrong method or an unknown path under the authorisation server's endpoints: its OAuth
+/// JSON error, like every other error there, with the router's status.
+fn refusal(
+    _: &HeaderMap,
+    _: &super::InteractionId,
+    status: StatusCode,
+    message: String,
+) -> Response {
+    let mut resp = oauth_error(OAuthError::new("invalid_request", message));
+    *resp.status_mut() = status;
+    resp
 }
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -47,7 +61,7 @@ fn oauth_error(e: OAuthError) -> Response {
     };
     let mut resp = json_response(
         status,
-        &json!({ "error": e.error, "error_description": e.description }),
+        &json!({ "error": e.error, "error_description": clip(e.description) }),
     );
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

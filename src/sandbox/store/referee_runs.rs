@@ -6,10 +6,15 @@ use super::{Result, Store};
 use crate::sandbox::domain::{ClientId, StoredRefereeRun, Timestamp};
 
 impl Store {
-    /// Keeps `summary` as `client_id`'s last referee run, received now; false (and nothing
-    /// stored) when there is no such client.
-    pub async fn put_referee_run(&self, client_id: &ClientId, summary: &str) -> Result<bool> {
-        dispatch!(self.put_referee_run(client_id, summary, Timestamp::now()))
+    /// Keeps `summary` as `client_id`'s last referee run, received at `at` (kept to the
+    /// second); false (and nothing stored) when there is no such client.
+    pub async fn put_referee_run(
+        &self,
+        client_id: &ClientId,
+        summary: &str,
+        at: Timestamp,
+    ) -> Result<bool> {
+        dispatch!(self.put_referee_run(client_id, summary, at))
     }
 
     /// `client_id`'s last published referee run, if any.

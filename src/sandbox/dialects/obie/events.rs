@@ -47,6 +47,15 @@ struct Destination {
 }
 
 /// Validates an event request (type support per personality, N-07 constraints).
+/// Whether `v` is a URI path segment as it stands (RFC 3986 unreserved characters), so the
+/// SET's `sub` and `rlk` links built from it are URIs (`format: uri`) that point where they say.
+fn uri_segment(v: &str) -> bool {
+    v != "."
+        && v != ".."
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
 pub fn check_spec(st: &AppState, spec: &EventSpec) -> ObResult<()> {
     let mut errors = Vec::new();
     if !st.cfg.personality.event_types.contains(&spec.event_type) {
@@ -68,6 +77,14 @@ pub fn check_spec(st: &AppState, spec: &EventSpec) -> ObResult<()> {
                 codes::FIELD_INVALID,
                 name,
                 format!("{name} must be 1 to 128 characters"),
+            ));
+        } else if !uri_segment(v) {
+            errors.push(ErrorItem::at(
+                codes::FIELD_INVALID,
+                name,
+                format!(
+                    "{name} may hold only letters, digits and - . _ ~ (not . or .. alone): it becomes a segment of the SET's sub and rlk URIs"
+                ),
             ));
         }
     }

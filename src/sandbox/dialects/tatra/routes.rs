@@ -22,7 +22,7 @@ use crate::sandbox::dialects::tatra::{SettingsChange, TatraError, bank_name};
 use crate::sandbox::domain::{
     ClientId, ConsentId, TaskId, TatraConsent, TatraSettings, TatraTask, Timestamp,
 };
-use crate::sandbox::http::error::json_response;
+use crate::sandbox::http::error::{clip, json_response};
 use crate::sandbox::http::extract::InteractionId;
 use crate::sandbox::http::routes::Routes;
 use crate::sandbox::http::routes::Verb::{Delete, Get, Post, Put};
@@ -166,7 +166,7 @@ pub(super) fn reply(headers: &HeaderMap, result: Result<(StatusCode, Value), Ref
         Err(Refusal(status, code, message, retry_after)) => {
             let mut r = json_response(
                 status,
-                &json!({ "errorCode": code, "errorDescription": message }),
+                &json!({ "errorCode": code, "errorDescription": clip(message) }),
             );
             if status == StatusCode::UNAUTHORIZED {
                 r.headers_mut().insert(

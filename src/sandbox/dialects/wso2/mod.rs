@@ -26,7 +26,7 @@ use super::obie::events::{self, EventSpec};
 use crate::model::EventType;
 use crate::sandbox::auth::basic::{self, Admin};
 use crate::sandbox::domain::{ClientId, ConsentId};
-use crate::sandbox::http::error::json_response;
+use crate::sandbox::http::error::{clip, json_response};
 use crate::sandbox::http::routes::Routes;
 use crate::sandbox::http::routes::Verb::Post;
 use crate::sandbox::state::AppState;
@@ -48,6 +48,27 @@ pub fn routes() -> Routes {
             &openapi::WSO2_CREATE_OB,
             create_events,
         )
+        .refuse_with(
+            &[
+                "/api/fs/event-notifications/",
+                "/api/openbanking/event-notifications/",
+            ],
+            refusal,
+        )
+}
+
+/// A wrong method or an unknown path under the API's prefixes: WSO2's error shape, with the
+/// router's status.
+fn refusal(
+    _: &HeaderMap,
+    _: &crate::sandbox::http::InteractionId,
+    status: StatusCode,
+    message: String,
+) -> Response {
+    json_response(
+        status,
+        &json!({ "error": "invalid_request", "error_description": clip(message) }),
+    )
 }
 
 /// Why a create-events request was refused, each with WSO2's `error` code.
@@ -110,7 +131,7 @@ impl IntoResponse for Wso2Error {
         };
         let mut resp = json_response(
             status,
-            &json!({ "error": error, "error_description": description }),
+            &json!({ "error": error, "error_description": clip(description) }),
         );
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(

@@ -23,7 +23,7 @@ use crate::sandbox::auth::basic;
 use crate::sandbox::dialects::obie::error::{ObError, ObResult};
 use crate::sandbox::dialects::yapily::{YapilyError, YapilyEventSpec, YapilyEventType};
 use crate::sandbox::domain::{ClientId, YapilySubscription};
-use crate::sandbox::http::error::json_response;
+use crate::sandbox::http::error::{clip, json_response};
 use crate::sandbox::http::extract::{Caller, InteractionId, ObJson};
 use crate::sandbox::state::AppState;
 use crate::sandbox::store::StoreError;
@@ -112,7 +112,7 @@ fn reply(iid: &InteractionId, result: Result<(StatusCode, Value), Refusal>) -> R
             let mut resp = json_response(
                 r.status,
                 &json!({ "error": {
-                    "tracingId": iid.0, "code": r.status.as_u16(), "status": name, "message": r.message
+                    "tracingId": iid.0, "code": r.status.as_u16(), "status": name, "message": clip(r.message)
                 }}),
             );
             if r.status == StatusCode::UNAUTHORIZED {

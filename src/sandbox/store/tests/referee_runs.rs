@@ -10,16 +10,36 @@ async fn published_runs_per_tpp(store: Store) {
     };
     store.upsert_client(&seeded).await.unwrap();
     store.upsert_client(&client("b", 1)).await.unwrap();
-    assert!(store.put_referee_run(&cid("a"), "{\"n\":1}").await.unwrap());
-    assert!(store.put_referee_run(&cid("a"), "{\"n\":2}").await.unwrap());
-    assert!(store.put_referee_run(&cid("b"), "{\"n\":3}").await.unwrap());
+    assert!(
+        store
+            .put_referee_run(&cid("a"), "{\"n\":1}", Timestamp::now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .put_referee_run(&cid("a"), "{\"n\":2}", Timestamp::now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .put_referee_run(&cid("b"), "{\"n\":3}", Timestamp::now())
+            .await
+            .unwrap()
+    );
     let a = store.referee_run(&cid("a")).await.unwrap().unwrap();
     assert_eq!(
         (a.client_id.as_str(), a.summary.as_str()),
         ("a", "{\"n\":2}")
     );
     // No such client: nothing stored.
-    assert!(!store.put_referee_run(&cid("nobody"), "{}").await.unwrap());
+    assert!(
+        !store
+            .put_referee_run(&cid("nobody"), "{}", Timestamp::now())
+            .await
+            .unwrap()
+    );
     assert!(store.referee_run(&cid("nobody")).await.unwrap().is_none());
     assert!(store.delete_referee_run(&cid("b")).await.unwrap());
     assert!(!store.delete_referee_run(&cid("b")).await.unwrap());
