@@ -24,6 +24,24 @@ pub fn run_cli(args: CertsArgs) -> u8 {
     }
 }
 
+/// Whether `name` can stand in a certificate's subject alternative names: an IP address, or
+/// a DNS name of 1–63-character labels (letters, digits, '-' not first or last), its first
+/// label possibly the wildcard `*`.
+fn host_name(name: &str) -> bool {
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let label = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let rest = name.strip_prefix("*.").unwrap_or(name);
+    name.len() <= 253 && !rest.is_empty() && rest.split('.').all(label)
+}
+
 /// Writes the files and says what each is for.
 fn write(args: &CertsArgs) -> Result<Vec<String>, String> {
     let names = if args.names.is_empty() {
@@ -31,8 +49,16 @@ fn write(args: &CertsArgs) -> Result<Vec<String>, String> {
     } else {
         args.names.clone()
     };
+    for name in &names {
+        if !host_name(name) {
+            return Err(format!(
+                "--name {name:?}: not an IP address or a DNS name (labels of letters, digits and '-', a '*.' wildcard first at most)"
+            ));
+        }
+    }
     for client in &args.clients {
         if client.is_empty()
+            || client.chars().all(|c| c == '.')
             || !client
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))

@@ -101,8 +101,8 @@ pub struct PollFlags {
     /// The scope asked for at the token endpoint.
     #[arg(long, default_value = "accounts")]
     pub scope: String,
-    /// How long to wait after an empty poll, in milliseconds.
-    #[arg(long, default_value_t = 1000)]
+    /// How long to wait after an empty poll, in milliseconds (10 to 3600000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
     pub pace_ms: u64,
     /// Long-poll (`returnImmediately: false`): the bank holds an empty poll, so no wait after
     /// one (errors still wait --pace-ms).

@@ -51,30 +51,38 @@ fn main() -> ExitCode {
 fn parse() -> Result<Cli, ExitCode> {
     match Cli::try_parse() {
         Ok(cli) => Ok(cli),
-        Err(e)
-            if matches!(
-                e.kind(),
-                ErrorKind::DisplayHelp
-                    | ErrorKind::DisplayVersion
-                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-            ) =>
-        {
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             let _ = e.print();
-            Err(
-                if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                    ExitCode::from(2)
-                } else {
-                    ExitCode::SUCCESS
-                },
-            )
+            Err(ExitCode::SUCCESS)
+        }
+        // No subcommand given (`obevents`, `obevents tpp`): one line naming the usage, not the
+        // whole help.
+        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let text = e.render().to_string();
+            let usage = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("Usage:"))
+                .map_or("obevents <COMMAND>", str::trim);
+            eprintln!("error: a subcommand is required: {usage} (see --help)");
+            Err(ExitCode::from(2))
         }
         Err(e) => {
+            // clap's first paragraph, on one line: the error, and the arguments it lists on
+            // the lines after (the missing ones, say); usage and tips follow a blank line.
             let text = e.render().to_string();
             let line = text
                 .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments");
-            eprintln!("{} (see --help)", line.trim());
+                .map(str::trim)
+                .skip_while(|l| l.is_empty())
+                .take_while(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let line = if line.is_empty() {
+                "invalid arguments"
+            } else {
+                &line
+            };
+            eprintln!("{line} (see --help)");
             Err(ExitCode::from(2))
         }
     }

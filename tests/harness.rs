@@ -1049,3 +1049,134 @@ async fn a_yapily_bank_that_cannot_list_blocks_each_scenario_at_its_start_clean_
         );
     }
 }
+
+/// Command-line mistakes an outside review found passing or failing badly: each is one line
+/// on stderr and exit code 2, before anything runs.
+#[test]
+fn command_line_mistakes_exit_2_with_one_line_before_anything_runs() {
+    let dir = temp_dir("cli-mistakes");
+    let missing = dir.join("no-such-dir");
+    let missing_file = |name: &str| missing.join(name).to_str().unwrap().to_string();
+    let garbage = dir.join("garbage.pem");
+    std::fs::write(&garbage, "garbage\n").unwrap();
+    let profile = dir.join("badca.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "[target]\nbase_url = \"http://127.0.0.1:9\"\ntoken_endpoint = \"/token\"\njwks_url = \"/jwks\"\nissuer = \"x\"\nca_cert = {:?}\n[registration]\nendpoint = \"/register\"\n",
+            garbage.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let p = profile.to_str().unwrap();
+    let tpp = [
+        "--jwks-url",
+        "http://127.0.0.1:9/jwks",
+        "--issuer",
+        "i",
+        "--audience",
+        "a",
+    ];
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec![], "subcommand"),
+        (vec!["tpp".into()], "subcommand"),
+        (vec!["certs".into()], "--out"),
+        (
+            vec![
+                "certs",
+                "--out",
+                dir.to_str().unwrap(),
+                "--name",
+                "bad name",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            "--name",
+        ),
+        (
+            vec!["bench", "--profile", p, "--rate", "inf", "--duration", "1"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            "--rate",
+        ),
+        (
+            vec![
+                "bench",
+                "--profile",
+                p,
+                "--rate",
+                "1",
+                "--duration",
+                "18446744073709551615",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            "--duration",
+        ),
+        (
+            vec!["bench".into(), "--seconds".into(), "0".into()],
+            "--seconds",
+        ),
+        (
+            vec!["bench".into(), "--store-sizes".into(), "abc".into()],
+            "--store-sizes",
+        ),
+        (
+            vec!["bench".into(), "--json".into(), missing_file("x.json")],
+            "is not a directory",
+        ),
+        (
+            vec!["test".into(), "--junit".into(), missing_file("j.xml")],
+            "is not a directory",
+        ),
+        (
+            vec!["test", "--profile", p]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            "target.ca_cert",
+        ),
+        (
+            [
+                "tpp",
+                "receive",
+                "--jwks-url",
+                "not-a-url",
+                "--issuer",
+                "i",
+                "--audience",
+                "a",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            "--jwks-url",
+        ),
+        (
+            ["tpp", "receive"]
+                .into_iter()
+                .chain(tpp)
+                .map(String::from)
+                .chain(["--processed".to_string(), missing_file("processed.txt")])
+                .collect(),
+            "--processed",
+        ),
+        (
+            ["tpp", "poll"]
+                .into_iter()
+                .chain(tpp)
+                .chain(["--events-url", "http://127.0.0.1:9/e", "--pace-ms", "0"])
+                .map(String::from)
+                .collect(),
+            "--pace-ms",
+        ),
+    ];
+    for (args, expect) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        one_line_exit_2(&args, expect);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

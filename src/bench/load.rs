@@ -124,6 +124,11 @@ where
         let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
             break;
         };
+        // A bank slower than the rate leaves requests due but not yet started when the time
+        // is up; they are not started late, so the load ends with `--duration`.
+        if Instant::now() >= schedule.until {
+            break;
+        }
         let fut = make(k);
         let (rec, stop) = (rec.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {

@@ -177,18 +177,46 @@ pub async fn run_cli(args: BenchArgs) -> u8 {
     }
 }
 
+/// The highest `--rate` and longest `--duration` a bench of a bank may ask for: a day of load
+/// at most, at a rate one process can schedule.
+const MAX_RATE: f64 = 100_000.0;
+const MAX_DURATION_SECS: u64 = 86_400;
+
 /// `obevents bench`: the report is printed (and written with `--json`); returns why a
 /// `--profile` run stopped early, if it did.
 pub async fn run(args: BenchArgs) -> anyhow::Result<Option<String>> {
     let bench_bank = args.profile.is_some() || args.rate.is_some() || args.duration.is_some();
+    anyhow::ensure!(
+        (1..=3_600).contains(&args.seconds),
+        "--seconds must be 1 to 3600"
+    );
+    anyhow::ensure!(
+        (1..=10_000).contains(&args.connections),
+        "--connections must be 1 to 10000"
+    );
+    anyhow::ensure!(
+        args.held_polls <= 100_000 && args.wake_rounds <= 100_000,
+        "--held-polls and --wake-rounds must be at most 100000"
+    );
+    poll::store_sizes(&args.store_sizes)?;
+    if let Some(path) = &args.json {
+        crate::harness::command::output_dir_exists("--json", path).map_err(anyhow::Error::msg)?;
+    }
     let bounds = match (args.rate, args.duration) {
-        (Some(rate), Some(secs)) if rate > 0.0 && secs > 0 => Some(profile::Bounds {
-            rate,
-            duration: Duration::from_secs(secs),
-            connections: args.connections.max(1),
-        }),
+        (Some(rate), Some(secs))
+            if rate.is_finite()
+                && rate > 0.0
+                && rate <= MAX_RATE
+                && (1..=MAX_DURATION_SECS).contains(&secs) =>
+        {
+            Some(profile::Bounds {
+                rate,
+                duration: Duration::from_secs(secs),
+                connections: args.connections,
+            })
+        }
         _ if bench_bank => anyhow::bail!(
-            "bench --profile needs --rate (> 0 per second) and --duration (> 0 seconds): the load on a bank must be bounded"
+            "bench --profile needs --rate (above 0, at most {MAX_RATE} per second) and --duration (1 to {MAX_DURATION_SECS} seconds): the load on a bank must be bounded"
         ),
         _ => None,
     };
@@ -316,7 +344,8 @@ async fn measure(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<Repo
         figures.push(limits::ingest_figure(&http, &sandbox, conns, secs).await?);
     }
     if on(BenchPhase::Latency) {
-        figures.extend(poll::latency_figure(&http, &sandbox, &args.store_sizes).await?);
+        let sizes = poll::store_sizes(&args.store_sizes)?;
+        figures.extend(poll::latency_figure(&http, &sandbox, &sizes).await?);
     }
     sandbox.stop().await;
     if on(BenchPhase::Push) {

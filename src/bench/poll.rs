@@ -276,16 +276,27 @@ pub async fn cross_replica(
 }
 
 /// Poll latency against the number of stored SETs (other TPPs' rows inflate the table), at
-/// each of `store_sizes` (comma-separated); no row without sizes.
+/// `--store-sizes`: comma-separated counts of stored events, each at most 10,000,000 (the
+/// store is filled to each in turn); empty for none. Anything else is refused.
+pub fn store_sizes(text: &str) -> anyhow::Result<Vec<usize>> {
+    const MAX: usize = 10_000_000;
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| match s.parse::<usize>() {
+            Ok(n) if n <= MAX => Ok(n),
+            _ => anyhow::bail!("--store-sizes: {s:?} is not a count of events from 0 to {MAX}"),
+        })
+        .collect()
+}
+
+/// each of `sizes` (see [`store_sizes`]); no row without sizes.
 pub async fn latency_figure(
     http: &reqwest::Client,
     sandbox: &Sandbox,
-    store_sizes: &str,
+    sizes: &[usize],
 ) -> anyhow::Result<Option<Figure>> {
-    let sizes: Vec<usize> = store_sizes
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
+    let sizes = sizes.to_vec();
     let probe = register(http, &sandbox.url()).await?;
     raise_updates(sandbox, &probe.id, "probe", 10).await?;
     let mut stored = 0usize;

@@ -45,6 +45,12 @@ async fn receive(args: ReceiveArgs) -> u8 {
         eprintln!("error: --path {:?} must start with /", args.path);
         return 2;
     }
+    if let Err(e) = poll_cli::http_url("--jwks-url", &jwks_url)
+        .and_then(|()| poll_cli::processed_file(args.processed.as_deref()))
+    {
+        eprintln!("error: {e}");
+        return 2;
+    }
     let tls = match (&args.tls.tls_cert, &args.tls.tls_key) {
         (Some(c), Some(k)) => match tls::config(c, k, args.client_ca.as_deref()) {
             Ok(t) => Some(t),

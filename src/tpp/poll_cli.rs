@@ -9,6 +9,27 @@ use super::verify::Expect;
 use super::{TppFaults, faults};
 use crate::cli::{PollArgs, PollFlags};
 
+/// `url` (the value of `flag`) if it is an http(s) URL.
+pub fn http_url(flag: &str, url: &str) -> Result<(), String> {
+    if url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+        Ok(())
+    } else {
+        Err(format!("{flag} {url:?} is not an http(s) URL"))
+    }
+}
+
+/// `--processed`: the file must be writable now (it is created if missing), rather than each
+/// jti failing to be recorded later.
+pub fn processed_file(path: Option<&std::path::Path>) -> Result<(), String> {
+    let Some(path) = path else { return Ok(()) };
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(drop)
+        .map_err(|e| format!("cannot write --processed {}: {e}", path.display()))
+}
+
 /// The polling client `flags` describe; None without `--events-url`.
 pub fn config(
     flags: &PollFlags,
@@ -26,9 +47,7 @@ pub fn config(
         return Err("--events-url needs --token-url, --client-id and --client-secret".into());
     };
     for (flag, u) in [("--events-url", events_url), ("--token-url", token_url)] {
-        if !url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
-            return Err(format!("{flag} {u:?} is not an http(s) URL"));
-        }
+        http_url(flag, u)?;
     }
     Ok(Some(PollerConfig {
         events_url: events_url.clone(),
@@ -59,6 +78,12 @@ pub async fn poll(args: PollArgs) -> u8 {
     };
     if args.poll.events_url.is_none() {
         eprintln!("error: --events-url is required (see --help)");
+        return 2;
+    }
+    if let Err(e) =
+        http_url("--jwks-url", &jwks_url).and_then(|()| processed_file(args.processed.as_deref()))
+    {
+        eprintln!("error: {e}");
         return 2;
     }
     let expect = Expect { issuer, audience };

@@ -151,8 +151,13 @@ async fn a_wildcard_address_without_public_url_is_warned_about() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_server_settings_exit_2_with_one_line() {
-    let cases: [(&str, &[&str], &str); 5] = [
+    let cases: [(&str, &[&str], &str); 6] = [
         ("[server]\nlog = \"obevents=loud\"\n", &[], "server.log"),
+        (
+            "[[clients]]\nclient_id = \"a\"\nclient_secret = \"s\"\n[[clients]]\nclient_id = \"a\"\nclient_secret = \"t\"\n",
+            &[],
+            "clients[1].client_id",
+        ),
         ("[server]\naddr = \"\"\n", &[], "server.addr"),
         ("[server]\nport = 8080\n", &[], "port"),
         (

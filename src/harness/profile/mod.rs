@@ -315,14 +315,15 @@ fn tls_pems(
     cert: Option<&Path>,
     key: Option<&Path>,
 ) -> Result<(Pem, Pem), ProfileError> {
+    let field = format!("{section}.client_cert");
     let identity = match (cert, key) {
         (Some(c), Some(k)) => {
-            let mut pem = read(dir, &format!("{section}.client_cert"), c)?;
+            let mut pem = read(dir, &field, c)?;
             pem.push(b'\n');
             pem.extend(read(dir, &format!("{section}.client_key"), k)?);
-            Some(pem)
+            Some(check_identity(&field, pem)?)
         }
-        (Some(c), None) => Some(read(dir, &format!("{section}.client_cert"), c)?),
+        (Some(c), None) => Some(check_identity(&field, read(dir, &field, c)?)?),
         (None, Some(_)) => {
             return err(
                 &format!("{section}.client_key"),
@@ -332,9 +333,48 @@ fn tls_pems(
         (None, None) => None,
     };
     let ca = ca
-        .map(|c| read(dir, &format!("{section}.ca_cert"), c))
+        .map(|c| read_ca(dir, &format!("{section}.ca_cert"), c))
         .transpose()?;
     Ok((ca, identity))
+}
+
+/// A profile's `ca_cert` read as what it must be: a PEM bundle of at least one certificate.
+fn read_ca(dir: &Path, field: &str, p: &Path) -> Result<Vec<u8>, ProfileError> {
+    let pem = read(dir, field, p)?;
+    match reqwest::Certificate::from_pem_bundle(&pem) {
+        Ok(certs) if !certs.is_empty() => Ok(pem),
+        Ok(_) => err(field, "holds no PEM CERTIFICATE block"),
+        Err(e) => err(
+            field,
+            format!("is not a PEM certificate bundle: {}", chain(&e)),
+        ),
+    }
+}
+
+/// A profile's client identity (certificate, then its key), checked as one the client can use.
+fn check_identity(field: &str, pem: Vec<u8>) -> Result<Vec<u8>, ProfileError> {
+    match reqwest::Identity::from_pem(&pem) {
+        Ok(_) => Ok(pem),
+        Err(e) => err(
+            field,
+            format!(
+                "is not a PEM certificate with its private key: {}",
+                chain(&e)
+            ),
+        ),
+    }
+}
+
+/// An error with its sources (reqwest's own text is only "builder error").
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 fn read(dir: &Path, field: &str, p: &Path) -> Result<Vec<u8>, ProfileError> {

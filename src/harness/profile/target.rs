@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::{Paths, ProfileError, TargetFile, TlsSettings, absolute_url, err, read};
+use super::{
+    Paths, ProfileError, TargetFile, TlsSettings, absolute_url, check_identity, err, read, read_ca,
+};
 
 /// The validated `[target]` section. Its fields are spread into [`Profile`](super::Profile),
 /// whose readers use them as `profile.base_url` and so on, like the other top-level settings.
@@ -126,14 +128,17 @@ fn tls(
             let mut pem = read(dir, "target.client_cert", c)?;
             pem.push(b'\n');
             pem.extend(read(dir, "target.client_key", k)?);
-            tls.client_cert_pem = Some(pem);
+            tls.client_cert_pem = Some(check_identity("target.client_cert", pem)?);
         }
-        (Some(c), None) => tls.client_cert_pem = Some(read(dir, "target.client_cert", c)?),
+        (Some(c), None) => {
+            let pem = read(dir, "target.client_cert", c)?;
+            tls.client_cert_pem = Some(check_identity("target.client_cert", pem)?);
+        }
         (None, Some(_)) => return err("target.client_key", "needs target.client_cert"),
         (None, None) => {}
     }
     if let Some(ca) = ca {
-        tls.ca_pem = Some(read(dir, "target.ca_cert", ca)?);
+        tls.ca_pem = Some(read_ca(dir, "target.ca_cert", ca)?);
     }
     Ok(tls)
 }

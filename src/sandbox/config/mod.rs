@@ -198,7 +198,19 @@ impl SandboxConfig {
         cfg.api_limits(&file)?;
         cfg.admin = file.admin.take().map(admin).transpose()?;
         for (i, c) in std::mem::take(&mut file.clients).into_iter().enumerate() {
-            cfg.clients.push(seed_client(i, c, dir)?);
+            let client = seed_client(i, c, dir)?;
+            // Two entries for one client would leave one of their secrets silently unused.
+            if let Some(j) = cfg
+                .clients
+                .iter()
+                .position(|o| o.client_id == client.client_id)
+            {
+                return Err(format!(
+                    "config field clients[{i}].client_id: {:?} is already clients[{j}]'s",
+                    client.client_id
+                ));
+            }
+            cfg.clients.push(client);
         }
         if let Some(p) = file.push.take() {
             cfg.push = push_config(p)?;

@@ -132,20 +132,36 @@ async fn migrate(pool: &Pool, list: &[Migration]) -> Result<()> {
         known: migrations::latest(list),
     })?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    // A new database gets one line for its whole schema (each step at debug); an existing
+    // one, a line per migration it is upgraded by.
+    let fresh = recorded.is_empty();
+    let mut latest = None;
     for m in todo {
+        latest = Some(m.version);
         tx.batch_execute(m.sql).await?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
             &[&m.version, &m.name, &now],
         )
         .await?;
-        tracing::info!(
-            version = m.version,
-            name = m.name,
-            "applied PostgreSQL migration"
-        );
+        if fresh {
+            tracing::debug!(
+                version = m.version,
+                name = m.name,
+                "applied PostgreSQL migration"
+            );
+        } else {
+            tracing::info!(
+                version = m.version,
+                name = m.name,
+                "applied PostgreSQL migration"
+            );
+        }
     }
     tx.commit().await?;
+    if let (true, Some(version)) = (fresh, latest) {
+        tracing::info!(version, "created the PostgreSQL schema");
+    }
     Ok(())
 }
 

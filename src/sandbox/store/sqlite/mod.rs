@@ -108,8 +108,10 @@ fn unless_unique<T>(inserted: std::result::Result<T, rusqlite::Error>) -> Result
     }
 }
 
-/// Applies the missing migrations, each in its own transaction with its record.
-fn migrate(conn: &mut Connection, list: &[Migration]) -> Result<()> {
+/// Applies the missing migrations, each in its own transaction with its record. `kept`: the
+/// database outlives the process (a file), so a schema created in it is worth an info line,
+/// where a throwaway one in memory is not.
+fn migrate(conn: &mut Connection, list: &[Migration], kept: bool) -> Result<()> {
     conn.execute_batch(migrations::TABLE_SQL)?;
     let recorded: Vec<i64> = conn
         .prepare("SELECT version FROM schema_migrations")?
@@ -136,7 +138,12 @@ fn migrate(conn: &mut Connection, list: &[Migration]) -> Result<()> {
             )?;
         }
     }
+    // A new database gets one line for its whole schema (each step at debug); an existing
+    // one, a line per migration it is upgraded by.
+    let fresh = applied.is_empty();
+    let mut latest = None;
     for m in todo {
+        latest = Some(m.version);
         let tx = conn.transaction()?;
         tx.execute_batch(m.sql)?;
         tx.execute(
@@ -145,11 +152,22 @@ fn migrate(conn: &mut Connection, list: &[Migration]) -> Result<()> {
         )?;
         tx.pragma_update(None, "user_version", m.version)?;
         tx.commit()?;
-        tracing::info!(
-            version = m.version,
-            name = m.name,
-            "applied SQLite migration"
-        );
+        if fresh {
+            tracing::debug!(
+                version = m.version,
+                name = m.name,
+                "applied SQLite migration"
+            );
+        } else {
+            tracing::info!(
+                version = m.version,
+                name = m.name,
+                "applied SQLite migration"
+            );
+        }
+    }
+    if let (true, true, Some(version)) = (fresh, kept, latest) {
+        tracing::info!(version, "created the SQLite schema");
     }
     Ok(())
 }
@@ -208,7 +226,7 @@ impl SqliteStore {
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         // Off while migrating: migration 2 rebuilds `events`, which deliveries reference.
         conn.pragma_update(None, "foreign_keys", "OFF")?;
-        migrate(&mut conn, migrations::SQLITE)?;
+        migrate(&mut conn, migrations::SQLITE, path != ":memory:")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         // Room for every statement the sandbox prepares (about 60): rusqlite keeps 16 by
