@@ -200,7 +200,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Option<String>> {
     );
     poll::store_sizes(&args.store_sizes)?;
     if let Some(path) = &args.json {
-        crate::harness::command::output_dir_exists("--json", path).map_err(anyhow::Error::msg)?;
+        crate::harness::command::output_dir("--json", path).map_err(anyhow::Error::msg)?;
     }
     let bounds = match (args.rate, args.duration) {
         (Some(rate), Some(secs))

@@ -25,27 +25,24 @@ pub async fn run_cli(args: TestArgs) -> u8 {
     }
 }
 
-/// An output file's directory must exist before the run, rather than the run's report being
-/// lost at its end.
-pub fn output_dir_exists(flag: &str, path: &std::path::Path) -> Result<(), String> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => std::path::Path::new("."),
-    };
-    if dir.is_dir() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{flag} {}: {} is not a directory",
-            path.display(),
-            dir.display()
-        ))
+/// An output file's directory, made before the run (as the file's writer would make it at the
+/// end), so one that cannot be made stops the run at once rather than losing its report.
+pub fn output_dir(flag: &str, path: &std::path::Path) -> Result<(), String> {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => std::fs::create_dir_all(d).map_err(|e| {
+            format!(
+                "{flag} {}: cannot make {}: {e}",
+                path.display(),
+                d.display()
+            )
+        }),
+        _ => Ok(()),
     }
 }
 
 async fn run_and_report(args: &TestArgs) -> Result<u8, ConfigError> {
     if let Some(path) = &args.junit {
-        output_dir_exists("--junit", path).map_err(ConfigError)?;
+        output_dir("--junit", path).map_err(ConfigError)?;
     }
     let mut publish = None;
     let outcome = match (&args.profile, &args.tpp) {

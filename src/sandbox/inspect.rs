@@ -71,6 +71,21 @@ async fn reset(
     caller: Caller,
     body: ObJson,
 ) -> Result<Response, EdgeError> {
+    // A reset deletes: a body that is not an object, or names anything but `clientId` (a
+    // typo such as `client_id`), is refused rather than read as "the caller's own".
+    let Some(members) = body.value.as_object() else {
+        return Err(EdgeError::bad_request(ErrorItem::new(
+            codes::FIELD_INVALID,
+            "the body must be a JSON object",
+        )));
+    };
+    if let Some(other) = members.keys().find(|k| k.as_str() != "clientId") {
+        return Err(EdgeError::bad_request(ErrorItem::at(
+            codes::FIELD_UNEXPECTED,
+            other.clone(),
+            format!("{other} is not a member of a reset (only clientId)"),
+        )));
+    }
     let requested = match body.value.get("clientId") {
         Some(Value::String(id)) if !id.is_empty() => Some(id.as_str()),
         Some(_) => {

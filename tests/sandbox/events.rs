@@ -412,4 +412,16 @@ async fn sandbox_reset_clears_the_queue() {
     bank.sandbox_post("/sandbox/reset", &json!({}))
         .await
         .ob_error(400, "UK.OBIE.Field.Missing", Some("clientId"));
+    // A reset deletes: a member it does not know (a typo) or a body that is not an object is
+    // refused, and nothing is deleted.
+    bank.sandbox_post(
+        "/sandbox/reset",
+        &json!({"clientId": b.client_id, "client_id": b.client_id}),
+    )
+    .await
+    .ob_error(400, "UK.OBIE.Field.Unexpected", Some("client_id"));
+    bank.sandbox_post("/sandbox/reset", &json!([]))
+        .await
+        .ob_error(400, "UK.OBIE.Field.Invalid", None);
+    assert_eq!(b.poll_now().await.keys(), [kept.as_str()]);
 }

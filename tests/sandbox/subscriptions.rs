@@ -423,6 +423,16 @@ async fn cb01_put_replaces_and_delete_is_204() {
         )
         .await;
     r.ob_error(400, "UK.OBIE.Field.Invalid", Some("Data.CallbackUrlId"));
+    // Of another type it is refused too, not ignored.
+    for wrong in [json!(5), json!(null), json!({})] {
+        let r = tpp
+            .put(
+                &format!("/callback-urls/{id}"),
+                &json!({"Data": {"CallbackUrlId": wrong, "Url": new_url, "Version": "3.0"}}),
+            )
+            .await;
+        r.ob_error(400, "UK.OBIE.Field.Invalid", Some("Data.CallbackUrlId"));
+    }
 
     let r = tpp.delete(&format!("/callback-urls/{id}")).await;
     r.expect(204);

@@ -202,6 +202,12 @@ pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<CreateEvents, Wso2Error
         let t = EventType::parse(key)
             .or_else(|| EventType::parse(&key.replace('_', ":")))
             .ok_or_else(|| Wso2Error::InvalidPayload(format!("unsupported event type {key}")))?;
+        // Both spellings of one type would raise it twice under one answer's single id.
+        if events.iter().any(|(seen, _)| *seen == t) {
+            return Err(Wso2Error::InvalidPayload(format!(
+                "event type {key} is given twice (in both spellings)"
+            )));
+        }
         let Value::Object(details) = details else {
             return Err(payload_error());
         };
@@ -351,6 +357,17 @@ mod tests {
                 &form(r#"{"urn:uk:org:openbanking:events:resource-update":1}"#)
             ),
             Err(Wso2Error::InvalidPayload(_))
+        ));
+    }
+
+    #[test]
+    fn one_type_in_both_spellings_is_refused() {
+        let body = form(
+            r#"{"urn:uk:org:openbanking:events:resource-update":{},"urn_uk_org_openbanking_events_resource-update":{}}"#,
+        );
+        assert!(matches!(
+            parse(&headers(), &body),
+            Err(Wso2Error::InvalidPayload(m)) if m.contains("given twice")
         ));
     }
 

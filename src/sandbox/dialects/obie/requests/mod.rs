@@ -183,8 +183,11 @@ pub fn callback_url(
     let fields = c.object(body, "").and_then(|top| {
         let data = c.required(top, "Data", "")?;
         let data = c.object(data, "Data")?;
+        // Not a member of the request schema, but tolerated when it names the path's id; of
+        // another type it is refused like `EventSubscriptionId`, not ignored.
         if let Some(id) = path_id
-            && let Some(Value::String(body_id)) = data.get("CallbackUrlId")
+            && let Some(v) = data.get("CallbackUrlId")
+            && let Some(body_id) = c.string(v, "Data.CallbackUrlId", 1, 40)
             && id.as_str() != body_id
         {
             c.invalid(
