@@ -193,8 +193,14 @@ async fn browser_forms_work_end_to_end_and_attacks_fail() {
     hostile
         .subscribe(json!({"Data": {"Version": "3.1", "CallbackUrl": url}}))
         .await;
-    bank.inject_update(&hostile.client_id, "<script>window.__xss=7</script>")
-        .await;
+    // A resource id cannot carry markup (it must be a URI segment); a TPP's setErrs
+    // description can, and the Events page shows it.
+    let jti = bank.inject_update(&hostile.client_id, "p-hostile").await;
+    hostile
+        .poll(json!({"returnImmediately": true, "maxEvents": 0, "setErrs": {
+            &jti: {"err": "jwtIss", "description": "<script>window.__xss=7</script>"}}}))
+        .await
+        .expect(200);
     let b2 = Browser::start(&bank.url, 1280).await;
     b2.sign_in("tpp", &hostile.client_id, &hostile.client_secret)
         .await;
