@@ -197,8 +197,10 @@ async fn browser_forms_work_end_to_end_and_attacks_fail() {
     // description can, and the Events page shows it.
     let jti = bank.inject_update(&hostile.client_id, "p-hostile").await;
     hostile
-        .poll(json!({"returnImmediately": true, "maxEvents": 0, "setErrs": {
-            &jti: {"err": "jwtIss", "description": "<script>window.__xss=7</script>"}}}))
+        .poll(
+            json!({"returnImmediately": true, "maxEvents": 0, "setErrs": {
+            &jti: {"err": "jwtIss", "description": "<script>window.__xss=7</script>"}}}),
+        )
         .await
         .expect(200);
     let b2 = Browser::start(&bank.url, 1280).await;

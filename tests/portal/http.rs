@@ -368,10 +368,12 @@ async fn hostile_values_are_escaped_on_every_page() {
     // A resource id cannot carry markup (it must be a URI segment); a TPP's setErrs
     // description can, and the Events page shows it.
     let jti = bank.inject_update(&t.client_id, "p-hostile").await;
-    t.poll(json!({"returnImmediately": true, "maxEvents": 0, "setErrs": {
-        &jti: {"err": "jwtIss", "description": "\"><img src=x onerror=alert(1)><b>x</b>"}}}))
-        .await
-        .expect(200);
+    t.poll(
+        json!({"returnImmediately": true, "maxEvents": 0, "setErrs": {
+        &jti: {"err": "jwtIss", "description": "\"><img src=x onerror=alert(1)><b>x</b>"}}}),
+    )
+    .await
+    .expect(200);
     let p = tpp_portal(&bank.url, &t.client_id, &t.client_secret).await;
     let deliveries = wait_page(&p, &Portal::tpp(&t.client_id, "/deliveries"), |b| {
         b.contains("HTTP 503")
