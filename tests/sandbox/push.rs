@@ -275,14 +275,17 @@ async fn a_tpp_sees_only_its_deliveries_and_can_retry_one_now() {
     Resp::of(other.request(Method::GET, &path))
         .await
         .expect(403);
-    // Another TPP cannot retry it; its owner can.
+    // Another TPP cannot retry it; the operator's admin credential can (as its owner can).
     let retry = format!("/sandbox/deliveries/{id}/retry");
     Resp::of(other.request(Method::POST, &retry))
         .await
         .expect(400);
-    Resp::of(tpp.request(Method::POST, &retry))
-        .await
-        .expect(202);
+    Resp::of(
+        bank.request(Method::POST, &retry)
+            .basic_auth(ADMIN.0, Some(ADMIN.1)),
+    )
+    .await
+    .expect(202);
     receiver.wait_for(2).await;
     let d = wait_state(&tpp, "delivered").await;
     assert_eq!(d["attempts"].as_array().map(Vec::len), Some(2));

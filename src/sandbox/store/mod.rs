@@ -599,11 +599,11 @@ impl Store {
         dispatch!(self.deliveries_of(client_id, limit))
     }
 
-    /// Makes a delivery of `client_id` due at `now` again (pending) unless it was delivered
-    /// or an attempt of it is in flight; says which.
+    /// Makes a delivery of `client_id` (of any client: `None`, the operator) due at `now`
+    /// again (pending) unless it was delivered or an attempt of it is in flight; says which.
     pub async fn retry_delivery(
         &self,
-        client_id: &ClientId,
+        client_id: Option<&ClientId>,
         delivery_id: &DeliveryId,
         now: Timestamp,
     ) -> Result<RetryOutcome> {

@@ -462,21 +462,36 @@ async fn deliveries_move_through_their_states(store: Store) {
     // A retry on demand makes it due again; only for its own client.
     assert_eq!(
         store
-            .retry_delivery(&cid("b"), &DeliveryId::from("d2"), ms(7_000))
+            .retry_delivery(Some(&cid("b")), &DeliveryId::from("d2"), ms(7_000))
             .await
             .unwrap(),
         RetryOutcome::Unknown
     );
     assert_eq!(
         store
-            .retry_delivery(&cid("a"), &DeliveryId::from("d1"), ms(7_000))
+            .retry_delivery(Some(&cid("a")), &DeliveryId::from("d1"), ms(7_000))
+            .await
+            .unwrap(),
+        RetryOutcome::Delivered
+    );
+    // The operator (no client named) reaches any client's delivery.
+    assert_eq!(
+        store
+            .retry_delivery(None, &DeliveryId::from("d1"), ms(7_000))
             .await
             .unwrap(),
         RetryOutcome::Delivered
     );
     assert_eq!(
         store
-            .retry_delivery(&cid("a"), &DeliveryId::from("d2"), ms(7_000))
+            .retry_delivery(None, &DeliveryId::from("nope"), ms(7_000))
+            .await
+            .unwrap(),
+        RetryOutcome::Unknown
+    );
+    assert_eq!(
+        store
+            .retry_delivery(Some(&cid("a")), &DeliveryId::from("d2"), ms(7_000))
             .await
             .unwrap(),
         RetryOutcome::Due
@@ -493,7 +508,7 @@ async fn deliveries_move_through_their_states(store: Store) {
     // Claimed, its attempt 3 is in flight: no retry on demand until it ends.
     assert_eq!(
         store
-            .retry_delivery(&cid("a"), &DeliveryId::from("d2"), ms(7_500))
+            .retry_delivery(Some(&cid("a")), &DeliveryId::from("d2"), ms(7_500))
             .await
             .unwrap(),
         RetryOutcome::InFlight
@@ -553,7 +568,7 @@ async fn claims_start_attempts(store: Store) {
     assert_eq!((due[0].attempt, due[0].started_at), (1, ms(1_000)));
     assert_eq!(
         store
-            .retry_delivery(&cid("a"), &d1, ms(1_500))
+            .retry_delivery(Some(&cid("a")), &d1, ms(1_500))
             .await
             .unwrap(),
         RetryOutcome::InFlight
@@ -622,7 +637,7 @@ async fn claims_start_attempts(store: Store) {
     assert!(!attempts[1].in_flight);
     assert_eq!(
         store
-            .retry_delivery(&cid("a"), &d1, ms(10_000))
+            .retry_delivery(Some(&cid("a")), &d1, ms(10_000))
             .await
             .unwrap(),
         RetryOutcome::Due

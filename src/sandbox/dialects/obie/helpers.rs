@@ -80,7 +80,12 @@ async fn inject(
         return yapily::routes::inject(&s, &caller, t, &body).await;
     }
     // Who the event is for is settled first: naming another TPP is a 403 whatever the body.
-    let requested = body.value.get("clientId").and_then(Value::as_str);
+    // A clientId of another type is a bad value for every caller, not a missing one.
+    let requested = match body.value.get("clientId") {
+        None => None,
+        Some(Value::String(id)) => Some(id.as_str()),
+        Some(_) => return Err(ObError::invalid("clientId", "clientId must be a string")),
+    };
     let client_id = caller.acting_on(requested, "clientId")?;
     let injection = requests::injection(&body.value, &Rules::of(&s, &s.cfg.faults))?;
     if caller.is_admin() && s.store.client(&client_id).await?.is_none() {

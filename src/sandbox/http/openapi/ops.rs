@@ -294,8 +294,7 @@ pub const LIST_DELIVERIES: OpDoc = OpDoc {
 };
 pub const RETRY_DELIVERY: OpDoc = OpDoc {
     id: "sandboxRetryDelivery",
-    summary: "Make one of the caller's deliveries due now",
-    security: Security::AnyToken,
+    summary: "Make one of the caller's deliveries due now (the admin credential: any TPP's)",
     responses: &[
         Reply::Body(202, "Accepted", JSON, "DeliveryRetry"),
         Reply::Body(

@@ -143,7 +143,7 @@ pub async fn retry(
     let delivery = DeliveryId::from(delivery);
     let code = match st
         .store
-        .retry_delivery(&ctx.id, &delivery, Timestamp::now())
+        .retry_delivery(Some(&ctx.id), &delivery, Timestamp::now())
         .await?
     {
         RetryOutcome::Due => {

@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::Outcome;
-use super::guard::{Guard, GuardedResolver};
+use super::guard::{Blocked, Guard, GuardedResolver};
 use super::lanes::{self, Held, Lanes};
 use crate::sandbox::config::PushConfig;
 use crate::sandbox::domain::{
@@ -331,10 +331,10 @@ async fn send(
         Ok(u) => u,
         Err(e) => return (Outcome::Refused(format!("invalid URL: {e}")), None, None),
     };
-    let lookup = tokio::time::timeout(state.cfg.push.request_timeout, guard.refusal(&url)).await;
+    let lookup = tokio::time::timeout(state.cfg.push.request_timeout, guard.check(&url)).await;
     match lookup {
-        Ok(Some(why)) => return (Outcome::Refused(why), None, None),
-        Ok(None) => {}
+        Ok(Err(blocked)) => return (not_sent(blocked), None, None),
+        Ok(Ok(())) => {}
         Err(_) => return (Outcome::Timeout, None, None),
     }
     let wire = match crate::sandbox::dialects::render(state, faults, d, interaction_id).await {
@@ -363,6 +363,15 @@ async fn send(
         Dialect::Yapily | Dialect::Tatra => None,
     };
     (Outcome::Status(status), excerpt, note)
+}
+
+/// The outcome of an attempt the guard stopped: a refused destination is final, a name that
+/// did not resolve is retried like a failed connection (a DNS failure may pass).
+fn not_sent(blocked: Blocked) -> Outcome {
+    match blocked {
+        Blocked::Refused(why) => Outcome::Refused(why),
+        Blocked::Unresolved(why) => Outcome::Connection(why),
+    }
 }
 
 /// the TPP acknowledges with 202 and echoes the interaction id; other 2xx are accepted

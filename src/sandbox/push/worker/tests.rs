@@ -227,3 +227,16 @@ fn notes_on_the_tpps_answer() {
     );
     assert_eq!(answer_note(503, None, "i"), None);
 }
+
+#[test]
+fn a_name_that_does_not_resolve_is_retried_and_a_refused_destination_is_not() {
+    use super::super::guard::Blocked;
+    let unresolved = super::not_sent(Blocked::Unresolved(
+        "tpp.example.org does not resolve".into(),
+    ));
+    assert!(matches!(unresolved, super::Outcome::Connection(_)));
+    assert!(unresolved.retryable());
+    let refused = super::not_sent(Blocked::Refused("non-public address".into()));
+    assert!(matches!(refused, super::Outcome::Refused(_)));
+    assert!(!refused.retryable());
+}

@@ -295,11 +295,12 @@ impl PgStore {
         Ok(released)
     }
 
-    /// Makes a delivery of `client_id` due at `now` again, unless it was delivered or an
-    /// attempt is in flight. The row is locked, so a concurrent attempt or retry waits.
+    /// Makes a delivery of `client_id` (of any client: `None`) due at `now` again, unless it
+    /// was delivered or an attempt is in flight. The row is locked, so a concurrent attempt or
+    /// retry waits.
     pub async fn retry_delivery(
         &self,
-        client_id: &ClientId,
+        client_id: Option<&ClientId>,
         delivery_id: &DeliveryId,
         now: Timestamp,
     ) -> Result<RetryOutcome> {
@@ -309,8 +310,9 @@ impl PgStore {
             .query_opt(
                 "SELECT d.state, EXISTS (SELECT 1 FROM delivery_attempts a
                    WHERE a.delivery_id = d.id AND a.in_flight)
-                 FROM deliveries d WHERE d.id = $1 AND d.client_id = $2 FOR UPDATE",
-                &[&delivery_id.as_str(), &client_id.as_str()],
+                 FROM deliveries d
+                 WHERE d.id = $1 AND ($2::text IS NULL OR d.client_id = $2) FOR UPDATE",
+                &[&delivery_id.as_str(), &client_id.map(ClientId::as_str)],
             )
             .await?;
         let outcome = match found {

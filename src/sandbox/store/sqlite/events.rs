@@ -335,7 +335,7 @@ impl SqliteStore {
     /// attempt is in flight.
     pub fn retry_delivery(
         &self,
-        client_id: &ClientId,
+        client_id: Option<&ClientId>,
         delivery_id: &DeliveryId,
         now: Timestamp,
     ) -> Result<RetryOutcome> {
@@ -345,8 +345,8 @@ impl SqliteStore {
             .query_row(
                 "SELECT d.state, EXISTS (SELECT 1 FROM delivery_attempts a
                    WHERE a.delivery_id = d.id AND a.in_flight = 1)
-                 FROM deliveries d WHERE d.id = ?1 AND d.client_id = ?2",
-                params![delivery_id.as_str(), client_id.as_str()],
+                 FROM deliveries d WHERE d.id = ?1 AND (?2 IS NULL OR d.client_id = ?2)",
+                params![delivery_id.as_str(), client_id.map(ClientId::as_str)],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
