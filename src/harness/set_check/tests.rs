@@ -123,7 +123,11 @@ async fn set_checks_accept_a_good_set_and_name_the_rule_of_each_defect() {
             crate::sandbox::app::build_state(cfg, ":memory:", "127.0.0.1:1".parse().unwrap())
                 .await
                 .unwrap();
-        let faulty = build_with_key(&state, &clean_state);
+        let mut faulty = build_with_key(&state, &clean_state);
+        if *fault == Fault::SetsKeyNotJti {
+            // That fault changes only the key a poll serves the SET under.
+            faulty.0 = crate::sandbox::dialects::obie::polling::sets_key_not_jti(&faulty.0);
+        }
         let checked = ctx.check_set(&faulty.0, &faulty.1, "tpp-1").await;
         assert!(
             checked

@@ -460,10 +460,12 @@ impl HarnessWorld {
         })
     }
 
-    /// Does `set` belong to `t` (by jti when the trigger named it, else by subject rid)?
+    /// Does `set` belong to `t`: by the jti the trigger named, or by subject rid (also when
+    /// the named key is not the SET's jti, as with a bank whose `sets` keys differ from its
+    /// jtis and whose pushes carry only the jti)?
     pub fn matches(&self, t: &Triggered, set_key: &str, claims: &Value) -> bool {
-        if let Some(k) = &t.key {
-            return k == set_key;
+        if t.key.as_deref() == Some(set_key) {
+            return true;
         }
         let rid_known = self
             .ctx
@@ -539,6 +541,18 @@ impl HarnessWorld {
         for set in &poll.check.sets {
             let id = set.id();
             if self.triggered.iter().any(|t| t.key.as_deref() == Some(id)) {
+                continue;
+            }
+            // A trigger that named the SET by its `sets` key, where the key is not the jti
+            // (AP-13, reported on its own): from here on the event is tracked by the jti, as
+            // every SET is, so the scenarios that wait for it run rather than block.
+            if set.key != id
+                && let Some(t) = self
+                    .triggered
+                    .iter_mut()
+                    .find(|t| t.tpp == name && t.key.as_deref() == Some(set.key.as_str()))
+            {
+                t.key = Some(id.to_string());
                 continue;
             }
             let idx = if rid_known {

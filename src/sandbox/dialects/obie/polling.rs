@@ -94,10 +94,22 @@ pub async fn poll(st: &AppState, tpp: &Tpp, req: PollRequest) -> ObResult<PollRe
     if behaviours.has(Behaviour::NewestFirst) {
         batch.sets.reverse();
     }
+    if faults.has(Fault::SetsKeyNotJti) {
+        for (key, _) in &mut batch.sets {
+            *key = sets_key_not_jti(key);
+        }
+    }
     Ok(PollResult {
         sets: batch.sets,
         more_available: (!faults.has(Fault::MoreAvailableOmitted)).then_some(batch.more_available),
     })
+}
+
+/// The `sets` key of `sets-key-not-jti` (AP-13): stable from poll to poll, never the jti.
+/// Only the key is wrong: the SET, the trigger's answer and acknowledgements by jti are as
+/// ever, so the fault breaks AP-13 alone.
+pub fn sets_key_not_jti(jti: &str) -> String {
+    format!("key-{jti}")
 }
 
 /// The personality's documented deviations (obie-rules §10) and the polling faults that refuse

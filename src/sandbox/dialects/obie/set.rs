@@ -54,11 +54,6 @@ pub fn build(st: &AppState, faults: &Faults, spec: &EventSpec) -> ObResult<NewEv
     // `iat`, `toe` and the header's `iat` are NumericDates: whole seconds.
     let secs = now.as_secs();
     let event_id = EventId::random();
-    let key = if faults.has(Fault::SetsKeyNotJti) {
-        uuid::Uuid::new_v4().to_string()
-    } else {
-        event_id.to_string()
-    };
     let url = format!(
         "{}{}",
         st.api_url(""),
@@ -99,8 +94,8 @@ pub fn build(st: &AppState, faults: &Faults, spec: &EventSpec) -> ObResult<NewEv
     }
     let token = sign(st, faults, &payload, secs)?;
     Ok(NewEvent {
+        jti: event_id.to_string(),
         event_id,
-        jti: key,
         client_id: spec.client_id.clone(),
         event_type: spec.event_type.urn().into(),
         resource_id: spec.resource_id.clone(),
