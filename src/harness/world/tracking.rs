@@ -287,8 +287,22 @@ impl HarnessWorld {
         if !ctx.profile.bank.poll_success_status.contains(&status) {
             // A 2xx the profile does not list is the success status's alone; an error answer to
             // a well-formed poll is also the RFC's (every request variant gets a 200).
+            // A refused poll that reported errors is the error-report rule's first (AP-10):
+            // without `setErrs` the same poll would have been answered.
+            let reports_errors = ex
+                .request_body
+                .as_deref()
+                .and_then(|b| serde_json::from_str::<Value>(b).ok())
+                .and_then(|b| {
+                    b.get("setErrs")
+                        .and_then(Value::as_object)
+                        .map(|m| !m.is_empty())
+                })
+                .unwrap_or(false);
             let rules = if (200..300).contains(&status) {
                 "AP-06"
+            } else if reports_errors {
+                "AP-10/R8936-23"
             } else {
                 "AP-06/R8936-23"
             };
