@@ -83,7 +83,7 @@ Feature: Callback URL API
     When TPP A lists its callback URLs
     Then the callback URL list is empty
 
-  @CB-01 @G-11
+  @G-11 @CB-01
   Scenario: PUT and DELETE of an unknown callback URL id are 400, not 404
     When TPP A deletes a callback URL that does not exist
     Then the response is an OBIE error with status 400 and code "UK.OBIE.Resource.NotFound"

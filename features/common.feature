@@ -23,7 +23,7 @@ Feature: Rules common to every event endpoint
   Scenario: Error responses play back the interaction id too
     Given the next request has header "x-fapi-interaction-id" set to "6b1f6d7e-52c7-4a8b-8c4f-2f0ad1e1c3b9"
     When TPP A deletes an event subscription that does not exist
-    Then the response is an OBIE error with status 400
+    Then the response is an OBIE error
     And the response echoes the x-fapi-interaction-id
 
   @G-03 @G-10 @R8936-28 @subscription-api

@@ -47,6 +47,8 @@ pub struct Received {
     pub body: Vec<u8>,
     /// What the receiver answered.
     pub answered: Answer,
+    /// Addressed to someone other than the mailbox's TPP: answered 202 outside the script.
+    pub misdirected: bool,
 }
 
 impl Received {
@@ -297,6 +299,7 @@ async fn receive(
             .collect(),
         body: body.to_vec(),
         answered: Answer::Status(404),
+        misdirected: false,
     };
     let mailbox = uri.path().trim_start_matches('/').split('/').next();
     let answer = shared.file(mailbox.unwrap_or(""), record);
@@ -349,6 +352,7 @@ impl Shared {
                 .unwrap_or(Answer::Status(202))
         };
         record.answered = answer;
+        record.misdirected = misdirected;
         let keep = KEEP.max(self.keep.load(std::sync::atomic::Ordering::Relaxed));
         if b.received.len() < keep {
             b.received.push(record);

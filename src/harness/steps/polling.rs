@@ -215,13 +215,27 @@ fn returned(w: &HarnessWorld) -> Result<Vec<String>, String> {
 async fn returns_none(w: &mut HarnessWorld) -> StepResult {
     let keys = returned(w)?;
     if keys.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "expected no SETs, the poll returned {}: {keys:?}",
-            keys.len()
-        ))
+        return Ok(());
     }
+    // Asked for none (`maxEvents: 0`), any SET is the maxEvents rule's defect.
+    let rule = if asked_for_none(w) {
+        "AP-07/R8936-03: maxEvents 0 asks for no SETs; "
+    } else {
+        ""
+    };
+    Err(format!(
+        "{rule}expected no SETs, the poll returned {}: {keys:?}",
+        keys.len()
+    ))
+}
+
+/// The last request was a poll with `maxEvents: 0` (acknowledge or report only).
+pub fn asked_for_none(w: &HarnessWorld) -> bool {
+    w.last()
+        .ok()
+        .and_then(|ex| ex.request_body.as_deref())
+        .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+        .is_some_and(|b| b.get("maxEvents").and_then(serde_json::Value::as_u64) == Some(0))
 }
 
 fn expect_count(w: &HarnessWorld, n: u64, rule: &str) -> StepResult {

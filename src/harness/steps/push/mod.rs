@@ -224,6 +224,18 @@ async fn first_push(w: &mut HarnessWorld, tpp: &str) -> Result<Vec<Received>, St
             ms(p.first_push_timeout)
         ));
     }
+    // A push addressed to someone else was answered 202 outside the scenario's script (so a
+    // misdirected push cannot take a scripted answer): what the bank did next says nothing
+    // of its policy. The addressing itself is judged where it is checked (its finding).
+    if got.iter().any(|r| r.misdirected) {
+        return Err(format!(
+            "{}the pushes to TPP {tpp}'s {} are addressed to someone other than TPP {tpp} (see \
+             the aud finding); the receiver acknowledged them outside this scenario's script, \
+             so the policy it watches could not be observed",
+            crate::harness::outcome::BLOCKED,
+            rules(w).endpoint
+        ));
+    }
     Ok(got)
 }
 
