@@ -375,6 +375,7 @@ mod tests {
                 headers: vec![],
                 body: vec![],
                 answered: Answer::Status(503),
+                misdirected: false,
             })
             .collect()
     }
