@@ -418,8 +418,56 @@ async fn every_fault_is_detected_by_a_scenario_tagged_with_the_violated_rule() {
             }
         ));
     }
+    // A FAIL must name a rule really broken: for these faults, every rule the run fails (a
+    // failed scenario's rules, a finding's) is one the fault breaks, or the one more it
+    // necessarily breaks (an ack-only poll held because maxEvents 0 is ignored breaks AP-14).
+    let precise: &[(&str, &[&str])] = &[
+        ("sets-key-not-jti", &[]),
+        ("set-wrong-aud", &[]),
+        ("empty-queue-404", &[]),
+        ("set-errs-rejected", &[]),
+        ("unknown-id-404", &[]),
+        ("max-events-ignored", &["AP-14"]),
+        ("more-available-omitted", &[]),
+        ("set-rs256", &[]),
+        ("set-missing-txn", &[]),
+        ("push-no-backoff", &[]),
+    ];
+    let mut imprecise = Vec::new();
+    for (fault, o) in &results {
+        let Some((_, extra)) = precise.iter().find(|(name, _)| *name == fault.name()) else {
+            continue;
+        };
+        let charged: BTreeSet<String> = o
+            .failed()
+            .flat_map(|s| s.failed_rules.iter().cloned())
+            .chain(o.findings.iter().flat_map(|f| f.rules.iter().cloned()))
+            .collect();
+        let foreign: Vec<&String> = charged
+            .iter()
+            .filter(|r| !fault.rules().contains(&r.as_str()) && !extra.contains(&r.as_str()))
+            .collect();
+        if !foreign.is_empty() {
+            imprecise.push(format!(
+                "{fault} (breaks {:?}) also FAILs {foreign:?}:\n{}",
+                fault.rules(),
+                describe_failures(o)
+            ));
+        }
+    }
     println!("{table}");
     println!("faults detected: {detected}/{}", results.len());
+    if !imprecise.is_empty() {
+        println!(
+            "FAILs charged to rules the fault does not break:\n{}",
+            imprecise.join("\n")
+        );
+    }
+    assert!(
+        imprecise.is_empty(),
+        "FAILs charged to rules the fault does not break:\n{}",
+        imprecise.join("\n")
+    );
     assert!(
         missed.is_empty(),
         "faults not detected:\n{}",

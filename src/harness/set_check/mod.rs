@@ -421,8 +421,14 @@ impl RunContext {
         }
         if self.profile.conformance == Conformance::Obie {
             for problem in self.schemas.problems("OBEventPollingResponse1", &v) {
+                // Missing, it is OBIE's requirement alone (R8936-17 lets it be omitted);
+                // present but not a boolean, the RFC's too.
                 let (rule, kind) = if problem.contains("moreAvailable") {
-                    ("AP-05/R8936-17", "poll-answer:moreAvailable")
+                    if problem.contains("required") {
+                        ("AP-05", "poll-answer:moreAvailable")
+                    } else {
+                        ("AP-05/R8936-17", "poll-answer:moreAvailable")
+                    }
                 } else {
                     ("AP-05/R8936-16", "poll-answer:schema")
                 };
