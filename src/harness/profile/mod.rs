@@ -346,7 +346,10 @@ fn read_ca(dir: &Path, field: &str, p: &Path) -> Result<Vec<u8>, ProfileError> {
         Ok(_) => err(field, "holds no PEM CERTIFICATE block"),
         Err(e) => err(
             field,
-            format!("is not a PEM certificate bundle: {}", chain(&e)),
+            format!(
+                "is not a PEM certificate bundle: {}",
+                crate::harness::client::describe(&e)
+            ),
         ),
     }
 }
@@ -359,22 +362,10 @@ fn check_identity(field: &str, pem: Vec<u8>) -> Result<Vec<u8>, ProfileError> {
             field,
             format!(
                 "is not a PEM certificate with its private key: {}",
-                chain(&e)
+                crate::harness::client::describe(&e)
             ),
         ),
     }
-}
-
-/// An error with its sources (reqwest's own text is only "builder error").
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 fn read(dir: &Path, field: &str, p: &Path) -> Result<Vec<u8>, ProfileError> {
