@@ -126,11 +126,7 @@ pub fn issue(st: &AppState, role: &Role) -> Result<(String, Viewer), PortalError
     let _ = p.set_claim("role", Some(Value::from(kind)));
     let _ = p.set_claim("csrf", Some(Value::from(csrf.clone())));
     let _ = p.set_claim("exp", Some(Value::from(expires.as_secs())));
-    let signer = HS256
-        .signer_from_bytes(key(st))
-        .map_err(|e| PortalError::Internal(format!("session key: {e}")))?;
-    let value = jwt::encode_with_signer(&p, &josekit::jws::JwsHeader::new(), &signer)
-        .map_err(|e| PortalError::Internal(format!("signing a session: {e}")))?;
+    let value = signed(st, &p, "a session")?;
     let viewer = Viewer {
         role: role.clone(),
         csrf,
@@ -150,12 +146,16 @@ pub fn issue_sign_in(st: &AppState, ttl: Duration) -> Result<(String, String), P
     let _ = p.set_claim("csrf", Some(Value::from(csrf.clone())));
     let expires = Timestamp::now().saturating_add(ttl);
     let _ = p.set_claim("exp", Some(Value::from(expires.as_secs())));
+    Ok((csrf, signed(st, &p, "a sign-in token")?))
+}
+
+/// `payload` as a compact HS256 JWT under the session key (`what` names it in errors).
+fn signed(st: &AppState, payload: &JwtPayload, what: &str) -> Result<String, PortalError> {
     let signer = HS256
         .signer_from_bytes(key(st))
         .map_err(|e| PortalError::Internal(format!("session key: {e}")))?;
-    let value = jwt::encode_with_signer(&p, &josekit::jws::JwsHeader::new(), &signer)
-        .map_err(|e| PortalError::Internal(format!("signing a sign-in token: {e}")))?;
-    Ok((csrf, value))
+    jwt::encode_with_signer(payload, &josekit::jws::JwsHeader::new(), &signer)
+        .map_err(|e| PortalError::Internal(format!("signing {what}: {e}")))
 }
 
 /// The token a pre-session cookie value carries, if this portal issued it and it is unexpired.
