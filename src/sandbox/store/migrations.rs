@@ -23,6 +23,32 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
+/// Logs migration `m` applied by `engine`: a new database (`fresh`) gets one line for its
+/// whole schema ([`created`]) and each step at debug; an existing one, a line per migration it
+/// is upgraded by.
+pub fn applied(engine: &str, m: &Migration, fresh: bool) {
+    if fresh {
+        tracing::debug!(
+            engine,
+            version = m.version,
+            name = m.name,
+            "applied migration"
+        );
+    } else {
+        tracing::info!(
+            engine,
+            version = m.version,
+            name = m.name,
+            "applied migration"
+        );
+    }
+}
+
+/// Logs the schema of a new `engine` database, at `version`.
+pub fn created(engine: &str, version: i64) {
+    tracing::info!(engine, version, "created the database schema");
+}
+
 /// SQLite migrations, oldest first.
 pub const SQLITE: &[Migration] = &[
     Migration {

@@ -132,8 +132,6 @@ async fn migrate(pool: &Pool, list: &[Migration]) -> Result<()> {
         known: migrations::latest(list),
     })?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    // A new database gets one line for its whole schema (each step at debug); an existing
-    // one, a line per migration it is upgraded by.
     let fresh = recorded.is_empty();
     let mut latest = None;
     for m in todo {
@@ -144,23 +142,11 @@ async fn migrate(pool: &Pool, list: &[Migration]) -> Result<()> {
             &[&m.version, &m.name, &now],
         )
         .await?;
-        if fresh {
-            tracing::debug!(
-                version = m.version,
-                name = m.name,
-                "applied PostgreSQL migration"
-            );
-        } else {
-            tracing::info!(
-                version = m.version,
-                name = m.name,
-                "applied PostgreSQL migration"
-            );
-        }
+        migrations::applied("PostgreSQL", m, fresh);
     }
     tx.commit().await?;
     if let (true, Some(version)) = (fresh, latest) {
-        tracing::info!(version, "created the PostgreSQL schema");
+        migrations::created("PostgreSQL", version);
     }
     Ok(())
 }

@@ -138,8 +138,6 @@ fn migrate(conn: &mut Connection, list: &[Migration], kept: bool) -> Result<()> 
             )?;
         }
     }
-    // A new database gets one line for its whole schema (each step at debug); an existing
-    // one, a line per migration it is upgraded by.
     let fresh = applied.is_empty();
     let mut latest = None;
     for m in todo {
@@ -152,22 +150,10 @@ fn migrate(conn: &mut Connection, list: &[Migration], kept: bool) -> Result<()> 
         )?;
         tx.pragma_update(None, "user_version", m.version)?;
         tx.commit()?;
-        if fresh {
-            tracing::debug!(
-                version = m.version,
-                name = m.name,
-                "applied SQLite migration"
-            );
-        } else {
-            tracing::info!(
-                version = m.version,
-                name = m.name,
-                "applied SQLite migration"
-            );
-        }
+        migrations::applied("SQLite", m, fresh);
     }
     if let (true, true, Some(version)) = (fresh, kept, latest) {
-        tracing::info!(version, "created the SQLite schema");
+        migrations::created("SQLite", version);
     }
     Ok(())
 }
