@@ -32,6 +32,11 @@ impl Exchange {
         self.status.unwrap_or(0)
     }
 
+    /// The request's body as JSON, if it was JSON.
+    pub fn request_json(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(self.request_body.as_deref()?).ok()
+    }
+
     /// The response header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.response_headers

@@ -86,7 +86,7 @@ async fn reset(
             format!("{other} is not a member of a reset (only clientId)"),
         )));
     }
-    let requested = match body.value.get("clientId") {
+    let requested = match members.get("clientId") {
         Some(Value::String(id)) if !id.is_empty() => Some(id.as_str()),
         Some(_) => {
             return Err(EdgeError::invalid(

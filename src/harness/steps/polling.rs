@@ -233,8 +233,7 @@ async fn returns_none(w: &mut HarnessWorld) -> StepResult {
 pub fn asked_for_none(w: &HarnessWorld) -> bool {
     w.last()
         .ok()
-        .and_then(|ex| ex.request_body.as_deref())
-        .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+        .and_then(|ex| ex.request_json())
         .is_some_and(|b| b.get("maxEvents").and_then(serde_json::Value::as_u64) == Some(0))
 }
 

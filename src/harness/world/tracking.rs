@@ -237,11 +237,7 @@ impl HarnessWorld {
     /// once (`immediate`: false and absent; `reject`: absent), which an `rfc8936` level does not
     /// excuse for an absent one.
     pub fn is_long_poll(&self, ex: &Exchange) -> bool {
-        let Some(body) = ex
-            .request_body
-            .as_deref()
-            .and_then(|b| serde_json::from_str::<Value>(b).ok())
-        else {
+        let Some(body) = ex.request_json() else {
             return false;
         };
         let declared = self
@@ -290,9 +286,7 @@ impl HarnessWorld {
             // A refused poll that reported errors is the error-report rule's first (AP-10):
             // without `setErrs` the same poll would have been answered.
             let reports_errors = ex
-                .request_body
-                .as_deref()
-                .and_then(|b| serde_json::from_str::<Value>(b).ok())
+                .request_json()
                 .and_then(|b| {
                     b.get("setErrs")
                         .and_then(Value::as_object)
@@ -626,9 +620,7 @@ impl HarnessWorld {
 
 /// The jtis a poll request acknowledged (its `ack` member).
 fn acks_of(ex: &Exchange) -> Vec<String> {
-    ex.request_body
-        .as_deref()
-        .and_then(|b| serde_json::from_str::<Value>(b).ok())
+    ex.request_json()
         .and_then(|b| b.get("ack").and_then(Value::as_array).cloned())
         .unwrap_or_default()
         .iter()
