@@ -79,6 +79,7 @@ pub fn sign_compact_hs256(
     header: &Map<String, Value>,
     payload: &[u8],
 ) -> Result<String, JoseError> {
+    super::ready()?;
     let signer = HS256.signer_from_bytes(secret).map_err(key_err)?;
     let head = serde_json::to_vec(header).unwrap_or_default();
     let input = format!("{}.{}", b64(&head), b64(payload));
@@ -88,6 +89,7 @@ pub fn sign_compact_hs256(
 
 /// Verifies an HS256 `jws` with `secret`.
 pub fn verify_hs256(jws: &DecodedJws, secret: &[u8]) -> Result<(), JoseError> {
+    super::ready()?;
     let verifier = HS256.verifier_from_bytes(secret).map_err(key_err)?;
     verifier
         .verify(&jws.signing_input, &jws.signature)

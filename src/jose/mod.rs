@@ -8,8 +8,10 @@
 //! variant of v3.1.2 need exact control; josekit supplies the keys and the RSA/EC primitives.
 
 mod confusion;
+mod ready;
 
 pub use confusion::{rsa_public_pem, sign_compact_hs256, verify_hs256};
+pub use ready::ready;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -145,9 +147,25 @@ static PROCESS_KEYS: [std::sync::Mutex<Option<Jwk>>; 3] = [
     std::sync::Mutex::new(None),
 ];
 
+/// The private JWK of `role` for this process, generated on first use (see
+/// [`SigningKey::for_process`]). Does not wait for [`ready`]: the warm-up itself uses it.
+fn process_jwk(role: KeyRole) -> Result<Jwk, JoseError> {
+    let slot = &PROCESS_KEYS[role as usize];
+    let mut made = slot
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(jwk) = made.as_ref() {
+        return Ok(jwk.clone());
+    }
+    let jwk = Jwk::generate_rsa_key(2048).map_err(key_err)?;
+    *made = Some(jwk.clone());
+    Ok(jwk)
+}
+
 impl SigningKey {
     /// A fresh 2048-bit RSA key.
     pub fn generate() -> Result<Self, JoseError> {
+        ready()?;
         let jwk = Jwk::generate_rsa_key(2048).map_err(key_err)?;
         Self::from_private_jwk(jwk)
     }
@@ -158,20 +176,8 @@ impl SigningKey {
     /// spent most of its CPU on them. A bank still keeps the key its database first stored,
     /// so one process's banks share a key only when their databases are new together.
     pub fn for_process(role: KeyRole) -> Result<Self, JoseError> {
-        let slot = &PROCESS_KEYS[role as usize];
-        let mut made = slot
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let jwk = match made.as_ref() {
-            Some(jwk) => jwk.clone(),
-            None => {
-                let jwk = Jwk::generate_rsa_key(2048).map_err(key_err)?;
-                *made = Some(jwk.clone());
-                jwk
-            }
-        };
-        drop(made);
-        Self::from_private_jwk(jwk)
+        ready()?;
+        Self::from_private_jwk(process_jwk(role)?)
     }
 
     /// Loads a key from its private JWK JSON (as [`SigningKey::to_private_json`] writes it).
@@ -181,11 +187,13 @@ impl SigningKey {
 
     /// Loads a private key from PEM (PKCS#8 or PKCS#1), e.g. a harness request-signing key.
     pub fn from_pem(pem: &str) -> Result<Self, JoseError> {
+        ready()?;
         let pair = josekit::jwk::alg::rsa::RsaKeyPair::from_pem(pem.as_bytes()).map_err(key_err)?;
         Self::from_private_jwk(pair.to_jwk_private_key())
     }
 
     fn from_private_jwk(mut private: Jwk) -> Result<Self, JoseError> {
+        ready()?;
         if private.key_type() != "RSA" {
             return Err(JoseError::Key("signing keys must be RSA".into()));
         }
@@ -428,6 +436,7 @@ pub fn verify(jws: &DecodedJws, jwks: &JwkSet) -> Result<(), JoseError> {
 }
 
 fn verify_with(alg: Alg, jwk: &Jwk, input: &[u8], sig: &[u8]) -> Result<(), JoseError> {
+    ready()?;
     // The key's own `alg`, if any, must agree; josekit refuses a mismatch, so drop it and compare here.
     if let Some(key_alg) = jwk.algorithm()
         && key_alg != alg.name()
@@ -518,21 +527,6 @@ pub fn ob_header_problems(
     problems
 }
 
-/// Runs one PS256 signature and its verification (a verifier built from the public JWK) through
-/// OpenSSL before a server verifies on many threads at once: OpenSSL 3 can fail the first
-/// algorithm and decoder fetches made concurrently (openssl/openssl#13682; seen here as a
-/// spurious `X509_PUBKEY_get0: decode error` on a receiver's first SETs), and one fetch done
-/// alone fills its tables for good.
-pub fn warm_up() -> Result<(), JoseError> {
-    let key = SigningKey::for_process(KeyRole::Unpublished)?;
-    let mut header = Map::new();
-    header.insert("alg".into(), Value::String("PS256".into()));
-    header.insert("kid".into(), Value::String(key.kid().into()));
-    let token = sign_compact(&key, &header, b"{}")?;
-    let jwks = parse_jwks(jwks_json(&[key.public_jwk()]).to_string().as_bytes())?;
-    verify(&decode_compact(&token)?, &jwks)
-}
-
 /// A JWKS document (`{"keys":[…]}`) holding the given public keys.
 pub fn jwks_json(keys: &[&Jwk]) -> Value {
     let keys: Vec<Value> = keys
@@ -551,6 +545,7 @@ pub fn parse_jwks(bytes: &[u8]) -> Result<JwkSet, JoseError> {
 /// algorithm this product verifies (RSA for PS256/RS256, EC P-256 for ES256), so a typo is
 /// refused at registration, not discovered at the first signature.
 pub fn parse_client_jwks(bytes: &[u8]) -> Result<JwkSet, JoseError> {
+    ready()?;
     let set = parse_jwks(bytes)?;
     if set.keys().is_empty() {
         return Err(JoseError::Key("the JWKS has no keys".into()));

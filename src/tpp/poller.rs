@@ -51,6 +51,11 @@ struct State {
 /// Runs the client until `stop` is cancelled.
 pub fn spawn(cfg: PollerConfig, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        // Before the first poll (see jose::ready): verifying its page must not wait for the
+        // one-time OpenSSL pass, or "follows moreAvailable at once" would measure that wait.
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(crate::jose::ready).await {
+            tracing::warn!("reference poller: cannot warm up the JOSE stack: {e}");
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -172,6 +177,11 @@ async fn took(cfg: &PollerConfig, keys: &Keys, st: &mut State, body: &Value) -> 
                 }
             }
             Err(r) => {
+                tracing::info!(
+                    "reference poller: reporting {jti} in setErrs: {} ({})",
+                    r.err,
+                    r.description
+                );
                 let err = if cfg.faults.has(TppFault::WrongSetErrCode) {
                     "bad_signature"
                 } else {

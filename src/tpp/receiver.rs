@@ -74,9 +74,9 @@ pub fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     let app = router(cfg);
     tokio::spawn(async move {
-        // Before the first SETs arrive together (see jose::warm_up), off the async workers;
+        // Before the first SETs arrive together (see jose::ready), off the async workers;
         // connections wait in the listener's backlog meanwhile.
-        match tokio::task::spawn_blocking(crate::jose::warm_up).await {
+        match tokio::task::spawn_blocking(crate::jose::ready).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!("cannot warm up the JOSE stack: {e}"),
             Err(e) => tracing::warn!("cannot warm up the JOSE stack: {e}"),
@@ -101,11 +101,15 @@ async fn processed(State(s): State<Arc<Shared>>) -> Response {
 /// Appends `jti` to the processed file `path` (one per line).
 pub fn append_processed(path: &std::path::Path, jti: &str) {
     use std::io::Write as _;
+    // One write of the whole line: `writeln!` writes the id and the newline separately, and
+    // the receivers and the poller append from several threads at once, so two ids could
+    // land on one line with an empty one after (an O_APPEND write is never split).
+    let line = format!("{jti}\n");
     let written = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
-        .and_then(|mut f| writeln!(f, "{jti}"));
+        .and_then(|mut f| f.write_all(line.as_bytes()));
     if let Err(e) = written {
         tracing::warn!("cannot record {jti} in {}: {e}", path.display());
     }
@@ -217,4 +221,45 @@ fn refusal(s: &Shared, r: Refusal) -> Response {
             .insert("content-language", HeaderValue::from_static("en"));
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::append_processed;
+
+    /// The receivers and the poller append from several threads at once: every line stays one
+    /// whole id.
+    #[test]
+    fn ids_appended_from_many_threads_at_once_stay_one_per_line() {
+        let dir = std::env::temp_dir().join(format!("obevents-append-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("processed.txt");
+        let _ = std::fs::remove_file(&path);
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    for i in 0..300 {
+                        append_processed(&path, &format!("{t}-{i:04}-{}", "x".repeat(40)));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 8 * 300);
+        let mut seen = std::collections::HashSet::new();
+        for l in &lines {
+            assert_eq!(
+                l.len(),
+                2 + 5 + 40,
+                "a line holds more or less than one id: {l:?}"
+            );
+            assert!(seen.insert(*l), "{l} twice");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
