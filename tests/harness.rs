@@ -418,26 +418,26 @@ async fn every_fault_is_detected_by_a_scenario_tagged_with_the_violated_rule() {
             }
         ));
     }
-    // A FAIL must name a rule really broken: for these faults, every rule the run fails (a
-    // failed scenario's rules, a finding's) is one the fault breaks, or the one more it
-    // necessarily breaks (an ack-only poll held because maxEvents 0 is ignored breaks AP-14).
-    let precise: &[(&str, &[&str])] = &[
-        ("sets-key-not-jti", &[]),
-        ("set-wrong-aud", &[]),
-        ("empty-queue-404", &[]),
-        ("set-errs-rejected", &[]),
-        ("unknown-id-404", &[]),
-        ("max-events-ignored", &["AP-14"]),
-        ("more-available-omitted", &[]),
-        ("set-rs256", &[]),
-        ("set-missing-txn", &[]),
-        ("push-no-backoff", &[]),
+    // A FAIL must name a rule really broken: every rule a fault's run fails (a failed
+    // scenario's rules, a finding's) is one the fault breaks, or one more it necessarily
+    // breaks (an ack-only poll held because maxEvents 0 is ignored breaks AP-14) — except for
+    // the faults below, whose defect also shows on a second resource or in a second rule of
+    // the catalogue (the README lists them).
+    let extra_rules: &[(&str, &[&str])] = &[("max-events-ignored", &["AP-14"])];
+    let downstream_known: &[&str] = &[
+        // A kid the JWKS lacks, judged as a SET not signed by the issuer too (R8417-16).
+        "set-foreign-key",
+        "set-wrong-kid",
+        // The pushes that went elsewhere leave the catch-up scenario without its SETs.
+        "push-to-other-tpp",
     ];
-    let mut imprecise = Vec::new();
+    let (mut imprecise, mut downstream) = (Vec::new(), Vec::new());
     for (fault, o) in &results {
-        let Some((_, extra)) = precise.iter().find(|(name, _)| *name == fault.name()) else {
-            continue;
-        };
+        let extra: &[&str] = extra_rules
+            .iter()
+            .find(|(name, _)| *name == fault.name())
+            .map_or(&[], |(_, extra)| *extra);
+        let known = downstream_known.contains(&fault.name());
         let charged: BTreeSet<String> = o
             .failed()
             .flat_map(|s| s.failed_rules.iter().cloned())
@@ -447,7 +447,9 @@ async fn every_fault_is_detected_by_a_scenario_tagged_with_the_violated_rule() {
             .iter()
             .filter(|r| !fault.rules().contains(&r.as_str()) && !extra.contains(&r.as_str()))
             .collect();
-        if !foreign.is_empty() {
+        if !foreign.is_empty() && known {
+            downstream.push(format!("{fault} also FAILs {foreign:?}"));
+        } else if !foreign.is_empty() {
             imprecise.push(format!(
                 "{fault} (breaks {:?}) also FAILs {foreign:?}:\n{}",
                 fault.rules(),
@@ -457,6 +459,14 @@ async fn every_fault_is_detected_by_a_scenario_tagged_with_the_violated_rule() {
     }
     println!("{table}");
     println!("faults detected: {detected}/{}", results.len());
+    println!(
+        "faults whose run FAILs only rules they break: {}/{}",
+        results.len() - downstream.len() - imprecise.len(),
+        results.len()
+    );
+    for d in &downstream {
+        println!("  {d}");
+    }
     if !imprecise.is_empty() {
         println!(
             "FAILs charged to rules the fault does not break:\n{}",
@@ -926,10 +936,19 @@ fn judge_defects<D: std::fmt::Debug>(bank: &str, runs: &[(Option<D>, &[&str], Ru
                     o.findings.len(),
                     o.findings.iter().map(|f| &f.message).collect::<Vec<_>>()
                 );
-                assert_eq!(
-                    o.count(Verdict::Blocked),
-                    0,
-                    "{bank}: {d:?} blocked scenarios\n{}",
+                // A scenario may be blocked only by the defect itself, saying which rule of it
+                // leaves the scenario nothing to judge (no event id: no id for retries to keep).
+                let stray: Vec<&str> = o
+                    .with(Verdict::Blocked)
+                    .filter(|s| {
+                        let why = s.reason.as_deref().unwrap_or_default();
+                        !breaks.iter().any(|r| why.contains(r))
+                    })
+                    .map(|s| s.name.as_str())
+                    .collect();
+                assert!(
+                    stray.is_empty(),
+                    "{bank}: {d:?} blocked scenarios {stray:?}\n{}",
                     describe_failures(o)
                 );
                 assert!(
@@ -1045,7 +1064,8 @@ async fn an_independent_yapily_style_bank_fails_exactly_the_rules_its_defects_br
         (Some(DuplicateAccepted), &["YA-03"]),
         (Some(UnsubscribedTypes), &["YA-11"]),
         (Some(ToOtherApp), &["YA-12"]),
-        (Some(NoEventId), &["YA-07", "YA-09"]),
+        // No id at all: YA-07; whether retries keep the id (YA-09) is blocked, there is none.
+        (Some(NoEventId), &["YA-07"]),
         (Some(WrongDigest), &["JWD-06"]),
         (Some(Expired), &["JWD-05"]),
     ];

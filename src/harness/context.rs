@@ -42,6 +42,8 @@ pub struct RunContext {
     /// see deleted: the clean-up deletes them by id when the bank's list cannot be read (ES-08)
     /// or there is no list (a stream configuration).
     created: Mutex<HashMap<(String, String), Vec<String>>>,
+    /// Which client each event the run raised was for.
+    pub origins: super::origins::Origins,
     /// The callback receiver, when the profile declares real-time push (`bank.realtime`).
     pub receiver: Option<super::receiver::Receiver>,
     /// The TPP a TPP run referees (`obevents test --tpp`).
@@ -123,6 +125,7 @@ impl RunContext {
             stuck: Mutex::new(HashSet::new()),
             acked: Mutex::new(HashMap::new()),
             created: Mutex::new(HashMap::new()),
+            origins: Default::default(),
             receiver: None,
             tpp: None,
         })

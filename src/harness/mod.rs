@@ -14,6 +14,7 @@ pub mod defects;
 pub mod dialects;
 pub mod features;
 pub mod main_job;
+pub mod origins;
 pub mod outcome;
 pub mod plan;
 pub mod preflight;

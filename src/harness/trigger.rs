@@ -138,6 +138,9 @@ impl RunContext {
         r: &TriggerRequest,
         check_status: bool,
     ) -> Result<TriggerOutcome, String> {
+        // Before the event can be served anywhere: a SET about it in another TPP's poll is a
+        // leak of this client's (see `origins`).
+        self.origins.note(&r.resource_id, &r.client_id);
         let vars = self.trigger_vars(r);
         match trigger {
             Trigger::None => Err("the profile declares no trigger".into()),

@@ -35,14 +35,14 @@ impl Area {
 
 crate::fault_table::fault_table! {
     Fault, Area, "see `obevents sandbox --list-faults`";
-    SubscriptionNo409 = "subscription-no-409", Subscriptions, ["ES-03"],
-        "a second POST /event-subscriptions for the same TPP is accepted instead of 409";
+    SubscriptionNo409 = "subscription-no-409", Subscriptions, ["ES-03", "CB-03"],
+        "a second POST /event-subscriptions (or /callback-urls) for the same TPP is accepted instead of 409";
     UnknownId404 = "unknown-id-404", Subscriptions, ["G-11", "ES-10"],
         "PUT/DELETE of an unknown subscription or callback-url id answers 404 instead of 400";
-    PutIgnoresBody = "put-ignores-body", Subscriptions, ["ES-10"],
-        "PUT /event-subscriptions/{id} answers 200 but keeps the old resource";
-    Delete200WithBody = "delete-200-with-body", Subscriptions, ["ES-11", "G-10"],
-        "DELETE answers 200 with a JSON body instead of 204 with none";
+    PutIgnoresBody = "put-ignores-body", Subscriptions, ["ES-10", "CB-02"],
+        "PUT /event-subscriptions/{id} (or /callback-urls/{id}) answers 200 but keeps the old resource";
+    Delete200WithBody = "delete-200-with-body", Subscriptions, ["ES-11", "G-10", "CB-01"],
+        "DELETE of a subscription or callback URL answers 200 with a JSON body instead of 204";
     CallbackSuffixUnchecked = "callback-suffix-unchecked", Subscriptions, ["ES-05", "CB-04"],
         "a CallbackUrl not ending in /v{major}.{minor}/event-notifications is accepted";
     AckedRedelivered = "acked-redelivered", Polling, ["AP-09", "R8936-11"],
@@ -73,7 +73,7 @@ crate::fault_table::fault_table! {
         "SETs lack the txn claim";
     SetIatFuture = "set-iat-future", Sets, ["R8417-07", "N-02"],
         "SETs carry an iat an hour in the future";
-    SetEventsString = "set-events-string", Sets, ["R8417-02", "N-03"],
+    SetEventsString = "set-events-string", Sets, ["R8417-02", "N-03", "N-02"],
         "the events claim is a JSON string holding the object, not the object";
     SetWrongAud = "set-wrong-aud", Sets, ["N-02", "R8417-09"],
         "the aud claim names someone other than the receiving TPP";
@@ -103,7 +103,7 @@ crate::fault_table::fault_table! {
         "failed pushes are retried at once, without back-off";
     PushJsonContentType = "push-json-content-type", Push, ["R-04"],
         "pushed SETs are sent as Content-Type application/json";
-    PushUnsigned = "push-unsigned", Push, ["R-04", "R8417-16"],
+    PushUnsigned = "push-unsigned", Push, ["R-04", "R8417-16", "J-02"],
         "pushed SETs are unsigned (alg none), though polled ones are signed";
     PushUrlRewritten = "push-url-rewritten", Push, ["R-03"],
         "pushes go to the CallbackUrl with /event-notifications appended again";

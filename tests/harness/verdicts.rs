@@ -60,7 +60,9 @@ async fn one_set_defect_fails_a_few_scenarios_under_its_own_rules() {
 
 /// With the profile's two fixed clients (shared by every scenario, so what one scenario leaves
 /// behind reaches the next), a bank that keeps serving acknowledged SETs: AP-09 fails with
-/// evidence, and fewer than 5 other scenarios are blocked by it.
+/// evidence, and at most 5 other scenarios are blocked by it — among them the R8936-24 one,
+/// whose question (are acks applied before the batch is chosen?) does not arise when they are
+/// never applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bank_that_ignores_acks_fails_ap09_and_blocks_almost_nothing() {
     let cfg = sandbox_config(Bank::Obie, &[Fault::AckedRedelivered]);
@@ -118,15 +120,22 @@ async fn a_bank_that_ignores_acks_fails_ap09_and_blocks_almost_nothing() {
         .any(|f| f.rules.iter().any(|r| r == "AP-09") && f.evidence.is_some());
     assert!(ap09_failed || ap09_finding, "AP-09 is reported\n{detail}");
     assert!(
-        o.count(Verdict::Blocked) < 5,
+        o.count(Verdict::Blocked) <= 5,
         "{} scenarios blocked\n{detail}",
         o.count(Verdict::Blocked)
     );
     assert!(o.count(Verdict::Passed) > 40, "{detail}");
     // What fails, fails on the acknowledgement rules the defect breaks: an acknowledged SET
-    // served again (AP-09, R8936-11), also in the answer to the very request that
-    // acknowledged it (R8936-24).
-    let ack_rules = ["AP-09", "R8936-11", "R8936-24"];
+    // served again (AP-09, R8936-11). Served again in the answer to the very request that
+    // acknowledged it too, that is the same defect, not R8936-24's ordering one: the next poll
+    // serving them again tells the two apart.
+    let ack_rules = ["AP-09", "R8936-11"];
+    let ordering = o
+        .scenarios
+        .iter()
+        .find(|s| s.name.starts_with("Poll and acknowledge in one request"))
+        .expect("the R8936-24 scenario ran");
+    assert_eq!(ordering.verdict, Verdict::Blocked, "{detail}");
     for s in o.failed() {
         assert!(
             s.failed_rules

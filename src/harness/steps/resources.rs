@@ -161,20 +161,6 @@ async fn delete_unknown(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     .await
 }
 
-/// The set of event types named in a subscription `Data` (by type, whatever the spelling).
-fn types_of(data: &Value) -> Option<Vec<BankEventType>> {
-    data.get("EventTypes").and_then(Value::as_array).map(|a| {
-        let none = std::collections::BTreeMap::new();
-        let mut v: Vec<BankEventType> = a
-            .iter()
-            .map(|t| BankEventType::named(t.as_str().unwrap_or("?"), &none))
-            .collect();
-        v.sort();
-        v.dedup();
-        v
-    })
-}
-
 /// Compares a subscription `Data` from an answer with the one sent (ES-02, ES-10).
 fn compare_subscription(sent: &Value, got: &Value) -> Result<(), String> {
     let (Some(s), Some(g)) = (sent.get("Data"), got.get("Data")) else {
@@ -211,8 +197,8 @@ fn compare_subscription(sent: &Value, got: &Value) -> Result<(), String> {
             g.get("CallbackUrl")
         ));
     }
-    if let Some(sent_types) = types_of(s) {
-        let got_types = types_of(g);
+    if let Some(sent_types) = crate::harness::world::subscription_types(s) {
+        let got_types = crate::harness::world::subscription_types(g);
         if got_types.as_ref() != Some(&sent_types) {
             return Err(format!(
                 "ES-07/ES-10: Data.EventTypes sent {:?}, answered {:?}",

@@ -8,6 +8,7 @@ use cucumber::then;
 use serde_json::Value;
 
 use super::params::unquote;
+use crate::harness::outcome::BLOCKED;
 use crate::harness::profile::Conformance;
 use crate::harness::set_check::CheckedSet;
 use crate::harness::world::{HarnessWorld, StepResult};
@@ -15,7 +16,9 @@ use crate::model::set::{RID, RLK, RTY};
 
 fn sets(w: &HarnessWorld) -> Result<&[CheckedSet], String> {
     if w.sets.is_empty() {
-        Err("no SET was received in this scenario".into())
+        Err(format!(
+            "{BLOCKED}no SET was received in this scenario, so there is none to judge"
+        ))
     } else {
         Ok(&w.sets)
     }
@@ -167,7 +170,9 @@ fn expected_sets(
             .iter()
             .rev()
             .find(|s| s.id() == key)
-            .ok_or_else(|| format!("no SET {key} was received"))?;
+            // Never received (crowded out of the batch, or lost: the delivery scenarios judge
+            // that), its content cannot be judged here.
+            .ok_or_else(|| format!("{BLOCKED}no SET {key} was received"))?;
         out.push((t.clone(), set.clone()));
     }
     if out.is_empty() {
@@ -272,7 +277,9 @@ async fn distinct(w: &mut HarnessWorld) -> StepResult {
         }
     }
     if by_key.len() < 2 {
-        return Err("fewer than two SETs were received".into());
+        return Err(format!(
+            "{BLOCKED}fewer than two SETs were received, so their jtis cannot be compared"
+        ));
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::params::Tpp;
+use crate::harness::outcome::BLOCKED;
 use crate::harness::world::{Creds, HarnessWorld, StepResult, label};
 
 async fn subscribe_nth(w: &mut HarnessWorld, tpp: &str, second: bool) -> StepResult {
@@ -260,6 +261,15 @@ async fn one_event_id(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
                 .and_then(|v| v.get("id").and_then(Value::as_str).map(String::from))
         })
         .collect();
+    if ids.iter().all(Option::is_none) {
+        // No id at all is the common event object's defect (YA-07), judged on its own: there
+        // is no id for the retries to keep or to change.
+        return Err(format!(
+            "{BLOCKED}none of the {} webhooks carries an event id (YA-07), so whether retries \
+             keep it cannot be judged",
+            ids.len()
+        ));
+    }
     let first = ids.first().cloned().flatten();
     if first.is_some() && ids.iter().all(|i| *i == first) {
         Ok(())

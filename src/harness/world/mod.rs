@@ -91,6 +91,8 @@ pub struct PollView {
     pub stuck: usize,
     /// Their jtis.
     pub stuck_ids: Vec<String>,
+    /// The jtis of SETs of events raised for other TPPs (AP-17), left out of `check`.
+    pub leaked: Vec<String>,
     /// The jtis the poll request acknowledged.
     pub acked: Vec<String>,
     /// A short poll answered 404, charged as the bank's word for an empty queue and taken as
@@ -98,6 +100,7 @@ pub struct PollView {
     pub empty_404: bool,
 }
 
+mod leaks;
 mod push;
 mod recording;
 mod referee;
@@ -108,7 +111,7 @@ mod tpp_webhooks;
 mod tracking;
 mod yapily;
 
-pub use push::{Mailbox, event_id, label};
+pub use push::{Mailbox, event_id, label, subscription_types};
 pub use tatra::TatraConsent;
 pub use yapily::Creds;
 
@@ -152,6 +155,9 @@ pub struct HarnessWorld {
     /// When the bank last answered 2xx to a change of the subscription pushes follow (DELETE,
     /// a PUT of its URL or types): pushes are judged against it.
     pub changed_at: Option<Instant>,
+    /// Why the scenario's change of the subscription, though answered 2xx, did not take effect
+    /// (its answer still shows the old resource): nothing after it can be judged.
+    pub change_unapplied: Option<String>,
     /// Dialect events the scenario triggered: (TPP, event type id).
     pub dialect_fired: Vec<(String, String)>,
     /// Every problem found in a dialect webhook (kept for the assertions of its own rules).
@@ -206,6 +212,7 @@ impl HarnessWorld {
             checks: Checks::default(),
             mailboxes: HashMap::new(),
             changed_at: None,
+            change_unapplied: None,
             dialect_fired: Vec::new(),
             push_problems: Vec::new(),
             signature_jtis: HashSet::new(),

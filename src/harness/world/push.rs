@@ -140,12 +140,21 @@ impl HarnessWorld {
         let id = self.subscription_id(tpp).await?;
         let mut body = self.push_subscription_body(url, types)?;
         body["Data"]["EventSubscriptionId"] = json!(id);
-        let ex = self.put_subscription(tpp, &id, body).await?;
+        let ex = self.put_subscription(tpp, &id, body.clone()).await?;
         if ex.status() != 200 {
             return fail(format!(
                 "ES-10: cannot change TPP {tpp}'s subscription: {}",
                 ex.summary()
             ));
+        }
+        // Accepted, but the answer still shows what was there: the change did not take effect
+        // (ES-10's defect, judged by its own scenarios), so what follows has no change to
+        // judge against.
+        if let Some(kept) = ex.json().and_then(|got| unapplied(&body, &got)) {
+            self.change_unapplied = Some(format!(
+                "TPP {tpp}'s PUT was answered 200 but its answer keeps the old {kept} (ES-10)"
+            ));
+            return Ok(());
         }
         self.note_change();
         Ok(())
@@ -435,4 +444,29 @@ pub(super) fn push_exchange(r: &Received, registered: &str) -> Exchange {
         started: Some(r.at),
         finished: Some(r.at),
     }
+}
+
+/// The member of a subscription PUT `sent` that the answer `got` does not show as sent
+/// (`CallbackUrl` or `EventTypes`, either way round: set, changed or removed), if any.
+fn unapplied(sent: &Value, got: &Value) -> Option<&'static str> {
+    let (s, g) = (sent.get("Data")?, got.get("Data")?);
+    if s.get("CallbackUrl") != g.get("CallbackUrl") {
+        return Some("CallbackUrl");
+    }
+    let sent_types = subscription_types(s);
+    (sent_types.is_some() && sent_types != subscription_types(g)).then_some("EventTypes")
+}
+
+/// The set of event types a subscription `Data` names (by type, whatever the spelling).
+pub fn subscription_types(data: &Value) -> Option<Vec<BankEventType>> {
+    data.get("EventTypes").and_then(Value::as_array).map(|a| {
+        let none = std::collections::BTreeMap::new();
+        let mut v: Vec<BankEventType> = a
+            .iter()
+            .map(|t| BankEventType::named(t.as_str().unwrap_or("?"), &none))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    })
 }

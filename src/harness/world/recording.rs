@@ -140,16 +140,28 @@ impl HarnessWorld {
     }
 
     /// `failure` of a check on the last poll answer, or a block when that answer held SETs the
-    /// bank keeps serving after they were acknowledged: they took room in the batch or answered
-    /// a long poll early, so the scenario's own rule cannot be judged.
+    /// bank keeps serving after they were acknowledged, or other TPPs' SETs: they took room in
+    /// the batch, kept `moreAvailable` true or answered a long poll early, so the scenario's own
+    /// rule cannot be judged.
     pub fn excuse(&self, failure: String) -> String {
-        match self.last_poll.as_ref().map(|p| p.stuck) {
-            Some(n) if n > 0 => format!(
-                "{BLOCKED}the answer held {n} SET(s) the bank keeps serving after they were acknowledged \
-                 (AP-09), so this check cannot be judged; {failure}"
-            ),
-            _ => failure,
+        let Some(p) = self.last_poll.as_ref() else {
+            return failure;
+        };
+        if p.stuck > 0 {
+            return format!(
+                "{BLOCKED}the answer held {} SET(s) the bank keeps serving after they were acknowledged \
+                 (AP-09), so this check cannot be judged; {failure}",
+                p.stuck
+            );
         }
+        if !p.leaked.is_empty() {
+            return format!(
+                "{BLOCKED}the answer held {} SET(s) of events raised for other TPPs (AP-17), so this \
+                 check cannot be judged; {failure}",
+                p.leaked.len()
+            );
+        }
+        failure
     }
 }
 

@@ -78,8 +78,11 @@ impl HarnessWorld {
                 .map(|s| json!({ "key": s.key, "header": s.header, "claims": s.claims }))
                 .collect();
         }
+        let (leaked, leak) = super::leaks::set_aside(&ctx, &mut check, name, &client, &aud);
         let acked_now = acks_of(ex);
         let mut problems = check.problems.clone();
+        problems.extend(leak);
+        problems.extend(check.sets.iter().flat_map(|s| s.problems.iter().cloned()));
         problems.extend(
             self.acknowledged(name, &client, &aud, &acked_now, &check)
                 .await?,
@@ -115,6 +118,7 @@ impl HarnessWorld {
             check,
             stuck,
             stuck_ids,
+            leaked,
             acked: acked_now,
             empty_404: false,
         });
@@ -218,6 +222,7 @@ impl HarnessWorld {
             },
             stuck: 0,
             stuck_ids: Vec::new(),
+            leaked: Vec::new(),
             acked: Vec::new(),
             empty_404: true,
         });
@@ -365,7 +370,7 @@ impl HarnessWorld {
                 .chain(again.iter().cloned())
                 .collect();
             if ids.is_empty() {
-                let served = (view.check.sets.len() + view.stuck) as u64;
+                let served = (view.check.sets.len() + view.stuck + view.leaked.len()) as u64;
                 let more = view.check.more_available == Some(true) || served >= window;
                 if more && window < ceiling {
                     // What is left is hidden behind SETs this TPP cannot clear: look further.
@@ -533,7 +538,7 @@ impl HarnessWorld {
             let visible = self
                 .last_poll
                 .as_ref()
-                .map(|p| (p.check.sets.len() + p.stuck) as u64)
+                .map(|p| (p.check.sets.len() + p.stuck + p.leaked.len()) as u64)
                 .unwrap_or(0);
             if pending == 0 || visible >= limit {
                 return Ok(());

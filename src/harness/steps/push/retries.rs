@@ -208,6 +208,11 @@ async fn no_push(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
 /// When the bank accepted the scenario's change of the subscription; without one, the
 /// scenario cannot judge what follows it.
 fn changed_at(w: &HarnessWorld) -> Result<Instant, String> {
+    if let Some(why) = &w.change_unapplied {
+        return Err(format!(
+            "{BLOCKED}{why}, so what follows the change cannot be judged"
+        ));
+    }
     w.changed_at.ok_or_else(|| {
         format!(
             "{BLOCKED}no change of the subscription was answered 2xx, so nothing after it can be \
@@ -307,6 +312,8 @@ async fn second_gets_nothing(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
 #[then(expr = "TPP {tpp}'s second receiver gets the next attempt")]
 async fn second_gets(w: &mut HarnessWorld, tpp: Tpp) -> StepResult {
     let p = policy(w)?;
+    // A move the bank did not make leaves no new URL to judge the retries at.
+    changed_at(w)?;
     let wait = p.longest_delivery() + p.first_push_timeout;
     let got = w.await_pushes(&label(&tpp.0, true), 1, wait).await?;
     if got.is_empty() {

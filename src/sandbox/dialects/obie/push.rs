@@ -60,12 +60,20 @@ pub fn render(
 
 /// The SET's claims re-sent as an unsecured JWT (`alg: none`, empty signature).
 fn unsigned(token: &str) -> Result<String, String> {
-    let payload = token
-        .split('.')
-        .nth(1)
-        .ok_or_else(|| "the stored SET is not a compact JWS".to_string())?;
-    let header = jose::b64(br#"{"alg":"none"}"#);
-    Ok(format!("{header}.{payload}."))
+    let mut parts = token.split('.');
+    let (Some(head), Some(payload)) = (parts.next(), parts.next()) else {
+        return Err("the stored SET is not a compact JWS".to_string());
+    };
+    // The stored header with `alg: none` and no key to name (as `set-unsigned` signs it): the
+    // defect is the missing signature alone, the OB members stay.
+    let mut header: serde_json::Map<String, serde_json::Value> = jose::b64_decode(head)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    header.insert("alg".into(), "none".into());
+    header.remove("kid");
+    let header = serde_json::to_vec(&header).map_err(|e| format!("the SET header: {e}"))?;
+    Ok(format!("{}.{payload}.", jose::b64(&header)))
 }
 
 #[cfg(test)]
@@ -74,9 +82,16 @@ mod tests {
 
     #[test]
     fn an_unsigned_set_keeps_the_claims_and_drops_the_signature() {
-        let t = unsigned("aGVhZA.cGF5bG9hZA.c2ln").unwrap();
+        let head = crate::jose::b64(br#"{"alg":"PS256","kid":"k","crit":["x"],"x":1}"#);
+        let t = unsigned(&format!("{head}.cGF5bG9hZA.c2ln")).unwrap();
         assert!(t.ends_with(".cGF5bG9hZA."));
-        assert!(t.starts_with("eyJhbGciOiJub25lIn0"));
+        let header = t.split('.').next().unwrap();
+        let header: serde_json::Value =
+            serde_json::from_slice(&crate::jose::b64_decode(header).unwrap()).unwrap();
+        assert_eq!(
+            header,
+            serde_json::json!({"alg": "none", "crit": ["x"], "x": 1})
+        );
         assert!(unsigned("nodots").is_err());
     }
 }
