@@ -27,24 +27,21 @@ pub(super) fn set_aside(
         return (Vec::new(), None);
     }
     let ids: Vec<String> = elsewhere.iter().map(|s| s.id().to_string()).collect();
-    let auds: Vec<String> = elsewhere
-        .iter()
-        .map(|s| {
-            s.claims
-                .get("aud")
-                .map(|a| a.to_string())
-                .unwrap_or_default()
-        })
-        .collect();
+    // One aud is enough to show whose they are (a leak serves every other queue).
+    let aud_shown = elsewhere[0]
+        .claims
+        .get("aud")
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let shown: Vec<&String> = ids.iter().take(5).collect();
     let problem = Problem::new(
         "AP-17",
         "poll:another-tpps-sets",
         format!(
-            "TPP {name}'s poll served {} SET(s) of events raised for other TPPs (aud {}): {shown:?}{}; \
+            "TPP {name}'s poll served {} SET(s) of events raised for other TPPs (aud {}, …): {shown:?}{}; \
              they are left out of TPP {name}'s expectations",
             ids.len(),
-            auds.first().map(String::as_str).unwrap_or_default(),
+            aud_shown,
             if ids.len() > shown.len() { " …" } else { "" }
         ),
     );
