@@ -456,7 +456,7 @@ async fn none_acked(w: &mut HarnessWorld) -> StepResult {
         // The every-answer check saw the same thing and kept it for this scenario's rule.
         w.checks
             .pending
-            .retain(|p| p.kind != "ack:served-with-its-ack");
+            .retain(|p| p.kind != crate::harness::world::SERVED_WITH_ITS_ACK);
         return Err(format!(
             "{BLOCKED}the acknowledged SETs {again:?} came back in the answer to their \
              acknowledgement and in the next poll too: the bank does not apply the acks at all \

@@ -117,6 +117,7 @@ pub use yapily::Creds;
 
 pub use recording::set_errs;
 pub use resources::listed_items;
+pub use tracking::SERVED_WITH_ITS_ACK;
 
 #[derive(cucumber::World)]
 #[world(init = Self::new)]

@@ -19,6 +19,10 @@ use crate::harness::set_check::PollCheck;
 use crate::harness::trigger::TriggerRequest;
 use crate::model::bank::LongPolling;
 
+/// The defect kind of SETs served in the answer to the request that acknowledged them
+/// (R8936-24), which a scenario withdraws once the next poll shows acks are not applied at all.
+pub const SERVED_WITH_ITS_ACK: &str = "ack:served-with-its-ack";
+
 /// How many polls one drain may send before it gives up.
 const DRAIN_POLLS: usize = 200;
 
@@ -159,7 +163,7 @@ impl HarnessWorld {
         if !with_ack.is_empty() {
             problems.push(Problem::new(
                 "R8936-24",
-                "ack:served-with-its-ack",
+                SERVED_WITH_ITS_ACK,
                 format!(
                     "TPP {name} acknowledged {with_ack:?} and the answer to that very request serves them \
                      (acks apply before the batch is chosen)"
